@@ -1,0 +1,155 @@
+"""The consuming side: every message is decoded, deduplicated, handled, recorded, then acknowledged.
+
+Offsets are committed only after the handler's append succeeded (FastStream's default would
+commit first). What happens to a message is decided here, once, for every service:
+
+- not a CloudEvent of ours, an invalid payload, an unknown type, or a handler that rejects it
+  → ``<topic>.dlq`` with the reason in headers, then acknowledged (the partition keeps flowing);
+- the store or the broker unavailable → not acknowledged: the consumer seeks back and the
+  message is redelivered after a backoff;
+- seen before (its id is in the inbox) → acknowledged without running the handler again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import traceback
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from confluent_kafka import KafkaException, Message
+from faststream.confluent import KafkaBroker
+from faststream.confluent.annotations import KafkaMessage
+from faststream.middlewares import AckPolicy
+from opentelemetry.trace import SpanKind
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import ConnectionFailure, DuplicateKeyError
+
+from contracts.envelope import Envelope, Event, MalformedMessage, UnknownEventType, from_kafka
+from services.kernel.eventstore import ConcurrencyConflict, EventStore
+from services.kernel.kafka import AsyncProducer, DeliveryFailed, subscriber_options
+from services.kernel.settings import KernelSettings
+from services.kernel.telemetry import continued_span
+
+log = logging.getLogger(__name__)
+
+#: Failures of the outside world: the message is fine, try it again later.
+TRANSIENT = (ConnectionFailure, KafkaException, DeliveryFailed, ConcurrencyConflict, TimeoutError)
+
+Handler = Callable[[Event, Envelope], Awaitable[None]]
+
+
+class Inbox:
+    """The consumed events, kept in the service's own log so its state rebuilds from the store.
+
+    An entry's ``_id`` is the event id: recording it twice is a no-op, and its presence marks a
+    message as already handled.
+    """
+
+    def __init__(self, db: AsyncDatabase, store: EventStore) -> None:
+        self.entries, self.store = db["inbox"], store
+
+    async def setup(self) -> None:
+        await self.entries.create_index("position", name="position")
+
+    async def seen(self, event_id: str) -> bool:
+        return await self.entries.find_one({"_id": event_id}, {"_id": 1}) is not None
+
+    async def record(self, envelope: Envelope, msg: Message, handled: bool) -> None:
+        doc = {"_id": envelope.id, "envelope": envelope.model_dump(mode="json"),
+               "position": await self.store.next_position(), "handled": handled,
+               "topic": msg.topic(), "partition": msg.partition(), "offset": msg.offset(),
+               "received_at": datetime.now(UTC)}
+        try:
+            await self.entries.insert_one(doc)
+        except DuplicateKeyError:
+            pass
+        self.store.notify()
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    """Why a message could not be processed; travels as ``dlq_*`` headers with the original."""
+
+    reason: str
+    error_class: str
+
+    def headers(self, msg: Message) -> list[tuple[str, bytes]]:
+        extra = {"dlq_reason": self.reason[:2000], "dlq_error_class": self.error_class,
+                 "dlq_original_topic": msg.topic(), "dlq_original_partition": str(msg.partition()),
+                 "dlq_original_offset": str(msg.offset()),
+                 "dlq_failed_at": datetime.now(UTC).isoformat()}
+        kept = [(k, v) for k, v in (msg.headers() or []) if not k.startswith("dlq_")]
+        return kept + [(k, v.encode()) for k, v in extra.items()]
+
+
+class Consumer:
+    """Subscribes handlers to topics through FastStream with the rules of this module."""
+
+    def __init__(self, settings: KernelSettings, broker: KafkaBroker, store: EventStore,
+                 inbox: Inbox, producer: Callable[[], AsyncProducer]) -> None:
+        self.settings, self.broker, self.store, self.inbox = settings, broker, store, inbox
+        self._producer = producer
+        self._failures = 0
+
+    def subscribe(self, topic: str, group_id: str, handlers: dict[type[Event], Handler],
+                  record_all: bool = False) -> None:
+        """Handle ``handlers``' event types from ``topic``; ``record_all`` keeps the others too."""
+        by_type = {cls.ce_type(): h for cls, h in handlers.items()}
+
+        @self.broker.subscriber(topic, group_id=group_id, ack_policy=AckPolicy.MANUAL,
+                                title=f"{group_id}:{topic}", **subscriber_options(self.settings))
+        async def consume(message: KafkaMessage) -> None:
+            await self.process(message, by_type, record_all)
+
+    async def process(self, message, handlers: dict[str, Handler], record_all: bool) -> None:
+        msg: Message = message.raw_message
+        try:
+            envelope = from_kafka(msg.value(), msg.headers())
+            event = self.store.registry.decode(envelope.type, envelope.data)
+        except (MalformedMessage, UnknownEventType) as exc:
+            return await self._dead_letter(message, exc)
+        try:
+            if await self.inbox.seen(envelope.id):
+                return await message.ack()
+            handler = handlers.get(envelope.type)
+            if handler is None and not record_all:
+                return await message.ack()
+            if handler is not None:
+                with continued_span(f"consume {envelope.type}", envelope.traceparent, SpanKind.CONSUMER,
+                                    {"messaging.destination.name": msg.topic(),
+                                     "messaging.message.id": envelope.id}):
+                    await handler(event, envelope)
+            await self.inbox.record(envelope, msg, handled=handler is not None)
+        except TRANSIENT as exc:
+            return await self._retry_later(message, exc)
+        except Exception as exc:  # a handler that cannot take this message: never block the partition
+            log.exception("handler failed; message goes to the DLQ")
+            return await self._dead_letter(message, exc)
+        self._failures = 0
+        await message.ack()
+
+    async def _retry_later(self, message, exc: Exception) -> None:
+        self._failures += 1
+        pause = min(self.settings.retry_backoff_max_s, 0.1 * 2 ** min(self._failures, 10))
+        log.warning("transient failure; message will be redelivered",
+                    extra={"fields": {"error": repr(exc), "retry_in_s": pause}})
+        await asyncio.sleep(pause)
+        await message.nack()
+
+    async def _dead_letter(self, message, exc: Exception) -> None:
+        msg: Message = message.raw_message
+        letter = DeadLetter(f"{exc}", type(exc).__name__)
+        if not isinstance(exc, (MalformedMessage, UnknownEventType)):
+            letter = DeadLetter(f"{exc}\n{traceback.format_exc(limit=5)}", type(exc).__name__)
+        try:
+            await self._producer().send(f"{msg.topic()}.dlq", msg.key(), msg.value() or b"",
+                                        letter.headers(msg))
+        except TRANSIENT as send_error:
+            return await self._retry_later(message, send_error)
+        log.warning("message dead-lettered", extra={"fields": {
+            "topic": msg.topic(), "partition": msg.partition(), "offset": msg.offset(),
+            "reason": letter.reason.splitlines()[0], "error_class": letter.error_class}})
+        await message.ack()

@@ -1,0 +1,126 @@
+"""A service's running parts wired once: store, inbox, relay, projector, consumer, and their lifecycle.
+
+Start-up checks the broker and the store first and names the one that is missing; stop finishes
+in-flight messages, drains the outbox, flushes the producer and closes everything.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+
+from confluent_kafka.admin import AdminClient
+from confluent_kafka import KafkaException
+from pymongo import AsyncMongoClient
+from pymongo.errors import PyMongoError
+
+from contracts.envelope import Registry
+from services.kernel.consumer import Consumer, Inbox
+from services.kernel.eventstore import EventStore
+from services.kernel.kafka import AsyncProducer, ensure_topics, make_broker
+from services.kernel.outbox import Lease, OutboxRelay
+from services.kernel.projections import Projection, Projector
+from services.kernel.settings import KernelSettings
+
+log = logging.getLogger(__name__)
+
+
+class DependencyUnavailable(RuntimeError):
+    """The broker or the store did not answer at start-up."""
+
+    def __init__(self, what: str, where: str, why: str) -> None:
+        super().__init__(f"cannot reach the {what} at {where}: {why}")
+        self.what, self.where, self.why = what, where, why
+
+
+async def check_store(settings: KernelSettings) -> None:
+    client = AsyncMongoClient(settings.mongodb_url,
+                              serverSelectionTimeoutMS=int(settings.startup_timeout_s * 1000))
+    try:
+        await client.admin.command("ping")
+    except PyMongoError as exc:
+        raise DependencyUnavailable("document store (MONGODB_URL)", settings.mongodb_url,
+                                    str(exc).split(",")[0]) from None
+    finally:
+        await client.close()
+
+
+def check_broker(settings: KernelSettings) -> None:
+    admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap_servers,
+                         "socket.connection.setup.timeout.ms": 3000})
+    try:
+        admin.list_topics(timeout=settings.startup_timeout_s)
+    except KafkaException as exc:
+        raise DependencyUnavailable("Kafka broker (KAFKA_BOOTSTRAP_SERVERS)",
+                                    settings.kafka_bootstrap_servers, str(exc.args[0])) from None
+
+
+@dataclass
+class Runtime:
+    """Everything one service runs besides its HTTP routes; build with ``Runtime.create``."""
+
+    settings: KernelSettings
+    client: AsyncMongoClient
+    store: EventStore
+    inbox: Inbox
+    producer: AsyncProducer | None
+    relay: OutboxRelay | None
+    projector: Projector
+    consumer: Consumer
+    topic: str
+
+    @classmethod
+    def create(cls, settings: KernelSettings, registry: Registry, topic: str,
+               projections: list[Projection] = ()) -> Runtime:
+        client = AsyncMongoClient(settings.mongodb_url, tz_aware=True)
+        db = client[settings.database_name]
+        store = EventStore(db, f"/services/{settings.service_name}", registry)
+        inbox = Inbox(db, store)
+        runtime = cls(settings, client, store, inbox, None, None,
+                      Projector(store, list(projections)), None, topic)  # type: ignore[arg-type]
+        runtime.consumer = Consumer(settings, make_broker(settings), store, inbox, runtime._producer)
+        return runtime
+
+    def _producer(self) -> AsyncProducer:
+        if self.producer is None:
+            self.producer = AsyncProducer(self.settings)
+        return self.producer
+
+    async def start(self, topics: list[str] = ()) -> None:
+        """Check dependencies, create indexes and topics, then start relaying and consuming."""
+        await check_store(self.settings)
+        await asyncio.to_thread(check_broker, self.settings)
+        await self.store.setup()
+        await self.inbox.setup()
+        await asyncio.to_thread(ensure_topics, self.settings, [self.topic, *topics])
+        self.relay = OutboxRelay(self.store, self._producer(), self.topic,
+                                 Lease(self.store.db, "outbox-relay", self.settings.lease_ttl_s),
+                                 self.settings.outbox_poll_interval_s, self.settings.outbox_batch_size)
+        self._tasks = [asyncio.create_task(self.relay.run(), name="outbox-relay"),
+                       asyncio.create_task(self.projector.run(), name="projector")]
+        await self.consumer.broker.start()
+        log.info("service started", extra={"fields": {"service": self.settings.service_name}})
+
+    async def ready(self) -> dict[str, bool]:
+        """Readiness: whether the store and the broker answer now."""
+        try:
+            await self.client.admin.command("ping")
+            store = True
+        except PyMongoError:
+            store = False
+        broker = await self.consumer.broker.ping(timeout=2.0)
+        return {"store": store, "broker": bool(broker)}
+
+    async def stop(self) -> None:
+        """Graceful: stop consuming (in-flight handlers finish), drain the outbox, close."""
+        await self.consumer.broker.stop()
+        self.projector.stop()
+        if self.relay is not None:
+            self.relay.halt()
+        await asyncio.gather(*getattr(self, "_tasks", []), return_exceptions=True)
+        if self.relay is not None:
+            await self.relay.drain()
+        if self.producer is not None:
+            await self.producer.close()
+        await self.client.close()

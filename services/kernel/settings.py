@@ -1,0 +1,34 @@
+"""Settings every service shares, read from environment variables (defaults run the local stack)."""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class KernelSettings(BaseSettings):
+    """Connection and tuning settings; each is documented in docs/configuration.md."""
+
+    model_config = SettingsConfigDict(env_prefix="", extra="ignore", case_sensitive=False)
+
+    service_name: str = Field("kernel", description="Name used in logs, traces and the database name.")
+    kafka_bootstrap_servers: str = Field("127.0.0.1:9092", description="Kafka bootstrap servers.")
+    mongodb_url: str = Field("mongodb://127.0.0.1:27017/", description="MongoDB connection string.")
+    mongodb_database: str | None = Field(
+        None, description="Database of this service's log and read models (default complaints_<service>).")
+    topic_partitions: int = Field(6, description="Partitions of a topic the service creates.")
+    outbox_poll_interval_s: float = Field(
+        0.5, description="How often the outbox relay looks for unpublished commits without a wake-up.")
+    outbox_batch_size: int = Field(500, description="Commits published per relay round.")
+    lease_ttl_s: float = Field(
+        10.0, description="Outbox relay lease lifetime; another replica takes over after it lapses.")
+    consumer_session_timeout_ms: int = Field(6000, description="Kafka consumer group session timeout.")
+    consumer_fetch_wait_ms: int = Field(10, description="Kafka fetch.wait.max.ms (latency per hop).")
+    retry_backoff_max_s: float = Field(5.0, description="Longest pause before redelivering after a "
+                                                        "transient failure (store or broker down).")
+    startup_timeout_s: float = Field(10.0, description="How long start-up waits for broker and store.")
+    log_level: str = Field("INFO", description="Log level of the service's JSON logs.")
+
+    @property
+    def database_name(self) -> str:
+        return self.mongodb_database or f"complaints_{self.service_name}"

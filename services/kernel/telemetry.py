@@ -1,0 +1,97 @@
+"""Tracing and structured logs: one trace from an HTTP request through the store and Kafka.
+
+The W3C ``traceparent`` of the span that appends a commit is stored in each event's envelope,
+travels as a Kafka header, and becomes the parent of the consumer's span.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+
+from opentelemetry import context, trace
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter
+from opentelemetry.trace import Span, SpanKind
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+
+_propagator = TraceContextTextMapPropagator()
+
+
+def setup_tracing(service_name: str, *processors: SpanProcessor) -> TracerProvider:
+    """Install a tracer provider for this process (once); extra processors are for tests.
+
+    ``OTEL_TRACES_EXPORTER=console`` prints spans; an OTLP exporter is used when
+    ``OTEL_EXPORTER_OTLP_ENDPOINT`` is set and the exporter package is installed.
+    """
+    current = trace.get_tracer_provider()
+    if isinstance(current, TracerProvider):
+        for p in processors:
+            current.add_span_processor(p)
+        return current
+    provider = TracerProvider(resource=Resource.create({"service.name": service_name}))
+    for p in processors:
+        provider.add_span_processor(p)
+    if os.environ.get("OTEL_TRACES_EXPORTER") == "console":
+        provider.add_span_processor(BatchSpanProcessor(ConsoleSpanExporter()))
+    elif os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT"):
+        try:
+            from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+        except ImportError:
+            logging.getLogger(__name__).warning(
+                "OTEL_EXPORTER_OTLP_ENDPOINT is set but opentelemetry-exporter-otlp is not installed")
+        else:
+            provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
+    trace.set_tracer_provider(provider)
+    return provider
+
+
+def current_traceparent() -> str | None:
+    """The W3C traceparent of the active span, or None outside any span."""
+    carrier: dict[str, str] = {}
+    _propagator.inject(carrier)
+    return carrier.get("traceparent")
+
+
+@contextmanager
+def continued_span(name: str, traceparent: str | None, kind: SpanKind = SpanKind.CONSUMER,
+                   attributes: dict | None = None) -> Iterator[Span]:
+    """A span whose parent is the remote span named by ``traceparent`` (if any)."""
+    parent = _propagator.extract({"traceparent": traceparent} if traceparent else {})
+    token = context.attach(parent)
+    try:
+        with trace.get_tracer("services.kernel").start_as_current_span(
+                name, kind=kind, attributes=attributes or {}) as span:
+            yield span
+    finally:
+        context.detach(token)
+
+
+class JsonLogFormatter(logging.Formatter):
+    """One JSON object per line, with the trace id when a span is active."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        out = {"time": datetime.fromtimestamp(record.created, UTC).isoformat(),
+               "level": record.levelname, "logger": record.name, "message": record.getMessage()}
+        ctx = trace.get_current_span().get_span_context()
+        if ctx.is_valid:
+            out["trace_id"] = format(ctx.trace_id, "032x")
+        for key, value in getattr(record, "fields", {}).items():
+            out[key] = value
+        if record.exc_info:
+            out["error"] = self.formatException(record.exc_info)
+        return json.dumps(out, default=str)
+
+
+def setup_logging(level: str = "INFO") -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonLogFormatter())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())

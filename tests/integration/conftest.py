@@ -1,0 +1,48 @@
+"""Fixtures for tests against the real Kafka broker and document store that `make test` starts.
+
+Each test gets its own database, topic and consumer group, so tests never see each other's data.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+
+import pytest
+from pymongo import AsyncMongoClient
+
+from services.kernel.settings import KernelSettings
+from tests.integration.story_events import registry
+
+KAFKA = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:29092")
+MONGO = os.environ.get("MONGODB_URL", "mongodb://127.0.0.1:29017/")
+
+
+@pytest.fixture
+def unique() -> str:
+    return uuid.uuid4().hex[:10]
+
+
+@pytest.fixture
+def settings(unique: str) -> KernelSettings:
+    return KernelSettings(service_name=f"test-{unique}", kafka_bootstrap_servers=KAFKA,
+                          mongodb_url=MONGO, mongodb_database=f"test_{unique}",
+                          outbox_poll_interval_s=0.2, lease_ttl_s=3.0, retry_backoff_max_s=0.5)
+
+
+@pytest.fixture
+def topic(unique: str) -> str:
+    return f"test.{unique}.v1"
+
+
+@pytest.fixture
+async def db(settings: KernelSettings):
+    client = AsyncMongoClient(settings.mongodb_url, tz_aware=True)
+    yield client[settings.database_name]
+    await client.drop_database(settings.database_name)
+    await client.close()
+
+
+@pytest.fixture
+def test_registry():
+    return registry
