@@ -8,10 +8,9 @@ correlation) travels in headers, as CloudEvents' Kafka protocol binding ("binary
 from __future__ import annotations
 
 import json
-from datetime import datetime
 from typing import Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 
 SPECVERSION = "1.0"
 CONTENT_TYPE = "application/json"
@@ -63,16 +62,24 @@ class Envelope(BaseModel):
     subject: str = Field(description="The complaint (or other aggregate) the event is about; "
                                      "the Kafka message key.",
                          examples=["c-2026-000042"])
-    time: datetime = Field(description="When the event happened (UTC, RFC 3339).")
-    specversion: str = Field(default=SPECVERSION, description="CloudEvents version.")
-    datacontenttype: str = Field(default=CONTENT_TYPE, description="Media type of data.")
+    time: AwareDatetime = Field(description="When the event happened (RFC 3339, with offset).",
+                                examples=["2026-11-29T14:03:07.120Z"])
+    specversion: str = Field(default=SPECVERSION, description="CloudEvents version.", examples=["1.0"])
+    datacontenttype: str = Field(default=CONTENT_TYPE, description="Media type of data.",
+                                 examples=["application/json"])
     correlationid: str = Field(description="Id shared by every event of one conversation, "
-                                           "from the first request on.")
+                                           "from the first request on.",
+                               examples=["req-5f2c9a61"])
     causationid: str | None = Field(default=None,
-                                    description="Id of the event or request that caused this one.")
-    traceparent: str | None = Field(default=None, description="W3C trace context of the producer.")
-    tracestate: str | None = Field(default=None, description="W3C trace state, if any.")
-    data: dict[str, Any] = Field(description="The event payload as JSON.")
+                                    description="Id of the event or request that caused this one.",
+                                    examples=["req-5f2c9a61"])
+    traceparent: str | None = Field(default=None, description="W3C trace context of the producer.",
+                                    examples=["00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"])
+    tracestate: str | None = Field(default=None, description="W3C trace state, if any.",
+                                   examples=["vendor=opaque"])
+    data: dict[str, Any] = Field(description="The event payload as JSON (already JSON-ready: "
+                                             "build it with model_dump(mode='json')).",
+                                 examples=[{"complaint_id": "c-2026-000042"}])
 
 
 class MalformedMessage(ValueError):
@@ -150,6 +157,8 @@ class Registry:
     def upcaster(self, old_type: str, new_type: str):
         """Decorator: ``fn(data: dict) -> dict`` turning ``old_type`` data into ``new_type`` data."""
         def wrap(fn):
+            if old_type in self._upcasters:
+                raise ValueError(f"upcaster for {old_type} registered twice")
             self._upcasters[old_type] = (new_type, fn)
             return fn
         return wrap

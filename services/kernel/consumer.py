@@ -16,7 +16,6 @@ import asyncio
 import logging
 import traceback
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from confluent_kafka import KafkaException, Message
@@ -28,6 +27,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import ConnectionFailure, DuplicateKeyError
 
 from contracts.envelope import Envelope, Event, MalformedMessage, UnknownEventType, from_kafka
+from services.kernel.deadletters import DeadLetter
 from services.kernel.eventstore import ConcurrencyConflict, EventStore
 from services.kernel.kafka import AsyncProducer, DeliveryFailed, subscriber_options
 from services.kernel.settings import KernelSettings
@@ -58,31 +58,19 @@ class Inbox:
         return await self.entries.find_one({"_id": event_id}, {"_id": 1}) is not None
 
     async def record(self, envelope: Envelope, msg: Message, handled: bool) -> None:
+        now, position = datetime.now(UTC), self.store.next_position()
         doc = {"_id": envelope.id, "envelope": envelope.model_dump(mode="json"),
-               "position": await self.store.next_position(), "handled": handled,
-               "topic": msg.topic(), "partition": msg.partition(), "offset": msg.offset(),
-               "received_at": datetime.now(UTC)}
-        try:
-            await self.entries.insert_one(doc)
-        except DuplicateKeyError:
-            pass
+               "position": position, "handled": handled, "topic": msg.topic(),
+               "partition": msg.partition(), "offset": msg.offset(), "received_at": now}
+        # Pending first, as for commits: projections must see every recorded entry.
+        for collection, document in ((self.store.pending, {
+                "_id": f"inbox:{envelope.id}", "kind": "inbox", "ref": envelope.id,
+                "position": position, "created_at": now, "published": True}), (self.entries, doc)):
+            try:
+                await collection.insert_one(document)
+            except DuplicateKeyError:
+                pass  # recorded before (a redelivery after a crash)
         self.store.notify()
-
-
-@dataclass(frozen=True)
-class DeadLetter:
-    """Why a message could not be processed; travels as ``dlq_*`` headers with the original."""
-
-    reason: str
-    error_class: str
-
-    def headers(self, msg: Message) -> list[tuple[str, bytes]]:
-        extra = {"dlq_reason": self.reason[:2000], "dlq_error_class": self.error_class,
-                 "dlq_original_topic": msg.topic(), "dlq_original_partition": str(msg.partition()),
-                 "dlq_original_offset": str(msg.offset()),
-                 "dlq_failed_at": datetime.now(UTC).isoformat()}
-        kept = [(k, v) for k, v in (msg.headers() or []) if not k.startswith("dlq_")]
-        return kept + [(k, v.encode()) for k, v in extra.items()]
 
 
 class Consumer:
@@ -100,7 +88,8 @@ class Consumer:
         by_type = {cls.ce_type(): h for cls, h in handlers.items()}
 
         @self.broker.subscriber(topic, group_id=group_id, ack_policy=AckPolicy.MANUAL,
-                                title=f"{group_id}:{topic}", **subscriber_options(self.settings))
+                                decoder=_undecoded, title=f"{group_id}:{topic}",
+                                **subscriber_options(self.settings))
         async def consume(message: KafkaMessage) -> None:
             await self.process(message, by_type, record_all)
 
@@ -153,3 +142,8 @@ class Consumer:
             "topic": msg.topic(), "partition": msg.partition(), "offset": msg.offset(),
             "reason": letter.reason.splitlines()[0], "error_class": letter.error_class}})
         await message.ack()
+
+
+async def _undecoded(message) -> bytes:
+    """Leave the body as bytes: ``process`` decodes it, so a bad body is a dead letter, not a crash."""
+    return message.body

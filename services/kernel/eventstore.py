@@ -1,16 +1,17 @@
 """The event log: one commit document per command per stream, on PyMongo's async API.
 
 A commit holds the events one command produced for one stream. Its ``version`` is the stream's
-revision after it (commits are counted, so a unique index on ``(stream_id, version)`` catches every
+revision after it (commits are counted, so the unique key ``<stream>@<version>`` catches every
 concurrent writer, whatever number of events each one carries). One document per commit makes
 the append atomic without multi-document transactions, which FerretDB lacks. Every commit and
-every consumed event (see ``inbox``) takes a ``position`` from one counter, so the whole log can
-be replayed in order.
+every consumed event (see ``consumer.Inbox``) takes a ``position`` (see ``next_position``), so
+the whole log can be replayed in order.
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
@@ -18,7 +19,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from opentelemetry import trace
-from pymongo import ASCENDING, ReturnDocument
+from pymongo import ASCENDING
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
@@ -76,50 +77,60 @@ class Commit:
     position: int
     events: tuple[Envelope, ...]
     recorded_at: datetime
-    published: bool = False
     metadata: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def from_doc(cls, doc: dict[str, Any]) -> Commit:
         return cls(
-            id=doc["_id"], stream_id=doc["stream_id"], version=doc["version"],
+            id=doc["commit_id"], stream_id=doc["stream_id"], version=doc["version"],
             position=doc["position"], recorded_at=doc["recorded_at"],
             events=tuple(Envelope.model_validate(e) for e in doc["events"]),
-            published=doc.get("published", False), metadata=doc.get("metadata", {}),
+            metadata=doc.get("metadata", {}),
         )
 
 
 class EventStore:
-    """Appends commits, reads streams and the whole log; wakes listeners after each append."""
+    """Appends commits, reads streams and the whole log; wakes listeners after each append.
+
+    Every hot-path read and write names a document by ``_id``: FerretDB on SQLite pushes only
+    ``_id`` equality down to SQLite and scans the whole collection for any other filter. So a
+    commit's ``_id`` is ``<stream>@<version>`` (a unique key that is also the concurrency check),
+    and the entries still to be published or projected are listed in a small ``pending``
+    collection (one document each, written before the commit and deleted once carried out).
+    """
 
     def __init__(self, db: AsyncDatabase, source: str, registry: Registry) -> None:
         self.db, self.source, self.registry = db, source, registry
-        self.commits = db["commits"]
-        self._counters = db["counters"]
+        self.commits, self.pending = db["commits"], db["pending"]
         self._listeners: list[Callable[[], None]] = []
+        self._last_position = 0
 
     async def setup(self) -> None:
         """Create the indexes the log relies on (idempotent)."""
+        await self.commits.create_index("commit_id", unique=True, name="commit_id")
+        await self.commits.create_index("position", name="position")
         await self.commits.create_index([("stream_id", ASCENDING), ("version", ASCENDING)],
-                                        unique=True, name="stream_version")
-        await self.commits.create_index([("position", ASCENDING)], name="position")
-        await self.commits.create_index([("published", ASCENDING), ("position", ASCENDING)],
-                                        name="unpublished")
+                                        name="stream_version")
 
     def on_append(self, listener: Callable[[], None]) -> None:
         """Call ``listener`` (synchronously, cheaply) after every successful append."""
         self._listeners.append(listener)
 
     def notify(self) -> None:
-        """Tell the relay and the projector that the log grew."""
+        """Tell the log follower that there is something pending."""
         for listener in self._listeners:
             listener()
 
-    async def next_position(self) -> int:
-        doc = await self._counters.find_one_and_update(
-            {"_id": "position"}, {"$inc": {"value": 1}}, upsert=True,
-            return_document=ReturnDocument.AFTER)
-        return int(doc["value"])
+    def next_position(self, after: int = 0) -> int:
+        """A position later than ``after`` and than any this process gave before.
+
+        Positions come from the clock (nanoseconds), not from a counter document: FerretDB
+        applies ``$inc`` as read-modify-write and loses concurrent increments. A stream's next
+        commit is placed after its previous one (``after``), so per-stream order never depends
+        on clocks agreeing; across streams, replay follows wall-clock order.
+        """
+        self._last_position = max(time.time_ns(), after + 1, self._last_position + 1)
+        return self._last_position
 
     def envelope(self, event: Event, event_id: str, cause: Cause, now: datetime) -> Envelope:
         """Wrap a domain event in its CloudEvent, with the trace and correlation of its cause."""
@@ -142,33 +153,44 @@ class EventStore:
             return None
         now = now or datetime.now(UTC)
         commit_id = derived_id("commit", cause.handler, cause.id, stream_id)
+        key = stream_key(stream_id, expected_version + 1)
         with _tracer.start_as_current_span("eventstore.append", attributes={
                 "complaints.stream_id": stream_id, "complaints.commit_id": commit_id}):
-            envelopes = [self.envelope(e, derived_id(commit_id, str(i)), cause, now)
-                         for i, e in enumerate(events)]
+            previous = (await self.commits.find_one({"_id": stream_key(stream_id, expected_version)},
+                                                    {"position": 1}) if expected_version else None)
+            position = self.next_position(previous["position"] if previous else 0)
             doc = {
-                "_id": commit_id, "stream_id": stream_id, "version": expected_version + 1,
-                "position": await self.next_position(), "recorded_at": now,
-                "events": [e.model_dump(mode="json") for e in envelopes],
-                "published": not any(type(e).public for e in events),
+                "_id": key, "commit_id": commit_id, "stream_id": stream_id,
+                "version": expected_version + 1, "position": position, "recorded_at": now,
+                "events": [self.envelope(e, derived_id(commit_id, str(i)), cause, now).model_dump(mode="json")
+                           for i, e in enumerate(events)],
                 "metadata": {"handler": cause.handler, "cause": cause.id,
                              "correlation_id": cause.correlation_id},
             }
+            # Pending first: a crash after it leaves an entry the follower drops as an orphan;
+            # the other order could leave a commit that is never published.
+            await self.pending.replace_one({"_id": commit_id}, {
+                "kind": "commit", "ref": key, "position": position, "created_at": now,
+                "published": not any(type(e).public for e in events)}, upsert=True)
             try:
                 await self.commits.insert_one(doc)
             except DuplicateKeyError:
-                # The unique _id and the unique (stream, version) both raise this; which one it
-                # was decides between "already done" and "someone else was first".
-                existing = await self.commits.find_one({"_id": commit_id})
-                if existing is not None:
-                    return Commit.from_doc(existing)
+                existing = await self.commits.find_one({"_id": key})
+                if existing is None or existing["commit_id"] == commit_id:
+                    # This cause was appended before (at this or an earlier version).
+                    return Commit.from_doc(existing or await self.commits.find_one({"commit_id": commit_id}))
+                await self.pending.delete_one({"_id": commit_id, "ref": key})
                 raise ConcurrencyConflict(stream_id, expected_version) from None
         self.notify()
         return Commit.from_doc(doc)
 
     async def read_stream(self, stream_id: str, after_version: int = 0) -> list[Commit]:
-        cursor = self.commits.find({"stream_id": stream_id, "version": {"$gt": after_version}})
-        return [Commit.from_doc(d) async for d in cursor.sort("version", ASCENDING)]
+        """The stream's commits after ``after_version``, in order (one ``_id`` lookup each)."""
+        commits, version = [], after_version + 1
+        while (doc := await self.commits.find_one({"_id": stream_key(stream_id, version)})) is not None:
+            commits.append(Commit.from_doc(doc))
+            version += 1
+        return commits
 
     async def load(self, stream_id: str) -> tuple[list[Event], int]:
         """The stream's events decoded (old versions upcast) and its current version."""
@@ -177,7 +199,7 @@ class EventStore:
         return events, (commits[-1].version if commits else 0)
 
     async def read_all(self, after_position: int = 0, batch_size: int = 500) -> AsyncIterator[Commit]:
-        """Every commit in position order (for replay), fetched in batches."""
+        """Every commit in position order (for replay and rebuilds; scans on FerretDB)."""
         while True:
             cursor = self.commits.find({"position": {"$gt": after_position}})
             batch = await cursor.sort("position", ASCENDING).limit(batch_size).to_list()
@@ -187,14 +209,10 @@ class EventStore:
                 return
             after_position = batch[-1]["position"]
 
-    async def unpublished(self, limit: int) -> list[Commit]:
-        cursor = self.commits.find({"published": False}).sort("position", ASCENDING).limit(limit)
-        return [Commit.from_doc(d) async for d in cursor]
 
-    async def mark_published(self, commit_ids: Sequence[str]) -> None:
-        if commit_ids:
-            await self.commits.update_many({"_id": {"$in": list(commit_ids)}},
-                                           {"$set": {"published": True}})
+def stream_key(stream_id: str, version: int) -> str:
+    """The ``_id`` of a stream's commit at ``version``."""
+    return f"{stream_id}@{version}"
 
 
 async def retry_on_conflict(attempt: Callable[[], Any], tries: int = 5) -> Any:

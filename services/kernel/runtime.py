@@ -18,6 +18,7 @@ from pymongo.errors import PyMongoError
 from contracts.envelope import Registry
 from services.kernel.consumer import Consumer, Inbox
 from services.kernel.eventstore import EventStore
+from services.kernel.follower import LogFollower
 from services.kernel.kafka import AsyncProducer, ensure_topics, make_broker
 from services.kernel.outbox import Lease, OutboxRelay
 from services.kernel.projections import Projection, Projector
@@ -41,14 +42,16 @@ async def check_store(settings: KernelSettings) -> None:
         await client.admin.command("ping")
     except PyMongoError as exc:
         raise DependencyUnavailable("document store (MONGODB_URL)", settings.mongodb_url,
-                                    str(exc).split(",")[0]) from None
+                                    str(exc).split(" (configured timeouts")[0]) from None
     finally:
         await client.close()
 
 
 def check_broker(settings: KernelSettings) -> None:
+    # librdkafka's own logger would print a line to stderr per failed connection attempt.
     admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap_servers,
-                         "socket.connection.setup.timeout.ms": 3000})
+                         "socket.connection.setup.timeout.ms": 3000},
+                        logger=logging.getLogger("librdkafka"))
     try:
         admin.list_topics(timeout=settings.startup_timeout_s)
     except KafkaException as exc:
@@ -69,6 +72,7 @@ class Runtime:
     projector: Projector
     consumer: Consumer
     topic: str
+    follower: LogFollower | None = None
 
     @classmethod
     def create(cls, settings: KernelSettings, registry: Registry, topic: str,
@@ -93,12 +97,15 @@ class Runtime:
         await asyncio.to_thread(check_broker, self.settings)
         await self.store.setup()
         await self.inbox.setup()
+        await self.store.pending.create_index("position", name="position")
         await asyncio.to_thread(ensure_topics, self.settings, [self.topic, *topics])
-        self.relay = OutboxRelay(self.store, self._producer(), self.topic,
-                                 Lease(self.store.db, "outbox-relay", self.settings.lease_ttl_s),
-                                 self.settings.outbox_poll_interval_s, self.settings.outbox_batch_size)
-        self._tasks = [asyncio.create_task(self.relay.run(), name="outbox-relay"),
-                       asyncio.create_task(self.projector.run(), name="projector")]
+        lease = Lease(self.store.db, "log-follower", self.settings.lease_ttl_s)
+        types = self.store.registry.types()
+        self.relay = OutboxRelay(self._producer(), self.topic,
+                                 lambda t: t in types and types[t].public)
+        self.follower = LogFollower(self.store, self.relay, self.projector, lease,
+                                    self.settings.outbox_poll_interval_s, self.settings.outbox_batch_size)
+        self._tasks = [asyncio.create_task(self.follower.run(), name="log-follower")]
         await self.consumer.broker.start()
         log.info("service started", extra={"fields": {"service": self.settings.service_name}})
 
@@ -115,12 +122,11 @@ class Runtime:
     async def stop(self) -> None:
         """Graceful: stop consuming (in-flight handlers finish), drain the outbox, close."""
         await self.consumer.broker.stop()
-        self.projector.stop()
-        if self.relay is not None:
-            self.relay.halt()
+        if self.follower is not None:
+            self.follower.halt()
         await asyncio.gather(*getattr(self, "_tasks", []), return_exceptions=True)
-        if self.relay is not None:
-            await self.relay.drain()
+        if self.follower is not None:
+            await self.follower.drain()
         if self.producer is not None:
             await self.producer.close()
         await self.client.close()

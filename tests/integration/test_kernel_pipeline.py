@@ -2,22 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
-
 from services.kernel.eventstore import Cause
 from services.kernel.runtime import Runtime
+from tests.integration.support import wait_for
 from tests.integration.story_events import NoteAdded, NoteCounted
-
-
-async def wait_for(predicate, timeout: float = 30.0, every: float = 0.05):
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        result = await predicate()
-        if result:
-            return result
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"condition not met within {timeout}s: last result {result!r}")
-        await asyncio.sleep(every)
 
 
 async def test_an_appended_event_reaches_a_consumer_which_records_it_once(settings, topic, test_registry, db):
@@ -38,6 +26,10 @@ async def test_an_appended_event_reaches_a_consumer_which_records_it_once(settin
         assert [e.n for e in seen] == [1]
         commits = await runtime.store.read_stream("count-c-1")
         assert len(commits) == 1 and commits[0].events[0].type == "complaints.test.NoteCounted.v1"
-        assert (await runtime.store.read_stream("c-1"))[0].published
+        await wait_for(lambda: _none_pending(runtime))  # published and projected: nothing left
     finally:
         await runtime.stop()
+
+
+async def _none_pending(runtime) -> bool:
+    return await runtime.store.pending.count_documents({}) == 0

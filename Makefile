@@ -1,0 +1,73 @@
+# Complaint platform: local stack and tests. `make` alone lists the targets.
+# The stack (Kafka + FerretDB) is run by infra/local/stack.sh; see infra/local/README.md.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON      ?= python3
+VENV        := .venv
+VPY         := $(VENV)/bin/python
+VENV_STAMP  := $(VENV)/.installed
+STACK       := infra/local/stack.sh
+PYTEST_ARGS ?=
+
+# `make up`: the developer stack; `make test`: its own ports and data folder, so both can run at once
+UP_KAFKA_PORT    ?= 9092
+UP_MONGO_PORT    ?= 27017
+TEST_KAFKA_PORT  ?= 29092
+TEST_MONGO_PORT  ?= 29017
+UP_STACK_ARGS    := --name up --kafka-port $(UP_KAFKA_PORT) --mongo-port $(UP_MONGO_PORT)
+TEST_STACK_ARGS  := --name test --kafka-port $(TEST_KAFKA_PORT) --mongo-port $(TEST_MONGO_PORT)
+CACHE            := $(or $(COMPLAINTS_CACHE),$(CURDIR)/.cache)
+
+.PHONY: help venv up down test test-unit services-up services-down status
+
+help: ## list the targets
+	@echo "Targets:"
+	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-zA-Z_-]+):.*## (.*)/  \1\t\2/' | expand -t 18
+	@echo "Variables: PYTEST_ARGS='...' (e.g. -k name -x), MONGODB_URL=mongodb://... (use a real MongoDB instead of FerretDB)"
+
+venv: $(VENV_STAMP) ## create .venv and install the project with its test extras
+
+$(VENV_STAMP): pyproject.toml
+	@test -x $(VPY) || $(PYTHON) -m venv $(VENV)
+	$(VPY) -m pip install -q -e '.[test]'
+	@touch $@
+
+up: venv ## start Kafka + FerretDB (ports 9092/27017) and the services, in the background
+	$(STACK) start $(UP_STACK_ARGS)
+	@$(MAKE) --no-print-directory services-up
+	@echo
+	@echo "Stack 'up' is running:"
+	@echo "  Kafka    127.0.0.1:$(UP_KAFKA_PORT)"
+	@echo "  MongoDB  $${MONGODB_URL:-mongodb://127.0.0.1:$(UP_MONGO_PORT)/}"
+	@echo "  logs     $(CACHE)/up/logs/"
+	@echo "  status   $(STACK) status --name up"
+	@echo "  stop     make down"
+
+down: ## stop what `make up` started
+	@$(MAKE) --no-print-directory services-down
+	$(STACK) stop $(UP_STACK_ARGS)
+
+status: ## show what the `up` stack runs
+	@$(STACK) status $(UP_STACK_ARGS) || true
+
+# ---- hooks for the services (intake, routing, carrier, notify): filled in by later issues ----
+services-up:
+	@:
+services-down:
+	@:
+# ----------------------------------------------------------------------------------------------
+
+# Starts a fresh stack on the test ports, runs pytest against it, and ALWAYS stops it again,
+# keeping pytest's exit code. A MONGODB_URL from the environment is used instead of FerretDB.
+test: venv ## run all tests against a fresh Kafka + FerretDB on ports 29092/29017
+	@user_mongo="$${MONGODB_URL:-}"; \
+	trap '$(STACK) stop $(TEST_STACK_ARGS)' EXIT; trap 'exit 130' INT; trap 'exit 143' TERM; \
+	$(STACK) start $(TEST_STACK_ARGS) --fresh || exit $$?; \
+	export KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:$(TEST_KAFKA_PORT); \
+	export MONGODB_URL="$${user_mongo:-mongodb://127.0.0.1:$(TEST_MONGO_PORT)/}"; \
+	rc=0; $(VPY) -m pytest $(PYTEST_ARGS) || rc=$$?; \
+	exit $$rc
+
+test-unit: venv ## run the unit tests only (no stack)
+	$(VPY) -m pytest tests/unit $(PYTEST_ARGS)

@@ -1,0 +1,91 @@
+#!/usr/bin/env bash
+# Obtains what the local stack runs, into the cache folder ${COMPLAINTS_CACHE:-<repo>/.cache}:
+#   <cache>/kafka/libs/*.jar   Apache Kafka (KRaft broker) + log4j2, resolved from Maven Central
+#   <cache>/bin/ferretdb       FerretDB v1 (MongoDB wire protocol on SQLite), built from the Go proxy
+# Idempotent: each part has a stamp file and is skipped when the stamp matches the pinned version.
+# Safe to run concurrently (e.g. `make up` and `make test` at once): serialised by a lock file.
+set -euo pipefail
+
+FERRETDB_VERSION=v1.24.2
+FERRETDB_MODULE=github.com/FerretDB/FerretDB
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REPO=$(cd "$HERE/../.." && pwd)
+CACHE=${COMPLAINTS_CACHE:-$REPO/.cache}
+POM=$HERE/kafka/pom.xml
+
+log() { printf 'fetch: %s\n' "$*" >&2; }
+die() { printf 'fetch: ERROR: %s\n' "$*" >&2; exit 1; }
+
+# --- tools --------------------------------------------------------------------------------
+missing=()
+command -v java >/dev/null 2>&1 || missing+=("java  (Debian: apt-get install -y openjdk-17-jre-headless)")
+command -v mvn  >/dev/null 2>&1 || missing+=("mvn   (Debian: apt-get install -y maven)")
+command -v go   >/dev/null 2>&1 || missing+=("go    (Go >= 1.21; Debian: apt-get install -y golang-go, or a toolchain from go.dev)")
+if ((${#missing[@]})); then
+  printf 'fetch: ERROR: missing tool(s) needed to fetch the local stack:\n' >&2
+  printf '  - %s\n' "${missing[@]}" >&2
+  exit 1
+fi
+go_minor=$(go env GOVERSION 2>/dev/null | sed -n 's/^go1\.\([0-9]*\).*/\1/p')
+if [[ -z $go_minor || $go_minor -lt 21 ]]; then
+  die "go $(go env GOVERSION 2>/dev/null || echo '?') is too old: FerretDB $FERRETDB_VERSION needs Go >= 1.24 (Go >= 1.21 can switch toolchains by itself)"
+fi
+if ((go_minor < 24)); then
+  export GOTOOLCHAIN=go1.24.3+auto   # FerretDB's go.mod asks for 1.24; fetched as a Go module
+fi
+
+mkdir -p "$CACHE"
+exec 9>"$CACHE/.fetch.lock"
+flock 9
+
+# --- Kafka jars ---------------------------------------------------------------------------
+kafka_dir=$CACHE/kafka
+kafka_stamp=$kafka_dir/libs.stamp
+kafka_want="pom-sha256=$(sha256sum "$POM" | cut -d' ' -f1)"
+if [[ -f $kafka_stamp && "$(cat "$kafka_stamp")" == "$kafka_want" ]] && compgen -G "$kafka_dir/libs/kafka_2.13-*.jar" >/dev/null; then
+  log "kafka jars up to date ($kafka_dir/libs)"
+else
+  log "resolving Kafka jars from Maven Central into $kafka_dir/libs ..."
+  t0=$SECONDS
+  rm -rf "$kafka_dir/libs.tmp"
+  mkdir -p "$kafka_dir"
+  mvn -q -B -f "$POM" dependency:copy-dependencies \
+      -DoutputDirectory="$kafka_dir/libs.tmp" -DincludeScope=runtime 2>&1 \
+    | sed -e $'s/\x1b\\[[0-9;]*m//g' >&2 \
+    || die "mvn could not resolve the Kafka jars (see the output above; is Maven Central reachable?)"
+  rm -rf "$kafka_dir/libs"
+  mv "$kafka_dir/libs.tmp" "$kafka_dir/libs"
+  printf '%s\n' "$kafka_want" >"$kafka_stamp"
+  log "kafka jars ready ($((SECONDS - t0)) s)"
+fi
+
+# --- FerretDB binary ----------------------------------------------------------------------
+bin_dir=$CACHE/bin
+ferret_bin=$bin_dir/ferretdb
+ferret_stamp=$bin_dir/ferretdb.stamp
+if [[ -x $ferret_bin && -f $ferret_stamp && "$(cat "$ferret_stamp")" == "$FERRETDB_VERSION" ]]; then
+  log "ferretdb $FERRETDB_VERSION up to date ($ferret_bin)"
+else
+  # `go install ...@version` builds a binary that panics at start (its generated
+  # build/version/version.txt is not in the module), so build from the module with it written.
+  log "building FerretDB $FERRETDB_VERSION from the Go module proxy (about 75 s cold) ..."
+  t0=$SECONDS
+  mod_json=$(go mod download -json "$FERRETDB_MODULE@$FERRETDB_VERSION") \
+    || die "go mod download $FERRETDB_MODULE@$FERRETDB_VERSION failed: $mod_json"
+  src=$(printf '%s' "$mod_json" | python3 -c 'import json,sys; print(json.load(sys.stdin)["Dir"])')
+  work=$(mktemp -d "${TMPDIR:-/tmp}/ferretdb-build.XXXXXX")
+  trap 'rm -rf "$work"' EXIT
+  cp -r "$src/." "$work/"
+  chmod -R u+w "$work"
+  printf '%s\n' "$FERRETDB_VERSION" >"$work/build/version/version.txt"
+  mkdir -p "$bin_dir"
+  (cd "$work" && GOFLAGS="${GOFLAGS:-} -mod=mod" go build -o "$ferret_bin.tmp" ./cmd/ferretdb) \
+    || die "go build of FerretDB failed (see the output above)"
+  mv "$ferret_bin.tmp" "$ferret_bin"
+  "$ferret_bin" --version >/dev/null 2>&1 || die "the built $ferret_bin does not run (try: $ferret_bin --version)"
+  printf '%s\n' "$FERRETDB_VERSION" >"$ferret_stamp"
+  rm -rf "$work"
+  trap - EXIT
+  log "ferretdb ready ($((SECONDS - t0)) s)"
+fi

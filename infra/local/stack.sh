@@ -1,0 +1,327 @@
+#!/usr/bin/env bash
+# The local stack: a real Apache Kafka broker (single KRaft node) and FerretDB (MongoDB wire
+# protocol on SQLite), on 127.0.0.1, each stack under its own name, ports and data folder.
+#
+#   stack.sh start  [--name up|test|...] [--kafka-port N] [--controller-port N] [--mongo-port N] [--fresh]
+#   stack.sh stop   [--name ...]
+#   stack.sh status [--name ...]
+#   stack.sh env    [--name ...]   prints the exports for clients (KAFKA_BOOTSTRAP_SERVERS, MONGODB_URL)
+#
+# Defaults: --name up   -> kafka 9092 (controller 9093), mongo 27017
+#           --name test -> kafka 29092 (controller 29093), mongo 29017
+# Everything lives under <cache>/<name>/ (kafka/, ferretdb/, logs/, pids/), cache being
+# ${COMPLAINTS_CACHE:-<repo>/.cache}. If MONGODB_URL is set, FerretDB is not started: that URL
+# (a real mongod) is pinged instead. Processes are stopped only by the PIDs recorded here.
+set -euo pipefail
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REPO=$(cd "$HERE/../.." && pwd)
+CACHE=${COMPLAINTS_CACHE:-$REPO/.cache}
+HEALTH_TIMEOUT=${STACK_HEALTH_TIMEOUT:-90}
+STOP_TIMEOUT=15
+
+say() { printf 'stack[%s]: %s\n' "$NAME" "$*"; }
+err() { printf 'stack[%s]: ERROR: %s\n' "$NAME" "$*" >&2; }
+usage() { sed -n '2,14p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit "${1:-2}"; }
+
+# --- arguments ----------------------------------------------------------------------------
+CMD=${1:-}; [[ $# -gt 0 ]] && shift
+case $CMD in start|stop|status|env) ;; -h|--help|help) usage 0 ;; *) NAME=? err "unknown command '${CMD}'"; usage ;; esac
+NAME=up KAFKA_PORT= CONTROLLER_PORT= MONGO_PORT= FRESH=0
+while [[ $# -gt 0 ]]; do
+  case $1 in
+    --name) NAME=${2:?--name needs a value}; shift 2 ;;
+    --name=*) NAME=${1#*=}; shift ;;
+    --kafka-port) KAFKA_PORT=${2:?}; shift 2 ;;
+    --kafka-port=*) KAFKA_PORT=${1#*=}; shift ;;
+    --controller-port) CONTROLLER_PORT=${2:?}; shift 2 ;;
+    --controller-port=*) CONTROLLER_PORT=${1#*=}; shift ;;
+    --mongo-port) MONGO_PORT=${2:?}; shift 2 ;;
+    --mongo-port=*) MONGO_PORT=${1#*=}; shift ;;
+    --fresh) FRESH=1; shift ;;
+    -h|--help) usage 0 ;;
+    *) err "unknown option '$1'"; usage ;;
+  esac
+done
+[[ $NAME =~ ^[A-Za-z0-9_-]+$ ]] || { err "--name must be letters, digits, - or _"; exit 2; }
+case $NAME in
+  test) : "${KAFKA_PORT:=29092}" "${MONGO_PORT:=29017}" ;;
+  *)    : "${KAFKA_PORT:=9092}"  "${MONGO_PORT:=27017}" ;;
+esac
+: "${CONTROLLER_PORT:=$((KAFKA_PORT + 1))}"
+for p in "$KAFKA_PORT" "$CONTROLLER_PORT" "$MONGO_PORT"; do
+  [[ $p =~ ^[0-9]+$ ]] || { err "bad port '$p'"; exit 2; }
+done
+
+DIR=$CACHE/$NAME
+KAFKA_DATA=$DIR/kafka/data
+KAFKA_PROPS=$DIR/kafka/server.properties
+FERRET_DATA=$DIR/ferretdb/data
+FERRET_STATE=$DIR/ferretdb/state
+LOGS=$DIR/logs
+PIDS=$DIR/pids
+LIBS=$CACHE/kafka/libs
+FERRET_BIN=$CACHE/bin/ferretdb
+VENV_PY=$REPO/.venv/bin/python
+EXTERNAL_MONGO=${MONGODB_URL:-}
+
+kafka_log=$LOGS/kafka-server.log   # written by log4j2 (see kafka/log4j2.xml)
+kafka_out=$LOGS/kafka.out          # the JVM's own stdout/stderr
+ferret_log=$LOGS/ferretdb.log
+
+# --- helpers ------------------------------------------------------------------------------
+port_open() { timeout 1 bash -c "exec 3<>/dev/tcp/127.0.0.1/$1" 2>/dev/null; }
+
+# pid from a PID file, printed only if that process is alive AND is one of ours (its command
+# line names this stack's folder): a recycled PID is never signalled.
+live_pid() {
+  local f=$PIDS/$1.pid pid
+  [[ -f $f ]] || return 1
+  pid=$(<"$f")
+  [[ $pid =~ ^[0-9]+$ ]] && kill -0 "$pid" 2>/dev/null || return 1
+  tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "$DIR/" || return 1
+  printf '%s\n' "$pid"
+}
+
+redact() { sed -E 's#(//)[^/@]*@#\1***@#' <<<"$1"; }
+mongo_url() { if [[ -n $EXTERNAL_MONGO ]]; then printf '%s' "$EXTERNAL_MONGO"; else printf 'mongodb://127.0.0.1:%s/' "$MONGO_PORT"; fi; }
+
+print_env() {
+  say "use: KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:$KAFKA_PORT MONGODB_URL=$(redact "$(mongo_url)")"
+}
+
+python_bin() { if [[ -x $VENV_PY ]]; then printf '%s' "$VENV_PY"; else printf 'python3'; fi; }
+
+# A real round trip. kafka: metadata from the broker. mongo: the `ping` command.
+# Uses confluent_kafka / pymongo from the project's venv when there, else a fallback:
+# Kafka's own BrokerApiVersionsCommand, and a hand-built OP_MSG ping (stdlib only).
+probe() {
+  local what=$1 target=$2 py rc
+  py=$(python_bin)
+  rc=0
+  "$py" - "$what" "$target" 2>/dev/null <<'PY' || rc=$?
+import struct, socket, sys
+what, target = sys.argv[1], sys.argv[2]
+if what == "kafka":
+    try:
+        from confluent_kafka.admin import AdminClient
+    except ImportError:
+        sys.exit(3)  # no client library: the caller falls back to the Java tool
+    md = AdminClient({"bootstrap.servers": target, "log_level": 0}).list_topics(timeout=5)
+    sys.exit(0 if md.brokers else 1)
+# mongo
+try:
+    import pymongo
+    c = pymongo.MongoClient(target, serverSelectionTimeoutMS=3000, connectTimeoutMS=3000)
+    sys.exit(0 if c.admin.command("ping").get("ok") == 1 else 1)
+except ImportError:
+    pass
+from urllib.parse import urlsplit
+u = urlsplit(target)
+hostport = u.netloc.rsplit("@", 1)[-1].split(",")[0]
+host, _, port = hostport.rpartition(":") if ":" in hostport else (hostport, "", "27017")
+def cstr(s): return s.encode() + b"\0"
+body = b"\x10" + cstr("ping") + struct.pack("<i", 1) + b"\x02" + cstr("$db") + struct.pack("<i", 6) + cstr("admin")
+doc = struct.pack("<i", len(body) + 5) + body + b"\0"
+msg = struct.pack("<I", 0) + b"\0" + doc
+hdr = struct.pack("<iiii", 16 + len(msg), 1, 0, 2013)
+with socket.create_connection((host.strip("[]"), int(port)), timeout=3) as s:
+    s.sendall(hdr + msg)
+    data = b""
+    while len(data) < 4 or len(data) < struct.unpack("<i", data[:4])[0]:
+        chunk = s.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+i = data.find(b"\x01ok\x00")
+sys.exit(0 if i >= 0 and struct.unpack("<d", data[i + 4:i + 12])[0] == 1.0 else 1)
+PY
+  if [[ $what == kafka && $rc == 3 ]]; then
+    rc=0
+    timeout 30 java -Xmx128m -cp "$LIBS/*" -Dlog4j2.level=ERROR \
+      org.apache.kafka.tools.BrokerApiVersionsCommand --bootstrap-server "$target" \
+      >/dev/null 2>&1 || rc=$?
+  fi
+  return "$rc"
+}
+
+# start NAME LOGFILE CMD... : runs CMD detached (own session, no stdin), its PID in pids/NAME.pid
+spawn() {
+  local name=$1 out=$2; shift 2
+  rm -f "$PIDS/$name.pid"
+  setsid nohup bash -c 'echo $$ >"$0"; exec "$@"' "$PIDS/$name.pid" "$@" >>"$out" 2>&1 </dev/null &
+  local i
+  for i in $(seq 50); do [[ -s $PIDS/$name.pid ]] && return 0; sleep 0.1; done
+  err "$name did not start (no PID file)"; return 1
+}
+
+tail_log() {
+  local f
+  for f in "$@"; do
+    [[ -s $f ]] || continue
+    printf -- '----- last lines of %s -----\n' "$f" >&2
+    tail -n 30 "$f" >&2
+  done
+}
+
+stop_all() {
+  local comp pid pids=() names=()
+  for comp in ferretdb kafka; do
+    if pid=$(live_pid "$comp"); then
+      say "stopping $comp (pid $pid)"
+      kill -TERM "$pid" 2>/dev/null || true
+      pids+=("$pid"); names+=("$comp")
+    elif [[ -f $PIDS/$comp.pid ]]; then
+      say "$comp not running (removing stale PID file)"
+    fi
+  done
+  local deadline=$((SECONDS + STOP_TIMEOUT)) i
+  for i in "${!pids[@]}"; do
+    while kill -0 "${pids[$i]}" 2>/dev/null && ((SECONDS < deadline)); do sleep 0.2; done
+    if kill -0 "${pids[$i]}" 2>/dev/null; then
+      say "${names[$i]} still up after ${STOP_TIMEOUT}s: KILL"
+      kill -KILL "${pids[$i]}" 2>/dev/null || true
+      sleep 0.2
+    fi
+  done
+  for comp in ferretdb kafka; do rm -f "$PIDS/$comp.pid"; done
+  ((${#pids[@]})) || say "nothing running"
+  return 0
+}
+
+# --- commands -----------------------------------------------------------------------------
+cmd_status() {
+  local pid ok=0
+  if pid=$(live_pid kafka); then
+    if port_open "$KAFKA_PORT"; then say "kafka    running, pid $pid, 127.0.0.1:$KAFKA_PORT"
+    else say "kafka    starting (pid $pid), 127.0.0.1:$KAFKA_PORT not answering yet"; ok=1; fi
+  else say "kafka    not running"; ok=1; fi
+  if [[ -n $EXTERNAL_MONGO ]]; then
+    say "mongo    external MONGODB_URL=$(redact "$EXTERNAL_MONGO") (FerretDB not used)"
+  elif pid=$(live_pid ferretdb); then
+    if port_open "$MONGO_PORT"; then say "ferretdb running, pid $pid, 127.0.0.1:$MONGO_PORT"
+    else say "ferretdb starting (pid $pid), 127.0.0.1:$MONGO_PORT not answering yet"; ok=1; fi
+  else say "ferretdb not running"; ok=1; fi
+  say "data and logs: $DIR"
+  ((ok == 0)) && print_env
+  return $ok
+}
+
+cmd_start() {
+  local t_start=$SECONDS
+  if ((FRESH)); then
+    stop_all >/dev/null
+    say "--fresh: wiping $DIR"
+    rm -rf "$DIR"
+  fi
+  "$HERE/fetch.sh"
+  mkdir -p "$KAFKA_DATA" "$FERRET_DATA" "$FERRET_STATE" "$LOGS" "$PIDS"
+
+  local pid p kafka_pid= ferret_pid=
+  kafka_pid=$(live_pid kafka) || true
+  [[ -n $EXTERNAL_MONGO ]] || ferret_pid=$(live_pid ferretdb) || true
+  # check every port needed before starting anything
+  if [[ -z $kafka_pid ]]; then
+    for p in "$KAFKA_PORT" "$CONTROLLER_PORT"; do
+      if port_open "$p"; then
+        err "port $p is already in use by another process (see: ss -ltnp 'sport = :$p'); pick other ports with --kafka-port/--controller-port"
+        exit 1
+      fi
+    done
+  fi
+  if [[ -z $EXTERNAL_MONGO && -z $ferret_pid ]] && port_open "$MONGO_PORT"; then
+    err "port $MONGO_PORT is already in use by another process (see: ss -ltnp 'sport = :$MONGO_PORT'); pick another with --mongo-port, or set MONGODB_URL to use that server"
+    exit 1
+  fi
+
+  # --- kafka
+  if [[ -n $kafka_pid ]]; then
+    say "kafka already running (pid $kafka_pid)"
+  else
+    sed -e "s#@KAFKA_PORT@#$KAFKA_PORT#g" -e "s#@CONTROLLER_PORT@#$CONTROLLER_PORT#g" \
+        -e "s#@DATA_DIR@#$KAFKA_DATA#g" "$HERE/kafka/server.properties.template" >"$KAFKA_PROPS"
+    local jvm=(java -Djava.awt.headless=true -XX:+ExitOnOutOfMemoryError
+               -Dlog4j2.configurationFile="$HERE/kafka/log4j2.xml" -Dkafka.logs.dir="$LOGS")
+    if [[ ! -f $KAFKA_DATA/meta.properties ]]; then
+      local cluster_id
+      # 22-char base64url uuid; never starting with '-' (the tool would read it as an option)
+      cluster_id=$(python3 -c 'import uuid,base64
+while True:
+    c = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    if not c.startswith("-"): break
+print(c)')
+      say "formatting kafka storage (cluster id $cluster_id)"
+      "${jvm[@]}" -Xmx256m -cp "$LIBS/*" kafka.tools.StorageTool format --standalone \
+          -t "$cluster_id" -c "$KAFKA_PROPS" >>"$kafka_out" 2>&1 \
+        || { err "kafka storage format failed"; tail_log "$kafka_out" "$kafka_log"; exit 1; }
+    fi
+    # shellcheck disable=SC2086
+    spawn kafka "$kafka_out" "${jvm[@]}" -Xms256m -Xmx768m -XX:+UseG1GC -XX:MaxGCPauseMillis=20 \
+      ${KAFKA_JAVA_OPTS:-} -cp "$LIBS/*" kafka.Kafka "$KAFKA_PROPS"
+    say "kafka starting on 127.0.0.1:$KAFKA_PORT (pid $(<"$PIDS/kafka.pid")), log $kafka_log"
+  fi
+
+  # --- document store
+  if [[ -n $EXTERNAL_MONGO ]]; then
+    say "MONGODB_URL is set: not starting FerretDB, using $(redact "$EXTERNAL_MONGO")"
+  elif [[ -n $ferret_pid ]]; then
+    say "ferretdb already running (pid $ferret_pid)"
+  else
+    # FERRETDB_SQLITE_PARAMS: SQLite URI query. Our default: write transactions take the lock
+    # at BEGIN (_txlock=immediate), so a read that turns into a write never fails with
+    # SQLITE_BUSY under concurrent writers; and WAL with synchronous(normal), which survives a
+    # crash of FerretDB (not of the machine) and spares an fsync per write. FerretDB adds
+    # busy_timeout(10000) and journal_mode(wal) itself.
+    : "${FERRETDB_SQLITE_PARAMS=_txlock=immediate&_pragma=synchronous(normal)}"
+    spawn ferretdb "$ferret_log" "$FERRET_BIN" --handler=sqlite \
+      --sqlite-url="file:$FERRET_DATA/${FERRETDB_SQLITE_PARAMS:+?$FERRETDB_SQLITE_PARAMS}" \
+      --listen-addr="127.0.0.1:$MONGO_PORT" --state-dir="$FERRET_STATE" --telemetry=disable \
+      --debug-addr=- --log-level=info
+    say "ferretdb starting on 127.0.0.1:$MONGO_PORT (pid $(<"$PIDS/ferretdb.pid")), log $ferret_log"
+  fi
+
+  # --- wait for health: port open and a real round trip
+  local deadline=$((SECONDS + HEALTH_TIMEOUT)) kafka_ok=0 mongo_ok=0
+  while :; do
+    if ((!kafka_ok)); then
+      if ! live_pid kafka >/dev/null; then
+        err "kafka exited during startup"; tail_log "$kafka_out" "$kafka_log"; exit 1
+      fi
+      port_open "$KAFKA_PORT" && probe kafka "127.0.0.1:$KAFKA_PORT" && kafka_ok=1 \
+        && say "kafka healthy (metadata served) after $((SECONDS - t_start)) s"
+    fi
+    if ((!mongo_ok)); then
+      if [[ -n $EXTERNAL_MONGO ]]; then
+        probe mongo "$EXTERNAL_MONGO" && mongo_ok=1 && say "MONGODB_URL answers ping"
+      else
+        if ! live_pid ferretdb >/dev/null; then
+          err "ferretdb exited during startup"; tail_log "$ferret_log"; exit 1
+        fi
+        port_open "$MONGO_PORT" && probe mongo "$(mongo_url)" && mongo_ok=1 \
+          && say "ferretdb healthy (ping ok) after $((SECONDS - t_start)) s"
+      fi
+    fi
+    ((kafka_ok && mongo_ok)) && break
+    if ((SECONDS >= deadline)); then
+      ((kafka_ok)) || { err "kafka not healthy after ${HEALTH_TIMEOUT}s (log: $kafka_log)"; tail_log "$kafka_out" "$kafka_log"; }
+      if ((!mongo_ok)); then
+        if [[ -n $EXTERNAL_MONGO ]]; then err "MONGODB_URL=$(redact "$EXTERNAL_MONGO") does not answer ping"
+        else err "ferretdb not healthy after ${HEALTH_TIMEOUT}s (log: $ferret_log)"; tail_log "$ferret_log"; fi
+      fi
+      say "processes left running; stop them with: $0 stop --name $NAME"
+      exit 1
+    fi
+    sleep 0.5
+  done
+  say "ready in $((SECONDS - t_start)) s; data and logs under $DIR"
+  print_env
+}
+
+case $CMD in
+  start) cmd_start ;;
+  stop) stop_all ;;
+  status) cmd_status ;;
+  env)
+    printf 'export KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:%s\n' "$KAFKA_PORT"
+    printf 'export MONGODB_URL=%q\n' "$(mongo_url)" ;;
+esac

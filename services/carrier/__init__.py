@@ -1,0 +1,1 @@
+"""The carrier service (see ../shared/MISSION.md); built by its own issue."""

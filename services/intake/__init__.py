@@ -1,0 +1,1 @@
+"""The intake service (see ../shared/MISSION.md); built by its own issue."""

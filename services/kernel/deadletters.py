@@ -1,0 +1,110 @@
+"""Dead letters: messages a consumer could not process, kept on ``<topic>.dlq`` with the reason.
+
+Listing reads the DLQ without moving any consumer group; re-driving copies each letter back to
+its original topic (without the ``dlq_*`` headers) and commits the redrive group's offsets, so a
+letter is re-driven once.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from confluent_kafka import Consumer, Message, Producer, TopicPartition
+
+from services.kernel.kafka import producer_config
+from services.kernel.settings import KernelSettings
+
+REDRIVE_GROUP = "complaints-dlq-redrive"
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    """Why a message could not be processed; travels as ``dlq_*`` headers with the original."""
+
+    reason: str
+    error_class: str
+
+    def headers(self, msg: Message) -> list[tuple[str, bytes]]:
+        extra = {"dlq_reason": self.reason[:2000], "dlq_error_class": self.error_class,
+                 "dlq_original_topic": msg.topic(), "dlq_original_partition": str(msg.partition()),
+                 "dlq_original_offset": str(msg.offset()),
+                 "dlq_failed_at": datetime.now(UTC).isoformat()}
+        kept = [(k, v) for k, v in (msg.headers() or []) if not k.startswith("dlq_")]
+        return kept + [(k, v.encode()) for k, v in extra.items()]
+
+
+@dataclass(frozen=True)
+class StoredLetter:
+    """A message as found on a DLQ."""
+
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+    headers: list[tuple[str, bytes]] = field(default_factory=list)
+
+    def header(self, name: str) -> str | None:
+        return next((v.decode(errors="replace") for k, v in self.headers if k == name and v), None)
+
+    @property
+    def original_headers(self) -> list[tuple[str, bytes]]:
+        return [(k, v) for k, v in self.headers if not k.startswith("dlq_")]
+
+
+def _consumer(settings: KernelSettings, group: str, commit: bool) -> Consumer:
+    return Consumer({"bootstrap.servers": settings.kafka_bootstrap_servers, "group.id": group,
+                     "enable.auto.commit": False, "auto.offset.reset": "earliest",
+                     "enable.partition.eof": True, "fetch.wait.max.ms": 10,
+                     "session.timeout.ms": settings.consumer_session_timeout_ms,
+                     "client.id": f"{settings.service_name}-dlq{'-redrive' if commit else ''}"})
+
+
+def read_letters(settings: KernelSettings, dlq_topic: str, group: str | None = None,
+                 timeout_s: float = 10.0) -> Iterator[tuple[StoredLetter, Consumer]]:
+    """Every letter from the group's position (a throwaway group: from the start) to the end."""
+    consumer = _consumer(settings, group or f"complaints-dlq-list-{uuid.uuid4().hex[:8]}", group is not None)
+    try:
+        meta = consumer.list_topics(dlq_topic, timeout=timeout_s).topics.get(dlq_topic)
+        if meta is None or meta.error is not None:
+            return
+        partitions = [TopicPartition(dlq_topic, p) for p in meta.partitions]
+        ends = {tp.partition: consumer.get_watermark_offsets(tp, timeout=timeout_s)[1] for tp in partitions}
+        remaining = {p for p, end in ends.items() if end > 0}
+        consumer.subscribe([dlq_topic])
+        deadline = datetime.now(UTC).timestamp() + timeout_s
+        while remaining and datetime.now(UTC).timestamp() < deadline:
+            msg = consumer.poll(0.2)
+            if msg is None:
+                continue
+            if msg.error():
+                if msg.partition() is not None and msg.error().code() == -191:  # partition EOF
+                    remaining.discard(msg.partition())
+                continue
+            yield StoredLetter(msg.partition(), msg.offset(), msg.key(), msg.value(),
+                               list(msg.headers() or [])), consumer
+            if msg.offset() + 1 >= ends.get(msg.partition(), 0):
+                remaining.discard(msg.partition())
+    finally:
+        consumer.close()
+
+
+def list_letters(settings: KernelSettings, dlq_topic: str) -> list[StoredLetter]:
+    return [letter for letter, _ in read_letters(settings, dlq_topic)]
+
+
+def redrive(settings: KernelSettings, dlq_topic: str) -> int:
+    """Send every letter not yet re-driven back to its original topic; returns how many."""
+    producer = Producer(producer_config(settings))
+    count = 0
+    for letter, consumer in read_letters(settings, dlq_topic, group=REDRIVE_GROUP):
+        target = letter.header("dlq_original_topic") or dlq_topic.removesuffix(".dlq")
+        producer.produce(target, value=letter.value, key=letter.key, headers=letter.original_headers)
+        if producer.flush(30) != 0:
+            raise RuntimeError(f"could not re-drive offset {letter.offset} to {target}")
+        consumer.commit(offsets=[TopicPartition(dlq_topic, letter.partition, letter.offset + 1)],
+                        asynchronous=False)
+        count += 1
+    return count

@@ -1,0 +1,103 @@
+"""The log follower: the one task, under a lease, that carries new log entries outward.
+
+Appends and inbox records list themselves in the small ``pending`` collection. Each round the
+follower takes pending entries in position order, publishes the commits' public events (the
+outbox relay), applies every entry to the projections, and deletes the entry. One task under one
+lease means that no two writers race on one document (FerretDB applies updates as unguarded
+read-modify-write). Woken right after each append or inbox record, and polling as well
+(recovery after a crash or a lost lease).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import UTC, datetime, timedelta
+
+from pymongo import ASCENDING
+from pymongo.errors import PyMongoError
+
+from services.kernel.eventstore import Commit, EventStore
+from services.kernel.kafka import DeliveryFailed
+from services.kernel.outbox import Lease, OutboxRelay
+from services.kernel.projections import Projector
+from contracts.envelope import Envelope
+
+log = logging.getLogger(__name__)
+
+#: A pending entry whose commit or inbox record is still missing after this long was left by a
+#: writer that crashed or lost a race; younger ones may simply not be written yet.
+ORPHAN_AFTER = timedelta(seconds=60)
+
+
+class LogFollower:
+    def __init__(self, store: EventStore, relay: OutboxRelay, projector: Projector, lease: Lease,
+                 poll_interval_s: float = 0.5, batch_size: int = 500) -> None:
+        self.store, self.relay, self.projector, self.lease = store, relay, projector, lease
+        self.poll_interval_s, self.batch_size = poll_interval_s, batch_size
+        self._wake = asyncio.Event()
+        self._stopping = False
+        store.on_append(self._wake.set)
+
+    async def _resolve(self, entry: dict) -> list[Envelope] | Commit | None:
+        """The commit or the consumed envelope a pending entry stands for; None if not there."""
+        if entry["kind"] == "commit":
+            doc = await self.store.commits.find_one({"_id": entry["ref"]})
+            return Commit.from_doc(doc) if doc and doc["commit_id"] == entry["_id"] else None
+        doc = await self.store.db["inbox"].find_one({"_id": entry["ref"]})
+        return [Envelope.model_validate(doc["envelope"])] if doc else None
+
+    async def follow_once(self) -> int:
+        """Carry out one batch of pending entries; returns how many were completed."""
+        entries = await self.store.pending.find({}).sort("position", ASCENDING).limit(
+            self.batch_size).to_list()
+        now, resolved = datetime.now(UTC), []
+        for entry in entries:
+            target = await self._resolve(entry)
+            if target is None:
+                if now - entry["created_at"] > ORPHAN_AFTER:
+                    await self.store.pending.delete_one({"_id": entry["_id"]})
+                continue
+            resolved.append((entry, target))
+        to_publish = [t for e, t in resolved if isinstance(t, Commit) and not e["published"]]
+        published = await self.relay.publish(to_publish) if to_publish else set()
+        done = []
+        for entry, target in resolved:
+            if isinstance(target, Commit) and not entry["published"] and target.id not in published:
+                continue  # not acknowledged: stays pending, published again next round
+            await self.projector.apply(target.events if isinstance(target, Commit) else target)
+            done.append(entry["_id"])
+        if done:
+            await self.store.pending.delete_many({"_id": {"$in": done}})
+        return len(done)
+
+    async def run(self) -> None:
+        await self.projector.setup()
+        while not self._stopping:
+            self._wake.clear()  # before the round: an append during it wakes the next one
+            try:
+                if await self.lease.acquire():
+                    while not self._stopping and await self.follow_once() >= self.batch_size:
+                        await self.lease.acquire()  # a long backlog: keep the lease meanwhile
+            except (PyMongoError, DeliveryFailed) as exc:
+                log.warning("log follower round failed; retrying", extra={"fields": {"error": str(exc)}})
+            try:
+                await asyncio.wait_for(self._wake.wait(), self.poll_interval_s)
+            except TimeoutError:
+                pass
+
+    def halt(self) -> None:
+        """Let ``run()`` return after its current round."""
+        self._stopping = True
+        self._wake.set()
+
+    async def drain(self) -> None:
+        """At shutdown: carry out what is pending, then free the lease for another replica."""
+        try:
+            if await self.lease.acquire():
+                while await self.follow_once():
+                    pass
+            await self.lease.release()
+        except (PyMongoError, DeliveryFailed) as exc:
+            log.warning("pending entries left at stop; the next follower carries them out",
+                        extra={"fields": {"error": str(exc)}})

@@ -1,0 +1,50 @@
+"""Running a service process: logs, tracing, start-up checks that name what is missing, graceful stop.
+
+SIGTERM or SIGINT stops consuming (in-flight handlers finish), drains the pending log entries to
+Kafka, flushes the producer, commits offsets and exits 0. A broker or store that cannot be
+reached at start-up ends the process with exit code 2 and one line saying which, and where.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import sys
+from collections.abc import Awaitable, Callable
+
+from services.kernel.runtime import DependencyUnavailable, Runtime
+from services.kernel.settings import KernelSettings
+from services.kernel.telemetry import setup_logging, setup_tracing
+
+log = logging.getLogger(__name__)
+
+EXIT_DEPENDENCY_UNAVAILABLE = 2
+
+
+async def serve(runtime: Runtime, on_ready: Callable[[], Awaitable[None]] | None = None) -> None:
+    """Start ``runtime``, wait for SIGTERM/SIGINT, then stop it gracefully."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await runtime.start()
+    if on_ready is not None:
+        await on_ready()
+    await stop.wait()
+    log.info("stopping: finishing in-flight work", extra={"fields": {"service": runtime.settings.service_name}})
+    await runtime.stop()
+    log.info("stopped", extra={"fields": {"service": runtime.settings.service_name}})
+
+
+def run(settings: KernelSettings, main: Callable[[], Awaitable[None]]) -> None:
+    """The body of a service's ``__main__``: set up logs and tracing, run ``main``, map failures."""
+    setup_logging(settings.log_level)
+    setup_tracing(settings.service_name)
+    try:
+        asyncio.run(main())
+    except DependencyUnavailable as exc:
+        log.error("dependency unavailable at start-up", extra={"fields": {
+            "what": exc.what, "where": exc.where, "reason": exc.why}})
+        print(f"{settings.service_name}: {exc}", file=sys.stderr)
+        raise SystemExit(EXIT_DEPENDENCY_UNAVAILABLE) from None

@@ -1,0 +1,66 @@
+"""A real service process for the crash tests, with one place where it can be told to stop dead.
+
+    python -m tests.integration.processes.crashable relay|consumer
+
+Settings come from the environment (the kernel's, plus TEST_TOPIC, TEST_MARKER and TEST_HANG_AT).
+The process writes TEST_MARKER and then hangs at the named point, so that the test can kill it
+with SIGKILL exactly there:
+- relay: after the broker acknowledged the publish, before the pending entry is cleared;
+- consumer: inside the handler, after its append, before the inbox record and the offset commit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import pathlib
+import sys
+
+from services.kernel.eventstore import Cause
+from services.kernel.outbox import OutboxRelay
+from services.kernel.process import run, serve
+from services.kernel.runtime import Runtime
+from services.kernel.settings import KernelSettings
+from tests.integration.story_events import NoteAdded, NoteCounted, registry
+
+
+async def hang_here() -> None:
+    pathlib.Path(os.environ["TEST_MARKER"]).write_text(str(os.getpid()))
+    await asyncio.Event().wait()
+
+
+def hang_after_publish() -> None:
+    publish = OutboxRelay.publish
+
+    async def publish_then_hang(self, commits):
+        done = await publish(self, commits)
+        if done:
+            await hang_here()
+        return done
+
+    OutboxRelay.publish = publish_then_hang
+
+
+async def main(role: str) -> None:
+    settings, topic = KernelSettings(), os.environ["TEST_TOPIC"]
+    hang_at = os.environ.get("TEST_HANG_AT")
+    if role == "relay" and hang_at:
+        hang_after_publish()
+    runtime = Runtime.create(settings, registry, topic)
+    if role == "consumer":
+        calls = runtime.store.db["handler_calls"]
+
+        async def count(event: NoteAdded, envelope) -> None:
+            await calls.insert_one({"n": event.n, "pid": os.getpid()})
+            await runtime.store.append(f"counted-{event.complaint_id}-{event.n}", 0,
+                                       [NoteCounted(complaint_id=event.complaint_id, n=event.n)],
+                                       Cause.of_event(envelope, "count"))
+            if hang_at and event.n == int(hang_at):
+                await hang_here()
+
+        runtime.consumer.subscribe(topic, os.environ["TEST_GROUP"], {NoteAdded: count})
+    await serve(runtime)
+
+
+if __name__ == "__main__":
+    run(KernelSettings(), lambda: main(sys.argv[1]))

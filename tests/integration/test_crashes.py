@@ -1,0 +1,150 @@
+"""Processes killed with SIGKILL at the worst moments lose nothing and apply nothing twice."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from contracts.envelope import to_kafka
+from services.kernel.deadletters import list_letters
+from services.kernel.eventstore import Cause, EventStore
+from tests.integration.story_events import NoteAdded
+from tests.integration.support import produce_raw, wait_for
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+class ServiceProcess:
+    """A crashable service (tests/integration/processes/crashable.py) as a real OS process."""
+
+    def __init__(self, role: str, settings, topic: str, tmp_path: Path, **env: str) -> None:
+        self.marker = tmp_path / f"{role}-{os.urandom(4).hex()}.marker"
+        environment = {**os.environ, "PYTHONPATH": str(ROOT), "TEST_TOPIC": topic,
+                       "TEST_MARKER": str(self.marker), "SERVICE_NAME": settings.service_name,
+                       "KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers,
+                       "MONGODB_URL": settings.mongodb_url, "MONGODB_DATABASE": settings.database_name,
+                       "LEASE_TTL_S": "2", "OUTBOX_POLL_INTERVAL_S": "0.2", **env}
+        self.proc = subprocess.Popen([sys.executable, "-m", "tests.integration.processes.crashable", role],
+                                     cwd=ROOT, env=environment)
+
+    async def hung(self, timeout: float = 60) -> None:
+        """Wait until the process reached its hang point."""
+        await wait_for(lambda: _async(self.marker.exists() or self.proc.poll() is not None), timeout)
+        assert self.proc.poll() is None, f"process exited with {self.proc.returncode} before the hang point"
+
+    def kill(self) -> None:
+        self.proc.send_signal(signal.SIGKILL)
+        assert self.proc.wait(10) == -signal.SIGKILL
+
+    def stop(self) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        return self.proc.wait(30)
+
+
+async def _async(value):
+    return value
+
+
+@pytest.fixture
+def processes():
+    started: list[ServiceProcess] = []
+    yield started
+    for p in started:
+        if p.proc.poll() is None:
+            p.proc.kill()
+            p.proc.wait(10)
+
+
+async def test_a_relay_killed_after_publishing_and_before_marking_publishes_again_and_the_consumer_applies_once(
+        settings, topic, db, test_registry, tmp_path, processes, unique):
+    store = EventStore(db, "/services/test", test_registry)
+    await store.setup()
+    await store.append("c-1", 0, [NoteAdded(complaint_id="c-1", n=1)], Cause.of_request("r-1", "file"))
+
+    first = ServiceProcess("relay", settings, topic, tmp_path, TEST_HANG_AT="publish")
+    processes.append(first)
+    await first.hung()
+    first.kill()
+    assert await store.pending.count_documents({}) == 1, "the kill came before the pending entry was cleared"
+
+    second = ServiceProcess("relay", settings, topic, tmp_path)
+    processes.append(second)
+    await wait_for(lambda: _pending_is_empty(store), timeout=60)
+    assert second.stop() == 0
+    on_topic = list_letters(settings, topic)
+    assert len(on_topic) == 2 and len({m.header("ce_id") for m in on_topic}) == 1, "published twice, same id"
+
+    consumer_settings = settings.model_copy(update={"service_name": f"{settings.service_name}-c",
+                                                    "mongodb_database": f"{settings.database_name}_c"})
+    consumer = ServiceProcess("consumer", consumer_settings, topic, tmp_path, TEST_GROUP=f"{unique}-c")
+    processes.append(consumer)
+    consumer_db = db.client[consumer_settings.database_name]
+    try:
+        await wait_for(lambda: _count(consumer_db["inbox"], 1), timeout=60)
+        await asyncio.sleep(1.0)  # time for a (wrong) second application to show
+        assert consumer.stop() == 0
+        assert await consumer_db["handler_calls"].count_documents({}) == 1, "the repeat is dropped by id"
+        assert await consumer_db["commits"].count_documents({}) == 1
+    finally:
+        await db.client.drop_database(consumer_settings.database_name)
+
+
+async def test_a_consumer_killed_mid_handler_gets_the_message_again_applies_it_once_and_resumes_from_its_offset(
+        settings, topic, db, test_registry, tmp_path, processes, unique):
+    now = datetime.now(UTC)
+    store = EventStore(db, "/services/test", test_registry)
+    messages = [to_kafka(store.envelope(NoteAdded(complaint_id="c-7", n=n), f"event-{unique}-{n}",
+                                        Cause.of_request(f"r{n}", "file"), now)) for n in range(1, 6)]
+    produce_raw(settings.kafka_bootstrap_servers, topic, messages)
+    group = f"{unique}-g"
+
+    first = ServiceProcess("consumer", settings, topic, tmp_path, TEST_GROUP=group, TEST_HANG_AT="3")
+    processes.append(first)
+    await first.hung()
+    await asyncio.sleep(0.5)  # let the offset commits of messages 1 and 2 reach the broker
+    first.kill()
+    assert await db["inbox"].count_documents({}) == 2
+
+    second = ServiceProcess("consumer", settings, topic, tmp_path, TEST_GROUP=group)
+    processes.append(second)
+    await wait_for(lambda: _count(db["inbox"], 5), timeout=90)
+    assert second.stop() == 0
+
+    calls = [c["n"] async for c in db["handler_calls"].find({})]
+    assert sorted(calls) == [1, 2, 3, 3, 4, 5], "only the message in flight ran again"
+    for n in range(1, 6):
+        commits = await EventStore(db, "/services/test", test_registry).read_stream(f"counted-c-7-{n}")
+        assert len(commits) == 1, f"note {n} applied {len(commits)} times"
+
+
+async def _pending_is_empty(store) -> bool:
+    return await store.pending.count_documents({}) == 0
+
+
+async def _count(collection, expected: int) -> bool:
+    return await collection.count_documents({}) >= expected
+
+
+@pytest.mark.parametrize("missing, env, named", [
+    ("store", {"MONGODB_URL": "mongodb://127.0.0.1:1/"}, "document store (MONGODB_URL) at mongodb://127.0.0.1:1/"),
+    ("broker", {"KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:1"}, "Kafka broker (KAFKA_BOOTSTRAP_SERVERS) at 127.0.0.1:1"),
+])
+def test_a_service_that_cannot_reach_its_broker_or_store_says_which_and_where_and_exits_2(
+        settings, topic, tmp_path, missing, env, named):
+    environment = {**os.environ, "PYTHONPATH": str(ROOT), "TEST_TOPIC": topic, "TEST_MARKER": str(tmp_path / "m"),
+                   "KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers, "MONGODB_URL": settings.mongodb_url,
+                   "STARTUP_TIMEOUT_S": "2", **env}
+    done = subprocess.run([sys.executable, "-m", "tests.integration.processes.crashable", "relay"], cwd=ROOT,
+                          env=environment, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2
+    last_line = done.stderr.strip().splitlines()[-1]
+    assert named in last_line, done.stderr
+    assert "Traceback" not in done.stderr

@@ -1,0 +1,58 @@
+"""One trace from an HTTP request, through the store and a Kafka header, into the consumer's span."""
+
+from __future__ import annotations
+
+import httpx
+from fastapi import FastAPI
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+from services.kernel.eventstore import Cause
+from services.kernel.runtime import Runtime
+from services.kernel.telemetry import setup_tracing
+from services.kernel.web import instrument
+from tests.integration.story_events import NoteAdded
+from tests.integration.support import wait_for
+
+CALLER_TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
+
+
+async def test_the_trace_of_a_request_continues_in_the_consumers_span(settings, topic, test_registry, db):
+    spans = InMemorySpanExporter()
+    setup_tracing("test", SimpleSpanProcessor(spans))
+    runtime = Runtime.create(settings, test_registry, topic)
+    consumed: list[str] = []
+
+    async def note(event: NoteAdded, envelope) -> None:
+        consumed.append(envelope.traceparent)
+
+    runtime.consumer.subscribe(topic, f"{topic}-g", {NoteAdded: note})
+    app = FastAPI()
+    instrument(app)
+
+    @app.post("/complaints/{complaint_id}/notes")
+    async def add_note(complaint_id: str) -> dict:
+        await runtime.store.append(complaint_id, 0, [NoteAdded(complaint_id=complaint_id, n=1)],
+                                   Cause.of_request(f"req-{complaint_id}", "add_note"))
+        return {"ok": True}
+
+    await runtime.start()
+    try:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://intake") as client:
+            response = await client.post("/complaints/c-1/notes",
+                                         headers={"traceparent": f"00-{CALLER_TRACE}-00f067aa0ba902b7-01"})
+        assert response.status_code == 200
+        await wait_for(lambda: _async(consumed))
+    finally:
+        await runtime.stop()
+
+    by_name = {s.name: s for s in spans.get_finished_spans() if format(s.context.trace_id, "032x") == CALLER_TRACE}
+    server, append = by_name["POST /complaints/c-1/notes"], by_name["eventstore.append"]
+    consumer = by_name["consume complaints.test.NoteAdded.v1"]
+    assert append.parent.span_id == server.context.span_id
+    assert consumer.parent.span_id == append.context.span_id, "the consumer continues the producer's span"
+    assert consumed[0].split("-")[1] == CALLER_TRACE
+
+
+async def _async(value):
+    return value
