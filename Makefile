@@ -19,7 +19,7 @@ UP_STACK_ARGS    := --name up --kafka-port $(UP_KAFKA_PORT) --mongo-port $(UP_MO
 TEST_STACK_ARGS  := --name test --kafka-port $(TEST_KAFKA_PORT) --mongo-port $(TEST_MONGO_PORT)
 CACHE            := $(or $(COMPLAINTS_CACHE),$(CURDIR)/.cache)
 
-.PHONY: help venv up down test test-unit services-up services-down status
+.PHONY: help venv up down test test-unit services-up services-down status bench docs
 
 help: ## list the targets
 	@echo "Targets:"
@@ -43,6 +43,11 @@ up: venv ## start Kafka + FerretDB (ports 9092/27017) and the services, in the b
 	@echo "  logs     $(CACHE)/up/logs/"
 	@echo "  status   $(STACK) status --name up"
 	@echo "  stop     make down"
+	@echo
+	@echo "Where to look:"
+	@echo "  events   docs/asyncapi.json (AsyncAPI 3 of every topic), docs/schemas/"
+	@echo "  CLI      .venv/bin/complaints --help   (inspect a complaint, rebuild a projection, dead letters)"
+	@echo "  bench    make bench                    (Kafka round trip vs one persisted kernel hop)"
 
 down: ## stop what `make up` started
 	@$(MAKE) --no-print-directory services-down
@@ -71,3 +76,9 @@ test: venv ## run all tests against a fresh Kafka + FerretDB on ports 29092/2901
 
 test-unit: venv ## run the unit tests only (no stack)
 	$(VPY) -m pytest tests/unit $(PYTEST_ARGS)
+
+bench: venv ## print the round-trip benchmark against the `make up` stack
+	$(VPY) -m bench.roundtrip $(BENCH_ARGS)
+
+docs: venv ## regenerate docs/asyncapi.json and docs/schemas/ from contracts/
+	$(VPY) -m contracts.schema

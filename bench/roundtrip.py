@@ -25,13 +25,13 @@ from confluent_kafka import Consumer as KafkaConsumer
 from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 from pydantic import Field
-from pymongo import AsyncMongoClient, monitoring
+from pymongo import ASCENDING, AsyncMongoClient, monitoring
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from contracts.envelope import Envelope, Event, Registry, to_kafka
-from services.kernel.eventstore import Cause, EventStore
+from services.kernel.eventstore import Cause, EventStore, stream_key
 from services.kernel.runtime import Runtime
 from services.kernel.settings import KernelSettings
 
@@ -174,6 +174,7 @@ class Hop:
 
     started: float = 0.0
     appended: float = 0.0      # store.append returned
+    round: float = 0.0         # the log follower's round that published it began
     produced: float = 0.0      # the relay handed it to the producer
     received: float = 0.0      # the kernel consumer began with it (decoded, about to check the inbox)
     entered: float = 0.0       # the handler began (inbox checked)
@@ -182,11 +183,13 @@ class Hop:
 
 
 class HopProbe:
-    """Per-ping timestamps, fed by the handler and by thin wrappers around the relay and inbox."""
+    """Per-ping timestamps, fed by the handler and by thin wrappers around the follower, the
+    producer and the inbox."""
 
     def __init__(self) -> None:
         self.hops: dict[int, Hop] = {}
         self.by_event_id: dict[str, Hop] = {}
+        self.round_started = 0.0
 
     def open(self, n: int) -> Hop:
         self.hops[n] = Hop()
@@ -194,13 +197,20 @@ class HopProbe:
 
     def instrument(self, runtime: Runtime) -> None:
         # Timestamps only: each wrapper calls the kernel's own method and changes nothing it does.
-        producer, inbox = runtime.producer, runtime.inbox
-        send, seen, record = producer.send, inbox.seen, inbox.record
+        # The relay calls runtime.producer.send, the follower self.follow_once and the consumer
+        # inbox.seen / inbox.record: attributes set on these instances are what they call.
+        producer, inbox, follower = runtime.producer, runtime.inbox, runtime.follower
+        send, seen, record, follow_once = producer.send, inbox.seen, inbox.record, follower.follow_once
+
+        async def timed_follow_once():
+            self.round_started = time.perf_counter()
+            return await follow_once()
 
         def timed_send(topic, key, value, headers):
             hop = self.hops.get(_ping_number(key))
             if hop is not None and not hop.produced:
                 hop.produced = time.perf_counter()
+                hop.round = self.round_started
                 self.by_event_id[dict(headers)["ce_id"].decode()] = hop
             return send(topic, key, value, headers)
 
@@ -217,6 +227,7 @@ class HopProbe:
                 hop.recorded.set_result(time.perf_counter())
 
         producer.send, inbox.seen, inbox.record = timed_send, timed_seen, timed_record
+        follower.follow_once = timed_follow_once
 
 
 def _ping_number(key: bytes | None) -> int:
@@ -294,7 +305,8 @@ async def measure_kernel(settings: KernelSettings, topic: str, n: int, warmup: i
 
     stages = {
         "store.append (ping)": [ms(h.started, h.appended) for h in hops],
-        "relay picks it up → producer": [ms(h.appended, h.produced) for h in hops],
+        "append returned → follower round starts": [ms(h.appended, max(h.appended, h.round)) for h in hops],
+        "follower round → producer": [ms(max(h.appended, h.round), h.produced) for h in hops],
         "producer → Kafka → kernel consumer": [ms(h.produced, h.received) for h in hops],
         "inbox.seen → handler starts": [ms(h.received, h.entered) for h in hops],
         "handler's store.append": [ms(h.entered, h.answered.result()) for h in hops],
@@ -329,34 +341,55 @@ async def _all_within(hops: list[Hop]) -> None:
 
 async def measure_store(client: AsyncMongoClient, database: str, n: int, warmup: int,
                         advance: Callable[[], None]) -> dict[str, list[float]]:
-    """Latencies (ms) of the store's own operations on a commits collection built by the kernel.
+    """Latencies (ms) of the store operations a hop is made of, on collections the kernel built.
 
-    ``insert_one`` of a commit-shaped document, ``find_one`` by ``_id`` (what the inbox check
-    costs), and the outbox relay's query for unpublished commits, taken about 50 times while the
-    collection grows to ``warmup + n`` documents (on a store that cannot use the index for it,
-    its cost grows with the log).
+    Per append, as ``EventStore.append`` does it: the ``pending`` entry (``replace_one``, upsert)
+    then the commit (``insert_one``); ``find_one`` by ``_id`` (the inbox check, and how the
+    follower resolves an entry); the follower's ``delete_many`` of the entries it carried out.
+    The follower's scan of ``pending`` is taken about 50 times while the commits collection grows
+    to ``warmup + n`` documents with ``pending`` (nearly) empty, as it is between rounds, then
+    about 50 times with 500 entries in it (a backlog of one full batch).
     """
     store = EventStore(client[database], "/bench", registry)
     await store.setup()
-    figures: dict[str, list[float]] = {"insert_one": [], "find_one": [], "unpublished": []}
+    await store.pending.create_index("position", name="position")  # as Runtime.start does
+    figures: dict[str, list[float]] = {"pending": [], "insert_one": [], "find_one": [], "delete": [],
+                                       "scan_empty": [], "scan_full": []}
+
+    async def scan() -> float:
+        t0 = time.perf_counter()
+        await store.pending.find({}).sort("position", ASCENDING).limit(500).to_list()  # follow_once
+        return (time.perf_counter() - t0) * 1000
+
+    def entry(i: int) -> dict:
+        return {"_id": f"commit-{i}", "kind": "commit", "ref": stream_key(f"probe-{i}", 1),
+                "position": store.next_position(), "created_at": datetime.now(UTC), "published": False}
+
     every = max(1, (warmup + n) // 50)
     for i in range(warmup + n):
-        doc = {"_id": f"probe-{i}", "stream_id": f"probe-{i}", "version": 1, "position": i + 1,
-               "recorded_at": datetime.now(UTC), "published": True, "metadata": {"handler": "bench"},
-               "events": [sample_message(f"probe-{i}")[1].decode()]}
+        pending = entry(i)
+        doc = {"_id": pending["ref"], "commit_id": pending["_id"], "stream_id": f"probe-{i}", "version": 1,
+               "position": pending["position"], "recorded_at": datetime.now(UTC),
+               "metadata": {"handler": "bench"}, "events": [sample_message(f"probe-{i}")[1].decode()]}
         t0 = time.perf_counter()
-        await store.commits.insert_one(doc)
+        await store.pending.replace_one({"_id": pending["_id"]}, pending, upsert=True)
         t1 = time.perf_counter()
-        await store.commits.find_one({"_id": doc["_id"]})
+        await store.commits.insert_one(doc)
         t2 = time.perf_counter()
+        await store.commits.find_one({"_id": doc["_id"]})
+        t3 = time.perf_counter()
+        await store.pending.delete_many({"_id": {"$in": [pending["_id"]]}})
+        t4 = time.perf_counter()
         if i >= warmup:
-            figures["insert_one"].append((t1 - t0) * 1000)
-            figures["find_one"].append((t2 - t1) * 1000)
+            for name, a, b in (("pending", t0, t1), ("insert_one", t1, t2), ("find_one", t2, t3),
+                               ("delete", t3, t4)):
+                figures[name].append((b - a) * 1000)
             advance()
         if i % every == every - 1:
-            t0 = time.perf_counter()
-            await store.unpublished(500)
-            figures["unpublished"].append((time.perf_counter() - t0) * 1000)
+            figures["scan_empty"].append(await scan())
+    await store.pending.insert_many([entry(warmup + n + i) for i in range(500)])
+    for _ in range(len(figures["scan_empty"])):
+        figures["scan_full"].append(await scan())
     return figures
 
 
@@ -406,9 +439,12 @@ async def run(n: int, warmup: int, concurrency: int, console: Console) -> None:
         Row("raw confluent-kafka: produce → consume", raw_ms, raw_rate),
         Row("kernel hop: append → handler's append returned", kernel.hop_ms, kernel.throughput),
         Row("kernel hop + inbox record (all but the ack)", kernel.full_ms),
+        Row("store replace_one upsert (an append's pending entry)", store["pending"]),
         Row("store insert_one (a commit, the kernel's indexes)", store["insert_one"]),
-        Row("store find_one by _id (the inbox check)", store["find_one"]),
-        Row(f"store: the relay's unpublished() query, ≤{warmup + n} docs", store["unpublished"]),
+        Row("store find_one by _id (inbox check, follower resolve)", store["find_one"]),
+        Row("store delete_many _id $in (follower, 1 entry)", store["delete"]),
+        Row(f"store: follower's pending scan, 0 pending, ≤{warmup + n} commits", store["scan_empty"]),
+        Row("store: follower's pending scan, 500 pending", store["scan_full"]),
     ]
     console.print(header(bootstrap, mongodb_url, store_version, n, warmup))
     console.print(table("Round trips (ms)", rows, caption=(
@@ -459,7 +495,9 @@ def main(messages: int = typer.Option(500, "--messages", "-n", min=1, help="Meas
     logging.basicConfig(level=logging.WARNING)
     # FastStream's broker logs two INFO lines per message to stdout (it sets that logger's level
     # itself on start, so a filter it keeps is what silences them): they would hide the table
-    logging.getLogger("faststream.access.confluent").addFilter(lambda r: r.levelno >= logging.WARNING)
+    # (and the kernel's broker logger, "faststream", says "callback ... is being executed" at stop)
+    for name in ("faststream.access.confluent", "faststream"):
+        logging.getLogger(name).addFilter(lambda r: r.levelno >= logging.WARNING)
     # rich falls back to 80 columns when piped; the tables need more to stay one line a row
     console = Console() if sys.stdout.isatty() else Console(width=120)
     asyncio.run(run(messages, warmup, concurrency, console))
