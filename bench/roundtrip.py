@@ -344,8 +344,9 @@ async def measure_store(client: AsyncMongoClient, database: str, n: int, warmup:
     """Latencies (ms) of the store operations a hop is made of, on collections the kernel built.
 
     Per append, as ``EventStore.append`` does it: the ``pending`` entry (``replace_one``, upsert)
-    then the commit (``insert_one``); ``find_one`` by ``_id`` (the inbox check, and how the
-    follower resolves an entry); the follower's ``delete_many`` of the entries it carried out.
+    then the commit (``insert_one``); ``find_one`` by ``_id`` of that newest commit (how the
+    follower resolves an entry) and of an id that is not there (the inbox check of a new event);
+    the follower's ``delete_many`` of the entries it carried out.
     The follower's scan of ``pending`` is taken about 50 times while the commits collection grows
     to ``warmup + n`` documents with ``pending`` (nearly) empty, as it is between rounds, then
     about 50 times with 500 entries in it (a backlog of one full batch).
@@ -353,8 +354,8 @@ async def measure_store(client: AsyncMongoClient, database: str, n: int, warmup:
     store = EventStore(client[database], "/bench", registry)
     await store.setup()
     await store.pending.create_index("position", name="position")  # as Runtime.start does
-    figures: dict[str, list[float]] = {"pending": [], "insert_one": [], "find_one": [], "delete": [],
-                                       "scan_empty": [], "scan_full": []}
+    figures: dict[str, list[float]] = {"pending": [], "insert_one": [], "find_one": [], "miss": [],
+                                       "delete": [], "scan_empty": [], "scan_full": []}
 
     async def scan() -> float:
         t0 = time.perf_counter()
@@ -378,11 +379,13 @@ async def measure_store(client: AsyncMongoClient, database: str, n: int, warmup:
         t2 = time.perf_counter()
         await store.commits.find_one({"_id": doc["_id"]})
         t3 = time.perf_counter()
-        await store.pending.delete_many({"_id": {"$in": [pending["_id"]]}})
+        await store.commits.find_one({"_id": str(uuid.uuid4())}, {"_id": 1})  # as Inbox.seen
         t4 = time.perf_counter()
+        await store.pending.delete_many({"_id": {"$in": [pending["_id"]]}})
+        t5 = time.perf_counter()
         if i >= warmup:
             for name, a, b in (("pending", t0, t1), ("insert_one", t1, t2), ("find_one", t2, t3),
-                               ("delete", t3, t4)):
+                               ("miss", t3, t4), ("delete", t4, t5)):
                 figures[name].append((b - a) * 1000)
             advance()
         if i % every == every - 1:
@@ -391,6 +394,16 @@ async def measure_store(client: AsyncMongoClient, database: str, n: int, warmup:
     for _ in range(len(figures["scan_empty"])):
         figures["scan_full"].append(await scan())
     return figures
+
+
+async def id_lookup_plan(client: AsyncMongoClient, database: str) -> str:
+    """How the store runs ``find_one({"_id": ...})``: FerretDB reports SQLite's query plan."""
+    explained = await client[database].command(
+        "explain", {"find": "commits", "filter": {"_id": "probe-0@1"}, "limit": 1, "singleBatch": True})
+    planner = explained.get("queryPlanner", {})
+    plan = "; ".join(planner.get("Plan", [])) or str(planner.get("winningPlan", {}).get("stage", "?"))
+    pushed = f", filterPushdown={explained['filterPushdown']}" if "filterPushdown" in explained else ""
+    return f"{plan}{pushed}"
 
 
 # --- the run ---------------------------------------------------------------------------------------
@@ -424,6 +437,7 @@ async def run(n: int, warmup: int, concurrency: int, console: Console) -> None:
             raw_bar = bar("raw Kafka round trips")
             kernel_bar, kernel_burst_bar = bar("kernel hops (sequential)"), bar("kernel hops (concurrent)")
             store = await measure_store(client, f"{database}_store", n, warmup, store_bar)
+            plan = await id_lookup_plan(client, f"{database}_store")
             raw_ms, raw_rate = await asyncio.to_thread(measure_raw_kafka, bootstrap, raw_topic, n, warmup,
                                                        raw_bar)
             kernel = await measure_kernel(settings, kernel_topic, n, warmup, concurrency,
@@ -441,7 +455,8 @@ async def run(n: int, warmup: int, concurrency: int, console: Console) -> None:
         Row("kernel hop + inbox record (all but the ack)", kernel.full_ms),
         Row("store replace_one upsert (an append's pending entry)", store["pending"]),
         Row("store insert_one (a commit, the kernel's indexes)", store["insert_one"]),
-        Row("store find_one by _id (inbox check, follower resolve)", store["find_one"]),
+        Row("store find_one by _id, newest doc (follower resolve)", store["find_one"]),
+        Row("store find_one by _id, a miss (inbox check)", store["miss"]),
         Row("store delete_many _id $in (follower, 1 entry)", store["delete"]),
         Row(f"store: follower's pending scan, 0 pending, ≤{warmup + n} commits", store["scan_empty"]),
         Row("store: follower's pending scan, 500 pending", store["scan_full"]),
@@ -449,7 +464,8 @@ async def run(n: int, warmup: int, concurrency: int, console: Console) -> None:
     console.print(header(bootstrap, mongodb_url, store_version, n, warmup))
     console.print(table("Round trips (ms)", rows, caption=(
         f"msg/s: raw = {n} messages produced back to back until the last is consumed; "
-        f"kernel = {n} appends, {concurrency} in flight, until the last handler's append returned.")))
+        f"kernel = {n} appends, {concurrency} in flight, until the last handler's append returned.\n"
+        f"Store plan of find_one by _id: {plan}")))
     per_hop = ", ".join(f"{name} {count:.1f}" for name, count in kernel.commands_per_hop.items())
     console.print(table("Kernel hop, stage by stage (the sequential run, ms)",
                         [Row(name, values) for name, values in kernel.stages_ms.items()],

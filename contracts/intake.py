@@ -1,8 +1,9 @@
-"""The public events of the intake topic (``complaints.intake.v1``): what the front door records."""
+"""The events of the front door: public ones on ``complaints.intake.v1``, private ones in intake's log."""
 
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
@@ -55,6 +56,19 @@ class Channel(StrEnum):
     SOCIAL = "social"
     PHONE = "phone"
     PROACTIVE = "proactive"
+
+
+class Assurance(StrEnum):
+    """How sure we are that the complainant is who they say they are.
+
+    ``authenticated``: logged in as the customer or seller; ``verified_contact``: proved control
+    of the email or phone on file (for the order or seller account) with a one-time code, the
+    way in for someone who cannot log in; ``unverified``: neither.
+    """
+
+    AUTHENTICATED = "authenticated"
+    VERIFIED_CONTACT = "verified_contact"
+    UNVERIFIED = "unverified"
 
 
 class Complainant(BaseModel):
@@ -116,6 +130,17 @@ class ComplaintFiled(Event):
                                         examples=[["1Z999AA10123456784"]])
     filed_at: AwareDatetime = Field(description="When the complainant filed it.",
                                     examples=["2026-03-14T09:12:03Z"])
+    # Both added after v1 shipped, hence the defaults: older messages lack them.
+    assurance: Assurance = Field(default=Assurance.UNVERIFIED,
+                                 description="How sure we are of the complainant's identity; "
+                                             "absent in messages from before it existed "
+                                             "(read as unverified).",
+                                 examples=[Assurance.AUTHENTICATED])
+    contact_id: str | None = Field(default=None, min_length=1,
+                                   description="Id of the contact that opened the complaint (the "
+                                               "web submission, email or social post); later "
+                                               "contacts join it as ComplaintLinked.",
+                                   examples=["ct-2026-000311"])
 
 
 @event
@@ -138,3 +163,218 @@ class CallbackRequested(Event):
     preferred_language: str = Field(default="en", pattern=BCP47,
                                     description="Language for the call, as a BCP 47 tag.",
                                     examples=["en-GB"])
+
+
+#: Who can cancel a callback: the complainant, an agent, or the platform (e.g. a duplicate).
+CancelledBy = Literal["customer", "agent", "system"]
+
+
+@event
+class CallbackCancelled(Event):
+    """Emitted when a requested callback will not be made: cancelled before anyone dialled."""
+
+    type_name = "complaints.intake.CallbackCancelled"
+
+    complaint_id: str = Field(min_length=1, description="The complaint the call was about.",
+                              examples=["c-2026-000042"])
+    callback_id: str = Field(min_length=1, description="The callback request cancelled.",
+                             examples=["cb-2026-000107"])
+    cancelled_at: AwareDatetime = Field(description="When it was cancelled.",
+                                        examples=["2026-03-14T09:12:41Z"])
+    by: CancelledBy = Field(description="Who cancelled it: the customer, an agent, or the system.",
+                            examples=["customer"])
+
+
+@event
+class CustomerMessageReceived(Event):
+    """Emitted when the complainant writes again on an existing case.
+
+    An email reply (threaded by reply token or ``In-Reply-To``), a social reply, or a follow-up
+    on the web page. Auto-replies and bounces never become one.
+    """
+
+    type_name = "complaints.intake.CustomerMessageReceived"
+
+    complaint_id: str = Field(min_length=1, description="The case the message belongs to.",
+                              examples=["c-2026-000042"])
+    message_id: str = Field(min_length=1, description="Id of the message (for email its "
+                            "Message-ID); a message seen before is not recorded twice.",
+                            examples=["<CAH7kR3u9xqT2w@mail.example.com>"])
+    channel: Channel = Field(description="How the message reached us.", examples=[Channel.EMAIL])
+    text: str = Field(min_length=1, max_length=20000,
+                      description="The message text (plain text; quoted history removed "
+                                  "where it could be recognised).",
+                      examples=["Yes, it's closed. Thank you for calling me so quickly."])
+    sender: str = Field(min_length=1, max_length=320,
+                        description="Who sent it: an email address or a social handle.",
+                        examples=["sam.okafor@example.com"])
+    # Not ``subject``: that name is Event.subject(), the Kafka key.
+    subject_line: str | None = Field(default=None, max_length=998,
+                                     description="Email subject line, if any.",
+                                     examples=["Re: Is your complaint c-2026-000042 closed?"])
+    in_reply_to: str | None = Field(default=None,
+                                    description="Id of the message this one answers "
+                                                "(email In-Reply-To, social reply-to id), if any.",
+                                    examples=["<closure.c-2026-000042@complaints.example.com>"])
+    received_at: AwareDatetime = Field(description="When we received it.",
+                                       examples=["2026-03-14T09:31:17Z"])
+
+
+@event
+class ComplaintLinked(Event):
+    """Emitted when a new contact about the same order joins the open case.
+
+    Instead of opening a duplicate: the same order complained about by web, email and social
+    within the window is one case with three contacts.
+    """
+
+    type_name = "complaints.intake.ComplaintLinked"
+
+    complaint_id: str = Field(min_length=1, description="The open case the contact joined.",
+                              examples=["c-2026-000042"])
+    contact_id: str = Field(min_length=1, description="Id of the new contact.",
+                            examples=["ct-2026-000318"])
+    channel: Channel = Field(description="How the new contact reached us.",
+                             examples=[Channel.SOCIAL])
+    order_id: str | None = Field(default=None, description="The order the contact is about.",
+                                 examples=["ord-114-5523190"])
+    text: str = Field(min_length=1, max_length=20000, description="What the contact said.",
+                      examples=["@shop your van nearly ran me over on Elm Road this morning"])
+    sender: str = Field(min_length=1, max_length=320,
+                        description="Who sent it: an email address or a social handle.",
+                        examples=["@samokafor"])
+    linked_at: AwareDatetime = Field(description="When the contact joined the case.",
+                                     examples=["2026-03-14T09:20:44Z"])
+
+
+@event
+class VerificationCodeRequested(Event):
+    """Emitted when a one-time code is to be sent to the contact on file; notify sends it.
+
+    The way in for someone who cannot log in (a locked-out seller): proving control of the email
+    or phone on file for an order or seller account. The code is short-lived (until
+    ``expires_at``) and single-use: one correct entry spends it, and a newer code replaces it.
+    It travels in this event only so that notify can deliver it; never log or display it.
+    Keyed by ``verification_id``, not by a complaint (there is none yet).
+    """
+
+    type_name = "complaints.intake.VerificationCodeRequested"
+
+    verification_id: str = Field(min_length=1, description="Id of the verification, derived "
+                                 "from the destination; the Kafka key.",
+                                 examples=["ver-3c1f8e2a-6b7d-5e90-a4c2-91d0f7b3e815"])
+    channel: Literal["email", "sms"] = Field(description="How to send the code.",
+                                             examples=["email"])
+    destination: str = Field(min_length=1, max_length=320,
+                             description="Where to send it: the email address or E.164 phone "
+                                         "number on file.",
+                             examples=["lena@marshandco.example.com"])
+    code: str = Field(pattern=r"^\d{6}$", description="The one-time code, six digits; "
+                      "short-lived and single-use.", examples=["481516"])
+    expires_at: AwareDatetime = Field(description="After this the code is refused.",
+                                      examples=["2026-03-14T09:25:00Z"])
+    requested_at: AwareDatetime = Field(description="When the code was asked for.",
+                                        examples=["2026-03-14T09:15:00Z"])
+    purpose: Literal["file_complaint"] = Field(default="file_complaint",
+                                               description="What the code lets the person do.",
+                                               examples=["file_complaint"])
+
+    def subject(self) -> str:
+        return self.verification_id
+
+
+@event
+class ContactVerified(Event):
+    """Emitted when a person entered the right code in time: they control that contact."""
+
+    type_name = "complaints.intake.ContactVerified"
+
+    verification_id: str = Field(min_length=1, description="The verification; the Kafka key.",
+                                 examples=["ver-3c1f8e2a-6b7d-5e90-a4c2-91d0f7b3e815"])
+    destination: str = Field(min_length=1, max_length=320,
+                             description="The email address or E.164 phone number proved.",
+                             examples=["lena@marshandco.example.com"])
+    order_id: str | None = Field(default=None, description="The order whose contact on file "
+                                 "it is, if any.", examples=["ord-207-8812044"])
+    seller_id: str | None = Field(default=None, description="The seller account whose contact "
+                                  "on file it is, if any.", examples=["sell-00311"])
+    verified_at: AwareDatetime = Field(description="When the right code was entered.",
+                                       examples=["2026-03-14T09:16:12Z"])
+
+    def subject(self) -> str:
+        return self.verification_id
+
+
+# --- private: kept in intake's own log (the store decodes them), never published ---------------
+
+@event
+class VerificationAttemptFailed(Event):
+    """A wrong or expired code was entered (private: stays in intake's log)."""
+
+    type_name = "complaints.intake.VerificationAttemptFailed"
+    public = False
+
+    verification_id: str = Field(min_length=1, description="The verification.",
+                                 examples=["ver-3c1f8e2a-6b7d-5e90-a4c2-91d0f7b3e815"])
+    attempts: int = Field(ge=1, description="Failed attempts in a row, this one included.",
+                          examples=[2])
+    failed_at: AwareDatetime = Field(description="When the code was refused.",
+                                     examples=["2026-03-14T09:15:48Z"])
+
+    def subject(self) -> str:
+        return self.verification_id
+
+
+@event
+class VerificationLocked(Event):
+    """Too many wrong codes: no code is accepted or sent until ``locked_until`` (private).
+
+    The lock ends by itself so that nobody is locked out for good; codes sent before it are void.
+    """
+
+    type_name = "complaints.intake.VerificationLocked"
+    public = False
+
+    verification_id: str = Field(min_length=1, description="The verification.",
+                                 examples=["ver-3c1f8e2a-6b7d-5e90-a4c2-91d0f7b3e815"])
+    locked_at: AwareDatetime = Field(description="When the lock began.",
+                                     examples=["2026-03-14T09:17:30Z"])
+    locked_until: AwareDatetime = Field(description="When a new code may be asked for.",
+                                        examples=["2026-03-14T10:17:30Z"])
+
+    def subject(self) -> str:
+        return self.verification_id
+
+
+@event
+class CaseOpenedForOrder(Event):
+    """An order now has an open case, which later contacts about it join (private)."""
+
+    type_name = "complaints.intake.CaseOpenedForOrder"
+    public = False
+
+    order_id: str = Field(min_length=1, description="The order.", examples=["ord-114-5523190"])
+    complaint_id: str = Field(min_length=1, description="Its open case.",
+                              examples=["c-2026-000042"])
+    opened_at: AwareDatetime = Field(description="When the case was opened for it.",
+                                     examples=["2026-03-14T09:12:03Z"])
+
+    def subject(self) -> str:
+        return self.order_id
+
+
+@event
+class CaseClosedForOrder(Event):
+    """The order's open case was closed; the next contact about it opens a new one (private)."""
+
+    type_name = "complaints.intake.CaseClosedForOrder"
+    public = False
+
+    order_id: str = Field(min_length=1, description="The order.", examples=["ord-114-5523190"])
+    complaint_id: str = Field(min_length=1, description="The case that was closed.",
+                              examples=["c-2026-000042"])
+    closed_at: AwareDatetime = Field(description="When it was closed.",
+                                     examples=["2026-03-14T09:31:20Z"])
+
+    def subject(self) -> str:
+        return self.order_id

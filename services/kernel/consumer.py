@@ -48,8 +48,10 @@ class Inbox:
     message as already handled.
     """
 
-    def __init__(self, db: AsyncDatabase, store: EventStore) -> None:
+    def __init__(self, db: AsyncDatabase, store: EventStore, projected: bool = True) -> None:
         self.entries, self.store = db["inbox"], store
+        #: Whether the service has projections to feed (else an entry needs no pending work).
+        self.projected = projected
 
     async def setup(self) -> None:
         await self.entries.create_index("position", name="position")
@@ -63,14 +65,18 @@ class Inbox:
                "position": position, "handled": handled, "topic": msg.topic(),
                "partition": msg.partition(), "offset": msg.offset(), "received_at": now}
         # Pending first, as for commits: projections must see every recorded entry.
-        for collection, document in ((self.store.pending, {
+        writes = [(self.entries, doc)]
+        if self.projected:
+            writes.insert(0, (self.store.pending, {
                 "_id": f"inbox:{envelope.id}", "kind": "inbox", "ref": envelope.id,
-                "position": position, "created_at": now, "published": True}), (self.entries, doc)):
+                "position": position, "created_at": now, "published": True}))
+        for collection, document in writes:
             try:
                 await collection.insert_one(document)
             except DuplicateKeyError:
                 pass  # recorded before (a redelivery after a crash)
-        self.store.notify()
+        if self.projected:
+            self.store.notify()
 
 
 class Consumer:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -104,6 +105,9 @@ class EventStore:
         self.commits, self.pending = db["commits"], db["pending"]
         self._listeners: list[Callable[[], None]] = []
         self._last_position = 0
+        # (stream, version) -> position of commits this process wrote or read lately: saves the
+        # lookup of the previous commit's position on the next append to the same stream.
+        self._positions: OrderedDict[tuple[str, int], int] = OrderedDict()
 
     async def setup(self) -> None:
         """Create the indexes the log relies on (idempotent)."""
@@ -156,9 +160,7 @@ class EventStore:
         key = stream_key(stream_id, expected_version + 1)
         with _tracer.start_as_current_span("eventstore.append", attributes={
                 "complaints.stream_id": stream_id, "complaints.commit_id": commit_id}):
-            previous = (await self.commits.find_one({"_id": stream_key(stream_id, expected_version)},
-                                                    {"position": 1}) if expected_version else None)
-            position = self.next_position(previous["position"] if previous else 0)
+            position = self.next_position(await self._position_of(stream_id, expected_version))
             doc = {
                 "_id": key, "commit_id": commit_id, "stream_id": stream_id,
                 "version": expected_version + 1, "position": position, "recorded_at": now,
@@ -169,9 +171,12 @@ class EventStore:
             }
             # Pending first: a crash after it leaves an entry the follower drops as an orphan;
             # the other order could leave a commit that is never published.
-            await self.pending.replace_one({"_id": commit_id}, {
-                "kind": "commit", "ref": key, "position": position, "created_at": now,
-                "published": not any(type(e).public for e in events)}, upsert=True)
+            entry = {"_id": commit_id, "kind": "commit", "ref": key, "position": position,
+                     "created_at": now, "published": not any(type(e).public for e in events)}
+            try:
+                await self.pending.insert_one(entry)
+            except DuplicateKeyError:  # a retry of this cause after a conflict: point it here now
+                await self.pending.replace_one({"_id": commit_id}, entry)
             try:
                 await self.commits.insert_one(doc)
             except DuplicateKeyError:
@@ -181,8 +186,23 @@ class EventStore:
                     return Commit.from_doc(existing or await self.commits.find_one({"commit_id": commit_id}))
                 await self.pending.delete_one({"_id": commit_id, "ref": key})
                 raise ConcurrencyConflict(stream_id, expected_version) from None
+        self._remember(stream_id, doc["version"], position)
         self.notify()
         return Commit.from_doc(doc)
+
+    def _remember(self, stream_id: str, version: int, position: int) -> None:
+        self._positions[(stream_id, version)] = position
+        if len(self._positions) > 10_000:
+            self._positions.popitem(last=False)
+
+    async def _position_of(self, stream_id: str, version: int) -> int:
+        """Position of the stream's commit at ``version`` (0 before the first commit)."""
+        if version == 0:
+            return 0
+        if (known := self._positions.get((stream_id, version))) is not None:
+            return known
+        doc = await self.commits.find_one({"_id": stream_key(stream_id, version)}, {"position": 1})
+        return doc["position"] if doc else 0
 
     async def read_stream(self, stream_id: str, after_version: int = 0) -> list[Commit]:
         """The stream's commits after ``after_version``, in order (one ``_id`` lookup each)."""
@@ -190,6 +210,8 @@ class EventStore:
         while (doc := await self.commits.find_one({"_id": stream_key(stream_id, version)})) is not None:
             commits.append(Commit.from_doc(doc))
             version += 1
+        if commits:
+            self._remember(stream_id, commits[-1].version, commits[-1].position)
         return commits
 
     async def load(self, stream_id: str) -> tuple[list[Event], int]:

@@ -80,7 +80,7 @@ class Runtime:
         client = AsyncMongoClient(settings.mongodb_url, tz_aware=True)
         db = client[settings.database_name]
         store = EventStore(db, f"/services/{settings.service_name}", registry)
-        inbox = Inbox(db, store)
+        inbox = Inbox(db, store, projected=bool(projections))
         runtime = cls(settings, client, store, inbox, None, None,
                       Projector(store, list(projections)), None, topic)  # type: ignore[arg-type]
         runtime.consumer = Consumer(settings, make_broker(settings), store, inbox, runtime._producer)

@@ -1,0 +1,1 @@
+"""Channel adapters: turn what a mail provider or a social platform delivers into intake's input models."""
