@@ -343,8 +343,8 @@ async def measure_store(client: AsyncMongoClient, database: str, n: int, warmup:
                         advance: Callable[[], None]) -> dict[str, list[float]]:
     """Latencies (ms) of the store operations a hop is made of, on collections the kernel built.
 
-    Per append, as ``EventStore.append`` does it: the ``pending`` entry (``replace_one``, upsert)
-    then the commit (``insert_one``); ``find_one`` by ``_id`` of that newest commit (how the
+    Per append, as ``EventStore.append`` does it: the ``pending`` entry then the commit (two
+    ``insert_one``); ``find_one`` by ``_id`` of that newest commit (how the
     follower resolves an entry) and of an id that is not there (the inbox check of a new event);
     the follower's ``delete_many`` of the entries it carried out.
     The follower's scan of ``pending`` is taken about 50 times while the commits collection grows
@@ -373,7 +373,7 @@ async def measure_store(client: AsyncMongoClient, database: str, n: int, warmup:
                "position": pending["position"], "recorded_at": datetime.now(UTC),
                "metadata": {"handler": "bench"}, "events": [sample_message(f"probe-{i}")[1].decode()]}
         t0 = time.perf_counter()
-        await store.pending.replace_one({"_id": pending["_id"]}, pending, upsert=True)
+        await store.pending.insert_one(pending)
         t1 = time.perf_counter()
         await store.commits.insert_one(doc)
         t2 = time.perf_counter()
@@ -453,7 +453,7 @@ async def run(n: int, warmup: int, concurrency: int, console: Console) -> None:
         Row("raw confluent-kafka: produce → consume", raw_ms, raw_rate),
         Row("kernel hop: append → handler's append returned", kernel.hop_ms, kernel.throughput),
         Row("kernel hop + inbox record (all but the ack)", kernel.full_ms),
-        Row("store replace_one upsert (an append's pending entry)", store["pending"]),
+        Row("store insert_one (an append's pending entry)", store["pending"]),
         Row("store insert_one (a commit, the kernel's indexes)", store["insert_one"]),
         Row("store find_one by _id, newest doc (follower resolve)", store["find_one"]),
         Row("store find_one by _id, a miss (inbox check)", store["miss"]),

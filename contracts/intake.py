@@ -81,7 +81,7 @@ class Complainant(BaseModel):
     model_config = ConfigDict(
         frozen=True, extra="forbid",
         json_schema_extra={"anyOf": [{"required": [n]} for n in
-                                     ("customer_id", "seller_id", "email", "phone")]},
+                                     ("customer_id", "seller_id", "email", "phone", "social_handle")]},
     )
 
     customer_id: str | None = Field(default=None, description="Customer account id, if known.",
@@ -94,6 +94,9 @@ class Complainant(BaseModel):
     phone: str | None = Field(default=None, pattern=E164,
                               description="Phone number in E.164, for callbacks.",
                               examples=["+447700900123"])
+    social_handle: str | None = Field(default=None, max_length=120, pattern=r"^[a-z]+:[^\s]+$",
+                                      description="Social account, as <platform>:<handle>, for replies "
+                                                  "on the platform.", examples=["x:sam_okafor"])
     display_name: str | None = Field(default=None, max_length=200,
                                      description="How agents address the complainant.",
                                      examples=["Sam Okafor"])
@@ -101,8 +104,8 @@ class Complainant(BaseModel):
     @model_validator(mode="after")
     def _reachable(self) -> Complainant:
         # A complaint from nobody we can identify or answer could never be closed.
-        if not (self.customer_id or self.seller_id or self.email or self.phone):
-            raise ValueError("complainant needs a customer_id, seller_id, email or phone")
+        if not (self.customer_id or self.seller_id or self.email or self.phone or self.social_handle):
+            raise ValueError("complainant needs a customer_id, seller_id, email, phone or social_handle")
         return self
 
 

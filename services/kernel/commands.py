@@ -26,14 +26,26 @@ class Aggregate(Generic[S]):
         return reduce(self.evolve, events, self.initial)
 
 
+@dataclass(frozen=True)
+class Outcome(Generic[S]):
+    """The stream's state after the command, and the commit it appended (None: nothing to do)."""
+
+    state: S
+    commit: Commit | None
+
+
 async def execute(store: EventStore, aggregate: Aggregate[S], stream_id: str, command: Any,
-                  cause: Cause, now: datetime | None = None) -> Commit | None:
+                  cause: Cause, now: datetime | None = None) -> Outcome[S]:
     """Decide ``command`` on the stream's current state and append the result (retried on conflict)."""
     now = now or datetime.now(UTC)
 
-    async def attempt() -> Commit | None:
+    async def attempt() -> Outcome[S]:
         events, version = await store.load(stream_id)
-        return await store.append(stream_id, version, aggregate.decide(aggregate.fold(events), command, now),
-                                  cause, now)
+        state = aggregate.fold(events)
+        decided = aggregate.decide(state, command, now)
+        commit = await store.append(stream_id, version, decided, cause, now)
+        if commit is not None and commit.version != version + 1:
+            return Outcome(state, commit)  # appended before: the loaded state already holds it
+        return Outcome(reduce(aggregate.evolve, decided, state), commit)
 
     return await retry_on_conflict(attempt)

@@ -42,10 +42,11 @@ def subscriber_options(settings: KernelSettings) -> dict:
 
 def make_broker(settings: KernelSettings) -> KafkaBroker:
     # FastStream's per-message access log would be two unstructured lines per event; ours are
-    # JSON and say what matters (dead letters, retries), so its log goes to DEBUG.
+    # JSON and say what matters (dead letters, retries), so its own log shows warnings only.
+    faststream_log = logging.getLogger("faststream")
+    faststream_log.setLevel(logging.WARNING)
     return KafkaBroker(settings.kafka_bootstrap_servers, client_id=settings.service_name,
-                       enable_idempotence=True, acks="all",
-                       logger=logging.getLogger("faststream"), log_level=logging.DEBUG)
+                       enable_idempotence=True, acks="all", logger=faststream_log, log_level=logging.DEBUG)
 
 
 def ensure_topics(settings: KernelSettings, topics: Iterable[str], partitions: int | None = None) -> None:

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from confluent_kafka.admin import AdminClient
 from confluent_kafka import KafkaException
 from pymongo import AsyncMongoClient
+from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import PyMongoError
 
 from contracts.envelope import Registry
@@ -76,10 +78,12 @@ class Runtime:
 
     @classmethod
     def create(cls, settings: KernelSettings, registry: Registry, topic: str,
-               projections: list[Projection] = ()) -> Runtime:
+               projections: Iterable[Callable[[AsyncDatabase], Projection]] = ()) -> Runtime:
+        """Wire a service; ``projections`` are factories called with the service's database."""
         client = AsyncMongoClient(settings.mongodb_url, tz_aware=True)
         db = client[settings.database_name]
         store = EventStore(db, f"/services/{settings.service_name}", registry)
+        projections = [factory(db) for factory in projections]
         inbox = Inbox(db, store, projected=bool(projections))
         runtime = cls(settings, client, store, inbox, None, None,
                       Projector(store, list(projections)), None, topic)  # type: ignore[arg-type]

@@ -1,4 +1,4 @@
-"""What every service's HTTP app shares: a server span per request and the health endpoints.
+"""What every service's HTTP app shares: a server span per request, health, clear 4xx answers.
 
 Liveness never depends on the broker or the store (a restart would not fix them); readiness
 does, so Kubernetes stops routing requests to a replica that cannot serve them.
@@ -7,6 +7,8 @@ does, so Kubernetes stops routing requests to a replica that cannot serve them.
 from __future__ import annotations
 
 from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from opentelemetry.trace import SpanKind
 
@@ -37,3 +39,32 @@ def add_health_routes(app: FastAPI, runtime: Runtime) -> None:
         checks = await runtime.ready()
         return JSONResponse({"ready": all(checks.values()), "checks": checks},
                             status_code=200 if all(checks.values()) else 503)
+
+
+def explain_errors(app: FastAPI) -> None:
+    """422s that name the field and the rule in one readable ``message`` (plus FastAPI's detail)."""
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = jsonable_encoder(exc.errors(), exclude={"input", "ctx", "url"})
+        message = "; ".join(f"{'.'.join(str(p) for p in e['loc'] if p != 'body')}: {e['msg']}"
+                            for e in errors)
+        return JSONResponse({"message": message, "detail": errors}, status_code=422)
+
+
+def limit_body_size(app: FastAPI, max_bytes: int) -> None:
+    """Refuse a body over ``max_bytes`` with 413 before anything parses it."""
+
+    @app.middleware("http")
+    async def refuse_large_bodies(request: Request, call_next):
+        declared = request.headers.get("content-length")
+        if declared and declared.isdigit() and int(declared) > max_bytes:
+            return JSONResponse({"message": f"body: larger than {max_bytes} bytes"}, status_code=413)
+        if request.method in {"POST", "PUT", "PATCH"} and not declared:
+            body = b""
+            async for chunk in request.stream():
+                body += chunk
+                if len(body) > max_bytes:
+                    return JSONResponse({"message": f"body: larger than {max_bytes} bytes"}, status_code=413)
+            request._body = body  # already read: let the route parse it
+        return await call_next(request)

@@ -76,7 +76,7 @@ async def test_inspect_of_an_unknown_complaint_says_so_and_exits_1(settings, db)
 
 
 async def test_a_projection_dropped_and_rebuilt_from_the_store_equals_the_live_one(settings, topic, test_registry, db):
-    runtime = Runtime.create(settings, test_registry, topic, [NotesPerComplaint(db)])
+    runtime = Runtime.create(settings, test_registry, topic, [NotesPerComplaint])
 
     async def received(event: NoteAdded, envelope) -> None:
         """Consuming our own notes back from Kafka puts them in the inbox too."""

@@ -186,7 +186,7 @@ def test_a_complainant_phone_not_in_e164_is_rejected_naming_the_nested_field():
 def test_a_complaint_from_nobody_we_can_identify_or_reach_is_rejected():
     data = stored_sample(FILED) | {"complainant": {"display_name": "Sam"}}
 
-    with pytest.raises(MalformedMessage, match="customer_id, seller_id, email or phone"):
+    with pytest.raises(MalformedMessage, match="customer_id, seller_id, email, phone or social_handle"):
         registry.decode(FILED, data)
 
 

@@ -144,13 +144,29 @@ def _clean(value: str) -> str:
     return value.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
 
 
+def _fields(msg: EmailMessage, name: str) -> list[str]:
+    """Every field called ``name``, decoded; a field the structured parser chokes on is kept raw."""
+    found = []
+    for key, raw in msg.raw_items():
+        if key.lower() != name.lower():
+            continue
+        try:
+            value = msg.policy.header_fetch_parse(key, raw)
+        except Exception:
+            # CPython's header parser raises IndexError on some malformed ids and addresses; one
+            # bad Message-ID must not cost the customer's whole message.
+            value = re.sub(r"\r?\n(?=[ \t])", "", raw)
+        found.append(value)
+    return found
+
+
 def _header(msg: EmailMessage, name: str) -> str | None:
-    value = msg.get(name)
-    return None if value is None else _clean(str(value)).strip()
+    values = _fields(msg, name)
+    return _clean(str(values[0])).strip() if values else None
 
 
 def _addresses(msg: EmailMessage, name: str) -> list[tuple[str, str]]:
-    values = [_clean(str(v)) for v in msg.get_all(name, [])]
+    values = [_clean(str(v)) for v in _fields(msg, name)]
     return [(n, a) for n, a in getaddresses(values) if "@" in a]
 
 
@@ -180,7 +196,7 @@ def _reply_token(msg: EmailMessage) -> str | None:
 
 
 def _date(msg: EmailMessage) -> datetime | None:
-    stamp = getattr(msg.get("Date"), "datetime", None)
+    stamp = getattr(next(iter(_fields(msg, "Date")), None), "datetime", None)
     if stamp is None:
         return None
     # RFC 5322 §3.3: "-0000" means UTC with no word on the sender's zone; the parser makes it naive.
@@ -215,8 +231,8 @@ def _automated(msg: EmailMessage, sender: str) -> tuple[AutomatedKind, str] | No
     for name in ("List-Id", "List-Unsubscribe"):
         if (value := _header(msg, name)) is not None:
             return AutomatedKind.LIST, f"{name}: {value[:100]}"
-    return_paths = msg.get_all("Return-Path") or []  # the first is the one the last MTA added
-    if return_paths and _clean(str(return_paths[0])).strip() in {"<>", "< >", ""}:
+    return_path = _header(msg, "Return-Path")  # the first: the one the delivering MTA added
+    if return_path is not None and return_path in {"<>", "< >", ""}:
         return AutomatedKind.BOUNCE, "Return-Path: <> (null reverse-path)"
     # X-Auto-Response-Suppress is deliberately not a signal. It is Exchange's request to the
     # *receiver* ("do not send me OOF/auto-replies", MS-OXCMAIL 2.1.3.2.20), and Outlook and
@@ -330,6 +346,7 @@ def _html_to_text(html: str) -> str:
 #: it over up to three lines, so it is matched on joined lines.
 _ATTRIBUTION = re.compile(r"^(On\s.+\swrote|Le\s.+\sa\s+écrit|Am\s.+\sschrieb.*|El\s.+\sescribió)\s*:$",
                           re.IGNORECASE | re.DOTALL)
+_ATTRIBUTION_STARTS = {"on ", "le ", "am ", "el "}
 _ORIGINAL = re.compile(r"^-{2,}\s*(Original Message|Ursprüngliche Nachricht|Message d'origine)\s*-{2,}$",
                        re.IGNORECASE)
 _OUTLOOK_FROM = re.compile(r"^\*?(From|De|Von)\s*:\*?\s+\S", re.IGNORECASE)
@@ -343,9 +360,13 @@ def _history_starts(lines: list[str]) -> int | None:
             return i
         if _OUTLOOK_FROM.match(stripped) and any(_OUTLOOK_SENT.match(n.strip()) for n in lines[i + 1:i + 4]):
             return i
+        if stripped[:3].lower() not in _ATTRIBUTION_STARTS:
+            continue
         for span in (1, 2, 3):
-            joined = " ".join(n.strip() for n in lines[i:i + span])
-            if not any(n.lstrip().startswith(">") for n in lines[i:i + span]) and _ATTRIBUTION.match(joined):
+            following = [n.strip() for n in lines[i:i + span]]
+            if any(n.startswith(">") for n in following):
+                break
+            if _ATTRIBUTION.match(" ".join(following)):
                 return i
     return None
 

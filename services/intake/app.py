@@ -1,0 +1,60 @@
+"""Wiring of the intake service: settings, runtime, HTTP app; ``python -m services.intake.app`` runs it."""
+
+from __future__ import annotations
+
+from contextlib import asynccontextmanager
+
+import uvicorn
+from fastapi import FastAPI
+
+from contracts import TOPICS, registry
+from services.intake import handlers
+from services.intake.projections import PROJECTIONS
+from services.intake.settings import IntakeSettings
+from services.kernel.process import run
+from services.kernel.runtime import Runtime
+from services.kernel.web import add_health_routes, explain_errors, instrument, limit_body_size
+
+
+def create_app(settings: IntakeSettings | None = None) -> FastAPI:
+    settings = settings or IntakeSettings()
+    runtime = Runtime.create(settings, registry, TOPICS["intake"], PROJECTIONS)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        await runtime.start(list(TOPICS.values()))
+        yield
+        await runtime.stop()
+
+    handlers.subscribe(runtime)
+    app = FastAPI(title="Complaint intake", version="1", lifespan=lifespan,
+                  description="The front door: file complaints, ask for a callback, follow a case.")
+    app.state.services = handlers.Services(settings, runtime)
+    instrument(app)
+    limit_body_size(app, settings.max_body_bytes)
+    explain_errors(app)
+    handlers.add_routes(app)
+    add_health_routes(app, runtime)
+    try:
+        from services.intake import pages
+    except ImportError:  # the pages module is optional while it is being built
+        pages = None
+    if pages is not None:
+        app.include_router(pages.router)
+        pages.mount_static(app)
+    return app
+
+
+def main() -> None:
+    settings = IntakeSettings()
+
+    async def serve() -> None:
+        server = uvicorn.Server(uvicorn.Config(create_app(settings), host=settings.http_host,
+                                               port=settings.http_port, log_config=None))
+        await server.serve()
+
+    run(settings, serve)
+
+
+if __name__ == "__main__":
+    main()

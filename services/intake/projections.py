@@ -1,0 +1,125 @@
+"""Intake's read models: the customer's case view (timeline, callback) and the unified customer view.
+
+Both are fed by the log follower, the only writer, so a read-modify-write per document is safe
+(FerretDB applies updates as read-modify-write anyway). ``apply`` skips an event it has applied.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pymongo.asynchronous.database import AsyncDatabase
+
+from contracts.envelope import Envelope, Event
+from contracts.intake import (CATEGORY_LABELS, Assurance, CallbackCancelled, CallbackRequested,
+                              ComplaintFiled, ComplaintLinked, CustomerMessageReceived)
+
+#: Words for the customer's timeline; events of other services appear under their own type name.
+SUMMARIES = {
+    ComplaintFiled: lambda e: f"You filed a complaint: {CATEGORY_LABELS[e.category]}",
+    CallbackRequested: lambda e: "You asked us to call you back",
+    CallbackCancelled: lambda e: "The callback was cancelled",
+    CustomerMessageReceived: lambda e: f"Your message arrived by {e.channel}",
+    ComplaintLinked: lambda e: f"Your {e.channel} message about the same order was added to this case",
+}
+
+
+class CaseViews:
+    """One document per complaint: owner, category, status, live callback and timeline."""
+
+    name = "case_views"
+
+    def __init__(self, db: AsyncDatabase) -> None:
+        self.views = db[self.name]
+
+    async def setup(self) -> None:
+        pass  # read by _id only
+
+    async def reset(self) -> None:
+        await self.views.drop()
+
+    async def get(self, complaint_id: str) -> dict[str, Any] | None:
+        return await self.views.find_one({"_id": complaint_id})
+
+    async def apply(self, envelope: Envelope, event: Event) -> None:
+        complaint_id = envelope.subject
+        view = await self.views.find_one({"_id": complaint_id})
+        if isinstance(event, ComplaintFiled):
+            view = view or {"_id": complaint_id, "applied": [], "timeline": [], "callback": None,
+                            "owner": event.complainant.model_dump(exclude_none=True),
+                            "category": event.category.value, "status": "open",
+                            "order_id": event.order_id, "assurance": event.assurance.value}
+        if view is None or envelope.id in view["applied"]:
+            return  # not a complaint of ours, or applied already
+        if isinstance(event, CallbackRequested):
+            view["callback"] = {"callback_id": event.callback_id, "state": "requested",
+                                "position": None, "estimated_wait_s": None}
+        elif isinstance(event, CallbackCancelled) and (view["callback"] or {}).get("callback_id") == event.callback_id:
+            view["callback"]["state"] = "cancelled"
+        summary = SUMMARIES.get(type(event), lambda e: envelope.type.rsplit(".", 2)[-2])(event)
+        view["timeline"].append({"event_id": envelope.id, "time": envelope.time.isoformat(),
+                                 "type": envelope.type, "summary": summary})
+        view["applied"].append(envelope.id)
+        await self.views.replace_one({"_id": complaint_id}, view, upsert=True)
+
+
+def identifiers(event: ComplaintFiled) -> list[str]:
+    """The keys a complainant is known by: ``customer:…``, ``seller:…``, ``email:…``, ``phone:…``."""
+    c = event.complainant
+    pairs = (("customer", c.customer_id), ("seller", c.seller_id),
+             ("email", c.email.lower() if c.email else None), ("phone", c.phone))
+    return [f"{kind}:{value}" for kind, value in pairs if value]
+
+
+class CustomerViews:
+    """Per identifier: the complaints and orders filed under it, and the identifiers proven to be
+    the same person. Only an authenticated or verified filing links identifiers: an email typed
+    into a form proves nothing, and must not merge two people's cases."""
+
+    name = "customer_views"
+
+    def __init__(self, db: AsyncDatabase) -> None:
+        self.views = db[self.name]
+
+    async def setup(self) -> None:
+        pass
+
+    async def reset(self) -> None:
+        await self.views.drop()
+
+    async def apply(self, envelope: Envelope, event: Event) -> None:
+        if not isinstance(event, ComplaintFiled):
+            return
+        keys = identifiers(event)
+        proven = event.assurance != Assurance.UNVERIFIED
+        for key in keys:
+            view = await self.views.find_one({"_id": key}) or {"_id": key, "complaints": [],
+                                                                 "orders": [], "linked": []}
+            if event.complaint_id not in view["complaints"]:
+                view["complaints"].append(event.complaint_id)
+            if event.order_id and event.order_id not in view["orders"]:
+                view["orders"].append(event.order_id)
+            if proven:
+                view["linked"] = sorted(set(view["linked"]) | (set(keys) - {key}))
+            await self.views.replace_one({"_id": key}, view, upsert=True)
+
+    async def unified(self, start: str) -> dict[str, list[str]]:
+        """Everything reachable from one identifier through proven links."""
+        seen, todo = set(), [start]
+        complaints, orders = set(), set()
+        while todo:
+            key = todo.pop()
+            if key in seen:
+                continue
+            seen.add(key)
+            view = await self.views.find_one({"_id": key})
+            if view:
+                complaints |= set(view["complaints"])
+                orders |= set(view["orders"])
+                todo += [k for k in view["linked"] if k not in seen]
+        found = sorted(seen)
+        return {"identifiers": found, "complaints": sorted(complaints), "orders": sorted(orders),
+                "accounts": sorted(k for k in found if k.startswith(("customer:", "seller:")))}
+
+
+PROJECTIONS = [CaseViews, CustomerViews]

@@ -1,0 +1,22 @@
+"""The intake service's settings (environment variables; defaults run the local stack)."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from services.kernel.settings import KernelSettings
+
+
+class IntakeSettings(KernelSettings):
+    service_name: str = Field("intake", description="Name used in logs, traces and the database name.")
+    http_host: str = Field("127.0.0.1", description="Address the intake HTTP server listens on.")
+    http_port: int = Field(8001, description="Port of the intake HTTP server (pages and API).")
+    signing_key: str = Field("dev-only-signing-key-change-me-0123456789",
+                             description="HMAC key of customer and agent tokens (a secret in production).")
+    access_token_days: int = Field(30, description="How long a customer's case link stays valid.")
+    link_window_hours: int = Field(
+        168, description="A new contact about an order joins the order's case opened within this many hours.")
+    max_body_bytes: int = Field(1_000_000, description="Largest request body accepted (413 above).")
+    callbacks_per_phone: int = Field(3, description="Callback requests allowed per phone number per 10 minutes.")
+    callbacks_per_client: int = Field(10, description="Callback requests allowed per client address per 10 minutes.")
+    code_ttl_s: int = Field(600, description="Lifetime of a one-time verification code.")

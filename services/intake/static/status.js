@@ -1,0 +1,132 @@
+// The status page: shows the case and its callback, polls the API every 2 s, cancels the call.
+// The access token comes from this page's link and stays in this script's memory: it travels
+// only in the Authorization header, never in another URL.
+"use strict";
+
+(function () {
+  const POLL_MS = 2000;
+  const root = document.getElementById("case");
+  const complaintId = root.dataset.complaintId;
+  const token = new URLSearchParams(window.location.search).get("token");
+  const api = `/api/complaints/${encodeURIComponent(complaintId)}`;
+  const el = (id) => document.getElementById(id);
+  const cancelButton = el("cancel-call");
+  let callback = null;
+  let stopped = false;
+
+  const STATUS = { open: "Open", linked: "Open (joined to your earlier complaint)" };
+  const CANCELLABLE = new Set(["requested", "queued"]);
+
+  // Only touch the text when it changes, so that screen readers do not repeat it every 2 s.
+  function show(id, text) {
+    if (el(id).textContent !== text) el(id).textContent = text;
+  }
+
+  function sentence(cb) {
+    if (!cb) return ["You have not asked us to call you.", ""];
+    const minutes = cb.estimated_wait_s == null ? null : Math.max(1, Math.round(cb.estimated_wait_s / 60));
+    switch (cb.state) {
+      case "queued":
+        if (cb.position != null) {
+          const wait = minutes == null ? "" : `, about ${minutes} minute${minutes === 1 ? "" : "s"}`;
+          return [`You are number ${cb.position} in the queue${wait}.`, "Keep your phone close: we will call you."];
+        }
+        return ["You are in the queue.", "Keep your phone close: we will call you."];
+      case "requested":
+      case "dialling":
+        return ["We are calling you now.", "Keep your phone close."];
+      case "connected":
+        return ["You are on the call with us.", ""];
+      case "cancelled":
+        return ["Cancelled: we will not call you.", "You can still write to us or ask for a call again."];
+      default:
+        return [`Your call: ${cb.state}.`, ""];
+    }
+  }
+
+  function renderCallback(cb) {
+    callback = cb;
+    const [state, detail] = sentence(cb);
+    show("callback-state", state);
+    show("callback-detail", detail);
+    el("callback-state").dataset.state = cb ? cb.state : "none";
+    cancelButton.hidden = !(cb && CANCELLABLE.has(cb.state));
+  }
+
+  function renderTimeline(entries) {
+    const list = el("timeline");
+    const items = (entries || []).map((entry) => {
+      const li = document.createElement("li");
+      const when = document.createElement("time");
+      when.dateTime = entry.time;
+      const date = new Date(entry.time);
+      when.textContent = isNaN(date) ? entry.time : date.toLocaleString([], { dateStyle: "medium", timeStyle: "short" });
+      const what = document.createElement("span");
+      what.textContent = entry.summary;
+      li.append(when, what);
+      return li;
+    });
+    const signature = JSON.stringify(entries || []);
+    if (list.dataset.signature !== signature) {
+      list.dataset.signature = signature;
+      list.replaceChildren(...items);
+    }
+  }
+
+  function render(view) {
+    show("category", view.category_label || view.category || "");
+    show("status", STATUS[view.status] || (view.status ? view.status[0].toUpperCase() + view.status.slice(1) : ""));
+    renderCallback(view.callback);
+    renderTimeline(view.timeline);
+  }
+
+  function notice(text) {
+    show("page-message", text);
+    el("page-message").className = "form-message" + (text ? " error" : "");
+  }
+
+  function fail(text) {
+    stopped = true;
+    show("callback-state", "");
+    notice(text);
+  }
+
+  async function poll() {
+    if (stopped) return;
+    try {
+      const response = await fetch(api, { headers: { Authorization: "Bearer " + token }, cache: "no-store" });
+      if (response.status === 404 || response.status === 401) {
+        fail("We cannot find this complaint. Please use the link we sent you.");
+        return;
+      }
+      if (response.ok) {
+        render(await response.json());
+        notice("");
+      }
+    } catch (e) {
+      notice("We cannot reach our service right now; we will keep trying.");
+    }
+    setTimeout(poll, POLL_MS);
+  }
+
+  async function cancel() {
+    if (!callback) return;
+    cancelButton.disabled = true;
+    try {
+      const response = await fetch(`${api}/callback/${encodeURIComponent(callback.callback_id)}`,
+        { method: "DELETE", headers: { Authorization: "Bearer " + token } });
+      let data = null;
+      try { data = await response.json(); } catch (e) { data = null; }
+      if (response.ok && data) renderCallback(data);
+      else notice((data && data.message) || "We could not cancel the call. Please try again.");
+    } catch (e) {
+      notice("We could not reach our service. Please try again.");
+    } finally {
+      cancelButton.disabled = false;
+    }
+  }
+
+  cancelButton.addEventListener("click", cancel);
+  if (!token) fail("This link is missing its access code. Please use the full link we sent you.");
+  else poll();
+})();

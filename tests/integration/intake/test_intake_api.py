@@ -1,0 +1,156 @@
+"""The intake service through its public HTTP API, on the real broker and store."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+from pathlib import Path
+
+import httpx
+import pytest
+
+from services.intake.app import create_app
+from services.intake.settings import IntakeSettings
+from services.kernel import auth
+from services.kernel.projections import Projector
+from tests.integration.support import wait_for
+
+SAMPLES = Path(__file__).resolve().parents[2] / "unit" / "samples" / "email"
+
+
+@pytest.fixture
+async def intake(settings):
+    config = IntakeSettings(**{**settings.model_dump(), "service_name": "intake",
+                               "callbacks_per_phone": 3})
+    app = create_app(config)
+    async with app.router.lifespan_context(app):
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app, client=("10.1.2.3", 5000)),
+                                     base_url="http://intake") as client:
+            client.app, client.config = app, config
+            yield client
+
+
+def driver_complaint(**overrides) -> dict:
+    return {"category": "delivery_driver_conduct", "channel": "web",
+            "description": "The driver reversed onto the pavement and nearly hit me.",
+            "complainant": {"email": "sam.okafor@example.com", "phone": "+447700900123"}, **overrides}
+
+
+def bearer(filed: dict) -> dict:
+    return {"Authorization": f"Bearer {filed['access_token']}"}
+
+
+async def commits_of(intake, stream: str) -> int:
+    return len(await intake.app.state.services.runtime.store.read_stream(stream))
+
+
+async def test_the_same_idempotency_key_twice_files_one_complaint_with_identical_answers(intake):
+    key = {"Idempotency-Key": str(uuid.uuid4())}
+    first = await intake.post("/api/complaints", json=driver_complaint(), headers=key)
+    again = await intake.post("/api/complaints", json=driver_complaint(), headers=key)
+    assert first.status_code == again.status_code == 201
+    assert first.json() == again.json() and again.headers["Idempotent-Replayed"] == "true"
+    assert await commits_of(intake, f"complaint-{first.json()['complaint_id']}") == 1
+    reused = await intake.post("/api/complaints", json=driver_complaint(description="other"), headers=key)
+    assert reused.status_code == 422 and "Idempotency-Key" in reused.text
+
+
+async def test_a_customer_token_cannot_read_another_customers_case(intake):
+    mine = (await intake.post("/api/complaints", json=driver_complaint())).json()
+    theirs = (await intake.post("/api/complaints", json=driver_complaint(description="Another"))).json()
+    await wait_for(lambda: _status(intake, mine, mine["complaint_id"], 200))
+    assert (await intake.get(f"/api/complaints/{theirs['complaint_id']}", headers=bearer(mine))).status_code == 404
+    assert (await intake.get(f"/api/complaints/{mine['complaint_id']}")).status_code == 404
+    assert (await intake.get(f"/api/complaints/{mine['complaint_id']}?token={mine['access_token']}")).status_code == 200
+
+
+async def _status(intake, filed: dict, complaint_id: str, expected: int) -> bool:
+    return (await intake.get(f"/api/complaints/{complaint_id}", headers=bearer(filed))).status_code == expected
+
+
+async def test_the_same_order_by_web_email_and_social_is_one_case_with_the_contacts_linked(intake):
+    order = "114-5523190-0012345"
+    web = (await intake.post("/api/complaints", json=driver_complaint(
+        category="part_of_order_missing", description="Only 6 of 8 items arrived", order_id=order))).json()
+    email = await intake.post("/api/inbound/email", content=(
+        b"From: Sam <sam.okafor@example.com>\nTo: help@shop.example\nSubject: Missing items\n"
+        b"Message-ID: <m-" + uuid.uuid4().hex.encode() + b"@example.com>\n\n"
+        b"My order " + order.encode() + b" is missing two items.\n"))
+    social = await intake.post("/api/inbound/social", json={
+        "platform": "x", "kind": "direct_message", "handle": "sam_okafor", "post_id": f"p-{uuid.uuid4().hex}",
+        "text": f"Still waiting for 2 items of {order}", "posted_at": "2026-11-29T10:00:00Z"})
+    assert email.status_code == social.status_code == 202
+    assert email.json() == {"status": "linked", "complaint_id": web["complaint_id"]}
+    assert social.json() == {"status": "linked", "complaint_id": web["complaint_id"]}
+    events, _ = await intake.app.state.services.runtime.store.load(f"complaint-{web['complaint_id']}")
+    assert [type(e).__name__ for e in events] == ["ComplaintFiled", "ComplaintLinked", "ComplaintLinked"]
+
+
+async def test_an_auto_reply_and_a_bounce_open_no_case(intake):
+    for sample in ("out_of_office.eml", "bounce_dsn.eml"):
+        answer = await intake.post("/api/inbound/email", content=(SAMPLES / sample).read_bytes())
+        assert answer.status_code == 202 and answer.json()["status"] == "ignored", sample
+    assert await intake.app.state.services.runtime.store.commits.count_documents({}) == 0
+
+
+async def test_a_second_click_on_call_me_returns_the_live_callback_and_it_can_be_cancelled(intake):
+    filed = (await intake.post("/api/complaints", json=driver_complaint())).json()
+    path = f"/api/complaints/{filed['complaint_id']}/callback"
+    first = await intake.post(path, json={"phone": "+447700900123"}, headers=bearer(filed))
+    second = await intake.post(path, json={"phone": "+447700900123"}, headers=bearer(filed))
+    assert first.status_code == second.status_code == 202
+    assert first.json()["callback_id"] == second.json()["callback_id"] and first.json()["state"] == "requested"
+    cancelled = await intake.delete(f"{path}/{first.json()['callback_id']}", headers=bearer(filed))
+    assert cancelled.json()["state"] == "cancelled"
+    again = await intake.post(path, json={"phone": "+447700900123"}, headers=bearer(filed))
+    assert again.status_code == 202 and again.json()["callback_id"] != first.json()["callback_id"]
+    limited = await intake.post(path, json={"phone": "+447700900123"}, headers=bearer(filed))
+    assert limited.status_code == 429 and int(limited.headers["Retry-After"]) > 0  # 3 per phone per 10 minutes
+
+
+@pytest.mark.parametrize("change, named", [
+    ({"category": "alien_abduction"}, "category"),
+    ({"description": "x" * 5001}, "description"),
+    ({"complainant": {"phone": "07700 900123"}}, "complainant.phone"),
+    ({"complainant": {}}, "complainant"),
+])
+async def test_bad_input_is_refused_with_a_422_naming_the_field_and_the_rule(intake, change, named):
+    answer = await intake.post("/api/complaints", json=driver_complaint(**change))
+    assert answer.status_code == 422
+    assert answer.json()["message"].startswith(named), answer.json()["message"]
+
+
+async def test_an_oversized_body_is_refused_before_parsing(intake):
+    answer = await intake.post("/api/complaints", content=b"{" + b" " * (intake.config.max_body_bytes + 1) + b"}",
+                               headers={"content-type": "application/json"})
+    assert answer.status_code == 413
+
+
+async def test_agents_see_every_case_of_a_verified_person_and_customers_do_not(intake):
+    filed = (await intake.post("/api/complaints", json=driver_complaint(
+        complainant={"customer_id": "cust-1", "email": "sam@example.com"}))).json()
+    agent = auth.sign({"sub": "agent-7", "role": "agent"}, intake.config.signing_key, timedelta(minutes=5))
+    await wait_for(lambda: _status(intake, filed, filed["complaint_id"], 200))
+    view = await intake.get("/api/agents/customers/email:sam@example.com", headers={"Authorization": f"Bearer {agent}"})
+    assert view.status_code == 200 and filed["complaint_id"] in view.json()["complaints"]
+    assert (await intake.get("/api/agents/customers/email:sam@example.com", headers=bearer(filed))).status_code == 403
+
+
+async def test_the_case_views_rebuilt_from_the_store_equal_the_live_ones(intake):
+    for n in range(5):
+        filed = (await intake.post("/api/complaints", json=driver_complaint(description=f"complaint {n}"))).json()
+        called = await intake.post(f"/api/complaints/{filed['complaint_id']}/callback",
+                                   json={"phone": f"+4477009001{n:02}"}, headers=bearer(filed))
+        assert called.status_code == 202
+    runtime = intake.app.state.services.runtime
+    await wait_for(lambda: _nothing_pending(runtime))
+    projector: Projector = runtime.projector
+    for name in ("case_views", "customer_views"):
+        live = await runtime.store.db[name].find({}).sort("_id").to_list()
+        assert live
+        assert await projector.rebuild(name) >= 10
+        assert await runtime.store.db[name].find({}).sort("_id").to_list() == live
+
+
+async def _nothing_pending(runtime) -> bool:
+    return await runtime.store.pending.count_documents({}) == 0
