@@ -80,5 +80,6 @@ test-unit: venv ## run the unit tests only (no stack)
 bench: venv ## print the round-trip benchmark against the `make up` stack
 	$(VPY) -m bench.roundtrip $(BENCH_ARGS)
 
-docs: venv ## regenerate docs/asyncapi.json and docs/schemas/ from contracts/
+docs: venv ## regenerate docs/asyncapi.json, docs/schemas/ and docs/configuration.md from the code
 	$(VPY) -m contracts.schema
+	$(VPY) -m tools.configuration_doc

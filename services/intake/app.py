@@ -9,6 +9,7 @@ from fastapi import FastAPI
 
 from contracts import TOPICS, registry
 from services.intake import handlers
+from services.intake.adapters.orders import HttpOrderDirectory
 from services.intake.projections import PROJECTIONS
 from services.intake.settings import IntakeSettings
 from services.kernel.process import run
@@ -19,17 +20,19 @@ from services.kernel.web import add_health_routes, explain_errors, instrument, l
 def create_app(settings: IntakeSettings | None = None) -> FastAPI:
     settings = settings or IntakeSettings()
     runtime = Runtime.create(settings, registry, TOPICS["intake"], PROJECTIONS)
+    directory = HttpOrderDirectory(settings.order_system_url)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         await runtime.start(list(TOPICS.values()))
         yield
         await runtime.stop()
+        await directory.aclose()
 
     handlers.subscribe(runtime)
     app = FastAPI(title="Complaint intake", version="1", lifespan=lifespan,
                   description="The front door: file complaints, ask for a callback, follow a case.")
-    app.state.services = handlers.Services(settings, runtime)
+    app.state.services = handlers.Services(settings, runtime, directory)
     instrument(app)
     limit_body_size(app, settings.max_body_bytes)
     explain_errors(app)

@@ -7,15 +7,15 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from pymongo.asynchronous.database import AsyncDatabase
-
 from contracts.intake import Category, Channel, Complainant
 from services.intake.adapters.email import InboundEmail
 from services.intake.adapters.social import SocialPost
-from services.intake.domain import (COMPLAINT, ORDER_CASES, Callback, CancelCallback,
+from services.intake.adapters.orders import ContactOnFile, OrderDirectory
+from services.intake.domain import (COMPLAINT, ORDER_CASES, VERIFICATION, Callback, CancelCallback,
                                     ComplaintNotFound, FileComplaint, LinkContact,
-                                    OpenCaseForOrder, ReceiveMessage, RequestCallback,
-                                    complaint_stream, live_callback, open_case, order_stream)
+                                    OpenCaseForOrder, ReceiveMessage, RequestCallback, RequestCode,
+                                    VerifyCode, VerifyOutcome, complaint_stream, live_callback,
+                                    open_case, order_stream, verification_stream, verify_outcome)
 from services.kernel.commands import execute
 from services.kernel.eventstore import Cause, EventStore, derived_id
 
@@ -124,10 +124,52 @@ class Intake:
         return filed
 
 
+@dataclass(frozen=True)
+class Verified:
+    """What a verified contact may file with: the destination proven, and what it is on file for."""
+
+    outcome: VerifyOutcome
+    destination: str | None = None
+
+
+class LockedOutPath:
+    """Story 3: file without a login by proving control of the contact on file (one-time code)."""
+
+    def __init__(self, store: EventStore, directory: OrderDirectory, code_ttl: timedelta) -> None:
+        self.store, self.directory, self.code_ttl = store, directory, code_ttl
+
+    @staticmethod
+    def verification_id(order_id: str | None, seller_id: str | None, channel: str) -> str:
+        return derived_id("verification", order_id or "", seller_id or "", channel)
+
+    async def contact_on_file(self, order_id: str | None, seller_id: str | None) -> ContactOnFile | None:
+        if seller_id:
+            return await self.directory.seller_contact(seller_id)
+        return await self.directory.order_contact(order_id) if order_id else None
+
+    async def request_code(self, order_id: str | None, seller_id: str | None, channel: str, code: str,
+                           cause: Cause) -> str:
+        """Send ``code`` to the contact on file, if there is one; the answer never says which."""
+        verification_id = self.verification_id(order_id, seller_id, channel)
+        contact = await self.contact_on_file(order_id, seller_id)
+        destination = contact and (contact.email if channel == "email" else contact.phone)
+        if destination:
+            await execute(self.store, VERIFICATION, verification_stream(verification_id), RequestCode(
+                verification_id=verification_id, channel=channel, destination=destination, code=code,
+                ttl=self.code_ttl), cause)
+        return verification_id
+
+    async def verify(self, verification_id: str, code: str, order_id: str | None, seller_id: str | None,
+                     cause: Cause) -> Verified:
+        outcome = await execute(self.store, VERIFICATION, verification_stream(verification_id), VerifyCode(
+            verification_id=verification_id, code=code, order_id=order_id, seller_id=seller_id), cause)
+        verdict = verify_outcome([e.type for e in outcome.commit.events] if outcome.commit else [])
+        if verdict == VerifyOutcome.VERIFIED and outcome.state.destination is None:
+            verdict = VerifyOutcome.REJECTED  # nothing was ever sent: no code can be right
+        return Verified(verdict, outcome.state.destination if verdict == VerifyOutcome.VERIFIED else None)
+
+
 def _order_number(text: str) -> str | None:
     found = ORDER_NUMBER.search(text)
     return found.group(0) if found else None
 
-
-def threads_of(db: AsyncDatabase):
-    return db["threads"]

@@ -2,23 +2,26 @@
 
 from __future__ import annotations
 
+import secrets
 import time
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import anyio
 from fastapi import APIRouter, Depends, FastAPI, Header, HTTPException, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from contracts import TOPICS
-from contracts.intake import BCP47, CATEGORY_LABELS, E164, Category, Channel, Complainant
+from contracts.intake import BCP47, CATEGORY_LABELS, E164, Assurance, Category, Channel, Complainant
 from services.intake.adapters.email import InvalidEmail, parse_email
 from services.intake.adapters.social import SocialPost
-from services.intake.application import Filed, Ignored, Intake
-from services.intake.domain import DomainError, FileComplaint
+from services.intake.adapters.orders import DirectoryUnavailable, OrderDirectory
+from services.intake.application import Filed, Ignored, Intake, LockedOutPath
+from services.intake.domain import (DomainError, FileComplaint, TooManyCodes, VerificationLockedOut,
+                                    VerifyOutcome)
 from services.intake.projections import CaseViews, CustomerViews
 from services.intake.settings import IntakeSettings
 from services.kernel import auth
@@ -52,7 +55,7 @@ class CallMe(BaseModel):
 class Services:
     """What the routes need, built once by app.py."""
 
-    def __init__(self, settings: IntakeSettings, runtime: Runtime) -> None:
+    def __init__(self, settings: IntakeSettings, runtime: Runtime, directory: OrderDirectory) -> None:
         self.settings, self.runtime = settings, runtime
         db = runtime.store.db
         self.intake = Intake(runtime.store, timedelta(hours=settings.link_window_hours))
@@ -60,6 +63,9 @@ class Services:
         self.idempotency = IdempotencyStore(db)
         self.per_phone = RateLimit(settings.callbacks_per_phone, 600)
         self.per_client = RateLimit(settings.callbacks_per_client, 600)
+        # Same limit whether or not the order or account exists, so a 429 reveals nothing.
+        self.per_reference = RateLimit(3, 3600)
+        self.locked_out = LockedOutPath(runtime.store, directory, timedelta(seconds=settings.code_ttl_s))
 
 
 def services(request: Request) -> Services:
@@ -109,13 +115,101 @@ async def categories() -> list[dict[str, str]]:
     return [{"value": c.value, "label": label} for c, label in CATEGORY_LABELS.items()]
 
 
-@router.post("/complaints", status_code=201, summary="File a complaint (or join the open case of its order).")
-async def file_complaint(body: NewComplaint, svc: Svc, key: IdempotencyKey = None) -> JSONResponse:
+@router.post("/complaints", status_code=201, summary="File a complaint (or join the open case of its order).",
+             description="Without a login: anyone may file; with `Authorization: Bearer` a customer's token "
+                         "or the filing token of a verified contact (POST /api/verification/verify).")
+async def file_complaint(body: NewComplaint, svc: Svc, key: IdempotencyKey = None,
+                         authorization: Annotated[str | None, Header()] = None) -> JSONResponse:
+    complainant, assurance = await filer(svc, body, authorization)
+
     async def run(cause: Cause) -> tuple[int, dict]:
-        filed = await svc.intake.file(FileComplaint(complaint_id=derived_id("complaint", cause.id), **body.model_dump(),
-                                                    contact_id=cause.id), cause)
+        filed = await svc.intake.file(FileComplaint(
+            complaint_id=derived_id("complaint", cause.id), **body.model_dump(exclude={"complainant"}),
+            complainant=complainant, assurance=assurance, contact_id=cause.id), cause)
         return 201, filed_answer(svc, filed)
     return await idempotent(svc, "file_complaint", key, body.model_dump(mode="json"), run)
+
+
+async def filer(svc: Services, body: NewComplaint, authorization: str | None) -> tuple[Complainant, Assurance]:
+    """Who files, and how sure we are: a customer's login, a verified contact, or nobody proven."""
+    if token := auth.bearer(authorization):
+        try:
+            claims = auth.verify(token, svc.settings.signing_key)
+        except auth.InvalidToken as exc:
+            raise HTTPException(401, {"message": f"Authorization: {exc}"}) from None
+        if claims.get("role") == "customer":
+            return body.complainant.model_copy(update={"customer_id": claims["sub"]}), Assurance.AUTHENTICATED
+        if claims.get("purpose") == "file":
+            field = "email" if "@" in claims["destination"] else "phone"
+            return (body.complainant.model_copy(update={field: claims["destination"],
+                                                        "seller_id": claims.get("seller_id")}),
+                    Assurance.VERIFIED_CONTACT)
+        raise HTTPException(401, {"message": "Authorization: not a token for filing"})
+    if body.order_id and await on_file(svc, body.order_id, None) is None:
+        raise HTTPException(422, {"message": "order_id: unknown order (log in, or verify by code first)"})
+    return body.complainant, Assurance.UNVERIFIED
+
+
+async def on_file(svc: Services, order_id: str | None, seller_id: str | None):
+    try:
+        return await svc.locked_out.contact_on_file(order_id, seller_id)
+    except DirectoryUnavailable as exc:
+        raise HTTPException(503, {"message": f"order system: {exc}"}, headers={"Retry-After": "5"}) from None
+
+
+class CodeRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    order_id: str | None = Field(None, max_length=64, description="An order of yours.", examples=["114-5523190-0012345"])
+    seller_id: str | None = Field(None, max_length=64, description="Your seller account.", examples=["sell-00311"])
+    channel: Literal["email", "sms"] = Field("email", description="Where the contact on file gets the code.")
+
+    @model_validator(mode="after")
+    def _one_ref(self) -> CodeRequest:
+        if bool(self.order_id) == bool(self.seller_id):
+            raise ValueError("give exactly one of order_id or seller_id")
+        return self
+
+
+class CodeCheck(CodeRequest):
+    verification_id: str = Field(min_length=1, max_length=64)
+    code: str = Field(pattern=r"^\d{6}$", description="The 6 digits received.")
+
+
+CODE_SENT = "If these details match our records, we have sent a code to the contact on file."
+
+
+@router.post("/verification/codes", status_code=202, summary="Locked out? Get a one-time code at the contact on file.")
+async def request_code(body: CodeRequest, svc: Svc) -> dict:
+    ref = body.order_id or body.seller_id
+    if (wait := svc.per_reference.hit(ref, time.monotonic())) is not None:
+        raise HTTPException(429, {"message": "verification: too many codes; try again later"},
+                            headers={"Retry-After": str(wait)})
+    await on_file(svc, body.order_id, body.seller_id)  # 503 if the order system is down, before anything
+    cause = Cause.of_request(str(uuid.uuid4()), "request_code")
+    try:
+        vid = await svc.locked_out.request_code(body.order_id, body.seller_id, body.channel,
+                                                f"{secrets.randbelow(10**6):06d}", cause)
+    except (TooManyCodes, VerificationLockedOut) as exc:
+        raise HTTPException(429, {"message": f"verification: {exc.message}"},
+                            headers={"Retry-After": str(int(exc.retry_after.total_seconds()) + 1)}) from None
+    return {"verification_id": vid, "message": CODE_SENT}
+
+
+@router.post("/verification/verify", summary="Check the code; a right one gives a token to file with.")
+async def verify_code(body: CodeCheck, svc: Svc) -> JSONResponse:
+    if body.verification_id != svc.locked_out.verification_id(body.order_id, body.seller_id, body.channel):
+        return JSONResponse({"message": "code: wrong or expired"}, 422)
+    try:
+        verified = await svc.locked_out.verify(body.verification_id, body.code, body.order_id, body.seller_id,
+                                               Cause.of_request(str(uuid.uuid4()), "verify_code"))
+    except VerificationLockedOut as exc:
+        return JSONResponse({"message": f"code: {exc.message}"}, 429,
+                            headers={"Retry-After": str(int(exc.retry_after.total_seconds()) + 1)})
+    if verified.outcome != VerifyOutcome.VERIFIED:
+        return JSONResponse({"message": "code: wrong or expired"}, 422)
+    token = auth.sign({"purpose": "file", "destination": verified.destination, "order_id": body.order_id,
+                       "seller_id": body.seller_id}, svc.settings.signing_key, timedelta(minutes=30))
+    return JSONResponse({"filing_token": token, "expires_in_s": 1800})
 
 
 def filed_answer(svc: Services, filed: Filed) -> dict:

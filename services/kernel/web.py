@@ -10,6 +10,7 @@ from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from opentelemetry.trace import SpanKind
 
 from services.kernel.runtime import Runtime
@@ -50,6 +51,12 @@ def explain_errors(app: FastAPI) -> None:
         message = "; ".join(f"{'.'.join(str(p) for p in e['loc'] if p != 'body')}: {e['msg']}"
                             for e in errors)
         return JSONResponse({"message": message, "detail": errors}, status_code=422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def refused(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        # Our routes raise HTTPException({"message": ...}): answer with that body, not {"detail": …}.
+        body = exc.detail if isinstance(exc.detail, dict) else {"message": str(exc.detail)}
+        return JSONResponse(body, status_code=exc.status_code, headers=getattr(exc, "headers", None))
 
 
 def limit_body_size(app: FastAPI, max_bytes: int) -> None:

@@ -92,12 +92,18 @@
     return { response: response, data: data };
   }
 
+  // The API words a refusal as {message} or, from FastAPI's HTTPException, {detail: {message}}.
+  function messageOf(data) {
+    if (!data) return "";
+    return data.message || (data.detail && data.detail.message) || "";
+  }
+
   // Show a refusal the way the API words it, and mark the fields it names.
   function refused(result, which) {
     keys[which] = newKey();
     const { response, data } = result;
     if (response.status === 422 && data) {
-      (data.detail || []).forEach((d) => {
+      (Array.isArray(data.detail) ? data.detail : []).forEach((d) => {
         const field = ["category", "description", "email", "phone"].find((f) => (d.loc || []).includes(f));
         if (field) fieldError(field, d.msg);
       });
@@ -106,7 +112,7 @@
       const wait = parseInt(response.headers.get("Retry-After") || "60", 10);
       say(`Too many call requests for now. Please try again in ${Math.max(1, Math.ceil(wait / 60))} minute(s).`, "error");
     } else {
-      say((data && data.message) || "Something went wrong on our side. Please try again.", "error");
+      say(messageOf(data) || "Something went wrong on our side. Please try again.", "error");
     }
   }
 

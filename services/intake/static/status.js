@@ -5,6 +5,11 @@
 
 (function () {
   const POLL_MS = 2000;
+  // The case view is a projection that can trail the filing by a moment: a 404 just after
+  // arriving means "not there yet", later it means the link is wrong.
+  const GRACE_MS = 15000;
+  const openedAt = Date.now();
+  let seen = false;
   const root = document.getElementById("case");
   const complaintId = root.dataset.complaintId;
   const token = new URLSearchParams(window.location.search).get("token");
@@ -95,11 +100,16 @@
     if (stopped) return;
     try {
       const response = await fetch(api, { headers: { Authorization: "Bearer " + token }, cache: "no-store" });
+      if (response.status === 404 && !seen && Date.now() - openedAt < GRACE_MS) {
+        setTimeout(poll, POLL_MS / 4);
+        return;
+      }
       if (response.status === 404 || response.status === 401) {
         fail("We cannot find this complaint. Please use the link we sent you.");
         return;
       }
       if (response.ok) {
+        seen = true;
         render(await response.json());
         notice("");
       }
@@ -118,7 +128,7 @@
       let data = null;
       try { data = await response.json(); } catch (e) { data = null; }
       if (response.ok && data) renderCallback(data);
-      else notice((data && data.message) || "We could not cancel the call. Please try again.");
+      else notice((data && (data.message || (data.detail && data.detail.message))) || "We could not cancel the call. Please try again.");
     } catch (e) {
       notice("We could not reach our service. Please try again.");
     } finally {

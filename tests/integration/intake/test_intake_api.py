@@ -9,25 +9,11 @@ from pathlib import Path
 import httpx
 import pytest
 
-from services.intake.app import create_app
-from services.intake.settings import IntakeSettings
 from services.kernel import auth
 from services.kernel.projections import Projector
 from tests.integration.support import wait_for
 
 SAMPLES = Path(__file__).resolve().parents[2] / "unit" / "samples" / "email"
-
-
-@pytest.fixture
-async def intake(settings):
-    config = IntakeSettings(**{**settings.model_dump(), "service_name": "intake",
-                               "callbacks_per_phone": 3})
-    app = create_app(config)
-    async with app.router.lifespan_context(app):
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app, client=("10.1.2.3", 5000)),
-                                     base_url="http://intake") as client:
-            client.app, client.config = app, config
-            yield client
 
 
 def driver_complaint(**overrides) -> dict:
