@@ -5,6 +5,13 @@
 
 (function () {
   const E164 = /^\+[1-9]\d{6,14}$/;
+  // What to say next to a field the API refused (its own message, naming the rule, goes below).
+  const PLAIN = {
+    category: "Choose what your complaint is about.",
+    description: "Tell us what happened, in at most 5000 characters.",
+    email: "Enter an email address like name@example.com.",
+    phone: "Enter the phone number with its country code, starting with +, for example +44 7700 900123.",
+  };
   const form = document.getElementById("complaint-form");
   const callButton = document.getElementById("call-me");
   const sendButton = document.getElementById("send");
@@ -61,7 +68,7 @@
     const phone = normalisedPhone();
     if (!phone && required) return "Enter your phone number so that we can call you.";
     if (phone && !E164.test(phone)) {
-      return "Enter the phone number with its country code, starting with +, for example +44 7700 900123.";
+      return PLAIN.phone;
     }
     return "";
   }
@@ -104,8 +111,8 @@
     const { response, data } = result;
     if (response.status === 422 && data) {
       (Array.isArray(data.detail) ? data.detail : []).forEach((d) => {
-        const field = ["category", "description", "email", "phone"].find((f) => (d.loc || []).includes(f));
-        if (field) fieldError(field, d.msg);
+        const field = Object.keys(PLAIN).find((f) => (d.loc || []).includes(f));
+        if (field) fieldError(field, PLAIN[field] || d.msg);
       });
       say("Please check: " + (data.message || "some fields are not valid."), "error");
     } else if (response.status === 429) {
@@ -173,6 +180,10 @@
     }
   }
 
+  // A correction clears the field's message; the next push checks it again.
+  ["description", "email", "phone"].forEach((name) =>
+    document.getElementById(name).addEventListener("input", () => fieldError(name, "")));
+  form.addEventListener("change", (e) => { if (e.target.name === "category") fieldError("category", ""); });
   callButton.addEventListener("click", callMeNow);
   form.addEventListener("submit", send);
 })();

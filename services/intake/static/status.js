@@ -38,6 +38,8 @@
         }
         return ["You are in the queue.", "Keep your phone close: we will call you."];
       case "requested":
+        // Not yet with an agent: say so, rather than promise a call that is not being dialled.
+        return ["We have your request: an agent will call you shortly.", "Keep your phone close."];
       case "dialling":
         return ["We are calling you now.", "Keep your phone close."];
       case "connected":
