@@ -95,3 +95,9 @@ def setup_logging(level: str = "INFO") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
+    # FastStream gives its logger a coloured text handler of its own at import; send its records
+    # (and librdkafka's, which it relays) through ours instead, as JSON.
+    for name in ("faststream", "faststream.access", "uvicorn", "uvicorn.error", "uvicorn.access"):
+        own = logging.getLogger(name)
+        own.handlers.clear()
+        own.propagate = True
