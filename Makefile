@@ -45,9 +45,13 @@ up: venv ## start Kafka + FerretDB (ports 9092/27017) and the services, in the b
 	@echo "  stop     make down"
 	@echo
 	@echo "Where to look:"
-	@echo "  events   docs/asyncapi.json (AsyncAPI 3 of every topic), docs/schemas/"
-	@echo "  CLI      .venv/bin/complaints --help   (inspect a complaint, rebuild a projection, dead letters)"
-	@echo "  bench    make bench                    (Kafka round trip vs one persisted kernel hop)"
+	@echo "  complaint page   http://127.0.0.1:8001/"
+	@echo "  API docs         http://127.0.0.1:8001/docs"
+	@echo "  order simulator  http://127.0.0.1:8090/docs   (orders and seller accounts of the three stories)"
+	@echo "  service logs     $(CACHE)/up/logs/intake.log, order-simulator.log"
+	@echo "  events           docs/asyncapi.json (AsyncAPI 3 of every topic), docs/schemas/"
+	@echo "  CLI              .venv/bin/complaints --help   (inspect a complaint, rebuild a projection, dead letters)"
+	@echo "  bench            make bench                    (Kafka round trip vs one persisted kernel hop)"
 
 down: ## stop what `make up` started
 	@$(MAKE) --no-print-directory services-down
@@ -57,10 +61,10 @@ status: ## show what the `up` stack runs
 	@$(STACK) status $(UP_STACK_ARGS) || true
 
 # ---- hooks for the services (intake, routing, carrier, notify): filled in by later issues ----
-services-up:
-	@:
-services-down:
-	@:
+services-up: ## start the order simulator and the services on the `up` stack (infra/local/services.sh)
+	infra/local/services.sh start $(UP_STACK_ARGS)
+services-down: ## stop them
+	infra/local/services.sh stop --name up
 # ----------------------------------------------------------------------------------------------
 
 # Starts a fresh stack on the test ports, runs pytest against it, and ALWAYS stops it again,

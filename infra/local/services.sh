@@ -1,0 +1,183 @@
+#!/usr/bin/env bash
+# The platform's own processes on top of the local stack (stack.sh): the order simulator and the
+# intake service, in the background, on 127.0.0.1.
+#
+#   services.sh start  [--name up] [--kafka-port N] [--mongo-port N] [--intake-port N] [--orders-port N]
+#   services.sh stop   [--name up]
+#   services.sh status [--name up]
+#
+# Defaults: kafka 9092, mongo 27017 (an exported MONGODB_URL wins, as in stack.sh), intake 8001,
+# order simulator 8090. Logs in <cache>/<name>/logs/<svc>.log, PIDs in <cache>/<name>/pids/<svc>.pid,
+# cache being ${COMPLAINTS_CACHE:-<repo>/.cache}. `start` skips what already runs and waits until
+# intake's /health/ready answers 200; `stop` signals only the PIDs recorded here (TERM, then KILL).
+set -euo pipefail
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REPO=$(cd "$HERE/../.." && pwd)
+CACHE=${COMPLAINTS_CACHE:-$REPO/.cache}
+READY_TIMEOUT=${SERVICES_READY_TIMEOUT:-60}
+STOP_TIMEOUT=20
+SERVICES=(order-simulator intake)   # started in this order, stopped in reverse
+
+say() { printf 'services[%s]: %s\n' "$NAME" "$*"; }
+err() { printf 'services[%s]: ERROR: %s\n' "$NAME" "$*" >&2; }
+usage() { sed -n '2,13p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit "${1:-2}"; }
+
+CMD=${1:-}; [[ $# -gt 0 ]] && shift
+case $CMD in start|stop|status) ;; -h|--help|help) usage 0 ;; *) NAME=? err "unknown command '${CMD}'"; usage ;; esac
+NAME=up KAFKA_PORT=9092 MONGO_PORT=27017 INTAKE_PORT=8001 ORDERS_PORT=8090
+while [[ $# -gt 0 ]]; do
+  case $1 in
+    --name) NAME=${2:?--name needs a value}; shift 2 ;;
+    --kafka-port) KAFKA_PORT=${2:?}; shift 2 ;;
+    --mongo-port) MONGO_PORT=${2:?}; shift 2 ;;
+    --intake-port) INTAKE_PORT=${2:?}; shift 2 ;;
+    --orders-port) ORDERS_PORT=${2:?}; shift 2 ;;
+    --*=*) set -- "${1%%=*}" "${1#*=}" "${@:2}" ;;
+    -h|--help) usage 0 ;;
+    *) err "unknown option '$1'"; usage ;;
+  esac
+done
+[[ $NAME =~ ^[A-Za-z0-9_-]+$ ]] || { err "--name must be letters, digits, - or _"; exit 2; }
+for p in "$KAFKA_PORT" "$MONGO_PORT" "$INTAKE_PORT" "$ORDERS_PORT"; do
+  [[ $p =~ ^[0-9]+$ ]] || { err "bad port '$p'"; exit 2; }
+done
+
+DIR=$CACHE/$NAME
+LOGS=$DIR/logs
+PIDS=$DIR/pids
+PY=$REPO/.venv/bin/python
+cd "$REPO"   # `python -m infra.simulators.orders` and `-m services.intake.app` resolve from here
+ORDERS_URL=http://127.0.0.1:$ORDERS_PORT
+INTAKE_URL=http://127.0.0.1:$INTAKE_PORT
+
+port_of() { case $1 in intake) echo "$INTAKE_PORT" ;; order-simulator) echo "$ORDERS_PORT" ;; esac; }
+health_of() { case $1 in intake) echo "$INTAKE_URL/health/ready" ;; order-simulator) echo "$ORDERS_URL/health" ;; esac; }
+port_open() { timeout 1 bash -c "exec 3<>/dev/tcp/127.0.0.1/$1" 2>/dev/null; }
+# urllib raises on any answer but 2xx; no proxy, whatever the environment says, for 127.0.0.1
+answers_200() {
+  "$PY" -c 'import sys, urllib.request as u; u.build_opener(u.ProxyHandler({})).open(sys.argv[1], timeout=2)' \
+    "$1" 2>/dev/null
+}
+
+# The PID of a service, printed only if that process is alive AND carries the marker set at
+# spawn (its environment names its PID file): a recycled PID is never signalled.
+live_pid() {
+  local f=$PIDS/$1.pid pid
+  [[ -f $f ]] || return 1
+  pid=$(<"$f")
+  [[ $pid =~ ^[0-9]+$ ]] && kill -0 "$pid" 2>/dev/null || return 1
+  tr '\0' '\n' <"/proc/$pid/environ" 2>/dev/null | grep -qxF -- "COMPLAINTS_PID_FILE=$f" || return 1
+  printf '%s\n' "$pid"
+}
+
+tail_log() {
+  [[ -s $1 ]] || return 0
+  printf -- '----- last lines of %s -----\n' "$1" >&2
+  tail -n 40 "$1" >&2
+}
+
+# spawn NAME [ENV=...] CMD...: detached (own session, no stdin), PID in pids/NAME.pid, log in logs/NAME.log
+spawn() {
+  local name=$1 pidfile=$PIDS/$1.pid log=$LOGS/$1.log; shift
+  rm -f "$pidfile"
+  printf '===== %s: starting %s =====\n' "$(date -Is)" "$name" >>"$log"
+  # One simple command, so that the background child execs setsid and keeps no copy of our
+  # stdout (a pipe reading `make up` would never end). The marker is in the environment from
+  # the first instant, so live_pid never misses it.
+  COMPLAINTS_PID_FILE=$pidfile setsid nohup bash -c 'echo $$ >"$0"; exec env "$@"' \
+    "$pidfile" "$@" >>"$log" 2>&1 </dev/null &
+  local i
+  for i in $(seq 50); do [[ -s $pidfile ]] && return 0; sleep 0.1; done
+  err "$name did not start (no PID file)"; return 1
+}
+
+start_one() {
+  local mongo=${MONGODB_URL:-mongodb://127.0.0.1:$MONGO_PORT/}
+  case $1 in
+    order-simulator) spawn "$1" "$PY" -m infra.simulators.orders --host 127.0.0.1 --port "$ORDERS_PORT" ;;
+    intake) spawn "$1" KAFKA_BOOTSTRAP_SERVERS="127.0.0.1:$KAFKA_PORT" MONGODB_URL="$mongo" \
+              ORDER_SYSTEM_URL="$ORDERS_URL" HTTP_HOST=127.0.0.1 HTTP_PORT="$INTAKE_PORT" \
+              "$PY" -m services.intake.app ;;
+  esac
+}
+
+wait_healthy() {
+  local svc=$1 url deadline=$((SECONDS + READY_TIMEOUT))
+  url=$(health_of "$svc")
+  until answers_200 "$url"; do
+    if ! live_pid "$svc" >/dev/null; then
+      err "$svc exited during start-up (log: $LOGS/$svc.log)"; tail_log "$LOGS/$svc.log"
+      say "stop what did start with: $0 stop --name $NAME"
+      return 1
+    fi
+    if ((SECONDS >= deadline)); then
+      err "$svc: $url did not answer 200 within ${READY_TIMEOUT}s (log: $LOGS/$svc.log)"
+      tail_log "$LOGS/$svc.log"
+      say "left running; stop with: $0 stop --name $NAME"
+      return 1
+    fi
+    sleep 0.5
+  done
+}
+
+cmd_start() {
+  [[ -x $PY ]] || { err "$PY not found: run 'make venv' first"; exit 1; }
+  mkdir -p "$LOGS" "$PIDS"
+  local svc pid port t0=$SECONDS
+  for svc in "${SERVICES[@]}"; do
+    port=$(port_of "$svc")
+    if pid=$(live_pid "$svc"); then
+      say "$svc already running (pid $pid)"
+    elif port_open "$port"; then
+      err "port $port is already in use by another process (see: ss -ltnp 'sport = :$port')"; exit 1
+    else
+      start_one "$svc"
+      say "$svc starting on 127.0.0.1:$port (pid $(<"$PIDS/$svc.pid")), log $LOGS/$svc.log"
+    fi
+    wait_healthy "$svc" || exit 1
+    say "$svc ready ($(health_of "$svc") answers 200)"
+  done
+  say "ready in $((SECONDS - t0)) s"
+}
+
+cmd_stop() {
+  local svc pid i pids=() names=()
+  for ((i = ${#SERVICES[@]} - 1; i >= 0; i--)); do
+    svc=${SERVICES[$i]}
+    if pid=$(live_pid "$svc"); then
+      say "stopping $svc (pid $pid)"
+      kill -TERM "$pid" 2>/dev/null || true
+      pids+=("$pid"); names+=("$svc")
+    elif [[ -f $PIDS/$svc.pid ]]; then
+      say "$svc not running (removing stale PID file)"
+    fi
+  done
+  local deadline=$((SECONDS + STOP_TIMEOUT))
+  for i in "${!pids[@]}"; do
+    while kill -0 "${pids[$i]}" 2>/dev/null && ((SECONDS < deadline)); do sleep 0.2; done
+    if kill -0 "${pids[$i]}" 2>/dev/null; then
+      say "${names[$i]} still up after ${STOP_TIMEOUT}s: KILL"
+      kill -KILL "${pids[$i]}" 2>/dev/null || true
+    fi
+  done
+  for svc in "${SERVICES[@]}"; do rm -f "$PIDS/$svc.pid"; done
+  ((${#pids[@]})) || say "no service running"
+}
+
+cmd_status() {
+  local svc pid rc=0
+  for svc in "${SERVICES[@]}"; do
+    if ! pid=$(live_pid "$svc"); then say "$(printf '%-16s' "$svc") not running"; rc=1
+    elif answers_200 "$(health_of "$svc")"; then say "$(printf '%-16s' "$svc") running, pid $pid, 127.0.0.1:$(port_of "$svc")"
+    else say "$(printf '%-16s' "$svc") pid $pid, $(health_of "$svc") not answering 200"; rc=1; fi
+  done
+  say "logs: $LOGS"
+  return $rc
+}
+
+case $CMD in
+  start) cmd_start ;;
+  stop) cmd_stop ;;
+  status) cmd_status ;;
+esac
