@@ -12,6 +12,7 @@ import pytest
 from pymongo import AsyncMongoClient
 
 from services.kernel.settings import KernelSettings
+from tests.integration.simulators import order_system_url  # noqa: F401  (a session fixture for all)
 from tests.integration.story_events import registry
 
 KAFKA = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:29092")

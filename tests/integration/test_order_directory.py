@@ -16,7 +16,7 @@ from pydantic import ValidationError
 
 from services.intake.adapters.orders import (ContactOnFile, DirectoryUnavailable, FakeOrderDirectory,
                                              HttpOrderDirectory, OrderDirectory)
-from tests.integration.simulators import free_port, order_system_url  # noqa: F401  (session fixture)
+from tests.integration.simulators import free_port
 
 SEED = json.loads((Path(__file__).resolve().parents[2] / "infra/simulators/orders.json").read_text())
 
