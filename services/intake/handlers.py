@@ -179,37 +179,44 @@ CODE_SENT = "If these details match our records, we have sent a code to the cont
 
 
 @router.post("/verification/codes", status_code=202, summary="Locked out? Get a one-time code at the contact on file.")
-async def request_code(body: CodeRequest, svc: Svc) -> dict:
+async def request_code(body: CodeRequest, svc: Svc, key: IdempotencyKey = None) -> JSONResponse:
     ref = body.order_id or body.seller_id
+    if key and (stored := await svc.idempotency.replay("request_code", key, fingerprint(body.model_dump()))):
+        return JSONResponse(stored.body, stored.status, headers={"Idempotent-Replayed": "true"})
     if (wait := svc.per_reference.hit(ref, time.monotonic())) is not None:
         raise HTTPException(429, {"message": "verification: too many codes; try again later"},
                             headers={"Retry-After": str(wait)})
     await on_file(svc, body.order_id, body.seller_id)  # 503 if the order system is down, before anything
-    cause = Cause.of_request(str(uuid.uuid4()), "request_code")
-    try:
-        vid = await svc.locked_out.request_code(body.order_id, body.seller_id, body.channel,
-                                                f"{secrets.randbelow(10**6):06d}", cause)
-    except (TooManyCodes, VerificationLockedOut) as exc:
-        raise HTTPException(429, {"message": f"verification: {exc.message}"},
-                            headers={"Retry-After": str(int(exc.retry_after.total_seconds()) + 1)}) from None
-    return {"verification_id": vid, "message": CODE_SENT}
+
+    async def run(cause: Cause) -> tuple[int, dict]:
+        try:
+            vid = await svc.locked_out.request_code(body.order_id, body.seller_id, body.channel,
+                                                    f"{secrets.randbelow(10**6):06d}", cause)
+        except (TooManyCodes, VerificationLockedOut) as exc:
+            raise HTTPException(429, {"message": f"verification: {exc.message}"},
+                                headers={"Retry-After": str(int(exc.retry_after.total_seconds()) + 1)}) from None
+        return 202, {"verification_id": vid, "message": CODE_SENT}
+    return await idempotent(svc, "request_code", key, body.model_dump(), run)
 
 
 @router.post("/verification/verify", summary="Check the code; a right one gives a token to file with.")
-async def verify_code(body: CodeCheck, svc: Svc) -> JSONResponse:
+async def verify_code(body: CodeCheck, svc: Svc, key: IdempotencyKey = None) -> JSONResponse:
     if body.verification_id != svc.locked_out.verification_id(body.order_id, body.seller_id, body.channel):
         return JSONResponse({"message": "code: wrong or expired"}, 422)
-    try:
-        verified = await svc.locked_out.verify(body.verification_id, body.code, body.order_id, body.seller_id,
-                                               Cause.of_request(str(uuid.uuid4()), "verify_code"))
-    except VerificationLockedOut as exc:
-        return JSONResponse({"message": f"code: {exc.message}"}, 429,
-                            headers={"Retry-After": str(int(exc.retry_after.total_seconds()) + 1)})
-    if verified.outcome != VerifyOutcome.VERIFIED:
-        return JSONResponse({"message": "code: wrong or expired"}, 422)
-    token = auth.sign({"purpose": "file", "destination": verified.destination, "order_id": body.order_id,
-                       "seller_id": body.seller_id}, svc.settings.signing_key, timedelta(minutes=30))
-    return JSONResponse({"filing_token": token, "expires_in_s": 1800})
+
+    async def run(cause: Cause) -> tuple[int, dict]:
+        try:
+            verified = await svc.locked_out.verify(body.verification_id, body.code, body.order_id,
+                                                   body.seller_id, cause)
+        except VerificationLockedOut as exc:
+            raise HTTPException(429, {"message": f"code: {exc.message}"},
+                                headers={"Retry-After": str(int(exc.retry_after.total_seconds()) + 1)}) from None
+        if verified.outcome != VerifyOutcome.VERIFIED:
+            return 422, {"message": "code: wrong or expired"}
+        token = auth.sign({"purpose": "file", "destination": verified.destination, "order_id": body.order_id,
+                           "seller_id": body.seller_id}, svc.settings.signing_key, timedelta(minutes=30))
+        return 200, {"filing_token": token, "expires_in_s": 1800}
+    return await idempotent(svc, "verify_code", key, body.model_dump(), run)
 
 
 def filed_answer(svc: Services, filed: Filed) -> dict:

@@ -140,3 +140,19 @@ async def test_the_case_views_rebuilt_from_the_store_equal_the_live_ones(intake)
 
 async def _nothing_pending(runtime) -> bool:
     return await runtime.store.pending.count_documents({}) == 0
+
+
+async def test_a_reply_to_the_case_address_threads_onto_the_case_and_opens_nothing_new(intake):
+    filed = (await intake.post("/api/complaints", json=driver_complaint())).json()
+    token = auth.reply_token(filed["complaint_id"], intake.config.signing_key)
+    reply = await intake.post("/api/inbound/email", content=(
+        f"From: Sam <sam.okafor@example.com>\nTo: case+{token}@reply.shop.example\nSubject: Re: your complaint\n"
+        f"Message-ID: <r-{uuid.uuid4().hex}@example.com>\n\nYes, it was the van with the blue logo.\n").encode())
+    assert reply.json() == {"status": "message", "complaint_id": filed["complaint_id"]}
+    events, _ = await intake.app.state.services.runtime.store.load(f"complaint-{filed['complaint_id']}")
+    assert [type(e).__name__ for e in events] == ["ComplaintFiled", "CustomerMessageReceived"]
+    assert events[1].text.startswith("Yes, it was the van")
+    forged = await intake.post("/api/inbound/email", content=(
+        f"From: x@example.com\nTo: case+{filed['complaint_id']}.0000000000000000@reply.shop.example\n"
+        f"Subject: hi\nMessage-ID: <f-{uuid.uuid4().hex}@example.com>\n\nhello\n").encode())
+    assert forged.json()["status"] == "open" and forged.json()["complaint_id"] != filed["complaint_id"]
