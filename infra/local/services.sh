@@ -17,10 +17,12 @@ REPO=$(cd "$HERE/../.." && pwd)
 CACHE=${COMPLAINTS_CACHE:-$REPO/.cache}
 READY_TIMEOUT=${SERVICES_READY_TIMEOUT:-60}
 STOP_TIMEOUT=20
+TAIL_LINES=40
+PROC_TAG=services
 SERVICES=(order-simulator intake)   # started in this order, stopped in reverse
+# shellcheck source-path=SCRIPTDIR source=processes.sh
+. "$HERE/processes.sh"   # say, err, port_open, port_free, live_pid, spawn, stop_pids, tail_log
 
-say() { printf 'services[%s]: %s\n' "$NAME" "$*"; }
-err() { printf 'services[%s]: ERROR: %s\n' "$NAME" "$*" >&2; }
 usage() { sed -n '2,13p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit "${1:-2}"; }
 
 CMD=${1:-}; [[ $# -gt 0 ]] && shift
@@ -53,50 +55,19 @@ INTAKE_URL=http://127.0.0.1:$INTAKE_PORT
 
 port_of() { case $1 in intake) echo "$INTAKE_PORT" ;; order-simulator) echo "$ORDERS_PORT" ;; esac; }
 health_of() { case $1 in intake) echo "$INTAKE_URL/health/ready" ;; order-simulator) echo "$ORDERS_URL/health" ;; esac; }
-port_open() { timeout 1 bash -c "exec 3<>/dev/tcp/127.0.0.1/$1" 2>/dev/null; }
 # urllib raises on any answer but 2xx; no proxy, whatever the environment says, for 127.0.0.1
 answers_200() {
   "$PY" -c 'import sys, urllib.request as u; u.build_opener(u.ProxyHandler({})).open(sys.argv[1], timeout=2)' \
     "$1" 2>/dev/null
 }
 
-# The PID of a service, printed only if that process is alive AND carries the marker set at
-# spawn (its environment names its PID file): a recycled PID is never signalled.
-live_pid() {
-  local f=$PIDS/$1.pid pid
-  [[ -f $f ]] || return 1
-  pid=$(<"$f")
-  [[ $pid =~ ^[0-9]+$ ]] && kill -0 "$pid" 2>/dev/null || return 1
-  tr '\0' '\n' <"/proc/$pid/environ" 2>/dev/null | grep -qxF -- "COMPLAINTS_PID_FILE=$f" || return 1
-  printf '%s\n' "$pid"
-}
-
-tail_log() {
-  [[ -s $1 ]] || return 0
-  printf -- '----- last lines of %s -----\n' "$1" >&2
-  tail -n 40 "$1" >&2
-}
-
-# spawn NAME [ENV=...] CMD...: detached (own session, no stdin), PID in pids/NAME.pid, log in logs/NAME.log
-spawn() {
-  local name=$1 pidfile=$PIDS/$1.pid log=$LOGS/$1.log; shift
-  rm -f "$pidfile"
-  printf '===== %s: starting %s =====\n' "$(date -Is)" "$name" >>"$log"
-  # One simple command, so that the background child execs setsid and keeps no copy of our
-  # stdout (a pipe reading `make up` would never end). The marker is in the environment from
-  # the first instant, so live_pid never misses it.
-  COMPLAINTS_PID_FILE=$pidfile setsid nohup bash -c 'echo $$ >"$0"; exec env "$@"' \
-    "$pidfile" "$@" >>"$log" 2>&1 </dev/null &
-  local i
-  for i in $(seq 50); do [[ -s $pidfile ]] && return 0; sleep 0.1; done
-  err "$name did not start (no PID file)"; return 1
-}
-
+# start_one SVC: spawns SVC, its output appended to logs/SVC.log after a dated banner
 start_one() {
-  local mongo=${MONGODB_URL:-mongodb://127.0.0.1:$MONGO_PORT/}
+  local mongo=${MONGODB_URL:-mongodb://127.0.0.1:$MONGO_PORT/} log=$LOGS/$1.log
+  printf '===== %s: starting %s =====\n' "$(date -Is)" "$1" >>"$log"
   case $1 in
-    order-simulator) spawn "$1" "$PY" -m infra.simulators.orders --host 127.0.0.1 --port "$ORDERS_PORT" ;;
-    intake) spawn "$1" KAFKA_BOOTSTRAP_SERVERS="127.0.0.1:$KAFKA_PORT" MONGODB_URL="$mongo" \
+    order-simulator) spawn "$1" "$log" "$PY" -m infra.simulators.orders --host 127.0.0.1 --port "$ORDERS_PORT" ;;
+    intake) spawn "$1" "$log" KAFKA_BOOTSTRAP_SERVERS="127.0.0.1:$KAFKA_PORT" MONGODB_URL="$mongo" \
               ORDER_SYSTEM_URL="$ORDERS_URL" HTTP_HOST=127.0.0.1 HTTP_PORT="$INTAKE_PORT" \
               "$PY" -m services.intake.app ;;
   esac
@@ -129,8 +100,8 @@ cmd_start() {
     port=$(port_of "$svc")
     if pid=$(live_pid "$svc"); then
       say "$svc already running (pid $pid)"
-    elif port_open "$port"; then
-      err "port $port is already in use by another process (see: ss -ltnp 'sport = :$port')"; exit 1
+    elif ! port_free "$port"; then
+      exit 1
     else
       start_one "$svc"
       say "$svc starting on 127.0.0.1:$port (pid $(<"$PIDS/$svc.pid")), log $LOGS/$svc.log"
@@ -142,27 +113,9 @@ cmd_start() {
 }
 
 cmd_stop() {
-  local svc pid i pids=() names=()
-  for ((i = ${#SERVICES[@]} - 1; i >= 0; i--)); do
-    svc=${SERVICES[$i]}
-    if pid=$(live_pid "$svc"); then
-      say "stopping $svc (pid $pid)"
-      kill -TERM "$pid" 2>/dev/null || true
-      pids+=("$pid"); names+=("$svc")
-    elif [[ -f $PIDS/$svc.pid ]]; then
-      say "$svc not running (removing stale PID file)"
-    fi
-  done
-  local deadline=$((SECONDS + STOP_TIMEOUT))
-  for i in "${!pids[@]}"; do
-    while kill -0 "${pids[$i]}" 2>/dev/null && ((SECONDS < deadline)); do sleep 0.2; done
-    if kill -0 "${pids[$i]}" 2>/dev/null; then
-      say "${names[$i]} still up after ${STOP_TIMEOUT}s: KILL"
-      kill -KILL "${pids[$i]}" 2>/dev/null || true
-    fi
-  done
-  for svc in "${SERVICES[@]}"; do rm -f "$PIDS/$svc.pid"; done
-  ((${#pids[@]})) || say "no service running"
+  local i reversed=()
+  for ((i = ${#SERVICES[@]} - 1; i >= 0; i--)); do reversed+=("${SERVICES[$i]}"); done
+  stop_pids "no service running" "${reversed[@]}"
 }
 
 cmd_status() {

@@ -19,9 +19,11 @@ REPO=$(cd "$HERE/../.." && pwd)
 CACHE=${COMPLAINTS_CACHE:-$REPO/.cache}
 HEALTH_TIMEOUT=${STACK_HEALTH_TIMEOUT:-90}
 STOP_TIMEOUT=15
+TAIL_LINES=30
+PROC_TAG=stack
+# shellcheck source-path=SCRIPTDIR source=processes.sh
+. "$HERE/processes.sh"   # say, err, port_open, port_free, live_pid, spawn, stop_pids, tail_log
 
-say() { printf 'stack[%s]: %s\n' "$NAME" "$*"; }
-err() { printf 'stack[%s]: ERROR: %s\n' "$NAME" "$*" >&2; }
 usage() { sed -n '2,14p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit "${1:-2}"; }
 
 # --- arguments ----------------------------------------------------------------------------
@@ -70,19 +72,6 @@ kafka_out=$LOGS/kafka.out          # the JVM's own stdout/stderr
 ferret_log=$LOGS/ferretdb.log
 
 # --- helpers ------------------------------------------------------------------------------
-port_open() { timeout 1 bash -c "exec 3<>/dev/tcp/127.0.0.1/$1" 2>/dev/null; }
-
-# pid from a PID file, printed only if that process is alive AND is one of ours (its command
-# line names this stack's folder): a recycled PID is never signalled.
-live_pid() {
-  local f=$PIDS/$1.pid pid
-  [[ -f $f ]] || return 1
-  pid=$(<"$f")
-  [[ $pid =~ ^[0-9]+$ ]] && kill -0 "$pid" 2>/dev/null || return 1
-  tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "$DIR/" || return 1
-  printf '%s\n' "$pid"
-}
-
 redact() { sed -E 's#(//)[^/@]*@#\1***@#' <<<"$1"; }
 mongo_url() { if [[ -n $EXTERNAL_MONGO ]]; then printf '%s' "$EXTERNAL_MONGO"; else printf 'mongodb://127.0.0.1:%s/' "$MONGO_PORT"; fi; }
 
@@ -145,49 +134,7 @@ PY
   return "$rc"
 }
 
-# start NAME LOGFILE CMD... : runs CMD detached (own session, no stdin), its PID in pids/NAME.pid
-spawn() {
-  local name=$1 out=$2; shift 2
-  rm -f "$PIDS/$name.pid"
-  setsid nohup bash -c 'echo $$ >"$0"; exec "$@"' "$PIDS/$name.pid" "$@" >>"$out" 2>&1 </dev/null &
-  local i
-  for i in $(seq 50); do [[ -s $PIDS/$name.pid ]] && return 0; sleep 0.1; done
-  err "$name did not start (no PID file)"; return 1
-}
-
-tail_log() {
-  local f
-  for f in "$@"; do
-    [[ -s $f ]] || continue
-    printf -- '----- last lines of %s -----\n' "$f" >&2
-    tail -n 30 "$f" >&2
-  done
-}
-
-stop_all() {
-  local comp pid pids=() names=()
-  for comp in ferretdb kafka; do
-    if pid=$(live_pid "$comp"); then
-      say "stopping $comp (pid $pid)"
-      kill -TERM "$pid" 2>/dev/null || true
-      pids+=("$pid"); names+=("$comp")
-    elif [[ -f $PIDS/$comp.pid ]]; then
-      say "$comp not running (removing stale PID file)"
-    fi
-  done
-  local deadline=$((SECONDS + STOP_TIMEOUT)) i
-  for i in "${!pids[@]}"; do
-    while kill -0 "${pids[$i]}" 2>/dev/null && ((SECONDS < deadline)); do sleep 0.2; done
-    if kill -0 "${pids[$i]}" 2>/dev/null; then
-      say "${names[$i]} still up after ${STOP_TIMEOUT}s: KILL"
-      kill -KILL "${pids[$i]}" 2>/dev/null || true
-      sleep 0.2
-    fi
-  done
-  for comp in ferretdb kafka; do rm -f "$PIDS/$comp.pid"; done
-  ((${#pids[@]})) || say "nothing running"
-  return 0
-}
+stop_all() { stop_pids "nothing running" ferretdb kafka; }
 
 # --- commands -----------------------------------------------------------------------------
 cmd_status() {
@@ -223,15 +170,11 @@ cmd_start() {
   # check every port needed before starting anything
   if [[ -z $kafka_pid ]]; then
     for p in "$KAFKA_PORT" "$CONTROLLER_PORT"; do
-      if port_open "$p"; then
-        err "port $p is already in use by another process (see: ss -ltnp 'sport = :$p'); pick other ports with --kafka-port/--controller-port"
-        exit 1
-      fi
+      port_free "$p" "pick other ports with --kafka-port/--controller-port" || exit 1
     done
   fi
-  if [[ -z $EXTERNAL_MONGO && -z $ferret_pid ]] && port_open "$MONGO_PORT"; then
-    err "port $MONGO_PORT is already in use by another process (see: ss -ltnp 'sport = :$MONGO_PORT'); pick another with --mongo-port, or set MONGODB_URL to use that server"
-    exit 1
+  if [[ -z $EXTERNAL_MONGO && -z $ferret_pid ]]; then
+    port_free "$MONGO_PORT" "pick another with --mongo-port, or set MONGODB_URL to use that server" || exit 1
   fi
 
   # --- kafka

@@ -12,7 +12,7 @@ from services.intake import handlers
 from services.intake.adapters.orders import HttpOrderDirectory
 from services.intake.projections import PROJECTIONS
 from services.intake.settings import IntakeSettings
-from services.kernel.process import run
+from services.kernel.process import load_settings, run
 from services.kernel.runtime import Runtime
 from services.kernel.web import add_health_routes, explain_errors, instrument, limit_body_size
 
@@ -49,7 +49,7 @@ def create_app(settings: IntakeSettings | None = None) -> FastAPI:
 
 
 def main() -> None:
-    settings = IntakeSettings()
+    settings = load_settings(IntakeSettings)
 
     async def serve() -> None:
         server = uvicorn.Server(uvicorn.Config(create_app(settings), host=settings.http_host,

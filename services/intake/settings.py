@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from services.kernel.settings import KernelSettings
 
@@ -16,9 +16,17 @@ class IntakeSettings(KernelSettings):
     access_token_days: int = Field(30, description="How long a customer's case link stays valid.")
     link_window_hours: int = Field(
         168, description="A new contact about an order joins the order's case opened within this many hours.")
-    max_body_bytes: int = Field(1_000_000, description="Largest request body accepted (413 above).")
+    max_body_bytes: int = Field(1_000_000, gt=0, description="Largest request body accepted (413 above).")
     callbacks_per_phone: int = Field(3, description="Callback requests allowed per phone number per 10 minutes.")
     callbacks_per_client: int = Field(10, description="Callback requests allowed per client address per 10 minutes.")
     order_system_url: str = Field("http://127.0.0.1:8090", description="Base URL of the order and "
                                   "seller-account system (the contact on file for the locked-out path).")
     code_ttl_s: int = Field(600, description="Lifetime of a one-time verification code.")
+
+    @model_validator(mode="after")
+    def _real_secret_in_production(self) -> IntakeSettings:
+        if self.environment == "production" and (
+                self.signing_key == type(self).model_fields["signing_key"].default or len(self.signing_key) < 32):
+            raise ValueError("SIGNING_KEY must be set to a secret of at least 32 characters when "
+                             "ENVIRONMENT=production")
+        return self

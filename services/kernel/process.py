@@ -2,7 +2,8 @@
 
 SIGTERM or SIGINT stops consuming (in-flight handlers finish), drains the pending log entries to
 Kafka, flushes the producer, commits offsets and exits 0. A broker or store that cannot be
-reached at start-up ends the process with exit code 2 and one line saying which, and where.
+reached at start-up, or a missing or invalid setting, ends the process with exit code 2 and one
+line saying which, and where.
 """
 
 from __future__ import annotations
@@ -12,12 +13,16 @@ import logging
 import signal
 import sys
 from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+from pydantic import ValidationError
 
 from services.kernel.runtime import DependencyUnavailable, Runtime
 from services.kernel.settings import KernelSettings
 from services.kernel.telemetry import setup_logging, setup_tracing
 
 log = logging.getLogger(__name__)
+S = TypeVar("S", bound=KernelSettings)
 
 EXIT_DEPENDENCY_UNAVAILABLE = 2
 
@@ -35,6 +40,20 @@ async def serve(runtime: Runtime, on_ready: Callable[[], Awaitable[None]] | None
     log.info("stopping: finishing in-flight work", extra={"fields": {"service": runtime.settings.service_name}})
     await runtime.stop()
     log.info("stopped", extra={"fields": {"service": runtime.settings.service_name}})
+
+
+def load_settings(cls: type[S]) -> S:
+    """The service's settings from the environment; a missing or invalid one ends the process
+    with exit code 2 and a line naming the variable and the rule."""
+    try:
+        return cls()
+    except ValidationError as exc:
+        for error in exc.errors():
+            variable = "_".join(str(p) for p in error["loc"]).upper()
+            message = error["msg"].removeprefix("Value error, ")
+            print(f"invalid setting {variable}: {message}" if variable else f"invalid settings: {message}",
+                  file=sys.stderr)
+        raise SystemExit(EXIT_DEPENDENCY_UNAVAILABLE) from None
 
 
 def run(settings: KernelSettings, main: Callable[[], Awaitable[None]]) -> None:

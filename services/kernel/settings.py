@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+import re
+from typing import Literal
+
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+BOOTSTRAP = re.compile(r"^[A-Za-z0-9_.\-\[\]:]+:\d{1,5}(,[A-Za-z0-9_.\-\[\]:]+:\d{1,5})*$")
 
 
 class KernelSettings(BaseSettings):
@@ -11,23 +16,39 @@ class KernelSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="", extra="ignore", case_sensitive=False)
 
+    environment: Literal["local", "production"] = Field(
+        "local", description="`production` refuses development defaults of secrets (e.g. SIGNING_KEY).")
     service_name: str = Field("kernel", description="Name used in logs, traces and the database name.")
     kafka_bootstrap_servers: str = Field("127.0.0.1:9092", description="Kafka bootstrap servers.")
     mongodb_url: str = Field("mongodb://127.0.0.1:27017/", description="MongoDB connection string.")
     mongodb_database: str | None = Field(
         None, description="Database of this service's log and read models (default complaints_<service>).")
-    topic_partitions: int = Field(6, description="Partitions of a topic the service creates.")
+    topic_partitions: int = Field(6, gt=0, description="Partitions of a topic the service creates.")
     outbox_poll_interval_s: float = Field(
-        0.5, description="How often the outbox relay looks for unpublished commits without a wake-up.")
-    outbox_batch_size: int = Field(500, description="Commits published per relay round.")
+        0.5, gt=0, description="How often the outbox relay looks for unpublished commits without a wake-up.")
+    outbox_batch_size: int = Field(500, gt=0, description="Commits published per relay round.")
     lease_ttl_s: float = Field(
-        10.0, description="Outbox relay lease lifetime; another replica takes over after it lapses.")
-    consumer_session_timeout_ms: int = Field(6000, description="Kafka consumer group session timeout.")
-    consumer_fetch_wait_ms: int = Field(10, description="Kafka fetch.wait.max.ms (latency per hop).")
-    retry_backoff_max_s: float = Field(5.0, description="Longest pause before redelivering after a "
+        10.0, gt=0, description="Outbox relay lease lifetime; another replica takes over after it lapses.")
+    consumer_session_timeout_ms: int = Field(6000, ge=1000, description="Kafka consumer group session timeout.")
+    consumer_fetch_wait_ms: int = Field(10, ge=0, description="Kafka fetch.wait.max.ms (latency per hop).")
+    retry_backoff_max_s: float = Field(5.0, gt=0, description="Longest pause before redelivering after a "
                                                         "transient failure (store or broker down).")
-    startup_timeout_s: float = Field(10.0, description="How long start-up waits for broker and store.")
+    startup_timeout_s: float = Field(10.0, gt=0, description="How long start-up waits for broker and store.")
     log_level: str = Field("INFO", description="Log level of the service's JSON logs.")
+
+    @field_validator("kafka_bootstrap_servers")
+    @classmethod
+    def _bootstrap(cls, value: str) -> str:
+        if not BOOTSTRAP.match(value):
+            raise ValueError("must be host:port[,host:port…]")
+        return value
+
+    @field_validator("mongodb_url")
+    @classmethod
+    def _mongodb_url(cls, value: str) -> str:
+        if not value.startswith(("mongodb://", "mongodb+srv://")):
+            raise ValueError("must start with mongodb:// or mongodb+srv://")
+        return value
 
     @property
     def database_name(self) -> str:
