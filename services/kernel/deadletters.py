@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 
 from confluent_kafka import Consumer, Message, Producer, TopicPartition
 
-from services.kernel.kafka import producer_config
+from services.kernel.kafka import LIBRDKAFKA_LOG, producer_config
 from services.kernel.settings import KernelSettings
 
 REDRIVE_GROUP = "complaints-dlq-redrive"
@@ -59,7 +59,7 @@ def _consumer(settings: KernelSettings, group: str, commit: bool) -> Consumer:
                      "enable.auto.commit": False, "auto.offset.reset": "earliest",
                      "enable.partition.eof": True, "fetch.wait.max.ms": 10,
                      "session.timeout.ms": settings.consumer_session_timeout_ms,
-                     "client.id": f"{settings.service_name}-dlq{'-redrive' if commit else ''}"})
+                     "client.id": f"{settings.service_name}-dlq{'-redrive' if commit else ''}"}, logger=LIBRDKAFKA_LOG)
 
 
 def read_letters(settings: KernelSettings, dlq_topic: str, group: str | None = None,
@@ -97,7 +97,7 @@ def list_letters(settings: KernelSettings, dlq_topic: str) -> list[StoredLetter]
 
 def redrive(settings: KernelSettings, dlq_topic: str) -> int:
     """Send every letter not yet re-driven back to its original topic; returns how many."""
-    producer = Producer(producer_config(settings))
+    producer = Producer(producer_config(settings), logger=LIBRDKAFKA_LOG)
     count = 0
     for letter, consumer in read_letters(settings, dlq_topic, group=REDRIVE_GROUP):
         target = letter.header("dlq_original_topic") or dlq_topic.removesuffix(".dlq")

@@ -18,6 +18,10 @@ from faststream.confluent import KafkaBroker
 from services.kernel.settings import KernelSettings
 
 
+#: librdkafka's own log lines (connection failures…) go through logging as JSON, not to stderr.
+LIBRDKAFKA_LOG = logging.getLogger("librdkafka")
+
+
 def producer_config(settings: KernelSettings) -> dict:
     return {
         "bootstrap.servers": settings.kafka_bootstrap_servers,
@@ -51,7 +55,7 @@ def make_broker(settings: KernelSettings) -> KafkaBroker:
 
 def ensure_topics(settings: KernelSettings, topics: Iterable[str], partitions: int | None = None) -> None:
     """Create the topics (and their ``.dlq``) if they do not exist; existing ones are kept."""
-    admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap_servers})
+    admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap_servers}, logger=LIBRDKAFKA_LOG)
     names = sorted({n for t in topics for n in (t, f"{t}.dlq")})
     existing = admin.list_topics(timeout=10).topics
     wanted = [NewTopic(n, num_partitions=partitions or settings.topic_partitions, replication_factor=1)
@@ -72,7 +76,7 @@ class AsyncProducer:
     """confluent-kafka's producer with awaitable delivery reports."""
 
     def __init__(self, settings: KernelSettings) -> None:
-        self._producer = Producer(producer_config(settings))
+        self._producer = Producer(producer_config(settings), logger=LIBRDKAFKA_LOG)
         self._polling = True
         self._poller = asyncio.get_running_loop().run_in_executor(None, self._poll)
 

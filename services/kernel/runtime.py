@@ -21,7 +21,7 @@ from contracts.envelope import Registry
 from services.kernel.consumer import Consumer, Inbox
 from services.kernel.eventstore import EventStore
 from services.kernel.follower import LogFollower
-from services.kernel.kafka import AsyncProducer, ensure_topics, make_broker
+from services.kernel.kafka import LIBRDKAFKA_LOG, AsyncProducer, ensure_topics, make_broker
 from services.kernel.outbox import Lease, OutboxRelay
 from services.kernel.projections import Projection, Projector
 from services.kernel.settings import KernelSettings
@@ -53,7 +53,7 @@ def check_broker(settings: KernelSettings) -> None:
     # librdkafka's own logger would print a line to stderr per failed connection attempt.
     admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap_servers,
                          "socket.connection.setup.timeout.ms": 3000},
-                        logger=logging.getLogger("librdkafka"))
+                        logger=LIBRDKAFKA_LOG)
     try:
         admin.list_topics(timeout=settings.startup_timeout_s)
     except KafkaException as exc:

@@ -1,0 +1,55 @@
+"""Readiness follows the broker; liveness never does (Kubernetes restarts on liveness only)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+from pathlib import Path
+
+import httpx
+import pytest
+
+from services.intake.app import create_app
+from services.intake.settings import IntakeSettings
+from tests.integration.simulators import free_port
+from tests.integration.support import wait_for
+
+ROOT = Path(__file__).resolve().parents[2]
+STACK = ROOT / "infra" / "local" / "stack.sh"
+
+
+@pytest.fixture
+def own_broker(settings):
+    """A Kafka broker of this test's own (the shared one must not stop), on free ports."""
+    name, ports = f"readiness-{os.getpid()}", [str(free_port()) for _ in range(3)]
+    args = ["--name", name, "--kafka-port", ports[0], "--controller-port", ports[1], "--mongo-port", ports[2]]
+    env = {**os.environ, "MONGODB_URL": settings.mongodb_url}  # only Kafka: the store stays the shared one
+    subprocess.run([str(STACK), "start", *args, "--fresh"], check=True, env=env, cwd=ROOT, capture_output=True)
+    pid_file = ROOT / ".cache" / name / "pids" / "kafka.pid"
+    yield f"127.0.0.1:{ports[0]}", pid_file, lambda: subprocess.run(
+        [str(STACK), "start", *args], check=True, env=env, cwd=ROOT, capture_output=True)
+    subprocess.run([str(STACK), "stop", *args], env=env, cwd=ROOT, capture_output=True)
+    subprocess.run(["rm", "-rf", str(ROOT / ".cache" / name)])
+
+
+async def test_readiness_flips_when_the_broker_stops_and_returns_while_liveness_stays_up(
+        settings, own_broker, order_system_url):
+    bootstrap, pid_file, restart = own_broker
+    app = create_app(IntakeSettings(**{**settings.model_dump(), "service_name": "intake",
+                                       "kafka_bootstrap_servers": bootstrap, "order_system_url": order_system_url}))
+    async with app.router.lifespan_context(app):
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://intake") as client:
+            assert (await client.get("/health/ready")).status_code == 200
+            os.kill(int(pid_file.read_text()), signal.SIGTERM)
+            down = await wait_for(lambda: _answer(client, "/health/ready", 503), timeout=60, every=0.5)
+            assert down.json() == {"ready": False, "checks": {"store": True, "broker": False}}
+            assert (await client.get("/health/live")).status_code == 200
+            restart()
+            await wait_for(lambda: _answer(client, "/health/ready", 200), timeout=90, every=0.5)
+            assert (await client.get("/health/live")).status_code == 200
+
+
+async def _answer(client, path: str, status: int):
+    response = await client.get(path)
+    return response if response.status_code == status else None
