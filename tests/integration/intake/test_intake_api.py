@@ -156,3 +156,12 @@ async def test_a_reply_to_the_case_address_threads_onto_the_case_and_opens_nothi
         f"From: x@example.com\nTo: case+{filed['complaint_id']}.0000000000000000@reply.shop.example\n"
         f"Subject: hi\nMessage-ID: <f-{uuid.uuid4().hex}@example.com>\n\nhello\n").encode())
     assert forged.json()["status"] == "open" and forged.json()["complaint_id"] != filed["complaint_id"]
+
+
+async def test_callbacks_are_rate_limited_per_client_address_too(intake):
+    filed = (await intake.post("/api/complaints", json=driver_complaint())).json()
+    path = f"/api/complaints/{filed['complaint_id']}/callback"
+    answers = [await intake.post(path, json={"phone": f"+4477009002{n:02}"}, headers=bearer(filed))
+               for n in range(intake.config.callbacks_per_client + 1)]
+    assert [a.status_code for a in answers[:-1]] == [202] * intake.config.callbacks_per_client
+    assert answers[-1].status_code == 429 and answers[-1].headers["Retry-After"]
