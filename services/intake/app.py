@@ -13,7 +13,7 @@ from services.intake.adapters.orders import HttpOrderDirectory
 from services.intake.projections import PROJECTIONS
 from services.intake.settings import IntakeSettings
 from services.kernel.process import load_settings, run
-from services.kernel.runtime import Runtime
+from services.kernel.runtime import Runtime, check_dependencies
 from services.kernel.web import add_health_routes, explain_errors, instrument, limit_body_size
 
 
@@ -52,6 +52,7 @@ def main() -> None:
     settings = load_settings(IntakeSettings)
 
     async def serve() -> None:
+        await check_dependencies(settings)  # before uvicorn: a clear line and exit 2, not its exit 3
         server = uvicorn.Server(uvicorn.Config(create_app(settings), host=settings.http_host,
                                                port=settings.http_port, log_config=None))
         await server.serve()

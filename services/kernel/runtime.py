@@ -61,6 +61,12 @@ def check_broker(settings: KernelSettings) -> None:
                                     settings.kafka_bootstrap_servers, str(exc.args[0])) from None
 
 
+async def check_dependencies(settings: KernelSettings) -> None:
+    """Raise ``DependencyUnavailable`` naming the store or the broker if one does not answer."""
+    await check_store(settings)
+    await asyncio.to_thread(check_broker, settings)
+
+
 @dataclass
 class Runtime:
     """Everything one service runs besides its HTTP routes; build with ``Runtime.create``."""
@@ -97,8 +103,7 @@ class Runtime:
 
     async def start(self, topics: list[str] = ()) -> None:
         """Check dependencies, create indexes and topics, then start relaying and consuming."""
-        await check_store(self.settings)
-        await asyncio.to_thread(check_broker, self.settings)
+        await check_dependencies(self.settings)
         await self.store.setup()
         await self.inbox.setup()
         await self.store.pending.create_index("position", name="position")

@@ -1,0 +1,486 @@
+"""The deployment artefacts keep our rules: Kubernetes manifests, the service image, compose.
+
+The overlays are rendered by the real Kustomize (``tools/k8s/render.sh`` builds it once with
+``go install`` into ``.cache/bin``; the first run needs the Go module proxy, hence an integration
+test). Every rendered object is then checked by rules of our own below, and, where the
+``kubernetes-validate`` package is installed, against the Kubernetes JSON schemas it ships
+(offline). A deliberately broken overlay (``tools/k8s/broken``) must fail the rules.
+No Docker engine here: the Dockerfile is linted, not built.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from collections.abc import Iterable
+from pathlib import Path
+
+import pytest
+
+from contracts import TOPICS
+
+yaml = pytest.importorskip("yaml", reason="PyYAML is not installed (add pyyaml==6.0.3 to the test extras)")
+
+ROOT = Path(__file__).resolve().parents[2]
+RENDER = ROOT / "tools" / "k8s" / "render.sh"
+DOCKERFILE = ROOT / "infra" / "images" / "service.Dockerfile"
+COMPOSE = ROOT / "infra" / "compose.yaml"
+CONFIGURATION_DOC = ROOT / "docs" / "configuration.md"
+
+PART_OF = "complaint-platform"
+COMMON_LABELS = ("app.kubernetes.io/name", "app.kubernetes.io/part-of", "app.kubernetes.io/component")
+DAY_MS = 24 * 60 * 60 * 1000
+PARTITIONS = 6
+SECRET_VARIABLES = {"MONGODB_URL", "SIGNING_KEY"}
+#: Egress every service needs: Kafka, MongoDB, DNS, the OTLP/HTTP collector.
+EGRESS_PORTS = {9092, 27017, 53, 4318}
+#: ...and what one service needs beyond that (intake: the order system, HTTPS; 8090 for the simulator).
+EXTRA_EGRESS_PORTS = {"intake": {443, 8090}}
+#: The topics each service's consumer group reads (its ScaledObject watches their lag).
+READS = {"intake": {t for s, t in TOPICS.items() if s != "intake"}}
+#: What each overlay must be: the autoscaler it keeps and the topics' replication.
+OVERLAYS = {"local": {"autoscaler": "HorizontalPodAutoscaler", "topic_replicas": 1},
+            "production": {"autoscaler": "ScaledObject", "topic_replicas": 3}}
+
+
+# ---- rendering -----------------------------------------------------------------------------------
+
+def render(target: str) -> list[dict]:
+    """The objects ``tools/k8s/render.sh`` prints for an overlay name or a kustomization directory."""
+    done = subprocess.run([str(RENDER), target], cwd=ROOT, capture_output=True, text=True, timeout=900)
+    if done.returncode == 3:  # render.sh: no kustomize yet and no `go` to build it
+        pytest.skip(done.stderr.strip())
+    assert done.returncode == 0, f"render.sh {target} failed:\n{done.stderr}"
+    return [doc for doc in yaml.safe_load_all(done.stdout) if doc]
+
+
+@pytest.fixture(scope="module")
+def rendered() -> dict[str, list[dict]]:
+    return {overlay: render(overlay) for overlay in OVERLAYS}
+
+
+# ---- rules ---------------------------------------------------------------------------------------
+
+def ref(obj: dict) -> str:
+    return f"{obj['kind']}/{obj['metadata']['name']}"
+
+
+def of_kind(objects: Iterable[dict], kind: str) -> list[dict]:
+    return [o for o in objects if o["kind"] == kind]
+
+
+def selects(selector: dict | None, labels: dict) -> bool:
+    wanted = (selector or {}).get("matchLabels", {})
+    return bool(wanted) and all(labels.get(k) == v for k, v in wanted.items())
+
+
+def documented_variables() -> dict[str, dict[str, str]]:
+    """docs/configuration.md's tables: section ("every service (kernel)", "intake") -> variable -> default."""
+    sections: dict[str, dict[str, str]] = {}
+    current = None
+    for line in CONFIGURATION_DOC.read_text().splitlines():
+        if line.startswith("## "):
+            current = sections.setdefault(line[3:].strip(), {})
+        elif current is not None and (row := re.match(r"\|\s*`([A-Z0-9_]+)`\s*\|\s*`?([^`|]*)`?\s*\|", line)):
+            current[row[1]] = row[2].strip()
+    return sections
+
+
+def container_ports(container: dict) -> set:
+    """The container's ports, by name and by number (a probe or policy may use either)."""
+    ports = container.get("ports", [])
+    return {p["name"] for p in ports if "name" in p} | {p["containerPort"] for p in ports}
+
+
+def container_faults(where: str, pod: dict, container: dict) -> list[str]:
+    faults = []
+    resources = container.get("resources") or {}
+    for part in ("requests", "limits"):
+        if not resources.get(part):
+            faults.append(f"{where}: no resources.{part}")
+            continue
+        faults += [f"{where}: no resources.{part}.{r}" for r in ("cpu", "memory") if r not in resources[part]]
+    port_names = container_ports(container)
+    for probe, path in (("livenessProbe", "/health/live"), ("readinessProbe", "/health/ready")):
+        got = (container.get(probe) or {}).get("httpGet")
+        if not got:
+            faults.append(f"{where}: no {probe}")
+        elif got.get("path") != path or got.get("port") not in port_names:
+            faults.append(f"{where}: {probe} must GET {path} on the container's HTTP port, not {got}")
+    sc, pod_sc = container.get("securityContext") or {}, pod.get("securityContext") or {}
+    if sc.get("allowPrivilegeEscalation") is not False:
+        faults.append(f"{where}: allowPrivilegeEscalation is not false")
+    if sc.get("readOnlyRootFilesystem") is not True:
+        faults.append(f"{where}: readOnlyRootFilesystem is not true")
+    if "ALL" not in ((sc.get("capabilities") or {}).get("drop") or []):
+        faults.append(f"{where}: capabilities do not drop ALL")
+    if not (sc.get("runAsNonRoot") or pod_sc.get("runAsNonRoot")):
+        faults.append(f"{where}: runAsNonRoot is not true")
+    seccomp = {(c.get("seccompProfile") or {}).get("type") for c in (sc, pod_sc)}
+    if "RuntimeDefault" not in seccomp:
+        faults.append(f"{where}: seccompProfile is not RuntimeDefault")
+    tmp_volumes = {m["name"] for m in container.get("volumeMounts", []) if m.get("mountPath") == "/tmp"}
+    if not any(v["name"] in tmp_volumes and "emptyDir" in v for v in pod.get("volumes", [])):
+        faults.append(f"{where}: no emptyDir mounted on /tmp")
+    image = container.get("image", "")
+    tag = image.rsplit("/", 1)[-1].partition(":")[2]
+    if "@sha256:" not in image and tag in ("", "latest"):
+        faults.append(f"{where}: image {image!r} has no pinned tag (':latest' or none)")
+    for var in container.get("env", []):
+        if var["name"] in SECRET_VARIABLES and "secretKeyRef" not in (var.get("valueFrom") or {}):
+            faults.append(f"{where}: {var['name']} must come from a Secret")
+    if "MONGODB_URL" not in {v["name"] for v in container.get("env", [])}:
+        faults.append(f"{where}: MONGODB_URL is not taken from a Secret")
+    return faults
+
+
+def configuration_faults(deployment: dict, container: dict, objects: list[dict]) -> list[str]:
+    """The ConfigMaps hold documented variables only, and every documented one is set somewhere."""
+    name, where = deployment["metadata"]["name"], ref(deployment)
+    documented = documented_variables()
+    known = {**documented.get("every service (kernel)", {}), **documented.get(name, {})}
+    config_maps = {o["metadata"]["name"]: o for o in of_kind(objects, "ConfigMap")}
+    keys: set[str] = set()
+    faults = []
+    for source in container.get("envFrom", []):
+        cm_name = (source.get("configMapRef") or {}).get("name")
+        if cm_name is None:
+            continue
+        if cm_name not in config_maps:
+            faults.append(f"{where}: envFrom ConfigMap {cm_name} is not in the manifests")
+            continue
+        keys |= set(config_maps[cm_name].get("data", {}))
+    keys |= {v["name"] for v in container.get("env", [])}
+    faults += [f"{where}: {k} is set but not documented in docs/configuration.md"
+               for k in sorted(keys) if k not in known and not k.startswith("OTEL_")]
+    faults += [f"{where}: {k} (documented) is set by no ConfigMap or Secret"
+               for k, default in sorted(known.items()) if k not in keys and default != "None"]
+    faults += [f"{where}: {k} is a credential but sits in a ConfigMap"
+               for cm in config_maps.values() for k in cm.get("data", {}) if k in SECRET_VARIABLES]
+    if "OTEL_EXPORTER_OTLP_ENDPOINT" not in keys:
+        faults.append(f"{where}: OTEL_EXPORTER_OTLP_ENDPOINT is not configurable")
+    return faults
+
+
+def network_policy_faults(deployment: dict, pod_labels: dict, http_ports: set, objects: list[dict]) -> list[str]:
+    name, where = deployment["metadata"]["name"], ref(deployment)
+    policies = [p for p in of_kind(objects, "NetworkPolicy") if selects(p["spec"].get("podSelector"), pod_labels)]
+    if not policies:
+        return [f"{where}: no NetworkPolicy selects its pods"]
+    faults = []
+    for policy in policies:
+        spec = policy["spec"]
+        if set(spec.get("policyTypes", [])) != {"Ingress", "Egress"}:
+            faults.append(f"{ref(policy)}: policyTypes must be Ingress and Egress")
+        for rule in spec.get("ingress", []):
+            if not rule.get("from"):
+                faults.append(f"{ref(policy)}: an ingress rule admits every source")
+            if not rule.get("ports") or any(p.get("port") not in http_ports for p in rule["ports"]):
+                faults.append(f"{ref(policy)}: ingress must be to the HTTP port only")
+        egress = {p.get("port") for rule in spec.get("egress", []) for p in rule.get("ports") or [{}]}
+        allowed = EGRESS_PORTS | EXTRA_EGRESS_PORTS.get(name, set())
+        faults += [f"{ref(policy)}: egress to port {p} is not needed" for p in sorted(egress - allowed, key=str)]
+        faults += [f"{ref(policy)}: no egress to port {p}" for p in sorted(EGRESS_PORTS - egress)]
+    return faults
+
+
+def autoscaler_faults(deployment: dict, autoscaler: str, objects: list[dict]) -> list[str]:
+    name, where = deployment["metadata"]["name"], ref(deployment)
+    hpas = [h for h in of_kind(objects, "HorizontalPodAutoscaler") if h["spec"]["scaleTargetRef"]["name"] == name]
+    scaled = [s for s in of_kind(objects, "ScaledObject") if s["spec"]["scaleTargetRef"]["name"] == name]
+    if len(hpas) + len(scaled) != 1:  # KEDA refuses a workload another HPA already scales
+        return [f"{where}: needs exactly one autoscaler, has {len(hpas)} HPA and {len(scaled)} ScaledObject"]
+    faults = []
+    if autoscaler == "ScaledObject" and not scaled:
+        faults.append(f"{where}: is not scaled by a KEDA ScaledObject")
+    for hpa in hpas:
+        spec = hpa["spec"]
+        if not any(m.get("type") == "Resource" and m["resource"]["name"] == "cpu" for m in spec.get("metrics", [])):
+            faults.append(f"{ref(hpa)}: does not scale on CPU")
+        if spec["maxReplicas"] > PARTITIONS:
+            faults.append(f"{ref(hpa)}: maxReplicas above the {PARTITIONS} partitions")
+    for so in scaled:
+        spec, triggers = so["spec"], so["spec"].get("triggers", [])
+        kafka = [t for t in triggers if t["type"] == "kafka"]
+        groups = {t["metadata"].get("consumerGroup") for t in kafka}
+        topics = {t["metadata"].get("topic") for t in kafka}
+        if not kafka or groups != {name}:
+            faults.append(f"{ref(so)}: Kafka triggers must watch consumer group {name!r}, not {groups or 'none'}")
+        if topics != READS.get(name, topics) or not topics <= set(TOPICS.values()):
+            faults.append(f"{ref(so)}: Kafka triggers watch {sorted(topics, key=str)}, "
+                          f"the group reads {sorted(READS.get(name, []))}")
+        if not any(t["type"] == "cpu" for t in triggers):
+            faults.append(f"{ref(so)}: no CPU trigger")
+        if spec.get("fallback") and any(t["type"] in ("cpu", "memory") for t in triggers):
+            faults.append(f"{ref(so)}: KEDA rejects a fallback beside a cpu/memory trigger")
+        if spec.get("maxReplicaCount", 100) > PARTITIONS:
+            faults.append(f"{ref(so)}: maxReplicaCount above the {PARTITIONS} partitions")
+    return faults
+
+
+def deployment_faults(deployment: dict, objects: list[dict], autoscaler: str) -> list[str]:
+    where = ref(deployment)
+    template = deployment["spec"]["template"]
+    pod, pod_labels = template["spec"], template["metadata"].get("labels", {})
+    faults = [f"{where}: pod template has no label {k}" for k in COMMON_LABELS if k not in pod_labels]
+    if pod.get("terminationGracePeriodSeconds") != 30:
+        faults.append(f"{where}: terminationGracePeriodSeconds is not 30")
+    http_ports: set = set()
+    for container in pod["containers"]:
+        faults += container_faults(f"{where} container {container['name']}", pod, container)
+        faults += configuration_faults(deployment, container, objects)
+        http_ports |= container_ports(container)
+    services = of_kind(objects, "Service")
+    if not any(selects({"matchLabels": s["spec"].get("selector", {})}, pod_labels) for s in services):
+        faults.append(f"{where}: no Service selects its pods")
+    budgets = [b for b in of_kind(objects, "PodDisruptionBudget") if selects(b["spec"].get("selector"), pod_labels)]
+    if not budgets:
+        faults.append(f"{where}: no PodDisruptionBudget")
+    faults += [f"{ref(b)}: minAvailable is not 1" for b in budgets if b["spec"].get("minAvailable") != 1]
+    faults += network_policy_faults(deployment, pod_labels, http_ports, objects)
+    faults += autoscaler_faults(deployment, autoscaler, objects)
+    return faults
+
+
+def topic_faults(objects: list[dict], replicas: int) -> list[str]:
+    topics = {(t["spec"].get("topicName") or t["metadata"]["name"]): t for t in of_kind(objects, "KafkaTopic")}
+    faults = []
+    for topic in TOPICS.values():
+        for name, days in ((topic, 7), (f"{topic}.dlq", 30)):
+            if name not in topics:
+                faults.append(f"KafkaTopic {name}: missing")
+                continue
+            spec = topics[name]["spec"]
+            config = spec.get("config", {})
+            if spec.get("partitions") != PARTITIONS:
+                faults.append(f"KafkaTopic {name}: partitions {spec.get('partitions')}, not {PARTITIONS}")
+            if spec.get("replicas") != replicas:
+                faults.append(f"KafkaTopic {name}: replicas {spec.get('replicas')}, not {replicas}")
+            if int(config.get("retention.ms", -1)) != days * DAY_MS:
+                faults.append(f"KafkaTopic {name}: retention.ms {config.get('retention.ms')}, not {days} days")
+            if config.get("cleanup.policy") != "delete":
+                faults.append(f"KafkaTopic {name}: cleanup.policy is not delete")
+            if int(config.get("min.insync.replicas", 1)) > replicas:
+                faults.append(f"KafkaTopic {name}: min.insync.replicas above its replicas")
+            if "strimzi.io/cluster" not in topics[name]["metadata"].get("labels", {}):
+                faults.append(f"KafkaTopic {name}: no strimzi.io/cluster label")
+    return faults
+
+
+def manifest_faults(objects: list[dict], autoscaler: str, topic_replicas: int) -> list[str]:
+    """Every way the rendered objects break our rules, one readable line each (empty: all good)."""
+    faults = []
+    for obj in objects:
+        labels = obj["metadata"].get("labels", {})
+        faults += [f"{ref(obj)}: no label {k}" for k in COMMON_LABELS if k not in labels]
+        if labels.get("app.kubernetes.io/part-of") not in (None, PART_OF):
+            faults.append(f"{ref(obj)}: part-of is not {PART_OF}")
+    deployments = of_kind(objects, "Deployment")
+    if not deployments:
+        faults.append("no Deployment rendered")
+    for deployment in deployments:
+        faults += deployment_faults(deployment, objects, autoscaler)
+    faults += topic_faults(objects, topic_replicas)
+    return faults
+
+
+def service_names() -> list[str]:
+    """Services that exist so far: a package under services/ with an app module."""
+    return sorted(p.parent.name for p in (ROOT / "services").glob("*/app.py") if p.parent.name != "kernel")
+
+
+# ---- the rendered overlays -----------------------------------------------------------------------
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_every_rendered_object_keeps_the_rules(rendered, overlay):
+    faults = manifest_faults(rendered[overlay], **OVERLAYS[overlay])
+    assert faults == [], f"overlay {overlay}:\n" + "\n".join(faults)
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_every_service_has_a_deployment_service_budget_and_network_policy(rendered, overlay):
+    names = {d["metadata"]["name"] for d in of_kind(rendered[overlay], "Deployment")}
+    assert set(service_names()) <= names, f"no Deployment for {set(service_names()) - names} in {overlay}"
+    for kind in ("Service", "PodDisruptionBudget", "NetworkPolicy"):
+        assert names <= {o["metadata"]["name"] for o in of_kind(rendered[overlay], kind)}, kind
+
+
+def test_the_broken_overlay_fails_and_the_faults_name_what_is_missing():
+    faults = manifest_faults(render("tools/k8s/broken"), **OVERLAYS["production"])
+    text = "\n".join(faults)
+    assert "Deployment/intake container intake: no readinessProbe" in faults, text
+    assert "Deployment/intake container intake: no resources.limits" in faults, text
+    assert any(":latest" in f for f in faults), text
+    assert "KafkaTopic complaints.routing.v1.dlq: partitions 1, not 6" in faults, text
+
+
+@pytest.mark.parametrize("kind, fault", [
+    ("PodDisruptionBudget", "Deployment/intake: no PodDisruptionBudget"),
+    ("NetworkPolicy", "Deployment/intake: no NetworkPolicy selects its pods"),
+    ("Service", "Deployment/intake: no Service selects its pods"),
+    ("ScaledObject", "Deployment/intake: needs exactly one autoscaler, has 0 HPA and 0 ScaledObject"),
+])
+def test_a_missing_companion_object_is_named(rendered, kind, fault):
+    objects = [o for o in rendered["production"] if o["kind"] != kind]
+    assert fault in manifest_faults(objects, **OVERLAYS["production"])
+
+
+def test_a_missing_dead_letter_topic_is_named(rendered):
+    objects = [o for o in rendered["production"] if o["metadata"]["name"] != "complaints.notify.v1.dlq"]
+    assert "KafkaTopic complaints.notify.v1.dlq: missing" in manifest_faults(objects, **OVERLAYS["production"])
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_core_objects_match_the_kubernetes_schemas(rendered, overlay):
+    kv = pytest.importorskip("kubernetes_validate", reason="kubernetes-validate (offline Kubernetes JSON "
+                             "schemas) is not installed; our own rules above still ran")
+    checked, errors = 0, []
+    for obj in rendered[overlay]:
+        for version in ("1.30.0", kv.utils.latest_version()):
+            try:
+                kv.validate(obj, version, strict=True)
+                checked += 1
+            except kv.SchemaNotFoundError:  # KafkaTopic, ScaledObject: CRDs, covered by our rules
+                break
+            except kv.ValidationError as exc:
+                errors.append(f"{ref(obj)} (Kubernetes {version}): {exc.message} at {list(exc.path)}")
+    assert checked and not errors, "\n".join(errors)
+
+
+def test_the_schema_check_rejects_a_misspelled_field(rendered):
+    kv = pytest.importorskip("kubernetes_validate", reason="kubernetes-validate is not installed")
+    deployment = of_kind(rendered["production"], "Deployment")[0]
+    container = deployment["spec"]["template"]["spec"]["containers"][0]
+    container["readinesProbe"] = container.pop("readinessProbe")
+    with pytest.raises(kv.ValidationError):
+        kv.validate(deployment, kv.utils.latest_version(), strict=True)
+
+
+# ---- the image -----------------------------------------------------------------------------------
+
+def dockerfile_faults(text: str) -> list[str]:
+    """Lint of a multi-stage service Dockerfile (no engine here to build it)."""
+    lines = re.sub(r"\\\n", " ", text).splitlines()
+    instructions = [(m[1].upper(), m[2].strip()) for line in lines if (m := re.match(r"\s*(\w+)\s+(.*)", line))
+                    and not line.lstrip().startswith("#")]
+    args = dict(re.match(r"(\w+)=?(.*)", v).groups() for k, v in instructions if k == "ARG")
+    stages: list[dict] = []
+    for key, value in instructions:
+        if key == "FROM":
+            image, _, alias = re.sub(r"\$\{(\w+)\}", lambda m: args.get(m[1], m[0]), value).partition(" AS ")
+            stages.append({"image": image.strip(), "alias": alias.strip(), "body": []})
+        elif stages:
+            stages[-1]["body"].append((key, value))
+    aliases = {s["alias"] for s in stages}
+    faults = []
+    if len(stages) < 2 or not any(k == "COPY" and "--from=" in v for s in stages for k, v in s["body"]):
+        faults.append("not multi-stage: the final image must copy the build stage's venv")
+    for stage in stages:
+        if stage["image"] not in aliases and not re.fullmatch(r"python:3\.11\.\d+-slim(-\w+)?(@sha256:[0-9a-f]{64})?",
+                                                              stage["image"]):
+            faults.append(f"base image {stage['image']!r} is not a patch-pinned python:3.11.x-slim tag")
+    build = {s["alias"] for s in stages if any("pip install" in v for k, v in s["body"] if k == "RUN")}
+    for stage in stages:
+        body = " ".join(v for k, v in stage["body"] if k == "RUN")
+        if stage["alias"] not in build and re.search(r"apt-get install|build-essential|gcc|g\+\+", body):
+            faults.append(f"stage {stage['alias'] or stage['image']}: installs build tools outside the build stage")
+        if "[test]" in body:
+            faults.append(f"stage {stage['alias']}: installs the test extras")
+    users = [v for k, v in instructions if k == "USER"]
+    if not users or users[-1].split(":")[0] in ("root", "0") or not users[-1].split(":")[0].isdigit():
+        faults.append(f"the final USER must be a numeric non-root uid, not {users[-1] if users else 'unset'}")
+    if any(k == "HEALTHCHECK" for k, _ in instructions):
+        faults.append("HEALTHCHECK is set (Kubernetes probes the service)")
+    if ("ENTRYPOINT", '["python", "-m"]') not in instructions:
+        faults.append('ENTRYPOINT is not ["python", "-m"]')
+    return faults
+
+
+def dockerfile_stages() -> dict[str, str]:
+    """Stage name -> the module its CMD runs."""
+    stages, current = {}, None
+    for line in DOCKERFILE.read_text().splitlines():
+        if m := re.match(r"FROM \S+ AS (\S+)", line):
+            current = m[1]
+        elif (m := re.match(r"CMD \[\"([\w.]+)\"", line)) and current:
+            stages[current] = m[1]
+    return stages
+
+
+def test_the_service_dockerfile_keeps_the_rules():
+    assert dockerfile_faults(DOCKERFILE.read_text()) == []
+
+
+def test_every_service_has_an_image_stage_that_runs_its_app_module():
+    stages = dockerfile_stages()
+    for service in service_names():
+        assert stages.get(service) == f"services.{service}.app", f"no stage {service} in {DOCKERFILE.name}"
+
+
+@pytest.mark.parametrize("breakage, fault", [
+    (("USER 10001:10001", "USER root"), "the final USER must be a numeric non-root uid, not root"),
+    (("ENTRYPOINT", 'HEALTHCHECK CMD ["true"]\nENTRYPOINT'), "HEALTHCHECK is set (Kubernetes probes the service)"),
+    (("ARG PYTHON_IMAGE=python:3.11.14-slim-trixie", "ARG PYTHON_IMAGE=python:latest"),
+     "base image 'python:latest' is not a patch-pinned python:3.11.x-slim tag"),
+    (("WORKDIR /app", "RUN apt-get update && apt-get install -y build-essential\nWORKDIR /app"),
+     "stage runtime: installs build tools outside the build stage"),
+    (("COPY --from=build /opt/venv /opt/venv", "COPY . /app"),
+     "not multi-stage: the final image must copy the build stage's venv"),
+])
+def test_the_dockerfile_lint_names_each_broken_rule(breakage, fault):
+    old, new = breakage
+    text = DOCKERFILE.read_text()
+    assert old in text
+    assert fault in dockerfile_faults(text.replace(old, new, 1))
+
+
+def test_the_build_context_leaves_out_what_the_image_does_not_need():
+    ignored = set((ROOT / ".dockerignore").read_text().split())
+    assert {".cache", ".venv", "tests", "node_modules", ".git"} <= ignored
+
+
+# ---- compose -------------------------------------------------------------------------------------
+
+def compose_command() -> list[str] | None:
+    for command in (["docker", "compose"], ["docker-compose"]):
+        if shutil.which(command[0]) and subprocess.run([*command, "version"], capture_output=True).returncode == 0:
+            return command
+    return None
+
+
+def test_docker_compose_accepts_the_compose_file():
+    command = compose_command()
+    if command is None:
+        pytest.skip("no `docker compose` here (the docker client has no compose plugin, no docker-compose): "
+                    "infra/compose.yaml is checked by our own rules in test_the_compose_file_keeps_our_rules")
+    done = subprocess.run([*command, "-f", str(COMPOSE), "config", "--quiet"], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+
+
+def test_the_compose_file_keeps_our_rules():
+    """A YAML parse and our rules (run whether or not `docker compose config` is available)."""
+    services = yaml.safe_load(COMPOSE.read_text())["services"]
+    assert {"kafka", "mongo", "intake", "order-simulator", "mailpit"} <= set(services)
+    assert re.fullmatch(r"apache/kafka:4\.\d+\.\d+", services["kafka"]["image"])
+    assert re.fullmatch(r"mongo:[78](\.\d+)*", services["mongo"]["image"])
+    assert "broker,controller" in services["kafka"]["environment"]["KAFKA_PROCESS_ROLES"]
+    assert services["mongo"]["command"][:2] == ["--replSet", "rs0"]
+    assert "rs.initiate" in " ".join(services["mongo"]["healthcheck"]["test"])
+    for name in ("kafka", "mongo", "intake", "order-simulator"):
+        assert services[name].get("healthcheck"), f"{name} has no healthcheck"
+    for name in ("mailpit",):
+        assert not services[name]["image"].endswith(":latest")
+    stages = dockerfile_stages()
+    for name in (*service_names(), "order-simulator"):
+        build = services[name]["build"]
+        assert (COMPOSE.parent / build["context"] / build["dockerfile"]).resolve() == DOCKERFILE
+        assert build["args"]["SERVICE"] in stages, f"{name}: no such Dockerfile stage"
+    documented = documented_variables()
+    for name in service_names():
+        env = services[name]["environment"]
+        known = {**documented["every service (kernel)"], **documented.get(name, {})}
+        assert {k for k in env if not k.startswith("OTEL_")} <= set(known), f"{name}: undocumented variables"
+        assert env["HTTP_HOST"] == "0.0.0.0" and env["KAFKA_BOOTSTRAP_SERVERS"] and env["MONGODB_URL"]
+        assert services[name]["depends_on"]["kafka"]["condition"] == "service_healthy"
+        assert services[name]["depends_on"]["mongo"]["condition"] == "service_healthy"
