@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from contextlib import asynccontextmanager
 
-import uvicorn
 from fastapi import FastAPI
 
 from contracts import TOPICS, registry
@@ -12,7 +11,7 @@ from services.intake import handlers
 from services.intake.adapters.orders import HttpOrderDirectory
 from services.intake.projections import PROJECTIONS
 from services.intake.settings import IntakeSettings
-from services.kernel.process import load_settings, run
+from services.kernel.process import load_settings, run, serve_http
 from services.kernel.runtime import Runtime, check_dependencies
 from services.kernel.web import add_health_routes, explain_errors, instrument, limit_body_size
 
@@ -53,9 +52,7 @@ def main() -> None:
 
     async def serve() -> None:
         await check_dependencies(settings)  # before uvicorn: a clear line and exit 2, not its exit 3
-        server = uvicorn.Server(uvicorn.Config(create_app(settings), host=settings.http_host,
-                                               port=settings.http_port, log_config=None))
-        await server.serve()
+        await serve_http(create_app(settings), settings.http_host, settings.http_port)
 
     run(settings, serve)
 

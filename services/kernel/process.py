@@ -9,12 +9,14 @@ line saying which, and where.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
 import sys
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
+import uvicorn
 from pydantic import ValidationError
 
 from services.kernel.runtime import DependencyUnavailable, Runtime
@@ -40,6 +42,23 @@ async def serve(runtime: Runtime, on_ready: Callable[[], Awaitable[None]] | None
     log.info("stopping: finishing in-flight work", extra={"fields": {"service": runtime.settings.service_name}})
     await runtime.stop()
     log.info("stopped", extra={"fields": {"service": runtime.settings.service_name}})
+
+
+class _Server(uvicorn.Server):
+    """uvicorn, minus re-raising SIGTERM after its graceful shutdown (the process would then die
+    by the signal, exit 143): we stop the same way, then exit 0 as Kubernetes expects."""
+
+    @contextlib.contextmanager
+    def capture_signals(self):
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self.handle_exit, sig, None)
+        yield
+
+
+async def serve_http(app, host: str, port: int) -> None:
+    """Serve ``app`` (its lifespan starts and stops the runtime) until SIGTERM/SIGINT, gracefully."""
+    await _Server(uvicorn.Config(app, host=host, port=port, log_config=None)).serve()
 
 
 def load_settings(cls: type[S]) -> S:
