@@ -107,7 +107,8 @@ class Runtime:
         await self.store.setup()
         await self.inbox.setup()
         await self.store.pending.create_index("position", name="position")
-        await asyncio.to_thread(ensure_topics, self.settings, [self.topic, *topics])
+        if self.settings.create_topics:  # a cluster's topics are resources of their own (infra/k8s/topics)
+            await asyncio.to_thread(ensure_topics, self.settings, [self.topic, *topics])
         lease = Lease(self.store.db, "log-follower", self.settings.lease_ttl_s)
         types = self.store.registry.types()
         self.relay = OutboxRelay(self._producer(), self.topic,

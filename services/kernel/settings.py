@@ -23,6 +23,8 @@ class KernelSettings(BaseSettings):
     mongodb_url: str = Field("mongodb://127.0.0.1:27017/", description="MongoDB connection string.")
     mongodb_database: str | None = Field(
         None, description="Database of this service's log and read models (default complaints_<service>).")
+    create_topics: bool = Field(
+        True, description="Create missing topics at start-up (false where Strimzi KafkaTopics own them).")
     topic_partitions: int = Field(6, gt=0, description="Partitions of a topic the service creates.")
     outbox_poll_interval_s: float = Field(
         0.5, gt=0, description="How often the outbox relay looks for unpublished commits without a wake-up.")
