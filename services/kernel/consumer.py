@@ -24,7 +24,7 @@ from faststream.confluent.annotations import KafkaMessage
 from faststream.middlewares import AckPolicy
 from opentelemetry.trace import SpanKind
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import ConnectionFailure, DuplicateKeyError
+from pymongo.errors import ConnectionFailure, DuplicateKeyError, OperationFailure
 
 from contracts.envelope import Envelope, Event, MalformedMessage, UnknownEventType, from_kafka
 from services.kernel.deadletters import DeadLetter
@@ -35,8 +35,11 @@ from services.kernel.telemetry import continued_span
 
 log = logging.getLogger(__name__)
 
-#: Failures of the outside world: the message is fine, try it again later.
-TRANSIENT = (ConnectionFailure, KafkaException, DeliveryFailed, ConcurrencyConflict, TimeoutError)
+#: Failures of the outside world: the message is fine, try it again later. A store that refuses
+#: an operation (OperationFailure: e.g. FerretDB's "database is locked") counts too; a duplicate
+#: key escaping the event store does not (that is a bug: dead-letter it and look).
+TRANSIENT = (ConnectionFailure, OperationFailure, KafkaException, DeliveryFailed, ConcurrencyConflict,
+             TimeoutError)
 
 Handler = Callable[[Event, Envelope], Awaitable[None]]
 
@@ -119,6 +122,8 @@ class Consumer:
                     await handler(event, envelope)
             await self.inbox.record(envelope, msg, handled=handler is not None)
         except TRANSIENT as exc:
+            if isinstance(exc, DuplicateKeyError):
+                return await self._dead_letter(message, exc)
             return await self._retry_later(message, exc)
         except Exception as exc:  # a handler that cannot take this message: never block the partition
             log.exception("handler failed; message goes to the DLQ")
