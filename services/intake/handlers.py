@@ -20,8 +20,8 @@ from services.intake.adapters.email import InvalidEmail, parse_email
 from services.intake.adapters.social import SocialPost
 from services.intake.adapters.orders import DirectoryUnavailable, OrderDirectory
 from services.intake.application import Filed, Ignored, Intake, LockedOutPath
-from services.intake.domain import (DomainError, FileComplaint, TooManyCodes, VerificationLockedOut,
-                                    VerifyOutcome)
+from services.intake.domain import (COMPLAINT, DomainError, FileComplaint, TooManyCodes,
+                                    VerificationLockedOut, VerifyOutcome, complaint_stream)
 from services.intake.projections import CaseViews, CustomerViews
 from services.intake.settings import IntakeSettings
 from services.kernel import auth
@@ -91,15 +91,22 @@ async def idempotent(svc: Services, scope: str, key: str | None, payload: Any,
     return JSONResponse(body, status)
 
 
-def case_owner(svc: Services, complaint_id: str, authorization: str | None, token: str | None) -> None:
-    """The bearer must hold this case's link token (or be its customer); else the case does not exist."""
+async def case_owner(svc: Services, complaint_id: str, authorization: str | None, token: str | None) -> dict:
+    """The bearer must hold this case's link token or be the customer who filed it; for anyone
+    else the case does not exist (404, not 403: existence is not revealed)."""
+    not_found = HTTPException(404, {"message": "complaint: not found"})
     try:
         claims = auth.verify(auth.bearer(authorization) or token, svc.settings.signing_key)
     except auth.InvalidToken:
-        raise HTTPException(404, {"message": "complaint: not found"}) from None
-    if claims.get("complaint_id") != complaint_id and claims.get("role") != "customer":
-        raise HTTPException(404, {"message": "complaint: not found"})
-    return claims
+        raise not_found from None
+    if claims.get("complaint_id") == complaint_id:
+        return claims
+    if claims.get("role") == "customer" and claims.get("sub"):
+        events, _ = await svc.runtime.store.load(complaint_stream(complaint_id))
+        complainant = COMPLAINT.fold(events).complainant
+        if complainant is not None and complainant.customer_id == claims["sub"]:
+            return claims
+    raise not_found
 
 
 def callback_view(complaint_id: str, callback) -> dict:
@@ -229,7 +236,7 @@ def filed_answer(svc: Services, filed: Filed) -> dict:
 @router.post("/complaints/{complaint_id}/callback", status_code=202, summary='"Call me now".')
 async def request_callback(complaint_id: str, body: CallMe, request: Request, svc: Svc, key: IdempotencyKey = None,
                            authorization: Annotated[str | None, Header()] = None) -> JSONResponse:
-    case_owner(svc, complaint_id, authorization, None)
+    await case_owner(svc, complaint_id, authorization, None)
     now = time.monotonic()
     for limit, who in ((svc.per_phone, body.phone), (svc.per_client, request.client.host if request.client else "-")):
         if (wait := limit.hit(who, now)) is not None:
@@ -245,7 +252,7 @@ async def request_callback(complaint_id: str, body: CallMe, request: Request, sv
 @router.delete("/complaints/{complaint_id}/callback/{callback_id}", summary="Cancel the callback.")
 async def cancel_callback(complaint_id: str, callback_id: str, svc: Svc,
                           authorization: Annotated[str | None, Header()] = None) -> dict:
-    case_owner(svc, complaint_id, authorization, None)
+    await case_owner(svc, complaint_id, authorization, None)
     cause = Cause.of_request(derived_id("cancel", complaint_id, callback_id), "cancel_callback")
     return callback_view(complaint_id, await svc.intake.cancel_callback(complaint_id, callback_id, cause))
 
@@ -253,9 +260,9 @@ async def cancel_callback(complaint_id: str, callback_id: str, svc: Svc,
 @router.get("/complaints/{complaint_id}", summary="The customer's view of their case (no internal notes).")
 async def case_view(complaint_id: str, svc: Svc, authorization: Annotated[str | None, Header()] = None,
                     token: str | None = None) -> dict:
-    claims = case_owner(svc, complaint_id, authorization, token)
+    await case_owner(svc, complaint_id, authorization, token)
     view = await svc.cases.get(complaint_id)
-    if view is None or (claims.get("role") == "customer" and view["owner"].get("customer_id") != claims.get("sub")):
+    if view is None:
         raise HTTPException(404, {"message": "complaint: not found"})
     callback = view["callback"] and {**view["callback"], "complaint_id": complaint_id}
     return {"complaint_id": complaint_id, "category": view["category"],

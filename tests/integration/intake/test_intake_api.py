@@ -165,3 +165,21 @@ async def test_callbacks_are_rate_limited_per_client_address_too(intake):
                for n in range(intake.config.callbacks_per_client + 1)]
     assert [a.status_code for a in answers[:-1]] == [202] * intake.config.callbacks_per_client
     assert answers[-1].status_code == 429 and answers[-1].headers["Retry-After"]
+
+
+async def test_a_logged_in_customer_reaches_their_own_cases_and_not_someone_elses(intake):
+    def customer(sub: str) -> dict:
+        token = auth.sign({"sub": sub, "role": "customer"}, intake.config.signing_key, timedelta(minutes=5))
+        return {"Authorization": f"Bearer {token}"}
+
+    mine = await intake.post("/api/complaints", json=driver_complaint(), headers=customer("cust-1001"))
+    theirs = await intake.post("/api/complaints", json=driver_complaint(description="x"), headers=customer("cust-2002"))
+    mine, theirs = mine.json()["complaint_id"], theirs.json()["complaint_id"]
+    call = {"phone": "+447700900123"}
+    assert (await intake.post(f"/api/complaints/{mine}/callback", json=call, headers=customer("cust-1001"))).status_code == 202
+    assert (await intake.post(f"/api/complaints/{theirs}/callback", json=call, headers=customer("cust-1001"))).status_code == 404
+    cancel = await intake.delete(f"/api/complaints/{theirs}/callback/anything", headers=customer("cust-1001"))
+    assert cancel.status_code == 404
+    await wait_for(lambda: _status(intake, {"access_token": ""}, mine, 404))  # no token: not found
+    seen = await intake.get(f"/api/complaints/{theirs}", headers=customer("cust-1001"))
+    assert seen.status_code == 404
