@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hmac
 import secrets
 import time
 import uuid
@@ -282,7 +283,18 @@ async def customer_view(identifier: str, svc: Svc, authorization: Annotated[str 
     return await svc.people.unified(identifier)
 
 
-@router.post("/inbound/email", summary="A raw RFC 5322 message from the mail provider's inbound webhook.")
+def webhook_caller(request: Request, svc: Svc) -> None:
+    """Only the mail provider and the social platforms, holding the shared secret, post contacts."""
+    given = auth.bearer(request.headers.get("authorization")) or ""
+    if not hmac.compare_digest(given.encode(), svc.settings.inbound_webhook_secret.encode()):
+        raise HTTPException(401, {"message": "Authorization: the inbound webhook secret is required"})
+
+
+Webhook = Depends(webhook_caller)
+
+
+@router.post("/inbound/email", summary="A raw RFC 5322 message from the mail provider's inbound webhook.",
+             dependencies=[Webhook])
 async def inbound_email(request: Request, svc: Svc) -> JSONResponse:
     raw = await request.body()
     try:
@@ -298,7 +310,8 @@ async def inbound_email(request: Request, svc: Svc) -> JSONResponse:
     return JSONResponse({"status": outcome.status, "complaint_id": outcome.complaint_id}, 202)
 
 
-@router.post("/inbound/social", summary="A post or direct message from a social platform's webhook.")
+@router.post("/inbound/social", summary="A post or direct message from a social platform's webhook.",
+             dependencies=[Webhook])
 async def inbound_social(post: SocialPost, svc: Svc) -> JSONResponse:
     cause = Cause.of_request(derived_id("social", post.platform, post.post_id), "inbound_social")
     filed = await svc.intake.receive_social(post, cause)

@@ -13,6 +13,9 @@ class IntakeSettings(KernelSettings):
     http_port: int = Field(8001, description="Port of the intake HTTP server (pages and API).")
     signing_key: str = Field("dev-only-signing-key-change-me-0123456789",
                              description="HMAC key of customer and agent tokens (a secret in production).")
+    inbound_webhook_secret: str = Field(
+        "dev-only-inbound-webhook-secret", description="Bearer token the mail provider and social "
+        "platforms send to /api/inbound/* (a secret in production).")
     access_token_days: int = Field(30, description="How long a customer's case link stays valid.")
     link_window_hours: int = Field(
         168, description="A new contact about an order joins the order's case opened within this many hours.")
@@ -25,8 +28,14 @@ class IntakeSettings(KernelSettings):
 
     @model_validator(mode="after")
     def _real_secret_in_production(self) -> IntakeSettings:
+        fields = type(self).model_fields
         if self.environment == "production" and (
-                self.signing_key == type(self).model_fields["signing_key"].default or len(self.signing_key) < 32):
+                self.signing_key == fields["signing_key"].default or len(self.signing_key) < 32):
             raise ValueError("SIGNING_KEY must be set to a secret of at least 32 characters when "
+                             "ENVIRONMENT=production")
+        if self.environment == "production" and (
+                self.inbound_webhook_secret == fields["inbound_webhook_secret"].default
+                or len(self.inbound_webhook_secret) < 24):
+            raise ValueError("INBOUND_WEBHOOK_SECRET must be set to a secret of at least 24 characters when "
                              "ENVIRONMENT=production")
         return self

@@ -32,7 +32,7 @@ PART_OF = "complaint-platform"
 COMMON_LABELS = ("app.kubernetes.io/name", "app.kubernetes.io/part-of", "app.kubernetes.io/component")
 DAY_MS = 24 * 60 * 60 * 1000
 PARTITIONS = 6
-SECRET_VARIABLES = {"MONGODB_URL", "SIGNING_KEY"}
+SECRET_VARIABLES = {"MONGODB_URL", "SIGNING_KEY", "INBOUND_WEBHOOK_SECRET"}
 #: Egress every service needs: Kafka, MongoDB, DNS, the OTLP/HTTP collector.
 EGRESS_PORTS = {9092, 27017, 53, 4318}
 #: ...and what one service needs beyond that (intake: the order system, HTTPS; 8090 for the simulator).

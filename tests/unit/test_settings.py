@@ -22,7 +22,16 @@ def test_an_invalid_or_missing_setting_stops_the_service_with_a_line_naming_it(m
     assert said in capsys.readouterr().err
 
 
-def test_production_starts_with_a_real_signing_key(monkeypatch):
+def test_production_refuses_the_development_webhook_secret(monkeypatch, capsys):
     monkeypatch.setenv("ENVIRONMENT", "production")
     monkeypatch.setenv("SIGNING_KEY", "s" * 40)
+    with pytest.raises(SystemExit):
+        load_settings(IntakeSettings)
+    assert "INBOUND_WEBHOOK_SECRET must be set" in capsys.readouterr().err
+
+
+def test_production_starts_with_real_secrets(monkeypatch):
+    monkeypatch.setenv("ENVIRONMENT", "production")
+    monkeypatch.setenv("SIGNING_KEY", "s" * 40)
+    monkeypatch.setenv("INBOUND_WEBHOOK_SECRET", "w" * 30)
     assert load_settings(IntakeSettings).environment == "production"

@@ -22,6 +22,10 @@ def driver_complaint(**overrides) -> dict:
             "complainant": {"email": "sam.okafor@example.com", "phone": "+447700900123"}, **overrides}
 
 
+def webhook(intake) -> dict:
+    return {"Authorization": f"Bearer {intake.config.inbound_webhook_secret}"}
+
+
 def bearer(filed: dict) -> dict:
     return {"Authorization": f"Bearer {filed['access_token']}"}
 
@@ -58,11 +62,11 @@ async def test_the_same_order_by_web_email_and_social_is_one_case_with_the_conta
     order = "114-5523190-0012345"
     web = (await intake.post("/api/complaints", json=driver_complaint(
         category="part_of_order_missing", description="Only 6 of 8 items arrived", order_id=order))).json()
-    email = await intake.post("/api/inbound/email", content=(
+    email = await intake.post("/api/inbound/email", headers=webhook(intake), content=(
         b"From: Sam <sam.okafor@example.com>\nTo: help@shop.example\nSubject: Missing items\n"
         b"Message-ID: <m-" + uuid.uuid4().hex.encode() + b"@example.com>\n\n"
         b"My order " + order.encode() + b" is missing two items.\n"))
-    social = await intake.post("/api/inbound/social", json={
+    social = await intake.post("/api/inbound/social", headers=webhook(intake), json={
         "platform": "x", "kind": "direct_message", "handle": "sam_okafor", "post_id": f"p-{uuid.uuid4().hex}",
         "text": f"Still waiting for 2 items of {order}", "posted_at": "2026-11-29T10:00:00Z"})
     assert email.status_code == social.status_code == 202
@@ -74,7 +78,7 @@ async def test_the_same_order_by_web_email_and_social_is_one_case_with_the_conta
 
 async def test_an_auto_reply_and_a_bounce_open_no_case(intake):
     for sample in ("out_of_office.eml", "bounce_dsn.eml"):
-        answer = await intake.post("/api/inbound/email", content=(SAMPLES / sample).read_bytes())
+        answer = await intake.post("/api/inbound/email", headers=webhook(intake), content=(SAMPLES / sample).read_bytes())
         assert answer.status_code == 202 and answer.json()["status"] == "ignored", sample
     assert await intake.app.state.services.runtime.store.commits.count_documents({}) == 0
 
@@ -145,14 +149,14 @@ async def _nothing_pending(runtime) -> bool:
 async def test_a_reply_to_the_case_address_threads_onto_the_case_and_opens_nothing_new(intake):
     filed = (await intake.post("/api/complaints", json=driver_complaint())).json()
     token = auth.reply_token(filed["complaint_id"], intake.config.signing_key)
-    reply = await intake.post("/api/inbound/email", content=(
+    reply = await intake.post("/api/inbound/email", headers=webhook(intake), content=(
         f"From: Sam <sam.okafor@example.com>\nTo: case+{token}@reply.shop.example\nSubject: Re: your complaint\n"
         f"Message-ID: <r-{uuid.uuid4().hex}@example.com>\n\nYes, it was the van with the blue logo.\n").encode())
     assert reply.json() == {"status": "message", "complaint_id": filed["complaint_id"]}
     events, _ = await intake.app.state.services.runtime.store.load(f"complaint-{filed['complaint_id']}")
     assert [type(e).__name__ for e in events] == ["ComplaintFiled", "CustomerMessageReceived"]
     assert events[1].text.startswith("Yes, it was the van")
-    forged = await intake.post("/api/inbound/email", content=(
+    forged = await intake.post("/api/inbound/email", headers=webhook(intake), content=(
         f"From: x@example.com\nTo: case+{filed['complaint_id']}.0000000000000000@reply.shop.example\n"
         f"Subject: hi\nMessage-ID: <f-{uuid.uuid4().hex}@example.com>\n\nhello\n").encode())
     assert forged.json()["status"] == "open" and forged.json()["complaint_id"] != filed["complaint_id"]
@@ -183,3 +187,10 @@ async def test_a_logged_in_customer_reaches_their_own_cases_and_not_someone_else
     await wait_for(lambda: _status(intake, {"access_token": ""}, mine, 404))  # no token: not found
     seen = await intake.get(f"/api/complaints/{theirs}", headers=customer("cust-1001"))
     assert seen.status_code == 404
+
+
+async def test_inbound_webhooks_without_the_shared_secret_are_refused(intake):
+    for path in ("/api/inbound/email", "/api/inbound/social"):
+        answer = await intake.post(path, content=b"From: a@example.com\n\nhi\n",
+                                   headers={"Authorization": "Bearer wrong"})
+        assert answer.status_code == 401 and "webhook secret" in answer.json()["message"]
