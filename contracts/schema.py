@@ -52,7 +52,8 @@ its original headers plus {", ".join(f"`{h}`" for h in DLQ_HEADERS)}.
 
 
 def json_schemas() -> dict[str, dict[str, Any]]:
-    """The JSON Schema (draft 2020-12) of each registered event, by CloudEvents type."""
+    """The JSON Schema (draft 2020-12) of each registered event, by CloudEvents type (private
+    ones too: they are the stored form of a service's own log, kept readable for ever)."""
     return {ce_type: {"$schema": JSON_SCHEMA_DIALECT, "$id": f"urn:complaints:{ce_type}",
                       **cls.model_json_schema()}
             for ce_type, cls in sorted(registry.types().items())}
@@ -64,8 +65,9 @@ def asyncapi_document() -> dict[str, Any]:
     channels: dict[str, Any] = {}
     operations: dict[str, Any] = {}
     for service, topic in TOPICS.items():
+        # Private events stay in the owning service's log and never travel on the topic.
         events = {ce_type: cls for ce_type, cls in sorted(registry.types().items())
-                  if cls.type_name.split(".")[1] == service}
+                  if cls.type_name.split(".")[1] == service and cls.public}
         messages = {_message_id(cls): _message(cls, service, shared) for cls in events.values()}
         channels[service] = {
             "address": topic,

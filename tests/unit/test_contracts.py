@@ -119,7 +119,8 @@ def test_the_asyncapi_document_has_every_topic_its_dlq_and_every_event():
 
     assert set(names_by_address) == {*TOPICS.values(), *(f"{t}.dlq" for t in TOPICS.values())}
     for cls in registry.types().values():
-        assert cls.__name__ in names_by_address[TOPICS[cls.type_name.split(".")[1]]]
+        on_topic = cls.__name__ in names_by_address[TOPICS[cls.type_name.split(".")[1]]]
+        assert on_topic == cls.public, f"{cls.__name__}: public events only, and all of them"
 
 
 # --- the Kafka binary mode ---------------------------------------------------------------------

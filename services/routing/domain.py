@@ -1,0 +1,651 @@
+"""Routing's decisions: roster and callback queue; each case's transfer, resolution, escalation.
+
+Two kinds of stream. The one ``roster`` stream holds agents, teams, load and the queue: every
+assignment is decided on it, so its optimistic concurrency check is what keeps an agent within
+capacity and the queue in order when callbacks arrive together. Each ``case-<complaint_id>``
+stream holds what happens to one case after that.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from functools import reduce
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from contracts.envelope import Event
+from contracts.intake import BCP47, E164, Assurance, Category, Channel
+from contracts.routing import (
+    AgentAssigned, AgentAvailabilityChanged, AgentRegistered, AgentReleased, Availability,
+    CallbackDispatched, CallbackQueued, CaseOpened, CaseReopened, ComplaintResolved,
+    ContactRecorded, Escalated, EscalationReason, HandoffBrief, ItemQuantity, Money,
+    PartnerOutcomeRecorded, PartnerTeamRegistered, QueuedWorkRemoved, ResolutionAction,
+    ResolutionActionRequested, TransferredToPartner, WorkQueued,
+)
+from services.kernel.commands import Aggregate
+from services.routing.rules import PartnerTeam as PartnerTeamTarget
+from services.routing.rules import Supervisor, Target
+
+ROSTER_STREAM = "roster"
+#: Used for the wait estimate until some handling times are known.
+DEFAULT_HANDLING = timedelta(minutes=5)
+RECENT_HANDLINGS = 20
+
+
+def case_stream(complaint_id: str) -> str:
+    """The stream of one case's routing events."""
+    return f"case-{complaint_id}"
+
+
+class Value(BaseModel):
+    """Commands and states: immutable, and strict about unknown fields."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+# --- errors: a stable code for the API and a message a person can act on --------------------------
+
+class DomainError(Exception):
+    """A command that cannot be carried out; ``code`` is stable, the message is for people."""
+
+    code = "domain_error"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class NotFound(DomainError):
+    """An unknown agent, team or case (404); ``id`` is the one asked for."""
+
+    code = "not_found"
+
+    def __init__(self, kind: str, id_: str) -> None:
+        super().__init__(f"There is no {kind} {id_!r}.")
+        self.kind, self.id = kind, id_
+
+
+class IllegalState(DomainError):
+    """The command does not fit the case's current state (409)."""
+
+    code = "illegal_state"
+
+    def __init__(self, action: str, current: str, why: str = "") -> None:
+        super().__init__(f"Cannot {action}: the case is {current}{'; ' + why if why else ''}.")
+        self.current = current
+
+
+class MissingField(DomainError):
+    """A required field was left empty (422); ``field`` names it."""
+
+    code = "missing_field"
+
+    def __init__(self, field: str, rule: str) -> None:
+        super().__init__(f"{field} is required: {rule}.")
+        self.field = field
+
+
+# --- the roster (stream "roster") ---------------------------------------------------------------
+
+class Needs(Value):
+    """What an agent must have to take a piece of work."""
+
+    skill: Category
+    language: str = Field(default="en", pattern=BCP47)
+    region: str | None = None
+    channel: Channel = Channel.PHONE
+
+
+class Agent(Value):
+    """One agent: what they can do, whether they are available, and the cases they hold."""
+
+    agent_id: str
+    skills: frozenset[Category]
+    languages: tuple[str, ...]
+    regions: tuple[str, ...]
+    channels: frozenset[Channel]
+    capacity: int
+    availability: Availability = Availability.OFFLINE
+    #: When the agent last became free (available, or done with a case); longest idle goes first.
+    idle_since: datetime | None = None
+    #: complaint id -> when it was assigned: the agent's load.
+    cases: dict[str, datetime] = {}
+
+    def fits(self, needs: Needs) -> bool:
+        language = needs.language.split("-")[0].lower()
+        return (needs.skill in self.skills and needs.channel in self.channels
+                and any(tag.split("-")[0].lower() == language for tag in self.languages)
+                and (not self.regions or needs.region is None or needs.region in self.regions))
+
+
+class Team(Value):
+    """A partner team as routing needs it to accept a transfer."""
+
+    team_id: str
+    categories: frozenset[Category]
+    regions: tuple[str, ...] = ()
+    response_sla_minutes: int
+    restricted: bool = False
+
+
+class QueuedWork(Value):
+    """A callback (or a reopened case) waiting for a fitting agent."""
+
+    complaint_id: str
+    callback_id: str | None
+    phone: str | None
+    needs: Needs
+    queued_at: datetime
+
+
+class Roster(Value):
+    """Agents, teams, the queue (oldest first) and recent handling times."""
+
+    agents: dict[str, Agent] = {}
+    teams: dict[str, Team] = {}
+    queue: tuple[QueuedWork, ...] = ()
+    handling: tuple[timedelta, ...] = ()
+    callbacks_seen: frozenset[str] = frozenset()
+    #: complaint id -> the agent who last had it (a reopened case goes back to them).
+    last_agent: dict[str, str] = {}
+
+
+class RegisterAgent(Value):
+    """Add an agent to the roster, or change their skills, languages, regions or capacity."""
+
+    agent_id: str = Field(min_length=1)
+    name: str = Field(min_length=1)
+    skills: tuple[Category, ...] = Field(min_length=1)
+    languages: tuple[str, ...] = Field(min_length=1)
+    regions: tuple[str, ...] = ()
+    channels: tuple[Channel, ...] = (Channel.PHONE,)
+    capacity: int = Field(ge=1)
+
+
+class ChangeAvailability(Value):
+    """An agent becomes available, goes on a call, into after-call work or offline."""
+
+    agent_id: str = Field(min_length=1)
+    availability: Availability
+
+
+class RegisterPartnerTeam(Value):
+    """Add a partner team, or change what it takes."""
+
+    team_id: str = Field(min_length=1)
+    name: str = Field(min_length=1)
+    categories: tuple[Category, ...] = Field(min_length=1)
+    regions: tuple[str, ...] = ()
+    response_sla_minutes: int = Field(ge=1)
+    restricted: bool = False
+
+
+class AssignForCallback(Value):
+    """"Call me": give the callback at once to the best fitting agent, or queue it."""
+
+    complaint_id: str = Field(min_length=1)
+    callback_id: str = Field(min_length=1)
+    phone: str = Field(pattern=E164)
+    needs: Needs
+
+
+class CancelQueuedCallback(Value):
+    """Take a cancelled callback out of the queue (nothing to do if it was dispatched already)."""
+
+    complaint_id: str = Field(min_length=1)
+    callback_id: str = Field(min_length=1)
+
+
+class ReleaseAgent(Value):
+    """The agent is done with the case (call over, resolved or transferred): capacity frees up."""
+
+    complaint_id: str = Field(min_length=1)
+    agent_id: str = Field(min_length=1)
+
+
+class RouteReopenedCase(Value):
+    """A reopened case goes back to its agent if they can take it, else to another, else the queue."""
+
+    complaint_id: str = Field(min_length=1)
+    needs: Needs
+
+
+def pick_agent(roster: Roster, needs: Needs, now: datetime) -> str | None:
+    """The longest-idle available agent who fits ``needs`` and is under capacity, if any."""
+    free = [a for a in roster.agents.values() if a.availability == Availability.AVAILABLE
+            and len(a.cases) < a.capacity and a.fits(needs)]
+    if not free:
+        return None
+    # An agent holding fewer cases goes first; among equals the one idle the longest.
+    return min(free, key=lambda a: (len(a.cases), a.idle_since or now, a.agent_id)).agent_id
+
+
+def estimated_wait(roster: Roster, needs: Needs, position: int) -> timedelta:
+    """How long the ``position``-th in the queue may wait, from recent handling times."""
+    recent = roster.handling or (DEFAULT_HANDLING,)
+    average = sum(recent, timedelta()) / len(recent)
+    staffed = sum(1 for a in roster.agents.values()
+                  if a.availability != Availability.OFFLINE and a.fits(needs))
+    return average * position / max(1, staffed)
+
+
+def _assign(work: QueuedWork, agent_id: str, now: datetime, reason: str) -> list[Event]:
+    assigned: list[Event] = [AgentAssigned(complaint_id=work.complaint_id, agent_id=agent_id,
+                                           callback_id=work.callback_id, assigned_at=now,
+                                           reason=reason)]
+    if work.callback_id and work.phone:
+        assigned.append(CallbackDispatched(complaint_id=work.complaint_id,
+                                           callback_id=work.callback_id, agent_id=agent_id,
+                                           phone=work.phone, dispatched_at=now))
+    return assigned
+
+
+def _queue(roster: Roster, work: QueuedWork, now: datetime) -> list[Event]:
+    needs = work.needs
+    queued: list[Event] = [WorkQueued(complaint_id=work.complaint_id, callback_id=work.callback_id,
+                                      phone=work.phone, skill=needs.skill, language=needs.language,
+                                      region=needs.region, channel=needs.channel, queued_at=now)]
+    if work.callback_id:
+        position = len(roster.queue) + 1
+        wait = estimated_wait(roster, needs, position)
+        queued.append(CallbackQueued(complaint_id=work.complaint_id, callback_id=work.callback_id,
+                                     position=position, estimated_wait_s=round(wait.total_seconds()),
+                                     queued_at=now))
+    return queued
+
+
+def drain(roster: Roster, now: datetime) -> list[Event]:
+    """Assign queued work, oldest first, to the agents now free for it."""
+    events: list[Event] = []
+    for work in roster.queue:
+        if (agent_id := pick_agent(roster, work.needs, now)) is not None:
+            assigned = _assign(work, agent_id, now, "first fitting agent free for queued work")
+            events += assigned
+            roster = reduce(evolve_roster, assigned, roster)
+    return events
+
+
+def decide_roster(state: Roster, command: object, now: datetime) -> list[Event]:
+    match command:
+        case RegisterAgent():
+            registered = AgentRegistered(**command.model_dump(), registered_at=now)
+            return [registered, *drain(evolve_roster(state, registered), now)]
+        case RegisterPartnerTeam():
+            return [PartnerTeamRegistered(**command.model_dump(), registered_at=now)]
+        case ChangeAvailability():
+            agent = _agent(state, command.agent_id)
+            if agent.availability == command.availability:
+                return []
+            changed = AgentAvailabilityChanged(**command.model_dump(), changed_at=now)
+            return [changed, *drain(evolve_roster(state, changed), now)]
+        case AssignForCallback():
+            if command.callback_id in state.callbacks_seen:
+                return []
+            work = QueuedWork(**command.model_dump(), queued_at=now)
+            if (agent_id := pick_agent(state, command.needs, now)) is None:
+                return _queue(state, work, now)
+            return _assign(work, agent_id, now, "longest-idle available agent with the skill, "
+                                                "language and region")
+        case CancelQueuedCallback():
+            if not any(w.callback_id == command.callback_id for w in state.queue):
+                return []
+            return [QueuedWorkRemoved(**command.model_dump(), removed_at=now)]
+        case ReleaseAgent():
+            if command.complaint_id not in _agent(state, command.agent_id).cases:
+                return []
+            released = AgentReleased(**command.model_dump(), released_at=now)
+            return [released, *drain(evolve_roster(state, released), now)]
+        case RouteReopenedCase():
+            work = QueuedWork(complaint_id=command.complaint_id, callback_id=None, phone=None,
+                              needs=command.needs, queued_at=now)
+            own = state.agents.get(state.last_agent.get(command.complaint_id, ""))
+            if own and own.availability == Availability.AVAILABLE and len(own.cases) < own.capacity:
+                return _assign(work, own.agent_id, now, "reopened: back to the agent who had it")
+            if (agent_id := pick_agent(state, command.needs, now)) is not None:
+                return _assign(work, agent_id, now, "reopened: its agent cannot take it now")
+            return _queue(state, work, now)
+    raise TypeError(f"the roster has no command {type(command).__name__}")
+
+
+def _agent(state: Roster, agent_id: str) -> Agent:
+    if (agent := state.agents.get(agent_id)) is None:
+        raise NotFound("agent", agent_id)
+    return agent
+
+
+def _with_agent(state: Roster, agent: Agent, **update) -> Roster:
+    return state.model_copy(update={"agents": {**state.agents,
+                                               agent.agent_id: agent.model_copy(update=update)}})
+
+
+def evolve_roster(state: Roster, event: Event) -> Roster:
+    agents = state.agents
+    match event:
+        case AgentRegistered():
+            old = agents.get(event.agent_id)
+            agent = Agent(agent_id=event.agent_id, skills=frozenset(event.skills),
+                          languages=tuple(event.languages), regions=tuple(event.regions),
+                          channels=frozenset(event.channels), capacity=event.capacity,
+                          **({} if old is None else old.model_dump(
+                              include={"availability", "idle_since", "cases"})))
+            return state.model_copy(update={"agents": {**agents, agent.agent_id: agent}})
+        case AgentAvailabilityChanged() if event.agent_id in agents:
+            agent = agents[event.agent_id]
+            became_free = event.availability == Availability.AVAILABLE != agent.availability
+            return _with_agent(state, agent, availability=event.availability,
+                               idle_since=event.changed_at if became_free else agent.idle_since)
+        case PartnerTeamRegistered():
+            team = Team(team_id=event.team_id, categories=frozenset(event.categories),
+                        regions=tuple(event.regions), restricted=event.restricted,
+                        response_sla_minutes=event.response_sla_minutes)
+            return state.model_copy(update={"teams": {**state.teams, team.team_id: team}})
+        case AgentAssigned() if event.agent_id in agents:
+            agent = agents[event.agent_id]
+            state = _with_agent(state, agent, idle_since=event.assigned_at,
+                                cases={**agent.cases, event.complaint_id: event.assigned_at})
+            return state.model_copy(update=dict(
+                queue=tuple(w for w in state.queue if not _same_work(w, event.complaint_id,
+                                                                     event.callback_id)),
+                callbacks_seen=state.callbacks_seen | ({event.callback_id} - {None}),
+                last_agent={**state.last_agent, event.complaint_id: event.agent_id}))
+        case WorkQueued():
+            needs = Needs(skill=event.skill, language=event.language, region=event.region,
+                          channel=event.channel)
+            work = QueuedWork(complaint_id=event.complaint_id, callback_id=event.callback_id,
+                              phone=event.phone, needs=needs, queued_at=event.queued_at)
+            return state.model_copy(update=dict(
+                queue=(*state.queue, work),
+                callbacks_seen=state.callbacks_seen | ({event.callback_id} - {None})))
+        case QueuedWorkRemoved():
+            return state.model_copy(update={"queue": tuple(
+                w for w in state.queue if not _same_work(w, event.complaint_id, event.callback_id))})
+        case AgentReleased() if event.complaint_id in agents.get(event.agent_id, _NOBODY).cases:
+            agent = agents[event.agent_id]
+            took = event.released_at - agent.cases[event.complaint_id]
+            state = _with_agent(state, agent, idle_since=event.released_at, cases={
+                k: v for k, v in agent.cases.items() if k != event.complaint_id})
+            return state.model_copy(update={"handling": (*state.handling, took)[-RECENT_HANDLINGS:]})
+    return state
+
+
+_NOBODY = Agent(agent_id="", skills=frozenset(), languages=(), regions=(), channels=frozenset(),
+                capacity=1)
+
+
+def _same_work(work: QueuedWork, complaint_id: str, callback_id: str | None) -> bool:
+    return work.complaint_id == complaint_id and work.callback_id == callback_id
+
+
+ROSTER: Aggregate[Roster] = Aggregate(Roster(), evolve_roster, decide_roster)
+
+
+# --- a case (stream case-<complaint_id>) ---------------------------------------------------------
+
+CaseStatus = Literal["open", "transferred", "resolved"]
+
+
+class Timer(Value):
+    """Something that must happen at ``due_at`` unless the case moves first; fires once."""
+
+    name: str
+    due_at: datetime
+    reason: EscalationReason
+    detail: str
+    fired: bool = False
+
+
+class Case(Value):
+    """One case as routing sees it after it was opened."""
+
+    complaint_id: str | None = None
+    category: Category | None = None
+    region: str | None = None
+    assurance: Assurance = Assurance.UNVERIFIED
+    routed_team_id: str | None = None
+    status: CaseStatus = "open"
+    team_id: str | None = None
+    timers: tuple[Timer, ...] = ()
+    contacts: tuple[datetime, ...] = ()
+    contact_ids: frozenset[str] = frozenset()
+    #: When the case last moved (anything but a contact or an escalation).
+    last_change_at: datetime | None = None
+    escalated_for_repeats: bool = False
+    action_ids: frozenset[str] = frozenset()
+
+
+class OpenCase(Value):
+    """Take a filed complaint; ``target`` is where the routing rules send it."""
+
+    complaint_id: str = Field(min_length=1)
+    category: Category
+    region: str | None = None
+    assurance: Assurance
+    target: Target | None = None
+
+
+class BriefDraft(Value):
+    """The handoff brief as the agent typed it; checked field by field before any transfer."""
+
+    customer_asks: str = ""
+    tried: str = ""
+    evidence: tuple[str, ...] = ()
+    promised: str = ""
+    promised_by: datetime | None = None
+
+
+class TransferToPartner(Value):
+    """Warm transfer to a partner team (``team`` from the roster) with a complete brief."""
+
+    team: Team
+    by_agent_id: str = Field(min_length=1)
+    brief: BriefDraft
+
+
+class RecordPartnerOutcome(Value):
+    """The partner team says what it did; ``outcome_for_customer`` is what the complainant hears."""
+
+    team_id: str = Field(min_length=1)
+    outcome_for_customer: str
+    internal_note: str = ""
+
+
+class RequestResolutionAction(Value):
+    """Ask payments or orders to refund shipping, cancel items, reship or credit."""
+
+    action_id: str = Field(min_length=1)
+    action: ResolutionAction
+    order_id: str = Field(min_length=1)
+    items: tuple[ItemQuantity, ...] = ()
+    amount: Money | None = None
+
+
+class Resolve(Value):
+    """Close the case with a recap and the next steps promised."""
+
+    agent_id: str = Field(min_length=1)
+    recap: str
+    next_steps: tuple[str, ...] = ()
+
+
+class Reopen(Value):
+    """The complainant says it is not closed: open the case again."""
+
+
+class Escalate(Value):
+    """An agent sends the case to the supervisor queue."""
+
+    reason: EscalationReason = EscalationReason.OTHER
+    detail: str = Field(min_length=1)
+
+
+class RecordContact(Value):
+    """The complainant wrote or called again; too many with no progress escalate, once."""
+
+    contact_id: str = Field(min_length=1)
+    max_contacts: int = Field(default=4, ge=2)
+    window: timedelta = timedelta(hours=24)
+
+
+class FireDueTimers(Value):
+    """Fire every timer that is due (each once: firing is recorded as an event)."""
+
+
+def repeated_contacts(contacts: tuple[datetime, ...], last_change_at: datetime | None,
+                      now: datetime, max_contacts: int, window: timedelta) -> bool:
+    """Whether ``max_contacts`` contacts came within ``window`` with no change to the case since."""
+    since = max(now - window, last_change_at) if last_change_at else now - window
+    return sum(1 for t in contacts if since < t <= now) >= max_contacts
+
+
+def due_timers(state: Case, now: datetime) -> list[Timer]:
+    """The timers that should fire at ``now`` and have not fired yet."""
+    return [t for t in state.timers if not t.fired and t.due_at <= now]
+
+
+BRIEF_RULES = {"customer_asks": "say what the customer wants",
+               "tried": "say what was already tried",
+               "promised": "say what the customer was promised"}
+
+
+def _brief(draft: BriefDraft) -> HandoffBrief:
+    for field, rule in BRIEF_RULES.items():
+        if not getattr(draft, field).strip():
+            raise MissingField(f"brief.{field}", rule)
+    return HandoffBrief(customer_asks=draft.customer_asks, tried=draft.tried,
+                        evidence=list(draft.evidence), promised=draft.promised,
+                        promised_by=draft.promised_by)
+
+
+def _check_action(command: RequestResolutionAction) -> None:
+    if command.action in (ResolutionAction.CANCEL_ITEMS, ResolutionAction.RESHIP,
+                          ResolutionAction.REFUND_SHIPPING) and not command.items:
+        raise MissingField("items", f"{command.action.value} needs the order lines concerned")
+    if command.action != ResolutionAction.RESHIP and command.amount is None:
+        raise MissingField("amount", f"{command.action.value} needs an amount")
+
+
+def decide_case(state: Case, command: object, now: datetime) -> list[Event]:
+    if isinstance(command, OpenCase):
+        if state.complaint_id is not None:
+            return []
+        team = command.target.team_id if isinstance(command.target, PartnerTeamTarget) else None
+        opened: list[Event] = [CaseOpened(complaint_id=command.complaint_id,
+                                          category=command.category, region=command.region,
+                                          assurance=command.assurance, team_id=team, opened_at=now)]
+        if isinstance(command.target, Supervisor):
+            opened.append(Escalated(complaint_id=command.complaint_id, reason=command.target.reason,
+                                    detail=f"{command.category.value} from a "
+                                           f"{command.assurance.value} complainant: the routing "
+                                           "rules send it to a supervisor",
+                                    escalated_at=now))
+        return opened
+    if state.complaint_id is None:
+        raise NotFound("case", getattr(command, "complaint_id", "?"))
+    cid = state.complaint_id
+    match command:
+        case TransferToPartner():
+            team = command.team
+            if state.status == "transferred" and state.team_id == team.team_id:
+                return []
+            if state.status == "resolved":
+                raise IllegalState("transfer", state.status)
+            if state.category not in team.categories:
+                raise IllegalState("transfer", state.status,
+                                   f"team {team.team_id} does not take {state.category.value}")
+            if team.restricted and state.routed_team_id != team.team_id:
+                raise IllegalState("transfer", state.status, f"team {team.team_id} only takes "
+                                   "cases the routing rules send to it")
+            sla = timedelta(minutes=team.response_sla_minutes)
+            return [TransferredToPartner(complaint_id=cid, team_id=team.team_id,
+                                         by_agent_id=command.by_agent_id, brief=_brief(command.brief),
+                                         transferred_at=now, sla_due_at=now + sla)]
+        case RecordPartnerOutcome():
+            if state.status != "transferred" or state.team_id != command.team_id:
+                raise IllegalState("record an outcome", state.status,
+                                   f"it is not with team {command.team_id}")
+            if not command.outcome_for_customer.strip():
+                raise MissingField("outcome_for_customer", "say what the complainant will be told")
+            return [PartnerOutcomeRecorded(complaint_id=cid, **command.model_dump(), recorded_at=now)]
+        case RequestResolutionAction():
+            if command.action_id in state.action_ids:
+                return []
+            if state.status == "resolved":
+                raise IllegalState("request a resolution action", state.status)
+            _check_action(command)
+            return [ResolutionActionRequested(complaint_id=cid, **command.model_dump(),
+                                              requested_at=now)]
+        case Resolve():
+            if state.status == "resolved":
+                raise IllegalState("resolve", state.status)
+            if not command.recap.strip():
+                raise MissingField("recap", "say what was done, for the complainant")
+            return [ComplaintResolved(complaint_id=cid, agent_id=command.agent_id,
+                                      recap=command.recap, next_steps=list(command.next_steps),
+                                      resolved_at=now)]
+        case Reopen():
+            if state.status != "resolved":
+                return []
+            return [CaseReopened(complaint_id=cid, reopened_at=now)]
+        case Escalate():
+            return [Escalated(complaint_id=cid, **command.model_dump(), escalated_at=now)]
+        case RecordContact():
+            if command.contact_id in state.contact_ids:
+                return []
+            contact = ContactRecorded(complaint_id=cid, contact_id=command.contact_id,
+                                      contacted_at=now)
+            if state.escalated_for_repeats or not repeated_contacts(
+                    (*state.contacts, now), state.last_change_at, now, command.max_contacts,
+                    command.window):
+                return [contact]
+            return [contact, Escalated(
+                complaint_id=cid, reason=EscalationReason.REPEATED_CONTACTS, escalated_at=now,
+                detail=f"{command.max_contacts} contacts within {command.window} with no "
+                       "progress on the case")]
+        case FireDueTimers():
+            return [Escalated(complaint_id=cid, reason=t.reason, detail=t.detail, escalated_at=now)
+                    for t in due_timers(state, now)]
+    raise TypeError(f"the case has no command {type(command).__name__}")
+
+
+def _moved(state: Case, at: datetime, **update) -> Case:
+    return state.model_copy(update={"last_change_at": at, "escalated_for_repeats": False, **update})
+
+
+def evolve_case(state: Case, event: Event) -> Case:
+    match event:
+        case CaseOpened():
+            return _moved(state, event.opened_at, complaint_id=event.complaint_id,
+                          category=event.category, region=event.region,
+                          assurance=event.assurance, routed_team_id=event.team_id)
+        case TransferredToPartner():
+            sla = Timer(name=f"partner_sla:{event.team_id}", due_at=event.sla_due_at,
+                        reason=EscalationReason.SLA_BREACH,
+                        detail=f"team {event.team_id} recorded no outcome by {event.sla_due_at}")
+            return _moved(state, event.transferred_at, status="transferred", team_id=event.team_id,
+                          timers=(*_without_partner_sla(state.timers), sla))
+        case PartnerOutcomeRecorded():
+            return _moved(state, event.recorded_at, timers=_without_partner_sla(state.timers))
+        case ResolutionActionRequested():
+            return _moved(state, event.requested_at, action_ids=state.action_ids | {event.action_id})
+        case ComplaintResolved():
+            return _moved(state, event.resolved_at, status="resolved", timers=())
+        case CaseReopened():
+            return _moved(state, event.reopened_at, status="open")
+        case ContactRecorded():
+            return state.model_copy(update=dict(contacts=(*state.contacts, event.contacted_at),
+                                                contact_ids=state.contact_ids | {event.contact_id}))
+        case Escalated():
+            fired = tuple(t.model_copy(update={"fired": True})
+                          if t.reason == event.reason and t.due_at <= event.escalated_at else t
+                          for t in state.timers)
+            repeats = state.escalated_for_repeats or event.reason == EscalationReason.REPEATED_CONTACTS
+            return state.model_copy(update=dict(timers=fired, escalated_for_repeats=repeats))
+    return state
+
+
+def _without_partner_sla(timers: tuple[Timer, ...]) -> tuple[Timer, ...]:
+    return tuple(t for t in timers if not t.name.startswith("partner_sla:"))
+
+
+CASE: Aggregate[Case] = Aggregate(Case(), evolve_case, decide_case)

@@ -1,0 +1,358 @@
+"""Routing's decisions, as stories: given events, when a command, then events (or an error)."""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from contracts.envelope import Event
+from contracts.intake import Assurance, Category
+from contracts.routing import (
+    AgentAssigned, AgentAvailabilityChanged, AgentRegistered, AgentReleased, Availability,
+    CallbackDispatched,
+    CallbackQueued, CaseOpened, CaseReopened, ComplaintResolved, Escalated, EscalationReason,
+    HandoffBrief, ItemQuantity, Money, PartnerOutcomeRecorded, QueuedWorkRemoved,
+    ResolutionAction, ResolutionActionRequested, TransferredToPartner, WorkQueued,
+)
+from services.kernel.commands import Aggregate
+from services.routing.domain import (
+    CASE, ROSTER, AssignForCallback, BriefDraft, CancelQueuedCallback, ChangeAvailability,
+    Escalate, FireDueTimers, IllegalState, MissingField, Needs, NotFound, OpenCase, RecordContact,
+    RecordPartnerOutcome, RegisterAgent, ReleaseAgent, Reopen, RequestResolutionAction, Resolve,
+    RouteReopenedCase, Team, TransferToPartner, due_timers, pick_agent, repeated_contacts,
+)
+from services.routing.rules import Supervisor
+
+T0 = datetime(2026, 3, 14, 9, 0, tzinfo=UTC)
+CID, CB, PHONE = "c-2026-000042", "cb-2026-000107", "+447700900123"
+DRIVER = Needs(skill=Category.DELIVERY_DRIVER_CONDUCT, language="en-GB", region="uk-south")
+LOGISTICS = Team(team_id="team-logistics-uk-south", categories=frozenset(
+    {Category.DELIVERY_DRIVER_CONDUCT, Category.LATE_DELIVERY}), response_sla_minutes=240)
+BRIEF = BriefDraft(customer_asks="Wants the driver's conduct looked into.",
+                   tried="Confirmed the route and the time with him.",
+                   evidence=("1Z999AA10123456784",), promised="He will hear the outcome.",
+                   promised_by=T0 + timedelta(days=2))
+
+
+def run(aggregate: Aggregate, given: list[Event], *commands, at: datetime = T0) -> list[Event]:
+    """Decide each command in turn on the state so far; all the events decided, in order."""
+    history, decided = list(given), []
+    for command in commands:
+        new = aggregate.decide(aggregate.fold(history), command, at)
+        history += new
+        decided += new
+    return decided
+
+
+def agent(agent_id: str, skills=(Category.DELIVERY_DRIVER_CONDUCT,), languages=("en",),
+          regions=("uk-south",), capacity=1) -> AgentRegistered:
+    return AgentRegistered(agent_id=agent_id, name=agent_id, skills=list(skills),
+                           languages=list(languages), regions=list(regions), capacity=capacity,
+                           registered_at=T0 - timedelta(hours=1))
+
+
+def _available(agent_id: str, since: datetime) -> Event:
+    return AgentAvailabilityChanged(agent_id=agent_id, availability=Availability.AVAILABLE,
+                                    changed_at=since)
+
+
+def callback(callback_id: str = CB, complaint_id: str = CID, needs: Needs = DRIVER):
+    return AssignForCallback(complaint_id=complaint_id, callback_id=callback_id, phone=PHONE,
+                             needs=needs)
+
+
+THREE_AGENTS = [
+    agent("agt-ana"), _available("agt-ana", T0 - timedelta(minutes=5)),
+    agent("agt-bo", skills=(Category.REFUND,)), _available("agt-bo", T0 - timedelta(minutes=30)),
+    agent("agt-cy"), _available("agt-cy", T0 - timedelta(minutes=12)),
+]
+
+
+# --- callbacks -----------------------------------------------------------------------------------
+
+def test_a_callback_goes_at_once_to_the_longest_idle_agent_with_the_skill():
+    events = run(ROSTER, THREE_AGENTS, callback())
+
+    assert [type(e) for e in events] == [AgentAssigned, CallbackDispatched]
+    assert events[1] == CallbackDispatched(complaint_id=CID, callback_id=CB, agent_id="agt-cy",
+                                           phone=PHONE, dispatched_at=T0)
+
+
+def test_an_agent_who_does_not_speak_the_language_or_serve_the_region_is_not_picked():
+    roster = ROSTER.fold([agent("agt-fr", languages=("fr",)), _available("agt-fr", T0),
+                          agent("agt-north", regions=("uk-north",)), _available("agt-north", T0)])
+
+    assert pick_agent(roster, DRIVER, T0) is None
+
+
+def test_with_no_fitting_agent_the_callback_is_queued_with_position_and_estimate():
+    busy = THREE_AGENTS + run(ROSTER, THREE_AGENTS, callback("cb-1", "c-1"), callback("cb-2", "c-2"))
+
+    events = run(ROSTER, busy, callback())
+
+    # No handling times yet: 5 minutes assumed, first in line, two agents with the skill on shift.
+    assert events[-1] == CallbackQueued(complaint_id=CID, callback_id=CB, position=1,
+                                        estimated_wait_s=150, queued_at=T0)
+
+
+def test_the_estimate_comes_from_recent_handling_times():
+    given = [*THREE_AGENTS, *run(ROSTER, THREE_AGENTS, callback("cb-1", "c-1"))]
+    given += run(ROSTER, given, ReleaseAgent(complaint_id="c-1", agent_id="agt-cy"),
+                 at=T0 + timedelta(minutes=8))
+    given += run(ROSTER, given, callback("cb-2", "c-2"), callback("cb-3", "c-3"))
+
+    [_, queued] = run(ROSTER, given, callback())
+
+    # 8 minutes on average, first in line, two agents with the skill on shift.
+    assert queued.estimated_wait_s == 8 * 60 // 2
+
+
+def test_a_queued_callback_is_dispatched_the_moment_a_fitting_agent_becomes_free():
+    given = [*THREE_AGENTS, *run(ROSTER, THREE_AGENTS, callback("cb-1", "c-1"),
+                                 callback("cb-2", "c-2"), callback())]
+
+    events = run(ROSTER, given, ReleaseAgent(complaint_id="c-1", agent_id="agt-cy"),
+                 at=T0 + timedelta(minutes=3))
+
+    assert [type(e) for e in events] == [AgentReleased, AgentAssigned, CallbackDispatched]
+    assert events[2].callback_id == CB and events[2].agent_id == "agt-cy"
+
+
+def test_an_agent_coming_online_takes_the_oldest_queued_callback_first():
+    given = run(ROSTER, [agent("agt-ana")], callback("cb-1", "c-1"), callback("cb-2", "c-2"))
+
+    events = run(ROSTER, [agent("agt-ana"), *given],
+                 ChangeAvailability(agent_id="agt-ana", availability=Availability.AVAILABLE))
+
+    assert [e.callback_id for e in events if isinstance(e, CallbackDispatched)] == ["cb-1"]
+
+
+def test_a_cancelled_callback_leaves_the_queue_and_is_never_dispatched():
+    given = [agent("agt-ana"), *run(ROSTER, [agent("agt-ana")], callback())]
+    given += run(ROSTER, given, CancelQueuedCallback(complaint_id=CID, callback_id=CB))
+
+    events = run(ROSTER, given, ChangeAvailability(agent_id="agt-ana",
+                                                   availability=Availability.AVAILABLE))
+
+    assert isinstance(given[-1], QueuedWorkRemoved)
+    assert not any(isinstance(e, CallbackDispatched) for e in events)
+
+
+def test_the_same_callback_requested_twice_is_handled_once():
+    given = [*THREE_AGENTS, *run(ROSTER, THREE_AGENTS, callback())]
+
+    assert run(ROSTER, given, callback()) == []
+
+
+def test_changing_the_availability_of_an_unknown_agent_is_refused_naming_the_agent():
+    with pytest.raises(NotFound, match="agt-nobody"):
+        run(ROSTER, [], ChangeAvailability(agent_id="agt-nobody",
+                                           availability=Availability.AVAILABLE))
+
+
+def test_a_reopened_case_goes_back_to_its_agent_if_available_else_to_the_queue():
+    given = [*THREE_AGENTS, *run(ROSTER, THREE_AGENTS, callback())]
+    given += run(ROSTER, given, ReleaseAgent(complaint_id=CID, agent_id="agt-cy"))
+
+    [back] = run(ROSTER, given, RouteReopenedCase(complaint_id=CID, needs=DRIVER))
+    offline = given + [agent("agt-ana"), *run(ROSTER, given, *(
+        ChangeAvailability(agent_id=a, availability=Availability.OFFLINE)
+        for a in ("agt-ana", "agt-cy")))]
+    [queued] = run(ROSTER, offline, RouteReopenedCase(complaint_id=CID, needs=DRIVER))
+
+    assert back.agent_id == "agt-cy" and "back to the agent" in back.reason
+    assert isinstance(queued, WorkQueued) and queued.callback_id is None
+
+
+def test_one_agent_never_gets_callbacks_beyond_capacity_over_many_random_sequences():
+    rng = random.Random(20260314)
+    agents = [agent(f"agt-{i}", capacity=1 + i % 3) for i in range(5)]
+    for _ in range(200):
+        history: list[Event] = list(agents)
+        for step in range(40):
+            roll, aid = rng.random(), f"agt-{rng.randrange(5)}"
+            held = ROSTER.fold(history).agents[aid].cases
+            if roll < 0.45:
+                command = callback(f"cb-{step}", f"c-{step}")
+            elif roll < 0.65:
+                command = ChangeAvailability(agent_id=aid, availability=rng.choice(list(Availability)))
+            elif roll < 0.9 and held:
+                command = ReleaseAgent(complaint_id=rng.choice(sorted(held)), agent_id=aid)
+            else:
+                command = CancelQueuedCallback(complaint_id=f"c-{step - 1}",
+                                               callback_id=f"cb-{step - 1}")
+            history += run(ROSTER, history, command, at=T0 + timedelta(seconds=step))
+            assert_within_capacity(history)
+        dispatched = [e.callback_id for e in history if isinstance(e, CallbackDispatched)]
+        assert len(dispatched) == len(set(dispatched)), "a callback was dispatched twice"
+
+
+def assert_within_capacity(history: list[Event]) -> None:
+    # Counted from the events, not from the state under test.
+    capacity = {e.agent_id: e.capacity for e in history if isinstance(e, AgentRegistered)}
+    load = dict.fromkeys(capacity, 0)
+    for e in history:
+        if isinstance(e, AgentAssigned):
+            load[e.agent_id] += 1
+        elif isinstance(e, AgentReleased):
+            load[e.agent_id] -= 1
+        assert all(load[a] <= capacity[a] for a in load), load
+
+
+# --- a case: transfer, outcome, resolution -----------------------------------------------------------
+
+OPENED = CaseOpened(complaint_id=CID, category=Category.DELIVERY_DRIVER_CONDUCT,
+                    region="uk-south", assurance=Assurance.AUTHENTICATED, opened_at=T0)
+TRANSFER = TransferToPartner(team=LOGISTICS, by_agent_id="agt-cy", brief=BRIEF)
+
+
+def test_a_warm_transfer_hands_the_partner_the_brief_and_starts_its_sla_clock():
+    [event] = run(CASE, [OPENED], TRANSFER, at=T0 + timedelta(minutes=2))
+
+    assert event == TransferredToPartner(
+        complaint_id=CID, team_id=LOGISTICS.team_id, by_agent_id="agt-cy",
+        brief=HandoffBrief(**BRIEF.model_dump() | {"evidence": list(BRIEF.evidence)}),
+        transferred_at=T0 + timedelta(minutes=2), sla_due_at=T0 + timedelta(minutes=242))
+
+
+@pytest.mark.parametrize("field", ["customer_asks", "tried", "promised"])
+def test_a_transfer_without_what_was_promised_is_refused_naming_the_field(field):
+    incomplete = TRANSFER.model_copy(update={"brief": BRIEF.model_copy(update={field: "  "})})
+
+    with pytest.raises(MissingField, match=f"brief.{field}"):
+        run(CASE, [OPENED], incomplete)
+
+
+def test_a_transfer_to_a_team_that_does_not_take_the_category_is_refused_naming_the_state():
+    sellers = Team(team_id="team-seller-support", categories=frozenset({Category.SELLER_ISSUE}),
+                   response_sla_minutes=60)
+
+    with pytest.raises(IllegalState, match="is open; team team-seller-support does not take"):
+        run(CASE, [OPENED], TRANSFER.model_copy(update={"team": sellers}))
+
+
+def test_a_restricted_team_takes_only_cases_the_rules_send_to_it():
+    security = Team(team_id="team-account-security", restricted=True, response_sla_minutes=60,
+                    categories=frozenset({Category.DELIVERY_DRIVER_CONDUCT}))
+
+    with pytest.raises(IllegalState, match="only takes cases the routing rules send"):
+        run(CASE, [OPENED], TRANSFER.model_copy(update={"team": security}))
+
+
+def test_the_partner_sla_fires_once():
+    given = [OPENED, *run(CASE, [OPENED], TRANSFER)]
+    late = T0 + timedelta(minutes=241)
+
+    assert run(CASE, given, FireDueTimers(), at=T0 + timedelta(minutes=239)) == []
+    [fired] = run(CASE, given, FireDueTimers(), at=late)
+    assert fired.reason == EscalationReason.SLA_BREACH
+    assert run(CASE, [*given, fired], FireDueTimers(), at=late + timedelta(hours=1)) == []
+
+
+def test_a_partner_outcome_stops_the_sla_clock():
+    given = [OPENED, *run(CASE, [OPENED], TRANSFER)]
+    given += run(CASE, given, RecordPartnerOutcome(
+        team_id=LOGISTICS.team_id, outcome_for_customer="We retrained the driver."))
+
+    assert isinstance(given[-1], PartnerOutcomeRecorded)
+    assert due_timers(CASE.fold(given), T0 + timedelta(days=1)) == []
+
+
+def test_cancelling_undelivered_items_asks_orders_with_order_items_and_amount():
+    command = RequestResolutionAction(
+        action_id="act-1", action=ResolutionAction.CANCEL_ITEMS, order_id="ord-114-5523190",
+        items=(ItemQuantity(sku="SKU-88213-BLU", quantity=2),),
+        amount=Money(value="7.98", currency="GBP"))
+
+    [event] = run(CASE, [OPENED], command)
+
+    assert event == ResolutionActionRequested(
+        complaint_id=CID, action_id="act-1", action=ResolutionAction.CANCEL_ITEMS,
+        order_id="ord-114-5523190", items=[ItemQuantity(sku="SKU-88213-BLU", quantity=2)],
+        amount=Money(value="7.98", currency="GBP"), requested_at=T0)
+    assert run(CASE, [OPENED, event], command) == []
+
+
+def test_a_refund_without_an_amount_is_refused_naming_the_field():
+    with pytest.raises(MissingField, match="amount"):
+        run(CASE, [OPENED], RequestResolutionAction(
+            action_id="act-1", action=ResolutionAction.GOODWILL_CREDIT, order_id="ord-1"))
+
+
+def test_resolving_records_the_recap_and_next_steps_and_a_second_resolve_is_refused():
+    resolve = Resolve(agent_id="agt-cy", recap="We cancelled the 2 undelivered items.",
+                      next_steps=("The refund lands within 3 working days.",))
+
+    [resolved] = run(CASE, [OPENED], resolve)
+
+    assert resolved == ComplaintResolved(complaint_id=CID, agent_id="agt-cy",
+                                         recap="We cancelled the 2 undelivered items.",
+                                         next_steps=["The refund lands within 3 working days."],
+                                         resolved_at=T0)
+    with pytest.raises(IllegalState, match="the case is resolved"):
+        run(CASE, [OPENED, resolved], resolve)
+
+
+def test_a_resolved_case_can_be_reopened_and_then_resolved_again():
+    resolve = Resolve(agent_id="agt-cy", recap="Done.")
+    given = [OPENED, *run(CASE, [OPENED], resolve)]
+
+    events = run(CASE, given, Reopen(), resolve)
+
+    assert [type(e) for e in events] == [CaseReopened, ComplaintResolved]
+
+
+def test_a_command_on_a_case_routing_never_opened_is_refused_as_not_found():
+    with pytest.raises(NotFound):
+        run(CASE, [], Resolve(agent_id="agt-cy", recap="Done."))
+
+
+# --- escalation -----------------------------------------------------------------------------------
+
+def test_four_messages_with_no_change_escalate_once_not_four_times():
+    contacts = [RecordContact(contact_id=f"m-{i}") for i in range(7)]
+
+    events = run_each(contacts)
+
+    escalations = [e for e in events if isinstance(e, Escalated)]
+    assert len(escalations) == 1 and escalations[0].reason == EscalationReason.REPEATED_CONTACTS
+
+
+def run_each(commands, step=timedelta(minutes=30)) -> list[Event]:
+    history: list[Event] = [OPENED]
+    for i, command in enumerate(commands):
+        history += run(CASE, history, command, at=T0 + (i + 1) * step)
+    return history[1:]
+
+
+def test_contacts_with_progress_in_between_do_not_escalate():
+    commands = [RecordContact(contact_id="m-1"), RecordContact(contact_id="m-2"), TRANSFER,
+                RecordContact(contact_id="m-3"), RecordContact(contact_id="m-4")]
+
+    assert not any(isinstance(e, Escalated) for e in run_each(commands))
+
+
+def test_the_repeat_rule_counts_only_contacts_in_the_window_since_the_last_change():
+    times = tuple(T0 + timedelta(hours=h) for h in (0, 1, 2, 30))
+
+    assert repeated_contacts(times, None, T0 + timedelta(hours=2), 3, timedelta(hours=24))
+    assert not repeated_contacts(times, T0 + timedelta(minutes=30), T0 + timedelta(hours=2), 3,
+                                 timedelta(hours=24))
+    assert not repeated_contacts(times, None, T0 + timedelta(hours=30), 2, timedelta(hours=24))
+
+
+def test_a_verified_but_not_logged_in_security_case_is_escalated_when_opened():
+    events = run(CASE, [], OpenCase(
+        complaint_id=CID, category=Category.ACCOUNT_LOCKED, assurance=Assurance.VERIFIED_CONTACT,
+        target=Supervisor(kind="supervisor", reason=EscalationReason.SECURITY_UNVERIFIED)))
+
+    assert [type(e) for e in events] == [CaseOpened, Escalated]
+    assert events[1].reason == EscalationReason.SECURITY_UNVERIFIED
+
+
+def test_an_agent_can_escalate_with_a_reason():
+    [event] = run(CASE, [OPENED], Escalate(detail="Customer has 3 accounts; needs one owner."))
+
+    assert event.reason == EscalationReason.OTHER
