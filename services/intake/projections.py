@@ -13,15 +13,30 @@ from pymongo.asynchronous.database import AsyncDatabase
 from contracts.envelope import Envelope, Event
 from contracts.intake import (CATEGORY_LABELS, Assurance, CallbackCancelled, CallbackRequested,
                               ComplaintFiled, ComplaintLinked, CustomerMessageReceived)
+from contracts.routing import (AgentAssigned, CallbackDispatched, CallbackQueued, ComplaintResolved,
+                               Escalated, PartnerOutcomeRecorded, ResolutionActionRequested,
+                               TransferredToPartner)
 
-#: Words for the customer's timeline; events of other services appear under their own type name.
+#: Words for the customer's timeline. Only what the customer may see: never an internal note, an
+#: agent's or a third party's details. An event not listed here is not shown to the customer.
 SUMMARIES = {
     ComplaintFiled: lambda e: f"You filed a complaint: {CATEGORY_LABELS[e.category]}",
     CallbackRequested: lambda e: "You asked us to call you back",
     CallbackCancelled: lambda e: "The callback was cancelled",
     CustomerMessageReceived: lambda e: f"Your message arrived by {e.channel}",
     ComplaintLinked: lambda e: f"Your {e.channel} message about the same order was added to this case",
+    CallbackQueued: lambda e: f"You are number {e.position} in the queue for a call",
+    CallbackDispatched: lambda e: "We are calling you now",
+    AgentAssigned: lambda e: "An agent is looking after your case",
+    TransferredToPartner: lambda e: "Your case was handed to the team that can act on it, with everything you told us",
+    PartnerOutcomeRecorded: lambda e: f"What was done: {e.outcome_for_customer}",
+    ResolutionActionRequested: lambda e: f"We asked for: {e.action.value.replace('_', ' ')}",
+    ComplaintResolved: lambda e: f"Resolved: {e.recap}",
+    Escalated: lambda e: "A supervisor is now looking at your case",
 }
+
+#: How routing's events move the customer's callback on.
+CALLBACK_STATES = {CallbackQueued: "queued", CallbackDispatched: "dialling"}
 
 
 class CaseViews:
@@ -56,9 +71,16 @@ class CaseViews:
                                 "position": None, "estimated_wait_s": None}
         elif isinstance(event, CallbackCancelled) and (view["callback"] or {}).get("callback_id") == event.callback_id:
             view["callback"]["state"] = "cancelled"
-        summary = SUMMARIES.get(type(event), lambda e: envelope.type.rsplit(".", 2)[-2])(event)
-        view["timeline"].append({"event_id": envelope.id, "time": envelope.time.isoformat(),
-                                 "type": envelope.type, "summary": summary})
+        elif type(event) in CALLBACK_STATES and (view["callback"] or {}).get("callback_id") == event.callback_id \
+                and view["callback"]["state"] != "cancelled":
+            view["callback"]["state"] = CALLBACK_STATES[type(event)]
+            if isinstance(event, CallbackQueued):
+                view["callback"].update(position=event.position, estimated_wait_s=event.estimated_wait_s)
+        elif isinstance(event, ComplaintResolved):
+            view["status"] = "resolved"
+        if type(event) in SUMMARIES:
+            view["timeline"].append({"event_id": envelope.id, "time": envelope.time.isoformat(),
+                                     "type": envelope.type, "summary": SUMMARIES[type(event)](event)})
         view["applied"].append(envelope.id)
         await self.views.replace_one({"_id": complaint_id}, view, upsert=True)
 

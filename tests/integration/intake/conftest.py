@@ -11,7 +11,8 @@ from services.intake.settings import IntakeSettings
 
 @pytest.fixture
 async def intake(settings, order_system_url):
-    config = IntakeSettings(**{**settings.model_dump(), "service_name": "intake", "order_system_url": order_system_url})
+    config = IntakeSettings(**{**settings.model_dump(), "service_name": f"intake-{settings.service_name}",
+                               "order_system_url": order_system_url})
     app = create_app(config)
     async with app.router.lifespan_context(app):
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app, client=("10.1.2.3", 5000)),

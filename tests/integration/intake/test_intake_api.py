@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import uuid
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
 import pytest
 
+from contracts import TOPICS
+from contracts.envelope import to_kafka
+from contracts.routing import CallbackDispatched, CallbackQueued, PartnerOutcomeRecorded
 from services.kernel import auth
+from services.kernel.eventstore import Cause
 from services.kernel.projections import Projector
-from tests.integration.support import wait_for
+from tests.integration.support import produce_raw, wait_for
 
 SAMPLES = Path(__file__).resolve().parents[2] / "unit" / "samples" / "email"
 
@@ -194,3 +198,34 @@ async def test_inbound_webhooks_without_the_shared_secret_are_refused(intake):
         answer = await intake.post(path, content=b"From: a@example.com\n\nhi\n",
                                    headers={"Authorization": "Bearer wrong"})
         assert answer.status_code == 401 and "webhook secret" in answer.json()["message"]
+
+
+async def test_the_customer_sees_routings_progress_on_their_case_without_internal_notes(intake):
+    filed = (await intake.post("/api/complaints", json=driver_complaint())).json()
+    complaint_id = filed["complaint_id"]
+    callback = (await intake.post(f"/api/complaints/{complaint_id}/callback", json={"phone": "+447700900123"},
+                                  headers=bearer(filed))).json()
+    now = datetime.now(UTC)
+    routing = [
+        CallbackQueued(complaint_id=complaint_id, callback_id=callback["callback_id"], position=2,
+                       estimated_wait_s=120, queued_at=now),
+        CallbackDispatched(complaint_id=complaint_id, callback_id=callback["callback_id"], agent_id="agent-7",
+                           phone="+447700900123", dispatched_at=now),
+        PartnerOutcomeRecorded(complaint_id=complaint_id, team_id="team-logistics", recorded_at=now,
+                               outcome_for_customer="The driver was retrained and a route change made.",
+                               internal_note="Driver D-4471, second incident this month"),
+    ]
+    store = intake.app.state.services.runtime.store
+    produce_raw(intake.config.kafka_bootstrap_servers, TOPICS["routing"], [
+        to_kafka(store.envelope(e, f"routing-{uuid.uuid4()}", Cause.of_request("r", "routing"), now).model_copy(
+            update={"source": "/services/routing"})) for e in routing])
+
+    async def dialling():
+        view = (await intake.get(f"/api/complaints/{complaint_id}", headers=bearer(filed))).json()
+        return view if (view.get("callback") or {}).get("state") == "dialling" and len(view["timeline"]) >= 5 else None
+
+    view = await wait_for(dialling, timeout=60)
+    summaries = [e["summary"] for e in view["timeline"]]
+    assert "You are number 2 in the queue for a call" in summaries and "We are calling you now" in summaries
+    assert "What was done: The driver was retrained and a route change made." in summaries
+    assert "D-4471" not in str(view) and "agent-7" not in str(view)
