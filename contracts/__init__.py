@@ -4,6 +4,7 @@ Importing ``contracts`` registers every public event in ``contracts.envelope.reg
 """
 
 from contracts import intake  # noqa: F401  (registers the intake topic's events)
+from contracts import notify  # noqa: F401  (registers the notify topic's events)
 from contracts import routing  # noqa: F401  (registers the routing topic's events)
 from contracts.envelope import Envelope, Event, registry
 
