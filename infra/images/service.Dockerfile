@@ -49,6 +49,11 @@ LABEL org.opencontainers.image.title="complaint-platform intake"
 EXPOSE 8001
 CMD ["services.intake.app"]
 
+FROM runtime AS routing
+LABEL org.opencontainers.image.title="complaint-platform routing"
+EXPOSE 8002
+CMD ["services.routing.app"]
+
 # The stand-in order system (compose and local clusters only, never production).
 FROM runtime AS order-simulator
 COPY infra/__init__.py ./infra/__init__.py

@@ -27,7 +27,7 @@ from services.intake.projections import CaseViews, CustomerViews
 from services.intake.settings import IntakeSettings
 from services.kernel import auth
 from services.kernel.eventstore import Cause, derived_id
-from services.kernel.idempotency import IdempotencyKeyReused, IdempotencyStore, fingerprint
+from services.kernel.idempotency import IdempotencyStore, fingerprint, idempotent
 from services.kernel.ratelimit import RateLimit
 from services.kernel.runtime import Runtime
 
@@ -76,22 +76,6 @@ def services(request: Request) -> Services:
 Svc = Annotated[Services, Depends(services)]
 
 
-async def idempotent(svc: Services, scope: str, key: str | None, payload: Any,
-                     run: Callable[[Cause], Awaitable[tuple[int, Any]]]) -> JSONResponse:
-    """Run ``run`` once per Idempotency-Key (the key also fixes the ids of what it appends)."""
-    request_id = key or str(uuid.uuid4())
-    cause, request = Cause.of_request(derived_id(scope, request_id), scope), fingerprint(payload)
-    try:
-        if key and (stored := await svc.idempotency.replay(scope, key, request)):
-            return JSONResponse(stored.body, stored.status, headers={"Idempotent-Replayed": "true"})
-    except IdempotencyKeyReused as exc:
-        raise HTTPException(422, {"message": f"Idempotency-Key: {exc}"}) from None
-    status, body = await run(cause)
-    if key:
-        await svc.idempotency.save(scope, key, request, status, body)
-    return JSONResponse(body, status)
-
-
 async def case_owner(svc: Services, complaint_id: str, authorization: str | None, token: str | None) -> dict:
     """The bearer must hold this case's link token or be the customer who filed it; for anyone
     else the case does not exist (404, not 403: existence is not revealed)."""
@@ -135,7 +119,7 @@ async def file_complaint(body: NewComplaint, svc: Svc, key: IdempotencyKey = Non
             complaint_id=derived_id("complaint", cause.id), **body.model_dump(exclude={"complainant"}),
             complainant=complainant, assurance=assurance, contact_id=cause.id), cause)
         return 201, filed_answer(svc, filed)
-    return await idempotent(svc, "file_complaint", key, body.model_dump(mode="json"), run)
+    return await idempotent(svc.idempotency, "file_complaint", key, body.model_dump(mode="json"), run)
 
 
 async def filer(svc: Services, body: NewComplaint, authorization: str | None) -> tuple[Complainant, Assurance]:
@@ -204,7 +188,7 @@ async def request_code(body: CodeRequest, svc: Svc, key: IdempotencyKey = None) 
             raise HTTPException(429, {"message": f"verification: {exc.message}"},
                                 headers={"Retry-After": str(int(exc.retry_after.total_seconds()) + 1)}) from None
         return 202, {"verification_id": vid, "message": CODE_SENT}
-    return await idempotent(svc, "request_code", key, body.model_dump(), run)
+    return await idempotent(svc.idempotency, "request_code", key, body.model_dump(), run)
 
 
 @router.post("/verification/verify", summary="Check the code; a right one gives a token to file with.")
@@ -224,7 +208,7 @@ async def verify_code(body: CodeCheck, svc: Svc, key: IdempotencyKey = None) -> 
         token = auth.sign({"purpose": "file", "destination": verified.destination, "order_id": body.order_id,
                            "seller_id": body.seller_id}, svc.settings.signing_key, timedelta(minutes=30))
         return 200, {"filing_token": token, "expires_in_s": 1800}
-    return await idempotent(svc, "verify_code", key, body.model_dump(), run)
+    return await idempotent(svc.idempotency, "verify_code", key, body.model_dump(), run)
 
 
 def filed_answer(svc: Services, filed: Filed) -> dict:
@@ -247,7 +231,7 @@ async def request_callback(complaint_id: str, body: CallMe, request: Request, sv
     async def run(cause: Cause) -> tuple[int, dict]:
         callback = await svc.intake.request_callback(complaint_id, body.phone, body.preferred_language, cause)
         return 202, callback_view(complaint_id, callback)
-    return await idempotent(svc, f"callback:{complaint_id}", key, body.model_dump(), run)
+    return await idempotent(svc.idempotency, f"callback:{complaint_id}", key, body.model_dump(), run)
 
 
 @router.delete("/complaints/{complaint_id}/callback/{callback_id}", summary="Cancel the callback.")

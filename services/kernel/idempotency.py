@@ -9,12 +9,18 @@ from __future__ import annotations
 
 import hashlib
 import json
+import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from fastapi import HTTPException
+from fastapi.responses import JSONResponse
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
+
+from services.kernel.eventstore import Cause, derived_id
 
 
 class IdempotencyKeyReused(ValueError):
@@ -50,3 +56,22 @@ class IdempotencyStore:
                                              "body": body, "stored_at": datetime.now(UTC)})
         except DuplicateKeyError:
             pass  # a concurrent copy stored the same answer (its appends were the same ones)
+
+
+async def idempotent(store: IdempotencyStore, scope: str, key: str | None, payload: Any,
+                     run: Callable[[Cause], Awaitable[tuple[int, Any]]]) -> JSONResponse:
+    """Answer a POST once per Idempotency-Key: replay the stored answer, or ``run`` and store it.
+
+    ``run`` gets the request's ``Cause``, derived from the key, so what it appends is the same
+    whichever copy of a retried request gets there first.
+    """
+    cause, request = Cause.of_request(derived_id(scope, key or str(uuid.uuid4())), scope), fingerprint(payload)
+    try:
+        if key and (stored := await store.replay(scope, key, request)):
+            return JSONResponse(stored.body, stored.status, headers={"Idempotent-Replayed": "true"})
+    except IdempotencyKeyReused as exc:
+        raise HTTPException(422, {"message": f"Idempotency-Key: {exc}"}) from None
+    status, body = await run(cause)
+    if key:
+        await store.save(scope, key, request, status, body)
+    return JSONResponse(body, status)

@@ -1,0 +1,61 @@
+"""Wiring of the routing service: settings, rules, runtime, agent API; ``python -m services.routing.app`` runs it."""
+
+from __future__ import annotations
+
+import sys
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from contracts import TOPICS, registry
+from services.kernel.process import load_settings, run, serve_http
+from services.kernel.runtime import Runtime, check_dependencies
+from services.kernel.web import add_health_routes, explain_errors, instrument, limit_body_size
+from services.routing import handlers
+from services.routing.application import Routing
+from services.routing.projections import PROJECTIONS
+from services.routing.rules import DEFAULT_RULES, Rules, RulesError, load_rules
+from services.routing.settings import RoutingSettings
+
+
+def create_app(settings: RoutingSettings | None = None, rules: Rules | None = None) -> FastAPI:
+    settings = settings or RoutingSettings()
+    rules = rules or load_rules(settings.rules_path or DEFAULT_RULES)
+    runtime = Runtime.create(settings, registry, TOPICS["routing"], PROJECTIONS)
+    routing = Routing(runtime.store, rules)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        await runtime.start([TOPICS["intake"]])
+        yield
+        await runtime.stop()
+
+    handlers.subscribe(runtime, routing)
+    app = FastAPI(title="Complaint routing", version="1", lifespan=lifespan,
+                  description="Agents, partner teams and callbacks: who handles each complaint, and when.")
+    app.state.services = handlers.Services(settings, runtime, routing)
+    instrument(app)
+    limit_body_size(app, settings.max_body_bytes)
+    explain_errors(app)
+    handlers.add_routes(app)
+    add_health_routes(app, runtime)
+    return app
+
+
+def main() -> None:
+    settings = load_settings(RoutingSettings)
+    try:
+        rules = load_rules(settings.rules_path or DEFAULT_RULES)
+    except (RulesError, OSError) as exc:  # a bad rules file stops start-up, naming the rule and line
+        print(f"invalid setting RULES_PATH: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+    async def serve() -> None:
+        await check_dependencies(settings)  # before uvicorn: a clear line and exit 2, not its exit 3
+        await serve_http(create_app(settings, rules), settings.http_host, settings.http_port)
+
+    run(settings, serve)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,30 @@
+"""The routing service's settings (environment variables; defaults run the local stack)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, model_validator
+
+from services.kernel.settings import KernelSettings
+
+
+class RoutingSettings(KernelSettings):
+    service_name: str = Field("routing", description="Name used in logs, traces and the database name.")
+    http_host: str = Field("127.0.0.1", description="Address the routing HTTP server (agent API) listens on.")
+    http_port: int = Field(8002, description="Port of the routing HTTP server (agent API).")
+    signing_key: str = Field("dev-only-signing-key-change-me-0123456789",
+                             description="HMAC key of agents' bearer tokens (role agent or supervisor); the "
+                                         "same key as intake's. A secret in production.")
+    rules_path: Path | None = Field(None, description="The routing rules file (JSON, validated at start-up: "
+                                                      "a bad file stops the service naming the rule and line); "
+                                                      "unset: the rules.json packaged with the service.")
+    max_body_bytes: int = Field(100_000, gt=0, description="Largest request body accepted (413 above).")
+
+    @model_validator(mode="after")
+    def _real_secret_in_production(self) -> RoutingSettings:
+        default = type(self).model_fields["signing_key"].default
+        if self.environment == "production" and (self.signing_key == default or len(self.signing_key) < 32):
+            raise ValueError("SIGNING_KEY must be set to a secret of at least 32 characters when "
+                             "ENVIRONMENT=production")
+        return self
