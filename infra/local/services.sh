@@ -1,15 +1,15 @@
 #!/usr/bin/env bash
-# The platform's own processes on top of the local stack (stack.sh): the order simulator and the
-# intake service, in the background, on 127.0.0.1.
+# The platform's own processes on top of the local stack (stack.sh): the order simulator, the
+# intake and the routing services, in the background, on 127.0.0.1.
 #
-#   services.sh start  [--name up] [--kafka-port N] [--mongo-port N] [--intake-port N] [--orders-port N]
+#   services.sh start  [--name up] [--kafka-port N] [--mongo-port N] [--intake-port N] [--routing-port N] [--orders-port N]
 #   services.sh stop   [--name up]
 #   services.sh status [--name up]
 #
 # Defaults: kafka 9092, mongo 27017 (an exported MONGODB_URL wins, as in stack.sh), intake 8001,
-# order simulator 8090. Logs in <cache>/<name>/logs/<svc>.log, PIDs in <cache>/<name>/pids/<svc>.pid,
+# routing 8002, order simulator 8090. Logs in <cache>/<name>/logs/<svc>.log, PIDs in <cache>/<name>/pids/<svc>.pid,
 # cache being ${COMPLAINTS_CACHE:-<repo>/.cache}. `start` skips what already runs and waits until
-# intake's /health/ready answers 200; `stop` signals only the PIDs recorded here (TERM, then KILL).
+# each service's /health/ready answers 200; `stop` signals only the PIDs recorded here (TERM, then KILL).
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -19,7 +19,7 @@ READY_TIMEOUT=${SERVICES_READY_TIMEOUT:-60}
 STOP_TIMEOUT=20
 TAIL_LINES=40
 PROC_TAG=services
-SERVICES=(order-simulator intake)   # started in this order, stopped in reverse
+SERVICES=(order-simulator intake routing)   # started in this order, stopped in reverse
 # shellcheck source-path=SCRIPTDIR source=processes.sh
 . "$HERE/processes.sh"   # say, err, port_open, port_free, live_pid, spawn, stop_pids, tail_log
 
@@ -27,13 +27,14 @@ usage() { sed -n '2,13p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit "${1:-
 
 CMD=${1:-}; [[ $# -gt 0 ]] && shift
 case $CMD in start|stop|status) ;; -h|--help|help) usage 0 ;; *) NAME=? err "unknown command '${CMD}'"; usage ;; esac
-NAME=up KAFKA_PORT=9092 MONGO_PORT=27017 INTAKE_PORT=8001 ORDERS_PORT=8090
+NAME=up KAFKA_PORT=9092 MONGO_PORT=27017 INTAKE_PORT=8001 ROUTING_PORT=8002 ORDERS_PORT=8090
 while [[ $# -gt 0 ]]; do
   case $1 in
     --name) NAME=${2:?--name needs a value}; shift 2 ;;
     --kafka-port) KAFKA_PORT=${2:?}; shift 2 ;;
     --mongo-port) MONGO_PORT=${2:?}; shift 2 ;;
     --intake-port) INTAKE_PORT=${2:?}; shift 2 ;;
+    --routing-port) ROUTING_PORT=${2:?}; shift 2 ;;
     --orders-port) ORDERS_PORT=${2:?}; shift 2 ;;
     --*=*) set -- "${1%%=*}" "${1#*=}" "${@:2}" ;;
     -h|--help) usage 0 ;;
@@ -41,7 +42,7 @@ while [[ $# -gt 0 ]]; do
   esac
 done
 [[ $NAME =~ ^[A-Za-z0-9_-]+$ ]] || { err "--name must be letters, digits, - or _"; exit 2; }
-for p in "$KAFKA_PORT" "$MONGO_PORT" "$INTAKE_PORT" "$ORDERS_PORT"; do
+for p in "$KAFKA_PORT" "$MONGO_PORT" "$INTAKE_PORT" "$ROUTING_PORT" "$ORDERS_PORT"; do
   [[ $p =~ ^[0-9]+$ ]] || { err "bad port '$p'"; exit 2; }
 done
 
@@ -52,9 +53,15 @@ PY=$REPO/.venv/bin/python
 cd "$REPO"   # `python -m infra.simulators.orders` and `-m services.intake.app` resolve from here
 ORDERS_URL=http://127.0.0.1:$ORDERS_PORT
 INTAKE_URL=http://127.0.0.1:$INTAKE_PORT
+ROUTING_URL=http://127.0.0.1:$ROUTING_PORT
 
-port_of() { case $1 in intake) echo "$INTAKE_PORT" ;; order-simulator) echo "$ORDERS_PORT" ;; esac; }
-health_of() { case $1 in intake) echo "$INTAKE_URL/health/ready" ;; order-simulator) echo "$ORDERS_URL/health" ;; esac; }
+port_of() { case $1 in intake) echo "$INTAKE_PORT" ;; routing) echo "$ROUTING_PORT" ;; order-simulator) echo "$ORDERS_PORT" ;; esac; }
+health_of() {
+  case $1 in
+    intake) echo "$INTAKE_URL/health/ready" ;; routing) echo "$ROUTING_URL/health/ready" ;;
+    order-simulator) echo "$ORDERS_URL/health" ;;
+  esac
+}
 # urllib raises on any answer but 2xx; no proxy, whatever the environment says, for 127.0.0.1
 answers_200() {
   "$PY" -c 'import sys, urllib.request as u; u.build_opener(u.ProxyHandler({})).open(sys.argv[1], timeout=2)' \
@@ -70,6 +77,8 @@ start_one() {
     intake) spawn "$1" "$log" KAFKA_BOOTSTRAP_SERVERS="127.0.0.1:$KAFKA_PORT" MONGODB_URL="$mongo" \
               ORDER_SYSTEM_URL="$ORDERS_URL" HTTP_HOST=127.0.0.1 HTTP_PORT="$INTAKE_PORT" \
               "$PY" -m services.intake.app ;;
+    routing) spawn "$1" "$log" KAFKA_BOOTSTRAP_SERVERS="127.0.0.1:$KAFKA_PORT" MONGODB_URL="$mongo" \
+              HTTP_HOST=127.0.0.1 HTTP_PORT="$ROUTING_PORT" "$PY" -m services.routing.app ;;
   esac
 }
 
