@@ -115,7 +115,13 @@ async def test_a_consumer_killed_mid_handler_gets_the_message_again_applies_it_o
 
     second = ServiceProcess("consumer", settings, topic, tmp_path, TEST_GROUP=group)
     processes.append(second)
-    await wait_for(lambda: _count(db["inbox"], 5), timeout=90)
+    try:
+        # The group first waits out the killed member's session (6 s) before it rebalances.
+        await wait_for(lambda: _count(db["inbox"], 5), timeout=150)
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}; second consumer alive: {second.proc.poll() is None}; "
+                             f"inbox: {await db['inbox'].count_documents({})}; "
+                             f"group: {group_state(settings, group)}") from None
     assert second.stop() == 0
 
     calls = [c["n"] async for c in db["handler_calls"].find({})]
@@ -123,6 +129,21 @@ async def test_a_consumer_killed_mid_handler_gets_the_message_again_applies_it_o
     for n in range(1, 6):
         commits = await EventStore(db, "/services/test", test_registry).read_stream(f"counted-c-7-{n}")
         assert len(commits) == 1, f"note {n} applied {len(commits)} times"
+
+
+def group_state(settings, group: str) -> str:
+    """The consumer group as the broker sees it (members, assignment, committed offsets): for failures."""
+    from confluent_kafka import ConsumerGroupTopicPartitions
+    from confluent_kafka.admin import AdminClient
+    admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap_servers})
+    try:
+        described = admin.describe_consumer_groups([group])[group].result(timeout=10)
+        offsets = admin.list_consumer_group_offsets([ConsumerGroupTopicPartitions(group)])[group].result(timeout=10)
+        members = [(m.client_id, [p.partition for p in m.assignment.topic_partitions]) for m in described.members]
+        committed = {tp.partition: tp.offset for tp in offsets.topic_partitions if tp.offset >= 0}
+        return f"state={described.state} members={members} committed={committed}"
+    except Exception as exc:  # diagnostics must not hide the real failure
+        return f"(could not describe the group: {exc})"
 
 
 async def _pending_is_empty(store) -> bool:
