@@ -7,13 +7,13 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from contracts import TOPICS, registry
-from services.intake import handlers
+from services.intake import handlers, pages
 from services.intake.adapters.orders import HttpOrderDirectory
 from services.intake.projections import PROJECTIONS
 from services.intake.settings import IntakeSettings
 from services.kernel.process import load_settings, run, serve_http
 from services.kernel.runtime import Runtime, check_dependencies
-from services.kernel.web import add_health_routes, explain_errors, instrument, limit_body_size
+from services.kernel.web import service_app
 
 
 def create_app(settings: IntakeSettings | None = None) -> FastAPI:
@@ -29,21 +29,12 @@ def create_app(settings: IntakeSettings | None = None) -> FastAPI:
         await directory.aclose()
 
     handlers.subscribe(runtime)
-    app = FastAPI(title="Complaint intake", version="1", lifespan=lifespan,
-                  description="The front door: file complaints, ask for a callback, follow a case.")
+    app = service_app("Complaint intake", "The front door: file complaints, ask for a callback, follow a case.",
+                      lifespan, runtime, settings.max_body_bytes)
     app.state.services = handlers.Services(settings, runtime, directory)
-    instrument(app)
-    limit_body_size(app, settings.max_body_bytes)
-    explain_errors(app)
     handlers.add_routes(app)
-    add_health_routes(app, runtime)
-    try:
-        from services.intake import pages
-    except ImportError:  # the pages module is optional while it is being built
-        pages = None
-    if pages is not None:
-        app.include_router(pages.router)
-        pages.mount_static(app)
+    app.include_router(pages.router)
+    pages.mount_static(app)
     return app
 
 

@@ -6,16 +6,13 @@ Both are fed by the log follower, the only writer, so a read-modify-write per do
 
 from __future__ import annotations
 
-from typing import Any
-
-from pymongo.asynchronous.database import AsyncDatabase
-
 from contracts.envelope import Envelope, Event
 from contracts.intake import (CATEGORY_LABELS, Assurance, CallbackCancelled, CallbackRequested,
                               ComplaintFiled, ComplaintLinked, CustomerMessageReceived)
 from contracts.routing import (AgentAssigned, CallbackDispatched, CallbackQueued, ComplaintResolved,
                                Escalated, PartnerOutcomeRecorded, ResolutionActionRequested,
                                TransferredToPartner)
+from services.kernel.projections import DocumentProjection
 
 #: Words for the customer's timeline. Only what the customer may see: never an internal note, an
 #: agent's or a third party's details. An event not listed here is not shown to the customer.
@@ -39,22 +36,10 @@ SUMMARIES = {
 CALLBACK_STATES = {CallbackQueued: "queued", CallbackDispatched: "dialling"}
 
 
-class CaseViews:
+class CaseViews(DocumentProjection):
     """One document per complaint: owner, category, status, live callback and timeline."""
 
     name = "case_views"
-
-    def __init__(self, db: AsyncDatabase) -> None:
-        self.views = db[self.name]
-
-    async def setup(self) -> None:
-        pass  # read by _id only
-
-    async def reset(self) -> None:
-        await self.views.drop()
-
-    async def get(self, complaint_id: str) -> dict[str, Any] | None:
-        return await self.views.find_one({"_id": complaint_id})
 
     async def apply(self, envelope: Envelope, event: Event) -> None:
         complaint_id = envelope.subject
@@ -93,21 +78,12 @@ def identifiers(event: ComplaintFiled) -> list[str]:
     return [f"{kind}:{value}" for kind, value in pairs if value]
 
 
-class CustomerViews:
+class CustomerViews(DocumentProjection):
     """Per identifier: the complaints and orders filed under it, and the identifiers proven to be
     the same person. Only an authenticated or verified filing links identifiers: an email typed
     into a form proves nothing, and must not merge two people's cases."""
 
     name = "customer_views"
-
-    def __init__(self, db: AsyncDatabase) -> None:
-        self.views = db[self.name]
-
-    async def setup(self) -> None:
-        pass
-
-    async def reset(self) -> None:
-        await self.views.drop()
 
     async def apply(self, envelope: Envelope, event: Event) -> None:
         if not isinstance(event, ComplaintFiled):

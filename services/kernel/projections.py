@@ -8,9 +8,10 @@ through the same ``apply``: one code path for both.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from typing import Protocol
+from typing import Any, Protocol
 
 from pymongo import ASCENDING
+from pymongo.asynchronous.database import AsyncDatabase
 
 from contracts.envelope import Envelope, Event, UnknownEventType
 from services.kernel.eventstore import EventStore
@@ -100,3 +101,25 @@ class Projector:
             doc = buffers[name].pop(0)
             yield ([Envelope.model_validate(e) for e in doc["events"]] if name == "commits"
                    else [Envelope.model_validate(doc["envelope"])])
+
+
+class DocumentProjection:
+    """A read model of one document per key in its own collection, read by ``_id`` only.
+
+    Subclasses set ``name`` (also the collection's) and write ``apply``; the follower is the
+    only writer, so ``apply`` may read a document, change it, and write it back.
+    """
+
+    name: str
+
+    def __init__(self, db: AsyncDatabase) -> None:
+        self.views = db[self.name]
+
+    async def setup(self) -> None:
+        pass  # read by _id only: no index to create
+
+    async def reset(self) -> None:
+        await self.views.drop()
+
+    async def get(self, key: str) -> dict[str, Any] | None:
+        return await self.views.find_one({"_id": key})

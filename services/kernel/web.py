@@ -75,3 +75,13 @@ def limit_body_size(app: FastAPI, max_bytes: int) -> None:
                     return JSONResponse({"message": f"body: larger than {max_bytes} bytes"}, status_code=413)
             request._body = body  # already read: let the route parse it
         return await call_next(request)
+
+
+def service_app(title: str, description: str, lifespan, runtime: Runtime, max_body_bytes: int) -> FastAPI:
+    """A service's FastAPI app with what every service has: tracing, body limit, 4xx answers, health."""
+    app = FastAPI(title=title, version="1", description=description, lifespan=lifespan)
+    instrument(app)
+    limit_body_size(app, max_body_bytes)
+    explain_errors(app)
+    add_health_routes(app, runtime)
+    return app

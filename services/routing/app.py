@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from contracts import TOPICS, registry
 from services.kernel.process import load_settings, run, serve_http
 from services.kernel.runtime import Runtime, check_dependencies
-from services.kernel.web import add_health_routes, explain_errors, instrument, limit_body_size
+from services.kernel.web import service_app
 from services.routing import handlers
 from services.routing.application import Routing
 from services.routing.projections import PROJECTIONS
@@ -31,14 +31,10 @@ def create_app(settings: RoutingSettings | None = None, rules: Rules | None = No
         await runtime.stop()
 
     handlers.subscribe(runtime, routing)
-    app = FastAPI(title="Complaint routing", version="1", lifespan=lifespan,
-                  description="Agents, partner teams and callbacks: who handles each complaint, and when.")
+    app = service_app("Complaint routing", "Agents, partner teams and callbacks: who handles each complaint, "
+                      "and when.", lifespan, runtime, settings.max_body_bytes)
     app.state.services = handlers.Services(settings, runtime, routing)
-    instrument(app)
-    limit_body_size(app, settings.max_body_bytes)
-    explain_errors(app)
     handlers.add_routes(app)
-    add_health_routes(app, runtime)
     return app
 
 

@@ -6,30 +6,15 @@ Fed by the log follower, the only writer, so a read-modify-write per document is
 
 from __future__ import annotations
 
-from typing import Any
-
-from pymongo.asynchronous.database import AsyncDatabase
-
 from contracts.envelope import Envelope, Event
 from contracts.routing import AgentAssigned, AgentRegistered, AgentReleased
+from services.kernel.projections import DocumentProjection
 
 
-class AgentQueues:
+class AgentQueues(DocumentProjection):
     """One document per agent: ``cases`` maps complaint id -> the callback and when it was assigned."""
 
     name = "agent_queues"
-
-    def __init__(self, db: AsyncDatabase) -> None:
-        self.views = db[self.name]
-
-    async def setup(self) -> None:
-        pass  # read by _id only
-
-    async def reset(self) -> None:
-        await self.views.drop()
-
-    async def get(self, agent_id: str) -> dict[str, Any] | None:
-        return await self.views.find_one({"_id": agent_id})
 
     async def apply(self, envelope: Envelope, event: Event) -> None:
         if not isinstance(event, (AgentRegistered, AgentAssigned, AgentReleased)):
