@@ -312,7 +312,7 @@ def add_routes(app: FastAPI) -> None:
 
 
 def subscribe(runtime: Runtime) -> None:
-    """Intake listens to everything, for the case timeline and the customer view."""
-    for service, topic in TOPICS.items():
-        if service != "intake":
-            runtime.consumer.subscribe(topic, "intake", {}, record_all=True)
+    """Intake listens to everything, for the case timeline and the customer view (one consumer,
+    in the service's own group)."""
+    others = [topic for service, topic in TOPICS.items() if service != "intake"]
+    runtime.consumer.subscribe(others, runtime.settings.service_name, {}, record_all=True)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import traceback
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 
 from confluent_kafka import KafkaException, Message
@@ -91,13 +91,18 @@ class Consumer:
         self._producer = producer
         self._failures = 0
 
-    def subscribe(self, topic: str, group_id: str, handlers: dict[type[Event], Handler],
+    def subscribe(self, topics: str | Sequence[str], group_id: str, handlers: dict[type[Event], Handler],
                   record_all: bool = False) -> None:
-        """Handle ``handlers``' event types from ``topic``; ``record_all`` keeps the others too."""
+        """Handle ``handlers``' event types from ``topics``; ``record_all`` keeps the others too.
+
+        One call = one Kafka consumer: give every topic of a group in one call, since several
+        consumers of one group on different topics rebalance each other at every join.
+        """
+        topics = [topics] if isinstance(topics, str) else list(topics)
         by_type = {cls.ce_type(): h for cls, h in handlers.items()}
 
-        @self.broker.subscriber(topic, group_id=group_id, ack_policy=AckPolicy.MANUAL,
-                                decoder=_undecoded, title=f"{group_id}:{topic}",
+        @self.broker.subscriber(*topics, group_id=group_id, ack_policy=AckPolicy.MANUAL,
+                                decoder=_undecoded, title=f"{group_id}:{','.join(topics)}",
                                 **subscriber_options(self.settings))
         async def consume(message: KafkaMessage) -> None:
             await self.process(message, by_type, record_all)
