@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from contracts.envelope import Event
 from contracts.intake import (
@@ -17,15 +17,10 @@ from contracts.intake import (
     ContactVerified, CustomerMessageReceived, VerificationAttemptFailed, VerificationCodeRequested,
     VerificationLocked,
 )
-from services.kernel.commands import Aggregate
+from services.kernel.commands import Aggregate, Value
 
 HOUR = timedelta(hours=1)
 
-
-class Value(BaseModel):
-    """Commands and states: immutable, and strict about unknown fields."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
 
 def complaint_stream(complaint_id: str) -> str:

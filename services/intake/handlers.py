@@ -5,10 +5,8 @@ from __future__ import annotations
 import hmac
 import secrets
 import time
-import uuid
-from collections.abc import Awaitable, Callable
 from datetime import timedelta
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 import anyio
 from fastapi import APIRouter, Depends, FastAPI, Header, HTTPException, Request

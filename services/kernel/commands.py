@@ -8,10 +8,18 @@ from datetime import UTC, datetime
 from functools import reduce
 from typing import Any, Generic, TypeVar
 
+from pydantic import BaseModel, ConfigDict
+
 from contracts.envelope import Event
 from services.kernel.eventstore import Cause, Commit, EventStore, retry_on_conflict
 
 S = TypeVar("S")
+
+
+class Value(BaseModel):
+    """Base of a pure domain's commands and states: immutable, and strict about unknown fields."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
 
 
 @dataclass(frozen=True)

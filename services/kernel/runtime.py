@@ -76,7 +76,6 @@ class Runtime:
     store: EventStore
     inbox: Inbox
     producer: AsyncProducer | None
-    relay: OutboxRelay | None
     projector: Projector
     consumer: Consumer
     topic: str
@@ -91,7 +90,7 @@ class Runtime:
         store = EventStore(db, f"/services/{settings.service_name}", registry)
         projections = [factory(db) for factory in projections]
         inbox = Inbox(db, store, projected=bool(projections))
-        runtime = cls(settings, client, store, inbox, None, None,
+        runtime = cls(settings, client, store, inbox, None,
                       Projector(store, list(projections)), None, topic)  # type: ignore[arg-type]
         runtime.consumer = Consumer(settings, make_broker(settings), store, inbox, runtime._producer)
         return runtime
@@ -111,9 +110,8 @@ class Runtime:
             await asyncio.to_thread(ensure_topics, self.settings, [self.topic, *topics])
         lease = Lease(self.store.db, "log-follower", self.settings.lease_ttl_s)
         types = self.store.registry.types()
-        self.relay = OutboxRelay(self._producer(), self.topic,
-                                 lambda t: t in types and types[t].public)
-        self.follower = LogFollower(self.store, self.relay, self.projector, lease,
+        relay = OutboxRelay(self._producer(), self.topic, lambda t: t in types and types[t].public)
+        self.follower = LogFollower(self.store, relay, self.projector, lease,
                                     self.settings.outbox_poll_interval_s, self.settings.outbox_batch_size)
         self._tasks = [asyncio.create_task(self.follower.run(), name="log-follower")]
         await self.consumer.broker.start()

@@ -6,22 +6,17 @@ import re
 from datetime import datetime, timedelta
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from contracts.envelope import Event
 from contracts.notify import (
     EMAIL, AnswerVia, ClosureConfirmationRequested, ComplaintClosedUnconfirmed, ComplaintReopened,
     CustomerConfirmedClosed,
 )
-from services.kernel.commands import Aggregate
+from services.kernel.commands import Aggregate, Value
 
 DAY = timedelta(days=1)
 
-
-class Value(BaseModel):
-    """Commands and states: immutable, and strict about unknown fields."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
 
 def closure_stream(complaint_id: str) -> str:

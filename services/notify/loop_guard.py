@@ -12,15 +12,10 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from contracts.notify import Alternative, NotifyChannel, SuppressionReason
-
-
-class Value(BaseModel):
-    """Ledger entries, facts, messages and verdicts: immutable, and strict about unknown fields."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
+from services.kernel.commands import Value
 
 
 class RequiredAction(StrEnum):

@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from functools import reduce
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from contracts.envelope import Event
 from contracts.intake import BCP47, E164, Assurance, Category, Channel
@@ -23,7 +23,7 @@ from contracts.routing import (
     PartnerOutcomeRecorded, PartnerTeamRegistered, QueuedWorkRemoved, ResolutionAction,
     ResolutionActionRequested, TransferredToPartner, WorkQueued,
 )
-from services.kernel.commands import Aggregate
+from services.kernel.commands import Aggregate, Value
 from services.routing.rules import PartnerTeam as PartnerTeamTarget
 from services.routing.rules import Supervisor, Target
 
@@ -37,11 +37,6 @@ def case_stream(complaint_id: str) -> str:
     """The stream of one case's routing events."""
     return f"case-{complaint_id}"
 
-
-class Value(BaseModel):
-    """Commands and states: immutable, and strict about unknown fields."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
 
 # --- errors: a stable code for the API and a message a person can act on --------------------------

@@ -15,8 +15,8 @@ from contracts.envelope import Envelope, Event
 from contracts.intake import CallbackCancelled, CallbackRequested, ComplaintFiled
 from contracts.routing import Availability
 from services.kernel import auth
-from services.kernel.eventstore import Cause, derived_id
-from services.kernel.idempotency import IdempotencyStore, fingerprint, idempotent
+from services.kernel.eventstore import Cause
+from services.kernel.idempotency import IdempotencyStore, idempotent
 from services.kernel.runtime import Runtime
 from services.routing.application import Routing
 from services.routing.domain import (ChangeAvailability, DomainError, IllegalState, MissingField,

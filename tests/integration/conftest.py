@@ -14,6 +14,7 @@ from pymongo import AsyncMongoClient
 from services.kernel.settings import KernelSettings
 from tests.integration.simulators import order_system_url  # noqa: F401  (a session fixture for all)
 from tests.integration.story_events import registry
+from tests.integration.support import ServiceProcess
 
 KAFKA = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:29092")
 MONGO = os.environ.get("MONGODB_URL", "mongodb://127.0.0.1:29017/")
@@ -47,3 +48,14 @@ async def db(settings: KernelSettings):
 @pytest.fixture
 def test_registry():
     return registry
+
+
+@pytest.fixture
+def processes():
+    """Service processes a test starts (tests/integration/support.py); killed if still running at the end."""
+    started: list[ServiceProcess] = []
+    yield started
+    for p in started:
+        if p.proc.poll() is None:
+            p.proc.kill()
+            p.proc.wait(10)

@@ -1,17 +1,28 @@
-"""Waiting and producing helpers shared by the integration tests."""
+"""Helpers shared by the integration tests: waiting, producing raw messages, service processes."""
 
 from __future__ import annotations
 
 import asyncio
+import inspect
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
 
 from confluent_kafka import Producer
 
+ROOT = Path(__file__).resolve().parents[2]
+
 
 async def wait_for(predicate, timeout: float = 30.0, every: float = 0.05):
-    """Await ``predicate()`` until it returns something truthy; fail with its last result."""
+    """Call ``predicate()`` (a plain or an async function) until it returns something truthy;
+    fail with its last result."""
     deadline = asyncio.get_running_loop().time() + timeout
     while True:
-        result = await predicate()
+        result = predicate()
+        if inspect.isawaitable(result):
+            result = await result
         if result:
             return result
         if asyncio.get_running_loop().time() > deadline:
@@ -25,3 +36,50 @@ def produce_raw(bootstrap: str, topic: str, messages: list[tuple[bytes, bytes, l
     for key, value, headers in messages:
         producer.produce(topic, key=key, value=value, headers=headers)
     assert producer.flush(10) == 0
+
+
+async def count_at_least(collection, expected: int) -> bool:
+    return await collection.count_documents({}) >= expected
+
+
+class ServiceProcess:
+    """A crashable service (tests/integration/processes/crashable.py) as a real OS process."""
+
+    def __init__(self, role: str, settings, topic: str, tmp_path: Path, **env: str) -> None:
+        self.marker = tmp_path / f"{role}-{os.urandom(4).hex()}.marker"
+        environment = {**os.environ, "PYTHONPATH": str(ROOT), "TEST_TOPIC": topic,
+                       "TEST_MARKER": str(self.marker), "SERVICE_NAME": settings.service_name,
+                       "KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers,
+                       "MONGODB_URL": settings.mongodb_url, "MONGODB_DATABASE": settings.database_name,
+                       "LEASE_TTL_S": "2", "OUTBOX_POLL_INTERVAL_S": "0.2", **env}
+        self.proc = subprocess.Popen([sys.executable, "-m", "tests.integration.processes.crashable", role],
+                                     cwd=ROOT, env=environment)
+
+    async def hung(self, timeout: float = 60) -> None:
+        """Wait until the process reached its hang point."""
+        await wait_for(lambda: self.marker.exists() or self.proc.poll() is not None, timeout)
+        assert self.proc.poll() is None, f"process exited with {self.proc.returncode} before the hang point"
+
+    def kill(self) -> None:
+        self.proc.send_signal(signal.SIGKILL)
+        assert self.proc.wait(10) == -signal.SIGKILL
+
+    def stop(self) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        return self.proc.wait(30)
+
+
+def group_state(settings, group: str) -> str:
+    """The consumer group as the broker sees it (members, assignment, committed offsets): for failures."""
+    from confluent_kafka import ConsumerGroupTopicPartitions
+    from confluent_kafka.admin import AdminClient
+    admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap_servers})
+    try:
+        described = admin.describe_consumer_groups([group])[group].result(timeout=10)
+        offsets = admin.list_consumer_group_offsets([ConsumerGroupTopicPartitions(group)])[group].result(timeout=10)
+        members = [(m.client_id, [p.partition for p in m.assignment.topic_partitions]) for m in described.members]
+        committed = {tp.partition: tp.offset for tp in offsets.topic_partitions if tp.offset >= 0}
+        return f"state={described.state} members={members} committed={committed}"
+    except Exception as exc:  # diagnostics must not hide the real failure
+        return f"(could not describe the group: {exc})"

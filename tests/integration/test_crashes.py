@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import signal
 import subprocess
 import sys
 from datetime import UTC, datetime
@@ -16,51 +15,9 @@ from contracts.envelope import to_kafka
 from services.kernel.deadletters import list_letters
 from services.kernel.eventstore import Cause, EventStore
 from tests.integration.story_events import NoteAdded
-from tests.integration.support import produce_raw, wait_for
+from tests.integration.support import ServiceProcess, count_at_least, group_state, produce_raw, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-class ServiceProcess:
-    """A crashable service (tests/integration/processes/crashable.py) as a real OS process."""
-
-    def __init__(self, role: str, settings, topic: str, tmp_path: Path, **env: str) -> None:
-        self.marker = tmp_path / f"{role}-{os.urandom(4).hex()}.marker"
-        environment = {**os.environ, "PYTHONPATH": str(ROOT), "TEST_TOPIC": topic,
-                       "TEST_MARKER": str(self.marker), "SERVICE_NAME": settings.service_name,
-                       "KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers,
-                       "MONGODB_URL": settings.mongodb_url, "MONGODB_DATABASE": settings.database_name,
-                       "LEASE_TTL_S": "2", "OUTBOX_POLL_INTERVAL_S": "0.2", **env}
-        self.proc = subprocess.Popen([sys.executable, "-m", "tests.integration.processes.crashable", role],
-                                     cwd=ROOT, env=environment)
-
-    async def hung(self, timeout: float = 60) -> None:
-        """Wait until the process reached its hang point."""
-        await wait_for(lambda: _async(self.marker.exists() or self.proc.poll() is not None), timeout)
-        assert self.proc.poll() is None, f"process exited with {self.proc.returncode} before the hang point"
-
-    def kill(self) -> None:
-        self.proc.send_signal(signal.SIGKILL)
-        assert self.proc.wait(10) == -signal.SIGKILL
-
-    def stop(self) -> int:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-        return self.proc.wait(30)
-
-
-async def _async(value):
-    return value
-
-
-@pytest.fixture
-def processes():
-    started: list[ServiceProcess] = []
-    yield started
-    for p in started:
-        if p.proc.poll() is None:
-            p.proc.kill()
-            p.proc.wait(10)
 
 
 async def test_a_relay_killed_after_publishing_and_before_marking_publishes_again_and_the_consumer_applies_once(
@@ -88,7 +45,7 @@ async def test_a_relay_killed_after_publishing_and_before_marking_publishes_agai
     processes.append(consumer)
     consumer_db = db.client[consumer_settings.database_name]
     try:
-        await wait_for(lambda: _count(consumer_db["inbox"], 1), timeout=60)
+        await wait_for(lambda: count_at_least(consumer_db["inbox"], 1), timeout=60)
         await asyncio.sleep(1.0)  # time for a (wrong) second application to show
         assert consumer.stop() == 0
         assert await consumer_db["handler_calls"].count_documents({}) == 1, "the repeat is dropped by id"
@@ -117,7 +74,7 @@ async def test_a_consumer_killed_mid_handler_gets_the_message_again_applies_it_o
     processes.append(second)
     try:
         # The group first waits out the killed member's session (6 s) before it rebalances.
-        await wait_for(lambda: _count(db["inbox"], 5), timeout=150)
+        await wait_for(lambda: count_at_least(db["inbox"], 5), timeout=150)
     except AssertionError as exc:
         raise AssertionError(f"{exc}; second consumer alive: {second.proc.poll() is None}; "
                              f"inbox: {await db['inbox'].count_documents({})}; "
@@ -131,27 +88,11 @@ async def test_a_consumer_killed_mid_handler_gets_the_message_again_applies_it_o
         assert len(commits) == 1, f"note {n} applied {len(commits)} times"
 
 
-def group_state(settings, group: str) -> str:
-    """The consumer group as the broker sees it (members, assignment, committed offsets): for failures."""
-    from confluent_kafka import ConsumerGroupTopicPartitions
-    from confluent_kafka.admin import AdminClient
-    admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap_servers})
-    try:
-        described = admin.describe_consumer_groups([group])[group].result(timeout=10)
-        offsets = admin.list_consumer_group_offsets([ConsumerGroupTopicPartitions(group)])[group].result(timeout=10)
-        members = [(m.client_id, [p.partition for p in m.assignment.topic_partitions]) for m in described.members]
-        committed = {tp.partition: tp.offset for tp in offsets.topic_partitions if tp.offset >= 0}
-        return f"state={described.state} members={members} committed={committed}"
-    except Exception as exc:  # diagnostics must not hide the real failure
-        return f"(could not describe the group: {exc})"
 
 
 async def _pending_is_empty(store) -> bool:
     return await store.pending.count_documents({}) == 0
 
-
-async def _count(collection, expected: int) -> bool:
-    return await collection.count_documents({}) >= expected
 
 
 @pytest.mark.parametrize("missing, env, named", [

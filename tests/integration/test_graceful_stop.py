@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import signal
 import time
 from datetime import UTC, datetime
@@ -10,8 +9,7 @@ from datetime import UTC, datetime
 from contracts.envelope import to_kafka
 from services.kernel.eventstore import Cause, EventStore
 from tests.integration.story_events import NoteAdded
-from tests.integration.support import produce_raw, wait_for
-from tests.integration.test_crashes import ServiceProcess, _count, processes  # noqa: F401  (fixture)
+from tests.integration.support import ServiceProcess, count_at_least, produce_raw, wait_for
 
 GRACE_S = 30  # the Deployments' terminationGracePeriodSeconds
 
@@ -33,13 +31,13 @@ async def applied_once_each(db, test_registry, complaints: int, notes: int) -> N
 
 
 async def test_sigterm_in_the_middle_of_a_burst_exits_0_in_time_and_a_restart_applies_every_event_once(
-        settings, topic, db, test_registry, tmp_path, processes, unique):  # noqa: F811
+        settings, topic, db, test_registry, tmp_path, processes, unique):
     store = EventStore(db, "/services/test", test_registry)
     produce_raw(settings.kafka_bootstrap_servers, topic, burst(store, unique, 100, 10))
     group = f"{unique}-g"
     first = ServiceProcess("consumer", settings, topic, tmp_path, TEST_GROUP=group)
     processes.append(first)
-    await wait_for(lambda: _count(db["inbox"], 150), timeout=120)
+    await wait_for(lambda: count_at_least(db["inbox"], 150), timeout=120)
     first.proc.send_signal(signal.SIGTERM)
     started = time.monotonic()
     assert first.proc.wait(GRACE_S) == 0, "a SIGTERM'd service exits 0"
@@ -49,14 +47,14 @@ async def test_sigterm_in_the_middle_of_a_burst_exits_0_in_time_and_a_restart_ap
 
     second = ServiceProcess("consumer", settings, topic, tmp_path, TEST_GROUP=group)
     processes.append(second)
-    await wait_for(lambda: _count(db["inbox"], 1000), timeout=180)
+    await wait_for(lambda: count_at_least(db["inbox"], 1000), timeout=180)
     assert second.stop() == 0
     assert await db["handler_calls"].count_documents({}) == 1000, "no event handled twice: offsets were committed"
     await applied_once_each(db, test_registry, 100, 10)
 
 
 async def test_a_rolling_restart_of_two_consumers_loses_nothing_and_keeps_each_complaints_order(
-        settings, topic, db, test_registry, tmp_path, processes, unique):  # noqa: F811
+        settings, topic, db, test_registry, tmp_path, processes, unique):
     store = EventStore(db, "/services/test", test_registry)
     group = f"{unique}-g"
     a = ServiceProcess("consumer", settings, topic, tmp_path, TEST_GROUP=group)
@@ -64,13 +62,13 @@ async def test_a_rolling_restart_of_two_consumers_loses_nothing_and_keeps_each_c
     processes.extend([a, b])
     messages = burst(store, unique, 60, 10)
     produce_raw(settings.kafka_bootstrap_servers, topic, messages[:200])
-    await wait_for(lambda: _count(db["inbox"], 100), timeout=120)
+    await wait_for(lambda: count_at_least(db["inbox"], 100), timeout=120)
     assert a.stop() == 0  # pod a rolls: stopped while b works and events flow
     produce_raw(settings.kafka_bootstrap_servers, topic, messages[200:400])
     a2 = ServiceProcess("consumer", settings, topic, tmp_path, TEST_GROUP=group)
     processes.append(a2)
     produce_raw(settings.kafka_bootstrap_servers, topic, messages[400:])
-    await wait_for(lambda: _count(db["inbox"], 600), timeout=180)
+    await wait_for(lambda: count_at_least(db["inbox"], 600), timeout=180)
     assert b.stop() == 0 and a2.stop() == 0
     await applied_once_each(db, test_registry, 60, 10)
     assert await db["handler_calls"].count_documents({}) >= 600  # a repeat is allowed after a rebalance

@@ -42,7 +42,7 @@ async def test_the_trace_of_a_request_continues_in_the_consumers_span(settings, 
             response = await client.post("/complaints/c-1/notes",
                                          headers={"traceparent": f"00-{CALLER_TRACE}-00f067aa0ba902b7-01"})
         assert response.status_code == 200
-        await wait_for(lambda: _async(consumed))
+        await wait_for(lambda: consumed)
     finally:
         await runtime.stop()
 
@@ -53,6 +53,3 @@ async def test_the_trace_of_a_request_continues_in_the_consumers_span(settings, 
     assert consumer.parent.span_id == append.context.span_id, "the consumer continues the producer's span"
     assert consumed[0].split("-")[1] == CALLER_TRACE
 
-
-async def _async(value):
-    return value
