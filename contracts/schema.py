@@ -40,8 +40,9 @@ schemas below); the CloudEvents attributes travel as headers: `ce_id`, `ce_type`
 plus `.v<version>`), `ce_source`, `ce_subject`, `ce_time`, `ce_specversion`, `content-type`, and
 our extensions `ce_correlationid` and `ce_causationid`, with W3C `traceparent`/`tracestate`.
 
-**Keyed by complaint id.** The message key is the complaint id (equal to `ce_subject`), so all
-events of one complaint land on one partition and keep their order.
+**Keyed by subject.** The message key equals `ce_subject`: the complaint id for every event about
+a complaint, so all events of one complaint land on one partition and keep their order; roster
+events are keyed by agent or team id, verification events by verification id.
 
 **Evolution.** An additive change keeps the version; a breaking change adds a new `ce_type`
 version, and consumers upcast the old one on read. Ignore types you do not know.
@@ -72,7 +73,7 @@ def asyncapi_document() -> dict[str, Any]:
         channels[service] = {
             "address": topic,
             "title": f"{service} events",
-            "description": f"Public events of the {service} service, keyed by complaint id.",
+            "description": f"Public events of the {service} service, keyed by subject (usually the complaint id).",
             "messages": messages,
             "bindings": {"kafka": {"topic": topic, "bindingVersion": KAFKA_BINDING_VERSION}},
         }
@@ -123,8 +124,8 @@ def _message(cls: type[Event], service: str, shared: dict[str, Any]) -> dict[str
         "payload": _hoist_defs(cls.model_json_schema(), shared),
         "correlationId": {"location": f"$message.header#/{H_CORRELATION}",
                           "description": "Shared by every event of one conversation."},
-        "bindings": {"kafka": {"key": {"type": "string", "description": "The complaint id "
-                                       "(same as ce_subject); orders a complaint's events.",
+        "bindings": {"kafka": {"key": {"type": "string", "description": "Same as ce_subject (the "
+                                       "complaint id for complaint events); orders one subject's events.",
                                        "examples": ["c-2026-000042"]},
                                "bindingVersion": KAFKA_BINDING_VERSION}},
     }
@@ -148,7 +149,7 @@ def _headers(ce_type: str) -> dict[str, Any]:
             H_ID: header("Unique event id; consumers deduplicate on it."),
             H_TYPE: header("The event type and schema version.", const=ce_type),
             H_SOURCE: header("The emitting service.", examples=["/services/intake"]),
-            H_SUBJECT: header("The complaint id (also the message key)."),
+            H_SUBJECT: header("What the event is about, usually the complaint id (also the message key)."),
             H_TIME: header("When the event happened (RFC 3339).", format="date-time"),
             H_SPECVERSION: header("CloudEvents version.", const=SPECVERSION),
             H_CONTENT_TYPE: header("Media type of the value.", const=CONTENT_TYPE),
