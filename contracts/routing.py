@@ -42,12 +42,15 @@ class EscalationReason(StrEnum):
     ``repeated_contacts``: the person kept writing or calling with no progress;
     ``sla_breach``: a partner team stayed silent past its response SLA;
     ``security_unverified``: an account-security case from someone verified but not logged in;
+    ``notification_blocked``: notify could not reach the person in a way they can act on (the
+    loop guard stopped a message) and a human must step in;
     ``other``: an agent's judgement, explained in the detail.
     """
 
     REPEATED_CONTACTS = "repeated_contacts"
     SLA_BREACH = "sla_breach"
     SECURITY_UNVERIFIED = "security_unverified"
+    NOTIFICATION_BLOCKED = "notification_blocked"
     OTHER = "other"
 
 
@@ -119,6 +122,10 @@ class AgentRegistered(Event):
                                     examples=[["phone", "email"]])
     capacity: int = Field(ge=1, description="How many cases the agent may hold at once.",
                           examples=[1])
+    teams: list[str] = Field(default_factory=list,
+                             description="Teams the agent belongs to: a case the routing rules send "
+                                         "to a team (or to the supervisors) is called back only by "
+                                         "its members.", examples=[["team-account-security"]])
     registered_at: AwareDatetime = Field(description="When it was registered.",
                                          examples=["2026-03-14T08:00:00Z"])
 
@@ -334,6 +341,40 @@ class Escalated(Event):
                                         examples=["2026-03-14T10:00:00Z"])
 
 
+@event
+class PartnerAcknowledged(Event):
+    """Emitted when a partner team acknowledges a transferred case: someone there has read the brief."""
+
+    type_name = "complaints.routing.PartnerAcknowledged"
+
+    complaint_id: str = Field(min_length=1, description="The case; the Kafka key.",
+                              examples=["c-2026-000042"])
+    team_id: str = Field(min_length=1, description="The team that has the case.",
+                         examples=["team-logistics-uk-south"])
+    by: str = Field(min_length=1, description="Who acknowledged it (the partner user's id).",
+                    examples=["partner-ops-17"])
+    acknowledged_at: AwareDatetime = Field(description="When it was acknowledged.",
+                                           examples=["2026-03-14T09:30:00Z"])
+
+
+@event
+class CaseNoteAdded(Event):
+    """Emitted when an agent or a partner adds a note to a case: for staff only, never the complainant."""
+
+    type_name = "complaints.routing.CaseNoteAdded"
+
+    complaint_id: str = Field(min_length=1, description="The case; the Kafka key.",
+                              examples=["c-2026-000042"])
+    note_id: str = Field(min_length=1, description="Id of the note (adding it again changes nothing).",
+                         examples=["note-5b1f0c"])
+    author: str = Field(min_length=1, description="Who wrote it: an agent's or partner user's id.",
+                        examples=["agt-0042"])
+    text: str = Field(min_length=1, max_length=5000, description="The note.",
+                      examples=["Customer has dashcam footage and will send it on request."])
+    added_at: AwareDatetime = Field(description="When it was added.",
+                                    examples=["2026-03-14T09:20:00Z"])
+
+
 # --- private: kept in routing's own log, never published ------------------------------------------
 
 @event
@@ -370,12 +411,14 @@ class WorkQueued(Event):
                               "callback.", examples=["+447700900123"])
     skill: Category = Field(description="The skill the agent needs.",
                             examples=[Category.DELIVERY_DRIVER_CONDUCT])
-    language: str = Field(pattern=BCP47, description="The language of the conversation.",
-                          examples=["en-GB"])
+    language: str | None = Field(pattern=BCP47, description="The language of the conversation; "
+                                 "none: any.", examples=["en-GB"])
     region: str | None = Field(default=None, description="The complainant's region, if known.",
                                examples=["uk-south"])
-    channel: Channel = Field(default=Channel.PHONE, description="The channel the agent must work.",
-                             examples=[Channel.PHONE])
+    channel: Channel | None = Field(default=Channel.PHONE, description="The channel the agent "
+                                    "must work; none: any.", examples=[Channel.PHONE])
+    team: str | None = Field(default=None, description="Only this team's members may take it.",
+                             examples=["team-account-security"])
     queued_at: AwareDatetime = Field(description="When it was queued.",
                                      examples=["2026-03-14T09:12:06Z"])
 
@@ -405,6 +448,9 @@ class AgentReleased(Event):
     agent_id: str = Field(min_length=1, description="The agent.", examples=["agt-0042"])
     released_at: AwareDatetime = Field(description="When the agent was done with it.",
                                        examples=["2026-03-14T09:14:00Z"])
+    reassigned: bool = Field(default=False, description="Taken over by another agent (a callback "
+                             "they could not take now); not counted as a handling time.",
+                             examples=[False])
 
 
 @event
@@ -432,3 +478,17 @@ class CaseReopened(Event):
     reopened_at: AwareDatetime = Field(description="When it was reopened.",
                                        examples=["2026-03-15T08:00:00Z"])
 
+
+
+@event
+class CaseClosed(Event):
+    """The complainant confirmed the case closed, or never answered (private; notify decides)."""
+
+    type_name = "complaints.routing.CaseClosed"
+    public = False
+
+    complaint_id: str = Field(min_length=1, description="The case.", examples=["c-2026-000042"])
+    confirmed: bool = Field(description="True if the complainant said it is closed; false if "
+                            "they never answered.", examples=[True])
+    closed_at: AwareDatetime = Field(description="When it was closed.",
+                                     examples=["2026-03-15T08:00:00Z"])

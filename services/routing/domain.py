@@ -18,9 +18,10 @@ from contracts.envelope import Event
 from contracts.intake import BCP47, E164, Assurance, Category, Channel
 from contracts.routing import (
     AgentAssigned, AgentAvailabilityChanged, AgentRegistered, AgentReleased, Availability,
-    CallbackDispatched, CallbackQueued, CaseOpened, CaseReopened, ComplaintResolved,
-    ContactRecorded, Escalated, EscalationReason, HandoffBrief, ItemQuantity, Money,
-    PartnerOutcomeRecorded, PartnerTeamRegistered, QueuedWorkRemoved, ResolutionAction,
+    CallbackDispatched, CallbackQueued, CaseClosed, CaseNoteAdded, CaseOpened, CaseReopened,
+    ComplaintResolved, ContactRecorded, Escalated, EscalationReason, HandoffBrief, ItemQuantity,
+    Money, PartnerAcknowledged, PartnerOutcomeRecorded, PartnerTeamRegistered, QueuedWorkRemoved,
+    ResolutionAction,
     ResolutionActionRequested, TransferredToPartner, WorkQueued,
 )
 from services.kernel.commands import Aggregate, Value
@@ -84,12 +85,18 @@ class MissingField(DomainError):
 # --- the roster (stream "roster") ---------------------------------------------------------------
 
 class Needs(Value):
-    """What an agent must have to take a piece of work."""
+    """What an agent must have to take a piece of work.
+
+    ``team``: only members of that team may take it (a case the rules send to a team), whatever
+    their skills. ``language`` or ``channel`` None: any (a filed complaint is worked in writing
+    until someone calls).
+    """
 
     skill: Category
-    language: str = Field(default="en", pattern=BCP47)
+    language: str | None = Field(default="en", pattern=BCP47)
     region: str | None = None
-    channel: Channel = Channel.PHONE
+    channel: Channel | None = Channel.PHONE
+    team: str | None = None
 
 
 class Agent(Value):
@@ -101,6 +108,7 @@ class Agent(Value):
     regions: tuple[str, ...]
     channels: frozenset[Channel]
     capacity: int
+    teams: frozenset[str] = frozenset()
     availability: Availability = Availability.OFFLINE
     #: When the agent last became free (available, or done with a case); longest idle goes first.
     idle_since: datetime | None = None
@@ -108,10 +116,17 @@ class Agent(Value):
     cases: dict[str, datetime] = {}
 
     def fits(self, needs: Needs) -> bool:
-        language = needs.language.split("-")[0].lower()
-        return (needs.skill in self.skills and needs.channel in self.channels
-                and any(tag.split("-")[0].lower() == language for tag in self.languages)
-                and (not self.regions or needs.region is None or needs.region in self.regions))
+        if needs.team is not None and needs.team not in self.teams:
+            return False
+        if needs.team is None and needs.skill not in self.skills:
+            return False
+        if needs.channel is not None and needs.channel not in self.channels:
+            return False
+        if needs.language is not None and not any(
+                tag.split("-")[0].lower() == needs.language.split("-")[0].lower()
+                for tag in self.languages):
+            return False
+        return not self.regions or needs.region is None or needs.region in self.regions
 
 
 class Team(Value):
@@ -156,6 +171,7 @@ class RegisterAgent(Value):
     regions: tuple[str, ...] = ()
     channels: tuple[Channel, ...] = (Channel.PHONE,)
     capacity: int = Field(ge=1)
+    teams: tuple[str, ...] = ()
 
 
 class ChangeAvailability(Value):
@@ -185,6 +201,13 @@ class AssignForCallback(Value):
     needs: Needs
 
 
+class AssignCase(Value):
+    """A filed complaint: give it to the best fitting agent under capacity, or queue it."""
+
+    complaint_id: str = Field(min_length=1)
+    needs: Needs
+
+
 class CancelQueuedCallback(Value):
     """Take a cancelled callback out of the queue (nothing to do if it was dispatched already)."""
 
@@ -197,6 +220,12 @@ class ReleaseAgent(Value):
 
     complaint_id: str = Field(min_length=1)
     agent_id: str = Field(min_length=1)
+
+
+class FinishCase(Value):
+    """The case is resolved: whoever holds it is free of it, and queued work for it is dropped."""
+
+    complaint_id: str = Field(min_length=1)
 
 
 class RouteReopenedCase(Value):
@@ -240,7 +269,8 @@ def _queue(roster: Roster, work: QueuedWork, now: datetime) -> list[Event]:
     needs = work.needs
     queued: list[Event] = [WorkQueued(complaint_id=work.complaint_id, callback_id=work.callback_id,
                                       phone=work.phone, skill=needs.skill, language=needs.language,
-                                      region=needs.region, channel=needs.channel, queued_at=now)]
+                                      region=needs.region, channel=needs.channel, team=needs.team,
+                                      queued_at=now)]
     if work.callback_id:
         position = len(roster.queue) + 1
         wait = estimated_wait(roster, needs, position)
@@ -248,6 +278,42 @@ def _queue(roster: Roster, work: QueuedWork, now: datetime) -> list[Event]:
                                      position=position, estimated_wait_s=round(wait.total_seconds()),
                                      queued_at=now))
     return queued
+
+
+def holder(roster: Roster, complaint_id: str) -> Agent | None:
+    """The agent who holds the case now, if any."""
+    return next((a for a in roster.agents.values() if complaint_id in a.cases), None)
+
+
+def _queued(roster: Roster, complaint_id: str) -> list[QueuedWork]:
+    return [w for w in roster.queue if w.complaint_id == complaint_id]
+
+
+def _assign_or_queue(state: Roster, work: QueuedWork, now: datetime, reason: str) -> list[Event]:
+    if (agent_id := pick_agent(state, work.needs, now)) is None:
+        return _queue(state, work, now)
+    return _assign(work, agent_id, now, reason)
+
+
+def _callback(state: Roster, command: AssignForCallback, now: datetime) -> list[Event]:
+    """A callback goes to the agent holding the case if they are free to call now; otherwise it
+    is new phone work for the best fitting agent (who then holds the case) or the queue."""
+    if command.callback_id in state.callbacks_seen:
+        return []
+    owner = holder(state, command.complaint_id)
+    if owner is not None and owner.availability == Availability.AVAILABLE:
+        return [CallbackDispatched(complaint_id=command.complaint_id, callback_id=command.callback_id,
+                                   agent_id=owner.agent_id, phone=command.phone, dispatched_at=now)]
+    before: list[Event] = []
+    if owner is not None:  # busy or away: calling at once matters more than who calls
+        before.append(AgentReleased(complaint_id=command.complaint_id, agent_id=owner.agent_id,
+                                    released_at=now, reassigned=True))
+    before += [QueuedWorkRemoved(complaint_id=w.complaint_id, callback_id=None, removed_at=now)
+               for w in _queued(state, command.complaint_id) if w.callback_id is None]
+    state = reduce(evolve_roster, before, state)
+    work = QueuedWork(**command.model_dump(), queued_at=now)
+    return [*before, *_assign_or_queue(state, work, now, "longest-idle available agent with the "
+                                                          "skill, language and region")]
 
 
 def drain(roster: Roster, now: datetime) -> list[Event]:
@@ -275,13 +341,14 @@ def decide_roster(state: Roster, command: object, now: datetime) -> list[Event]:
             changed = AgentAvailabilityChanged(**command.model_dump(), changed_at=now)
             return [changed, *drain(evolve_roster(state, changed), now)]
         case AssignForCallback():
-            if command.callback_id in state.callbacks_seen:
+            return _callback(state, command, now)
+        case AssignCase():
+            if holder(state, command.complaint_id) or _queued(state, command.complaint_id):
                 return []
-            work = QueuedWork(**command.model_dump(), queued_at=now)
-            if (agent_id := pick_agent(state, command.needs, now)) is None:
-                return _queue(state, work, now)
-            return _assign(work, agent_id, now, "longest-idle available agent with the skill, "
-                                                "language and region")
+            work = QueuedWork(complaint_id=command.complaint_id, callback_id=None, phone=None,
+                              needs=command.needs, queued_at=now)
+            return _assign_or_queue(state, work, now, "fewest cases, then longest idle, among "
+                                                      "available agents who fit")
         case CancelQueuedCallback():
             if not any(w.callback_id == command.callback_id for w in state.queue):
                 return []
@@ -291,7 +358,17 @@ def decide_roster(state: Roster, command: object, now: datetime) -> list[Event]:
                 return []
             released = AgentReleased(**command.model_dump(), released_at=now)
             return [released, *drain(evolve_roster(state, released), now)]
+        case FinishCase():
+            finished: list[Event] = [
+                QueuedWorkRemoved(complaint_id=w.complaint_id, callback_id=w.callback_id,
+                                  removed_at=now) for w in _queued(state, command.complaint_id)]
+            if (owner := holder(state, command.complaint_id)) is not None:
+                finished.append(AgentReleased(complaint_id=command.complaint_id,
+                                              agent_id=owner.agent_id, released_at=now))
+            return [*finished, *drain(reduce(evolve_roster, finished, state), now)] if finished else []
         case RouteReopenedCase():
+            if holder(state, command.complaint_id) or _queued(state, command.complaint_id):
+                return []
             work = QueuedWork(complaint_id=command.complaint_id, callback_id=None, phone=None,
                               needs=command.needs, queued_at=now)
             own = state.agents.get(state.last_agent.get(command.complaint_id, ""))
@@ -322,6 +399,7 @@ def evolve_roster(state: Roster, event: Event) -> Roster:
             agent = Agent(agent_id=event.agent_id, skills=frozenset(event.skills),
                           languages=tuple(event.languages), regions=tuple(event.regions),
                           channels=frozenset(event.channels), capacity=event.capacity,
+                          teams=frozenset(event.teams),
                           **({} if old is None else old.model_dump(
                               include={"availability", "idle_since", "cases"})))
             return state.model_copy(update={"agents": {**agents, agent.agent_id: agent}})
@@ -344,9 +422,11 @@ def evolve_roster(state: Roster, event: Event) -> Roster:
                                                                      event.callback_id)),
                 callbacks_seen=state.callbacks_seen | ({event.callback_id} - {None}),
                 last_agent={**state.last_agent, event.complaint_id: event.agent_id}))
+        case CallbackDispatched():
+            return state.model_copy(update={"callbacks_seen": state.callbacks_seen | {event.callback_id}})
         case WorkQueued():
             needs = Needs(skill=event.skill, language=event.language, region=event.region,
-                          channel=event.channel)
+                          channel=event.channel, team=event.team)
             work = QueuedWork(complaint_id=event.complaint_id, callback_id=event.callback_id,
                               phone=event.phone, needs=needs, queued_at=event.queued_at)
             return state.model_copy(update=dict(
@@ -360,6 +440,8 @@ def evolve_roster(state: Roster, event: Event) -> Roster:
             took = event.released_at - agent.cases[event.complaint_id]
             state = _with_agent(state, agent, idle_since=event.released_at, cases={
                 k: v for k, v in agent.cases.items() if k != event.complaint_id})
+            if event.reassigned:  # not a handling time: the agent did not finish it
+                return state
             return state.model_copy(update={"handling": (*state.handling, took)[-RECENT_HANDLINGS:]})
     return state
 
@@ -377,7 +459,7 @@ ROSTER: Aggregate[Roster] = Aggregate(Roster(), evolve_roster, decide_roster)
 
 # --- a case (stream case-<complaint_id>) ---------------------------------------------------------
 
-CaseStatus = Literal["open", "transferred", "resolved"]
+CaseStatus = Literal["open", "transferred", "resolved", "closed"]
 
 
 class Timer(Value):
@@ -400,6 +482,8 @@ class Case(Value):
     routed_team_id: str | None = None
     status: CaseStatus = "open"
     team_id: str | None = None
+    acknowledged: bool = False
+    note_ids: frozenset[str] = frozenset()
     timers: tuple[Timer, ...] = ()
     contacts: tuple[datetime, ...] = ()
     contact_ids: frozenset[str] = frozenset()
@@ -435,6 +519,27 @@ class TransferToPartner(Value):
     team: Team
     by_agent_id: str = Field(min_length=1)
     brief: BriefDraft
+
+
+class AcknowledgeTransfer(Value):
+    """Someone in the partner team has read the brief and taken the case."""
+
+    team_id: str = Field(min_length=1)
+    by: str = Field(min_length=1)
+
+
+class AddNote(Value):
+    """A note for staff (agents, partners, supervisors); never shown to the complainant."""
+
+    note_id: str = Field(min_length=1)
+    author: str = Field(min_length=1)
+    text: str = Field(min_length=1, max_length=5000)
+
+
+class Close(Value):
+    """Notify's answer to "is this closed?": confirmed, or no answer after the reminder."""
+
+    confirmed: bool
 
 
 class RecordPartnerOutcome(Value):
@@ -543,7 +648,7 @@ def decide_case(state: Case, command: object, now: datetime) -> list[Event]:
             team = command.team
             if state.status == "transferred" and state.team_id == team.team_id:
                 return []
-            if state.status == "resolved":
+            if state.status in ("resolved", "closed"):
                 raise IllegalState("transfer", state.status)
             if state.category not in team.categories:
                 raise IllegalState("transfer", state.status,
@@ -555,6 +660,22 @@ def decide_case(state: Case, command: object, now: datetime) -> list[Event]:
             return [TransferredToPartner(complaint_id=cid, team_id=team.team_id,
                                          by_agent_id=command.by_agent_id, brief=_brief(command.brief),
                                          transferred_at=now, sla_due_at=now + sla)]
+        case AcknowledgeTransfer():
+            if state.status != "transferred" or state.team_id != command.team_id:
+                raise IllegalState("acknowledge", state.status,
+                                   f"it is not with team {command.team_id}")
+            if state.acknowledged:
+                return []
+            return [PartnerAcknowledged(complaint_id=cid, **command.model_dump(),
+                                        acknowledged_at=now)]
+        case AddNote():
+            if command.note_id in state.note_ids:
+                return []
+            return [CaseNoteAdded(complaint_id=cid, **command.model_dump(), added_at=now)]
+        case Close():
+            if state.status != "resolved":
+                return []  # reopened in between, or closed already: the later word stands
+            return [CaseClosed(complaint_id=cid, confirmed=command.confirmed, closed_at=now)]
         case RecordPartnerOutcome():
             if state.status != "transferred" or state.team_id != command.team_id:
                 raise IllegalState("record an outcome", state.status,
@@ -565,13 +686,13 @@ def decide_case(state: Case, command: object, now: datetime) -> list[Event]:
         case RequestResolutionAction():
             if command.action_id in state.action_ids:
                 return []
-            if state.status == "resolved":
+            if state.status in ("resolved", "closed"):
                 raise IllegalState("request a resolution action", state.status)
             _check_action(command)
             return [ResolutionActionRequested(complaint_id=cid, **command.model_dump(),
                                               requested_at=now)]
         case Resolve():
-            if state.status == "resolved":
+            if state.status in ("resolved", "closed"):
                 raise IllegalState("resolve", state.status)
             if not command.recap.strip():
                 raise MissingField("recap", "say what was done, for the complainant")
@@ -579,7 +700,7 @@ def decide_case(state: Case, command: object, now: datetime) -> list[Event]:
                                       recap=command.recap, next_steps=list(command.next_steps),
                                       resolved_at=now)]
         case Reopen():
-            if state.status != "resolved":
+            if state.status not in ("resolved", "closed"):
                 return []
             return [CaseReopened(complaint_id=cid, reopened_at=now)]
         case Escalate():
@@ -618,7 +739,13 @@ def evolve_case(state: Case, event: Event) -> Case:
                         reason=EscalationReason.SLA_BREACH,
                         detail=f"team {event.team_id} recorded no outcome by {event.sla_due_at}")
             return _moved(state, event.transferred_at, status="transferred", team_id=event.team_id,
-                          timers=(*_without_partner_sla(state.timers), sla))
+                          acknowledged=False, timers=(*_without_partner_sla(state.timers), sla))
+        case PartnerAcknowledged():
+            return _moved(state, event.acknowledged_at, acknowledged=True)
+        case CaseNoteAdded():
+            return state.model_copy(update={"note_ids": state.note_ids | {event.note_id}})
+        case CaseClosed():
+            return _moved(state, event.closed_at, status="closed")
         case PartnerOutcomeRecorded():
             return _moved(state, event.recorded_at, timers=_without_partner_sla(state.timers))
         case ResolutionActionRequested():

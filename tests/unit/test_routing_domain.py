@@ -12,13 +12,13 @@ from contracts.intake import Assurance, Category
 from contracts.routing import (
     AgentAssigned, AgentAvailabilityChanged, AgentRegistered, AgentReleased, Availability,
     CallbackDispatched,
-    CallbackQueued, CaseOpened, CaseReopened, ComplaintResolved, Escalated, EscalationReason,
+    CallbackQueued, CaseClosed, CaseNoteAdded, CaseOpened, CaseReopened, PartnerAcknowledged, ComplaintResolved, Escalated, EscalationReason,
     HandoffBrief, ItemQuantity, Money, PartnerOutcomeRecorded, QueuedWorkRemoved,
     ResolutionAction, ResolutionActionRequested, TransferredToPartner, WorkQueued,
 )
 from services.kernel.commands import Aggregate
 from services.routing.domain import (
-    CASE, ROSTER, AssignForCallback, BriefDraft, CancelQueuedCallback, ChangeAvailability,
+    CASE, ROSTER, AcknowledgeTransfer, AddNote, AssignCase, AssignForCallback, Close, FinishCase, BriefDraft, CancelQueuedCallback, ChangeAvailability,
     Escalate, FireDueTimers, IllegalState, MissingField, Needs, NotFound, OpenCase, RecordContact,
     RecordPartnerOutcome, RegisterAgent, ReleaseAgent, Reopen, RequestResolutionAction, Resolve,
     RouteReopenedCase, Team, TransferToPartner, due_timers, pick_agent, repeated_contacts,
@@ -356,3 +356,106 @@ def test_an_agent_can_escalate_with_a_reason():
     [event] = run(CASE, [OPENED], Escalate(detail="Customer has 3 accounts; needs one owner."))
 
     assert event.reason == EscalationReason.OTHER
+
+
+# --- filed complaints and who holds a case ------------------------------------------------------
+
+WRITTEN = Needs(skill=Category.DELIVERY_DRIVER_CONDUCT, language=None, channel=None)
+
+
+def test_a_filed_complaint_goes_to_the_fitting_agent_with_fewest_cases_then_longest_idle():
+    events = run(ROSTER, THREE_AGENTS, AssignCase(complaint_id=CID, needs=WRITTEN))
+
+    assert [(type(e), e.agent_id) for e in events] == [(AgentAssigned, "agt-cy")]
+    assert events[0].callback_id is None
+
+
+def test_a_callback_on_a_case_goes_to_the_agent_holding_it_without_more_load():
+    held = THREE_AGENTS + run(ROSTER, THREE_AGENTS, AssignCase(complaint_id=CID, needs=WRITTEN))
+
+    events = run(ROSTER, held, callback())
+
+    assert events == [CallbackDispatched(complaint_id=CID, callback_id=CB, agent_id="agt-cy",
+                                         phone=PHONE, dispatched_at=T0)]
+    assert ROSTER.fold(held + events).agents["agt-cy"].cases.keys() == {CID}
+
+
+def test_a_callback_whose_agent_is_on_a_call_goes_to_another_fitting_agent_who_takes_the_case():
+    held = THREE_AGENTS + run(ROSTER, THREE_AGENTS, AssignCase(complaint_id=CID, needs=WRITTEN))
+    busy = held + [AgentAvailabilityChanged(agent_id="agt-cy", availability=Availability.ON_CALL,
+                                            changed_at=T0)]
+
+    events = run(ROSTER, busy, callback())
+
+    assert [type(e) for e in events] == [AgentReleased, AgentAssigned, CallbackDispatched]
+    assert events[0].reassigned and events[2].agent_id == "agt-ana"
+    roster = ROSTER.fold(busy + events)
+    assert roster.agents["agt-cy"].cases == {} and CID in roster.agents["agt-ana"].cases
+    assert roster.handling == ()  # a reassignment is not a handling time
+
+
+def test_a_callback_on_a_queued_case_replaces_its_place_in_the_queue_with_the_callback():
+    nobody = [agent("agt-off")]
+    queued = nobody + run(ROSTER, nobody, AssignCase(complaint_id=CID, needs=WRITTEN))
+
+    events = run(ROSTER, queued, callback())
+
+    assert [type(e) for e in events] == [QueuedWorkRemoved, WorkQueued, CallbackQueued]
+    assert events[2].position == 1
+    assert [w.callback_id for w in ROSTER.fold(queued + events).queue] == [CB]
+
+
+def test_a_case_the_rules_send_to_a_team_is_called_back_only_by_its_members():
+    security = Needs(skill=Category.ACCOUNT_LOCKED, team="team-account-security")
+    member = AgentRegistered(agent_id="agt-sec", name="S", skills=[Category.REFUND], languages=["en"],
+                             capacity=1, teams=["team-account-security"], registered_at=T0)
+    others = [agent("agt-ana", skills=(Category.ACCOUNT_LOCKED,)), _available("agt-ana", T0 - timedelta(hours=2))]
+
+    assert [type(e) for e in run(ROSTER, others, callback(needs=security))] == [WorkQueued, CallbackQueued]
+    dispatched = run(ROSTER, [*others, member, _available("agt-sec", T0)], callback(needs=security))
+    assert dispatched[-1].agent_id == "agt-sec"
+
+
+def test_finishing_a_case_frees_its_agent_for_the_next_queued_work():
+    one = [agent("agt-ana"), _available("agt-ana", T0 - timedelta(minutes=5))]
+    history = one + run(ROSTER, one, AssignCase(complaint_id=CID, needs=WRITTEN),
+                        callback(callback_id="cb-2", complaint_id="c-2"))
+    assert isinstance(history[-1], CallbackQueued)
+
+    events = run(ROSTER, history, FinishCase(complaint_id=CID), at=T0 + timedelta(minutes=9))
+
+    assert [type(e) for e in events] == [AgentReleased, AgentAssigned, CallbackDispatched]
+    assert events[2].complaint_id == "c-2"
+    assert ROSTER.fold(history + events).handling == (timedelta(minutes=9),)
+
+
+# --- the partner's side and closing -------------------------------------------------------------
+
+TRANSFERRED = [CaseOpened(complaint_id=CID, category=Category.DELIVERY_DRIVER_CONDUCT,
+                          assurance=Assurance.AUTHENTICATED, opened_at=T0)]
+TRANSFERRED += run(CASE, TRANSFERRED, TransferToPartner(team=LOGISTICS, by_agent_id="agt-ana", brief=BRIEF))
+
+
+def test_the_partner_acknowledges_once_and_only_the_team_that_has_the_case():
+    ack = AcknowledgeTransfer(team_id=LOGISTICS.team_id, by="partner-ops-17")
+
+    assert [type(e) for e in run(CASE, TRANSFERRED, ack, ack)] == [PartnerAcknowledged]
+    with pytest.raises(IllegalState, match="not with team team-other"):
+        run(CASE, TRANSFERRED, AcknowledgeTransfer(team_id="team-other", by="x"))
+
+
+def test_a_note_is_added_once_per_id():
+    note = AddNote(note_id="n-1", author="agt-ana", text="Has dashcam footage.")
+
+    assert [type(e) for e in run(CASE, TRANSFERRED, note, note)] == [CaseNoteAdded]
+
+
+def test_a_resolved_case_is_closed_once_and_then_refuses_to_be_resolved_naming_closed():
+    resolved = TRANSFERRED + run(CASE, TRANSFERRED, Resolve(agent_id="agt-ana", recap="Driver retrained."))
+
+    assert run(CASE, resolved, Close(confirmed=True), Close(confirmed=True)) == [
+        CaseClosed(complaint_id=CID, confirmed=True, closed_at=T0)]
+    closed = resolved + run(CASE, resolved, Close(confirmed=True))
+    with pytest.raises(IllegalState, match="the case is closed"):
+        run(CASE, closed, Resolve(agent_id="agt-ana", recap="again"))
+    assert run(CASE, TRANSFERRED, Close(confirmed=False)) == []  # not resolved: nothing to close
