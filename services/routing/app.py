@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import sys
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
 
 from fastapi import FastAPI
 
@@ -12,22 +15,39 @@ from services.kernel.process import load_settings, run, serve_http
 from services.kernel.runtime import Runtime, check_dependencies
 from services.kernel.web import service_app
 from services.routing import handlers
-from services.routing.application import Routing
-from services.routing.projections import PROJECTIONS
+from services.routing.application import RepeatRule, Routing
+from services.routing.projections import PROJECTIONS, Timers
 from services.routing.rules import DEFAULT_RULES, Rules, RulesError, load_rules
 from services.routing.settings import RoutingSettings
+
+log = logging.getLogger("routing")
 
 
 def create_app(settings: RoutingSettings | None = None, rules: Rules | None = None) -> FastAPI:
     settings = settings or RoutingSettings()
     rules = rules or load_rules(settings.rules_path or DEFAULT_RULES)
     runtime = Runtime.create(settings, registry, TOPICS["routing"], PROJECTIONS)
-    routing = Routing(runtime.store, rules)
+    routing = Routing(runtime.store, rules, RepeatRule(settings.repeat_contacts,
+                                                       timedelta(hours=settings.repeat_window_hours)))
+    timers = Timers(runtime.store.db)
+
+    async def fire_due_timers() -> None:
+        """Every TIMER_INTERVAL_S: the cases whose timer is due, each decided on its own stream."""
+        while True:
+            await asyncio.sleep(settings.timer_interval_s)
+            now = datetime.now(UTC)
+            try:
+                if fired := await routing.fire_due_timers(await timers.due(now), now):
+                    log.info("fired %d due timer(s)", fired)
+            except Exception:  # a store outage: the next tick tries again; nothing is lost
+                log.exception("could not fire due timers")
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        await runtime.start([TOPICS["intake"]])
+        await runtime.start([TOPICS["intake"], TOPICS["notify"]])
+        ticker = asyncio.create_task(fire_due_timers(), name="routing-timers")
         yield
+        ticker.cancel()
         await runtime.stop()
 
     handlers.subscribe(runtime, routing)

@@ -1,4 +1,5 @@
-"""Routing's entry points: the agent HTTP API (parse → call the application → answer) and its subscription."""
+"""Routing's entry points: the agent and partner HTTP API (parse → call the application → answer)
+and its subscriptions to intake's and notify's topics."""
 
 from __future__ import annotations
 
@@ -8,20 +9,25 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Header, HTTPException, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from contracts import TOPICS
 from contracts.envelope import Envelope, Event
-from contracts.intake import CallbackCancelled, CallbackRequested, ComplaintFiled
-from contracts.routing import Availability
+from contracts.intake import (CallbackCancelled, CallbackRequested, ComplaintFiled, ComplaintLinked,
+                              CustomerMessageReceived)
+from contracts.notify import (ComplaintClosedUnconfirmed, ComplaintReopened,
+                              CustomerConfirmedClosed, NotificationSuppressed)
+from contracts.routing import Availability, EscalationReason, ItemQuantity, Money, ResolutionAction
 from services.kernel import auth
 from services.kernel.eventstore import Cause
 from services.kernel.idempotency import IdempotencyStore, idempotent
 from services.kernel.runtime import Runtime
 from services.routing.application import Routing
-from services.routing.domain import (ChangeAvailability, DomainError, IllegalState, MissingField,
-                                     NotFound, RegisterAgent, RegisterPartnerTeam)
-from services.routing.projections import AgentQueues
+from services.routing.domain import (AddNote, BriefDraft, Case, ChangeAvailability, DomainError,
+                                     Escalate, IllegalState, MissingField, NotFound,
+                                     RecordPartnerOutcome, RegisterAgent, RegisterPartnerTeam,
+                                     RequestResolutionAction, Resolve)
+from services.routing.projections import AgentQueues, SupervisorQueue, TeamInboxes
 from services.routing.settings import RoutingSettings
 
 STAFF = {"agent", "supervisor"}
@@ -35,7 +41,9 @@ class Services:
 
     def __init__(self, settings: RoutingSettings, runtime: Runtime, routing: Routing) -> None:
         self.settings, self.runtime, self.routing = settings, runtime, routing
-        self.queues, self.idempotency = AgentQueues(runtime.store.db), IdempotencyStore(runtime.store.db)
+        db = runtime.store.db
+        self.queues, self.inboxes, self.supervisor = AgentQueues(db), TeamInboxes(db), SupervisorQueue(db)
+        self.idempotency = IdempotencyStore(db)
 
 
 def services(request: Request) -> Services:
@@ -45,44 +53,143 @@ def services(request: Request) -> Services:
 Svc = Annotated[Services, Depends(services)]
 
 
-def staff(svc: Svc, authorization: Annotated[str | None, Header()] = None) -> dict:
-    """The claims of an agent's or supervisor's bearer token: 401 without a valid one, 403 for others."""
+def claims(svc: Svc, authorization: Annotated[str | None, Header()] = None) -> dict:
+    """The claims of a valid bearer token (401 without one)."""
     try:
-        claims = auth.verify(auth.bearer(authorization), svc.settings.signing_key)
+        return auth.verify(auth.bearer(authorization), svc.settings.signing_key)
     except auth.InvalidToken as exc:
         raise HTTPException(401, {"message": f"Authorization: {exc}"}, {"WWW-Authenticate": "Bearer"}) from None
-    if claims.get("role") not in STAFF:
+
+
+def staff(token: Annotated[dict, Depends(claims)]) -> dict:
+    """An agent's or supervisor's token: 403 for anyone else."""
+    if token.get("role") not in STAFF:
         raise HTTPException(403, {"message": "Authorization: for agents and supervisors only"})
-    return claims
+    return token
+
+
+def supervisor(token: Annotated[dict, Depends(claims)]) -> dict:
+    if token.get("role") != "supervisor":
+        raise HTTPException(403, {"message": "Authorization: for supervisors only"})
+    return token
+
+
+def team_member(team_id: str, token: Annotated[dict, Depends(claims)]) -> dict:
+    """A partner of this team (role partner, claim team) or staff: 403 for other teams."""
+    if token.get("role") in STAFF or (token.get("role") == "partner" and token.get("team") == team_id):
+        return token
+    raise HTTPException(403, {"message": f"Authorization: for team {team_id} and staff only"})
 
 
 Staff = Annotated[dict, Depends(staff)]
+Supervisor = Annotated[dict, Depends(supervisor)]
+Member = Annotated[dict, Depends(team_member)]
 
 
-class AvailabilityChange(BaseModel):
+def _case(case: Case) -> dict:
+    return case.model_dump(mode="json", exclude={"contact_ids", "note_ids", "action_ids"})
+
+
+class _Body(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+
+class AvailabilityChange(_Body):
     availability: Availability = Field(description="available, on_call, after_call_work or offline.",
                                        examples=["available"])
 
 
-router = APIRouter(prefix="/api", tags=["agents"])
+class Brief(_Body):
+    customer_asks: str = Field("", max_length=2000, description="What the customer wants (required).",
+                               examples=["Wants the driver's conduct on Elm Road looked into."])
+    tried: str = Field("", max_length=2000, description="What was already done or checked (required).",
+                       examples=["Confirmed the delivery route and time with him."])
+    evidence: list[str] = Field(default_factory=list, max_length=50, description="Photos, tracking numbers…",
+                                examples=[["1Z999AA10123456784"]])
+    promised: str = Field("", max_length=2000, description="What the customer was promised (required).",
+                          examples=["The partner team will tell him the outcome."])
+    promised_by: AwareDatetime | None = Field(None, description="By when, if a time was given.",
+                                              examples=["2026-03-16T17:00:00Z"])
 
 
-@router.post("/agents", status_code=201, summary="Add an agent to the roster (or change their skills).")
+class Transfer(_Body):
+    team_id: str = Field(min_length=1, description="The partner team.", examples=["team-logistics-uk-south"])
+    brief: Brief | None = Field(None, description="The handoff brief; a transfer without one is refused.")
+
+
+class Note(_Body):
+    text: str = Field(min_length=1, max_length=5000, description="For staff and partners only.",
+                      examples=["Customer has dashcam footage."])
+
+
+class Outcome(_Body):
+    outcome_for_customer: str = Field(max_length=2000, description="What the complainant will be told.",
+                                      examples=["We spoke to the driver and retrained him."])
+    internal_note: str = Field("", max_length=5000, description="For staff only.", examples=["Depot D-311."])
+
+
+class Action(_Body):
+    action: ResolutionAction = Field(description="refund_shipping, cancel_items, reship or goodwill_credit.",
+                                     examples=["cancel_items"])
+    order_id: str = Field(min_length=1, max_length=100, examples=["114-5523190-0012345"])
+    items: list[ItemQuantity] = Field(default_factory=list, max_length=100)
+    amount: Money | None = None
+
+
+class Resolution(_Body):
+    recap: str = Field(max_length=5000, description="What was done, for the complainant (required).",
+                       examples=["We cancelled the 2 undelivered items and refunded their shipping."])
+    next_steps: list[str] = Field(default_factory=list, max_length=20,
+                                  examples=[["The refund lands within 3 working days."]])
+
+
+class Escalation(_Body):
+    reason: EscalationReason = Field(EscalationReason.OTHER, examples=["other"])
+    detail: str = Field(min_length=1, max_length=2000, examples=["Customer threatens legal action."])
+
+
+class Release(_Body):
+    agent_id: str | None = Field(None, description="The agent; default: the token's.", examples=["agt-0042"])
+
+
+router = APIRouter(prefix="/api")
+Handler = Callable[[Cause], Awaitable[Any]]
+
+
+async def act(svc: Services, scope: str, key: str | None, payload: Any, run: Handler) -> JSONResponse:
+    """Run an action once per Idempotency-Key and answer the case (or agent) it leaves behind."""
+    async def answer(cause: Cause) -> tuple[int, dict]:
+        result = await run(cause)
+        return 200, _case(result) if isinstance(result, Case) else result.model_dump(mode="json")
+    return await idempotent(svc.idempotency, scope, key, payload, answer)
+
+
+# --- the roster ---------------------------------------------------------------------------------
+
+@router.post("/agents", status_code=201, tags=["roster"], summary="Add an agent (or change their skills).")
 async def register_agent(body: RegisterAgent, svc: Svc, _: Staff, key: IdempotencyKey = None) -> JSONResponse:
     async def run(cause: Cause) -> tuple[int, dict]:
         return 201, (await svc.routing.register_agent(body, cause)).model_dump(mode="json")
     return await idempotent(svc.idempotency, "register_agent", key, body.model_dump(mode="json"), run)
 
 
-@router.put("/agents/{agent_id}/availability", summary="Available, on a call, after-call work or offline.")
+@router.get("/agents", tags=["roster"], summary="The roster: agents, their availability and load; teams.")
+async def roster(svc: Svc, _: Staff) -> dict:
+    state = await svc.routing.roster()
+    return {"agents": [a.model_dump(mode="json") for a in state.agents.values()],
+            "partner_teams": [t.model_dump(mode="json") for t in state.teams.values()],
+            "queue": [w.model_dump(mode="json") for w in state.queue]}
+
+
+@router.put("/agents/{agent_id}/availability", tags=["roster"],
+            summary="Available, on a call, after-call work or offline.")
 async def change_availability(agent_id: str, body: AvailabilityChange, svc: Svc, _: Staff) -> dict:
     cause = Cause.of_request(str(uuid.uuid4()), "change_availability")  # the same state twice appends nothing
     agent = await svc.routing.change_availability(ChangeAvailability(agent_id=agent_id, **body.model_dump()), cause)
     return agent.model_dump(mode="json")
 
 
-@router.post("/partner-teams", status_code=201, summary="Add a partner team (or change what it takes).")
+@router.post("/partner-teams", status_code=201, tags=["roster"], summary="Add a partner team (or change it).")
 async def register_partner_team(body: RegisterPartnerTeam, svc: Svc, _: Staff,
                                 key: IdempotencyKey = None) -> JSONResponse:
     async def run(cause: Cause) -> tuple[int, dict]:
@@ -90,11 +197,109 @@ async def register_partner_team(body: RegisterPartnerTeam, svc: Svc, _: Staff,
     return await idempotent(svc.idempotency, "register_partner_team", key, body.model_dump(mode="json"), run)
 
 
-@router.get("/agents/{agent_id}/queue", summary="The cases and callbacks an agent holds now.")
+@router.get("/agents/{agent_id}/queue", tags=["agents"], summary="The cases and callbacks an agent holds now.")
 async def agent_queue(agent_id: str, svc: Svc, _: Staff) -> dict:
     if (view := await svc.queues.get(agent_id)) is None:
         raise HTTPException(404, {"message": f"agent: there is no agent {agent_id!r}"})
     return {"agent_id": agent_id, "cases": sorted(view["cases"].values(), key=lambda c: c["assigned_at"])}
+
+
+# --- an agent's actions on a case ------------------------------------------------------------------
+
+@router.get("/cases/{complaint_id}", tags=["cases"], summary="A case as routing sees it (status, team, timers).")
+async def get_case(complaint_id: str, svc: Svc, _: Staff) -> dict:
+    return _case(await svc.routing.case(complaint_id))
+
+
+@router.post("/cases/{complaint_id}/transfer", tags=["cases"],
+             summary="Warm transfer to a partner team with the handoff brief (required).")
+async def transfer(complaint_id: str, body: Transfer, svc: Svc, who: Staff, key: IdempotencyKey = None):
+    brief = BriefDraft(**(body.brief.model_dump() if body.brief else {}))
+    return await act(svc, "transfer", key, [complaint_id, body.model_dump(mode="json")], lambda cause: (
+        svc.routing.transfer(complaint_id, body.team_id, who["sub"], brief, cause)))
+
+
+@router.post("/cases/{complaint_id}/actions", tags=["cases"],
+             summary="Ask for a refund of shipping, a cancellation, a reship or a credit.")
+async def request_action(complaint_id: str, body: Action, svc: Svc, _: Staff, key: IdempotencyKey = None):
+    action_id = f"act-{uuid.uuid4().hex[:12]}" if key is None else f"act-{key}"
+    command = RequestResolutionAction(action_id=action_id, **body.model_dump())
+    return await act(svc, "request_action", key, [complaint_id, body.model_dump(mode="json")], lambda cause: (
+        svc.routing.request_action(complaint_id, command, cause)))
+
+
+@router.post("/cases/{complaint_id}/resolve", tags=["cases"], summary="Resolve with a recap and next steps.")
+async def resolve(complaint_id: str, body: Resolution, svc: Svc, who: Staff, key: IdempotencyKey = None):
+    command = Resolve(agent_id=who["sub"], **body.model_dump())
+    return await act(svc, "resolve", key, [complaint_id, body.model_dump(mode="json")], lambda cause: (
+        svc.routing.resolve(complaint_id, command, cause)))
+
+
+@router.post("/cases/{complaint_id}/escalate", tags=["cases"], summary="Send the case to the supervisor queue.")
+async def escalate(complaint_id: str, body: Escalation, svc: Svc, _: Staff, key: IdempotencyKey = None):
+    return await act(svc, "escalate", key, [complaint_id, body.model_dump(mode="json")], lambda cause: (
+        svc.routing.escalate(complaint_id, Escalate(**body.model_dump()), cause)))
+
+
+@router.post("/cases/{complaint_id}/notes", tags=["cases"], summary="Add a note for staff and partners.")
+async def add_note(complaint_id: str, body: Note, svc: Svc, who: Staff, key: IdempotencyKey = None):
+    note = AddNote(note_id=f"note-{key or uuid.uuid4().hex}", author=who["sub"], text=body.text)
+    return await act(svc, "add_note", key, [complaint_id, body.model_dump()], lambda cause: (
+        svc.routing.add_note(complaint_id, note, cause)))
+
+
+@router.post("/cases/{complaint_id}/release", tags=["cases"],
+             summary="The agent is done with the case for now (call over): capacity frees up.")
+async def release(complaint_id: str, body: Release, svc: Svc, who: Staff, key: IdempotencyKey = None):
+    agent_id = body.agent_id or who["sub"]
+    return await act(svc, "release", key, [complaint_id, agent_id], lambda cause: (
+        svc.routing.release(complaint_id, agent_id, cause)))
+
+
+@router.get("/supervisor/queue", tags=["cases"], summary="Escalated cases with every reason, oldest first.")
+async def supervisor_queue(svc: Svc, _: Supervisor) -> dict:
+    return {"cases": await svc.supervisor.all()}
+
+
+# --- a partner team's side ----------------------------------------------------------------------------
+
+@router.get("/partner-teams/{team_id}/inbox", tags=["partners"],
+            summary="The team's cases: brief, SLA due time, notes, outcome.")
+async def inbox(team_id: str, svc: Svc, _: Member) -> dict:
+    await svc.routing.team(team_id)  # 404 naming an unknown team
+    view = await svc.inboxes.get(team_id) or {"cases": {}}
+    return {"team_id": team_id, "cases": sorted(view["cases"].values(), key=lambda c: c.get("received_at", ""))}
+
+
+@router.post("/partner-teams/{team_id}/cases/{complaint_id}/acknowledge", tags=["partners"],
+             summary="Someone in the team has read the brief and taken the case.")
+async def acknowledge(team_id: str, complaint_id: str, svc: Svc, who: Member, key: IdempotencyKey = None):
+    return await act(svc, "acknowledge", key, [team_id, complaint_id], lambda cause: (
+        svc.routing.acknowledge(complaint_id, team_id, who["sub"], cause)))
+
+
+@router.post("/partner-teams/{team_id}/cases/{complaint_id}/notes", tags=["partners"], summary="A partner's note.")
+async def partner_note(team_id: str, complaint_id: str, body: Note, svc: Svc, who: Member,
+                       key: IdempotencyKey = None):
+    await _holds(svc, team_id, complaint_id)
+    note = AddNote(note_id=f"note-{key or uuid.uuid4().hex}", author=who["sub"], text=body.text)
+    return await act(svc, "partner_note", key, [team_id, complaint_id, body.model_dump()], lambda cause: (
+        svc.routing.add_note(complaint_id, note, cause)))
+
+
+@router.post("/partner-teams/{team_id}/cases/{complaint_id}/outcome", tags=["partners"],
+             summary="What the team did; the complainant is told outcome_for_customer.")
+async def record_outcome(team_id: str, complaint_id: str, body: Outcome, svc: Svc, _: Member,
+                         key: IdempotencyKey = None):
+    command = RecordPartnerOutcome(team_id=team_id, **body.model_dump())
+    return await act(svc, "record_outcome", key, [team_id, complaint_id, body.model_dump()], lambda cause: (
+        svc.routing.record_outcome(complaint_id, command, cause)))
+
+
+async def _holds(svc: Services, team_id: str, complaint_id: str) -> None:
+    case = await svc.routing.case(complaint_id)
+    if team_id not in (case.team_id, case.routed_team_id):
+        raise IllegalState("add a partner note", case.status, f"it is not with team {team_id}")
 
 
 def add_routes(app: FastAPI) -> None:
@@ -102,17 +307,26 @@ def add_routes(app: FastAPI) -> None:
 
     @app.exception_handler(DomainError)
     async def refused(request: Request, exc: DomainError) -> JSONResponse:
-        return JSONResponse({"message": exc.message, "code": exc.code}, STATUS.get(type(exc), 409))
+        body: dict[str, Any] = {"message": exc.message, "code": exc.code}
+        if isinstance(exc, IllegalState):
+            body["current_state"] = exc.current
+        return JSONResponse(body, STATUS.get(type(exc), 409))
 
 
 def subscribe(runtime: Runtime, routing: Routing) -> None:
-    """Routing acts on intake's complaints and callbacks; group = the service's name."""
+    """Routing acts on intake's complaints, callbacks and messages and on notify's answers; one
+    subscription (one Kafka consumer) in the service's own group."""
 
     def handler(use_case: Callable[[Any, Cause], Awaitable[Any]]):
         async def handle(event: Event, envelope: Envelope) -> None:
             await use_case(event, Cause.of_event(envelope, use_case.__name__))
         return handle
 
-    runtime.consumer.subscribe(TOPICS["intake"], runtime.settings.service_name, {
+    runtime.consumer.subscribe([TOPICS["intake"], TOPICS["notify"]], runtime.settings.service_name, {
         ComplaintFiled: handler(routing.open_case), CallbackRequested: handler(routing.assign_callback),
-        CallbackCancelled: handler(routing.cancel_callback)})
+        CallbackCancelled: handler(routing.cancel_callback),
+        CustomerMessageReceived: handler(routing.customer_wrote), ComplaintLinked: handler(routing.customer_wrote),
+        ComplaintReopened: handler(routing.reopen), CustomerConfirmedClosed: handler(routing.close),
+        ComplaintClosedUnconfirmed: handler(routing.close),
+        NotificationSuppressed: handler(routing.notification_blocked)})
+

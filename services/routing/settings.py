@@ -20,6 +20,11 @@ class RoutingSettings(KernelSettings):
                                                       "a bad file stops the service naming the rule and line); "
                                                       "unset: the rules.json packaged with the service.")
     max_body_bytes: int = Field(100_000, gt=0, description="Largest request body accepted (413 above).")
+    timer_interval_s: float = Field(15.0, gt=0, description="How often due timers (partner SLAs) are looked "
+                                                           "for; a timer fires at most this late.")
+    repeat_contacts: int = Field(4, ge=2, description="This many messages or callbacks on one case within "
+                                                      "REPEAT_WINDOW_HOURS, with no progress, escalate it.")
+    repeat_window_hours: float = Field(24.0, gt=0, description="The window of the repeated-contacts rule.")
 
     @model_validator(mode="after")
     def _real_secret_in_production(self) -> RoutingSettings:
