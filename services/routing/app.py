@@ -46,9 +46,11 @@ def create_app(settings: RoutingSettings | None = None, rules: Rules | None = No
     async def lifespan(app: FastAPI):
         await runtime.start([TOPICS["intake"], TOPICS["notify"]])
         ticker = asyncio.create_task(fire_due_timers(), name="routing-timers")
-        yield
-        ticker.cancel()
-        await runtime.stop()
+        try:
+            yield
+        finally:  # also when the server (or a test using the app) fails: no producer left running
+            ticker.cancel()
+            await runtime.stop()
 
     handlers.subscribe(runtime, routing)
     app = service_app("Complaint routing", "Agents, partner teams and callbacks: who handles each complaint, "

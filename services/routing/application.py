@@ -23,7 +23,7 @@ from services.routing.domain import (
     AssignForCallback, BriefDraft, CancelQueuedCallback, Case, ChangeAvailability, Close, Escalate,
     FinishCase, FireDueTimers, Needs, NotFound, OpenCase, RecordContact, RecordPartnerOutcome,
     RegisterAgent, RegisterPartnerTeam, ReleaseAgent, Reopen, RequestResolutionAction, Resolve,
-    RouteReopenedCase, Roster, Team, TransferToPartner, case_stream,
+    RouteBack, Roster, Team, TransferToPartner, case_stream,
 )
 from services.routing.rules import AgentsWithSkill, PartnerTeam, Rules, Supervisor, route
 
@@ -78,7 +78,11 @@ class Routing:
                      channel=Channel.PHONE if phone else None)
 
     async def _case(self, complaint_id: str, command: object, cause: Cause) -> Case:
-        outcome = await execute(self.store, CASE, case_stream(complaint_id), command, cause, self.clock())
+        try:
+            outcome = await execute(self.store, CASE, case_stream(complaint_id), command, cause,
+                                    self.clock())
+        except NotFound as exc:  # the pure domain does not know which stream it was given
+            raise NotFound("case", complaint_id) if exc.kind == "case" else exc from None
         return outcome.state
 
     async def _roster(self, command: object, cause: Cause) -> Roster:
@@ -130,8 +134,8 @@ class Routing:
     async def reopen(self, reopened: ComplaintReopened, cause: Cause) -> None:
         """"No, still a problem": the same case opens again, back to its agent if free, else queued."""
         case = await self._case(reopened.complaint_id, Reopen(), cause)
-        await self._roster(RouteReopenedCase(complaint_id=reopened.complaint_id,
-                                             needs=self.needs(case, None, phone=False)), cause)
+        await self._roster(RouteBack(complaint_id=reopened.complaint_id,
+                                     needs=self.needs(case, None, phone=False)), cause)
 
     async def close(self, answer: CustomerConfirmedClosed | ComplaintClosedUnconfirmed,
                     cause: Cause) -> None:
@@ -151,9 +155,12 @@ class Routing:
 
     async def transfer(self, complaint_id: str, team_id: str, agent_id: str, brief: BriefDraft,
                        cause: Cause) -> Case:
+        """Warm transfer with the brief; the agent's capacity frees up while the partner works."""
         team = await self.team(team_id)
-        return await self._case(complaint_id, TransferToPartner(team=team, by_agent_id=agent_id,
+        case = await self._case(complaint_id, TransferToPartner(team=team, by_agent_id=agent_id,
                                                                 brief=brief), cause)
+        await self._roster(FinishCase(complaint_id=complaint_id), cause)
+        return case
 
     async def acknowledge(self, complaint_id: str, team_id: str, by: str, cause: Cause) -> Case:
         return await self._case(complaint_id, AcknowledgeTransfer(team_id=team_id, by=by), cause)
@@ -163,7 +170,11 @@ class Routing:
 
     async def record_outcome(self, complaint_id: str, command: RecordPartnerOutcome,
                              cause: Cause) -> Case:
-        return await self._case(complaint_id, command, cause)
+        """The partner's outcome sends the case back to its agent (or the queue) to resolve."""
+        case = await self._case(complaint_id, command, cause)
+        await self._roster(RouteBack(complaint_id=complaint_id, why="partner outcome recorded",
+                                     needs=self.needs(case, None, phone=False)), cause)
+        return case
 
     async def request_action(self, complaint_id: str, command: RequestResolutionAction,
                              cause: Cause) -> Case:

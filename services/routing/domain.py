@@ -140,7 +140,7 @@ class Team(Value):
 
 
 class QueuedWork(Value):
-    """A callback (or a reopened case) waiting for a fitting agent."""
+    """A callback, a filed or a reopened case, waiting for a fitting agent."""
 
     complaint_id: str
     callback_id: str | None
@@ -154,6 +154,7 @@ class Roster(Value):
 
     agents: dict[str, Agent] = {}
     teams: dict[str, Team] = {}
+    #: Callbacks first, in the order they came; then written work, oldest first.
     queue: tuple[QueuedWork, ...] = ()
     handling: tuple[timedelta, ...] = ()
     callbacks_seen: frozenset[str] = frozenset()
@@ -223,16 +224,19 @@ class ReleaseAgent(Value):
 
 
 class FinishCase(Value):
-    """The case is resolved: whoever holds it is free of it, and queued work for it is dropped."""
+    """The agents are done with the case (resolved, or handed to a partner): whoever holds it is
+    free of it, and queued work for it is dropped."""
 
     complaint_id: str = Field(min_length=1)
 
 
-class RouteReopenedCase(Value):
-    """A reopened case goes back to its agent if they can take it, else to another, else the queue."""
+class RouteBack(Value):
+    """A case comes back (reopened, or a partner recorded its outcome): to the agent who had it if
+    they can take it, else to another who fits, else the queue. ``why`` says which, in words."""
 
     complaint_id: str = Field(min_length=1)
     needs: Needs
+    why: str = "reopened"
 
 
 def pick_agent(roster: Roster, needs: Needs, now: datetime) -> str | None:
@@ -272,7 +276,7 @@ def _queue(roster: Roster, work: QueuedWork, now: datetime) -> list[Event]:
                                       region=needs.region, channel=needs.channel, team=needs.team,
                                       queued_at=now)]
     if work.callback_id:
-        position = len(roster.queue) + 1
+        position = sum(1 for w in roster.queue if w.callback_id) + 1
         wait = estimated_wait(roster, needs, position)
         queued.append(CallbackQueued(complaint_id=work.complaint_id, callback_id=work.callback_id,
                                      position=position, estimated_wait_s=round(wait.total_seconds()),
@@ -366,16 +370,16 @@ def decide_roster(state: Roster, command: object, now: datetime) -> list[Event]:
                 finished.append(AgentReleased(complaint_id=command.complaint_id,
                                               agent_id=owner.agent_id, released_at=now))
             return [*finished, *drain(reduce(evolve_roster, finished, state), now)] if finished else []
-        case RouteReopenedCase():
+        case RouteBack():
             if holder(state, command.complaint_id) or _queued(state, command.complaint_id):
                 return []
             work = QueuedWork(complaint_id=command.complaint_id, callback_id=None, phone=None,
                               needs=command.needs, queued_at=now)
             own = state.agents.get(state.last_agent.get(command.complaint_id, ""))
             if own and own.availability == Availability.AVAILABLE and len(own.cases) < own.capacity:
-                return _assign(work, own.agent_id, now, "reopened: back to the agent who had it")
+                return _assign(work, own.agent_id, now, f"{command.why}: back to the agent who had it")
             if (agent_id := pick_agent(state, command.needs, now)) is not None:
-                return _assign(work, agent_id, now, "reopened: its agent cannot take it now")
+                return _assign(work, agent_id, now, f"{command.why}: its agent cannot take it now")
             return _queue(state, work, now)
     raise TypeError(f"the roster has no command {type(command).__name__}")
 
@@ -430,7 +434,7 @@ def evolve_roster(state: Roster, event: Event) -> Roster:
             work = QueuedWork(complaint_id=event.complaint_id, callback_id=event.callback_id,
                               phone=event.phone, needs=needs, queued_at=event.queued_at)
             return state.model_copy(update=dict(
-                queue=(*state.queue, work),
+                queue=_enqueue(state.queue, work),
                 callbacks_seen=state.callbacks_seen | ({event.callback_id} - {None})))
         case QueuedWorkRemoved():
             return state.model_copy(update={"queue": tuple(
@@ -448,6 +452,14 @@ def evolve_roster(state: Roster, event: Event) -> Roster:
 
 _NOBODY = Agent(agent_id="", skills=frozenset(), languages=(), regions=(), channels=frozenset(),
                 capacity=1)
+
+
+def _enqueue(queue: tuple[QueuedWork, ...], work: QueuedWork) -> tuple[QueuedWork, ...]:
+    """Callbacks wait in the order they came, ahead of written work: someone is waiting by the phone."""
+    if work.callback_id is None:
+        return (*queue, work)
+    calls = sum(1 for w in queue if w.callback_id)
+    return (*queue[:calls], work, *queue[calls:])
 
 
 def _same_work(work: QueuedWork, complaint_id: str, callback_id: str | None) -> bool:

@@ -21,7 +21,7 @@ from services.routing.domain import (
     CASE, ROSTER, AcknowledgeTransfer, AddNote, AssignCase, AssignForCallback, Close, FinishCase, BriefDraft, CancelQueuedCallback, ChangeAvailability,
     Escalate, FireDueTimers, IllegalState, MissingField, Needs, NotFound, OpenCase, RecordContact,
     RecordPartnerOutcome, RegisterAgent, ReleaseAgent, Reopen, RequestResolutionAction, Resolve,
-    RouteReopenedCase, Team, TransferToPartner, due_timers, pick_agent, repeated_contacts,
+    RouteBack, Team, TransferToPartner, due_timers, pick_agent, repeated_contacts,
 )
 from services.routing.rules import Supervisor
 
@@ -156,11 +156,11 @@ def test_a_reopened_case_goes_back_to_its_agent_if_available_else_to_the_queue()
     given = [*THREE_AGENTS, *run(ROSTER, THREE_AGENTS, callback())]
     given += run(ROSTER, given, ReleaseAgent(complaint_id=CID, agent_id="agt-cy"))
 
-    [back] = run(ROSTER, given, RouteReopenedCase(complaint_id=CID, needs=DRIVER))
+    [back] = run(ROSTER, given, RouteBack(complaint_id=CID, needs=DRIVER))
     offline = given + [agent("agt-ana"), *run(ROSTER, given, *(
         ChangeAvailability(agent_id=a, availability=Availability.OFFLINE)
         for a in ("agt-ana", "agt-cy")))]
-    [queued] = run(ROSTER, offline, RouteReopenedCase(complaint_id=CID, needs=DRIVER))
+    [queued] = run(ROSTER, offline, RouteBack(complaint_id=CID, needs=DRIVER))
 
     assert back.agent_id == "agt-cy" and "back to the agent" in back.reason
     assert isinstance(queued, WorkQueued) and queued.callback_id is None
@@ -459,3 +459,15 @@ def test_a_resolved_case_is_closed_once_and_then_refuses_to_be_resolved_naming_c
     with pytest.raises(IllegalState, match="the case is closed"):
         run(CASE, closed, Resolve(agent_id="agt-ana", recap="again"))
     assert run(CASE, TRANSFERRED, Close(confirmed=False)) == []  # not resolved: nothing to close
+
+
+def test_callbacks_wait_ahead_of_written_work_in_the_order_they_came():
+    nobody = [agent("agt-off")]
+    history = nobody + run(ROSTER, nobody, AssignCase(complaint_id="c-written", needs=WRITTEN),
+                           callback("cb-1", "c-1"), callback("cb-2", "c-2"))
+
+    assert [w.complaint_id for w in ROSTER.fold(history).queue] == ["c-1", "c-2", "c-written"]
+    assert [e.position for e in history if isinstance(e, CallbackQueued)] == [1, 2]
+    freed = run(ROSTER, history, ChangeAvailability(agent_id="agt-off",
+                                                    availability=Availability.AVAILABLE))
+    assert [e.complaint_id for e in freed if isinstance(e, CallbackDispatched)] == ["c-1"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from contextlib import asynccontextmanager
 from datetime import timedelta
 
 import httpx
@@ -31,9 +32,18 @@ def skip_history(bootstrap: str, group_id: str, topic: str) -> None:
 
 
 @pytest.fixture
-async def routing(settings, db):  # db: dropped after the test
-    config = RoutingSettings(**{**settings.model_dump(), "service_name": f"routing-{settings.service_name}"})
-    await asyncio.to_thread(skip_history, config.kafka_bootstrap_servers, config.service_name, TOPICS["intake"])
+async def routing_config(settings, db) -> RoutingSettings:  # db: dropped after the test
+    """Routing in its own group and database; its ticker idle (tests inject the time instead)."""
+    config = RoutingSettings(**{**settings.model_dump(), "service_name": f"routing-{settings.service_name}",
+                                "timer_interval_s": 3600})
+    for topic in (TOPICS["intake"], TOPICS["notify"]):
+        await asyncio.to_thread(skip_history, config.kafka_bootstrap_servers, config.service_name, topic)
+    return config
+
+
+@asynccontextmanager
+async def running_routing(config: RoutingSettings):
+    """The routing app started (consumer, log follower) and an HTTP client on it; stopped after."""
     app = create_app(config)
     async with app.router.lifespan_context(app):
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://routing") as client:
@@ -41,6 +51,13 @@ async def routing(settings, db):  # db: dropped after the test
             yield client
 
 
-def token(routing, role: str, sub: str = "sup-1", key: str | None = None) -> dict:
-    signed = auth.sign({"sub": sub, "role": role}, key or routing.config.signing_key, timedelta(minutes=5))
+@pytest.fixture
+async def routing(routing_config):
+    async with running_routing(routing_config) as client:
+        yield client
+
+
+def token(routing, role: str, sub: str = "sup-1", key: str | None = None, **claims: str) -> dict:
+    signed = auth.sign({"sub": sub, "role": role, **claims}, key or routing.config.signing_key,
+                       timedelta(minutes=5))
     return {"Authorization": f"Bearer {signed}"}

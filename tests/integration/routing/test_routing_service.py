@@ -3,70 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import time
-import uuid
-from datetime import UTC, datetime
 
-from confluent_kafka import Consumer
-
-from contracts import TOPICS
-from contracts.envelope import Event, from_kafka, to_kafka
-from contracts.intake import CallbackRequested, Category, Channel, Complainant, ComplaintFiled
-from services.kernel.eventstore import Cause
 from tests.integration.routing.conftest import token
-from tests.integration.support import produce_raw, wait_for
-
-PHONE = "+447700900123"
-
-
-def put_on_intake_topic(routing, *events: Event) -> None:
-    """Produce events as intake publishes them (CloudEvents keyed by complaint id)."""
-    store, now = routing.app.state.services.runtime.store, datetime.now(UTC)
-    produce_raw(routing.config.kafka_bootstrap_servers, TOPICS["intake"], [
-        to_kafka(store.envelope(e, str(uuid.uuid4()), Cause.of_request(str(uuid.uuid4()), "intake"), now)
-                 .model_copy(update={"source": "/services/intake"})) for e in events])
-
-
-def a_callback_on_a_driver_complaint(routing) -> tuple[str, str]:
-    complaint_id, callback_id = f"c-{uuid.uuid4().hex[:12]}", f"cb-{uuid.uuid4().hex[:12]}"
-    now = datetime.now(UTC)
-    put_on_intake_topic(
-        routing,
-        ComplaintFiled(complaint_id=complaint_id, category=Category.DELIVERY_DRIVER_CONDUCT,
-                       description="The driver threw the parcel over the fence.", channel=Channel.WEB,
-                       complainant=Complainant(phone=PHONE), filed_at=now),
-        CallbackRequested(complaint_id=complaint_id, callback_id=callback_id, phone=PHONE, requested_at=now))
-    return complaint_id, callback_id
-
-
-def published_for(bootstrap: str, complaint_id: str, count: int, timeout: float = 60) -> list:
-    """The first ``count`` events routing published on its topic about ``complaint_id``."""
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"reader-{uuid.uuid4()}",
-                         "auto.offset.reset": "earliest", "enable.auto.commit": False})
-    consumer.subscribe([TOPICS["routing"]])
-    found, deadline = [], time.monotonic() + timeout
-    try:
-        while len(found) < count and time.monotonic() < deadline:
-            msg = consumer.poll(0.5)
-            if msg is not None and not msg.error() and msg.key() == complaint_id.encode():
-                found.append(from_kafka(msg.value(), msg.headers()))
-    finally:
-        consumer.close()
-    assert len(found) >= count, f"routing published {found} about {complaint_id} within {timeout}s"
-    return found
-
-
-async def register(routing, agent_id: str, skills: list[str]) -> None:
-    answer = await routing.post("/api/agents", headers=token(routing, "supervisor"), json={
-        "agent_id": agent_id, "name": agent_id, "skills": skills, "languages": ["en-GB"], "capacity": 1})
-    assert answer.status_code == 201, answer.text
-
-
-async def make_available(routing, agent_id: str) -> None:
-    answer = await routing.put(f"/api/agents/{agent_id}/availability", json={"availability": "available"},
-                               headers=token(routing, "agent", agent_id))
-    assert answer.status_code == 200 and answer.json()["availability"] == "available", answer.text
-
+from tests.integration.routing.story import (PHONE, a_callback_on_a_driver_complaint, make_available,
+                                             published_for, register)
+from tests.integration.support import wait_for
 
 async def test_a_callback_is_dispatched_to_the_longest_idle_agent_with_the_skill(routing):
     for agent_id, skills in (("agt-bo", ["refund"]), ("agt-cy", ["delivery_driver_conduct"]),
