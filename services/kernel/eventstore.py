@@ -214,11 +214,12 @@ class EventStore:
             self._remember(stream_id, commits[-1].version, commits[-1].position)
         return commits
 
-    async def load(self, stream_id: str) -> tuple[list[Event], int]:
-        """The stream's events decoded (old versions upcast) and its current version."""
-        commits = await self.read_stream(stream_id)
+    async def load(self, stream_id: str, after_version: int = 0) -> tuple[list[Event], int]:
+        """The stream's events after ``after_version``, decoded (old versions upcast), and its
+        current version."""
+        commits = await self.read_stream(stream_id, after_version)
         events = [self.registry.decode(e.type, e.data) for c in commits for e in c.events]
-        return events, (commits[-1].version if commits else 0)
+        return events, (commits[-1].version if commits else after_version)
 
     async def read_all(self, after_position: int = 0, batch_size: int = 500) -> AsyncIterator[Commit]:
         """Every commit in position order (for replay and rebuilds; scans on FerretDB)."""

@@ -16,7 +16,7 @@ from contracts.intake import (CallbackCancelled, CallbackRequested, Channel, Com
 from contracts.notify import (ComplaintClosedUnconfirmed, ComplaintReopened,
                               CustomerConfirmedClosed, NotificationSuppressed)
 from contracts.routing import EscalationReason
-from services.kernel.commands import execute
+from services.kernel.commands import Snapshots, execute
 from services.kernel.eventstore import Cause, EventStore
 from services.routing.domain import (
     CASE, ROSTER, ROSTER_STREAM, AcknowledgeTransfer, AddNote, Agent, AssignCase,
@@ -50,12 +50,14 @@ class Routing:
     def __init__(self, store: EventStore, rules: Rules, repeats: RepeatRule = RepeatRule(),
                  clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
         self.store, self.rules, self.repeats, self.clock = store, rules, repeats, clock
+        # every roster command reads the one roster stream: from a snapshot, not from its start
+        self.snapshots = Snapshots(store.db)
 
     # --- reading streams ------------------------------------------------------------------------
 
     async def roster(self) -> Roster:
-        events, _ = await self.store.load(ROSTER_STREAM)
-        return ROSTER.fold(events)
+        state, _ = await self.snapshots.load(self.store, ROSTER, ROSTER_STREAM)
+        return state
 
     async def case(self, complaint_id: str) -> Case:
         events, _ = await self.store.load(case_stream(complaint_id))
@@ -86,7 +88,8 @@ class Routing:
         return outcome.state
 
     async def _roster(self, command: object, cause: Cause) -> Roster:
-        return (await execute(self.store, ROSTER, ROSTER_STREAM, command, cause, self.clock())).state
+        return (await execute(self.store, ROSTER, ROSTER_STREAM, command, cause, self.clock(),
+                              self.snapshots)).state
 
     # --- from intake's events -------------------------------------------------------------------
 
