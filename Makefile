@@ -36,6 +36,7 @@ $(VENV_STAMP): pyproject.toml
 up: venv ## start Kafka + FerretDB (ports 9092/27017) and the services, in the background
 	$(STACK) start $(UP_STACK_ARGS)
 	@$(MAKE) --no-print-directory services-up
+	$(VPY) -m tools.seed_demo --routing-url http://127.0.0.1:8002
 	@echo
 	@echo "Stack 'up' is running:"
 	@echo "  Kafka    127.0.0.1:$(UP_KAFKA_PORT)"
@@ -47,7 +48,8 @@ up: venv ## start Kafka + FerretDB (ports 9092/27017) and the services, in the b
 	@echo "Where to look:"
 	@echo "  complaint page   http://127.0.0.1:8001/"
 	@echo "  API docs         http://127.0.0.1:8001/docs"
-	@echo "  agent API        http://127.0.0.1:8002/docs   (routing: roster, availability, queues; agent JWT)"
+	@echo "  agent API        http://127.0.0.1:8002/docs   (routing: roster, queues, transfer, resolve, partner inbox; agent JWT, see README)"
+	@echo "  demo roster      agt-ana, agt-priya, agt-omar, agt-sec-lee, sup-maya; 3 partner teams (tools/seed_demo.py)"
 	@echo "  order simulator  http://127.0.0.1:8090/docs   (orders and seller accounts of the three stories)"
 	@echo "  service logs     $(CACHE)/up/logs/intake.log, routing.log, order-simulator.log"
 	@echo "  events           docs/asyncapi.json (AsyncAPI 3 of every topic), docs/schemas/"
