@@ -147,9 +147,10 @@ api = APIRouter(prefix="/api", tags=["notifications"], dependencies=[Depends(cal
 
 @api.post("/notifications", status_code=202, summary="Ask for an automated message; the loop guard decides.")
 async def request_notification(body: NotificationRequest, svc: Svc) -> dict:
-    check_template(svc, body.template, body.context)
     who = Complainant(complaint_id=body.complaint_id, recipient=body.recipient, display_name=body.display_name)
-    state = await svc.notify.request(who, body.template, body.address, body.channel, body.context, body.request_id,
+    context = {"display_name": who.greeting, **body.context}
+    check_template(svc, body.template, context)
+    state = await svc.notify.request(who, body.template, body.address, body.channel, context, body.request_id,
                                      Cause.of_request(derived_id("notification", body.request_id), "request"))
     message_id = svc.notify.message_id(body.template, body.recipient, body.request_id)
     return {"message_id": message_id, "verdict": "queued" if message_id in state.queued else "suppressed"}

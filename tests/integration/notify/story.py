@@ -60,3 +60,26 @@ async def mail_to(mailbox, address: str, count: int = 1, timeout: float = 30) ->
 def link(text: str, label: str) -> str:
     """The URL printed after ``label`` in the text part of the closure email."""
     return re.search(rf"{re.escape(label)}\s+(\S+)", text).group(1)
+
+
+def published_about(bootstrap: str, key: str, count: int, timeout: float = 30) -> list:
+    """The first ``count`` events notify published on its topic keyed by ``key``."""
+    import time
+
+    from confluent_kafka import Consumer
+
+    from contracts import TOPICS
+    from contracts.envelope import from_kafka
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"reader-{uuid.uuid4()}",
+                         "auto.offset.reset": "earliest", "enable.auto.commit": False})
+    consumer.subscribe([TOPICS["notify"]])
+    found, deadline = [], time.monotonic() + timeout
+    try:
+        while len(found) < count and time.monotonic() < deadline:
+            msg = consumer.poll(0.5)
+            if msg is not None and not msg.error() and msg.key() == key.encode():
+                found.append(from_kafka(msg.value(), msg.headers()))
+    finally:
+        consumer.close()
+    assert len(found) >= count, f"notify published {found} keyed {key} within {timeout}s"
+    return found
