@@ -73,6 +73,9 @@ class Mailbox:
     def messages(self, to: str) -> list[dict]:
         return httpx.get(f"{self.url}/messages", params={"to": to}, timeout=5).json()
 
+    def messages_all(self) -> list[dict]:
+        return httpx.get(f"{self.url}/messages", timeout=5).json()
+
 
 @pytest.fixture(scope="session")
 def mailbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mailbox]:
