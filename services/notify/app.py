@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import logging
 import sys
 from contextlib import asynccontextmanager
 from datetime import timedelta
@@ -25,6 +25,8 @@ from services.notify.loop_guard import GuardPolicy
 from services.notify.messages import Templates, TemplateBroken
 from services.notify.projections import Agenda, Outgoing
 from services.notify.settings import NotifySettings
+
+log = logging.getLogger(__name__)
 
 
 def create_app(settings: NotifySettings | None = None, clock: Clock | None = None,
@@ -72,9 +74,11 @@ async def ticking(notify: Notify, runtime: Runtime, interval_s: float) -> None:
     lease = Lease(runtime.store.db, "ticker", max(interval_s * 3, runtime.settings.lease_ttl_s))
     while True:
         await asyncio.sleep(interval_s)
-        with contextlib.suppress(Exception):  # a failed round is retried at the next one; it is logged
+        try:
             if await lease.acquire():
                 await notify.tick()
+        except Exception:  # a failed round is tried again at the next one (ticks are idempotent)
+            log.exception("ticker round failed")
 
 
 def main() -> None:

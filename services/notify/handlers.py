@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hmac
+import re
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -121,7 +123,6 @@ class NotificationRequest(BaseModel):
 
     @model_validator(mode="after")
     def _address_fits_channel(self) -> NotificationRequest:
-        import re
         if not re.match(EMAIL if self.channel == "email" else E164, self.address):
             raise ValueError(f"address must be {'an email address' if self.channel == 'email' else 'E.164'} "
                              f"for channel {self.channel}")
@@ -136,7 +137,7 @@ class Bounce(BaseModel):
 
 
 def caller(svc: Svc, authorization: Annotated[str | None, Header()] = None) -> None:
-    import hmac
+    """Only systems holding the shared secret (the seller-account system, the mail provider) post here."""
     if not hmac.compare_digest(auth.bearer(authorization) or "", svc.settings.inbound_webhook_secret):
         raise HTTPException(401, {"message": "Authorization: a valid bearer token is required"},
                             {"WWW-Authenticate": "Bearer"})
