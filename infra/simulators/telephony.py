@@ -1,6 +1,6 @@
 """A stand-in for a Twilio-style telephony provider: calls and SMS, recorded for the tests.
 
-``python -m infra.simulators.telephony --port 8091`` serves it; `make up` and the integration
+``python -m infra.simulators.telephony --port 8092`` serves it; `make up` and the integration
 tests run it as a real process. It answers ``POST /2010-04-01/Accounts/{sid}/Calls.json`` and
 ``Messages.json`` (form-encoded, HTTP basic auth: account sid and any token) as the provider
 does, ``GET /received`` lists what it was asked, and ``PUT /faults`` makes the next calls fail
@@ -106,7 +106,7 @@ async def set_faults(faults: Faults) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8091)
+    parser.add_argument("--port", type=int, default=8092)
     args = parser.parse_args()
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
 

@@ -33,8 +33,8 @@ class NotifySettings(KernelSettings):
                                "before NotificationFailed.")
     send_backoff_s: float = Field(1.0, gt=0, description="First pause between send attempts; doubles each time.")
     send_backoff_max_s: float = Field(300.0, gt=0, description="Longest pause between send attempts.")
-    telephony_url: str = Field("http://127.0.0.1:8091", description="Base URL of the Twilio-style telephony API "
-                               "(the local simulator listens on 8091).")
+    telephony_url: str = Field("http://127.0.0.1:8092", description="Base URL of the Twilio-style telephony API "
+                               "(the local simulator listens on 8092).")
     telephony_account_sid: str = Field("AC00000000000000000000000000000000", description="Telephony account sid.")
     telephony_auth_token: str = Field("dev-only-telephony-token", description="Telephony auth token (a secret).")
     telephony_caller_id: str = Field("+441632960000", description="The number calls and SMS come from.")
