@@ -102,7 +102,8 @@ start_one() {
     telephony-simulator) spawn "$1" "$log" "$PY" -m infra.simulators.telephony --host 127.0.0.1 --port "$TELEPHONY_PORT" ;;
     notify) spawn "$1" "$log" KAFKA_BOOTSTRAP_SERVERS="127.0.0.1:$KAFKA_PORT" MONGODB_URL="$mongo" \
               HTTP_HOST=127.0.0.1 HTTP_PORT="$NOTIFY_PORT" PUBLIC_URL="$NOTIFY_URL" SMTP_HOST=127.0.0.1 \
-              SMTP_PORT="$SMTP_PORT" TELEPHONY_URL="$TELEPHONY_URL" "$PY" -m services.notify.app ;;
+              SMTP_PORT="$SMTP_PORT" TELEPHONY_URL="$TELEPHONY_URL" ORDER_SYSTEM_URL="$ORDERS_URL" \
+              "$PY" -m services.notify.app ;;
   esac
 }
 

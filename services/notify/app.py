@@ -17,6 +17,7 @@ from services.kernel.process import load_settings, run, serve_http
 from services.kernel.runtime import Runtime, check_dependencies
 from services.kernel.web import service_app
 from services.notify import handlers
+from services.notify.adapters.accounts import AccountDirectory
 from services.notify.adapters.smtp import SmtpMailer
 from services.notify.adapters.telephony import TwilioStyleTelephony
 from services.notify.application import Links, Notify, Policies
@@ -37,11 +38,12 @@ def create_app(settings: NotifySettings | None = None, clock: Clock | None = Non
     runtime = Runtime.create(settings, registry, TOPICS["notify"], [lambda db: Outgoing(db, wake.set), Agenda])
     telephony = TwilioStyleTelephony(settings.telephony_url, settings.telephony_account_sid,
                                      settings.telephony_auth_token, settings.telephony_caller_id)
+    accounts = AccountDirectory(settings.order_system_url)
     notify = Notify(runtime.store, clock, Policies(
         guard=GuardPolicy(max_per_case=settings.max_per_case),
         reminder_after=timedelta(hours=settings.closure_reminder_after_h),
         close_after=timedelta(hours=settings.closure_close_after_h), link_ttl=timedelta(hours=settings.link_ttl_h)),
-        Links(settings.public_url, settings.signing_key, settings.mail_domain), telephony,
+        Links(settings.public_url, settings.signing_key, settings.mail_domain), telephony, accounts,
         settings.agent_endpoint_template)
     mailer = SmtpMailer(settings.smtp_host, settings.smtp_port, settings.smtp_username, settings.smtp_password,
                         settings.smtp_starttls)
@@ -58,6 +60,7 @@ def create_app(settings: NotifySettings | None = None, clock: Clock | None = Non
         await asyncio.gather(*tasks, return_exceptions=True)
         await runtime.stop()
         await telephony.aclose()
+        await accounts.aclose()
 
     handlers.subscribe(runtime, notify)
     app = service_app("Complaint notify", "Email, calls and SMS to complainants: the \"is this closed?\" loop, "

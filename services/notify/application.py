@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Literal
 
@@ -18,6 +18,7 @@ from services.kernel import auth
 from services.kernel.clock import Clock
 from services.kernel.commands import execute
 from services.kernel.eventstore import Cause, EventStore, derived_id
+from services.notify.adapters.accounts import AccountDirectory
 from services.notify.adapters.telephony import TelephonyFailed, TwilioStyleTelephony
 from services.notify.complainants import COMPLAINANT, Complainant, NoteComplainant, complainant_stream
 from services.notify.dialout import DIALOUT, DialOut, RecordCall, RequestDialOut, dialout_stream
@@ -29,7 +30,7 @@ from services.notify.ledger import (
     LEDGER, AddressLedger, MarkUndeliverable, NoteAccountLock, ProposeMessage, RecordFailure, RecordSent,
     ledger_stream,
 )
-from services.notify.loop_guard import GuardPolicy, ProposedMessage
+from services.notify.loop_guard import NEEDS_LOGIN, GuardPolicy, ProposedMessage
 from services.notify.messages import ACTIONS
 
 log = logging.getLogger(__name__)
@@ -71,9 +72,9 @@ AnswerResult = Literal["recorded", "already_answered", "superseded", "unknown"]
 
 class Notify:
     def __init__(self, store: EventStore, clock: Clock, policies: Policies, links: Links,
-                 telephony: TwilioStyleTelephony, agent_endpoint: str) -> None:
+                 telephony: TwilioStyleTelephony, accounts: AccountDirectory, agent_endpoint: str) -> None:
         self.store, self.clock, self.policies, self.links = store, clock, policies, links
-        self.telephony, self.agent_endpoint = telephony, agent_endpoint
+        self.telephony, self.accounts, self.agent_endpoint = telephony, accounts, agent_endpoint
         self.agenda = store.db["agenda"]
         self.wait_for_filing_s = 60.0
         self._waiting: dict[str, float] = {}
@@ -180,7 +181,15 @@ class Notify:
 
     async def request(self, who: Complainant, template: str, address: str, channel: str, context: dict,
                       request_id: str, cause: Cause) -> AddressLedger:
-        """Another system's automated message (e.g. the seller account's daily "please log in")."""
+        """Another system's automated message (e.g. the seller account's daily "please log in").
+
+        A message that needs a login first asks the account system whether the account is locked.
+        """
+        if ACTIONS[template] in NEEDS_LOGIN and (locked := await self.accounts.is_locked(who.recipient)) is not None:
+            # Its own handler name: the same cause appends the message to the same stream next.
+            await execute(self.store, LEDGER, ledger_stream(address), NoteAccountLock(
+                address=address.lower(), recipient=who.recipient, locked=locked),
+                replace(cause, handler="note_account_lock"), self.clock.now())
         return await self.queue(who, template, address.lower(), channel,
                                 self.message_id(template, who.recipient, request_id), context, cause)
 

@@ -38,6 +38,8 @@ class NotifySettings(KernelSettings):
     telephony_account_sid: str = Field("AC00000000000000000000000000000000", description="Telephony account sid.")
     telephony_auth_token: str = Field("dev-only-telephony-token", description="Telephony auth token (a secret).")
     telephony_caller_id: str = Field("+441632960000", description="The number calls and SMS come from.")
+    order_system_url: str = Field("http://127.0.0.1:8090", description="Base URL of the seller-account system: "
+                                  "asked whether an account is locked before a message that needs a login.")
     agent_endpoint_template: str = Field("client:{agent_id}", description="How an agent is dialled: client:<id> "
                                          "(softphone) or a number template.")
     max_per_case: int = Field(3, ge=1, description="Loop guard: the same template for the same case (or the "

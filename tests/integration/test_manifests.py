@@ -39,7 +39,7 @@ EGRESS_PORTS = {9092, 27017, 53, 4318}
 #: ...and what one service needs beyond that (intake: the order system, HTTPS; 8090 for the simulator).
 EXTRA_EGRESS_PORTS = {"intake": {443, 8090},
                       # notify: the SMTP relay (587), the telephony API (443); locally mailpit and the simulator
-                      "notify": {587, 443, 1025, 8092}}
+                      "notify": {587, 443, 1025, 8092, 8090}}
 #: The topics each service's consumer group reads (its ScaledObject watches their lag).
 READS = {"intake": {t for s, t in TOPICS.items() if s != "intake"},
          "notify": {TOPICS["intake"], TOPICS["routing"]}}

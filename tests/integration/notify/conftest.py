@@ -22,9 +22,10 @@ from tests.integration.support import produce_raw
 SOURCES = {"intake": "/services/intake", "routing": "/services/routing"}
 
 
-def notify_settings(settings, mailbox, telephony_url, **overrides) -> NotifySettings:
+def notify_settings(settings, mailbox, telephony_url, orders_url="http://127.0.0.1:9", **overrides) -> NotifySettings:
     return NotifySettings(**{**settings.model_dump(), "service_name": f"notify-{settings.service_name}",
                              "smtp_port": mailbox.smtp_port, "telephony_url": telephony_url,
+                             "order_system_url": orders_url,
                              "public_url": "http://notify", "tick_interval_s": 3600, "send_backoff_s": 0.05,
                              "send_attempts": 4, **overrides})
 
@@ -35,8 +36,8 @@ def clock() -> ManualClock:
 
 
 @pytest.fixture
-async def notify(settings, db, mailbox, telephony_url, clock):  # db: dropped after the test
-    async with running_notify(notify_settings(settings, mailbox, telephony_url), clock) as client:
+async def notify(settings, db, mailbox, telephony_url, order_system_url, clock):  # db: dropped after the test
+    async with running_notify(notify_settings(settings, mailbox, telephony_url, order_system_url), clock) as client:
         yield client
 
 

@@ -57,7 +57,24 @@ async def test_twelve_daily_log_in_reminders_send_at_most_the_cap_then_a_human_i
     assert escalation.data["reason"] == "cap_reached" and escalation.data["template"] == "seller_login_reminder"
 
 
-async def test_a_log_in_reminder_to_a_seller_known_to_be_locked_out_is_not_sent_and_a_human_is_asked(notify, mailbox):
+async def test_the_locked_out_seller_of_story_3_gets_no_log_in_reminder_in_twelve_days_and_a_human_is_asked_once(
+        notify, mailbox):
+    # sel-48213 is locked on suspicion of card fraud in the seller-account system (orders.json).
+    seller, email = "sel-48213", "maria.chen@willowandclay.example"
+
+    verdicts = await twelve_daily_reminders(notify, seller, email)
+
+    assert verdicts == ["suppressed"] * 12
+    await asyncio.sleep(0.5)
+    assert mailbox.messages(email) == []
+    events, _ = await notify.store.load(ledger_stream(email))
+    held = [e for e in events if type(e).__name__ == "NotificationSuppressed"]
+    assert [(e.reason, e.alternative) for e in held] == [("cannot_act", "human")] + [("cannot_act", "none")] * 11
+    [asked] = [e for e in events if type(e).__name__ == "EscalationRequested"]
+    assert asked.recipient == seller and "locked" in asked.detail
+
+
+async def test_a_log_in_reminder_to_a_seller_who_complained_of_a_locked_account_is_not_sent(notify, mailbox):
     seller, email = a_seller()
     complaint_id = f"c-{uuid.uuid4().hex[:10]}"
     # She filed through the locked-out path (verified by a one-time code): her account is locked.

@@ -22,6 +22,7 @@ def start_notify(settings, mailbox, telephony_url, log) -> subprocess.Popen:
            "KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers, "MONGODB_URL": settings.mongodb_url,
            "MONGODB_DATABASE": settings.database_name, "HTTP_PORT": str(free_port()), "LEASE_TTL_S": "2",
            "OUTBOX_POLL_INTERVAL_S": "0.2", "SMTP_PORT": str(mailbox.smtp_port), "TELEPHONY_URL": telephony_url,
+           "ORDER_SYSTEM_URL": "http://127.0.0.1:9",
            "LOG_LEVEL": "WARNING"}
     return subprocess.Popen([sys.executable, "-m", "services.notify.app"], cwd=ROOT, env=env,
                             stdout=log, stderr=subprocess.STDOUT)
