@@ -31,7 +31,7 @@ from services.notify.ledger import (
     ledger_stream,
 )
 from services.notify.loop_guard import NEEDS_LOGIN, GuardPolicy, ProposedMessage
-from services.notify.messages import ACTIONS
+from services.notify.messages import ACTIONS, SMS_TEMPLATES
 
 log = logging.getLogger(__name__)
 
@@ -196,14 +196,18 @@ class Notify:
     async def queue(self, who: Complainant, template: str, address: str, channel: str, message_id: str,
                     context: dict, cause: Cause, in_reply_to: str | None = None,
                     human_action_at: datetime | None = None, policy: GuardPolicy | None = None) -> AddressLedger:
-        """Ask the loop guard to let a message go; queued, or held back with NotificationSuppressed."""
-        fallbacks = ("sms",) if channel == "email" and who.phone else ()
+        """Ask the loop guard to let a message go; queued, or held back with NotificationSuppressed
+        (and sent by SMS instead, when the guard switches channel)."""
+        fallbacks = ("sms",) if channel == "email" and who.phone and template in SMS_TEMPLATES else ()
         message = ProposedMessage(recipient=who.recipient or address, address=address,
                                   complaint_id=who.complaint_id, template=template,
                                   required_action=ACTIONS[template], channel=channel, fallbacks=fallbacks)
         outcome = await execute(self.store, LEDGER, ledger_stream(address), ProposeMessage(
             message=message, message_id=message_id, context=context, in_reply_to=in_reply_to,
             human_action_at=human_action_at, policy=policy or self.policies.guard), cause, self.clock.now())
+        if outcome.state.suppressed.get(message_id) == "sms":
+            return await self.queue(who, template, who.phone, "sms", message_id.replace("@", ".sms@", 1), context,
+                                    cause, human_action_at=human_action_at, policy=policy)
         return outcome.state
 
     async def mark_bounced(self, address: str, status: str, complaint_id: str | None, cause: Cause) -> None:

@@ -80,8 +80,9 @@ class AddressLedger(Value):
     ledger: Ledger = Ledger()
     facts: Facts = Facts()
     queued: dict[str, MessageQueued] = {}
-    #: Message ids held back: the same intent is judged once, not again at every retry or tick.
-    suppressed: frozenset[str] = frozenset()
+    #: Message ids held back, and what is done instead: the same intent is judged once, not again
+    #: at every retry or tick.
+    suppressed: dict[str, str] = {}
     done: frozenset[str] = frozenset()
 
 
@@ -179,7 +180,8 @@ def evolve_ledger(state: AddressLedger, event: Event) -> AddressLedger:
             return state.model_copy(update={"done": state.done | {event.message_id}})
         case NotificationSuppressed():
             if event.message_id:
-                state = state.model_copy(update={"suppressed": state.suppressed | {event.message_id}})
+                state = state.model_copy(update={"suppressed": {**state.suppressed,
+                                                                event.message_id: event.alternative}})
             if event.alternative != "human":
                 return state
             message = ProposedMessage(recipient=event.recipient or "?", address="?",

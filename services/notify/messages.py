@@ -41,6 +41,8 @@ ACTIONS: dict[str, RequiredAction] = {
     "outcome": RequiredAction.NONE, "callback_missed": RequiredAction.REPLY,
     "verification_code": RequiredAction.ENTER_CODE, "seller_login_reminder": RequiredAction.LOG_IN,
 }
+#: Templates with an SMS part: only these may switch to SMS when email cannot be used.
+SMS_TEMPLATES = frozenset({"callback_missed", "verification_code"})
 #: Templates other systems may ask for through the notification-request API (the rest are ours).
 REQUESTABLE = frozenset({"seller_login_reminder"})
 
@@ -72,7 +74,8 @@ class Templates:
         """Render every template with its sample; raise ``TemplateBroken`` naming the first fault."""
         for name in sorted(self.samples):
             try:
-                self.render(name, self.samples[name])
+                if (self.render(name, self.samples[name]).sms is None) == (name in SMS_TEMPLATES):
+                    raise TemplateBroken(f"template {name}: an SMS part is {'missing' if name in SMS_TEMPLATES else 'not declared in SMS_TEMPLATES'}")
             except TemplateError as exc:
                 raise TemplateBroken(f"template {name}: {exc}") from None
             except OSError as exc:

@@ -11,6 +11,7 @@ import httpx
 
 from contracts.routing import CallbackDispatched
 from services.notify.dialout import dialout_stream
+from services.notify.ledger import ledger_stream
 from tests.integration.notify.conftest import publish
 from tests.integration.notify.story import filed, mail_to, someone, stream_types
 from tests.integration.support import wait_for
@@ -78,3 +79,29 @@ async def test_a_call_that_keeps_failing_is_retried_by_policy_then_the_customer_
 
 async def _has(notify, complaint_id: str, name: str) -> bool:
     return name in await stream_types(notify, dialout_stream(f"cb-{complaint_id}"))
+
+
+async def test_when_the_email_address_bounced_the_missed_call_is_told_by_sms_instead(notify, telephony_url, mailbox):
+    complaint_id, email = someone()
+    phone = a_phone()
+    secret = {"Authorization": f"Bearer {notify.config.inbound_webhook_secret}"}
+    await notify.post("/api/bounces", json={"address": email, "status": "5.1.1"}, headers=secret)
+    async with httpx.AsyncClient() as client:
+        await client.put(f"{telephony_url}/faults", json={"calls": "busy", "count": 3})
+    publish(notify.config.kafka_bootstrap_servers, "intake", filed(complaint_id, email, phone))
+    publish(notify.config.kafka_bootstrap_servers, "routing", dispatched(complaint_id, phone))
+    await calls_to(telephony_url, phone, 1)
+    for wait in (timedelta(seconds=30), timedelta(minutes=2)):
+        notify.clock.advance(wait)
+        await notify.notify.tick()
+
+    async def texted():
+        async with httpx.AsyncClient() as client:
+            return [m for m in (await client.get(f"{telephony_url}/received")).json()["messages"] if m["to"] == phone]
+    [sms] = await wait_for(texted)
+
+    assert sms["body"].startswith("We tried 3 times to call you about complaint")
+    assert mailbox.messages(email) == []
+    events, _ = await notify.store.load(ledger_stream(email))
+    [held] = [e for e in events if type(e).__name__ == "NotificationSuppressed"]
+    assert (held.reason, held.alternative, held.template) == ("undeliverable", "sms", "callback_missed")
