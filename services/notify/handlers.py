@@ -88,7 +88,7 @@ async def closure_question(request: Request, svc: Svc, token: str | None = None)
     # A GET changes nothing: mail scanners open links before people do. The button POSTs.
     answer = closure_claims(svc, token)["answer"]
     return page(request, 200, "Is your complaint closed?", f"You chose: {BUTTONS[answer]}. Press the button to "
-                "tell us.", action=f"/closure?token={token}", button=BUTTONS[answer])
+                "tell us.", action=f"closure?token={token}", button=BUTTONS[answer])
 
 
 @links.post("/closure", response_class=HTMLResponse)

@@ -180,3 +180,16 @@ async def test_an_unanswered_question_gets_one_reminder_then_closes_unconfirmed(
 async def _answered(notify, complaint_id: str):
     loop = await closure(notify, complaint_id)
     return loop if loop.current and loop.current.status != "proposed" else None
+
+
+async def test_a_resolution_read_before_its_complaint_waits_for_it_and_still_asks_once(notify, mailbox):
+    complaint_id, email = someone()
+    publish(notify.config.kafka_bootstrap_servers, "routing", resolved(complaint_id))
+    await asyncio.sleep(1.0)  # the resolution is read first and put back until the complaint is known
+    publish(notify.config.kafka_bootstrap_servers, "intake", filed(complaint_id, email))
+
+    [mail] = await mail_to(mailbox, email)
+
+    await asyncio.sleep(0.5)
+    assert len(await asyncio.to_thread(mailbox.messages, email)) == 1
+    assert mail["message_id"] == (await closure(notify, complaint_id)).current.message_id
