@@ -1,7 +1,9 @@
 """The courier: delivers queued messages by SMTP or SMS, once each, retrying with backoff.
 
 Before handing a message over it checks the address's ledger: a message already recorded as
-sent is never handed over again (after a crash, a rebuild, or a second replica). After the
+sent is never handed over again (after a crash, a rebuild, or a second replica). An email marks
+its point of no return (``committed``) just before the SMTP end of data; a courier that finds
+the mark after a crash records the message as sent instead of sending it twice. After the
 policy's last attempt it records NotificationFailed; nothing is dropped without a trace.
 One courier at a time holds the ``courier`` lease.
 """
@@ -12,7 +14,7 @@ import asyncio
 import logging
 from datetime import UTC, datetime, timedelta
 
-from pymongo.errors import PyMongoError
+from pymongo.errors import DuplicateKeyError, PyMongoError
 
 from contracts.notify import MessageQueued
 from services.kernel.eventstore import EventStore
@@ -33,6 +35,8 @@ class Courier:
         self.store, self.notify, self.templates, self.mailer = store, notify, templates, mailer
         self.telephony, self.settings, self.wake = telephony, settings, wake
         self.jobs = store.db["outgoing"]
+        #: Messages past their point of no return (see adapters/smtp.py), until recorded as sent.
+        self.committed = store.db["committed"]
         self.lease = Lease(store.db, "courier", settings.lease_ttl_s)
         self._stopping = False
 
@@ -73,23 +77,40 @@ class Courier:
             await self.jobs.delete_one({"_id": job["_id"]})  # sent (or given up) before: never again
             return
         attempts = job["attempts"] + 1
+        if await self.committed.find_one({"_id": queued.message_id}) is not None:
+            # A courier died past the point of no return: the server has it. Sending it again
+            # would be the duplicate; recording it as sent is what is left to do.
+            log.warning("message past its commit point when the courier stopped: recorded as sent",
+                        extra={"fields": {"message_id": queued.message_id}})
+            return await self._sent(job, queued, attempts)
         try:
             await self.hand_over(queued)
         except (SendFailed, TelephonyFailed) as exc:
-            permanent = getattr(exc, "permanent", False)
-            if attempts >= self.settings.send_attempts or permanent:
-                await self.notify.failed(queued.address, queued.message_id, attempts, exc.reason)
-                await self.jobs.delete_one({"_id": job["_id"]})
-                return
-            wait = min(self.settings.send_backoff_max_s, self.settings.send_backoff_s * 2 ** (attempts - 1))
-            log.warning("send failed; will retry", extra={"fields": {
-                "message_id": queued.message_id, "attempt": attempts, "retry_in_s": wait, "error": exc.reason}})
-            await self.jobs.update_one({"_id": job["_id"]}, {"$set": {
-                "attempts": attempts, "due_at": datetime.now(UTC) + timedelta(seconds=wait),
-                "last_error": exc.reason}})
-            return
+            await self.committed.delete_one({"_id": queued.message_id})
+            return await self._failed(job, queued, attempts, exc)
+        await self._sent(job, queued, attempts)
+
+    async def _sent(self, job: dict, queued: MessageQueued, attempts: int) -> None:
         await self.notify.sent(queued.address, queued.message_id, attempts)
         await self.jobs.delete_one({"_id": job["_id"]})
+        await self.committed.delete_one({"_id": queued.message_id})
+
+    async def _failed(self, job: dict, queued: MessageQueued, attempts: int, exc: SendFailed | TelephonyFailed) -> None:
+        if attempts >= self.settings.send_attempts or getattr(exc, "permanent", False):
+            await self.notify.failed(queued.address, queued.message_id, attempts, exc.reason)
+            await self.jobs.delete_one({"_id": job["_id"]})
+            return
+        wait = min(self.settings.send_backoff_max_s, self.settings.send_backoff_s * 2 ** (attempts - 1))
+        log.warning("send failed; will retry", extra={"fields": {
+            "message_id": queued.message_id, "attempt": attempts, "retry_in_s": wait, "error": exc.reason}})
+        await self.jobs.update_one({"_id": job["_id"]}, {"$set": {
+            "attempts": attempts, "due_at": datetime.now(UTC) + timedelta(seconds=wait), "last_error": exc.reason}})
+
+    async def _commit_point(self, message_id: str) -> None:
+        try:
+            await self.committed.insert_one({"_id": message_id, "at": datetime.now(UTC)})
+        except DuplicateKeyError:
+            pass
 
     async def hand_over(self, queued: MessageQueued) -> None:
         rendered = self.templates.render(queued.template, queued.context)
@@ -102,4 +123,4 @@ class Courier:
         await self.mailer.send(build_email(
             rendered, message_id=queued.message_id, sender=self.settings.mail_from,
             sender_name=self.settings.mail_from_name, to=queued.address, reply_to=reply_to,
-            in_reply_to=queued.in_reply_to))
+            in_reply_to=queued.in_reply_to), lambda: self._commit_point(queued.message_id))
