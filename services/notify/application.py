@@ -132,13 +132,15 @@ class Notify:
                          human_action_at=human_action_at)
 
     def closure_link(self, complaint_id: str, message_id: str, answer: str) -> str:
-        token = auth.sign({"purpose": "closure", "complaint_id": complaint_id, "message_id": message_id,
+        # "case", not "complaint_id": intake reads any token naming a complaint_id as a key to the
+        # case page (same SIGNING_KEY), and an answer link must not be one.
+        token = auth.sign({"purpose": "closure", "case": complaint_id, "message_id": message_id,
                            "answer": answer}, self.links.signing_key, self.policies.link_ttl)
         return f"{self.links.public_url.rstrip('/')}/closure?token={token}"
 
     async def answer_link(self, claims: dict, cause: Cause) -> tuple[AnswerResult, str | None]:
         """A click on "Yes" or "No": recorded once; a second click, or an old question's link, changes nothing."""
-        complaint_id = claims["complaint_id"]
+        complaint_id = claims["case"]
         events, _ = await self.store.load(closure_stream(complaint_id))
         loop = CLOSURE.fold(events)
         if loop.current is None:

@@ -68,7 +68,8 @@ def closure_claims(svc: Services, token: str | None) -> dict:
                               "Nothing was changed. Reply to the email instead and we will read it.") from None
         raise LinkRefused(400, "This link is not valid", "The link is incomplete or was changed. Nothing "
                           "was changed. Please use the link exactly as it is in your email, or reply to it.") from None
-    if claims.get("purpose") != "closure" or claims.get("answer") not in BUTTONS:
+    if claims.get("purpose") != "closure" or claims.get("answer") not in BUTTONS or not claims.get("case") \
+            or not claims.get("message_id"):
         raise LinkRefused(400, "This link is not valid", "This is not a link to answer our question. "
                           "Nothing was changed.")
     return claims

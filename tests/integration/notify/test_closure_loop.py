@@ -113,7 +113,7 @@ async def test_a_tampered_link_shows_a_clear_page_and_changes_nothing(notify, ma
 async def test_an_expired_link_shows_a_clear_page_and_changes_nothing(notify, mailbox):
     complaint_id, _, _ = await a_closure_email(notify, mailbox)
     asked = (await closure(notify, complaint_id)).current
-    expired = auth.sign({"purpose": "closure", "complaint_id": complaint_id, "message_id": asked.message_id,
+    expired = auth.sign({"purpose": "closure", "case": complaint_id, "message_id": asked.message_id,
                          "answer": "yes"}, notify.config.signing_key, timedelta(seconds=-1))
 
     shown = await notify.get(f"/closure?token={expired}")
@@ -193,3 +193,13 @@ async def test_a_resolution_read_before_its_complaint_waits_for_it_and_still_ask
     await asyncio.sleep(0.5)
     assert len(await asyncio.to_thread(mailbox.messages, email)) == 1
     assert mail["message_id"] == (await closure(notify, complaint_id)).current.message_id
+
+
+async def test_a_signed_token_for_something_else_is_not_an_answer_link(notify, mailbox):
+    complaint_id, _, _ = await a_closure_email(notify, mailbox)
+    case_link = auth.sign({"complaint_id": complaint_id}, notify.config.signing_key, timedelta(days=1))  # intake's
+
+    shown = await notify.post(f"/closure?token={case_link}")
+
+    assert shown.status_code == 400 and "not a link to answer our question" in shown.text
+    assert (await closure(notify, complaint_id)).current.status == "proposed"
