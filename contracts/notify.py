@@ -134,6 +134,10 @@ class CallFailed(Event):
                         examples=["no-answer"])
     attempt: int = Field(ge=1, description="Which attempt failed, counting from 1.",
                          examples=[1])
+    # Added after v1 (additive): routing frees the agent once no attempt is left.
+    final: bool = Field(default=False, description="No attempt is left: the complainant is told "
+                        "by email or SMS instead, and the agent can be released.",
+                        examples=[False])
     failed_at: AwareDatetime = Field(description="When it failed.",
                                      examples=["2026-03-14T09:12:37Z"])
 

@@ -244,10 +244,10 @@ class Notify:
         if due is not None and due <= self.clock.now():
             attempt = state.failures + 1
             try:
-                record = RecordCall(attempt=attempt, call_sid=await self.telephony.place_call(
+                record = RecordCall(attempt=attempt, policy=self.policies.calls, call_sid=await self.telephony.place_call(
                     state.phone, self.agent_endpoint.format(agent_id=state.agent_id)))
             except TelephonyFailed as exc:
-                record = RecordCall(attempt=attempt, reason=exc.reason)
+                record = RecordCall(attempt=attempt, policy=self.policies.calls, reason=exc.reason)
             cause = Cause.of_request(derived_id("call", callback_id, str(attempt)), "place_call")
             state = (await execute(self.store, DIALOUT, dialout_stream(callback_id), record, cause,
                                    self.clock.now())).state

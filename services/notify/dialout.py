@@ -32,6 +32,7 @@ class RecordCall(Value):
     attempt: int = Field(ge=1)
     call_sid: str | None = None
     reason: str | None = None
+    policy: CallRetryPolicy = CallRetryPolicy()
 
 
 class DialOut(Value):
@@ -74,8 +75,9 @@ def decide_dialout(state: DialOut, command: object, now: datetime) -> list[Event
                 return [CallPlaced(complaint_id=state.complaint_id, callback_id=state.callback_id,
                                    call_sid=command.call_sid, placed_at=now)]
             return [CallFailed(complaint_id=state.complaint_id, callback_id=state.callback_id,
-                               reason=(command.reason or "unknown")[:2000],
-                               attempt=command.attempt, failed_at=now)]
+                               reason=(command.reason or "unknown")[:2000], attempt=command.attempt,
+                               final=next_call_attempt(command.attempt, command.policy) is None,
+                               failed_at=now)]
     raise TypeError(f"the dial-out has no command {type(command).__name__}")
 
 

@@ -109,6 +109,7 @@ def test_a_dial_out_is_due_at_once_then_after_each_wait_of_the_policy_then_gives
     state = DIALOUT.fold(log)
 
     assert [type(e) for e in log[1:]] == [CallFailed] * 3
+    assert [e.final for e in log[1:]] == [False, False, True]
     assert state.gave_up(_policy()) and state.next_attempt_at(_policy()) is None
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import time
 from datetime import timedelta
-from email import message_from_string, policy
 from urllib.parse import urlsplit
 
 from services.kernel import auth
