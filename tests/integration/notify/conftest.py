@@ -4,15 +4,18 @@
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from datetime import UTC, datetime
 
 import httpx
 import pytest
+from confluent_kafka.admin import AdminClient
 
 from contracts import TOPICS
 from contracts.envelope import Envelope, Event, to_kafka
 from services.kernel.clock import ManualClock
+from services.kernel.kafka import ensure_topics
 from services.notify.app import create_app
 from services.notify.settings import NotifySettings
 from tests.integration.routing.conftest import skip_history
@@ -41,6 +44,19 @@ async def notify(settings, db, mailbox, telephony_url, order_system_url, clock):
         yield client
 
 
+def topics_served(config: NotifySettings, topics: list[str], timeout_s: float = 20) -> None:
+    """Create the topics and wait until the broker serves their metadata, as a cluster's topics
+    exist before its services start. (A consumer that subscribes to a topic the broker does not
+    list yet only looks again at librdkafka's next metadata refresh, minutes later; on a fresh
+    stack the first test would wait for it.)"""
+    ensure_topics(config, topics)
+    admin, deadline = AdminClient({"bootstrap.servers": config.kafka_bootstrap_servers}), time.monotonic() + timeout_s
+    while not all((meta := admin.list_topics(t, timeout=5).topics.get(t)) is not None and meta.error is None
+                  for t in topics):
+        assert time.monotonic() < deadline, f"the broker does not serve {topics} after {timeout_s}s"
+        time.sleep(0.1)
+
+
 class running_notify:
     """The notify app, started and stopped like a process would (lifespan), with an HTTP client."""
 
@@ -48,6 +64,7 @@ class running_notify:
         self.config, self.clock = config, clock
 
     async def __aenter__(self) -> httpx.AsyncClient:
+        await asyncio.to_thread(topics_served, self.config, [TOPICS["intake"], TOPICS["routing"], TOPICS["notify"]])
         for topic in (TOPICS["intake"], TOPICS["routing"]):
             await asyncio.to_thread(skip_history, self.config.kafka_bootstrap_servers, self.config.service_name, topic)
         self.app = create_app(self.config, self.clock)

@@ -49,12 +49,27 @@ async def stream_types(notify, stream: str) -> list[str]:
     return [type(e).__name__ for e in events]
 
 
-async def mail_to(mailbox, address: str, count: int = 1, timeout: float = 30) -> list[dict]:
+async def mail_to(mailbox, address: str, count: int = 1, timeout: float = 30, notify=None) -> list[dict]:
     """The first ``count`` messages the SMTP server received for ``address``."""
     async def arrived():
         found = await asyncio.to_thread(mailbox.messages, address)
         return found if len(found) >= count else None
-    return await wait_for(arrived, timeout)
+    try:
+        return await wait_for(arrived, timeout)
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}\nnotify's state: {await _state(notify, address)}") from None
+
+
+async def _state(notify, address: str) -> str:
+    """What notify knows about an address, for a failure message."""
+    if notify is None:
+        return "(not given)"
+    from services.notify.ledger import ledger_stream
+    ledger = await stream_types(notify, ledger_stream(address))
+    jobs = await notify.store.db["outgoing"].find({}).to_list()
+    pending = await notify.store.pending.count_documents({})
+    inbox = await notify.store.db["inbox"].count_documents({})
+    return f"ledger={ledger} outgoing={jobs} pending={pending} inbox={inbox}"
 
 
 def link(text: str, label: str) -> str:

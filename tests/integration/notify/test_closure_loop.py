@@ -21,7 +21,7 @@ async def a_closure_email(notify, mailbox) -> tuple[str, str, dict]:
     complaint_id, email = someone()
     publish(notify.config.kafka_bootstrap_servers, "intake", filed(complaint_id, email))
     publish(notify.config.kafka_bootstrap_servers, "routing", resolved(complaint_id))
-    [mail] = await mail_to(mailbox, email)
+    [mail] = await mail_to(mailbox, email, notify=notify)
     return complaint_id, email, mail
 
 
@@ -41,7 +41,7 @@ async def test_a_resolution_sends_the_is_this_closed_email_with_recap_next_steps
     started = time.monotonic()
     publish(notify.config.kafka_bootstrap_servers, "routing", resolved(complaint_id))
 
-    [mail] = await mail_to(mailbox, email)
+    [mail] = await mail_to(mailbox, email, notify=notify)
     latency = time.monotonic() - started
 
     asked = (await closure(notify, complaint_id)).current
