@@ -64,3 +64,7 @@ class Agenda(DocumentProjection):
                 await _insert(self.views, {"_id": f"dialout:{event.callback_id}", "since": event.requested_at})
             case CallPlaced():
                 await self.views.delete_one({"_id": f"dialout:{event.callback_id}"})
+
+
+#: For ``complaints --service notify rebuild <name>`` (the running app wires Outgoing to wake the courier).
+PROJECTIONS = [Outgoing, Agenda]

@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import shutil
 
+import httpx
 import pytest
 from aiosmtpd.controller import Controller
 
+from contracts import registry
+from services.kernel.eventstore import EventStore
+from services.kernel.projections import Projector
 from services.notify.app import create_app
 from services.notify.ledger import ledger_stream
 from services.notify.messages import TEMPLATES, TemplateBroken, Templates
+from services.notify.projections import PROJECTIONS
 from tests.integration.notify.conftest import notify_settings, publish, running_notify
-from tests.integration.notify.story import filed, resolved, someone, stream_types
+from tests.integration.notify.story import filed, mail_to, resolved, someone, stream_types
 from tests.integration.simulators import free_port
 from tests.integration.support import wait_for
 
@@ -73,8 +78,6 @@ async def test_a_message_is_given_up_with_notification_failed_only_after_the_las
 
 
 async def test_a_temporary_refusal_by_the_smtp_server_is_retried(notify, mailbox):
-    import httpx
-    from tests.integration.notify.story import mail_to
     complaint_id, email = someone()
     httpx.put(f"{mailbox.url}/faults", json={"refuse": 2})
     publish(notify.config.kafka_bootstrap_servers, "intake", filed(complaint_id, email))
@@ -110,3 +113,29 @@ async def _sent(notify, email: str):
 async def _failed(notify, email: str):
     events, _ = await notify.store.load(ledger_stream(email))
     return events if any(type(e).__name__ == "NotificationFailed" for e in events) else None
+
+
+async def test_rebuilding_the_outgoing_list_keeps_what_is_owed_and_a_restart_sends_it_once(
+        settings, db, mailbox, telephony_url, clock):
+    config = notify_settings(settings, mailbox, telephony_url, send_attempts=1000, send_backoff_s=0.05,
+                             send_backoff_max_s=0.1)
+    (sent_id, sent_to), (owed_id, owed_to) = someone(), someone()
+    async with running_notify(config, clock) as notify:
+        publish(config.kafka_bootstrap_servers, "intake", filed(sent_id, sent_to), filed(owed_id, owed_to))
+        publish(config.kafka_bootstrap_servers, "routing", resolved(sent_id))
+        await mail_to(mailbox, sent_to)
+        await wait_for(lambda: _sent(notify, sent_to))
+        httpx.put(f"{mailbox.url}/faults", json={"refuse": 1_000_000})
+        publish(config.kafka_bootstrap_servers, "routing", resolved(owed_id))
+        await wait_for(lambda: _attempts(notify, owed_to, 2))
+    httpx.put(f"{mailbox.url}/faults", json={"refuse": 0})
+
+    store = EventStore(db.client[config.database_name], "/services/notify", registry)  # notify is stopped
+    await Projector(store, [factory(store.db) for factory in PROJECTIONS]).rebuild("outgoing")
+    owed = await store.db["outgoing"].find({}).to_list()
+    async with running_notify(config, clock) as notify:
+        await mail_to(mailbox, owed_to)
+        await wait_for(lambda: _sent(notify, owed_to))
+
+    assert [(job["address"], job["attempts"]) for job in owed] == [(owed_to, 0)]  # rebuilt, not left over
+    assert len(mailbox.messages(sent_to)) == 1 and len(mailbox.messages(owed_to)) == 1
