@@ -126,9 +126,11 @@ async def test_rebuilding_the_outgoing_list_keeps_what_is_owed_and_a_restart_sen
         await mail_to(mailbox, sent_to)
         await wait_for(lambda: _sent(notify, sent_to))
         httpx.put(f"{mailbox.url}/faults", json={"refuse": 1_000_000})
-        publish(config.kafka_bootstrap_servers, "routing", resolved(owed_id))
-        await wait_for(lambda: _attempts(notify, owed_to, 2))
-    httpx.put(f"{mailbox.url}/faults", json={"refuse": 0})
+        try:
+            publish(config.kafka_bootstrap_servers, "routing", resolved(owed_id))
+            await wait_for(lambda: _attempts(notify, owed_to, 2))
+        finally:
+            httpx.put(f"{mailbox.url}/faults", json={"refuse": 0})  # the mailbox serves the whole session
 
     store = EventStore(db.client[config.database_name], "/services/notify", registry)  # notify is stopped
     await Projector(store, [factory(store.db) for factory in PROJECTIONS]).rebuild("outgoing")
