@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import time
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -38,9 +39,12 @@ async def test_a_dispatched_callback_rings_the_customer_and_connects_the_agent(n
     complaint_id, email = someone()
     phone = a_phone()
     publish(notify.config.kafka_bootstrap_servers, "intake", filed(complaint_id, email, phone))
+    await wait_for(lambda: stream_types(notify, f"complainant-{complaint_id}"))
+    started = time.monotonic()
     publish(notify.config.kafka_bootstrap_servers, "routing", dispatched(complaint_id, phone))
 
     [call] = await calls_to(telephony_url, phone)
+    print(f"\ndispatch-to-call latency: {(time.monotonic() - started) * 1000:.0f} ms")
 
     assert call["from"] == notify.config.telephony_caller_id
     assert call["twiml"] == "<Response><Dial><Client>agt-0042</Client></Dial></Response>"
