@@ -7,11 +7,14 @@ Nothing here talks SMTP: a message to send is a ``MessageQueued`` in the address
 from __future__ import annotations
 
 import logging
-import time
-from dataclasses import dataclass, replace
+from contextlib import suppress
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timedelta
 from typing import Literal
 
+from pymongo.errors import DuplicateKeyError
+
+from contracts.envelope import Event
 from contracts.intake import ComplaintFiled, CustomerMessageReceived, VerificationCodeRequested
 from contracts.routing import CallbackDispatched, ComplaintResolved, PartnerOutcomeRecorded
 from services.kernel import auth
@@ -37,14 +40,6 @@ log = logging.getLogger(__name__)
 
 #: A code is asked for by the person themselves: counting it like a reminder would lock them out.
 PERSON_ASKED = GuardPolicy(max_per_case=1000, min_interval=timedelta(0))
-
-
-class UnknownComplainant(LookupError):
-    """A case whose ComplaintFiled notify never saw: it cannot write to anyone (dead-lettered)."""
-
-
-class ComplainantNotYetKnown(TimeoutError):
-    """ComplaintFiled not read yet: a TimeoutError, so the consumer redelivers the message later."""
 
 
 @dataclass(frozen=True)
@@ -76,13 +71,14 @@ class Notify:
         self.store, self.clock, self.policies, self.links = store, clock, policies, links
         self.telephony, self.accounts, self.agent_endpoint = telephony, accounts, agent_endpoint
         self.agenda = store.db["agenda"]
-        self.wait_for_filing_s = 60.0
-        self._waiting: dict[str, float] = {}
+        #: Events that came before their complaint's ComplaintFiled (see complainant_or_park).
+        self.parked = store.db["parked"]
 
     # --- who -------------------------------------------------------------------------------------
 
     async def note_complainant(self, filed: ComplaintFiled, cause: Cause) -> None:
-        """Remember how to reach the complainant; a locked account is noted on their addresses."""
+        """Remember how to reach the complainant (a locked account is noted on their addresses),
+        then do what waited for it."""
         outcome = await execute(self.store, COMPLAINANT, complainant_stream(filed.complaint_id),
                                 NoteComplainant(filed=filed), cause, self.clock.now())
         who = outcome.state
@@ -90,26 +86,43 @@ class Notify:
             for address in filter(None, (who.email, who.phone)):
                 await execute(self.store, LEDGER, ledger_stream(address), NoteAccountLock(
                     address=address, recipient=who.recipient), cause, self.clock.now())
+        for waiting in await self.parked.find({"complaint_id": filed.complaint_id}).to_list():
+            event = self.store.registry.decode(waiting["type"], waiting["data"])
+            await getattr(self, waiting["use_case"])(event, Cause(**waiting["cause"]))
+            await self.parked.delete_one({"_id": waiting["_id"]})
 
-    async def complainant(self, complaint_id: str) -> Complainant:
-        """How to reach the case's complainant, as noted from ComplaintFiled."""
+    async def known(self, complaint_id: str) -> Complainant | None:
+        """How to reach the case's complainant, if notify saw the case's ComplaintFiled."""
         events, _ = await self.store.load(complainant_stream(complaint_id))
-        if events:
-            self._waiting.pop(complaint_id, None)
-            return COMPLAINANT.fold(events)
-        # ComplaintFiled comes on intake's topic, the case's later events on routing's: when the
-        # second is read first, put it back (a transient failure: redelivered after a pause, while
-        # the consumer reads the other topic), for a while; then dead-letter it to be redriven.
-        first = self._waiting.setdefault(complaint_id, time.monotonic())
-        if time.monotonic() - first < self.wait_for_filing_s:
-            raise ComplainantNotYetKnown(f"no ComplaintFiled seen yet for {complaint_id}")
-        raise UnknownComplainant(f"no ComplaintFiled seen for {complaint_id} within {self.wait_for_filing_s}s")
+        return COMPLAINANT.fold(events) if events else None
+
+    async def complainant_or_park(self, complaint_id: str, event: Event, cause: Cause) -> Complainant | None:
+        """The complainant; or, when ComplaintFiled was not read yet, park ``event`` until it is.
+
+        ComplaintFiled comes on intake's topic and the case's later events on routing's, so the
+        second can be read first. Failing the message would not do: the consumer would move on
+        to later messages of its partition and commit past it. Parked work is written before the
+        second look, and ``note_complainant`` looks after writing, so one of them always sees the
+        other (both may: the use cases are idempotent).
+        """
+        if (who := await self.known(complaint_id)) is not None:
+            return who
+        with suppress(DuplicateKeyError):
+            await self.parked.insert_one({
+                "_id": f"{complaint_id}|{cause.id}", "complaint_id": complaint_id, "use_case": cause.handler,
+                "type": event.ce_type(), "data": event.model_dump(mode="json"), "cause": asdict(cause)})
+        log.warning("no ComplaintFiled seen yet: parked until it comes",
+                    extra={"fields": {"complaint_id": complaint_id, "use_case": cause.handler}})
+        if (who := await self.known(complaint_id)) is not None:
+            await self.parked.delete_one({"_id": f"{complaint_id}|{cause.id}"})
+        return who
 
     # --- the closure loop ------------------------------------------------------------------------
 
     async def propose_closure(self, resolved: ComplaintResolved, cause: Cause) -> None:
         """"Is this closed?" after a resolution, by email with the recap and two signed links."""
-        who = await self.complainant(resolved.complaint_id)
+        if (who := await self.complainant_or_park(resolved.complaint_id, resolved, cause)) is None:
+            return
         if not who.email:
             log.warning("no email address: the closure question cannot be asked by email",
                         extra={"fields": {"complaint_id": resolved.complaint_id}})
@@ -163,7 +176,8 @@ class Notify:
 
     async def share_outcome(self, recorded: PartnerOutcomeRecorded, cause: Cause) -> None:
         """Tell the complainant what was done: only ``outcome_for_customer``, never the internal note."""
-        who = await self.complainant(recorded.complaint_id)
+        if (who := await self.complainant_or_park(recorded.complaint_id, recorded, cause)) is None:
+            return
         context = {"display_name": who.greeting, "complaint_id": recorded.complaint_id,
                    "outcome": recorded.outcome_for_customer}
         if who.email:
@@ -256,7 +270,8 @@ class Notify:
         return state
 
     async def _tell_missed(self, state: DialOut) -> None:
-        who = await self.complainant(state.complaint_id)
+        who = await self.known(state.complaint_id) or Complainant(
+            complaint_id=state.complaint_id, recipient=state.phone, phone=state.phone)
         context = {"display_name": who.greeting, "complaint_id": state.complaint_id, "attempts": state.failures}
         address, channel = (who.email, "email") if who.email else (state.phone, "sms")
         cause = Cause.of_request(derived_id("callback_missed", state.callback_id), "callback_missed")
@@ -281,7 +296,7 @@ class Notify:
             reminder_after=self.policies.reminder_after, close_after=self.policies.close_after), cause, now)
         current = outcome.state.current
         if current is not None and current.reminded and current.status == "proposed":
-            who = await self.complainant(complaint_id)
+            who = await self.known(complaint_id)
             await self._ask(who, current, "closure_reminder", reminder_message_id(current.message_id), cause)
 
     # --- ids -------------------------------------------------------------------------------------
