@@ -134,6 +134,10 @@ class CallFailed(Event):
                         examples=["no-answer"])
     attempt: int = Field(ge=1, description="Which attempt failed, counting from 1.",
                          examples=[1])
+    # Added after v1 (additive): routing frees the agent once no attempt is left.
+    final: bool = Field(default=False, description="No attempt is left: the complainant is told "
+                        "by email or SMS instead, and the agent can be released.",
+                        examples=[False])
     failed_at: AwareDatetime = Field(description="When it failed.",
                                      examples=["2026-03-14T09:12:37Z"])
 
@@ -188,8 +192,20 @@ class NotificationSuppressed(Event):
 
     type_name = "complaints.notify.NotificationSuppressed"
 
-    complaint_id: str = Field(min_length=1, description="The case; the Kafka key.",
-                              examples=["c-2026-000311"])
+    # complaint_id became optional and recipient was added (additive): an automated reminder of
+    # another system (the seller account's "please log in") need not be about any case.
+    complaint_id: str | None = Field(default=None, min_length=1,
+                                     description="The case, if the message was about one; the "
+                                                 "Kafka key (else the recipient is).",
+                                     examples=["c-2026-000311"])
+    recipient: str | None = Field(default=None, min_length=1, max_length=320,
+                                  description="Who it was for: a customer or seller id, or the "
+                                              "address when no id is known.",
+                                  examples=["sell-00311"])
+    message_id: str | None = Field(default=None, min_length=1, max_length=998,
+                                   description="The id the message would have had (one per "
+                                               "intent): the same intent is judged once.",
+                                   examples=["<seller_login_reminder.3f9c0e1a2b4d@complaints.example.com>"])
     template: str = Field(min_length=1, max_length=200, description="The template held back.",
                           examples=["seller_login_reminder"])
     channel: NotifyChannel = Field(description="The channel it would have gone by.",
@@ -202,6 +218,9 @@ class NotificationSuppressed(Event):
                                      examples=["callback"])
     suppressed_at: AwareDatetime = Field(description="When it was held back.",
                                          examples=["2026-03-15T08:00:00Z"])
+
+    def subject(self) -> str:
+        return self.complaint_id or self.recipient or "unknown"
 
 
 @event
@@ -227,3 +246,174 @@ class AddressMarkedUndeliverable(Event):
 
     def subject(self) -> str:
         return self.address
+
+
+@event
+class NotificationFailed(Event):
+    """Emitted when a message could not be handed for delivery after the retry policy's last attempt.
+
+    Nothing was lost silently: the message is given up only after every attempt, and says why.
+    """
+
+    type_name = "complaints.notify.NotificationFailed"
+
+    message_id: str = Field(min_length=1, max_length=998, description="The message given up.",
+                            examples=["<closure.c-2026-000042.1f0e@complaints.example.com>"])
+    complaint_id: str | None = Field(default=None, min_length=1,
+                                     description="The case, if the message was about one; the "
+                                                 "Kafka key (else the recipient is).",
+                                     examples=["c-2026-000042"])
+    recipient: str = Field(min_length=1, max_length=320, description="Who it was for.",
+                           examples=["sam.okafor@example.com"])
+    template: str = Field(min_length=1, max_length=200, description="The template it used.",
+                          examples=["closure_question"])
+    channel: NotifyChannel = Field(description="The channel it was to go by.", examples=["email"])
+    attempts: int = Field(ge=1, description="How many attempts were made.", examples=[5])
+    reason: str = Field(min_length=1, max_length=2000, description="The last attempt's error.",
+                        examples=["SMTP server 127.0.0.1:2525 refused the connection"])
+    failed_at: AwareDatetime = Field(description="When it was given up.",
+                                     examples=["2026-03-14T09:35:00Z"])
+
+    def subject(self) -> str:
+        return self.complaint_id or self.recipient
+
+
+@event
+class EscalationRequested(Event):
+    """Emitted when the loop guard asks a human to step in: an automated message would trap the person.
+
+    Routing turns it into its supervisor queue. Sent once per loop (case or recipient, and
+    template); after a human's action a new loop may ask again.
+    """
+
+    type_name = "complaints.notify.EscalationRequested"
+
+    complaint_id: str | None = Field(default=None, min_length=1,
+                                     description="The case, if the held-back message was about "
+                                                 "one; the Kafka key (else the recipient is).",
+                                     examples=["c-2026-000311"])
+    recipient: str = Field(min_length=1, max_length=320, description="Who needs a human: a "
+                           "customer or seller id, or an address.", examples=["sell-00311"])
+    address: str = Field(min_length=1, max_length=320, description="How they were being reached.",
+                         examples=["lena@marshandco.example.com"])
+    template: str = Field(min_length=1, max_length=200, description="The message held back.",
+                          examples=["seller_login_reminder"])
+    reason: SuppressionReason = Field(description="Why it was held back: cap_reached, "
+                                      "cannot_act, undeliverable or daily_limit.",
+                                      examples=["cannot_act"])
+    detail: str = Field(min_length=1, max_length=2000, description="What happened, for staff.",
+                        examples=["seller_login_reminder asks to log_in but the account of "
+                                  "sell-00311 is locked."])
+    requested_at: AwareDatetime = Field(description="When the human was asked for.",
+                                        examples=["2026-03-15T08:00:00Z"])
+
+    def subject(self) -> str:
+        return self.complaint_id or self.recipient
+
+
+# --- private: kept in notify's own log, never published ---------------------------------------
+
+@event
+class ComplainantNoted(Event):
+    """How to reach the complainant of a case, noted from intake's ComplaintFiled (private)."""
+
+    type_name = "complaints.notify.ComplainantNoted"
+    public = False
+
+    complaint_id: str = Field(min_length=1, description="The case.", examples=["c-2026-000042"])
+    recipient: str = Field(min_length=1, max_length=320, description="Who complains: customer "
+                           "or seller id, else the email address or phone.",
+                           examples=["cust-7781204"])
+    email: str | None = Field(default=None, description="Email address, if given.",
+                              examples=["sam.okafor@example.com"])
+    phone: str | None = Field(default=None, description="Phone in E.164, if given.",
+                              examples=["+447700900123"])
+    display_name: str | None = Field(default=None, description="How to greet them.",
+                                     examples=["Sam Okafor"])
+    account_locked: bool = Field(default=False, description="The complaint says their account "
+                                 "is locked (category account_locked).", examples=[False])
+    noted_at: AwareDatetime = Field(description="When it was noted.",
+                                    examples=["2026-03-14T09:12:04Z"])
+
+
+@event
+class AccountLockNoted(Event):
+    """A person's account is locked (or unlocked): "log in" messages cannot help them (private)."""
+
+    type_name = "complaints.notify.AccountLockNoted"
+    public = False
+
+    address: str = Field(min_length=1, description="The address whose guard stream it is in.",
+                         examples=["lena@marshandco.example.com"])
+    recipient: str = Field(min_length=1, description="The account holder.",
+                           examples=["sell-00311"])
+    locked: bool = Field(description="Locked now (false: unlocked).", examples=[True])
+    noted_at: AwareDatetime = Field(description="When it was noted.",
+                                    examples=["2026-03-14T09:16:12Z"])
+
+    def subject(self) -> str:
+        return self.address
+
+
+@event
+class MessageQueued(Event):
+    """The loop guard let a message go: it waits for the courier (private; the ledger's entry)."""
+
+    type_name = "complaints.notify.MessageQueued"
+    public = False
+
+    message_id: str = Field(min_length=1, max_length=998, description="One per intent.",
+                            examples=["<closure.c-2026-000042.1f0e@complaints.example.com>"])
+    recipient: str = Field(min_length=1, description="Who it is for.", examples=["cust-7781204"])
+    address: str = Field(min_length=1, description="Email address or phone.",
+                         examples=["sam.okafor@example.com"])
+    channel: NotifyChannel = Field(description="email or sms.", examples=["email"])
+    complaint_id: str | None = Field(default=None, description="The case, if any.",
+                                     examples=["c-2026-000042"])
+    template: str = Field(min_length=1, description="The template.", examples=["closure_question"])
+    required_action: str = Field(description="What it asks the reader to do.",
+                                 examples=["click_link"])
+    context: dict = Field(default_factory=dict, description="The template's variables.",
+                          examples=[{"recap": "We cancelled the 2 undelivered items."}])
+    in_reply_to: str | None = Field(default=None, description="Message-ID it follows up.",
+                                    examples=["<closure.c-2026-000042.1f0e@complaints.example.com>"])
+    queued_at: AwareDatetime = Field(description="When it was let go.",
+                                     examples=["2026-03-14T09:29:31Z"])
+
+    def subject(self) -> str:
+        return self.address
+
+
+@event
+class MessageSent(Event):
+    """The courier handed the message to the SMTP server or SMS provider (private)."""
+
+    type_name = "complaints.notify.MessageSent"
+    public = False
+
+    message_id: str = Field(min_length=1, max_length=998, description="The message.",
+                            examples=["<closure.c-2026-000042.1f0e@complaints.example.com>"])
+    address: str = Field(min_length=1, description="Where it went.",
+                         examples=["sam.okafor@example.com"])
+    attempts: int = Field(ge=1, description="Attempts it took.", examples=[1])
+    sent_at: AwareDatetime = Field(description="When it was accepted.",
+                                   examples=["2026-03-14T09:29:31Z"])
+
+    def subject(self) -> str:
+        return self.address
+
+
+@event
+class DialOutRequested(Event):
+    """A callback to dial: the complainant's number and the agent to connect (private)."""
+
+    type_name = "complaints.notify.DialOutRequested"
+    public = False
+
+    complaint_id: str = Field(min_length=1, description="The case.", examples=["c-2026-000042"])
+    callback_id: str = Field(min_length=1, description="The callback.", examples=["cb-2026-000107"])
+    agent_id: str = Field(min_length=1, description="The agent.", examples=["agt-0042"])
+    phone: str = Field(min_length=1, description="The complainant's number.",
+                       examples=["+447700900123"])
+    requested_at: AwareDatetime = Field(description="When it was dispatched.",
+                                        examples=["2026-03-14T09:12:06Z"])

@@ -11,13 +11,14 @@ from pydantic_settings import BaseSettings
 
 from services.intake.settings import IntakeSettings
 from services.kernel.settings import KernelSettings
+from services.notify.settings import NotifySettings
 from services.routing.settings import RoutingSettings
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "configuration.md"
 
 #: Every service's settings class; the kernel's fields are shared by all of them.
 SETTINGS: dict[str, type[BaseSettings]] = {"every service (kernel)": KernelSettings, "intake": IntakeSettings,
-                                           "routing": RoutingSettings}
+                                           "routing": RoutingSettings, "notify": NotifySettings}
 
 HEADER = """# Configuration
 

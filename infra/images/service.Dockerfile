@@ -54,12 +54,24 @@ LABEL org.opencontainers.image.title="complaint-platform routing"
 EXPOSE 8002
 CMD ["services.routing.app"]
 
+FROM runtime AS notify
+LABEL org.opencontainers.image.title="complaint-platform notify"
+EXPOSE 8004
+CMD ["services.notify.app"]
+
 # The stand-in order system (compose and local clusters only, never production).
 FROM runtime AS order-simulator
 COPY infra/__init__.py ./infra/__init__.py
 COPY infra/simulators ./infra/simulators
 EXPOSE 8090
 CMD ["infra.simulators.orders", "--host", "0.0.0.0", "--port", "8090"]
+
+# The stand-in telephony provider, Twilio-style (compose and local clusters only, never production).
+FROM runtime AS telephony-simulator
+COPY infra/__init__.py ./infra/__init__.py
+COPY infra/simulators ./infra/simulators
+EXPOSE 8092
+CMD ["infra.simulators.telephony", "--host", "0.0.0.0", "--port", "8092"]
 
 # ---- the image: the stage named by SERVICE --------------------------------------------------------
 FROM ${SERVICE}

@@ -12,6 +12,8 @@ from contracts.intake import (CATEGORY_LABELS, Assurance, CallbackCancelled, Cal
 from contracts.routing import (AgentAssigned, CallbackDispatched, CallbackQueued, ComplaintResolved,
                                Escalated, PartnerOutcomeRecorded, ResolutionActionRequested,
                                TransferredToPartner)
+from contracts.notify import (ClosureConfirmationRequested, ComplaintClosedUnconfirmed, ComplaintReopened,
+                              CustomerConfirmedClosed)
 from services.kernel.projections import DocumentProjection
 
 #: Words for the customer's timeline. Only what the customer may see: never an internal note, an
@@ -30,7 +32,16 @@ SUMMARIES = {
     ResolutionActionRequested: lambda e: f"We asked for: {e.action.value.replace('_', ' ')}",
     ComplaintResolved: lambda e: f"Resolved: {e.recap}",
     Escalated: lambda e: "A supervisor is now looking at your case",
+    ClosureConfirmationRequested: lambda e: ("We reminded you of our question" if e.reminder
+                                             else "We asked you whether your complaint is closed"),
+    CustomerConfirmedClosed: lambda e: "You confirmed your complaint is closed",
+    ComplaintReopened: lambda e: "You told us the problem is not solved: your case is open again",
+    ComplaintClosedUnconfirmed: lambda e: "We closed your complaint (we did not hear back from you)",
 }
+
+#: How notify's closure loop moves the case's status on.
+CLOSURE_STATUS = {CustomerConfirmedClosed: "closed", ComplaintReopened: "reopened",
+                  ComplaintClosedUnconfirmed: "closed"}
 
 #: How routing's events move the customer's callback on.
 CALLBACK_STATES = {CallbackQueued: "queued", CallbackDispatched: "dialling"}
@@ -63,6 +74,8 @@ class CaseViews(DocumentProjection):
                 view["callback"].update(position=event.position, estimated_wait_s=event.estimated_wait_s)
         elif isinstance(event, ComplaintResolved):
             view["status"] = "resolved"
+        elif type(event) in CLOSURE_STATUS:
+            view["status"] = CLOSURE_STATUS[type(event)]
         if type(event) in SUMMARIES:
             view["timeline"].append({"event_id": envelope.id, "time": envelope.time.isoformat(),
                                      "type": envelope.type, "summary": SUMMARIES[type(event)](event)})

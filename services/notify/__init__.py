@@ -1,1 +1,1 @@
-"""The notify service (see ../shared/MISSION.md); built by its own issue."""
+"""The notify service: email, calls and SMS to complainants, behind the loop guard (docs/adr/0007)."""

@@ -9,6 +9,7 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -24,12 +25,12 @@ def free_port() -> int:
 
 
 @contextmanager
-def running_simulator(module: str, log: Path, timeout_s: float = 20.0) -> Iterator[str]:
-    """Start ``python -m <module> --port N`` on a free port, wait for ``/health``, yield its URL, stop it."""
+def running_simulator(module: str, log: Path, timeout_s: float = 20.0, *args: str) -> Iterator[str]:
+    """Start ``python -m <module> --port N [args]`` on a free port, wait for ``/health``, yield its URL, stop it."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     with log.open("ab") as out:
-        process = subprocess.Popen([sys.executable, "-m", module, "--host", "127.0.0.1", "--port", str(port)],
+        process = subprocess.Popen([sys.executable, "-m", module, "--host", "127.0.0.1", "--port", str(port), *args],
                                    cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                    env={**os.environ, "PYTHONPATH": str(ROOT)})
     try:
@@ -59,4 +60,35 @@ def running_simulator(module: str, log: Path, timeout_s: float = 20.0) -> Iterat
 def order_system_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """Base URL of the order and seller-account simulator (infra/simulators/orders.py), seeded from orders.json."""
     with running_simulator("infra.simulators.orders", tmp_path_factory.mktemp("simulators") / "orders.log") as url:
+        yield url
+
+
+@dataclass(frozen=True)
+class Mailbox:
+    """The mailbox simulator (infra/simulators/mailbox.py): a real SMTP server and its JSON API."""
+
+    url: str
+    smtp_port: int
+
+    def messages(self, to: str) -> list[dict]:
+        return httpx.get(f"{self.url}/messages", params={"to": to}, timeout=5).json()
+
+    def messages_all(self) -> list[dict]:
+        return httpx.get(f"{self.url}/messages", timeout=5).json()
+
+
+@pytest.fixture(scope="session")
+def mailbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mailbox]:
+    """A real SMTP server for the session; tests tell their messages apart by recipient address."""
+    smtp_port = free_port()
+    with running_simulator("infra.simulators.mailbox", tmp_path_factory.mktemp("simulators") / "mailbox.log",
+                           20.0, "--smtp-port", str(smtp_port)) as url:
+        yield Mailbox(url, smtp_port)
+
+
+@pytest.fixture(scope="session")
+def telephony_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Base URL of the Twilio-style telephony simulator (infra/simulators/telephony.py)."""
+    with running_simulator("infra.simulators.telephony",
+                           tmp_path_factory.mktemp("simulators") / "telephony.log") as url:
         yield url

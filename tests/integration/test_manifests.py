@@ -32,13 +32,17 @@ PART_OF = "complaint-platform"
 COMMON_LABELS = ("app.kubernetes.io/name", "app.kubernetes.io/part-of", "app.kubernetes.io/component")
 DAY_MS = 24 * 60 * 60 * 1000
 PARTITIONS = 6
-SECRET_VARIABLES = {"MONGODB_URL", "SIGNING_KEY", "INBOUND_WEBHOOK_SECRET"}
+SECRET_VARIABLES = {"MONGODB_URL", "SIGNING_KEY", "INBOUND_WEBHOOK_SECRET", "TELEPHONY_AUTH_TOKEN",
+                    "SMTP_USERNAME", "SMTP_PASSWORD"}
 #: Egress every service needs: Kafka, MongoDB, DNS, the OTLP/HTTP collector.
 EGRESS_PORTS = {9092, 27017, 53, 4318}
 #: ...and what one service needs beyond that (intake: the order system, HTTPS; 8090 for the simulator).
-EXTRA_EGRESS_PORTS = {"intake": {443, 8090}}
+EXTRA_EGRESS_PORTS = {"intake": {443, 8090},
+                      # notify: the SMTP relay (587), the telephony API (443); locally mailpit and the simulator
+                      "notify": {587, 443, 1025, 8092, 8090}}
 #: The topics each service's consumer group reads (its ScaledObject watches their lag).
-READS = {"intake": {t for s, t in TOPICS.items() if s != "intake"}}
+READS = {"intake": {t for s, t in TOPICS.items() if s != "intake"},
+         "notify": {TOPICS["intake"], TOPICS["routing"]}}
 #: What each overlay must be: the autoscaler it keeps and the topics' replication.
 OVERLAYS = {"local": {"autoscaler": "HorizontalPodAutoscaler", "topic_replicas": 1},
             "production": {"autoscaler": "ScaledObject", "topic_replicas": 3}}

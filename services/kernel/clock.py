@@ -1,0 +1,35 @@
+"""Time as a dependency: the system clock in production, a clock the test moves by hand.
+
+Timers (reminders, retries, "once a day") read ``clock.now()`` instead of the wall clock, so a
+test can let twelve days pass in a moment and nothing is ever slept.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Protocol
+
+
+class Clock(Protocol):
+    def now(self) -> datetime: ...
+
+
+class SystemClock:
+    """The wall clock, in UTC."""
+
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+
+class ManualClock:
+    """A clock that stands still until ``advance`` moves it (for tests and replays)."""
+
+    def __init__(self, start: datetime | None = None) -> None:
+        self._now = start or datetime.now(UTC)
+
+    def now(self) -> datetime:
+        return self._now
+
+    def advance(self, by: timedelta) -> datetime:
+        self._now += by
+        return self._now

@@ -1,0 +1,59 @@
+"""A Twilio-style telephony API over httpx: place a call connecting agent and complainant, send an SMS.
+
+The shape is Twilio's REST API (``POST /2010-04-01/Accounts/{sid}/Calls.json`` and
+``Messages.json``, form-encoded, HTTP basic auth with the account sid and token), so the real
+provider or the simulator in ``infra/simulators/telephony.py`` answers it, configured by URL.
+"""
+
+from __future__ import annotations
+
+from xml.sax.saxutils import escape
+
+import httpx
+
+
+class TelephonyFailed(Exception):
+    """The provider refused or could not be reached; ``reason`` says which, in words."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class TwilioStyleTelephony:
+    def __init__(self, base_url: str, account_sid: str, auth_token: str, caller_id: str,
+                 timeout_s: float = 5.0) -> None:
+        self.caller_id = caller_id
+        self._client = httpx.AsyncClient(base_url=base_url.rstrip("/"), auth=(account_sid, auth_token),
+                                         timeout=timeout_s)
+        self._prefix = f"/2010-04-01/Accounts/{account_sid}"
+
+    async def place_call(self, customer: str, agent_endpoint: str) -> str:
+        """Ring ``customer``; when they answer, dial ``agent_endpoint`` (e.g. ``client:agt-0042``).
+        Returns the provider's call sid."""
+        kind, _, who = agent_endpoint.partition(":")
+        noun = f"<Client>{escape(who)}</Client>" if kind == "client" else f"<Number>{escape(agent_endpoint)}</Number>"
+        twiml = f"<Response><Dial>{noun}</Dial></Response>"
+        return await self._post("Calls.json", {"To": customer, "From": self.caller_id, "Twiml": twiml})
+
+    async def send_sms(self, to: str, body: str) -> str:
+        return await self._post("Messages.json", {"To": to, "From": self.caller_id, "Body": body})
+
+    async def _post(self, resource: str, form: dict[str, str]) -> str:
+        try:
+            answer = await self._client.post(f"{self._prefix}/{resource}", data=form)
+        except httpx.HTTPError as exc:
+            raise TelephonyFailed(f"telephony provider unreachable: {type(exc).__name__}: {exc}") from None
+        if answer.status_code >= 400:
+            try:
+                detail = answer.json().get("message", answer.text)
+            except ValueError:
+                detail = answer.text
+            raise TelephonyFailed(f"telephony provider answered {answer.status_code}: {detail}"[:2000])
+        body = answer.json()
+        if body.get("status") in ("failed", "busy", "no-answer", "canceled", "undelivered"):
+            raise TelephonyFailed(body["status"])
+        return body["sid"]
+
+    async def aclose(self) -> None:
+        await self._client.aclose()

@@ -1,0 +1,103 @@
+"""Wiring of the notify service: settings, templates, runtime, courier, ticker; ``python -m services.notify.app``."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+from contextlib import asynccontextmanager
+from datetime import timedelta
+
+from fastapi import FastAPI
+
+from contracts import TOPICS, registry
+from services.kernel.clock import Clock, SystemClock
+from services.kernel.outbox import Lease
+from services.kernel.process import load_settings, run, serve_http
+from services.kernel.runtime import Runtime, check_dependencies
+from services.kernel.web import service_app
+from services.notify import handlers
+from services.notify.adapters.accounts import AccountDirectory
+from services.notify.adapters.smtp import SmtpMailer
+from services.notify.adapters.telephony import TwilioStyleTelephony
+from services.notify.application import Links, Notify, Policies
+from services.notify.courier import Courier
+from services.notify.loop_guard import GuardPolicy
+from services.notify.messages import Templates, TemplateBroken
+from services.notify.projections import Agenda, Outgoing
+from services.notify.settings import NotifySettings
+
+log = logging.getLogger(__name__)
+
+
+def create_app(settings: NotifySettings | None = None, clock: Clock | None = None,
+               templates: Templates | None = None) -> FastAPI:
+    settings, clock, templates = settings or NotifySettings(), clock or SystemClock(), templates or Templates()
+    templates.check()  # a template missing a variable stops start-up here, not at send time
+    wake = asyncio.Event()
+    runtime = Runtime.create(settings, registry, TOPICS["notify"], [lambda db: Outgoing(db, wake.set), Agenda])
+    telephony = TwilioStyleTelephony(settings.telephony_url, settings.telephony_account_sid,
+                                     settings.telephony_auth_token, settings.telephony_caller_id)
+    accounts = AccountDirectory(settings.order_system_url)
+    notify = Notify(runtime.store, clock, Policies(
+        guard=GuardPolicy(max_per_case=settings.max_per_case),
+        reminder_after=timedelta(hours=settings.closure_reminder_after_h),
+        close_after=timedelta(hours=settings.closure_close_after_h), link_ttl=timedelta(hours=settings.link_ttl_h)),
+        Links(settings.public_url, settings.signing_key, settings.mail_domain), telephony, accounts,
+        settings.agent_endpoint_template)
+    mailer = SmtpMailer(settings.smtp_host, settings.smtp_port, settings.smtp_username, settings.smtp_password,
+                        settings.smtp_starttls)
+    courier = Courier(runtime.store, notify, templates, mailer, telephony, settings, wake)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        await runtime.start([TOPICS["intake"], TOPICS["routing"]])
+        tasks = [asyncio.create_task(courier.run(), name="courier"),
+                 asyncio.create_task(ticking(notify, runtime, settings.tick_interval_s), name="ticker")]
+        yield
+        courier.halt()
+        tasks[1].cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await runtime.stop()
+        await telephony.aclose()
+        await accounts.aclose()
+
+    handlers.subscribe(runtime, notify)
+    app = service_app("Complaint notify", "Email, calls and SMS to complainants: the \"is this closed?\" loop, "
+                      "callback dial-out, outcomes, one-time codes, and the loop guard.", lifespan, runtime,
+                      settings.max_body_bytes)
+    app.state.services = handlers.Services(settings, runtime, notify, templates)
+    app.state.courier = courier
+    handlers.add_routes(app)
+    return app
+
+
+async def ticking(notify: Notify, runtime: Runtime, interval_s: float) -> None:
+    """Check timers every ``interval_s`` on one replica (the ``ticker`` lease)."""
+    lease = Lease(runtime.store.db, "ticker", max(interval_s * 3, runtime.settings.lease_ttl_s))
+    while True:
+        await asyncio.sleep(interval_s)
+        try:
+            if await lease.acquire():
+                await notify.tick()
+        except Exception:  # a failed round is tried again at the next one (ticks are idempotent)
+            log.exception("ticker round failed")
+
+
+def main() -> None:
+    settings = load_settings(NotifySettings)
+    try:
+        Templates().check()
+    except TemplateBroken as exc:  # before anything connects: exit 2 naming the template and variable
+        print(f"notify: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+    async def serve() -> None:
+        await check_dependencies(settings)  # before uvicorn: a clear line and exit 2, not its exit 3
+        await serve_http(create_app(settings), settings.http_host, settings.http_port)
+
+    run(settings, serve)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,126 @@
+"""The courier: delivers queued messages by SMTP or SMS, once each, retrying with backoff.
+
+Before handing a message over it checks the address's ledger: a message already recorded as
+sent is never handed over again (after a crash, a rebuild, or a second replica). An email marks
+its point of no return (``committed``) just before the SMTP end of data; a courier that finds
+the mark after a crash records the message as sent instead of sending it twice. After the
+policy's last attempt it records NotificationFailed; nothing is dropped without a trace.
+One courier at a time holds the ``courier`` lease.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import UTC, datetime, timedelta
+
+from pymongo.errors import DuplicateKeyError, PyMongoError
+
+from contracts.notify import MessageQueued
+from services.kernel.eventstore import EventStore
+from services.kernel.outbox import Lease
+from services.notify.adapters.smtp import SendFailed, SmtpMailer
+from services.notify.adapters.telephony import TelephonyFailed, TwilioStyleTelephony
+from services.notify.application import Notify
+from services.notify.ledger import LEDGER, ledger_stream
+from services.notify.messages import Templates, build_email
+from services.notify.settings import NotifySettings
+
+log = logging.getLogger(__name__)
+
+
+class Courier:
+    def __init__(self, store: EventStore, notify: Notify, templates: Templates, mailer: SmtpMailer,
+                 telephony: TwilioStyleTelephony, settings: NotifySettings, wake: asyncio.Event) -> None:
+        self.store, self.notify, self.templates, self.mailer = store, notify, templates, mailer
+        self.telephony, self.settings, self.wake = telephony, settings, wake
+        self.jobs = store.db["outgoing"]
+        #: Messages past their point of no return (see adapters/smtp.py), until recorded as sent.
+        self.committed = store.db["committed"]
+        self.lease = Lease(store.db, "courier", settings.lease_ttl_s)
+        self._stopping = False
+
+    async def run(self) -> None:
+        while not self._stopping:
+            self.wake.clear()
+            pause = 0.5
+            try:
+                if await self.lease.acquire():
+                    pause = await self.deliver_due()
+            except PyMongoError as exc:
+                log.warning("courier round failed; retrying", extra={"fields": {"error": str(exc)}})
+            try:
+                await asyncio.wait_for(self.wake.wait(), pause)
+            except TimeoutError:
+                pass
+
+    def halt(self) -> None:
+        self._stopping = True
+        self.wake.set()
+
+    async def deliver_due(self) -> float:
+        """Deliver every due job; returns how long until the next one is due (at most 0.5 s)."""
+        now, pause = datetime.now(UTC), 0.5
+        for job in await self.jobs.find({}).to_list():
+            if self._stopping:
+                break
+            if job["due_at"] <= now:
+                await self.deliver(job)
+            else:
+                pause = min(pause, (job["due_at"] - now).total_seconds())
+        return max(pause, 0.01)
+
+    async def deliver(self, job: dict) -> None:
+        queued = MessageQueued.model_validate(job["queued"])
+        events, _ = await self.store.load(ledger_stream(queued.address))
+        if queued.message_id in LEDGER.fold(events).done:
+            await self.jobs.delete_one({"_id": job["_id"]})  # sent (or given up) before: never again
+            return
+        attempts = job["attempts"] + 1
+        if await self.committed.find_one({"_id": queued.message_id}) is not None:
+            # A courier died past the point of no return: the server has it. Sending it again
+            # would be the duplicate; recording it as sent is what is left to do.
+            log.warning("message past its commit point when the courier stopped: recorded as sent",
+                        extra={"fields": {"message_id": queued.message_id}})
+            return await self._sent(job, queued, attempts)
+        try:
+            await self.hand_over(queued)
+        except (SendFailed, TelephonyFailed) as exc:
+            await self.committed.delete_one({"_id": queued.message_id})
+            return await self._failed(job, queued, attempts, exc)
+        await self._sent(job, queued, attempts)
+
+    async def _sent(self, job: dict, queued: MessageQueued, attempts: int) -> None:
+        await self.notify.sent(queued.address, queued.message_id, attempts)
+        await self.jobs.delete_one({"_id": job["_id"]})
+        await self.committed.delete_one({"_id": queued.message_id})
+
+    async def _failed(self, job: dict, queued: MessageQueued, attempts: int, exc: SendFailed | TelephonyFailed) -> None:
+        if attempts >= self.settings.send_attempts or getattr(exc, "permanent", False):
+            await self.notify.failed(queued.address, queued.message_id, attempts, exc.reason)
+            await self.jobs.delete_one({"_id": job["_id"]})
+            return
+        wait = min(self.settings.send_backoff_max_s, self.settings.send_backoff_s * 2 ** (attempts - 1))
+        log.warning("send failed; will retry", extra={"fields": {
+            "message_id": queued.message_id, "attempt": attempts, "retry_in_s": wait, "error": exc.reason}})
+        await self.jobs.update_one({"_id": job["_id"]}, {"$set": {
+            "attempts": attempts, "due_at": datetime.now(UTC) + timedelta(seconds=wait), "last_error": exc.reason}})
+
+    async def _commit_point(self, message_id: str) -> None:
+        try:
+            await self.committed.insert_one({"_id": message_id, "at": datetime.now(UTC)})
+        except DuplicateKeyError:
+            pass
+
+    async def hand_over(self, queued: MessageQueued) -> None:
+        rendered = self.templates.render(queued.template, queued.context)
+        if queued.channel == "sms":
+            if rendered.sms is None:
+                raise SendFailed(f"template {queued.template} has no SMS part", permanent=True)
+            await self.telephony.send_sms(queued.address, rendered.sms)
+            return
+        reply_to = self.notify.reply_address(queued.complaint_id) if queued.complaint_id else None
+        await self.mailer.send(build_email(
+            rendered, message_id=queued.message_id, sender=self.settings.mail_from,
+            sender_name=self.settings.mail_from_name, to=queued.address, reply_to=reply_to,
+            in_reply_to=queued.in_reply_to), lambda: self._commit_point(queued.message_id))

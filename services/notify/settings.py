@@ -1,0 +1,63 @@
+"""The notify service's settings (environment variables; defaults run the local stack)."""
+
+from __future__ import annotations
+
+from pydantic import Field, model_validator
+
+from services.kernel.settings import KernelSettings
+
+
+class NotifySettings(KernelSettings):
+    service_name: str = Field("notify", description="Name used in logs, traces and the database name.")
+    http_host: str = Field("127.0.0.1", description="Address the notify HTTP server (links, requests) listens on.")
+    http_port: int = Field(8004, description="Port of the notify HTTP server.")
+    public_url: str = Field("http://127.0.0.1:8004", description="Base URL of notify as complainants reach it "
+                            "(the one-click links in emails point here).")
+    signing_key: str = Field("dev-only-signing-key-change-me-0123456789",
+                             description="HMAC key of the one-click links and of the per-case reply address; the "
+                                         "same key as intake's (intake reads the replies). A secret in production.")
+    inbound_webhook_secret: str = Field(
+        "dev-only-inbound-webhook-secret", description="Bearer token other systems send to POST /api/notifications "
+        "and the mail provider to POST /api/bounces (a secret in production).")
+    smtp_host: str = Field("127.0.0.1", description="SMTP relay host.")
+    smtp_port: int = Field(2525, description="SMTP relay port (the local mailbox simulator listens on 2525).")
+    smtp_username: str | None = Field(None, description="SMTP user, if the relay wants one.")
+    smtp_password: str | None = Field(None, description="SMTP password, if the relay wants one (a secret).")
+    smtp_starttls: bool = Field(False, description="Upgrade the SMTP connection with STARTTLS.")
+    mail_from: str = Field("help@complaints.example.com", description="Sender address of messages that are "
+                           "not about a case (codes, reminders).")
+    mail_from_name: str = Field("Customer care", description="Display name of the sender.")
+    mail_domain: str = Field("complaints.example.com", description="Domain of Message-IDs and of the per-case "
+                             "reply address case+<token>@<domain>.")
+    send_attempts: int = Field(6, ge=1, description="Attempts to hand a message to SMTP or the SMS provider "
+                               "before NotificationFailed.")
+    send_backoff_s: float = Field(1.0, gt=0, description="First pause between send attempts; doubles each time.")
+    send_backoff_max_s: float = Field(300.0, gt=0, description="Longest pause between send attempts.")
+    telephony_url: str = Field("http://127.0.0.1:8092", description="Base URL of the Twilio-style telephony API "
+                               "(the local simulator listens on 8092).")
+    telephony_account_sid: str = Field("AC00000000000000000000000000000000", description="Telephony account sid.")
+    telephony_auth_token: str = Field("dev-only-telephony-token", description="Telephony auth token (a secret).")
+    telephony_caller_id: str = Field("+441632960000", description="The number calls and SMS come from.")
+    order_system_url: str = Field("http://127.0.0.1:8090", description="Base URL of the seller-account system: "
+                                  "asked whether an account is locked before a message that needs a login.")
+    agent_endpoint_template: str = Field("client:{agent_id}", description="How an agent is dialled: client:<id> "
+                                         "(softphone) or a number template.")
+    max_per_case: int = Field(3, ge=1, description="Loop guard: the same template for the same case (or the "
+                              "same person, without a case) at most this often.")
+    closure_reminder_after_h: float = Field(48, gt=0, description="Hours after the closure question to send "
+                                            "its one reminder.")
+    closure_close_after_h: float = Field(168, gt=0, description="Hours after the closure question to close "
+                                         "the case unconfirmed.")
+    link_ttl_h: float = Field(168, gt=0, description="Lifetime of the one-click links, in hours.")
+    tick_interval_s: float = Field(5.0, gt=0, description="How often timers (reminders, call retries) are checked.")
+    max_body_bytes: int = Field(100_000, gt=0, description="Largest request body accepted (413 above).")
+
+    @model_validator(mode="after")
+    def _real_secrets_in_production(self) -> NotifySettings:
+        fields = type(self).model_fields
+        for name, least in (("signing_key", 32), ("inbound_webhook_secret", 24), ("telephony_auth_token", 16)):
+            value = getattr(self, name)
+            if self.environment == "production" and (value == fields[name].default or len(value) < least):
+                raise ValueError(f"{name.upper()} must be set to a secret of at least {least} characters "
+                                 "when ENVIRONMENT=production")
+        return self

@@ -1,0 +1,38 @@
+"""The customer's case page (intake's case view) shows what became of "is this closed?"."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+
+from contracts.envelope import Envelope, Event
+from contracts.notify import ClosureConfirmationRequested, ComplaintReopened, CustomerConfirmedClosed
+from services.intake.projections import CaseViews
+from tests.integration.notify.story import filed, resolved, someone
+
+
+def envelope(event: Event) -> Envelope:
+    return Envelope(id=str(uuid.uuid4()), type=event.ce_type(), source="/services/notify", subject=event.subject(),
+                    time=datetime.now(UTC), correlationid="c", data=event.model_dump(mode="json"))
+
+
+async def test_the_case_view_shows_the_question_the_reopening_and_the_confirmed_closure(db):
+    views = CaseViews(db)
+    complaint_id, email = someone()
+    now = datetime.now(UTC)
+    asked = ClosureConfirmationRequested(complaint_id=complaint_id, message_id="<m@x>", to=email, recap="Done.",
+                                         yes_url_expires_at=now, requested_at=now)
+    story = [filed(complaint_id, email), resolved(complaint_id), asked,
+             ComplaintReopened(complaint_id=complaint_id, via="link", reopened_at=now)]
+    for event in story:
+        await views.apply(envelope(event), event)
+    reopened = await views.get(complaint_id)
+    confirmed = CustomerConfirmedClosed(complaint_id=complaint_id, via="reply", confirmed_at=now)
+    await views.apply(envelope(confirmed), confirmed)
+
+    view = await views.get(complaint_id)
+    assert reopened["status"] == "reopened" and view["status"] == "closed"
+    assert [e["summary"] for e in view["timeline"]][-3:] == [
+        "We asked you whether your complaint is closed",
+        "You told us the problem is not solved: your case is open again",
+        "You confirmed your complaint is closed"]
