@@ -492,3 +492,23 @@ class CaseClosed(Event):
                             "they never answered.", examples=[True])
     closed_at: AwareDatetime = Field(description="When it was closed.",
                                      examples=["2026-03-15T08:00:00Z"])
+
+
+@event
+class PersonEscalated(Event):
+    """A supervisor must step in for a person with no case open (notify's loop guard asked) (private)."""
+
+    type_name = "complaints.routing.PersonEscalated"
+    public = False
+
+    recipient: str = Field(min_length=1, max_length=320, description="The person: a customer or "
+                           "seller id, or an address.", examples=["sel-48213"])
+    address: str = Field(min_length=1, max_length=320, description="How they were being reached.",
+                         examples=["maria.chen@willowandclay.example"])
+    reason: EscalationReason = Field(description="Why.", examples=[EscalationReason.NOTIFICATION_BLOCKED])
+    detail: str = Field(min_length=1, max_length=2000, description="What happened, for staff.",
+                        examples=["seller_login_reminder asks to log in but the account is locked."])
+    escalated_at: AwareDatetime = Field(description="When.", examples=["2026-03-15T08:00:00Z"])
+
+    def subject(self) -> str:
+        return self.recipient

@@ -13,13 +13,13 @@ from datetime import UTC, datetime, timedelta
 
 from contracts.intake import (CallbackCancelled, CallbackRequested, Channel, ComplaintFiled,
                               ComplaintLinked, CustomerMessageReceived)
-from contracts.notify import (ComplaintClosedUnconfirmed, ComplaintReopened,
-                              CustomerConfirmedClosed, NotificationSuppressed)
+from contracts.notify import (CallFailed, ComplaintClosedUnconfirmed, ComplaintReopened,
+                              CustomerConfirmedClosed, EscalationRequested)
 from contracts.routing import EscalationReason
 from services.kernel.commands import Snapshots, execute
 from services.kernel.eventstore import Cause, EventStore
 from services.routing.domain import (
-    CASE, ROSTER, ROSTER_STREAM, AcknowledgeTransfer, AddNote, Agent, AssignCase,
+    CASE, PERSON, ROSTER, ROSTER_STREAM, EscalatePerson, holder, AcknowledgeTransfer, AddNote, Agent, AssignCase,
     AssignForCallback, BriefDraft, CancelQueuedCallback, Case, ChangeAvailability, Close, Escalate,
     FinishCase, FireDueTimers, Needs, NotFound, OpenCase, RecordContact, RecordPartnerOutcome,
     RegisterAgent, RegisterPartnerTeam, ReleaseAgent, Reopen, RequestResolutionAction, Resolve,
@@ -145,14 +145,24 @@ class Routing:
         await self._case(answer.complaint_id,
                          Close(confirmed=isinstance(answer, CustomerConfirmedClosed)), cause)
 
-    async def notification_blocked(self, suppressed: NotificationSuppressed, cause: Cause) -> None:
+    async def escalation_requested(self, asked: EscalationRequested, cause: Cause) -> None:
         """Notify's loop guard gave up reaching the person by machine: a supervisor must."""
-        if suppressed.alternative != "human":
+        detail = f"notify held back {asked.template!r} ({asked.reason}): {asked.detail}"[:2000]
+        if asked.complaint_id is not None:
+            await self._case(asked.complaint_id, Escalate(
+                reason=EscalationReason.NOTIFICATION_BLOCKED, detail=detail), cause)
+        else:  # e.g. a seller's account reminders, before any complaint: still a person to call
+            await execute(self.store, PERSON, f"person-{asked.recipient}", EscalatePerson(
+                recipient=asked.recipient, address=asked.address, detail=detail), cause, self.clock())
+
+    async def call_failed(self, failed: CallFailed, cause: Cause) -> None:
+        """No attempt is left for the callback: the agent who was to take it is free again."""
+        if not failed.final:
             return
-        await self._case(suppressed.complaint_id, Escalate(
-            reason=EscalationReason.NOTIFICATION_BLOCKED,
-            detail=f"notify held back {suppressed.template!r} by {suppressed.channel} "
-                   f"({suppressed.reason}) and asks for a person"), cause)
+        owner = holder(await self.roster(), failed.complaint_id)
+        if owner is not None:
+            await self._roster(ReleaseAgent(complaint_id=failed.complaint_id, agent_id=owner.agent_id),
+                               cause)
 
     # --- agents' and partners' actions ------------------------------------------------------------
 

@@ -20,7 +20,7 @@ from contracts.routing import (
     AgentAssigned, AgentAvailabilityChanged, AgentRegistered, AgentReleased, Availability,
     CallbackDispatched, CallbackQueued, CaseClosed, CaseNoteAdded, CaseOpened, CaseReopened,
     ComplaintResolved, ContactRecorded, Escalated, EscalationReason, HandoffBrief, ItemQuantity,
-    Money, PartnerAcknowledged, PartnerOutcomeRecorded, PartnerTeamRegistered, QueuedWorkRemoved,
+    Money, PartnerAcknowledged, PartnerOutcomeRecorded, PersonEscalated, PartnerTeamRegistered, QueuedWorkRemoved,
     ResolutionAction,
     ResolutionActionRequested, TransferredToPartner, WorkQueued,
 )
@@ -783,3 +783,27 @@ def _without_partner_sla(timers: tuple[Timer, ...]) -> tuple[Timer, ...]:
 
 
 CASE: Aggregate[Case] = Aggregate(Case(), evolve_case, decide_case)
+
+
+# --- a person with no case (stream person-<recipient>) ----------------------------------------------
+
+class Person(Value):
+    """Someone a supervisor was asked to help though no case of theirs is open."""
+
+    escalations: int = 0
+
+
+class EscalatePerson(Value):
+    recipient: str = Field(min_length=1)
+    address: str = Field(min_length=1)
+    detail: str = Field(min_length=1)
+
+
+def decide_person(state: Person, command: EscalatePerson, now: datetime) -> list[Event]:
+    return [PersonEscalated(**command.model_dump(), reason=EscalationReason.NOTIFICATION_BLOCKED,
+                            escalated_at=now)]
+
+
+PERSON: Aggregate[Person] = Aggregate(
+    Person(), lambda state, event: state.model_copy(update={"escalations": state.escalations + 1}),
+    decide_person)

@@ -15,8 +15,8 @@ from contracts import TOPICS
 from contracts.envelope import Envelope, Event
 from contracts.intake import (CallbackCancelled, CallbackRequested, ComplaintFiled, ComplaintLinked,
                               CustomerMessageReceived)
-from contracts.notify import (ComplaintClosedUnconfirmed, ComplaintReopened,
-                              CustomerConfirmedClosed, NotificationSuppressed)
+from contracts.notify import (CallFailed, ComplaintClosedUnconfirmed, ComplaintReopened,
+                              CustomerConfirmedClosed, EscalationRequested)
 from contracts.routing import Availability, EscalationReason, ItemQuantity, Money, ResolutionAction
 from services.kernel import auth
 from services.kernel.eventstore import Cause
@@ -328,5 +328,5 @@ def subscribe(runtime: Runtime, routing: Routing) -> None:
         CustomerMessageReceived: handler(routing.customer_wrote), ComplaintLinked: handler(routing.customer_wrote),
         ComplaintReopened: handler(routing.reopen), CustomerConfirmedClosed: handler(routing.close),
         ComplaintClosedUnconfirmed: handler(routing.close),
-        NotificationSuppressed: handler(routing.notification_blocked)})
+        EscalationRequested: handler(routing.escalation_requested), CallFailed: handler(routing.call_failed)})
 

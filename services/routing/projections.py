@@ -13,7 +13,8 @@ from contracts.envelope import Envelope, Event
 from contracts.routing import (AgentAssigned, AgentRegistered, AgentReleased, CallbackDispatched,
                                CaseClosed, CaseNoteAdded, CaseOpened, ComplaintResolved, Escalated,
                                EscalationReason,
-                               PartnerAcknowledged, PartnerOutcomeRecorded, TransferredToPartner)
+                               PartnerAcknowledged, PartnerOutcomeRecorded, PersonEscalated,
+                               TransferredToPartner)
 from services.kernel.projections import DocumentProjection
 
 
@@ -132,16 +133,21 @@ class TeamInboxes(_OncePerEvent):
 
 
 class SupervisorQueue(_OncePerEvent):
-    """One document per escalated case: every escalation with its reason, newest last."""
+    """One document per escalated case (or person with no case): every escalation, newest last."""
 
     name = "supervisor_queue"
     empty = {"escalations": []}
 
     def key(self, event: Event) -> str | None:
+        if isinstance(event, PersonEscalated):
+            return f"person:{event.recipient}"
         return event.complaint_id if isinstance(event, Escalated) else None
 
     def change(self, view: dict[str, Any], event: Event) -> None:
-        view["complaint_id"] = event.complaint_id
+        if isinstance(event, PersonEscalated):
+            view.update(complaint_id=None, recipient=event.recipient, address=event.address)
+        else:
+            view["complaint_id"] = event.complaint_id
         view["escalations"] = [*view["escalations"], {"reason": event.reason.value,
                                                       "detail": event.detail,
                                                       "escalated_at": event.escalated_at.isoformat()}]
