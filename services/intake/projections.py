@@ -12,6 +12,7 @@ from contracts.intake import (CATEGORY_LABELS, Assurance, CallbackCancelled, Cal
 from contracts.routing import (AgentAssigned, CallbackDispatched, CallbackQueued, ComplaintResolved,
                                Escalated, PartnerOutcomeRecorded, ResolutionActionRequested,
                                TransferredToPartner)
+from services.intake.desk_views import DeskCaseViews
 from services.kernel.projections import DocumentProjection
 
 #: Words for the customer's timeline. Only what the customer may see: never an internal note, an
@@ -120,4 +121,4 @@ class CustomerViews(DocumentProjection):
                 "accounts": sorted(k for k in found if k.startswith(("customer:", "seller:")))}
 
 
-PROJECTIONS = [CaseViews, CustomerViews]
+PROJECTIONS = [CaseViews, CustomerViews, DeskCaseViews]
