@@ -16,11 +16,12 @@ from fastapi import APIRouter, Depends, FastAPI, Header, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from contracts.intake import CATEGORY_LABELS
+from contracts.intake import CATEGORY_LABELS, ComplaintFiled
 from contracts.routing import EscalationReason, ResolutionAction
 from services.intake.desk_views import DeskCaseViews
 from services.intake.handlers import Svc
 from services.intake.pages import HEADERS, templates
+from services.intake.projections import identifiers
 from services.kernel import auth
 
 STAFF = {"agent", "supervisor"}
@@ -57,10 +58,7 @@ async def desk_case(complaint_id: str, svc: Svc, _: Annotated[dict, Depends(staf
     if view is None:
         raise HTTPException(404, {"message": f"complaint: there is no complaint {complaint_id!r}"})
     filing = view["filing"]
-    people = {kind: value for kind, value in filing["complainant"].items()
-              if value and kind in ("customer_id", "seller_id", "email", "phone")}
-    keys = [f"{kind.removesuffix('_id')}:{value.lower() if kind == 'email' else value}"
-            for kind, value in people.items()]
+    keys = identifiers(ComplaintFiled.model_validate(filing))
     return {"complaint_id": complaint_id, "filing": filing,
             "category_label": CATEGORY_LABELS.get(filing["category"], filing["category"]),
             "timeline": view["timeline"], "customer": {key: await svc.people.unified(key) for key in keys}}

@@ -104,7 +104,9 @@ def routing_settings(sockets) -> RoutingSettings:
                            cors_origins=url_of(sockets["intake"]))
 
 
-@pytest.fixture(scope="session")
+# Package scope: stopped before tests/integration, whose tests read routing's topic and must not
+# find this instance's events about their complaints there.
+@pytest.fixture(scope="package")
 def routing_server(routing_settings: RoutingSettings, sockets, intake_server) -> Iterator[str]:
     """The real routing app (agent and partner API) on its port; yields its base URL. It starts
     reading intake's topic at its end: earlier tests' complaints are not this session's work."""
