@@ -12,6 +12,7 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
+from contracts.intake import CATEGORY_LABELS
 from services.kernel import auth
 from tests.e2e.desk_story import (a_filed_complaint, a_partner_team, an_agent_on_duty, bearer,
                                   logged_types, off_duty, paste_token, routing_events, screenshot,
@@ -173,3 +174,19 @@ def test_a_stale_case_shows_the_conflict_and_the_fresh_state_instead_of_resolvin
     expect(recap).to_have_value("We refunded the missing item.")
     expect(page.locator("#timeline")).to_contain_text("Resolved by sup-ola: Reshipped", timeout=20_000)
     assert logged_types(routing_settings, complaint_id).count("ComplaintResolved") == 1
+
+
+def test_a_callback_no_agent_can_take_waits_on_every_desk_and_the_agent_s_own_cases_are_listed(
+        page: Page, intake_server, intake_settings, routing_server, routing_settings, agent):
+    mine = a_filed_complaint(intake_server, intake_settings, MISSING, "A part of my order is missing.")
+    nobody_s = a_filed_complaint(intake_server, intake_settings, "damaged_item", "The vase arrived broken.")
+    answer = httpx.post(f"{intake_server}/api/complaints/{nobody_s}/callback", json={"phone": "+447700900456"},
+                        headers=bearer(intake_settings, "x", "customer", complaint_id=nobody_s))
+    assert answer.status_code == 202, answer.text
+
+    sign_in(page, intake_server, "desk", agent)
+    expect(page.locator("#my-queue").get_by_role("link", name=mine)).to_be_visible(timeout=30_000)
+    expect(page.locator("#my-queue")).to_contain_text("Written case")
+    waiting = page.locator("#waiting li").filter(has=page.get_by_role("link", name=nobody_s))
+    expect(waiting).to_contain_text("Callback waiting", timeout=30_000)
+    expect(waiting).to_contain_text(f"{CATEGORY_LABELS['damaged_item']}: The vase arrived broken.")

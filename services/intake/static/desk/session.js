@@ -85,7 +85,7 @@ window.Desk = (function () {
     if (restore) {
       const values = JSON.parse(restore);
       Object.entries(values).forEach(([name, value]) => { if (form.elements[name]) form.elements[name].value = value; });
-      say(form, "Your draft was kept while you signed in again.", "progress");
+      say(form, "Your unsent draft is back.", "progress");
     }
     form.addEventListener("input", () => {
       const values = {};
