@@ -9,12 +9,11 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 
 from fastapi import FastAPI
-from fastapi.middleware.cors import CORSMiddleware
 
 from contracts import TOPICS, registry
 from services.kernel.process import load_settings, run, serve_http
 from services.kernel.runtime import Runtime, check_dependencies
-from services.kernel.web import service_app
+from services.kernel.web import allow_browser_origins, service_app
 from services.routing import handlers
 from services.routing.application import RepeatRule, Routing
 from services.routing.projections import PROJECTIONS, Timers
@@ -58,10 +57,7 @@ def create_app(settings: RoutingSettings | None = None, rules: Rules | None = No
                       "and when.", lifespan, runtime, settings.max_body_bytes)
     app.state.services = handlers.Services(settings, runtime, routing)
     handlers.add_routes(app)
-    # The agent desktop and partner view (pages served by intake) call this API from the browser.
-    app.add_middleware(CORSMiddleware, allow_origins=[o.strip() for o in settings.cors_origins.split(",") if o.strip()],
-                       allow_methods=["GET", "POST", "PUT"], max_age=600,
-                       allow_headers=["Authorization", "Content-Type", "Idempotency-Key"])
+    allow_browser_origins(app, settings.cors_origins)  # the agent desktop and partner view (intake's pages)
     return app
 
 
