@@ -86,7 +86,9 @@ def intake_settings(sockets) -> IntakeSettings:
                           routing_public_url=url_of(sockets["routing"]))
 
 
-@pytest.fixture(scope="session")
+# Package scope, like routing's: no app thread of these tests runs on in this process (holding the
+# GIL, consuming every topic) while tests/integration measure races and timings.
+@pytest.fixture(scope="package")
 def intake_server(intake_settings: IntakeSettings, sockets) -> Iterator[str]:
     """The real intake app (pages and API) on its port; yields its base URL."""
     with serving(create_app(intake_settings), sockets["intake"], intake_settings, "intake") as base_url:
