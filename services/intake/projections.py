@@ -14,6 +14,7 @@ from contracts.routing import (AgentAssigned, CallbackDispatched, CallbackQueued
                                TransferredToPartner)
 from contracts.notify import (ClosureConfirmationRequested, ComplaintClosedUnconfirmed, ComplaintReopened,
                               CustomerConfirmedClosed)
+from services.intake.desk_views import DeskCaseViews
 from services.kernel.projections import DocumentProjection
 
 #: Words for the customer's timeline. Only what the customer may see: never an internal note, an
@@ -133,4 +134,4 @@ class CustomerViews(DocumentProjection):
                 "accounts": sorted(k for k in found if k.startswith(("customer:", "seller:")))}
 
 
-PROJECTIONS = [CaseViews, CustomerViews]
+PROJECTIONS = [CaseViews, CustomerViews, DeskCaseViews]

@@ -25,6 +25,11 @@ class IntakeSettings(KernelSettings):
     order_system_url: str = Field("http://127.0.0.1:8090", description="Base URL of the order and "
                                   "seller-account system (the contact on file for the locked-out path).")
     code_ttl_s: int = Field(600, description="Lifetime of a one-time verification code.")
+    routing_public_url: str = Field("http://127.0.0.1:8002", description="Routing's agent API as the "
+                                    "browser reaches it: the agent desktop and partner view call it directly "
+                                    "(routing's CORS_ORIGINS must list this service's origin).")
+    desk_token_hours: float = Field(8, gt=0, description="Lifetime of a token from the desk's development "
+                                    "sign-in (never offered when ENVIRONMENT=production).")
 
     @model_validator(mode="after")
     def _real_secret_in_production(self) -> IntakeSettings:

@@ -7,6 +7,7 @@ does, so Kubernetes stops routing requests to a replica that cannot serve them.
 from __future__ import annotations
 
 from fastapi import FastAPI, Request
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -85,3 +86,11 @@ def service_app(title: str, description: str, lifespan, runtime: Runtime, max_bo
     explain_errors(app)
     add_health_routes(app, runtime)
     return app
+
+
+def allow_browser_origins(app: FastAPI, origins: str) -> None:
+    """Let pages of these comma-separated origins call the API from the browser (CORS): another
+    service's pages, e.g. intake's agent desktop, calling this service's API with a bearer token."""
+    app.add_middleware(CORSMiddleware, allow_origins=[o.strip() for o in origins.split(",") if o.strip()],
+                       allow_methods=["GET", "POST", "PUT", "DELETE"], max_age=600,
+                       allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "traceparent"])

@@ -13,7 +13,7 @@ from fastapi import FastAPI
 from contracts import TOPICS, registry
 from services.kernel.process import load_settings, run, serve_http
 from services.kernel.runtime import Runtime, check_dependencies
-from services.kernel.web import service_app
+from services.kernel.web import allow_browser_origins, service_app
 from services.routing import handlers
 from services.routing.application import RepeatRule, Routing
 from services.routing.projections import PROJECTIONS, Timers
@@ -57,6 +57,7 @@ def create_app(settings: RoutingSettings | None = None, rules: Rules | None = No
                       "and when.", lifespan, runtime, settings.max_body_bytes)
     app.state.services = handlers.Services(settings, runtime, routing)
     handlers.add_routes(app)
+    allow_browser_origins(app, settings.cors_origins)  # the agent desktop and partner view (intake's pages)
     return app
 
 

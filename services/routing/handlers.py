@@ -310,6 +310,8 @@ def add_routes(app: FastAPI) -> None:
         body: dict[str, Any] = {"message": exc.message, "code": exc.code}
         if isinstance(exc, IllegalState):
             body["current_state"] = exc.current
+        if isinstance(exc, MissingField):  # the pages show the message next to this field
+            body["field"] = exc.field
         return JSONResponse(body, STATUS.get(type(exc), 409))
 
 

@@ -25,6 +25,9 @@ class RoutingSettings(KernelSettings):
     repeat_contacts: int = Field(4, ge=2, description="This many messages or callbacks on one case within "
                                                       "REPEAT_WINDOW_HOURS, with no progress, escalate it.")
     repeat_window_hours: float = Field(24.0, gt=0, description="The window of the repeated-contacts rule.")
+    cors_origins: str = Field("http://127.0.0.1:8001,http://localhost:8001",
+                              description="Comma-separated origins whose pages may call this API from the "
+                                          "browser (the agent desktop and partner view, served by intake).")
 
     @model_validator(mode="after")
     def _real_secret_in_production(self) -> RoutingSettings:

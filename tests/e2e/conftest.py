@@ -1,7 +1,9 @@
-"""Fixtures for browser tests: Debian's Chromium driven by Playwright, and the real intake app.
+"""Fixtures for browser tests: Debian's Chromium driven by Playwright, and the real intake and
+routing apps.
 
-The app runs in a uvicorn thread against the real broker and store (its own database per test
-session); the browser is launched once per session, each test gets a fresh page.
+Each app runs in a uvicorn thread against the real broker and store (its own database per test
+session); routing starts only for the tests that ask for it. The browser is launched once per
+session, each test gets a fresh page.
 """
 
 from __future__ import annotations
@@ -12,15 +14,21 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
 import pytest
 import uvicorn
+from confluent_kafka import KafkaException
 from pymongo import MongoClient
+
+from contracts import TOPICS
 
 from services.intake.app import create_app
 from services.intake.settings import IntakeSettings
+from services.routing.app import create_app as create_routing_app
+from services.routing.settings import RoutingSettings
 
 CHROMIUM = Path("/usr/bin/chromium")
 # `playwright install` cannot download browsers here: INFRA.md's Debian Chromium and its flags.
@@ -56,42 +64,92 @@ def page(browser):
 
 
 @pytest.fixture(scope="session")
-def intake_settings() -> IntakeSettings:
-    return IntakeSettings(kafka_bootstrap_servers=KAFKA, mongodb_url=MONGO,
-                          mongodb_database=f"e2e_intake_{uuid.uuid4().hex[:10]}",
-                          outbox_poll_interval_s=0.2, lease_ttl_s=3.0, retry_backoff_max_s=0.5)
+def sockets() -> Iterator[dict[str, socket.socket]]:
+    """A free 127.0.0.1 port per app, bound first: each app's settings name the other's URL."""
+    bound = {name: socket.socket() for name in ("intake", "routing")}
+    for sock in bound.values():
+        sock.bind(("127.0.0.1", 0))
+    yield bound
+    for sock in bound.values():
+        sock.close()
+
+
+def url_of(sock: socket.socket) -> str:
+    return f"http://127.0.0.1:{sock.getsockname()[1]}"
 
 
 @pytest.fixture(scope="session")
-def intake_server(intake_settings: IntakeSettings) -> Iterator[str]:
-    """The real intake app (pages and API) on a free 127.0.0.1 port; yields its base URL."""
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    base_url = f"http://127.0.0.1:{sock.getsockname()[1]}"
-    server = uvicorn.Server(uvicorn.Config(create_app(intake_settings), log_level="warning"))
+def intake_settings(sockets) -> IntakeSettings:
+    return IntakeSettings(kafka_bootstrap_servers=KAFKA, mongodb_url=MONGO,
+                          mongodb_database=f"e2e_intake_{uuid.uuid4().hex[:10]}",
+                          outbox_poll_interval_s=0.2, lease_ttl_s=3.0, retry_backoff_max_s=0.5,
+                          routing_public_url=url_of(sockets["routing"]))
+
+
+# Package scope, like routing's: no app thread of these tests runs on in this process (holding the
+# GIL, consuming every topic) while tests/integration measure races and timings.
+@pytest.fixture(scope="package")
+def intake_server(intake_settings: IntakeSettings, sockets) -> Iterator[str]:
+    """The real intake app (pages and API) on its port; yields its base URL."""
+    with serving(create_app(intake_settings), sockets["intake"], intake_settings, "intake") as base_url:
+        yield base_url
+
+
+@pytest.fixture(scope="session")
+def routing_settings(sockets) -> RoutingSettings:
+    """Routing in its own group and database, allowing the intake pages' origin (CORS); its timer
+    ticker idle (an SLA of hours never falls due in a test)."""
+    name = f"routing-e2e-{uuid.uuid4().hex[:8]}"
+    return RoutingSettings(kafka_bootstrap_servers=KAFKA, mongodb_url=MONGO, service_name=name,
+                           mongodb_database=f"e2e_{name.replace('-', '_')}", outbox_poll_interval_s=0.2,
+                           lease_ttl_s=3.0, retry_backoff_max_s=0.5, timer_interval_s=3600,
+                           cors_origins=url_of(sockets["intake"]))
+
+
+# Package scope: stopped before tests/integration, whose tests read routing's topic and must not
+# find this instance's events about their complaints there.
+@pytest.fixture(scope="package")
+def routing_server(routing_settings: RoutingSettings, sockets, intake_server) -> Iterator[str]:
+    """The real routing app (agent and partner API) on its port; yields its base URL. It starts
+    reading intake's topic at its end: earlier tests' complaints are not this session's work."""
+    from tests.integration.routing.conftest import skip_history
+    for topic in (TOPICS["intake"], TOPICS["notify"]):
+        for attempt in range(20):  # a topic intake has just created may not have its leaders yet
+            try:
+                skip_history(KAFKA, routing_settings.service_name, topic)
+                break
+            except KafkaException:
+                time.sleep(0.5)
+    with serving(create_routing_app(routing_settings), sockets["routing"], routing_settings, "routing") as url:
+        yield url
+
+
+@contextmanager
+def serving(app, sock: socket.socket, settings, name: str) -> Iterator[str]:
+    base_url = url_of(sock)
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True,
-                              name="intake-uvicorn")
+                              name=f"{name}-uvicorn")
     thread.start()
     try:
-        wait_until_live(base_url, thread, intake_settings.startup_timeout_s + 20)
+        wait_until_live(base_url, thread, settings.startup_timeout_s + 20)
         yield base_url
     finally:
         server.should_exit = True
         thread.join(timeout=30)
-        sock.close()
-        with MongoClient(intake_settings.mongodb_url) as client:
-            client.drop_database(intake_settings.database_name)
+        with MongoClient(settings.mongodb_url) as client:
+            client.drop_database(settings.database_name)
 
 
 def wait_until_live(base_url: str, thread: threading.Thread, timeout_s: float) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if not thread.is_alive():
-            pytest.fail("the intake app stopped during start-up (is the broker/store up? see its log)")
+            pytest.fail(f"the app at {base_url} stopped during start-up (is the broker/store up? see its log)")
         try:
             if httpx.get(f"{base_url}/health/live", timeout=1).status_code == 200:
                 return
         except httpx.HTTPError:
             pass
         time.sleep(0.1)
-    pytest.fail(f"the intake app did not answer {base_url}/health/live within {timeout_s:.0f} s")
+    pytest.fail(f"the app did not answer {base_url}/health/live within {timeout_s:.0f} s")

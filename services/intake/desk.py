@@ -1,0 +1,135 @@
+"""The agent desktop (``/desk/``) and the partner team view (``/partner/``), served by the front door.
+
+Server-rendered pages whose scripts call each owning service's API straight from the browser:
+routing's (``ROUTING_PUBLIC_URL``, which allows this origin by CORS) for queues, case state and
+every action, intake's ``/api/desk/…`` for the filing, the staff timeline and the customer view.
+The pages add no rule of their own: what an API refuses, the page shows next to the field.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Annotated, Literal
+from urllib.parse import urlsplit
+
+from fastapi import APIRouter, Depends, FastAPI, Header, HTTPException, Request
+from fastapi.responses import HTMLResponse, RedirectResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from contracts.intake import CATEGORY_LABELS, ComplaintFiled
+from contracts.routing import EscalationReason, ResolutionAction
+from services.intake.desk_views import DeskCaseViews
+from services.intake.handlers import Svc
+from services.intake.pages import HEADERS, templates
+from services.intake.projections import identifiers
+from services.kernel import auth
+
+STAFF = {"agent", "supervisor"}
+ACTIONS = {ResolutionAction.CANCEL_ITEMS: "Cancel undelivered items",
+           ResolutionAction.REFUND_SHIPPING: "Refund shipping", ResolutionAction.RESHIP: "Reship",
+           ResolutionAction.GOODWILL_CREDIT: "Credit (goodwill)"}
+
+
+def claims(svc: Svc, authorization: Annotated[str | None, Header()] = None) -> dict:
+    try:
+        return auth.verify(auth.bearer(authorization), svc.settings.signing_key)
+    except auth.InvalidToken as exc:
+        raise HTTPException(401, {"message": f"Authorization: {exc}"}, {"WWW-Authenticate": "Bearer"}) from None
+
+
+def staff(token: Annotated[dict, Depends(claims)]) -> dict:
+    if token.get("role") not in STAFF:
+        raise HTTPException(403, {"message": "Authorization: for agents and supervisors only"})
+    return token
+
+
+api = APIRouter(prefix="/api/desk", tags=["desk"])
+
+
+@api.get("/me", summary="Who a bearer token signs in (the desk's and partner view's sign-in check).")
+async def me(token: Annotated[dict, Depends(claims)]) -> dict:
+    return {k: token.get(k) for k in ("sub", "role", "team", "exp")}
+
+
+@api.get("/cases/{complaint_id}", summary="A case for staff: the filing, every service's events, "
+                                          "the unified customer view of each of the complainant's identifiers.")
+async def desk_case(complaint_id: str, svc: Svc, _: Annotated[dict, Depends(staff)]) -> dict:
+    view = await DeskCaseViews(svc.runtime.store.db).get(complaint_id)
+    if view is None:
+        raise HTTPException(404, {"message": f"complaint: there is no complaint {complaint_id!r}"})
+    filing = view["filing"]
+    keys = identifiers(ComplaintFiled.model_validate(filing))
+    return {"complaint_id": complaint_id, "filing": filing,
+            "category_label": CATEGORY_LABELS.get(filing["category"], filing["category"]),
+            "timeline": view["timeline"], "customer": {key: await svc.people.unified(key) for key in keys}}
+
+
+class DevSignIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    role: Literal["agent", "supervisor", "partner"] = Field(examples=["agent"])
+    sub: str = Field(min_length=1, max_length=100, pattern=r"^[\w.@-]+$", description="Who signs in.",
+                     examples=["agt-ana"])
+    team: str | None = Field(None, min_length=1, max_length=100, description="A partner's team.",
+                             examples=["team-logistics-uk-south"])
+
+
+@api.post("/dev-sign-in", summary="Local stack only: a token for anyone (404 when ENVIRONMENT=production).")
+async def dev_sign_in(body: DevSignIn, svc: Svc) -> dict:
+    if svc.settings.environment == "production":
+        raise HTTPException(404, {"message": "dev-sign-in: not offered in production"})
+    if body.role == "partner" and not body.team:
+        raise HTTPException(422, {"message": "team: a partner signs in for a team", "field": "team"})
+    ttl = timedelta(hours=svc.settings.desk_token_hours)
+    return {"token": auth.sign(body.model_dump(exclude_none=True), svc.settings.signing_key, ttl),
+            "expires_in_s": int(ttl.total_seconds())}
+
+
+pages = APIRouter(include_in_schema=False)
+
+
+def _headers(svc) -> dict[str, str]:
+    # The browser calls routing itself: its origin is the one other place scripts may connect to.
+    routing = urlsplit(svc.settings.routing_public_url)
+    csp = HEADERS["Content-Security-Policy"].replace(
+        "default-src 'self';", f"default-src 'self'; connect-src 'self' {routing.scheme}://{routing.netloc};")
+    return {**HEADERS, "Content-Security-Policy": csp, "Cache-Control": "no-store"}
+
+
+def _page(request: Request, svc, template: str, audience: str, **context) -> HTMLResponse:
+    return templates.TemplateResponse(request, f"desk/{template}", {
+        "audience": audience, "routing_url": svc.settings.routing_public_url.rstrip("/"),
+        "dev_sign_in": svc.settings.environment != "production", **context}, headers=_headers(svc))
+
+
+@pages.get("/desk", response_class=HTMLResponse)
+@pages.get("/partner", response_class=HTMLResponse)
+async def without_slash(request: Request) -> RedirectResponse:
+    return RedirectResponse(f"{request.url.path}/", 308)
+
+
+@pages.get("/desk/", response_class=HTMLResponse)
+async def queue_page(request: Request, svc: Svc) -> HTMLResponse:
+    return _page(request, svc, "queue.html", "desk")
+
+
+@pages.get("/desk/cases/{complaint_id}", response_class=HTMLResponse)
+async def case_page(request: Request, complaint_id: str, svc: Svc) -> HTMLResponse:
+    return _page(request, svc, "case.html", "desk", complaint_id=complaint_id, actions=ACTIONS,
+                 reasons=[r.value for r in EscalationReason])
+
+
+@pages.get("/partner/", response_class=HTMLResponse)
+async def partner_page(request: Request, svc: Svc) -> HTMLResponse:
+    return _page(request, svc, "partner.html", "partner")
+
+
+@pages.get("/desk/sign-in", response_class=HTMLResponse)
+@pages.get("/partner/sign-in", response_class=HTMLResponse)
+async def sign_in_page(request: Request, svc: Svc) -> HTMLResponse:
+    audience = request.url.path.split("/")[1]
+    return _page(request, svc, "sign-in.html", audience)
+
+
+def add_desk(app: FastAPI) -> None:
+    app.include_router(api)
+    app.include_router(pages)

@@ -1,0 +1,86 @@
+"""The staff's read model of a case: what the complainant filed and every service's events about it.
+
+Unlike the customer's ``CaseViews`` it keeps internals (notes, briefs, partners' internal notes,
+who acted): it is only served to agents and supervisors. Fed, like every intake projection, by
+the log follower from intake's own commits and the events it records from the other topics.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from contracts.envelope import Envelope, Event
+from contracts.intake import (CATEGORY_LABELS, CallbackCancelled, CallbackRequested, ComplaintFiled,
+                              ComplaintLinked, CustomerMessageReceived)
+from contracts.routing import (AgentAssigned, CallbackDispatched, CallbackQueued, CaseNoteAdded,
+                               ComplaintResolved, Escalated, PartnerAcknowledged,
+                               PartnerOutcomeRecorded, ResolutionActionRequested,
+                               TransferredToPartner)
+from services.kernel.projections import DocumentProjection
+
+
+def _items(event: ResolutionActionRequested) -> str:
+    lines = ", ".join(f"{i.sku} × {i.quantity}" for i in event.items) or "no items"
+    amount = f"; {event.amount.value} {event.amount.currency}" if event.amount else ""
+    return f"{event.action.value.replace('_', ' ')} on order {event.order_id}: {lines}{amount}"
+
+
+def _brief(event: TransferredToPartner) -> str:
+    b = event.brief
+    by = f" by {b.promised_by.isoformat()}" if b.promised_by else ""
+    return (f"Transferred to {event.team_id} by {event.by_agent_id}. Asks: {b.customer_asks} Tried: {b.tried} "
+            f"Promised: {b.promised}{by}. Partner SLA due {event.sla_due_at.isoformat()}")
+
+
+#: Words for staff; ``True`` marks what the complainant never sees on their own page.
+STAFF_SUMMARIES: dict[type, tuple[bool, Callable[[Any], str]]] = {
+    ComplaintFiled: (False, lambda e: f"Filed by {e.channel}: {CATEGORY_LABELS[e.category]}"),
+    CallbackRequested: (False, lambda e: f"Callback requested to {e.phone} ({e.preferred_language})"),
+    CallbackCancelled: (False, lambda e: f"Callback cancelled by the {e.by}"),
+    CustomerMessageReceived: (False, lambda e: f"Message by {e.channel} from {e.sender}: {e.text[:500]}"),
+    ComplaintLinked: (False, lambda e: f"{e.channel} contact from {e.sender} joined this case: {e.text[:500]}"),
+    AgentAssigned: (True, lambda e: f"Assigned to {e.agent_id}: {e.reason}"),
+    CallbackQueued: (False, lambda e: f"Callback queued at position {e.position} (about {e.estimated_wait_s} s)"),
+    CallbackDispatched: (True, lambda e: f"Callback dispatched to {e.agent_id}, dialling {e.phone}"),
+    TransferredToPartner: (True, _brief),
+    PartnerAcknowledged: (True, lambda e: f"{e.team_id} acknowledged (by {e.by})"),
+    CaseNoteAdded: (True, lambda e: f"Note by {e.author}: {e.text}"),
+    PartnerOutcomeRecorded: (True, lambda e: f"Outcome from {e.team_id}: {e.outcome_for_customer}"
+                                             + (f" (internal: {e.internal_note})" if e.internal_note else "")),
+    ResolutionActionRequested: (True, lambda e: f"Action requested: {_items(e)}"),
+    ComplaintResolved: (False, lambda e: f"Resolved by {e.agent_id}: {e.recap}"
+                                         + "".join(f" Next: {s}" for s in e.next_steps)),
+    Escalated: (True, lambda e: f"Escalated ({e.reason.value}): {e.detail}"),
+}
+
+
+def _source(envelope: Envelope) -> str:
+    return envelope.source.rstrip("/").rsplit("/", 1)[-1]
+
+
+def _generic(envelope: Envelope) -> str:
+    # A service's event this table does not word yet (carrier's, notify's): its name only, never
+    # its data, which may hold what staff must not read here (a one-time code, say).
+    name = envelope.type.split(".")[-2] if envelope.type.count(".") >= 2 else envelope.type
+    return f"{name} ({_source(envelope)})"
+
+
+class DeskCaseViews(DocumentProjection):
+    """One document per complaint: the filing's facts and the staff timeline of every service."""
+
+    name = "desk_cases"
+
+    async def apply(self, envelope: Envelope, event: Event) -> None:
+        view = await self.views.find_one({"_id": envelope.subject}) if envelope.subject else None
+        if view is None and isinstance(event, ComplaintFiled):
+            view = {"_id": event.complaint_id, "applied": [], "timeline": [],
+                    "filing": event.model_dump(mode="json")}
+        if view is None or envelope.id in view["applied"]:
+            return  # not about a complaint, or applied already
+        internal, words = STAFF_SUMMARIES.get(type(event), (True, None))
+        view["timeline"].append({"time": envelope.time.isoformat(), "type": envelope.type,
+                                 "source": _source(envelope), "internal": internal,
+                                 "summary": words(event) if words else _generic(envelope)})
+        view["applied"].append(envelope.id)
+        await self.views.replace_one({"_id": view["_id"]}, view, upsert=True)

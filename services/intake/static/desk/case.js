@@ -1,0 +1,168 @@
+// The case page: the filing, the staff timeline and the customer (intake), the case's state and
+// every action (routing). Each form keeps a draft (for a sign-in in between); a refusal is shown
+// where it belongs; a conflict loads the fresh state instead of overwriting it.
+"use strict";
+
+(function () {
+  const who = Desk.requireSignIn();
+  if (!who) return;
+  const complaintId = document.getElementById("case").dataset.complaintId;
+  const id = encodeURIComponent(complaintId);
+  const { el } = Desk;
+  const STATUS = { open: "Open", transferred: "With a partner team", resolved: "Resolved", closed: "Closed" };
+
+  // EXTENSION POINT (issue 7): panels of services not merged yet (carrier: status per package,
+  // scans, new estimate; notify: closure loop). Each is {element id, load(baseUrl, complaintId)};
+  // a panel runs only when the page rendered its element, i.e. when its service's URL is set.
+  const PANELS = [];
+
+  function renderFiling(view) {
+    const f = view.filing, c = f.complainant;
+    Desk.facts(document.getElementById("filing"), [
+      ["About", view.category_label], ["In their words", f.description], ["Channel", f.channel],
+      ["Name", c.display_name], ["Email", c.email], ["Phone", c.phone], ["Customer", c.customer_id],
+      ["Seller", c.seller_id], ["Identity", f.assurance.replace(/_/g, " ")], ["Order", f.order_id],
+      ["Tracking", (f.tracking_numbers || []).join(", ")], ["Filed", Desk.when(f.filed_at)],
+    ]);
+    const order = document.getElementById("action-order_id");
+    if (f.order_id && !order.value) order.value = f.order_id;
+  }
+
+  function renderCustomer(customer) {
+    const box = document.getElementById("customer");
+    box.replaceChildren(...Object.entries(customer).map(([key, seen]) => {
+      const div = el("div", undefined, "identifier");
+      div.append(el("h3", key, "mono"));
+      const list = el("ul", undefined, "plain");
+      seen.complaints.forEach((other) => {
+        const li = el("li");
+        const a = el("a", other === complaintId ? `${other} (this case)` : other, "mono");
+        a.href = `/desk/cases/${encodeURIComponent(other)}`;
+        li.append("Complaint ", a);
+        list.append(li);
+      });
+      seen.orders.forEach((order) => list.append(el("li", `Order ${order}`)));
+      seen.accounts.forEach((account) => list.append(el("li", `Account ${account}`)));
+      div.append(list);
+      return div;
+    }));
+    if (!box.children.length) box.append(el("p", "No contact details were given.", "hint"));
+  }
+
+  function renderTimeline(entries) {
+    const list = document.getElementById("timeline");
+    const signature = JSON.stringify(entries);
+    if (list.dataset.signature === signature) return;
+    list.dataset.signature = signature;
+    list.replaceChildren(...entries.map((e) => {
+      const li = el("li", undefined, e.internal ? "internal" : "");
+      const time = el("time", Desk.when(e.time));
+      time.dateTime = e.time;
+      li.append(time, el("span", e.summary), el("span", e.internal ? `${e.source} · internal` : e.source, "tag"));
+      return li;
+    }));
+  }
+
+  function renderState(state) {
+    Desk.facts(document.getElementById("routing-state"), [
+      ["Status", STATUS[state.status] || state.status], ["Partner team", state.team_id],
+      ["Acknowledged by the team", state.team_id ? (state.acknowledged ? "yes" : "not yet") : null],
+      ["Routed by the rules to", state.routed_team_id],
+      ["Last change", Desk.when(state.last_change_at)],
+    ]);
+    document.getElementById("routing-state").dataset.status = state.status;
+    document.getElementById("timers").replaceChildren(...(state.timers || []).map((t) =>
+      el("li", `${t.name.startsWith("partner_sla") ? "Partner SLA" : t.name} due ${Desk.when(t.due_at)} (${Desk.relative(t.due_at)})` +
+        (t.fired ? ": fired, escalated" : ""), t.fired ? "fired" : "")));
+  }
+
+  async function loadState() {
+    const state = await Desk.routing(`/api/cases/${id}`);
+    if (state.ok) renderState(state.data);
+    else Desk.notice(Desk.messageOf(state.data) || "We could not load the case from routing.");
+  }
+
+  async function loadView() {
+    const view = await Desk.intake(`/api/desk/cases/${id}`);
+    if (view.ok) {
+      renderFiling(view.data);
+      renderCustomer(view.data.customer);
+      renderTimeline(view.data.timeline);
+    } else if (view.status !== 404) Desk.notice(Desk.messageOf(view.data));
+  }
+
+  async function loadTeams() {
+    const roster = await Desk.routing("/api/agents");
+    if (!roster.ok) return;
+    const select = document.getElementById("transfer-team_id");
+    const kept = select.value || (JSON.parse(sessionStorage.getItem(`draft:${location.pathname}:transfer`) || "{}").team_id);
+    select.replaceChildren(...roster.data.partner_teams.map((t) => {
+      const option = el("option", `${t.team_id} (takes ${t.categories.join(", ").replace(/_/g, " ")})`);
+      option.value = t.team_id;
+      return option;
+    }));
+    if (kept) select.value = kept;
+  }
+
+  // A conflict: show the state as it is now, and say so next to it.
+  async function fresh(data) {
+    const conflict = document.getElementById("conflict");
+    conflict.textContent = `Someone else acted first: ${Desk.messageOf(data)} Below is the case as it is now.`;
+    conflict.hidden = false;
+    await loadState();
+    await loadView();
+  }
+
+  // What each form sends, read from its fields; the API judges it.
+  const BODIES = {
+    transfer: (f) => ({ team_id: f.team_id.value, brief: {
+      customer_asks: f["brief.customer_asks"].value, tried: f["brief.tried"].value,
+      evidence: Desk.lines(f["brief.evidence"].value), promised: f["brief.promised"].value,
+      promised_by: f["brief.promised_by"].value ? new Date(f["brief.promised_by"].value).toISOString() : null } }),
+    actions: (f) => ({ action: f.action.value, order_id: f.order_id.value.trim(), items: items(f.items.value),
+      amount: f["amount.value"].value.trim() ? { value: f["amount.value"].value.trim(),
+        currency: f["amount.currency"].value.trim().toUpperCase() } : null }),
+    resolve: (f) => ({ recap: f.recap.value, next_steps: Desk.lines(f.next_steps.value) }),
+    notes: (f) => ({ text: f.text.value }),
+    escalate: (f) => ({ reason: f.reason.value, detail: f.detail.value }),
+    release: () => ({}),
+  };
+
+  // "SKU-1 x 2" per line; a line that is not one is sent as is (quantity 0), for the API to refuse.
+  function items(text) {
+    return Desk.lines(text).map((line) => {
+      const m = /^(\S+)\s*(?:[x×*]\s*(\d+))?$/i.exec(line);
+      return m ? { sku: m[1], quantity: m[2] ? parseInt(m[2], 10) : 1 } : { sku: line, quantity: 0 };
+    });
+  }
+
+  document.querySelectorAll("form[data-action]").forEach((form) => {
+    const action = form.dataset.action;
+    if (action !== "release") Desk.keepDraft(form);
+    form.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      const result = await Desk.submit(form, (key) => Desk.routing(`/api/cases/${id}/${action}`,
+        { method: "POST", body: BODIES[action](form.elements), key: key }), fresh);
+      if (result && result.ok) {
+        if (action !== "release") form.reset();
+        if (action === "actions") form.elements["amount.currency"].value = "GBP";
+        document.getElementById("conflict").hidden = true;
+        if (result.data.status) renderState(result.data);
+        loadView();
+      }
+    });
+  });
+  const currency = document.getElementById("action-amount-currency");
+  if (!currency.value) currency.value = "GBP";
+
+  async function loop() {
+    try { await Promise.all([loadState(), loadView()]); } catch (e) { Desk.notice("We cannot reach a service right now; we will keep trying."); }
+    setTimeout(loop, 3000);
+  }
+  loadTeams();
+  loop();
+  PANELS.forEach((panel) => {
+    const node = document.getElementById(panel.id);
+    if (node && node.dataset.url) panel.load(node.dataset.url, complaintId, node);
+  });
+})();

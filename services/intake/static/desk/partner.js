@@ -1,0 +1,79 @@
+// The partner team view: the team's inbox (routing), each case with its brief and SLA due time,
+// and the team's three actions. Cards are built once and only their facts refreshed (every 5 s),
+// so a refresh never wipes what someone is typing.
+"use strict";
+
+(function () {
+  const who = Desk.requireSignIn();
+  if (!who) return;
+  if (!who.team) { Desk.notice("This token names no team: sign in with a partner token for your team."); return; }
+  const team = encodeURIComponent(who.team);
+  const { el } = Desk;
+  const cards = {};
+  const STATUS = { routed: "Sent to you by the routing rules", transferred: "New: not acknowledged yet",
+                   acknowledged: "Acknowledged", outcome_recorded: "Outcome recorded", resolved: "Resolved",
+                   closed: "Closed" };
+  document.getElementById("team").textContent = who.team;
+
+  function build(complaintId) {
+    const node = document.getElementById("case-card").content.firstElementChild.cloneNode(true);
+    node.dataset.complaintId = complaintId;
+    node.querySelector(".case-id").textContent = complaintId;
+    node.querySelectorAll("form").forEach((form) => {
+      form.dataset.draft = `${form.dataset.action}-${complaintId}`;
+      form.querySelectorAll(".field").forEach((field, i) => {  // label ↔ input, for people and tests
+        const input = field.querySelector("textarea, input");
+        input.id = `${form.dataset.draft}-${i}`;
+        field.querySelector("label").htmlFor = input.id;
+      });
+      Desk.keepDraft(form);
+      form.addEventListener("submit", async (event) => {
+        event.preventDefault();
+        const body = form.dataset.action === "acknowledge" ? undefined
+          : Object.fromEntries(Array.from(form.elements).filter((e) => e.name).map((e) => [e.name, e.value]));
+        const result = await Desk.submit(form, (key) => Desk.routing(
+          `/api/partner-teams/${team}/cases/${encodeURIComponent(complaintId)}/${form.dataset.action}`,
+          { method: "POST", body: body, key: key }), refresh);
+        if (result && result.ok) { form.reset(); refresh(); }
+      });
+    });
+    cards[complaintId] = node;
+    return node;
+  }
+
+  function update(node, c) {
+    node.querySelector(".status").textContent = STATUS[c.status] || c.status;
+    node.dataset.status = c.status;
+    const sla = node.querySelector(".sla");
+    sla.textContent = c.sla_due_at ? `SLA due ${Desk.when(c.sla_due_at)} (${Desk.relative(c.sla_due_at)})` : "";
+    const b = c.brief || {};
+    Desk.facts(node.querySelector(".brief"), [
+      ["About", (c.category || "").replace(/_/g, " ")], ["From agent", c.by_agent_id],
+      ["The customer asks", b.customer_asks], ["Already tried", b.tried],
+      ["Evidence", (b.evidence || []).join(", ")], ["Promised", b.promised],
+      ["Promised by", Desk.when(b.promised_by)], ["Received", Desk.when(c.received_at)],
+      ["Acknowledged by", c.acknowledged_by],
+    ]);
+    node.querySelector(".notes").replaceChildren(...(c.notes || []).map((n) =>
+      el("li", `${Desk.when(n.added_at)} · ${n.author}: ${n.text}`)));
+    node.querySelector(".outcome").textContent = c.outcome ? `Outcome: ${c.outcome}` : "";
+  }
+
+  async function refresh() {
+    const inbox = await Desk.routing(`/api/partner-teams/${team}/inbox`);
+    if (!inbox.ok) { Desk.notice(Desk.messageOf(inbox.data) || "We could not load the inbox."); return; }
+    Desk.notice("");
+    const list = document.getElementById("inbox");
+    inbox.data.cases.forEach((c) => {
+      const node = cards[c.complaint_id] || build(c.complaint_id);
+      update(node, c);
+      if (!node.isConnected) list.append(node);
+    });
+  }
+
+  async function loop() {
+    try { await refresh(); } catch (e) { Desk.notice("We cannot reach routing right now; we will keep trying."); }
+    setTimeout(loop, 5000);
+  }
+  loop();
+})();

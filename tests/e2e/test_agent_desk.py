@@ -1,0 +1,192 @@
+"""The agent desktop and the partner view in a real browser, on the real intake and routing apps,
+broker and store: the warm transfer with a brief, the partner's outcome, the resolution with
+actions downstream systems can carry out, and the bad input a person will give them."""
+
+from __future__ import annotations
+
+import re
+import time
+from datetime import datetime, timedelta
+
+import httpx
+import pytest
+from playwright.sync_api import Browser, Page, expect
+
+from contracts.intake import CATEGORY_LABELS
+from services.kernel import auth
+from tests.e2e.desk_story import (a_filed_complaint, a_partner_team, an_agent_on_duty, bearer,
+                                  logged_types, off_duty, paste_token, routing_events, screenshot,
+                                  sign_in)
+
+pytestmark = pytest.mark.integration
+
+MISSING = "part_of_order_missing"
+
+
+@pytest.fixture
+def agent(routing_server, routing_settings):
+    agent_id = an_agent_on_duty(routing_server, routing_settings, [MISSING])
+    yield agent_id
+    off_duty(routing_server, routing_settings, agent_id)  # the next test's complaints are not theirs
+
+
+@pytest.fixture
+def partner_page(browser: Browser):
+    context = browser.new_context(locale="en-GB", viewport={"width": 1100, "height": 1000})
+    page = context.new_page()
+    page.set_default_timeout(10_000)
+    yield page
+    context.close()
+
+
+def open_case_from_the_queue(page: Page, intake_server: str, complaint_id: str) -> None:
+    queue = page.locator("#my-queue")
+    expect(queue.get_by_role("link", name=complaint_id)).to_be_visible(timeout=30_000)
+    queue.get_by_role("link", name=complaint_id).click()
+    page.wait_for_url(f"{intake_server}/desk/cases/{complaint_id}")
+    expect(page.locator("#timeline")).to_contain_text("Assigned to", timeout=20_000)
+
+
+def test_the_agent_transfers_with_a_brief_the_partner_records_an_outcome_and_the_agent_cancels_and_refunds(
+        page: Page, partner_page: Page, intake_server, intake_settings, routing_server, routing_settings, agent):
+    team = a_partner_team(routing_server, routing_settings, [MISSING, "delivery_driver_conduct"])
+    complaint_id = a_filed_complaint(intake_server, intake_settings, MISSING,
+                                     "8 items ordered with one-day shipping, only 6 arrived.",
+                                     order_id="114-5523190-0012345")
+
+    sign_in(page, intake_server, "desk", agent)
+    open_case_from_the_queue(page, intake_server, complaint_id)
+    expect(page.locator("#filing")).to_contain_text("only 6 arrived")
+    expect(page.locator("#customer")).to_contain_text("Order 114-5523190-0012345")
+
+    # A transfer without a brief is refused; the API's words appear next to the field it names.
+    transfer = page.locator("#transfer")
+    transfer.get_by_label("Partner team").select_option(team)
+    transfer.get_by_role("button", name="Transfer with this brief").click()
+    expect(page.locator('[data-error-for="brief.customer_asks"]')).to_contain_text("brief.customer_asks is required")
+    transfer.get_by_label("What the customer asks").fill("Wants the 2 missing items or his money back.")
+    transfer.get_by_label("What was already tried or checked").fill("Carrier says 2 parcels delayed by weather.")
+    transfer.get_by_role("button", name="Transfer with this brief").click()
+    expect(page.locator('[data-error-for="brief.promised"]')).to_contain_text("brief.promised is required")
+    expect(page.locator('[data-error-for="brief.customer_asks"]')).to_be_empty()
+    transfer.get_by_label("What the customer was promised").fill("An answer from the depot today.")
+    transfer.get_by_role("button", name="Transfer with this brief").click()
+    expect(page.locator("#routing-state")).to_contain_text("With a partner team")
+    expect(page.locator("#timers")).to_contain_text("Partner SLA due")
+
+    # The partner sees the brief and when the SLA runs out, acknowledges and records the outcome.
+    sign_in(partner_page, intake_server, "partner", "pat-depot", team=team)
+    card = partner_page.locator(f'[data-complaint-id="{complaint_id}"]')
+    expect(card).to_contain_text("Wants the 2 missing items or his money back.", timeout=20_000)
+    expect(card).to_contain_text("An answer from the depot today.")
+    expect(card.locator(".sla")).to_contain_text(re.compile(r"SLA due .* \(in (3 h 5\d|4 h 0) min\)"))
+    card.get_by_role("button", name="Acknowledge: we have read the brief").click()
+    expect(card.locator(".status")).to_have_text("Acknowledged", timeout=20_000)
+    card.get_by_role("button", name="Record the outcome").click()
+    expect(card.locator('[data-error-for="outcome_for_customer"]')).to_contain_text("outcome_for_customer")
+    card.get_by_label("Outcome for the customer").fill("The 2 delayed items can be cancelled before they ship.")
+    card.get_by_label("Internal note (staff only)").fill("Depot D-311 holds them.")
+    card.get_by_role("button", name="Record the outcome").click()
+    expect(card.locator(".status")).to_have_text("Outcome recorded", timeout=20_000)
+    screenshot(partner_page, "partner-view")
+
+    # Back with the agent: cancel the 2 undelivered items, refund their shipping, resolve.
+    expect(page.locator("#timeline")).to_contain_text("Outcome from", timeout=20_000)
+    action = page.locator("#action")
+    action.get_by_label("Action").select_option("cancel_items")
+    expect(action.get_by_label("Order")).to_have_value("114-5523190-0012345")
+    action.get_by_label("Items").fill("SKU-88213-BLU x 1\nSKU-10442-RED x 1")
+    action.get_by_label("Amount").fill("23.50")
+    action.get_by_role("button", name="Request this action").click()
+    expect(action.locator(".form-message")).to_have_text("Done.")
+    action.get_by_label("Action").select_option("refund_shipping")
+    action.get_by_label("Order").fill("114-5523190-0012345")
+    action.get_by_label("Items").fill("SKU-88213-BLU x 1\nSKU-10442-RED x 1")
+    action.get_by_label("Amount").fill("7.98")
+    action.get_by_role("button", name="Request this action").click()
+    expect(action.locator(".form-message")).to_have_text("Done.")
+    resolve = page.locator("#resolve")
+    resolve.get_by_label("Recap for the customer").fill("We cancelled the 2 undelivered items and refunded their shipping.")
+    resolve.get_by_label("Next steps").fill("The refund lands within 3 working days.")
+    resolve.get_by_role("button", name="Resolve the case").click()
+    expect(page.locator("#routing-state")).to_contain_text("Resolved")
+    expect(page.locator("#timeline")).to_contain_text("Action requested: refund shipping", timeout=20_000)
+    screenshot(page, "agent-case")
+
+    actions = routing_events(complaint_id, "complaints.routing.ResolutionActionRequested.v1", 2)
+    assert [(a.data["action"], a.data["order_id"], a.data["items"], a.data["amount"]) for a in actions] == [
+        ("cancel_items", "114-5523190-0012345", [{"sku": "SKU-88213-BLU", "quantity": 1},
+                                                 {"sku": "SKU-10442-RED", "quantity": 1}],
+         {"value": "23.50", "currency": "GBP"}),
+        ("refund_shipping", "114-5523190-0012345", [{"sku": "SKU-88213-BLU", "quantity": 1},
+                                                    {"sku": "SKU-10442-RED", "quantity": 1}],
+         {"value": "7.98", "currency": "GBP"})]
+    resolved = routing_events(complaint_id, "complaints.routing.ComplaintResolved.v1", 1)[0]
+    assert resolved.data["next_steps"] == ["The refund lands within 3 working days."]
+
+
+def test_an_expired_session_sends_the_agent_to_sign_in_and_the_note_comes_back(
+        page: Page, intake_server, intake_settings, routing_server, routing_settings, agent):
+    complaint_id = a_filed_complaint(intake_server, intake_settings, MISSING, "Two items missing.")
+    short = auth.sign({"sub": agent, "role": "agent"}, intake_settings.signing_key, timedelta(seconds=6))
+    page.clock.install()  # the page's own timers wait for the test: the click meets the 401, not a refresh
+    paste_token(page, intake_server, "desk", short)
+    open_case_from_the_queue(page, intake_server, complaint_id)
+    page.clock.pause_at(datetime.now() + timedelta(seconds=1))
+    note = page.locator("#note")
+    note.get_by_label("Note").fill("Customer has a photo of the 6 items that came.")
+
+    time.sleep(max(0.0, auth.verify(short, intake_settings.signing_key)["exp"] - time.time() + 0.5))
+    note.get_by_role("button", name="Add the note").click()
+    page.wait_for_url(re.compile(r"/desk/sign-in\?expired=1"))
+    expect(page.get_by_text("Your session has ended")).to_be_visible()
+    assert "CaseNoteAdded" not in logged_types(routing_settings, complaint_id)
+
+    page.clock.resume()
+    sign_in(page, intake_server, "desk", agent)
+    page.wait_for_url(f"{intake_server}/desk/cases/{complaint_id}")
+    expect(note.get_by_label("Note")).to_have_value("Customer has a photo of the 6 items that came.")
+    note.get_by_role("button", name="Add the note").click()
+    expect(note.locator(".form-message")).to_have_text("Done.")
+    expect(page.locator("#timeline")).to_contain_text(f"Note by {agent}: Customer has a photo", timeout=20_000)
+    assert logged_types(routing_settings, complaint_id).count("CaseNoteAdded") == 1
+
+
+def test_a_stale_case_shows_the_conflict_and_the_fresh_state_instead_of_resolving_again(
+        page: Page, intake_server, intake_settings, routing_server, routing_settings, agent):
+    complaint_id = a_filed_complaint(intake_server, intake_settings, MISSING, "One item missing.")
+    sign_in(page, intake_server, "desk", agent)
+    open_case_from_the_queue(page, intake_server, complaint_id)
+    expect(page.locator("#routing-state")).to_contain_text("Open")
+    recap = page.locator("#resolve").get_by_label("Recap for the customer")
+    recap.fill("We refunded the missing item.")
+
+    # A supervisor resolves it first, from another desk.
+    answer = httpx.post(f"{routing_server}/api/cases/{complaint_id}/resolve",
+                        headers=bearer(routing_settings, "sup-ola", "supervisor"),
+                        json={"recap": "Reshipped the missing item.", "next_steps": []})
+    assert answer.status_code == 200, answer.text
+
+    page.locator("#resolve").get_by_role("button", name="Resolve the case").click()
+    expect(page.locator("#resolve .form-message")).to_contain_text("Someone else acted first")
+    expect(page.locator("#conflict")).to_contain_text("Cannot resolve: the case is resolved")
+    expect(page.locator("#routing-state")).to_contain_text("Resolved")
+    expect(recap).to_have_value("We refunded the missing item.")
+    expect(page.locator("#timeline")).to_contain_text("Resolved by sup-ola: Reshipped", timeout=20_000)
+    assert logged_types(routing_settings, complaint_id).count("ComplaintResolved") == 1
+
+
+def test_a_callback_no_agent_can_take_waits_on_every_desk_and_the_agent_s_own_cases_are_listed(
+        page: Page, intake_server, intake_settings, routing_server, routing_settings, agent):
+    mine = a_filed_complaint(intake_server, intake_settings, MISSING, "A part of my order is missing.")
+    nobody_s = a_filed_complaint(intake_server, intake_settings, "damaged_item", "The vase arrived broken.")
+    answer = httpx.post(f"{intake_server}/api/complaints/{nobody_s}/callback", json={"phone": "+447700900456"},
+                        headers=bearer(intake_settings, "x", "customer", complaint_id=nobody_s))
+    assert answer.status_code == 202, answer.text
+
+    sign_in(page, intake_server, "desk", agent)
+    expect(page.locator("#my-queue").get_by_role("link", name=mine)).to_be_visible(timeout=30_000)
+    expect(page.locator("#my-queue")).to_contain_text("Written case")
+    waiting = page.locator("#waiting li").filter(has=page.get_by_role("link", name=nobody_s))
+    expect(waiting).to_contain_text("Callback waiting", timeout=30_000)
+    expect(waiting).to_contain_text(f"{CATEGORY_LABELS['damaged_item']}: The vase arrived broken.")
