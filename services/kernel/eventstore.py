@@ -11,6 +11,7 @@ the whole log can be replayed in order.
 from __future__ import annotations
 
 import asyncio
+import random
 import time
 import uuid
 from collections import OrderedDict
@@ -238,12 +239,16 @@ def stream_key(stream_id: str, version: int) -> str:
     return f"{stream_id}@{version}"
 
 
-async def retry_on_conflict(attempt: Callable[[], Any], tries: int = 5) -> Any:
-    """Run ``attempt`` (load → decide → append) again on fresh state after a conflict."""
+async def retry_on_conflict(attempt: Callable[[], Any], tries: int = 10) -> Any:
+    """Run ``attempt`` (load → decide → append) again on fresh state after a conflict.
+
+    The pause is random (full jitter, growing to 0.3 s) so that writers who collided do not
+    collide again in lockstep: one hot stream (routing's roster) has several writers at once.
+    """
     for n in range(tries):
         try:
             return await attempt()
         except ConcurrencyConflict:
             if n == tries - 1:
                 raise
-            await asyncio.sleep(0.005 * (2 ** n))
+            await asyncio.sleep(random.uniform(0, min(0.3, 0.005 * 2 ** n)))
