@@ -9,6 +9,7 @@ from pathlib import Path
 
 from pydantic_settings import BaseSettings
 
+from services.carrier.settings import CarrierSettings
 from services.intake.settings import IntakeSettings
 from services.kernel.settings import KernelSettings
 from services.routing.settings import RoutingSettings
@@ -17,7 +18,7 @@ DOC = Path(__file__).resolve().parents[1] / "docs" / "configuration.md"
 
 #: Every service's settings class; the kernel's fields are shared by all of them.
 SETTINGS: dict[str, type[BaseSettings]] = {"every service (kernel)": KernelSettings, "intake": IntakeSettings,
-                                           "routing": RoutingSettings}
+                                           "routing": RoutingSettings, "carrier": CarrierSettings}
 
 HEADER = """# Configuration
 
