@@ -60,3 +60,10 @@ def order_system_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """Base URL of the order and seller-account simulator (infra/simulators/orders.py), seeded from orders.json."""
     with running_simulator("infra.simulators.orders", tmp_path_factory.mktemp("simulators") / "orders.log") as url:
         yield url
+
+
+@pytest.fixture(scope="session")
+def carrier_simulator_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Base URL of the carrier simulator (infra/simulators/carriers.py): FedEx, UPS, USPS and Australia Post."""
+    with running_simulator("infra.simulators.carriers", tmp_path_factory.mktemp("simulators") / "carriers.log") as url:
+        yield url
