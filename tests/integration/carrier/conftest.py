@@ -99,9 +99,9 @@ def on_intake_topic(config, *events: Event, ids: list[str] | None = None) -> lis
 
 
 def published(bootstrap: str, topic: str, key: str, count: int, timeout: float = 60,
-              settle: float = 0.0) -> list[Envelope]:
-    """The events on ``topic`` keyed ``key``: at least ``count`` of them within ``timeout``; with
-    ``settle``, reading goes on that long after the count is reached (to see any extra ones)."""
+              settle: float = 0.0, source: str | None = None) -> list[Envelope]:
+    """The events on ``topic`` keyed ``key`` (and from ``source``, if given): at least ``count`` of
+    them within ``timeout``; with ``settle``, reading goes on that long after the count is reached."""
     consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"reader-{uuid.uuid4()}",
                          "auto.offset.reset": "earliest", "enable.auto.commit": False})
     consumer.subscribe([topic])
@@ -114,7 +114,9 @@ def published(bootstrap: str, topic: str, key: str, count: int, timeout: float =
                     break
             msg = consumer.poll(0.2)
             if msg is not None and not msg.error() and msg.key() == key.encode():
-                found.append(from_kafka(msg.value(), msg.headers()))
+                envelope = from_kafka(msg.value(), msg.headers())
+                if source is None or envelope.source == source:
+                    found.append(envelope)
     finally:
         consumer.close()
     assert len(found) >= count, f"{[e.type for e in found]} published about {key} within {timeout}s"
