@@ -29,6 +29,11 @@ TYPES: dict[str, ShipmentStatus] = {
 def parse(data: Any) -> TrackingReport:
     """A Tracking API answer (one inquiry number) in the normalized model."""
     try:
+        if errors := (data.get("response") or {}).get("errors"):
+            message = "; ".join(f"{e.get('code')} {e.get('message')}" for e in errors)
+            if any(str(e.get("code", "")).startswith("TW") for e in errors):  # TW0001: not found
+                raise NotFound(message)
+            raise Unreadable(f"UPS error: {message}")
         shipment = data["trackResponse"]["shipment"][0]
         packages = shipment.get("package") or []
         if not packages:
@@ -113,9 +118,7 @@ class UpsTracking:
             if answer.status != 401:
                 break
             self.token.forget()
-        if answer.status == 404:
-            raise NotFound("UPS does not know this tracking number")
-        if answer.status != 200:
+        if answer.status not in (200, 404):
             raise Refused(f"UPS refused the request (HTTP {answer.status})")
         return parse(answer.json())
 
