@@ -54,12 +54,24 @@ LABEL org.opencontainers.image.title="complaint-platform routing"
 EXPOSE 8002
 CMD ["services.routing.app"]
 
+FROM runtime AS carrier
+LABEL org.opencontainers.image.title="complaint-platform carrier"
+EXPOSE 8003
+CMD ["services.carrier.app"]
+
 # The stand-in order system (compose and local clusters only, never production).
 FROM runtime AS order-simulator
 COPY infra/__init__.py ./infra/__init__.py
 COPY infra/simulators ./infra/simulators
 EXPOSE 8090
 CMD ["infra.simulators.orders", "--host", "0.0.0.0", "--port", "8090"]
+
+# The stand-in carriers: FedEx, UPS, USPS and Australia Post (compose and local clusters only).
+FROM runtime AS carrier-simulator
+COPY infra/__init__.py ./infra/__init__.py
+COPY infra/simulators ./infra/simulators
+EXPOSE 8091
+CMD ["infra.simulators.carriers", "--host", "0.0.0.0", "--port", "8091"]
 
 # ---- the image: the stage named by SERVICE --------------------------------------------------------
 FROM ${SERVICE}

@@ -32,13 +32,16 @@ PART_OF = "complaint-platform"
 COMMON_LABELS = ("app.kubernetes.io/name", "app.kubernetes.io/part-of", "app.kubernetes.io/component")
 DAY_MS = 24 * 60 * 60 * 1000
 PARTITIONS = 6
-SECRET_VARIABLES = {"MONGODB_URL", "SIGNING_KEY", "INBOUND_WEBHOOK_SECRET"}
+SECRET_VARIABLES = {"MONGODB_URL", "SIGNING_KEY", "INBOUND_WEBHOOK_SECRET", "TRACKING_WEBHOOK_SECRET",
+                    "FEDEX_CLIENT_SECRET", "UPS_CLIENT_SECRET", "USPS_CLIENT_SECRET", "AUSPOST_PASSWORD"}
 #: Egress every service needs: Kafka, MongoDB, DNS, the OTLP/HTTP collector.
 EGRESS_PORTS = {9092, 27017, 53, 4318}
-#: ...and what one service needs beyond that (intake: the order system, HTTPS; 8090 for the simulator).
-EXTRA_EGRESS_PORTS = {"intake": {443, 8090}}
+#: ...and what one service needs beyond that (intake: the order system, HTTPS; 8090 for the simulator;
+#: carrier: the carriers' APIs and the order system, HTTPS; 8090 and 8091 for the simulators).
+EXTRA_EGRESS_PORTS = {"intake": {443, 8090}, "carrier": {443, 8090, 8091}}
 #: The topics each service's consumer group reads (its ScaledObject watches their lag).
-READS = {"intake": {t for s, t in TOPICS.items() if s != "intake"}}
+READS = {"intake": {t for s, t in TOPICS.items() if s != "intake"},
+         "carrier": {TOPICS["intake"], TOPICS["routing"]}}
 #: What each overlay must be: the autoscaler it keeps and the topics' replication.
 OVERLAYS = {"local": {"autoscaler": "HorizontalPodAutoscaler", "topic_replicas": 1},
             "production": {"autoscaler": "ScaledObject", "topic_replicas": 3}}
