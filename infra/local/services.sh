@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
-# The platform's own processes on top of the local stack (stack.sh): the order simulator, the
-# intake and the routing services, in the background, on 127.0.0.1.
+# The platform's own processes on top of the local stack (stack.sh): the order and carrier
+# simulators, the intake, routing and carrier services, in the background, on 127.0.0.1.
 #
-#   services.sh start  [--name up] [--kafka-port N] [--mongo-port N] [--intake-port N] [--routing-port N] [--orders-port N]
+#   services.sh start  [--name up] [--kafka-port N] [--mongo-port N] [--intake-port N] [--routing-port N]
+#                      [--carrier-port N] [--orders-port N] [--carriers-port N]
 #   services.sh stop   [--name up]
 #   services.sh status [--name up]
 #
 # Defaults: kafka 9092, mongo 27017 (an exported MONGODB_URL wins, as in stack.sh), intake 8001,
-# routing 8002, order simulator 8090. Logs in <cache>/<name>/logs/<svc>.log, PIDs in <cache>/<name>/pids/<svc>.pid,
+# routing 8002, carrier 8003, order simulator 8090, carrier simulator 8091. Logs in <cache>/<name>/logs/<svc>.log, PIDs in <cache>/<name>/pids/<svc>.pid,
 # cache being ${COMPLAINTS_CACHE:-<repo>/.cache}. `start` skips what already runs and waits until
 # each service's /health/ready answers 200; `stop` signals only the PIDs recorded here (TERM, then KILL).
 set -euo pipefail
@@ -19,15 +20,16 @@ READY_TIMEOUT=${SERVICES_READY_TIMEOUT:-60}
 STOP_TIMEOUT=20
 TAIL_LINES=40
 PROC_TAG=services
-SERVICES=(order-simulator intake routing)   # started in this order, stopped in reverse
+SERVICES=(order-simulator carrier-simulator intake routing carrier)   # started in this order, stopped in reverse
 # shellcheck source-path=SCRIPTDIR source=processes.sh
 . "$HERE/processes.sh"   # say, err, port_open, port_free, live_pid, spawn, stop_pids, tail_log
 
-usage() { sed -n '2,13p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit "${1:-2}"; }
+usage() { sed -n '2,14p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit "${1:-2}"; }
 
 CMD=${1:-}; [[ $# -gt 0 ]] && shift
 case $CMD in start|stop|status) ;; -h|--help|help) usage 0 ;; *) NAME=? err "unknown command '${CMD}'"; usage ;; esac
-NAME=up KAFKA_PORT=9092 MONGO_PORT=27017 INTAKE_PORT=8001 ROUTING_PORT=8002 ORDERS_PORT=8090
+NAME=up KAFKA_PORT=9092 MONGO_PORT=27017 INTAKE_PORT=8001 ROUTING_PORT=8002 CARRIER_PORT=8003 ORDERS_PORT=8090
+CARRIERS_PORT=8091
 while [[ $# -gt 0 ]]; do
   case $1 in
     --name) NAME=${2:?--name needs a value}; shift 2 ;;
@@ -36,13 +38,15 @@ while [[ $# -gt 0 ]]; do
     --intake-port) INTAKE_PORT=${2:?}; shift 2 ;;
     --routing-port) ROUTING_PORT=${2:?}; shift 2 ;;
     --orders-port) ORDERS_PORT=${2:?}; shift 2 ;;
+    --carrier-port) CARRIER_PORT=${2:?}; shift 2 ;;
+    --carriers-port) CARRIERS_PORT=${2:?}; shift 2 ;;
     --*=*) set -- "${1%%=*}" "${1#*=}" "${@:2}" ;;
     -h|--help) usage 0 ;;
     *) err "unknown option '$1'"; usage ;;
   esac
 done
 [[ $NAME =~ ^[A-Za-z0-9_-]+$ ]] || { err "--name must be letters, digits, - or _"; exit 2; }
-for p in "$KAFKA_PORT" "$MONGO_PORT" "$INTAKE_PORT" "$ROUTING_PORT" "$ORDERS_PORT"; do
+for p in "$KAFKA_PORT" "$MONGO_PORT" "$INTAKE_PORT" "$ROUTING_PORT" "$CARRIER_PORT" "$ORDERS_PORT" "$CARRIERS_PORT"; do
   [[ $p =~ ^[0-9]+$ ]] || { err "bad port '$p'"; exit 2; }
 done
 
@@ -54,12 +58,20 @@ cd "$REPO"   # `python -m infra.simulators.orders` and `-m services.intake.app` 
 ORDERS_URL=http://127.0.0.1:$ORDERS_PORT
 INTAKE_URL=http://127.0.0.1:$INTAKE_PORT
 ROUTING_URL=http://127.0.0.1:$ROUTING_PORT
+CARRIER_URL=http://127.0.0.1:$CARRIER_PORT
+CARRIERS_URL=http://127.0.0.1:$CARRIERS_PORT
 
-port_of() { case $1 in intake) echo "$INTAKE_PORT" ;; routing) echo "$ROUTING_PORT" ;; order-simulator) echo "$ORDERS_PORT" ;; esac; }
+port_of() {
+  case $1 in
+    intake) echo "$INTAKE_PORT" ;; routing) echo "$ROUTING_PORT" ;; carrier) echo "$CARRIER_PORT" ;;
+    order-simulator) echo "$ORDERS_PORT" ;; carrier-simulator) echo "$CARRIERS_PORT" ;;
+  esac
+}
 health_of() {
   case $1 in
     intake) echo "$INTAKE_URL/health/ready" ;; routing) echo "$ROUTING_URL/health/ready" ;;
-    order-simulator) echo "$ORDERS_URL/health" ;;
+    carrier) echo "$CARRIER_URL/health/ready" ;;
+    order-simulator) echo "$ORDERS_URL/health" ;; carrier-simulator) echo "$CARRIERS_URL/health" ;;
   esac
 }
 # urllib raises on any answer but 2xx; no proxy, whatever the environment says, for 127.0.0.1
@@ -74,11 +86,17 @@ start_one() {
   printf '===== %s: starting %s =====\n' "$(date -Is)" "$1" >>"$log"
   case $1 in
     order-simulator) spawn "$1" "$log" "$PY" -m infra.simulators.orders --host 127.0.0.1 --port "$ORDERS_PORT" ;;
+    carrier-simulator) spawn "$1" "$log" "$PY" -m infra.simulators.carriers --host 127.0.0.1 --port "$CARRIERS_PORT" ;;
     intake) spawn "$1" "$log" KAFKA_BOOTSTRAP_SERVERS="127.0.0.1:$KAFKA_PORT" MONGODB_URL="$mongo" \
               ORDER_SYSTEM_URL="$ORDERS_URL" HTTP_HOST=127.0.0.1 HTTP_PORT="$INTAKE_PORT" \
               "$PY" -m services.intake.app ;;
     routing) spawn "$1" "$log" KAFKA_BOOTSTRAP_SERVERS="127.0.0.1:$KAFKA_PORT" MONGODB_URL="$mongo" \
               HTTP_HOST=127.0.0.1 HTTP_PORT="$ROUTING_PORT" "$PY" -m services.routing.app ;;
+    # the carrier simulator speaks all four carriers; its credentials are the settings' defaults
+    carrier) spawn "$1" "$log" KAFKA_BOOTSTRAP_SERVERS="127.0.0.1:$KAFKA_PORT" MONGODB_URL="$mongo" \
+              ORDER_SYSTEM_URL="$ORDERS_URL" FEDEX_URL="$CARRIERS_URL" UPS_URL="$CARRIERS_URL" \
+              USPS_URL="$CARRIERS_URL" AUSPOST_URL="$CARRIERS_URL" HTTP_HOST=127.0.0.1 HTTP_PORT="$CARRIER_PORT" \
+              "$PY" -m services.carrier.app ;;
   esac
 }
 
