@@ -2,7 +2,9 @@
 
 Tracking results → trackable items → events, newest first. The item's ``status`` names its state
 in words ("In transit", "On Board for Delivery", "Delivered", "Possible delay", "Unsuccessful
-Delivery", "Article damaged" …); the latest event says where a delivered item was left.
+Delivery", "Article damaged" …); the latest event says where a delivered item was left. An
+``expected_delivery`` window (``from``/``to``) is read when the answer carries one; the public
+tracking answer often has none, and then no estimate is given.
 """
 
 from __future__ import annotations
