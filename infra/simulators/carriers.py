@@ -209,7 +209,8 @@ def ups(number: str, scenario: str) -> dict:
         "deliveryDate": [], "packageCount": 1,
     }
     if kind == "D":
-        where = {"delivered": ("Front Desk", "OKAFOR", True), "delivered_to_neighbour": ("Neighbour", "JONES (NO 14)", True),
+        where = {"delivered": ("Front Desk", "OKAFOR", True),
+                 "delivered_to_neighbour": ("Neighbour", "JONES (NO 14)", True),
                  "delivered_to_safe_place": ("Front Door", "", False)}[scenario]
         package["deliveryDate"] = [{"type": "DEL", "date": when.strftime("%Y%m%d")}]
         package["deliveryInformation"] = {"location": where[0], "receivedBy": where[1],
@@ -290,7 +291,8 @@ def auspost(number: str, scenario: str) -> dict:
 
 
 def auspost_not_found(number: str) -> dict:
-    return {"tracking_results": [{"tracking_id": number, "errors": [{"code": "ESB-10001", "name": "Invalid tracking ID"}]}]}
+    errors = [{"code": "ESB-10001", "name": "Invalid tracking ID"}]
+    return {"tracking_results": [{"tracking_id": number, "errors": errors}]}
 
 
 RENDER: dict[str, Callable[[str, str], dict]] = {"fedex": fedex, "ups": ups, "usps": usps, "auspost": auspost}
@@ -353,7 +355,8 @@ def create_app(seed_path: Path = SEED) -> FastAPI:
     @app.post("/oauth/token", tags=["fedex"], summary="FedEx OAuth (client credentials, form).")
     async def fedex_token(request: Request) -> JSONResponse:
         form = await form_of(request)
-        if form.get("grant_type") != "client_credentials" or (form.get("client_id"), form.get("client_secret")) != creds("fedex"):
+        given = (form.get("client_id"), form.get("client_secret"))
+        if form.get("grant_type") != "client_credentials" or given != creds("fedex"):
             return JSONResponse({"errors": [{"code": "NOT.AUTHORIZED.ERROR"}]}, 401)
         return JSONResponse({"access_token": world.issue("fedex"), "token_type": "bearer", "expires_in": 3599,
                              "scope": "CXS"})
@@ -385,7 +388,8 @@ def create_app(seed_path: Path = SEED) -> FastAPI:
     @app.post("/oauth2/v3/token", tags=["usps"], summary="USPS OAuth (client credentials, JSON).")
     async def usps_token(request: Request) -> JSONResponse:
         body = await request.json()
-        if body.get("grant_type") != "client_credentials" or (body.get("client_id"), body.get("client_secret")) != creds("usps"):
+        given = (body.get("client_id"), body.get("client_secret"))
+        if body.get("grant_type") != "client_credentials" or given != creds("usps"):
             return JSONResponse({"error": "invalid_client"}, 401)
         return JSONResponse({"access_token": world.issue("usps"), "token_type": "Bearer", "expires_in": 28799})
 

@@ -1,4 +1,7 @@
-"""Wiring of the carrier service: settings, carriers, order system, runtime, re-checks; ``python -m services.carrier.app`` runs it."""
+"""Wiring of the carrier service: settings, carriers, order system, runtime, re-checks.
+
+``python -m services.carrier.app`` runs it.
+"""
 
 from __future__ import annotations
 

@@ -30,6 +30,8 @@ from services.kernel.eventstore import Cause, derived_id
 from services.kernel.runtime import Runtime
 
 STAFF = {"agent", "supervisor"}
+Signature = Annotated[str | None, Header(alias="X-Tracking-Signature", description="sha256=<hex HMAC-SHA256 of "
+                                         "the raw body with the shared secret>")]
 IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", min_length=8, max_length=200,
                                               description="Retrying with the same key appends nothing new.")]
 
@@ -117,8 +119,7 @@ def signed_body(svc: Services, body: bytes, signature: str | None) -> None:
 
 @router.post("/webhooks/tracking", status_code=202, tags=["webhooks"],
              summary="A carrier's push (exception, return to sender, revised date) for a package of an order.")
-async def tracking_webhook(request: Request, svc: Svc,
-                           signature: Annotated[str | None, Header(alias="X-Tracking-Signature")] = None) -> JSONResponse:
+async def tracking_webhook(request: Request, svc: Svc, signature: Signature = None) -> JSONResponse:
     body = await request.body()
     signed_body(svc, body, signature)
     push = read_push(body)

@@ -7,11 +7,14 @@ a set operation, so applying an entry again after a crash changes nothing.
 
 from __future__ import annotations
 
-from contracts.carrier import CarrierQueryFailed, ShipmentStatus, ShipmentStatusReported, ShipmentsWatched, WatchEnded
+from contracts.carrier import (CarrierQueryFailed, FailureCode, ShipmentStatus, ShipmentStatusReported,
+                               ShipmentsWatched, WatchEnded)
 from contracts.envelope import Envelope, Event
 from services.kernel.projections import DocumentProjection
 
 FINAL = {ShipmentStatus.DELIVERED, ShipmentStatus.RETURNED_TO_SENDER, ShipmentStatus.LOST}
+#: Failures that asking again cannot cure: no re-check for those packages.
+HOPELESS = {FailureCode.UNKNOWN_CARRIER, FailureCode.MALFORMED_TRACKING_NUMBER}
 
 
 class OpenWatches(DocumentProjection):
@@ -27,6 +30,8 @@ class OpenWatches(DocumentProjection):
                     "_id": event.complaint_id, "order_pending": False,
                     "in_transit": [p.tracking_number for p in event.packages]}, upsert=True)
             case ShipmentStatusReported() if event.status in FINAL:
+                await self._finish(event.complaint_id, event.tracking_number)
+            case CarrierQueryFailed() if event.code in HOPELESS:
                 await self._finish(event.complaint_id, event.tracking_number)
             case CarrierQueryFailed() if event.tracking_number is None:
                 await self.views.update_one({"_id": event.complaint_id}, {"$set": {"order_pending": True},

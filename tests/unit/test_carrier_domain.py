@@ -107,7 +107,8 @@ def test_a_failure_is_reported_once_and_not_again_while_it_lasts():
 
     assert check(history, down) == []
     [failed] = [e for e in history if isinstance(e, CarrierQueryFailed)]
-    assert (failed.code, failed.attempts, failed.tracking_number) == (FailureCode.CARRIER_UNAVAILABLE, 3, BOX_OF_2.tracking_number)
+    assert (failed.code, failed.attempts, failed.tracking_number) == (
+        FailureCode.CARRIER_UNAVAILABLE, 3, BOX_OF_2.tracking_number)
 
 
 def test_a_failed_package_counts_as_unknown_in_the_summary():

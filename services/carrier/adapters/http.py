@@ -98,7 +98,8 @@ class CarrierHttp:
                         raise Unreadable(f"answer larger than {self.max_body_bytes} bytes")
                 return Answer(response.status_code, bytes(body))
         except httpx.TimeoutException:
-            raise Retryable(f"{self.carrier.value} did not answer within {self.timeout_s:g} s", kind="timeout") from None
+            raise Retryable(f"{self.carrier.value} did not answer within {self.timeout_s:g} s",
+                            kind="timeout") from None
         except httpx.TransportError as exc:
             raise Retryable(f"{self.carrier.value} unreachable ({type(exc).__name__})") from None
 
@@ -117,7 +118,8 @@ class ClientCredentials:
 
     def __init__(self, http: CarrierHttp, path: str, client_id: str, client_secret: str,
                  style: Literal["form", "basic", "json"], clock: Callable[[], float] = time.monotonic) -> None:
-        self.http, self.path, self.client_id, self.client_secret, self.style = http, path, client_id, client_secret, style
+        self.http, self.path, self.style = http, path, style
+        self.client_id, self.client_secret = client_id, client_secret
         self.clock, self._token, self._expires = clock, "", 0.0
 
     async def header(self) -> dict[str, str]:

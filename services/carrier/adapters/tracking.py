@@ -13,8 +13,8 @@ from typing import Any
 from contracts.carrier import Carrier, FailureCode, PackageRef
 from services.carrier.adapters import auspost, fedex, ups, usps
 from services.carrier.adapters.http import CarrierAdapter, NotFound, Refused, Unreadable
-from services.carrier.domain import (UNRECOGNISED, Failed, Tracked, TrackingReport, format_problem, normalize_tracking_number,
-                                     supported_carrier, unreadable)
+from services.carrier.domain import (UNRECOGNISED, Failed, Tracked, TrackingReport, format_problem,
+                                     normalize_tracking_number, supported_carrier, unreadable)
 from services.kernel.ratelimit import RateLimit
 from services.kernel.resilience import (CircuitBreaker, CircuitOpen, RetriesExhausted, Retryable, RetryPolicy,
                                         TtlCache, with_retries)

@@ -149,7 +149,8 @@ async def test_an_unknown_carrier_and_a_malformed_tracking_number_fail_with_a_cl
     [unknown] = by_type(await carrier_events(carrier, story_1.complaint_id, 2), "CarrierQueryFailed")
     [malformed] = by_type(await carrier_events(carrier, bad_number.complaint_id, 2), "CarrierQueryFailed")
 
-    assert (unknown.data["code"], unknown.data["carrier"], unknown.data["attempts"]) == ("unknown_carrier", "northway", 0)
+    assert (unknown.data["code"], unknown.data["carrier"], unknown.data["attempts"]) == (
+        "unknown_carrier", "northway", 0)
     assert "'northway' is not one we track" in unknown.data["reason"]
     assert malformed.data["code"] == "malformed_tracking_number"
     assert "'NOTANUMBER!' matches no format" in malformed.data["reason"]
@@ -222,7 +223,8 @@ async def test_a_pushed_weather_delay_for_an_order_nobody_complained_about_opens
     [alert] = await asyncio.to_thread(published, carrier.config.kafka_bootstrap_servers, TOPICS["carrier"],
                                       STORY_2_ORDER, 1, 60, 1.0, carrier.services.runtime.store.source)
     assert alert.type == "complaints.carrier.ShipmentExceptionDetected.v1"
-    assert (alert.data["status"], alert.data["reason"], alert.data["customer_id"]) == ("delayed", "weather", "cust-2002")
+    assert (alert.data["status"], alert.data["reason"], alert.data["customer_id"]) == (
+        "delayed", "weather", "cust-2002")
 
     store = intake.state.services.runtime.store
 
