@@ -187,6 +187,7 @@ def _hoist_defs(schema: dict[str, Any], shared: dict[str, Any]) -> dict[str, Any
     """Move ``$defs`` to ``components/schemas`` and point every ``$ref`` there."""
     schema = copy.deepcopy(schema)
     for name, definition in schema.pop("$defs", {}).items():
+        definition = _rewrite_refs(definition)  # a nested model may refer to another (an enum)
         if shared.setdefault(name, definition) != definition:
             # Two events sharing a name for different shapes would silently share one schema.
             raise ValueError(f"two different schemas are both named {name!r}")

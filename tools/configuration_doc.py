@@ -9,6 +9,7 @@ from pathlib import Path
 
 from pydantic_settings import BaseSettings
 
+from services.carrier.settings import CarrierSettings
 from services.intake.settings import IntakeSettings
 from services.kernel.settings import KernelSettings
 from services.notify.settings import NotifySettings
@@ -18,7 +19,8 @@ DOC = Path(__file__).resolve().parents[1] / "docs" / "configuration.md"
 
 #: Every service's settings class; the kernel's fields are shared by all of them.
 SETTINGS: dict[str, type[BaseSettings]] = {"every service (kernel)": KernelSettings, "intake": IntakeSettings,
-                                           "routing": RoutingSettings, "notify": NotifySettings}
+                                           "routing": RoutingSettings, "notify": NotifySettings,
+                                           "carrier": CarrierSettings}
 
 HEADER = """# Configuration
 

@@ -59,6 +59,11 @@ LABEL org.opencontainers.image.title="complaint-platform notify"
 EXPOSE 8004
 CMD ["services.notify.app"]
 
+FROM runtime AS carrier
+LABEL org.opencontainers.image.title="complaint-platform carrier"
+EXPOSE 8003
+CMD ["services.carrier.app"]
+
 # The stand-in order system (compose and local clusters only, never production).
 FROM runtime AS order-simulator
 COPY infra/__init__.py ./infra/__init__.py
@@ -72,6 +77,13 @@ COPY infra/__init__.py ./infra/__init__.py
 COPY infra/simulators ./infra/simulators
 EXPOSE 8092
 CMD ["infra.simulators.telephony", "--host", "0.0.0.0", "--port", "8092"]
+
+# The stand-in carriers: FedEx, UPS, USPS and Australia Post (compose and local clusters only).
+FROM runtime AS carrier-simulator
+COPY infra/__init__.py ./infra/__init__.py
+COPY infra/simulators ./infra/simulators
+EXPOSE 8091
+CMD ["infra.simulators.carriers", "--host", "0.0.0.0", "--port", "8091"]
 
 # ---- the image: the stage named by SERVICE --------------------------------------------------------
 FROM ${SERVICE}

@@ -1,15 +1,17 @@
 #!/usr/bin/env bash
-# The platform's own processes on top of the local stack (stack.sh): the order simulator, the
-# mailbox (SMTP sink), the telephony simulator, and the intake, routing and notify services, in
-# the background, on 127.0.0.1.
+# The platform's own processes on top of the local stack (stack.sh): the order and carrier
+# simulators, the mailbox (SMTP sink), the telephony simulator, and the intake, routing, carrier
+# and notify services, in the background, on 127.0.0.1.
 #
-#   services.sh start  [--name up] [--kafka-port N] [--mongo-port N] [--intake-port N] [--routing-port N] [--orders-port N]
-#                      [--notify-port N] [--mailbox-port N] [--smtp-port N] [--telephony-port N]
+#   services.sh start  [--name up] [--kafka-port N] [--mongo-port N] [--intake-port N] [--routing-port N]
+#                      [--carrier-port N] [--notify-port N] [--orders-port N] [--carriers-port N]
+#                      [--mailbox-port N] [--smtp-port N] [--telephony-port N]
 #   services.sh stop   [--name up]
 #   services.sh status [--name up]
 #
 # Defaults: kafka 9092, mongo 27017 (an exported MONGODB_URL wins, as in stack.sh), intake 8001,
-# routing 8002, notify 8004, order simulator 8090, mailbox 8025 (SMTP 2525), telephony simulator 8092. Logs in <cache>/<name>/logs/<svc>.log, PIDs in <cache>/<name>/pids/<svc>.pid,
+# routing 8002, carrier 8003, notify 8004, order simulator 8090, carrier simulator 8091, mailbox 8025
+# (SMTP 2525), telephony simulator 8092. Logs in <cache>/<name>/logs/<svc>.log, PIDs in <cache>/<name>/pids/<svc>.pid,
 # cache being ${COMPLAINTS_CACHE:-<repo>/.cache}. `start` skips what already runs and waits until
 # each service's /health/ready answers 200; `stop` signals only the PIDs recorded here (TERM, then KILL).
 set -euo pipefail
@@ -21,16 +23,16 @@ READY_TIMEOUT=${SERVICES_READY_TIMEOUT:-60}
 STOP_TIMEOUT=20
 TAIL_LINES=40
 PROC_TAG=services
-SERVICES=(order-simulator mailbox telephony-simulator intake routing notify)   # started in this order, stopped in reverse
+SERVICES=(order-simulator carrier-simulator mailbox telephony-simulator intake routing carrier notify)   # started in this order, stopped in reverse
 # shellcheck source-path=SCRIPTDIR source=processes.sh
 . "$HERE/processes.sh"   # say, err, port_open, port_free, live_pid, spawn, stop_pids, tail_log
 
-usage() { sed -n '2,15p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit "${1:-2}"; }
+usage() { sed -n '2,16p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit "${1:-2}"; }
 
 CMD=${1:-}; [[ $# -gt 0 ]] && shift
 case $CMD in start|stop|status) ;; -h|--help|help) usage 0 ;; *) NAME=? err "unknown command '${CMD}'"; usage ;; esac
-NAME=up KAFKA_PORT=9092 MONGO_PORT=27017 INTAKE_PORT=8001 ROUTING_PORT=8002 ORDERS_PORT=8090
-NOTIFY_PORT=8004 MAILBOX_PORT=8025 SMTP_PORT=2525 TELEPHONY_PORT=8092
+NAME=up KAFKA_PORT=9092 MONGO_PORT=27017 INTAKE_PORT=8001 ROUTING_PORT=8002 CARRIER_PORT=8003 ORDERS_PORT=8090
+CARRIERS_PORT=8091 NOTIFY_PORT=8004 MAILBOX_PORT=8025 SMTP_PORT=2525 TELEPHONY_PORT=8092
 while [[ $# -gt 0 ]]; do
   case $1 in
     --name) NAME=${2:?--name needs a value}; shift 2 ;;
@@ -43,14 +45,16 @@ while [[ $# -gt 0 ]]; do
     --mailbox-port) MAILBOX_PORT=${2:?}; shift 2 ;;
     --smtp-port) SMTP_PORT=${2:?}; shift 2 ;;
     --telephony-port) TELEPHONY_PORT=${2:?}; shift 2 ;;
+    --carrier-port) CARRIER_PORT=${2:?}; shift 2 ;;
+    --carriers-port) CARRIERS_PORT=${2:?}; shift 2 ;;
     --*=*) set -- "${1%%=*}" "${1#*=}" "${@:2}" ;;
     -h|--help) usage 0 ;;
     *) err "unknown option '$1'"; usage ;;
   esac
 done
 [[ $NAME =~ ^[A-Za-z0-9_-]+$ ]] || { err "--name must be letters, digits, - or _"; exit 2; }
-for p in "$KAFKA_PORT" "$MONGO_PORT" "$INTAKE_PORT" "$ROUTING_PORT" "$ORDERS_PORT" "$NOTIFY_PORT" "$MAILBOX_PORT" \
-         "$SMTP_PORT" "$TELEPHONY_PORT"; do
+for p in "$KAFKA_PORT" "$MONGO_PORT" "$INTAKE_PORT" "$ROUTING_PORT" "$CARRIER_PORT" "$ORDERS_PORT" "$CARRIERS_PORT" \
+         "$NOTIFY_PORT" "$MAILBOX_PORT" "$SMTP_PORT" "$TELEPHONY_PORT"; do
   [[ $p =~ ^[0-9]+$ ]] || { err "bad port '$p'"; exit 2; }
 done
 
@@ -65,17 +69,21 @@ ROUTING_URL=http://127.0.0.1:$ROUTING_PORT
 NOTIFY_URL=http://127.0.0.1:$NOTIFY_PORT
 MAILBOX_URL=http://127.0.0.1:$MAILBOX_PORT
 TELEPHONY_URL=http://127.0.0.1:$TELEPHONY_PORT
+CARRIER_URL=http://127.0.0.1:$CARRIER_PORT
+CARRIERS_URL=http://127.0.0.1:$CARRIERS_PORT
 
 port_of() {
   case $1 in
-    intake) echo "$INTAKE_PORT" ;; routing) echo "$ROUTING_PORT" ;; order-simulator) echo "$ORDERS_PORT" ;;
+    intake) echo "$INTAKE_PORT" ;; routing) echo "$ROUTING_PORT" ;; carrier) echo "$CARRIER_PORT" ;;
+    order-simulator) echo "$ORDERS_PORT" ;; carrier-simulator) echo "$CARRIERS_PORT" ;;
     notify) echo "$NOTIFY_PORT" ;; mailbox) echo "$MAILBOX_PORT" ;; telephony-simulator) echo "$TELEPHONY_PORT" ;;
   esac
 }
 health_of() {
   case $1 in
     intake) echo "$INTAKE_URL/health/ready" ;; routing) echo "$ROUTING_URL/health/ready" ;;
-    order-simulator) echo "$ORDERS_URL/health" ;;
+    order-simulator) echo "$ORDERS_URL/health" ;; carrier-simulator) echo "$CARRIERS_URL/health" ;;
+    carrier) echo "$CARRIER_URL/health/ready" ;;
     notify) echo "$NOTIFY_URL/health/ready" ;; mailbox) echo "$MAILBOX_URL/health" ;;
     telephony-simulator) echo "$TELEPHONY_URL/health" ;;
   esac
@@ -92,6 +100,7 @@ start_one() {
   printf '===== %s: starting %s =====\n' "$(date -Is)" "$1" >>"$log"
   case $1 in
     order-simulator) spawn "$1" "$log" "$PY" -m infra.simulators.orders --host 127.0.0.1 --port "$ORDERS_PORT" ;;
+    carrier-simulator) spawn "$1" "$log" "$PY" -m infra.simulators.carriers --host 127.0.0.1 --port "$CARRIERS_PORT" ;;
     intake) spawn "$1" "$log" KAFKA_BOOTSTRAP_SERVERS="127.0.0.1:$KAFKA_PORT" MONGODB_URL="$mongo" \
               ORDER_SYSTEM_URL="$ORDERS_URL" HTTP_HOST=127.0.0.1 HTTP_PORT="$INTAKE_PORT" \
               "$PY" -m services.intake.app ;;
@@ -104,6 +113,11 @@ start_one() {
               HTTP_HOST=127.0.0.1 HTTP_PORT="$NOTIFY_PORT" PUBLIC_URL="$NOTIFY_URL" SMTP_HOST=127.0.0.1 \
               SMTP_PORT="$SMTP_PORT" TELEPHONY_URL="$TELEPHONY_URL" ORDER_SYSTEM_URL="$ORDERS_URL" \
               "$PY" -m services.notify.app ;;
+    # the carrier simulator speaks all four carriers; its credentials are the settings' defaults
+    carrier) spawn "$1" "$log" KAFKA_BOOTSTRAP_SERVERS="127.0.0.1:$KAFKA_PORT" MONGODB_URL="$mongo" \
+              ORDER_SYSTEM_URL="$ORDERS_URL" FEDEX_URL="$CARRIERS_URL" UPS_URL="$CARRIERS_URL" \
+              USPS_URL="$CARRIERS_URL" AUSPOST_URL="$CARRIERS_URL" HTTP_HOST=127.0.0.1 HTTP_PORT="$CARRIER_PORT" \
+              "$PY" -m services.carrier.app ;;
   esac
 }
 

@@ -28,10 +28,10 @@ def create_app(settings: IntakeSettings | None = None) -> FastAPI:
         await runtime.stop()
         await directory.aclose()
 
-    handlers.subscribe(runtime)
     app = service_app("Complaint intake", "The front door: file complaints, ask for a callback, follow a case.",
                       lifespan, runtime, settings.max_body_bytes)
     app.state.services = handlers.Services(settings, runtime, directory)
+    handlers.subscribe(runtime, app.state.services.intake)
     handlers.add_routes(app)
     app.include_router(pages.router)
     desk.add_desk(app)

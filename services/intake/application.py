@@ -7,6 +7,7 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from contracts.carrier import ShipmentExceptionDetected
 from contracts.intake import Category, Channel, Complainant
 from services.intake.adapters.email import InboundEmail
 from services.intake.adapters.social import SocialPost
@@ -15,7 +16,8 @@ from services.intake.domain import (COMPLAINT, ORDER_CASES, VERIFICATION, Callba
                                     ComplaintNotFound, FileComplaint, LinkContact,
                                     OpenCaseForOrder, ReceiveMessage, RequestCallback, RequestCode,
                                     VerifyCode, VerifyOutcome, complaint_stream, live_callback,
-                                    open_case, order_stream, verification_stream, verify_outcome)
+                                    open_case, order_stream, proactive_complaint, verification_stream,
+                                    verify_outcome)
 from services.kernel.commands import execute
 from services.kernel.eventstore import Cause, EventStore, derived_id
 
@@ -57,6 +59,12 @@ class Intake:
                 return Filed(holder, "linked")
         await execute(self.store, COMPLAINT, complaint_stream(complaint.complaint_id), complaint, cause)
         return Filed(complaint.complaint_id, "open")
+
+    async def open_proactive_case(self, alert: ShipmentExceptionDetected, cause: Cause) -> Filed:
+        """A carrier reported trouble with an order: a case before the customer complains (or a
+        new contact on the case already open for that order)."""
+        complaint = proactive_complaint(alert, derived_id("complaint", cause.id), cause.id)
+        return await self.file(complaint, cause, sender=f"carrier:{alert.carrier.value}")
 
     async def _link(self, complaint_id: str, contact: LinkContact, cause: Cause) -> None:
         # The case's order claim can land a moment before its ComplaintFiled: wait for it briefly.

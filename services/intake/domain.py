@@ -10,6 +10,7 @@ from typing import Literal
 
 from pydantic import Field
 
+from contracts.carrier import ExceptionReason, ShipmentExceptionDetected, ShipmentStatus
 from contracts.envelope import Event
 from contracts.intake import (
     BCP47, E164, Assurance, CallbackCancelled, CallbackRequested, CancelledBy, CaseClosedForOrder,
@@ -223,6 +224,29 @@ def evolve_complaint(state: Complaint, event: Event) -> Complaint:
 
 
 COMPLAINT: Aggregate[Complaint] = Aggregate(Complaint(), evolve_complaint, decide_complaint)
+
+
+# --- proactive cases: a carrier's exception before anyone complains --------------------------------
+
+#: What a pushed exception is about, as the complaint page would have asked it.
+PROACTIVE_CATEGORY = {ShipmentStatus.DELAYED: Category.LATE_DELIVERY,
+                      ShipmentStatus.LOST: Category.PACKAGE_NOT_RECEIVED,
+                      ShipmentStatus.RETURNED_TO_SENDER: Category.PACKAGE_NOT_RECEIVED}
+
+
+def proactive_complaint(alert: ShipmentExceptionDetected, complaint_id: str, contact_id: str) -> FileComplaint:
+    """The case we open for the customer when a carrier reports trouble with their order."""
+    category = PROACTIVE_CATEGORY.get(alert.status, {ExceptionReason.DAMAGE: Category.DAMAGED_ITEM,
+                                                     ExceptionReason.ADDRESS: Category.WRONG_ADDRESS}.get(
+        alert.reason, Category.PACKAGE_NOT_RECEIVED))
+    estimate = f" New estimate: {alert.estimated_delivery_by.isoformat()}." if alert.estimated_delivery_by else ""
+    reason = f" ({alert.reason.value.replace('_', ' ')})" if alert.reason else ""
+    description = (f"Opened by us before any complaint: {alert.carrier.value} reports package "
+                   f"{alert.tracking_number} of order {alert.order_id} {alert.status.value.replace('_', ' ')}"
+                   f"{reason}: {alert.carrier_status}.{estimate}")[:5000]
+    return FileComplaint(complaint_id=complaint_id, category=category, description=description,
+                         channel=Channel.PROACTIVE, complainant=Complainant(customer_id=alert.customer_id),
+                         order_id=alert.order_id, tracking_numbers=(alert.tracking_number,), contact_id=contact_id)
 
 
 # --- one open case per order (stream order-<order_id>) -------------------------------------------

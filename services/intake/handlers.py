@@ -14,6 +14,8 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from contracts import TOPICS
+from contracts.carrier import ShipmentExceptionDetected
+from contracts.envelope import Envelope
 from contracts.intake import BCP47, CATEGORY_LABELS, E164, Assurance, Category, Channel, Complainant
 from services.intake.adapters.email import InvalidEmail, parse_email
 from services.intake.adapters.social import SocialPost
@@ -309,8 +311,12 @@ def add_routes(app: FastAPI) -> None:
         return JSONResponse({"message": exc.message, "code": exc.code}, status)
 
 
-def subscribe(runtime: Runtime) -> None:
+def subscribe(runtime: Runtime, intake: Intake) -> None:
     """Intake listens to everything, for the case timeline and the customer view (one consumer,
-    in the service's own group)."""
+    in the service's own group); a carrier's exception opens a proactive case."""
+    async def proactive_case(alert: ShipmentExceptionDetected, envelope: Envelope) -> None:
+        await intake.open_proactive_case(alert, Cause.of_event(envelope, "open_proactive_case"))
+
     others = [topic for service, topic in TOPICS.items() if service != "intake"]
-    runtime.consumer.subscribe(others, runtime.settings.service_name, {}, record_all=True)
+    runtime.consumer.subscribe(others, runtime.settings.service_name,
+                               {ShipmentExceptionDetected: proactive_case}, record_all=True)

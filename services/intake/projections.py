@@ -20,7 +20,8 @@ from services.kernel.projections import DocumentProjection
 #: Words for the customer's timeline. Only what the customer may see: never an internal note, an
 #: agent's or a third party's details. An event not listed here is not shown to the customer.
 SUMMARIES = {
-    ComplaintFiled: lambda e: f"You filed a complaint: {CATEGORY_LABELS[e.category]}",
+    ComplaintFiled: lambda e: (f"We opened a case for you: {CATEGORY_LABELS[e.category]}" if e.channel == "proactive"
+                               else f"You filed a complaint: {CATEGORY_LABELS[e.category]}"),
     CallbackRequested: lambda e: "You asked us to call you back",
     CallbackCancelled: lambda e: "The callback was cancelled",
     CustomerMessageReceived: lambda e: f"Your message arrived by {e.channel}",

@@ -92,3 +92,10 @@ def telephony_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     with running_simulator("infra.simulators.telephony",
                            tmp_path_factory.mktemp("simulators") / "telephony.log") as url:
         yield url
+
+
+@pytest.fixture(scope="session")
+def carrier_simulator_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Base URL of the carrier simulator (infra/simulators/carriers.py): FedEx, UPS, USPS and Australia Post."""
+    with running_simulator("infra.simulators.carriers", tmp_path_factory.mktemp("simulators") / "carriers.log") as url:
+        yield url

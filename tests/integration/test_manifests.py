@@ -33,16 +33,19 @@ COMMON_LABELS = ("app.kubernetes.io/name", "app.kubernetes.io/part-of", "app.kub
 DAY_MS = 24 * 60 * 60 * 1000
 PARTITIONS = 6
 SECRET_VARIABLES = {"MONGODB_URL", "SIGNING_KEY", "INBOUND_WEBHOOK_SECRET", "TELEPHONY_AUTH_TOKEN",
-                    "SMTP_USERNAME", "SMTP_PASSWORD"}
+                    "SMTP_USERNAME", "SMTP_PASSWORD", "TRACKING_WEBHOOK_SECRET",
+                    "FEDEX_CLIENT_SECRET", "UPS_CLIENT_SECRET", "USPS_CLIENT_SECRET", "AUSPOST_PASSWORD"}
 #: Egress every service needs: Kafka, MongoDB, DNS, the OTLP/HTTP collector.
 EGRESS_PORTS = {9092, 27017, 53, 4318}
-#: ...and what one service needs beyond that (intake: the order system, HTTPS; 8090 for the simulator).
-EXTRA_EGRESS_PORTS = {"intake": {443, 8090},
+#: ...and what one service needs beyond that (intake: the order system, HTTPS; 8090 for the simulator;
+#: carrier: the carriers' APIs and the order system, HTTPS; 8090 and 8091 for the simulators).
+EXTRA_EGRESS_PORTS = {"intake": {443, 8090}, "carrier": {443, 8090, 8091},
                       # notify: the SMTP relay (587), the telephony API (443); locally mailpit and the simulator
                       "notify": {587, 443, 1025, 8092, 8090}}
 #: The topics each service's consumer group reads (its ScaledObject watches their lag).
 READS = {"intake": {t for s, t in TOPICS.items() if s != "intake"},
-         "notify": {TOPICS["intake"], TOPICS["routing"]}}
+         "notify": {TOPICS["intake"], TOPICS["routing"]},
+         "carrier": {TOPICS["intake"], TOPICS["routing"]}}
 #: What each overlay must be: the autoscaler it keeps and the topics' replication.
 OVERLAYS = {"local": {"autoscaler": "HorizontalPodAutoscaler", "topic_replicas": 1},
             "production": {"autoscaler": "ScaledObject", "topic_replicas": 3}}

@@ -1,0 +1,89 @@
+"""Wiring of the carrier service: settings, carriers, order system, runtime, re-checks.
+
+``python -m services.carrier.app`` runs it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from contracts import TOPICS, registry
+from contracts.carrier import Carrier
+from services.carrier import handlers
+from services.carrier.adapters.auspost import AusPostTracking
+from services.carrier.adapters.fedex import FedExTracking
+from services.carrier.adapters.orders import HttpOrderBook
+from services.carrier.adapters.tracking import CarrierGateway
+from services.carrier.adapters.ups import UpsTracking
+from services.carrier.adapters.usps import UspsTracking
+from services.carrier.application import Shipments
+from services.carrier.projections import PROJECTIONS, OpenWatches
+from services.carrier.rechecks import Rechecks
+from services.carrier.settings import CarrierSettings
+from services.kernel.outbox import Lease
+from services.kernel.process import load_settings, run, serve_http
+from services.kernel.resilience import RetryPolicy
+from services.kernel.runtime import Runtime, check_dependencies
+from services.kernel.web import service_app
+
+
+def carrier_gateway(s: CarrierSettings) -> CarrierGateway:
+    timeout, size = s.carrier_timeout_s, s.carrier_max_answer_bytes
+    adapters = {
+        Carrier.FEDEX: FedExTracking(s.fedex_url, s.fedex_client_id, s.fedex_client_secret, timeout, size),
+        Carrier.UPS: UpsTracking(s.ups_url, s.ups_client_id, s.ups_client_secret, timeout, size),
+        Carrier.USPS: UspsTracking(s.usps_url, s.usps_client_id, s.usps_client_secret, timeout, size),
+        Carrier.AUSPOST: AusPostTracking(s.auspost_url, s.auspost_api_key, s.auspost_password,
+                                         s.auspost_account_number, timeout, size)}
+    policy = RetryPolicy(s.carrier_attempts, s.carrier_backoff_s, s.carrier_backoff_max_s, s.carrier_retry_after_max_s)
+    return CarrierGateway(adapters, policy, s.breaker_failures, s.breaker_reset_s, s.tracking_cache_s,
+                          s.carrier_requests_per_minute, s.carrier_rate_wait_s)
+
+
+def create_app(settings: CarrierSettings | None = None) -> FastAPI:
+    settings = settings or CarrierSettings()
+    runtime = Runtime.create(settings, registry, TOPICS["carrier"], PROJECTIONS)
+    orders, gateway = HttpOrderBook(settings.order_system_url), carrier_gateway(settings)
+    shipments = Shipments(runtime.store, orders, gateway.check)
+    interval = settings.recheck_interval_s or 3600.0
+    rechecks = Rechecks(shipments, OpenWatches(runtime.store.db), Lease(runtime.store.db, "rechecks", 2 * interval),
+                        interval)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        await runtime.start([TOPICS["intake"], TOPICS["routing"]])
+        ticker = asyncio.create_task(rechecks.run(), name="rechecks") if settings.recheck_interval_s else None
+        yield
+        if ticker:
+            ticker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await ticker
+        await runtime.stop()
+        await gateway.aclose()
+        await orders.aclose()
+
+    handlers.subscribe(runtime, shipments)
+    app = service_app("Carrier", "What happened to the parcel: normalized statuses from FedEx, UPS, USPS and "
+                      "Australia Post, order summaries, and carriers' pushed exceptions.", lifespan, runtime,
+                      settings.max_body_bytes)
+    app.state.services = handlers.Services(settings, runtime, shipments, gateway, rechecks)
+    handlers.add_routes(app)
+    return app
+
+
+def main() -> None:
+    settings = load_settings(CarrierSettings)
+
+    async def serve() -> None:
+        await check_dependencies(settings)  # before uvicorn: a clear line and exit 2, not its exit 3
+        await serve_http(create_app(settings), settings.http_host, settings.http_port)
+
+    run(settings, serve)
+
+
+if __name__ == "__main__":
+    main()
