@@ -44,6 +44,7 @@ EXTRA_EGRESS_PORTS = {"intake": {443, 8090}, "carrier": {443, 8090, 8091},
                       "notify": {587, 443, 1025, 8092, 8090}}
 #: The topics each service's consumer group reads (its ScaledObject watches their lag).
 READS = {"intake": {t for s, t in TOPICS.items() if s != "intake"},
+         "routing": {TOPICS["intake"], TOPICS["notify"]},
          "notify": {TOPICS["intake"], TOPICS["routing"]},
          "carrier": {TOPICS["intake"], TOPICS["routing"]}}
 #: What each overlay must be: the autoscaler it keeps and the topics' replication.
