@@ -228,17 +228,22 @@ COMPLAINT: Aggregate[Complaint] = Aggregate(Complaint(), evolve_complaint, decid
 
 # --- proactive cases: a carrier's exception before anyone complains --------------------------------
 
-#: What a pushed exception is about, as the complaint page would have asked it.
+#: What a pushed exception is about, as the complaint page would have asked it: by status, then
+#: (for an exception) by its reason; anything else is a package that did not come.
 PROACTIVE_CATEGORY = {ShipmentStatus.DELAYED: Category.LATE_DELIVERY,
                       ShipmentStatus.LOST: Category.PACKAGE_NOT_RECEIVED,
                       ShipmentStatus.RETURNED_TO_SENDER: Category.PACKAGE_NOT_RECEIVED}
+PROACTIVE_CATEGORY_OF_REASON = {ExceptionReason.DAMAGE: Category.DAMAGED_ITEM,
+                                ExceptionReason.ADDRESS: Category.WRONG_ADDRESS,
+                                ExceptionReason.WEATHER: Category.LATE_DELIVERY,
+                                ExceptionReason.OPERATIONAL: Category.LATE_DELIVERY,
+                                ExceptionReason.CUSTOMS: Category.LATE_DELIVERY}
 
 
 def proactive_complaint(alert: ShipmentExceptionDetected, complaint_id: str, contact_id: str) -> FileComplaint:
     """The case we open for the customer when a carrier reports trouble with their order."""
-    category = PROACTIVE_CATEGORY.get(alert.status, {ExceptionReason.DAMAGE: Category.DAMAGED_ITEM,
-                                                     ExceptionReason.ADDRESS: Category.WRONG_ADDRESS}.get(
-        alert.reason, Category.PACKAGE_NOT_RECEIVED))
+    category = PROACTIVE_CATEGORY.get(alert.status) or PROACTIVE_CATEGORY_OF_REASON.get(
+        alert.reason, Category.PACKAGE_NOT_RECEIVED)
     estimate = f" New estimate: {alert.estimated_delivery_by.isoformat()}." if alert.estimated_delivery_by else ""
     reason = f" ({alert.reason.value.replace('_', ' ')})" if alert.reason else ""
     description = (f"Opened by us before any complaint: {alert.carrier.value} reports package "
