@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 from collections.abc import Iterable
 
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
@@ -78,7 +79,10 @@ class AsyncProducer:
     def __init__(self, settings: KernelSettings) -> None:
         self._producer = Producer(producer_config(settings), logger=LIBRDKAFKA_LOG)
         self._polling = True
-        self._poller = asyncio.get_running_loop().run_in_executor(None, self._poll)
+        # A daemon thread of its own, not the loop's executor: a producer someone forgot to close
+        # (a failed test, a crashed start-up) must not keep the event loop from shutting down.
+        self._poller = threading.Thread(target=self._poll, name="kafka-producer-poll", daemon=True)
+        self._poller.start()
 
     def _poll(self) -> None:
         while self._polling:
@@ -109,7 +113,7 @@ class AsyncProducer:
     async def close(self) -> None:
         await self.flush()
         self._polling = False
-        await self._poller
+        await asyncio.to_thread(self._poller.join)
 
 
 def _settle(future: asyncio.Future, error: Exception | None, msg: Message | None) -> None:

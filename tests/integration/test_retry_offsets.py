@@ -41,13 +41,17 @@ async def test_acking_another_partition_while_a_message_waits_for_its_retry_does
     await runtime.start()
     try:
         producer = Producer({"bootstrap.servers": settings.kafka_bootstrap_servers})
-        for n, partition in ((1, 0), (2, 1)):
+
+        def put(n: int, partition: int) -> None:
             envelope = runtime.store.envelope(NoteAdded(complaint_id=f"c-{n}", n=n), f"e-{n}",
                                               Cause.of_request(f"r-{n}", "t"), datetime.now(UTC))
             key, value, headers = to_kafka(envelope)
             producer.produce(topic, value, key, partition=partition, headers=headers)
-        producer.flush(10)
+            producer.flush(10)
 
+        put(1, 0)
+        await wait_for(lambda: attempts, timeout=60)  # polled once and failed: waiting for its retry
+        put(2, 1)
         await wait_for(lambda: handled == [2] and len(attempts) >= 2, timeout=60)
         while_retrying = await asyncio.to_thread(committed, settings.kafka_bootstrap_servers, group, topic, [0, 1])
         store_is_back.set()
