@@ -25,11 +25,10 @@ from services.carrier.application import NotAPackageOfTheOrder, Shipments, Unkno
 from services.carrier.domain import DomainError, NotWatched, Watch, summarize
 from services.carrier.rechecks import Rechecks
 from services.carrier.settings import CarrierSettings
-from services.kernel import auth
 from services.kernel.eventstore import Cause, derived_id
 from services.kernel.runtime import Runtime
+from services.kernel.web import staff_claims
 
-STAFF = {"agent", "supervisor"}
 Signature = Annotated[str | None, Header(alias="X-Tracking-Signature", description="sha256=<hex HMAC-SHA256 of "
                                          "the raw body with the shared secret>")]
 IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", min_length=8, max_length=200,
@@ -52,18 +51,7 @@ def services(request: Request) -> Services:
 Svc = Annotated[Services, Depends(services)]
 
 
-def staff(svc: Svc, authorization: Annotated[str | None, Header()] = None) -> dict:
-    """The claims of an agent's or supervisor's bearer token: 401 without a valid one, 403 for others."""
-    try:
-        claims = auth.verify(auth.bearer(authorization), svc.settings.signing_key)
-    except auth.InvalidToken as exc:
-        raise HTTPException(401, {"message": f"Authorization: {exc}"}, {"WWW-Authenticate": "Bearer"}) from None
-    if claims.get("role") not in STAFF:
-        raise HTTPException(403, {"message": "Authorization: for agents and supervisors only"})
-    return claims
-
-
-Staff = Annotated[dict, Depends(staff)]
+Staff = Annotated[dict, Depends(staff_claims)]
 
 
 def shipments_view(watch: Watch) -> dict:

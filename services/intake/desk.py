@@ -12,7 +12,7 @@ from datetime import timedelta
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
-from fastapi import APIRouter, Depends, FastAPI, Header, HTTPException, Request
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -23,24 +23,14 @@ from services.intake.handlers import Svc
 from services.intake.pages import HEADERS, templates
 from services.intake.projections import identifiers
 from services.kernel import auth
+from services.kernel.web import staff_claims, token_claims
 
-STAFF = {"agent", "supervisor"}
 ACTIONS = {ResolutionAction.CANCEL_ITEMS: "Cancel undelivered items",
            ResolutionAction.REFUND_SHIPPING: "Refund shipping", ResolutionAction.RESHIP: "Reship",
            ResolutionAction.GOODWILL_CREDIT: "Credit (goodwill)"}
 
 
-def claims(svc: Svc, authorization: Annotated[str | None, Header()] = None) -> dict:
-    try:
-        return auth.verify(auth.bearer(authorization), svc.settings.signing_key)
-    except auth.InvalidToken as exc:
-        raise HTTPException(401, {"message": f"Authorization: {exc}"}, {"WWW-Authenticate": "Bearer"}) from None
-
-
-def staff(token: Annotated[dict, Depends(claims)]) -> dict:
-    if token.get("role") not in STAFF:
-        raise HTTPException(403, {"message": "Authorization: for agents and supervisors only"})
-    return token
+claims, staff = token_claims, staff_claims
 
 
 api = APIRouter(prefix="/api/desk", tags=["desk"])

@@ -6,7 +6,9 @@ does, so Kubernetes stops routing requests to a replica that cannot serve them.
 
 from __future__ import annotations
 
-from fastapi import FastAPI, Request
+from typing import Annotated
+
+from fastapi import Depends, FastAPI, Header, HTTPException, Request
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
@@ -14,6 +16,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from opentelemetry.trace import SpanKind
 
+from services.kernel import auth
 from services.kernel.runtime import Runtime
 from services.kernel.telemetry import continued_span
 
@@ -94,3 +97,23 @@ def allow_browser_origins(app: FastAPI, origins: str) -> None:
     app.add_middleware(CORSMiddleware, allow_origins=[o.strip() for o in origins.split(",") if o.strip()],
                        allow_methods=["GET", "POST", "PUT", "DELETE"], max_age=600,
                        allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "traceparent"])
+
+
+#: The roles of staff tokens (agents and supervisors; partners carry role "partner" and a team).
+STAFF_ROLES = frozenset({"agent", "supervisor"})
+
+
+def token_claims(request: Request, authorization: Annotated[str | None, Header()] = None) -> dict:
+    """FastAPI dependency: the claims of a bearer token signed with the service's SIGNING_KEY
+    (``app.state.services.settings``); 401 saying why otherwise."""
+    try:
+        return auth.verify(auth.bearer(authorization), request.app.state.services.settings.signing_key)
+    except auth.InvalidToken as exc:
+        raise HTTPException(401, {"message": f"Authorization: {exc}"}, {"WWW-Authenticate": "Bearer"}) from None
+
+
+def staff_claims(token: Annotated[dict, Depends(token_claims)]) -> dict:
+    """FastAPI dependency: an agent's or supervisor's token; 403 for anyone else."""
+    if token.get("role") not in STAFF_ROLES:
+        raise HTTPException(403, {"message": "Authorization: for agents and supervisors only"})
+    return token

@@ -18,10 +18,10 @@ from contracts.intake import (CallbackCancelled, CallbackRequested, ComplaintFil
 from contracts.notify import (CallFailed, ComplaintClosedUnconfirmed, ComplaintReopened,
                               CustomerConfirmedClosed, EscalationRequested)
 from contracts.routing import Availability, EscalationReason, ItemQuantity, Money, ResolutionAction
-from services.kernel import auth
 from services.kernel.eventstore import Cause
 from services.kernel.idempotency import IdempotencyStore, idempotent
 from services.kernel.runtime import Runtime
+from services.kernel.web import STAFF_ROLES, staff_claims, token_claims
 from services.routing.application import Routing
 from services.routing.domain import (AddNote, BriefDraft, Case, ChangeAvailability, DomainError,
                                      Escalate, IllegalState, MissingField, NotFound,
@@ -30,7 +30,6 @@ from services.routing.domain import (AddNote, BriefDraft, Case, ChangeAvailabili
 from services.routing.projections import AgentQueues, SupervisorQueue, TeamInboxes
 from services.routing.settings import RoutingSettings
 
-STAFF = {"agent", "supervisor"}
 STATUS = {NotFound: 404, IllegalState: 409, MissingField: 422}
 IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", min_length=8, max_length=200,
                                               description="Retrying with the same key returns the first answer.")]
@@ -53,19 +52,7 @@ def services(request: Request) -> Services:
 Svc = Annotated[Services, Depends(services)]
 
 
-def claims(svc: Svc, authorization: Annotated[str | None, Header()] = None) -> dict:
-    """The claims of a valid bearer token (401 without one)."""
-    try:
-        return auth.verify(auth.bearer(authorization), svc.settings.signing_key)
-    except auth.InvalidToken as exc:
-        raise HTTPException(401, {"message": f"Authorization: {exc}"}, {"WWW-Authenticate": "Bearer"}) from None
-
-
-def staff(token: Annotated[dict, Depends(claims)]) -> dict:
-    """An agent's or supervisor's token: 403 for anyone else."""
-    if token.get("role") not in STAFF:
-        raise HTTPException(403, {"message": "Authorization: for agents and supervisors only"})
-    return token
+claims, staff = token_claims, staff_claims
 
 
 def supervisor(token: Annotated[dict, Depends(claims)]) -> dict:
@@ -76,7 +63,7 @@ def supervisor(token: Annotated[dict, Depends(claims)]) -> dict:
 
 def team_member(team_id: str, token: Annotated[dict, Depends(claims)]) -> dict:
     """A partner of this team (role partner, claim team) or staff: 403 for other teams."""
-    if token.get("role") in STAFF or (token.get("role") == "partner" and token.get("team") == team_id):
+    if token.get("role") in STAFF_ROLES or (token.get("role") == "partner" and token.get("team") == team_id):
         return token
     raise HTTPException(403, {"message": f"Authorization: for team {team_id} and staff only"})
 
