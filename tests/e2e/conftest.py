@@ -112,7 +112,7 @@ def routing_settings(sockets) -> RoutingSettings:
 def routing_server(routing_settings: RoutingSettings, sockets, intake_server) -> Iterator[str]:
     """The real routing app (agent and partner API) on its port; yields its base URL. It starts
     reading intake's topic at its end: earlier tests' complaints are not this session's work."""
-    from tests.integration.routing.conftest import skip_history
+    from tests.integration.support import skip_history
     for topic in (TOPICS["intake"], TOPICS["notify"]):
         for attempt in range(20):  # a topic intake has just created may not have its leaders yet
             try:

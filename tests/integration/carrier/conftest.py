@@ -22,7 +22,7 @@ from services.carrier.settings import CarrierSettings
 from services.intake.app import create_app as create_intake_app
 from services.intake.settings import IntakeSettings
 from services.kernel import auth
-from tests.integration.routing.conftest import skip_history
+from tests.integration.support import skip_history
 from tests.integration.simulators import carrier_simulator_url  # noqa: F401  (session fixture)
 from tests.integration.support import produce_raw
 

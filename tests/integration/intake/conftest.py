@@ -10,7 +10,7 @@ import pytest
 from contracts import TOPICS
 from services.intake.app import create_app
 from services.intake.settings import IntakeSettings
-from tests.integration.routing.conftest import skip_history
+from tests.integration.support import skip_history
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ from services.kernel.clock import ManualClock
 from services.kernel.kafka import ensure_topics
 from services.notify.app import create_app
 from services.notify.settings import NotifySettings
-from tests.integration.routing.conftest import skip_history
+from tests.integration.support import skip_history
 from tests.integration.simulators import mailbox, telephony_url  # noqa: F401  (session fixtures)
 from tests.integration.support import produce_raw
 

@@ -11,7 +11,7 @@ from collections import Counter
 
 from contracts import TOPICS
 from tests.integration.notify.conftest import publish
-from tests.integration.routing.conftest import skip_history
+from tests.integration.support import skip_history
 from tests.integration.notify.story import filed, resolved, someone
 from tests.integration.simulators import free_port
 from tests.integration.support import ROOT, wait_for

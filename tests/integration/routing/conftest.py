@@ -8,27 +8,12 @@ from datetime import timedelta
 
 import httpx
 import pytest
-from confluent_kafka import Consumer, TopicPartition
 
 from contracts import TOPICS
 from services.kernel import auth
 from services.routing.app import create_app
 from services.routing.settings import RoutingSettings
-
-
-def skip_history(bootstrap: str, group_id: str, topic: str) -> None:
-    """Commit the group's offsets at the topic's end: the shared intake topic holds every earlier
-    test's complaints and callbacks, which would otherwise fill this test's queue and agents."""
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group_id, "enable.auto.commit": False})
-    try:
-        meta = consumer.list_topics(topic, timeout=10).topics.get(topic)
-        if meta is None or meta.error is not None:
-            return  # a new topic has no history; the service creates it
-        ends = [TopicPartition(topic, p, consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1])
-                for p in meta.partitions]
-        consumer.commit(offsets=ends, asynchronous=False)
-    finally:
-        consumer.close()
+from tests.integration.support import skip_history
 
 
 @pytest.fixture
