@@ -13,13 +13,13 @@ from datetime import UTC, datetime, timedelta
 
 from contracts.intake import (CallbackCancelled, CallbackRequested, Channel, ComplaintFiled,
                               ComplaintLinked, CustomerMessageReceived)
-from contracts.notify import (CallFailed, ComplaintClosedUnconfirmed, ComplaintReopened,
+from contracts.notify import (ComplaintClosedUnconfirmed, ComplaintReopened,
                               CustomerConfirmedClosed, EscalationRequested)
 from contracts.routing import EscalationReason
 from services.kernel.commands import Snapshots, execute
 from services.kernel.eventstore import Cause, EventStore
 from services.routing.domain import (
-    CASE, PERSON, ROSTER, ROSTER_STREAM, EscalatePerson, holder, AcknowledgeTransfer, AddNote, Agent, AssignCase,
+    CASE, PERSON, ROSTER, ROSTER_STREAM, EscalatePerson, AcknowledgeTransfer, AddNote, Agent, AssignCase,
     AssignForCallback, BriefDraft, CancelQueuedCallback, Case, ChangeAvailability, Close, Escalate,
     FinishCase, FireDueTimers, Needs, NotFound, OpenCase, RecordContact, RecordPartnerOutcome,
     RegisterAgent, RegisterPartnerTeam, ReleaseAgent, Reopen, RequestResolutionAction, Resolve,
@@ -154,15 +154,6 @@ class Routing:
         else:  # e.g. a seller's account reminders, before any complaint: still a person to call
             await execute(self.store, PERSON, f"person-{asked.recipient}", EscalatePerson(
                 recipient=asked.recipient, address=asked.address, detail=detail), cause, self.clock())
-
-    async def call_failed(self, failed: CallFailed, cause: Cause) -> None:
-        """No attempt is left for the callback: the agent who was to take it is free again."""
-        if not failed.final:
-            return
-        owner = holder(await self.roster(), failed.complaint_id)
-        if owner is not None:
-            await self._roster(ReleaseAgent(complaint_id=failed.complaint_id, agent_id=owner.agent_id),
-                               cause)
 
     # --- agents' and partners' actions ------------------------------------------------------------
 

@@ -15,7 +15,7 @@ from contracts import TOPICS
 from contracts.envelope import Envelope, Event
 from contracts.intake import (CallbackCancelled, CallbackRequested, ComplaintFiled, ComplaintLinked,
                               CustomerMessageReceived)
-from contracts.notify import (CallFailed, ComplaintClosedUnconfirmed, ComplaintReopened,
+from contracts.notify import (ComplaintClosedUnconfirmed, ComplaintReopened,
                               CustomerConfirmedClosed, EscalationRequested)
 from contracts.routing import Availability, EscalationReason, ItemQuantity, Money, ResolutionAction
 from services.kernel.eventstore import Cause
@@ -317,5 +317,7 @@ def subscribe(runtime: Runtime, routing: Routing) -> None:
         CustomerMessageReceived: handler(routing.customer_wrote), ComplaintLinked: handler(routing.customer_wrote),
         ComplaintReopened: handler(routing.reopen), CustomerConfirmedClosed: handler(routing.close),
         ComplaintClosedUnconfirmed: handler(routing.close),
-        EscalationRequested: handler(routing.escalation_requested), CallFailed: handler(routing.call_failed)})
+        # not CallFailed: a case whose callback could not connect stays with its agent (notify
+        # writes to the complainant instead); releasing the agent would leave the case with nobody
+        EscalationRequested: handler(routing.escalation_requested)})
 

@@ -9,7 +9,7 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 
 from contracts.intake import Assurance, Category, CustomerMessageReceived
-from contracts.notify import CallFailed, ComplaintReopened, CustomerConfirmedClosed, EscalationRequested
+from contracts.notify import ComplaintReopened, CustomerConfirmedClosed, EscalationRequested
 from contracts.routing import (AgentAssigned, AgentRegistered, AgentReleased, CallbackDispatched,
                                CallbackQueued, ContactRecorded, Escalated)
 from services.routing.domain import ROSTER_STREAM, case_stream
@@ -337,22 +337,3 @@ async def test_notify_asking_for_a_human_puts_the_case_or_the_person_on_the_supe
     assert "seller_login_reminder" in queued["sel-77001"]["escalations"][0]["detail"]
     assert queued["sel-77001"]["address"] == asked["address"]
 
-
-async def test_when_notify_gives_up_calling_the_agent_is_released(routing):
-    await register(routing, "agt-ana", ["delivery_driver_conduct"])
-    await make_available(routing, "agt-ana")
-    complaint = filed()
-    callback = callback_on(complaint)
-    put_on_intake_topic(routing, complaint, callback)
-    await asyncio.to_thread(published_for, routing.config.kafka_bootstrap_servers, complaint.complaint_id, 2)
-    now = datetime.now(UTC)
-
-    put_on_topic(routing, "notify", CallFailed(complaint_id=complaint.complaint_id, callback_id=callback.callback_id,
-                                               reason="no-answer", attempt=2, final=False, failed_at=now),
-                 CallFailed(complaint_id=complaint.complaint_id, callback_id=callback.callback_id,
-                            reason="no-answer", attempt=3, final=True, failed_at=now))
-
-    async def released():
-        return (await routing.app.state.services.routing.roster()).agents["agt-ana"].cases == {}
-    await wait_for(released, timeout=60)
-    assert count(await logged(routing, ROSTER_STREAM), AgentReleased) == 1
