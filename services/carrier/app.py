@@ -57,14 +57,16 @@ def create_app(settings: CarrierSettings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI):
         await runtime.start([TOPICS["intake"], TOPICS["routing"]])
         ticker = asyncio.create_task(rechecks.run(), name="rechecks") if settings.recheck_interval_s else None
-        yield
-        if ticker:
-            ticker.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await ticker
-        await runtime.stop()
-        await gateway.aclose()
-        await orders.aclose()
+        try:
+            yield
+        finally:  # also when the server (or a test using the app) fails: nothing left consuming
+            if ticker:
+                ticker.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await ticker
+            await runtime.stop()
+            await gateway.aclose()
+            await orders.aclose()
 
     handlers.subscribe(runtime, shipments)
     app = service_app("Carrier", "What happened to the parcel: normalized statuses from FedEx, UPS, USPS and "

@@ -24,9 +24,11 @@ def create_app(settings: IntakeSettings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         await runtime.start(list(TOPICS.values()))
-        yield
-        await runtime.stop()
-        await directory.aclose()
+        try:
+            yield
+        finally:  # also when the server (or a test using the app) fails: nothing left consuming
+            await runtime.stop()
+            await directory.aclose()
 
     app = service_app("Complaint intake", "The front door: file complaints, ask for a callback, follow a case.",
                       lifespan, runtime, settings.max_body_bytes)

@@ -54,13 +54,15 @@ def create_app(settings: NotifySettings | None = None, clock: Clock | None = Non
         await runtime.start([TOPICS["intake"], TOPICS["routing"]])
         tasks = [asyncio.create_task(courier.run(), name="courier"),
                  asyncio.create_task(ticking(notify, runtime, settings.tick_interval_s), name="ticker")]
-        yield
-        courier.halt()
-        tasks[1].cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        await runtime.stop()
-        await telephony.aclose()
-        await accounts.aclose()
+        try:
+            yield
+        finally:  # also when the server (or a test using the app) fails: nothing left consuming
+            courier.halt()
+            tasks[1].cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            await runtime.stop()
+            await telephony.aclose()
+            await accounts.aclose()
 
     handlers.subscribe(runtime, notify)
     app = service_app("Complaint notify", "Email, calls and SMS to complainants: the \"is this closed?\" loop, "
