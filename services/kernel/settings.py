@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import re
-from typing import Literal
+from typing import ClassVar, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 BOOTSTRAP = re.compile(r"^[A-Za-z0-9_.\-\[\]:]+:\d{1,5}(,[A-Za-z0-9_.\-\[\]:]+:\d{1,5})*$")
@@ -55,3 +55,20 @@ class KernelSettings(BaseSettings):
     @property
     def database_name(self) -> str:
         return self.mongodb_database or f"complaints_{self.service_name}"
+
+    #: Secrets that production must set (not their development default), with their least length.
+    #: A service lists its own; checked once, here, for every service.
+    production_secrets: ClassVar[dict[str, int]] = {}
+
+    @model_validator(mode="after")
+    def _real_secrets_in_production(self):
+        if self.environment != "production":
+            return self
+        fields = type(self).model_fields
+        for name, least in self.production_secrets.items():
+            value = getattr(self, name)
+            if value == fields[name].default or len(value) < least:
+                raise ValueError(f"{name.upper()} must be set to a real secret"
+                                 + (f" of at least {least} characters" if least > 1 else "")
+                                 + " when ENVIRONMENT=production")
+        return self
