@@ -25,9 +25,9 @@ from services.carrier.projections import PROJECTIONS, OpenWatches
 from services.carrier.rechecks import Rechecks
 from services.carrier.settings import CarrierSettings
 from services.kernel.outbox import Lease
-from services.kernel.process import load_settings, run, serve_http
+from services.kernel.process import load_settings, run_http_service
 from services.kernel.resilience import RetryPolicy
-from services.kernel.runtime import Runtime, check_dependencies
+from services.kernel.runtime import Runtime
 from services.kernel.web import service_app
 
 
@@ -79,12 +79,7 @@ def create_app(settings: CarrierSettings | None = None) -> FastAPI:
 
 def main() -> None:
     settings = load_settings(CarrierSettings)
-
-    async def serve() -> None:
-        await check_dependencies(settings)  # before uvicorn: a clear line and exit 2, not its exit 3
-        await serve_http(create_app(settings), settings.http_host, settings.http_port)
-
-    run(settings, serve)
+    run_http_service(settings, lambda: create_app(settings))
 
 
 if __name__ == "__main__":

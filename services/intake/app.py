@@ -11,8 +11,8 @@ from services.intake import desk, handlers, pages
 from services.intake.adapters.orders import HttpOrderDirectory
 from services.intake.projections import PROJECTIONS
 from services.intake.settings import IntakeSettings
-from services.kernel.process import load_settings, run, serve_http
-from services.kernel.runtime import Runtime, check_dependencies
+from services.kernel.process import load_settings, run_http_service
+from services.kernel.runtime import Runtime
 from services.kernel.web import service_app
 
 
@@ -43,12 +43,7 @@ def create_app(settings: IntakeSettings | None = None) -> FastAPI:
 
 def main() -> None:
     settings = load_settings(IntakeSettings)
-
-    async def serve() -> None:
-        await check_dependencies(settings)  # before uvicorn: a clear line and exit 2, not its exit 3
-        await serve_http(create_app(settings), settings.http_host, settings.http_port)
-
-    run(settings, serve)
+    run_http_service(settings, lambda: create_app(settings))
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@ from typing import TypeVar
 import uvicorn
 from pydantic import ValidationError
 
-from services.kernel.runtime import DependencyUnavailable, Runtime
+from services.kernel.runtime import DependencyUnavailable, Runtime, check_dependencies
 from services.kernel.settings import KernelSettings
 from services.kernel.telemetry import setup_logging, setup_tracing
 
@@ -86,3 +86,13 @@ def run(settings: KernelSettings, main: Callable[[], Awaitable[None]]) -> None:
             "what": exc.what, "where": exc.where, "reason": exc.why}})
         print(f"{settings.service_name}: {exc}", file=sys.stderr)
         raise SystemExit(EXIT_DEPENDENCY_UNAVAILABLE) from None
+
+
+def run_http_service(settings: KernelSettings, create_app: Callable[[], object]) -> None:
+    """The ``main()`` of a service with an HTTP app: its broker and store checked before uvicorn
+    starts (a clear line and exit 2, not uvicorn's exit 3), then served until SIGTERM."""
+    async def serve_app() -> None:
+        await check_dependencies(settings)
+        await serve_http(create_app(), settings.http_host, settings.http_port)
+
+    run(settings, serve_app)

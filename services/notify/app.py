@@ -13,8 +13,8 @@ from fastapi import FastAPI
 from contracts import TOPICS, registry
 from services.kernel.clock import Clock, SystemClock
 from services.kernel.outbox import Lease
-from services.kernel.process import load_settings, run, serve_http
-from services.kernel.runtime import Runtime, check_dependencies
+from services.kernel.process import load_settings, run_http_service
+from services.kernel.runtime import Runtime
 from services.kernel.web import service_app
 from services.notify import handlers
 from services.notify.adapters.accounts import AccountDirectory
@@ -93,12 +93,7 @@ def main() -> None:
     except TemplateBroken as exc:  # before anything connects: exit 2 naming the template and variable
         print(f"notify: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
-
-    async def serve() -> None:
-        await check_dependencies(settings)  # before uvicorn: a clear line and exit 2, not its exit 3
-        await serve_http(create_app(settings), settings.http_host, settings.http_port)
-
-    run(settings, serve)
+    run_http_service(settings, lambda: create_app(settings))
 
 
 if __name__ == "__main__":

@@ -11,8 +11,8 @@ from datetime import UTC, datetime, timedelta
 from fastapi import FastAPI
 
 from contracts import TOPICS, registry
-from services.kernel.process import load_settings, run, serve_http
-from services.kernel.runtime import Runtime, check_dependencies
+from services.kernel.process import load_settings, run_http_service
+from services.kernel.runtime import Runtime
 from services.kernel.web import allow_browser_origins, service_app
 from services.routing import handlers
 from services.routing.application import RepeatRule, Routing
@@ -68,12 +68,7 @@ def main() -> None:
     except (RulesError, OSError) as exc:  # a bad rules file stops start-up, naming the rule and line
         print(f"invalid setting RULES_PATH: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
-
-    async def serve() -> None:
-        await check_dependencies(settings)  # before uvicorn: a clear line and exit 2, not its exit 3
-        await serve_http(create_app(settings, rules), settings.http_host, settings.http_port)
-
-    run(settings, serve)
+    run_http_service(settings, lambda: create_app(settings, rules))
 
 
 if __name__ == "__main__":
