@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
-import random
 from collections.abc import Mapping
 from typing import Any, Protocol, runtime_checkable
-from urllib.parse import quote
 
-import httpx
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from contracts.carrier import PackageRef
-from services.kernel.telemetry import current_traceparent
+from services.kernel.records import RecordClient, RecordUnavailable
 
 
 class ShippedOrder(BaseModel):
@@ -60,36 +56,18 @@ class HttpOrderBook:
     """
 
     def __init__(self, base_url: str, timeout_s: float = 2.0, retries: int = 2, backoff_s: float = 0.1) -> None:
-        self.base_url, self.retries, self.backoff_s = base_url.rstrip("/"), retries, backoff_s
-        self._client = httpx.AsyncClient(timeout=timeout_s)
+        self._records = RecordClient(base_url, timeout_s, retries, backoff_s)
 
     async def order(self, order_id: str) -> ShippedOrder | None:
-        if order_id in {"", ".", ".."}:  # no order has such an id, and as a path segment it would climb
-            return None
-        url = f"{self.base_url}/orders/{quote(order_id, safe='')}"
-        traceparent = current_traceparent()
-        headers = {"traceparent": traceparent} if traceparent else {}
-        problem = "no attempt made"
-        for attempt in range(self.retries + 1):
-            if attempt:
-                await asyncio.sleep(self.backoff_s * 2 ** (attempt - 1) * random.uniform(0.5, 1.0))
-            try:
-                response = await self._client.get(url, headers=headers)
-            except httpx.TransportError as exc:
-                problem = f"{type(exc).__name__} {exc}".strip()
-                continue
-            if response.status_code >= 500:
-                problem = f"HTTP {response.status_code}"
-                continue
-            if response.status_code == 404:
-                return None
-            if response.status_code != 200:
-                raise OrderSystemUnavailable(url, f"HTTP {response.status_code}", attempt + 1)
-            try:
-                return shipped_order(response.json())
-            except (ValueError, KeyError, TypeError, ValidationError) as exc:
-                raise OrderSystemUnavailable(url, f"unreadable answer ({type(exc).__name__})", attempt + 1) from exc
-        raise OrderSystemUnavailable(url, f"{problem} after {self.retries + 1} attempts", self.retries + 1)
+        try:
+            record = await self._records.get("orders", order_id)
+        except RecordUnavailable as exc:
+            raise OrderSystemUnavailable(exc.url, exc.reason, exc.attempts) from exc
+        try:
+            return None if record is None else shipped_order(record)
+        except (ValueError, KeyError, TypeError, ValidationError) as exc:
+            raise OrderSystemUnavailable(self._records.url("orders", order_id),
+                                         f"unreadable answer ({type(exc).__name__})", 1) from exc
 
     async def aclose(self) -> None:
-        await self._client.aclose()
+        await self._records.aclose()

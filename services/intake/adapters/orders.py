@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
-import random
 from collections.abc import Mapping
 from typing import Any, Literal, Protocol, runtime_checkable
-from urllib.parse import quote
 
-import httpx
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from services.kernel.telemetry import current_traceparent
+from services.kernel.records import RecordClient, RecordUnavailable
 
 
 class ContactOnFile(BaseModel):
@@ -79,8 +75,7 @@ class HttpOrderDirectory:
     """
 
     def __init__(self, base_url: str, timeout_s: float = 2.0, retries: int = 2, backoff_s: float = 0.1) -> None:
-        self.base_url, self.retries, self.backoff_s = base_url.rstrip("/"), retries, backoff_s
-        self._client = httpx.AsyncClient(timeout=timeout_s)
+        self._records = RecordClient(base_url, timeout_s, retries, backoff_s)
 
     async def order_contact(self, order_id: str) -> ContactOnFile | None:
         return await self._get("orders", order_id, contact_of_order)
@@ -89,7 +84,7 @@ class HttpOrderDirectory:
         return await self._get("sellers", seller_id, contact_of_seller)
 
     async def aclose(self) -> None:
-        await self._client.aclose()
+        await self._records.aclose()
 
     async def __aenter__(self) -> HttpOrderDirectory:
         return self
@@ -98,32 +93,15 @@ class HttpOrderDirectory:
         await self.aclose()
 
     async def _get(self, collection: str, key: str, read) -> ContactOnFile | None:
-        if key in {"", ".", ".."}:  # no record has such an id, and as a path segment it would climb
-            return None
-        url = f"{self.base_url}/{collection}/{quote(key, safe='')}"
-        traceparent = current_traceparent()
-        headers = {"traceparent": traceparent} if traceparent else {}
-        problem = "no attempt made"
-        for attempt in range(self.retries + 1):
-            if attempt:
-                await asyncio.sleep(self.backoff_s * 2 ** (attempt - 1) * random.uniform(0.5, 1.0))
-            try:
-                response = await self._client.get(url, headers=headers)
-            except httpx.TransportError as exc:  # timeouts, refused connections, cut answers
-                problem = f"{type(exc).__name__} {exc}".strip()
-                continue
-            if response.status_code >= 500:
-                problem = f"HTTP {response.status_code}"
-                continue
-            if response.status_code == 404:
-                return None
-            if response.status_code != 200:  # not retried: asking again gets the same answer
-                raise DirectoryUnavailable(url, f"HTTP {response.status_code}: {response.text[:200]}")
-            try:
-                return read(response.json())
-            except (ValueError, KeyError, TypeError, ValidationError) as exc:
-                raise DirectoryUnavailable(url, f"unreadable answer ({type(exc).__name__}: {exc})") from exc
-        raise DirectoryUnavailable(url, f"{problem} after {self.retries + 1} attempts")
+        try:
+            record = await self._records.get(collection, key)
+        except RecordUnavailable as exc:
+            raise DirectoryUnavailable(exc.url, exc.reason) from exc
+        try:
+            return None if record is None else read(record)
+        except (ValueError, KeyError, TypeError, ValidationError) as exc:
+            raise DirectoryUnavailable(self._records.url(collection, key),
+                                       f"unreadable answer ({type(exc).__name__}: {exc})") from exc
 
 
 class FakeOrderDirectory:

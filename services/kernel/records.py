@@ -1,0 +1,67 @@
+"""Reading one JSON record by id from another system over HTTP (the order system, the seller-account
+system): ``GET {base_url}/{collection}/{id}``, with what every such read needs.
+
+A 404 is "no such record" (None). Timeouts, refused connections and 5xx answers are retried a few
+times with a short jittered backoff; after that, or on any other answer, ``RecordUnavailable``: the
+caller must not confuse "could not ask" with "there is none". The trace goes along (traceparent).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+from services.kernel.telemetry import current_traceparent
+
+
+class RecordUnavailable(Exception):
+    """The other system could not say: down, slow, or answering 5xx or nonsense."""
+
+    def __init__(self, url: str, reason: str, attempts: int) -> None:
+        super().__init__(f"{url}: {reason}")
+        self.url, self.reason, self.attempts = url, reason, attempts
+
+
+class RecordClient:
+    """``get(collection, key)`` → the record's JSON, None when there is none."""
+
+    def __init__(self, base_url: str, timeout_s: float = 2.0, retries: int = 2, backoff_s: float = 0.1) -> None:
+        self.base_url, self.retries, self.backoff_s = base_url.rstrip("/"), retries, backoff_s
+        self._client = httpx.AsyncClient(timeout=timeout_s)
+
+    def url(self, collection: str, key: str) -> str:
+        return f"{self.base_url}/{collection}/{quote(key, safe='')}"
+
+    async def get(self, collection: str, key: str) -> Any | None:
+        if key in {"", ".", ".."}:  # no record has such an id, and as a path segment it would climb
+            return None
+        url, traceparent = self.url(collection, key), current_traceparent()
+        headers = {"traceparent": traceparent} if traceparent else {}
+        problem = "no attempt made"
+        for attempt in range(self.retries + 1):
+            if attempt:
+                await asyncio.sleep(self.backoff_s * 2 ** (attempt - 1) * random.uniform(0.5, 1.0))
+            try:
+                response = await self._client.get(url, headers=headers)
+            except httpx.TransportError as exc:  # timeouts, refused connections, cut answers
+                problem = f"{type(exc).__name__} {exc}".strip()
+                continue
+            if response.status_code >= 500:
+                problem = f"HTTP {response.status_code}"
+                continue
+            if response.status_code == 404:
+                return None
+            if response.status_code != 200:  # not retried: asking again gets the same answer
+                raise RecordUnavailable(url, f"HTTP {response.status_code}: {response.text[:200]}", attempt + 1)
+            try:
+                return response.json()
+            except ValueError as exc:
+                raise RecordUnavailable(url, f"unreadable answer ({type(exc).__name__}: {exc})", attempt + 1) from exc
+        raise RecordUnavailable(url, f"{problem} after {self.retries + 1} attempts", self.retries + 1)
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
