@@ -189,6 +189,26 @@ class CallbackCancelled(Event):
 
 
 @event
+class ClosureAnswered(Event):
+    """Emitted when the complainant answers "is your complaint closed?" on their case page.
+
+    The page is intake's; the question and its rounds are notify's, which applies the answer as
+    it applies a click on the email's link (``via: page``), or ignores it when no question is open.
+    """
+
+    type_name = "complaints.intake.ClosureAnswered"
+
+    complaint_id: str = Field(min_length=1, description="The complaint asked about.",
+                              examples=["c-2026-000042"])
+    answer: Literal["yes", "no"] = Field(description="yes: it is closed; no: it is still a problem.",
+                                         examples=["yes"])
+    reason: str = Field(default="", max_length=2000, description="What is still wrong, for a no "
+                        "(the complainant's words; empty for a yes).", examples=[""])
+    answered_at: AwareDatetime = Field(description="When the complainant answered.",
+                                       examples=["2026-03-16T08:03:11Z"])
+
+
+@event
 class CustomerMessageReceived(Event):
     """Emitted when the complainant writes again on an existing case.
 

@@ -11,8 +11,9 @@ from contracts.envelope import Event, event
 #: An email address, loosely: something, an at sign, something (delivery proves the rest).
 EMAIL = r"^[^@\s]+@[^@\s]+$"
 
-#: How the complainant answered "is this closed?": a one-click link or a reply to the email.
-AnswerVia = Literal["link", "reply"]
+#: How the complainant answered "is this closed?": a one-click link or a reply to the email, or
+#: the buttons of their case page (intake's ``ClosureAnswered``).
+AnswerVia = Literal["link", "reply", "page"]
 #: How notify reaches a person; ``voice`` is a call.
 NotifyChannel = Literal["email", "sms", "voice"]
 #: Why a message was not sent (see ``NotificationSuppressed``).
@@ -63,7 +64,7 @@ class CustomerConfirmedClosed(Event):
 
     complaint_id: str = Field(min_length=1, description="The case; the Kafka key.",
                               examples=["c-2026-000042"])
-    via: AnswerVia = Field(description="How the complainant answered: link or reply.",
+    via: AnswerVia = Field(description="How the complainant answered: link, reply or page.",
                            examples=["link"])
     confirmed_at: AwareDatetime = Field(description="When the answer came.",
                                         examples=["2026-03-14T09:31:17Z"])
@@ -80,7 +81,7 @@ class ComplaintReopened(Event):
 
     complaint_id: str = Field(min_length=1, description="The case; the Kafka key.",
                               examples=["c-2026-000042"])
-    via: AnswerVia = Field(description="How the complainant answered: link or reply.",
+    via: AnswerVia = Field(description="How the complainant answered: link, reply or page.",
                            examples=["reply"])
     reason: str = Field(default="", max_length=20000,
                         description="The complainant's words, if they gave any (empty for a link).",

@@ -12,7 +12,7 @@ from contracts.intake import Category, Channel, Complainant
 from services.intake.adapters.email import InboundEmail
 from services.intake.adapters.social import SocialPost
 from services.intake.adapters.orders import ContactOnFile, OrderDirectory
-from services.intake.domain import (COMPLAINT, ORDER_CASES, VERIFICATION, Callback, CancelCallback,
+from services.intake.domain import (COMPLAINT, ORDER_CASES, VERIFICATION, AnswerClosure, Callback, CancelCallback,
                                     ComplaintNotFound, FileComplaint, LinkContact,
                                     OpenCaseForOrder, ReceiveMessage, RequestCallback, RequestCode,
                                     VerifyCode, VerifyOutcome, complaint_stream, live_callback,
@@ -82,6 +82,11 @@ class Intake:
         outcome = await execute(self.store, COMPLAINT, complaint_stream(complaint_id), RequestCallback(
             callback_id=derived_id("callback", cause.id), phone=phone, preferred_language=language), cause)
         return live_callback(outcome.state)
+
+    async def answer_closure(self, complaint_id: str, answer: str, reason: str, cause: Cause) -> None:
+        """The complainant's yes or no to "is your complaint closed?", given on their case page."""
+        await execute(self.store, COMPLAINT, complaint_stream(complaint_id),
+                      AnswerClosure(answer=answer, reason=reason), cause)
 
     async def cancel_callback(self, complaint_id: str, callback_id: str, cause: Cause) -> Callback:
         outcome = await execute(self.store, COMPLAINT, complaint_stream(complaint_id),

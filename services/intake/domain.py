@@ -14,7 +14,7 @@ from contracts.carrier import ExceptionReason, ShipmentExceptionDetected, Shipme
 from contracts.envelope import Event
 from contracts.intake import (
     BCP47, E164, Assurance, CallbackCancelled, CallbackRequested, CancelledBy, CaseClosedForOrder,
-    CaseOpenedForOrder, Category, Channel, Complainant, ComplaintFiled, ComplaintLinked,
+    CaseOpenedForOrder, Category, Channel, Complainant, ClosureAnswered, ComplaintFiled, ComplaintLinked,
     ContactVerified, CustomerMessageReceived, VerificationAttemptFailed, VerificationCodeRequested,
     VerificationLocked,
 )
@@ -140,6 +140,17 @@ class LinkContact(Value):
     sender: str = Field(min_length=1, max_length=320)
 
 
+class AnswerClosure(Value):
+    """The complainant's answer to "is your complaint closed?" from their case page.
+
+    Recorded as given: whether a question is open, and which round it answers, is notify's to
+    decide (it owns the question), so intake adds no rule here.
+    """
+
+    answer: Literal["yes", "no"]
+    reason: str = Field(default="", max_length=2000)
+
+
 class Callback(Value):
     """A callback the complaint asked for, and whether it still stands."""
 
@@ -197,6 +208,9 @@ def decide_complaint(state: Complaint, command: object, now: datetime) -> list[E
             if command.contact_id in state.contact_ids:
                 return []
             return [ComplaintLinked(complaint_id=cid, **command.model_dump(), linked_at=now)]
+        case AnswerClosure():
+            reason = command.reason.strip() if command.answer == "no" else ""
+            return [ClosureAnswered(complaint_id=cid, answer=command.answer, reason=reason, answered_at=now)]
     raise TypeError(f"the complaint aggregate has no command {type(command).__name__}")
 
 

@@ -53,6 +53,20 @@ class CallMe(BaseModel):
     preferred_language: str = Field("en", pattern=BCP47, examples=["en-GB"])
 
 
+#: Where the closure question still takes an answer (see ``CaseViews``' ``closure``).
+OPEN_QUESTION = ("asked", "closed_unconfirmed")
+
+
+class ClosureAnswer(BaseModel):
+    """The complainant's answer to "is your complaint closed?" on their case page."""
+
+    model_config = ConfigDict(extra="forbid")
+    answer: Literal["yes", "no"] = Field(description="yes: it is closed; no: it is still a problem.",
+                                         examples=["no"])
+    reason: str = Field("", max_length=2000, description="For a no: what is still wrong (optional).",
+                        examples=["The refund for the shipping has not arrived."])
+
+
 class Services:
     """What the routes need, built once by app.py."""
 
@@ -242,6 +256,27 @@ async def cancel_callback(complaint_id: str, callback_id: str, svc: Svc,
     return callback_view(complaint_id, await svc.intake.cancel_callback(complaint_id, callback_id, cause))
 
 
+@router.post("/complaints/{complaint_id}/closure", status_code=202,
+             summary='Answer "is your complaint closed?" from the case page (notify applies it).')
+async def answer_closure(complaint_id: str, body: ClosureAnswer, svc: Svc, key: IdempotencyKey = None,
+                         authorization: Annotated[str | None, Header()] = None) -> JSONResponse:
+    await case_owner(svc, complaint_id, authorization, None)
+
+    async def run(cause: Cause) -> tuple[int, dict]:
+        question = ((await svc.cases.get(complaint_id)) or {}).get("closure")
+        # The view can trail notify's question by a moment; an answer before it is asked, or a
+        # second one, would only be ignored by notify, so the page is told plainly instead. After
+        # closing unconfirmed an answer still counts: the complainant came back.
+        if not question or question["state"] not in OPEN_QUESTION:
+            state = question["state"] if question else "not_asked"
+            return 409, {"message": f"closure: there is no open question to answer (it is {state})",
+                         "code": "closure_not_open", "closure": question}
+        await svc.intake.answer_closure(complaint_id, body.answer, body.reason, cause)
+        return 202, {"complaint_id": complaint_id, "closure": {**question, "state": "answered",
+                                                                "answer": body.answer}}
+    return await idempotent(svc.idempotency, f"closure:{complaint_id}", key, body.model_dump(), run)
+
+
 @router.get("/complaints/{complaint_id}", summary="The customer's view of their case (no internal notes).")
 async def case_view(complaint_id: str, svc: Svc, authorization: Annotated[str | None, Header()] = None,
                     token: str | None = None) -> dict:
@@ -252,7 +287,8 @@ async def case_view(complaint_id: str, svc: Svc, authorization: Annotated[str | 
     callback = view["callback"] and {**view["callback"], "complaint_id": complaint_id}
     return {"complaint_id": complaint_id, "category": view["category"],
             "category_label": CATEGORY_LABELS[Category(view["category"])], "status": view["status"],
-            "callback": callback, "timeline": [{k: e[k] for k in ("time", "type", "summary")} for e in view["timeline"]]}
+            "callback": callback, "outcomes": view.get("outcomes", []), "closure": view.get("closure"),
+            "timeline": [{k: e[k] for k in ("time", "type", "summary")} for e in view["timeline"]]}
 
 
 @router.get("/agents/customers/{identifier}", summary="Unified customer view: every complaint, order and "

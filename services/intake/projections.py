@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from contracts.envelope import Envelope, Event
 from contracts.intake import (CATEGORY_LABELS, Assurance, CallbackCancelled, CallbackRequested,
-                              ComplaintFiled, ComplaintLinked, CustomerMessageReceived)
+                              ClosureAnswered, ComplaintFiled, ComplaintLinked, CustomerMessageReceived)
 from contracts.routing import (AgentAssigned, CallbackDispatched, CallbackQueued, ComplaintResolved,
                                Escalated, PartnerOutcomeRecorded, ResolutionActionRequested,
                                TransferredToPartner)
@@ -38,12 +38,40 @@ SUMMARIES = {
                                              else "We asked you whether your complaint is closed"),
     CustomerConfirmedClosed: lambda e: "You confirmed your complaint is closed",
     ComplaintReopened: lambda e: "You told us the problem is not solved: your case is open again",
+    ClosureAnswered: lambda e: ("You told us your complaint is closed" if e.answer == "yes"
+                                else "You told us the problem is not solved"),
     ComplaintClosedUnconfirmed: lambda e: "We closed your complaint (we did not hear back from you)",
 }
 
 #: How notify's closure loop moves the case's status on.
 CLOSURE_STATUS = {CustomerConfirmedClosed: "closed", ComplaintReopened: "reopened",
                   ComplaintClosedUnconfirmed: "closed"}
+#: Where the question "is your complaint closed?" stands, for the page's buttons: shown while
+#: ``asked``; an answer given on the page waits as ``answered`` until notify has applied it.
+CLOSURE_QUESTION = {CustomerConfirmedClosed: "confirmed", ComplaintReopened: "disputed",
+                    ComplaintClosedUnconfirmed: "closed_unconfirmed"}
+
+
+def _outcome(view: dict, event: Event) -> None:
+    """What the complainant is told was done: the partner's words for them and the resolution's
+    recap with its next steps (never an internal note, an agent's name or an amount's reason)."""
+    outcomes = view.setdefault("outcomes", [])
+    if isinstance(event, PartnerOutcomeRecorded):
+        outcomes.append({"time": event.recorded_at.isoformat(), "by": "partner",
+                         "text": event.outcome_for_customer, "next_steps": []})
+    elif isinstance(event, ComplaintResolved):
+        outcomes.append({"time": event.resolved_at.isoformat(), "by": "agent", "text": event.recap,
+                         "next_steps": list(event.next_steps)})
+
+
+def _closure(view: dict, event: Event) -> None:
+    if isinstance(event, ClosureConfirmationRequested):
+        view["closure"] = {"state": "asked", "asked_at": event.requested_at.isoformat(),
+                           "expires_at": event.yes_url_expires_at.isoformat(), "answer": None}
+    elif view.get("closure") and isinstance(event, ClosureAnswered):
+        view["closure"].update(state="answered", answer=event.answer)
+    elif view.get("closure") and type(event) in CLOSURE_QUESTION:
+        view["closure"]["state"] = CLOSURE_QUESTION[type(event)]
 
 #: How routing's events move the customer's callback on.
 CALLBACK_STATES = {CallbackQueued: "queued", CallbackDispatched: "dialling"}
@@ -78,6 +106,8 @@ class CaseViews(DocumentProjection):
             view["status"] = "resolved"
         elif type(event) in CLOSURE_STATUS:
             view["status"] = CLOSURE_STATUS[type(event)]
+        _outcome(view, event)
+        _closure(view, event)
         if type(event) in SUMMARIES:
             view["timeline"].append({"event_id": envelope.id, "time": envelope.time.isoformat(),
                                      "type": envelope.type, "summary": SUMMARIES[type(event)](event)})

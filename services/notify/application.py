@@ -15,7 +15,7 @@ from typing import Literal
 from pymongo.errors import DuplicateKeyError
 
 from contracts.envelope import Event
-from contracts.intake import ComplaintFiled, CustomerMessageReceived, VerificationCodeRequested
+from contracts.intake import ClosureAnswered, ComplaintFiled, CustomerMessageReceived, VerificationCodeRequested
 from contracts.routing import CallbackDispatched, ComplaintResolved, PartnerOutcomeRecorded
 from services.kernel import auth
 from services.kernel.clock import Clock
@@ -163,6 +163,15 @@ class Notify:
         command = Confirm(via="link") if claims["answer"] == "yes" else Dispute(via="link")
         outcome = await execute(self.store, CLOSURE, closure_stream(complaint_id), command, cause, self.clock.now())
         return ("recorded" if outcome.commit else "already_answered"), outcome.state.current.status
+
+    async def answer_on_page(self, answered: ClosureAnswered, cause: Cause) -> None:
+        """The buttons of the complainant's case page (intake's): the current round's answer, as a
+        click on the email's link would give it; once answered, a second answer changes nothing."""
+        events, _ = await self.store.load(closure_stream(answered.complaint_id))
+        if not events or CLOSURE.fold(events).current is None:
+            return  # never asked: intake's page offers no buttons then, so this is a stale click
+        command = Confirm(via="page") if answered.answer == "yes" else Dispute(via="page", reason=answered.reason)
+        await execute(self.store, CLOSURE, closure_stream(answered.complaint_id), command, cause, self.clock.now())
 
     async def read_reply(self, received: CustomerMessageReceived, cause: Cause) -> None:
         """A reply while the question is open: a plain yes confirms, a plain no reopens, else the agent reads it."""

@@ -15,7 +15,8 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from contracts import TOPICS
 from contracts.envelope import Envelope, Event
-from contracts.intake import E164, ComplaintFiled, CustomerMessageReceived, VerificationCodeRequested
+from contracts.intake import (E164, ClosureAnswered, ComplaintFiled, CustomerMessageReceived,
+                              VerificationCodeRequested)
 from contracts.notify import EMAIL
 from contracts.routing import CallbackDispatched, ComplaintResolved, PartnerOutcomeRecorded
 from services.kernel import auth
@@ -195,5 +196,6 @@ def subscribe(runtime: Runtime, notify: Notify) -> None:
 
     runtime.consumer.subscribe([TOPICS["intake"], TOPICS["routing"]], runtime.settings.service_name, {
         ComplaintFiled: handler(notify.note_complainant), CustomerMessageReceived: handler(notify.read_reply),
+        ClosureAnswered: handler(notify.answer_on_page),
         VerificationCodeRequested: handler(notify.send_code), ComplaintResolved: handler(notify.propose_closure),
         CallbackDispatched: handler(notify.dial), PartnerOutcomeRecorded: handler(notify.share_outcome)})

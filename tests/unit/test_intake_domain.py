@@ -9,13 +9,13 @@ from pydantic import ValidationError
 
 from contracts.envelope import Event
 from contracts.intake import (
-    Assurance, CallbackCancelled, CallbackRequested, CaseClosedForOrder, CaseOpenedForOrder,
+    Assurance, CallbackCancelled, CallbackRequested, CaseClosedForOrder, CaseOpenedForOrder, ClosureAnswered,
     Category, Channel, Complainant, ComplaintFiled, ComplaintLinked, ContactVerified,
     CustomerMessageReceived, VerificationAttemptFailed, VerificationCodeRequested,
     VerificationLocked,
 )
 from services.intake.domain import (
-    COMPLAINT, ORDER_CASES, VERIFICATION, CallbackNotFound, CancelCallback, CloseCaseForOrder,
+    COMPLAINT, ORDER_CASES, VERIFICATION, AnswerClosure, CallbackNotFound, CancelCallback, CloseCaseForOrder,
     ComplaintNotFound, DomainError, FileComplaint, LinkContact, OpenCaseForOrder, ReceiveMessage,
     RequestCallback, RequestCode, TooManyCodes, VerificationLockedOut, VerifyCode, VerifyOutcome,
     is_verified, live_callback, open_case, verify_outcome,
@@ -161,6 +161,22 @@ def test_a_message_for_a_complaint_never_filed_is_refused_as_not_found():
     with pytest.raises(ComplaintNotFound):
         decide(COMPLAINT, [], ReceiveMessage(message_id="m1", channel=Channel.WEB, text="hello?",
                                              sender="sam.okafor@example.com"), T0)
+
+
+def test_a_no_on_the_case_page_records_the_answer_with_what_is_still_wrong():
+    events = decide(COMPLAINT, [filed()], AnswerClosure(answer="no", reason="  Refund not here.  "), T0)
+    assert events == [ClosureAnswered(complaint_id="c-2026-000042", answer="no", reason="Refund not here.",
+                                      answered_at=T0)]
+
+
+def test_a_yes_on_the_case_page_carries_no_reason():
+    [event] = decide(COMPLAINT, [filed()], AnswerClosure(answer="yes", reason="typed, then pressed yes"), T0)
+    assert (event.answer, event.reason) == ("yes", "")
+
+
+def test_an_answer_for_a_complaint_never_filed_is_refused_as_not_found():
+    with pytest.raises(ComplaintNotFound):
+        decide(COMPLAINT, [], AnswerClosure(answer="yes"), T0)
 
 
 def test_a_tweet_about_the_same_order_is_linked_to_the_case_once():

@@ -19,7 +19,18 @@
   let callback = null;
   let stopped = false;
 
-  const STATUS = { open: "Open", linked: "Open (joined to your earlier complaint)" };
+  const STATUS = { open: "Open", linked: "Open (joined to your earlier complaint)",
+                   reopened: "Open again", resolved: "Resolved", closed: "Closed" };
+  // Where "is your complaint closed?" stands (the case view's closure.state), in the page's words;
+  // the buttons show only while the question takes an answer.
+  const CLOSURE = {
+    asked: "We think we have solved it. Please tell us whether that is so.",
+    closed_unconfirmed: "We closed it as we did not hear from you. If it is not solved, tell us.",
+    answered: "Thank you: we have your answer.",
+    confirmed: "You told us it is closed. Thank you.",
+    disputed: "You told us it is not solved: your case is open again and an agent is on it.",
+  };
+  const ANSWERABLE = new Set(["asked", "closed_unconfirmed"]);
   const CANCELLABLE = new Set(["requested", "queued"]);
 
   // Only touch the text when it changes, so that screen readers do not repeat it every 2 s.
@@ -80,10 +91,38 @@
     }
   }
 
+  function renderOutcomes(outcomes) {
+    el("outcome").hidden = !(outcomes && outcomes.length);
+    const signature = JSON.stringify(outcomes || []);
+    const list = el("outcomes");
+    if (list.dataset.signature === signature) return;
+    list.dataset.signature = signature;
+    list.replaceChildren(...(outcomes || []).map((o) => {
+      const li = document.createElement("li");
+      li.textContent = o.text;
+      (o.next_steps || []).forEach((step) => {
+        const next = document.createElement("p");
+        next.className = "hint";
+        next.textContent = `Next: ${step}`;
+        li.append(next);
+      });
+      return li;
+    }));
+  }
+
+  function renderClosure(closure) {
+    el("closure").hidden = !closure;
+    if (!closure) return;
+    show("closure-state", CLOSURE[closure.state] || "");
+    el("closure-form").hidden = !ANSWERABLE.has(closure.state);
+  }
+
   function render(view) {
     show("category", view.category_label || view.category || "");
     show("status", STATUS[view.status] || (view.status ? view.status[0].toUpperCase() + view.status.slice(1) : ""));
     renderCallback(view.callback);
+    renderOutcomes(view.outcomes);
+    renderClosure(view.closure);
     renderTimeline(view.timeline);
   }
 
@@ -138,6 +177,37 @@
     }
   }
 
+  async function answerClosure(event) {
+    event.preventDefault();
+    const answer = event.submitter ? event.submitter.value : "yes";
+    const reason = answer === "no" ? el("closure-reason").value.trim() : "";
+    show("closure-reason-error", "");
+    const buttons = el("closure-form").querySelectorAll("button");
+    buttons.forEach((b) => { b.disabled = true; });
+    try {
+      const response = await fetch(`${api}/closure`, {
+        method: "POST", body: JSON.stringify({ answer, reason }),
+        headers: { Authorization: "Bearer " + token, "Content-Type": "application/json" } });
+      let data = null;
+      try { data = await response.json(); } catch (e) { data = null; }
+      const message = data && (data.message || (data.detail && (data.detail.message ||
+        (Array.isArray(data.detail) && data.detail.map((d) => d.msg).join("; ")))));
+      if (response.ok && data) renderClosure(data.closure);
+      else if (response.status === 422 && answer === "no") show("closure-reason-error", message || "Please shorten your answer.");
+      else if (response.status === 409 && data && data.closure) renderClosure(data.closure);
+      else notice(message || "We could not record your answer. Please try again.");
+    } catch (e) {
+      notice("We could not reach our service. Please try again.");
+    } finally {
+      buttons.forEach((b) => { b.disabled = false; });
+    }
+  }
+
+  el("closure-no").addEventListener("click", () => {
+    el("closure-reason-field").hidden = false;
+    el("closure-reason").focus();
+  });
+  el("closure-form").addEventListener("submit", answerClosure);
   cancelButton.addEventListener("click", cancel);
   if (!token) fail("This link is missing its access code. Please use the full link we sent you.");
   else poll();

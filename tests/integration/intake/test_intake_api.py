@@ -10,7 +10,9 @@ import pytest
 
 from contracts import TOPICS
 from contracts.envelope import to_kafka
-from contracts.routing import CallbackDispatched, CallbackQueued, PartnerOutcomeRecorded
+from contracts.intake import ClosureAnswered
+from contracts.notify import ClosureConfirmationRequested
+from contracts.routing import CallbackDispatched, CallbackQueued, ComplaintResolved, PartnerOutcomeRecorded
 from services.kernel import auth
 from services.kernel.eventstore import Cause
 from services.kernel.projections import Projector
@@ -228,3 +230,48 @@ async def test_the_customer_sees_routings_progress_on_their_case_without_interna
     assert "You are number 2 in the queue for a call" in summaries and "We are calling you now" in summaries
     assert "What was done: The driver was retrained and a route change made." in summaries
     assert "D-4471" not in str(view) and "agent-7" not in str(view)
+
+
+async def test_the_complainant_answers_is_this_closed_on_their_case_page_once_the_question_is_asked(intake):
+    filed = (await intake.post("/api/complaints", json=driver_complaint())).json()
+    complaint_id = filed["complaint_id"]
+    closure = f"/api/complaints/{complaint_id}/closure"
+
+    early = await intake.post(closure, json={"answer": "yes"}, headers=bearer(filed))
+    assert early.status_code == 409 and early.json()["message"] == \
+        "closure: there is no open question to answer (it is not_asked)"
+
+    now = datetime.now(UTC)
+    store = intake.app.state.services.runtime.store
+    told = [ComplaintResolved(complaint_id=complaint_id, agent_id="agent-7", resolved_at=now,
+                              recap="We reported the driver to the logistics partner.",
+                              next_steps=["They will tell you what they did within 5 working days."]),
+            ClosureConfirmationRequested(complaint_id=complaint_id, message_id="<q-1@notify>", to="sam.okafor@example.com",
+                                         recap="We reported the driver.", yes_url_expires_at=now + timedelta(days=7),
+                                         requested_at=now)]
+    for event, source in zip(told, ("routing", "notify")):
+        produce_raw(intake.config.kafka_bootstrap_servers, TOPICS[source], [to_kafka(
+            store.envelope(event, f"{source}-{uuid.uuid4()}", Cause.of_request("r", source), now).model_copy(
+                update={"source": f"/services/{source}"}))])
+
+    async def asked():
+        view = (await intake.get(f"/api/complaints/{complaint_id}", headers=bearer(filed))).json()
+        return view if (view.get("closure") or {}).get("state") == "asked" else None
+
+    view = await wait_for(asked, timeout=60)
+    assert view["status"] == "resolved"
+    assert view["outcomes"] == [{"time": view["outcomes"][0]["time"], "by": "agent",
+                                 "text": "We reported the driver to the logistics partner.",
+                                 "next_steps": ["They will tell you what they did within 5 working days."]}]
+
+    too_long = await intake.post(closure, json={"answer": "no", "reason": "x" * 2001}, headers=bearer(filed))
+    assert too_long.status_code == 422 and "reason" in str(too_long.json())
+    stranger = await intake.post(closure, json={"answer": "no"}, headers={"Authorization": "Bearer nonsense"})
+    assert stranger.status_code == 404
+
+    answered = await intake.post(closure, json={"answer": "no", "reason": " The refund has not come. "},
+                                 headers=bearer(filed))
+    assert answered.status_code == 202 and answered.json()["closure"]["state"] == "answered"
+    events, _ = await store.load(f"complaint-{complaint_id}")
+    assert events[-1] == ClosureAnswered(complaint_id=complaint_id, answer="no", reason="The refund has not come.",
+                                         answered_at=events[-1].answered_at)
