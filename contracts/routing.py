@@ -41,7 +41,8 @@ class EscalationReason(StrEnum):
 
     ``repeated_contacts``: the person kept writing or calling with no progress;
     ``sla_breach``: a partner team stayed silent past its response SLA;
-    ``security_unverified``: an account-security case from someone verified but not logged in;
+    ``security_unverified``: an account-security case from someone neither logged in nor verified
+    by a one-time code (a locked-out seller who verified by code goes to the security team);
     ``notification_blocked``: notify could not reach the person in a way they can act on (the
     loop guard stopped a message) and a human must step in;
     ``other``: an agent's judgement, explained in the detail.

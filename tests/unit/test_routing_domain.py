@@ -343,9 +343,9 @@ def test_the_repeat_rule_counts_only_contacts_in_the_window_since_the_last_chang
     assert not repeated_contacts(times, None, T0 + timedelta(hours=30), 2, timedelta(hours=24))
 
 
-def test_a_verified_but_not_logged_in_security_case_is_escalated_when_opened():
+def test_an_unverified_security_case_is_escalated_when_opened():
     events = run(CASE, [], OpenCase(
-        complaint_id=CID, category=Category.ACCOUNT_LOCKED, assurance=Assurance.VERIFIED_CONTACT,
+        complaint_id=CID, category=Category.ACCOUNT_LOCKED, assurance=Assurance.UNVERIFIED,
         target=Supervisor(kind="supervisor", reason=EscalationReason.SECURITY_UNVERIFIED)))
 
     assert [type(e) for e in events] == [CaseOpened, Escalated]

@@ -22,8 +22,14 @@ def test_account_locked_goes_to_the_security_team_only():
     assert target == PartnerTeam(kind="partner_team", team_id="team-account-security", only=True)
 
 
-def test_a_verified_but_not_logged_in_account_locked_complaint_goes_to_a_supervisor():
+def test_a_locked_out_seller_verified_by_a_one_time_code_reaches_the_security_team_only():
     target = route(RULES, Category.ACCOUNT_LOCKED, None, Assurance.VERIFIED_CONTACT)
+
+    assert target == PartnerTeam(kind="partner_team", team_id="team-account-security", only=True)
+
+
+def test_an_account_locked_complaint_from_someone_not_verified_at_all_goes_to_a_supervisor():
+    target = route(RULES, Category.ACCOUNT_LOCKED, None, Assurance.UNVERIFIED)
 
     assert target == Supervisor(kind="supervisor", reason=EscalationReason.SECURITY_UNVERIFIED)
 
