@@ -75,6 +75,8 @@ def _closure(view: dict, event: Event) -> None:
 
 #: How routing's events move the customer's callback on.
 CALLBACK_STATES = {CallbackQueued: "queued", CallbackDispatched: "dialling"}
+#: A call in these states is over once the case is resolved.
+CALL_UNDER_WAY = ("dialling", "connected")
 
 
 class CaseViews(DocumentProjection):
@@ -104,6 +106,8 @@ class CaseViews(DocumentProjection):
                 view["callback"].update(position=event.position, estimated_wait_s=event.estimated_wait_s)
         elif isinstance(event, ComplaintResolved):
             view["status"] = "resolved"
+            if (view["callback"] or {}).get("state") in CALL_UNDER_WAY:
+                view["callback"]["state"] = "ended"  # resolved: whatever call there was is over
         elif type(event) in CLOSURE_STATUS:
             view["status"] = CLOSURE_STATUS[type(event)]
         _outcome(view, event)

@@ -1,9 +1,10 @@
-"""Fixtures for browser tests: Debian's Chromium driven by Playwright, and the real intake and
-routing apps.
+"""Fixtures for browser tests: Debian's Chromium driven by Playwright, and the real intake,
+routing and notify apps with the simulators of the outside world (order system, telephony, a real
+SMTP server).
 
 Each app runs in a uvicorn thread against the real broker and store (its own database per test
-session); routing starts only for the tests that ask for it. The browser is launched once per
-session, each test gets a fresh page.
+session); routing and notify start only for the tests that ask for them. The browser is launched
+once per session, each test gets a fresh page.
 """
 
 from __future__ import annotations
@@ -27,8 +28,11 @@ from contracts import TOPICS
 
 from services.intake.app import create_app
 from services.intake.settings import IntakeSettings
+from services.notify.app import create_app as create_notify_app
+from services.notify.settings import NotifySettings
 from services.routing.app import create_app as create_routing_app
 from services.routing.settings import RoutingSettings
+from tests.integration.simulators import mailbox, order_system_url, telephony_url  # noqa: F401  (session fixtures)
 
 CHROMIUM = Path("/usr/bin/chromium")
 # `playwright install` cannot download browsers here: INFRA.md's Debian Chromium and its flags.
@@ -66,7 +70,7 @@ def page(browser):
 @pytest.fixture(scope="session")
 def sockets() -> Iterator[dict[str, socket.socket]]:
     """A free 127.0.0.1 port per app, bound first: each app's settings name the other's URL."""
-    bound = {name: socket.socket() for name in ("intake", "routing")}
+    bound = {name: socket.socket() for name in ("intake", "routing", "notify")}
     for sock in bound.values():
         sock.bind(("127.0.0.1", 0))
     yield bound
@@ -79,11 +83,11 @@ def url_of(sock: socket.socket) -> str:
 
 
 @pytest.fixture(scope="session")
-def intake_settings(sockets) -> IntakeSettings:
+def intake_settings(sockets, order_system_url) -> IntakeSettings:
     return IntakeSettings(kafka_bootstrap_servers=KAFKA, mongodb_url=MONGO,
                           mongodb_database=f"e2e_intake_{uuid.uuid4().hex[:10]}",
                           outbox_poll_interval_s=0.2, lease_ttl_s=3.0, retry_backoff_max_s=0.5,
-                          routing_public_url=url_of(sockets["routing"]))
+                          routing_public_url=url_of(sockets["routing"]), order_system_url=order_system_url)
 
 
 # Package scope, like routing's: no app thread of these tests runs on in this process (holding the
@@ -121,6 +125,29 @@ def routing_server(routing_settings: RoutingSettings, sockets, intake_server) ->
             except KafkaException:
                 time.sleep(0.5)
     with serving(create_routing_app(routing_settings), sockets["routing"], routing_settings, "routing") as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def notify_settings(sockets, mailbox, telephony_url, order_system_url) -> NotifySettings:  # noqa: F811
+    """Notify in its own group and database, sending through the mailbox simulator's real SMTP
+    server, dialling through the telephony simulator; its links point at its own port."""
+    name = f"notify-e2e-{uuid.uuid4().hex[:8]}"
+    return NotifySettings(kafka_bootstrap_servers=KAFKA, mongodb_url=MONGO, service_name=name,
+                          mongodb_database=f"e2e_{name.replace('-', '_')}", outbox_poll_interval_s=0.2,
+                          lease_ttl_s=3.0, retry_backoff_max_s=0.5, smtp_port=mailbox.smtp_port,
+                          telephony_url=telephony_url, order_system_url=order_system_url,
+                          public_url=url_of(sockets["notify"]), send_backoff_s=0.05, tick_interval_s=1.0)
+
+
+@pytest.fixture(scope="package")
+def notify_server(notify_settings: NotifySettings, sockets, routing_server) -> Iterator[str]:
+    """The real notify app (emails, calls, closure links) on its port; yields its base URL. Like
+    routing, it starts at the end of the topics it reads: earlier tests' cases are not its work."""
+    from tests.integration.support import skip_history
+    for topic in (TOPICS["intake"], TOPICS["routing"]):
+        skip_history(KAFKA, notify_settings.service_name, topic)
+    with serving(create_notify_app(notify_settings), sockets["notify"], notify_settings, "notify") as url:
         yield url
 
 

@@ -115,3 +115,53 @@ def screenshot(page: Page, name: str) -> Path:
     path = SCREENSHOTS / f"{name}.png"
     page.screenshot(path=str(path), full_page=True)
     return path
+
+
+# --- the desk's happy path, step by step (the stories' tests read as these steps) -----------------
+
+def open_case_from_the_queue(page: Page, intake_url: str, complaint_id: str) -> None:
+    queue = page.locator("#my-queue")
+    expect(queue.get_by_role("link", name=complaint_id)).to_be_visible(timeout=30_000)
+    queue.get_by_role("link", name=complaint_id).click()
+    page.wait_for_url(f"{intake_url}/desk/cases/{complaint_id}")
+    expect(page.locator("#timeline")).to_contain_text("Assigned to", timeout=20_000)
+
+
+def transfer_with_a_brief(page: Page, team: str, asks: str, tried: str, promised: str) -> None:
+    transfer = page.locator("#transfer")
+    transfer.get_by_label("Partner team").select_option(team)
+    transfer.get_by_label("What the customer asks").fill(asks)
+    transfer.get_by_label("What was already tried or checked").fill(tried)
+    transfer.get_by_label("What the customer was promised").fill(promised)
+    transfer.get_by_role("button", name="Transfer with this brief").click()
+    expect(page.locator("#routing-state")).to_contain_text("With a partner team")
+
+
+def partner_records_an_outcome(partner_page: Page, complaint_id: str, for_customer: str, internal: str) -> None:
+    """The partner, signed in on their view: the case's card, acknowledged, then its outcome."""
+    card = partner_page.locator(f'[data-complaint-id="{complaint_id}"]')
+    expect(card).to_be_visible(timeout=20_000)
+    card.get_by_role("button", name="Acknowledge: we have read the brief").click()
+    expect(card.locator(".status")).to_have_text("Acknowledged", timeout=20_000)
+    card.get_by_label("Outcome for the customer").fill(for_customer)
+    card.get_by_label("Internal note (staff only)").fill(internal)
+    card.get_by_role("button", name="Record the outcome").click()
+    expect(card.locator(".status")).to_have_text("Outcome recorded", timeout=20_000)
+
+
+def request_an_action(page: Page, action: str, order_id: str, items: list[str], amount: str) -> None:
+    form = page.locator("#action")
+    form.get_by_label("Action").select_option(action)
+    form.get_by_label("Order").fill(order_id)
+    form.get_by_label("Items").fill("\n".join(items))
+    form.get_by_label("Amount").fill(amount)
+    form.get_by_role("button", name="Request this action").click()
+    expect(form.locator(".form-message")).to_have_text("Done.")
+
+
+def resolve(page: Page, recap: str, next_steps: str) -> None:
+    """Fill the resolution and press the button (the caller takes the time of the click)."""
+    form = page.locator("#resolve")
+    form.get_by_label("Recap for the customer").fill(recap)
+    form.get_by_label("Next steps").fill(next_steps)
+    form.get_by_role("button", name="Resolve the case").click()

@@ -15,8 +15,8 @@ from playwright.sync_api import Browser, Page, expect
 from contracts.intake import CATEGORY_LABELS
 from services.kernel import auth
 from tests.e2e.desk_story import (a_filed_complaint, a_partner_team, an_agent_on_duty, bearer,
-                                  logged_types, off_duty, paste_token, routing_events, screenshot,
-                                  sign_in)
+                                  logged_types, off_duty, open_case_from_the_queue, paste_token,
+                                  routing_events, screenshot, sign_in)
 
 pytestmark = pytest.mark.integration
 
@@ -37,14 +37,6 @@ def partner_page(browser: Browser):
     page.set_default_timeout(10_000)
     yield page
     context.close()
-
-
-def open_case_from_the_queue(page: Page, intake_server: str, complaint_id: str) -> None:
-    queue = page.locator("#my-queue")
-    expect(queue.get_by_role("link", name=complaint_id)).to_be_visible(timeout=30_000)
-    queue.get_by_role("link", name=complaint_id).click()
-    page.wait_for_url(f"{intake_server}/desk/cases/{complaint_id}")
-    expect(page.locator("#timeline")).to_contain_text("Assigned to", timeout=20_000)
 
 
 def test_the_agent_transfers_with_a_brief_the_partner_records_an_outcome_and_the_agent_cancels_and_refunds(

@@ -55,6 +55,8 @@
         return ["We are calling you now.", "Keep your phone close."];
       case "connected":
         return ["You are on the call with us.", ""];
+      case "ended":
+        return ["The call has ended.", "If you need us again, reply to our email or ask for another call."];
       case "cancelled":
         return ["Cancelled: we will not call you.", "You can still write to us or ask for a call again."];
       default:

@@ -1,0 +1,118 @@
+"""The three stories of MISSION.md, end to end: a real browser for every person in them, the real
+intake, routing and notify apps on the real broker and store, a real SMTP server, and the
+simulators of the order system, the carriers and the telephone network.
+
+Each story prints the latencies it is about (click to dial, resolve to email); they are figures
+to read, not thresholds.
+"""
+
+from __future__ import annotations
+
+import time
+
+import httpx
+import pytest
+from playwright.sync_api import Browser, Page, expect
+
+from tests.e2e.customer_story import (answer_by_the_email_link, file_and_call_on_the_page, link_after,
+                                      mail_with, measured, someone, status_page_shows, the_call)
+from tests.e2e.desk_story import (a_partner_team, an_agent_on_duty, bearer, off_duty, open_case_from_the_queue,
+                                  partner_records_an_outcome, resolve, routing_events, screenshot, sign_in,
+                                  transfer_with_a_brief)
+
+pytestmark = pytest.mark.integration
+
+DRIVER = "delivery_driver_conduct"
+
+
+@pytest.fixture
+def another_page(browser: Browser):
+    """A second person's browser (the agent's, the partner's): its own context, its own session."""
+    contexts = []
+
+    def open_one() -> Page:
+        context = browser.new_context(locale="en-GB", viewport={"width": 1100, "height": 1000})
+        contexts.append(context)
+        page = context.new_page()
+        page.set_default_timeout(10_000)
+        return page
+    yield open_one
+    for context in contexts:
+        context.close()
+
+
+@pytest.fixture
+def driver_conduct_agent(routing_server, routing_settings):
+    agent_id = an_agent_on_duty(routing_server, routing_settings, [DRIVER])
+    yield agent_id
+    off_duty(routing_server, routing_settings, agent_id)
+
+
+def test_the_button_call_me_now_the_agent_hands_over_with_a_brief_the_partner_acts_and_the_customer_closes_it(
+        page: Page, another_page, intake_server, routing_server, routing_settings, notify_server, mailbox,
+        telephony_url, driver_conduct_agent):
+    agent = driver_conduct_agent
+    logistics = a_partner_team(routing_server, routing_settings, [DRIVER])
+    email, phone = someone("sam")
+
+    # He lands on the complaint page, picks the category, writes two lines and pushes the button.
+    complaint_id, status_url, clicked_at = file_and_call_on_the_page(
+        page, intake_server, DRIVER, "The van reversed onto the pavement and nearly hit me.", "Sam Okafor", email, phone)
+
+    # His phone rings: notify asked the provider to call him and bridge the fitting agent.
+    call = the_call(telephony_url, phone)
+    measured("the button", "click to dial", clicked_at, call["date_created"])
+    assert f"<Client>{agent}</Client>" in call["twiml"]
+    expect(page.locator("#callback-state")).to_have_text("We are calling you now.", timeout=20_000)
+
+    # The agent has the case in front of them, and hands it to the logistics partner with a brief.
+    desk = another_page()
+    sign_in(desk, intake_server, "desk", agent)
+    open_case_from_the_queue(desk, intake_server, complaint_id)
+    expect(desk.locator("#filing")).to_contain_text("nearly hit me")
+    transfer_with_a_brief(desk, logistics, asks="Wants the driver stopped from driving on pavements.",
+                          tried="Took the details: van reversed onto the pavement at 08:10 today.",
+                          promised="The partner team will look into it and tell him what they did.")
+
+    # The partner team already knows the key points, acknowledges, and records what it did.
+    partner = another_page()
+    sign_in(partner, intake_server, "partner", "pat-depot", team=logistics)
+    card = partner.locator(f'[data-complaint-id="{complaint_id}"]')
+    expect(card).to_contain_text("Wants the driver stopped from driving on pavements.", timeout=20_000)
+    partner_records_an_outcome(partner, complaint_id,
+                               for_customer="The driver was spoken to and retrained; the route now avoids your street.",
+                               internal="Driver D-4471, second incident this month.")
+
+    # The agent resolves; within moments he is asked by email whether it is closed.
+    expect(desk.locator("#timeline")).to_contain_text("Outcome from", timeout=20_000)
+    resolve(desk, recap="We passed your report to the regional logistics partner, who acted on it.",
+            next_steps="Nothing more is needed from you.")
+    resolved_at = routing_events(complaint_id, "complaints.routing.ComplaintResolved.v1", 1)[0].time
+    question = mail_with(mailbox, email, f"Is your complaint {complaint_id} closed?")
+    measured("the button", "resolve to email", resolved_at, question["received_at"])
+
+    # He hears the outcome (never the internal note), and answers yes from the email.
+    outcome = mail_with(mailbox, email, f"What was done about your complaint {complaint_id}")
+    assert "retrained" in outcome["text"] and "D-4471" not in outcome["text"]
+    answer_by_the_email_link(page, link_after(question["text"], "Yes, it's closed:"), "Yes, it's closed")
+    expect(page.get_by_text("Your complaint is closed.")).to_be_visible()
+
+    # The case is closed everywhere: his page, and routing's case.
+    page.goto(status_url)
+    status_page_shows(page, "Closed")
+    expect(page.locator("#callback-state")).to_have_text("The call has ended.")
+    expect(page.locator("#outcomes")).to_contain_text("The driver was spoken to and retrained")
+    expect(page.locator("#timeline")).to_contain_text("You confirmed your complaint is closed")
+    assert "D-4471" not in page.content()
+    screenshot(page, "customer-page")
+    assert routing_case(routing_server, routing_settings, complaint_id, agent, until="closed")["status"] == "closed"
+
+
+def routing_case(routing_url: str, settings, complaint_id: str, agent: str, until: str, timeout_s: float = 30) -> dict:
+    """Routing's view of the case, once its status is ``until`` (or the last seen, at the timeout)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        case = httpx.get(f"{routing_url}/api/cases/{complaint_id}", headers=bearer(settings, agent, "agent")).json()
+        if case.get("status") == until or time.monotonic() > deadline:
+            return case
+        time.sleep(0.2)
