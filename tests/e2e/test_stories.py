@@ -8,12 +8,15 @@ to read, not thresholds.
 
 from __future__ import annotations
 
+import re
 import time
+import uuid
 
 import httpx
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
+from services.kernel import auth
 from tests.e2e.customer_story import (answer_by_the_email_link, file_and_call_on_the_page, link_after,
                                       mail_with, measured, someone, status_page_shows, the_call)
 from tests.e2e.desk_story import (a_partner_team, an_agent_on_duty, bearer, off_duty, open_case_from_the_queue,
@@ -116,3 +119,105 @@ def routing_case(routing_url: str, settings, complaint_id: str, agent: str, unti
         if case.get("status") == until or time.monotonic() > deadline:
             return case
         time.sleep(0.2)
+
+
+LOCKED_SELLER, HER_EMAIL = "sel-48213", "maria.chen@willowandclay.example"  # locked in orders.json
+SECURITY = "team-account-security"  # the team rules.json sends locked accounts to
+
+
+@pytest.fixture
+def security_team_and_a_generalist(routing_server, routing_settings):
+    """The account-security team (restricted), and an agent who could take anything else about
+    accounts but is not in that team: available, and never given the case."""
+    supervisor = bearer(routing_settings, "sup-e2e", "supervisor")
+    answer = httpx.post(f"{routing_server}/api/partner-teams", headers=supervisor, json={
+        "team_id": SECURITY, "name": "Account security", "categories": ["account_locked"],
+        "response_sla_minutes": 60, "restricted": True})
+    assert answer.status_code == 201, answer.text
+    generalist = an_agent_on_duty(routing_server, routing_settings, ["account_locked", DRIVER])
+    yield generalist
+    off_duty(routing_server, routing_settings, generalist)
+
+
+def test_the_locked_out_seller_files_by_one_time_code_reaches_security_only_is_not_nagged_and_is_escalated(
+        page: Page, another_page, intake_server, intake_settings, routing_server, routing_settings, notify_server,
+        notify_settings, mailbox, security_team_and_a_generalist):
+    generalist = security_team_and_a_generalist
+
+    # She cannot log in: a one-time code goes to the email on file, and she files with it.
+    complaint_id, status_url = file_as_the_locked_out_seller(page, intake_server, mailbox)
+
+    # The case reaches the account-security team, and no one else.
+    security = another_page()
+    sign_in(security, intake_server, "partner", "sec-jin", team=SECURITY)
+    card = security.locator(f'[data-complaint-id="{complaint_id}"]')
+    expect(card).to_contain_text("a buyer's parcel is lost", timeout=30_000)
+    case = routing_case(routing_server, routing_settings, complaint_id, generalist, until="open")
+    assert case["routed_team_id"] == SECURITY, case
+    held = httpx.get(f"{routing_server}/api/agents/{generalist}/queue", headers=bearer(routing_settings, generalist, "agent"))
+    assert held.status_code == 200 and complaint_id not in held.text, held.text
+    screenshot(security, "security-team-view")
+
+    # The seller-account system asks for its daily "log in to fix this" twelve times: she cannot
+    # act on it, so none is sent, and a human is asked, once.
+    caller = {"Authorization": f"Bearer {notify_settings.inbound_webhook_secret}"}
+    verdicts = []
+    for day in range(1, 13):
+        answer = httpx.post(f"{notify_server}/api/notifications", headers=caller, json={
+            "request_id": f"login-reminder-{LOCKED_SELLER}-{complaint_id}-day-{day}",
+            "template": "seller_login_reminder", "recipient": LOCKED_SELLER, "address": HER_EMAIL,
+            "display_name": "Maria Chen", "context": {"login_url": "https://sellers.example.com/login"}})
+        assert answer.status_code == 202, answer.text
+        verdicts.append(answer.json()["verdict"])
+    assert verdicts == ["suppressed"] * 12
+    boss = bearer(routing_settings, "sup-maya", "supervisor")
+    person = wait_until(lambda: next((c for c in httpx.get(f"{routing_server}/api/supervisor/queue", headers=boss)
+                                      .json()["cases"] if c.get("recipient") == LOCKED_SELLER), None))
+    assert [e["reason"] for e in person["escalations"]] == ["notification_blocked"]
+    assert [m["subject"] for m in mailbox.messages(HER_EMAIL)] == ["Your one-time code"]
+
+    # She writes again and again about the same case with nothing changing: a human takes over.
+    for attempt in range(1, 5):
+        write_to_the_case(intake_server, intake_settings, complaint_id,
+                          f"Attempt {attempt}: still locked out, and my buyer is still waiting.")
+    escalated = routing_events(complaint_id, "complaints.routing.Escalated.v1", 1, timeout_s=60)[0]
+    assert escalated.data["reason"] == "repeated_contacts"
+    on_queue = wait_until(lambda: next((c for c in httpx.get(f"{routing_server}/api/supervisor/queue", headers=boss)
+                                        .json()["cases"] if c.get("complaint_id") == complaint_id), None))
+    assert "repeated_contacts" in [e["reason"] for e in on_queue["escalations"]]
+    page.goto(status_url)
+    expect(page.locator("#timeline")).to_contain_text("A supervisor is now looking at your case", timeout=30_000)
+
+
+def file_as_the_locked_out_seller(page: Page, intake_url: str, mailbox) -> tuple[str, str]:
+    """Ask for a code for her seller account, read it in her inbox, verify, file: (complaint id, status URL)."""
+    asked = httpx.post(f"{intake_url}/api/verification/codes", json={"seller_id": LOCKED_SELLER, "channel": "email"})
+    assert asked.status_code == 202, asked.text
+    code = re.search(r"\b(\d{6})\b", mail_with(mailbox, HER_EMAIL, "Your one-time code")["text"]).group(1)
+    verified = httpx.post(f"{intake_url}/api/verification/verify", json={
+        "seller_id": LOCKED_SELLER, "channel": "email", "verification_id": asked.json()["verification_id"], "code": code})
+    assert verified.status_code == 200, verified.text
+    filed = httpx.post(f"{intake_url}/api/complaints", headers={"Authorization": f"Bearer {verified.json()['filing_token']}"},
+                       json={"category": "account_locked", "channel": "web", "complainant": {"display_name": "Maria Chen", "seller_id": LOCKED_SELLER},
+                             "description": "Locked out for 12 days on a fraud suspicion; a buyer's parcel is lost "
+                                            "and I cannot see their details."})
+    assert filed.status_code == 201, filed.text
+    return filed.json()["complaint_id"], f"{intake_url}{filed.json()['status_url']}"
+
+
+def write_to_the_case(intake_url: str, settings, complaint_id: str, text: str) -> None:
+    """An email to the case's reply address, as the mail provider's inbound webhook delivers it."""
+    token = auth.reply_token(complaint_id, settings.signing_key)
+    answer = httpx.post(f"{intake_url}/api/inbound/email", headers={
+        "Authorization": f"Bearer {settings.inbound_webhook_secret}"}, content=(
+        f"From: Maria Chen <{HER_EMAIL}>\nTo: case+{token}@reply.shop.example\nSubject: Re: my account\n"
+        f"Message-ID: <m-{uuid.uuid4().hex}@willowandclay.example>\n\n{text}\n").encode())
+    assert answer.json() == {"status": "message", "complaint_id": complaint_id}, answer.text
+
+
+def wait_until(found, timeout_s: float = 30):
+    deadline = time.monotonic() + timeout_s
+    while (value := found()) is None:
+        assert time.monotonic() < deadline, f"not within {timeout_s:.0f} s"
+        time.sleep(0.2)
+    return value
