@@ -29,6 +29,7 @@ from services.intake.app import create_app
 from services.intake.settings import IntakeSettings
 from services.routing.app import create_app as create_routing_app
 from services.routing.settings import RoutingSettings
+from tests.integration.simulators import order_system_url  # noqa: F401  (the locked-out path's contact on file)
 
 CHROMIUM = Path("/usr/bin/chromium")
 # `playwright install` cannot download browsers here: INFRA.md's Debian Chromium and its flags.
@@ -79,11 +80,11 @@ def url_of(sock: socket.socket) -> str:
 
 
 @pytest.fixture(scope="session")
-def intake_settings(sockets) -> IntakeSettings:
+def intake_settings(sockets, order_system_url: str) -> IntakeSettings:  # noqa: F811
     return IntakeSettings(kafka_bootstrap_servers=KAFKA, mongodb_url=MONGO,
                           mongodb_database=f"e2e_intake_{uuid.uuid4().hex[:10]}",
                           outbox_poll_interval_s=0.2, lease_ttl_s=3.0, retry_backoff_max_s=0.5,
-                          routing_public_url=url_of(sockets["routing"]))
+                          routing_public_url=url_of(sockets["routing"]), order_system_url=order_system_url)
 
 
 # Package scope, like routing's: no app thread of these tests runs on in this process (holding the
