@@ -177,6 +177,27 @@ def test_a_wrong_code_is_shown_next_to_the_code_field_and_files_nothing(
     assert [p.removeprefix(intake_server) for p in posts] == ["/api/verification/codes", "/api/verification/verify"]
 
 
+def test_after_too_many_wrong_codes_the_page_says_when_to_try_again(
+        page: Page, intake_server, intake_settings: IntakeSettings):
+    page.goto(f"{intake_server}/locked-out")
+    page.get_by_label("An order of mine").check()
+    page.get_by_label("Order number").fill(BUYERS_ORDER)
+    page.get_by_label("By email, to the address on file").check()
+    _, code = ask_for_a_code(page, intake_settings)
+    wrong = f"{(int(code) + 1) % 10**6:06d}"
+
+    for _ in range(6):  # the API locks after the fifth wrong code in a row
+        with page.expect_response("**/api/verification/verify") as answered:
+            page.get_by_label("The 6-digit code").fill(wrong)
+            page.get_by_role("button", name="Verify").click()
+        if answered.value.status == 429:
+            break
+
+    assert answered.value.status == 429
+    expect(page.locator("#code-error")).to_have_text(re.compile(r"Too many wrong codes\. Please try again in about an hour"))
+    assert page.evaluate("sessionStorage.length") == 0
+
+
 def test_an_expired_verification_is_forgotten_and_the_complaint_page_says_so(page: Page, intake_server):
     page.goto(intake_server)
     page.evaluate("""sessionStorage.setItem("intake.filingToken", JSON.stringify({token: "old",

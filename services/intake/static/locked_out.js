@@ -51,8 +51,10 @@
   function whenToRetry(response) {
     const seconds = parseInt(response.headers.get("Retry-After") || "60", 10);
     if (seconds < 90) return "in a minute";
-    if (seconds < 5400) return `in about ${Math.ceil(seconds / 60)} minutes`;
-    return `in about ${Math.round(seconds / 3600)} hours`;
+    const minutes = Math.ceil(seconds / 60);
+    if (minutes < 55) return `in about ${minutes} minutes`;
+    const hours = Math.round(seconds / 3600);
+    return hours === 1 ? "in about an hour" : `in about ${hours} hours`;
   }
 
   function fieldsNamed(data) {
