@@ -1,4 +1,5 @@
-"""The customer's web pages: the complaint form with "Call me now", and the case status page.
+"""The customer's web pages: the complaint form with "Call me now", the locked-out way in (a
+one-time code instead of a login), and the case status page.
 
 Server-rendered HTML with a little vanilla JavaScript that calls the public HTTP API, so the pages
 add no business rule of their own: what the API refuses, the page shows.
@@ -34,6 +35,11 @@ async def complaint_page(request: Request) -> HTMLResponse:
     categories = [(category.value, label) for category, label in CATEGORY_LABELS.items()]
     return templates.TemplateResponse(request, "complaint.html", {"categories": categories},
                                       headers=HEADERS)
+
+
+@router.get("/locked-out", response_class=HTMLResponse)
+async def locked_out_page(request: Request) -> HTMLResponse:
+    return templates.TemplateResponse(request, "locked_out.html", {}, headers=HEADERS)
 
 
 @router.get("/complaints/{complaint_id}", response_class=HTMLResponse)

@@ -83,7 +83,7 @@ def url_of(sock: socket.socket) -> str:
 
 
 @pytest.fixture(scope="session")
-def intake_settings(sockets, order_system_url) -> IntakeSettings:
+def intake_settings(sockets, order_system_url: str) -> IntakeSettings:  # noqa: F811
     return IntakeSettings(kafka_bootstrap_servers=KAFKA, mongodb_url=MONGO,
                           mongodb_database=f"e2e_intake_{uuid.uuid4().hex[:10]}",
                           outbox_poll_interval_s=0.2, lease_ttl_s=3.0, retry_backoff_max_s=0.5,

@@ -1,4 +1,5 @@
-"""Story 1 in a real browser: the complaint page, its "Call me now" button and the status page."""
+"""Stories 1 and 3 in a real browser: the complaint page, its "Call me now" button and the status
+page; the locked-out seller's way in with a one-time code."""
 
 from __future__ import annotations
 
@@ -9,10 +10,14 @@ import uuid
 import pytest
 from confluent_kafka import Consumer
 from playwright.sync_api import Page, expect
+from pymongo import MongoClient
 
 from contracts import TOPICS
 from contracts.envelope import Envelope, from_kafka
-from contracts.intake import CATEGORY_LABELS, CallbackRequested
+from contracts.intake import CATEGORY_LABELS, CallbackRequested, ComplaintFiled, VerificationCodeRequested
+from services.intake.domain import complaint_stream, verification_stream
+from services.intake.handlers import CODE_SENT
+from services.intake.settings import IntakeSettings
 from tests.e2e.conftest import KAFKA
 
 pytestmark = pytest.mark.integration
@@ -78,3 +83,127 @@ def test_call_me_now_without_a_phone_says_so_and_files_nothing(page: Page, intak
     expect(page.get_by_role("alert").filter(has_text="phone number")).to_be_visible()
     expect(page.get_by_label("Phone number")).to_be_focused()
     assert posts == [] and page.url.rstrip("/") == intake_server
+
+
+# --- story 3: the locked-out seller (infra/simulators/orders.json) --------------------------------
+
+LOCKED_SELLER, HER_EMAIL = "sel-48213", "maria.chen@willowandclay.example"
+BUYERS_ORDER = "114-7710042-5501234"  # placed in her shop by cust-3003
+VERIFIED_BANNER = f"Verified by a one-time code for seller account {LOCKED_SELLER} — you can file without logging in"
+
+
+def stored_events(settings: IntakeSettings, stream_id: str) -> list[dict]:
+    """The CloudEvents of one stream in intake's own event store, in order."""
+    with MongoClient(settings.mongodb_url) as client:
+        commits = client[settings.database_name]["commits"].find({"stream_id": stream_id})
+        return [event for commit in sorted(commits, key=lambda c: c["version"]) for event in commit["events"]]
+
+
+def code_sent(settings: IntakeSettings, verification_id: str) -> str:
+    """What the person would read in their email or text: the newest code of the verification
+    (notify delivers it from this event; the test reads intake's log instead of a mailbox)."""
+    requested = [e for e in stored_events(settings, verification_stream(verification_id))
+                 if e["type"] == VerificationCodeRequested.ce_type()]
+    assert requested, f"no code was sent for {verification_id}"
+    return requested[-1]["data"]["code"]
+
+
+def ask_for_a_code(page: Page, settings: IntakeSettings) -> tuple[str, str]:
+    """Push "Send me a code" on the filled-in locked-out page; the verification id and the code."""
+    with page.expect_response("**/api/verification/codes") as asked:
+        page.get_by_role("button", name="Send me a code").click()
+    expect(page.locator("#request-message")).to_have_text(CODE_SENT)
+    verification_id = asked.value.json()["verification_id"]
+    return verification_id, code_sent(settings, verification_id)
+
+
+def test_a_locked_out_seller_verifies_by_a_code_to_her_email_and_files_without_logging_in(
+        page: Page, intake_server, intake_settings: IntakeSettings):
+    page.goto(intake_server)
+    page.get_by_role("link", name="Locked out of your account? Verify with a one-time code instead").click()
+    page.wait_for_url("**/locked-out")
+    page.get_by_label("Your seller account id").fill(LOCKED_SELLER)
+    page.get_by_label("By email, to the address on file").check()
+    _, code = ask_for_a_code(page, intake_settings)
+
+    page.get_by_label("The 6-digit code").fill(code)
+    page.get_by_role("button", name="Verify").click()
+
+    page.wait_for_url(re.compile(r"/\?verified=1$"))
+    expect(page.get_by_role("status")).to_have_text(VERIFIED_BANNER)
+    expect(page.get_by_role("link", name="Locked out of your account?")).to_be_hidden()
+    assert page.evaluate("localStorage.length") == 0 and "token" not in page.url
+    page.get_by_role("radio", name=CATEGORY_LABELS["account_locked"]).check()
+    page.get_by_label("What happened?").fill("My seller account was locked for suspected card fraud, but the "
+                                             "card is mine. Buyers' orders are waiting to be sent.")
+    page.get_by_role("button", name="Send", exact=True).click()
+
+    page.wait_for_url(re.compile(r"/complaints/[^/?]+\?token="))
+    expect(page.locator("#category")).to_have_text(CATEGORY_LABELS["account_locked"])
+    complaint_id = page.locator("#complaint-id").inner_text().strip()
+    filed = stored_events(intake_settings, complaint_stream(complaint_id))[0]
+    assert filed["type"] == ComplaintFiled.ce_type()
+    assert filed["data"]["assurance"] == "verified_contact"
+    assert filed["data"]["complainant"]["seller_id"] == LOCKED_SELLER
+    assert filed["data"]["complainant"]["email"] == HER_EMAIL
+    assert page.evaluate("sessionStorage.length") == 0  # the filing token is spent: forgotten
+
+
+def test_a_wrong_code_is_shown_next_to_the_code_field_and_files_nothing(
+        page: Page, intake_server, intake_settings: IntakeSettings):
+    posts: list[str] = []
+    page.on("request", lambda r: posts.append(r.url) if r.method == "POST" else None)
+    response = page.goto(f"{intake_server}/locked-out")
+    assert response.headers["referrer-policy"] == "no-referrer"
+    assert "default-src 'self'" in response.headers["content-security-policy"]
+    page.get_by_label("An order of mine").check()
+    page.get_by_label("Order number").fill(BUYERS_ORDER)
+    page.get_by_label("By text message, to the phone number on file").check()
+    _, code = ask_for_a_code(page, intake_settings)
+    code_field = page.get_by_label("The 6-digit code")
+
+    code_field.fill("12345")
+    page.get_by_role("button", name="Verify").click()
+    expect(page.locator("#code-error")).to_contain_text("6 digits")
+
+    code_field.fill(f"{(int(code) + 1) % 10**6:06d}")
+    page.get_by_role("button", name="Verify").click()
+
+    expect(page.locator("#code-error")).to_contain_text("wrong or expired")
+    expect(code_field).to_have_attribute("aria-invalid", "true")
+    expect(code_field).to_have_attribute("aria-describedby", re.compile(r"\bcode-error\b"))
+    expect(code_field).to_be_focused()
+    assert page.url.endswith("/locked-out") and page.evaluate("sessionStorage.length") == 0
+    assert [p.removeprefix(intake_server) for p in posts] == ["/api/verification/codes", "/api/verification/verify"]
+
+
+def test_after_too_many_wrong_codes_the_page_says_when_to_try_again(
+        page: Page, intake_server, intake_settings: IntakeSettings):
+    page.goto(f"{intake_server}/locked-out")
+    page.get_by_label("An order of mine").check()
+    page.get_by_label("Order number").fill(BUYERS_ORDER)
+    page.get_by_label("By email, to the address on file").check()
+    _, code = ask_for_a_code(page, intake_settings)
+    wrong = f"{(int(code) + 1) % 10**6:06d}"
+
+    for _ in range(6):  # the API locks after the fifth wrong code in a row
+        with page.expect_response("**/api/verification/verify") as answered:
+            page.get_by_label("The 6-digit code").fill(wrong)
+            page.get_by_role("button", name="Verify").click()
+        if answered.value.status == 429:
+            break
+
+    assert answered.value.status == 429
+    expect(page.locator("#code-error")).to_have_text(re.compile(r"Too many wrong codes\. Please try again in about an hour"))
+    assert page.evaluate("sessionStorage.length") == 0
+
+
+def test_an_expired_verification_is_forgotten_and_the_complaint_page_says_so(page: Page, intake_server):
+    page.goto(intake_server)
+    page.evaluate("""sessionStorage.setItem("intake.filingToken", JSON.stringify({token: "old",
+        expiresAt: Date.now() - 1000, reference: {kind: "seller_id", value: "sel-48213"}}))""")
+    page.reload()
+
+    expect(page.get_by_role("status")).to_contain_text("verification has expired")
+    expect(page.get_by_role("status").get_by_role("link", name="verify again")).to_have_attribute("href", "/locked-out")
+    assert page.evaluate("sessionStorage.length") == 0

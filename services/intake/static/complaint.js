@@ -1,5 +1,6 @@
 // The complaint page: files the complaint through the public API and, for "Call me now",
-// asks for the callback too, then opens the case's status page. No business rules here:
+// asks for the callback too, then opens the case's status page. Someone who verified by a
+// one-time code (the locked-out page) files with that filing token. No business rules here:
 // what the API refuses is shown as it says it.
 "use strict";
 
@@ -18,6 +19,9 @@
   const message = document.getElementById("form-message");
   let filed = null;  // {complaint_id, access_token, status_url} once this page has filed
   let leaving = false;  // on the way to the status page: keep the buttons off
+  const banner = document.getElementById("verified-banner");
+  const lockedOutLink = document.getElementById("locked-out");
+  let verified = null;  // the filing token from the locked-out page, while it is fresh
   // One key per attempt: a network retry repeats the key (the API answers it once); a refused
   // request gets a fresh one, since the customer will change what they send.
   const keys = { file: newKey(), callback: newKey() };
@@ -64,6 +68,42 @@
     if (text) say(text, "progress");
   }
 
+  // A fresh filing token: say whose contact was proved. A stale one: forget it and say so.
+  function showVerification() {
+    const entry = window.FilingToken.read();
+    if (entry && entry.expired) { expireVerification(); return; }
+    verified = entry;
+    if (verified) {
+      banner.textContent = `Verified by a one-time code for ${window.FilingToken.describe(verified.reference)}` +
+        " — you can file without logging in";
+    }
+    banner.hidden = !verified;
+    lockedOutLink.hidden = Boolean(verified);
+  }
+
+  function expireVerification() {
+    window.FilingToken.forget();
+    verified = null;
+    const again = document.createElement("a");
+    again.href = "/locked-out";
+    again.textContent = "verify again";
+    banner.replaceChildren("Your one-time code verification has expired, so we have forgotten it. You can ",
+                           again, " or send your complaint without it.");
+    banner.classList.add("expired");
+    banner.hidden = false;
+    lockedOutLink.hidden = true;
+  }
+
+  // Still fresh now that it is about to be sent? If not, the customer decides again.
+  function stillVerified() {
+    if (!verified) return true;
+    const entry = window.FilingToken.read();
+    if (entry && !entry.expired) return true;
+    expireVerification();
+    banner.focus();
+    return false;
+  }
+
   function checkPhone(required) {
     const phone = normalisedPhone();
     if (!phone && required) return "Enter your phone number so that we can call you.";
@@ -80,6 +120,10 @@
     if (email) complainant.email = email;
     if (phone) complainant.phone = phone;
     if (name) complainant.display_name = name;
+    // The filing token proves the contact on file of this account or order: name it (the API
+    // fills in the verified email or phone itself).
+    const ref = verified && verified.reference;
+    if (ref && ref.kind === "seller_id") complainant.seller_id = ref.value;
     return {
       // "Call me now" works on its own: the agent takes the details on the call.
       category: checked ? checked.value : (forCall ? "other" : null),
@@ -87,6 +131,7 @@
       channel: "web",
       complainant: complainant,
       tracking_numbers: [],
+      ...(ref && ref.kind === "order_id" ? { order_id: ref.value } : {}),
     };
   }
 
@@ -109,7 +154,11 @@
   function refused(result, which) {
     keys[which] = newKey();
     const { response, data } = result;
-    if (response.status === 422 && data) {
+    if (response.status === 401 && verified) {
+      // The API no longer takes the filing token (expired, or signed with an old key).
+      expireVerification();
+      say("Your one-time code verification has expired. Verify again, or send your complaint without it.", "error");
+    } else if (response.status === 422 && data) {
       (Array.isArray(data.detail) ? data.detail : []).forEach((d) => {
         const field = Object.keys(PLAIN).find((f) => (d.loc || []).includes(f));
         if (field) fieldError(field, PLAIN[field] || d.msg);
@@ -125,9 +174,10 @@
 
   async function fileOnce(forCall) {
     if (filed) return filed;
-    const result = await post("/api/complaints", complaintBody(forCall), keys.file);
+    const result = await post("/api/complaints", complaintBody(forCall), keys.file, verified && verified.token);
     if (result.response.status !== 201) { refused(result, "file"); return null; }
     filed = result.data;
+    window.FilingToken.forget();  // spent: the case's own link takes over
     return filed;
   }
 
@@ -139,6 +189,7 @@
       document.getElementById("phone").focus();
       return;
     }
+    if (!stillVerified()) return;
     busy(true, "Asking for your call…");
     try {
       const complaint = await fileOnce(true);
@@ -164,11 +215,13 @@
     const problems = {
       category: body.category ? "" : "Choose what your complaint is about.",
       description: body.description ? "" : "Tell us what happened.",
-      email: body.complainant.email || body.complainant.phone ? "" : "Give an email address or a phone number so that we can answer you.",
+      email: body.complainant.email || body.complainant.phone || body.complainant.seller_id
+        ? "" : "Give an email address or a phone number so that we can answer you.",
       phone: checkPhone(false),
     };
     Object.entries(problems).forEach(([name, text]) => fieldError(name, text));
     if (Object.values(problems).some(Boolean)) return;
+    if (!stillVerified()) return;
     busy(true, "Sending your complaint…");
     try {
       const complaint = await fileOnce(false);
@@ -186,4 +239,5 @@
   form.addEventListener("change", (e) => { if (e.target.name === "category") fieldError("category", ""); });
   callButton.addEventListener("click", callMeNow);
   form.addEventListener("submit", send);
+  showVerification();
 })();
