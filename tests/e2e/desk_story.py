@@ -25,14 +25,14 @@ def bearer(settings, sub: str, role: str, ttl: timedelta = timedelta(minutes=30)
     return {"Authorization": f"Bearer {auth.sign({'sub': sub, 'role': role, **claims}, settings.signing_key, ttl)}"}
 
 
-def an_agent_on_duty(routing_url: str, settings, skills: list[str]) -> str:
-    """A new agent with these skills, available: the only fitting agent of the test, so every
-    complaint it files reaches them."""
+def an_agent_on_duty(routing_url: str, settings, skills: list[str], teams: list[str] = ()) -> str:
+    """A new agent with these skills (and teams), available: the only fitting agent of the test,
+    so every complaint it files reaches them."""
     agent_id = f"agt-{uuid.uuid4().hex[:8]}"
     boss = bearer(settings, "sup-e2e", "supervisor")
     answer = httpx.post(f"{routing_url}/api/agents", headers=boss, json={
         "agent_id": agent_id, "name": f"Agent {agent_id}", "skills": skills, "languages": ["en-GB"],
-        "capacity": 5})
+        "capacity": 5, "teams": list(teams)})
     assert answer.status_code == 201, answer.text
     answer = httpx.put(f"{routing_url}/api/agents/{agent_id}/availability", headers=boss,
                        json={"availability": "available"})

@@ -11,11 +11,13 @@ from __future__ import annotations
 import re
 import time
 import uuid
+from datetime import UTC, datetime
 
 import httpx
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
+from contracts.intake import CATEGORY_LABELS
 from services.kernel import auth
 from tests.e2e.customer_story import (answer_by_the_email_link, file_and_call_on_the_page, link_after,
                                       mail_with, measured, someone, status_page_shows, the_call)
@@ -122,36 +124,43 @@ def routing_case(routing_url: str, settings, complaint_id: str, agent: str, unti
 
 
 LOCKED_SELLER, HER_EMAIL = "sel-48213", "maria.chen@willowandclay.example"  # locked in orders.json
+HER_PHONE = "+447700900377"
 SECURITY = "team-account-security"  # the team rules.json sends locked accounts to
 
 
 @pytest.fixture
-def security_team_and_a_generalist(routing_server, routing_settings):
-    """The account-security team (restricted), and an agent who could take anything else about
-    accounts but is not in that team: available, and never given the case."""
+def security_team(routing_server, routing_settings):
+    """The account-security team (restricted) with one agent of its own on duty, and a generalist
+    who could take anything else about accounts but is not in the team: (member, generalist)."""
     supervisor = bearer(routing_settings, "sup-e2e", "supervisor")
     answer = httpx.post(f"{routing_server}/api/partner-teams", headers=supervisor, json={
         "team_id": SECURITY, "name": "Account security", "categories": ["account_locked"],
         "response_sla_minutes": 60, "restricted": True})
     assert answer.status_code == 201, answer.text
     generalist = an_agent_on_duty(routing_server, routing_settings, ["account_locked", DRIVER])
-    yield generalist
-    off_duty(routing_server, routing_settings, generalist)
+    member = an_agent_on_duty(routing_server, routing_settings, ["account_locked"], teams=[SECURITY])
+    yield member, generalist
+    for agent in (member, generalist):
+        off_duty(routing_server, routing_settings, agent)
 
 
 def test_the_locked_out_seller_files_by_one_time_code_reaches_security_only_is_not_nagged_and_is_escalated(
         page: Page, another_page, intake_server, intake_settings, routing_server, routing_settings, notify_server,
-        notify_settings, mailbox, security_team_and_a_generalist):
-    generalist = security_team_and_a_generalist
+        notify_settings, mailbox, telephony_url, security_team):
+    member, generalist = security_team
 
-    # She cannot log in: a one-time code goes to the email on file, and she files with it.
-    complaint_id, status_url = file_as_the_locked_out_seller(page, intake_server, mailbox)
+    # She cannot log in: a one-time code goes to the email on file; she files with it and asks
+    # for a call. Only the security team's own agent may call her back.
+    complaint_id, status_url, clicked_at = file_as_the_locked_out_seller(page, intake_server, mailbox)
+    call = the_call(telephony_url, HER_PHONE)
+    measured("the locked-out seller", "click to dial", clicked_at, call["date_created"])
+    assert f"<Client>{member}</Client>" in call["twiml"]
 
     # The case reaches the account-security team, and no one else.
     security = another_page()
     sign_in(security, intake_server, "partner", "sec-jin", team=SECURITY)
     card = security.locator(f'[data-complaint-id="{complaint_id}"]')
-    expect(card).to_contain_text("a buyer's parcel is lost", timeout=30_000)
+    expect(card).to_contain_text("account locked", timeout=30_000)
     case = routing_case(routing_server, routing_settings, complaint_id, generalist, until="open")
     assert case["routed_team_id"] == SECURITY, case
     held = httpx.get(f"{routing_server}/api/agents/{generalist}/queue", headers=bearer(routing_settings, generalist, "agent"))
@@ -188,21 +197,39 @@ def test_the_locked_out_seller_files_by_one_time_code_reaches_security_only_is_n
     page.goto(status_url)
     expect(page.locator("#timeline")).to_contain_text("A supervisor is now looking at your case", timeout=30_000)
 
+    # The security agent who called her resolves it; she is asked whether it is closed.
+    desk = another_page()
+    sign_in(desk, intake_server, "desk", member)
+    open_case_from_the_queue(desk, intake_server, complaint_id)
+    expect(desk.locator("#timeline")).to_contain_text("Escalated (repeated_contacts)", timeout=20_000)
+    resolve(desk, recap="We checked the card with you and lifted the lock; the buyer's details are visible again.",
+            next_steps="Log in again; your buyer's lost parcel is with seller support.")
+    resolved_at = routing_events(complaint_id, "complaints.routing.ComplaintResolved.v1", 1)[0].time
+    question = mail_with(mailbox, HER_EMAIL, f"Is your complaint {complaint_id} closed?")
+    measured("the locked-out seller", "resolve to email", resolved_at, question["received_at"])
 
-def file_as_the_locked_out_seller(page: Page, intake_url: str, mailbox) -> tuple[str, str]:
-    """Ask for a code for her seller account, read it in her inbox, verify, file: (complaint id, status URL)."""
-    asked = httpx.post(f"{intake_url}/api/verification/codes", json={"seller_id": LOCKED_SELLER, "channel": "email"})
-    assert asked.status_code == 202, asked.text
+
+def file_as_the_locked_out_seller(page: Page, intake_url: str, mailbox) -> tuple[str, str, datetime]:
+    """On the complaint page's locked-out path: a code to the email on file, read in her inbox,
+    then the complaint filed with it and "Call me now". Returns the complaint id, her status
+    page's URL and the moment of the click."""
+    page.goto(intake_url)
+    page.get_by_role("link", name="Locked out of your account? Verify with a one-time code instead").click()
+    page.get_by_label("Your seller account id").fill(LOCKED_SELLER)
+    page.get_by_label("By email, to the address on file").check()
+    page.get_by_role("button", name="Send me a code").click()
     code = re.search(r"\b(\d{6})\b", mail_with(mailbox, HER_EMAIL, "Your one-time code")["text"]).group(1)
-    verified = httpx.post(f"{intake_url}/api/verification/verify", json={
-        "seller_id": LOCKED_SELLER, "channel": "email", "verification_id": asked.json()["verification_id"], "code": code})
-    assert verified.status_code == 200, verified.text
-    filed = httpx.post(f"{intake_url}/api/complaints", headers={"Authorization": f"Bearer {verified.json()['filing_token']}"},
-                       json={"category": "account_locked", "channel": "web", "complainant": {"display_name": "Maria Chen", "seller_id": LOCKED_SELLER},
-                             "description": "Locked out for 12 days on a fraud suspicion; a buyer's parcel is lost "
-                                            "and I cannot see their details."})
-    assert filed.status_code == 201, filed.text
-    return filed.json()["complaint_id"], f"{intake_url}{filed.json()['status_url']}"
+    page.get_by_label("The 6-digit code").fill(code)
+    page.get_by_role("button", name="Verify").click()
+    expect(page.get_by_role("status")).to_contain_text(f"Verified by a one-time code for seller account {LOCKED_SELLER}")
+    page.get_by_role("radio", name=CATEGORY_LABELS["account_locked"]).check()
+    page.get_by_label("What happened?").fill("Locked out for 12 days on a fraud suspicion; a buyer's parcel is lost "
+                                             "and I cannot see their details.")
+    page.get_by_label("Phone number").fill(HER_PHONE)
+    clicked_at = datetime.now(UTC)
+    page.get_by_role("button", name="Call me now").click()
+    page.wait_for_url(re.compile(r"/complaints/[^/?]+\?token="))
+    return page.url.split("/complaints/")[1].split("?")[0], page.url, clicked_at
 
 
 def write_to_the_case(intake_url: str, settings, complaint_id: str, text: str) -> None:
