@@ -22,10 +22,11 @@ def someone(name: str) -> tuple[str, str]:
 
 
 def file_and_call_on_the_page(page: Page, intake_url: str, category: str, description: str, name: str,
-                              email: str, phone: str) -> tuple[str, str, datetime]:
+                              email: str, phone: str, already_open: bool = False) -> tuple[str, str, datetime]:
     """Fill the complaint page and push "Call me now"; returns the complaint id, the status page's
     URL (with its access token) and the wall-clock moment of the click."""
-    page.goto(f"{intake_url}/")
+    if not already_open:
+        page.goto(f"{intake_url}/")
     page.get_by_role("radio", name=CATEGORY_LABELS[category], exact=True).check()
     page.get_by_label("What happened?").fill(description)
     page.get_by_label("Your name").fill(name)

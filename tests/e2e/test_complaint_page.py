@@ -85,6 +85,24 @@ def test_call_me_now_without_a_phone_says_so_and_files_nothing(page: Page, intak
     assert posts == [] and page.url.rstrip("/") == intake_server
 
 
+def test_an_order_number_the_order_system_does_not_know_is_shown_next_to_the_field_and_nothing_is_filed(
+        page: Page, intake_server):
+    page.goto(f"{intake_server}/?order_id=114-0000000-0000000")
+    expect(page.get_by_label("Order number")).to_have_value("114-0000000-0000000")
+    page.get_by_role("radio", name=CATEGORY_LABELS["part_of_order_missing"]).check()
+    page.get_by_label("What happened?").fill("Only 6 of my 8 items came.")
+    page.get_by_label("Email address").fill("sam.okafor@example.com")
+
+    with page.expect_response("**/api/complaints") as answer:
+        page.get_by_role("button", name="Send", exact=True).click()
+
+    assert answer.value.status == 422
+    expect(page.locator("#order_id-error")).to_have_text(
+        "We do not know this order number. Check it against your order confirmation.")
+    expect(page.locator("#form-message")).to_contain_text("order_id: unknown order")
+    assert page.url.startswith(f"{intake_server}/?order_id=")
+
+
 # --- story 3: the locked-out seller (infra/simulators/orders.json) --------------------------------
 
 LOCKED_SELLER, HER_EMAIL = "sel-48213", "maria.chen@willowandclay.example"

@@ -22,8 +22,8 @@ from services.kernel import auth
 from tests.e2e.customer_story import (answer_by_the_email_link, file_and_call_on_the_page, link_after,
                                       mail_with, measured, someone, status_page_shows, the_call)
 from tests.e2e.desk_story import (a_partner_team, an_agent_on_duty, bearer, off_duty, open_case_from_the_queue,
-                                  partner_records_an_outcome, resolve, routing_events, screenshot, sign_in,
-                                  transfer_with_a_brief)
+                                  partner_records_an_outcome, request_an_action, resolve, routing_events, screenshot,
+                                  sign_in, transfer_with_a_brief)
 
 pytestmark = pytest.mark.integration
 
@@ -121,6 +121,72 @@ def routing_case(routing_url: str, settings, complaint_id: str, agent: str, unti
         if case.get("status") == until or time.monotonic() > deadline:
             return case
         time.sleep(0.2)
+
+
+MISSING = "part_of_order_missing"
+ORDER = "114-5523190-0012345"  # 8 items in 2 UPS packages; the second (2 items) delayed by weather
+UNDELIVERED = ["ELEC-HEADPHONES-BT x 1", "SPORT-YOGA-MAT x 1"]
+
+
+@pytest.fixture
+def order_agent(routing_server, routing_settings):
+    agent_id = an_agent_on_duty(routing_server, routing_settings, [MISSING])
+    yield agent_id
+    off_duty(routing_server, routing_settings, agent_id)
+
+
+def test_the_17_minute_call_the_agent_sees_each_package_cancels_the_undelivered_items_and_refunds_their_shipping(
+        page: Page, another_page, intake_server, routing_server, routing_settings, notify_server, mailbox,
+        telephony_url, order_agent):
+    agent = order_agent
+    email, phone = someone("sam")
+
+    # From his order's page ("problem with this order?") to the complaint page, order filled in.
+    page.goto(f"{intake_server}/?order_id={ORDER}")
+    expect(page.get_by_label("Order number")).to_have_value(ORDER)
+    complaint_id, status_url, clicked_at = file_and_call_on_the_page(
+        page, intake_server, MISSING, "One-day shipping, 8 items ordered, only 6 arrived.", "Sam Okafor", email, phone,
+        already_open=True)
+    call = the_call(telephony_url, phone)
+    measured("the 17-minute call", "click to dial", clicked_at, call["date_created"])
+    assert f"<Client>{agent}</Client>" in call["twiml"]
+
+    # The agent sees the same order the customer named.
+    desk = another_page()
+    sign_in(desk, intake_server, "desk", agent)
+    open_case_from_the_queue(desk, intake_server, complaint_id)
+    expect(desk.locator("#customer")).to_contain_text(f"Order {ORDER}")
+    expect(desk.locator("#filing")).to_contain_text(ORDER)
+
+    # He cancels the two undelivered items mid-shipment, refunds their shipping, recaps, resolves.
+    request_an_action(desk, "cancel_items", ORDER, UNDELIVERED, amount="64.98")  # their price, refunded
+    request_an_action(desk, "refund_shipping", ORDER, UNDELIVERED, amount="9.98")
+    resolve(desk, recap="We cancelled the 2 items still on the way (headphones, yoga mat) and refunded their "
+                        "shipping, GBP 9.98.",
+            next_steps="The refund lands on your card within 3 working days.")
+    expect(desk.locator("#routing-state")).to_contain_text("Resolved")
+
+    # Downstream systems (orders, payments) get the order, the items and the amounts.
+    actions = routing_events(complaint_id, "complaints.routing.ResolutionActionRequested.v1", 2)
+    assert [(a.data["action"], a.data["order_id"], a.data["items"], a.data["amount"]) for a in actions] == [
+        ("cancel_items", ORDER, [{"sku": "ELEC-HEADPHONES-BT", "quantity": 1}, {"sku": "SPORT-YOGA-MAT", "quantity": 1}],
+         {"value": "64.98", "currency": "GBP"}),
+        ("refund_shipping", ORDER, [{"sku": "ELEC-HEADPHONES-BT", "quantity": 1}, {"sku": "SPORT-YOGA-MAT", "quantity": 1}],
+         {"value": "9.98", "currency": "GBP"})]
+
+    # He receives the recap with the next steps, and answers on his own case page.
+    resolved_at = routing_events(complaint_id, "complaints.routing.ComplaintResolved.v1", 1)[0].time
+    recap = mail_with(mailbox, email, f"Is your complaint {complaint_id} closed?")
+    measured("the 17-minute call", "resolve to email", resolved_at, recap["received_at"])
+    assert "refunded their shipping, GBP 9.98" in recap["text"] and "within 3 working days" in recap["text"]
+    page.goto(status_url)
+    expect(page.locator("#outcomes")).to_contain_text("within 3 working days", timeout=20_000)
+    expect(page.locator("#closure-state")).to_have_text(
+        "We think we have solved it. Please tell us whether that is so.", timeout=20_000)
+    page.get_by_role("button", name="Yes, it is closed").click()
+    status_page_shows(page, "Closed")
+    expect(page.locator("#closure-state")).to_have_text("You told us it is closed. Thank you.")
+    assert routing_case(routing_server, routing_settings, complaint_id, agent, until="closed")["status"] == "closed"
 
 
 LOCKED_SELLER, HER_EMAIL = "sel-48213", "maria.chen@willowandclay.example"  # locked in orders.json

@@ -12,6 +12,7 @@
     description: "Tell us what happened, in at most 5000 characters.",
     email: "Enter an email address like name@example.com.",
     phone: "Enter the phone number with its country code, starting with +, for example +44 7700 900123.",
+    order_id: "Enter the order number as it is on your order confirmation, for example 114-5523190-0012345.",
   };
   const form = document.getElementById("complaint-form");
   const callButton = document.getElementById("call-me");
@@ -52,7 +53,7 @@
   }
 
   function clearErrors() {
-    ["category", "description", "email", "phone"].forEach((name) => fieldError(name, ""));
+    ["category", "description", "email", "phone", "order_id"].forEach((name) => fieldError(name, ""));
     message.textContent = "";
     message.className = "form-message";
   }
@@ -131,7 +132,8 @@
       channel: "web",
       complainant: complainant,
       tracking_numbers: [],
-      ...(ref && ref.kind === "order_id" ? { order_id: ref.value } : {}),
+      // An order proven by the code wins over one typed (the page shows only the proven one).
+      ...(ref && ref.kind === "order_id" ? { order_id: ref.value } : value("order_id") ? { order_id: value("order_id") } : {}),
     };
   }
 
@@ -158,6 +160,10 @@
       // The API no longer takes the filing token (expired, or signed with an old key).
       expireVerification();
       say("Your one-time code verification has expired. Verify again, or send your complaint without it.", "error");
+    } else if (response.status === 422 && /^order_id:/.test(messageOf(data))) {
+      // An order the order system does not know: next to the order number, the API's words below.
+      fieldError("order_id", "We do not know this order number. Check it against your order confirmation.");
+      say("Please check: " + messageOf(data), "error");
     } else if (response.status === 422 && data) {
       (Array.isArray(data.detail) ? data.detail : []).forEach((d) => {
         const field = Object.keys(PLAIN).find((f) => (d.loc || []).includes(f));
@@ -234,10 +240,17 @@
   }
 
   // A correction clears the field's message; the next push checks it again.
-  ["description", "email", "phone"].forEach((name) =>
+  ["description", "email", "phone", "order_id"].forEach((name) =>
     document.getElementById(name).addEventListener("input", () => fieldError(name, "")));
   form.addEventListener("change", (e) => { if (e.target.name === "category") fieldError("category", ""); });
   callButton.addEventListener("click", callMeNow);
   form.addEventListener("submit", send);
+  // The order page links here with its order number ("/?order_id=…"): the customer need not type it.
+  const linkedOrder = new URLSearchParams(window.location.search).get("order_id");
+  if (linkedOrder) document.getElementById("order_id").value = linkedOrder.slice(0, 64);
   showVerification();
+  // An order proven by the code is the one filed: no second order number to type.
+  if (verified && verified.reference && verified.reference.kind === "order_id") {
+    document.getElementById("order_id").closest(".field").hidden = true;
+  }
 })();
