@@ -46,7 +46,9 @@ up: venv ## start Kafka + FerretDB (ports 9092/27017) and the services, in the b
 	@echo "  stop     make down"
 	@echo
 	@echo "Where to look:"
-	@echo "  complaint page   http://127.0.0.1:8001/"
+	@echo "  complaint page   http://127.0.0.1:8001/   (story 1: pick the driver category, Call me now; it opens your case page)"
+	@echo "  from an order    http://127.0.0.1:8001/?order_id=114-5523190-0012345   (story 2: 8 items, 2 delayed)"
+	@echo "  locked out       http://127.0.0.1:8001/locked-out   (story 3: seller sel-48213; the code arrives in the mailbox)"
 	@echo "  API docs         http://127.0.0.1:8001/docs"
 	@echo "  agent desktop    http://127.0.0.1:8001/desk/   (development sign-in as agt-ana; my queue, case page, actions)"
 	@echo "  partner view     http://127.0.0.1:8001/partner/ (development sign-in as team-logistics-uk-south)"
