@@ -29,6 +29,9 @@ from services.intake.app import create_app
 from services.intake.settings import IntakeSettings
 from services.routing.app import create_app as create_routing_app
 from services.routing.settings import RoutingSettings
+from services.carrier.app import create_app as create_carrier_app
+from services.carrier.settings import CarrierSettings
+from tests.integration.simulators import carrier_simulator_url, order_system_url  # noqa: F401  (session fixtures)
 
 CHROMIUM = Path("/usr/bin/chromium")
 # `playwright install` cannot download browsers here: INFRA.md's Debian Chromium and its flags.
@@ -66,7 +69,7 @@ def page(browser):
 @pytest.fixture(scope="session")
 def sockets() -> Iterator[dict[str, socket.socket]]:
     """A free 127.0.0.1 port per app, bound first: each app's settings name the other's URL."""
-    bound = {name: socket.socket() for name in ("intake", "routing")}
+    bound = {name: socket.socket() for name in ("intake", "routing", "carrier")}
     for sock in bound.values():
         sock.bind(("127.0.0.1", 0))
     yield bound
@@ -83,7 +86,8 @@ def intake_settings(sockets) -> IntakeSettings:
     return IntakeSettings(kafka_bootstrap_servers=KAFKA, mongodb_url=MONGO,
                           mongodb_database=f"e2e_intake_{uuid.uuid4().hex[:10]}",
                           outbox_poll_interval_s=0.2, lease_ttl_s=3.0, retry_backoff_max_s=0.5,
-                          routing_public_url=url_of(sockets["routing"]))
+                          routing_public_url=url_of(sockets["routing"]),
+                          carrier_public_url=url_of(sockets["carrier"]))
 
 
 # Package scope, like routing's: no app thread of these tests runs on in this process (holding the
@@ -121,6 +125,31 @@ def routing_server(routing_settings: RoutingSettings, sockets, intake_server) ->
             except KafkaException:
                 time.sleep(0.5)
     with serving(create_routing_app(routing_settings), sockets["routing"], routing_settings, "routing") as url:
+        yield url
+
+
+# Package scope, like routing's: its events about this package's complaints stay out of tests/integration.
+@pytest.fixture(scope="package")
+def carrier_server(sockets, intake_server, order_system_url, carrier_simulator_url) -> Iterator[str]:
+    """The real carrier app (shipments, re-checks) on its port, in its own group and database,
+    asking the order and carrier simulators and allowing the intake pages' origin (CORS); yields
+    its base URL. Like routing, it reads intake's and routing's topics from their end."""
+    from tests.integration.support import skip_history
+    name = f"carrier-e2e-{uuid.uuid4().hex[:8]}"
+    carriers = {f"{carrier}_url": carrier_simulator_url for carrier in ("fedex", "ups", "usps", "auspost")}
+    settings = CarrierSettings(kafka_bootstrap_servers=KAFKA, mongodb_url=MONGO, service_name=name,
+                               mongodb_database=f"e2e_{name.replace('-', '_')}", outbox_poll_interval_s=0.2,
+                               lease_ttl_s=3.0, retry_backoff_max_s=0.5, recheck_interval_s=0,
+                               order_system_url=order_system_url, cors_origins=url_of(sockets["intake"]),
+                               **carriers)
+    for topic in (TOPICS["intake"], TOPICS["routing"]):
+        for attempt in range(20):  # a topic just created may not have its leaders yet
+            try:
+                skip_history(KAFKA, settings.service_name, topic)
+                break
+            except KafkaException:
+                time.sleep(0.5)
+    with serving(create_carrier_app(settings), sockets["carrier"], settings, "carrier") as url:
         yield url
 
 

@@ -63,11 +63,12 @@
     view.packages.forEach((p) => {
       const row = el("tr");
       row.dataset.trackingNumber = p.tracking_number;
-      [CARRIERS[p.carrier] || p.carrier, p.tracking_number,
-       words(p.status) + (p.failure ? ` (could not ask: ${words(p.failure)})` : ""),
-       `${p.item_count}${p.items.length ? ": " + p.items.join(", ") : ""}`,
-       p.estimated_delivery_by ? Desk.when(p.estimated_delivery_by) : "—", p.can_intercept ? "yes" : "no",
-      ].forEach((text, i) => row.append(el("td", text, i === 1 ? "mono" : undefined)));
+      const items = el("td", `${p.item_count} item${p.item_count === 1 ? "" : "s"}`);
+      if (p.items.length) items.append(el("span", p.items.join(", "), "skus"));
+      row.append(el("td", CARRIERS[p.carrier] || p.carrier), el("td", p.tracking_number, "mono"),
+        el("td", words(p.status) + (p.failure ? ` (could not ask: ${words(p.failure)})` : "")), items,
+        el("td", p.estimated_delivery_by ? Desk.when(p.estimated_delivery_by) : "—"),
+        el("td", p.can_intercept ? "yes" : "no"));
       table.tBodies[0].append(row);
     });
     packages.replaceChildren(table);
