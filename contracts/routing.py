@@ -235,6 +235,22 @@ class CallbackDispatched(Event):
                                          examples=["2026-03-14T09:12:06Z"])
 
 
+@event
+class CallConnected(Event):
+    """Emitted when the agent a callback was dispatched to says the complainant is on the line."""
+
+    type_name = "complaints.routing.CallConnected"
+
+    complaint_id: str = Field(min_length=1, description="The case; the Kafka key.",
+                              examples=["c-2026-000042"])
+    callback_id: str = Field(min_length=1, description="The callback that connected.",
+                             examples=["cb-2026-000107"])
+    agent_id: str = Field(min_length=1, description="The agent on the call (the one it was "
+                          "dispatched to).", examples=["agt-0042"])
+    connected_at: AwareDatetime = Field(description="When the agent marked it connected.",
+                                        examples=["2026-03-14T09:13:02Z"])
+
+
 # --- the case: transfer, outcome, resolution, escalation -----------------------------------------
 
 @event

@@ -71,6 +71,7 @@ MAILBOX_URL=http://127.0.0.1:$MAILBOX_PORT
 TELEPHONY_URL=http://127.0.0.1:$TELEPHONY_PORT
 CARRIER_URL=http://127.0.0.1:$CARRIER_PORT
 CARRIERS_URL=http://127.0.0.1:$CARRIERS_PORT
+DESK_ORIGINS=$INTAKE_URL,http://localhost:$INTAKE_PORT   # whose pages may call routing and carrier (CORS)
 
 port_of() {
   case $1 in
@@ -101,11 +102,14 @@ start_one() {
   case $1 in
     order-simulator) spawn "$1" "$log" "$PY" -m infra.simulators.orders --host 127.0.0.1 --port "$ORDERS_PORT" ;;
     carrier-simulator) spawn "$1" "$log" "$PY" -m infra.simulators.carriers --host 127.0.0.1 --port "$CARRIERS_PORT" ;;
+    # the desk's pages call routing and carrier from the browser: each names the other's address
     intake) spawn "$1" "$log" KAFKA_BOOTSTRAP_SERVERS="127.0.0.1:$KAFKA_PORT" MONGODB_URL="$mongo" \
               ORDER_SYSTEM_URL="$ORDERS_URL" HTTP_HOST=127.0.0.1 HTTP_PORT="$INTAKE_PORT" \
+              ROUTING_PUBLIC_URL="$ROUTING_URL" CARRIER_PUBLIC_URL="$CARRIER_URL" \
               "$PY" -m services.intake.app ;;
     routing) spawn "$1" "$log" KAFKA_BOOTSTRAP_SERVERS="127.0.0.1:$KAFKA_PORT" MONGODB_URL="$mongo" \
-              HTTP_HOST=127.0.0.1 HTTP_PORT="$ROUTING_PORT" "$PY" -m services.routing.app ;;
+              HTTP_HOST=127.0.0.1 HTTP_PORT="$ROUTING_PORT" CORS_ORIGINS="$DESK_ORIGINS" \
+              "$PY" -m services.routing.app ;;
     mailbox) spawn "$1" "$log" "$PY" -m infra.simulators.mailbox --host 127.0.0.1 --port "$MAILBOX_PORT" \
               --smtp-port "$SMTP_PORT" ;;
     telephony-simulator) spawn "$1" "$log" "$PY" -m infra.simulators.telephony --host 127.0.0.1 --port "$TELEPHONY_PORT" ;;
@@ -117,7 +121,7 @@ start_one() {
     carrier) spawn "$1" "$log" KAFKA_BOOTSTRAP_SERVERS="127.0.0.1:$KAFKA_PORT" MONGODB_URL="$mongo" \
               ORDER_SYSTEM_URL="$ORDERS_URL" FEDEX_URL="$CARRIERS_URL" UPS_URL="$CARRIERS_URL" \
               USPS_URL="$CARRIERS_URL" AUSPOST_URL="$CARRIERS_URL" HTTP_HOST=127.0.0.1 HTTP_PORT="$CARRIER_PORT" \
-              "$PY" -m services.carrier.app ;;
+              CORS_ORIGINS="$DESK_ORIGINS" "$PY" -m services.carrier.app ;;
   esac
 }
 

@@ -28,7 +28,7 @@ from services.kernel.outbox import Lease
 from services.kernel.process import load_settings, run_http_service
 from services.kernel.resilience import RetryPolicy
 from services.kernel.runtime import Runtime
-from services.kernel.web import service_app
+from services.kernel.web import allow_browser_origins, service_app
 
 
 def carrier_gateway(s: CarrierSettings) -> CarrierGateway:
@@ -74,6 +74,7 @@ def create_app(settings: CarrierSettings | None = None) -> FastAPI:
                       settings.max_body_bytes)
     app.state.services = handlers.Services(settings, runtime, shipments, gateway, rechecks)
     handlers.add_routes(app)
+    allow_browser_origins(app, settings.cors_origins)  # the agent desktop's carrier panel (intake's pages)
     return app
 
 

@@ -65,3 +65,6 @@ class CarrierSettings(KernelSettings):
     recheck_interval_s: float = Field(900.0, ge=0, description="How often the in-transit packages of open "
                                       "complaints are asked about again (0: never).")
     max_body_bytes: int = Field(100_000, gt=0, description="Largest request body accepted (413 above).")
+    cors_origins: str = Field("http://127.0.0.1:8001,http://localhost:8001",
+                              description="Comma-separated origins whose pages may call this API from the "
+                                          "browser (the agent desktop's carrier panel, served by intake).")

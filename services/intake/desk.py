@@ -2,7 +2,8 @@
 
 Server-rendered pages whose scripts call each owning service's API straight from the browser:
 routing's (``ROUTING_PUBLIC_URL``, which allows this origin by CORS) for queues, case state and
-every action, intake's ``/api/desk/…`` for the filing, the staff timeline and the customer view.
+every action, carrier's (``CARRIER_PUBLIC_URL``, likewise) for the case's packages and re-checks,
+intake's ``/api/desk/…`` for the filing, the staff timeline and the customer view.
 The pages add no rule of their own: what an API refuses, the page shows next to the field.
 """
 
@@ -77,17 +78,24 @@ async def dev_sign_in(body: DevSignIn, svc: Svc) -> dict:
 pages = APIRouter(include_in_schema=False)
 
 
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
 def _headers(svc) -> dict[str, str]:
-    # The browser calls routing itself: its origin is the one other place scripts may connect to.
-    routing = urlsplit(svc.settings.routing_public_url)
+    # The browser calls routing (and carrier, when set) itself: the only other places scripts may connect to.
+    origins = " ".join(_origin(url) for url in (svc.settings.routing_public_url, svc.settings.carrier_public_url)
+                       if url)
     csp = HEADERS["Content-Security-Policy"].replace(
-        "default-src 'self';", f"default-src 'self'; connect-src 'self' {routing.scheme}://{routing.netloc};")
+        "default-src 'self';", f"default-src 'self'; connect-src 'self' {origins};")
     return {**HEADERS, "Content-Security-Policy": csp, "Cache-Control": "no-store"}
 
 
 def _page(request: Request, svc, template: str, audience: str, **context) -> HTMLResponse:
     return templates.TemplateResponse(request, f"desk/{template}", {
         "audience": audience, "routing_url": svc.settings.routing_public_url.rstrip("/"),
+        "carrier_url": svc.settings.carrier_public_url.rstrip("/"),
         "dev_sign_in": svc.settings.environment != "production", **context}, headers=_headers(svc))
 
 

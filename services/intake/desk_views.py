@@ -8,12 +8,15 @@ the log follower from intake's own commits and the events it records from the ot
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
+from contracts.carrier import (CarrierQueryFailed, OrderShipmentSummarized, ShipmentStatus,
+                               ShipmentStatusReported)
 from contracts.envelope import Envelope, Event
 from contracts.intake import (CATEGORY_LABELS, CallbackCancelled, CallbackRequested, ComplaintFiled,
                               ComplaintLinked, CustomerMessageReceived)
-from contracts.routing import (AgentAssigned, CallbackDispatched, CallbackQueued, CaseNoteAdded,
+from contracts.routing import (AgentAssigned, CallbackDispatched, CallbackQueued, CallConnected, CaseNoteAdded,
                                ComplaintResolved, Escalated, PartnerAcknowledged,
                                PartnerOutcomeRecorded, ResolutionActionRequested,
                                TransferredToPartner)
@@ -31,6 +34,40 @@ def _brief(event: TransferredToPartner) -> str:
     by = f" by {b.promised_by.isoformat()}" if b.promised_by else ""
     return (f"Transferred to {event.team_id} by {event.by_agent_id}. Asks: {b.customer_asks} Tried: {b.tried} "
             f"Promised: {b.promised}{by}. Partner SLA due {event.sla_due_at.isoformat()}")
+
+
+CARRIERS = {"fedex": "FedEx", "ups": "UPS", "usps": "USPS", "auspost": "Australia Post"}
+
+
+def _time(moment: datetime) -> str:
+    # In the moment's own offset: the carrier gives scans and estimates in the destination's time.
+    offset = moment.strftime("%z")
+    return f"{moment:%d %b %Y %H:%M} " + ("UTC" if offset in ("+0000", "") else f"UTC{offset[:3]}:{offset[3:]}")
+
+
+def _scan(e: ShipmentStatusReported) -> str:
+    """"UPS 1Z…: delayed (weather); last scan Leeds, GB at …; new estimate …"."""
+    words = [f"{CARRIERS.get(e.carrier.value, e.carrier.value)} {e.tracking_number}: "
+             f"{e.status.value.replace('_', ' ')}" + (f" ({e.reason.value.replace('_', ' ')})" if e.reason else "")]
+    if e.delivery:
+        words.append(f"left with {e.delivery.handover.value.replace('_', ' ')}"
+                     + (f" ({e.delivery.received_by})" if e.delivery.received_by else "")
+                     + (f" at {_time(e.delivered_at)}" if e.delivered_at else ""))
+    if e.last_location or e.last_event_at:
+        words.append("last scan" + (f" {e.last_location}" if e.last_location else "")
+                     + (f" at {_time(e.last_event_at)}" if e.last_event_at else ""))
+    if e.estimated_delivery_by and e.status is not ShipmentStatus.DELIVERED:
+        new = "new estimate" if e.status is ShipmentStatus.DELAYED else "estimate"
+        words.append(f"{new} {_time(e.estimated_delivery_by)}")
+    if e.can_intercept:
+        words.append("can still be intercepted")
+    return "; ".join(words)
+
+
+def _query_failed(e: CarrierQueryFailed) -> str:
+    what = (f"{CARRIERS.get(e.carrier or '', e.carrier)} about {e.tracking_number}" if e.tracking_number
+            else f"the order system about order {e.order_id}" if e.order_id else "the carrier")
+    return f"Could not ask {what}: {e.reason} ({e.code.value.replace('_', ' ')})"
 
 
 #: Words for staff; ``True`` marks what the complainant never sees on their own page.
@@ -52,6 +89,14 @@ STAFF_SUMMARIES: dict[type, tuple[bool, Callable[[Any], str]]] = {
     ComplaintResolved: (False, lambda e: f"Resolved by {e.agent_id}: {e.recap}"
                                          + "".join(f" Next: {s}" for s in e.next_steps)),
     Escalated: (True, lambda e: f"Escalated ({e.reason.value}): {e.detail}"),
+    CallConnected: (False, lambda e: f"Call connected: {e.agent_id} is on the line with the customer "
+                                         f"(callback {e.callback_id})"),
+    ShipmentStatusReported: (True, _scan),
+    OrderShipmentSummarized: (True, lambda e: f"Carrier summary{f' of order {e.order_id}' if e.order_id else ''}: "
+                                              f"{e.summary}"),
+    CarrierQueryFailed: (True, _query_failed),
+    # ShipmentExceptionDetected is keyed by order, not complaint: it never reaches a case's
+    # timeline here; the proactive case it opens is filed like any other complaint.
 }
 
 
@@ -60,7 +105,7 @@ def _source(envelope: Envelope) -> str:
 
 
 def _generic(envelope: Envelope) -> str:
-    # A service's event this table does not word yet (carrier's, notify's): its name only, never
+    # A service's event this table does not word yet (notify's): its name only, never
     # its data, which may hold what staff must not read here (a one-time code, say).
     name = envelope.type.split(".")[-2] if envelope.type.count(".") >= 2 else envelope.type
     return f"{name} ({_source(envelope)})"

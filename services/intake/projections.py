@@ -9,7 +9,7 @@ from __future__ import annotations
 from contracts.envelope import Envelope, Event
 from contracts.intake import (CATEGORY_LABELS, Assurance, CallbackCancelled, CallbackRequested,
                               ClosureAnswered, ComplaintFiled, ComplaintLinked, CustomerMessageReceived)
-from contracts.routing import (AgentAssigned, CallbackDispatched, CallbackQueued, ComplaintResolved,
+from contracts.routing import (AgentAssigned, CallbackDispatched, CallbackQueued, CallConnected, ComplaintResolved,
                                Escalated, PartnerOutcomeRecorded, ResolutionActionRequested,
                                TransferredToPartner)
 from contracts.notify import (ClosureConfirmationRequested, ComplaintClosedUnconfirmed, ComplaintReopened,
@@ -28,6 +28,7 @@ SUMMARIES = {
     ComplaintLinked: lambda e: f"Your {e.channel} message about the same order was added to this case",
     CallbackQueued: lambda e: f"You are number {e.position} in the queue for a call",
     CallbackDispatched: lambda e: "We are calling you now",
+    CallConnected: lambda e: "You are on the call with an agent",
     AgentAssigned: lambda e: "An agent is looking after your case",
     TransferredToPartner: lambda e: "Your case was handed to the team that can act on it, with everything you told us",
     PartnerOutcomeRecorded: lambda e: f"What was done: {e.outcome_for_customer}",
@@ -74,7 +75,7 @@ def _closure(view: dict, event: Event) -> None:
         view["closure"]["state"] = CLOSURE_QUESTION[type(event)]
 
 #: How routing's events move the customer's callback on.
-CALLBACK_STATES = {CallbackQueued: "queued", CallbackDispatched: "dialling"}
+CALLBACK_STATES = {CallbackQueued: "queued", CallbackDispatched: "dialling", CallConnected: "connected"}
 #: A call in these states is over once the case is resolved.
 CALL_UNDER_WAY = ("dialling", "connected")
 

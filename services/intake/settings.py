@@ -32,5 +32,9 @@ class IntakeSettings(KernelSettings):
     routing_public_url: str = Field("http://127.0.0.1:8002", description="Routing's agent API as the "
                                     "browser reaches it: the agent desktop and partner view call it directly "
                                     "(routing's CORS_ORIGINS must list this service's origin).")
+    carrier_public_url: str = Field("http://127.0.0.1:8003", description="The carrier service's API as the "
+                                    "browser reaches it: the desk's case page shows each package's status from "
+                                    "it (carrier's CORS_ORIGINS must list this service's origin); empty: no "
+                                    "carrier panel.")
     desk_token_hours: float = Field(8, gt=0, description="Lifetime of a token from the desk's development "
                                     "sign-in (never offered when ENVIRONMENT=production).")

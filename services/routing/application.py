@@ -20,7 +20,8 @@ from services.kernel.commands import Snapshots, execute
 from services.kernel.eventstore import Cause, EventStore
 from services.routing.domain import (
     CASE, PERSON, ROSTER, ROSTER_STREAM, EscalatePerson, AcknowledgeTransfer, AddNote, Agent, AssignCase,
-    AssignForCallback, BriefDraft, CancelQueuedCallback, Case, ChangeAvailability, Close, Escalate,
+    AssignForCallback, BriefDraft, CallbackOnCase, CancelQueuedCallback, Case, ChangeAvailability, Close,
+    ConnectCall, Escalate, callbacks_on,
     FinishCase, FireDueTimers, Needs, NotFound, OpenCase, RecordContact, RecordPartnerOutcome,
     RegisterAgent, RegisterPartnerTeam, ReleaseAgent, Reopen, RequestResolutionAction, Resolve,
     RouteBack, Roster, Team, TransferToPartner, case_stream,
@@ -64,6 +65,10 @@ class Routing:
         if (case := CASE.fold(events)).complaint_id is None:
             raise NotFound("case", complaint_id)
         return case
+
+    async def callbacks(self, case: Case) -> list[CallbackOnCase]:
+        """The case's callbacks, dispatched (from the roster) or connected (from the case)."""
+        return callbacks_on(case, await self.roster())
 
     async def team(self, team_id: str) -> Team:
         if (team := (await self.roster()).teams.get(team_id)) is None:
@@ -189,6 +194,12 @@ class Routing:
         case = await self._case(complaint_id, command, cause)
         await self._roster(FinishCase(complaint_id=complaint_id), cause)
         return case
+
+    async def connect_call(self, complaint_id: str, callback_id: str, agent_id: str, cause: Cause) -> Case:
+        """The agent has the complainant on the line; the roster says whom the callback went to."""
+        dispatch = (await self.roster()).dispatched.get(callback_id)
+        return await self._case(complaint_id, ConnectCall(callback_id=callback_id, agent_id=agent_id,
+                                                          dispatch=dispatch), cause)
 
     async def escalate(self, complaint_id: str, command: Escalate, cause: Cause) -> Case:
         return await self._case(complaint_id, command, cause)

@@ -18,7 +18,7 @@ from contracts.envelope import Event
 from contracts.intake import BCP47, E164, Assurance, Category, Channel
 from contracts.routing import (
     AgentAssigned, AgentAvailabilityChanged, AgentRegistered, AgentReleased, Availability,
-    CallbackDispatched, CallbackQueued, CaseClosed, CaseNoteAdded, CaseOpened, CaseReopened,
+    CallbackDispatched, CallbackQueued, CallConnected, CaseClosed, CaseNoteAdded, CaseOpened, CaseReopened,
     ComplaintResolved, ContactRecorded, Escalated, EscalationReason, HandoffBrief, ItemQuantity,
     Money, PartnerAcknowledged, PartnerOutcomeRecorded, PersonEscalated, PartnerTeamRegistered, QueuedWorkRemoved,
     ResolutionAction,
@@ -149,6 +149,16 @@ class QueuedWork(Value):
     queued_at: datetime
 
 
+class Dispatch(Value):
+    """A callback given to an agent: kept while the agent holds the case, so that only they may
+    say the call connected (the case stream never sees dispatches: they are decided here)."""
+
+    callback_id: str
+    complaint_id: str
+    agent_id: str
+    dispatched_at: datetime
+
+
 class Roster(Value):
     """Agents, teams, the queue (oldest first) and recent handling times."""
 
@@ -160,6 +170,9 @@ class Roster(Value):
     callbacks_seen: frozenset[str] = frozenset()
     #: complaint id -> the agent who last had it (a reopened case goes back to them).
     last_agent: dict[str, str] = {}
+    #: callback id -> its dispatch, until its agent is released from the case (bounded by the
+    #: work in hand, unlike ``callbacks_seen``).
+    dispatched: dict[str, Dispatch] = {}
 
 
 class RegisterAgent(Value):
@@ -427,7 +440,10 @@ def evolve_roster(state: Roster, event: Event) -> Roster:
                 callbacks_seen=state.callbacks_seen | ({event.callback_id} - {None}),
                 last_agent={**state.last_agent, event.complaint_id: event.agent_id}))
         case CallbackDispatched():
-            return state.model_copy(update={"callbacks_seen": state.callbacks_seen | {event.callback_id}})
+            dispatch = Dispatch(callback_id=event.callback_id, complaint_id=event.complaint_id,
+                                agent_id=event.agent_id, dispatched_at=event.dispatched_at)
+            return state.model_copy(update={"callbacks_seen": state.callbacks_seen | {event.callback_id},
+                                            "dispatched": {**state.dispatched, event.callback_id: dispatch}})
         case WorkQueued():
             needs = Needs(skill=event.skill, language=event.language, region=event.region,
                           channel=event.channel, team=event.team)
@@ -444,6 +460,9 @@ def evolve_roster(state: Roster, event: Event) -> Roster:
             took = event.released_at - agent.cases[event.complaint_id]
             state = _with_agent(state, agent, idle_since=event.released_at, cases={
                 k: v for k, v in agent.cases.items() if k != event.complaint_id})
+            state = state.model_copy(update={"dispatched": {  # their calls on it are over
+                k: d for k, d in state.dispatched.items()
+                if (d.complaint_id, d.agent_id) != (event.complaint_id, event.agent_id)}})
             if event.reassigned:  # not a handling time: the agent did not finish it
                 return state
             return state.model_copy(update={"handling": (*state.handling, took)[-RECENT_HANDLINGS:]})
@@ -484,6 +503,13 @@ class Timer(Value):
     fired: bool = False
 
 
+class Call(Value):
+    """A callback on the case that connected: who was on the line, since when."""
+
+    agent_id: str
+    connected_at: datetime
+
+
 class Case(Value):
     """One case as routing sees it after it was opened."""
 
@@ -503,6 +529,8 @@ class Case(Value):
     last_change_at: datetime | None = None
     escalated_for_repeats: bool = False
     action_ids: frozenset[str] = frozenset()
+    #: callback id -> the call, once its agent said it connected.
+    calls: dict[str, Call] = {}
 
 
 class OpenCase(Value):
@@ -578,6 +606,15 @@ class Resolve(Value):
     agent_id: str = Field(min_length=1)
     recap: str
     next_steps: tuple[str, ...] = ()
+
+
+class ConnectCall(Value):
+    """The agent has the complainant on the line. ``dispatch`` is the roster's record of whom the
+    callback was given to (None: never dispatched, or its agent no longer holds the case)."""
+
+    callback_id: str = Field(min_length=1)
+    agent_id: str = Field(min_length=1)
+    dispatch: Dispatch | None
 
 
 class Reopen(Value):
@@ -711,6 +748,8 @@ def decide_case(state: Case, command: object, now: datetime) -> list[Event]:
             return [ComplaintResolved(complaint_id=cid, agent_id=command.agent_id,
                                       recap=command.recap, next_steps=list(command.next_steps),
                                       resolved_at=now)]
+        case ConnectCall():
+            return _connect(state, command, now)
         case Reopen():
             if state.status not in ("resolved", "closed"):
                 return []
@@ -734,6 +773,47 @@ def decide_case(state: Case, command: object, now: datetime) -> list[Event]:
             return [Escalated(complaint_id=cid, reason=t.reason, detail=t.detail, escalated_at=now)
                     for t in due_timers(state, now)]
     raise TypeError(f"the case has no command {type(command).__name__}")
+
+
+def _connect(state: Case, command: ConnectCall, now: datetime) -> list[Event]:
+    """Only the agent the callback was dispatched to says it connected, and once: a second
+    click (or a retry) changes nothing."""
+    if (call := state.calls.get(command.callback_id)) is not None:
+        if call.agent_id != command.agent_id:
+            raise IllegalState("mark the call connected", state.status,
+                               f"callback {command.callback_id} is connected to {call.agent_id}")
+        return []
+    dispatch = command.dispatch
+    if dispatch is None or dispatch.complaint_id != state.complaint_id:
+        raise NotFound("dispatched callback", command.callback_id)
+    if dispatch.agent_id != command.agent_id:
+        raise IllegalState("mark the call connected", state.status,
+                           f"callback {command.callback_id} was dispatched to {dispatch.agent_id}")
+    return [CallConnected(complaint_id=state.complaint_id, callback_id=command.callback_id,
+                          agent_id=command.agent_id, connected_at=now)]
+
+
+class CallbackOnCase(Value):
+    """A callback as the case's page shows it: dispatched to an agent, or connected (no phone)."""
+
+    callback_id: str
+    agent_id: str
+    status: Literal["dispatched", "connected"]
+    dispatched_at: datetime | None = None
+    connected_at: datetime | None = None
+
+
+def callbacks_on(case: Case, roster: Roster) -> list[CallbackOnCase]:
+    """The case's callbacks: those its agent holds now (the roster's), and those that connected."""
+    seen = {d.callback_id: CallbackOnCase(callback_id=d.callback_id, agent_id=d.agent_id,
+                                          status="dispatched", dispatched_at=d.dispatched_at)
+            for d in roster.dispatched.values() if d.complaint_id == case.complaint_id}
+    for callback_id, call in case.calls.items():
+        before = seen.get(callback_id)
+        seen[callback_id] = CallbackOnCase(callback_id=callback_id, agent_id=call.agent_id,
+                                           status="connected", connected_at=call.connected_at,
+                                           dispatched_at=before.dispatched_at if before else None)
+    return sorted(seen.values(), key=lambda c: c.dispatched_at or c.connected_at)
 
 
 def _moved(state: Case, at: datetime, **update) -> Case:
@@ -766,6 +846,10 @@ def evolve_case(state: Case, event: Event) -> Case:
             return _moved(state, event.resolved_at, status="resolved", timers=())
         case CaseReopened():
             return _moved(state, event.reopened_at, status="open")
+        case CallConnected():  # someone is talking to the complainant: progress on the case
+            return _moved(state, event.connected_at, calls={
+                **state.calls, event.callback_id: Call(agent_id=event.agent_id,
+                                                       connected_at=event.connected_at)})
         case ContactRecorded():
             return state.model_copy(update=dict(contacts=(*state.contacts, event.contacted_at),
                                                 contact_ids=state.contact_ids | {event.contact_id}))

@@ -74,7 +74,12 @@ Member = Annotated[dict, Depends(team_member)]
 
 
 def _case(case: Case) -> dict:
-    return case.model_dump(mode="json", exclude={"contact_ids", "note_ids", "action_ids"})
+    return case.model_dump(mode="json", exclude={"contact_ids", "note_ids", "action_ids", "calls"})
+
+
+async def _case_with_callbacks(svc: Services, case: Case) -> dict:
+    """The case and its callbacks (who has each, dispatched or connected; never the phone)."""
+    return {**_case(case), "callbacks": [c.model_dump(mode="json") for c in await svc.routing.callbacks(case)]}
 
 
 class _Body(BaseModel):
@@ -193,9 +198,19 @@ async def agent_queue(agent_id: str, svc: Svc, _: Staff) -> dict:
 
 # --- an agent's actions on a case ------------------------------------------------------------------
 
-@router.get("/cases/{complaint_id}", tags=["cases"], summary="A case as routing sees it (status, team, timers).")
+@router.get("/cases/{complaint_id}", tags=["cases"],
+            summary="A case as routing sees it (status, team, timers, callbacks dispatched or connected).")
 async def get_case(complaint_id: str, svc: Svc, _: Staff) -> dict:
-    return _case(await svc.routing.case(complaint_id))
+    return await _case_with_callbacks(svc, await svc.routing.case(complaint_id))
+
+
+@router.post("/cases/{complaint_id}/callbacks/{callback_id}/connected", tags=["cases"],
+             summary="The agent the callback was dispatched to has the complainant on the line (once).")
+async def call_connected(complaint_id: str, callback_id: str, svc: Svc, who: Staff, key: IdempotencyKey = None):
+    async def run(cause: Cause) -> tuple[int, dict]:
+        case = await svc.routing.connect_call(complaint_id, callback_id, who["sub"], cause)
+        return 200, await _case_with_callbacks(svc, case)
+    return await idempotent(svc.idempotency, "call_connected", key, [complaint_id, callback_id, who["sub"]], run)
 
 
 @router.post("/cases/{complaint_id}/transfer", tags=["cases"],

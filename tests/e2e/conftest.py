@@ -32,7 +32,10 @@ from services.notify.app import create_app as create_notify_app
 from services.notify.settings import NotifySettings
 from services.routing.app import create_app as create_routing_app
 from services.routing.settings import RoutingSettings
-from tests.integration.simulators import mailbox, order_system_url, telephony_url  # noqa: F401  (session fixtures)
+from services.carrier.app import create_app as create_carrier_app
+from services.carrier.settings import CarrierSettings
+from tests.integration.simulators import (carrier_simulator_url, mailbox, order_system_url,  # noqa: F401
+                                          telephony_url)  # (session fixtures)
 
 CHROMIUM = Path("/usr/bin/chromium")
 # `playwright install` cannot download browsers here: INFRA.md's Debian Chromium and its flags.
@@ -70,7 +73,7 @@ def page(browser):
 @pytest.fixture(scope="session")
 def sockets() -> Iterator[dict[str, socket.socket]]:
     """A free 127.0.0.1 port per app, bound first: each app's settings name the other's URL."""
-    bound = {name: socket.socket() for name in ("intake", "routing", "notify")}
+    bound = {name: socket.socket() for name in ("intake", "routing", "carrier", "notify")}
     for sock in bound.values():
         sock.bind(("127.0.0.1", 0))
     yield bound
@@ -87,7 +90,8 @@ def intake_settings(sockets, order_system_url: str) -> IntakeSettings:  # noqa: 
     return IntakeSettings(kafka_bootstrap_servers=KAFKA, mongodb_url=MONGO,
                           mongodb_database=f"e2e_intake_{uuid.uuid4().hex[:10]}",
                           outbox_poll_interval_s=0.2, lease_ttl_s=3.0, retry_backoff_max_s=0.5,
-                          routing_public_url=url_of(sockets["routing"]), order_system_url=order_system_url)
+                          routing_public_url=url_of(sockets["routing"]), order_system_url=order_system_url,
+                          carrier_public_url=url_of(sockets["carrier"]))
 
 
 # Package scope, like routing's: no app thread of these tests runs on in this process (holding the
@@ -116,15 +120,26 @@ def routing_settings(sockets) -> RoutingSettings:
 def routing_server(routing_settings: RoutingSettings, sockets, intake_server) -> Iterator[str]:
     """The real routing app (agent and partner API) on its port; yields its base URL. It starts
     reading intake's topic at its end: earlier tests' complaints are not this session's work."""
-    from tests.integration.support import skip_history
-    for topic in (TOPICS["intake"], TOPICS["notify"]):
-        for attempt in range(20):  # a topic intake has just created may not have its leaders yet
-            try:
-                skip_history(KAFKA, routing_settings.service_name, topic)
-                break
-            except KafkaException:
-                time.sleep(0.5)
+    read_from_the_end(routing_settings.service_name, TOPICS["intake"], TOPICS["notify"])
     with serving(create_routing_app(routing_settings), sockets["routing"], routing_settings, "routing") as url:
+        yield url
+
+
+# Package scope, like routing's: its events about this package's complaints stay out of tests/integration.
+@pytest.fixture(scope="package")
+def carrier_server(sockets, intake_server, order_system_url, carrier_simulator_url) -> Iterator[str]:
+    """The real carrier app (shipments, re-checks) on its port, in its own group and database,
+    asking the order and carrier simulators and allowing the intake pages' origin (CORS); yields
+    its base URL. Like routing, it reads intake's and routing's topics from their end."""
+    name = f"carrier-e2e-{uuid.uuid4().hex[:8]}"
+    carriers = {f"{carrier}_url": carrier_simulator_url for carrier in ("fedex", "ups", "usps", "auspost")}
+    settings = CarrierSettings(kafka_bootstrap_servers=KAFKA, mongodb_url=MONGO, service_name=name,
+                               mongodb_database=f"e2e_{name.replace('-', '_')}", outbox_poll_interval_s=0.2,
+                               lease_ttl_s=3.0, retry_backoff_max_s=0.5, recheck_interval_s=0,
+                               order_system_url=order_system_url, cors_origins=url_of(sockets["intake"]),
+                               **carriers)
+    read_from_the_end(settings.service_name, TOPICS["intake"], TOPICS["routing"])
+    with serving(create_carrier_app(settings), sockets["carrier"], settings, "carrier") as url:
         yield url
 
 
@@ -144,11 +159,22 @@ def notify_settings(sockets, mailbox, telephony_url, order_system_url) -> Notify
 def notify_server(notify_settings: NotifySettings, sockets, routing_server) -> Iterator[str]:
     """The real notify app (emails, calls, closure links) on its port; yields its base URL. Like
     routing, it starts at the end of the topics it reads: earlier tests' cases are not its work."""
-    from tests.integration.support import skip_history
-    for topic in (TOPICS["intake"], TOPICS["routing"]):
-        skip_history(KAFKA, notify_settings.service_name, topic)
+    read_from_the_end(notify_settings.service_name, TOPICS["intake"], TOPICS["routing"])
     with serving(create_notify_app(notify_settings), sockets["notify"], notify_settings, "notify") as url:
         yield url
+
+
+def read_from_the_end(group: str, *topics: str) -> None:
+    """Commit ``group``'s offsets at the topics' ends: the shared topics hold earlier tests' cases,
+    which are not this app's work."""
+    from tests.integration.support import skip_history
+    for topic in topics:
+        for attempt in range(20):  # a topic another app has just created may not have its leaders yet
+            try:
+                skip_history(KAFKA, group, topic)
+                break
+            except KafkaException:
+                time.sleep(0.5)
 
 
 @contextmanager

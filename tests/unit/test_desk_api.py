@@ -15,9 +15,9 @@ from services.kernel import auth
 KEY = "a-signing-key-of-at-least-thirty-two-characters"
 
 
-def client(environment: str = "local") -> TestClient:
+def client(environment: str = "local", **settings: str) -> TestClient:
     settings = IntakeSettings(environment=environment, signing_key=KEY,
-                              inbound_webhook_secret="an-inbound-webhook-secret-0123456789")
+                              inbound_webhook_secret="an-inbound-webhook-secret-0123456789", **settings)
     return TestClient(create_app(settings))  # no `with`: the app is not started, nothing connects
 
 
@@ -54,11 +54,18 @@ def test_a_case_s_internals_are_for_agents_and_supervisors_only(who, status):
     assert answer.status_code == status and answer.json()["message"].startswith("Authorization")
 
 
-def test_the_desk_pages_may_call_routing_and_nothing_else():
+def test_the_desk_pages_may_call_routing_and_carrier_and_nothing_else():
     page = client().get("/desk/cases/c-1")
     csp = page.headers["content-security-policy"]
-    assert "connect-src 'self' http://127.0.0.1:8002;" in csp and "script-src" not in csp
+    assert "connect-src 'self' http://127.0.0.1:8002 http://127.0.0.1:8003;" in csp and "script-src" not in csp
     assert 'data-routing-url="http://127.0.0.1:8002"' in page.text and "<script>" not in page.text
+    assert 'id="carrier-panel" data-url="http://127.0.0.1:8003"' in page.text
+
+
+def test_without_a_carrier_url_the_case_page_has_no_carrier_panel_and_may_not_call_one():
+    page = client(carrier_public_url="").get("/desk/cases/c-1")
+    assert "connect-src 'self' http://127.0.0.1:8002;" in page.headers["content-security-policy"]
+    assert "carrier-panel" not in page.text
 
 
 @pytest.mark.parametrize("origin, allowed", [("http://127.0.0.1:8001", True), ("https://evil.example", False)])
@@ -70,3 +77,43 @@ def test_routing_lets_only_the_desk_s_origin_call_it_from_a_browser(origin, allo
         "Origin": origin, "Access-Control-Request-Method": "POST",
         "Access-Control-Request-Headers": "authorization,content-type,idempotency-key"})
     assert (answer.headers.get("access-control-allow-origin") == origin) is allowed
+
+
+@pytest.mark.parametrize("origin, allowed", [("http://127.0.0.1:8001", True), ("https://evil.example", False)])
+def test_carrier_lets_only_the_desk_s_origin_call_it_from_a_browser(origin, allowed):
+    from services.carrier.app import create_app as carrier_app
+    from services.carrier.settings import CarrierSettings
+    carrier = TestClient(carrier_app(CarrierSettings(cors_origins="http://127.0.0.1:8001")))
+    answer = carrier.options("/api/complaints/c-1/recheck", headers={
+        "Origin": origin, "Access-Control-Request-Method": "POST",
+        "Access-Control-Request-Headers": "authorization,idempotency-key"})
+    assert (answer.headers.get("access-control-allow-origin") == origin) is allowed
+
+
+def stored(ce_type: str):
+    import json
+    from pathlib import Path
+
+    import contracts
+    from contracts.envelope import registry
+    service = ce_type.split(".")[1]
+    path = Path(contracts.__file__).parent / "samples" / service / f"{ce_type}.json"
+    return registry.decode(ce_type, json.loads(path.read_text()))
+
+
+@pytest.mark.parametrize("ce_type, words", [
+    ("complaints.carrier.ShipmentStatusReported.v1",
+     "UPS 1Z999AA10123456795: delayed (weather); last scan LEEDS, GB at 14 Mar 2026 07:40 UTC; "
+     "new estimate 15 Mar 2026 18:00 UTC; can still be intercepted"),
+    ("complaints.carrier.OrderShipmentSummarized.v1",
+     "Carrier summary of order 114-5523190-0012345: 6 of 8 items delivered, 2 delayed: weather, "
+     "new estimate tomorrow 18:00"),
+    ("complaints.carrier.CarrierQueryFailed.v1", "Could not ask UPS about 1Z999AA10123456795: "),
+    ("complaints.routing.CallConnected.v1", "Call connected: agt-0042 is on the line with the customer"),
+])
+def test_the_staff_timeline_words_carrier_scans_failures_and_a_connected_call(ce_type, words):
+    from services.intake.desk_views import STAFF_SUMMARIES
+    event = stored(ce_type)
+    internal, summary = STAFF_SUMMARIES[type(event)]
+    assert summary(event).startswith(words)
+    assert internal is ce_type.startswith("complaints.carrier")  # the customer hears of the call only

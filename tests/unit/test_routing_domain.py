@@ -11,14 +11,14 @@ from contracts.envelope import Event
 from contracts.intake import Assurance, Category
 from contracts.routing import (
     AgentAssigned, AgentAvailabilityChanged, AgentRegistered, AgentReleased, Availability,
-    CallbackDispatched,
+    CallbackDispatched, CallConnected,
     CallbackQueued, CaseClosed, CaseNoteAdded, CaseOpened, CaseReopened, PartnerAcknowledged, ComplaintResolved, Escalated, EscalationReason,
     HandoffBrief, ItemQuantity, Money, PartnerOutcomeRecorded, QueuedWorkRemoved,
     ResolutionAction, ResolutionActionRequested, TransferredToPartner, WorkQueued,
 )
 from services.kernel.commands import Aggregate
 from services.routing.domain import (
-    CASE, ROSTER, AcknowledgeTransfer, AddNote, AssignCase, AssignForCallback, Close, FinishCase, BriefDraft, CancelQueuedCallback, ChangeAvailability,
+    CASE, ROSTER, AcknowledgeTransfer, CallbackOnCase, ConnectCall, callbacks_on, AddNote, AssignCase, AssignForCallback, Close, FinishCase, BriefDraft, CancelQueuedCallback, ChangeAvailability,
     Escalate, FireDueTimers, IllegalState, MissingField, Needs, NotFound, OpenCase, RecordContact,
     RecordPartnerOutcome, RegisterAgent, ReleaseAgent, Reopen, RequestResolutionAction, Resolve,
     RouteBack, Team, TransferToPartner, due_timers, pick_agent, repeated_contacts,
@@ -471,3 +471,69 @@ def test_callbacks_wait_ahead_of_written_work_in_the_order_they_came():
     freed = run(ROSTER, history, ChangeAvailability(agent_id="agt-off",
                                                     availability=Availability.AVAILABLE))
     assert [e.complaint_id for e in freed if isinstance(e, CallbackDispatched)] == ["c-1"]
+
+
+# --- "the call connected" ----------------------------------------------------------------------------
+
+def dispatched_to(agent_id: str) -> list[Event]:
+    """The roster after a callback on the case went at once to ``agent_id`` (the only one free)."""
+    given = [agent(agent_id), _available(agent_id, T0 - timedelta(minutes=5))]
+    return given + run(ROSTER, given, callback())
+
+
+def connect(roster: list[Event], agent_id: str, callback_id: str = CB) -> ConnectCall:
+    """What the application asks the case, with the roster's record of the dispatch."""
+    return ConnectCall(callback_id=callback_id, agent_id=agent_id,
+                       dispatch=ROSTER.fold(roster).dispatched.get(callback_id))
+
+
+def test_the_agent_a_callback_was_dispatched_to_marks_the_call_connected_once():
+    roster = dispatched_to("agt-ana")
+
+    events = run(CASE, [OPENED], connect(roster, "agt-ana"), connect(roster, "agt-ana"))
+
+    assert events == [CallConnected(complaint_id=CID, callback_id=CB, agent_id="agt-ana", connected_at=T0)]
+    assert callbacks_on(CASE.fold([OPENED, *events]), ROSTER.fold(roster)) == [CallbackOnCase(
+        callback_id=CB, agent_id="agt-ana", status="connected", dispatched_at=T0, connected_at=T0)]
+
+
+def test_a_dispatched_callback_not_yet_connected_shows_as_dispatched_to_its_agent():
+    assert callbacks_on(CASE.fold([OPENED]), ROSTER.fold(dispatched_to("agt-ana"))) == [CallbackOnCase(
+        callback_id=CB, agent_id="agt-ana", status="dispatched", dispatched_at=T0)]
+
+
+def test_only_the_agent_the_callback_was_dispatched_to_may_mark_it_connected():
+    roster = dispatched_to("agt-ana")
+
+    with pytest.raises(IllegalState, match="callback cb-2026-000107 was dispatched to agt-ana") as refused:
+        run(CASE, [OPENED], connect(roster, "agt-bo"))
+    assert refused.value.current == "open"
+
+
+def test_once_connected_another_agent_cannot_claim_the_call():
+    roster = dispatched_to("agt-ana")
+    given = [OPENED, *run(CASE, [OPENED], connect(roster, "agt-ana"))]
+
+    with pytest.raises(IllegalState, match="is connected to agt-ana"):
+        run(CASE, given, connect(roster, "agt-bo"))
+
+
+def test_a_callback_never_dispatched_on_this_case_is_not_found_naming_it():
+    roster = dispatched_to("agt-ana")
+    other_case = OPENED.model_copy(update={"complaint_id": "c-2026-000099"})
+
+    with pytest.raises(NotFound, match="no dispatched callback 'cb-unknown'"):
+        run(CASE, [OPENED], connect(roster, "agt-ana", "cb-unknown"))
+    with pytest.raises(NotFound, match="no dispatched callback 'cb-2026-000107'"):
+        run(CASE, [other_case], connect(roster, "agt-ana"))
+
+
+def test_the_roster_forgets_a_dispatch_once_its_agent_is_released_from_the_case():
+    roster = dispatched_to("agt-ana")
+
+    released = run(ROSTER, roster, ReleaseAgent(complaint_id=CID, agent_id="agt-ana"))
+
+    assert ROSTER.fold(roster).dispatched.keys() == {CB}
+    assert ROSTER.fold(roster + released).dispatched == {}
+    with pytest.raises(NotFound):
+        run(CASE, [OPENED], connect(roster + released, "agt-ana"))

@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 from contracts.intake import Assurance, Category, CustomerMessageReceived
 from contracts.notify import ComplaintReopened, CustomerConfirmedClosed, EscalationRequested
 from contracts.routing import (AgentAssigned, AgentRegistered, AgentReleased, CallbackDispatched,
-                               CallbackQueued, ContactRecorded, Escalated)
+                               CallbackQueued, CallConnected, ContactRecorded, Escalated)
 from services.routing.domain import ROSTER_STREAM, case_stream
 from services.routing.projections import Timers
 from tests.integration.routing.conftest import running_routing, token
@@ -71,6 +71,37 @@ async def test_with_every_fitting_agent_busy_a_callback_queues_and_goes_to_the_f
         published_for, routing.config.kafka_bootstrap_servers, complaint_id, 3)
     assert (assigned.data["agent_id"], dispatched.data["agent_id"]) == ("agt-cy", "agt-cy")
     assert dispatched.data["callback_id"] == callback_id
+
+
+async def test_the_agent_a_callback_went_to_marks_the_call_connected_once_and_no_one_else_can(routing):
+    await register(routing, "agt-ana", ["delivery_driver_conduct"])
+    await make_available(routing, "agt-ana")
+    complaint_id, callback_id = a_callback_on_a_driver_complaint(routing)
+    await asyncio.to_thread(published_for, routing.config.kafka_bootstrap_servers, complaint_id, 2)
+    connected = f"/api/cases/{complaint_id}/callbacks/{callback_id}/connected"
+    case = (await routing.get(f"/api/cases/{complaint_id}", headers=token(routing, "agent", "agt-ana"))).json()
+    assert [(c["callback_id"], c["agent_id"], c["status"]) for c in case["callbacks"]] == [
+        (callback_id, "agt-ana", "dispatched")]
+    assert "phone" not in case["callbacks"][0]
+
+    someone_else = await routing.post(connected, headers=token(routing, "agent", "agt-cy"))
+    unknown = await routing.post(f"/api/cases/{complaint_id}/callbacks/cb-nope/connected",
+                                 headers=token(routing, "agent", "agt-ana"))
+    first = await routing.post(connected, headers=token(routing, "agent", "agt-ana"))
+    again = await routing.post(connected, headers=token(routing, "agent", "agt-ana"))
+
+    assert someone_else.status_code == 409 and someone_else.json()["current_state"] == "open"
+    assert "was dispatched to agt-ana" in someone_else.json()["message"]
+    assert unknown.status_code == 404 and "'cb-nope'" in unknown.json()["message"]
+    assert first.status_code == again.status_code == 200, (first.text, again.text)
+    [call] = first.json()["callbacks"]
+    assert (call["status"], call["agent_id"]) == ("connected", "agt-ana") and call["connected_at"]
+    assert again.json()["callbacks"] == first.json()["callbacks"]
+    assert count(await logged(routing, case_stream(complaint_id)), CallConnected) == 1
+    *_, published = await asyncio.to_thread(published_for, routing.config.kafka_bootstrap_servers,
+                                            complaint_id, 3)
+    assert published.type == "complaints.routing.CallConnected.v1"
+    assert (published.data["callback_id"], published.data["agent_id"]) == (callback_id, "agt-ana")
 
 
 async def test_fifty_callbacks_at_once_for_five_agents_none_lost_none_beyond_capacity_queue_order_kept(routing):

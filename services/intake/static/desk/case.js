@@ -1,5 +1,5 @@
-// The case page: the filing, the staff timeline and the customer (intake), the case's state and
-// every action (routing). Each form keeps a draft (for a sign-in in between); a refusal is shown
+// The case page: the filing, the staff timeline and the customer (intake), the case's state,
+// its callbacks and every action (routing), the packages (carrier, when its URL is set). Each form keeps a draft (for a sign-in in between); a refusal is shown
 // where it belongs; a conflict loads the fresh state instead of overwriting it.
 "use strict";
 
@@ -11,10 +11,72 @@
   const { el } = Desk;
   const STATUS = { open: "Open", transferred: "With a partner team", resolved: "Resolved", closed: "Closed" };
 
-  // EXTENSION POINT (issue 7): panels of services not merged yet (carrier: status per package,
-  // scans, new estimate; notify: closure loop). Each is {element id, load(baseUrl, complaintId)};
-  // a panel runs only when the page rendered its element, i.e. when its service's URL is set.
-  const PANELS = [];
+  const CARRIERS = { fedex: "FedEx", ups: "UPS", usps: "USPS", auspost: "Australia Post" };
+  const words = (value) => (value || "").replace(/_/g, " ");
+
+  // The carrier panel: the order in one sentence and a row per package, from carrier's API;
+  // scans and failures are in the timeline. "Re-check" asks the carriers again now.
+  const carrierPanel = {
+    id: "carrier-panel",
+    load(base, node) {
+      const path = `/api/complaints/${id}`;
+      const form = node.querySelector("#carrier-recheck");
+      async function refresh() {
+        try { showShipments(node, await Desk.call(base, `${path}/shipments`)); } catch (e) {
+          node.querySelector("#carrier-summary").textContent = "We cannot reach the carrier service right now; we will keep trying.";
+        }
+        setTimeout(refresh, 5000);
+      }
+      form.addEventListener("submit", async (event) => {
+        event.preventDefault();
+        const result = await Desk.submit(form, (key) => Desk.call(base, `${path}/recheck`, { method: "POST", key: key }));
+        if (result && (result.ok || result.status === 404)) showShipments(node, result);
+      });
+      refresh();
+    },
+  };
+
+  function showShipments(node, answer) {
+    const summary = node.querySelector("#carrier-summary"), packages = node.querySelector("#carrier-packages");
+    if (!answer.ok) {
+      delete node.dataset.signature;
+      summary.textContent = answer.status === 404 ? "No shipment is being tracked for this case."
+        : Desk.messageOf(answer.data) || `The carrier service answered ${answer.status}.`;
+      if (answer.status === 404) packages.replaceChildren();
+      return;
+    }
+    const signature = JSON.stringify(answer.data);
+    if (node.dataset.signature === signature) return;  // unchanged: leave it be for screen readers
+    node.dataset.signature = signature;
+    const view = answer.data;
+    summary.textContent = view.summary[0].toUpperCase() + view.summary.slice(1) +
+      (view.order_problem ? ` (the order could not be looked up: ${words(view.order_problem)})` : "");
+    const table = el("table", undefined, "packages");
+    const head = el("tr");
+    ["Carrier", "Tracking number", "Status", "Items", "New estimate", "Can intercept"].forEach((h) => {
+      const th = el("th", h);
+      th.scope = "col";
+      head.append(th);
+    });
+    table.append(el("caption", `Packages of order ${view.order_id || "(none named)"}`), el("thead"), el("tbody"));
+    table.tHead.append(head);
+    view.packages.forEach((p) => {
+      const row = el("tr");
+      row.dataset.trackingNumber = p.tracking_number;
+      const items = el("td", `${p.item_count} item${p.item_count === 1 ? "" : "s"}`);
+      if (p.items.length) items.append(el("span", p.items.join(", "), "skus"));
+      row.append(el("td", CARRIERS[p.carrier] || p.carrier), el("td", p.tracking_number, "mono"),
+        el("td", words(p.status) + (p.failure ? ` (could not ask: ${words(p.failure)})` : "")), items,
+        el("td", p.estimated_delivery_by ? Desk.when(p.estimated_delivery_by) : "—"),
+        el("td", p.can_intercept ? "yes" : "no"));
+      table.tBodies[0].append(row);
+    });
+    packages.replaceChildren(table);
+  }
+
+  // Panels of other services: each runs only when the page rendered its element, i.e. when its
+  // service's URL is set (notify's closure loop would be the next).
+  const PANELS = [carrierPanel];
 
   function renderFiling(view) {
     const f = view.filing, c = f.complainant;
@@ -74,6 +136,43 @@
     document.getElementById("timers").replaceChildren(...(state.timers || []).map((t) =>
       el("li", `${t.name.startsWith("partner_sla") ? "Partner SLA" : t.name} due ${Desk.when(t.due_at)} (${Desk.relative(t.due_at)})` +
         (t.fired ? ": fired, escalated" : ""), t.fired ? "fired" : "")));
+    if (state.callbacks) renderCallbacks(state.callbacks);  // an action's answer leaves them out
+  }
+
+  // The case's callbacks; the agent a callback went to says when the customer is on the line.
+  function renderCallbacks(callbacks) {
+    const box = document.getElementById("callbacks");
+    const signature = JSON.stringify(callbacks);
+    if (box.dataset.signature === signature) return;  // a re-render would drop a click in flight
+    box.dataset.signature = signature;
+    box.hidden = !callbacks.length;
+    document.getElementById("callback-list").replaceChildren(...callbacks.map(callbackItem));
+  }
+
+  function callbackItem(callback) {
+    const li = el("li", undefined, `callback ${callback.status}`);
+    li.dataset.callbackId = callback.callback_id;
+    if (callback.status === "connected") {
+      li.append(el("span", `Call connected at ${Desk.when(callback.connected_at)} (${callback.agent_id})`));
+      return li;
+    }
+    li.append(el("span", `Dialling the customer for ${callback.agent_id} since ${Desk.when(callback.dispatched_at)}`));
+    if (callback.agent_id !== who.sub) return li;
+    const form = el("form");
+    form.noValidate = true;
+    const button = el("button", "Mark the call connected", "button");
+    button.type = "submit";
+    const message = el("div", undefined, "form-message");
+    message.setAttribute("aria-live", "polite");
+    form.append(button, message);
+    form.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      const path = `/api/cases/${id}/callbacks/${encodeURIComponent(callback.callback_id)}/connected`;
+      const result = await Desk.submit(form, (key) => Desk.routing(path, { method: "POST", key: key }), fresh);
+      if (result && result.ok) { renderState(result.data); loadView(); }
+    });
+    li.append(form);
+    return li;
   }
 
   async function loadState() {
@@ -163,6 +262,6 @@
   loop();
   PANELS.forEach((panel) => {
     const node = document.getElementById(panel.id);
-    if (node && node.dataset.url) panel.load(node.dataset.url, complaintId, node);
+    if (node && node.dataset.url) panel.load(node.dataset.url, node);
   });
 })();

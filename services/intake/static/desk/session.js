@@ -207,6 +207,6 @@ window.Desk = (function () {
     box.className = "form-message" + (text ? " error" : "");
   }
 
-  return { audience, claims, signIn, afterSignIn, requireSignIn, toSignIn, routing, intake, keepDraft,
+  return { audience, claims, signIn, afterSignIn, requireSignIn, toSignIn, call, routing, intake, keepDraft,
            dropDraft, submit, say, lines, when, relative, el, facts, notice, messageOf, newKey };
 })();
