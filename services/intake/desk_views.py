@@ -14,12 +14,15 @@ from typing import Any
 from contracts.carrier import (CarrierQueryFailed, OrderShipmentSummarized, ShipmentStatus,
                                ShipmentStatusReported)
 from contracts.envelope import Envelope, Event
-from contracts.intake import (CATEGORY_LABELS, CallbackCancelled, CallbackRequested, ComplaintFiled,
+from contracts.intake import (CATEGORY_LABELS, CallbackCancelled, CallbackRequested, ClosureAnswered, ComplaintFiled,
                               ComplaintLinked, CustomerMessageReceived)
 from contracts.routing import (AgentAssigned, CallbackDispatched, CallbackQueued, CallConnected, CaseNoteAdded,
                                ComplaintResolved, Escalated, PartnerAcknowledged,
                                PartnerOutcomeRecorded, ResolutionActionRequested,
                                TransferredToPartner)
+from contracts.notify import (CallFailed, CallPlaced, ClosureConfirmationRequested, ComplaintClosedUnconfirmed,
+                              ComplaintReopened, CustomerConfirmedClosed, EscalationRequested, NotificationFailed,
+                              NotificationSuppressed, OutcomeShared)
 from services.kernel.projections import DocumentProjection
 
 
@@ -97,6 +100,24 @@ STAFF_SUMMARIES: dict[type, tuple[bool, Callable[[Any], str]]] = {
     CarrierQueryFailed: (True, _query_failed),
     # ShipmentExceptionDetected is keyed by order, not complaint: it never reaches a case's
     # timeline here; the proactive case it opens is filed like any other complaint.
+    ClosureConfirmationRequested: (False, lambda e: ("Reminder: is the complaint closed?" if e.reminder else
+                                                     "Asked the complainant: is the complaint closed?")
+                                                    + f" (email to {e.to})"),
+    ClosureAnswered: (False, lambda e: "The complainant answered on their case page: "
+                                       + ("yes, closed" if e.answer == "yes" else f"no, still a problem. {e.reason}")),
+    CustomerConfirmedClosed: (False, lambda e: f"The complainant confirmed it is closed (by {e.via})"),
+    ComplaintReopened: (False, lambda e: f"The complainant says it is not solved (by {e.via}); reopened"
+                                         + (f": {e.reason[:500]}" if e.reason else "")),
+    ComplaintClosedUnconfirmed: (False, lambda e: "Closed without an answer from the complainant"),
+    CallPlaced: (True, lambda e: f"Call placed with the telephony provider ({e.call_sid})"),
+    CallFailed: (True, lambda e: f"Call attempt {e.attempt} failed: {e.reason}"
+                                 + (" (no attempt left: the complainant is told)" if e.final else "")),
+    OutcomeShared: (False, lambda e: f"The outcome was sent to the complainant by {e.channel}"),
+    NotificationSuppressed: (True, lambda e: f"Held back {e.template} by {e.channel} ({e.reason}); "
+                                             f"instead: {e.alternative}"),
+    NotificationFailed: (True, lambda e: f"Gave up sending {e.template} by {e.channel} after {e.attempts} "
+                                         f"attempts: {e.reason}"),
+    EscalationRequested: (True, lambda e: f"Notify asked for a human ({e.reason}): {e.detail}"),
 }
 
 
@@ -105,8 +126,8 @@ def _source(envelope: Envelope) -> str:
 
 
 def _generic(envelope: Envelope) -> str:
-    # A service's event this table does not word yet (notify's): its name only, never
-    # its data, which may hold what staff must not read here (a one-time code, say).
+    # An event this table does not word: its name only, never its data, which may hold what
+    # staff must not read here (a one-time code, say).
     name = envelope.type.split(".")[-2] if envelope.type.count(".") >= 2 else envelope.type
     return f"{name} ({_source(envelope)})"
 

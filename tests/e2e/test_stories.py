@@ -75,6 +75,8 @@ def test_the_button_call_me_now_the_agent_hands_over_with_a_brief_the_partner_ac
     sign_in(desk, intake_server, "desk", agent)
     open_case_from_the_queue(desk, intake_server, complaint_id)
     expect(desk.locator("#filing")).to_contain_text("nearly hit me")
+    mark_the_call_connected(desk, agent)
+    expect(page.locator("#callback-state")).to_have_text("You are on the call with us.", timeout=20_000)
     transfer_with_a_brief(desk, logistics, asks="Wants the driver stopped from driving on pavements.",
                           tried="Took the details: van reversed onto the pavement at 08:10 today.",
                           promised="The partner team will look into it and tell him what they did.")
@@ -113,6 +115,13 @@ def test_the_button_call_me_now_the_agent_hands_over_with_a_brief_the_partner_ac
     assert routing_case(routing_server, routing_settings, complaint_id, agent, until="closed")["status"] == "closed"
 
 
+def mark_the_call_connected(desk: Page, agent: str) -> None:
+    callbacks = desk.locator("#callbacks")
+    expect(callbacks).to_contain_text(f"Dialling the customer for {agent}", timeout=30_000)
+    callbacks.get_by_role("button", name="Mark the call connected").click()
+    expect(callbacks).to_contain_text("Call connected at", timeout=10_000)
+
+
 def routing_case(routing_url: str, settings, complaint_id: str, agent: str, until: str, timeout_s: float = 30) -> dict:
     """Routing's view of the case, once its status is ``until`` (or the last seen, at the timeout)."""
     deadline = time.monotonic() + timeout_s
@@ -136,8 +145,8 @@ def order_agent(routing_server, routing_settings):
 
 
 def test_the_17_minute_call_the_agent_sees_each_package_cancels_the_undelivered_items_and_refunds_their_shipping(
-        page: Page, another_page, intake_server, routing_server, routing_settings, notify_server, mailbox,
-        telephony_url, order_agent):
+        page: Page, another_page, intake_server, routing_server, routing_settings, carrier_server, notify_server,
+        mailbox, telephony_url, order_agent):
     agent = order_agent
     email, phone = someone("sam")
 
@@ -151,12 +160,26 @@ def test_the_17_minute_call_the_agent_sees_each_package_cancels_the_undelivered_
     measured("the 17-minute call", "click to dial", clicked_at, call["date_created"])
     assert f"<Client>{agent}</Client>" in call["twiml"]
 
-    # The agent sees the same order the customer named.
+    # The agent takes the call with the same order in front of them that the customer named, and
+    # the carriers' answer per package: 6 of 8 delivered, 2 delayed by weather, a new estimate.
     desk = another_page()
     sign_in(desk, intake_server, "desk", agent)
     open_case_from_the_queue(desk, intake_server, complaint_id)
+    mark_the_call_connected(desk, agent)
     expect(desk.locator("#customer")).to_contain_text(f"Order {ORDER}")
     expect(desk.locator("#filing")).to_contain_text(ORDER)
+    carrier = desk.locator("#carrier-panel")
+    expect(carrier.locator("#carrier-summary")).to_contain_text(
+        re.compile(r"^6 of 8 items delivered, 2 delayed: weather, new estimate "), timeout=30_000)
+    delayed = carrier.locator('tr[data-tracking-number="1Z999AA10123456795"]')
+    expect(delayed.locator("td")).to_have_text(["UPS", "1Z999AA10123456795", "delayed", re.compile(r"^2 items"),
+                                                re.compile(r"\d{4}"), "yes"])
+    expect(carrier.locator('tr[data-tracking-number="1Z999AA10123456784"] td').nth(2)).to_have_text("delivered")
+    expect(desk.locator("#timeline")).to_contain_text("UPS 1Z999AA10123456795: delayed (weather); last scan",
+                                                      timeout=20_000)
+    # On hold, he asks once more (the local depot): the carriers again, the same answer.
+    carrier.get_by_role("button", name="Re-check with the carriers").click()
+    expect(carrier.locator(".form-message")).to_have_text("Done.")
 
     # He cancels the two undelivered items mid-shipment, refunds their shipping, recaps, resolves.
     request_an_action(desk, "cancel_items", ORDER, UNDELIVERED, amount="64.98")  # their price, refunded
@@ -165,6 +188,7 @@ def test_the_17_minute_call_the_agent_sees_each_package_cancels_the_undelivered_
                         "shipping, GBP 9.98.",
             next_steps="The refund lands on your card within 3 working days.")
     expect(desk.locator("#routing-state")).to_contain_text("Resolved")
+    screenshot(desk, "agent-case-story-2")
 
     # Downstream systems (orders, payments) get the order, the items and the amounts.
     actions = routing_events(complaint_id, "complaints.routing.ResolutionActionRequested.v1", 2)

@@ -117,3 +117,17 @@ def test_the_staff_timeline_words_carrier_scans_failures_and_a_connected_call(ce
     internal, summary = STAFF_SUMMARIES[type(event)]
     assert summary(event).startswith(words)
     assert internal is ce_type.startswith("complaints.carrier")  # the customer hears of the call only
+
+
+def test_every_public_event_about_a_case_has_words_on_the_staff_timeline():
+    import contracts.carrier, contracts.intake, contracts.notify, contracts.routing  # noqa: E401, F401  (register)
+    from contracts.envelope import registry
+    from services.intake.desk_views import STAFF_SUMMARIES
+
+    # Keyed by something else than a complaint: they never reach a case's timeline.
+    not_about_a_case = {"ShipmentExceptionDetected", "VerificationCodeRequested", "ContactVerified",
+                        "VerificationCodeSent", "AddressMarkedUndeliverable", "AgentRegistered",
+                        "AgentAvailabilityChanged", "PartnerTeamRegistered"}
+    unworded = sorted(cls.__name__ for cls in registry.types().values()
+                      if cls.public and cls not in STAFF_SUMMARIES and cls.__name__ not in not_about_a_case)
+    assert unworded == []
