@@ -13,6 +13,7 @@ from services.intake.adapters.email import InboundEmail
 from services.intake.adapters.social import SocialPost
 from services.intake.adapters.orders import ContactOnFile, OrderDirectory
 from services.intake.domain import (COMPLAINT, ORDER_CASES, VERIFICATION, AnswerClosure, Callback, CancelCallback,
+                                    CloseCaseForOrder,
                                     ComplaintNotFound, FileComplaint, LinkContact,
                                     OpenCaseForOrder, ReceiveMessage, RequestCallback, RequestCode,
                                     VerifyCode, VerifyOutcome, complaint_stream, live_callback,
@@ -65,6 +66,15 @@ class Intake:
         new contact on the case already open for that order)."""
         complaint = proactive_complaint(alert, derived_id("complaint", cause.id), cause.id)
         return await self.file(complaint, cause, sender=f"carrier:{alert.carrier.value}")
+
+    async def release_order(self, complaint_id: str, cause: Cause) -> None:
+        """The case is closed (confirmed, or unanswered): the next contact about its order opens a
+        new case instead of joining a finished one."""
+        events, _ = await self.store.load(complaint_stream(complaint_id))
+        order_id = COMPLAINT.fold(events).order_id
+        if order_id:
+            await execute(self.store, ORDER_CASES, order_stream(order_id),
+                          CloseCaseForOrder(order_id=order_id, complaint_id=complaint_id), cause)
 
     async def _link(self, complaint_id: str, contact: LinkContact, cause: Cause) -> None:
         # The case's order claim can land a moment before its ComplaintFiled: wait for it briefly.

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from contracts import TOPICS
 from contracts.carrier import ShipmentExceptionDetected
+from contracts.notify import ComplaintClosedUnconfirmed, CustomerConfirmedClosed
 from contracts.envelope import Envelope
 from contracts.intake import BCP47, CATEGORY_LABELS, E164, Assurance, Category, Channel, Complainant
 from services.intake.adapters.email import InvalidEmail, parse_email
@@ -349,10 +350,15 @@ def add_routes(app: FastAPI) -> None:
 
 def subscribe(runtime: Runtime, intake: Intake) -> None:
     """Intake listens to everything, for the case timeline and the customer view (one consumer,
-    in the service's own group); a carrier's exception opens a proactive case."""
+    in the service's own group); a carrier's exception opens a proactive case; a closed case
+    releases its order."""
     async def proactive_case(alert: ShipmentExceptionDetected, envelope: Envelope) -> None:
         await intake.open_proactive_case(alert, Cause.of_event(envelope, "open_proactive_case"))
 
+    async def release_order(closed: CustomerConfirmedClosed | ComplaintClosedUnconfirmed, envelope: Envelope) -> None:
+        await intake.release_order(closed.complaint_id, Cause.of_event(envelope, "release_order"))
+
     others = [topic for service, topic in TOPICS.items() if service != "intake"]
-    runtime.consumer.subscribe(others, runtime.settings.service_name,
-                               {ShipmentExceptionDetected: proactive_case}, record_all=True)
+    runtime.consumer.subscribe(others, runtime.settings.service_name, {
+        ShipmentExceptionDetected: proactive_case, CustomerConfirmedClosed: release_order,
+        ComplaintClosedUnconfirmed: release_order}, record_all=True)

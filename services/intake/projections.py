@@ -106,7 +106,8 @@ class CaseViews(DocumentProjection):
             if isinstance(event, CallbackQueued):
                 view["callback"].update(position=event.position, estimated_wait_s=event.estimated_wait_s)
         elif isinstance(event, ComplaintResolved):
-            view["status"] = "resolved"
+            # Two topics: notify's "closed" can be read before routing's resolution; closed stands.
+            view["status"] = "closed" if view["status"] == "closed" else "resolved"
             if (view["callback"] or {}).get("state") in CALL_UNDER_WAY:
                 view["callback"]["state"] = "ended"  # resolved: whatever call there was is over
         elif type(event) in CLOSURE_STATUS:

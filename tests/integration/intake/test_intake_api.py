@@ -11,7 +11,7 @@ import pytest
 from contracts import TOPICS
 from contracts.envelope import to_kafka
 from contracts.intake import ClosureAnswered
-from contracts.notify import ClosureConfirmationRequested
+from contracts.notify import ClosureConfirmationRequested, CustomerConfirmedClosed
 from contracts.routing import CallbackDispatched, CallbackQueued, ComplaintResolved, PartnerOutcomeRecorded
 from services.kernel import auth
 from services.kernel.eventstore import Cause
@@ -256,7 +256,8 @@ async def test_the_complainant_answers_is_this_closed_on_their_case_page_once_th
 
     async def asked():
         view = (await intake.get(f"/api/complaints/{complaint_id}", headers=bearer(filed))).json()
-        return view if (view.get("closure") or {}).get("state") == "asked" else None
+        # Two topics: routing's resolution and notify's question may arrive in either order.
+        return view if (view.get("closure") or {}).get("state") == "asked" and view["outcomes"] else None
 
     view = await wait_for(asked, timeout=60)
     assert view["status"] == "resolved"
@@ -275,3 +276,27 @@ async def test_the_complainant_answers_is_this_closed_on_their_case_page_once_th
     events, _ = await store.load(f"complaint-{complaint_id}")
     assert events[-1] == ClosureAnswered(complaint_id=complaint_id, answer="no", reason="The refund has not come.",
                                          answered_at=events[-1].answered_at)
+
+
+async def test_once_the_complainant_confirms_the_case_closed_the_next_complaint_about_its_order_opens_a_new_case(intake):
+    order = "114-5523190-0012345"
+    first = (await intake.post("/api/complaints", json=driver_complaint(
+        category="part_of_order_missing", description="Only 6 of 8 items arrived", order_id=order))).json()
+    again = (await intake.post("/api/complaints", json=driver_complaint(
+        category="part_of_order_missing", description="Still 2 items missing", order_id=order))).json()
+    assert (again["status"], again["complaint_id"]) == ("linked", first["complaint_id"])
+
+    now = datetime.now(UTC)
+    store = intake.app.state.services.runtime.store
+    closed = CustomerConfirmedClosed(complaint_id=first["complaint_id"], via="link", confirmed_at=now)
+    produce_raw(intake.config.kafka_bootstrap_servers, TOPICS["notify"], [to_kafka(
+        store.envelope(closed, f"notify-{uuid.uuid4()}", Cause.of_request("n", "notify"), now).model_copy(
+            update={"source": "/services/notify"}))])
+
+    async def released():
+        events, _ = await store.load(f"order-{order}")
+        return any(type(e).__name__ == "CaseClosedForOrder" for e in events)
+    await wait_for(released, timeout=60)
+    later = (await intake.post("/api/complaints", json=driver_complaint(
+        category="damaged_item", description="The replacement arrived broken", order_id=order))).json()
+    assert later["status"] == "open" and later["complaint_id"] != first["complaint_id"]
