@@ -47,16 +47,23 @@ def another_page(browser: Browser):
 
 
 @pytest.fixture
-def driver_conduct_agent(routing_server, routing_settings):
-    agent_id = an_agent_on_duty(routing_server, routing_settings, [DRIVER])
-    yield agent_id
-    off_duty(routing_server, routing_settings, agent_id)
+def on_duty(routing_server, routing_settings):
+    """Put a new agent with these skills (and teams) on duty; off duty again after the test, so
+    the next test's complaints are not theirs."""
+    agents = []
+
+    def agent(skills: list[str], teams: list[str] = ()) -> str:
+        agents.append(an_agent_on_duty(routing_server, routing_settings, skills, teams))
+        return agents[-1]
+    yield agent
+    for agent_id in agents:
+        off_duty(routing_server, routing_settings, agent_id)
 
 
 def test_the_button_call_me_now_the_agent_hands_over_with_a_brief_the_partner_acts_and_the_customer_closes_it(
         page: Page, another_page, intake_server, routing_server, routing_settings, notify_server, mailbox,
-        telephony_url, driver_conduct_agent):
-    agent = driver_conduct_agent
+        telephony_url, on_duty):
+    agent = on_duty([DRIVER])
     logistics = a_partner_team(routing_server, routing_settings, [DRIVER])
     email, phone = someone("sam")
 
@@ -92,11 +99,10 @@ def test_the_button_call_me_now_the_agent_hands_over_with_a_brief_the_partner_ac
 
     # The agent resolves; within moments he is asked by email whether it is closed.
     expect(desk.locator("#timeline")).to_contain_text("Outcome from", timeout=20_000)
-    resolve(desk, recap="We passed your report to the regional logistics partner, who acted on it.",
-            next_steps="Nothing more is needed from you.")
-    resolved_at = routing_events(complaint_id, "complaints.routing.ComplaintResolved.v1", 1)[0].time
-    question = mail_with(mailbox, email, f"Is your complaint {complaint_id} closed?")
-    measured("the button", "resolve to email", resolved_at, question["received_at"])
+    question = resolve_and_wait_for_the_question(
+        desk, mailbox, "the button", complaint_id, email,
+        recap="We passed your report to the regional logistics partner, who acted on it.",
+        next_steps="Nothing more is needed from you.")
 
     # He hears the outcome (never the internal note), and answers yes from the email.
     outcome = mail_with(mailbox, email, f"What was done about your complaint {complaint_id}")
@@ -113,6 +119,17 @@ def test_the_button_call_me_now_the_agent_hands_over_with_a_brief_the_partner_ac
     assert "D-4471" not in page.content()
     screenshot(page, "customer-page")
     assert routing_case(routing_server, routing_settings, complaint_id, agent, until="closed")["status"] == "closed"
+
+
+def resolve_and_wait_for_the_question(desk: Page, mailbox, story: str, complaint_id: str, to: str, recap: str,
+                                      next_steps: str) -> dict:
+    """Resolve on the desk; the "is this closed?" email, once the SMTP server has it. Prints the
+    time from routing's ComplaintResolved to that receipt."""
+    resolve(desk, recap=recap, next_steps=next_steps)
+    resolved_at = routing_events(complaint_id, "complaints.routing.ComplaintResolved.v1", 1)[0].time
+    question = mail_with(mailbox, to, f"Is your complaint {complaint_id} closed?")
+    measured(story, "resolve to email", resolved_at, question["received_at"])
+    return question
 
 
 def mark_the_call_connected(desk: Page, agent: str) -> None:
@@ -137,17 +154,10 @@ ORDER = "114-5523190-0012345"  # 8 items in 2 UPS packages; the second (2 items)
 UNDELIVERED = ["ELEC-HEADPHONES-BT x 1", "SPORT-YOGA-MAT x 1"]
 
 
-@pytest.fixture
-def order_agent(routing_server, routing_settings):
-    agent_id = an_agent_on_duty(routing_server, routing_settings, [MISSING])
-    yield agent_id
-    off_duty(routing_server, routing_settings, agent_id)
-
-
 def test_the_17_minute_call_the_agent_sees_each_package_cancels_the_undelivered_items_and_refunds_their_shipping(
         page: Page, another_page, intake_server, routing_server, routing_settings, carrier_server, notify_server,
-        mailbox, telephony_url, order_agent):
-    agent = order_agent
+        mailbox, telephony_url, on_duty):
+    agent = on_duty([MISSING])
     email, phone = someone("sam")
 
     # From his order's page ("problem with this order?") to the complaint page, order filled in.
@@ -184,9 +194,10 @@ def test_the_17_minute_call_the_agent_sees_each_package_cancels_the_undelivered_
     # He cancels the two undelivered items mid-shipment, refunds their shipping, recaps, resolves.
     request_an_action(desk, "cancel_items", ORDER, UNDELIVERED, amount="64.98")  # their price, refunded
     request_an_action(desk, "refund_shipping", ORDER, UNDELIVERED, amount="9.98")
-    resolve(desk, recap="We cancelled the 2 items still on the way (headphones, yoga mat) and refunded their "
-                        "shipping, GBP 9.98.",
-            next_steps="The refund lands on your card within 3 working days.")
+    recap = resolve_and_wait_for_the_question(
+        desk, mailbox, "the 17-minute call", complaint_id, email,
+        recap="We cancelled the 2 items still on the way (headphones, yoga mat) and refunded their shipping, GBP 9.98.",
+        next_steps="The refund lands on your card within 3 working days.")
     expect(desk.locator("#routing-state")).to_contain_text("Resolved")
     screenshot(desk, "agent-case-story-2")
 
@@ -198,10 +209,7 @@ def test_the_17_minute_call_the_agent_sees_each_package_cancels_the_undelivered_
         ("refund_shipping", ORDER, [{"sku": "ELEC-HEADPHONES-BT", "quantity": 1}, {"sku": "SPORT-YOGA-MAT", "quantity": 1}],
          {"value": "9.98", "currency": "GBP"})]
 
-    # He receives the recap with the next steps, and answers on his own case page.
-    resolved_at = routing_events(complaint_id, "complaints.routing.ComplaintResolved.v1", 1)[0].time
-    recap = mail_with(mailbox, email, f"Is your complaint {complaint_id} closed?")
-    measured("the 17-minute call", "resolve to email", resolved_at, recap["received_at"])
+    # He has received the recap with the next steps, and answers on his own case page.
     assert "refunded their shipping, GBP 9.98" in recap["text"] and "within 3 working days" in recap["text"]
     page.goto(status_url)
     expect(page.locator("#outcomes")).to_contain_text("within 3 working days", timeout=20_000)
@@ -220,24 +228,20 @@ SECURITY = "team-account-security"  # the team rules.json sends locked accounts 
 
 @pytest.fixture
 def security_team(routing_server, routing_settings):
-    """The account-security team (restricted) with one agent of its own on duty, and a generalist
-    who could take anything else about accounts but is not in the team: (member, generalist)."""
-    supervisor = bearer(routing_settings, "sup-e2e", "supervisor")
-    answer = httpx.post(f"{routing_server}/api/partner-teams", headers=supervisor, json={
-        "team_id": SECURITY, "name": "Account security", "categories": ["account_locked"],
-        "response_sla_minutes": 60, "restricted": True})
+    """The account-security team of rules.json (restricted: only its members take its calls)."""
+    answer = httpx.post(f"{routing_server}/api/partner-teams", headers=bearer(routing_settings, "sup-e2e", "supervisor"),
+                        json={"team_id": SECURITY, "name": "Account security", "categories": ["account_locked"],
+                              "response_sla_minutes": 60, "restricted": True})
     assert answer.status_code == 201, answer.text
-    generalist = an_agent_on_duty(routing_server, routing_settings, ["account_locked", DRIVER])
-    member = an_agent_on_duty(routing_server, routing_settings, ["account_locked"], teams=[SECURITY])
-    yield member, generalist
-    for agent in (member, generalist):
-        off_duty(routing_server, routing_settings, agent)
+    return SECURITY
 
 
 def test_the_locked_out_seller_files_by_one_time_code_reaches_security_only_is_not_nagged_and_is_escalated(
         page: Page, another_page, intake_server, intake_settings, routing_server, routing_settings, notify_server,
-        notify_settings, mailbox, telephony_url, security_team):
-    member, generalist = security_team
+        notify_settings, mailbox, telephony_url, security_team, on_duty):
+    # A generalist who could take anything about accounts, and the team's own agent: both free.
+    generalist = on_duty(["account_locked", DRIVER])
+    member = on_duty(["account_locked"], teams=[security_team])
 
     # She cannot log in: a one-time code goes to the email on file; she files with it and asks
     # for a call. Only the security team's own agent may call her back.
@@ -292,11 +296,10 @@ def test_the_locked_out_seller_files_by_one_time_code_reaches_security_only_is_n
     sign_in(desk, intake_server, "desk", member)
     open_case_from_the_queue(desk, intake_server, complaint_id)
     expect(desk.locator("#timeline")).to_contain_text("Escalated (repeated_contacts)", timeout=20_000)
-    resolve(desk, recap="We checked the card with you and lifted the lock; the buyer's details are visible again.",
-            next_steps="Log in again; your buyer's lost parcel is with seller support.")
-    resolved_at = routing_events(complaint_id, "complaints.routing.ComplaintResolved.v1", 1)[0].time
-    question = mail_with(mailbox, HER_EMAIL, f"Is your complaint {complaint_id} closed?")
-    measured("the locked-out seller", "resolve to email", resolved_at, question["received_at"])
+    resolve_and_wait_for_the_question(
+        desk, mailbox, "the locked-out seller", complaint_id, HER_EMAIL,
+        recap="We checked the card with you and lifted the lock; the buyer's details are visible again.",
+        next_steps="Log in again; your buyer's lost parcel is with seller support.")
 
 
 def file_as_the_locked_out_seller(page: Page, intake_url: str, mailbox) -> tuple[str, str, datetime]:

@@ -68,25 +68,25 @@ def test_without_a_carrier_url_the_case_page_has_no_carrier_panel_and_may_not_ca
     assert "carrier-panel" not in page.text
 
 
-@pytest.mark.parametrize("origin, allowed", [("http://127.0.0.1:8001", True), ("https://evil.example", False)])
-def test_routing_lets_only_the_desk_s_origin_call_it_from_a_browser(origin, allowed):
-    from services.routing.app import create_app as routing_app
+def _routing(origins: str):
+    from services.routing.app import create_app
     from services.routing.settings import RoutingSettings
-    routing = TestClient(routing_app(RoutingSettings(cors_origins="http://127.0.0.1:8001")))
-    answer = routing.options("/api/cases/c-1/transfer", headers={
+    return create_app(RoutingSettings(cors_origins=origins)), "/api/cases/c-1/transfer"
+
+
+def _carrier(origins: str):
+    from services.carrier.app import create_app
+    from services.carrier.settings import CarrierSettings
+    return create_app(CarrierSettings(cors_origins=origins)), "/api/complaints/c-1/recheck"
+
+
+@pytest.mark.parametrize("service", [_routing, _carrier], ids=["routing", "carrier"])
+@pytest.mark.parametrize("origin, allowed", [("http://127.0.0.1:8001", True), ("https://evil.example", False)])
+def test_routing_and_carrier_let_only_the_desk_s_origin_call_them_from_a_browser(service, origin, allowed):
+    app, path = service("http://127.0.0.1:8001")
+    answer = TestClient(app).options(path, headers={
         "Origin": origin, "Access-Control-Request-Method": "POST",
         "Access-Control-Request-Headers": "authorization,content-type,idempotency-key"})
-    assert (answer.headers.get("access-control-allow-origin") == origin) is allowed
-
-
-@pytest.mark.parametrize("origin, allowed", [("http://127.0.0.1:8001", True), ("https://evil.example", False)])
-def test_carrier_lets_only_the_desk_s_origin_call_it_from_a_browser(origin, allowed):
-    from services.carrier.app import create_app as carrier_app
-    from services.carrier.settings import CarrierSettings
-    carrier = TestClient(carrier_app(CarrierSettings(cors_origins="http://127.0.0.1:8001")))
-    answer = carrier.options("/api/complaints/c-1/recheck", headers={
-        "Origin": origin, "Access-Control-Request-Method": "POST",
-        "Access-Control-Request-Headers": "authorization,idempotency-key"})
     assert (answer.headers.get("access-control-allow-origin") == origin) is allowed
 
 
