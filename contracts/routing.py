@@ -392,6 +392,25 @@ class CaseNoteAdded(Event):
                                     examples=["2026-03-14T09:20:00Z"])
 
 
+@event
+class RoutedToTeam(Event):
+    """Emitted when the routing rules send a new case straight to a team's inbox (not to an agent).
+
+    For example an account-security case: only that team's members may read it or call back.
+    """
+
+    type_name = "complaints.routing.RoutedToTeam"
+
+    complaint_id: str = Field(min_length=1, description="The case; the Kafka key.",
+                              examples=["c-2026-000042"])
+    team_id: str = Field(min_length=1, description="The team whose inbox has it.",
+                         examples=["team-account-security"])
+    only: bool = Field(description="Only the team's own members may take it (no other agent).",
+                       examples=[True])
+    routed_at: AwareDatetime = Field(description="When routing sent it there.",
+                                     examples=["2026-03-14T09:12:04Z"])
+
+
 # --- private: kept in routing's own log, never published ------------------------------------------
 
 @event

@@ -24,14 +24,14 @@ from services.intake.handlers import Svc
 from services.intake.pages import HEADERS, templates
 from services.intake.projections import identifiers
 from services.kernel import auth
-from services.kernel.web import staff_claims, token_claims
+from services.kernel.web import STAFF_ROLES, token_claims
 
 ACTIONS = {ResolutionAction.CANCEL_ITEMS: "Cancel undelivered items",
            ResolutionAction.REFUND_SHIPPING: "Refund shipping", ResolutionAction.RESHIP: "Reship",
            ResolutionAction.GOODWILL_CREDIT: "Credit (goodwill)"}
 
 
-claims, staff = token_claims, staff_claims
+claims = token_claims
 
 
 api = APIRouter(prefix="/api/desk", tags=["desk"])
@@ -42,14 +42,26 @@ async def me(token: Annotated[dict, Depends(claims)]) -> dict:
     return {k: token.get(k) for k in ("sub", "role", "team", "exp")}
 
 
+def case_reader(token: Annotated[dict, Depends(claims)]) -> dict:
+    """An agent, a supervisor, or a partner user of some team (which team is checked against the
+    case); 403 for anyone else."""
+    if token.get("role") in STAFF_ROLES or (token.get("role") == "partner" and token.get("team")):
+        return token
+    raise HTTPException(403, {"message": "Authorization: for agents, supervisors and partner teams only"})
+
+
 @api.get("/cases/{complaint_id}", summary="A case for staff: the filing, every service's events, "
-                                          "the unified customer view of each of the complainant's identifiers.")
-async def desk_case(complaint_id: str, svc: Svc, _: Annotated[dict, Depends(staff)]) -> dict:
+                                          "the unified customer view of each of the complainant's identifiers.",
+         description="Agents and supervisors read any case; a partner user reads the cases routed or "
+                     "transferred to their team, without the unified customer view.")
+async def desk_case(complaint_id: str, svc: Svc, reader: Annotated[dict, Depends(case_reader)]) -> dict:
     view = await DeskCaseViews(svc.runtime.store.db).get(complaint_id)
-    if view is None:
+    partner = reader["role"] == "partner"
+    if view is None or (partner and reader["team"] not in view.get("teams", [])):
+        # Another team's case does not exist for this partner, as for a customer.
         raise HTTPException(404, {"message": f"complaint: there is no complaint {complaint_id!r}"})
     filing = view["filing"]
-    keys = identifiers(ComplaintFiled.model_validate(filing))
+    keys = [] if partner else identifiers(ComplaintFiled.model_validate(filing))
     return {"complaint_id": complaint_id, "filing": filing,
             "category_label": CATEGORY_LABELS.get(filing["category"], filing["category"]),
             "timeline": view["timeline"], "customer": {key: await svc.people.unified(key) for key in keys}}

@@ -19,7 +19,7 @@ from contracts.intake import (CATEGORY_LABELS, CallbackCancelled, CallbackReques
 from contracts.routing import (AgentAssigned, CallbackDispatched, CallbackQueued, CallConnected, CaseNoteAdded,
                                ComplaintResolved, Escalated, PartnerAcknowledged,
                                PartnerOutcomeRecorded, ResolutionActionRequested,
-                               TransferredToPartner)
+                               RoutedToTeam, TransferredToPartner)
 from contracts.notify import (CallFailed, CallPlaced, ClosureConfirmationRequested, ComplaintClosedUnconfirmed,
                               ComplaintReopened, CustomerConfirmedClosed, EscalationRequested, NotificationFailed,
                               NotificationSuppressed, OutcomeShared)
@@ -92,6 +92,7 @@ STAFF_SUMMARIES: dict[type, tuple[bool, Callable[[Any], str]]] = {
     ComplaintResolved: (False, lambda e: f"Resolved by {e.agent_id}: {e.recap}"
                                          + "".join(f" Next: {s}" for s in e.next_steps)),
     Escalated: (True, lambda e: f"Escalated ({e.reason.value}): {e.detail}"),
+    RoutedToTeam: (True, lambda e: f"Routed by the rules to {e.team_id}" + (" (its members only)" if e.only else "")),
     CallConnected: (False, lambda e: f"Call connected: {e.agent_id} is on the line with the customer "
                                          f"(callback {e.callback_id})"),
     ShipmentStatusReported: (True, _scan),
@@ -133,7 +134,8 @@ def _generic(envelope: Envelope) -> str:
 
 
 class DeskCaseViews(DocumentProjection):
-    """One document per complaint: the filing's facts and the staff timeline of every service."""
+    """One document per complaint: the filing's facts, the staff timeline of every service, and the
+    partner teams the case was routed or transferred to (whose members may read it)."""
 
     name = "desk_cases"
 
@@ -148,5 +150,7 @@ class DeskCaseViews(DocumentProjection):
         view["timeline"].append({"time": envelope.time.isoformat(), "type": envelope.type,
                                  "source": _source(envelope), "internal": internal,
                                  "summary": words(event) if words else _generic(envelope)})
+        if isinstance(event, (RoutedToTeam, TransferredToPartner)) and event.team_id not in view.setdefault("teams", []):
+            view["teams"].append(event.team_id)  # its members may read the case from now on
         view["applied"].append(envelope.id)
         await self.views.replace_one({"_id": view["_id"]}, view, upsert=True)

@@ -22,7 +22,7 @@ from contracts.routing import (
     ComplaintResolved, ContactRecorded, Escalated, EscalationReason, HandoffBrief, ItemQuantity,
     Money, PartnerAcknowledged, PartnerOutcomeRecorded, PersonEscalated, PartnerTeamRegistered, QueuedWorkRemoved,
     ResolutionAction,
-    ResolutionActionRequested, TransferredToPartner, WorkQueued,
+    ResolutionActionRequested, RoutedToTeam, TransferredToPartner, WorkQueued,
 )
 from services.kernel.commands import Aggregate, Value
 from services.routing.rules import PartnerTeam as PartnerTeamTarget
@@ -682,6 +682,9 @@ def decide_case(state: Case, command: object, now: datetime) -> list[Event]:
         opened: list[Event] = [CaseOpened(complaint_id=command.complaint_id,
                                           category=command.category, region=command.region,
                                           assurance=command.assurance, team_id=team, opened_at=now)]
+        if team is not None:
+            opened.append(RoutedToTeam(complaint_id=command.complaint_id, team_id=team,
+                                       only=command.target.only, routed_at=now))
         if isinstance(command.target, Supervisor):
             opened.append(Escalated(complaint_id=command.complaint_id, reason=command.target.reason,
                                     detail=f"{command.category.value} from a "

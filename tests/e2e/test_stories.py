@@ -254,7 +254,12 @@ def test_the_locked_out_seller_files_by_one_time_code_reaches_security_only_is_n
     security = another_page()
     sign_in(security, intake_server, "partner", "sec-jin", team=SECURITY)
     card = security.locator(f'[data-complaint-id="{complaint_id}"]')
-    expect(card).to_contain_text("account locked", timeout=30_000)
+    expect(card).to_contain_text("a buyer's parcel is lost", timeout=30_000)  # what she wrote, no brief needed
+    expect(card.locator(".filing")).to_contain_text(LOCKED_SELLER)
+    expect(card.locator(".filing")).to_contain_text("verified contact")
+    other_team = httpx.get(f"{intake_server}/api/desk/cases/{complaint_id}",
+                           headers=bearer(intake_settings, "pat-depot", "partner", team="team-logistics-uk-south"))
+    assert other_team.status_code == 404, "another team's partner must not read it"
     case = routing_case(routing_server, routing_settings, complaint_id, generalist, until="open")
     assert case["routed_team_id"] == SECURITY, case
     held = httpx.get(f"{routing_server}/api/agents/{generalist}/queue", headers=bearer(routing_settings, generalist, "agent"))

@@ -14,7 +14,7 @@ from contracts.routing import (
     CallbackDispatched, CallConnected,
     CallbackQueued, CaseClosed, CaseNoteAdded, CaseOpened, CaseReopened, PartnerAcknowledged, ComplaintResolved, Escalated, EscalationReason,
     HandoffBrief, ItemQuantity, Money, PartnerOutcomeRecorded, QueuedWorkRemoved,
-    ResolutionAction, ResolutionActionRequested, TransferredToPartner, WorkQueued,
+    ResolutionAction, ResolutionActionRequested, RoutedToTeam, TransferredToPartner, WorkQueued,
 )
 from services.kernel.commands import Aggregate
 from services.routing.domain import (
@@ -23,7 +23,7 @@ from services.routing.domain import (
     RecordPartnerOutcome, RegisterAgent, ReleaseAgent, Reopen, RequestResolutionAction, Resolve,
     RouteBack, Team, TransferToPartner, due_timers, pick_agent, repeated_contacts,
 )
-from services.routing.rules import Supervisor
+from services.routing.rules import PartnerTeam as PartnerTeamTarget, Supervisor
 
 T0 = datetime(2026, 3, 14, 9, 0, tzinfo=UTC)
 CID, CB, PHONE = "c-2026-000042", "cb-2026-000107", "+447700900123"
@@ -350,6 +350,15 @@ def test_an_unverified_security_case_is_escalated_when_opened():
 
     assert [type(e) for e in events] == [CaseOpened, Escalated]
     assert events[1].reason == EscalationReason.SECURITY_UNVERIFIED
+
+
+def test_a_case_the_rules_send_to_a_team_is_announced_as_routed_to_that_team_only():
+    events = run(CASE, [], OpenCase(
+        complaint_id=CID, category=Category.ACCOUNT_LOCKED, assurance=Assurance.VERIFIED_CONTACT,
+        target=PartnerTeamTarget(kind="partner_team", team_id="team-account-security", only=True)))
+
+    assert [type(e) for e in events] == [CaseOpened, RoutedToTeam]
+    assert (events[1].team_id, events[1].only) == ("team-account-security", True)
 
 
 def test_an_agent_can_escalate_with_a_reason():

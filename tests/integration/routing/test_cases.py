@@ -301,14 +301,17 @@ async def test_a_locked_account_goes_to_the_security_team_only_and_only_its_memb
         return [c for c in answer.json()["cases"] if c["complaint_id"] == complaint.complaint_id]
     [case] = await wait_for(in_the_security_inbox, timeout=60)
     assert case["status"] == "routed"
-    [queued] = await asyncio.to_thread(published_for, routing.config.kafka_bootstrap_servers, complaint.complaint_id, 1)
+    routed, queued = await asyncio.to_thread(published_for, routing.config.kafka_bootstrap_servers,
+                                             complaint.complaint_id, 2)
+    assert (routed.type, routed.data["team_id"], routed.data["only"]) == (
+        "complaints.routing.RoutedToTeam.v1", "team-account-security", True)
     assert queued.type == "complaints.routing.CallbackQueued.v1", "the generalist may not take it"
 
     await register(routing, "agt-security", ["account_locked"], teams=["team-account-security"])
     await make_available(routing, "agt-security")
 
-    _, _, dispatched = await asyncio.to_thread(
-        published_for, routing.config.kafka_bootstrap_servers, complaint.complaint_id, 3)
+    _, _, _, dispatched = await asyncio.to_thread(
+        published_for, routing.config.kafka_bootstrap_servers, complaint.complaint_id, 4)
     assert dispatched.type == "complaints.routing.CallbackDispatched.v1"
     assert dispatched.data["agent_id"] == "agt-security"
 

@@ -59,6 +59,23 @@
     node.querySelector(".outcome").textContent = c.outcome ? `Outcome: ${c.outcome}` : "";
   }
 
+  // What the complainant filed, from intake (once per card): a case the rules sent straight to the
+  // team has no agent's brief, and the team must still know who and what (story 3's seller).
+  async function loadFiling(node, complaintId) {
+    node.dataset.filing = "loading";
+    const answer = await Desk.intake(`/api/desk/cases/${encodeURIComponent(complaintId)}`);
+    if (!answer.ok) { node.dataset.filing = ""; return; }
+    const f = answer.data.filing, c = f.complainant;
+    Desk.facts(node.querySelector(".filing"), [
+      ["In their words", f.description], ["Channel", f.channel],
+      ["Name", c.display_name], ["Email", c.email], ["Phone", c.phone], ["Seller", c.seller_id],
+      ["Customer", c.customer_id], ["Identity", f.assurance.replace(/_/g, " ")], ["Order", f.order_id],
+      ["Filed", Desk.when(f.filed_at)],
+    ]);
+    node.querySelector(".filing-details").open = node.dataset.status === "routed";  // no brief to read
+    node.dataset.filing = "loaded";
+  }
+
   async function refresh() {
     const inbox = await Desk.routing(`/api/partner-teams/${team}/inbox`);
     if (!inbox.ok) { Desk.notice(Desk.messageOf(inbox.data) || "We could not load the inbox."); return; }
@@ -67,6 +84,7 @@
     inbox.data.cases.forEach((c) => {
       const node = cards[c.complaint_id] || build(c.complaint_id);
       update(node, c);
+      if (!node.dataset.filing) loadFiling(node, c.complaint_id);
       if (!node.isConnected) list.append(node);
     });
   }
