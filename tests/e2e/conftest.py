@@ -70,6 +70,15 @@ def page(browser):
     context.close()
 
 
+def pytest_terminal_summary(terminalreporter) -> None:
+    """The stories' latencies at the end of every run (a passing test's prints are captured)."""
+    from tests.e2e.customer_story import LATENCIES
+    if LATENCIES:
+        terminalreporter.section("the stories' latencies (measured, not asserted)")
+        for story, what, seconds in LATENCIES:
+            terminalreporter.write_line(f"{story:<24} {what:<18} {seconds * 1000:7.0f} ms")
+
+
 @pytest.fixture(scope="session")
 def sockets() -> Iterator[dict[str, socket.socket]]:
     """A free 127.0.0.1 port per app, bound first: each app's settings name the other's URL."""

@@ -73,7 +73,12 @@ def measured(story: str, what: str, start: datetime, end: str | datetime) -> flo
     end_at = datetime.fromisoformat(end) if isinstance(end, str) else end
     seconds = (end_at - start).total_seconds()
     print(f"\n[{story}] {what}: {seconds * 1000:.0f} ms", flush=True)
+    LATENCIES.append((story, what, seconds))
     return seconds
+
+
+#: Every figure ``measured`` this session, for the summary at the end of the run (conftest.py).
+LATENCIES: list[tuple[str, str, float]] = []
 
 
 def answer_by_the_email_link(page: Page, url: str, button: str) -> None:
