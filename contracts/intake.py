@@ -284,7 +284,7 @@ class VerificationCodeRequested(Event):
     type_name = "complaints.intake.VerificationCodeRequested"
 
     verification_id: str = Field(min_length=1, description="Id of the verification, derived "
-                                 "from the destination; the Kafka key.",
+                                 "from the order or seller account and the channel; the Kafka key.",
                                  examples=["ver-3c1f8e2a-6b7d-5e90-a4c2-91d0f7b3e815"])
     channel: Literal["email", "sms"] = Field(description="How to send the code.",
                                              examples=["email"])
