@@ -257,6 +257,8 @@ def test_the_locked_out_seller_files_by_one_time_code_reaches_security_only_is_n
     expect(card).to_contain_text("a buyer's parcel is lost", timeout=30_000)  # what she wrote, no brief needed
     expect(card.locator(".filing")).to_contain_text(LOCKED_SELLER)
     expect(card.locator(".filing")).to_contain_text("verified contact")
+    expect(card.locator(".routed-hint")).to_be_visible()  # worked by the team's agents on the desk
+    expect(card.get_by_role("button", name="Acknowledge: we have read the brief")).to_be_hidden()
     other_team = httpx.get(f"{intake_server}/api/desk/cases/{complaint_id}",
                            headers=bearer(intake_settings, "pat-depot", "partner", team="team-logistics-uk-south"))
     assert other_team.status_code == 404, "another team's partner must not read it"

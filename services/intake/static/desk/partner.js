@@ -44,6 +44,11 @@
   function update(node, c) {
     node.querySelector(".status").textContent = STATUS[c.status] || c.status;
     node.dataset.status = c.status;
+    // A case the rules sent here (not transferred by an agent) is worked on the desk by the team's
+    // agents: routing takes no acknowledgement, note or outcome from this view for it.
+    const routed = c.status === "routed";
+    node.querySelector(".routed-hint").hidden = !routed;
+    node.querySelectorAll("form").forEach((form) => { form.hidden = routed; });
     const sla = node.querySelector(".sla");
     sla.textContent = c.sla_due_at ? `SLA due ${Desk.when(c.sla_due_at)} (${Desk.relative(c.sla_due_at)})` : "";
     const b = c.brief || {};
