@@ -171,9 +171,12 @@ class EventStore:
                              "correlation_id": cause.correlation_id},
             }
             # Pending first: a crash after it leaves an entry the follower drops as an orphan;
-            # the other order could leave a commit that is never published.
+            # the other order could leave a commit that is never published. Its age is the wall
+            # clock's, never the caller's ``now`` (an injected or replayed time): the follower
+            # would otherwise take an entry whose commit is a moment away for a day-old orphan,
+            # delete it, and the commit would never be projected or published.
             entry = {"_id": commit_id, "kind": "commit", "ref": key, "position": position,
-                     "created_at": now, "published": not any(type(e).public for e in events)}
+                     "created_at": datetime.now(UTC), "published": not any(type(e).public for e in events)}
             try:
                 await self.pending.insert_one(entry)
             except DuplicateKeyError:  # a retry of this cause after a conflict: point it here now

@@ -8,9 +8,10 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
-from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -85,9 +86,22 @@ def group_state(settings, group: str) -> str:
         return f"(could not describe the group: {exc})"
 
 
-def skip_history(bootstrap: str, group_id: str, topic: str) -> None:
+def skip_history(bootstrap: str, group_id: str, topic: str, attempts: int = 20) -> None:
     """Commit the group's offsets at the topic's end: the shared intake topic holds every earlier
-    test's complaints and callbacks, which would otherwise fill this test's queue and agents."""
+    test's complaints and callbacks, which would otherwise fill this test's queue and agents.
+
+    A topic created a moment ago may not have its partition leaders yet (NOT_LEADER_FOR_PARTITION
+    on a fresh stack): asked again, half a second apart."""
+    for attempt in range(attempts):
+        try:
+            return _commit_at_the_end(bootstrap, group_id, topic)
+        except KafkaException:
+            if attempt == attempts - 1:
+                raise
+            time.sleep(0.5)
+
+
+def _commit_at_the_end(bootstrap: str, group_id: str, topic: str) -> None:
     consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group_id, "enable.auto.commit": False})
     try:
         meta = consumer.list_topics(topic, timeout=10).topics.get(topic)
@@ -95,6 +109,13 @@ def skip_history(bootstrap: str, group_id: str, topic: str) -> None:
             return  # a new topic has no history; the service creates it
         ends = [TopicPartition(topic, p, consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1])
                 for p in meta.partitions]
-        consumer.commit(offsets=ends, asynchronous=False)
+        # A partition's error comes back in the answer, not as an exception: unchecked, that
+        # partition would keep no offset and the service would read its whole history.
+        failed = [tp for tp in consumer.commit(offsets=ends, asynchronous=False) if tp.error is not None]
+        if failed:
+            raise KafkaException(failed[0].error)
+        committed = {tp.partition: tp.offset for tp in consumer.committed(ends, timeout=10)}
+        if any(committed.get(tp.partition) != tp.offset for tp in ends):
+            raise KafkaException(KafkaError(KafkaError._STATE, f"offsets of {group_id} on {topic} not kept"))
     finally:
         consumer.close()

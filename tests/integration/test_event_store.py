@@ -67,3 +67,47 @@ async def test_loading_a_stream_decodes_its_events_and_returns_its_version(store
     await store.append("c-9", 1, [note(3, "c-9")], Cause.of_request("b", "t"))
     events, version = await store.load("c-9")
     assert [e.n for e in events] == [1, 2, 3] and version == 2
+
+
+async def test_a_commit_with_an_old_event_time_is_not_taken_for_an_orphan_while_it_is_being_written(
+        store, settings, topic, monkeypatch):
+    """The follower can read a pending entry in the moment before its commit is written; with an
+    injected clock in the past (notify's tests) the entry looked months old, was deleted as an
+    orphan, and the commit was never projected: an email never sent, once in a few suite runs."""
+    from datetime import UTC, datetime
+
+    from services.kernel.follower import LogFollower
+    from services.kernel.kafka import AsyncProducer, ensure_topics
+    from services.kernel.outbox import Lease, OutboxRelay
+    from services.kernel.projections import Projector
+
+    class Applied:
+        name, seen = "applied", []
+
+        async def setup(self) -> None: ...
+
+        async def reset(self) -> None: ...
+
+        async def apply(self, envelope, event) -> None:
+            self.seen.append(envelope.id)
+
+    await asyncio.to_thread(ensure_topics, settings, [topic])
+    producer = AsyncProducer(settings)
+    applied = Applied()
+    follower = LogFollower(store, OutboxRelay(producer, topic, lambda t: True), Projector(store, [applied]),
+                           Lease(store.db, "log-follower", 5))
+    write_commit = store.commits.insert_one
+
+    async def the_follower_reads_first(doc, *args, **kwargs):
+        await follower.follow_once()  # the pending entry is there, its commit not yet
+        return await write_commit(doc, *args, **kwargs)
+    monkeypatch.setattr(store.commits, "insert_one", the_follower_reads_first)
+    try:
+        commit = await store.append("complaint-c-1", 0, [note(1)], Cause.of_request("r-1", "old_time"),
+                                    now=datetime(2026, 3, 14, 9, 0, tzinfo=UTC))
+        await follower.follow_once()
+    finally:
+        await producer.close()
+
+    assert applied.seen == [commit.events[0].id]
+    assert await store.pending.count_documents({}) == 0

@@ -67,9 +67,14 @@ async def _state(notify, address: str) -> str:
     from services.notify.ledger import ledger_stream
     ledger = await stream_types(notify, ledger_stream(address))
     jobs = await notify.store.db["outgoing"].find({}).to_list()
-    pending = await notify.store.pending.count_documents({})
-    inbox = await notify.store.db["inbox"].count_documents({})
-    return f"ledger={ledger} outgoing={jobs} pending={pending} inbox={inbox}"
+    pending = await notify.store.pending.find({}).to_list()
+    inbox = await notify.store.db["inbox"].find({}, {"envelope.type": 1, "handled": 1, "position": 1}).to_list()
+    parked = await notify.store.db["parked"].find({}, {"data": 0}).to_list()
+    commits = await notify.store.commits.find({}, {"events.data": 0}).sort("position", 1).to_list()
+    commits = [(c["_id"], c["commit_id"][:8], c["position"], [e["type"].split(".")[-2] for e in c["events"]])
+               for c in commits]
+    return (f"ledger={ledger} outgoing={jobs} pending={pending} inbox={inbox} parked={parked} "
+            f"commits={commits}")
 
 
 def link(text: str, label: str) -> str:
