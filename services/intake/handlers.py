@@ -24,7 +24,7 @@ from services.intake.adapters.orders import DirectoryUnavailable, OrderDirectory
 from services.intake.application import Filed, Ignored, Intake, LockedOutPath
 from services.intake.domain import (COMPLAINT, DomainError, FileComplaint, TooManyCodes,
                                     VerificationLockedOut, VerifyOutcome, complaint_stream)
-from services.intake.projections import CaseViews, CustomerViews
+from services.intake.projections import OPEN_QUESTION, CaseViews, CustomerViews
 from services.intake.settings import IntakeSettings
 from services.kernel import auth
 from services.kernel.eventstore import Cause, derived_id
@@ -52,10 +52,6 @@ class CallMe(BaseModel):
     model_config = ConfigDict(extra="forbid")
     phone: str = Field(pattern=E164, description="Number to call, E.164.", examples=["+447700900123"])
     preferred_language: str = Field("en", pattern=BCP47, examples=["en-GB"])
-
-
-#: Where the closure question still takes an answer (see ``CaseViews``' ``closure``).
-OPEN_QUESTION = ("asked", "closed_unconfirmed")
 
 
 class ClosureAnswer(BaseModel):

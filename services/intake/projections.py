@@ -51,11 +51,13 @@ CLOSURE_STATUS = {CustomerConfirmedClosed: "closed", ComplaintReopened: "reopene
 #: ``asked``; an answer given on the page waits as ``answered`` until notify has applied it.
 CLOSURE_QUESTION = {CustomerConfirmedClosed: "confirmed", ComplaintReopened: "disputed",
                     ComplaintClosedUnconfirmed: "closed_unconfirmed"}
+#: Where the question still takes an answer: after closing unconfirmed too (the complainant came back).
+OPEN_QUESTION = ("asked", "closed_unconfirmed")
 
 
 def _outcome(view: dict, event: Event) -> None:
     """What the complainant is told was done: the partner's words for them and the resolution's
-    recap with its next steps (never an internal note, an agent's name or an amount's reason)."""
+    recap with its next steps (never an internal note or an agent's name)."""
     outcomes = view.setdefault("outcomes", [])
     if isinstance(event, PartnerOutcomeRecorded):
         outcomes.append({"time": event.recorded_at.isoformat(), "by": "partner",
@@ -70,7 +72,8 @@ def _closure(view: dict, event: Event) -> None:
         view["closure"] = {"state": "asked", "asked_at": event.requested_at.isoformat(),
                            "expires_at": event.yes_url_expires_at.isoformat(), "answer": None}
     elif view.get("closure") and isinstance(event, ClosureAnswered):
-        view["closure"].update(state="answered", answer=event.answer)
+        if view["closure"]["state"] in OPEN_QUESTION:  # never over notify's verdict
+            view["closure"].update(state="answered", answer=event.answer)
     elif view.get("closure") and type(event) in CLOSURE_QUESTION:
         view["closure"]["state"] = CLOSURE_QUESTION[type(event)]
 

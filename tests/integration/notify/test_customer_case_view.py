@@ -6,6 +6,7 @@ import uuid
 from datetime import UTC, datetime
 
 from contracts.envelope import Envelope, Event
+from contracts.intake import ClosureAnswered
 from contracts.notify import ClosureConfirmationRequested, ComplaintReopened, CustomerConfirmedClosed
 from services.intake.projections import CaseViews
 from tests.integration.notify.story import filed, resolved, someone
@@ -36,3 +37,20 @@ async def test_the_case_view_shows_the_question_the_reopening_and_the_confirmed_
         "We asked you whether your complaint is closed",
         "You told us the problem is not solved: your case is open again",
         "You confirmed your complaint is closed"]
+
+
+async def test_a_page_answer_read_after_notify_s_verdict_does_not_hide_it(db):
+    views = CaseViews(db)
+    complaint_id, email = someone()
+    now = datetime.now(UTC)
+    asked = ClosureConfirmationRequested(complaint_id=complaint_id, message_id="<m@x>", to=email, recap="Done.",
+                                         yes_url_expires_at=now, requested_at=now)
+    # Yes by the email's link and Yes on the page, nearly at once: notify counted the link.
+    story = [filed(complaint_id, email), resolved(complaint_id), asked,
+             CustomerConfirmedClosed(complaint_id=complaint_id, via="link", confirmed_at=now),
+             ClosureAnswered(complaint_id=complaint_id, answer="yes", answered_at=now)]
+    for event in story:
+        await views.apply(envelope(event), event)
+
+    view = await views.get(complaint_id)
+    assert view["closure"]["state"] == "confirmed" and view["status"] == "closed"
