@@ -17,13 +17,17 @@ def envelope(event: Event) -> Envelope:
                     time=datetime.now(UTC), correlationid="c", data=event.model_dump(mode="json"))
 
 
+def resolved_and_asked(complaint_id: str, email: str, now: datetime) -> list[Event]:
+    return [filed(complaint_id, email), resolved(complaint_id),
+            ClosureConfirmationRequested(complaint_id=complaint_id, message_id="<m@x>", to=email, recap="Done.",
+                                         yes_url_expires_at=now, requested_at=now)]
+
+
 async def test_the_case_view_shows_the_question_the_reopening_and_the_confirmed_closure(db):
     views = CaseViews(db)
     complaint_id, email = someone()
     now = datetime.now(UTC)
-    asked = ClosureConfirmationRequested(complaint_id=complaint_id, message_id="<m@x>", to=email, recap="Done.",
-                                         yes_url_expires_at=now, requested_at=now)
-    story = [filed(complaint_id, email), resolved(complaint_id), asked,
+    story = [*resolved_and_asked(complaint_id, email, now),
              ComplaintReopened(complaint_id=complaint_id, via="link", reopened_at=now)]
     for event in story:
         await views.apply(envelope(event), event)
@@ -43,10 +47,8 @@ async def test_a_page_answer_read_after_notify_s_verdict_does_not_hide_it(db):
     views = CaseViews(db)
     complaint_id, email = someone()
     now = datetime.now(UTC)
-    asked = ClosureConfirmationRequested(complaint_id=complaint_id, message_id="<m@x>", to=email, recap="Done.",
-                                         yes_url_expires_at=now, requested_at=now)
     # Yes by the email's link and Yes on the page, nearly at once: notify counted the link.
-    story = [filed(complaint_id, email), resolved(complaint_id), asked,
+    story = [*resolved_and_asked(complaint_id, email, now),
              CustomerConfirmedClosed(complaint_id=complaint_id, via="link", confirmed_at=now),
              ClosureAnswered(complaint_id=complaint_id, answer="yes", answered_at=now)]
     for event in story:
