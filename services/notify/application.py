@@ -166,10 +166,8 @@ class Notify:
 
     async def answer_on_page(self, answered: ClosureAnswered, cause: Cause) -> None:
         """The buttons of the complainant's case page (intake's): the current round's answer, as a
-        click on the email's link would give it; once answered, a second answer changes nothing."""
-        events, _ = await self.store.load(closure_stream(answered.complaint_id))
-        if not events or CLOSURE.fold(events).current is None:
-            return  # never asked: intake's page offers no buttons then, so this is a stale click
+        click on the email's link would give it. Never asked, or answered already: nothing changes
+        (the closure loop decides, as for a link)."""
         command = Confirm(via="page") if answered.answer == "yes" else Dispute(via="page", reason=answered.reason)
         await execute(self.store, CLOSURE, closure_stream(answered.complaint_id), command, cause, self.clock.now())
 

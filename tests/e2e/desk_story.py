@@ -3,20 +3,19 @@ signing in through the pages, and what routing did, read back from its topic and
 
 from __future__ import annotations
 
-import time
 import uuid
 from datetime import timedelta
 from pathlib import Path
 
 import httpx
-from confluent_kafka import Consumer
 from playwright.sync_api import Page, expect
 from pymongo import MongoClient
 
 from contracts import TOPICS
-from contracts.envelope import Envelope, from_kafka
+from contracts.envelope import Envelope
 from services.kernel import auth
 from tests.e2e.conftest import KAFKA
+from tests.integration.support import events_on
 
 SCREENSHOTS = Path(__file__).resolve().parents[2] / ".cache" / "screenshots"
 
@@ -84,22 +83,7 @@ def paste_token(page: Page, base_url: str, audience: str, token: str) -> None:
 
 def routing_events(complaint_id: str, ce_type: str, count: int, timeout_s: float = 30) -> list[Envelope]:
     """The first ``count`` events of ``ce_type`` about ``complaint_id`` on routing's topic."""
-    consumer = Consumer({"bootstrap.servers": KAFKA, "group.id": f"e2e-{uuid.uuid4().hex}",
-                         "auto.offset.reset": "earliest", "enable.auto.commit": False})
-    consumer.subscribe([TOPICS["routing"]])
-    found, deadline = [], time.monotonic() + timeout_s
-    try:
-        while len(found) < count and time.monotonic() < deadline:
-            message = consumer.poll(0.5)
-            if message is None or message.error() or message.key() != complaint_id.encode():
-                continue
-            envelope = from_kafka(message.value(), message.headers())
-            if envelope.type == ce_type:
-                found.append(envelope)
-    finally:
-        consumer.close()
-    assert len(found) >= count, f"{len(found)} {ce_type} about {complaint_id} within {timeout_s:.0f} s"
-    return found
+    return events_on(KAFKA, TOPICS["routing"], complaint_id, count, timeout_s, ce_type=ce_type)
 
 
 def logged_types(settings, complaint_id: str) -> list[str]:

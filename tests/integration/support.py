@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
@@ -37,6 +38,33 @@ def produce_raw(bootstrap: str, topic: str, messages: list[tuple[bytes, bytes, l
     for key, value, headers in messages:
         producer.produce(topic, key=key, value=value, headers=headers)
     assert producer.flush(10) == 0
+
+
+def events_on(bootstrap: str, topic: str, key: str, count: int, timeout: float = 60, settle: float = 0.0,
+              source: str | None = None, ce_type: str | None = None) -> list:
+    """The CloudEvents on ``topic`` keyed ``key`` (from ``source``, of ``ce_type``, if given), read
+    from the start by a reader of its own: at least ``count`` of them within ``timeout``; with
+    ``settle``, reading goes on that long after the count is reached (to see that no more come)."""
+    from contracts.envelope import from_kafka
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"reader-{uuid.uuid4()}",
+                         "auto.offset.reset": "earliest", "enable.auto.commit": False})
+    consumer.subscribe([topic])
+    found, deadline, settled = [], time.monotonic() + timeout, None
+    try:
+        while time.monotonic() < deadline:
+            if len(found) >= count:
+                settled = settled or time.monotonic() + settle
+                if time.monotonic() >= settled:
+                    break
+            msg = consumer.poll(0.2)
+            if msg is not None and not msg.error() and msg.key() == key.encode():
+                envelope = from_kafka(msg.value(), msg.headers())
+                if (source is None or envelope.source == source) and (ce_type is None or envelope.type == ce_type):
+                    found.append(envelope)
+    finally:
+        consumer.close()
+    assert len(found) >= count, f"{[e.type for e in found]} on {topic} about {key} within {timeout}s"
+    return found
 
 
 async def count_at_least(collection, expected: int) -> bool:

@@ -12,11 +12,10 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
-from confluent_kafka import Consumer
 from pymongo import AsyncMongoClient
 
 from contracts import TOPICS
-from contracts.envelope import Envelope, Event, from_kafka, to_kafka
+from contracts.envelope import Envelope, Event, to_kafka
 from services.carrier.app import create_app
 from services.carrier.settings import CarrierSettings
 from services.intake.app import create_app as create_intake_app
@@ -96,31 +95,6 @@ def on_intake_topic(config, *events: Event, ids: list[str] | None = None) -> lis
                                   data=event.model_dump(mode="json")))
     produce_raw(config.kafka_bootstrap_servers, TOPICS["intake"], [to_kafka(e) for e in envelopes])
     return envelopes
-
-
-def published(bootstrap: str, topic: str, key: str, count: int, timeout: float = 60,
-              settle: float = 0.0, source: str | None = None) -> list[Envelope]:
-    """The events on ``topic`` keyed ``key`` (and from ``source``, if given): at least ``count`` of
-    them within ``timeout``; with ``settle``, reading goes on that long after the count is reached."""
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"reader-{uuid.uuid4()}",
-                         "auto.offset.reset": "earliest", "enable.auto.commit": False})
-    consumer.subscribe([topic])
-    found, deadline, settled = [], time.monotonic() + timeout, None
-    try:
-        while time.monotonic() < deadline:
-            if len(found) >= count:
-                settled = settled or time.monotonic() + settle
-                if time.monotonic() >= settled:
-                    break
-            msg = consumer.poll(0.2)
-            if msg is not None and not msg.error() and msg.key() == key.encode():
-                envelope = from_kafka(msg.value(), msg.headers())
-                if source is None or envelope.source == source:
-                    found.append(envelope)
-    finally:
-        consumer.close()
-    assert len(found) >= count, f"{[e.type for e in found]} published about {key} within {timeout}s"
-    return found
 
 
 def signed(payload: dict, secret: str) -> tuple[bytes, dict[str, str]]:

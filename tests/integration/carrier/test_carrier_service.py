@@ -11,7 +11,8 @@ from contracts import TOPICS
 from contracts.intake import Category, Channel, Complainant, ComplaintFiled
 from services.carrier.domain import alerts_stream, watch_stream
 from services.intake.domain import complaint_stream, order_stream
-from tests.integration.carrier.conftest import agent, on_intake_topic, published, signed
+from tests.integration.carrier.conftest import agent, on_intake_topic, signed
+from tests.integration.support import events_on as published
 from tests.integration.support import wait_for
 
 STORY_2_ORDER = "114-5523190-0012345"

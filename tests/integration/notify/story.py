@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from contracts.intake import Category, Channel, Complainant, ComplaintFiled, CustomerMessageReceived
 from contracts.routing import ComplaintResolved
 from services.notify.domain import CLOSURE, ClosureLoop, closure_stream
-from tests.integration.support import wait_for
+from tests.integration.support import events_on, wait_for
 
 
 def someone() -> tuple[str, str]:
@@ -84,22 +84,5 @@ def link(text: str, label: str) -> str:
 
 def published_about(bootstrap: str, key: str, count: int, timeout: float = 30) -> list:
     """The first ``count`` events notify published on its topic keyed by ``key``."""
-    import time
-
-    from confluent_kafka import Consumer
-
     from contracts import TOPICS
-    from contracts.envelope import from_kafka
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"reader-{uuid.uuid4()}",
-                         "auto.offset.reset": "earliest", "enable.auto.commit": False})
-    consumer.subscribe([TOPICS["notify"]])
-    found, deadline = [], time.monotonic() + timeout
-    try:
-        while len(found) < count and time.monotonic() < deadline:
-            msg = consumer.poll(0.5)
-            if msg is not None and not msg.error() and msg.key() == key.encode():
-                found.append(from_kafka(msg.value(), msg.headers()))
-    finally:
-        consumer.close()
-    assert len(found) >= count, f"notify published {found} keyed {key} within {timeout}s"
-    return found
+    return events_on(bootstrap, TOPICS["notify"], key, count, timeout)

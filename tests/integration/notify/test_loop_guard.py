@@ -39,6 +39,18 @@ async def twelve_daily_reminders(notify, seller: str, email: str) -> list[str]:
     return verdicts
 
 
+async def none_sent_and_a_human_asked_once(notify, mailbox, seller: str, email: str, verdicts: list[str]) -> None:
+    """A locked account: every reminder held back as one she cannot act on; a human asked once."""
+    assert verdicts == ["suppressed"] * 12
+    await asyncio.sleep(0.5)
+    assert mailbox.messages(email) == []
+    events, _ = await notify.store.load(ledger_stream(email))
+    held = [e for e in events if type(e).__name__ == "NotificationSuppressed"]
+    assert [(e.reason, e.alternative) for e in held] == [("cannot_act", "human")] + [("cannot_act", "none")] * 11
+    [asked] = [e for e in events if type(e).__name__ == "EscalationRequested"]
+    assert asked.recipient == seller and "locked" in asked.detail
+
+
 async def test_twelve_daily_log_in_reminders_send_at_most_the_cap_then_a_human_is_asked_once(notify, mailbox):
     seller, email = a_seller()
 
@@ -64,14 +76,7 @@ async def test_the_locked_out_seller_of_story_3_gets_no_log_in_reminder_in_twelv
 
     verdicts = await twelve_daily_reminders(notify, seller, email)
 
-    assert verdicts == ["suppressed"] * 12
-    await asyncio.sleep(0.5)
-    assert mailbox.messages(email) == []
-    events, _ = await notify.store.load(ledger_stream(email))
-    held = [e for e in events if type(e).__name__ == "NotificationSuppressed"]
-    assert [(e.reason, e.alternative) for e in held] == [("cannot_act", "human")] + [("cannot_act", "none")] * 11
-    [asked] = [e for e in events if type(e).__name__ == "EscalationRequested"]
-    assert asked.recipient == seller and "locked" in asked.detail
+    await none_sent_and_a_human_asked_once(notify, mailbox, seller, email, verdicts)
 
 
 async def test_a_log_in_reminder_to_a_seller_who_complained_of_a_locked_account_is_not_sent(notify, mailbox):
@@ -84,15 +89,7 @@ async def test_a_log_in_reminder_to_a_seller_who_complained_of_a_locked_account_
 
     verdicts = await twelve_daily_reminders(notify, seller, email)
 
-    assert verdicts == ["suppressed"] * 12
-    await asyncio.sleep(0.5)
-    assert mailbox.messages(email) == []
-    events, _ = await notify.store.load(ledger_stream(email))
-    held = [e for e in events if type(e).__name__ == "NotificationSuppressed"]
-    assert {e.reason for e in held} == {"cannot_act"}
-    assert [e.alternative for e in held] == ["human"] + ["none"] * 11
-    [asked] = [e for e in events if type(e).__name__ == "EscalationRequested"]
-    assert "locked" in asked.detail and asked.recipient == seller
+    await none_sent_and_a_human_asked_once(notify, mailbox, seller, email, verdicts)
 
 
 async def test_a_reminder_request_is_refused_naming_the_field_and_the_rule(notify):

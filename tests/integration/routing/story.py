@@ -3,18 +3,15 @@ agents registered and made available, and what routing published, read back from
 
 from __future__ import annotations
 
-import time
 import uuid
 from datetime import UTC, datetime
 
-from confluent_kafka import Consumer
-
 from contracts import TOPICS
-from contracts.envelope import Event, from_kafka, to_kafka
+from contracts.envelope import Event, to_kafka
 from contracts.intake import CallbackRequested, Category, Channel, Complainant, ComplaintFiled
 from services.kernel.eventstore import Cause
 from tests.integration.routing.conftest import token
-from tests.integration.support import produce_raw
+from tests.integration.support import events_on, produce_raw
 
 PHONE = "+447700900123"
 
@@ -58,19 +55,7 @@ def a_callback_on_a_driver_complaint(routing) -> tuple[str, str]:
 
 def published_for(bootstrap: str, complaint_id: str, count: int, timeout: float = 60) -> list:
     """The first ``count`` events routing published on its topic about ``complaint_id``."""
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"reader-{uuid.uuid4()}",
-                         "auto.offset.reset": "earliest", "enable.auto.commit": False})
-    consumer.subscribe([TOPICS["routing"]])
-    found, deadline = [], time.monotonic() + timeout
-    try:
-        while len(found) < count and time.monotonic() < deadline:
-            msg = consumer.poll(0.5)
-            if msg is not None and not msg.error() and msg.key() == complaint_id.encode():
-                found.append(from_kafka(msg.value(), msg.headers()))
-    finally:
-        consumer.close()
-    assert len(found) >= count, f"routing published {found} about {complaint_id} within {timeout}s"
-    return found
+    return events_on(bootstrap, TOPICS["routing"], complaint_id, count, timeout)
 
 
 async def register(routing, agent_id: str, skills: list[str], capacity: int = 1, teams=()) -> None:
