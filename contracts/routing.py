@@ -197,6 +197,10 @@ class AgentAssigned(Event):
                                        examples=["2026-03-14T09:12:06Z"])
     reason: str = Field(min_length=1, max_length=500, description="Why this agent, in words.",
                         examples=["longest-idle available agent with the skill, language and region"])
+    # Added after v1 shipped, hence the default: older messages lack it.
+    provisional: bool = Field(default=False, description="Written work from a complainant nobody has "
+                              "verified: it does not hold back a callback (a call may still go to this agent).",
+                              examples=[False])
 
 
 @event
@@ -431,6 +435,10 @@ class CaseOpened(Event):
                                 "send it straight to, if any.", examples=["team-account-security"])
     opened_at: AwareDatetime = Field(description="When routing took it.",
                                      examples=["2026-03-14T09:12:04Z"])
+    # Added after v1 shipped, hence the default: older messages lack it.
+    order_id: str | None = Field(default=None, description="The order the complaint is about, if any: "
+                                 "resolution actions on the case may name only this one.",
+                                 examples=["114-5523190-0012345"])
 
 
 @event
@@ -457,6 +465,8 @@ class WorkQueued(Event):
                              examples=["team-account-security"])
     queued_at: AwareDatetime = Field(description="When it was queued.",
                                      examples=["2026-03-14T09:12:06Z"])
+    provisional: bool = Field(default=False, description="Written work from a complainant nobody has "
+                              "verified (see AgentAssigned.provisional).", examples=[False])
 
 
 @event

@@ -34,6 +34,7 @@ class Item(Record):
     sku: str = Field(examples=["SPORT-YOGA-MAT"])
     title: str = Field(examples=["Yoga mat, 6 mm"])
     quantity: int = Field(ge=1, examples=[1])
+    unit_price: Money = Field(description="Price of one, as charged.")
     shipping_fee: Money = Field(description="Shipping fee charged for this line.")
 
 

@@ -15,7 +15,8 @@ from services.kernel.process import load_settings, run_http_service
 from services.kernel.runtime import Runtime
 from services.kernel.web import allow_browser_origins, service_app
 from services.routing import handlers
-from services.routing.application import RepeatRule, Routing
+from services.routing.adapters.orders import HttpOrderPrices
+from services.routing.application import GoodwillLimits, RepeatRule, Routing
 from services.routing.projections import PROJECTIONS, Timers
 from services.routing.rules import DEFAULT_RULES, Rules, RulesError, load_rules
 from services.routing.settings import RoutingSettings
@@ -27,8 +28,10 @@ def create_app(settings: RoutingSettings | None = None, rules: Rules | None = No
     settings = settings or RoutingSettings()
     rules = rules or load_rules(settings.rules_path or DEFAULT_RULES)
     runtime = Runtime.create(settings, registry, TOPICS["routing"], PROJECTIONS)
-    routing = Routing(runtime.store, rules, RepeatRule(settings.repeat_contacts,
-                                                       timedelta(hours=settings.repeat_window_hours)))
+    orders = HttpOrderPrices(settings.order_system_url)
+    routing = Routing(runtime.store, rules, orders,
+                      RepeatRule(settings.repeat_contacts, timedelta(hours=settings.repeat_window_hours)),
+                      GoodwillLimits(settings.goodwill_ceiling, settings.goodwill_max))
     timers = Timers(runtime.store.db)
 
     async def fire_due_timers() -> None:
@@ -51,6 +54,7 @@ def create_app(settings: RoutingSettings | None = None, rules: Rules | None = No
         finally:  # also when the server (or a test using the app) fails: no producer left running
             ticker.cancel()
             await runtime.stop()
+            await orders.aclose()
 
     handlers.subscribe(runtime, routing)
     app = service_app("Complaint routing", "Agents, partner teams and callbacks: who handles each complaint, "

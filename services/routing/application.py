@@ -10,26 +10,37 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 
 from contracts.intake import (CallbackCancelled, CallbackRequested, Channel, ComplaintFiled,
                               ComplaintLinked, CustomerMessageReceived)
 from contracts.notify import (ComplaintClosedUnconfirmed, ComplaintReopened,
                               CustomerConfirmedClosed, EscalationRequested)
+from contracts.intake import Assurance
 from contracts.routing import EscalationReason
 from services.kernel.commands import Snapshots, execute
 from services.kernel.eventstore import Cause, EventStore
 from services.routing.domain import (
-    CASE, PERSON, ROSTER, ROSTER_STREAM, EscalatePerson, AcknowledgeTransfer, AddNote, Agent, AssignCase,
+    CASE, PERSON, ROSTER, ROSTER_STREAM, ActionPolicy, EscalatePerson, AcknowledgeTransfer, AddNote, Agent, AssignCase,
     AssignForCallback, BriefDraft, CallbackOnCase, CancelQueuedCallback, Case, ChangeAvailability, Close,
     ConnectCall, Escalate, callbacks_on,
     FinishCase, FireDueTimers, Needs, NotFound, OpenCase, RecordContact, RecordPartnerOutcome,
     RegisterAgent, RegisterPartnerTeam, ReleaseAgent, Reopen, RequestResolutionAction, Resolve,
     RouteBack, Roster, Team, TransferToPartner, case_stream,
 )
+from services.routing.adapters.orders import OrderPrices
 from services.routing.rules import AgentsWithSkill, PartnerTeam, Rules, Supervisor, route
 
 #: The team whose members take the cases the rules send to a supervisor.
 SUPERVISORS = "supervisors"
+
+
+@dataclasses.dataclass(frozen=True)
+class GoodwillLimits:
+    """Goodwill credits per case: up to ``alone`` an agent gives them; above, a supervisor, up to ``most``."""
+
+    alone: Decimal = Decimal("25.00")
+    most: Decimal = Decimal("250.00")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -48,9 +59,11 @@ def step(cause: Cause, name: str) -> Cause:
 class Routing:
     """The routing use cases, on the service's event store and routing rules."""
 
-    def __init__(self, store: EventStore, rules: Rules, repeats: RepeatRule = RepeatRule(),
+    def __init__(self, store: EventStore, rules: Rules, orders: OrderPrices,
+                 repeats: RepeatRule = RepeatRule(), goodwill: GoodwillLimits = GoodwillLimits(),
                  clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
-        self.store, self.rules, self.repeats, self.clock = store, rules, repeats, clock
+        self.store, self.rules, self.orders, self.repeats, self.clock = store, rules, orders, repeats, clock
+        self.goodwill = goodwill
         # every roster command reads the one roster stream: from a snapshot, not from its start
         self.snapshots = Snapshots(store.db)
 
@@ -104,10 +117,11 @@ class Routing:
         target = route(self.rules, filed.category, None, filed.assurance)
         case = await self._case(filed.complaint_id, OpenCase(
             complaint_id=filed.complaint_id, category=filed.category, assurance=filed.assurance,
-            target=target), cause)
+            target=target, order_id=filed.order_id), cause)
         if isinstance(target, AgentsWithSkill):
             await self._roster(AssignCase(complaint_id=filed.complaint_id,
-                                          needs=self.needs(case, None, phone=False)), cause)
+                                          needs=self.needs(case, None, phone=False),
+                                          provisional=filed.assurance == Assurance.UNVERIFIED), cause)
 
     async def assign_callback(self, requested: CallbackRequested, cause: Cause) -> None:
         """"Call me": the case's agent if free, else the longest-idle fitting agent, else the queue."""
@@ -185,9 +199,12 @@ class Routing:
                                      needs=self.needs(case, None, phone=False)), cause)
         return case
 
-    async def request_action(self, complaint_id: str, command: RequestResolutionAction,
+    async def request_action(self, complaint_id: str, command: RequestResolutionAction, by_supervisor: bool,
                              cause: Cause) -> Case:
-        return await self._case(complaint_id, command, cause)
+        """The case checks the action against its order as the order system has it now, and the policy."""
+        policy = ActionPolicy(order=await self.orders.order(command.order_id), by_supervisor=by_supervisor,
+                              goodwill_alone=self.goodwill.alone, goodwill_max=self.goodwill.most)
+        return await self._case(complaint_id, command.model_copy(update={"policy": policy}), cause)
 
     async def resolve(self, complaint_id: str, command: Resolve, cause: Cause) -> Case:
         """Resolve with a recap; the agent is free of the case and takes the next queued work."""

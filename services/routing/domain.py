@@ -9,6 +9,7 @@ stream holds what happens to one case after that.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from decimal import Decimal, InvalidOperation
 from functools import reduce
 from typing import Literal
 
@@ -72,6 +73,22 @@ class IllegalState(DomainError):
         self.current = current
 
 
+class InvalidField(DomainError):
+    """A field of the request breaks a rule; ``field`` names it for the page (422)."""
+
+    code = "invalid_field"
+
+    def __init__(self, field: str, rule: str) -> None:
+        super().__init__(f"{field}: {rule}.")
+        self.field = field
+
+
+class NeedsSupervisor(DomainError):
+    """Allowed by policy only with a supervisor's approval (403 for an agent)."""
+
+    code = "needs_supervisor"
+
+
 class MissingField(DomainError):
     """A required field was left empty (422); ``field`` names it."""
 
@@ -114,6 +131,14 @@ class Agent(Value):
     idle_since: datetime | None = None
     #: complaint id -> when it was assigned: the agent's load.
     cases: dict[str, datetime] = {}
+    #: The cases among ``cases`` that are provisional written work (see ``load``).
+    provisional: frozenset[str] = frozenset()
+
+    def load(self, needs: Needs) -> int:
+        """How many cases count against capacity for this work. Written work from complainants
+        nobody verified does not count for a call: junk filings must never keep a real
+        callback waiting, and written work can wait while the agent is on the phone."""
+        return len(self.cases) - (len(self.provisional) if needs.channel == Channel.PHONE else 0)
 
     def fits(self, needs: Needs) -> bool:
         if needs.team is not None and needs.team not in self.teams:
@@ -147,6 +172,7 @@ class QueuedWork(Value):
     phone: str | None
     needs: Needs
     queued_at: datetime
+    provisional: bool = False
 
 
 class Dispatch(Value):
@@ -220,6 +246,8 @@ class AssignCase(Value):
 
     complaint_id: str = Field(min_length=1)
     needs: Needs
+    #: From a complainant nobody verified: a call may take its place (``Agent.load``).
+    provisional: bool = False
 
 
 class CancelQueuedCallback(Value):
@@ -255,11 +283,11 @@ class RouteBack(Value):
 def pick_agent(roster: Roster, needs: Needs, now: datetime) -> str | None:
     """The longest-idle available agent who fits ``needs`` and is under capacity, if any."""
     free = [a for a in roster.agents.values() if a.availability == Availability.AVAILABLE
-            and len(a.cases) < a.capacity and a.fits(needs)]
+            and a.load(needs) < a.capacity and a.fits(needs)]
     if not free:
         return None
     # An agent holding fewer cases goes first; among equals the one idle the longest.
-    return min(free, key=lambda a: (len(a.cases), a.idle_since or now, a.agent_id)).agent_id
+    return min(free, key=lambda a: (a.load(needs), a.idle_since or now, a.agent_id)).agent_id
 
 
 def estimated_wait(roster: Roster, needs: Needs, position: int) -> timedelta:
@@ -274,7 +302,7 @@ def estimated_wait(roster: Roster, needs: Needs, position: int) -> timedelta:
 def _assign(work: QueuedWork, agent_id: str, now: datetime, reason: str) -> list[Event]:
     assigned: list[Event] = [AgentAssigned(complaint_id=work.complaint_id, agent_id=agent_id,
                                            callback_id=work.callback_id, assigned_at=now,
-                                           reason=reason)]
+                                           reason=reason, provisional=work.provisional)]
     if work.callback_id and work.phone:
         assigned.append(CallbackDispatched(complaint_id=work.complaint_id,
                                            callback_id=work.callback_id, agent_id=agent_id,
@@ -287,7 +315,7 @@ def _queue(roster: Roster, work: QueuedWork, now: datetime) -> list[Event]:
     queued: list[Event] = [WorkQueued(complaint_id=work.complaint_id, callback_id=work.callback_id,
                                       phone=work.phone, skill=needs.skill, language=needs.language,
                                       region=needs.region, channel=needs.channel, team=needs.team,
-                                      queued_at=now)]
+                                      queued_at=now, provisional=work.provisional)]
     if work.callback_id:
         position = sum(1 for w in roster.queue if w.callback_id) + 1
         wait = estimated_wait(roster, needs, position)
@@ -363,7 +391,7 @@ def decide_roster(state: Roster, command: object, now: datetime) -> list[Event]:
             if holder(state, command.complaint_id) or _queued(state, command.complaint_id):
                 return []
             work = QueuedWork(complaint_id=command.complaint_id, callback_id=None, phone=None,
-                              needs=command.needs, queued_at=now)
+                              needs=command.needs, queued_at=now, provisional=command.provisional)
             return _assign_or_queue(state, work, now, "fewest cases, then longest idle, among "
                                                       "available agents who fit")
         case CancelQueuedCallback():
@@ -433,7 +461,9 @@ def evolve_roster(state: Roster, event: Event) -> Roster:
         case AgentAssigned() if event.agent_id in agents:
             agent = agents[event.agent_id]
             state = _with_agent(state, agent, idle_since=event.assigned_at,
-                                cases={**agent.cases, event.complaint_id: event.assigned_at})
+                                cases={**agent.cases, event.complaint_id: event.assigned_at},
+                                provisional=agent.provisional | {event.complaint_id} if event.provisional
+                                else agent.provisional - {event.complaint_id})
             return state.model_copy(update=dict(
                 queue=tuple(w for w in state.queue if not _same_work(w, event.complaint_id,
                                                                      event.callback_id)),
@@ -442,13 +472,18 @@ def evolve_roster(state: Roster, event: Event) -> Roster:
         case CallbackDispatched():
             dispatch = Dispatch(callback_id=event.callback_id, complaint_id=event.complaint_id,
                                 agent_id=event.agent_id, dispatched_at=event.dispatched_at)
-            return state.model_copy(update={"callbacks_seen": state.callbacks_seen | {event.callback_id},
-                                            "dispatched": {**state.dispatched, event.callback_id: dispatch}})
+            state = state.model_copy(update={"callbacks_seen": state.callbacks_seen | {event.callback_id},
+                                             "dispatched": {**state.dispatched, event.callback_id: dispatch}})
+            if (agent := agents.get(event.agent_id)) is not None and event.complaint_id in agent.provisional:
+                # the complainant asked for a call: a person on the phone is not provisional work
+                state = _with_agent(state, agent, provisional=agent.provisional - {event.complaint_id})
+            return state
         case WorkQueued():
             needs = Needs(skill=event.skill, language=event.language, region=event.region,
                           channel=event.channel, team=event.team)
             work = QueuedWork(complaint_id=event.complaint_id, callback_id=event.callback_id,
-                              phone=event.phone, needs=needs, queued_at=event.queued_at)
+                              phone=event.phone, needs=needs, queued_at=event.queued_at,
+                              provisional=event.provisional)
             return state.model_copy(update=dict(
                 queue=_enqueue(state.queue, work),
                 callbacks_seen=state.callbacks_seen | ({event.callback_id} - {None})))
@@ -459,7 +494,8 @@ def evolve_roster(state: Roster, event: Event) -> Roster:
             agent = agents[event.agent_id]
             took = event.released_at - agent.cases[event.complaint_id]
             state = _with_agent(state, agent, idle_since=event.released_at, cases={
-                k: v for k, v in agent.cases.items() if k != event.complaint_id})
+                k: v for k, v in agent.cases.items() if k != event.complaint_id},
+                provisional=agent.provisional - {event.complaint_id})
             state = state.model_copy(update={"dispatched": {  # their calls on it are over
                 k: d for k, d in state.dispatched.items()
                 if (d.complaint_id, d.agent_id) != (event.complaint_id, event.agent_id)}})
@@ -529,6 +565,11 @@ class Case(Value):
     last_change_at: datetime | None = None
     escalated_for_repeats: bool = False
     action_ids: frozenset[str] = frozenset()
+    #: The order the complaint is about, if any: resolution actions may name only this one.
+    order_id: str | None = None
+    #: Money given back so far (refunds and cancellations) and as goodwill, in the order's currency.
+    refunded: Decimal = Decimal(0)
+    credited: Decimal = Decimal(0)
     #: callback id -> the call, once its agent said it connected.
     calls: dict[str, Call] = {}
 
@@ -541,6 +582,7 @@ class OpenCase(Value):
     region: str | None = None
     assurance: Assurance
     target: Target | None = None
+    order_id: str | None = None
 
 
 class BriefDraft(Value):
@@ -590,6 +632,37 @@ class RecordPartnerOutcome(Value):
     internal_note: str = ""
 
 
+class OrderLine(Value):
+    """One line of an order as the order system has it: how many, the price of one, the line's shipping fee."""
+
+    quantity: int = Field(ge=1)
+    unit_price: Decimal = Field(ge=0)
+    shipping_fee: Decimal = Field(ge=0)
+
+
+class OrderFacts(Value):
+    """What the order system says of the case's order: what a resolution action is checked against."""
+
+    order_id: str
+    currency: str
+    lines: dict[str, OrderLine]
+
+    @property
+    def value(self) -> Decimal:
+        return sum((line.unit_price * line.quantity + line.shipping_fee for line in self.lines.values()),
+                   Decimal(0))
+
+
+class ActionPolicy(Value):
+    """The bounds of one request: the order as it is, and the goodwill the requester may give alone
+    (above ``goodwill_alone``, a supervisor must; never above ``goodwill_max``)."""
+
+    order: OrderFacts | None
+    goodwill_alone: Decimal
+    goodwill_max: Decimal
+    by_supervisor: bool = False
+
+
 class RequestResolutionAction(Value):
     """Ask payments or orders to refund shipping, cancel items, reship or credit."""
 
@@ -598,6 +671,7 @@ class RequestResolutionAction(Value):
     order_id: str = Field(min_length=1)
     items: tuple[ItemQuantity, ...] = ()
     amount: Money | None = None
+    policy: ActionPolicy | None = None
 
 
 class Resolve(Value):
@@ -666,12 +740,66 @@ def _brief(draft: BriefDraft) -> HandoffBrief:
                         promised_by=draft.promised_by)
 
 
-def _check_action(command: RequestResolutionAction) -> None:
-    if command.action in (ResolutionAction.CANCEL_ITEMS, ResolutionAction.RESHIP,
-                          ResolutionAction.REFUND_SHIPPING) and not command.items:
+REFUNDS = (ResolutionAction.REFUND_SHIPPING, ResolutionAction.CANCEL_ITEMS)
+
+
+def _check_action(state: Case, command: RequestResolutionAction) -> Decimal:
+    """The action's amount, once it fits the case's order and the policy; refused naming the field."""
+    if command.action in (*REFUNDS, ResolutionAction.RESHIP) and not command.items:
         raise MissingField("items", f"{command.action.value} needs the order lines concerned")
     if command.action != ResolutionAction.RESHIP and command.amount is None:
         raise MissingField("amount", f"{command.action.value} needs an amount")
+    if state.order_id is None:
+        raise IllegalState("request a resolution action", state.status, "the complaint names no order")
+    if command.order_id != state.order_id:
+        raise InvalidField("order_id", f"the case is about order {state.order_id}, not {command.order_id}")
+    policy = command.policy
+    if policy is None or policy.order is None:
+        raise InvalidField("order_id", f"the order system does not know order {command.order_id}")
+    order = policy.order
+    for i, item in enumerate(command.items):
+        if (line := order.lines.get(item.sku)) is None:
+            raise InvalidField(f"items.{i}.sku", f"{item.sku} is not on order {order.order_id}")
+        if item.quantity > line.quantity:
+            raise InvalidField(f"items.{i}.quantity", f"order {order.order_id} has {line.quantity} of {item.sku}")
+    if command.amount is None:
+        return Decimal(0)
+    amount = _amount(command.amount, order)
+    if command.action == ResolutionAction.GOODWILL_CREDIT:
+        _check_goodwill(state.credited + amount, policy, order.currency)
+    elif command.action in REFUNDS:
+        lines = [(order.lines[i.sku], i.quantity) for i in command.items]
+        shipping = sum((line.shipping_fee * n / line.quantity for line, n in lines), Decimal(0))
+        cost = (shipping if command.action == ResolutionAction.REFUND_SHIPPING
+                else shipping + sum((line.unit_price * n for line, n in lines), Decimal(0)))
+        cost = cost.quantize(Decimal("0.01"))
+        if amount > cost:
+            raise InvalidField("amount.value", f"at most {cost} {order.currency} for these items")
+        if state.refunded + amount > order.value:
+            raise InvalidField("amount.value", f"refunds on this case would exceed the order's value "
+                               f"({order.value} {order.currency}; {state.refunded} refunded already)")
+    return amount
+
+
+def _amount(money: Money, order: OrderFacts) -> Decimal:
+    if money.currency != order.currency:
+        raise InvalidField("amount.currency", f"order {order.order_id} is in {order.currency}")
+    try:
+        amount = Decimal(money.value)
+    except InvalidOperation:
+        raise InvalidField("amount.value", "must be a decimal number") from None
+    if amount <= 0 or amount.as_tuple().exponent < -2:
+        raise InvalidField("amount.value", "must be positive, with at most 2 decimals")
+    return amount
+
+
+def _check_goodwill(total: Decimal, policy: ActionPolicy, currency: str) -> None:
+    if total > policy.goodwill_max:
+        raise InvalidField("amount.value", f"goodwill credits on a case are at most "
+                           f"{policy.goodwill_max} {currency} in all")
+    if total > policy.goodwill_alone and not policy.by_supervisor:
+        raise NeedsSupervisor(f"amount.value: goodwill credits above {policy.goodwill_alone} {currency} "
+                              "on a case need a supervisor")
 
 
 def decide_case(state: Case, command: object, now: datetime) -> list[Event]:
@@ -681,7 +809,8 @@ def decide_case(state: Case, command: object, now: datetime) -> list[Event]:
         team = command.target.team_id if isinstance(command.target, PartnerTeamTarget) else None
         opened: list[Event] = [CaseOpened(complaint_id=command.complaint_id,
                                           category=command.category, region=command.region,
-                                          assurance=command.assurance, team_id=team, opened_at=now)]
+                                          assurance=command.assurance, team_id=team, opened_at=now,
+                                          order_id=command.order_id)]
         if team is not None:
             opened.append(RoutedToTeam(complaint_id=command.complaint_id, team_id=team,
                                        only=command.target.only, routed_at=now))
@@ -740,8 +869,8 @@ def decide_case(state: Case, command: object, now: datetime) -> list[Event]:
                 return []
             if state.status in ("resolved", "closed"):
                 raise IllegalState("request a resolution action", state.status)
-            _check_action(command)
-            return [ResolutionActionRequested(complaint_id=cid, **command.model_dump(),
+            _check_action(state, command)
+            return [ResolutionActionRequested(complaint_id=cid, **command.model_dump(exclude={"policy"}),
                                               requested_at=now)]
         case Resolve():
             if state.status in ("resolved", "closed"):
@@ -828,7 +957,8 @@ def evolve_case(state: Case, event: Event) -> Case:
         case CaseOpened():
             return _moved(state, event.opened_at, complaint_id=event.complaint_id,
                           category=event.category, region=event.region,
-                          assurance=event.assurance, routed_team_id=event.team_id)
+                          assurance=event.assurance, routed_team_id=event.team_id,
+                          order_id=event.order_id)
         case TransferredToPartner():
             sla = Timer(name=f"partner_sla:{event.team_id}", due_at=event.sla_due_at,
                         reason=EscalationReason.SLA_BREACH,
@@ -844,7 +974,11 @@ def evolve_case(state: Case, event: Event) -> Case:
         case PartnerOutcomeRecorded():
             return _moved(state, event.recorded_at, timers=_without_partner_sla(state.timers))
         case ResolutionActionRequested():
-            return _moved(state, event.requested_at, action_ids=state.action_ids | {event.action_id})
+            amount = Decimal(event.amount.value) if event.amount else Decimal(0)
+            given = ({"refunded": state.refunded + amount} if event.action in REFUNDS else
+                     {"credited": state.credited + amount}
+                     if event.action == ResolutionAction.GOODWILL_CREDIT else {})
+            return _moved(state, event.requested_at, action_ids=state.action_ids | {event.action_id}, **given)
         case ComplaintResolved():
             return _moved(state, event.resolved_at, status="resolved", timers=())
         case CaseReopened():

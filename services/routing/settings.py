@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from pathlib import Path
 from typing import ClassVar
 
@@ -31,3 +32,10 @@ class RoutingSettings(KernelSettings):
     cors_origins: str = Field("http://127.0.0.1:8001,http://localhost:8001",
                               description="Comma-separated origins whose pages may call this API from the "
                                           "browser (the agent desktop and partner view, served by intake).")
+    order_system_url: str = Field("http://127.0.0.1:8090", description="Base URL of the order system: a "
+                                  "resolution action is checked against the case's order (its lines, prices, "
+                                  "shipping fees, currency) as it says.")
+    goodwill_ceiling: Decimal = Field(Decimal("25.00"), ge=0, description="Goodwill credits an agent may give "
+                                      "on one case (in the order's currency); above it, a supervisor must.")
+    goodwill_max: Decimal = Field(Decimal("250.00"), ge=0, description="Goodwill credits on one case that "
+                                  "even a supervisor may not exceed.")

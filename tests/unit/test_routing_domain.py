@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 
 import pytest
 
@@ -18,6 +19,7 @@ from contracts.routing import (
 )
 from services.kernel.commands import Aggregate
 from services.routing.domain import (
+    ActionPolicy, InvalidField, NeedsSupervisor, OrderFacts, OrderLine,
     CASE, ROSTER, AcknowledgeTransfer, CallbackOnCase, ConnectCall, callbacks_on, AddNote, AssignCase, AssignForCallback, Close, FinishCase, BriefDraft, CancelQueuedCallback, ChangeAvailability,
     Escalate, FireDueTimers, IllegalState, MissingField, Needs, NotFound, OpenCase, RecordContact,
     RecordPartnerOutcome, RegisterAgent, ReleaseAgent, Reopen, RequestResolutionAction, Resolve,
@@ -260,25 +262,77 @@ def test_a_partner_outcome_stops_the_sla_clock():
     assert due_timers(CASE.fold(given), T0 + timedelta(days=1)) == []
 
 
-def test_cancelling_undelivered_items_asks_orders_with_order_items_and_amount():
-    command = RequestResolutionAction(
-        action_id="act-1", action=ResolutionAction.CANCEL_ITEMS, order_id="ord-114-5523190",
-        items=(ItemQuantity(sku="SKU-88213-BLU", quantity=2),),
-        amount=Money(value="7.98", currency="GBP"))
+ORDER = OrderFacts(order_id="ord-114-5523190", currency="GBP", lines={
+    "SKU-88213-BLU": OrderLine(quantity=2, unit_price=Decimal("29.99"), shipping_fee=Decimal("7.98")),
+    "SKU-1": OrderLine(quantity=1, unit_price=Decimal("10.00"), shipping_fee=Decimal("3.00"))})
+AGENT_POLICY = ActionPolicy(order=ORDER, goodwill_alone=Decimal("25"), goodwill_max=Decimal("250"))
+ABOUT_THE_ORDER = OPENED.model_copy(update={"order_id": "ord-114-5523190"})
 
-    [event] = run(CASE, [OPENED], command)
+
+def action(kind: ResolutionAction, value: str | None = None, items=(("SKU-88213-BLU", 2),),
+           order_id: str = "ord-114-5523190", policy: ActionPolicy = AGENT_POLICY,
+           currency: str = "GBP", action_id: str = "act-1") -> RequestResolutionAction:
+    return RequestResolutionAction(
+        action_id=action_id, action=kind, order_id=order_id, policy=policy,
+        items=tuple(ItemQuantity(sku=sku, quantity=n) for sku, n in items),
+        amount=None if value is None else Money(value=value, currency=currency))
+
+
+def test_cancelling_undelivered_items_asks_orders_with_order_items_and_amount():
+    command = action(ResolutionAction.CANCEL_ITEMS, "7.98")
+
+    [event] = run(CASE, [ABOUT_THE_ORDER], command)
 
     assert event == ResolutionActionRequested(
         complaint_id=CID, action_id="act-1", action=ResolutionAction.CANCEL_ITEMS,
         order_id="ord-114-5523190", items=[ItemQuantity(sku="SKU-88213-BLU", quantity=2)],
         amount=Money(value="7.98", currency="GBP"), requested_at=T0)
-    assert run(CASE, [OPENED, event], command) == []
+    assert run(CASE, [ABOUT_THE_ORDER, event], command) == []
 
 
 def test_a_refund_without_an_amount_is_refused_naming_the_field():
     with pytest.raises(MissingField, match="amount"):
-        run(CASE, [OPENED], RequestResolutionAction(
+        run(CASE, [ABOUT_THE_ORDER], RequestResolutionAction(
             action_id="act-1", action=ResolutionAction.GOODWILL_CREDIT, order_id="ord-1"))
+
+
+@pytest.mark.parametrize("command, field", [
+    (action(ResolutionAction.GOODWILL_CREDIT, "5.00", order_id="ord-999"), "order_id"),
+    (action(ResolutionAction.CANCEL_ITEMS, "5.00", items=(("SKU-NOT-ON-IT", 1),)), "items.0.sku"),
+    (action(ResolutionAction.RESHIP, items=(("SKU-1", 2),)), "items.0.quantity"),
+    (action(ResolutionAction.REFUND_SHIPPING, "7.99"), "amount.value"),        # the line's fee is 7.98
+    (action(ResolutionAction.CANCEL_ITEMS, "67.97"), "amount.value"),          # 2 x 29.99 + 7.98 = 67.96
+    (action(ResolutionAction.CANCEL_ITEMS, "-1.00"), "amount.value"),
+    (action(ResolutionAction.REFUND_SHIPPING, "1.00", currency="EUR"), "amount.currency"),
+    (action(ResolutionAction.GOODWILL_CREDIT, "250.01", items=(), policy=AGENT_POLICY.model_copy(
+        update={"by_supervisor": True})), "amount.value"),
+])
+def test_an_action_that_does_not_fit_the_case_s_order_or_the_policy_is_refused_naming_the_field(command, field):
+    with pytest.raises(InvalidField) as refused:
+        run(CASE, [ABOUT_THE_ORDER], command)
+    assert refused.value.field == field
+
+
+def test_refunds_on_a_case_never_add_up_to_more_than_the_order_is_worth():
+    first = run(CASE, [ABOUT_THE_ORDER], action(ResolutionAction.CANCEL_ITEMS, "67.96"))
+    again = action(ResolutionAction.CANCEL_ITEMS, "0.05", items=(("SKU-1", 1),), action_id="act-2")
+    after = run(CASE, [ABOUT_THE_ORDER, *first], again)  # 67.96 + 0.05 <= 80.96: fine
+    with pytest.raises(InvalidField, match="exceed the order's value"):
+        run(CASE, [ABOUT_THE_ORDER, *first, *after], action(
+            ResolutionAction.CANCEL_ITEMS, "13.00", items=(("SKU-1", 1),), action_id="act-3"))
+
+
+def test_goodwill_above_the_agent_ceiling_needs_a_supervisor_who_may_give_it():
+    credit = action(ResolutionAction.GOODWILL_CREDIT, "25.01", items=())
+    with pytest.raises(NeedsSupervisor, match="need a supervisor"):
+        run(CASE, [ABOUT_THE_ORDER], credit)
+    by_supervisor = credit.model_copy(update={"policy": AGENT_POLICY.model_copy(update={"by_supervisor": True})})
+    assert len(run(CASE, [ABOUT_THE_ORDER], by_supervisor)) == 1
+
+
+def test_a_case_about_no_order_takes_no_resolution_action():
+    with pytest.raises(IllegalState, match="names no order"):
+        run(CASE, [OPENED], action(ResolutionAction.GOODWILL_CREDIT, "5.00", items=()))
 
 
 def test_resolving_records_the_recap_and_next_steps_and_a_second_resolve_is_refused():
@@ -546,3 +600,24 @@ def test_the_roster_forgets_a_dispatch_once_its_agent_is_released_from_the_case(
     assert ROSTER.fold(roster + released).dispatched == {}
     with pytest.raises(NotFound):
         run(CASE, [OPENED], connect(roster + released, "agt-ana"))
+
+
+def test_junk_filings_from_unverified_complainants_never_keep_a_real_callback_waiting():
+    alone = [agent("agt-ana", capacity=2), _available("agt-ana", T0)]
+    junk = [AssignCase(complaint_id=f"c-junk-{i}", needs=WRITTEN, provisional=True) for i in range(5)]
+    filled = alone + run(ROSTER, alone, *junk)
+    assert ROSTER.fold(filled).agents["agt-ana"].provisional == {"c-junk-0", "c-junk-1"}, "2 taken, 3 queued"
+
+    events = run(ROSTER, filled, callback(complaint_id="c-real"))
+
+    assert [(type(e), e.agent_id) for e in events] == [(AgentAssigned, "agt-ana"), (CallbackDispatched, "agt-ana")]
+    assert not events[0].provisional
+
+
+def test_verified_written_work_still_counts_against_a_callback():
+    alone = [agent("agt-ana", capacity=1), _available("agt-ana", T0)]
+    filled = alone + run(ROSTER, alone, AssignCase(complaint_id="c-verified", needs=WRITTEN))
+
+    events = run(ROSTER, filled, callback(complaint_id="c-real"))
+
+    assert [type(e) for e in events] == [WorkQueued, CallbackQueued]

@@ -17,10 +17,10 @@ from tests.integration.support import skip_history
 
 
 @pytest.fixture
-async def routing_config(settings, db) -> RoutingSettings:  # db: dropped after the test
+async def routing_config(settings, db, order_system_url) -> RoutingSettings:  # db: dropped after the test
     """Routing in its own group and database; its ticker idle (tests inject the time instead)."""
     config = RoutingSettings(**{**settings.model_dump(), "service_name": f"routing-{settings.service_name}",
-                                "timer_interval_s": 3600})
+                                "timer_interval_s": 3600, "order_system_url": order_system_url})
     for topic in (TOPICS["intake"], TOPICS["notify"]):
         await asyncio.to_thread(skip_history, config.kafka_bootstrap_servers, config.service_name, topic)
     return config

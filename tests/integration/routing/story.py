@@ -59,7 +59,7 @@ def published_for(bootstrap: str, complaint_id: str, count: int, timeout: float 
 
 
 async def register(routing, agent_id: str, skills: list[str], capacity: int = 1, teams=()) -> None:
-    answer = await routing.post("/api/agents", headers=token(routing, "supervisor"), json={
+    answer = await routing.post("/api/agents", headers=token(routing, "admin", "adm-1"), json={
         "agent_id": agent_id, "name": agent_id, "skills": skills, "languages": ["en-GB"],
         "capacity": capacity, "teams": list(teams)})
     assert answer.status_code == 201, answer.text

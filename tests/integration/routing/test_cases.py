@@ -35,7 +35,7 @@ async def set_availability(routing, agent_id: str, availability: str) -> None:
 
 
 async def add_team(routing, team: dict) -> None:
-    answer = await routing.post("/api/partner-teams", json=team, headers=token(routing, "supervisor"))
+    answer = await routing.post("/api/partner-teams", json=team, headers=token(routing, "admin", "adm-1"))
     assert answer.status_code == 201, answer.text
 
 
@@ -84,7 +84,9 @@ async def test_the_agent_a_callback_went_to_marks_the_call_connected_once_and_no
         (callback_id, "agt-ana", "dispatched")]
     assert "phone" not in case["callbacks"][0]
 
+    await register(routing, "agt-cy", ["other"])
     someone_else = await routing.post(connected, headers=token(routing, "agent", "agt-cy"))
+    stranger = await routing.post(connected, headers=token(routing, "agent", "agt-not-on-the-roster"))
     unknown = await routing.post(f"/api/cases/{complaint_id}/callbacks/cb-nope/connected",
                                  headers=token(routing, "agent", "agt-ana"))
     first = await routing.post(connected, headers=token(routing, "agent", "agt-ana"))
@@ -92,6 +94,7 @@ async def test_the_agent_a_callback_went_to_marks_the_call_connected_once_and_no
 
     assert someone_else.status_code == 409 and someone_else.json()["current_state"] == "open"
     assert "was dispatched to agt-ana" in someone_else.json()["message"]
+    assert stranger.status_code == 403 and "not on the roster" in stranger.json()["message"]
     assert unknown.status_code == 404 and "'cb-nope'" in unknown.json()["message"]
     assert first.status_code == again.status_code == 200, (first.text, again.text)
     [call] = first.json()["callbacks"]
@@ -193,7 +196,7 @@ async def test_the_partner_sees_the_brief_and_a_silent_partner_is_escalated_once
     [case] = await wait_for(in_the_inbox, timeout=30)
     assert case["brief"]["customer_asks"] == BRIEF["customer_asks"] and case["by_agent_id"] == "agt-ana"
     other_team = token(routing, "partner", "p-9", team="team-refunds")
-    assert (await routing.get("/api/partner-teams/team-logistics/inbox", headers=other_team)).status_code == 403
+    assert (await routing.get("/api/partner-teams/team-logistics/inbox", headers=other_team)).status_code == 404
 
     svc, timers = routing.app.state.services, Timers(routing.app.state.services.runtime.store.db)
     sla_due = datetime.fromisoformat(case["sla_due_at"])
@@ -221,7 +224,7 @@ async def test_the_partner_acknowledges_notes_and_records_an_outcome_then_the_ag
     agent = token(routing, "agent", "agt-ana")
     partner = token(routing, "partner", "partner-ops-17", team="team-logistics")
     base = f"/api/partner-teams/team-logistics/cases/{complaint_id}"
-    assert (await routing.post(f"{base}/acknowledge", headers=partner)).status_code == 409  # not transferred yet
+    assert (await routing.post(f"{base}/acknowledge", headers=partner)).status_code == 404  # not theirs yet
 
     await routing.post(f"/api/cases/{complaint_id}/transfer", headers=agent, json={"team_id": "team-logistics", "brief": BRIEF})
     acknowledged = await routing.post(f"{base}/acknowledge", headers=partner)
@@ -231,7 +234,8 @@ async def test_the_partner_acknowledges_notes_and_records_an_outcome_then_the_ag
         "outcome_for_customer": "We spoke to the driver and retrained him.", "internal_note": "Driver D-311."})
     resolved = await routing.post(f"/api/cases/{complaint_id}/resolve", headers=agent, json={
         "recap": "The partner retrained the driver.", "next_steps": ["Nothing more is needed from you."]})
-    twice = await routing.post(f"/api/cases/{complaint_id}/resolve", headers=agent, json={"recap": "Again."})
+    twice = await routing.post(f"/api/cases/{complaint_id}/resolve", headers=token(routing, "supervisor"),
+                               json={"recap": "Again."})
 
     assert [r.status_code for r in (acknowledged, noted, empty, outcome, resolved)] == [200, 200, 422, 200, 200]
     assert empty.json()["message"].startswith("outcome_for_customer is required")
@@ -265,8 +269,11 @@ async def test_a_reopened_case_goes_back_to_its_agent_and_a_confirmed_one_is_clo
     async def closed():
         return (await routing.get(f"/api/cases/{complaint_id}", headers=agent)).json()["status"] == "closed"
     await wait_for(closed, timeout=60)
-    late = await routing.post(f"/api/cases/{complaint_id}/resolve", headers=agent, json={"recap": "Again."})
+    late = await routing.post(f"/api/cases/{complaint_id}/resolve", headers=token(routing, "supervisor"),
+                              json={"recap": "Again."})
     assert late.status_code == 409 and late.json()["current_state"] == "closed"
+    no_longer_hers = await routing.post(f"/api/cases/{complaint_id}/resolve", headers=agent, json={"recap": "Again."})
+    assert no_longer_hers.status_code == 403 and "not yours" in no_longer_hers.json()["message"]
 
 
 # --- escalation ---------------------------------------------------------------------------------

@@ -47,9 +47,11 @@ async def test_agent_endpoints_refuse_a_missing_or_wrong_token_and_a_customers(r
     wrong = await routing.get(path, headers=token(routing, "agent", key="another-key-of-at-least-32-characters"))
     assert wrong.status_code == 401 and wrong.json()["message"].startswith("Authorization")
     customer = await routing.get(path, headers=token(routing, "customer", "cust-1"))
-    assert customer.status_code == 403 and "agents" in customer.json()["message"]
+    assert customer.status_code == 403 and "for agent, supervisor only" in customer.json()["message"]
     unknown = await routing.get(path, headers=token(routing, "agent", "agt-nobody"))
-    assert unknown.status_code == 404 and "agt-nobody" in unknown.json()["message"]
+    assert unknown.status_code == 403 and "'agt-nobody' is not on the roster" in unknown.json()["message"]
+    supervised = await routing.get(path, headers=token(routing, "supervisor"))
+    assert supervised.status_code == 404 and "agt-nobody" in supervised.json()["message"]
 
 
 async def test_changing_the_availability_of_an_unknown_agent_is_a_404_naming_it(routing):
