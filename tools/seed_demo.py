@@ -42,7 +42,7 @@ TEAMS = [
 
 
 def seed(routing_url: str, signing_key: str) -> None:
-    token = auth.sign({"sub": "seed-demo", "role": "supervisor"}, signing_key, timedelta(minutes=5))
+    token = auth.sign({"sub": "seed-demo", "role": "admin"}, signing_key, timedelta(minutes=5))
     with httpx.Client(base_url=routing_url, headers={"Authorization": f"Bearer {token}"},
                       timeout=10, trust_env=False) as client:
         for team in TEAMS:

@@ -17,7 +17,7 @@ from contracts import TOPICS
 from contracts.carrier import Carrier, CheckTrigger
 from contracts.envelope import Envelope, Event
 from contracts.intake import ComplaintFiled
-from contracts.routing import ComplaintResolved
+from contracts.routing import AgentRegistered, ComplaintResolved
 from services.carrier.adapters.http import NotFound, Unreadable
 from services.carrier.adapters.orders import OrderSystemUnavailable
 from services.carrier.adapters.tracking import READERS, CarrierGateway
@@ -27,7 +27,7 @@ from services.carrier.rechecks import Rechecks
 from services.carrier.settings import CarrierSettings
 from services.kernel.eventstore import Cause, derived_id
 from services.kernel.runtime import Runtime
-from services.kernel.web import staff_claims
+from services.kernel.staff import staff_claims
 
 Signature = Annotated[str | None, Header(alias="X-Tracking-Signature", description="sha256=<hex HMAC-SHA256 of "
                                          "the raw body with the shared secret>")]
@@ -165,5 +165,10 @@ def subscribe(runtime: Runtime, shipments: Shipments) -> None:
         return handle
 
     runtime.consumer.subscribe([TOPICS["intake"], TOPICS["routing"]], runtime.settings.service_name, {
-        ComplaintFiled: handler(shipments.complaint_filed), ComplaintResolved: handler(shipments.end_watch)})
+        ComplaintFiled: handler(shipments.complaint_filed), ComplaintResolved: handler(shipments.end_watch),
+        AgentRegistered: kept_for_the_staff_directory})
+
+
+async def kept_for_the_staff_directory(event: Event, envelope: Envelope) -> None:
+    """Nothing to do: the consumer records the event, and the staff directory projects it."""
 

@@ -11,6 +11,7 @@ from contracts.carrier import (CarrierQueryFailed, FailureCode, ShipmentStatus, 
                                ShipmentsWatched, WatchEnded)
 from contracts.envelope import Envelope, Event
 from services.kernel.projections import DocumentProjection
+from services.kernel.staff import StaffDirectory
 
 FINAL = {ShipmentStatus.DELIVERED, ShipmentStatus.RETURNED_TO_SENDER, ShipmentStatus.LOST}
 #: Failures that asking again cannot cure: no re-check for those packages.
@@ -55,4 +56,4 @@ class OpenWatches(DocumentProjection):
         return [doc["_id"] async for doc in self.views.find({}, {"_id": 1})]
 
 
-PROJECTIONS = [OpenWatches]
+PROJECTIONS = [OpenWatches, StaffDirectory]

@@ -31,6 +31,7 @@ from services.kernel.eventstore import Cause, derived_id
 from services.kernel.idempotency import IdempotencyStore, fingerprint, idempotent
 from services.kernel.ratelimit import RateLimit
 from services.kernel.runtime import Runtime
+from services.kernel.staff import staff_claims
 
 IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", min_length=8, max_length=200,
                                               description="Retrying with the same key returns the first answer.")]
@@ -290,13 +291,7 @@ async def case_view(complaint_id: str, svc: Svc, authorization: Annotated[str | 
 
 @router.get("/agents/customers/{identifier}", summary="Unified customer view: every complaint, order and "
                                                       "account of one person (agents only).")
-async def customer_view(identifier: str, svc: Svc, authorization: Annotated[str | None, Header()] = None) -> dict:
-    try:
-        claims = auth.verify(auth.bearer(authorization), svc.settings.signing_key)
-    except auth.InvalidToken as exc:
-        raise HTTPException(401, {"message": f"Authorization: {exc}"}) from None
-    if claims.get("role") != "agent":
-        raise HTTPException(403, {"message": "Authorization: agents only"})
+async def customer_view(identifier: str, svc: Svc, _: Annotated[dict, Depends(staff_claims)]) -> dict:
     return await svc.people.unified(identifier)
 
 

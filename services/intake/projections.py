@@ -16,6 +16,7 @@ from contracts.notify import (ClosureConfirmationRequested, ComplaintClosedUncon
                               CustomerConfirmedClosed)
 from services.intake.desk_views import DeskCaseViews
 from services.kernel.projections import DocumentProjection
+from services.kernel.staff import StaffDirectory
 
 #: Words for the customer's timeline. Only what the customer may see: never an internal note, an
 #: agent's or a third party's details. An event not listed here is not shown to the customer.
@@ -174,4 +175,4 @@ class CustomerViews(DocumentProjection):
                 "accounts": sorted(k for k in found if k.startswith(("customer:", "seller:")))}
 
 
-PROJECTIONS = [CaseViews, CustomerViews, DeskCaseViews]
+PROJECTIONS = [CaseViews, CustomerViews, DeskCaseViews, StaffDirectory]

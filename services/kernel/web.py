@@ -110,10 +110,3 @@ def token_claims(request: Request, authorization: Annotated[str | None, Header()
         return auth.verify(auth.bearer(authorization), request.app.state.services.settings.signing_key)
     except auth.InvalidToken as exc:
         raise HTTPException(401, {"message": f"Authorization: {exc}"}, {"WWW-Authenticate": "Bearer"}) from None
-
-
-def staff_claims(token: Annotated[dict, Depends(token_claims)]) -> dict:
-    """FastAPI dependency: an agent's or supervisor's token; 403 for anyone else."""
-    if token.get("role") not in STAFF_ROLES:
-        raise HTTPException(403, {"message": "Authorization: for agents and supervisors only"})
-    return token

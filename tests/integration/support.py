@@ -10,9 +10,16 @@ import subprocess
 import sys
 import time
 import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
+
+from contracts import TOPICS
+from contracts.envelope import to_kafka
+from contracts.routing import AgentRegistered
+from services.kernel.eventstore import Cause
+from services.kernel.staff import StaffDirectory
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -147,3 +154,15 @@ def _commit_at_the_end(bootstrap: str, group_id: str, topic: str) -> None:
             raise KafkaException(KafkaError(KafkaError._STATE, f"offsets of {group_id} on {topic} not kept"))
     finally:
         consumer.close()
+
+
+async def on_the_roster(app, agent_id: str, teams: tuple[str, ...] = ()) -> None:
+    """Put ``agent_id`` on routing's roster as the other services learn it: routing's
+    ``AgentRegistered`` on its real topic, then wait until ``app``'s staff directory has it."""
+    runtime, now = app.state.services.runtime, datetime.now(UTC)
+    registered = AgentRegistered(agent_id=agent_id, name=agent_id, skills=["other"], languages=["en"],
+                                 capacity=1, teams=list(teams), registered_at=now)
+    envelope = runtime.store.envelope(registered, str(uuid.uuid4()), Cause.of_request(str(uuid.uuid4()), "roster"), now)
+    produce_raw(runtime.settings.kafka_bootstrap_servers, TOPICS["routing"],
+                [to_kafka(envelope.model_copy(update={"source": "/services/routing"}))])
+    await wait_for(lambda: StaffDirectory(runtime.store.db).on_roster(agent_id), timeout=30)

@@ -21,7 +21,7 @@ from services.carrier.settings import CarrierSettings
 from services.intake.app import create_app as create_intake_app
 from services.intake.settings import IntakeSettings
 from services.kernel import auth
-from tests.integration.support import skip_history
+from tests.integration.support import on_the_roster, skip_history
 from tests.integration.simulators import carrier_simulator_url  # noqa: F401  (session fixture)
 from tests.integration.support import produce_raw
 
@@ -53,6 +53,7 @@ async def carrier(settings, db, order_system_url, carrier_simulator_url):  # db:
     services = app.state.services
     services.gateway.clock = Clock()
     async with app.router.lifespan_context(app):
+        await on_the_roster(app, "agt-0042")  # the agent of ``agent()``'s tokens
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://carrier") as client:
             client.app, client.config, client.services = app, config, services
             client.simulator = httpx.AsyncClient(base_url=carrier_simulator_url)

@@ -16,7 +16,7 @@ from contracts.routing import CallbackDispatched, CallbackQueued, ComplaintResol
 from services.kernel import auth
 from services.kernel.eventstore import Cause
 from services.kernel.projections import Projector
-from tests.integration.support import produce_raw, wait_for
+from tests.integration.support import on_the_roster, produce_raw, wait_for
 
 SAMPLES = Path(__file__).resolve().parents[2] / "unit" / "samples" / "email"
 
@@ -126,6 +126,9 @@ async def test_agents_see_every_case_of_a_verified_person_and_customers_do_not(i
         complainant={"customer_id": "cust-1", "email": "sam@example.com"}))).json()
     agent = auth.sign({"sub": "agent-7", "role": "agent"}, intake.config.signing_key, timedelta(minutes=5))
     await wait_for(lambda: _status(intake, filed, filed["complaint_id"], 200))
+    not_yet = await intake.get("/api/agents/customers/email:sam@example.com", headers={"Authorization": f"Bearer {agent}"})
+    assert not_yet.status_code == 403 and "not on the roster" in not_yet.json()["message"]
+    await on_the_roster(intake.app, "agent-7")
     view = await intake.get("/api/agents/customers/email:sam@example.com", headers={"Authorization": f"Bearer {agent}"})
     assert view.status_code == 200 and filed["complaint_id"] in view.json()["complaints"]
     assert (await intake.get("/api/agents/customers/email:sam@example.com", headers=bearer(filed))).status_code == 403
