@@ -15,7 +15,7 @@ from fastapi import Depends, HTTPException, Request
 from pydantic import BaseModel, ConfigDict
 
 from services.kernel.web import token_claims
-from services.routing.domain import Case, NotFound, Roster, holder
+from services.routing.domain import Case, IllegalState, NotFound, Roster, holder
 
 AGENT, SUPERVISOR, ADMIN, PARTNER = "agent", "supervisor", "admin", "partner"
 #: Teams whose membership only an admin grants: a restricted partner team's (e.g. account
@@ -55,6 +55,10 @@ MATRIX: dict[str, frozenset[str]] = {
 OWN_AGENT = frozenset({"change_availability", "agent_queue"})
 #: Operations on a case (path ``complaint_id``) that an agent may do only on a case it holds.
 HELD_CASE = frozenset({"transfer", "request_action", "resolve", "escalate", "add_note", "release"})
+#: What a finished case (no one holds it any more) answers an agent who tries one of those.
+FINISHED = ("resolved", "closed")
+ACTIONS = {"transfer": "transfer", "request_action": "request a resolution action", "resolve": "resolve",
+           "escalate": "escalate", "add_note": "add a note", "release": "release the case"}
 #: Operations on a team (path ``team_id``) and perhaps one of its cases (path ``complaint_id``).
 TEAM = frozenset({"inbox", "acknowledge", "partner_note", "record_outcome"})
 
@@ -99,8 +103,10 @@ async def authorize(request: Request, token: Annotated[dict, Depends(token_claim
         if operation in OWN_AGENT and path["agent_id"] != sub:
             raise refuse("an agent acts only on its own availability and queue")
         if operation in HELD_CASE:
-            await routing.case(path["complaint_id"])  # 404 naming an unknown case first
+            case = await routing.case(path["complaint_id"])  # 404 naming an unknown case first
             if (held_by := holder(roster, path["complaint_id"])) is None or held_by.agent_id != sub:
+                if case.status in FINISHED:  # someone finished it first: the truth, as a conflict
+                    raise IllegalState(ACTIONS.get(operation, operation), case.status)
                 raise refuse(f"case {path['complaint_id']!r} is not yours: only the agent who holds it "
                              "or a supervisor may act on it")
     if role == PARTNER and operation in TEAM:

@@ -210,7 +210,7 @@ class RegisterAgent(Value):
     languages: tuple[str, ...] = Field(min_length=1)
     regions: tuple[str, ...] = ()
     channels: tuple[Channel, ...] = (Channel.PHONE,)
-    capacity: int = Field(ge=1)
+    capacity: int = Field(ge=1, le=50)  # more drains the whole queue into one person
     teams: tuple[str, ...] = ()
 
 
@@ -228,7 +228,7 @@ class RegisterPartnerTeam(Value):
     name: str = Field(min_length=1)
     categories: tuple[Category, ...] = Field(min_length=1)
     regions: tuple[str, ...] = ()
-    response_sla_minutes: int = Field(ge=1)
+    response_sla_minutes: int = Field(ge=1, le=43_200)  # at most 30 days
     restricted: bool = False
 
 

@@ -112,14 +112,14 @@ def intake_server(intake_settings: IntakeSettings, sockets) -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def routing_settings(sockets) -> RoutingSettings:
+def routing_settings(sockets, order_system_url: str) -> RoutingSettings:  # noqa: F811
     """Routing in its own group and database, allowing the intake pages' origin (CORS); its timer
     ticker idle (an SLA of hours never falls due in a test)."""
     name = f"routing-e2e-{uuid.uuid4().hex[:8]}"
     return RoutingSettings(kafka_bootstrap_servers=KAFKA, mongodb_url=MONGO, service_name=name,
                            mongodb_database=f"e2e_{name.replace('-', '_')}", outbox_poll_interval_s=0.2,
                            lease_ttl_s=3.0, retry_backoff_max_s=0.5, timer_interval_s=3600,
-                           cors_origins=url_of(sockets["intake"]))
+                           cors_origins=url_of(sockets["intake"]), order_system_url=order_system_url)
 
 
 # Package scope: stopped before tests/integration, whose tests read routing's topic and must not

@@ -28,7 +28,7 @@ def an_agent_on_duty(routing_url: str, settings, skills: list[str], teams: list[
     """A new agent with these skills (and teams), available: the only fitting agent of the test,
     so every complaint it files reaches them."""
     agent_id = f"agt-{uuid.uuid4().hex[:8]}"
-    boss = bearer(settings, "sup-e2e", "supervisor")
+    boss = bearer(settings, "adm-e2e", "admin")  # an admin: the teams may be restricted ones
     answer = httpx.post(f"{routing_url}/api/agents", headers=boss, json={
         "agent_id": agent_id, "name": f"Agent {agent_id}", "skills": skills, "languages": ["en-GB"],
         "capacity": 5, "teams": list(teams)})

@@ -229,7 +229,7 @@ SECURITY = "team-account-security"  # the team rules.json sends locked accounts 
 @pytest.fixture
 def security_team(routing_server, routing_settings):
     """The account-security team of rules.json (restricted: only its members take its calls)."""
-    answer = httpx.post(f"{routing_server}/api/partner-teams", headers=bearer(routing_settings, "sup-e2e", "supervisor"),
+    answer = httpx.post(f"{routing_server}/api/partner-teams", headers=bearer(routing_settings, "adm-e2e", "admin"),
                         json={"team_id": SECURITY, "name": "Account security", "categories": ["account_locked"],
                               "response_sla_minutes": 60, "restricted": True})
     assert answer.status_code == 201, answer.text
