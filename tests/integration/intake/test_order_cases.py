@@ -10,7 +10,8 @@ from datetime import UTC, datetime, timedelta
 from confluent_kafka import Consumer, TopicPartition
 
 from contracts import TOPICS
-from contracts.envelope import from_kafka, to_kafka
+from contracts.carrier import ShipmentExceptionDetected
+from contracts.envelope import Event, from_kafka, to_kafka
 from contracts.routing import RoutedToTeam
 from services.kernel import auth
 from services.kernel.eventstore import Cause
@@ -46,6 +47,15 @@ async def verified_contact(intake, channel: str) -> dict:
         "order_id": ORDER, "channel": channel, "verification_id": vid, "code": await code_sent_for(intake, vid)})
     assert verified.status_code == 200, verified.text
     return {"Authorization": f"Bearer {verified.json()['filing_token']}"}
+
+
+def another_service_says(intake, event: Event, service: str) -> None:
+    """``event`` on ``service``'s topic, as that service would publish it."""
+    now = datetime.now(UTC)
+    envelope = intake.app.state.services.runtime.store.envelope(event, f"{service}-{uuid.uuid4()}",
+                                                                 Cause.of_request("r", service), now)
+    produce_raw(intake.config.kafka_bootstrap_servers, TOPICS[service],
+                [to_kafka(envelope.model_copy(update={"source": f"/services/{service}"}))])
 
 
 async def quiet(intake) -> bool:
@@ -162,12 +172,8 @@ async def test_staff_see_the_cases_of_one_order_related_and_a_partner_team_does_
     assert await related(victim["complaint_id"]) == [other]
 
     # A partner team reads the case routed to it, and nothing of the order's other complaints.
-    now = datetime.now(UTC)
-    routed = RoutedToTeam(complaint_id=victim["complaint_id"], team_id="team-logistics", only=False, routed_at=now)
-    produce_raw(intake.config.kafka_bootstrap_servers, TOPICS["routing"], [to_kafka(
-        intake.app.state.services.runtime.store.envelope(routed, f"routing-{uuid.uuid4()}",
-                                                         Cause.of_request("r", "routing"), now).model_copy(
-            update={"source": "/services/routing"}))])
+    another_service_says(intake, RoutedToTeam(complaint_id=victim["complaint_id"], team_id="team-logistics",
+                                              only=False, routed_at=datetime.now(UTC)), "routing")
     partner = signed_in(intake, sub="pat-depot", role="partner", team="team-logistics")
 
     async def partners_view():
@@ -175,3 +181,27 @@ async def test_staff_see_the_cases_of_one_order_related_and_a_partner_team_does_
         return answer.status_code == 200 and answer.json()
     seen = await wait_for(partners_view, timeout=60)
     assert "related" not in seen and stranger["complaint_id"] not in str(seen)
+
+
+async def test_a_proactive_case_is_the_orders_customers_own_joined_by_the_next_alert_and_their_login_only(intake):
+    def weather_delay() -> ShipmentExceptionDetected:
+        return ShipmentExceptionDetected(
+            order_id=ORDER, customer_id="cust-2002", carrier="ups", tracking_number="1Z999AA10123456795",
+            status="delayed", reason="weather", carrier_status="A severe weather condition has delayed delivery.",
+            can_intercept=True, detected_at=datetime.now(UTC))
+    store = intake.app.state.services.runtime.store
+
+    async def proactive_case() -> str | None:
+        opened, _ = await store.load(f"order-{ORDER}")
+        return opened and opened[0].complaint_id
+    another_service_says(intake, weather_delay(), "carrier")
+    case = await wait_for(proactive_case, timeout=60)
+    another_service_says(intake, weather_delay(), "carrier")  # the carrier's next push about the order
+
+    async def contacts() -> list[str]:
+        events, _ = await store.load(f"complaint-{case}")
+        return len(events) == 2 and [type(e).__name__ for e in events]
+    assert await wait_for(contacts, timeout=60) == ["ComplaintFiled", "ComplaintLinked"]
+    assert (await file(intake, the_victim(intake)))["complaint_id"] == case
+    stranger = await file(intake, email="someone.else@example.com")
+    assert stranger["status"] == "open" and stranger["complaint_id"] != case
