@@ -195,16 +195,17 @@ async def test_callbacks_are_rate_limited_per_client_address_too(intake):
 
 
 async def test_a_logged_in_customer_reaches_their_own_cases_and_not_someone_elses(intake):
-    mine = await intake.post("/api/complaints", json=driver_complaint(), headers=customer(intake, "cust-1001"))
-    theirs = await intake.post("/api/complaints", json=driver_complaint(description="x"), headers=customer(intake, "cust-2002"))
+    me, someone_else = customer(intake, "cust-1001"), customer(intake, "cust-2002")
+    mine = await intake.post("/api/complaints", json=driver_complaint(), headers=me)
+    theirs = await intake.post("/api/complaints", json=driver_complaint(description="x"), headers=someone_else)
     mine, theirs = mine.json()["complaint_id"], theirs.json()["complaint_id"]
     call = {"phone": "+447700900123"}
-    assert (await intake.post(f"/api/complaints/{mine}/callback", json=call, headers=customer(intake, "cust-1001"))).status_code == 202
-    assert (await intake.post(f"/api/complaints/{theirs}/callback", json=call, headers=customer(intake, "cust-1001"))).status_code == 404
-    cancel = await intake.delete(f"/api/complaints/{theirs}/callback/anything", headers=customer(intake, "cust-1001"))
+    assert (await intake.post(f"/api/complaints/{mine}/callback", json=call, headers=me)).status_code == 202
+    assert (await intake.post(f"/api/complaints/{theirs}/callback", json=call, headers=me)).status_code == 404
+    cancel = await intake.delete(f"/api/complaints/{theirs}/callback/anything", headers=me)
     assert cancel.status_code == 404
     await wait_for(lambda: _status(intake, {"access_token": ""}, mine, 404))  # no token: not found
-    seen = await intake.get(f"/api/complaints/{theirs}", headers=customer(intake, "cust-1001"))
+    seen = await intake.get(f"/api/complaints/{theirs}", headers=me)
     assert seen.status_code == 404
 
 

@@ -105,7 +105,8 @@
         .filter(Boolean).join(", ");
       const a = el("a", other.complaint_id, "mono");
       a.href = `/desk/cases/${encodeURIComponent(other.complaint_id)}`;
-      li.append(`${name || "someone"}, by ${other.channel} on ${Desk.when(other.filed_at)} (${words(other.assurance)}): `, a);
+      const how = `by ${other.channel} on ${Desk.when(other.filed_at)} (${words(other.assurance)})`;
+      li.append(`${name || "someone"}, ${how}: `, a);
       return li;
     }));
   }
