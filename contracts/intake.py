@@ -245,10 +245,11 @@ class CustomerMessageReceived(Event):
 
 @event
 class ComplaintLinked(Event):
-    """Emitted when a new contact about the same order joins the open case.
+    """Emitted when the complainant contacts us again about the same order: it joins their open case.
 
-    Instead of opening a duplicate: the same order complained about by web, email and social
-    within the window is one case with three contacts.
+    Instead of opening a duplicate: the same proven person (the same customer login, or the same
+    contact verified by one-time code) complaining about one order within the window has one case.
+    Anyone else who names the order gets a case of their own, which staff see as related.
     """
 
     type_name = "complaints.intake.ComplaintLinked"
@@ -371,7 +372,7 @@ class VerificationLocked(Event):
 
 @event
 class CaseOpenedForOrder(Event):
-    """An order now has an open case, which later contacts about it join (private)."""
+    """An order now has an open case of its owner, which the owner's later contacts about it join (private)."""
 
     type_name = "complaints.intake.CaseOpenedForOrder"
     public = False
@@ -381,6 +382,15 @@ class CaseOpenedForOrder(Event):
                               examples=["c-2026-000042"])
     opened_at: AwareDatetime = Field(description="When the case was opened for it.",
                                      examples=["2026-03-14T09:12:03Z"])
+    # Added later, hence the default: a case opened before it has no proven owner, and nobody joins it.
+    owner: str | None = Field(default=None, min_length=1,
+                              description="Who proved to be the complainant, the only one whose later "
+                                          "contacts about the order join this case: customer:<id> (a "
+                                          "customer's login, or the customer of the order for a proactive "
+                                          "case) or contact:<email or phone> (verified by one-time code). "
+                                          "Absent in events from before it existed: such a case is "
+                                          "joined by nobody.",
+                              examples=["customer:cust-7781204"])
 
     def subject(self) -> str:
         return self.order_id

@@ -16,7 +16,7 @@ from services.intake.domain import (COMPLAINT, ORDER_CASES, VERIFICATION, Answer
                                     CloseCaseForOrder,
                                     ComplaintNotFound, FileComplaint, LinkContact,
                                     OpenCaseForOrder, ReceiveMessage, RequestCallback, RequestCode,
-                                    VerifyCode, VerifyOutcome, complaint_stream, live_callback,
+                                    VerifyCode, VerifyOutcome, complaint_stream, customer_owner, live_callback,
                                     open_case, order_stream, proactive_complaint, verification_stream,
                                     verify_outcome)
 from services.kernel.commands import execute
@@ -28,7 +28,8 @@ ORDER_NUMBER = re.compile(r"\b\d{3}-\d{7}-\d{7}\b")
 
 @dataclass(frozen=True)
 class Filed:
-    """Where a contact ended up: a new case (``open``) or an open case of the same order (``linked``)."""
+    """Where a contact ended up: a new case (``open``) or the filer's own open case of the same order
+    (``linked``)."""
 
     complaint_id: str
     status: str
@@ -46,13 +47,18 @@ class Intake:
         self.store, self.link_window = store, link_window
         self.threads = store.db["threads"]  # message id -> complaint id (email threading)
 
-    async def file(self, complaint: FileComplaint, cause: Cause, sender: str = "web form") -> Filed:
-        """Open a case, or join the contact to the case already open for the same order."""
-        if complaint.order_id:
-            claim = await execute(self.store, ORDER_CASES, order_stream(complaint.order_id),
-                                  OpenCaseForOrder(order_id=complaint.order_id, complaint_id=complaint.complaint_id,
-                                                   window=self.link_window), cause)
-            holder = open_case(claim.state, datetime.now(UTC), self.link_window)
+    async def file(self, complaint: FileComplaint, cause: Cause, sender: str = "web form",
+                   owner: str | None = None) -> Filed:
+        """Open a case, or join the contact to the case its ``owner`` has open for the same order.
+
+        ``owner`` is who the filer proved to be (``customer_owner``, ``contact_owner``); without a
+        proof a filing neither joins a case nor holds the order: it opens a case of its own.
+        """
+        if complaint.order_id and owner:
+            claim = await execute(self.store, ORDER_CASES, order_stream(complaint.order_id), OpenCaseForOrder(
+                order_id=complaint.order_id, complaint_id=complaint.complaint_id, owner=owner,
+                window=self.link_window), cause)
+            holder = open_case(claim.state, owner, datetime.now(UTC), self.link_window)
             if holder and holder != complaint.complaint_id:
                 await self._link(holder, LinkContact(contact_id=complaint.contact_id or cause.id,
                                                      channel=complaint.channel, order_id=complaint.order_id,
@@ -63,9 +69,12 @@ class Intake:
 
     async def open_proactive_case(self, alert: ShipmentExceptionDetected, cause: Cause) -> Filed:
         """A carrier reported trouble with an order: a case before the customer complains (or a
-        new contact on the case already open for that order)."""
+        new contact on the case already open for that order and its customer)."""
         complaint = proactive_complaint(alert, derived_id("complaint", cause.id), cause.id)
-        return await self.file(complaint, cause, sender=f"carrier:{alert.carrier.value}")
+        # The order system names its own customer: that is proof enough to own the case, so the
+        # customer's login (and the next alert about the order) joins it.
+        return await self.file(complaint, cause, sender=f"carrier:{alert.carrier.value}",
+                               owner=customer_owner(alert.customer_id))
 
     async def release_order(self, complaint_id: str, cause: Cause) -> None:
         """The case is closed (confirmed, or unanswered): the next contact about its order opens a
@@ -104,7 +113,8 @@ class Intake:
         return outcome.state.callbacks[callback_id]
 
     async def receive_email(self, mail: InboundEmail, complaint_of_token, cause: Cause) -> Filed | Ignored:
-        """A reply joins its case (reply token, then In-Reply-To/References); anything else files."""
+        """A reply joins its case (reply token, then In-Reply-To/References); anything else files a
+        case of its own (a From: header proves nothing, so it never joins another case of the order)."""
         if mail.automated:
             return Ignored(f"{mail.automated}: {mail.automated_reason}")
         complaint_id = complaint_of_token(mail.reply_token) if mail.reply_token else None
@@ -129,7 +139,8 @@ class Intake:
         return filed
 
     async def receive_social(self, post: SocialPost, cause: Cause) -> Filed:
-        """A reply to a post we know joins its case; a new post files (and links by order)."""
+        """A reply to a post we know joins its case; a new post files a case of its own (a handle
+        proves nothing, so it never joins another case of the order)."""
         handle = f"{post.platform}:{post.handle}"
         thread = await self.threads.find_one({"_id": f"social:{post.reply_to_id}"}) if post.reply_to_id else None
         if thread:

@@ -51,20 +51,25 @@ def case_reader(token: Annotated[dict, Depends(claims)]) -> dict:
 
 
 @api.get("/cases/{complaint_id}", summary="A case for staff: the filing, every service's events, "
-                                          "the unified customer view of each of the complainant's identifiers.",
+                                          "the unified customer view of each of the complainant's identifiers, "
+                                          "the other complaints about the same order.",
          description="Agents and supervisors read any case; a partner user reads the cases routed or "
-                     "transferred to their team, without the unified customer view.")
+                     "transferred to their team, without the unified customer view and the related cases.")
 async def desk_case(complaint_id: str, svc: Svc, reader: Annotated[dict, Depends(case_reader)]) -> dict:
-    view = await DeskCaseViews(svc.runtime.store.db).get(complaint_id)
+    views = DeskCaseViews(svc.runtime.store.db)
+    view = await views.get(complaint_id)
     partner = reader["role"] == "partner"
     if view is None or (partner and reader["team"] not in view.get("teams", [])):
         # Another team's case does not exist for this partner, as for a customer.
         raise HTTPException(404, {"message": f"complaint: there is no complaint {complaint_id!r}"})
     filing = view["filing"]
     keys = [] if partner else identifiers(ComplaintFiled.model_validate(filing))
+    # Other people's complaints about the order: a partner team reads only the case it was given.
+    related = {} if partner else {"related": await views.related(complaint_id, filing.get("order_id"))}
     return {"complaint_id": complaint_id, "filing": filing,
             "category_label": CATEGORY_LABELS.get(filing["category"], filing["category"]),
-            "timeline": view["timeline"], "customer": {key: await svc.people.unified(key) for key in keys}}
+            "timeline": view["timeline"], "customer": {key: await svc.people.unified(key) for key in keys},
+            **related}
 
 
 class DevSignIn(BaseModel):

@@ -1,4 +1,5 @@
-"""The staff's read model of a case: what the complainant filed and every service's events about it.
+"""The staff's read model of a case: what the complainant filed, every service's events about it, and
+the other complaints about the same order.
 
 Unlike the customer's ``CaseViews`` it keeps internals (notes, briefs, partners' internal notes,
 who acted): it is only served to agents and supervisors. Fed, like every intake projection, by
@@ -10,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
+
+from pymongo.asynchronous.database import AsyncDatabase
 
 from contracts.carrier import (CarrierQueryFailed, OrderShipmentSummarized, ShipmentStatus,
                                ShipmentStatusReported)
@@ -135,9 +138,22 @@ def _generic(envelope: Envelope) -> str:
 
 class DeskCaseViews(DocumentProjection):
     """One document per complaint: the filing's facts, the staff timeline of every service, and the
-    partner teams the case was routed or transferred to (whose members may read it)."""
+    partner teams the case was routed or transferred to (whose members may read it); and per order,
+    the complaints about it.
+
+    An order number proves nobody's identity, so two people naming one order get a case each
+    (``Intake.file``); staff still need to see that it was reported twice, hence the order index.
+    """
 
     name = "desk_cases"
+
+    def __init__(self, db: AsyncDatabase) -> None:
+        super().__init__(db)
+        self.orders = db["desk_case_orders"]
+
+    async def reset(self) -> None:
+        await super().reset()
+        await self.orders.drop()
 
     async def apply(self, envelope: Envelope, event: Event) -> None:
         view = await self.views.find_one({"_id": envelope.subject}) if envelope.subject else None
@@ -152,5 +168,22 @@ class DeskCaseViews(DocumentProjection):
                                  "summary": words(event) if words else _generic(envelope)})
         if isinstance(event, (RoutedToTeam, TransferredToPartner)) and event.team_id not in view.setdefault("teams", []):
             view["teams"].append(event.team_id)  # its members may read the case from now on
+        if isinstance(event, ComplaintFiled) and event.order_id:
+            await self._index(event)  # before the view: a crash in between re-applies both
         view["applied"].append(envelope.id)
         await self.views.replace_one({"_id": view["_id"]}, view, upsert=True)
+
+    async def _index(self, filed: ComplaintFiled) -> None:
+        index = await self.orders.find_one({"_id": filed.order_id}) or {"_id": filed.order_id, "complaints": []}
+        if any(c["complaint_id"] == filed.complaint_id for c in index["complaints"]):
+            return
+        index["complaints"].append({"complaint_id": filed.complaint_id, "filed_at": filed.filed_at.isoformat(),
+                                    "channel": filed.channel.value, "assurance": filed.assurance.value,
+                                    "who": filed.complainant.model_dump(exclude_none=True)})
+        await self.orders.replace_one({"_id": filed.order_id}, index, upsert=True)
+
+    async def related(self, complaint_id: str, order_id: str | None) -> list[dict[str, Any]]:
+        """The other complaints about ``order_id``, oldest first: for staff only, never for a
+        complainant (it names the other people) nor a partner team (it is another case)."""
+        index = await self.orders.find_one({"_id": order_id}) if order_id else None
+        return [c for c in (index or {}).get("complaints", []) if c["complaint_id"] != complaint_id]

@@ -1,4 +1,4 @@
-"""The front door's decisions: complaints and callbacks, one open case per order, one-time codes."""
+"""The front door's decisions: complaints and callbacks, one open case per order and owner, one-time codes."""
 
 from __future__ import annotations
 
@@ -30,7 +30,7 @@ def complaint_stream(complaint_id: str) -> str:
 
 
 def order_stream(order_id: str) -> str:
-    """The stream that holds which complaint is open for an order."""
+    """The stream that holds which complaint each proven owner has open for an order."""
     return f"order-{order_id}"
 
 
@@ -268,53 +268,76 @@ def proactive_complaint(alert: ShipmentExceptionDetected, complaint_id: str, con
                          order_id=alert.order_id, tracking_numbers=(alert.tracking_number,), contact_id=contact_id)
 
 
-# --- one open case per order (stream order-<order_id>) -------------------------------------------
+# --- one open case per order and proven owner (stream order-<order_id>) ---------------------------
+#
+# Joining a case hands the filer its access token, so only the person who proved to be its
+# complainant may join it: an order number is no secret (it is on parcels, in forwarded emails).
+# Anyone else who names the order gets a case of their own; staff see the cases as related.
+
+def customer_owner(customer_id: str) -> str:
+    """The owner key of a customer proven by their login (or, for a proactive case, by the order)."""
+    return f"customer:{customer_id}"
+
+
+def contact_owner(destination: str) -> str:
+    """The owner key of an email address or phone number proven by a one-time code."""
+    return f"contact:{destination.strip().lower()}"
+
 
 class OpenCaseForOrder(Value):
-    """Claim the order for ``complaint_id`` unless a case opened within ``window`` holds it."""
+    """Claim the order for ``owner``'s ``complaint_id`` unless ``owner`` has a case opened within
+    ``window``; ``owner`` comes from a proof (``customer_owner``, ``contact_owner``), never from
+    what the filer typed."""
 
     order_id: str = Field(min_length=1)
     complaint_id: str = Field(min_length=1)
+    owner: str = Field(min_length=1)
     window: timedelta
 
 
 class CloseCaseForOrder(Value):
-    """Release the order: the next contact about it opens a new case."""
+    """Release the order: its owner's next contact about it opens a new case."""
 
     order_id: str = Field(min_length=1)
     complaint_id: str = Field(min_length=1)
 
 
+class OpenCase(Value):
+    """One owner's open case of the order, and since when."""
+
+    complaint_id: str
+    opened_at: datetime
+
+
 class OrderCases(Value):
-    """Which complaint is open for one order, and since when."""
+    """The open case of each proven owner for one order."""
 
     order_id: str | None = None
-    open_complaint_id: str | None = None
-    opened_at: datetime | None = None
+    open_cases: dict[str, OpenCase] = {}
 
 
-def open_case(state: OrderCases, now: datetime, window: timedelta) -> str | None:
-    """The complaint a new contact about this order should join, if one was opened within ``window``.
+def open_case(state: OrderCases, owner: str, now: datetime, window: timedelta) -> str | None:
+    """The complaint ``owner``'s new contact about this order should join, if they opened one
+    within ``window``.
 
     After ``OpenCaseForOrder`` it is the caller's own complaint id when the caller won (or when it
     retries after a crash between claiming the order and filing): then file; otherwise link.
     """
-    if state.open_complaint_id is None or state.opened_at is None:
-        return None
-    return state.open_complaint_id if now - state.opened_at < window else None
+    case = state.open_cases.get(owner)
+    return case.complaint_id if case and now - case.opened_at < window else None
 
 
 def decide_order_cases(state: OrderCases, command: object, now: datetime) -> list[Event]:
     match command:
         case OpenCaseForOrder():
-            if open_case(state, now, command.window) is not None:
+            if open_case(state, command.owner, now, command.window) is not None:
                 return []
-            return [CaseOpenedForOrder(order_id=command.order_id,
-                                       complaint_id=command.complaint_id, opened_at=now)]
+            return [CaseOpenedForOrder(order_id=command.order_id, complaint_id=command.complaint_id,
+                                       owner=command.owner, opened_at=now)]
         case CloseCaseForOrder():
-            # Closing a case that is no longer the order's open one (closed, or superseded after
-            # the window) changes nothing: closes arrive from other services, possibly late.
-            if state.open_complaint_id != command.complaint_id:
+            # Closing a case that is no longer open for its owner (closed, superseded after the
+            # window, or never joinable) changes nothing: closes arrive from other services, late.
+            if all(c.complaint_id != command.complaint_id for c in state.open_cases.values()):
                 return []
             return [CaseClosedForOrder(order_id=command.order_id,
                                        complaint_id=command.complaint_id, closed_at=now)]
@@ -323,11 +346,15 @@ def decide_order_cases(state: OrderCases, command: object, now: datetime) -> lis
 
 def evolve_order_cases(state: OrderCases, event: Event) -> OrderCases:
     match event:
+        case CaseOpenedForOrder(owner=str(owner)):
+            return OrderCases(order_id=event.order_id, open_cases={
+                **state.open_cases, owner: OpenCase(complaint_id=event.complaint_id, opened_at=event.opened_at)})
         case CaseOpenedForOrder():
-            return OrderCases(order_id=event.order_id, open_complaint_id=event.complaint_id,
-                              opened_at=event.opened_at)
-        case CaseClosedForOrder() if event.complaint_id == state.open_complaint_id:
-            return OrderCases(order_id=event.order_id)
+            # Opened before owners were recorded: whoever filed it proved nothing, so nobody joins it.
+            return state.model_copy(update={"order_id": event.order_id})
+        case CaseClosedForOrder():
+            return state.model_copy(update={"open_cases": {
+                owner: c for owner, c in state.open_cases.items() if c.complaint_id != event.complaint_id}})
     return state
 
 

@@ -23,7 +23,8 @@ from services.intake.adapters.social import SocialPost
 from services.intake.adapters.orders import DirectoryUnavailable, OrderDirectory
 from services.intake.application import Filed, Ignored, Intake, LockedOutPath
 from services.intake.domain import (COMPLAINT, DomainError, FileComplaint, TooManyCodes,
-                                    VerificationLockedOut, VerifyOutcome, complaint_stream)
+                                    VerificationLockedOut, VerifyOutcome, complaint_stream, contact_owner,
+                                    customer_owner)
 from services.intake.projections import OPEN_QUESTION, CaseViews, CustomerViews
 from services.intake.settings import IntakeSettings
 from services.kernel import auth
@@ -119,39 +120,42 @@ async def categories() -> list[dict[str, str]]:
     return [{"value": c.value, "label": label} for c, label in CATEGORY_LABELS.items()]
 
 
-@router.post("/complaints", status_code=201, summary="File a complaint (or join the open case of its order).",
+@router.post("/complaints", status_code=201, summary="File a complaint (or join your own open case of its order).",
              description="Without a login: anyone may file; with `Authorization: Bearer` a customer's token "
                          "or the filing token of a verified contact (POST /api/verification/verify).")
 async def file_complaint(body: NewComplaint, svc: Svc, key: IdempotencyKey = None,
                          authorization: Annotated[str | None, Header()] = None) -> JSONResponse:
-    complainant, assurance = await filer(svc, body, authorization)
+    complainant, assurance, owner = await filer(svc, body, authorization)
 
     async def run(cause: Cause) -> tuple[int, dict]:
         filed = await svc.intake.file(FileComplaint(
             complaint_id=derived_id("complaint", cause.id), **body.model_dump(exclude={"complainant"}),
-            complainant=complainant, assurance=assurance, contact_id=cause.id), cause)
+            complainant=complainant, assurance=assurance, contact_id=cause.id), cause, owner=owner)
         return 201, filed_answer(svc, filed)
     return await idempotent(svc.idempotency, "file_complaint", key, body.model_dump(mode="json"), run)
 
 
-async def filer(svc: Services, body: NewComplaint, authorization: str | None) -> tuple[Complainant, Assurance]:
-    """Who files, and how sure we are: a customer's login, a verified contact, or nobody proven."""
+async def filer(svc: Services, body: NewComplaint,
+                authorization: str | None) -> tuple[Complainant, Assurance, str | None]:
+    """Who files, how sure we are, and the owner their proof makes them (the only one who may join
+    the case of an order they opened): a customer's login, a verified contact, or nobody proven."""
     if token := auth.bearer(authorization):
         try:
             claims = auth.verify(token, svc.settings.signing_key)
         except auth.InvalidToken as exc:
             raise HTTPException(401, {"message": f"Authorization: {exc}"}) from None
         if claims.get("role") == "customer":
-            return body.complainant.model_copy(update={"customer_id": claims["sub"]}), Assurance.AUTHENTICATED
+            return (body.complainant.model_copy(update={"customer_id": claims["sub"]}), Assurance.AUTHENTICATED,
+                    customer_owner(claims["sub"]))
         if claims.get("purpose") == "file":
             field = "email" if "@" in claims["destination"] else "phone"
             return (body.complainant.model_copy(update={field: claims["destination"],
                                                         "seller_id": claims.get("seller_id")}),
-                    Assurance.VERIFIED_CONTACT)
+                    Assurance.VERIFIED_CONTACT, contact_owner(claims["destination"]))
         raise HTTPException(401, {"message": "Authorization: not a token for filing"})
     if body.order_id and await on_file(svc, body.order_id, None) is None:
         raise HTTPException(422, {"message": "order_id: unknown order (log in, or verify by code first)"})
-    return body.complainant, Assurance.UNVERIFIED
+    return body.complainant, Assurance.UNVERIFIED, None
 
 
 async def on_file(svc: Services, order_id: str | None, seller_id: str | None):
@@ -224,6 +228,8 @@ async def verify_code(body: CodeCheck, svc: Svc, key: IdempotencyKey = None) -> 
 
 
 def filed_answer(svc: Services, filed: Filed) -> dict:
+    """The filer's access to their case: ``filed`` is the case just opened or, linked, the case the
+    same proven owner opened (``Intake.file``), never another person's."""
     token = auth.sign({"complaint_id": filed.complaint_id}, svc.settings.signing_key,
                       timedelta(days=svc.settings.access_token_days))
     return {"complaint_id": filed.complaint_id, "status": filed.status, "access_token": token,

@@ -159,6 +159,12 @@ def test_the_17_minute_call_the_agent_sees_each_package_cancels_the_undelivered_
         mailbox, telephony_url, on_duty):
     agent = on_duty([MISSING])
     email, phone = someone("sam")
+    # Someone else got hold of the order number first (a forwarded email, a parcel label).
+    dana = someone("dana")[0]
+    earlier = httpx.post(f"{intake_server}/api/complaints", json={
+        "category": MISSING, "description": "Two items of this order never came.", "order_id": ORDER,
+        "complainant": {"display_name": "Dana Whitfield", "email": dana}})
+    assert earlier.status_code == 201 and earlier.json()["status"] == "open", earlier.text
 
     # From his order's page ("problem with this order?") to the complaint page, order filled in.
     page.goto(f"{intake_server}/?order_id={ORDER}")
@@ -166,6 +172,7 @@ def test_the_17_minute_call_the_agent_sees_each_package_cancels_the_undelivered_
     complaint_id, status_url, clicked_at = file_and_call_on_the_page(
         page, intake_server, MISSING, "One-day shipping, 8 items ordered, only 6 arrived.", "Sam Okafor", email, phone,
         already_open=True)
+    assert complaint_id != earlier.json()["complaint_id"], "naming the same order never joins another's case"
     call = the_call(telephony_url, phone)
     measured("the 17-minute call", "click to dial", clicked_at, call["date_created"])
     assert f"<Client>{agent}</Client>" in call["twiml"]
@@ -178,6 +185,15 @@ def test_the_17_minute_call_the_agent_sees_each_package_cancels_the_undelivered_
     mark_the_call_connected(desk, agent)
     expect(desk.locator("#customer")).to_contain_text(f"Order {ORDER}")
     expect(desk.locator("#filing")).to_contain_text(ORDER)
+    # The agent sees who else reported the order, with a link to that case; Sam never does.
+    related = desk.locator("#related")
+    expect(related.get_by_role("heading")).to_have_text("Also reported by")
+    # Among them (the carrier may have pushed an exception about the order: a proactive case).
+    dana_reported = related.locator("li", has_text="Dana Whitfield")
+    expect(dana_reported).to_contain_text(f"Dana Whitfield, {dana}, by web on")
+    expect(dana_reported.get_by_role("link", name=earlier.json()["complaint_id"])).to_have_attribute(
+        "href", f"/desk/cases/{earlier.json()['complaint_id']}")
+    screenshot(desk, "related-case")
     carrier = desk.locator("#carrier-panel")
     expect(carrier.locator("#carrier-summary")).to_contain_text(
         re.compile(r"^6 of 8 items delivered, 2 delayed: weather, new estimate "), timeout=30_000)
@@ -218,6 +234,7 @@ def test_the_17_minute_call_the_agent_sees_each_package_cancels_the_undelivered_
     page.get_by_role("button", name="Yes, it is closed").click()
     status_page_shows(page, "Closed")
     expect(page.locator("#closure-state")).to_have_text("You told us it is closed. Thank you.")
+    assert "Dana" not in page.content() and earlier.json()["complaint_id"] not in page.content()
     assert routing_case(routing_server, routing_settings, complaint_id, agent, until="closed")["status"] == "closed"
 
 

@@ -18,7 +18,7 @@ from services.intake.domain import (
     COMPLAINT, ORDER_CASES, VERIFICATION, AnswerClosure, CallbackNotFound, CancelCallback, CloseCaseForOrder,
     ComplaintNotFound, DomainError, FileComplaint, LinkContact, OpenCaseForOrder, ReceiveMessage,
     RequestCallback, RequestCode, TooManyCodes, VerificationLockedOut, VerifyCode, VerifyOutcome,
-    is_verified, live_callback, open_case, verify_outcome,
+    contact_owner, customer_owner, is_verified, live_callback, open_case, verify_outcome,
 )
 from services.kernel.commands import Aggregate
 
@@ -197,68 +197,99 @@ def test_the_contact_that_opened_the_case_is_not_linked_to_it_again():
     assert decide(COMPLAINT, [filed()], opener, T0 + timedelta(seconds=1)) == []
 
 
-# --- one open case per order -----------------------------------------------------------------------
+# --- one open case per order and proven owner ---------------------------------------------------
 
-def opened(complaint_id="c-2026-000042", at=T0) -> CaseOpenedForOrder:
-    return CaseOpenedForOrder(order_id=ORDER, complaint_id=complaint_id, opened_at=at)
-
-
-def test_the_first_contact_about_an_order_opens_its_case():
-    events = decide(ORDER_CASES, [], OpenCaseForOrder(order_id=ORDER, complaint_id="c-2026-000042",
-                                                      window=WINDOW), T0)
-
-    assert events == [opened()]
+SAM_LOGIN = customer_owner("cust-7781204")
 
 
-def test_a_contact_about_the_same_order_within_the_window_joins_the_open_case():
+def opened(complaint_id="c-2026-000042", at=T0, owner=SAM_LOGIN) -> CaseOpenedForOrder:
+    return CaseOpenedForOrder(order_id=ORDER, complaint_id=complaint_id, owner=owner, opened_at=at)
+
+
+def claim(complaint_id: str, owner: str = SAM_LOGIN) -> OpenCaseForOrder:
+    return OpenCaseForOrder(order_id=ORDER, complaint_id=complaint_id, owner=owner, window=WINDOW)
+
+
+def test_the_first_proven_contact_about_an_order_opens_its_case():
+    assert decide(ORDER_CASES, [], claim("c-2026-000042"), T0) == [opened()]
+
+
+def test_the_same_owner_about_the_same_order_within_the_window_joins_their_open_case():
     later = T0 + timedelta(minutes=8)
-    claim = OpenCaseForOrder(order_id=ORDER, complaint_id="c-2026-000043", window=WINDOW)
 
-    assert decide(ORDER_CASES, [opened()], claim, later) == []
-    assert open_case(ORDER_CASES.fold([opened()]), later, WINDOW) == "c-2026-000042"
+    assert decide(ORDER_CASES, [opened()], claim("c-2026-000043"), later) == []
+    assert open_case(ORDER_CASES.fold([opened()]), SAM_LOGIN, later, WINDOW) == "c-2026-000042"
+
+
+def test_another_owner_about_the_same_order_opens_a_case_of_their_own():
+    later = T0 + timedelta(minutes=8)
+    stranger = contact_owner("someone.else@example.com")
+
+    assert decide(ORDER_CASES, [opened()], claim("c-2026-000043", stranger), later) == [
+        opened("c-2026-000043", later, stranger)]
+    assert open_case(ORDER_CASES.fold([opened()]), stranger, later, WINDOW) is None
+
+
+def test_a_verified_contact_is_the_same_owner_whatever_the_case_of_its_letters():
+    assert contact_owner(" Lena@MarshAndCo.example.com") == contact_owner(LENA)
+    assert contact_owner(LENA) != customer_owner(LENA)
+
+
+def test_a_case_opened_before_owners_were_recorded_is_joined_by_nobody():
+    ownerless = CaseOpenedForOrder(order_id=ORDER, complaint_id="c-2026-000009", opened_at=T0)
+    later = T0 + timedelta(minutes=8)
+
+    assert open_case(ORDER_CASES.fold([ownerless]), SAM_LOGIN, later, WINDOW) is None
+    assert decide(ORDER_CASES, [ownerless], claim("c-2026-000042"), later) == [opened(at=later)]
+    assert decide(ORDER_CASES, [ownerless], CloseCaseForOrder(order_id=ORDER, complaint_id="c-2026-000009"),
+                  later) == []
 
 
 def test_a_contact_about_the_order_after_the_window_opens_a_new_case():
     later = T0 + WINDOW + timedelta(seconds=1)
-    claim = OpenCaseForOrder(order_id=ORDER, complaint_id="c-2026-000077", window=WINDOW)
 
-    assert decide(ORDER_CASES, [opened()], claim, later) == [opened("c-2026-000077", later)]
+    assert decide(ORDER_CASES, [opened()], claim("c-2026-000077"), later) == [opened("c-2026-000077", later)]
 
 
-def test_web_email_and_social_about_one_order_yield_one_case():
+def test_web_email_and_social_of_one_proven_owner_about_one_order_yield_one_case():
     given: list[Event] = []
     for n, complaint_id in enumerate(["c-web", "c-email", "c-social"]):
-        now = T0 + timedelta(minutes=n)
-        given += decide(ORDER_CASES, given, OpenCaseForOrder(order_id=ORDER, complaint_id=complaint_id,
-                                                             window=WINDOW), now)
+        given += decide(ORDER_CASES, given, claim(complaint_id), T0 + timedelta(minutes=n))
 
     assert given == [opened("c-web")]
 
 
 def test_a_retry_after_a_crash_finds_its_own_case_open_and_files_it():
-    claim = OpenCaseForOrder(order_id=ORDER, complaint_id="c-2026-000042", window=WINDOW)
-
-    assert decide(ORDER_CASES, [opened()], claim, T0 + timedelta(seconds=2)) == []
-    assert open_case(ORDER_CASES.fold([opened()]), T0, WINDOW) == "c-2026-000042"
+    assert decide(ORDER_CASES, [opened()], claim("c-2026-000042"), T0 + timedelta(seconds=2)) == []
+    assert open_case(ORDER_CASES.fold([opened()]), SAM_LOGIN, T0, WINDOW) == "c-2026-000042"
 
 
 def test_after_the_case_is_closed_the_next_contact_about_the_order_opens_a_new_one():
     closed = decide(ORDER_CASES, [opened()], CloseCaseForOrder(order_id=ORDER, complaint_id="c-2026-000042"),
                     T0 + timedelta(minutes=20))
-    claim = OpenCaseForOrder(order_id=ORDER, complaint_id="c-2026-000050", window=WINDOW)
 
     assert closed == [CaseClosedForOrder(order_id=ORDER, complaint_id="c-2026-000042",
                                          closed_at=T0 + timedelta(minutes=20))]
-    assert decide(ORDER_CASES, [opened(), *closed], claim, T0 + timedelta(hours=1)) == [
+    assert decide(ORDER_CASES, [opened(), *closed], claim("c-2026-000050"), T0 + timedelta(hours=1)) == [
         opened("c-2026-000050", T0 + timedelta(hours=1))]
 
 
-def test_closing_a_case_that_is_no_longer_the_orders_open_one_changes_nothing():
+def test_closing_one_owners_case_leaves_the_other_owners_case_open():
+    lena = contact_owner(LENA)
+    given = [opened(), opened("c-2026-000043", owner=lena)]
+
+    given += decide(ORDER_CASES, given, CloseCaseForOrder(order_id=ORDER, complaint_id="c-2026-000042"), T0)
+
+    assert open_case(ORDER_CASES.fold(given), SAM_LOGIN, T0, WINDOW) is None
+    assert open_case(ORDER_CASES.fold(given), lena, T0, WINDOW) == "c-2026-000043"
+
+
+def test_closing_a_case_that_is_no_longer_the_owners_open_one_changes_nothing():
     given = [opened(), opened("c-2026-000077", T0 + WINDOW * 2)]
 
     assert decide(ORDER_CASES, given, CloseCaseForOrder(order_id=ORDER, complaint_id="c-2026-000042"),
                   T0 + WINDOW * 3) == []
-    assert ORDER_CASES.fold(given).open_complaint_id == "c-2026-000077"
+    assert open_case(ORDER_CASES.fold(given), SAM_LOGIN, T0 + WINDOW * 2, WINDOW) == "c-2026-000077"
 
 
 # --- the locked-out seller's one-time code ---------------------------------------------------------

@@ -31,6 +31,12 @@ def webhook(intake) -> dict:
     return {"Authorization": f"Bearer {intake.config.inbound_webhook_secret}"}
 
 
+def customer(intake, sub: str) -> dict:
+    """The headers of a customer logged in as ``sub``."""
+    token = auth.sign({"sub": sub, "role": "customer"}, intake.config.signing_key, timedelta(minutes=5))
+    return {"Authorization": f"Bearer {token}"}
+
+
 def bearer(filed: dict) -> dict:
     return {"Authorization": f"Bearer {filed['access_token']}"}
 
@@ -63,9 +69,20 @@ async def _status(intake, filed: dict, complaint_id: str, expected: int) -> bool
     return (await intake.get(f"/api/complaints/{complaint_id}", headers=bearer(filed))).status_code == expected
 
 
-async def test_the_same_order_by_web_email_and_social_is_one_case_with_the_contacts_linked(intake):
+async def test_the_logged_in_customer_filing_again_about_the_same_order_joins_their_open_case(intake):
     order = "114-5523190-0012345"
-    web = (await intake.post("/api/complaints", json=driver_complaint(
+    first = (await intake.post("/api/complaints", headers=customer(intake, "cust-2002"), json=driver_complaint(
+        category="part_of_order_missing", description="Only 6 of 8 items arrived", order_id=order))).json()
+    again = (await intake.post("/api/complaints", headers=customer(intake, "cust-2002"), json=driver_complaint(
+        category="part_of_order_missing", description="Still 2 items missing", order_id=order))).json()
+    assert (again["status"], again["complaint_id"]) == ("linked", first["complaint_id"])
+    events, _ = await intake.app.state.services.runtime.store.load(f"complaint-{first['complaint_id']}")
+    assert [type(e).__name__ for e in events] == ["ComplaintFiled", "ComplaintLinked"]
+
+
+async def test_an_email_and_a_social_post_naming_the_order_open_cases_of_their_own_never_join_the_customers(intake):
+    order = "114-5523190-0012345"
+    web = (await intake.post("/api/complaints", headers=customer(intake, "cust-2002"), json=driver_complaint(
         category="part_of_order_missing", description="Only 6 of 8 items arrived", order_id=order))).json()
     email = await intake.post("/api/inbound/email", headers=webhook(intake), content=(
         b"From: Sam <sam.okafor@example.com>\nTo: help@shop.example\nSubject: Missing items\n"
@@ -75,10 +92,11 @@ async def test_the_same_order_by_web_email_and_social_is_one_case_with_the_conta
         "platform": "x", "kind": "direct_message", "handle": "sam_okafor", "post_id": f"p-{uuid.uuid4().hex}",
         "text": f"Still waiting for 2 items of {order}", "posted_at": "2026-11-29T10:00:00Z"})
     assert email.status_code == social.status_code == 202
-    assert email.json() == {"status": "linked", "complaint_id": web["complaint_id"]}
-    assert social.json() == {"status": "linked", "complaint_id": web["complaint_id"]}
+    # A From: header or a handle proves nothing: whoever wrote gets their own case, staff relate them.
+    assert email.json()["status"] == social.json()["status"] == "open"
+    assert len({web["complaint_id"], email.json()["complaint_id"], social.json()["complaint_id"]}) == 3
     events, _ = await intake.app.state.services.runtime.store.load(f"complaint-{web['complaint_id']}")
-    assert [type(e).__name__ for e in events] == ["ComplaintFiled", "ComplaintLinked", "ComplaintLinked"]
+    assert [type(e).__name__ for e in events] == ["ComplaintFiled"]
 
 
 async def test_an_auto_reply_and_a_bounce_open_no_case(intake):
@@ -180,20 +198,17 @@ async def test_callbacks_are_rate_limited_per_client_address_too(intake):
 
 
 async def test_a_logged_in_customer_reaches_their_own_cases_and_not_someone_elses(intake):
-    def customer(sub: str) -> dict:
-        token = auth.sign({"sub": sub, "role": "customer"}, intake.config.signing_key, timedelta(minutes=5))
-        return {"Authorization": f"Bearer {token}"}
-
-    mine = await intake.post("/api/complaints", json=driver_complaint(), headers=customer("cust-1001"))
-    theirs = await intake.post("/api/complaints", json=driver_complaint(description="x"), headers=customer("cust-2002"))
+    me, someone_else = customer(intake, "cust-1001"), customer(intake, "cust-2002")
+    mine = await intake.post("/api/complaints", json=driver_complaint(), headers=me)
+    theirs = await intake.post("/api/complaints", json=driver_complaint(description="x"), headers=someone_else)
     mine, theirs = mine.json()["complaint_id"], theirs.json()["complaint_id"]
     call = {"phone": "+447700900123"}
-    assert (await intake.post(f"/api/complaints/{mine}/callback", json=call, headers=customer("cust-1001"))).status_code == 202
-    assert (await intake.post(f"/api/complaints/{theirs}/callback", json=call, headers=customer("cust-1001"))).status_code == 404
-    cancel = await intake.delete(f"/api/complaints/{theirs}/callback/anything", headers=customer("cust-1001"))
+    assert (await intake.post(f"/api/complaints/{mine}/callback", json=call, headers=me)).status_code == 202
+    assert (await intake.post(f"/api/complaints/{theirs}/callback", json=call, headers=me)).status_code == 404
+    cancel = await intake.delete(f"/api/complaints/{theirs}/callback/anything", headers=me)
     assert cancel.status_code == 404
     await wait_for(lambda: _status(intake, {"access_token": ""}, mine, 404))  # no token: not found
-    seen = await intake.get(f"/api/complaints/{theirs}", headers=customer("cust-1001"))
+    seen = await intake.get(f"/api/complaints/{theirs}", headers=me)
     assert seen.status_code == 404
 
 
@@ -283,9 +298,9 @@ async def test_the_complainant_answers_is_this_closed_on_their_case_page_once_th
 
 async def test_once_the_complainant_confirms_the_case_closed_the_next_complaint_about_its_order_opens_a_new_case(intake):
     order = "114-5523190-0012345"
-    first = (await intake.post("/api/complaints", json=driver_complaint(
+    first = (await intake.post("/api/complaints", headers=customer(intake, "cust-2002"), json=driver_complaint(
         category="part_of_order_missing", description="Only 6 of 8 items arrived", order_id=order))).json()
-    again = (await intake.post("/api/complaints", json=driver_complaint(
+    again = (await intake.post("/api/complaints", headers=customer(intake, "cust-2002"), json=driver_complaint(
         category="part_of_order_missing", description="Still 2 items missing", order_id=order))).json()
     assert (again["status"], again["complaint_id"]) == ("linked", first["complaint_id"])
 
@@ -300,6 +315,6 @@ async def test_once_the_complainant_confirms_the_case_closed_the_next_complaint_
         events, _ = await store.load(f"order-{order}")
         return any(type(e).__name__ == "CaseClosedForOrder" for e in events)
     await wait_for(released, timeout=60)
-    later = (await intake.post("/api/complaints", json=driver_complaint(
+    later = (await intake.post("/api/complaints", headers=customer(intake, "cust-2002"), json=driver_complaint(
         category="damaged_item", description="The replacement arrived broken", order_id=order))).json()
     assert later["status"] == "open" and later["complaint_id"] != first["complaint_id"]

@@ -1,6 +1,7 @@
-// The case page: the filing, the staff timeline and the customer (intake), the case's state,
-// its callbacks and every action (routing), the packages (carrier, when its URL is set). Each form keeps a draft (for a sign-in in between); a refusal is shown
-// where it belongs; a conflict loads the fresh state instead of overwriting it.
+// The case page: the filing, the other complaints about its order, the staff timeline and the
+// customer (intake), the case's state, its callbacks and every action (routing), the packages
+// (carrier, when its URL is set). Each form keeps a draft (for a sign-in in between); a refusal is
+// shown where it belongs; a conflict loads the fresh state instead of overwriting it.
 "use strict";
 
 (function () {
@@ -88,6 +89,26 @@
     ]);
     const order = document.getElementById("action-order_id");
     if (f.order_id && !order.value) order.value = f.order_id;
+  }
+
+  // The other people's complaints about the same order, as intake's API relates them (each
+  // person has a case of their own): who, how and when, and a link to their case.
+  function renderRelated(related) {
+    const box = document.getElementById("related");
+    const signature = JSON.stringify(related || []);
+    if (box.dataset.signature === signature) return;  // unchanged: keep the links under the pointer
+    box.dataset.signature = signature;
+    box.hidden = !(related || []).length;
+    document.getElementById("related-list").replaceChildren(...(related || []).map((other) => {
+      const w = other.who, li = el("li");
+      const name = [w.display_name, w.email, w.phone, w.social_handle, w.customer_id && `customer ${w.customer_id}`]
+        .filter(Boolean).join(", ");
+      const a = el("a", other.complaint_id, "mono");
+      a.href = `/desk/cases/${encodeURIComponent(other.complaint_id)}`;
+      const how = `by ${other.channel} on ${Desk.when(other.filed_at)} (${words(other.assurance)})`;
+      li.append(`${name || "someone"}, ${how}: `, a);
+      return li;
+    }));
   }
 
   function renderCustomer(customer) {
@@ -185,6 +206,7 @@
     const view = await Desk.intake(`/api/desk/cases/${id}`);
     if (view.ok) {
       renderFiling(view.data);
+      renderRelated(view.data.related);
       renderCustomer(view.data.customer);
       renderTimeline(view.data.timeline);
     } else if (view.status !== 404) Desk.notice(Desk.messageOf(view.data));
