@@ -24,6 +24,7 @@ from services.intake.handlers import Svc
 from services.intake.pages import HEADERS, templates
 from services.intake.projections import identifiers
 from services.kernel import auth
+from services.kernel.staff import staff_claims
 from services.kernel.web import STAFF_ROLES, token_claims
 
 ACTIONS = {ResolutionAction.CANCEL_ITEMS: "Cancel undelivered items",
@@ -37,17 +38,27 @@ claims = token_claims
 api = APIRouter(prefix="/api/desk", tags=["desk"])
 
 
-@api.get("/me", summary="Who a bearer token signs in (the desk's and partner view's sign-in check).")
-async def me(token: Annotated[dict, Depends(claims)]) -> dict:
+def desk_user(token: Annotated[dict, Depends(claims)]) -> dict:
+    """A token of someone the desk or the partner view is for (an agent, a supervisor, a partner of
+    a team), naming who (``sub``); 403 for anyone else."""
+    role, sub, team = token.get("role"), token.get("sub"), token.get("team")
+    if not isinstance(sub, str) or not sub or not (role in STAFF_ROLES or (
+            role == "partner" and isinstance(team, str) and team)):
+        raise HTTPException(403, {"message": "Authorization: for agents, supervisors and partner teams only"})
+    return token
+
+
+@api.get("/me", summary="Who a bearer token signs in (the desk's and partner view's sign-in check).",
+         description="Reads the token only: an agent just added to the roster can sign in before every "
+                     "service has heard of them.")
+async def me(token: Annotated[dict, Depends(desk_user)]) -> dict:
     return {k: token.get(k) for k in ("sub", "role", "team", "exp")}
 
 
-def case_reader(token: Annotated[dict, Depends(claims)]) -> dict:
-    """An agent, a supervisor, or a partner user of some team (which team is checked against the
-    case); 403 for anyone else."""
-    if token.get("role") in STAFF_ROLES or (token.get("role") == "partner" and token.get("team")):
-        return token
-    raise HTTPException(403, {"message": "Authorization: for agents, supervisors and partner teams only"})
+async def case_reader(request: Request, token: Annotated[dict, Depends(desk_user)]) -> dict:
+    """A supervisor, an agent on the roster, or a partner user of some team (which team is checked
+    against the case); 403 for anyone else."""
+    return token if token["role"] == "partner" else await staff_claims(request, token)
 
 
 @api.get("/cases/{complaint_id}", summary="A case for staff: the filing, every service's events, "

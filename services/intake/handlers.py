@@ -121,7 +121,8 @@ async def categories() -> list[dict[str, str]]:
 
 
 @router.post("/complaints", status_code=201, summary="File a complaint (or join your own open case of its order).",
-             description="Without a login: anyone may file; with `Authorization: Bearer` a customer's token "
+             description="Without a login: anyone may file (account ids in `complainant` are then not "
+                         "recorded: nothing proves them); with `Authorization: Bearer` a customer's token "
                          "or the filing token of a verified contact (POST /api/verification/verify).")
 async def file_complaint(body: NewComplaint, svc: Svc, key: IdempotencyKey = None,
                          authorization: Annotated[str | None, Header()] = None) -> JSONResponse:
@@ -149,13 +150,20 @@ async def filer(svc: Services, body: NewComplaint,
                     customer_owner(claims["sub"]))
         if claims.get("purpose") == "file":
             field = "email" if "@" in claims["destination"] else "phone"
-            return (body.complainant.model_copy(update={field: claims["destination"],
+            return (body.complainant.model_copy(update={field: claims["destination"], "customer_id": None,
                                                         "seller_id": claims.get("seller_id")}),
                     Assurance.VERIFIED_CONTACT, contact_owner(claims["destination"]))
         raise HTTPException(401, {"message": "Authorization: not a token for filing"})
     if body.order_id and await on_file(svc, body.order_id, None) is None:
         raise HTTPException(422, {"message": "order_id: unknown order (log in, or verify by code first)"})
-    return body.complainant, Assurance.UNVERIFIED, None
+    # Account ids nobody proved are not recorded: they would open the case to that account's owner
+    # and put it in their history (the case page and the customer view trust them).
+    complainant = body.complainant.model_copy(update={"customer_id": None, "seller_id": None})
+    if not (complainant.email or complainant.phone or complainant.social_handle):
+        raise HTTPException(422, {"message": "complainant: without a login or a verified contact, give an email, "
+                                             "a phone or a social handle (an account id alone proves nothing)",
+                                  "field": "complainant"})
+    return complainant, Assurance.UNVERIFIED, None
 
 
 async def on_file(svc: Services, order_id: str | None, seller_id: str | None):

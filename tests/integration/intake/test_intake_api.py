@@ -141,7 +141,7 @@ async def test_an_oversized_body_is_refused_before_parsing(intake):
 
 async def test_agents_see_every_case_of_a_verified_person_and_customers_do_not(intake):
     filed = (await intake.post("/api/complaints", json=driver_complaint(
-        complainant={"customer_id": "cust-1", "email": "sam@example.com"}))).json()
+        complainant={"email": "sam@example.com"}))).json()
     agent = auth.sign({"sub": "agent-7", "role": "agent"}, intake.config.signing_key, timedelta(minutes=5))
     await wait_for(lambda: _status(intake, filed, filed["complaint_id"], 200))
     not_yet = await intake.get("/api/agents/customers/email:sam@example.com", headers={"Authorization": f"Bearer {agent}"})
@@ -318,3 +318,17 @@ async def test_once_the_complainant_confirms_the_case_closed_the_next_complaint_
     later = (await intake.post("/api/complaints", headers=customer(intake, "cust-2002"), json=driver_complaint(
         category="damaged_item", description="The replacement arrived broken", order_id=order))).json()
     assert later["status"] == "open" and later["complaint_id"] != first["complaint_id"]
+
+
+async def test_an_account_id_typed_by_someone_not_logged_in_is_not_recorded_and_opens_nothing(intake):
+    filed = (await intake.post("/api/complaints", json=driver_complaint(
+        complainant={"customer_id": "cust-victim", "seller_id": "sel-victim", "email": "mallory@example.com"})))
+    only_an_id = await intake.post("/api/complaints", json=driver_complaint(complainant={"customer_id": "cust-victim"}))
+
+    assert filed.status_code == 201, filed.text
+    complaint_id = filed.json()["complaint_id"]
+    events, _ = await intake.app.state.services.runtime.store.load(f"complaint-{complaint_id}")
+    assert (events[0].complainant.customer_id, events[0].complainant.seller_id) == (None, None)
+    as_the_victim = await intake.get(f"/api/complaints/{complaint_id}", headers=customer(intake, "cust-victim"))
+    assert as_the_victim.status_code == 404
+    assert only_an_id.status_code == 422 and only_an_id.json()["field"] == "complainant"

@@ -16,7 +16,7 @@ from contracts.routing import RoutedToTeam
 from services.kernel import auth
 from services.kernel.eventstore import Cause
 from tests.integration.intake.test_locked_out import code_sent_for
-from tests.integration.support import produce_raw, wait_for
+from tests.integration.support import on_the_roster, produce_raw, wait_for
 
 ORDER = "114-5523190-0012345"  # placed by cust-2002, sam.okafor@example.com, +447700900123 (orders.json)
 SAM = {"display_name": "Sam Okafor", "phone": "+447700900123"}
@@ -153,6 +153,7 @@ async def test_staff_see_the_cases_of_one_order_related_and_a_partner_team_does_
     victim = await file(intake, the_victim(intake))
     stranger = await file(intake, email="someone.else@example.com", display_name="Someone Else")
     agent = signed_in(intake, sub="agt-ana", role="agent")
+    await on_the_roster(intake.app, "agt-ana")
 
     async def related(complaint_id: str) -> list[dict]:
         answer = await intake.get(f"/api/desk/cases/{complaint_id}", headers=agent)
