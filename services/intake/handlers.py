@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hmac
 import secrets
-import time
 from datetime import timedelta
 from typing import Annotated, Literal
 
@@ -73,10 +72,11 @@ class Services:
         self.intake = Intake(runtime.store, timedelta(hours=settings.link_window_hours))
         self.cases, self.people = CaseViews(db), CustomerViews(db)
         self.idempotency = IdempotencyStore(db)
-        self.per_phone = RateLimit(settings.callbacks_per_phone, 600)
-        self.per_client = RateLimit(settings.callbacks_per_client, 600)
+        ten_minutes, hour = timedelta(minutes=10), timedelta(hours=1)
+        self.per_phone = RateLimit(db, "callbacks-per-phone", settings.callbacks_per_phone, ten_minutes)
+        self.per_client = RateLimit(db, "callbacks-per-client", settings.callbacks_per_client, ten_minutes)
         # Same limit whether or not the order or account exists, so a 429 reveals nothing.
-        self.per_reference = RateLimit(3, 3600)
+        self.per_reference = RateLimit(db, "codes-per-reference", 3, hour)
         self.locked_out = LockedOutPath(runtime.store, directory, timedelta(seconds=settings.code_ttl_s))
 
 
@@ -186,7 +186,7 @@ async def request_code(body: CodeRequest, svc: Svc, key: IdempotencyKey = None) 
     ref = body.order_id or body.seller_id
     if key and (stored := await svc.idempotency.replay("request_code", key, fingerprint(body.model_dump()))):
         return JSONResponse(stored.body, stored.status, headers={"Idempotent-Replayed": "true"})
-    if (wait := svc.per_reference.hit(ref, time.monotonic())) is not None:
+    if (wait := await svc.per_reference.hit(ref)) is not None:
         raise HTTPException(429, {"message": "verification: too many codes; try again later"},
                             headers={"Retry-After": str(wait)})
     await on_file(svc, body.order_id, body.seller_id)  # 503 if the order system is down, before anything
@@ -233,9 +233,8 @@ def filed_answer(svc: Services, filed: Filed) -> dict:
 async def request_callback(complaint_id: str, body: CallMe, request: Request, svc: Svc, key: IdempotencyKey = None,
                            authorization: Annotated[str | None, Header()] = None) -> JSONResponse:
     await case_owner(svc, complaint_id, authorization, None)
-    now = time.monotonic()
     for limit, who in ((svc.per_phone, body.phone), (svc.per_client, request.client.host if request.client else "-")):
-        if (wait := limit.hit(who, now)) is not None:
+        if (wait := await limit.hit(who)) is not None:
             return JSONResponse({"message": "callback: too many requests; try again later"}, 429,
                                 headers={"Retry-After": str(wait)})
 
