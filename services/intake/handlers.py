@@ -30,6 +30,7 @@ from services.kernel.eventstore import Cause, derived_id
 from services.kernel.idempotency import IdempotencyStore, fingerprint, idempotent
 from services.kernel.ratelimit import RateLimit
 from services.kernel.runtime import Runtime
+from services.kernel.web import caller_address
 
 IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", min_length=8, max_length=200,
                                               description="Retrying with the same key returns the first answer.")]
@@ -85,6 +86,7 @@ def services(request: Request) -> Services:
 
 
 Svc = Annotated[Services, Depends(services)]
+Caller = Annotated[str, Depends(caller_address)]
 
 
 async def case_owner(svc: Services, complaint_id: str, authorization: str | None, token: str | None) -> dict:
@@ -230,10 +232,10 @@ def filed_answer(svc: Services, filed: Filed) -> dict:
 
 
 @router.post("/complaints/{complaint_id}/callback", status_code=202, summary='"Call me now".')
-async def request_callback(complaint_id: str, body: CallMe, request: Request, svc: Svc, key: IdempotencyKey = None,
+async def request_callback(complaint_id: str, body: CallMe, caller: Caller, svc: Svc, key: IdempotencyKey = None,
                            authorization: Annotated[str | None, Header()] = None) -> JSONResponse:
     await case_owner(svc, complaint_id, authorization, None)
-    for limit, who in ((svc.per_phone, body.phone), (svc.per_client, request.client.host if request.client else "-")):
+    for limit, who in ((svc.per_phone, body.phone), (svc.per_client, caller)):
         if (wait := await limit.hit(who)) is not None:
             return JSONResponse({"message": "callback: too many requests; try again later"}, 429,
                                 headers={"Retry-After": str(wait)})

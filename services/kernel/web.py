@@ -17,6 +17,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from opentelemetry.trace import SpanKind
 
 from services.kernel import auth
+from services.kernel.client_address import client_address
 from services.kernel.runtime import Runtime
 from services.kernel.telemetry import continued_span
 
@@ -117,3 +118,11 @@ def staff_claims(token: Annotated[dict, Depends(token_claims)]) -> dict:
     if token.get("role") not in STAFF_ROLES:
         raise HTTPException(403, {"message": "Authorization: for agents and supervisors only"})
     return token
+
+
+def caller_address(request: Request) -> str:
+    """FastAPI dependency: the caller's address, from X-Forwarded-For only behind a proxy listed in
+    ``TRUSTED_PROXIES`` (``app.state.services.settings``)."""
+    return client_address(request.client.host if request.client else None,
+                          ",".join(request.headers.getlist("x-forwarded-for")),
+                          request.app.state.services.settings.trusted_proxy_networks)
