@@ -27,7 +27,7 @@ from services.intake.projections import OPEN_QUESTION, CaseViews, CustomerViews
 from services.intake.settings import IntakeSettings
 from services.kernel import auth
 from services.kernel.eventstore import Cause, derived_id
-from services.kernel.idempotency import IdempotencyStore, fingerprint, idempotent
+from services.kernel.idempotency import IdempotencyKeyReused, IdempotencyStore, fingerprint, idempotent
 from services.kernel.ratelimit import RateLimit
 from services.kernel.runtime import Runtime
 from services.kernel.web import caller_address
@@ -78,6 +78,10 @@ class Services:
         self.per_client = RateLimit(db, "callbacks-per-client", settings.callbacks_per_client, ten_minutes)
         # Same limit whether or not the order or account exists, so a 429 reveals nothing.
         self.per_reference = RateLimit(db, "codes-per-reference", 3, hour)
+        self.filings_per_client = RateLimit(db, "anonymous-filings-per-client",
+                                            settings.anonymous_filings_per_client, ten_minutes)
+        self.filings_per_order = RateLimit(db, "anonymous-filings-per-order",
+                                           settings.anonymous_filings_per_order, hour)
         self.locked_out = LockedOutPath(runtime.store, directory, timedelta(seconds=settings.code_ttl_s))
 
 
@@ -120,9 +124,32 @@ async def categories() -> list[dict[str, str]]:
     return [{"value": c.value, "label": label} for c, label in CATEGORY_LABELS.items()]
 
 
+async def anonymous_filing_limit(body: NewComplaint, svc: Svc, caller: Caller, key: IdempotencyKey = None,
+                                 authorization: Annotated[str | None, Header()] = None) -> None:
+    """Filing without a bearer costs an agent's time and proves nobody: limited per client address
+    and per order (429 naming the rule). A retry with the same Idempotency-Key is no new filing."""
+    if auth.bearer(authorization) or (key and await replayable(svc, "file_complaint", key, body)):
+        return
+    for limit, who, rule in ((svc.filings_per_client, caller, "from this address in 10 minutes"),
+                             (svc.filings_per_order, body.order_id, "about this order in an hour")):
+        if who and (wait := await limit.hit(who)) is not None:
+            raise HTTPException(429, {"message": f"complaints: too many filed without a login {rule} (at most "
+                                      f"{limit.limit}); log in or verify by code, or try again later"},
+                                headers={"Retry-After": str(wait)})
+
+
+async def replayable(svc: Services, scope: str, key: str, body: BaseModel) -> bool:
+    try:
+        return await svc.idempotency.replay(scope, key, fingerprint(body.model_dump(mode="json"))) is not None
+    except IdempotencyKeyReused:
+        return True  # the route refuses it (422) without filing
+
+
 @router.post("/complaints", status_code=201, summary="File a complaint (or join the open case of its order).",
-             description="Without a login: anyone may file; with `Authorization: Bearer` a customer's token "
-                         "or the filing token of a verified contact (POST /api/verification/verify).")
+             description="Without a login: anyone may file, a few times per address and per order "
+                         "(429 above); with `Authorization: Bearer` a customer's token or the filing token of a "
+                         "verified contact (POST /api/verification/verify).",
+             dependencies=[Depends(anonymous_filing_limit)])
 async def file_complaint(body: NewComplaint, svc: Svc, key: IdempotencyKey = None,
                          authorization: Annotated[str | None, Header()] = None) -> JSONResponse:
     complainant, assurance = await filer(svc, body, authorization)

@@ -26,6 +26,11 @@ class IntakeSettings(KernelSettings):
     max_body_bytes: int = Field(1_000_000, gt=0, description="Largest request body accepted (413 above).")
     callbacks_per_phone: int = Field(3, description="Callback requests allowed per phone number per 10 minutes.")
     callbacks_per_client: int = Field(10, description="Callback requests allowed per client address per 10 minutes.")
+    anonymous_filings_per_client: int = Field(
+        10, ge=1, description="Complaints filed without a login or a verified contact allowed per client address "
+        "per 10 minutes (the address behind TRUSTED_PROXIES).")
+    anonymous_filings_per_order: int = Field(
+        5, ge=1, description="Complaints filed without a login or a verified contact allowed per order_id per hour.")
     order_system_url: str = Field("http://127.0.0.1:8090", description="Base URL of the order and "
                                   "seller-account system (the contact on file for the locked-out path).")
     code_ttl_s: int = Field(600, description="Lifetime of a one-time verification code.")

@@ -7,14 +7,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
+from datetime import timedelta
 
 import httpx
 import uvicorn
 from pymongo import AsyncMongoClient
 
 from services.intake.app import create_app
+from services.intake.domain import verification_stream
 from services.intake.settings import IntakeSettings
+from services.kernel import auth
 from services.kernel.process import http_config
+from tests.integration.intake.conftest import running_intake
 
 TOO_MANY_CALLBACKS = {"message": "callback: too many requests; try again later"}
 
@@ -84,3 +88,83 @@ async def test_behind_a_trusted_proxy_the_forwarded_address_is_the_one_limited(i
         another = await call_me(ingress, cases[3], "+447700900298", "198.51.100.1, 203.0.113.10")
         assert another.status_code == 202, "another caller behind the same ingress has its own limit"
     assert (await appended(config)).count("CallbackRequested") == 3
+
+
+def as_customer(intake, sub: str = "cust-1") -> dict:
+    token = auth.sign({"sub": sub, "role": "customer"}, intake.config.signing_key, timedelta(minutes=5))
+    return {"Authorization": f"Bearer {token}"}
+
+
+def too_many(answer, rule: str) -> bool:
+    return (answer.status_code == 429 and int(answer.headers["Retry-After"]) > 0
+            and answer.json()["message"].startswith(f"complaints: too many filed without a login {rule}"))
+
+
+async def test_anonymous_filings_beyond_the_per_client_limit_are_refused_and_file_nothing(intake_config):
+    config = await intake_config(anonymous_filings_per_client=3)
+    async with running_intake(config, peer="203.0.113.9") as intake:
+        first = await intake.post("/api/complaints", json=complaint(), headers={"Idempotency-Key": "first-filing"})
+        assert [first.status_code] + [(await intake.post("/api/complaints", json=complaint())).status_code
+                                      for _ in range(2)] == [201, 201, 201]
+        refused = await intake.post("/api/complaints", json=complaint())
+        assert too_many(refused, "from this address"), refused.text
+        assert (await appended(config)).count("ComplaintFiled") == 3
+
+        retried = await intake.post("/api/complaints", json=complaint(), headers={"Idempotency-Key": "first-filing"})
+        assert (retried.status_code, retried.json()) == (201, first.json()), "a retry is no new filing"
+        assert (await intake.post("/api/complaints", json=complaint(), headers=as_customer(intake))).status_code == 201
+        async with intake.from_peer("203.0.113.10") as neighbour:
+            assert (await neighbour.post("/api/complaints", json=complaint())).status_code == 201
+        assert (await appended(config)).count("ComplaintFiled") == 5
+
+
+async def test_anonymous_filings_about_one_order_beyond_the_per_order_limit_are_refused_and_change_nothing(
+        intake_config):
+    config = await intake_config(anonymous_filings_per_order=2)
+    about_the_order = complaint(order_id="114-5523190-0012345")
+    async with running_intake(config, peer="203.0.113.1") as intake:
+        admitted = [await intake.from_peer(f"203.0.113.{n}").post("/api/complaints", json=about_the_order)
+                    for n in (1, 2)]
+        assert [a.status_code for a in admitted] == [201, 201]
+        before = await appended(config)
+        refused = await intake.from_peer("203.0.113.3").post("/api/complaints", json=about_the_order)
+        assert too_many(refused, "about this order"), refused.text
+        assert sorted(await appended(config)) == sorted(before)
+
+        customer = await intake.post("/api/complaints", json=about_the_order, headers=as_customer(intake))
+        assert customer.status_code == 201 and len(await appended(config)) > len(before)
+
+
+async def test_two_intake_replicas_on_one_database_share_the_anonymous_filing_limit(intake_config):
+    config = await intake_config(anonymous_filings_per_client=3)
+    async with running_intake(config) as one, running_intake(config) as two:
+        answers = [await replica.post("/api/complaints", json=complaint()) for replica in (one, two, one, two)]
+        assert [a.status_code for a in answers] == [201, 201, 201, 429]
+        assert too_many(answers[3], "from this address")
+        assert (await appended(config)).count("ComplaintFiled") == 3
+
+
+async def test_logged_in_and_verified_filers_are_not_held_to_the_anonymous_limit(intake_config):
+    config = await intake_config(anonymous_filings_per_client=1, anonymous_filings_per_order=1)
+    async with running_intake(config) as intake:
+        assert (await intake.post("/api/complaints", json=complaint())).status_code == 201
+        assert too_many(await intake.post("/api/complaints", json=complaint()), "from this address")
+        verified = await filing_token(intake, "sel-48213")
+        answers = [await intake.post("/api/complaints", json=complaint(order_id="114-7710042-5501234"),
+                                     headers=headers)
+                   for headers in (as_customer(intake), as_customer(intake, "cust-2"), verified, verified)]
+        assert [a.status_code for a in answers] == [201, 201, 201, 201]
+        assert (await appended(config)).count("ComplaintFiled") == 2
+
+
+async def code_sent_for(intake, verification_id: str) -> str:
+    events, _ = await intake.app.state.services.runtime.store.load(verification_stream(verification_id))
+    return events[-1].code  # the VerificationCodeRequested that notify delivers
+
+
+async def filing_token(intake, seller_id: str) -> dict:
+    asked = (await intake.post("/api/verification/codes", json={"seller_id": seller_id})).json()
+    verified = await intake.post("/api/verification/verify", json={
+        "seller_id": seller_id, "verification_id": asked["verification_id"],
+        "code": await code_sent_for(intake, asked["verification_id"])})
+    return {"Authorization": f"Bearer {verified.json()['filing_token']}"}
