@@ -233,7 +233,7 @@ async def request_code(body: CodeRequest, svc: Svc, key: IdempotencyKey = None) 
 
 @router.post("/verification/verify", summary="Check the code; a right one gives a token to file with.")
 async def verify_code(body: CodeCheck, svc: Svc, key: IdempotencyKey = None) -> JSONResponse:
-    if body.verification_id != svc.locked_out.verification_id(body.order_id, body.seller_id, body.channel):
+    if body.verification_id != svc.locked_out.verification_id(body.order_id, body.seller_id):
         return JSONResponse({"message": "code: wrong or expired"}, 422)
 
     async def run(cause: Cause) -> tuple[int, dict]:

@@ -168,3 +168,48 @@ async def filing_token(intake, seller_id: str) -> dict:
         "seller_id": seller_id, "verification_id": asked["verification_id"],
         "code": await code_sent_for(intake, asked["verification_id"])})
     return {"Authorization": f"Bearer {verified.json()['filing_token']}"}
+
+
+async def five_wrong_codes(intake, seller_id: str, channel: str) -> list[int]:
+    asked = (await intake.post("/api/verification/codes", json={"seller_id": seller_id, "channel": channel})).json()
+    right = await code_sent_for(intake, asked["verification_id"])
+    wrong = str((int(right) + 1) % 10**6).zfill(6)
+    return [(await intake.post("/api/verification/verify", json={
+        "seller_id": seller_id, "channel": channel, "verification_id": asked["verification_id"], "code": wrong,
+    })).status_code for _ in range(5)]
+
+
+async def locked_by_the_other_channel(intake, seller_id: str, channel: str) -> None:
+    vid = intake.app.state.services.locked_out.verification_id(None, seller_id)
+    before = len(await intake.app.state.services.runtime.store.read_stream(verification_stream(vid)))
+    asked = await intake.post("/api/verification/codes", json={"seller_id": seller_id, "channel": channel})
+    assert asked.status_code == 429 and asked.json()["message"].startswith("verification: ")
+    guessed = await intake.post("/api/verification/verify", json={
+        "seller_id": seller_id, "channel": channel, "verification_id": vid, "code": "123456"})
+    assert guessed.status_code == 429 and int(guessed.headers["Retry-After"]) > 0
+    assert len(await intake.app.state.services.runtime.store.read_stream(verification_stream(vid))) == before
+
+
+async def test_five_wrong_codes_by_email_lock_the_reference_by_sms_too(intake):
+    assert await five_wrong_codes(intake, "sel-48213", "email") == [422] * 5
+    await locked_by_the_other_channel(intake, "sel-48213", "sms")
+    assert (await filing_token(intake, "sel-00001"))["Authorization"], "another account verifies as before"
+
+
+async def test_five_wrong_codes_by_sms_lock_the_reference_by_email_too(intake):
+    assert await five_wrong_codes(intake, "sel-00001", "sms") == [422] * 5
+    await locked_by_the_other_channel(intake, "sel-00001", "email")
+
+
+async def test_the_latest_code_counts_whichever_channel_it_went_to(intake):
+    by_email = (await intake.post("/api/verification/codes", json={"seller_id": "sel-48213"})).json()
+    email_code = await code_sent_for(intake, by_email["verification_id"])
+    by_sms = (await intake.post("/api/verification/codes", json={"seller_id": "sel-48213", "channel": "sms"})).json()
+    assert by_sms["verification_id"] == by_email["verification_id"]
+    check = {"seller_id": "sel-48213", "verification_id": by_sms["verification_id"]}
+    sms_code = await code_sent_for(intake, by_sms["verification_id"])
+    if sms_code != email_code:
+        stale = await intake.post("/api/verification/verify", json={**check, "channel": "email", "code": email_code})
+        assert stale.status_code == 422
+    fresh = await intake.post("/api/verification/verify", json={**check, "channel": "sms", "code": sms_code})
+    assert fresh.status_code == 200 and fresh.json()["filing_token"]
