@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from services.kernel.settings import KernelSettings
 
@@ -41,5 +41,13 @@ class IntakeSettings(KernelSettings):
                                     "browser reaches it: the desk's case page shows each package's status from "
                                     "it (carrier's CORS_ORIGINS must list this service's origin); empty: no "
                                     "carrier panel.")
+    dev_sign_in: bool = Field(False, description="Offer the desk's development sign-in (a token for any role, "
+                              "no password): the local stack only; refused with ENVIRONMENT=production.")
     desk_token_hours: float = Field(8, gt=0, description="Lifetime of a token from the desk's development "
-                                    "sign-in (never offered when ENVIRONMENT=production).")
+                                    "sign-in (DEV_SIGN_IN).")
+
+    @model_validator(mode="after")
+    def _no_dev_sign_in_in_production(self):
+        if self.dev_sign_in and self.environment == "production":
+            raise ValueError("DEV_SIGN_IN must be false when ENVIRONMENT=production")
+        return self

@@ -18,8 +18,9 @@ class KernelSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="", extra="ignore", case_sensitive=False)
 
-    environment: Literal["local", "production"] = Field(
-        "local", description="`production` refuses development defaults of secrets (e.g. SIGNING_KEY).")
+    environment: Literal["local", "staging", "production"] = Field(
+        "local", description="`local`, `staging` or `production`; `production` refuses development defaults of "
+        "secrets (e.g. SIGNING_KEY) and the development sign-in.")
     service_name: str = Field("kernel", description="Name used in logs, traces and the database name.")
     kafka_bootstrap_servers: str = Field("127.0.0.1:9092", description="Kafka bootstrap servers.")
     mongodb_url: str = Field("mongodb://127.0.0.1:27017/", description="MongoDB connection string.")
