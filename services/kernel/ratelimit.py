@@ -3,8 +3,9 @@
 Insert-only, because the store's updates may not be atomic (FerretDB has no reliable
 increment-and-check): a caller inserts its hit, then counts the key's hits in the window, and
 withdraws its own hit if that count is over the limit. The last admitted hit of any set was
-counted with all the others already in, so no more than ``limit`` are ever admitted; two callers
-racing for the last place may both be refused, which is the safe way to be wrong.
+counted with all the others already in, so no more than ``limit`` are ever admitted. Callers racing
+for more places than are left may all be refused (each counts the others' hits before they are
+withdrawn): too strict at the boundary, the safe way to be wrong.
 """
 
 from __future__ import annotations

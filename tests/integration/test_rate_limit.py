@@ -33,12 +33,20 @@ async def test_two_replicas_on_their_own_clients_share_one_limit(db, other_repli
 
 async def test_callers_racing_on_two_replicas_are_never_admitted_beyond_the_limit(db, other_replicas_db):
     limits = [RateLimit(db, "filings", 5, MINUTE), RateLimit(other_replicas_db, "filings", 5, MINUTE)]
-    for _ in range(3):  # a few rounds: each starts with what the previous one admitted
+    for _ in range(3):  # a few rounds: each starts with what the previous ones admitted
         await asyncio.gather(*(limits[n % 2].hit("10.1.2.3") for n in range(20)))
+    # Twenty racing for five places may all be refused (each counts the others' hits before they
+    # withdraw them): too strict at the boundary, the safe way to be wrong.
     admitted = await db[COLLECTION].count_documents({"key": "filings:10.1.2.3"})
-    assert 1 <= admitted <= 5, "a refused caller withdraws its hit; the admitted ones stay"
+    assert admitted <= 5, "a refused caller withdraws its hit; the admitted ones stay"
     wait = await limits[0].hit("10.1.2.3")
     assert wait is None if admitted < 5 else 0 < wait <= 60
+
+
+async def test_callers_racing_within_the_limit_are_all_admitted(db, other_replicas_db):
+    limits = [RateLimit(db, "filings", 5, MINUTE), RateLimit(other_replicas_db, "filings", 5, MINUTE)]
+    assert await asyncio.gather(*(limits[n % 2].hit("10.1.2.3") for n in range(5))) == [None] * 5
+    assert await limits[1].hit("10.1.2.3") is not None
 
 
 async def test_the_window_slides_and_retry_after_says_when_there_is_room_again(db):
