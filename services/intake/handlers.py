@@ -149,7 +149,9 @@ async def replayable(svc: Services, scope: str, key: str, body: BaseModel) -> bo
              description="Without a login: anyone may file, a few times per address and per order "
                          "(429 above); with `Authorization: Bearer` a customer's token or the filing token of a "
                          "verified contact (POST /api/verification/verify).",
-             dependencies=[Depends(anonymous_filing_limit)])
+             dependencies=[Depends(anonymous_filing_limit)],
+             responses={429: {"description": "Too many filed without a login from this address or about this "
+                                             "order; `Retry-After` says when to try again."}})
 async def file_complaint(body: NewComplaint, svc: Svc, key: IdempotencyKey = None,
                          authorization: Annotated[str | None, Header()] = None) -> JSONResponse:
     complainant, assurance = await filer(svc, body, authorization)
