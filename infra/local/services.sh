@@ -102,10 +102,11 @@ start_one() {
   case $1 in
     order-simulator) spawn "$1" "$log" "$PY" -m infra.simulators.orders --host 127.0.0.1 --port "$ORDERS_PORT" ;;
     carrier-simulator) spawn "$1" "$log" "$PY" -m infra.simulators.carriers --host 127.0.0.1 --port "$CARRIERS_PORT" ;;
-    # the desk's pages call routing and carrier from the browser: each names the other's address
+    # the desk's pages call routing and carrier from the browser: each names the other's address;
+    # a laptop's desk signs in without an identity provider (DEV_SIGN_IN)
     intake) spawn "$1" "$log" KAFKA_BOOTSTRAP_SERVERS="127.0.0.1:$KAFKA_PORT" MONGODB_URL="$mongo" \
               ORDER_SYSTEM_URL="$ORDERS_URL" HTTP_HOST=127.0.0.1 HTTP_PORT="$INTAKE_PORT" \
-              ROUTING_PUBLIC_URL="$ROUTING_URL" CARRIER_PUBLIC_URL="$CARRIER_URL" \
+              ROUTING_PUBLIC_URL="$ROUTING_URL" CARRIER_PUBLIC_URL="$CARRIER_URL" DEV_SIGN_IN=true \
               "$PY" -m services.intake.app ;;
     routing) spawn "$1" "$log" KAFKA_BOOTSTRAP_SERVERS="127.0.0.1:$KAFKA_PORT" MONGODB_URL="$mongo" \
               HTTP_HOST=127.0.0.1 HTTP_PORT="$ROUTING_PORT" CORS_ORIGINS="$DESK_ORIGINS" \

@@ -8,8 +8,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from contextlib import asynccontextmanager
+from datetime import timedelta
 
 from fastapi import FastAPI
+from pymongo.asynchronous.database import AsyncDatabase
 
 from contracts import TOPICS, registry
 from contracts.carrier import Carrier
@@ -26,12 +28,13 @@ from services.carrier.rechecks import Rechecks
 from services.carrier.settings import CarrierSettings
 from services.kernel.outbox import Lease
 from services.kernel.process import load_settings, run_http_service
+from services.kernel.ratelimit import RateLimit
 from services.kernel.resilience import RetryPolicy
 from services.kernel.runtime import Runtime
 from services.kernel.web import allow_browser_origins, service_app
 
 
-def carrier_gateway(s: CarrierSettings) -> CarrierGateway:
+def carrier_gateway(s: CarrierSettings, db: AsyncDatabase) -> CarrierGateway:
     timeout, size = s.carrier_timeout_s, s.carrier_max_answer_bytes
     adapters = {
         Carrier.FEDEX: FedExTracking(s.fedex_url, s.fedex_client_id, s.fedex_client_secret, timeout, size),
@@ -41,13 +44,14 @@ def carrier_gateway(s: CarrierSettings) -> CarrierGateway:
                                          s.auspost_account_number, timeout, size)}
     policy = RetryPolicy(s.carrier_attempts, s.carrier_backoff_s, s.carrier_backoff_max_s, s.carrier_retry_after_max_s)
     return CarrierGateway(adapters, policy, s.breaker_failures, s.breaker_reset_s, s.tracking_cache_s,
-                          s.carrier_requests_per_minute, s.carrier_rate_wait_s)
+                          RateLimit(db, "carrier-requests", s.carrier_requests_per_minute, timedelta(minutes=1)),
+                          s.carrier_rate_wait_s)
 
 
 def create_app(settings: CarrierSettings | None = None) -> FastAPI:
     settings = settings or CarrierSettings()
     runtime = Runtime.create(settings, registry, TOPICS["carrier"], PROJECTIONS)
-    orders, gateway = HttpOrderBook(settings.order_system_url), carrier_gateway(settings)
+    orders, gateway = HttpOrderBook(settings.order_system_url), carrier_gateway(settings, runtime.store.db)
     shipments = Shipments(runtime.store, orders, gateway.check)
     interval = settings.recheck_interval_s or 3600.0
     rechecks = Rechecks(shipments, OpenWatches(runtime.store.db), Lease(runtime.store.db, "rechecks", 2 * interval),

@@ -57,7 +57,7 @@ class CarrierSettings(KernelSettings):
     tracking_cache_s: float = Field(60.0, ge=0, description="How long a carrier's answer about a tracking "
                                     "number is reused (0: never).")
     carrier_requests_per_minute: int = Field(240, ge=1, description="Our own limit of requests per carrier per "
-                                             "minute and replica (under the carriers' published quotas).")
+                                             "minute, shared by all replicas (under the carriers' published quotas).")
     carrier_rate_wait_s: float = Field(2.0, ge=0, description="How long a request may wait for room under that "
                                        "limit before it fails as rate limited.")
     carrier_max_answer_bytes: int = Field(1_000_000, gt=0, description="Largest carrier answer read; a larger "

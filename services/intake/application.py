@@ -173,8 +173,10 @@ class LockedOutPath:
         self.store, self.directory, self.code_ttl = store, directory, code_ttl
 
     @staticmethod
-    def verification_id(order_id: str | None, seller_id: str | None, channel: str) -> str:
-        return derived_id("verification", order_id or "", seller_id or "", channel)
+    def verification_id(order_id: str | None, seller_id: str | None) -> str:
+        # One per reference, whichever channel the code went to: wrong guesses by email and by
+        # sms count towards one lock, and codes towards one hourly limit.
+        return derived_id("verification", order_id or "", seller_id or "")
 
     async def contact_on_file(self, order_id: str | None, seller_id: str | None) -> ContactOnFile | None:
         if seller_id:
@@ -184,7 +186,7 @@ class LockedOutPath:
     async def request_code(self, order_id: str | None, seller_id: str | None, channel: str, code: str,
                            cause: Cause) -> str:
         """Send ``code`` to the contact on file, if there is one; the answer never says which."""
-        verification_id = self.verification_id(order_id, seller_id, channel)
+        verification_id = self.verification_id(order_id, seller_id)
         contact = await self.contact_on_file(order_id, seller_id)
         destination = contact and (contact.email if channel == "email" else contact.phone)
         if destination:

@@ -85,17 +85,22 @@ async def desk_case(complaint_id: str, svc: Svc, reader: Annotated[dict, Depends
 
 class DevSignIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    role: Literal["agent", "supervisor", "partner"] = Field(examples=["agent"])
+    role: Literal["agent", "supervisor", "partner", "admin"] = Field(examples=["agent"])
     sub: str = Field(min_length=1, max_length=100, pattern=r"^[\w.@-]+$", description="Who signs in.",
                      examples=["agt-ana"])
     team: str | None = Field(None, min_length=1, max_length=100, description="A partner's team.",
                              examples=["team-logistics-uk-south"])
 
 
-@api.post("/dev-sign-in", summary="Local stack only: a token for anyone (404 when ENVIRONMENT=production).")
+def dev_sign_in_enabled(svc: Svc) -> None:
+    """The development sign-in exists only where DEV_SIGN_IN=true says so (the local stack)."""
+    if not svc.settings.dev_sign_in:
+        raise HTTPException(404, {"message": "dev-sign-in: not offered here (DEV_SIGN_IN is off)"})
+
+
+@api.post("/dev-sign-in", summary="Local stack only: a token for anyone (404 unless DEV_SIGN_IN=true).",
+          dependencies=[Depends(dev_sign_in_enabled)])
 async def dev_sign_in(body: DevSignIn, svc: Svc) -> dict:
-    if svc.settings.environment == "production":
-        raise HTTPException(404, {"message": "dev-sign-in: not offered in production"})
     if body.role == "partner" and not body.team:
         raise HTTPException(422, {"message": "team: a partner signs in for a team", "field": "team"})
     ttl = timedelta(hours=svc.settings.desk_token_hours)
@@ -124,7 +129,7 @@ def _page(request: Request, svc, template: str, audience: str, **context) -> HTM
     return templates.TemplateResponse(request, f"desk/{template}", {
         "audience": audience, "routing_url": svc.settings.routing_public_url.rstrip("/"),
         "carrier_url": svc.settings.carrier_public_url.rstrip("/"),
-        "dev_sign_in": svc.settings.environment != "production", **context}, headers=_headers(svc))
+        "dev_sign_in": svc.settings.dev_sign_in, **context}, headers=_headers(svc))
 
 
 @pages.get("/desk", response_class=HTMLResponse)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hmac
 import secrets
-import time
 from datetime import timedelta
 from typing import Annotated, Literal
 
@@ -29,10 +28,14 @@ from services.intake.projections import OPEN_QUESTION, CaseViews, CustomerViews
 from services.intake.settings import IntakeSettings
 from services.kernel import auth
 from services.kernel.eventstore import Cause, derived_id
-from services.kernel.idempotency import IdempotencyStore, fingerprint, idempotent
+from services.kernel.idempotency import IdempotencyKeyReused, IdempotencyStore, fingerprint, idempotent
 from services.kernel.ratelimit import RateLimit
 from services.kernel.runtime import Runtime
+<<<<<<< HEAD
 from services.kernel.staff import staff_claims
+=======
+from services.kernel.web import caller_address
+>>>>>>> access-limits
 
 IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", min_length=8, max_length=200,
                                               description="Retrying with the same key returns the first answer.")]
@@ -75,10 +78,15 @@ class Services:
         self.intake = Intake(runtime.store, timedelta(hours=settings.link_window_hours))
         self.cases, self.people = CaseViews(db), CustomerViews(db)
         self.idempotency = IdempotencyStore(db)
-        self.per_phone = RateLimit(settings.callbacks_per_phone, 600)
-        self.per_client = RateLimit(settings.callbacks_per_client, 600)
+        ten_minutes, hour = timedelta(minutes=10), timedelta(hours=1)
+        self.per_phone = RateLimit(db, "callbacks-per-phone", settings.callbacks_per_phone, ten_minutes)
+        self.per_client = RateLimit(db, "callbacks-per-client", settings.callbacks_per_client, ten_minutes)
         # Same limit whether or not the order or account exists, so a 429 reveals nothing.
-        self.per_reference = RateLimit(3, 3600)
+        self.per_reference = RateLimit(db, "codes-per-reference", 3, hour)
+        self.filings_per_client = RateLimit(db, "anonymous-filings-per-client",
+                                            settings.anonymous_filings_per_client, ten_minutes)
+        self.filings_per_order = RateLimit(db, "anonymous-filings-per-order",
+                                           settings.anonymous_filings_per_order, hour)
         self.locked_out = LockedOutPath(runtime.store, directory, timedelta(seconds=settings.code_ttl_s))
 
 
@@ -87,6 +95,7 @@ def services(request: Request) -> Services:
 
 
 Svc = Annotated[Services, Depends(services)]
+Caller = Annotated[str, Depends(caller_address)]
 
 
 async def case_owner(svc: Services, complaint_id: str, authorization: str | None, token: str | None) -> dict:
@@ -120,10 +129,41 @@ async def categories() -> list[dict[str, str]]:
     return [{"value": c.value, "label": label} for c, label in CATEGORY_LABELS.items()]
 
 
+<<<<<<< HEAD
 @router.post("/complaints", status_code=201, summary="File a complaint (or join your own open case of its order).",
              description="Without a login: anyone may file (account ids in `complainant` are then not "
                          "recorded: nothing proves them); with `Authorization: Bearer` a customer's token "
                          "or the filing token of a verified contact (POST /api/verification/verify).")
+=======
+async def anonymous_filing_limit(body: NewComplaint, svc: Svc, caller: Caller, key: IdempotencyKey = None,
+                                 authorization: Annotated[str | None, Header()] = None) -> None:
+    """Filing without a bearer costs an agent's time and proves nobody: limited per client address
+    and per order (429 naming the rule). A retry with the same Idempotency-Key is no new filing."""
+    if auth.bearer(authorization) or (key and await replayable(svc, "file_complaint", key, body)):
+        return
+    for limit, who, rule in ((svc.filings_per_client, caller, "from this address in 10 minutes"),
+                             (svc.filings_per_order, body.order_id, "about this order in an hour")):
+        if who and (wait := await limit.hit(who)) is not None:
+            raise HTTPException(429, {"message": f"complaints: too many filed without a login {rule} (at most "
+                                      f"{limit.limit}); log in or verify by code, or try again later"},
+                                headers={"Retry-After": str(wait)})
+
+
+async def replayable(svc: Services, scope: str, key: str, body: BaseModel) -> bool:
+    try:
+        return await svc.idempotency.replay(scope, key, fingerprint(body.model_dump(mode="json"))) is not None
+    except IdempotencyKeyReused:
+        return True  # the route refuses it (422) without filing
+
+
+@router.post("/complaints", status_code=201, summary="File a complaint (or join the open case of its order).",
+             description="Without a login: anyone may file, a few times per address and per order "
+                         "(429 above); with `Authorization: Bearer` a customer's token or the filing token of a "
+                         "verified contact (POST /api/verification/verify).",
+             dependencies=[Depends(anonymous_filing_limit)],
+             responses={429: {"description": "Too many filed without a login from this address or about this "
+                                             "order; `Retry-After` says when to try again."}})
+>>>>>>> access-limits
 async def file_complaint(body: NewComplaint, svc: Svc, key: IdempotencyKey = None,
                          authorization: Annotated[str | None, Header()] = None) -> JSONResponse:
     complainant, assurance, owner = await filer(svc, body, authorization)
@@ -199,7 +239,7 @@ async def request_code(body: CodeRequest, svc: Svc, key: IdempotencyKey = None) 
     ref = body.order_id or body.seller_id
     if key and (stored := await svc.idempotency.replay("request_code", key, fingerprint(body.model_dump()))):
         return JSONResponse(stored.body, stored.status, headers={"Idempotent-Replayed": "true"})
-    if (wait := svc.per_reference.hit(ref, time.monotonic())) is not None:
+    if (wait := await svc.per_reference.hit(ref)) is not None:
         raise HTTPException(429, {"message": "verification: too many codes; try again later"},
                             headers={"Retry-After": str(wait)})
     await on_file(svc, body.order_id, body.seller_id)  # 503 if the order system is down, before anything
@@ -217,7 +257,7 @@ async def request_code(body: CodeRequest, svc: Svc, key: IdempotencyKey = None) 
 
 @router.post("/verification/verify", summary="Check the code; a right one gives a token to file with.")
 async def verify_code(body: CodeCheck, svc: Svc, key: IdempotencyKey = None) -> JSONResponse:
-    if body.verification_id != svc.locked_out.verification_id(body.order_id, body.seller_id, body.channel):
+    if body.verification_id != svc.locked_out.verification_id(body.order_id, body.seller_id):
         return JSONResponse({"message": "code: wrong or expired"}, 422)
 
     async def run(cause: Cause) -> tuple[int, dict]:
@@ -245,12 +285,11 @@ def filed_answer(svc: Services, filed: Filed) -> dict:
 
 
 @router.post("/complaints/{complaint_id}/callback", status_code=202, summary='"Call me now".')
-async def request_callback(complaint_id: str, body: CallMe, request: Request, svc: Svc, key: IdempotencyKey = None,
+async def request_callback(complaint_id: str, body: CallMe, caller: Caller, svc: Svc, key: IdempotencyKey = None,
                            authorization: Annotated[str | None, Header()] = None) -> JSONResponse:
     await case_owner(svc, complaint_id, authorization, None)
-    now = time.monotonic()
-    for limit, who in ((svc.per_phone, body.phone), (svc.per_client, request.client.host if request.client else "-")):
-        if (wait := limit.hit(who, now)) is not None:
+    for limit, who in ((svc.per_phone, body.phone), (svc.per_client, caller)):
+        if (wait := await limit.hit(who)) is not None:
             return JSONResponse({"message": "callback: too many requests; try again later"}, 429,
                                 headers={"Retry-After": str(wait)})
 

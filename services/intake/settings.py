@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from services.kernel.settings import KernelSettings
 
@@ -26,6 +26,11 @@ class IntakeSettings(KernelSettings):
     max_body_bytes: int = Field(1_000_000, gt=0, description="Largest request body accepted (413 above).")
     callbacks_per_phone: int = Field(3, description="Callback requests allowed per phone number per 10 minutes.")
     callbacks_per_client: int = Field(10, description="Callback requests allowed per client address per 10 minutes.")
+    anonymous_filings_per_client: int = Field(
+        10, ge=1, description="Complaints filed without a login or a verified contact allowed per client address "
+        "per 10 minutes (the address behind TRUSTED_PROXIES).")
+    anonymous_filings_per_order: int = Field(
+        5, ge=1, description="Complaints filed without a login or a verified contact allowed per order_id per hour.")
     order_system_url: str = Field("http://127.0.0.1:8090", description="Base URL of the order and "
                                   "seller-account system (the contact on file for the locked-out path).")
     code_ttl_s: int = Field(600, description="Lifetime of a one-time verification code.")
@@ -36,5 +41,13 @@ class IntakeSettings(KernelSettings):
                                     "browser reaches it: the desk's case page shows each package's status from "
                                     "it (carrier's CORS_ORIGINS must list this service's origin); empty: no "
                                     "carrier panel.")
+    dev_sign_in: bool = Field(False, description="Offer the desk's development sign-in (a token for any role, "
+                              "no password): the local stack only; refused with ENVIRONMENT=production.")
     desk_token_hours: float = Field(8, gt=0, description="Lifetime of a token from the desk's development "
-                                    "sign-in (never offered when ENVIRONMENT=production).")
+                                    "sign-in (DEV_SIGN_IN).")
+
+    @model_validator(mode="after")
+    def _no_dev_sign_in_in_production(self):
+        if self.dev_sign_in and self.environment == "production":
+            raise ValueError("DEV_SIGN_IN must be false when ENVIRONMENT=production")
+        return self

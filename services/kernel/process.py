@@ -56,9 +56,15 @@ class _Server(uvicorn.Server):
         yield
 
 
+def http_config(app, host: str, port: int) -> uvicorn.Config:
+    # uvicorn's proxy_headers would believe X-Forwarded-For from 127.0.0.1 (any local process, or a
+    # sidecar passing the header through): the app decides whom to believe (TRUSTED_PROXIES).
+    return uvicorn.Config(app, host=host, port=port, log_config=None, proxy_headers=False)
+
+
 async def serve_http(app, host: str, port: int) -> None:
     """Serve ``app`` (its lifespan starts and stops the runtime) until SIGTERM/SIGINT, gracefully."""
-    await _Server(uvicorn.Config(app, host=host, port=port, log_config=None)).serve()
+    await _Server(http_config(app, host, port)).serve()
 
 
 def load_settings(cls: type[S]) -> S:

@@ -1,24 +1,58 @@
-"""A sliding-window rate limit per key, in process memory (per replica; see the issue notes)."""
+"""A sliding-window rate limit per key, counted in the store so that every replica shares it.
+
+Insert-only, because the store's updates may not be atomic (FerretDB has no reliable
+increment-and-check): a caller inserts its hit, then counts the key's hits in the window, and
+withdraws its own hit if that count is over the limit. The last admitted hit of any set was
+counted with all the others already in, so no more than ``limit`` are ever admitted. Callers racing
+for more places than are left may all be refused (each counts the others' hits before they are
+withdrawn): too strict at the boundary, the safe way to be wrong.
+"""
 
 from __future__ import annotations
 
 import math
-from collections import defaultdict, deque
+import uuid
+from datetime import timedelta
+
+from pymongo import ASCENDING
+from pymongo.asynchronous.database import AsyncDatabase
+
+from services.kernel.clock import Clock, SystemClock
+
+COLLECTION = "rate_limit_hits"
+#: How often one limit sweeps out the hits past their window (everyone's, of every limit).
+SWEEP_EVERY = timedelta(seconds=10)
 
 
 class RateLimit:
-    """At most ``limit`` hits per ``window_s`` for each key."""
+    """At most ``limit`` hits per ``window`` for each key of the limit called ``name``."""
 
-    def __init__(self, limit: int, window_s: float) -> None:
-        self.limit, self.window_s = limit, window_s
-        self._hits: dict[str, deque[float]] = defaultdict(deque)
+    def __init__(self, db: AsyncDatabase, name: str, limit: int, window: timedelta,
+                 clock: Clock | None = None) -> None:
+        self.hits, self.name, self.limit, self.window = db[COLLECTION], name, limit, window
+        self.clock = clock or SystemClock()
+        self._indexed, self._next_sweep = False, self.clock.now()
 
-    def hit(self, key: str, now: float) -> int | None:
+    async def hit(self, key: str) -> int | None:
         """Count a hit; None if allowed, else the whole seconds to wait (for ``Retry-After``)."""
-        hits = self._hits[key]
-        while hits and hits[0] <= now - self.window_s:
-            hits.popleft()
-        if len(hits) >= self.limit:
-            return max(1, math.ceil(hits[0] + self.window_s - now))
-        hits.append(now)
-        return None
+        await self._index()
+        now, key = self.clock.now(), f"{self.name}:{key}"
+        if now >= self._next_sweep:  # FerretDB 1.24 refuses TTL indexes ("not implemented yet")
+            self._next_sweep = now + SWEEP_EVERY
+            await self.hits.delete_many({"expires": {"$lte": now}})
+        mine = {"_id": uuid.uuid4().hex, "key": key, "at": now, "expires": now + self.window}
+        await self.hits.insert_one(mine)
+        recent = [h["at"] async for h in self.hits.find(
+            {"key": key, "at": {"$gt": now - self.window}, "_id": {"$ne": mine["_id"]}}, {"at": 1})]
+        if len(recent) < self.limit:
+            return None
+        await self.hits.delete_one({"_id": mine["_id"]})
+        # Room again when enough of the others leave the window for one more to fit.
+        frees_room = sorted(recent)[len(recent) - self.limit]
+        return max(1, math.ceil((frees_room + self.window - now).total_seconds()))
+
+    async def _index(self) -> None:
+        if not self._indexed:
+            await self.hits.create_index([("key", ASCENDING), ("at", ASCENDING)], name="key_at")
+            await self.hits.create_index("expires", name="expires")
+            self._indexed = True

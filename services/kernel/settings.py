@@ -8,6 +8,8 @@ from typing import ClassVar, Literal
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from services.kernel.client_address import trusted_networks
+
 BOOTSTRAP = re.compile(r"^[A-Za-z0-9_.\-\[\]:]+:\d{1,5}(,[A-Za-z0-9_.\-\[\]:]+:\d{1,5})*$")
 
 
@@ -16,8 +18,9 @@ class KernelSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="", extra="ignore", case_sensitive=False)
 
-    environment: Literal["local", "production"] = Field(
-        "local", description="`production` refuses development defaults of secrets (e.g. SIGNING_KEY).")
+    environment: Literal["local", "staging", "production"] = Field(
+        "local", description="`local`, `staging` or `production`; `production` refuses development defaults of "
+        "secrets (e.g. SIGNING_KEY) and the development sign-in.")
     service_name: str = Field("kernel", description="Name used in logs, traces and the database name.")
     kafka_bootstrap_servers: str = Field("127.0.0.1:9092", description="Kafka bootstrap servers.")
     mongodb_url: str = Field("mongodb://127.0.0.1:27017/", description="MongoDB connection string.")
@@ -37,6 +40,9 @@ class KernelSettings(BaseSettings):
                                                         "transient failure (store or broker down).")
     startup_timeout_s: float = Field(10.0, gt=0, description="How long start-up waits for broker and store.")
     log_level: str = Field("INFO", description="Log level of the service's JSON logs.")
+    trusted_proxies: str = Field(
+        "", description="Comma-separated IPs or CIDRs of the proxies (the ingress) whose X-Forwarded-For "
+        "names the caller; empty: the TCP peer is the caller, whatever the header says.")
 
     @field_validator("kafka_bootstrap_servers")
     @classmethod
@@ -44,6 +50,16 @@ class KernelSettings(BaseSettings):
         if not BOOTSTRAP.match(value):
             raise ValueError("must be host:port[,host:port…]")
         return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _trusted_proxies(cls, value: str) -> str:
+        trusted_networks(value)
+        return value
+
+    @property
+    def trusted_proxy_networks(self):
+        return trusted_networks(self.trusted_proxies)
 
     @field_validator("mongodb_url")
     @classmethod

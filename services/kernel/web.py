@@ -17,6 +17,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from opentelemetry.trace import SpanKind
 
 from services.kernel import auth
+from services.kernel.client_address import client_address
 from services.kernel.runtime import Runtime
 from services.kernel.telemetry import continued_span
 
@@ -110,3 +111,11 @@ def token_claims(request: Request, authorization: Annotated[str | None, Header()
         return auth.verify(auth.bearer(authorization), request.app.state.services.settings.signing_key)
     except auth.InvalidToken as exc:
         raise HTTPException(401, {"message": f"Authorization: {exc}"}, {"WWW-Authenticate": "Bearer"}) from None
+
+
+def caller_address(request: Request) -> str:
+    """FastAPI dependency: the caller's address, from X-Forwarded-For only behind a proxy listed in
+    ``TRUSTED_PROXIES`` (``app.state.services.settings``)."""
+    return client_address(request.client.host if request.client else None,
+                          ",".join(request.headers.getlist("x-forwarded-for")),
+                          request.app.state.services.settings.trusted_proxy_networks)

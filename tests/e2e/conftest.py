@@ -103,7 +103,7 @@ def intake_settings(sockets, order_system_url: str) -> IntakeSettings:  # noqa: 
                           mongodb_database=f"e2e_{name.replace('-', '_')}",
                           outbox_poll_interval_s=0.2, lease_ttl_s=3.0, retry_backoff_max_s=0.5,
                           routing_public_url=url_of(sockets["routing"]), order_system_url=order_system_url,
-                          carrier_public_url=url_of(sockets["carrier"]))
+                          carrier_public_url=url_of(sockets["carrier"]), dev_sign_in=True)
 
 
 # Package scope, like routing's: no app thread of these tests runs on in this process (holding the

@@ -1,5 +1,5 @@
 """The desk's side of intake's API, refusals only (no broker or store is reached before them):
-who may read a case's internals, and the development sign-in that production never offers."""
+who may read a case's internals, and the development sign-in that exists only where it is enabled."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from services.kernel import auth
 KEY = "a-signing-key-of-at-least-thirty-two-characters"
 
 
-def client(environment: str = "local", **settings: str) -> TestClient:
+def client(environment: str = "local", **settings) -> TestClient:
     settings = IntakeSettings(environment=environment, signing_key=KEY,
                               inbound_webhook_secret="an-inbound-webhook-secret-0123456789", **settings)
     return TestClient(create_app(settings))  # no `with`: the app is not started, nothing connects
@@ -25,21 +25,31 @@ def token(role: str, ttl: timedelta = timedelta(minutes=5), **claims: str) -> di
     return {"Authorization": f"Bearer {auth.sign({'sub': 'someone', 'role': role, **claims}, KEY, ttl)}"}
 
 
-def test_the_development_sign_in_is_not_offered_in_production():
-    answer = client("production").post("/api/desk/dev-sign-in", json={"role": "agent", "sub": "agt-ana"})
-    assert answer.status_code == 404 and "production" in answer.json()["message"]
+@pytest.mark.parametrize("environment", ["local", "staging", "production"])
+def test_the_development_sign_in_does_not_exist_unless_enabled_whatever_the_environment(environment):
+    desk = client(environment)
+    answer = desk.post("/api/desk/dev-sign-in", json={"role": "supervisor", "sub": "agt-ana"})
+    assert answer.status_code == 404 and "DEV_SIGN_IN" in answer.json()["message"]
+    assert 'id="dev-form"' not in desk.get("/desk/sign-in").text
 
 
-def test_the_development_sign_in_mints_a_token_the_desk_accepts_locally():
-    desk = client()
+def test_the_development_sign_in_mints_a_token_the_desk_accepts_where_it_is_enabled():
+    desk = client(dev_sign_in=True)
+    assert 'id="dev-form"' in desk.get("/desk/sign-in").text
     answer = desk.post("/api/desk/dev-sign-in", json={"role": "partner", "sub": "pat", "team": "team-x"})
     assert answer.status_code == 200
     me = desk.get("/api/desk/me", headers={"Authorization": f"Bearer {answer.json()['token']}"})
     assert me.json() | {"exp": None} == {"sub": "pat", "role": "partner", "team": "team-x", "exp": None}
 
 
+def test_an_admin_signs_in_for_the_roster_where_the_development_sign_in_is_enabled():
+    answer = client(dev_sign_in=True).post("/api/desk/dev-sign-in", json={"role": "admin", "sub": "adm-ola"})
+    assert answer.status_code == 200
+    assert auth.verify(answer.json()["token"], KEY)["role"] == "admin"
+
+
 def test_a_partner_signs_in_for_a_team_or_is_told_the_field():
-    answer = client().post("/api/desk/dev-sign-in", json={"role": "partner", "sub": "pat"})
+    answer = client(dev_sign_in=True).post("/api/desk/dev-sign-in", json={"role": "partner", "sub": "pat"})
     assert answer.status_code == 422 and answer.json()["field"] == "team"
 
 

@@ -12,6 +12,7 @@ from services.kernel.process import load_settings
     ({"MAX_BODY_BYTES": "-1"}, "invalid setting MAX_BODY_BYTES: Input should be greater than 0"),
     ({"HTTP_PORT": "eighty"}, "invalid setting HTTP_PORT: Input should be a valid integer"),
     ({"ENVIRONMENT": "production"}, "invalid settings: SIGNING_KEY must be set"),
+    ({"TRUSTED_PROXIES": "10.0.0.0/8,ingress"}, "invalid setting TRUSTED_PROXIES: 'ingress' is not an IP address or CIDR"),
 ])
 def test_an_invalid_or_missing_setting_stops_the_service_with_a_line_naming_it(monkeypatch, capsys, env, said):
     for name, value in env.items():
@@ -35,3 +36,13 @@ def test_production_starts_with_real_secrets(monkeypatch):
     monkeypatch.setenv("SIGNING_KEY", "s" * 40)
     monkeypatch.setenv("INBOUND_WEBHOOK_SECRET", "w" * 30)
     assert load_settings(IntakeSettings).environment == "production"
+
+
+def test_production_refuses_to_start_with_the_development_sign_in(monkeypatch, capsys):
+    monkeypatch.setenv("ENVIRONMENT", "production")
+    monkeypatch.setenv("SIGNING_KEY", "s" * 40)
+    monkeypatch.setenv("INBOUND_WEBHOOK_SECRET", "w" * 30)
+    monkeypatch.setenv("DEV_SIGN_IN", "true")
+    with pytest.raises(SystemExit):
+        load_settings(IntakeSettings)
+    assert "invalid settings: DEV_SIGN_IN must be false when ENVIRONMENT=production" in capsys.readouterr().err

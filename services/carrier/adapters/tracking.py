@@ -33,7 +33,7 @@ class CarrierGateway:
 
     def __init__(self, adapters: Mapping[Carrier, CarrierAdapter], policy: RetryPolicy,
                  breaker_failures: int, breaker_reset_s: float, cache_ttl_s: float,
-                 requests_per_minute: int, rate_wait_s: float,
+                 limit: RateLimit, rate_wait_s: float,
                  clock: Callable[[], float] = time.monotonic,
                  sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
         self.adapters, self.policy, self.rate_wait_s = dict(adapters), policy, rate_wait_s
@@ -41,7 +41,7 @@ class CarrierGateway:
         self.breakers = {c: CircuitBreaker(c.value, breaker_failures, breaker_reset_s, lambda: self.clock())
                          for c in self.adapters}
         self.cache: TtlCache[TrackingReport] = TtlCache(cache_ttl_s)
-        self.limit = RateLimit(requests_per_minute, 60.0)
+        self.limit = limit  # per carrier, shared by the replicas (the carriers' quotas are per account)
 
     async def check(self, package: PackageRef) -> Tracked | Failed:
         if package.carrier == UNRECOGNISED:
@@ -113,14 +113,14 @@ class CarrierGateway:
 
     async def _within_rate(self, carrier: Carrier) -> None:
         """Wait for room under our own per-carrier limit, or give up if that takes too long."""
-        wait = self.limit.hit(carrier.value, self.clock())
+        wait = await self.limit.hit(carrier.value)
         if wait is None:
             return
         if wait > self.rate_wait_s:
             raise _OverOurLimit(f"our limit of {self.limit.limit} requests per minute to {carrier.value} "
                                 f"is reached; room again in {wait} s")
         await self.sleep(wait)
-        if self.limit.hit(carrier.value, self.clock()) is not None:
+        if await self.limit.hit(carrier.value) is not None:
             raise _OverOurLimit(f"our limit of {self.limit.limit} requests per minute to {carrier.value} is reached")
 
     async def aclose(self) -> None:

@@ -172,7 +172,8 @@
       say("Please check: " + (data.message || "some fields are not valid."), "error");
     } else if (response.status === 429) {
       const wait = parseInt(response.headers.get("Retry-After") || "60", 10);
-      say(`Too many call requests for now. Please try again in ${Math.max(1, Math.ceil(wait / 60))} minute(s).`, "error");
+      const what = which === "file" ? "complaints sent from here" : "call requests";
+      say(`Too many ${what} for now. Please try again in ${Math.max(1, Math.ceil(wait / 60))} minute(s).`, "error");
     } else {
       say(messageOf(data) || "Something went wrong on our side. Please try again.", "error");
     }

@@ -27,7 +27,7 @@ from tests.integration.support import produce_raw
 
 
 class Clock:
-    """The carrier gateway's monotonic clock, moved on by the test (breaker, cache, rate limit)."""
+    """The carrier gateway's monotonic clock, moved on by the test (breaker, cache)."""
 
     def __init__(self) -> None:
         self.now = time.monotonic()

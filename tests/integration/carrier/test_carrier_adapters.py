@@ -15,9 +15,9 @@ NUMBERS = {"fedex": "794644790301", "ups": "1Z999AA1H000000301", "usps": "940011
            "auspost": "7XX1000634010301"}
 
 
-def gateway(url: str, **overrides):
+def gateway(url: str, db, **overrides):
     return carrier_gateway(CarrierSettings(**{f"{c}_url": url for c in NUMBERS}, carrier_backoff_s=0.01,
-                                           **overrides))
+                                           **overrides), db)
 
 
 @pytest.mark.parametrize("carrier", NUMBERS)
@@ -26,11 +26,11 @@ def gateway(url: str, **overrides):
     ("delayed_by_weather", ShipmentStatus.DELAYED, None),
     ("lost", ShipmentStatus.LOST, None)])
 async def test_each_carrier_is_asked_over_http_with_its_own_auth_and_answers_in_the_normalized_model(
-        carrier_simulator_url, carrier, scenario, status, handover):
+        carrier_simulator_url, db, carrier, scenario, status, handover):
     number = NUMBERS[carrier]
     async with httpx.AsyncClient(base_url=carrier_simulator_url) as simulator:
         await simulator.put(f"/scenarios/{number}", json={"scenario": scenario, "carrier": carrier})
-    carriers = gateway(carrier_simulator_url)
+    carriers = gateway(carrier_simulator_url, db)
     try:
         outcome = await carriers.check(PackageRef(carrier=carrier, tracking_number=number))
     finally:
@@ -42,10 +42,10 @@ async def test_each_carrier_is_asked_over_http_with_its_own_auth_and_answers_in_
 
 
 @pytest.mark.parametrize("carrier", ["fedex", "ups", "usps", "auspost"])
-async def test_wrong_credentials_are_a_failure_naming_the_carrier_not_a_crash(carrier_simulator_url, carrier):
+async def test_wrong_credentials_are_a_failure_naming_the_carrier_not_a_crash(carrier_simulator_url, db, carrier):
     secret = {"fedex": "fedex_client_secret", "ups": "ups_client_secret", "usps": "usps_client_secret",
               "auspost": "auspost_password"}[carrier]
-    carriers = gateway(carrier_simulator_url, **{secret: "wrong"})
+    carriers = gateway(carrier_simulator_url, db, **{secret: "wrong"})
     try:
         outcome = await carriers.check(PackageRef(carrier=carrier, tracking_number=NUMBERS[carrier]))
     finally:

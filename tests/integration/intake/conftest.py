@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 
 import httpx
 import pytest
@@ -13,17 +15,36 @@ from services.intake.settings import IntakeSettings
 from tests.integration.support import skip_history
 
 
-@pytest.fixture
-async def intake(settings, order_system_url):
-    config = IntakeSettings(**{**settings.model_dump(), "service_name": f"intake-{settings.service_name}",
-                               "order_system_url": order_system_url})
-    # The other services' topics hold earlier tests' events; a carrier's exception among them would
-    # open a proactive case in this test's intake. Start at their end.
-    for topic in (t for service, t in TOPICS.items() if service != "intake"):
-        await asyncio.to_thread(skip_history, config.kafka_bootstrap_servers, config.service_name, topic)
+@contextlib.asynccontextmanager
+async def running_intake(config: IntakeSettings, peer: str = "10.1.2.3") -> AsyncIterator[httpx.AsyncClient]:
+    """An intake app started on ``config``, and a client whose requests come from ``peer`` (the TCP
+    peer the app sees); ``client.from_peer(address)`` is another client of the same app."""
     app = create_app(config)
     async with app.router.lifespan_context(app):
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app, client=("10.1.2.3", 5000)),
-                                     base_url="http://intake") as client:
-            client.app, client.config = app, config
+        def from_peer(address: str) -> httpx.AsyncClient:
+            client = httpx.AsyncClient(transport=httpx.ASGITransport(app, client=(address, 5000)),
+                                       base_url="http://intake")
+            client.app, client.config, client.from_peer = app, config, from_peer
+            return client
+        async with from_peer(peer) as client:
             yield client
+
+
+@pytest.fixture
+def intake_config(settings, order_system_url):
+    """Intake's settings for this test (its own database), with ``overrides``; the other services'
+    topics read from their end: they hold earlier tests' events, and a carrier's exception among
+    them would open a proactive case in this test's intake."""
+    async def config(**overrides) -> IntakeSettings:
+        config = IntakeSettings(**{**settings.model_dump(), "service_name": f"intake-{settings.service_name}",
+                                   "order_system_url": order_system_url, **overrides})
+        for topic in (t for service, t in TOPICS.items() if service != "intake"):
+            await asyncio.to_thread(skip_history, config.kafka_bootstrap_servers, config.service_name, topic)
+        return config
+    return config
+
+
+@pytest.fixture
+async def intake(intake_config):
+    async with running_intake(await intake_config()) as client:
+        yield client
