@@ -83,10 +83,11 @@ class Services:
         self.per_client = RateLimit(db, "callbacks-per-client", settings.callbacks_per_client, ten_minutes)
         # Same limit whether or not the order or account exists, so a 429 reveals nothing.
         self.per_reference = RateLimit(db, "codes-per-reference", 3, hour)
+        # Short windows: enough to stop a burst of junk at once, soon forgiven for a shared address.
         self.filings_per_client = RateLimit(db, "anonymous-filings-per-client",
-                                            settings.anonymous_filings_per_client, ten_minutes)
+                                            settings.anonymous_filings_per_client, timedelta(minutes=1))
         self.filings_per_order = RateLimit(db, "anonymous-filings-per-order",
-                                           settings.anonymous_filings_per_order, hour)
+                                           settings.anonymous_filings_per_order, ten_minutes)
         self.locked_out = LockedOutPath(runtime.store, directory, timedelta(seconds=settings.code_ttl_s))
 
 

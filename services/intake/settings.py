@@ -22,15 +22,17 @@ class IntakeSettings(KernelSettings):
         "platforms send to /api/inbound/* (a secret in production).")
     access_token_days: int = Field(30, description="How long a customer's case link stays valid.")
     link_window_hours: int = Field(
-        168, description="A new contact about an order joins the order's case opened within this many hours.")
+        168, description="A new contact about an order from the same proven complainant (a customer's login, "
+        "a verified contact) joins their case of that order opened within this many hours.")
     max_body_bytes: int = Field(1_000_000, gt=0, description="Largest request body accepted (413 above).")
     callbacks_per_phone: int = Field(3, description="Callback requests allowed per phone number per 10 minutes.")
     callbacks_per_client: int = Field(10, description="Callback requests allowed per client address per 10 minutes.")
     anonymous_filings_per_client: int = Field(
         10, ge=1, description="Complaints filed without a login or a verified contact allowed per client address "
-        "per 10 minutes (the address behind TRUSTED_PROXIES).")
+        "per minute (the address behind TRUSTED_PROXIES).")
     anonymous_filings_per_order: int = Field(
-        5, ge=1, description="Complaints filed without a login or a verified contact allowed per order_id per hour.")
+        10, ge=1, description="Complaints filed without a login or a verified contact allowed per order_id "
+        "per 10 minutes, whoever files them.")
     order_system_url: str = Field("http://127.0.0.1:8090", description="Base URL of the order and "
                                   "seller-account system (the contact on file for the locked-out path).")
     code_ttl_s: int = Field(600, description="Lifetime of a one-time verification code.")
