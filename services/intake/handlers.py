@@ -31,11 +31,8 @@ from services.kernel.eventstore import Cause, derived_id
 from services.kernel.idempotency import IdempotencyKeyReused, IdempotencyStore, fingerprint, idempotent
 from services.kernel.ratelimit import RateLimit
 from services.kernel.runtime import Runtime
-<<<<<<< HEAD
 from services.kernel.staff import staff_claims
-=======
 from services.kernel.web import caller_address
->>>>>>> access-limits
 
 IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", min_length=8, max_length=200,
                                               description="Retrying with the same key returns the first answer.")]
@@ -130,20 +127,14 @@ async def categories() -> list[dict[str, str]]:
     return [{"value": c.value, "label": label} for c, label in CATEGORY_LABELS.items()]
 
 
-<<<<<<< HEAD
-@router.post("/complaints", status_code=201, summary="File a complaint (or join your own open case of its order).",
-             description="Without a login: anyone may file (account ids in `complainant` are then not "
-                         "recorded: nothing proves them); with `Authorization: Bearer` a customer's token "
-                         "or the filing token of a verified contact (POST /api/verification/verify).")
-=======
 async def anonymous_filing_limit(body: NewComplaint, svc: Svc, caller: Caller, key: IdempotencyKey = None,
                                  authorization: Annotated[str | None, Header()] = None) -> None:
     """Filing without a bearer costs an agent's time and proves nobody: limited per client address
     and per order (429 naming the rule). A retry with the same Idempotency-Key is no new filing."""
     if auth.bearer(authorization) or (key and await replayable(svc, "file_complaint", key, body)):
         return
-    for limit, who, rule in ((svc.filings_per_client, caller, "from this address in 10 minutes"),
-                             (svc.filings_per_order, body.order_id, "about this order in an hour")):
+    for limit, who, rule in ((svc.filings_per_client, caller, "from this address in a minute"),
+                             (svc.filings_per_order, body.order_id, "about this order in 10 minutes")):
         if who and (wait := await limit.hit(who)) is not None:
             raise HTTPException(429, {"message": f"complaints: too many filed without a login {rule} (at most "
                                       f"{limit.limit}); log in or verify by code, or try again later"},
@@ -157,14 +148,14 @@ async def replayable(svc: Services, scope: str, key: str, body: BaseModel) -> bo
         return True  # the route refuses it (422) without filing
 
 
-@router.post("/complaints", status_code=201, summary="File a complaint (or join the open case of its order).",
+@router.post("/complaints", status_code=201, summary="File a complaint (or join your own open case of its order).",
              description="Without a login: anyone may file, a few times per address and per order "
-                         "(429 above); with `Authorization: Bearer` a customer's token or the filing token of a "
-                         "verified contact (POST /api/verification/verify).",
+                         "(429 above), and account ids in `complainant` are then not recorded (nothing "
+                         "proves them); with `Authorization: Bearer` a customer's token or the filing token "
+                         "of a verified contact (POST /api/verification/verify).",
              dependencies=[Depends(anonymous_filing_limit)],
              responses={429: {"description": "Too many filed without a login from this address or about this "
                                              "order; `Retry-After` says when to try again."}})
->>>>>>> access-limits
 async def file_complaint(body: NewComplaint, svc: Svc, key: IdempotencyKey = None,
                          authorization: Annotated[str | None, Header()] = None) -> JSONResponse:
     complainant, assurance, owner = await filer(svc, body, authorization)
