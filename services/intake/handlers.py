@@ -165,7 +165,10 @@ async def file_complaint(body: NewComplaint, svc: Svc, key: IdempotencyKey = Non
             complaint_id=derived_id("complaint", cause.id), **body.model_dump(exclude={"complainant"}),
             complainant=complainant, assurance=assurance, contact_id=cause.id), cause, owner=owner)
         return 201, filed_answer(svc, filed)
-    return await idempotent(svc.idempotency, "file_complaint", key, body.model_dump(mode="json"), run)
+    # A proven filer's keys are theirs alone: replaying someone else's key and body must not hand
+    # out the token of that person's case (anonymous filings are replayed by key and body only).
+    scope = "file_complaint" if owner is None else f"file_complaint:{owner}"
+    return await idempotent(svc.idempotency, scope, key, body.model_dump(mode="json"), run)
 
 
 async def filer(svc: Services, body: NewComplaint,

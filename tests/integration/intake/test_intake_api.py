@@ -332,3 +332,14 @@ async def test_an_account_id_typed_by_someone_not_logged_in_is_not_recorded_and_
     as_the_victim = await intake.get(f"/api/complaints/{complaint_id}", headers=customer(intake, "cust-victim"))
     assert as_the_victim.status_code == 404
     assert only_an_id.status_code == 422 and only_an_id.json()["field"] == "complainant"
+
+
+async def test_replaying_a_logged_in_customer_s_idempotency_key_gives_a_stranger_nothing_of_theirs(intake):
+    key = {"Idempotency-Key": "order-114-5523190-0012345"}  # a guessable key
+    body = driver_complaint(order_id="114-5523190-0012345")
+    hers = await intake.post("/api/complaints", json=body, headers={**customer(intake, "cust-2002"), **key})
+    stranger = await intake.post("/api/complaints", json=body, headers=key)
+
+    assert hers.status_code == stranger.status_code == 201, (hers.text, stranger.text)
+    assert stranger.json()["complaint_id"] != hers.json()["complaint_id"]
+    assert "Idempotent-Replayed" not in stranger.headers
