@@ -110,7 +110,7 @@ start_one() {
               "$PY" -m services.intake.app ;;
     routing) spawn "$1" "$log" KAFKA_BOOTSTRAP_SERVERS="127.0.0.1:$KAFKA_PORT" MONGODB_URL="$mongo" \
               HTTP_HOST=127.0.0.1 HTTP_PORT="$ROUTING_PORT" CORS_ORIGINS="$DESK_ORIGINS" \
-              "$PY" -m services.routing.app ;;
+              ORDER_SYSTEM_URL="$ORDERS_URL" "$PY" -m services.routing.app ;;
     mailbox) spawn "$1" "$log" "$PY" -m infra.simulators.mailbox --host 127.0.0.1 --port "$MAILBOX_PORT" \
               --smtp-port "$SMTP_PORT" ;;
     telephony-simulator) spawn "$1" "$log" "$PY" -m infra.simulators.telephony --host 127.0.0.1 --port "$TELEPHONY_PORT" ;;

@@ -39,7 +39,7 @@ SECRET_VARIABLES = {"MONGODB_URL", "SIGNING_KEY", "INBOUND_WEBHOOK_SECRET", "TEL
 EGRESS_PORTS = {9092, 27017, 53, 4318}
 #: ...and what one service needs beyond that (intake: the order system, HTTPS; 8090 for the simulator;
 #: carrier: the carriers' APIs and the order system, HTTPS; 8090 and 8091 for the simulators).
-EXTRA_EGRESS_PORTS = {"intake": {443, 8090}, "carrier": {443, 8090, 8091},
+EXTRA_EGRESS_PORTS = {"intake": {443, 8090}, "carrier": {443, 8090, 8091}, "routing": {443, 8090},  # the order system
                       # notify: the SMTP relay (587), the telephony API (443); locally mailpit and the simulator
                       "notify": {587, 443, 1025, 8092, 8090}}
 #: The topics each service's consumer group reads (its ScaledObject watches their lag).

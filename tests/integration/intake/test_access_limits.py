@@ -154,7 +154,9 @@ async def test_logged_in_and_verified_filers_are_not_held_to_the_anonymous_limit
                                      headers=headers)
                    for headers in (as_customer(intake), as_customer(intake, "cust-2"), verified, verified)]
         assert [a.status_code for a in answers] == [201, 201, 201, 201]
-        assert (await appended(config)).count("ComplaintFiled") == 2
+        # each proven person has a case of the order; the verified seller's second filing joins hers
+        assert [a.json()["status"] for a in answers] == ["open", "open", "open", "linked"]
+        assert (await appended(config)).count("ComplaintFiled") == 4
 
 
 async def code_sent_for(intake, verification_id: str) -> str:

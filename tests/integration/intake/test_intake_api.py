@@ -69,12 +69,18 @@ async def _status(intake, filed: dict, complaint_id: str, expected: int) -> bool
     return (await intake.get(f"/api/complaints/{complaint_id}", headers=bearer(filed))).status_code == expected
 
 
+async def twice_about(intake, order: str) -> tuple[dict, dict]:
+    """The same logged-in customer files about ``order``, then again."""
+    filed = []
+    for description in ("Only 6 of 8 items arrived", "Still 2 items missing"):
+        filed.append((await intake.post("/api/complaints", headers=customer(intake, "cust-2002"), json=driver_complaint(
+            category="part_of_order_missing", description=description, order_id=order))).json())
+    return filed[0], filed[1]
+
+
 async def test_the_logged_in_customer_filing_again_about_the_same_order_joins_their_open_case(intake):
     order = "114-5523190-0012345"
-    first = (await intake.post("/api/complaints", headers=customer(intake, "cust-2002"), json=driver_complaint(
-        category="part_of_order_missing", description="Only 6 of 8 items arrived", order_id=order))).json()
-    again = (await intake.post("/api/complaints", headers=customer(intake, "cust-2002"), json=driver_complaint(
-        category="part_of_order_missing", description="Still 2 items missing", order_id=order))).json()
+    first, again = await twice_about(intake, order)
     assert (again["status"], again["complaint_id"]) == ("linked", first["complaint_id"])
     events, _ = await intake.app.state.services.runtime.store.load(f"complaint-{first['complaint_id']}")
     assert [type(e).__name__ for e in events] == ["ComplaintFiled", "ComplaintLinked"]
@@ -298,10 +304,7 @@ async def test_the_complainant_answers_is_this_closed_on_their_case_page_once_th
 
 async def test_once_the_complainant_confirms_the_case_closed_the_next_complaint_about_its_order_opens_a_new_case(intake):
     order = "114-5523190-0012345"
-    first = (await intake.post("/api/complaints", headers=customer(intake, "cust-2002"), json=driver_complaint(
-        category="part_of_order_missing", description="Only 6 of 8 items arrived", order_id=order))).json()
-    again = (await intake.post("/api/complaints", headers=customer(intake, "cust-2002"), json=driver_complaint(
-        category="part_of_order_missing", description="Still 2 items missing", order_id=order))).json()
+    first, again = await twice_about(intake, order)
     assert (again["status"], again["complaint_id"]) == ("linked", first["complaint_id"])
 
     now = datetime.now(UTC)
