@@ -22,7 +22,8 @@ from services.kernel.eventstore import Cause
 from services.kernel.idempotency import IdempotencyStore, idempotent
 from services.kernel.runtime import Runtime
 from services.kernel.records import RecordUnavailable
-from services.routing.access import MATRIX, SUPERVISOR, Who, check_membership, check_release, check_team_change, with_team
+from services.routing.access import (MATRIX, SUPERVISOR, Who, check_membership, check_release, check_team_change,
+                                     with_team)
 from services.routing.application import Routing
 from services.routing.domain import (AddNote, BriefDraft, Case, ChangeAvailability, DomainError, InvalidField,
                                      NeedsSupervisor,
