@@ -15,6 +15,8 @@ class CarrierSettings(KernelSettings):
     production_secrets: ClassVar[dict[str, int]] = {
         "signing_key": 32, "tracking_webhook_secret": 24, "fedex_client_secret": 1,
         "ups_client_secret": 1, "usps_client_secret": 1, "auspost_password": 1}
+    production_required: ClassVar[tuple[str, ...]] = (
+        "order_system_url", "cors_origins", "fedex_url", "ups_url", "usps_url", "auspost_url")
 
     service_name: str = Field("carrier", description="Name used in logs, traces and the database name.")
     http_host: str = Field("127.0.0.1", description="Address the carrier HTTP server (agent API, webhook) listens on.")

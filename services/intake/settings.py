@@ -11,6 +11,7 @@ from services.kernel.settings import KernelSettings
 
 class IntakeSettings(KernelSettings):
     production_secrets: ClassVar[dict[str, int]] = {"signing_key": 32, "inbound_webhook_secret": 24}
+    production_required: ClassVar[tuple[str, ...]] = ("order_system_url", "routing_public_url", "carrier_public_url")
 
     service_name: str = Field("intake", description="Name used in logs, traces and the database name.")
     http_host: str = Field("127.0.0.1", description="Address the intake HTTP server listens on.")

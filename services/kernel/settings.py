@@ -6,10 +6,14 @@ import re
 from typing import ClassVar, Literal
 
 from pydantic import Field, field_validator, model_validator
+
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from services.kernel.client_address import trusted_networks
 
+#: What no real deployment points at: the reserved example domains (RFC 2606) and the all-zero
+#: telephony account of the manifests' templates.
+PLACEHOLDER = re.compile(r"(?i)\bexample\.(com|net|org)\b|\.example\b|\bAC0{32}\b")
 BOOTSTRAP = re.compile(r"^[A-Za-z0-9_.\-\[\]:]+:\d{1,5}(,[A-Za-z0-9_.\-\[\]:]+:\d{1,5})*$")
 
 
@@ -87,4 +91,26 @@ class KernelSettings(BaseSettings):
                 raise ValueError(f"{name.upper()} must be set to a real secret"
                                  + (f" of at least {least} characters" if least > 1 else "")
                                  + " when ENVIRONMENT=production")
+        return self
+
+    #: Settings whose local-stack default is no value for production (an address of a simulator,
+    #: of this laptop): production must set them. A service lists its own.
+    production_required: ClassVar[tuple[str, ...]] = ()
+
+    @model_validator(mode="after")
+    def _real_values_in_production(self):
+        """Production starts only with real values: a placeholder would start the pods and fail
+        later, in front of customers; here it fails at once, naming the variable."""
+        if self.environment != "production":
+            return self
+        fields = type(self).model_fields
+        for name in self.production_required:
+            if getattr(self, name) == fields[name].default:
+                raise ValueError(f"{name.upper()} must be set when ENVIRONMENT=production (the default "
+                                 f"{fields[name].default!r} is the local stack's)")
+        for name in fields:
+            value = getattr(self, name)
+            if isinstance(value, str) and (placeholder := PLACEHOLDER.search(value)):
+                raise ValueError(f"{name.upper()}={value!r} is a placeholder ({placeholder.group(0)}); set the real "
+                                 "value when ENVIRONMENT=production")
         return self

@@ -12,6 +12,7 @@ from services.kernel.settings import KernelSettings
 class NotifySettings(KernelSettings):
     production_secrets: ClassVar[dict[str, int]] = {"signing_key": 32, "inbound_webhook_secret": 24,
                                                     "telephony_auth_token": 16}
+    production_required: ClassVar[tuple[str, ...]] = ("public_url", "smtp_host", "telephony_url", "order_system_url")
 
     service_name: str = Field("notify", description="Name used in logs, traces and the database name.")
     http_host: str = Field("127.0.0.1", description="Address the notify HTTP server (links, requests) listens on.")

@@ -13,6 +13,7 @@ from services.kernel.settings import KernelSettings
 
 class RoutingSettings(KernelSettings):
     production_secrets: ClassVar[dict[str, int]] = {"signing_key": 32}
+    production_required: ClassVar[tuple[str, ...]] = ("order_system_url", "cors_origins")
 
     service_name: str = Field("routing", description="Name used in logs, traces and the database name.")
     http_host: str = Field("127.0.0.1", description="Address the routing HTTP server (agent API) listens on.")

@@ -31,18 +31,43 @@ def test_production_refuses_the_development_webhook_secret(monkeypatch, capsys):
     assert "INBOUND_WEBHOOK_SECRET must be set" in capsys.readouterr().err
 
 
-def test_production_starts_with_real_secrets(monkeypatch):
-    monkeypatch.setenv("ENVIRONMENT", "production")
-    monkeypatch.setenv("SIGNING_KEY", "s" * 40)
-    monkeypatch.setenv("INBOUND_WEBHOOK_SECRET", "w" * 30)
+#: What a production intake must be given besides its secrets (docs/deploying.md).
+INTAKE_IN_PRODUCTION = {"ORDER_SYSTEM_URL": "https://orders.internal.shop.co.uk",
+                        "ROUTING_PUBLIC_URL": "https://routing.help.shop.co.uk",
+                        "CARRIER_PUBLIC_URL": "https://carrier.help.shop.co.uk"}
+
+
+def in_production(monkeypatch, **overrides: str) -> None:
+    for name, value in {"ENVIRONMENT": "production", "SIGNING_KEY": "s" * 40, "INBOUND_WEBHOOK_SECRET": "w" * 30,
+                        **INTAKE_IN_PRODUCTION, **overrides}.items():
+        monkeypatch.setenv(name, value)
+
+
+def test_production_starts_with_real_secrets_and_real_addresses(monkeypatch):
+    in_production(monkeypatch)
     assert load_settings(IntakeSettings).environment == "production"
 
 
+@pytest.mark.parametrize("name, value, said", [
+    ("ORDER_SYSTEM_URL", None, "ORDER_SYSTEM_URL must be set when ENVIRONMENT=production"),
+    ("ROUTING_PUBLIC_URL", "https://routing.complaints.example.com", "ROUTING_PUBLIC_URL='https://routing.complaints"
+                                                                     ".example.com' is a placeholder"),
+    ("CARRIER_PUBLIC_URL", "https://carrier.help.example", "CARRIER_PUBLIC_URL='https://carrier.help.example' is a placeholder"),
+])
+def test_production_refuses_to_start_with_a_local_default_or_a_placeholder_naming_the_variable(
+        monkeypatch, capsys, name, value, said):
+    in_production(monkeypatch)
+    if value is None:
+        monkeypatch.delenv(name)
+    else:
+        monkeypatch.setenv(name, value)
+    with pytest.raises(SystemExit):
+        load_settings(IntakeSettings)
+    assert said in capsys.readouterr().err
+
+
 def test_production_refuses_to_start_with_the_development_sign_in(monkeypatch, capsys):
-    monkeypatch.setenv("ENVIRONMENT", "production")
-    monkeypatch.setenv("SIGNING_KEY", "s" * 40)
-    monkeypatch.setenv("INBOUND_WEBHOOK_SECRET", "w" * 30)
-    monkeypatch.setenv("DEV_SIGN_IN", "true")
+    in_production(monkeypatch, DEV_SIGN_IN="true")
     with pytest.raises(SystemExit):
         load_settings(IntakeSettings)
     assert "invalid settings: DEV_SIGN_IN must be false when ENVIRONMENT=production" in capsys.readouterr().err
