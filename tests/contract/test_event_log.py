@@ -7,9 +7,9 @@ from datetime import UTC, datetime
 
 import pytest
 
-from services.kernel.commands import Aggregate, Value, execute
+from services.kernel.commands import execute
 from services.kernel.eventstore import Cause, ConcurrencyConflict, derived_id, retry_on_conflict
-from tests.integration.story_events import NoteAdded
+from tests.integration.story_events import NOTES, AddNote, NoteAdded
 
 T0 = datetime(2026, 3, 14, 9, 0, tzinfo=UTC)
 
@@ -165,18 +165,6 @@ async def test_what_a_reader_does_to_a_commit_s_data_never_changes_the_log(store
     commit.metadata["cause"] = "forged"
     [again] = await store.read_stream("c-1")
     assert again.events[0].data["n"] == 1 and again.metadata["cause"] == "a"
-
-
-class Notes(Value):
-    numbers: tuple[int, ...] = ()
-
-
-class AddNote(Value):
-    n: int
-
-
-NOTES = Aggregate(Notes(), lambda state, e: Notes(numbers=(*state.numbers, e.n)),
-                  lambda state, command, now: [note(command.n)])
 
 
 async def test_commands_racing_on_one_stream_are_each_appended_once_after_retrying_on_fresh_state(store):
