@@ -19,7 +19,8 @@ from services.carrier.domain import (ALERTS, UNRECOGNISED, WATCH, EndWatch, Fail
                                      RecordOrderLookupFailed, Tracked, TrackingReport, Watch, WatchShipments,
                                      alerts_stream, guess_carrier, normalize_tracking_number, watch_stream)
 from services.kernel.commands import execute
-from services.kernel.eventstore import Cause, EventStore
+from services.kernel.eventlog import EventLog
+from services.kernel.eventstore import Cause
 
 Check = Callable[[PackageRef], Awaitable[Tracked | Failed]]
 
@@ -35,7 +36,7 @@ class NotAPackageOfTheOrder(LookupError):
 class Shipments:
     """The use cases, on the service's store, the order system and the carriers (``check``)."""
 
-    def __init__(self, store: EventStore, orders: OrderBook, check: Check) -> None:
+    def __init__(self, store: EventLog, orders: OrderBook, check: Check) -> None:
         self.store, self.orders, self.check = store, orders, check
 
     async def complaint_filed(self, filed: ComplaintFiled, cause: Cause) -> None:

@@ -139,12 +139,7 @@ class EventStore:
 
     def envelope(self, event: Event, event_id: str, cause: Cause, now: datetime) -> Envelope:
         """Wrap a domain event in its CloudEvent, with the trace and correlation of its cause."""
-        return Envelope(
-            id=event_id, type=event.ce_type(), source=self.source, subject=event.subject(),
-            time=now, correlationid=cause.correlation_id, causationid=cause.id,
-            traceparent=current_traceparent() or cause.traceparent,
-            data=event.model_dump(mode="json"),
-        )
+        return envelope(self.source, event, event_id, cause, now)
 
     async def append(self, stream_id: str, expected_version: int, events: Sequence[Event],
                      cause: Cause, now: datetime | None = None) -> Commit | None:
@@ -157,19 +152,12 @@ class EventStore:
         if not events:
             return None
         now = now or datetime.now(UTC)
-        commit_id = derived_id("commit", cause.handler, cause.id, stream_id)
+        commit_id = commit_id_of(stream_id, cause)
         key = stream_key(stream_id, expected_version + 1)
         with _tracer.start_as_current_span("eventstore.append", attributes={
                 "complaints.stream_id": stream_id, "complaints.commit_id": commit_id}):
             position = self.next_position(await self._position_of(stream_id, expected_version))
-            doc = {
-                "_id": key, "commit_id": commit_id, "stream_id": stream_id,
-                "version": expected_version + 1, "position": position, "recorded_at": now,
-                "events": [self.envelope(e, derived_id(commit_id, str(i)), cause, now).model_dump(mode="json")
-                           for i, e in enumerate(events)],
-                "metadata": {"handler": cause.handler, "cause": cause.id,
-                             "correlation_id": cause.correlation_id},
-            }
+            doc = commit_document(self.source, stream_id, expected_version + 1, position, events, cause, now)
             # Pending first: a crash after it leaves an entry the follower drops as an orphan;
             # the other order could leave a commit that is never published. Its age is the wall
             # clock's, never the caller's ``now`` (an injected or replayed time): the follower
@@ -235,6 +223,34 @@ class EventStore:
             if len(batch) < batch_size:
                 return
             after_position = batch[-1]["position"]
+
+
+def envelope(source: str, event: Event, event_id: str, cause: Cause, now: datetime) -> Envelope:
+    """A domain event in its CloudEvent, with the trace and correlation of its cause."""
+    return Envelope(
+        id=event_id, type=event.ce_type(), source=source, subject=event.subject(),
+        time=now, correlationid=cause.correlation_id, causationid=cause.id,
+        traceparent=current_traceparent() or cause.traceparent,
+        data=event.model_dump(mode="json"),
+    )
+
+
+def commit_id_of(stream_id: str, cause: Cause) -> str:
+    """The id of the commit ``cause`` makes on the stream: the same cause, the same commit."""
+    return derived_id("commit", cause.handler, cause.id, stream_id)
+
+
+def commit_document(source: str, stream_id: str, version: int, position: int, events: Sequence[Event],
+                    cause: Cause, now: datetime) -> dict[str, Any]:
+    """A commit as every store keeps it; its events' ids follow from its id, so from the cause."""
+    commit_id = commit_id_of(stream_id, cause)
+    return {
+        "_id": stream_key(stream_id, version), "commit_id": commit_id, "stream_id": stream_id,
+        "version": version, "position": position, "recorded_at": now,
+        "events": [envelope(source, e, derived_id(commit_id, str(i)), cause, now).model_dump(mode="json")
+                   for i, e in enumerate(events)],
+        "metadata": {"handler": cause.handler, "cause": cause.id, "correlation_id": cause.correlation_id},
+    }
 
 
 def stream_key(stream_id: str, version: int) -> str:

@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from fastapi import FastAPI
 
 from contracts import TOPICS, registry
+from services.kernel.commands import Snapshots
 from services.kernel.process import load_settings, run_http_service
 from services.kernel.runtime import Runtime
 from services.kernel.web import allow_browser_origins, service_app
@@ -31,7 +32,8 @@ def create_app(settings: RoutingSettings | None = None, rules: Rules | None = No
     orders = HttpOrderPrices(settings.order_system_url)
     routing = Routing(runtime.store, rules, orders,
                       RepeatRule(settings.repeat_contacts, timedelta(hours=settings.repeat_window_hours)),
-                      GoodwillLimits(settings.goodwill_ceiling, settings.goodwill_max))
+                      GoodwillLimits(settings.goodwill_ceiling, settings.goodwill_max),
+                      snapshots=Snapshots(runtime.store.db))
     timers = Timers(runtime.store.db)
 
     async def fire_due_timers() -> None:

@@ -19,7 +19,8 @@ from contracts.notify import (ComplaintClosedUnconfirmed, ComplaintReopened,
 from contracts.intake import Assurance
 from contracts.routing import EscalationReason
 from services.kernel.commands import Snapshots, execute
-from services.kernel.eventstore import Cause, EventStore
+from services.kernel.eventlog import EventLog
+from services.kernel.eventstore import Cause
 from services.routing.domain import (
     CASE, PERSON, ROSTER, ROSTER_STREAM, ActionPolicy, EscalatePerson, AcknowledgeTransfer, AddNote, Agent, AssignCase,
     AssignForCallback, BriefDraft, CallbackOnCase, CancelQueuedCallback, Case, ChangeAvailability, Close,
@@ -57,15 +58,16 @@ def step(cause: Cause, name: str) -> Cause:
 
 
 class Routing:
-    """The routing use cases, on the service's event store and routing rules."""
+    """The routing use cases, on the service's event log and routing rules.
 
-    def __init__(self, store: EventStore, rules: Rules, orders: OrderPrices,
+    Every roster command reads the one roster stream: from ``snapshots``, not from its start.
+    """
+
+    def __init__(self, store: EventLog, rules: Rules, orders: OrderPrices,
                  repeats: RepeatRule = RepeatRule(), goodwill: GoodwillLimits = GoodwillLimits(),
-                 clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+                 clock: Callable[[], datetime] = lambda: datetime.now(UTC), *, snapshots: Snapshots) -> None:
         self.store, self.rules, self.orders, self.repeats, self.clock = store, rules, orders, repeats, clock
-        self.goodwill = goodwill
-        # every roster command reads the one roster stream: from a snapshot, not from its start
-        self.snapshots = Snapshots(store.db)
+        self.goodwill, self.snapshots = goodwill, snapshots
 
     # --- reading streams ------------------------------------------------------------------------
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from pydantic import Field
 
 from contracts.envelope import Event, Registry
+from services.kernel.commands import Aggregate, Value
 
 registry = Registry()
 
@@ -31,3 +32,25 @@ class NoteCounted(Event):
     public = False
     complaint_id: str = Field(description="Complaint.", examples=["c-1"])
     n: int = Field(description="Number of the note that was counted.", examples=[1])
+
+
+class Notes(Value):
+    """The state of a stream of notes: their numbers, in the order they were added."""
+
+    numbers: tuple[int, ...] = ()
+
+
+class AddNote(Value):
+    n: int
+
+
+def _decide(state: Notes, command: AddNote, now) -> list[Event]:
+    return [NoteAdded(complaint_id="c-1", n=command.n)]
+
+
+def _evolve(state: Notes, event: NoteAdded) -> Notes:
+    return Notes(numbers=(*state.numbers, event.n))
+
+
+#: A stream that collects notes, for tests of running commands (kernel/commands.py).
+NOTES = Aggregate(Notes(), _evolve, _decide)

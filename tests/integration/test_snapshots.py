@@ -6,28 +6,9 @@ from __future__ import annotations
 
 import asyncio
 
-from services.kernel.commands import Aggregate, Snapshots, Value, execute
+from services.kernel.commands import Snapshots, execute
 from services.kernel.eventstore import Cause, EventStore
-from tests.integration.story_events import NoteAdded
-
-
-class Notes(Value):
-    numbers: tuple[int, ...] = ()
-
-
-class AddNote(Value):
-    n: int
-
-
-def decide(state: Notes, command: AddNote, now) -> list:
-    return [NoteAdded(complaint_id="c-1", n=command.n)]
-
-
-def evolve(state: Notes, event: NoteAdded) -> Notes:
-    return Notes(numbers=(*state.numbers, event.n))
-
-
-NOTES = Aggregate(Notes(), evolve, decide)
+from tests.integration.story_events import NOTES, AddNote, Notes
 
 
 async def add(store: EventStore, n: int, snapshots: Snapshots | None) -> None:
