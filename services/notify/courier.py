@@ -22,6 +22,7 @@ from services.kernel.outbox import Lease
 from services.notify.adapters.smtp import SendFailed, SmtpMailer
 from services.notify.adapters.telephony import TelephonyFailed, TwilioStyleTelephony
 from services.notify.application import Notify
+from services.notify.claims import idempotency_key
 from services.notify.ledger import LEDGER, ledger_stream
 from services.notify.messages import Templates, build_email
 from services.notify.settings import NotifySettings
@@ -117,7 +118,7 @@ class Courier:
         if queued.channel == "sms":
             if rendered.sms is None:
                 raise SendFailed(f"template {queued.template} has no SMS part", permanent=True)
-            await self.telephony.send_sms(queued.address, rendered.sms)
+            await self.telephony.send_sms(queued.address, rendered.sms, idempotency_key(f"sms:{queued.message_id}"))
             return
         reply_to = self.notify.reply_address(queued.complaint_id) if queued.complaint_id else None
         await self.mailer.send(build_email(
