@@ -1,19 +1,24 @@
 """One call per callback, always: the consumer's handler, the ticker and a second replica racing on
-the same dispatch place one call; the provider answers a repeated idempotency key with the first call."""
+the same dispatch place one call; notify killed in any window of a call attempt calls once after its
+restart; the provider answers a repeated idempotency key with the first call (docs/adr/0014)."""
 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import Counter
 
 import httpx
+import pytest
 
-from services.kernel.eventstore import Cause
+from contracts import TOPICS, registry
+from services.kernel.eventstore import Cause, EventStore
 from services.notify.dialout import dialout_stream
 from tests.integration.notify.conftest import publish
 from tests.integration.notify.story import someone
 from tests.integration.notify.test_dial_out import a_phone, dispatched
-from tests.integration.support import wait_for
+from tests.integration.simulators import free_port
+from tests.integration.support import ServiceProcess, skip_history, wait_for
 
 RACES = 40
 
@@ -71,14 +76,63 @@ async def tick_without_pause(notify) -> None:
 
 
 async def quiescent(notify, event_ids: list[str], callbacks: list[str]) -> bool:
-    """Nothing left to do: every dispatch consumed, every commit followed, no dial-out on the agenda,
-    and every call attempt that was claimed is recorded."""
-    db = notify.store.db
+    return await quiescent_store(notify.store, event_ids, callbacks)
+
+
+async def quiescent_store(store: EventStore, event_ids: list[str], callbacks: list[str]) -> bool:
+    """Nothing left to do: every dispatch consumed, every commit followed, every call placed and
+    off the agenda."""
+    db = store.db
     consumed = await db["inbox"].count_documents({"_id": {"$in": event_ids}})
     waiting = await db["agenda"].count_documents({"_id": {"$in": [f"dialout:{c}" for c in callbacks]}})
     placed = 0
     for callback in callbacks:
-        events, _ = await notify.store.load(dialout_stream(callback))
+        events, _ = await store.load(dialout_stream(callback))
         placed += any(type(e).__name__ == "CallPlaced" for e in events)
     return (consumed == len(event_ids) and waiting == 0 and placed == len(callbacks)
-            and await notify.store.pending.count_documents({}) == 0)
+            and await store.pending.count_documents({}) == 0)
+
+
+@pytest.mark.parametrize("window, calls_before_the_kill", [
+    ("claim", 0),      # DialOutRequested recorded, the attempt not claimed yet
+    ("provider", 0),   # claimed, the provider not asked yet
+    ("record", 1),     # the provider placed the call, CallPlaced not recorded yet
+    ("recorded", 1),   # CallPlaced recorded, the message neither in the inbox nor committed
+])
+async def test_notify_killed_in_any_window_of_a_call_attempt_calls_exactly_once_after_its_restart(
+        settings, db, mailbox, telephony_url, tmp_path, processes, window, calls_before_the_kill):
+    config = notify_environment(settings, mailbox, telephony_url)
+    for topic in (TOPICS["intake"], TOPICS["routing"]):  # this test's dispatch only, not the topics' history
+        await asyncio.to_thread(skip_history, settings.kafka_bootstrap_servers, config["SERVICE_NAME"], topic)
+    complaint_id, phone = someone()[0], a_phone()
+    first = ServiceProcess("notify", settings, TOPICS["routing"], tmp_path, **config, TEST_HANG_AT=window)
+    processes.append(first)
+    [event_id] = publish(settings.kafka_bootstrap_servers, "routing", dispatched(complaint_id, phone))
+    await first.hung()
+    first.kill()
+    assert len(await calls_to(telephony_url, phone)) == calls_before_the_kill, "killed where the test meant"
+
+    restarted = time.monotonic()
+    second = ServiceProcess("notify", settings, TOPICS["routing"], tmp_path, **config)
+    processes.append(second)
+    store = EventStore(db, "/services/notify", registry)
+    # The killed member's session (6 s) runs out before the message is redelivered; a claim left
+    # behind is taken over after CLAIM_EXPIRY_S by the ticker.
+    await wait_for(lambda: quiescent_store(store, [event_id], [f"cb-{complaint_id}"]), timeout=90)
+    print(f"\n{window}: nothing left to do {time.monotonic() - restarted:.1f} s after the restart")
+    assert second.stop() == 0
+
+    assert len(await calls_to(telephony_url, phone)) == 1
+    events, _ = await store.load(dialout_stream(f"cb-{complaint_id}"))
+    assert [type(e).__name__ for e in events] == ["DialOutRequested", "CallPlaced"]
+
+
+def notify_environment(settings, mailbox, telephony_url) -> dict[str, str]:
+    return {"SERVICE_NAME": f"notify-{settings.service_name}", "HTTP_PORT": str(free_port()),
+            "SMTP_PORT": str(mailbox.smtp_port), "TELEPHONY_URL": telephony_url,
+            "ORDER_SYSTEM_URL": "http://127.0.0.1:9", "TICK_INTERVAL_S": "0.5", "CLAIM_EXPIRY_S": "3",
+            "LOG_LEVEL": "WARNING"}
+
+
+async def calls_to(telephony_url: str, phone: str) -> list[dict]:
+    return [c for c in await calls_received(telephony_url) if c["to"] == phone]
