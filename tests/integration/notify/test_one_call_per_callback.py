@@ -1,6 +1,7 @@
 """One call per callback, always: the consumer's handler, the ticker and a second replica racing on
 the same dispatch place one call; notify killed in any window of a call attempt calls once after its
-restart; the provider answers a repeated idempotency key with the first call (docs/adr/0014)."""
+restart; two couriers send a queued email or SMS once; the provider answers a repeated idempotency
+key with the first call (docs/adr/0014)."""
 
 from __future__ import annotations
 
@@ -13,10 +14,13 @@ import pytest
 
 from contracts import TOPICS, registry
 from services.kernel.eventstore import Cause, EventStore
+from services.notify.courier import Courier
 from services.notify.dialout import dialout_stream
+from services.notify.ledger import ledger_stream
 from tests.integration.notify.conftest import publish
 from tests.integration.notify.story import someone
 from tests.integration.notify.test_dial_out import a_phone, dispatched
+from tests.integration.notify.test_outcome_and_codes import code_for
 from tests.integration.simulators import free_port
 from tests.integration.support import ServiceProcess, skip_history, wait_for
 
@@ -105,7 +109,8 @@ async def test_notify_killed_in_any_window_of_a_call_attempt_calls_exactly_once_
     for topic in (TOPICS["intake"], TOPICS["routing"]):  # this test's dispatch only, not the topics' history
         await asyncio.to_thread(skip_history, settings.kafka_bootstrap_servers, config["SERVICE_NAME"], topic)
     complaint_id, phone = someone()[0], a_phone()
-    first = ServiceProcess("notify", settings, TOPICS["routing"], tmp_path, **config, TEST_HANG_AT=window)
+    first = ServiceProcess("notify", settings, TOPICS["routing"], tmp_path, **config, TEST_HANG_AT=window,
+                           TEST_HANG_FOR=f"cb-{complaint_id}")
     processes.append(first)
     [event_id] = publish(settings.kafka_bootstrap_servers, "routing", dispatched(complaint_id, phone))
     await first.hung()
@@ -136,3 +141,44 @@ def notify_environment(settings, mailbox, telephony_url) -> dict[str, str]:
 
 async def calls_to(telephony_url: str, phone: str) -> list[dict]:
     return [c for c in await calls_received(telephony_url) if c["to"] == phone]
+
+
+async def test_two_couriers_racing_on_the_same_queued_emails_and_sms_send_each_exactly_once(
+        notify, mailbox, telephony_url):
+    # Two replicas' couriers, as when a round outlasts the courier lease and the next holder starts.
+    notify.app.state.courier.halt()
+    first, second = (Courier(notify.store, notify.notify, notify.app.state.services.templates,
+                             notify.app.state.courier.mailer, notify.notify.telephony, notify.config, asyncio.Event())
+                     for _ in range(2))
+    addresses = [someone()[1] for _ in range(RACES // 4)] + [a_phone() for _ in range(RACES // 4)]
+    for address in addresses:
+        await notify.notify.send_code(code_for(address, "sms" if address.startswith("+") else "email"),
+                                      Cause.of_request(f"code-{address}", "send_code"))
+    jobs = await wait_for(lambda: jobs_for(notify, addresses))
+
+    await asyncio.gather(*(courier.deliver(job) for job in jobs for courier in (first, second)))
+    await asyncio.gather(*(courier.deliver_due() for courier in (first, second)))  # what a loser left
+    await wait_for(lambda: nothing_owed(notify, addresses))
+
+    sms = Counter(m["to"] for m in (await telephony_received(telephony_url))["messages"])
+    emails = Counter(r for m in mailbox.messages_all() for r in m["rcpt_tos"])
+    assert {a: (sms if a.startswith("+") else emails)[a] for a in addresses} == {a: 1 for a in addresses}
+
+
+async def jobs_for(notify, addresses: list[str]) -> list[dict] | None:
+    jobs = await notify.store.db["outgoing"].find({"address": {"$in": addresses}}).to_list()
+    return jobs if len(jobs) == len(addresses) else None
+
+
+async def nothing_owed(notify, addresses: list[str]) -> bool:
+    """Quiescent: every message recorded as sent, none left on the courier's work list."""
+    for address in addresses:
+        events, _ = await notify.store.load(ledger_stream(address))
+        if not any(type(e).__name__ == "MessageSent" for e in events):
+            return False
+    return await notify.store.db["outgoing"].count_documents({"address": {"$in": addresses}}) == 0
+
+
+async def telephony_received(telephony_url: str) -> dict:
+    async with httpx.AsyncClient() as client:
+        return (await client.get(f"{telephony_url}/received")).json()

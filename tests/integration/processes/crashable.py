@@ -3,8 +3,8 @@
     python -m tests.integration.processes.crashable relay|consumer|notify
 
 Settings come from the environment (the kernel's, plus TEST_TOPIC, TEST_MARKER and TEST_HANG_AT).
-The process writes TEST_MARKER and then hangs at the named point, so that the test can kill it
-with SIGKILL exactly there:
+The process writes TEST_MARKER and then hangs at the named point (for notify: in the call of the
+callback TEST_HANG_FOR), so that the test can kill it with SIGKILL exactly there:
 - relay: after the broker acknowledged the publish, before the pending entry is cleared;
 - consumer: inside the handler, after its append, before the inbox record and the offset commit;
 - notify (the real notify service, its settings from the environment too), at one step of a call
@@ -28,7 +28,7 @@ from services.kernel.settings import KernelSettings
 from services.notify import app as notify_app
 from services.notify.adapters.telephony import TwilioStyleTelephony
 from services.notify.application import Notify
-from services.notify.claims import Claims
+from services.notify.claims import Claims, idempotency_key
 from tests.integration.story_events import NoteAdded, NoteCounted, registry
 
 
@@ -49,24 +49,29 @@ def hang_after_publish() -> None:
     OutboxRelay.publish = publish_then_hang
 
 
-def hang_in_a_call_attempt(point: str) -> None:
+def hang_in_a_call_attempt(point: str, callback_id: str) -> None:
+    """Hang in the first attempt of ``callback_id``'s call only: the shared topics carry other
+    tests' dispatches too, and this process dials them as notify would."""
     claim, place_call, place = Claims.claim, TwilioStyleTelephony.place_call, Notify._place_call
+    effect = f"call:{callback_id}:1"
 
-    async def claim_after_hanging(self, effect):
-        if effect.startswith("call:"):
+    async def claim_after_hanging(self, claimed):
+        if claimed == effect:
             await hang_here()
-        return await claim(self, effect)
+        return await claim(self, claimed)
 
-    async def place_call_then_hang(self, *args):
-        if point == "provider":
+    async def place_call_then_hang(self, customer, agent_endpoint, key):
+        if key == idempotency_key(effect) and point == "provider":
             await hang_here()
-        sid = await place_call(self, *args)
-        await hang_here()
+        sid = await place_call(self, customer, agent_endpoint, key)
+        if key == idempotency_key(effect):
+            await hang_here()
         return sid
 
-    async def place_then_hang(self, *args):
-        state = await place(self, *args)
-        await hang_here()
+    async def place_then_hang(self, dialled, *args):
+        state = await place(self, dialled, *args)
+        if dialled == callback_id:
+            await hang_here()
         return state
 
     if point == "claim":
@@ -101,7 +106,7 @@ async def main(role: str) -> None:
 if __name__ == "__main__":
     if sys.argv[1] == "notify":
         if os.environ.get("TEST_HANG_AT"):
-            hang_in_a_call_attempt(os.environ["TEST_HANG_AT"])
+            hang_in_a_call_attempt(os.environ["TEST_HANG_AT"], os.environ["TEST_HANG_FOR"])
         notify_app.main()
     else:
         run(KernelSettings(), lambda: main(sys.argv[1]))
