@@ -99,7 +99,8 @@ class Courier:
             log.info("another courier is sending this message", extra={"fields": {"message_id": queued.message_id}})
             return
         except (SendFailed, TelephonyFailed) as exc:
-            await self.committed.delete_one({"_id": queued.message_id})
+            # Only our own mark: another courier's means its end of data went out.
+            await self.committed.delete_one({"_id": queued.message_id, "by": self.lease.owner})
             await self.claims.release(f"sms:{queued.message_id}")
             return await self._failed(job, queued, attempts, exc)
         await self._sent(job, queued, attempts)
@@ -122,7 +123,7 @@ class Courier:
 
     async def _commit_point(self, message_id: str) -> None:
         try:
-            await self.committed.insert_one({"_id": message_id, "at": datetime.now(UTC)})
+            await self.committed.insert_one({"_id": message_id, "at": datetime.now(UTC), "by": self.lease.owner})
         except DuplicateKeyError:
             raise ClaimedElsewhere(message_id) from None  # the other courier's end of data, not ours
 
