@@ -3,9 +3,10 @@
 The shape is Twilio's REST API (``POST /2010-04-01/Accounts/{sid}/Calls.json`` and
 ``Messages.json``, form-encoded, HTTP basic auth with the account sid and token), so the real
 provider or the simulator in ``infra/simulators/telephony.py`` answers it, configured by URL.
-Every request carries an idempotency key (``I-Twilio-Idempotency-Token``) fixed by the caller: the
-provider answers a repeat with the first result instead of calling or texting again, which is what
-makes a retry after a lost answer, a crash or a race safe (docs/adr/0014).
+Every request carries an idempotency key fixed by the caller (``Idempotency-Key``, and the same as
+``I-Twilio-Idempotency-Token``): the provider answers a repeat with the first result instead of
+calling or texting again, which makes a retry after a lost answer, a crash or a race safe
+(docs/adr/0014).
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ class TwilioStyleTelephony:
         return await self._post("Messages.json", {"To": to, "From": self.caller_id, "Body": body}, idempotency_key)
 
     async def _post(self, resource: str, form: dict[str, str], idempotency_key: str) -> str:
-        headers = {"I-Twilio-Idempotency-Token": idempotency_key}
+        headers = {"Idempotency-Key": idempotency_key, "I-Twilio-Idempotency-Token": idempotency_key}
         for tries_left in (1, 0):
             try:
                 answer = await self._client.post(f"{self._prefix}/{resource}", data=form, headers=headers)
