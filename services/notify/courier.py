@@ -44,7 +44,8 @@ class Courier:
         self.store, self.notify, self.templates, self.mailer = store, notify, templates, mailer
         self.telephony, self.settings, self.wake = telephony, settings, wake
         self.jobs = store.db["outgoing"]
-        #: Messages past their point of no return (see adapters/smtp.py), until recorded as sent.
+        #: Messages past their point of no return (see adapters/smtp.py). Kept after the record: a
+        #: courier that loaded the message before the record must still find the mark taken.
         self.committed = store.db["committed"]
         self.claims = Claims(store.db, timedelta(seconds=settings.claim_expiry_s))
         self.lease = Lease(store.db, "courier", settings.lease_ttl_s)
@@ -108,7 +109,6 @@ class Courier:
     async def _sent(self, job: dict, queued: MessageQueued, attempts: int) -> None:
         await self.notify.sent(queued.address, queued.message_id, attempts)
         await self.jobs.delete_one({"_id": job["_id"]})
-        await self.committed.delete_one({"_id": queued.message_id})
 
     async def _failed(self, job: dict, queued: MessageQueued, attempts: int, exc: SendFailed | TelephonyFailed) -> None:
         if attempts >= self.settings.send_attempts or getattr(exc, "permanent", False):
