@@ -97,7 +97,10 @@ class Courier:
         try:
             await self.hand_over(queued)
         except ClaimedElsewhere:
+            # Looked at again when its holder's claim would have expired, not at every round.
             log.info("another courier is sending this message", extra={"fields": {"message_id": queued.message_id}})
+            await self.jobs.update_one({"_id": job["_id"]},
+                                       {"$set": {"due_at": datetime.now(UTC) + self.claims.expiry}})
             return
         except (SendFailed, TelephonyFailed) as exc:
             # Only our own mark: another courier's means its end of data went out.
