@@ -5,6 +5,10 @@ tests run it as a real process. It answers ``POST /2010-04-01/Accounts/{sid}/Cal
 ``Messages.json`` (form-encoded, HTTP basic auth: account sid and any token) as the provider
 does, ``GET /received`` lists what it was asked, and ``PUT /faults`` makes the next calls fail
 (``{"calls": "no-answer", "count": 3}``) so that retries and fallbacks are tested for real.
+
+Like the real provider, it honours an idempotency key (``I-Twilio-Idempotency-Token``, or
+``Idempotency-Key``): a request that repeats an accepted request's key gets the first answer back
+and places nothing, so ``/received`` lists one entry per call or SMS really made.
 """
 
 from __future__ import annotations
@@ -24,6 +28,9 @@ from pydantic import BaseModel, ConfigDict, Field
 app = FastAPI(title="Telephony simulator (Twilio-style)", version="1")
 RECEIVED: dict[str, list[dict]] = {"calls": [], "messages": []}
 FAULTS: dict[str, object] = {"calls": None, "count": 0}
+#: The first accepted answer per (account, resource, idempotency key).
+ANSWERED: dict[tuple[str, str, str], dict] = {}
+KEY_HEADERS = ("i-twilio-idempotency-token", "idempotency-key")
 
 
 class Faults(BaseModel):
@@ -48,6 +55,11 @@ async def _form(request: Request) -> dict[str, str]:
     return {k: v[0] for k, v in parse_qs((await request.body()).decode()).items()}
 
 
+def _key(request: Request, sid: str, resource: str) -> tuple[str, str, str] | None:
+    key = next((request.headers[h] for h in KEY_HEADERS if request.headers.get(h)), None)
+    return (sid, resource, key) if key else None
+
+
 @app.get("/health")
 async def health() -> dict:
     return {"status": "ok"}
@@ -60,6 +72,8 @@ async def create_call(sid: str, request: Request):
     form = await _form(request)
     if not form.get("To") or not form.get("From") or not (form.get("Twiml") or form.get("Url")):
         return JSONResponse({"code": 21201, "message": "To, From and Twiml or Url are required"}, 400)
+    if (key := _key(request, sid, "calls")) in ANSWERED:
+        return ANSWERED[key]  # the same request again: the first call, not a second one
     status = "queued"
     if FAULTS["calls"] and FAULTS["count"] > 0:
         FAULTS["count"] -= 1
@@ -68,8 +82,10 @@ async def create_call(sid: str, request: Request):
             "twiml": form.get("Twiml"), "url": form.get("Url"), "status": status,
             "date_created": datetime.now(UTC).isoformat()}
     RECEIVED["calls"].append(call)
-    if status == "error":
+    if status == "error":  # not remembered: a retry with the same key is a new request
         return JSONResponse({"code": 20500, "message": "Internal Server Error"}, 500)
+    if key:
+        ANSWERED[key] = call
     return call
 
 
@@ -80,9 +96,13 @@ async def create_message(sid: str, request: Request):
     form = await _form(request)
     if not form.get("To") or not form.get("Body"):
         return JSONResponse({"code": 21602, "message": "To and Body are required"}, 400)
+    if (key := _key(request, sid, "messages")) in ANSWERED:
+        return ANSWERED[key]
     message = {"sid": f"SM{uuid.uuid4().hex}", "account_sid": sid, "to": form["To"], "from": form.get("From"),
                "body": form["Body"], "status": "queued", "date_created": datetime.now(UTC).isoformat()}
     RECEIVED["messages"].append(message)
+    if key:
+        ANSWERED[key] = message
     return message
 
 

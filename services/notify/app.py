@@ -42,7 +42,8 @@ def create_app(settings: NotifySettings | None = None, clock: Clock | None = Non
     notify = Notify(runtime.store, clock, Policies(
         guard=GuardPolicy(max_per_case=settings.max_per_case),
         reminder_after=timedelta(hours=settings.closure_reminder_after_h),
-        close_after=timedelta(hours=settings.closure_close_after_h), link_ttl=timedelta(hours=settings.link_ttl_h)),
+        close_after=timedelta(hours=settings.closure_close_after_h), link_ttl=timedelta(hours=settings.link_ttl_h),
+        claim_expiry=timedelta(seconds=settings.claim_expiry_s)),
         Links(settings.public_url, settings.signing_key, settings.mail_domain), telephony, accounts,
         settings.agent_endpoint_template)
     mailer = SmtpMailer(settings.smtp_host, settings.smtp_port, settings.smtp_username, settings.smtp_password,

@@ -23,6 +23,7 @@ from services.kernel.commands import execute
 from services.kernel.eventstore import Cause, EventStore, derived_id
 from services.notify.adapters.accounts import AccountDirectory
 from services.notify.adapters.telephony import TelephonyFailed, TwilioStyleTelephony
+from services.notify.claims import Claims, idempotency_key
 from services.notify.complainants import COMPLAINANT, Complainant, NoteComplainant, complainant_stream
 from services.notify.dialout import DIALOUT, DialOut, RecordCall, RequestDialOut, dialout_stream
 from services.notify.domain import (
@@ -51,6 +52,8 @@ class Policies:
     close_after: timedelta
     link_ttl: timedelta
     calls: CallRetryPolicy = CallRetryPolicy()
+    #: How long a claimed call may stay unrecorded before another path takes it over (its holder died).
+    claim_expiry: timedelta = timedelta(seconds=30)
 
 
 @dataclass(frozen=True)
@@ -73,6 +76,7 @@ class Notify:
         self.agenda = store.db["agenda"]
         #: Events that came before their complaint's ComplaintFiled (see complainant_or_park).
         self.parked = store.db["parked"]
+        self.claims = Claims(store.db, policies.claim_expiry)
 
     # --- who -------------------------------------------------------------------------------------
 
@@ -259,22 +263,35 @@ class Notify:
         await self.dial_if_due(dispatched.callback_id)
 
     async def dial_if_due(self, callback_id: str) -> DialOut:
-        events, _ = await self.store.load(dialout_stream(callback_id))
-        state = DIALOUT.fold(events)
-        due = state.next_attempt_at(self.policies.calls)
-        if due is not None and due <= self.clock.now():
-            attempt = state.failures + 1
-            try:
-                record = RecordCall(attempt=attempt, policy=self.policies.calls, call_sid=await self.telephony.place_call(
-                    state.phone, self.agent_endpoint.format(agent_id=state.agent_id)))
-            except TelephonyFailed as exc:
-                record = RecordCall(attempt=attempt, policy=self.policies.calls, reason=exc.reason)
-            cause = Cause.of_request(derived_id("call", callback_id, str(attempt)), "place_call")
-            state = (await execute(self.store, DIALOUT, dialout_stream(callback_id), record, cause,
-                                   self.clock.now())).state
+        """Place the callback's due call attempt, if this path wins the attempt's claim: the consumer's
+        handler, the ticker, another replica and a retry after a crash all come here (docs/adr/0014)."""
+        state = await self._dialout(callback_id)
+        if (attempt := self._due_attempt(state)) and await self.claims.claim(f"call:{callback_id}:{attempt}"):
+            # The winner looks again: a path that loaded the state before us may have recorded it since.
+            state = await self._dialout(callback_id)
+            if self._due_attempt(state) == attempt:
+                state = await self._place_call(callback_id, state, attempt)
         if state.gave_up(self.policies.calls):
             await self._tell_missed(state)
         return state
+
+    async def _dialout(self, callback_id: str) -> DialOut:
+        events, _ = await self.store.load(dialout_stream(callback_id))
+        return DIALOUT.fold(events)
+
+    def _due_attempt(self, state: DialOut) -> int | None:
+        due = state.next_attempt_at(self.policies.calls)
+        return state.failures + 1 if due is not None and due <= self.clock.now() else None
+
+    async def _place_call(self, callback_id: str, state: DialOut, attempt: int) -> DialOut:
+        effect = f"call:{callback_id}:{attempt}"
+        try:
+            record = RecordCall(attempt=attempt, policy=self.policies.calls, call_sid=await self.telephony.place_call(
+                state.phone, self.agent_endpoint.format(agent_id=state.agent_id), idempotency_key(effect)))
+        except TelephonyFailed as exc:
+            record = RecordCall(attempt=attempt, policy=self.policies.calls, reason=exc.reason)
+        cause = Cause.of_request(derived_id("call", callback_id, str(attempt)), "place_call")
+        return (await execute(self.store, DIALOUT, dialout_stream(callback_id), record, cause, self.clock.now())).state
 
     async def _tell_missed(self, state: DialOut) -> None:
         who = await self.known(state.complaint_id) or Complainant(

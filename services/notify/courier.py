@@ -3,9 +3,13 @@
 Before handing a message over it checks the address's ledger: a message already recorded as
 sent is never handed over again (after a crash, a rebuild, or a second replica). An email marks
 its point of no return (``committed``) just before the SMTP end of data; a courier that finds
-the mark after a crash records the message as sent instead of sending it twice. After the
-policy's last attempt it records NotificationFailed; nothing is dropped without a trace.
-One courier at a time holds the ``courier`` lease.
+the mark after a crash records the message as sent instead of sending it twice; the mark is an
+insert, so of two couriers only one passes that point (the other drops its connection before the
+end of data). An SMS is claimed before the provider is called and carries an idempotency key, so a
+second courier, or a retry after a crash, gets the first SMS back instead of sending another
+(docs/adr/0014). After the policy's last attempt it records NotificationFailed; nothing is
+dropped without a trace. One courier at a time holds the ``courier`` lease, but a round that
+outlasts the lease can overlap the next holder's: the claims, not the lease, keep one send.
 """
 
 from __future__ import annotations
@@ -22,11 +26,16 @@ from services.kernel.outbox import Lease
 from services.notify.adapters.smtp import SendFailed, SmtpMailer
 from services.notify.adapters.telephony import TelephonyFailed, TwilioStyleTelephony
 from services.notify.application import Notify
+from services.notify.claims import Claims, idempotency_key
 from services.notify.ledger import LEDGER, ledger_stream
 from services.notify.messages import Templates, build_email
 from services.notify.settings import NotifySettings
 
 log = logging.getLogger(__name__)
+
+
+class ClaimedElsewhere(Exception):
+    """Another courier is sending this message right now: this one stands back."""
 
 
 class Courier:
@@ -35,8 +44,10 @@ class Courier:
         self.store, self.notify, self.templates, self.mailer = store, notify, templates, mailer
         self.telephony, self.settings, self.wake = telephony, settings, wake
         self.jobs = store.db["outgoing"]
-        #: Messages past their point of no return (see adapters/smtp.py), until recorded as sent.
+        #: Messages past their point of no return (see adapters/smtp.py). Kept after the record: a
+        #: courier that loaded the message before the record must still find the mark taken.
         self.committed = store.db["committed"]
+        self.claims = Claims(store.db, timedelta(seconds=settings.claim_expiry_s))
         self.lease = Lease(store.db, "courier", settings.lease_ttl_s)
         self._stopping = False
 
@@ -85,15 +96,22 @@ class Courier:
             return await self._sent(job, queued, attempts)
         try:
             await self.hand_over(queued)
+        except ClaimedElsewhere:
+            # Looked at again when its holder's claim would have expired, not at every round.
+            log.info("another courier is sending this message", extra={"fields": {"message_id": queued.message_id}})
+            await self.jobs.update_one({"_id": job["_id"]},
+                                       {"$set": {"due_at": datetime.now(UTC) + self.claims.expiry}})
+            return
         except (SendFailed, TelephonyFailed) as exc:
-            await self.committed.delete_one({"_id": queued.message_id})
+            # Only our own mark: another courier's means its end of data went out.
+            await self.committed.delete_one({"_id": queued.message_id, "by": self.lease.owner})
+            await self.claims.release(f"sms:{queued.message_id}")
             return await self._failed(job, queued, attempts, exc)
         await self._sent(job, queued, attempts)
 
     async def _sent(self, job: dict, queued: MessageQueued, attempts: int) -> None:
         await self.notify.sent(queued.address, queued.message_id, attempts)
         await self.jobs.delete_one({"_id": job["_id"]})
-        await self.committed.delete_one({"_id": queued.message_id})
 
     async def _failed(self, job: dict, queued: MessageQueued, attempts: int, exc: SendFailed | TelephonyFailed) -> None:
         if attempts >= self.settings.send_attempts or getattr(exc, "permanent", False):
@@ -108,16 +126,19 @@ class Courier:
 
     async def _commit_point(self, message_id: str) -> None:
         try:
-            await self.committed.insert_one({"_id": message_id, "at": datetime.now(UTC)})
+            await self.committed.insert_one({"_id": message_id, "at": datetime.now(UTC), "by": self.lease.owner})
         except DuplicateKeyError:
-            pass
+            raise ClaimedElsewhere(message_id) from None  # the other courier's end of data, not ours
 
     async def hand_over(self, queued: MessageQueued) -> None:
         rendered = self.templates.render(queued.template, queued.context)
         if queued.channel == "sms":
             if rendered.sms is None:
                 raise SendFailed(f"template {queued.template} has no SMS part", permanent=True)
-            await self.telephony.send_sms(queued.address, rendered.sms)
+            effect = f"sms:{queued.message_id}"
+            if not await self.claims.claim(effect):
+                raise ClaimedElsewhere(queued.message_id)
+            await self.telephony.send_sms(queued.address, rendered.sms, idempotency_key(effect))
             return
         reply_to = self.notify.reply_address(queued.complaint_id) if queued.complaint_id else None
         await self.mailer.send(build_email(

@@ -55,5 +55,8 @@ class NotifySettings(KernelSettings):
     closure_close_after_h: float = Field(168, gt=0, description="Hours after the closure question to close "
                                          "the case unconfirmed.")
     link_ttl_h: float = Field(168, gt=0, description="Lifetime of the one-click links, in hours.")
+    claim_expiry_s: float = Field(30.0, gt=0, description="A call or SMS claimed but not recorded after this "
+                                  "long is taken over (its holder died) and asked again with the same "
+                                  "idempotency key; more than twice the provider's 5 s timeout.")
     tick_interval_s: float = Field(5.0, gt=0, description="How often timers (reminders, call retries) are checked.")
     max_body_bytes: int = Field(100_000, gt=0, description="Largest request body accepted (413 above).")

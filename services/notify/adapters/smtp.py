@@ -65,7 +65,11 @@ class SmtpMailer:
         if started.code != START_INPUT:
             raise aiosmtplib.SMTPDataError(started.code, started.message)
         payload = PERIOD_REGEX.sub(b"..", normalize_message_line_endings(body)) + b".\r\n"
-        await before_commit()
+        try:
+            await before_commit()
+        except BaseException:
+            smtp.close()  # dropped before the end of data: the server delivers nothing
+            raise
         protocol = smtp.protocol
         if protocol is None:
             raise aiosmtplib.SMTPServerDisconnected("the server closed the connection")

@@ -3,6 +3,10 @@
 The shape is Twilio's REST API (``POST /2010-04-01/Accounts/{sid}/Calls.json`` and
 ``Messages.json``, form-encoded, HTTP basic auth with the account sid and token), so the real
 provider or the simulator in ``infra/simulators/telephony.py`` answers it, configured by URL.
+Every request carries an idempotency key fixed by the caller (``Idempotency-Key``, and the same as
+``I-Twilio-Idempotency-Token``): the provider answers a repeat with the first result instead of
+calling or texting again, which makes a retry after a lost answer, a crash or a race safe
+(docs/adr/0014).
 """
 
 from __future__ import annotations
@@ -28,22 +32,29 @@ class TwilioStyleTelephony:
                                          timeout=timeout_s)
         self._prefix = f"/2010-04-01/Accounts/{account_sid}"
 
-    async def place_call(self, customer: str, agent_endpoint: str) -> str:
+    async def place_call(self, customer: str, agent_endpoint: str, idempotency_key: str) -> str:
         """Ring ``customer``; when they answer, dial ``agent_endpoint`` (e.g. ``client:agt-0042``).
-        Returns the provider's call sid."""
+        Returns the provider's call sid; the same ``idempotency_key`` never rings twice."""
         kind, _, who = agent_endpoint.partition(":")
         noun = f"<Client>{escape(who)}</Client>" if kind == "client" else f"<Number>{escape(agent_endpoint)}</Number>"
         twiml = f"<Response><Dial>{noun}</Dial></Response>"
-        return await self._post("Calls.json", {"To": customer, "From": self.caller_id, "Twiml": twiml})
+        return await self._post("Calls.json", {"To": customer, "From": self.caller_id, "Twiml": twiml},
+                                idempotency_key)
 
-    async def send_sms(self, to: str, body: str) -> str:
-        return await self._post("Messages.json", {"To": to, "From": self.caller_id, "Body": body})
+    async def send_sms(self, to: str, body: str, idempotency_key: str) -> str:
+        return await self._post("Messages.json", {"To": to, "From": self.caller_id, "Body": body}, idempotency_key)
 
-    async def _post(self, resource: str, form: dict[str, str]) -> str:
-        try:
-            answer = await self._client.post(f"{self._prefix}/{resource}", data=form)
-        except httpx.HTTPError as exc:
-            raise TelephonyFailed(f"telephony provider unreachable: {type(exc).__name__}: {exc}") from None
+    async def _post(self, resource: str, form: dict[str, str], idempotency_key: str) -> str:
+        headers = {"Idempotency-Key": idempotency_key, "I-Twilio-Idempotency-Token": idempotency_key}
+        for tries_left in (1, 0):
+            try:
+                answer = await self._client.post(f"{self._prefix}/{resource}", data=form, headers=headers)
+                break
+            except httpx.HTTPError as exc:
+                # A timed-out request may have reached the provider: asking again with the same key
+                # learns its fate instead of leaving it to a new attempt (a second call).
+                if not tries_left:
+                    raise TelephonyFailed(f"telephony provider unreachable: {type(exc).__name__}: {exc}") from None
         if answer.status_code >= 400:
             try:
                 detail = answer.json().get("message", answer.text)

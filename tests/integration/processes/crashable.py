@@ -1,12 +1,16 @@
 """A real service process for the crash tests, with one place where it can be told to stop dead.
 
-    python -m tests.integration.processes.crashable relay|consumer
+    python -m tests.integration.processes.crashable relay|consumer|notify
 
 Settings come from the environment (the kernel's, plus TEST_TOPIC, TEST_MARKER and TEST_HANG_AT).
-The process writes TEST_MARKER and then hangs at the named point, so that the test can kill it
-with SIGKILL exactly there:
+The process writes TEST_MARKER and then hangs at the named point (for notify: in the call of the
+callback TEST_HANG_FOR), so that the test can kill it with SIGKILL exactly there:
 - relay: after the broker acknowledged the publish, before the pending entry is cleared;
-- consumer: inside the handler, after its append, before the inbox record and the offset commit.
+- consumer: inside the handler, after its append, before the inbox record and the offset commit;
+- notify (the real notify service, its settings from the environment too), at one step of a call
+  attempt: ``claim`` (before the claim), ``provider`` (claimed, before the provider is asked),
+  ``record`` (the provider placed the call, before CallPlaced), ``recorded`` (after CallPlaced,
+  before the inbox record and the offset commit) — the crash windows of docs/adr/0014.
 """
 
 from __future__ import annotations
@@ -21,6 +25,10 @@ from services.kernel.outbox import OutboxRelay
 from services.kernel.process import run, serve
 from services.kernel.runtime import Runtime
 from services.kernel.settings import KernelSettings
+from services.notify import app as notify_app
+from services.notify.adapters.telephony import TwilioStyleTelephony
+from services.notify.application import Notify
+from services.notify.claims import Claims, idempotency_key
 from tests.integration.story_events import NoteAdded, NoteCounted, registry
 
 
@@ -39,6 +47,39 @@ def hang_after_publish() -> None:
         return done
 
     OutboxRelay.publish = publish_then_hang
+
+
+def hang_in_a_call_attempt(point: str, callback_id: str) -> None:
+    """Hang in the first attempt of ``callback_id``'s call only: the shared topics carry other
+    tests' dispatches too, and this process dials them as notify would."""
+    claim, place_call, place = Claims.claim, TwilioStyleTelephony.place_call, Notify._place_call
+    effect = f"call:{callback_id}:1"
+
+    async def claim_after_hanging(self, claimed):
+        if claimed == effect:
+            await hang_here()
+        return await claim(self, claimed)
+
+    async def place_call_then_hang(self, customer, agent_endpoint, key):
+        if key == idempotency_key(effect) and point == "provider":
+            await hang_here()
+        sid = await place_call(self, customer, agent_endpoint, key)
+        if key == idempotency_key(effect):
+            await hang_here()
+        return sid
+
+    async def place_then_hang(self, dialled, *args):
+        state = await place(self, dialled, *args)
+        if dialled == callback_id:
+            await hang_here()
+        return state
+
+    if point == "claim":
+        Claims.claim = claim_after_hanging
+    elif point in ("provider", "record"):
+        TwilioStyleTelephony.place_call = place_call_then_hang
+    elif point == "recorded":
+        Notify._place_call = place_then_hang
 
 
 async def main(role: str) -> None:
@@ -63,4 +104,9 @@ async def main(role: str) -> None:
 
 
 if __name__ == "__main__":
-    run(KernelSettings(), lambda: main(sys.argv[1]))
+    if sys.argv[1] == "notify":
+        if os.environ.get("TEST_HANG_AT"):
+            hang_in_a_call_attempt(os.environ["TEST_HANG_AT"], os.environ["TEST_HANG_FOR"])
+        notify_app.main()
+    else:
+        run(KernelSettings(), lambda: main(sys.argv[1]))
