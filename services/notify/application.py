@@ -264,7 +264,7 @@ class Notify:
 
     async def dial_if_due(self, callback_id: str) -> DialOut:
         """Place the callback's due call attempt, if this path wins the attempt's claim: the consumer's
-        handler, the ticker, another replica and a retry after a crash all come here (docs/adr/0014)."""
+        handler, the ticker, another replica and a retry after a crash all come here (docs/adr/0015)."""
         state = await self._dialout(callback_id)
         if (attempt := self._due_attempt(state)) and await self.claims.claim(f"call:{callback_id}:{attempt}"):
             # The winner looks again: a path that loaded the state before us may have recorded it since.

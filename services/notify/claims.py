@@ -5,7 +5,7 @@ two paths (the consumer's handler and the ticker, two replicas, two couriers) ca
 the same claim. A claim is written before the provider is called and never removed once the
 effect may have happened; a claim left by a holder that died is taken over after ``expiry``,
 and the new holder asks the provider again with the same idempotency key, so the provider
-answers with the first result instead of acting twice (docs/adr/0014).
+answers with the first result instead of acting twice (docs/adr/0015).
 """
 
 from __future__ import annotations

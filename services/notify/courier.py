@@ -7,7 +7,7 @@ the mark after a crash records the message as sent instead of sending it twice; 
 insert, so of two couriers only one passes that point (the other drops its connection before the
 end of data). An SMS is claimed before the provider is called and carries an idempotency key, so a
 second courier, or a retry after a crash, gets the first SMS back instead of sending another
-(docs/adr/0014). After the policy's last attempt it records NotificationFailed; nothing is
+(docs/adr/0015). After the policy's last attempt it records NotificationFailed; nothing is
 dropped without a trace. One courier at a time holds the ``courier`` lease, but a round that
 outlasts the lease can overlap the next holder's: the claims, not the lease, keep one send.
 """

@@ -6,7 +6,7 @@ provider or the simulator in ``infra/simulators/telephony.py`` answers it, confi
 Every request carries an idempotency key fixed by the caller (``Idempotency-Key``, and the same as
 ``I-Twilio-Idempotency-Token``): the provider answers a repeat with the first result instead of
 calling or texting again, which makes a retry after a lost answer, a crash or a race safe
-(docs/adr/0014).
+(docs/adr/0015).
 """
 
 from __future__ import annotations

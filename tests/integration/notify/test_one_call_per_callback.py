@@ -1,7 +1,7 @@
 """One call per callback, always: the consumer's handler, the ticker and a second replica racing on
 the same dispatch place one call; notify killed in any window of a call attempt calls once after its
 restart; two couriers send a queued email or SMS once; the provider answers a repeated idempotency
-key with the first call (docs/adr/0014)."""
+key with the first call (docs/adr/0015)."""
 
 from __future__ import annotations
 

@@ -10,7 +10,7 @@ callback TEST_HANG_FOR), so that the test can kill it with SIGKILL exactly there
 - notify (the real notify service, its settings from the environment too), at one step of a call
   attempt: ``claim`` (before the claim), ``provider`` (claimed, before the provider is asked),
   ``record`` (the provider placed the call, before CallPlaced), ``recorded`` (after CallPlaced,
-  before the inbox record and the offset commit) — the crash windows of docs/adr/0014.
+  before the inbox record and the offset commit) — the crash windows of docs/adr/0015.
 """
 
 from __future__ import annotations
