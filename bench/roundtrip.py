@@ -175,7 +175,7 @@ class Hop:
     started: float = 0.0
     appended: float = 0.0      # store.append returned
     round: float = 0.0         # the log follower's round that published it began
-    produced: float = 0.0      # the relay handed it to the producer
+    produced: float = 0.0      # the relay handed it to the broker's publish
     received: float = 0.0      # the kernel consumer began with it (decoded, about to check the inbox)
     entered: float = 0.0       # the handler began (inbox checked)
     answered: asyncio.Future = field(default_factory=lambda: asyncio.get_running_loop().create_future())
@@ -184,7 +184,7 @@ class Hop:
 
 class HopProbe:
     """Per-ping timestamps, fed by the handler and by thin wrappers around the follower, the
-    producer and the inbox."""
+    broker's publish and the inbox."""
 
     def __init__(self) -> None:
         self.hops: dict[int, Hop] = {}
@@ -197,22 +197,22 @@ class HopProbe:
 
     def instrument(self, runtime: Runtime) -> None:
         # Timestamps only: each wrapper calls the kernel's own method and changes nothing it does.
-        # The relay calls runtime.producer.send, the follower self.follow_once and the consumer
+        # The relay calls runtime.broker.publish, the follower self.follow_once and the consumer
         # inbox.seen / inbox.record: attributes set on these instances are what they call.
-        producer, inbox, follower = runtime.producer, runtime.inbox, runtime.follower
-        send, seen, record, follow_once = producer.send, inbox.seen, inbox.record, follower.follow_once
+        broker, inbox, follower = runtime.broker, runtime.inbox, runtime.follower
+        publish, seen, record, follow_once = broker.publish, inbox.seen, inbox.record, follower.follow_once
 
         async def timed_follow_once():
             self.round_started = time.perf_counter()
             return await follow_once()
 
-        def timed_send(topic, key, value, headers):
+        def timed_publish(message, topic, *, key=None, headers=None, **options):
             hop = self.hops.get(_ping_number(key))
             if hop is not None and not hop.produced:
                 hop.produced = time.perf_counter()
                 hop.round = self.round_started
-                self.by_event_id[dict(headers)["ce_id"].decode()] = hop
-            return send(topic, key, value, headers)
+                self.by_event_id[headers["ce_id"]] = hop
+            return publish(message, topic, key=key, headers=headers, **options)
 
         async def timed_seen(event_id):
             hop = self.by_event_id.get(event_id)
@@ -226,7 +226,7 @@ class HopProbe:
             if hop is not None and not hop.recorded.done():
                 hop.recorded.set_result(time.perf_counter())
 
-        producer.send, inbox.seen, inbox.record = timed_send, timed_seen, timed_record
+        broker.publish, inbox.seen, inbox.record = timed_publish, timed_seen, timed_record
         follower.follow_once = timed_follow_once
 
 

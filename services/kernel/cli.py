@@ -363,7 +363,7 @@ def dlq_redrive(
                       abort=True)
     with _dependency_errors(settings):
         try:
-            count = redrive(settings, dlq)
+            count = asyncio.run(redrive(settings, dlq))
         except RuntimeError as exc:  # a letter the broker did not acknowledge in time
             _fail(f"redrive of {dlq} stopped: {exc}")
     typer.echo(f"re-drove {count} letter(s) from {dlq}")

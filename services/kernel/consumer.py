@@ -30,7 +30,7 @@ from pymongo.errors import ConnectionFailure, DuplicateKeyError, OperationFailur
 from contracts.envelope import Envelope, Event, MalformedMessage, UnknownEventType, from_kafka
 from services.kernel.deadletters import DeadLetter
 from services.kernel.eventstore import ConcurrencyConflict, EventStore
-from services.kernel.kafka import AsyncProducer, DeliveryFailed, subscriber_options
+from services.kernel.kafka import publish, subscriber_options
 from services.kernel.settings import KernelSettings
 from services.kernel.telemetry import continued_span
 
@@ -39,8 +39,7 @@ log = logging.getLogger(__name__)
 #: Failures of the outside world: the message is fine, try it again later. A store that refuses
 #: an operation (OperationFailure: e.g. FerretDB's "database is locked") counts too; a duplicate
 #: key escaping the event store does not (that is a bug: dead-letter it and look).
-TRANSIENT = (ConnectionFailure, OperationFailure, KafkaException, DeliveryFailed, ConcurrencyConflict,
-             TimeoutError)
+TRANSIENT = (ConnectionFailure, OperationFailure, KafkaException, ConcurrencyConflict, TimeoutError)
 
 Handler = Callable[[Event, Envelope], Awaitable[None]]
 
@@ -86,10 +85,8 @@ class Inbox:
 class Consumer:
     """Subscribes handlers to topics through FastStream with the rules of this module."""
 
-    def __init__(self, settings: KernelSettings, broker: KafkaBroker, store: EventStore,
-                 inbox: Inbox, producer: Callable[[], AsyncProducer]) -> None:
+    def __init__(self, settings: KernelSettings, broker: KafkaBroker, store: EventStore, inbox: Inbox) -> None:
         self.settings, self.broker, self.store, self.inbox = settings, broker, store, inbox
-        self._producer = producer
         self._failures = 0
 
     def subscribe(self, topics: str | Sequence[str], group_id: str, handlers: dict[type[Event], Handler],
@@ -151,8 +148,7 @@ class Consumer:
         if not isinstance(exc, (MalformedMessage, UnknownEventType)):
             letter = DeadLetter(f"{exc}\n{traceback.format_exc(limit=5)}", type(exc).__name__)
         try:
-            await self._producer().send(f"{msg.topic()}.dlq", msg.key(), msg.value() or b"",
-                                        letter.headers(msg))
+            await publish(self.broker, f"{msg.topic()}.dlq", msg.key(), msg.value() or b"", letter.headers(msg))
         except TRANSIENT as send_error:
             return await self._retry_later(message, send_error)
         log.warning("message dead-lettered", extra={"fields": {

@@ -1,23 +1,26 @@
 """Dead letters: messages a consumer could not process, kept on ``<topic>.dlq`` with the reason.
 
 Listing reads the DLQ without moving any consumer group; re-driving copies each letter back to
-its original topic (without the ``dlq_*`` headers) and commits the redrive group's offsets, so a
-letter is re-driven once.
+its original topic (without the ``dlq_*`` headers) through the kernel's broker, and commits the
+redrive group's offsets, so a letter is re-driven once.
 """
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from confluent_kafka import Consumer, Message, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaException, Message, TopicPartition
 
-from services.kernel.kafka import LIBRDKAFKA_LOG, producer_config
+from services.kernel.kafka import LIBRDKAFKA_LOG, make_broker, publish
 from services.kernel.settings import KernelSettings
 
 REDRIVE_GROUP = "complaints-dlq-redrive"
+#: How long the broker may take to acknowledge one re-driven letter before the redrive stops.
+REDRIVE_ACK_TIMEOUT_S = 30.0
 
 
 @dataclass(frozen=True)
@@ -95,16 +98,26 @@ def list_letters(settings: KernelSettings, dlq_topic: str) -> list[StoredLetter]
     return [letter for letter, _ in read_letters(settings, dlq_topic)]
 
 
-def redrive(settings: KernelSettings, dlq_topic: str) -> int:
-    """Send every letter not yet re-driven back to its original topic; returns how many."""
-    producer = Producer(producer_config(settings), logger=LIBRDKAFKA_LOG)
+async def redrive(settings: KernelSettings, dlq_topic: str) -> int:
+    """Send every letter not yet re-driven back to its original topic; returns how many.
+
+    Each letter's offset is committed only after the broker acknowledged its copy; one that is
+    not acknowledged in time stops the redrive with a ``RuntimeError`` (it is sent again next time).
+    """
+    broker = make_broker(settings)
+    await broker.connect()
     count = 0
-    for letter, consumer in read_letters(settings, dlq_topic, group=REDRIVE_GROUP):
-        target = letter.header("dlq_original_topic") or dlq_topic.removesuffix(".dlq")
-        producer.produce(target, value=letter.value, key=letter.key, headers=letter.original_headers)
-        if producer.flush(30) != 0:
-            raise RuntimeError(f"could not re-drive offset {letter.offset} to {target}")
-        consumer.commit(offsets=[TopicPartition(dlq_topic, letter.partition, letter.offset + 1)],
-                        asynchronous=False)
-        count += 1
+    try:
+        for letter, consumer in read_letters(settings, dlq_topic, group=REDRIVE_GROUP):
+            target = letter.header("dlq_original_topic") or dlq_topic.removesuffix(".dlq")
+            try:
+                await asyncio.wait_for(publish(broker, target, letter.key, letter.value or b"",
+                                               letter.original_headers), REDRIVE_ACK_TIMEOUT_S)
+            except (KafkaException, TimeoutError) as exc:
+                raise RuntimeError(f"could not re-drive offset {letter.offset} to {target}: {exc}") from None
+            consumer.commit(offsets=[TopicPartition(dlq_topic, letter.partition, letter.offset + 1)],
+                            asynchronous=False)
+            count += 1
+    finally:
+        await broker.stop()
     return count

@@ -14,11 +14,11 @@ import asyncio
 import logging
 from datetime import UTC, datetime, timedelta
 
+from confluent_kafka import KafkaException
 from pymongo import ASCENDING
 from pymongo.errors import PyMongoError
 
 from services.kernel.eventstore import Commit, EventStore
-from services.kernel.kafka import DeliveryFailed
 from services.kernel.outbox import Lease, OutboxRelay
 from services.kernel.projections import Projector
 from contracts.envelope import Envelope
@@ -79,7 +79,7 @@ class LogFollower:
                 if await self.lease.acquire():
                     while not self._stopping and await self.follow_once() >= self.batch_size:
                         await self.lease.acquire()  # a long backlog: keep the lease meanwhile
-            except (PyMongoError, DeliveryFailed) as exc:
+            except (PyMongoError, KafkaException) as exc:
                 log.warning("log follower round failed; retrying", extra={"fields": {"error": str(exc)}})
             try:
                 await asyncio.wait_for(self._wake.wait(), self.poll_interval_s)
@@ -98,6 +98,6 @@ class LogFollower:
                 while await self.follow_once():
                     pass
             await self.lease.release()
-        except (PyMongoError, DeliveryFailed) as exc:
+        except (PyMongoError, KafkaException) as exc:
             log.warning("pending entries left at stop; the next follower carries them out",
                         extra={"fields": {"error": str(exc)}})

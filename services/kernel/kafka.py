@@ -1,37 +1,27 @@
-"""Kafka wiring in one place: client settings, topic creation, and the producer the kernel uses.
+"""Kafka wiring in one place: client settings, topic creation, and the broker every service uses.
 
-The producer is idempotent with ``acks=all``: librdkafka then keeps per-partition order even
-across retries, and a message that finally fails takes every later one of its partition with it,
-so the outbox relay never publishes a stream's commits out of order.
+The broker's producer is the kernel's only one (the outbox relay, dead letters and the redrive
+publish through ``broker.publish``). It is idempotent with ``acks=all``: librdkafka then keeps
+per-partition order even across retries, and a message that finally fails takes every later one
+of its partition with it, so the outbox relay never publishes a stream's commits out of order.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import threading
 from collections.abc import Iterable
 
-from confluent_kafka import KafkaError, KafkaException, Message, Producer
+from confluent_kafka import KafkaError, KafkaException, Message
 from confluent_kafka.admin import AdminClient, NewTopic
 from faststream.confluent import KafkaBroker
 
+from contracts.envelope import H_CORRELATION
 from services.kernel.settings import KernelSettings
 
 
 #: librdkafka's own log lines (connection failures…) go through logging as JSON, not to stderr.
 LIBRDKAFKA_LOG = logging.getLogger("librdkafka")
-
-
-def producer_config(settings: KernelSettings) -> dict:
-    return {
-        "bootstrap.servers": settings.kafka_bootstrap_servers,
-        "enable.idempotence": True,
-        "acks": "all",
-        "linger.ms": 0,
-        "message.timeout.ms": 30000,
-        "client.id": f"{settings.service_name}-producer",
-    }
 
 
 def subscriber_options(settings: KernelSettings) -> dict:
@@ -50,8 +40,11 @@ def make_broker(settings: KernelSettings) -> KafkaBroker:
     # JSON and say what matters (dead letters, retries), so its own log shows warnings only.
     faststream_log = logging.getLogger("faststream")
     faststream_log.setLevel(logging.WARNING)
+    # linger_ms=0 (FastStream's default too): a relay round hands over its events at once, and
+    # one waiting for more would only add latency to the hop.
     return KafkaBroker(settings.kafka_bootstrap_servers, client_id=settings.service_name,
-                       enable_idempotence=True, acks="all", logger=faststream_log, log_level=logging.DEBUG)
+                       enable_idempotence=True, acks="all", linger_ms=0,
+                       logger=faststream_log, log_level=logging.DEBUG)
 
 
 def ensure_topics(settings: KernelSettings, topics: Iterable[str], partitions: int | None = None) -> None:
@@ -69,57 +62,26 @@ def ensure_topics(settings: KernelSettings, topics: Iterable[str], partitions: i
                 raise
 
 
-class DeliveryFailed(Exception):
-    """The broker did not acknowledge a message in time; nothing is marked as done."""
+async def publish(broker: KafkaBroker, topic: str, key: bytes | None, value: bytes,
+                  headers: Iterable[tuple[str, bytes | None]] | None,
+                  no_confirm: bool = False) -> asyncio.Future[Message | None] | Message | None:
+    """Publish one Kafka message through the broker's producer.
+
+    Without ``no_confirm`` it returns once the broker acknowledged the message; with it, as soon
+    as the message is queued, with a future that resolves on the acknowledgement (or raises
+    ``KafkaException``). A full local queue is waited out, as the poll loop drains it.
+    """
+    text = text_headers(headers)
+    while True:
+        try:
+            # FastStream adds a correlation_id header of its own: give it ours, not a random one.
+            return await broker.publish(value, topic, key=key, headers=text, no_confirm=no_confirm,
+                                        correlation_id=text.get(H_CORRELATION) or text.get("correlation_id"))
+        except BufferError:
+            await asyncio.sleep(0.05)
 
 
-class AsyncProducer:
-    """confluent-kafka's producer with awaitable delivery reports."""
-
-    def __init__(self, settings: KernelSettings) -> None:
-        self._producer = Producer(producer_config(settings), logger=LIBRDKAFKA_LOG)
-        self._polling = True
-        # A daemon thread of its own, not the loop's executor: a producer someone forgot to close
-        # (a failed test, a crashed start-up) must not keep the event loop from shutting down.
-        self._poller = threading.Thread(target=self._poll, name="kafka-producer-poll", daemon=True)
-        self._poller.start()
-
-    def _poll(self) -> None:
-        while self._polling:
-            self._producer.poll(0.05)
-
-    def send(self, topic: str, key: bytes | None, value: bytes,
-             headers: list[tuple[str, bytes]]) -> asyncio.Future[Message]:
-        """Queue one message; the future resolves with the broker's acknowledgement."""
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[Message] = loop.create_future()
-
-        def report(err: KafkaError | None, msg: Message) -> None:
-            if err is not None:
-                loop.call_soon_threadsafe(_settle, future, DeliveryFailed(str(err)), None)
-            else:
-                loop.call_soon_threadsafe(_settle, future, None, msg)
-
-        while True:
-            try:
-                self._producer.produce(topic, value=value, key=key, headers=headers, on_delivery=report)
-                return future
-            except BufferError:  # local queue full: let the poller drain it
-                self._producer.poll(0.05)
-
-    async def flush(self, timeout: float = 30.0) -> int:
-        return await asyncio.to_thread(self._producer.flush, timeout)
-
-    async def close(self) -> None:
-        await self.flush()
-        self._polling = False
-        await asyncio.to_thread(self._poller.join)
-
-
-def _settle(future: asyncio.Future, error: Exception | None, msg: Message | None) -> None:
-    if future.done():
-        return
-    if error is not None:
-        future.set_exception(error)
-    else:
-        future.set_result(msg)
+def text_headers(headers: Iterable[tuple[str, bytes | None]] | None) -> dict[str, str]:
+    """Kafka headers as ``broker.publish`` takes them: text (ours are; a poison message's bytes
+    that are not UTF-8 travel on with replacement characters)."""
+    return {k: (v or b"").decode(errors="replace") for k, v in headers or ()}

@@ -15,12 +15,14 @@ import socket
 import uuid
 from datetime import UTC, datetime, timedelta
 
+from confluent_kafka import KafkaException
+from faststream.confluent import KafkaBroker
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
 from contracts.envelope import to_kafka
 from services.kernel.eventstore import Commit
-from services.kernel.kafka import AsyncProducer
+from services.kernel.kafka import publish
 
 log = logging.getLogger(__name__)
 
@@ -59,13 +61,24 @@ class Lease:
 class OutboxRelay:
     """Publishes the public events of commits to the service's topic, in the order given."""
 
-    def __init__(self, producer: AsyncProducer, topic: str, public: Callable[[str], bool]) -> None:
-        self.producer, self.topic, self.public = producer, topic, public
+    def __init__(self, broker: KafkaBroker, topic: str, public: Callable[[str], bool]) -> None:
+        self.broker, self.topic, self.public = broker, topic, public
 
     async def publish(self, commits: list[Commit]) -> set[str]:
-        """Publish the public events of ``commits``; the ids of those fully acknowledged."""
-        pending = [(c.id, [self.producer.send(self.topic, *to_kafka(e))
-                           for e in c.events if self.public(e.type)]) for c in commits]
+        """Publish the public events of ``commits``; the ids of those fully acknowledged.
+
+        Every event is queued first (``no_confirm``), in order, and the acknowledgements are
+        awaited together: one round trip to the broker per round, not one per event.
+        """
+        pending = []
+        try:
+            for commit in commits:
+                events = [e for e in commit.events if self.public(e.type)]
+                pending.append((commit.id, [await publish(self.broker, self.topic, *to_kafka(e), no_confirm=True)
+                                            for e in events]))
+        except KafkaException as exc:  # refused before queuing (e.g. too large): later ones wait
+            log.warning("the producer refused an event; its commit and the later ones stay pending",
+                        extra={"fields": {"commit_id": commit.id, "error": str(exc)}})
         done: set[str] = set()
         for commit_id, futures in pending:
             results = await asyncio.gather(*futures, return_exceptions=True)

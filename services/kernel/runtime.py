@@ -1,7 +1,7 @@
 """A service's running parts wired once: store, inbox, relay, projector, consumer, and their lifecycle.
 
 Start-up checks the broker and the store first and names the one that is missing; stop finishes
-in-flight messages, drains the outbox, flushes the producer and closes everything.
+in-flight messages, drains the outbox, flushes the broker's producer and closes everything.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from confluent_kafka.admin import AdminClient
 from confluent_kafka import KafkaException
+from faststream.confluent import KafkaBroker
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import PyMongoError
@@ -21,7 +22,7 @@ from contracts.envelope import Registry
 from services.kernel.consumer import Consumer, Inbox
 from services.kernel.eventstore import EventStore
 from services.kernel.follower import LogFollower
-from services.kernel.kafka import LIBRDKAFKA_LOG, AsyncProducer, ensure_topics, make_broker
+from services.kernel.kafka import LIBRDKAFKA_LOG, ensure_topics, make_broker
 from services.kernel.outbox import Lease, OutboxRelay
 from services.kernel.projections import Projection, Projector
 from services.kernel.settings import KernelSettings
@@ -75,7 +76,6 @@ class Runtime:
     client: AsyncMongoClient
     store: EventStore
     inbox: Inbox
-    producer: AsyncProducer | None
     projector: Projector
     consumer: Consumer
     topic: str
@@ -90,15 +90,13 @@ class Runtime:
         store = EventStore(db, f"/services/{settings.service_name}", registry)
         projections = [factory(db) for factory in projections]
         inbox = Inbox(db, store, projected=bool(projections))
-        runtime = cls(settings, client, store, inbox, None,
-                      Projector(store, list(projections)), None, topic)  # type: ignore[arg-type]
-        runtime.consumer = Consumer(settings, make_broker(settings), store, inbox, runtime._producer)
-        return runtime
+        return cls(settings, client, store, inbox, Projector(store, list(projections)),
+                   Consumer(settings, make_broker(settings), store, inbox), topic)
 
-    def _producer(self) -> AsyncProducer:
-        if self.producer is None:
-            self.producer = AsyncProducer(self.settings)
-        return self.producer
+    @property
+    def broker(self) -> KafkaBroker:
+        """FastStream's broker: it consumes, and its producer publishes everything we send."""
+        return self.consumer.broker
 
     async def start(self, topics: list[str] = ()) -> None:
         """Check dependencies, create indexes and topics, then start relaying and consuming."""
@@ -110,31 +108,33 @@ class Runtime:
             await asyncio.to_thread(ensure_topics, self.settings, [self.topic, *topics])
         lease = Lease(self.store.db, "log-follower", self.settings.lease_ttl_s)
         types = self.store.registry.types()
-        relay = OutboxRelay(self._producer(), self.topic, lambda t: t in types and types[t].public)
+        relay = OutboxRelay(self.broker, self.topic, lambda t: t in types and types[t].public)
         self.follower = LogFollower(self.store, relay, self.projector, lease,
                                     self.settings.outbox_poll_interval_s, self.settings.outbox_batch_size)
+        await self.broker.connect()  # its producer first: the relay publishes through it
         self._tasks = [asyncio.create_task(self.follower.run(), name="log-follower")]
-        await self.consumer.broker.start()
+        await self.broker.start()
         log.info("service started", extra={"fields": {"service": self.settings.service_name}})
 
     async def ready(self) -> dict[str, bool]:
-        """Readiness: whether the store and the broker answer now."""
+        """Readiness: whether the store answers now, and Kafka to the producer that publishes."""
         try:
             await self.client.admin.command("ping")
             store = True
         except PyMongoError:
             store = False
-        broker = await self.consumer.broker.ping(timeout=2.0)
+        broker = await self.broker.ping(timeout=2.0)  # the broker's producer asks for metadata
         return {"store": store, "broker": bool(broker)}
 
     async def stop(self) -> None:
         """Graceful: stop consuming (in-flight handlers finish), drain the outbox, close."""
-        await self.consumer.broker.stop()
+        # The subscribers alone first: the broker's producer must outlive them (a handler in
+        # flight may still dead-letter) and the outbox drain; ``broker.stop()`` then flushes it.
+        await asyncio.gather(*(subscriber.stop() for subscriber in self.broker.subscribers))
         if self.follower is not None:
             self.follower.halt()
         await asyncio.gather(*getattr(self, "_tasks", []), return_exceptions=True)
         if self.follower is not None:
             await self.follower.drain()
-        if self.producer is not None:
-            await self.producer.close()
+        await self.broker.stop()
         await self.client.close()

@@ -39,7 +39,7 @@ async def test_a_commit_with_an_old_event_time_is_not_taken_for_an_orphan_while_
     from datetime import UTC, datetime
 
     from services.kernel.follower import LogFollower
-    from services.kernel.kafka import AsyncProducer, ensure_topics
+    from services.kernel.kafka import ensure_topics, make_broker
     from services.kernel.outbox import Lease, OutboxRelay
     from services.kernel.projections import Projector
 
@@ -54,9 +54,10 @@ async def test_a_commit_with_an_old_event_time_is_not_taken_for_an_orphan_while_
             self.seen.append(envelope.id)
 
     await asyncio.to_thread(ensure_topics, settings, [topic])
-    producer = AsyncProducer(settings)
+    broker = make_broker(settings)
+    await broker.connect()
     applied = Applied()
-    follower = LogFollower(store, OutboxRelay(producer, topic, lambda t: True), Projector(store, [applied]),
+    follower = LogFollower(store, OutboxRelay(broker, topic, lambda t: True), Projector(store, [applied]),
                            Lease(store.db, "log-follower", 5))
     write_commit = store.commits.insert_one
 
@@ -69,7 +70,7 @@ async def test_a_commit_with_an_old_event_time_is_not_taken_for_an_orphan_while_
                                     now=datetime(2026, 3, 14, 9, 0, tzinfo=UTC))
         await follower.follow_once()
     finally:
-        await producer.close()
+        await broker.stop()
 
     assert applied.seen == [commit.events[0].id]
     assert await store.pending.count_documents({}) == 0

@@ -55,8 +55,8 @@ async def test_redriving_sends_each_dead_letter_back_to_its_topic_once(settings,
     produce_raw(settings.kafka_bootstrap_servers, f"{topic}.dlq", [
         (b"c-1", b"{}", [("ce_id", b"x"), ("dlq_reason", b"store down"), ("dlq_original_topic", topic.encode())]),
     ])
-    assert redrive(settings, f"{topic}.dlq") == 1
-    assert redrive(settings, f"{topic}.dlq") == 0
+    assert await redrive(settings, f"{topic}.dlq") == 1
+    assert await redrive(settings, f"{topic}.dlq") == 0
     back = list_letters(settings, topic)  # read the original topic the same way
     assert [(b.value, b.header("ce_id"), b.header("dlq_reason")) for b in back] == [(b"{}", "x", None)]
 
