@@ -140,7 +140,13 @@ def request_an_action(page: Page, action: str, order_id: str, items: list[str], 
     form.get_by_label("Items").fill("\n".join(items))
     form.get_by_label("Amount").fill(amount)
     form.get_by_role("button", name="Request this action").click()
-    expect(form.locator(".form-message")).to_have_text("Done.")
+    try:
+        expect(form.locator(".form-message")).to_have_text("Done.")
+    except AssertionError as refused:  # say which field the API named, and what was sent
+        slots = [t for t in form.locator("[data-error-for]").all_inner_texts() if t.strip()]
+        sent = {name: form.locator(f'[name="{name}"]').input_value() for name in ("action", "order_id", "items",
+                                                                                  "amount.value")}
+        raise AssertionError(f"{action} refused: {slots} (the form held {sent})") from refused
 
 
 def resolve(page: Page, recap: str, next_steps: str) -> None:
