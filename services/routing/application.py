@@ -12,11 +12,10 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
-from contracts.intake import (CallbackCancelled, CallbackRequested, Channel, ComplaintFiled,
+from contracts.intake import (Assurance, CallbackCancelled, CallbackRequested, Channel, ComplaintFiled,
                               ComplaintLinked, CustomerMessageReceived)
 from contracts.notify import (ComplaintClosedUnconfirmed, ComplaintReopened,
                               CustomerConfirmedClosed, EscalationRequested)
-from contracts.intake import Assurance
 from contracts.routing import EscalationReason
 from services.kernel.commands import Snapshots, execute
 from services.kernel.eventlog import EventLog
