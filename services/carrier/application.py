@@ -18,7 +18,7 @@ from services.carrier.adapters.orders import OrderBook, OrderSystemUnavailable, 
 from services.carrier.domain import (ALERTS, UNRECOGNISED, WATCH, EndWatch, Failed, NotWatched, RaiseAlert, RecordCheck,
                                      RecordOrderLookupFailed, Tracked, TrackingReport, Watch, WatchShipments,
                                      alerts_stream, guess_carrier, normalize_tracking_number, watch_stream)
-from services.kernel.commands import execute
+from services.kernel.commands import current, execute
 from services.kernel.eventlog import EventLog
 from services.kernel.eventstore import Cause
 
@@ -87,8 +87,7 @@ class Shipments:
         return [self.store.registry.decode(e.type, e.data) for e in outcome.commit.events] if outcome.commit else []
 
     async def watch(self, complaint_id: str) -> Watch:
-        events, _ = await self.store.load(watch_stream(complaint_id))
-        return WATCH.fold(events)
+        return (await current(self.store, WATCH, watch_stream(complaint_id)))[0]
 
     async def _packages(self, order_id: str | None, numbers: list[str]) -> tuple[tuple[PackageRef, ...], int]:
         if order_id:

@@ -19,7 +19,7 @@ from services.intake.domain import (COMPLAINT, ORDER_CASES, VERIFICATION, Answer
                                     VerifyCode, VerifyOutcome, complaint_stream, customer_owner, live_callback,
                                     open_case, order_stream, proactive_complaint, verification_stream,
                                     verify_outcome)
-from services.kernel.commands import execute
+from services.kernel.commands import current, execute
 from services.kernel.eventstore import Cause, EventStore, derived_id
 
 #: An order number as customers paste it (e.g. "114-5523190-0012345").
@@ -79,8 +79,7 @@ class Intake:
     async def release_order(self, complaint_id: str, cause: Cause) -> None:
         """The case is closed (confirmed, or unanswered): the next contact about its order opens a
         new case instead of joining a finished one."""
-        events, _ = await self.store.load(complaint_stream(complaint_id))
-        order_id = COMPLAINT.fold(events).order_id
+        order_id = (await current(self.store, COMPLAINT, complaint_stream(complaint_id)))[0].order_id
         if order_id:
             await execute(self.store, ORDER_CASES, order_stream(order_id),
                           CloseCaseForOrder(order_id=order_id, complaint_id=complaint_id), cause)

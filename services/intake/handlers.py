@@ -27,6 +27,7 @@ from services.intake.domain import (COMPLAINT, DomainError, FileComplaint, TooMa
 from services.intake.projections import OPEN_QUESTION, CaseViews, CustomerViews
 from services.intake.settings import IntakeSettings
 from services.kernel import auth
+from services.kernel.commands import current
 from services.kernel.eventstore import Cause, derived_id
 from services.kernel.idempotency import IdempotencyKeyReused, IdempotencyStore, fingerprint, idempotent
 from services.kernel.ratelimit import RateLimit
@@ -107,8 +108,8 @@ async def case_owner(svc: Services, complaint_id: str, authorization: str | None
     if claims.get("complaint_id") == complaint_id:
         return claims
     if claims.get("role") == "customer" and claims.get("sub"):
-        events, _ = await svc.runtime.store.load(complaint_stream(complaint_id))
-        complainant = COMPLAINT.fold(events).complainant
+        complaint, _ = await current(svc.runtime.store, COMPLAINT, complaint_stream(complaint_id))
+        complainant = complaint.complainant
         if complainant is not None and complainant.customer_id == claims["sub"]:
             return claims
     raise not_found

@@ -73,34 +73,31 @@ class CollectionShelf:
 
 
 class Snapshots:
-    """The folded state of long streams (the roster), so a command does not re-read one from its start.
+    """Stored snapshots of long streams (the roster), so that a restarted process does not re-read
+    one from its start.
 
-    Kept in memory (the latest state this process saw) and, every ``every`` versions, on a shelf:
-    a database's ``snapshots`` collection (where a restarted process starts) or, in tests, memory_store's.
-    Commits never change and versions have no gaps, so any snapshot is the true state at its
-    version: racing writers, a stale copy or a lost write cost only re-reading a few commits. A
-    stored snapshot that no longer fits the state's model (the code changed) is ignored and the
-    stream replayed.
+    Every ``every`` versions the state is put on a shelf: a database's ``snapshots`` collection or,
+    in tests, memory_store's. Commits never change and versions have no gaps, so any snapshot is
+    the true state at its version: racing writers, a stale copy or a lost write cost only
+    re-reading a few commits. A stored snapshot that no longer fits the state's model (the code
+    changed) is ignored and the stream replayed. While the process runs, the state itself is held
+    in the store's hot states (kernel/states.py), as every stream's is.
     """
 
     def __init__(self, shelf: AsyncDatabase | SnapshotShelf, every: int = 100) -> None:
         self.shelf = CollectionShelf(shelf) if isinstance(shelf, AsyncDatabase) else shelf
         self.every = every
-        self.memory: dict[str, tuple[Any, int]] = {}
 
     async def load(self, store: EventLog, aggregate: Aggregate[S], stream_id: str) -> tuple[S, int]:
-        state, version = self.memory.get(stream_id) or await self._stored(aggregate, stream_id)
-        events, version = await store.load(stream_id, version)
-        state = reduce(aggregate.evolve, events, state)
-        self.memory[stream_id] = (state, version)
-        return state, version
+        """The stream's current state and version (held state or snapshot, then newer commits)."""
+        return await current(store, aggregate, stream_id, self)
 
     async def keep(self, stream_id: str, state: S, version: int, before: int) -> None:
-        self.memory[stream_id] = (state, version)
+        """Store a snapshot when the stream crossed a multiple of ``every`` since ``before``."""
         if version // self.every > before // self.every:
             await self.shelf.put(stream_id, version, state.model_dump(mode="json"))
 
-    async def _stored(self, aggregate: Aggregate[S], stream_id: str) -> tuple[S, int]:
+    async def stored(self, aggregate: Aggregate[S], stream_id: str) -> tuple[S, int]:
         doc = await self.shelf.get(stream_id)
         try:
             if doc is not None:
@@ -110,28 +107,58 @@ class Snapshots:
         return aggregate.initial, 0
 
 
+async def current(store: EventLog, aggregate: Aggregate[S], stream_id: str,
+                  snapshots: Snapshots | None = None) -> tuple[S, int]:
+    """The stream's current state and version: the held state (or the stored snapshot) plus the
+    commits after it (one read that finds none, when nothing changed)."""
+    held = store.states.get(aggregate, stream_id)
+    if held is None:
+        held = await snapshots.stored(aggregate, stream_id) if snapshots else (aggregate.initial, 0)
+    state, version = held
+    events, version = await store.load(stream_id, version)
+    state = reduce(aggregate.evolve, events, state)
+    store.states.put(aggregate, stream_id, state, version)
+    return state, version
+
+
 async def execute(store: EventLog, aggregate: Aggregate[S], stream_id: str, command: Any,
                   cause: Cause, now: datetime | None = None,
                   snapshots: Snapshots | None = None) -> Outcome[S]:
     """Decide ``command`` on the stream's current state and append the result (retried on conflict).
 
-    With ``snapshots`` the state is read from the last snapshot plus the commits after it.
+    The first attempt decides on the state this process holds, without reading the stream (see
+    kernel/states.py: the append's version check catches a state that another writer moved on);
+    an attempt after a conflict, or with nothing held, reads the commits it lacks. With
+    ``snapshots`` a stream nothing holds starts from its last stored snapshot.
     """
     now = now or datetime.now(UTC)
+    optimistic = True
 
     async def attempt() -> Outcome[S]:
-        if snapshots is None:
-            events, version = await store.load(stream_id)
-            state = aggregate.fold(events)
-        else:
-            state, version = await snapshots.load(store, aggregate, stream_id)
-        decided = aggregate.decide(state, command, now)
+        nonlocal optimistic
+        held = store.states.get(aggregate, stream_id) if optimistic else None
+        optimistic = False  # a retry after a conflict reads what it lacks
+        if held is not None:
+            # A refusal or a "nothing to do" may come from a state another replica moved on:
+            # only an append proves the held state current, so those are decided again on a read.
+            try:
+                decided = aggregate.decide(held[0], command, now)
+            except Exception:
+                decided = []
+            if decided:
+                return await appended(*held, decided)
+        state, version = await current(store, aggregate, stream_id, snapshots)
+        return await appended(state, version, aggregate.decide(state, command, now))
+
+    async def appended(state: S, version: int, decided: list[Event]) -> Outcome[S]:
         commit = await store.append(stream_id, version, decided, cause, now)
         if commit is not None and commit.version != version + 1:
-            return Outcome(state, commit)  # appended before: the loaded state already holds it
+            return Outcome(state, commit)  # appended before: the state decided on already holds it
         after = reduce(aggregate.evolve, decided, state)
-        if snapshots is not None and commit is not None:
-            await snapshots.keep(stream_id, after, commit.version, version)
+        if commit is not None:
+            store.states.put(aggregate, stream_id, after, commit.version)
+            if snapshots is not None:
+                await snapshots.keep(stream_id, after, commit.version, version)
         return Outcome(after, commit)
 
     return await retry_on_conflict(attempt)

@@ -8,6 +8,7 @@ from typing import Protocol
 
 from contracts.envelope import Envelope, Event, Registry
 from services.kernel.eventstore import Cause, Commit
+from services.kernel.states import HotStates
 
 
 class EventLog(Protocol):
@@ -19,6 +20,9 @@ class EventLog(Protocol):
 
     #: Decodes a stored event's type and data into its model (old versions upcast).
     registry: Registry
+
+    #: The latest state this process folded of each stream, kept by ``commands.execute``.
+    states: HotStates
 
     def envelope(self, event: Event, event_id: str, cause: Cause, now: datetime) -> Envelope:
         """Wrap a domain event in its CloudEvent, with the trace and correlation of its cause."""

@@ -26,6 +26,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
 from contracts.envelope import Envelope, Event, Registry
+from services.kernel.states import HotStates
 from services.kernel.telemetry import current_traceparent
 
 #: Namespace of every id derived from a cause (uuid5): stable forever, never change it.
@@ -106,6 +107,8 @@ class EventStore:
         self.commits, self.pending = db["commits"], db["pending"]
         self._listeners: list[Callable[[], None]] = []
         self._last_position = 0
+        #: The latest state this process folded of each stream (kernel/commands.py ``execute``).
+        self.states = HotStates()
         # (stream, version) -> position of commits this process wrote or read lately: saves the
         # lookup of the previous commit's position on the next append to the same stream.
         self._positions: OrderedDict[tuple[str, int], int] = OrderedDict()

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from contracts.envelope import Envelope, Event, Registry
+from services.kernel.states import HotStates
 from services.kernel.eventstore import (Cause, Commit, ConcurrencyConflict, commit_document, commit_id_of,
                                         envelope, stream_key)
 
@@ -27,6 +28,7 @@ class InMemoryEventStore:
         self._keys: dict[str, str] = {}  # commit id -> stream key: MongoDB's unique index on commit_id
         self._listeners: list[Callable[[], None]] = []
         self._last_position = 0
+        self.states = HotStates()
 
     def on_append(self, listener: Callable[[], None]) -> None:
         self._listeners.append(listener)

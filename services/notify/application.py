@@ -19,7 +19,7 @@ from contracts.intake import ClosureAnswered, ComplaintFiled, CustomerMessageRec
 from contracts.routing import CallbackDispatched, ComplaintResolved, PartnerOutcomeRecorded
 from services.kernel import auth
 from services.kernel.clock import Clock
-from services.kernel.commands import execute
+from services.kernel.commands import current, execute
 from services.kernel.eventstore import Cause, EventStore, derived_id
 from services.notify.adapters.accounts import AccountDirectory
 from services.notify.adapters.telephony import TelephonyFailed, TwilioStyleTelephony
@@ -97,8 +97,8 @@ class Notify:
 
     async def known(self, complaint_id: str) -> Complainant | None:
         """How to reach the case's complainant, if notify saw the case's ComplaintFiled."""
-        events, _ = await self.store.load(complainant_stream(complaint_id))
-        return COMPLAINANT.fold(events) if events else None
+        complainant, version = await current(self.store, COMPLAINANT, complainant_stream(complaint_id))
+        return complainant if version else None
 
     async def complainant_or_park(self, complaint_id: str, event: Event, cause: Cause) -> Complainant | None:
         """The complainant; or, when ComplaintFiled was not read yet, park ``event`` until it is.
@@ -158,8 +158,7 @@ class Notify:
     async def answer_link(self, claims: dict, cause: Cause) -> tuple[AnswerResult, str | None]:
         """A click on "Yes" or "No": recorded once; a second click, or an old question's link, changes nothing."""
         complaint_id = claims["case"]
-        events, _ = await self.store.load(closure_stream(complaint_id))
-        loop = CLOSURE.fold(events)
+        loop, _ = await current(self.store, CLOSURE, closure_stream(complaint_id))
         if loop.current is None:
             return "unknown", None
         if claims["message_id"] != loop.current.message_id:
@@ -177,8 +176,8 @@ class Notify:
 
     async def read_reply(self, received: CustomerMessageReceived, cause: Cause) -> None:
         """A reply while the question is open: a plain yes confirms, a plain no reopens, else the agent reads it."""
-        events, _ = await self.store.load(closure_stream(received.complaint_id))
-        if not events or CLOSURE.fold(events).current.status not in ("proposed", "closed_unconfirmed"):
+        loop, version = await current(self.store, CLOSURE, closure_stream(received.complaint_id))
+        if not version or loop.current.status not in ("proposed", "closed_unconfirmed"):
             return
         await execute(self.store, CLOSURE, closure_stream(received.complaint_id), ReadReply(text=received.text),
                       cause, self.clock.now())
@@ -276,8 +275,7 @@ class Notify:
         return state
 
     async def _dialout(self, callback_id: str) -> DialOut:
-        events, _ = await self.store.load(dialout_stream(callback_id))
-        return DIALOUT.fold(events)
+        return (await current(self.store, DIALOUT, dialout_stream(callback_id)))[0]
 
     def _due_attempt(self, state: DialOut) -> int | None:
         due = state.next_attempt_at(self.policies.calls)

@@ -21,6 +21,7 @@ from datetime import UTC, datetime, timedelta
 from pymongo.errors import DuplicateKeyError, PyMongoError
 
 from contracts.notify import MessageQueued
+from services.kernel.commands import current
 from services.kernel.eventstore import EventStore
 from services.kernel.outbox import Lease
 from services.notify.adapters.smtp import SendFailed, SmtpMailer
@@ -83,8 +84,8 @@ class Courier:
 
     async def deliver(self, job: dict) -> None:
         queued = MessageQueued.model_validate(job["queued"])
-        events, _ = await self.store.load(ledger_stream(queued.address))
-        if queued.message_id in LEDGER.fold(events).done:
+        ledger, _ = await current(self.store, LEDGER, ledger_stream(queued.address))
+        if queued.message_id in ledger.done:
             await self.jobs.delete_one({"_id": job["_id"]})  # sent (or given up) before: never again
             return
         attempts = job["attempts"] + 1

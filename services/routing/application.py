@@ -17,7 +17,7 @@ from contracts.intake import (Assurance, CallbackCancelled, CallbackRequested, C
 from contracts.notify import (ComplaintClosedUnconfirmed, ComplaintReopened,
                               CustomerConfirmedClosed, EscalationRequested)
 from contracts.routing import EscalationReason
-from services.kernel.commands import Snapshots, execute
+from services.kernel.commands import Snapshots, current, execute
 from services.kernel.eventlog import EventLog
 from services.kernel.eventstore import Cause
 from services.routing.domain import (
@@ -75,8 +75,8 @@ class Routing:
         return state
 
     async def case(self, complaint_id: str) -> Case:
-        events, _ = await self.store.load(case_stream(complaint_id))
-        if (case := CASE.fold(events)).complaint_id is None:
+        case, _ = await current(self.store, CASE, case_stream(complaint_id))
+        if case.complaint_id is None:
             raise NotFound("case", complaint_id)
         return case
 

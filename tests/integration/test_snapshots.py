@@ -25,6 +25,7 @@ async def test_a_restarted_process_starts_from_the_stored_snapshot_and_reads_onl
     assert stored["version"] == 20 and stored["state"]["numbers"] == list(range(1, 21))
 
     restarted = Snapshots(db, every=10)
+    store.states.clear()  # the process restarts: it holds no state
     reads = []
     original = store.read_stream
 
@@ -40,18 +41,20 @@ async def test_a_restarted_process_starts_from_the_stored_snapshot_and_reads_onl
 
 async def test_concurrent_writers_through_snapshots_lose_nothing_and_a_stale_snapshot_is_harmless(db, test_registry):
     store = EventStore(db, "/services/test", test_registry)
-    async def writer(first: int) -> None:  # three processes, each with its own snapshots
-        snapshots = Snapshots(db, every=7)
+    async def writer(first: int) -> None:  # three processes, each with its own store and snapshots
+        own, snapshots = EventStore(db, "/services/test", test_registry), Snapshots(db, every=7)
         for n in range(first, 61, 3):
-            await add(store, n, snapshots)
+            await add(own, n, snapshots)
 
     await asyncio.gather(writer(1), writer(2), writer(3))
     stale = await notes_at(store, 3)  # an old snapshot, as a slow writer may leave behind
     await db["snapshots"].replace_one({"_id": "notes"}, {"_id": "notes", "version": 3,
                                                          "state": stale.model_dump(mode="json")}, upsert=True)
 
+    store.states.clear()
     state, version = await Snapshots(db).load(store, NOTES, "notes")
     assert version == 60 and sorted(state.numbers) == list(range(1, 61))
+    store.states.clear()
     await db["snapshots"].replace_one({"_id": "notes"}, {"_id": "notes", "version": 5, "state": {"numbers": "garbled"}})
     state, version = await Snapshots(db).load(store, NOTES, "notes")
     assert version == 60 and sorted(state.numbers) == list(range(1, 61)), "a snapshot that does not fit is ignored"
