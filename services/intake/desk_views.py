@@ -156,7 +156,7 @@ class DeskCaseViews(DocumentProjection):
         await self.orders.drop()
 
     async def apply(self, envelope: Envelope, event: Event) -> None:
-        view = await self.views.find_one({"_id": envelope.subject}) if envelope.subject else None
+        view = await self.view(envelope.subject) if envelope.subject else None
         if view is None and isinstance(event, ComplaintFiled):
             view = {"_id": event.complaint_id, "applied": [], "timeline": [],
                     "filing": event.model_dump(mode="json")}
@@ -171,7 +171,7 @@ class DeskCaseViews(DocumentProjection):
         if isinstance(event, ComplaintFiled) and event.order_id:
             await self._index(event)  # before the view: a crash in between re-applies both
         view["applied"].append(envelope.id)
-        await self.views.replace_one({"_id": view["_id"]}, view, upsert=True)
+        await self.save(view["_id"], view)
 
     async def _index(self, filed: ComplaintFiled) -> None:
         index = await self.orders.find_one({"_id": filed.order_id}) or {"_id": filed.order_id, "complaints": []}

@@ -91,7 +91,7 @@ class CaseViews(DocumentProjection):
 
     async def apply(self, envelope: Envelope, event: Event) -> None:
         complaint_id = envelope.subject
-        view = await self.views.find_one({"_id": complaint_id})
+        view = await self.view(complaint_id)
         if isinstance(event, ComplaintFiled):
             view = view or {"_id": complaint_id, "applied": [], "timeline": [], "callback": None,
                             "owner": event.complainant.model_dump(exclude_none=True),
@@ -122,7 +122,7 @@ class CaseViews(DocumentProjection):
             view["timeline"].append({"event_id": envelope.id, "time": envelope.time.isoformat(),
                                      "type": envelope.type, "summary": SUMMARIES[type(event)](event)})
         view["applied"].append(envelope.id)
-        await self.views.replace_one({"_id": complaint_id}, view, upsert=True)
+        await self.save(complaint_id, view)
 
 
 def identifiers(event: ComplaintFiled) -> list[str]:
@@ -146,15 +146,14 @@ class CustomerViews(DocumentProjection):
         keys = identifiers(event)
         proven = event.assurance != Assurance.UNVERIFIED
         for key in keys:
-            view = await self.views.find_one({"_id": key}) or {"_id": key, "complaints": [],
-                                                                 "orders": [], "linked": []}
+            view = await self.view(key) or {"_id": key, "complaints": [], "orders": [], "linked": []}
             if event.complaint_id not in view["complaints"]:
                 view["complaints"].append(event.complaint_id)
             if event.order_id and event.order_id not in view["orders"]:
                 view["orders"].append(event.order_id)
             if proven:
                 view["linked"] = sorted(set(view["linked"]) | (set(keys) - {key}))
-            await self.views.replace_one({"_id": key}, view, upsert=True)
+            await self.save(key, view)
 
     async def unified(self, start: str) -> dict[str, list[str]]:
         """Everything reachable from one identifier through proven links."""

@@ -161,4 +161,5 @@ async def execute(store: EventLog, aggregate: Aggregate[S], stream_id: str, comm
                 await snapshots.keep(stream_id, after, commit.version, version)
         return Outcome(after, commit)
 
-    return await retry_on_conflict(attempt)
+    async with store.states.turn(stream_id):
+        return await retry_on_conflict(attempt)

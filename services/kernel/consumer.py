@@ -17,12 +17,14 @@ import logging
 import traceback
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
+from typing import Any
 
 from confluent_kafka import KafkaException, Message
 from faststream.confluent import KafkaBroker
 from faststream.confluent.annotations import KafkaMessage
 from faststream.message import StreamMessage
 from faststream.middlewares import AckPolicy
+from faststream.message import AckStatus
 from opentelemetry.trace import SpanKind
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import ConnectionFailure, DuplicateKeyError, OperationFailure
@@ -79,6 +81,7 @@ class Inbox:
             except DuplicateKeyError:
                 pass  # recorded before (a redelivery after a crash)
         if self.projected:
+            self.store.wrote(f"inbox:{envelope.id}", [envelope])
             self.store.notify()
 
 
@@ -88,6 +91,7 @@ class Consumer:
     def __init__(self, settings: KernelSettings, broker: KafkaBroker, store: EventStore, inbox: Inbox) -> None:
         self.settings, self.broker, self.store, self.inbox = settings, broker, store, inbox
         self._failures = 0
+        self.workers: list[PartitionWorkers] = []
 
     def subscribe(self, topics: str | Sequence[str], group_id: str, handlers: dict[type[Event], Handler],
                   record_all: bool = False) -> None:
@@ -99,11 +103,19 @@ class Consumer:
         topics = [topics] if isinstance(topics, str) else list(topics)
         by_type = {cls.ce_type(): h for cls, h in handlers.items()}
 
+        workers = PartitionWorkers(lambda message: self.process(message, by_type, record_all),
+                                   self.settings.consumer_partition_queue)
+        self.workers.append(workers)
+
         @self.broker.subscriber(*topics, group_id=group_id, ack_policy=AckPolicy.MANUAL,
                                 decoder=_undecoded, title=f"{group_id}:{','.join(topics)}",
                                 **subscriber_options(self.settings))
         async def consume(message: KafkaMessage) -> None:
-            await self.process(message, by_type, record_all)
+            await workers.submit(message)
+
+    async def drain(self, timeout_s: float) -> None:
+        """At stop, before the subscribers close: take no more messages, finish those taken."""
+        await asyncio.gather(*(w.drain(timeout_s) for w in self.workers))
 
     async def process(self, message, handlers: dict[str, Handler], record_all: bool) -> None:
         msg: Message = message.raw_message
@@ -155,6 +167,66 @@ class Consumer:
             "topic": msg.topic(), "partition": msg.partition(), "offset": msg.offset(),
             "reason": letter.reason.splitlines()[0], "error_class": letter.error_class}})
         await _commit(message)
+
+
+class PartitionWorkers:
+    """The messages of each partition handled in order, the partitions side by side.
+
+    FastStream delivers a consumer's messages one at a time, and its own concurrent mode acks
+    first (its ``max_workers`` refuses manual commits). Here the subscriber only hands each
+    message to its partition's worker, through a short queue that holds the poll back when the
+    worker is behind. A partition's offsets are still committed one by one, in order, after each
+    message's effect is recorded, so a crash loses nothing and skips nothing.
+
+    A message to be redelivered (nacked) has had its partition sought back: the messages after
+    it already queued, or polled before the seek took effect, are dropped until it comes again.
+    """
+
+    def __init__(self, handle: Callable[[Any], Awaitable[None]], depth: int) -> None:
+        self.handle, self.depth = handle, depth
+        self._queues: dict[tuple[str, int], asyncio.Queue] = {}
+        #: (topic, partition) -> offset of the message that comes again; later ones are stale.
+        self._rewound: dict[tuple[str, int], int] = {}
+        self._tasks: list[asyncio.Task] = []
+        self._closed = False
+
+    async def submit(self, message) -> None:
+        if self._closed:
+            return  # stopping: not acknowledged, so the group's next owner gets it
+        msg: Message = message.raw_message
+        key = (msg.topic(), msg.partition())
+        if (queue := self._queues.get(key)) is None:
+            queue = self._queues[key] = asyncio.Queue(self.depth)
+            self._tasks.append(asyncio.create_task(self._work(key, queue), name=f"partition {key}"))
+        await queue.put(message)
+
+    async def _work(self, key: tuple[str, int], queue: asyncio.Queue) -> None:
+        while True:
+            message = await queue.get()
+            try:
+                rewound = self._rewound.get(key)
+                if rewound is not None and message.raw_message.offset() > rewound:
+                    continue  # polled before the seek back: it comes again after the rewound one
+                self._rewound.pop(key, None)
+                await self.handle(message)
+            except Exception:  # never let a partition's worker die: the message is redelivered
+                log.exception("partition worker failed on a message")
+                await message.nack()
+            finally:
+                if message.committed == AckStatus.NACKED:
+                    self._rewound[key] = message.raw_message.offset()
+                queue.task_done()
+
+    async def drain(self, timeout_s: float) -> None:
+        """Take no more messages; wait (at most ``timeout_s``) for the queued ones, then stop."""
+        self._closed = True
+        try:
+            await asyncio.wait_for(asyncio.gather(*(q.join() for q in self._queues.values())), timeout_s)
+        except TimeoutError:
+            log.warning("messages still queued at stop: not committed, they are redelivered")
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
 
 
 async def _commit(message) -> None:

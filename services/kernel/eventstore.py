@@ -109,6 +109,10 @@ class EventStore:
         self._last_position = 0
         #: The latest state this process folded of each stream (kernel/commands.py ``execute``).
         self.states = HotStates()
+        #: Pending entries this process wrote (id -> the commit, or the consumed envelopes) that
+        #: the log follower has not carried out yet: it need not read them back (bounded; one that
+        #: fell out, or was written by another replica, is read from the store).
+        self.written: OrderedDict[str, Commit | list[Envelope]] = OrderedDict()
         # (stream, version) -> position of commits this process wrote or read lately: saves the
         # lookup of the previous commit's position on the next append to the same stream.
         self._positions: OrderedDict[tuple[str, int], int] = OrderedDict()
@@ -182,8 +186,16 @@ class EventStore:
                 await self.pending.delete_one({"_id": commit_id, "ref": key})
                 raise ConcurrencyConflict(stream_id, expected_version) from None
         self._remember(stream_id, doc["version"], position)
+        commit = Commit.from_doc(doc)
+        self.wrote(commit_id, commit)
         self.notify()
-        return Commit.from_doc(doc)
+        return commit
+
+    def wrote(self, entry_id: str, target: Commit | list[Envelope]) -> None:
+        """Hand the follower what the pending entry ``entry_id`` stands for, now that it is stored."""
+        self.written[entry_id] = target
+        while len(self.written) > 10_000:
+            self.written.popitem(last=False)
 
     def _remember(self, stream_id: str, version: int, position: int) -> None:
         self._positions[(stream_id, version)] = position

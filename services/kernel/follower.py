@@ -41,6 +41,8 @@ class LogFollower:
 
     async def _resolve(self, entry: dict) -> list[Envelope] | Commit | None:
         """The commit or the consumed envelope a pending entry stands for; None if not there."""
+        if (written := self.store.written.get(entry["_id"])) is not None:
+            return written  # written by this process: known to be stored, no need to read it
         if entry["kind"] == "commit":
             doc = await self.store.commits.find_one({"_id": entry["ref"]})
             return Commit.from_doc(doc) if doc and doc["commit_id"] == entry["_id"] else None
@@ -69,16 +71,28 @@ class LogFollower:
             done.append(entry["_id"])
         if done:
             await self.store.pending.delete_many({"_id": {"$in": done}})
+            for entry_id in done:
+                self.store.written.pop(entry_id, None)
         return len(done)
+
+    async def _lease(self) -> bool:
+        """Take or keep the lease; on taking it anew, drop what the projections held, since
+        another replica may have written them meanwhile."""
+        generation = self.lease.generation
+        if not await self.lease.acquire():
+            return False
+        if self.lease.generation != generation:
+            self.projector.forget()
+        return True
 
     async def run(self) -> None:
         await self.projector.setup()
         while not self._stopping:
             self._wake.clear()  # before the round: an append during it wakes the next one
             try:
-                if await self.lease.acquire():
+                if await self._lease():
                     while not self._stopping and await self.follow_once() >= self.batch_size:
-                        await self.lease.acquire()  # a long backlog: keep the lease meanwhile
+                        await self._lease()  # a long backlog: keep the lease meanwhile
             except (PyMongoError, KafkaException) as exc:
                 log.warning("log follower round failed; retrying", extra={"fields": {"error": str(exc)}})
             try:
@@ -94,7 +108,7 @@ class LogFollower:
     async def drain(self) -> None:
         """At shutdown: carry out what is pending, then free the lease for another replica."""
         try:
-            if await self.lease.acquire():
+            if await self._lease():
                 while await self.follow_once():
                     pass
             await self.lease.release()

@@ -7,6 +7,8 @@ through the same ``apply``: one code path for both.
 
 from __future__ import annotations
 
+import copy
+from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from typing import Any, Protocol
 
@@ -40,6 +42,12 @@ class Projector:
     async def setup(self) -> None:
         for projection in self.projections.values():
             await projection.setup()
+
+    def forget(self) -> None:
+        """Drop what projections hold in memory (the follower took its lease anew)."""
+        for projection in self.projections.values():
+            if isinstance(projection, DocumentProjection):
+                projection.forget()
 
     async def apply(self, envelopes: Iterable[Envelope], names: Iterable[str] | None = None) -> None:
         """Apply one log entry's events to every projection (or to ``names``)."""
@@ -107,19 +115,54 @@ class DocumentProjection:
     """A read model of one document per key in its own collection, read by ``_id`` only.
 
     Subclasses set ``name`` (also the collection's) and write ``apply``; the follower is the
-    only writer, so ``apply`` may read a document, change it, and write it back.
+    only writer, so ``apply`` may read a document (``view``), change it, and write it back
+    (``save``). The follower's writes are also held in memory, so that the next event for the
+    same key is not read back: valid while this process holds the follower's lease, and dropped
+    (``forget``) whenever it takes the lease anew.
     """
 
     name: str
+    #: Documents held per projection (least recently used out).
+    held_max = 2000
 
     def __init__(self, db: AsyncDatabase) -> None:
         self.views = db[self.name]
+        self._held: OrderedDict[str, dict[str, Any] | None] = OrderedDict()
 
     async def setup(self) -> None:
         pass  # read by _id only: no index to create
 
     async def reset(self) -> None:
+        self.forget()
         await self.views.drop()
 
     async def get(self, key: str) -> dict[str, Any] | None:
+        """The stored document (for readers: another replica's follower may be the writer)."""
         return await self.views.find_one({"_id": key})
+
+    async def view(self, key: str) -> dict[str, Any] | None:
+        """For ``apply``: the document as the follower last wrote it (a copy to change), else read."""
+        if key in self._held:
+            self._held.move_to_end(key)
+        else:
+            self._hold(key, await self.views.find_one({"_id": key}))
+        return copy.deepcopy(self._held[key])
+
+    async def save(self, key: str, view: dict[str, Any]) -> None:
+        """For ``apply``: write the changed document and hold it."""
+        try:
+            await self.views.replace_one({"_id": key}, view, upsert=True)
+        except BaseException:
+            self._held.pop(key, None)  # it may or may not have been written: read it next time
+            raise
+        self._hold(key, copy.deepcopy(view))
+
+    def forget(self) -> None:
+        """Hold nothing: another writer may have changed the documents."""
+        self._held.clear()
+
+    def _hold(self, key: str, doc: dict[str, Any] | None) -> None:
+        self._held[key] = doc
+        self._held.move_to_end(key)
+        while len(self._held) > self.held_max:
+            self._held.popitem(last=False)

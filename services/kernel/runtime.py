@@ -130,6 +130,7 @@ class Runtime:
         """Graceful: stop consuming (in-flight handlers finish), drain the outbox, close."""
         # The subscribers alone first: the broker's producer must outlive them (a handler in
         # flight may still dead-letter) and the outbox drain; ``broker.stop()`` then flushes it.
+        await self.consumer.drain(self.settings.drain_timeout_s)
         await asyncio.gather(*(subscriber.stop() for subscriber in self.broker.subscribers))
         if self.follower is not None:
             self.follower.halt()

@@ -40,6 +40,11 @@ class KernelSettings(BaseSettings):
         10.0, gt=0, description="Outbox relay lease lifetime; another replica takes over after it lapses.")
     consumer_session_timeout_ms: int = Field(6000, ge=1000, description="Kafka consumer group session timeout.")
     consumer_fetch_wait_ms: int = Field(10, ge=0, description="Kafka fetch.wait.max.ms (latency per hop).")
+    drain_timeout_s: float = Field(10.0, gt=0, le=120, description="At stop: how long the messages "
+                                   "already taken may take to finish (the rest are redelivered).")
+    consumer_partition_queue: int = Field(
+        16, ge=1, le=1000, description="Messages polled ahead per partition while its worker is busy: "
+        "the partitions of a consumer are handled side by side, each in order.")
     retry_backoff_max_s: float = Field(5.0, gt=0, description="Longest pause before redelivering after a "
                                                         "transient failure (store or broker down).")
     startup_timeout_s: float = Field(10.0, gt=0, description="How long start-up waits for broker and store.")

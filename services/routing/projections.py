@@ -32,12 +32,12 @@ class _OncePerEvent(DocumentProjection):
     async def apply(self, envelope: Envelope, event: Event) -> None:
         if (key := self.key(event)) is None:
             return
-        view = await self.views.find_one({"_id": key}) or {"_id": key, "applied": [], **_copy(self.empty)}
+        view = await self.view(key) or {"_id": key, "applied": [], **_copy(self.empty)}
         if envelope.id in view["applied"]:
             return
         self.change(view, event)
         view["applied"] = [*view["applied"], envelope.id][-200:]
-        await self.views.replace_one({"_id": key}, view, upsert=True)
+        await self.save(key, view)
 
 
 def _copy(value: dict[str, Any]) -> dict[str, Any]:

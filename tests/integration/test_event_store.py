@@ -74,3 +74,43 @@ async def test_a_commit_with_an_old_event_time_is_not_taken_for_an_orphan_while_
 
     assert applied.seen == [commit.events[0].id]
     assert await store.pending.count_documents({}) == 0
+
+
+async def test_a_read_model_is_read_back_only_when_the_follower_takes_its_lease_anew(db, test_registry, settings):
+    """The follower, the only writer of read models, holds what it wrote instead of reading it
+    back before the next change; after another replica held the lease, it reads again."""
+    from services.kernel.follower import LogFollower
+    from services.kernel.kafka import make_broker
+    from services.kernel.outbox import Lease, OutboxRelay
+    from services.kernel.projections import DocumentProjection, Projector
+
+    class NoteCounts(DocumentProjection):
+        name = "note_counts"
+
+        async def apply(self, envelope, event) -> None:
+            view = await self.view(event.complaint_id) or {"_id": event.complaint_id, "notes": 0}
+            view["notes"] += 1
+            await self.save(event.complaint_id, view)
+
+    def replica() -> tuple[EventStore, LogFollower, list[str]]:
+        store, counts = EventStore(db, "/services/test", test_registry), NoteCounts(db)
+        reads, find_one = [], counts.views.find_one
+        async def counting(filter, *args, **kwargs):
+            reads.append(filter["_id"])
+            return await find_one(filter, *args, **kwargs)
+        counts.views.find_one = counting
+        relay = OutboxRelay(make_broker(settings), "unused", lambda t: False)  # publishes nothing
+        return store, LogFollower(store, relay, Projector(store, [counts]), Lease(db, "log-follower", 30)), reads
+
+    (first, first_follower, first_reads), (second, second_follower, _) = replica(), replica()
+    for n in range(1, 4):
+        await first.append("complaint-c-1", n - 1, [note(n)], Cause.of_request(f"r{n}", "test"))
+    await first_follower.drain()  # carries the three out, then frees the lease
+    for n in range(4, 6):
+        await second.append("complaint-c-1", n - 1, [note(n)], Cause.of_request(f"r{n}", "test"))
+    await second_follower.drain()
+    await first.append("complaint-c-1", 5, [note(6)], Cause.of_request("r6", "test"))
+    await first_follower.drain()
+
+    assert first_reads == ["c-1", "c-1"], "read once per lease taken, not once per note"
+    assert (await db["note_counts"].find_one({"_id": "c-1"}))["notes"] == 6
