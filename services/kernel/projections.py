@@ -87,26 +87,28 @@ class Projector:
         return count
 
     async def _whole_log(self, batch_size: int):
-        """Every entry's envelopes, commits and inbox merged by position."""
-        sources = {"commits": self.store.commits, "inbox": self.store.db["inbox"]}
-        after = {name: -1 for name in sources}
-        buffers: dict[str, list[dict]] = {name: [] for name in sources}
-        exhausted: set[str] = set()
-        while True:
-            for name, collection in sources.items():
-                if not buffers[name] and name not in exhausted:
-                    batch = await collection.find({"position": {"$gt": after[name]}}).sort(
-                        "position", ASCENDING).limit(batch_size).to_list()
-                    buffers[name] = batch
-                    if len(batch) < batch_size:
-                        exhausted.add(name)
-                    if batch:
-                        after[name] = batch[-1]["position"]
-            live = [n for n in sources if buffers[n]]
-            if not live:
-                return
-            name = min(live, key=lambda n: buffers[n][0]["position"])
-            doc = buffers[name].pop(0)
+        """Every entry's envelopes, commits and inbox merged by position.
+
+        One sorted cursor per collection, read to its end: the store scans and sorts each once.
+        (Paging with ``position > last`` made FerretDB, which pushes only ``_id`` equality down,
+        scan and sort the whole collection for every page: a rebuild quadratic in the log's size.)
+        """
+        def entries(name: str):
+            cursor = self.store.db[name].find({}).sort("position", ASCENDING).batch_size(batch_size)
+            return aiter(cursor)
+
+        heads: dict[str, tuple[Any, Any]] = {}  # collection -> (its next document, its cursor)
+        for name in ("commits", "inbox"):
+            cursor = entries(name)
+            if (doc := await anext(cursor, None)) is not None:
+                heads[name] = (doc, cursor)
+        while heads:
+            name = min(heads, key=lambda n: heads[n][0]["position"])
+            doc, cursor = heads[name]
+            if (following := await anext(cursor, None)) is None:
+                del heads[name]
+            else:
+                heads[name] = (following, cursor)
             yield ([Envelope.model_validate(e) for e in doc["events"]] if name == "commits"
                    else [Envelope.model_validate(doc["envelope"])])
 
