@@ -5,8 +5,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from contextlib import asynccontextmanager
 from datetime import timedelta
 
@@ -27,6 +25,7 @@ from services.carrier.projections import PROJECTIONS, OpenWatches
 from services.carrier.rechecks import Rechecks
 from services.carrier.settings import CarrierSettings
 from services.kernel.outbox import Lease
+from services.kernel.periodic import Periodic
 from services.kernel.process import load_settings, run_http_service
 from services.kernel.ratelimit import RateLimit
 from services.kernel.resilience import RetryPolicy
@@ -54,20 +53,18 @@ def create_app(settings: CarrierSettings | None = None) -> FastAPI:
     orders, gateway = HttpOrderBook(settings.order_system_url), carrier_gateway(settings, runtime.store.db)
     shipments = Shipments(runtime.store, orders, gateway.check)
     interval = settings.recheck_interval_s or 3600.0
-    rechecks = Rechecks(shipments, OpenWatches(runtime.store.db), Lease(runtime.store.db, "rechecks", 2 * interval),
-                        interval)
+    rechecks = Rechecks(shipments, OpenWatches(runtime.store.db), interval)
+    ticker = Periodic("rechecks", rechecks.round, Lease(runtime.store.db, "rechecks", 2 * interval), interval)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         await runtime.start([TOPICS["intake"], TOPICS["routing"]])
-        ticker = asyncio.create_task(rechecks.run(), name="rechecks") if settings.recheck_interval_s else None
+        if settings.recheck_interval_s:
+            ticker.start()
         try:
             yield
         finally:  # also when the server (or a test using the app) fails: nothing left consuming
-            if ticker:
-                ticker.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await ticker
+            await ticker.stop()
             await runtime.stop()
             await gateway.aclose()
             await orders.aclose()

@@ -19,7 +19,7 @@ from contracts.carrier import (
     ShipmentStatusReported, ShipmentsWatched, WatchEnded,
 )
 from contracts.envelope import Event
-from services.kernel.commands import Aggregate, Value
+from services.kernel.domain import Aggregate, Value
 
 
 def watch_stream(complaint_id: str) -> str:

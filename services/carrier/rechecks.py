@@ -1,33 +1,29 @@
 """The periodic re-check: the in-transit packages of open complaints are asked about again.
 
-``tick(now)`` does one round and is what tests call, with the time they choose; ``run`` calls it
-every interval. A round's causes are derived from the complaint and the round's slot of time, so
-two replicas ticking in the same slot append once; a lease keeps the second from asking the
-carriers at all.
+``tick(now)`` does one round and is what tests call, with the time they choose; ``round`` is what
+kernel/periodic.py runs every interval, under a lease that keeps a second replica from asking the
+carriers at all. A round's causes are derived from the complaint and the round's slot of time, so
+two replicas ticking in the same slot (a lease that changed hands mid-round) append once.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 from contracts.carrier import CheckTrigger
 from services.carrier.application import Shipments
 from services.carrier.projections import OpenWatches
 from services.kernel.eventstore import Cause, derived_id
-from services.kernel.outbox import Lease
 
 log = logging.getLogger(__name__)
 
 
 class Rechecks:
-    def __init__(self, shipments: Shipments, watches: OpenWatches, lease: Lease, interval_s: float,
-                 clock: Callable[[], datetime] = lambda: datetime.now(UTC),
-                 sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
-        self.shipments, self.watches, self.lease, self.interval_s = shipments, watches, lease, interval_s
-        self.clock, self.sleep = clock, sleep
+    def __init__(self, shipments: Shipments, watches: OpenWatches, interval_s: float,
+                 clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+        self.shipments, self.watches, self.interval_s, self.clock = shipments, watches, interval_s, clock
 
     async def tick(self, now: datetime) -> int:
         """Re-check every open complaint once for the slot ``now`` falls in; returns how many."""
@@ -42,12 +38,5 @@ class Rechecks:
                 log.exception("re-check failed", extra={"fields": {"complaint_id": complaint_id}})
         return done
 
-    async def run(self) -> None:
-        """Tick every ``interval_s`` while holding the lease (one replica re-checks at a time)."""
-        while True:
-            await self.sleep(self.interval_s)
-            try:
-                if await self.lease.acquire():
-                    await self.tick(self.clock())
-            except Exception:
-                log.exception("re-check round failed; trying again next interval")
+    async def round(self) -> None:
+        await self.tick(self.clock())

@@ -18,7 +18,7 @@ from contracts.intake import (
     ContactVerified, CustomerMessageReceived, VerificationAttemptFailed, VerificationCodeRequested,
     VerificationLocked,
 )
-from services.kernel.commands import Aggregate, Value
+from services.kernel.domain import Aggregate, Value
 
 HOUR = timedelta(hours=1)
 

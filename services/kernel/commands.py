@@ -3,39 +3,21 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import reduce
 from typing import Any, Generic, Protocol, TypeVar
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import ValidationError
 from pymongo.asynchronous.database import AsyncDatabase
 
 from contracts.envelope import Event
+from services.kernel.domain import Aggregate
 from services.kernel.eventlog import EventLog
 from services.kernel.eventstore import Cause, Commit, retry_on_conflict
 
 S = TypeVar("S")
 log = logging.getLogger(__name__)
-
-
-class Value(BaseModel):
-    """Base of a pure domain's commands and states: immutable, and strict about unknown fields."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-@dataclass(frozen=True)
-class Aggregate(Generic[S]):
-    """A service's pure domain for one kind of stream: its initial state and two functions."""
-
-    initial: S
-    evolve: Callable[[S, Event], S]
-    decide: Callable[[S, Any, datetime], list[Event]]
-
-    def fold(self, events: list[Event]) -> S:
-        return reduce(self.evolve, events, self.initial)
 
 
 @dataclass(frozen=True)

@@ -125,10 +125,10 @@ class Consumer:
         except (MalformedMessage, UnknownEventType) as exc:
             return await self._dead_letter(message, exc)
         try:
-            if await self.inbox.seen(envelope.id):
-                return await _commit(message)
             handler = handlers.get(envelope.type)
             if handler is None and not record_all:
+                return await _commit(message)  # a type this service ignores: no store round trip
+            if await self.inbox.seen(envelope.id):
                 return await _commit(message)
             if handler is not None:
                 with continued_span(f"consume {envelope.type}", envelope.traceparent, SpanKind.CONSUMER,

@@ -69,6 +69,7 @@ class LogFollower:
                 continue  # not acknowledged: stays pending, published again next round
             await self.projector.apply(target.events if isinstance(target, Commit) else target)
             done.append(entry["_id"])
+        await self.projector.flush()  # the read models' writes first: then the entries may go
         if done:
             await self.store.pending.delete_many({"_id": {"$in": done}})
             for entry_id in done:

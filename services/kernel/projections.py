@@ -12,7 +12,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from typing import Any, Protocol
 
-from pymongo import ASCENDING
+from pymongo import ASCENDING, ReplaceOne
 from pymongo.asynchronous.database import AsyncDatabase
 
 from contracts.envelope import Envelope, Event, UnknownEventType
@@ -45,9 +45,16 @@ class Projector:
 
     def forget(self) -> None:
         """Drop what projections hold in memory (the follower took its lease anew)."""
-        for projection in self.projections.values():
-            if isinstance(projection, DocumentProjection):
-                projection.forget()
+        for projection in self._documents():
+            projection.forget()
+
+    async def flush(self) -> None:
+        """Write what the projections saved since the last flush (end of a follower round)."""
+        for projection in self._documents():
+            await projection.flush()
+
+    def _documents(self) -> list[DocumentProjection]:
+        return [p for p in self.projections.values() if isinstance(p, DocumentProjection)]
 
     async def apply(self, envelopes: Iterable[Envelope], names: Iterable[str] | None = None) -> None:
         """Apply one log entry's events to every projection (or to ``names``)."""
@@ -80,8 +87,11 @@ class Projector:
         async for envelopes in self._whole_log(batch_size):
             await self.apply(envelopes, [name])
             count += 1
+            if count % batch_size == 0:
+                await self.flush()
             if progress and count % 100 == 0:
                 progress(100)
+        await self.flush()
         if progress:
             progress(count % 100)
         return count
@@ -117,19 +127,23 @@ class DocumentProjection:
     """A read model of one document per key in its own collection, read by ``_id`` only.
 
     Subclasses set ``name`` (also the collection's) and write ``apply``; the follower is the
-    only writer, so ``apply`` may read a document (``view``), change it, and write it back
-    (``save``). The follower's writes are also held in memory, so that the next event for the
-    same key is not read back: valid while this process holds the follower's lease, and dropped
-    (``forget``) whenever it takes the lease anew.
+    only writer, so ``apply`` may read a document (``view``), change it, and give it back
+    (``save``). Saved documents are written together when the follower's round ends (``flush``:
+    one bulk write per read model, however many events of the round changed a document), before
+    the round's pending entries are deleted: a crash in between re-applies them, and ``apply``
+    skips what a document already holds. The documents are also held in memory, so that the next
+    event for the same key is not read back: valid while this process holds the follower's lease,
+    and dropped (``forget``) whenever it takes the lease anew.
     """
 
     name: str
-    #: Documents held per projection (least recently used out).
+    #: Documents held per projection between rounds (least recently used out).
     held_max = 2000
 
     def __init__(self, db: AsyncDatabase) -> None:
         self.views = db[self.name]
         self._held: OrderedDict[str, dict[str, Any] | None] = OrderedDict()
+        self._dirty: set[str] = set()
 
     async def setup(self) -> None:
         pass  # read by _id only: no index to create
@@ -143,28 +157,33 @@ class DocumentProjection:
         return await self.views.find_one({"_id": key})
 
     async def view(self, key: str) -> dict[str, Any] | None:
-        """For ``apply``: the document as the follower last wrote it (a copy to change), else read."""
+        """For ``apply``: the document as the follower last saved it (a copy to change), else read."""
         if key in self._held:
             self._held.move_to_end(key)
         else:
-            self._hold(key, await self.views.find_one({"_id": key}))
+            self._held[key] = await self.views.find_one({"_id": key})
         return copy.deepcopy(self._held[key])
 
     async def save(self, key: str, view: dict[str, Any]) -> None:
-        """For ``apply``: write the changed document and hold it."""
-        try:
-            await self.views.replace_one({"_id": key}, view, upsert=True)
-        except BaseException:
-            self._held.pop(key, None)  # it may or may not have been written: read it next time
-            raise
-        self._hold(key, copy.deepcopy(view))
+        """For ``apply``: the changed document, written at the end of the round (``flush``)."""
+        self._held[key] = copy.deepcopy(view)
+        self._held.move_to_end(key)
+        self._dirty.add(key)
+
+    async def flush(self) -> None:
+        """Write the documents saved since the last flush, in one bulk write."""
+        if self._dirty:
+            writes = [ReplaceOne({"_id": key}, self._held[key], upsert=True) for key in self._dirty]
+            try:
+                await self.views.bulk_write(writes, ordered=False)
+            except BaseException:
+                self.forget()  # some may be written, some not: read them again
+                raise
+            self._dirty.clear()
+        while len(self._held) > self.held_max:
+            self._held.popitem(last=False)
 
     def forget(self) -> None:
         """Hold nothing: another writer may have changed the documents."""
         self._held.clear()
-
-    def _hold(self, key: str, doc: dict[str, Any] | None) -> None:
-        self._held[key] = doc
-        self._held.move_to_end(key)
-        while len(self._held) > self.held_max:
-            self._held.popitem(last=False)
+        self._dirty.clear()

@@ -40,6 +40,10 @@ class KernelSettings(BaseSettings):
         10.0, gt=0, description="Outbox relay lease lifetime; another replica takes over after it lapses.")
     consumer_session_timeout_ms: int = Field(6000, ge=1000, description="Kafka consumer group session timeout.")
     consumer_fetch_wait_ms: int = Field(10, ge=0, description="Kafka fetch.wait.max.ms (latency per hop).")
+    max_in_flight_writes: int = Field(64, ge=1, le=10_000, description="HTTP writes (POST, PUT, PATCH, "
+                                      "DELETE) a process handles at once; more wait their turn.")
+    write_queue_timeout_s: float = Field(2.0, gt=0, le=60, description="How long a write may wait for its "
+                                         "turn before it is refused with 503 and Retry-After.")
     drain_timeout_s: float = Field(10.0, gt=0, le=120, description="At stop: how long the messages "
                                    "already taken may take to finish (the rest are redelivered).")
     consumer_partition_queue: int = Field(

@@ -19,6 +19,7 @@ from opentelemetry.trace import SpanKind
 from services.kernel import auth
 from services.kernel.client_address import client_address
 from services.kernel.runtime import Runtime
+from services.kernel.shedding import ShedLoad
 from services.kernel.telemetry import continued_span
 
 
@@ -85,6 +86,9 @@ def limit_body_size(app: FastAPI, max_bytes: int) -> None:
 def service_app(title: str, description: str, lifespan, runtime: Runtime, max_body_bytes: int) -> FastAPI:
     """A service's FastAPI app with what every service has: tracing, body limit, 4xx answers, health."""
     app = FastAPI(title=title, version="1", description=description, lifespan=lifespan)
+    settings = runtime.settings
+    app.add_middleware(ShedLoad, max_in_flight=settings.max_in_flight_writes,
+                       queue_timeout_s=settings.write_queue_timeout_s)
     instrument(app)
     limit_body_size(app, max_body_bytes)
     explain_errors(app)

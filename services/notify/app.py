@@ -13,6 +13,7 @@ from fastapi import FastAPI
 from contracts import TOPICS, registry
 from services.kernel.clock import Clock, SystemClock
 from services.kernel.outbox import Lease
+from services.kernel.periodic import Periodic
 from services.kernel.process import load_settings, run_http_service
 from services.kernel.runtime import Runtime
 from services.kernel.web import service_app
@@ -49,18 +50,22 @@ def create_app(settings: NotifySettings | None = None, clock: Clock | None = Non
     mailer = SmtpMailer(settings.smtp_host, settings.smtp_port, settings.smtp_username, settings.smtp_password,
                         settings.smtp_starttls)
     courier = Courier(runtime.store, notify, templates, mailer, telephony, settings, wake)
+    # The courier sends what is due as soon as it is queued (woken) or due; the ticker checks the
+    # closure loop's timers. Each on one replica at a time.
+    loops = [Periodic("courier", courier.deliver_due, courier.lease, 0.5, wake=wake, first_after_s=0),
+             Periodic("ticker", notify.tick, Lease(runtime.store.db, "ticker", max(
+                 settings.tick_interval_s * 3, settings.lease_ttl_s)), settings.tick_interval_s)]
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         await runtime.start([TOPICS["intake"], TOPICS["routing"]])
-        tasks = [asyncio.create_task(courier.run(), name="courier"),
-                 asyncio.create_task(ticking(notify, runtime, settings.tick_interval_s), name="ticker")]
+        for loop in loops:
+            loop.start()
         try:
             yield
         finally:  # also when the server (or a test using the app) fails: nothing left consuming
             courier.halt()
-            tasks[1].cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            await asyncio.gather(*(loop.stop() for loop in loops))
             await runtime.stop()
             await telephony.aclose()
             await accounts.aclose()
@@ -70,21 +75,9 @@ def create_app(settings: NotifySettings | None = None, clock: Clock | None = Non
                       "callback dial-out, outcomes, one-time codes, and the loop guard.", lifespan, runtime,
                       settings.max_body_bytes)
     app.state.services = handlers.Services(settings, runtime, notify, templates)
-    app.state.courier = courier
+    app.state.courier, app.state.courier_loop = courier, loops[0]
     handlers.add_routes(app)
     return app
-
-
-async def ticking(notify: Notify, runtime: Runtime, interval_s: float) -> None:
-    """Check timers every ``interval_s`` on one replica (the ``ticker`` lease)."""
-    lease = Lease(runtime.store.db, "ticker", max(interval_s * 3, runtime.settings.lease_ttl_s))
-    while True:
-        await asyncio.sleep(interval_s)
-        try:
-            if await lease.acquire():
-                await notify.tick()
-        except Exception:  # a failed round is tried again at the next one (ticks are idempotent)
-            log.exception("ticker round failed")
 
 
 def main() -> None:

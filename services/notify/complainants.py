@@ -7,7 +7,7 @@ from datetime import datetime
 from contracts.envelope import Event
 from contracts.intake import Category, ComplaintFiled
 from contracts.notify import ComplainantNoted
-from services.kernel.commands import Aggregate, Value
+from services.kernel.domain import Aggregate, Value
 
 
 def complainant_stream(complaint_id: str) -> str:

@@ -18,7 +18,7 @@ import asyncio
 import logging
 from datetime import UTC, datetime, timedelta
 
-from pymongo.errors import DuplicateKeyError, PyMongoError
+from pymongo.errors import DuplicateKeyError
 
 from contracts.notify import MessageQueued
 from services.kernel.commands import current
@@ -49,26 +49,13 @@ class Courier:
         #: courier that loaded the message before the record must still find the mark taken.
         self.committed = store.db["committed"]
         self.claims = Claims(store.db, timedelta(seconds=settings.claim_expiry_s))
+        #: Held while delivering (run by kernel/periodic.py); its owner marks what it committed.
         self.lease = Lease(store.db, "courier", settings.lease_ttl_s)
         self._stopping = False
 
-    async def run(self) -> None:
-        while not self._stopping:
-            self.wake.clear()
-            pause = 0.5
-            try:
-                if await self.lease.acquire():
-                    pause = await self.deliver_due()
-            except PyMongoError as exc:
-                log.warning("courier round failed; retrying", extra={"fields": {"error": str(exc)}})
-            try:
-                await asyncio.wait_for(self.wake.wait(), pause)
-            except TimeoutError:
-                pass
-
     def halt(self) -> None:
+        """Stop a round between two messages: at shutdown, the rest wait for the next replica."""
         self._stopping = True
-        self.wake.set()
 
     async def deliver_due(self) -> float:
         """Deliver every due job; returns how long until the next one is due (at most 0.5 s)."""

@@ -8,7 +8,7 @@ from pydantic import Field
 
 from contracts.envelope import Event
 from contracts.notify import CallFailed, CallPlaced, DialOutRequested
-from services.kernel.commands import Aggregate, Value
+from services.kernel.domain import Aggregate, Value
 from services.notify.domain import CallRetryPolicy, next_call_attempt
 
 

@@ -13,7 +13,7 @@ from contracts.notify import (
     EMAIL, AnswerVia, ClosureConfirmationRequested, ComplaintClosedUnconfirmed, ComplaintReopened,
     CustomerConfirmedClosed,
 )
-from services.kernel.commands import Aggregate, Value
+from services.kernel.domain import Aggregate, Value
 
 DAY = timedelta(days=1)
 

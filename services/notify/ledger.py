@@ -16,7 +16,7 @@ from contracts.notify import (
     AccountLockNoted, AddressMarkedUndeliverable, EscalationRequested, MessageQueued, MessageSent,
     NotificationFailed, NotificationSuppressed, OutcomeShared, VerificationCodeSent,
 )
-from services.kernel.commands import Aggregate, Value
+from services.kernel.domain import Aggregate, Value
 from services.notify.loop_guard import (
     Facts, GuardPolicy, Ledger, ProposedMessage, Suppress, judge, record_sent, record_suppressed,
 )

@@ -15,7 +15,7 @@ from typing import Literal
 from pydantic import Field
 
 from contracts.notify import Alternative, NotifyChannel, SuppressionReason
-from services.kernel.commands import Value
+from services.kernel.domain import Value
 
 
 class RequiredAction(StrEnum):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import sys
 from contextlib import asynccontextmanager
@@ -12,6 +11,8 @@ from fastapi import FastAPI
 
 from contracts import TOPICS, registry
 from services.kernel.commands import Snapshots
+from services.kernel.outbox import Lease
+from services.kernel.periodic import Periodic
 from services.kernel.process import load_settings, run_http_service
 from services.kernel.runtime import Runtime
 from services.kernel.web import allow_browser_origins, service_app
@@ -37,24 +38,22 @@ def create_app(settings: RoutingSettings | None = None, rules: Rules | None = No
     timers = Timers(runtime.store.db)
 
     async def fire_due_timers() -> None:
-        """Every TIMER_INTERVAL_S: the cases whose timer is due, each decided on its own stream."""
-        while True:
-            await asyncio.sleep(settings.timer_interval_s)
-            now = datetime.now(UTC)
-            try:
-                if fired := await routing.fire_due_timers(await timers.due(now), now):
-                    log.info("fired %d due timer(s)", fired)
-            except Exception:  # a store outage: the next tick tries again; nothing is lost
-                log.exception("could not fire due timers")
+        """The cases whose timer is due, each decided on its own stream (so a timer fires once
+        even if two replicas' rounds overlapped)."""
+        now = datetime.now(UTC)
+        if fired := await routing.fire_due_timers(await timers.due(now), now):
+            log.info("fired %d due timer(s)", fired)
+    ticker = Periodic("routing-timers", fire_due_timers, Lease(runtime.store.db, "routing-timers", max(
+        settings.timer_interval_s * 3, settings.lease_ttl_s)), settings.timer_interval_s)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         await runtime.start([TOPICS["intake"], TOPICS["notify"]])
-        ticker = asyncio.create_task(fire_due_timers(), name="routing-timers")
+        ticker.start()
         try:
             yield
         finally:  # also when the server (or a test using the app) fails: no producer left running
-            ticker.cancel()
+            await ticker.stop()
             await runtime.stop()
             await orders.aclose()
 

@@ -125,7 +125,8 @@ class Routing:
                                           provisional=filed.assurance == Assurance.UNVERIFIED), cause)
 
     async def assign_callback(self, requested: CallbackRequested, cause: Cause) -> None:
-        """"Call me": the case's agent if free, else the longest-idle fitting agent, else the queue."""
+        """"Call me": the case's agent if free, else the fitting agent with the fewest cases (then
+        the longest idle), else the queue."""
         # Intake keys both events by complaint id, so its ComplaintFiled came first on the same
         # partition: a case missing here means that event was lost or dead-lettered. Opening a
         # case ourselves is impossible (no category); retrying would block the partition for

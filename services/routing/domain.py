@@ -25,7 +25,7 @@ from contracts.routing import (
     ResolutionAction,
     ResolutionActionRequested, RoutedToTeam, TransferredToPartner, WorkQueued,
 )
-from services.kernel.commands import Aggregate, Value
+from services.kernel.domain import Aggregate, Value
 from services.routing.rules import PartnerTeam as PartnerTeamTarget
 from services.routing.rules import Supervisor, Target
 
@@ -127,7 +127,8 @@ class Agent(Value):
     capacity: int
     teams: frozenset[str] = frozenset()
     availability: Availability = Availability.OFFLINE
-    #: When the agent last became free (available, or done with a case); longest idle goes first.
+    #: When the agent last became free (available, or done with a case); among agents with as
+    #: few cases, the longest idle goes first.
     idle_since: datetime | None = None
     #: complaint id -> when it was assigned: the agent's load.
     cases: dict[str, datetime] = {}
@@ -193,11 +194,11 @@ class Roster(Value):
     #: Callbacks first, in the order they came; then written work, oldest first.
     queue: tuple[QueuedWork, ...] = ()
     handling: tuple[timedelta, ...] = ()
-    callbacks_seen: frozenset[str] = frozenset()
-    #: complaint id -> the agent who last had it (a reopened case goes back to them).
+    #: complaint id -> the agent who last had it (a reopened case goes back to them), for the
+    #: ``LAST_AGENTS_KEPT`` complaints assigned last: the roster holds work in hand, not history.
     last_agent: dict[str, str] = {}
     #: callback id -> its dispatch, until its agent is released from the case (bounded by the
-    #: work in hand, unlike ``callbacks_seen``).
+    #: work in hand).
     dispatched: dict[str, Dispatch] = {}
 
 
@@ -281,7 +282,8 @@ class RouteBack(Value):
 
 
 def pick_agent(roster: Roster, needs: Needs, now: datetime) -> str | None:
-    """The longest-idle available agent who fits ``needs`` and is under capacity, if any."""
+    """The available agent who fits ``needs`` and is under capacity with the fewest cases (among
+    equals, the one idle the longest), if any."""
     free = [a for a in roster.agents.values() if a.availability == Availability.AVAILABLE
             and a.load(needs) < a.capacity and a.fits(needs)]
     if not free:
@@ -343,10 +345,14 @@ def _assign_or_queue(state: Roster, work: QueuedWork, now: datetime, reason: str
 def _callback(state: Roster, command: AssignForCallback, now: datetime) -> list[Event]:
     """A callback goes to the agent holding the case if they are free to call now; otherwise it
     is new phone work for the best fitting agent (who then holds the case) or the queue."""
-    if command.callback_id in state.callbacks_seen:
+    # A repeat of the same request (a redelivery, a redrive) decides again, but its commit has
+    # the id of the first one's, so the event log keeps only the first (kernel/eventstore.py).
+    if command.callback_id in state.dispatched or any(w.callback_id == command.callback_id for w in state.queue):
         return []
     owner = holder(state, command.complaint_id)
-    if owner is not None and owner.availability == Availability.AVAILABLE:
+    if owner is not None and owner.availability == Availability.AVAILABLE and (
+            command.complaint_id not in owner.provisional or owner.load(command.needs) < owner.capacity):
+        # (a case held as provisional written work becomes phone work: it must fit the capacity)
         return [CallbackDispatched(complaint_id=command.complaint_id, callback_id=command.callback_id,
                                    agent_id=owner.agent_id, phone=command.phone, dispatched_at=now)]
     before: list[Event] = []
@@ -357,8 +363,8 @@ def _callback(state: Roster, command: AssignForCallback, now: datetime) -> list[
                for w in _queued(state, command.complaint_id) if w.callback_id is None]
     state = reduce(evolve_roster, before, state)
     work = QueuedWork(**command.model_dump(), queued_at=now)
-    return [*before, *_assign_or_queue(state, work, now, "longest-idle available agent with the "
-                                                          "skill, language and region")]
+    return [*before, *_assign_or_queue(state, work, now, "fewest cases, then longest idle, among "
+                                                          "agents with the skill, language and region")]
 
 
 def drain(roster: Roster, now: datetime) -> list[Event]:
@@ -436,6 +442,17 @@ def _with_agent(state: Roster, agent: Agent, **update) -> Roster:
                                                agent.agent_id: agent.model_copy(update=update)}})
 
 
+#: Complaints whose last agent the roster remembers (a case reopened after more complaints than
+#: this were assigned goes to any agent who fits, as a new one would).
+LAST_AGENTS_KEPT = 5000
+
+
+def _remember(last_agent: dict[str, str], complaint_id: str, agent_id: str) -> dict[str, str]:
+    kept = {k: v for k, v in last_agent.items() if k != complaint_id}
+    kept[complaint_id] = agent_id  # newest last: the oldest go first
+    return dict(list(kept.items())[-LAST_AGENTS_KEPT:]) if len(kept) > LAST_AGENTS_KEPT else kept
+
+
 def evolve_roster(state: Roster, event: Event) -> Roster:
     agents = state.agents
     match event:
@@ -467,13 +484,11 @@ def evolve_roster(state: Roster, event: Event) -> Roster:
             return state.model_copy(update=dict(
                 queue=tuple(w for w in state.queue if not _same_work(w, event.complaint_id,
                                                                      event.callback_id)),
-                callbacks_seen=state.callbacks_seen | ({event.callback_id} - {None}),
-                last_agent={**state.last_agent, event.complaint_id: event.agent_id}))
+                last_agent=_remember(state.last_agent, event.complaint_id, event.agent_id)))
         case CallbackDispatched():
             dispatch = Dispatch(callback_id=event.callback_id, complaint_id=event.complaint_id,
                                 agent_id=event.agent_id, dispatched_at=event.dispatched_at)
-            state = state.model_copy(update={"callbacks_seen": state.callbacks_seen | {event.callback_id},
-                                             "dispatched": {**state.dispatched, event.callback_id: dispatch}})
+            state = state.model_copy(update={"dispatched": {**state.dispatched, event.callback_id: dispatch}})
             if (agent := agents.get(event.agent_id)) is not None and event.complaint_id in agent.provisional:
                 # the complainant asked for a call: a person on the phone is not provisional work
                 state = _with_agent(state, agent, provisional=agent.provisional - {event.complaint_id})
@@ -485,8 +500,7 @@ def evolve_roster(state: Roster, event: Event) -> Roster:
                               phone=event.phone, needs=needs, queued_at=event.queued_at,
                               provisional=event.provisional)
             return state.model_copy(update=dict(
-                queue=_enqueue(state.queue, work),
-                callbacks_seen=state.callbacks_seen | ({event.callback_id} - {None})))
+                queue=_enqueue(state.queue, work)))
         case QueuedWorkRemoved():
             return state.model_copy(update={"queue": tuple(
                 w for w in state.queue if not _same_work(w, event.complaint_id, event.callback_id))})

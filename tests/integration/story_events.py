@@ -9,7 +9,7 @@ from __future__ import annotations
 from pydantic import Field
 
 from contracts.envelope import Event, Registry
-from services.kernel.commands import Aggregate, Value
+from services.kernel.domain import Aggregate, Value
 
 registry = Registry()
 

@@ -114,3 +114,36 @@ async def test_a_read_model_is_read_back_only_when_the_follower_takes_its_lease_
 
     assert first_reads == ["c-1", "c-1"], "read once per lease taken, not once per note"
     assert (await db["note_counts"].find_one({"_id": "c-1"}))["notes"] == 6
+
+
+async def test_a_round_that_changes_one_read_model_document_many_times_writes_it_once(db, test_registry, settings):
+    from services.kernel.follower import LogFollower
+    from services.kernel.kafka import make_broker
+    from services.kernel.outbox import Lease, OutboxRelay
+    from services.kernel.projections import DocumentProjection, Projector
+
+    class NoteCounts(DocumentProjection):
+        name = "note_counts"
+
+        async def apply(self, envelope, event) -> None:
+            view = await self.view(event.complaint_id) or {"_id": event.complaint_id, "notes": 0}
+            view["notes"] += 1
+            await self.save(event.complaint_id, view)
+
+    store, counts = EventStore(db, "/services/test", test_registry), NoteCounts(db)
+    writes, bulk_write = [], counts.views.bulk_write
+
+    async def counting(requests, *args, **kwargs):
+        writes.append(len(requests))
+        return await bulk_write(requests, *args, **kwargs)
+    counts.views.bulk_write = counting
+    follower = LogFollower(store, OutboxRelay(make_broker(settings), "unused", lambda t: False),
+                           Projector(store, [counts]), Lease(db, "log-follower", 30))
+    for n in range(1, 6):
+        await store.append("complaint-c-1", n - 1, [note(n)], Cause.of_request(f"r{n}", "test"))
+        await store.append(f"complaint-c-{n + 1}", 0, [note(1, f"c-{n + 1}")], Cause.of_request(f"o{n}", "test"))
+
+    assert await follower.follow_once() == 10
+    assert writes == [6], "one bulk write of the six documents the round changed"
+    assert (await db["note_counts"].find_one({"_id": "c-1"}))["notes"] == 5
+    assert await store.pending.count_documents({}) == 0

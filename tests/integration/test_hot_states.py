@@ -4,7 +4,8 @@ in order, because the append's version check catches a held state that the other
 
 from __future__ import annotations
 
-from services.kernel.commands import Aggregate, current, execute
+from services.kernel.commands import current, execute
+from services.kernel.domain import Aggregate
 from services.kernel.eventstore import Cause, EventStore
 from tests.integration.story_events import NOTES, AddNote, NoteAdded, Notes
 

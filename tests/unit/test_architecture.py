@@ -53,3 +53,28 @@ def test_the_check_sees_a_forbidden_import(tmp_path):
     module = tmp_path / "bad.py"
     module.write_text("from services.routing.domain import decide\nimport services.notify\n")
     assert imported_modules(module) == {"services.routing.domain", "services.notify"}
+
+
+#: Libraries that do I/O: a pure domain (decide/evolve) must not even import them.
+IO_LIBRARIES = frozenset({"pymongo", "motor", "faststream", "confluent_kafka", "opentelemetry", "httpx",
+                          "requests", "fastapi", "starlette", "uvicorn", "aiosmtplib"})
+
+
+def domain_modules() -> list[str]:
+    """The kernel's domain building blocks and every service module built on them."""
+    found = ["services.kernel.domain"]
+    for service in SERVICES:
+        for path in python_files(f"services/{service}"):
+            if "services.kernel.domain" in imported_modules(path):
+                found.append(".".join(path.relative_to(ROOT).with_suffix("").parts))
+    return found
+
+
+@pytest.mark.parametrize("module", domain_modules())
+def test_a_domain_module_brings_in_no_io_library(module):
+    import subprocess
+    import sys
+    probe = (f"import sys, {module}; "
+             f"print(' '.join(sorted({{m.split('.')[0] for m in sys.modules}} & set({sorted(IO_LIBRARIES)!r}))))")
+    loaded = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert loaded.stdout.split() == [], f"{module} imports, directly or not: {loaded.stdout.strip()}"

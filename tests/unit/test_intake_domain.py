@@ -20,7 +20,7 @@ from services.intake.domain import (
     RequestCallback, RequestCode, TooManyCodes, VerificationLockedOut, VerifyCode, VerifyOutcome,
     contact_owner, customer_owner, is_verified, live_callback, open_case, verify_outcome,
 )
-from services.kernel.commands import Aggregate
+from services.kernel.domain import Aggregate
 
 T0 = datetime(2026, 3, 14, 9, 12, 3, tzinfo=UTC)
 SAM = Complainant(customer_id="cust-7781204", email="sam.okafor@example.com",

@@ -17,7 +17,7 @@ from contracts.routing import (
     HandoffBrief, ItemQuantity, Money, PartnerOutcomeRecorded, QueuedWorkRemoved,
     ResolutionAction, ResolutionActionRequested, RoutedToTeam, TransferredToPartner, WorkQueued,
 )
-from services.kernel.commands import Aggregate
+from services.kernel.domain import Aggregate
 from services.routing.domain import (
     ActionPolicy, InvalidField, NeedsSupervisor, OrderFacts, OrderLine,
     CASE, ROSTER, AcknowledgeTransfer, CallbackOnCase, ConnectCall, callbacks_on, AddNote, AssignCase, AssignForCallback, Close, FinishCase, BriefDraft, CancelQueuedCallback, ChangeAvailability,
@@ -621,3 +621,15 @@ def test_verified_written_work_still_counts_against_a_callback():
     events = run(ROSTER, filled, callback(complaint_id="c-real"))
 
     assert [type(e) for e in events] == [WorkQueued, CallbackQueued]
+
+
+def test_a_call_on_a_case_held_as_provisional_work_goes_elsewhere_when_its_agent_is_full():
+    """Found with routing's consumer handling partitions side by side: the call on a case an agent
+    held as provisional written work went to that agent although a call already filled them."""
+    alone = [agent("agt-ana", capacity=1), _available("agt-ana", T0)]
+    held = alone + run(ROSTER, alone, AssignCase(complaint_id="c-written", needs=WRITTEN, provisional=True))
+    full = held + run(ROSTER, held, callback("cb-other", complaint_id="c-other"))  # provisional work never blocks a call
+
+    events = run(ROSTER, full, callback("cb-written", complaint_id="c-written"))
+
+    assert [type(e) for e in events] == [AgentReleased, WorkQueued, CallbackQueued], "no call beyond capacity"

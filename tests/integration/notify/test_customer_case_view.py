@@ -31,9 +31,11 @@ async def test_the_case_view_shows_the_question_the_reopening_and_the_confirmed_
              ComplaintReopened(complaint_id=complaint_id, via="link", reopened_at=now)]
     for event in story:
         await views.apply(envelope(event), event)
+    await views.flush()  # as the log follower does at the end of its round
     reopened = await views.get(complaint_id)
     confirmed = CustomerConfirmedClosed(complaint_id=complaint_id, via="reply", confirmed_at=now)
     await views.apply(envelope(confirmed), confirmed)
+    await views.flush()
 
     view = await views.get(complaint_id)
     assert reopened["status"] == "reopened" and view["status"] == "closed"
@@ -53,6 +55,7 @@ async def test_a_page_answer_read_after_notify_s_verdict_does_not_hide_it(db):
              ClosureAnswered(complaint_id=complaint_id, answer="yes", answered_at=now)]
     for event in story:
         await views.apply(envelope(event), event)
+    await views.flush()
 
     view = await views.get(complaint_id)
     assert view["closure"]["state"] == "confirmed" and view["status"] == "closed"

@@ -146,7 +146,7 @@ async def calls_to(telephony_url: str, phone: str) -> list[dict]:
 async def test_two_couriers_racing_on_the_same_queued_emails_and_sms_send_each_exactly_once(
         notify, mailbox, telephony_url):
     # Two replicas' couriers, as when a round outlasts the courier lease and the next holder starts.
-    notify.app.state.courier.halt()
+    await notify.app.state.courier_loop.stop()
     first, second = (Courier(notify.store, notify.notify, notify.app.state.services.templates,
                              notify.app.state.courier.mailer, notify.notify.telephony, notify.config, asyncio.Event())
                      for _ in range(2))

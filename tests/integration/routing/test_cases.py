@@ -117,12 +117,12 @@ async def test_fifty_callbacks_at_once_for_five_agents_none_lost_none_beyond_cap
     put_on_intake_topic(routing, *complaints, *callbacks)  # one burst over every partition
     svc = routing.app.state.services
 
-    async def all_handled():
-        return len((await svc.routing.roster()).callbacks_seen) == 50
-    await wait_for(all_handled, timeout=120)
-
     def outcome_of_each_callback(events) -> Counter:
         return Counter(e.callback_id for e in events if isinstance(e, (CallbackDispatched, CallbackQueued)))
+
+    async def all_handled():
+        return len(outcome_of_each_callback(await logged(routing, ROSTER_STREAM))) == 50
+    await wait_for(all_handled, timeout=120)
     first = await logged(routing, ROSTER_STREAM)
     assert outcome_of_each_callback(first) == Counter({c.callback_id: 1 for c in callbacks}), "one outcome each"
     queued = sorted((e for e in first if isinstance(e, CallbackQueued)), key=lambda e: e.position)
@@ -140,13 +140,20 @@ async def test_fifty_callbacks_at_once_for_five_agents_none_lost_none_beyond_cap
         resolved.add(complaint_id)
 
     events = await logged(routing, ROSTER_STREAM)
-    load = {}
-    for event in events:  # replayed step by step: no agent ever over capacity
+    # Replayed step by step: no agent ever over capacity. The complaints are unverified, so an
+    # agent may hold one as provisional written work, which never blocks a call (ADR 0012); a
+    # call on it makes it real work. Counted as the rule says, from the events alone.
+    held: dict[str, dict[str, bool]] = {a: {} for a in capacities}  # agent -> case -> provisional
+    for event in events:
         if isinstance(event, AgentAssigned):
-            load[event.agent_id] = load.get(event.agent_id, 0) + 1
-            assert load[event.agent_id] <= capacities[event.agent_id], f"{event.agent_id} over capacity"
+            held[event.agent_id][event.complaint_id] = event.provisional
+        elif isinstance(event, CallbackDispatched) and event.complaint_id in held[event.agent_id]:
+            held[event.agent_id][event.complaint_id] = False
         elif isinstance(event, AgentReleased):
-            load[event.agent_id] -= 1
+            held[event.agent_id].pop(event.complaint_id, None)
+        for agent_id, cases in held.items():
+            real = sum(1 for provisional in cases.values() if not provisional)
+            assert real <= capacities[agent_id], f"{agent_id} over capacity after {event}"
     dispatched_later = [e.callback_id for e in events[len(first):] if isinstance(e, CallbackDispatched)]
     assert dispatched_later == [e.callback_id for e in queued], "dispatched in queue order"
     assert outcome_of_each_callback(events)[callbacks[0].callback_id] >= 1
