@@ -27,6 +27,28 @@ class KernelSettings(BaseSettings):
         "secrets (e.g. SIGNING_KEY) and the development sign-in.")
     service_name: str = Field("kernel", description="Name used in logs, traces and the database name.")
     kafka_bootstrap_servers: str = Field("127.0.0.1:9092", description="Kafka bootstrap servers.")
+    # TLS and SASL of every Kafka client (services.kernel.kafka.security_config); Strimzi's
+    # listener with SCRAM-SHA-512 over TLS is SASL_SSL, its cluster CA mounted from a Secret.
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
+        "PLAINTEXT", description="How Kafka clients connect: `PLAINTEXT`, `SSL` (TLS), `SASL_PLAINTEXT` or "
+        "`SASL_SSL` (SASL over TLS, e.g. Strimzi's `scram-sha-512` listener with `tls: true`).")
+    kafka_sasl_mechanism: Literal["SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN"] = Field(
+        "SCRAM-SHA-512", description="SASL mechanism when KAFKA_SECURITY_PROTOCOL is SASL_*.")
+    kafka_sasl_username: str | None = Field(
+        None, description="SASL user (the service's Strimzi KafkaUser, e.g. `complaints-intake`); needed with SASL_*.")
+    kafka_sasl_password: str | None = Field(
+        None, description="SASL password (from a Secret: Strimzi's KafkaUser Secret, key `password`); needed with SASL_*.")
+    kafka_ssl_ca_location: str | None = Field(
+        None, description="PEM file of the CA that signed the brokers' certificates (Strimzi: the "
+        "`<cluster>-cluster-ca-cert` Secret's `ca.crt`); unset: the system's CAs.")
+    kafka_ssl_certificate_location: str | None = Field(
+        None, description="PEM client certificate for mutual TLS (Strimzi `tls` authentication: `user.crt`).")
+    kafka_ssl_key_location: str | None = Field(
+        None, description="PEM private key of the client certificate (Strimzi: `user.key`).")
+    kafka_ssl_key_password: str | None = Field(None, description="Password of the client key, if it has one.")
+    consumer_group_prefix: str = Field(
+        "complaints.", description="Prefix of every consumer group of ours (`complaints.intake`, the dead-letter "
+        "tools' groups): groups stay apart on a shared cluster, and one prefix ACL covers them.")
     mongodb_url: str = Field("mongodb://127.0.0.1:27017/", description="MongoDB connection string.")
     mongodb_database: str | None = Field(
         None, description="Database of this service's log and read models (default complaints_<service>).")
@@ -54,6 +76,21 @@ class KernelSettings(BaseSettings):
         if not BOOTSTRAP.match(value):
             raise ValueError("must be host:port[,host:port…]")
         return value
+
+    @model_validator(mode="after")
+    def _kafka_security(self):
+        # Named at start-up, not as an authentication failure in the broker's log minutes later.
+        if self.kafka_security_protocol.startswith("SASL") and not (self.kafka_sasl_username and self.kafka_sasl_password):
+            raise ValueError(f"KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD must be set with "
+                             f"KAFKA_SECURITY_PROTOCOL={self.kafka_security_protocol}")
+        if bool(self.kafka_ssl_certificate_location) != bool(self.kafka_ssl_key_location):
+            raise ValueError("KAFKA_SSL_CERTIFICATE_LOCATION and KAFKA_SSL_KEY_LOCATION go together (mutual TLS)")
+        return self
+
+    @property
+    def consumer_group(self) -> str:
+        """This service's consumer group: the prefix and the service's name (``complaints.intake``)."""
+        return f"{self.consumer_group_prefix}{self.service_name}"
 
     @field_validator("trusted_proxies")
     @classmethod
