@@ -34,9 +34,10 @@ DAY_MS = 24 * 60 * 60 * 1000
 PARTITIONS = 6
 SECRET_VARIABLES = {"MONGODB_URL", "SIGNING_KEY", "INBOUND_WEBHOOK_SECRET", "TELEPHONY_AUTH_TOKEN",
                     "SMTP_USERNAME", "SMTP_PASSWORD", "TRACKING_WEBHOOK_SECRET",
-                    "FEDEX_CLIENT_SECRET", "UPS_CLIENT_SECRET", "USPS_CLIENT_SECRET", "AUSPOST_PASSWORD"}
-#: Egress every service needs: Kafka, MongoDB, DNS, the OTLP/HTTP collector.
-EGRESS_PORTS = {9092, 27017, 53, 4318}
+                    "FEDEX_CLIENT_SECRET", "UPS_CLIENT_SECRET", "USPS_CLIENT_SECRET", "AUSPOST_PASSWORD",
+                    "KAFKA_SASL_PASSWORD", "KAFKA_SSL_KEY_PASSWORD"}
+#: Egress every service needs besides Kafka (whose port is the overlay's): MongoDB, DNS, the OTLP/HTTP collector.
+EGRESS_PORTS = {27017, 53, 4318}
 #: ...and what one service needs beyond that (intake: the order system, HTTPS; 8090 for the simulator;
 #: carrier: the carriers' APIs and the order system, HTTPS; 8090 and 8091 for the simulators).
 EXTRA_EGRESS_PORTS = {"intake": {443, 8090}, "carrier": {443, 8090, 8091}, "routing": {443, 8090},  # the order system
@@ -48,8 +49,9 @@ READS = {"intake": {t for s, t in TOPICS.items() if s != "intake"},
          "notify": {TOPICS["intake"], TOPICS["routing"]},
          "carrier": {TOPICS["intake"], TOPICS["routing"]}}
 #: What each overlay must be: the autoscaler it keeps and the topics' replication.
-OVERLAYS = {"local": {"autoscaler": "HorizontalPodAutoscaler", "topic_replicas": 1},
-            "production": {"autoscaler": "ScaledObject", "topic_replicas": 3}}
+#: Production talks to Strimzi's SCRAM-SHA-512 listener over TLS (9093); a laptop to the plaintext one.
+OVERLAYS = {"local": {"autoscaler": "HorizontalPodAutoscaler", "topic_replicas": 1, "kafka_port": 9092},
+            "production": {"autoscaler": "ScaledObject", "topic_replicas": 3, "kafka_port": 9093}}
 
 
 # ---- rendering -----------------------------------------------------------------------------------
@@ -171,7 +173,8 @@ def configuration_faults(deployment: dict, container: dict, objects: list[dict])
     return faults
 
 
-def network_policy_faults(deployment: dict, pod_labels: dict, http_ports: set, objects: list[dict]) -> list[str]:
+def network_policy_faults(deployment: dict, pod_labels: dict, http_ports: set, objects: list[dict],
+                          kafka_port: int) -> list[str]:
     name, where = deployment["metadata"]["name"], ref(deployment)
     policies = [p for p in of_kind(objects, "NetworkPolicy") if selects(p["spec"].get("podSelector"), pod_labels)]
     if not policies:
@@ -187,9 +190,38 @@ def network_policy_faults(deployment: dict, pod_labels: dict, http_ports: set, o
             if not rule.get("ports") or any(p.get("port") not in http_ports for p in rule["ports"]):
                 faults.append(f"{ref(policy)}: ingress must be to the HTTP port only")
         egress = {p.get("port") for rule in spec.get("egress", []) for p in rule.get("ports") or [{}]}
-        allowed = EGRESS_PORTS | EXTRA_EGRESS_PORTS.get(name, set())
+        needed = EGRESS_PORTS | {kafka_port}
+        allowed = needed | EXTRA_EGRESS_PORTS.get(name, set())
         faults += [f"{ref(policy)}: egress to port {p} is not needed" for p in sorted(egress - allowed, key=str)]
-        faults += [f"{ref(policy)}: no egress to port {p}" for p in sorted(EGRESS_PORTS - egress)]
+        faults += [f"{ref(policy)}: no egress to port {p}" for p in sorted(needed - egress)]
+    return faults
+
+
+def config_value(objects: list[dict], key: str, config_map: str = "complaint-platform") -> str | None:
+    """A ConfigMap's value by the generator's name (the rendered name ends in a content hash)."""
+    return next((c.get("data", {}).get(key) for c in of_kind(objects, "ConfigMap")
+                 if re.fullmatch(rf"{re.escape(config_map)}(-[a-z0-9]{{10}})?", c["metadata"]["name"])), None)
+
+
+def kafka_user_faults(deployment: dict, objects: list[dict]) -> list[str]:
+    """The service's KafkaUser exists, is the user its ConfigMap names, and may join its group."""
+    name, where = deployment["metadata"]["name"], ref(deployment)
+    username = config_value(objects, "KAFKA_SASL_USERNAME", name)
+    users = {u["metadata"]["name"]: u for u in of_kind(objects, "KafkaUser")}
+    if username not in users:
+        return [f"{where}: no KafkaUser {username!r} (its KAFKA_SASL_USERNAME)"]
+    spec = users[username]["spec"]
+    acls = spec.get("authorization", {}).get("acls", [])
+    group = f"{config_value(objects, 'CONSUMER_GROUP_PREFIX')}{name}"
+    faults = []
+    if spec.get("authentication", {}).get("type") != "scram-sha-512":
+        faults.append(f"KafkaUser/{username}: authentication is not scram-sha-512")
+    if not any(a["resource"]["type"] == "group" and group.startswith(a["resource"]["name"])
+               and a["resource"].get("patternType") == "prefix" and "Read" in a.get("operations", []) for a in acls):
+        faults.append(f"KafkaUser/{username}: no prefix ACL lets it read as group {group}")
+    if not any(a["resource"]["type"] == "topic" and TOPICS[name].startswith(a["resource"]["name"])
+               and "Write" in a.get("operations", []) for a in acls):
+        faults.append(f"KafkaUser/{username}: may not write its topic {TOPICS[name]}")
     return faults
 
 
@@ -213,8 +245,18 @@ def autoscaler_faults(deployment: dict, autoscaler: str, objects: list[dict]) ->
         kafka = [t for t in triggers if t["type"] == "kafka"]
         groups = {t["metadata"].get("consumerGroup") for t in kafka}
         topics = {t["metadata"].get("topic") for t in kafka}
-        if not kafka or groups != {name}:
-            faults.append(f"{ref(so)}: Kafka triggers must watch consumer group {name!r}, not {groups or 'none'}")
+        group = f"{config_value(objects, 'CONSUMER_GROUP_PREFIX')}{name}"
+        if not kafka or groups != {group}:
+            faults.append(f"{ref(so)}: Kafka triggers must watch consumer group {group!r}, not {groups or 'none'}")
+        auths = {a["metadata"]["name"]: a for a in of_kind(objects, "TriggerAuthentication")}
+        for trigger in kafka:
+            auth = auths.get((trigger.get("authenticationRef") or {}).get("name"))
+            params = {p["parameter"] for source in ("secretTargetRef", "env") for p in (auth or {}).get("spec", {}).get(source, [])}
+            if trigger["metadata"].get("sasl") != "scram_sha512" or trigger["metadata"].get("tls") != "enable":
+                faults.append(f"{ref(so)}: trigger {trigger.get('name')} does not use SASL/SCRAM-SHA-512 over TLS")
+            if not {"username", "password", "ca"} <= params:
+                faults.append(f"{ref(so)}: trigger {trigger.get('name')} has no TriggerAuthentication "
+                              "with username, password and ca")
         if topics != READS.get(name, topics) or not topics <= set(TOPICS.values()):
             faults.append(f"{ref(so)}: Kafka triggers watch {sorted(topics, key=str)}, "
                           f"the group reads {sorted(READS.get(name, []))}")
@@ -227,7 +269,7 @@ def autoscaler_faults(deployment: dict, autoscaler: str, objects: list[dict]) ->
     return faults
 
 
-def deployment_faults(deployment: dict, objects: list[dict], autoscaler: str) -> list[str]:
+def deployment_faults(deployment: dict, objects: list[dict], autoscaler: str, kafka_port: int) -> list[str]:
     where = ref(deployment)
     template = deployment["spec"]["template"]
     pod, pod_labels = template["spec"], template["metadata"].get("labels", {})
@@ -246,8 +288,10 @@ def deployment_faults(deployment: dict, objects: list[dict], autoscaler: str) ->
     if not budgets:
         faults.append(f"{where}: no PodDisruptionBudget")
     faults += [f"{ref(b)}: minAvailable is not 1" for b in budgets if b["spec"].get("minAvailable") != 1]
-    faults += network_policy_faults(deployment, pod_labels, http_ports, objects)
+    faults += network_policy_faults(deployment, pod_labels, http_ports, objects, kafka_port)
     faults += autoscaler_faults(deployment, autoscaler, objects)
+    if config_value(objects, "KAFKA_SECURITY_PROTOCOL", "complaint-platform") == "SASL_SSL":
+        faults += kafka_user_faults(deployment, objects)
     return faults
 
 
@@ -276,7 +320,7 @@ def topic_faults(objects: list[dict], replicas: int) -> list[str]:
     return faults
 
 
-def manifest_faults(objects: list[dict], autoscaler: str, topic_replicas: int) -> list[str]:
+def manifest_faults(objects: list[dict], autoscaler: str, topic_replicas: int, kafka_port: int) -> list[str]:
     """Every way the rendered objects break our rules, one readable line each (empty: all good)."""
     faults = []
     for obj in objects:
@@ -288,7 +332,7 @@ def manifest_faults(objects: list[dict], autoscaler: str, topic_replicas: int) -
     if not deployments:
         faults.append("no Deployment rendered")
     for deployment in deployments:
-        faults += deployment_faults(deployment, objects, autoscaler)
+        faults += deployment_faults(deployment, objects, autoscaler, kafka_port)
     faults += topic_faults(objects, topic_replicas)
     return faults
 
@@ -328,6 +372,9 @@ def test_the_broken_overlay_fails_and_the_faults_name_what_is_missing():
     ("NetworkPolicy", "Deployment/intake: no NetworkPolicy selects its pods"),
     ("Service", "Deployment/intake: no Service selects its pods"),
     ("ScaledObject", "Deployment/intake: needs exactly one autoscaler, has 0 HPA and 0 ScaledObject"),
+    ("KafkaUser", "Deployment/intake: no KafkaUser 'complaints-intake' (its KAFKA_SASL_USERNAME)"),
+    ("TriggerAuthentication", "ScaledObject/intake: trigger lag-routing has no TriggerAuthentication with "
+                              "username, password and ca"),
 ])
 def test_a_missing_companion_object_is_named(rendered, kind, fault):
     objects = [o for o in rendered["production"] if o["kind"] != kind]
