@@ -9,6 +9,7 @@ from pydantic import Field, field_validator, model_validator
 
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from services.kernel.auth import key_ring
 from services.kernel.client_address import trusted_networks
 
 #: What no real deployment points at: the reserved example domains (RFC 2606) and the all-zero
@@ -128,6 +129,26 @@ class KernelSettings(BaseSettings):
                 raise ValueError(f"{name.upper()} must be set to a real secret"
                                  + (f" of at least {least} characters" if least > 1 else "")
                                  + " when ENVIRONMENT=production")
+        return self
+
+    @model_validator(mode="after")
+    def _signing_key_ring(self):
+        """SIGNING_KEY (a service that signs or verifies tokens has it) is a key ring; in production
+        each of its keys is a real secret, not only the whole value."""
+        fields = type(self).model_fields
+        if "signing_key" not in fields:
+            return self
+        try:
+            ring = key_ring(self.signing_key)
+        except ValueError as exc:
+            raise ValueError(f"SIGNING_KEY: {exc}") from None
+        least = self.production_secrets.get("signing_key", 1)
+        development = key_ring(fields["signing_key"].default).signing_key
+        if self.environment == "production":
+            for kid, secret in ring.keys.items():
+                if secret == development or len(secret) < least:
+                    raise ValueError(f"SIGNING_KEY key {kid!r} must be a real secret of at least {least} characters "
+                                     "when ENVIRONMENT=production")
         return self
 
     #: Settings whose local-stack default is no value for production (an address of a simulator,
