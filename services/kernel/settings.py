@@ -38,7 +38,8 @@ class KernelSettings(BaseSettings):
     kafka_sasl_username: str | None = Field(
         None, description="SASL user (the service's Strimzi KafkaUser, e.g. `complaints-intake`); needed with SASL_*.")
     kafka_sasl_password: str | None = Field(
-        None, description="SASL password (from a Secret: Strimzi's KafkaUser Secret, key `password`); needed with SASL_*.")
+        None, description="SASL password (from a Secret: Strimzi's KafkaUser Secret, key `password`); "
+        "needed with SASL_*.")
     kafka_ssl_ca_location: str | None = Field(
         None, description="PEM file of the CA that signed the brokers' certificates (Strimzi: the "
         "`<cluster>-cluster-ca-cert` Secret's `ca.crt`); unset: the system's CAs.")
@@ -81,7 +82,8 @@ class KernelSettings(BaseSettings):
     @model_validator(mode="after")
     def _kafka_security(self):
         # Named at start-up, not as an authentication failure in the broker's log minutes later.
-        if self.kafka_security_protocol.startswith("SASL") and not (self.kafka_sasl_username and self.kafka_sasl_password):
+        sasl = self.kafka_security_protocol.startswith("SASL")
+        if sasl and not (self.kafka_sasl_username and self.kafka_sasl_password):
             raise ValueError(f"KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD must be set with "
                              f"KAFKA_SECURITY_PROTOCOL={self.kafka_security_protocol}")
         if bool(self.kafka_ssl_certificate_location) != bool(self.kafka_ssl_key_location):
