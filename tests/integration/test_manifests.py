@@ -251,8 +251,8 @@ def autoscaler_faults(deployment: dict, autoscaler: str, objects: list[dict]) ->
         auths = {a["metadata"]["name"]: a for a in of_kind(objects, "TriggerAuthentication")}
         for trigger in kafka:
             auth = auths.get((trigger.get("authenticationRef") or {}).get("name"))
-            spec = (auth or {}).get("spec", {})
-            params = {p["parameter"] for source in ("secretTargetRef", "env") for p in spec.get(source, [])}
+            auth_spec = (auth or {}).get("spec", {})
+            params = {p["parameter"] for source in ("secretTargetRef", "env") for p in auth_spec.get(source, [])}
             if trigger["metadata"].get("sasl") != "scram_sha512" or trigger["metadata"].get("tls") != "enable":
                 faults.append(f"{ref(so)}: trigger {trigger.get('name')} does not use SASL/SCRAM-SHA-512 over TLS")
             if not {"username", "password", "ca"} <= params:
