@@ -51,7 +51,20 @@ READS = {"intake": {t for s, t in TOPICS.items() if s != "intake"},
 #: What each overlay must be: the autoscaler it keeps and the topics' replication.
 #: Production talks to Strimzi's SCRAM-SHA-512 listener over TLS (9093); a laptop to the plaintext one.
 OVERLAYS = {"local": {"autoscaler": "HorizontalPodAutoscaler", "topic_replicas": 1, "kafka_port": 9092},
-            "production": {"autoscaler": "ScaledObject", "topic_replicas": 3, "kafka_port": 9093}}
+            "production": {"autoscaler": "ScaledObject", "topic_replicas": 3, "kafka_port": 9093},
+            "production-gateway-api": {"autoscaler": "ScaledObject", "topic_replicas": 3, "kafka_port": 9093}}
+#: The public entry points, as a browser or a webhook calls them -> the Service and the path it gets.
+ENTRY_POINTS = {("complaints.example.com", "/"): ("intake", "/"),
+                ("complaints.example.com", "/desk/cases/c-1"): ("intake", "/desk/cases/c-1"),
+                ("complaints.example.com", "/api/inbound/email"): ("intake", "/api/inbound/email"),
+                ("complaints.example.com", "/notify/closure"): ("notify", "/closure"),
+                ("routing.complaints.example.com", "/api/agents"): ("routing", "/api/agents"),
+                ("carrier.complaints.example.com", "/api/complaints/c-1/shipments"):
+                    ("carrier", "/api/complaints/c-1/shipments"),
+                ("carrier.complaints.example.com", "/api/webhooks/tracking"): ("carrier", "/api/webhooks/tracking")}
+#: ...and what stays inside the cluster: (host, path) -> the Service it must not reach.
+NOT_PUBLIC = {("routing.complaints.example.com", "/health/ready"): "routing",
+              ("complaints.example.com", "/notify/api/notifications"): "notify"}
 
 
 # ---- rendering -----------------------------------------------------------------------------------
@@ -187,6 +200,8 @@ def network_policy_faults(deployment: dict, pod_labels: dict, http_ports: set, o
         for rule in spec.get("ingress", []):
             if not rule.get("from"):
                 faults.append(f"{ref(policy)}: an ingress rule admits every source")
+            if any("podSelector" not in peer or "namespaceSelector" not in peer for peer in rule.get("from", [])):
+                faults.append(f"{ref(policy)}: ingress must name the controller's pods by label in their namespace")
             if not rule.get("ports") or any(p.get("port") not in http_ports for p in rule["ports"]):
                 faults.append(f"{ref(policy)}: ingress must be to the HTTP port only")
         egress = {p.get("port") for rule in spec.get("egress", []) for p in rule.get("ports") or [{}]}
@@ -338,6 +353,45 @@ def manifest_faults(objects: list[dict], autoscaler: str, topic_replicas: int, k
     return faults
 
 
+def path_matches(kind: str, pattern: str, path: str) -> bool:
+    if kind in ("Exact",):
+        return path == pattern
+    return pattern == "/" or path == pattern.rstrip("/") or path.startswith(pattern.rstrip("/") + "/")
+
+
+def route(objects: list[dict], host: str, path: str) -> tuple[str, str, bool] | None:
+    """Where an Ingress or an HTTPRoute sends ``https://host/path``: (Service, path it gets, over TLS)."""
+    found = []  # (length of the matched path, service, path the service gets, TLS)
+    for ingress in of_kind(objects, "Ingress"):
+        tls = any(host in t.get("hosts", []) and t.get("secretName") for t in ingress["spec"].get("tls", []))
+        rewrite = ingress["metadata"].get("annotations", {}).get("nginx.ingress.kubernetes.io/rewrite-target")
+        for rule in ingress["spec"].get("rules", []):
+            for p in rule.get("host") == host and rule["http"]["paths"] or []:
+                if path_matches(p["pathType"], p["path"], path):
+                    found.append((len(p["path"]), p["backend"]["service"]["name"], rewrite or path, tls))
+    gateways = {g["metadata"]["name"]: g for g in of_kind(objects, "Gateway")}
+    for http_route in of_kind(objects, "HTTPRoute"):
+        spec = http_route["spec"]
+        if host not in spec.get("hostnames", []):
+            continue
+        listeners = [listener for parent in spec["parentRefs"] for listener in
+                     gateways.get(parent["name"], {}).get("spec", {}).get("listeners", [])
+                     if listener["name"] == parent.get("sectionName", listener["name"])]
+        tls = any(x["protocol"] == "HTTPS" and x.get("tls", {}).get("certificateRefs") for x in listeners)
+        for rule in spec.get("rules", []):
+            rewrite = next((f["urlRewrite"]["path"].get("replaceFullPath") for f in rule.get("filters", [])
+                            if f["type"] == "URLRewrite"), None)
+            for match in rule.get("matches", []):
+                kind = {"PathPrefix": "Prefix"}.get(match["path"]["type"], match["path"]["type"])
+                if path_matches(kind, match["path"]["value"], path):
+                    for backend in rule.get("backendRefs", []):
+                        found.append((len(match["path"]["value"]), backend["name"], rewrite or path, tls))
+    if not found:
+        return None
+    _, service, reaches, tls = max(found)
+    return service, reaches, tls
+
+
 def service_names() -> list[str]:
     """Services that exist so far: a package under services/ with an app module."""
     return sorted(p.parent.name for p in (ROOT / "services").glob("*/app.py") if p.parent.name != "kernel")
@@ -357,6 +411,15 @@ def test_every_service_has_a_deployment_service_budget_and_network_policy(render
     assert set(service_names()) <= names, f"no Deployment for {set(service_names()) - names} in {overlay}"
     for kind in ("Service", "PodDisruptionBudget", "NetworkPolicy"):
         assert names <= {o["metadata"]["name"] for o in of_kind(rendered[overlay], kind)}, kind
+
+
+@pytest.mark.parametrize("overlay", ["production", "production-gateway-api"])
+def test_the_public_entry_points_are_reachable_over_tls_and_nothing_else_is(rendered, overlay):
+    objects = rendered[overlay]
+    for (host, path), (service, reaches) in ENTRY_POINTS.items():
+        assert route(objects, host, path) == (service, reaches, True), f"https://{host}{path} in {overlay}"
+    for (host, path), service in NOT_PUBLIC.items():
+        assert (route(objects, host, path) or [None])[0] != service, f"https://{host}{path} reaches {service}"
 
 
 def test_the_broken_overlay_fails_and_the_faults_name_what_is_missing():
