@@ -15,6 +15,7 @@ import shutil
 import subprocess
 from collections.abc import Iterable
 from pathlib import Path
+from urllib.parse import urlparse
 
 import pytest
 
@@ -123,7 +124,8 @@ def container_faults(where: str, pod: dict, container: dict) -> list[str]:
         if not resources.get(part):
             faults.append(f"{where}: no resources.{part}")
             continue
-        faults += [f"{where}: no resources.{part}.{r}" for r in ("cpu", "memory") if r not in resources[part]]
+        faults += [f"{where}: no resources.{part}.{r}" for r in ("cpu", "memory", "ephemeral-storage")
+                   if r not in resources[part]]
     port_names = container_ports(container)
     for probe, path in (("livenessProbe", "/health/live"), ("readinessProbe", "/health/ready")):
         got = (container.get(probe) or {}).get("httpGet")
@@ -285,13 +287,50 @@ def autoscaler_faults(deployment: dict, autoscaler: str, objects: list[dict]) ->
     return faults
 
 
+#: What a stop waits for besides the service's own calls: the outbox's last round and the producer's
+#: flush with a healthy broker (a broker that is down is not waited for: the outbox keeps the rest).
+DRAIN_ROUND_S = 10.0
+#: Timeouts fixed in the adapters, not settings: the order system (carrier's records client:
+#: 3 tries of 2 s), notify's account check (2 s) and SMTP (connect, then send: 10 s each).
+ORDER_LOOKUP_S, ACCOUNT_CHECK_S, SMTP_STEP_S = 3 * 2.0, 2.0, 10.0
+
+
+def longest_drain_s(name: str, objects: list[dict]) -> float:
+    """How long SIGTERM may take to finish, from the settings the ConfigMaps give the service:
+    the preStop pause, the longest message or request in flight, the outbox's last round."""
+    deployment = next(d for d in of_kind(objects, "Deployment") if d["metadata"]["name"] == name)
+    pre_stop = deployment["spec"]["template"]["spec"]["containers"][0].get("lifecycle", {}).get("preStop", {})
+    pause = float((pre_stop.get("exec", {}).get("command") or ["sleep", "0"])[-1])
+
+    def setting(key: str) -> float:
+        return float(config_value(objects, key, name) or config_value(objects, key))
+
+    if name == "carrier":  # the order lookup, then every package's carrier at once
+        attempts = setting("CARRIER_ATTEMPTS")
+        in_flight = ORDER_LOOKUP_S + attempts * setting("CARRIER_TIMEOUT_S") + (attempts - 1) * setting(
+            "CARRIER_BACKOFF_MAX_S")
+    elif name == "notify":  # the account check, then one SMTP hand-over (a retry is a timer, not a wait)
+        in_flight = ACCOUNT_CHECK_S + 2 * SMTP_STEP_S
+    else:  # a message whose handler failed waits out one redelivery pause
+        in_flight = setting("RETRY_BACKOFF_MAX_S")
+    return pause + in_flight + DRAIN_ROUND_S
+
+
 def deployment_faults(deployment: dict, objects: list[dict], autoscaler: str, kafka_port: int) -> list[str]:
     where = ref(deployment)
     template = deployment["spec"]["template"]
     pod, pod_labels = template["spec"], template["metadata"].get("labels", {})
     faults = [f"{where}: pod template has no label {k}" for k in COMMON_LABELS if k not in pod_labels]
-    if pod.get("terminationGracePeriodSeconds") != 30:
-        faults.append(f"{where}: terminationGracePeriodSeconds is not 30")
+    drain = longest_drain_s(deployment["metadata"]["name"], objects)
+    if pod.get("terminationGracePeriodSeconds", 30) < drain:
+        faults.append(f"{where}: terminationGracePeriodSeconds {pod.get('terminationGracePeriodSeconds', 30)} "
+                      f"is shorter than its longest drain, {drain:g} s")
+    accounts = {a["metadata"]["name"]: a for a in of_kind(objects, "ServiceAccount")}
+    account = accounts.get(pod.get("serviceAccountName", "default"))
+    if account is None:
+        faults.append(f"{where}: runs as no ServiceAccount of its own")
+    elif account.get("automountServiceAccountToken") is not False or pod.get("automountServiceAccountToken") is not False:
+        faults.append(f"{where}: mounts a service-account token (it never calls the Kubernetes API)")
     http_ports: set = set()
     for container in pod["containers"]:
         faults += container_faults(f"{where} container {container['name']}", pod, container)
@@ -344,9 +383,14 @@ def manifest_faults(objects: list[dict], autoscaler: str, topic_replicas: int, k
         faults += [f"{ref(obj)}: no label {k}" for k in COMMON_LABELS if k not in labels]
         if labels.get("app.kubernetes.io/part-of") not in (None, PART_OF):
             faults.append(f"{ref(obj)}: part-of is not {PART_OF}")
-    deployments = of_kind(objects, "Deployment")
+    deployments = [d for d in of_kind(objects, "Deployment")
+                   if d["metadata"]["labels"].get("app.kubernetes.io/component") == "service"]
     if not deployments:
         faults.append("no Deployment rendered")
+    tags = {c["image"].rsplit("/", 1)[-1].partition(":")[2] for d in deployments
+            for c in d["spec"]["template"]["spec"]["containers"]}
+    if len(tags) > 1:
+        faults.append(f"the services' images have different tags in one overlay: {sorted(tags)}")
     for deployment in deployments:
         faults += deployment_faults(deployment, objects, autoscaler, kafka_port)
     faults += topic_faults(objects, topic_replicas)
@@ -407,7 +451,8 @@ def test_every_rendered_object_keeps_the_rules(rendered, overlay):
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
 def test_every_service_has_a_deployment_service_budget_and_network_policy(rendered, overlay):
-    names = {d["metadata"]["name"] for d in of_kind(rendered[overlay], "Deployment")}
+    names = {d["metadata"]["name"] for d in of_kind(rendered[overlay], "Deployment")
+             if d["metadata"]["labels"]["app.kubernetes.io/component"] == "service"}
     assert set(service_names()) <= names, f"no Deployment for {set(service_names()) - names} in {overlay}"
     for kind in ("Service", "PodDisruptionBudget", "NetworkPolicy"):
         assert names <= {o["metadata"]["name"] for o in of_kind(rendered[overlay], kind)}, kind
@@ -420,6 +465,30 @@ def test_the_public_entry_points_are_reachable_over_tls_and_nothing_else_is(rend
         assert route(objects, host, path) == (service, reaches, True), f"https://{host}{path} in {overlay}"
     for (host, path), service in NOT_PUBLIC.items():
         assert (route(objects, host, path) or [None])[0] != service, f"https://{host}{path} reaches {service}"
+
+
+def test_the_grace_period_covers_the_longest_drain_computed_from_the_settings(rendered):
+    objects = rendered["production"]
+    drains = {name: longest_drain_s(name, objects) for name in service_names()}
+    assert drains == {"carrier": 5 + 6 + 3 * 5 + 2 * 5 + 10, "notify": 5 + 2 + 2 * 10 + 10,
+                      "intake": 5 + 5 + 10, "routing": 5 + 5 + 10}
+    for deployment in of_kind(objects, "Deployment"):
+        assert deployment["spec"]["template"]["spec"]["terminationGracePeriodSeconds"] >= max(drains.values())
+
+
+def test_the_local_overlay_runs_every_stand_in_its_services_are_pointed_at(rendered):
+    objects = rendered["local"]
+    named = {urlparse(value if "://" in value else f"smtp://{value}").hostname
+             for config_map in of_kind(objects, "ConfigMap") for key, value in config_map.get("data", {}).items()
+             if key.endswith("_URL") and "://" in value or key == "SMTP_HOST"}
+    in_cluster = {host for host in named if host and "." not in host and host != "127.0.0.1"}
+    assert in_cluster >= {"order-simulator", "carrier-simulator", "telephony-simulator", "mailpit"}
+    for name in in_cluster:
+        [deployment] = [d for d in of_kind(objects, "Deployment") if d["metadata"]["name"] == name]
+        pod = deployment["spec"]["template"]["spec"]
+        assert any(s["metadata"]["name"] == name for s in of_kind(objects, "Service")), name
+        assert pod["automountServiceAccountToken"] is False and pod["securityContext"]["runAsNonRoot"], name
+        assert pod["containers"][0]["securityContext"]["readOnlyRootFilesystem"], name
 
 
 def test_the_broken_overlay_fails_and_the_faults_name_what_is_missing():
@@ -511,6 +580,9 @@ def dockerfile_faults(text: str) -> list[str]:
         faults.append(f"the final USER must be a numeric non-root uid, not {users[-1] if users else 'unset'}")
     if any(k == "HEALTHCHECK" for k, _ in instructions):
         faults.append("HEALTHCHECK is set (Kubernetes probes the service)")
+    labels = " ".join(v for k, v in instructions if k == "LABEL")
+    faults += [f"no OCI label org.opencontainers.image.{key} (which release, commit and repository)"
+               for key in ("version", "revision", "source") if f"org.opencontainers.image.{key}=" not in labels]
     if ("ENTRYPOINT", '["python", "-m"]') not in instructions:
         faults.append('ENTRYPOINT is not ["python", "-m"]')
     return faults
