@@ -10,6 +10,7 @@ No Docker engine here: the Dockerfile is linted, not built.
 
 from __future__ import annotations
 
+import copy
 import re
 import shutil
 import subprocess
@@ -511,6 +512,38 @@ def test_the_broken_overlay_fails_and_the_faults_name_what_is_missing():
 ])
 def test_a_missing_companion_object_is_named(rendered, kind, fault):
     objects = [o for o in rendered["production"] if o["kind"] != kind]
+    assert fault in manifest_faults(objects, **OVERLAYS["production"])
+
+
+def _grace_30(o):
+    o["spec"]["template"]["spec"]["terminationGracePeriodSeconds"] = 30
+
+
+def _no_ephemeral_storage(o):
+    o["spec"]["template"]["spec"]["containers"][0]["resources"]["limits"].pop("ephemeral-storage")
+
+
+def _whole_namespace(o):
+    o["spec"]["ingress"][0]["from"][0].pop("podSelector")
+
+
+def _token(o):
+    o["automountServiceAccountToken"] = True
+
+
+@pytest.mark.parametrize("kind, name, breakage, fault", [
+    ("Deployment", "carrier", _grace_30, "Deployment/carrier: terminationGracePeriodSeconds 30 is shorter than "
+                                         "its longest drain, 46 s"),
+    ("Deployment", "intake", _no_ephemeral_storage,
+     "Deployment/intake container intake: no resources.limits.ephemeral-storage"),
+    ("NetworkPolicy", "routing", _whole_namespace,
+     "NetworkPolicy/routing: ingress must name the controller's pods by label in their namespace"),
+    ("ServiceAccount", "notify", _token, "Deployment/notify: mounts a service-account token (it never calls the "
+                                         "Kubernetes API)"),
+])
+def test_a_broken_packaging_rule_is_named(rendered, kind, name, breakage, fault):
+    objects = copy.deepcopy(rendered["production"])
+    breakage(next(o for o in objects if o["kind"] == kind and o["metadata"]["name"] == name))
     assert fault in manifest_faults(objects, **OVERLAYS["production"])
 
 
