@@ -296,9 +296,19 @@ DRAIN_ROUND_S = 10.0
 ORDER_LOOKUP_S, ACCOUNT_CHECK_S, SMTP_STEP_S = 3 * 2.0, 2.0, 10.0
 
 
+def carrier_lookup_s(setting) -> float:
+    """The order lookup, then every package's carrier at once, each with its retries."""
+    attempts = setting("CARRIER_ATTEMPTS")
+    pauses = (attempts - 1) * setting("CARRIER_BACKOFF_MAX_S")
+    return ORDER_LOOKUP_S + attempts * setting("CARRIER_TIMEOUT_S") + pauses
+
+
 def longest_drain_s(name: str, objects: list[dict]) -> float:
-    """How long SIGTERM may take to finish, from the settings the ConfigMaps give the service:
-    the preStop pause, the longest message or request in flight, the outbox's last round."""
+    """How long SIGTERM may take to finish, from the settings the ConfigMaps give the service, in
+    the order a stop runs: the preStop pause; the HTTP requests in flight (uvicorn waits for them;
+    carrier's re-check asks the carriers while the agent waits, the others ask the order system at
+    most); the message in flight (cut at DRAIN_TIMEOUT_S where the kernel has that setting); the
+    outbox's last round and the producer's flush."""
     deployment = next(d for d in of_kind(objects, "Deployment") if d["metadata"]["name"] == name)
     pre_stop = deployment["spec"]["template"]["spec"]["containers"][0].get("lifecycle", {}).get("preStop", {})
     pause = float((pre_stop.get("exec", {}).get("command") or ["sleep", "0"])[-1])
@@ -306,15 +316,16 @@ def longest_drain_s(name: str, objects: list[dict]) -> float:
     def setting(key: str) -> float:
         return float(config_value(objects, key, name) or config_value(objects, key))
 
-    if name == "carrier":  # the order lookup, then every package's carrier at once
-        attempts = setting("CARRIER_ATTEMPTS")
-        in_flight = ORDER_LOOKUP_S + attempts * setting("CARRIER_TIMEOUT_S") + (attempts - 1) * setting(
-            "CARRIER_BACKOFF_MAX_S")
+    request = carrier_lookup_s(setting) if name == "carrier" else ORDER_LOOKUP_S
+    if name == "carrier":
+        message = carrier_lookup_s(setting)
     elif name == "notify":  # the account check, then one SMTP hand-over (a retry is a timer, not a wait)
-        in_flight = ACCOUNT_CHECK_S + 2 * SMTP_STEP_S
+        message = ACCOUNT_CHECK_S + 2 * SMTP_STEP_S
     else:  # a message whose handler failed waits out one redelivery pause
-        in_flight = setting("RETRY_BACKOFF_MAX_S")
-    return pause + in_flight + DRAIN_ROUND_S
+        message = setting("RETRY_BACKOFF_MAX_S")
+    if config_value(objects, "DRAIN_TIMEOUT_S") is not None:
+        message = min(message, setting("DRAIN_TIMEOUT_S"))
+    return pause + request + message + DRAIN_ROUND_S
 
 
 def deployment_faults(deployment: dict, objects: list[dict], autoscaler: str, kafka_port: int) -> list[str]:
@@ -471,10 +482,11 @@ def test_the_public_entry_points_are_reachable_over_tls_and_nothing_else_is(rend
 def test_the_grace_period_covers_the_longest_drain_computed_from_the_settings(rendered):
     objects = rendered["production"]
     drains = {name: longest_drain_s(name, objects) for name in service_names()}
-    assert drains == {"carrier": 5 + 6 + 3 * 5 + 2 * 5 + 10, "notify": 5 + 2 + 2 * 10 + 10,
-                      "intake": 5 + 5 + 10, "routing": 5 + 5 + 10}
+    carrier = 3 * 2 + 3 * 5 + 2 * 5  # the order lookup, then three tries of 5 s with two pauses of 5 s
+    cut = float(config_value(objects, "DRAIN_TIMEOUT_S") or carrier)
+    assert drains["carrier"] == 5 + carrier + min(carrier, cut) + 10 == max(drains.values())
     for deployment in of_kind(objects, "Deployment"):
-        assert deployment["spec"]["template"]["spec"]["terminationGracePeriodSeconds"] >= max(drains.values())
+        assert deployment["spec"]["template"]["spec"]["terminationGracePeriodSeconds"] >= drains["carrier"]
 
 
 def test_the_local_overlay_runs_every_stand_in_its_services_are_pointed_at(rendered):
@@ -533,7 +545,7 @@ def _token(o):
 
 @pytest.mark.parametrize("kind, name, breakage, fault", [
     ("Deployment", "carrier", _grace_30, "Deployment/carrier: terminationGracePeriodSeconds 30 is shorter than "
-                                         "its longest drain, 46 s"),
+                                         "its longest drain"),
     ("Deployment", "intake", _no_ephemeral_storage,
      "Deployment/intake container intake: no resources.limits.ephemeral-storage"),
     ("NetworkPolicy", "routing", _whole_namespace,
@@ -544,7 +556,7 @@ def _token(o):
 def test_a_broken_packaging_rule_is_named(rendered, kind, name, breakage, fault):
     objects = copy.deepcopy(rendered["production"])
     breakage(next(o for o in objects if o["kind"] == kind and o["metadata"]["name"] == name))
-    assert fault in manifest_faults(objects, **OVERLAYS["production"])
+    assert any(f.startswith(fault) for f in manifest_faults(objects, **OVERLAYS["production"]))
 
 
 def test_a_missing_dead_letter_topic_is_named(rendered):
