@@ -341,7 +341,7 @@ def deployment_faults(deployment: dict, objects: list[dict], autoscaler: str, ka
     account = accounts.get(pod.get("serviceAccountName", "default"))
     if account is None:
         faults.append(f"{where}: runs as no ServiceAccount of its own")
-    elif account.get("automountServiceAccountToken") is not False or pod.get("automountServiceAccountToken") is not False:
+    elif (account.get("automountServiceAccountToken"), pod.get("automountServiceAccountToken")) != (False, False):
         faults.append(f"{where}: mounts a service-account token (it never calls the Kubernetes API)")
     http_ports: set = set()
     for container in pod["containers"]:
