@@ -19,7 +19,7 @@ UP_STACK_ARGS    := --name up --kafka-port $(UP_KAFKA_PORT) --mongo-port $(UP_MO
 TEST_STACK_ARGS  := --name test --kafka-port $(TEST_KAFKA_PORT) --mongo-port $(TEST_MONGO_PORT)
 CACHE            := $(or $(COMPLAINTS_CACHE),$(CURDIR)/.cache)
 
-.PHONY: help venv up down test test-unit services-up services-down status bench docs
+.PHONY: help venv up down test test-unit services-up services-down status bench docs lint-tools
 
 help: ## list the targets
 	@echo "Targets:"
@@ -89,6 +89,9 @@ test: venv ## run all tests against a fresh Kafka + FerretDB on ports 29092/2901
 	export MONGODB_URL="$${user_mongo:-mongodb://127.0.0.1:$(TEST_MONGO_PORT)/}"; \
 	rc=0; $(VPY) -m pytest $(PYTEST_ARGS) || rc=$$?; \
 	exit $$rc
+
+lint-tools: ## install kubeconform, kube-score, hadolint, checkov into .cache (the lint tests do it on first use)
+	tools/k8s/linters.sh
 
 test-unit: venv ## run the unit tests only (no stack)
 	$(VPY) -m pytest tests/unit $(PYTEST_ARGS)

@@ -1,7 +1,9 @@
 # syntax=docker/dockerfile:1
 # One image per service, built from the same dependency pins as `make test` (pyproject.toml):
 #
-#   docker build -f infra/images/service.Dockerfile --build-arg SERVICE=intake -t complaint-platform/intake:0.1.0 .
+#   docker build -f infra/images/service.Dockerfile --build-arg SERVICE=intake \
+#     --build-arg VERSION=0.1.0 --build-arg REVISION="$(git rev-parse HEAD)" \
+#     --build-arg SOURCE=https://git.example.com/complaint-platform -t complaint-platform/intake:0.1.0 .
 #
 # SERVICE names the final stage (one small stage per service at the end of this file). A stage is
 # needed because Docker never expands a build argument inside CMD's exec form, and the exec form
@@ -11,6 +13,11 @@
 # Patch-level tag (bump deliberately); production builds may pin the digest as well (@sha256:...).
 ARG PYTHON_IMAGE=python:3.11.14-slim-trixie
 ARG SERVICE=intake
+# OCI image labels (org.opencontainers.image.*): the release, the commit and the repository it was
+# built from, so a running image answers "which code is this?" (CI passes all three).
+ARG VERSION=0.1.0
+ARG REVISION=unknown
+ARG SOURCE=unknown
 
 # ---- build: resolve the pinned dependencies into a virtualenv -----------------------------------
 FROM ${PYTHON_IMAGE} AS build
@@ -32,6 +39,12 @@ RUN pip install --no-deps . && pip check
 
 # ---- runtime: the virtualenv and our code, nothing else ------------------------------------------
 FROM ${PYTHON_IMAGE} AS runtime
+ARG VERSION
+ARG REVISION
+ARG SOURCE
+LABEL org.opencontainers.image.version="${VERSION}" \
+      org.opencontainers.image.revision="${REVISION}" \
+      org.opencontainers.image.source="${SOURCE}"
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1

@@ -164,7 +164,7 @@ def subscribe(runtime: Runtime, shipments: Shipments) -> None:
             await use_case(event, Cause.of_event(envelope, use_case.__name__))
         return handle
 
-    runtime.consumer.subscribe([TOPICS["intake"], TOPICS["routing"]], runtime.settings.service_name, {
+    runtime.consumer.subscribe([TOPICS["intake"], TOPICS["routing"]], runtime.settings.consumer_group, {
         ComplaintFiled: handler(shipments.complaint_filed), ComplaintResolved: handler(shipments.end_watch),
         AgentRegistered: kept_for_the_staff_directory})
 

@@ -23,7 +23,9 @@ class CarrierSettings(KernelSettings):
     http_port: int = Field(8003, description="Port of the carrier HTTP server.")
     signing_key: str = Field("dev-only-signing-key-change-me-0123456789",
                              description="HMAC key of agents' bearer tokens (role agent or supervisor); the "
-                                         "same key as intake's and routing's. A secret in production.")
+                                         "same key as intake's and routing's. A secret in production."
+                                         " Key ring `kid:secret[,kid:secret…]`: the first signs, every listed key "
+                                         "verifies (rotation: docs/deploying.md).")
     tracking_webhook_secret: str = Field(
         "dev-only-tracking-webhook-secret", description="Shared secret of the tracking webhook: the body's "
         "HMAC-SHA256 in `X-Tracking-Signature: sha256=<hex>`. A secret in production.")

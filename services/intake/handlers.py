@@ -399,6 +399,6 @@ def subscribe(runtime: Runtime, intake: Intake) -> None:
         await intake.release_order(closed.complaint_id, Cause.of_event(envelope, "release_order"))
 
     others = [topic for service, topic in TOPICS.items() if service != "intake"]
-    runtime.consumer.subscribe(others, runtime.settings.service_name, {
+    runtime.consumer.subscribe(others, runtime.settings.consumer_group, {
         ShipmentExceptionDetected: proactive_case, CustomerConfirmedClosed: release_order,
         ComplaintClosedUnconfirmed: release_order}, record_all=True)

@@ -17,7 +17,9 @@ class IntakeSettings(KernelSettings):
     http_host: str = Field("127.0.0.1", description="Address the intake HTTP server listens on.")
     http_port: int = Field(8001, description="Port of the intake HTTP server (pages and API).")
     signing_key: str = Field("dev-only-signing-key-change-me-0123456789",
-                             description="HMAC key of customer and agent tokens (a secret in production).")
+                             description="HMAC key of customer and agent tokens (a secret in production)."
+                                         " Key ring `kid:secret[,kid:secret…]`: the first signs, every listed key "
+                                         "verifies (rotation: docs/deploying.md).")
     inbound_webhook_secret: str = Field(
         "dev-only-inbound-webhook-secret", description="Bearer token the mail provider and social "
         "platforms send to /api/inbound/* (a secret in production).")

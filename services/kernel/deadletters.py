@@ -15,10 +15,12 @@ from datetime import UTC, datetime
 
 from confluent_kafka import Consumer, KafkaException, Message, TopicPartition
 
-from services.kernel.kafka import LIBRDKAFKA_LOG, make_broker, publish
+from services.kernel.kafka import LIBRDKAFKA_LOG, client_config, make_broker, publish
 from services.kernel.settings import KernelSettings
 
-REDRIVE_GROUP = "complaints-dlq-redrive"
+#: The redrive's group (after CONSUMER_GROUP_PREFIX, so the services' prefix ACL covers it): its
+#: committed offsets are the letters already sent back.
+REDRIVE_GROUP = "dlq-redrive"
 #: How long the broker may take to acknowledge one re-driven letter before the redrive stops.
 REDRIVE_ACK_TIMEOUT_S = 30.0
 
@@ -58,7 +60,7 @@ class StoredLetter:
 
 
 def _consumer(settings: KernelSettings, group: str, commit: bool) -> Consumer:
-    return Consumer({"bootstrap.servers": settings.kafka_bootstrap_servers, "group.id": group,
+    return Consumer({**client_config(settings), "group.id": group,
                      "enable.auto.commit": False, "auto.offset.reset": "earliest",
                      "enable.partition.eof": True, "fetch.wait.max.ms": 10,
                      "session.timeout.ms": settings.consumer_session_timeout_ms,
@@ -68,7 +70,8 @@ def _consumer(settings: KernelSettings, group: str, commit: bool) -> Consumer:
 def read_letters(settings: KernelSettings, dlq_topic: str, group: str | None = None,
                  timeout_s: float = 10.0) -> Iterator[tuple[StoredLetter, Consumer]]:
     """Every letter from the group's position (a throwaway group: from the start) to the end."""
-    consumer = _consumer(settings, group or f"complaints-dlq-list-{uuid.uuid4().hex[:8]}", group is not None)
+    name = group or f"dlq-list-{uuid.uuid4().hex[:8]}"
+    consumer = _consumer(settings, settings.consumer_group_prefix + name, group is not None)
     try:
         meta = consumer.list_topics(dlq_topic, timeout=timeout_s).topics.get(dlq_topic)
         if meta is None or meta.error is not None:

@@ -24,6 +24,30 @@ from services.kernel.settings import KernelSettings
 LIBRDKAFKA_LOG = logging.getLogger("librdkafka")
 
 
+def security_config(settings: KernelSettings) -> dict[str, str]:
+    """librdkafka's TLS and SASL settings, the same for every Kafka client of ours (the broker's
+    producer and consumers, admin clients, the dead-letter tools): one place, so that no client
+    connects differently from the others and none is forgotten when the cluster changes."""
+    protocol = settings.kafka_security_protocol
+    config = {"security.protocol": protocol.lower()}  # FastStream's enum of it is lower case
+    if protocol.startswith("SASL"):
+        config |= {"sasl.mechanism": settings.kafka_sasl_mechanism,
+                   "sasl.username": settings.kafka_sasl_username or "",
+                   "sasl.password": settings.kafka_sasl_password or ""}
+    if protocol.endswith("SSL"):
+        config |= {key: value for key, value in (
+            ("ssl.ca.location", settings.kafka_ssl_ca_location),
+            ("ssl.certificate.location", settings.kafka_ssl_certificate_location),
+            ("ssl.key.location", settings.kafka_ssl_key_location),
+            ("ssl.key.password", settings.kafka_ssl_key_password)) if value}
+    return config
+
+
+def client_config(settings: KernelSettings) -> dict[str, str]:
+    """Where and how a plain confluent-kafka client (admin, consumer) connects."""
+    return {"bootstrap.servers": settings.kafka_bootstrap_servers, **security_config(settings)}
+
+
 def subscriber_options(settings: KernelSettings) -> dict:
     """Options of every FastStream subscriber of ours (low latency, quick group joins)."""
     return {
@@ -44,12 +68,13 @@ def make_broker(settings: KernelSettings) -> KafkaBroker:
     # one waiting for more would only add latency to the hop.
     return KafkaBroker(settings.kafka_bootstrap_servers, client_id=settings.service_name,
                        enable_idempotence=True, acks="all", linger_ms=0,
+                       config=security_config(settings),
                        logger=faststream_log, log_level=logging.DEBUG)
 
 
 def ensure_topics(settings: KernelSettings, topics: Iterable[str], partitions: int | None = None) -> None:
     """Create the topics (and their ``.dlq``) if they do not exist; existing ones are kept."""
-    admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap_servers}, logger=LIBRDKAFKA_LOG)
+    admin = AdminClient(client_config(settings), logger=LIBRDKAFKA_LOG)
     names = sorted({n for t in topics for n in (t, f"{t}.dlq")})
     existing = admin.list_topics(timeout=10).topics
     wanted = [NewTopic(n, num_partitions=partitions or settings.topic_partitions, replication_factor=1)

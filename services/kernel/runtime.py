@@ -22,7 +22,7 @@ from contracts.envelope import Registry
 from services.kernel.consumer import Consumer, Inbox
 from services.kernel.eventstore import EventStore
 from services.kernel.follower import LogFollower
-from services.kernel.kafka import LIBRDKAFKA_LOG, ensure_topics, make_broker
+from services.kernel.kafka import LIBRDKAFKA_LOG, client_config, ensure_topics, make_broker
 from services.kernel.outbox import Lease, OutboxRelay
 from services.kernel.projections import Projection, Projector
 from services.kernel.settings import KernelSettings
@@ -52,8 +52,7 @@ async def check_store(settings: KernelSettings) -> None:
 
 def check_broker(settings: KernelSettings) -> None:
     # librdkafka's own logger would print a line to stderr per failed connection attempt.
-    admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap_servers,
-                         "socket.connection.setup.timeout.ms": 3000},
+    admin = AdminClient({**client_config(settings), "socket.connection.setup.timeout.ms": 3000},
                         logger=LIBRDKAFKA_LOG)
     try:
         admin.list_topics(timeout=settings.startup_timeout_s)

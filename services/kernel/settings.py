@@ -9,6 +9,7 @@ from pydantic import Field, field_validator, model_validator
 
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from services.kernel.auth import key_ring
 from services.kernel.client_address import trusted_networks
 
 #: What no real deployment points at: the reserved example domains (RFC 2606) and the all-zero
@@ -27,6 +28,29 @@ class KernelSettings(BaseSettings):
         "secrets (e.g. SIGNING_KEY) and the development sign-in.")
     service_name: str = Field("kernel", description="Name used in logs, traces and the database name.")
     kafka_bootstrap_servers: str = Field("127.0.0.1:9092", description="Kafka bootstrap servers.")
+    # TLS and SASL of every Kafka client (services.kernel.kafka.security_config); Strimzi's
+    # listener with SCRAM-SHA-512 over TLS is SASL_SSL, its cluster CA mounted from a Secret.
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
+        "PLAINTEXT", description="How Kafka clients connect: `PLAINTEXT`, `SSL` (TLS), `SASL_PLAINTEXT` or "
+        "`SASL_SSL` (SASL over TLS, e.g. Strimzi's `scram-sha-512` listener with `tls: true`).")
+    kafka_sasl_mechanism: Literal["SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN"] = Field(
+        "SCRAM-SHA-512", description="SASL mechanism when KAFKA_SECURITY_PROTOCOL is SASL_*.")
+    kafka_sasl_username: str | None = Field(
+        None, description="SASL user (the service's Strimzi KafkaUser, e.g. `complaints-intake`); needed with SASL_*.")
+    kafka_sasl_password: str | None = Field(
+        None, description="SASL password (from a Secret: Strimzi's KafkaUser Secret, key `password`); "
+        "needed with SASL_*.")
+    kafka_ssl_ca_location: str | None = Field(
+        None, description="PEM file of the CA that signed the brokers' certificates (Strimzi: the "
+        "`<cluster>-cluster-ca-cert` Secret's `ca.crt`); unset: the system's CAs.")
+    kafka_ssl_certificate_location: str | None = Field(
+        None, description="PEM client certificate for mutual TLS (Strimzi `tls` authentication: `user.crt`).")
+    kafka_ssl_key_location: str | None = Field(
+        None, description="PEM private key of the client certificate (Strimzi: `user.key`).")
+    kafka_ssl_key_password: str | None = Field(None, description="Password of the client key, if it has one.")
+    consumer_group_prefix: str = Field(
+        "complaints.", description="Prefix of every consumer group of ours (`complaints.intake`, the dead-letter "
+        "tools' groups): groups stay apart on a shared cluster, and one prefix ACL covers them.")
     mongodb_url: str = Field("mongodb://127.0.0.1:27017/", description="MongoDB connection string.")
     mongodb_database: str | None = Field(
         None, description="Database of this service's log and read models (default complaints_<service>).")
@@ -64,6 +88,22 @@ class KernelSettings(BaseSettings):
             raise ValueError("must be host:port[,host:port…]")
         return value
 
+    @model_validator(mode="after")
+    def _kafka_security(self):
+        # Named at start-up, not as an authentication failure in the broker's log minutes later.
+        sasl = self.kafka_security_protocol.startswith("SASL")
+        if sasl and not (self.kafka_sasl_username and self.kafka_sasl_password):
+            raise ValueError(f"KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD must be set with "
+                             f"KAFKA_SECURITY_PROTOCOL={self.kafka_security_protocol}")
+        if bool(self.kafka_ssl_certificate_location) != bool(self.kafka_ssl_key_location):
+            raise ValueError("KAFKA_SSL_CERTIFICATE_LOCATION and KAFKA_SSL_KEY_LOCATION go together (mutual TLS)")
+        return self
+
+    @property
+    def consumer_group(self) -> str:
+        """This service's consumer group: the prefix and the service's name (``complaints.intake``)."""
+        return f"{self.consumer_group_prefix}{self.service_name}"
+
     @field_validator("trusted_proxies")
     @classmethod
     def _trusted_proxies(cls, value: str) -> str:
@@ -100,6 +140,26 @@ class KernelSettings(BaseSettings):
                 raise ValueError(f"{name.upper()} must be set to a real secret"
                                  + (f" of at least {least} characters" if least > 1 else "")
                                  + " when ENVIRONMENT=production")
+        return self
+
+    @model_validator(mode="after")
+    def _signing_key_ring(self):
+        """SIGNING_KEY (a service that signs or verifies tokens has it) is a key ring; in production
+        each of its keys is a real secret, not only the whole value."""
+        fields = type(self).model_fields
+        if "signing_key" not in fields:
+            return self
+        try:
+            ring = key_ring(self.signing_key)
+        except ValueError as exc:
+            raise ValueError(f"SIGNING_KEY: {exc}") from None
+        least = self.production_secrets.get("signing_key", 1)
+        development = key_ring(fields["signing_key"].default).signing_key
+        if self.environment == "production":
+            for kid, secret in ring.keys.items():
+                if secret == development or len(secret) < least:
+                    raise ValueError(f"SIGNING_KEY key {kid!r} must be a real secret of at least {least} characters "
+                                     "when ENVIRONMENT=production")
         return self
 
     #: Settings whose local-stack default is no value for production (an address of a simulator,

@@ -194,7 +194,7 @@ def subscribe(runtime: Runtime, notify: Notify) -> None:
             await use_case(event, Cause.of_event(envelope, use_case.__name__))
         return handle
 
-    runtime.consumer.subscribe([TOPICS["intake"], TOPICS["routing"]], runtime.settings.service_name, {
+    runtime.consumer.subscribe([TOPICS["intake"], TOPICS["routing"]], runtime.settings.consumer_group, {
         ComplaintFiled: handler(notify.note_complainant), CustomerMessageReceived: handler(notify.read_reply),
         ClosureAnswered: handler(notify.answer_on_page),
         VerificationCodeRequested: handler(notify.send_code), ComplaintResolved: handler(notify.propose_closure),

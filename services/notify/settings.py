@@ -21,7 +21,9 @@ class NotifySettings(KernelSettings):
                             "(the one-click links in emails point here).")
     signing_key: str = Field("dev-only-signing-key-change-me-0123456789",
                              description="HMAC key of the one-click links and of the per-case reply address; the "
-                                         "same key as intake's (intake reads the replies). A secret in production.")
+                                         "same key as intake's (intake reads the replies). A secret in production."
+                                         " Key ring `kid:secret[,kid:secret…]`: the first signs, every listed key "
+                                         "verifies (rotation: docs/deploying.md).")
     inbound_webhook_secret: str = Field(
         "dev-only-inbound-webhook-secret", description="Bearer token other systems send to POST /api/notifications "
         "and the mail provider to POST /api/bounces (a secret in production).")

@@ -316,7 +316,7 @@ def subscribe(runtime: Runtime, routing: Routing) -> None:
             await use_case(event, Cause.of_event(envelope, use_case.__name__))
         return handle
 
-    runtime.consumer.subscribe([TOPICS["intake"], TOPICS["notify"]], runtime.settings.service_name, {
+    runtime.consumer.subscribe([TOPICS["intake"], TOPICS["notify"]], runtime.settings.consumer_group, {
         ComplaintFiled: handler(routing.open_case), CallbackRequested: handler(routing.assign_callback),
         CallbackCancelled: handler(routing.cancel_callback),
         CustomerMessageReceived: handler(routing.customer_wrote), ComplaintLinked: handler(routing.customer_wrote),

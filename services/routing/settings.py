@@ -20,7 +20,9 @@ class RoutingSettings(KernelSettings):
     http_port: int = Field(8002, description="Port of the routing HTTP server (agent API).")
     signing_key: str = Field("dev-only-signing-key-change-me-0123456789",
                              description="HMAC key of agents' bearer tokens (role agent or supervisor); the "
-                                         "same key as intake's. A secret in production.")
+                                         "same key as intake's. A secret in production."
+                                         " Key ring `kid:secret[,kid:secret…]`: the first signs, every listed key "
+                                         "verifies (rotation: docs/deploying.md).")
     rules_path: Path | None = Field(None, description="The routing rules file (JSON, validated at start-up: "
                                                       "a bad file stops the service naming the rule and line); "
                                                       "unset: the rules.json packaged with the service.")

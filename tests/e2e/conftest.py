@@ -112,7 +112,7 @@ def intake_settings(sockets, order_system_url: str) -> IntakeSettings:  # noqa: 
 def intake_server(intake_settings: IntakeSettings, sockets) -> Iterator[str]:
     """The real intake app (pages and API) on its port; yields its base URL. It reads the other
     services' topics from their end: earlier tests' events (a carrier's exception) are not its work."""
-    read_from_the_end(intake_settings.service_name, TOPICS["routing"], TOPICS["carrier"], TOPICS["notify"])
+    read_from_the_end(intake_settings.consumer_group, TOPICS["routing"], TOPICS["carrier"], TOPICS["notify"])
     with serving(create_app(intake_settings), sockets["intake"], intake_settings, "intake") as base_url:
         yield base_url
 
@@ -134,7 +134,7 @@ def routing_settings(sockets, order_system_url: str) -> RoutingSettings:  # noqa
 def routing_server(routing_settings: RoutingSettings, sockets, intake_server) -> Iterator[str]:
     """The real routing app (agent and partner API) on its port; yields its base URL. It starts
     reading intake's topic at its end: earlier tests' complaints are not this session's work."""
-    read_from_the_end(routing_settings.service_name, TOPICS["intake"], TOPICS["notify"])
+    read_from_the_end(routing_settings.consumer_group, TOPICS["intake"], TOPICS["notify"])
     with serving(create_routing_app(routing_settings), sockets["routing"], routing_settings, "routing") as url:
         yield url
 
@@ -152,7 +152,7 @@ def carrier_server(sockets, intake_server, order_system_url, carrier_simulator_u
                                lease_ttl_s=3.0, retry_backoff_max_s=0.5, recheck_interval_s=0,
                                order_system_url=order_system_url, cors_origins=url_of(sockets["intake"]),
                                **carriers)
-    read_from_the_end(settings.service_name, TOPICS["intake"], TOPICS["routing"])
+    read_from_the_end(settings.consumer_group, TOPICS["intake"], TOPICS["routing"])
     with serving(create_carrier_app(settings), sockets["carrier"], settings, "carrier") as url:
         yield url
 
@@ -173,7 +173,7 @@ def notify_settings(sockets, mailbox, telephony_url, order_system_url) -> Notify
 def notify_server(notify_settings: NotifySettings, sockets, routing_server) -> Iterator[str]:
     """The real notify app (emails, calls, closure links) on its port; yields its base URL. Like
     routing, it starts at the end of the topics it reads: earlier tests' cases are not its work."""
-    read_from_the_end(notify_settings.service_name, TOPICS["intake"], TOPICS["routing"])
+    read_from_the_end(notify_settings.consumer_group, TOPICS["intake"], TOPICS["routing"])
     with serving(create_notify_app(notify_settings), sockets["notify"], notify_settings, "notify") as url:
         yield url
 

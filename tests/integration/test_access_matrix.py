@@ -115,7 +115,7 @@ async def platform(settings, order_system_url, carrier_simulator_url):  # noqa: 
     }
     for config in configs.values():
         for topic in TOPICS.values():
-            await asyncio.to_thread(skip_history, config.kafka_bootstrap_servers, config.service_name, topic)
+            await asyncio.to_thread(skip_history, config.kafka_bootstrap_servers, config.consumer_group, topic)
     makers = {"routing": create_routing, "intake": create_intake, "carrier": create_carrier}
     async with AsyncExitStack() as stack:
         clients = {name: await stack.enter_async_context(serving(makers[name](config), name))

@@ -10,11 +10,13 @@ No Docker engine here: the Dockerfile is linted, not built.
 
 from __future__ import annotations
 
+import copy
 import re
 import shutil
 import subprocess
 from collections.abc import Iterable
 from pathlib import Path
+from urllib.parse import urlparse
 
 import pytest
 
@@ -34,9 +36,10 @@ DAY_MS = 24 * 60 * 60 * 1000
 PARTITIONS = 6
 SECRET_VARIABLES = {"MONGODB_URL", "SIGNING_KEY", "INBOUND_WEBHOOK_SECRET", "TELEPHONY_AUTH_TOKEN",
                     "SMTP_USERNAME", "SMTP_PASSWORD", "TRACKING_WEBHOOK_SECRET",
-                    "FEDEX_CLIENT_SECRET", "UPS_CLIENT_SECRET", "USPS_CLIENT_SECRET", "AUSPOST_PASSWORD"}
-#: Egress every service needs: Kafka, MongoDB, DNS, the OTLP/HTTP collector.
-EGRESS_PORTS = {9092, 27017, 53, 4318}
+                    "FEDEX_CLIENT_SECRET", "UPS_CLIENT_SECRET", "USPS_CLIENT_SECRET", "AUSPOST_PASSWORD",
+                    "KAFKA_SASL_PASSWORD", "KAFKA_SSL_KEY_PASSWORD"}
+#: Egress every service needs besides Kafka (whose port is the overlay's): MongoDB, DNS, the OTLP/HTTP collector.
+EGRESS_PORTS = {27017, 53, 4318}
 #: ...and what one service needs beyond that (intake: the order system, HTTPS; 8090 for the simulator;
 #: carrier: the carriers' APIs and the order system, HTTPS; 8090 and 8091 for the simulators).
 EXTRA_EGRESS_PORTS = {"intake": {443, 8090}, "carrier": {443, 8090, 8091}, "routing": {443, 8090},  # the order system
@@ -48,8 +51,22 @@ READS = {"intake": {t for s, t in TOPICS.items() if s != "intake"},
          "notify": {TOPICS["intake"], TOPICS["routing"]},
          "carrier": {TOPICS["intake"], TOPICS["routing"]}}
 #: What each overlay must be: the autoscaler it keeps and the topics' replication.
-OVERLAYS = {"local": {"autoscaler": "HorizontalPodAutoscaler", "topic_replicas": 1},
-            "production": {"autoscaler": "ScaledObject", "topic_replicas": 3}}
+#: Production talks to Strimzi's SCRAM-SHA-512 listener over TLS (9093); a laptop to the plaintext one.
+OVERLAYS = {"local": {"autoscaler": "HorizontalPodAutoscaler", "topic_replicas": 1, "kafka_port": 9092},
+            "production": {"autoscaler": "ScaledObject", "topic_replicas": 3, "kafka_port": 9093},
+            "production-gateway-api": {"autoscaler": "ScaledObject", "topic_replicas": 3, "kafka_port": 9093}}
+#: The public entry points, as a browser or a webhook calls them -> the Service and the path it gets.
+ENTRY_POINTS = {("complaints.example.com", "/"): ("intake", "/"),
+                ("complaints.example.com", "/desk/cases/c-1"): ("intake", "/desk/cases/c-1"),
+                ("complaints.example.com", "/api/inbound/email"): ("intake", "/api/inbound/email"),
+                ("complaints.example.com", "/notify/closure"): ("notify", "/closure"),
+                ("routing.complaints.example.com", "/api/agents"): ("routing", "/api/agents"),
+                ("carrier.complaints.example.com", "/api/complaints/c-1/shipments"):
+                    ("carrier", "/api/complaints/c-1/shipments"),
+                ("carrier.complaints.example.com", "/api/webhooks/tracking"): ("carrier", "/api/webhooks/tracking")}
+#: ...and what stays inside the cluster: (host, path) -> the Service it must not reach.
+NOT_PUBLIC = {("routing.complaints.example.com", "/health/ready"): "routing",
+              ("complaints.example.com", "/notify/api/notifications"): "notify"}
 
 
 # ---- rendering -----------------------------------------------------------------------------------
@@ -108,7 +125,8 @@ def container_faults(where: str, pod: dict, container: dict) -> list[str]:
         if not resources.get(part):
             faults.append(f"{where}: no resources.{part}")
             continue
-        faults += [f"{where}: no resources.{part}.{r}" for r in ("cpu", "memory") if r not in resources[part]]
+        faults += [f"{where}: no resources.{part}.{r}" for r in ("cpu", "memory", "ephemeral-storage")
+                   if r not in resources[part]]
     port_names = container_ports(container)
     for probe, path in (("livenessProbe", "/health/live"), ("readinessProbe", "/health/ready")):
         got = (container.get(probe) or {}).get("httpGet")
@@ -171,7 +189,8 @@ def configuration_faults(deployment: dict, container: dict, objects: list[dict])
     return faults
 
 
-def network_policy_faults(deployment: dict, pod_labels: dict, http_ports: set, objects: list[dict]) -> list[str]:
+def network_policy_faults(deployment: dict, pod_labels: dict, http_ports: set, objects: list[dict],
+                          kafka_port: int) -> list[str]:
     name, where = deployment["metadata"]["name"], ref(deployment)
     policies = [p for p in of_kind(objects, "NetworkPolicy") if selects(p["spec"].get("podSelector"), pod_labels)]
     if not policies:
@@ -184,12 +203,43 @@ def network_policy_faults(deployment: dict, pod_labels: dict, http_ports: set, o
         for rule in spec.get("ingress", []):
             if not rule.get("from"):
                 faults.append(f"{ref(policy)}: an ingress rule admits every source")
+            if any("podSelector" not in peer or "namespaceSelector" not in peer for peer in rule.get("from", [])):
+                faults.append(f"{ref(policy)}: ingress must name the controller's pods by label in their namespace")
             if not rule.get("ports") or any(p.get("port") not in http_ports for p in rule["ports"]):
                 faults.append(f"{ref(policy)}: ingress must be to the HTTP port only")
         egress = {p.get("port") for rule in spec.get("egress", []) for p in rule.get("ports") or [{}]}
-        allowed = EGRESS_PORTS | EXTRA_EGRESS_PORTS.get(name, set())
+        needed = EGRESS_PORTS | {kafka_port}
+        allowed = needed | EXTRA_EGRESS_PORTS.get(name, set())
         faults += [f"{ref(policy)}: egress to port {p} is not needed" for p in sorted(egress - allowed, key=str)]
-        faults += [f"{ref(policy)}: no egress to port {p}" for p in sorted(EGRESS_PORTS - egress)]
+        faults += [f"{ref(policy)}: no egress to port {p}" for p in sorted(needed - egress)]
+    return faults
+
+
+def config_value(objects: list[dict], key: str, config_map: str = "complaint-platform") -> str | None:
+    """A ConfigMap's value by the generator's name (the rendered name ends in a content hash)."""
+    return next((c.get("data", {}).get(key) for c in of_kind(objects, "ConfigMap")
+                 if re.fullmatch(rf"{re.escape(config_map)}(-[a-z0-9]{{10}})?", c["metadata"]["name"])), None)
+
+
+def kafka_user_faults(deployment: dict, objects: list[dict]) -> list[str]:
+    """The service's KafkaUser exists, is the user its ConfigMap names, and may join its group."""
+    name, where = deployment["metadata"]["name"], ref(deployment)
+    username = config_value(objects, "KAFKA_SASL_USERNAME", name)
+    users = {u["metadata"]["name"]: u for u in of_kind(objects, "KafkaUser")}
+    if username not in users:
+        return [f"{where}: no KafkaUser {username!r} (its KAFKA_SASL_USERNAME)"]
+    spec = users[username]["spec"]
+    acls = spec.get("authorization", {}).get("acls", [])
+    group = f"{config_value(objects, 'CONSUMER_GROUP_PREFIX')}{name}"
+    faults = []
+    if spec.get("authentication", {}).get("type") != "scram-sha-512":
+        faults.append(f"KafkaUser/{username}: authentication is not scram-sha-512")
+    if not any(a["resource"]["type"] == "group" and group.startswith(a["resource"]["name"])
+               and a["resource"].get("patternType") == "prefix" and "Read" in a.get("operations", []) for a in acls):
+        faults.append(f"KafkaUser/{username}: no prefix ACL lets it read as group {group}")
+    if not any(a["resource"]["type"] == "topic" and TOPICS[name].startswith(a["resource"]["name"])
+               and "Write" in a.get("operations", []) for a in acls):
+        faults.append(f"KafkaUser/{username}: may not write its topic {TOPICS[name]}")
     return faults
 
 
@@ -213,8 +263,19 @@ def autoscaler_faults(deployment: dict, autoscaler: str, objects: list[dict]) ->
         kafka = [t for t in triggers if t["type"] == "kafka"]
         groups = {t["metadata"].get("consumerGroup") for t in kafka}
         topics = {t["metadata"].get("topic") for t in kafka}
-        if not kafka or groups != {name}:
-            faults.append(f"{ref(so)}: Kafka triggers must watch consumer group {name!r}, not {groups or 'none'}")
+        group = f"{config_value(objects, 'CONSUMER_GROUP_PREFIX')}{name}"
+        if not kafka or groups != {group}:
+            faults.append(f"{ref(so)}: Kafka triggers must watch consumer group {group!r}, not {groups or 'none'}")
+        auths = {a["metadata"]["name"]: a for a in of_kind(objects, "TriggerAuthentication")}
+        for trigger in kafka:
+            auth = auths.get((trigger.get("authenticationRef") or {}).get("name"))
+            auth_spec = (auth or {}).get("spec", {})
+            params = {p["parameter"] for source in ("secretTargetRef", "env") for p in auth_spec.get(source, [])}
+            if trigger["metadata"].get("sasl") != "scram_sha512" or trigger["metadata"].get("tls") != "enable":
+                faults.append(f"{ref(so)}: trigger {trigger.get('name')} does not use SASL/SCRAM-SHA-512 over TLS")
+            if not {"username", "password", "ca"} <= params:
+                faults.append(f"{ref(so)}: trigger {trigger.get('name')} has no TriggerAuthentication "
+                              "with username, password and ca")
         if topics != READS.get(name, topics) or not topics <= set(TOPICS.values()):
             faults.append(f"{ref(so)}: Kafka triggers watch {sorted(topics, key=str)}, "
                           f"the group reads {sorted(READS.get(name, []))}")
@@ -227,13 +288,61 @@ def autoscaler_faults(deployment: dict, autoscaler: str, objects: list[dict]) ->
     return faults
 
 
-def deployment_faults(deployment: dict, objects: list[dict], autoscaler: str) -> list[str]:
+#: What a stop waits for besides the service's own calls: the outbox's last round and the producer's
+#: flush with a healthy broker (a broker that is down is not waited for: the outbox keeps the rest).
+DRAIN_ROUND_S = 10.0
+#: Timeouts fixed in the adapters, not settings: the order system (carrier's records client:
+#: 3 tries of 2 s), notify's account check (2 s) and SMTP (connect, then send: 10 s each).
+ORDER_LOOKUP_S, ACCOUNT_CHECK_S, SMTP_STEP_S = 3 * 2.0, 2.0, 10.0
+
+
+def carrier_lookup_s(setting) -> float:
+    """The order lookup, then every package's carrier at once, each with its retries."""
+    attempts = setting("CARRIER_ATTEMPTS")
+    pauses = (attempts - 1) * setting("CARRIER_BACKOFF_MAX_S")
+    return ORDER_LOOKUP_S + attempts * setting("CARRIER_TIMEOUT_S") + pauses
+
+
+def longest_drain_s(name: str, objects: list[dict]) -> float:
+    """How long SIGTERM may take to finish, from the settings the ConfigMaps give the service, in
+    the order a stop runs: the preStop pause; the HTTP requests in flight (uvicorn waits for them;
+    carrier's re-check asks the carriers while the agent waits, the others ask the order system at
+    most); the message in flight (cut at DRAIN_TIMEOUT_S where the kernel has that setting); the
+    outbox's last round and the producer's flush."""
+    deployment = next(d for d in of_kind(objects, "Deployment") if d["metadata"]["name"] == name)
+    pre_stop = deployment["spec"]["template"]["spec"]["containers"][0].get("lifecycle", {}).get("preStop", {})
+    pause = float((pre_stop.get("exec", {}).get("command") or ["sleep", "0"])[-1])
+
+    def setting(key: str) -> float:
+        return float(config_value(objects, key, name) or config_value(objects, key))
+
+    request = carrier_lookup_s(setting) if name == "carrier" else ORDER_LOOKUP_S
+    if name == "carrier":
+        message = carrier_lookup_s(setting)
+    elif name == "notify":  # the account check, then one SMTP hand-over (a retry is a timer, not a wait)
+        message = ACCOUNT_CHECK_S + 2 * SMTP_STEP_S
+    else:  # a message whose handler failed waits out one redelivery pause
+        message = setting("RETRY_BACKOFF_MAX_S")
+    if config_value(objects, "DRAIN_TIMEOUT_S") is not None:
+        message = min(message, setting("DRAIN_TIMEOUT_S"))
+    return pause + request + message + DRAIN_ROUND_S
+
+
+def deployment_faults(deployment: dict, objects: list[dict], autoscaler: str, kafka_port: int) -> list[str]:
     where = ref(deployment)
     template = deployment["spec"]["template"]
     pod, pod_labels = template["spec"], template["metadata"].get("labels", {})
     faults = [f"{where}: pod template has no label {k}" for k in COMMON_LABELS if k not in pod_labels]
-    if pod.get("terminationGracePeriodSeconds") != 30:
-        faults.append(f"{where}: terminationGracePeriodSeconds is not 30")
+    drain = longest_drain_s(deployment["metadata"]["name"], objects)
+    if pod.get("terminationGracePeriodSeconds", 30) < drain:
+        faults.append(f"{where}: terminationGracePeriodSeconds {pod.get('terminationGracePeriodSeconds', 30)} "
+                      f"is shorter than its longest drain, {drain:g} s")
+    accounts = {a["metadata"]["name"]: a for a in of_kind(objects, "ServiceAccount")}
+    account = accounts.get(pod.get("serviceAccountName", "default"))
+    if account is None:
+        faults.append(f"{where}: runs as no ServiceAccount of its own")
+    elif (account.get("automountServiceAccountToken"), pod.get("automountServiceAccountToken")) != (False, False):
+        faults.append(f"{where}: mounts a service-account token (it never calls the Kubernetes API)")
     http_ports: set = set()
     for container in pod["containers"]:
         faults += container_faults(f"{where} container {container['name']}", pod, container)
@@ -246,8 +355,10 @@ def deployment_faults(deployment: dict, objects: list[dict], autoscaler: str) ->
     if not budgets:
         faults.append(f"{where}: no PodDisruptionBudget")
     faults += [f"{ref(b)}: minAvailable is not 1" for b in budgets if b["spec"].get("minAvailable") != 1]
-    faults += network_policy_faults(deployment, pod_labels, http_ports, objects)
+    faults += network_policy_faults(deployment, pod_labels, http_ports, objects, kafka_port)
     faults += autoscaler_faults(deployment, autoscaler, objects)
+    if config_value(objects, "KAFKA_SECURITY_PROTOCOL", "complaint-platform") == "SASL_SSL":
+        faults += kafka_user_faults(deployment, objects)
     return faults
 
 
@@ -276,7 +387,7 @@ def topic_faults(objects: list[dict], replicas: int) -> list[str]:
     return faults
 
 
-def manifest_faults(objects: list[dict], autoscaler: str, topic_replicas: int) -> list[str]:
+def manifest_faults(objects: list[dict], autoscaler: str, topic_replicas: int, kafka_port: int) -> list[str]:
     """Every way the rendered objects break our rules, one readable line each (empty: all good)."""
     faults = []
     for obj in objects:
@@ -284,13 +395,57 @@ def manifest_faults(objects: list[dict], autoscaler: str, topic_replicas: int) -
         faults += [f"{ref(obj)}: no label {k}" for k in COMMON_LABELS if k not in labels]
         if labels.get("app.kubernetes.io/part-of") not in (None, PART_OF):
             faults.append(f"{ref(obj)}: part-of is not {PART_OF}")
-    deployments = of_kind(objects, "Deployment")
+    deployments = [d for d in of_kind(objects, "Deployment")
+                   if d["metadata"]["labels"].get("app.kubernetes.io/component") == "service"]
     if not deployments:
         faults.append("no Deployment rendered")
+    tags = {c["image"].rsplit("/", 1)[-1].partition(":")[2] for d in deployments
+            for c in d["spec"]["template"]["spec"]["containers"]}
+    if len(tags) > 1:
+        faults.append(f"the services' images have different tags in one overlay: {sorted(tags)}")
     for deployment in deployments:
-        faults += deployment_faults(deployment, objects, autoscaler)
+        faults += deployment_faults(deployment, objects, autoscaler, kafka_port)
     faults += topic_faults(objects, topic_replicas)
     return faults
+
+
+def path_matches(kind: str, pattern: str, path: str) -> bool:
+    if kind in ("Exact",):
+        return path == pattern
+    return pattern == "/" or path == pattern.rstrip("/") or path.startswith(pattern.rstrip("/") + "/")
+
+
+def route(objects: list[dict], host: str, path: str) -> tuple[str, str, bool] | None:
+    """Where an Ingress or an HTTPRoute sends ``https://host/path``: (Service, path it gets, over TLS)."""
+    found = []  # (length of the matched path, service, path the service gets, TLS)
+    for ingress in of_kind(objects, "Ingress"):
+        tls = any(host in t.get("hosts", []) and t.get("secretName") for t in ingress["spec"].get("tls", []))
+        rewrite = ingress["metadata"].get("annotations", {}).get("nginx.ingress.kubernetes.io/rewrite-target")
+        for rule in ingress["spec"].get("rules", []):
+            for p in rule.get("host") == host and rule["http"]["paths"] or []:
+                if path_matches(p["pathType"], p["path"], path):
+                    found.append((len(p["path"]), p["backend"]["service"]["name"], rewrite or path, tls))
+    gateways = {g["metadata"]["name"]: g for g in of_kind(objects, "Gateway")}
+    for http_route in of_kind(objects, "HTTPRoute"):
+        spec = http_route["spec"]
+        if host not in spec.get("hostnames", []):
+            continue
+        listeners = [listener for parent in spec["parentRefs"] for listener in
+                     gateways.get(parent["name"], {}).get("spec", {}).get("listeners", [])
+                     if listener["name"] == parent.get("sectionName", listener["name"])]
+        tls = any(x["protocol"] == "HTTPS" and x.get("tls", {}).get("certificateRefs") for x in listeners)
+        for rule in spec.get("rules", []):
+            rewrite = next((f["urlRewrite"]["path"].get("replaceFullPath") for f in rule.get("filters", [])
+                            if f["type"] == "URLRewrite"), None)
+            for match in rule.get("matches", []):
+                kind = {"PathPrefix": "Prefix"}.get(match["path"]["type"], match["path"]["type"])
+                if path_matches(kind, match["path"]["value"], path):
+                    for backend in rule.get("backendRefs", []):
+                        found.append((len(match["path"]["value"]), backend["name"], rewrite or path, tls))
+    if not found:
+        return None
+    _, service, reaches, tls = max(found)
+    return service, reaches, tls
 
 
 def service_names() -> list[str]:
@@ -308,10 +463,45 @@ def test_every_rendered_object_keeps_the_rules(rendered, overlay):
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
 def test_every_service_has_a_deployment_service_budget_and_network_policy(rendered, overlay):
-    names = {d["metadata"]["name"] for d in of_kind(rendered[overlay], "Deployment")}
+    names = {d["metadata"]["name"] for d in of_kind(rendered[overlay], "Deployment")
+             if d["metadata"]["labels"]["app.kubernetes.io/component"] == "service"}
     assert set(service_names()) <= names, f"no Deployment for {set(service_names()) - names} in {overlay}"
     for kind in ("Service", "PodDisruptionBudget", "NetworkPolicy"):
         assert names <= {o["metadata"]["name"] for o in of_kind(rendered[overlay], kind)}, kind
+
+
+@pytest.mark.parametrize("overlay", ["production", "production-gateway-api"])
+def test_the_public_entry_points_are_reachable_over_tls_and_nothing_else_is(rendered, overlay):
+    objects = rendered[overlay]
+    for (host, path), (service, reaches) in ENTRY_POINTS.items():
+        assert route(objects, host, path) == (service, reaches, True), f"https://{host}{path} in {overlay}"
+    for (host, path), service in NOT_PUBLIC.items():
+        assert (route(objects, host, path) or [None])[0] != service, f"https://{host}{path} reaches {service}"
+
+
+def test_the_grace_period_covers_the_longest_drain_computed_from_the_settings(rendered):
+    objects = rendered["production"]
+    drains = {name: longest_drain_s(name, objects) for name in service_names()}
+    carrier = 3 * 2 + 3 * 5 + 2 * 5  # the order lookup, then three tries of 5 s with two pauses of 5 s
+    cut = float(config_value(objects, "DRAIN_TIMEOUT_S") or carrier)
+    assert drains["carrier"] == 5 + carrier + min(carrier, cut) + 10 == max(drains.values())
+    for deployment in of_kind(objects, "Deployment"):
+        assert deployment["spec"]["template"]["spec"]["terminationGracePeriodSeconds"] >= drains["carrier"]
+
+
+def test_the_local_overlay_runs_every_stand_in_its_services_are_pointed_at(rendered):
+    objects = rendered["local"]
+    named = {urlparse(value if "://" in value else f"smtp://{value}").hostname
+             for config_map in of_kind(objects, "ConfigMap") for key, value in config_map.get("data", {}).items()
+             if key.endswith("_URL") and "://" in value or key == "SMTP_HOST"}
+    in_cluster = {host for host in named if host and "." not in host and host != "127.0.0.1"}
+    assert in_cluster >= {"order-simulator", "carrier-simulator", "telephony-simulator", "mailpit"}
+    for name in in_cluster:
+        [deployment] = [d for d in of_kind(objects, "Deployment") if d["metadata"]["name"] == name]
+        pod = deployment["spec"]["template"]["spec"]
+        assert any(s["metadata"]["name"] == name for s in of_kind(objects, "Service")), name
+        assert pod["automountServiceAccountToken"] is False and pod["securityContext"]["runAsNonRoot"], name
+        assert pod["containers"][0]["securityContext"]["readOnlyRootFilesystem"], name
 
 
 def test_the_broken_overlay_fails_and_the_faults_name_what_is_missing():
@@ -328,10 +518,45 @@ def test_the_broken_overlay_fails_and_the_faults_name_what_is_missing():
     ("NetworkPolicy", "Deployment/intake: no NetworkPolicy selects its pods"),
     ("Service", "Deployment/intake: no Service selects its pods"),
     ("ScaledObject", "Deployment/intake: needs exactly one autoscaler, has 0 HPA and 0 ScaledObject"),
+    ("KafkaUser", "Deployment/intake: no KafkaUser 'complaints-intake' (its KAFKA_SASL_USERNAME)"),
+    ("TriggerAuthentication", "ScaledObject/intake: trigger lag-routing has no TriggerAuthentication with "
+                              "username, password and ca"),
 ])
 def test_a_missing_companion_object_is_named(rendered, kind, fault):
     objects = [o for o in rendered["production"] if o["kind"] != kind]
     assert fault in manifest_faults(objects, **OVERLAYS["production"])
+
+
+def _grace_30(o):
+    o["spec"]["template"]["spec"]["terminationGracePeriodSeconds"] = 30
+
+
+def _no_ephemeral_storage(o):
+    o["spec"]["template"]["spec"]["containers"][0]["resources"]["limits"].pop("ephemeral-storage")
+
+
+def _whole_namespace(o):
+    o["spec"]["ingress"][0]["from"][0].pop("podSelector")
+
+
+def _token(o):
+    o["automountServiceAccountToken"] = True
+
+
+@pytest.mark.parametrize("kind, name, breakage, fault", [
+    ("Deployment", "carrier", _grace_30, "Deployment/carrier: terminationGracePeriodSeconds 30 is shorter than "
+                                         "its longest drain"),
+    ("Deployment", "intake", _no_ephemeral_storage,
+     "Deployment/intake container intake: no resources.limits.ephemeral-storage"),
+    ("NetworkPolicy", "routing", _whole_namespace,
+     "NetworkPolicy/routing: ingress must name the controller's pods by label in their namespace"),
+    ("ServiceAccount", "notify", _token, "Deployment/notify: mounts a service-account token (it never calls the "
+                                         "Kubernetes API)"),
+])
+def test_a_broken_packaging_rule_is_named(rendered, kind, name, breakage, fault):
+    objects = copy.deepcopy(rendered["production"])
+    breakage(next(o for o in objects if o["kind"] == kind and o["metadata"]["name"] == name))
+    assert any(f.startswith(fault) for f in manifest_faults(objects, **OVERLAYS["production"]))
 
 
 def test_a_missing_dead_letter_topic_is_named(rendered):
@@ -400,6 +625,9 @@ def dockerfile_faults(text: str) -> list[str]:
         faults.append(f"the final USER must be a numeric non-root uid, not {users[-1] if users else 'unset'}")
     if any(k == "HEALTHCHECK" for k, _ in instructions):
         faults.append("HEALTHCHECK is set (Kubernetes probes the service)")
+    labels = " ".join(v for k, v in instructions if k == "LABEL")
+    faults += [f"no OCI label org.opencontainers.image.{key} (which release, commit and repository)"
+               for key in ("version", "revision", "source") if f"org.opencontainers.image.{key}=" not in labels]
     if ("ENTRYPOINT", '["python", "-m"]') not in instructions:
         faults.append('ENTRYPOINT is not ["python", "-m"]')
     return faults

@@ -48,7 +48,7 @@ async def carrier(settings, db, order_system_url, carrier_simulator_url):  # db:
                                 "breaker_reset_s": 30.0, "carrier_max_answer_bytes": 200_000,
                                 "recheck_interval_s": 0})
     for topic in (TOPICS["intake"], TOPICS["routing"]):
-        await asyncio.to_thread(skip_history, config.kafka_bootstrap_servers, config.service_name, topic)
+        await asyncio.to_thread(skip_history, config.kafka_bootstrap_servers, config.consumer_group, topic)
     app = create_app(config)
     services = app.state.services
     services.gateway.clock = Clock()
@@ -71,7 +71,7 @@ async def intake(settings, order_system_url):
                                "mongodb_database": f"{settings.database_name}_intake",
                                "order_system_url": order_system_url})
     for topic in TOPICS.values():
-        await asyncio.to_thread(skip_history, config.kafka_bootstrap_servers, config.service_name, topic)
+        await asyncio.to_thread(skip_history, config.kafka_bootstrap_servers, config.consumer_group, topic)
     app = create_intake_app(config)
     async with app.router.lifespan_context(app):
         yield app

@@ -39,7 +39,7 @@ def intake_config(settings, order_system_url):
         config = IntakeSettings(**{**settings.model_dump(), "service_name": f"intake-{settings.service_name}",
                                    "order_system_url": order_system_url, **overrides})
         for topic in (t for service, t in TOPICS.items() if service != "intake"):
-            await asyncio.to_thread(skip_history, config.kafka_bootstrap_servers, config.service_name, topic)
+            await asyncio.to_thread(skip_history, config.kafka_bootstrap_servers, config.consumer_group, topic)
         return config
     return config
 

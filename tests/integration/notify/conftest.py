@@ -66,7 +66,7 @@ class running_notify:
     async def __aenter__(self) -> httpx.AsyncClient:
         await asyncio.to_thread(topics_served, self.config, [TOPICS["intake"], TOPICS["routing"], TOPICS["notify"]])
         for topic in (TOPICS["intake"], TOPICS["routing"]):
-            await asyncio.to_thread(skip_history, self.config.kafka_bootstrap_servers, self.config.service_name, topic)
+            await asyncio.to_thread(skip_history, self.config.kafka_bootstrap_servers, self.config.consumer_group, topic)
         self.app = create_app(self.config, self.clock)
         self._lifespan = self.app.router.lifespan_context(self.app)
         await self._lifespan.__aenter__()

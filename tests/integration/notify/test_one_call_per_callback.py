@@ -107,7 +107,8 @@ async def test_notify_killed_in_any_window_of_a_call_attempt_calls_exactly_once_
         settings, db, mailbox, telephony_url, tmp_path, processes, window, calls_before_the_kill):
     config = notify_environment(settings, mailbox, telephony_url)
     for topic in (TOPICS["intake"], TOPICS["routing"]):  # this test's dispatch only, not the topics' history
-        await asyncio.to_thread(skip_history, settings.kafka_bootstrap_servers, config["SERVICE_NAME"], topic)
+        await asyncio.to_thread(skip_history, settings.kafka_bootstrap_servers,
+                                settings.consumer_group_prefix + config["SERVICE_NAME"], topic)
     complaint_id, phone = someone()[0], a_phone()
     first = ServiceProcess("notify", settings, TOPICS["routing"], tmp_path, **config, TEST_HANG_AT=window,
                            TEST_HANG_FOR=f"cb-{complaint_id}")

@@ -35,7 +35,7 @@ async def test_killing_notify_while_mail_goes_out_and_restarting_it_sends_every_
     cases = [someone() for _ in range(CASES)]
     addresses = {email for _, email in cases}
     for topic in (TOPICS["intake"], TOPICS["routing"]):  # this test's complaints only, not the topics' history
-        await asyncio.to_thread(skip_history, settings.kafka_bootstrap_servers, f"notify-{settings.service_name}", topic)
+        await asyncio.to_thread(skip_history, settings.kafka_bootstrap_servers, f"{settings.consumer_group_prefix}notify-{settings.service_name}", topic)
     with (tmp_path / "notify.log").open("ab") as log:
         first = start_notify(settings, mailbox, telephony_url, log)
         try:

@@ -22,7 +22,7 @@ async def routing_config(settings, db, order_system_url) -> RoutingSettings:  # 
     config = RoutingSettings(**{**settings.model_dump(), "service_name": f"routing-{settings.service_name}",
                                 "timer_interval_s": 3600, "order_system_url": order_system_url})
     for topic in (TOPICS["intake"], TOPICS["notify"]):
-        await asyncio.to_thread(skip_history, config.kafka_bootstrap_servers, config.service_name, topic)
+        await asyncio.to_thread(skip_history, config.kafka_bootstrap_servers, config.consumer_group, topic)
     return config
 
 
