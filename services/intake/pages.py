@@ -14,7 +14,7 @@ from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
-from contracts.intake import CATEGORY_LABELS
+from contracts.intake import CATEGORY_LABELS, short_reference
 
 HERE = Path(__file__).parent
 templates = Jinja2Templates(directory=HERE / "templates")
@@ -45,7 +45,8 @@ async def locked_out_page(request: Request) -> HTMLResponse:
 @router.get("/complaints/{complaint_id}", response_class=HTMLResponse)
 async def status_page(request: Request, complaint_id: str) -> HTMLResponse:
     # The token stays in the query string for the browser's script only; never cache the page.
-    return templates.TemplateResponse(request, "status.html", {"complaint_id": complaint_id},
+    return templates.TemplateResponse(request, "status.html",
+                                      {"complaint_id": complaint_id, "reference": short_reference(complaint_id)},
                                       headers={**HEADERS, "Cache-Control": "no-store"})
 
 
