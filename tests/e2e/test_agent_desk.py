@@ -15,7 +15,7 @@ from playwright.sync_api import Browser, Page, expect
 from contracts.intake import CATEGORY_LABELS
 from services.kernel import auth
 from tests.e2e.desk_story import (a_filed_complaint, a_partner_team, an_agent_on_duty, bearer,
-                                  logged_types, off_duty, open_case_from_the_queue, paste_token,
+                                  logged_types, off_duty, open_case_from_the_queue, paste_token, queue_link,
                                   routing_events, screenshot, sign_in)
 
 pytestmark = pytest.mark.integration
@@ -180,11 +180,13 @@ def test_a_callback_no_agent_can_take_waits_on_every_desk_and_the_agent_s_own_ca
     assert answer.status_code == 202, answer.text
 
     sign_in(page, intake_server, "desk", agent)
-    expect(page.locator("#my-queue").get_by_role("link", name=mine)).to_be_visible(timeout=30_000)
+    expect(queue_link(page, "#my-queue", mine)).to_have_text(
+        re.compile(rf"^.+ — {re.escape(CATEGORY_LABELS[MISSING])} — \d+ min old$"), timeout=30_000)
     expect(page.locator("#my-queue")).to_contain_text("Written case")
-    waiting = page.locator("#waiting li").filter(has=page.get_by_role("link", name=nobody_s))
+    waiting = page.locator(f'#waiting li[data-complaint-id="{nobody_s}"]')
     expect(waiting).to_contain_text("Callback waiting", timeout=30_000)
-    expect(waiting).to_contain_text(f"{CATEGORY_LABELS['damaged_item']}: The vase arrived broken.")
+    expect(waiting.locator("a.case-link")).to_contain_text(CATEGORY_LABELS["damaged_item"])
+    expect(waiting).to_contain_text("The vase arrived broken.")
 
 
 def test_the_agent_marks_the_call_connected_and_the_customer_hears_they_are_on_the_call(
