@@ -31,10 +31,13 @@ HEADERS = {
 
 
 @router.get("/", response_class=HTMLResponse)
-async def complaint_page(request: Request) -> HTMLResponse:
+async def complaint_page(request: Request, without_code: bool = False) -> HTMLResponse:
+    """``?without_code=1``: the locked-out page's way out, when the code cannot arrive. The filing
+    is an unverified one about a locked account, which routing's rules give to a human for a
+    manual check (``security_unverified``), never to anyone who acts on the account at once."""
     categories = [(category.value, label) for category, label in CATEGORY_LABELS.items()]
-    return templates.TemplateResponse(request, "complaint.html", {"categories": categories},
-                                      headers=HEADERS)
+    return templates.TemplateResponse(request, "complaint.html",
+                                      {"categories": categories, "without_code": without_code}, headers=HEADERS)
 
 
 @router.get("/locked-out", response_class=HTMLResponse)

@@ -163,13 +163,21 @@
     return {
       // "Call me now" works on its own: the agent takes the details on the call.
       category: checked ? checked.value : (forCall ? "other" : null),
-      description: value("description") || (forCall ? "The customer asked to be called back." : ""),
+      description: withoutCode(value("description") || (forCall ? "The customer asked to be called back." : "")),
       channel: "web",
       complainant: complainant,
       tracking_numbers: [],
       // An order proven by the code wins over one typed (the page shows only the proven one).
       ...(ref && ref.kind === "order_id" ? { order_id: ref.value } : value("order_id") ? { order_id: value("order_id") } : {}),
     };
+  }
+
+  // The locked-out way out: say so in the complaint itself (staff read it first), with the seller
+  // id the person typed; nothing proves it, so it is their words, not an account id of the filing.
+  function withoutCode(description) {
+    if (!form.dataset.withoutCode || !description) return description;
+    const seller = value("seller_id");
+    return `I could not get the one-time code, so I am complaining without it.${seller ? ` My seller account id: ${seller}.` : ""}\n\n${description}`;
   }
 
   async function post(url, body, key, token) {
