@@ -52,6 +52,8 @@
     const [title, detail] = CALL_OVER[state] || [next.title, next.detail];
     show("callback-state", title);
     show("callback-detail", detail);
+    // A call waiting or under way is the page's headline already ("What happens next"): not twice.
+    el("callback-state").hidden = el("callback-detail").hidden = !(state in CALL_OVER);
     el("callback-state").dataset.state = state;
     cancelButton.hidden = !(cb && CANCELLABLE.has(cb.state));
     el("ask-call").hidden = !next.can_ask_for_call;
