@@ -124,7 +124,9 @@ def test_the_agent_transfers_with_a_brief_the_partner_records_an_outcome_and_the
 def test_an_expired_session_sends_the_agent_to_sign_in_and_the_note_comes_back(
         page: Page, intake_server, intake_settings, routing_server, routing_settings, agent):
     complaint_id = a_filed_complaint(intake_server, intake_settings, MISSING, "Two items missing.")
-    short = auth.sign({"sub": agent, "role": "agent"}, intake_settings.signing_key, timedelta(seconds=6))
+    # Long enough to sign in and open the case on a loaded 2-core machine (6 s was not), short
+    # enough to wait out: the test sleeps until it has expired.
+    short = auth.sign({"sub": agent, "role": "agent"}, intake_settings.signing_key, timedelta(seconds=10))
     page.clock.install()  # the page's own timers wait for the test: the click meets the 401, not a refresh
     paste_token(page, intake_server, "desk", short)
     open_case_from_the_queue(page, intake_server, complaint_id)
