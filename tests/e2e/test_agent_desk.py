@@ -14,7 +14,7 @@ from playwright.sync_api import Browser, Page, expect
 
 from contracts.intake import CATEGORY_LABELS
 from services.kernel import auth
-from tests.e2e.accessibility import a_person_can_use
+from tests.e2e.accessibility import a_person_can_use, focus_ring_contrast
 from tests.e2e.desk_story import (a_filed_complaint, a_partner_team, an_agent_on_duty, bearer,
                                   logged_types, off_duty, open_case_from_the_queue, paste_token, queue_link,
                                   routing_events, screenshot, sign_in)
@@ -336,4 +336,7 @@ def test_the_sign_in_pages_pass_for_a_person_on_a_phone(page: Page, intake_serve
     for audience in ("desk", "partner"):
         page.goto(f"{intake_server}/{audience}/sign-in")
         expect(page.get_by_role("heading", level=1)).to_be_visible()
+        for _ in range(4):  # the skip link, the header's link, the fields, the buttons
+            page.keyboard.press("Tab")
+            assert focus_ring_contrast(page) >= 3, page.evaluate("document.activeElement.outerHTML")
         a_person_can_use(page, f"{audience}-sign-in")

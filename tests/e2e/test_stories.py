@@ -112,7 +112,8 @@ def test_the_button_call_me_now_the_agent_hands_over_with_a_brief_the_partner_ac
     # He hears the outcome (never the internal note), and answers yes from the email.
     outcome = mail_with(mailbox, email, f"What was done about your complaint {complaint_id}")
     assert "retrained" in outcome["text"] and "D-4471" not in outcome["text"]
-    answer_by_the_email_link(page, link_after(question["text"], "Yes, it's closed:"), "Yes, it's closed")
+    answer_by_the_email_link(page, link_after(question["text"], "Yes, it's closed:"), "Yes, it's closed",
+                             check_as="notify-closure")
     expect(page.get_by_text("Your complaint is closed.")).to_be_visible()
 
     # The case is closed everywhere: his page, and routing's case.
