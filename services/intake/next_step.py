@@ -62,8 +62,8 @@ def _case_step(view: dict, status: str | None, closure: str | None) -> dict:
         return {"state": "question", "title": "We think we have solved it: please tell us below.", "by": None,
                 "detail": "Answer \u201cIs your complaint closed?\u201d on this page or from our email."}
     if status == "resolved" or closure == "answered":
-        return {"state": "resolved", "title": "We have done what we said below.", "by": None,
-                "detail": "We will ask you by email whether your complaint is solved."}
+        return {"state": "resolved", "title": "We have resolved your complaint: what we did is below.",
+                "by": None, "detail": "We will ask you whether it is solved for you."}
     if handed := view.get("handed_over"):
         return {"state": "with_partner", "by": handed["answer_by"],
                 "title": "Your case is with the team that can act on it.",

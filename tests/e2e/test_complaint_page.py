@@ -102,7 +102,7 @@ def test_an_order_number_the_order_system_does_not_know_is_shown_next_to_the_fie
     expect(page.locator("#order_id-error")).to_have_text(
         "Error: We do not know this order number. Check it against your order confirmation.")
     expect(page.locator("#error-summary")).to_be_focused()
-    expect(page.locator("#form-message")).to_contain_text("order_id: unknown order")
+    expect(page.locator("#error-summary")).to_contain_text("We were told: order_id: unknown order")
     assert page.url.startswith(f"{intake_server}/?order_id=")
 
 

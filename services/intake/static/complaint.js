@@ -81,6 +81,8 @@
     });
     if (general) list.append(Object.assign(document.createElement("li"), { textContent: general }));
     summary.hidden = false;
+    message.textContent = "";  // no "Sending…" left under a refusal
+    message.className = "form-message";
     document.title = `Error: ${TITLE}`;
     summary.focus();
   }
@@ -205,8 +207,9 @@
       showErrors([], "Your one-time code verification has expired. Verify again, or send your complaint without it.");
     } else if (response.status === 422 && /^order_id:/.test(messageOf(data))) {
       // An order the order system does not know: next to the order number, the API's words below.
-      showErrors([["order_id", "We do not know this order number. Check it against your order confirmation."]]);
-      say("Please check: " + messageOf(data), "error");
+      // The API's own words go in the summary too, below ours: one announcement, not two.
+      showErrors([["order_id", "We do not know this order number. Check it against your order confirmation."]],
+                 `We were told: ${messageOf(data)}`);
     } else if (response.status === 422 && data) {
       const fields = [];
       (Array.isArray(data.detail) ? data.detail : []).forEach((d) => {
@@ -214,8 +217,7 @@
         if (field && !fields.some(([f]) => f === field)) fields.push([field, PLAIN[field] || d.msg]);
       });
       if (/^complainant:/.test(messageOf(data))) fields.push(["email", EITHER]);
-      showErrors(fields, fields.length ? "" : "Some details are not valid.");
-      say("Please check: " + (messageOf(data) || "some fields are not valid."), "error");
+      showErrors(fields, messageOf(data) ? `We were told: ${messageOf(data)}` : (fields.length ? "" : "Some details are not valid."));
     } else if (response.status === 429) {
       const wait = parseInt(response.headers.get("Retry-After") || "60", 10);
       const what = which === "file" ? "complaints sent from here" : "call requests";
@@ -255,7 +257,7 @@
       leaving = true;
       window.location.assign(complaint.status_url);
     } catch (e) {
-      say("We could not reach our service. Check your connection and push the button again.", "error");
+      showErrors([], "We could not reach our service. Check your connection and push the button again.");
     } finally {
       if (!leaving) busy(false);
     }
@@ -278,7 +280,7 @@
       const complaint = await fileOnce(false);
       if (complaint) { leaving = true; window.location.assign(complaint.status_url); }
     } catch (e) {
-      say("We could not reach our service. Check your connection and send again.", "error");
+      showErrors([], "We could not reach our service. Check your connection and send again.");
     } finally {
       if (!leaving) busy(false);
     }
