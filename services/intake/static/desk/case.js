@@ -82,7 +82,7 @@
   function renderFiling(view) {
     const f = view.filing, c = f.complainant;
     Desk.facts(document.getElementById("filing"), [
-      ["About", view.category_label], ["In their words", f.description], ["Channel", f.channel],
+      ["Reference", view.reference], ["About", view.category_label], ["In their words", f.description], ["Channel", f.channel],
       ["Name", c.display_name], ["Email", c.email], ["Phone", c.phone], ["Customer", c.customer_id],
       ["Seller", c.seller_id], ["Identity", f.assurance.replace(/_/g, " ")], ["Order", f.order_id],
       ["Tracking", (f.tracking_numbers || []).join(", ")], ["Filed", Desk.when(f.filed_at)],

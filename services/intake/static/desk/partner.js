@@ -76,6 +76,8 @@
     const answer = await Desk.intake(`/api/desk/cases/${encodeURIComponent(complaintId)}`);
     if (!answer.ok) { node.dataset.filing = ""; return; }
     const f = answer.data.filing, c = f.complainant;
+    // The card's heading names the case as people say it (the id stays in data-complaint-id).
+    node.querySelector(".case-id").textContent = `${answer.data.reference} · ${answer.data.category_label}`;
     Desk.facts(node.querySelector(".filing"), [
       ["In their words", f.description], ["Channel", f.channel],
       ["Name", c.display_name], ["Email", c.email], ["Phone", c.phone], ["Seller", c.seller_id],
