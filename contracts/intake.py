@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from enum import StrEnum
 from typing import Literal
 
@@ -46,6 +47,20 @@ CATEGORY_LABELS: dict[Category, str] = {
     Category.SELLER_ISSUE: "A problem with a seller (or, for sellers, with a buyer)",
     Category.OTHER: "Something else",
 }
+
+
+#: Crockford's base32: no I, L, O or U, so a reference read aloud or typed is not misheard.
+_READABLE = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+
+
+def short_reference(complaint_id: str) -> str:
+    """The reference a person reads aloud or types ("7F3A-91B2"): 40 bits of the complaint id in
+    Crockford base32, in two groups of four. The page, the receipt and the desk all show it; the
+    36-character id stays the key."""
+    digits = re.sub(r"[^0-9a-f]", "", complaint_id.lower())[:10].ljust(10, "0")
+    value = int(digits, 16)
+    chars = "".join(_READABLE[(value >> shift) & 31] for shift in range(35, -1, -5))
+    return f"{chars[:4]}-{chars[4:]}"
 
 
 class Channel(StrEnum):

@@ -17,7 +17,7 @@ from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from contracts.intake import CATEGORY_LABELS, ComplaintFiled
+from contracts.intake import CATEGORY_LABELS, ComplaintFiled, short_reference
 from contracts.routing import EscalationReason, ResolutionAction
 from services.intake.desk_views import DeskCaseViews
 from services.intake.handlers import Svc
@@ -77,7 +77,7 @@ async def desk_case(complaint_id: str, svc: Svc, reader: Annotated[dict, Depends
     keys = [] if partner else identifiers(ComplaintFiled.model_validate(filing))
     # Other people's complaints about the order: a partner team reads only the case it was given.
     related = {} if partner else {"related": await views.related(complaint_id, filing.get("order_id"))}
-    return {"complaint_id": complaint_id, "filing": filing,
+    return {"complaint_id": complaint_id, "reference": short_reference(complaint_id), "filing": filing,
             "category_label": CATEGORY_LABELS.get(filing["category"], filing["category"]),
             "timeline": view["timeline"], "customer": {key: await svc.people.unified(key) for key in keys},
             **related}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hmac
 import secrets
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Literal
 
 import anyio
@@ -16,7 +16,8 @@ from contracts import TOPICS
 from contracts.carrier import ShipmentExceptionDetected
 from contracts.notify import ComplaintClosedUnconfirmed, CustomerConfirmedClosed
 from contracts.envelope import Envelope
-from contracts.intake import BCP47, CATEGORY_LABELS, E164, Assurance, Category, Channel, Complainant
+from contracts.intake import (BCP47, CATEGORY_LABELS, E164, Assurance, Category, Channel, Complainant,
+                              short_reference)
 from services.intake.adapters.email import InvalidEmail, parse_email
 from services.intake.adapters.social import SocialPost
 from services.intake.adapters.orders import DirectoryUnavailable, OrderDirectory
@@ -24,6 +25,7 @@ from services.intake.application import Filed, Ignored, Intake, LockedOutPath
 from services.intake.domain import (COMPLAINT, DomainError, FileComplaint, TooManyCodes,
                                     VerificationLockedOut, VerifyOutcome, complaint_stream, contact_owner,
                                     customer_owner)
+from services.intake.next_step import next_step
 from services.intake.projections import OPEN_QUESTION, CaseViews, CustomerViews
 from services.intake.settings import IntakeSettings
 from services.kernel import auth
@@ -276,7 +278,8 @@ def filed_answer(svc: Services, filed: Filed) -> dict:
     same proven owner opened (``Intake.file``), never another person's."""
     token = auth.sign({"complaint_id": filed.complaint_id}, svc.settings.signing_key,
                       timedelta(days=svc.settings.access_token_days))
-    return {"complaint_id": filed.complaint_id, "status": filed.status, "access_token": token,
+    return {"complaint_id": filed.complaint_id, "reference": short_reference(filed.complaint_id),
+            "status": filed.status, "access_token": token,
             "status_url": f"/complaints/{filed.complaint_id}?token={token}"}
 
 
@@ -332,10 +335,19 @@ async def case_view(complaint_id: str, svc: Svc, authorization: Annotated[str | 
     if view is None:
         raise HTTPException(404, {"message": "complaint: not found"})
     callback = view["callback"] and {**view["callback"], "complaint_id": complaint_id}
-    return {"complaint_id": complaint_id, "category": view["category"],
+    return {"complaint_id": complaint_id, "reference": short_reference(complaint_id), "category": view["category"],
             "category_label": CATEGORY_LABELS[Category(view["category"])], "status": view["status"],
             "callback": callback, "outcomes": view.get("outcomes", []), "closure": view.get("closure"),
+            "next_step": next_step(view, datetime.now(UTC)), "shipment": shipment_for(view),
             "timeline": [{k: e[k] for k in ("time", "type", "summary")} for e in view["timeline"]]}
+
+
+def shipment_for(view: dict) -> dict | None:
+    """The carrier's sentence about the order, only for a complainant the order is proven to be
+    (a login, a verified contact, or the case we opened for the order's customer): an order number
+    is printed on parcels, and a stranger naming it must not learn its deliveries (ADR 0011)."""
+    proven = view.get("assurance") != Assurance.UNVERIFIED.value or view.get("channel") == "proactive"
+    return view.get("shipment") if proven else None
 
 
 @router.get("/agents/customers/{identifier}", summary="Unified customer view: every complaint, order and "

@@ -14,7 +14,7 @@ from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
-from contracts.intake import CATEGORY_LABELS
+from contracts.intake import CATEGORY_LABELS, short_reference
 
 HERE = Path(__file__).parent
 templates = Jinja2Templates(directory=HERE / "templates")
@@ -31,10 +31,13 @@ HEADERS = {
 
 
 @router.get("/", response_class=HTMLResponse)
-async def complaint_page(request: Request) -> HTMLResponse:
+async def complaint_page(request: Request, without_code: bool = False) -> HTMLResponse:
+    """``?without_code=1``: the locked-out page's way out, when the code cannot arrive. The filing
+    is an unverified one about a locked account, which routing's rules give to a human for a
+    manual check (``security_unverified``), never to anyone who acts on the account at once."""
     categories = [(category.value, label) for category, label in CATEGORY_LABELS.items()]
-    return templates.TemplateResponse(request, "complaint.html", {"categories": categories},
-                                      headers=HEADERS)
+    return templates.TemplateResponse(request, "complaint.html",
+                                      {"categories": categories, "without_code": without_code}, headers=HEADERS)
 
 
 @router.get("/locked-out", response_class=HTMLResponse)
@@ -45,7 +48,8 @@ async def locked_out_page(request: Request) -> HTMLResponse:
 @router.get("/complaints/{complaint_id}", response_class=HTMLResponse)
 async def status_page(request: Request, complaint_id: str) -> HTMLResponse:
     # The token stays in the query string for the browser's script only; never cache the page.
-    return templates.TemplateResponse(request, "status.html", {"complaint_id": complaint_id},
+    return templates.TemplateResponse(request, "status.html",
+                                      {"complaint_id": complaint_id, "reference": short_reference(complaint_id)},
                                       headers={**HEADERS, "Cache-Control": "no-store"})
 
 

@@ -12,6 +12,7 @@ from contracts.intake import (CATEGORY_LABELS, Assurance, CallbackCancelled, Cal
 from contracts.routing import (AgentAssigned, CallbackDispatched, CallbackQueued, CallConnected, ComplaintResolved,
                                Escalated, PartnerOutcomeRecorded, ResolutionActionRequested,
                                TransferredToPartner)
+from contracts.carrier import OrderShipmentSummarized
 from contracts.notify import (ClosureConfirmationRequested, ComplaintClosedUnconfirmed, ComplaintReopened,
                               CustomerConfirmedClosed)
 from services.intake.desk_views import DeskCaseViews
@@ -78,6 +79,19 @@ def _closure(view: dict, event: Event) -> None:
     elif view.get("closure") and type(event) in CLOSURE_QUESTION:
         view["closure"]["state"] = CLOSURE_QUESTION[type(event)]
 
+def _next_step_facts(view: dict, event: Event) -> None:
+    """What the page's "what happens next" reads (``next_step.py``): when a partner team took the
+    case and by when the customer hears from it (no team id, no brief: those are staff's), and the
+    carrier's sentence about the order."""
+    if isinstance(event, TransferredToPartner):
+        view["handed_over"] = {"at": event.transferred_at.isoformat(),
+                               "answer_by": (event.brief.promised_by or event.sla_due_at).isoformat()}
+    elif isinstance(event, PartnerOutcomeRecorded):
+        view.pop("handed_over", None)
+    elif isinstance(event, OrderShipmentSummarized):
+        view["shipment"] = {"summary": event.summary, "at": event.summarized_at.isoformat()}
+
+
 #: How routing's events move the customer's callback on.
 CALLBACK_STATES = {CallbackQueued: "queued", CallbackDispatched: "dialling", CallConnected: "connected"}
 #: A call in these states is over once the case is resolved.
@@ -96,7 +110,8 @@ class CaseViews(DocumentProjection):
             view = view or {"_id": complaint_id, "applied": [], "timeline": [], "callback": None,
                             "owner": event.complainant.model_dump(exclude_none=True),
                             "category": event.category.value, "status": "open",
-                            "order_id": event.order_id, "assurance": event.assurance.value}
+                            "order_id": event.order_id, "assurance": event.assurance.value,
+                            "channel": event.channel.value, "filed_at": envelope.time.isoformat()}
         if view is None or envelope.id in view["applied"]:
             return  # not a complaint of ours, or applied already
         if isinstance(event, CallbackRequested):
@@ -107,6 +122,7 @@ class CaseViews(DocumentProjection):
         elif type(event) in CALLBACK_STATES and (view["callback"] or {}).get("callback_id") == event.callback_id \
                 and view["callback"]["state"] != "cancelled":
             view["callback"]["state"] = CALLBACK_STATES[type(event)]
+            view["callback"]["since"] = envelope.time.isoformat()
             if isinstance(event, CallbackQueued):
                 view["callback"].update(position=event.position, estimated_wait_s=event.estimated_wait_s)
         elif isinstance(event, ComplaintResolved):
@@ -116,6 +132,7 @@ class CaseViews(DocumentProjection):
                 view["callback"]["state"] = "ended"  # resolved: whatever call there was is over
         elif type(event) in CLOSURE_STATUS:
             view["status"] = CLOSURE_STATUS[type(event)]
+        _next_step_facts(view, event)
         _outcome(view, event)
         _closure(view, event)
         if type(event) in SUMMARIES:

@@ -45,8 +45,9 @@ def create_app(settings: NotifySettings | None = None, clock: Clock | None = Non
         reminder_after=timedelta(hours=settings.closure_reminder_after_h),
         close_after=timedelta(hours=settings.closure_close_after_h), link_ttl=timedelta(hours=settings.link_ttl_h),
         claim_expiry=timedelta(seconds=settings.claim_expiry_s)),
-        Links(settings.public_url, settings.signing_key, settings.mail_domain), telephony, accounts,
-        settings.agent_endpoint_template)
+        Links(settings.public_url, settings.signing_key, settings.mail_domain, settings.case_page_url,
+              timedelta(days=settings.case_link_days) if settings.filing_receipts else None),
+        telephony, accounts, settings.agent_endpoint_template)
     mailer = SmtpMailer(settings.smtp_host, settings.smtp_port, settings.smtp_username, settings.smtp_password,
                         settings.smtp_starttls)
     courier = Courier(runtime.store, notify, templates, mailer, telephony, settings, wake)

@@ -15,7 +15,8 @@ from typing import Literal
 from pymongo.errors import DuplicateKeyError
 
 from contracts.envelope import Event
-from contracts.intake import ClosureAnswered, ComplaintFiled, CustomerMessageReceived, VerificationCodeRequested
+from contracts.intake import (Channel, ClosureAnswered, ComplaintFiled, CustomerMessageReceived,
+                              VerificationCodeRequested, short_reference)
 from contracts.routing import CallbackDispatched, ComplaintResolved, PartnerOutcomeRecorded
 from services.kernel import auth
 from services.kernel.clock import Clock
@@ -63,6 +64,9 @@ class Links:
     public_url: str
     signing_key: str
     mail_domain: str
+    #: Intake's pages, where the receipt's link to the case goes; no receipts without a lifetime.
+    case_page_url: str = "http://127.0.0.1:8001"
+    case_link_ttl: timedelta | None = None
 
 
 AnswerResult = Literal["recorded", "already_answered", "superseded", "unknown"]
@@ -86,6 +90,7 @@ class Notify:
         outcome = await execute(self.store, COMPLAINANT, complainant_stream(filed.complaint_id),
                                 NoteComplainant(filed=filed), cause, self.clock.now())
         who = outcome.state
+        await self.send_receipt(filed, who, cause)
         if who.account_locked:
             for address in filter(None, (who.email, who.phone)):
                 await execute(self.store, LEDGER, ledger_stream(address), NoteAccountLock(
@@ -94,6 +99,24 @@ class Notify:
             event = self.store.registry.decode(waiting["type"], waiting["data"])
             await getattr(self, waiting["use_case"])(event, Cause(**waiting["cause"]))
             await self.parked.delete_one({"_id": waiting["_id"]})
+
+    async def send_receipt(self, filed: ComplaintFiled, who: Complainant, cause: Cause) -> None:
+        """A receipt for a complaint someone filed (not a case we opened ourselves): its short
+        reference to read aloud and the link back to its case page, by email, else by SMS. The
+        link's token is intake's case token (the same SIGNING_KEY); it travels in the message only,
+        never on a topic."""
+        if self.links.case_link_ttl is None or filed.channel == Channel.PROACTIVE:
+            return
+        address, channel = (who.email, "email") if who.email else (who.phone, "sms")
+        if not address:
+            return  # a social handle only: the platform's thread is the receipt
+        token = auth.sign({"complaint_id": filed.complaint_id}, self.links.signing_key, self.links.case_link_ttl)
+        context = {"display_name": who.greeting, "reference": short_reference(filed.complaint_id),
+                   "case_url": f"{self.links.case_page_url.rstrip('/')}/complaints/{filed.complaint_id}?token={token}"}
+        # One receipt per complaint, whatever delivered its filing twice: the id is the complaint's.
+        await self.queue(who, "receipt", address, channel,
+                         self.message_id("receipt", filed.complaint_id, filed.complaint_id),
+                         context, cause, human_action_at=filed.filed_at)
 
     async def known(self, complaint_id: str) -> Complainant | None:
         """How to reach the case's complainant, if notify saw the case's ComplaintFiled."""

@@ -35,14 +35,17 @@ SAMPLES: dict[str, dict] = {
     "callback_missed": {"display_name": "Sam", "complaint_id": "c-2026-000042", "attempts": 3},
     "verification_code": {"code": "481516", "expires_at": "09:25 UTC"},
     "seller_login_reminder": {"display_name": "Lena", "login_url": "https://sellers.example.com/login"},
+    "receipt": {"display_name": "Sam", "reference": "7WN9-R42V",
+                "case_url": "https://help.example.com/complaints/c-2026-000042?token=t"},
 }
 ACTIONS: dict[str, RequiredAction] = {
     "closure_question": RequiredAction.CLICK_LINK, "closure_reminder": RequiredAction.CLICK_LINK,
     "outcome": RequiredAction.NONE, "callback_missed": RequiredAction.REPLY,
     "verification_code": RequiredAction.ENTER_CODE, "seller_login_reminder": RequiredAction.LOG_IN,
+    "receipt": RequiredAction.NONE,
 }
 #: Templates with an SMS part: only these may switch to SMS when email cannot be used.
-SMS_TEMPLATES = frozenset({"callback_missed", "verification_code"})
+SMS_TEMPLATES = frozenset({"callback_missed", "verification_code", "receipt"})
 #: Templates other systems may ask for through the notification-request API (the rest are ours).
 REQUESTABLE = frozenset({"seller_login_reminder"})
 

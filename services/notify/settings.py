@@ -62,3 +62,9 @@ class NotifySettings(KernelSettings):
                                   "idempotency key; more than twice the provider's 5 s timeout.")
     tick_interval_s: float = Field(5.0, gt=0, description="How often timers (reminders, call retries) are checked.")
     max_body_bytes: int = Field(100_000, gt=0, description="Largest request body accepted (413 above).")
+    case_page_url: str = Field("http://127.0.0.1:8001", description="Base URL of intake's pages as complainants "
+                               "reach them: the receipt of a filing links to the case page there.")
+    case_link_days: int = Field(30, gt=0, description="Lifetime of the receipt's link to the case page, in days "
+                                "(intake's ACCESS_TOKEN_DAYS).")
+    filing_receipts: bool = Field(True, description="Send a receipt (email, else SMS) when a complaint is filed, "
+                                  "with its short reference and the link to its case page.")

@@ -166,7 +166,8 @@ def notify_settings(sockets, mailbox, telephony_url, order_system_url) -> Notify
                           mongodb_database=f"e2e_{name.replace('-', '_')}", outbox_poll_interval_s=0.2,
                           lease_ttl_s=3.0, retry_backoff_max_s=0.5, smtp_port=mailbox.smtp_port,
                           telephony_url=telephony_url, order_system_url=order_system_url,
-                          public_url=url_of(sockets["notify"]), send_backoff_s=0.05, tick_interval_s=1.0)
+                          public_url=url_of(sockets["notify"]), send_backoff_s=0.05, tick_interval_s=1.0,
+                          case_page_url=url_of(sockets["intake"]))
 
 
 @pytest.fixture(scope="package")

@@ -13,6 +13,7 @@ import httpx
 from playwright.sync_api import Page, expect
 
 from contracts.intake import CATEGORY_LABELS
+from tests.e2e.accessibility import a_person_can_use
 
 
 def someone(name: str) -> tuple[str, str]:
@@ -81,10 +82,16 @@ def measured(story: str, what: str, start: datetime, end: str | datetime) -> flo
 LATENCIES: list[tuple[str, str, float]] = []
 
 
-def answer_by_the_email_link(page: Page, url: str, button: str) -> None:
-    """Open the link of the email (a page that changes nothing) and press its one button."""
+def answer_by_the_email_link(page: Page, url: str, button: str, check_as: str | None = None) -> None:
+    """Open the link of the email (a page that changes nothing) and press its one button;
+    ``check_as``: also check both pages as a person uses them (axe, a phone, screenshots)."""
     page.goto(url)
+    if check_as:
+        a_person_can_use(page, f"{check_as}-question")
     page.get_by_role("button", name=button).click()
+    if check_as:
+        expect(page.get_by_role("heading", level=1)).to_be_visible()
+        a_person_can_use(page, f"{check_as}-answered")
 
 
 def status_page_shows(page: Page, status: str, timeout_ms: int = 30_000) -> None:

@@ -48,7 +48,7 @@ def intake_event(complaint_id: str, ce_type: str, timeout_s: float = 30) -> tupl
 
 def test_the_page_lists_every_category_under_the_question(page: Page, intake_server):
     page.goto(intake_server)
-    question = page.get_by_role("group", name="Does your complaint involve the following?")
+    question = page.get_by_role("group", name="What is your complaint about?")
     for label in CATEGORY_LABELS.values():
         expect(question.get_by_role("radio", name=label, exact=True)).to_be_visible()
     expect(question.get_by_role("radio")).to_have_count(len(CATEGORY_LABELS))
@@ -80,7 +80,9 @@ def test_call_me_now_without_a_phone_says_so_and_files_nothing(page: Page, intak
 
     page.get_by_role("button", name="Call me now").click()
 
-    expect(page.get_by_role("alert").filter(has_text="phone number")).to_be_visible()
+    summary = page.locator("#error-summary")
+    expect(summary).to_be_focused()
+    summary.get_by_role("link", name="Enter your phone number so that we can call you.").click()
     expect(page.get_by_label("Phone number")).to_be_focused()
     assert posts == [] and page.url.rstrip("/") == intake_server
 
@@ -94,12 +96,13 @@ def test_an_order_number_the_order_system_does_not_know_is_shown_next_to_the_fie
     page.get_by_label("Email address").fill("sam.okafor@example.com")
 
     with page.expect_response("**/api/complaints") as answer:
-        page.get_by_role("button", name="Send", exact=True).click()
+        page.get_by_role("button", name="Send my complaint").click()
 
     assert answer.value.status == 422
     expect(page.locator("#order_id-error")).to_have_text(
-        "We do not know this order number. Check it against your order confirmation.")
-    expect(page.locator("#form-message")).to_contain_text("order_id: unknown order")
+        "Error: We do not know this order number. Check it against your order confirmation.")
+    expect(page.locator("#error-summary")).to_be_focused()
+    expect(page.locator("#error-summary")).to_contain_text("We were told: order_id: unknown order")
     assert page.url.startswith(f"{intake_server}/?order_id=")
 
 
@@ -154,7 +157,7 @@ def test_a_locked_out_seller_verifies_by_a_code_to_her_email_and_files_without_l
     page.get_by_role("radio", name=CATEGORY_LABELS["account_locked"]).check()
     page.get_by_label("What happened?").fill("My seller account was locked for suspected card fraud, but the "
                                              "card is mine. Buyers' orders are waiting to be sent.")
-    page.get_by_role("button", name="Send", exact=True).click()
+    page.get_by_role("button", name="Send my complaint").click()
 
     page.wait_for_url(re.compile(r"/complaints/[^/?]+\?token="))
     expect(page.locator("#category")).to_have_text(CATEGORY_LABELS["account_locked"])

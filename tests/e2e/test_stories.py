@@ -17,7 +17,7 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from contracts.intake import CATEGORY_LABELS
+from contracts.intake import CATEGORY_LABELS, short_reference
 from services.kernel import auth
 from tests.e2e.customer_story import (answer_by_the_email_link, file_and_call_on_the_page, link_after,
                                       mail_with, measured, someone, status_page_shows, the_call)
@@ -76,6 +76,11 @@ def test_the_button_call_me_now_the_agent_hands_over_with_a_brief_the_partner_ac
     measured("the button", "click to dial", clicked_at, call["date_created"])
     assert f"<Client>{agent}</Client>" in call["twiml"]
     expect(page.locator("#callback-state")).to_have_text("We are calling you now.", timeout=20_000)
+    # And a receipt is in his inbox: a reference he can read aloud, the link back to his case.
+    reference = short_reference(complaint_id)
+    receipt = mail_with(mailbox, email, f"We have your complaint: reference {reference}")
+    assert f"{intake_server}/complaints/{complaint_id}?token=" in receipt["text"]
+    expect(page.locator("#reference")).to_have_text(reference)
 
     # The agent has the case in front of them, and hands it to the logistics partner with a brief.
     desk = another_page()
@@ -107,7 +112,8 @@ def test_the_button_call_me_now_the_agent_hands_over_with_a_brief_the_partner_ac
     # He hears the outcome (never the internal note), and answers yes from the email.
     outcome = mail_with(mailbox, email, f"What was done about your complaint {complaint_id}")
     assert "retrained" in outcome["text"] and "D-4471" not in outcome["text"]
-    answer_by_the_email_link(page, link_after(question["text"], "Yes, it's closed:"), "Yes, it's closed")
+    answer_by_the_email_link(page, link_after(question["text"], "Yes, it's closed:"), "Yes, it's closed",
+                             check_as="notify-closure")
     expect(page.get_by_text("Your complaint is closed.")).to_be_visible()
 
     # The case is closed everywhere: his page, and routing's case.
@@ -301,7 +307,9 @@ def test_the_locked_out_seller_files_by_one_time_code_reaches_security_only_is_n
     person = wait_until(lambda: next((c for c in httpx.get(f"{routing_server}/api/supervisor/queue", headers=boss)
                                       .json()["cases"] if c.get("recipient") == LOCKED_SELLER), None))
     assert [e["reason"] for e in person["escalations"]] == ["notification_blocked"]
-    assert [m["subject"] for m in mailbox.messages(HER_EMAIL)] == ["Your one-time code"]
+    receipt = f"We have your complaint: reference {short_reference(complaint_id)}"
+    mail_with(mailbox, HER_EMAIL, receipt)
+    assert [m["subject"] for m in mailbox.messages(HER_EMAIL)] == ["Your one-time code", receipt]
 
     # She writes again and again about the same case with nothing changing: a human takes over.
     for attempt in range(1, 5):

@@ -6,6 +6,7 @@
 
 (function () {
   const E164 = /^\+[1-9]\d{6,14}$/;
+  const EITHER = "Enter an email address or a phone number, so that we can answer you (one is enough).";
   // What to say next to a field the API refused (its own message, naming the rule, goes below).
   const PLAIN = {
     category: "Choose what your complaint is about.",
@@ -43,17 +44,53 @@
     return raw.startsWith("00") ? "+" + raw.slice(2) : raw;
   }
 
+  const summary = document.getElementById("error-summary");
+  const TITLE = document.title;
+
   function fieldError(name, text) {
     const error = document.getElementById(name + "-error");
     const input = document.getElementById(name);
-    error.textContent = text || "";
+    // GOV.UK's hidden "Error:" prefix: a screen reader says what the red text is.
+    if (text) error.replaceChildren(Object.assign(document.createElement("span"),
+      { className: "visually-hidden", textContent: "Error: " }), text);
+    else error.replaceChildren();
     if (input && input.tagName !== "FIELDSET") {
       if (text) input.setAttribute("aria-invalid", "true"); else input.removeAttribute("aria-invalid");
     }
   }
 
+  // Where a summary link takes the person: the field itself (the first choice of a group).
+  function target(name) {
+    return name === "category" ? form.querySelector('input[name="category"]') : document.getElementById(name);
+  }
+
+  // GOV.UK's pattern: every problem next to its field and, once, in a summary that takes the focus
+  // (so it is read out a single time), each entry a link to its field; the title says "Error".
+  function showErrors(problems, general) {
+    const list = document.getElementById("error-list");
+    list.replaceChildren();
+    problems.forEach(([name, text]) => {
+      fieldError(name, text);
+      const li = document.createElement("li");
+      const a = document.createElement("a");
+      a.href = `#${target(name).id}`;
+      a.textContent = text;
+      a.addEventListener("click", (event) => { event.preventDefault(); target(name).focus(); });
+      li.append(a);
+      list.append(li);
+    });
+    if (general) list.append(Object.assign(document.createElement("li"), { textContent: general }));
+    summary.hidden = false;
+    message.textContent = "";  // no "Sending…" left under a refusal
+    message.className = "form-message";
+    document.title = `Error: ${TITLE}`;
+    summary.focus();
+  }
+
   function clearErrors() {
     ["category", "description", "email", "phone", "order_id"].forEach((name) => fieldError(name, ""));
+    summary.hidden = true;
+    document.title = TITLE;
     message.textContent = "";
     message.className = "form-message";
   }
@@ -128,13 +165,21 @@
     return {
       // "Call me now" works on its own: the agent takes the details on the call.
       category: checked ? checked.value : (forCall ? "other" : null),
-      description: value("description") || (forCall ? "The customer asked to be called back." : ""),
+      description: withoutCode(value("description") || (forCall ? "The customer asked to be called back." : "")),
       channel: "web",
       complainant: complainant,
       tracking_numbers: [],
       // An order proven by the code wins over one typed (the page shows only the proven one).
       ...(ref && ref.kind === "order_id" ? { order_id: ref.value } : value("order_id") ? { order_id: value("order_id") } : {}),
     };
+  }
+
+  // The locked-out way out: say so in the complaint itself (staff read it first), with the seller
+  // id the person typed; nothing proves it, so it is their words, not an account id of the filing.
+  function withoutCode(description) {
+    if (!form.dataset.withoutCode || !description) return description;
+    const seller = value("seller_id");
+    return `I could not get the one-time code, so I am complaining without it.${seller ? ` My seller account id: ${seller}.` : ""}\n\n${description}`;
   }
 
   async function post(url, body, key, token) {
@@ -159,23 +204,26 @@
     if (response.status === 401 && verified) {
       // The API no longer takes the filing token (expired, or signed with an old key).
       expireVerification();
-      say("Your one-time code verification has expired. Verify again, or send your complaint without it.", "error");
+      showErrors([], "Your one-time code verification has expired. Verify again, or send your complaint without it.");
     } else if (response.status === 422 && /^order_id:/.test(messageOf(data))) {
       // An order the order system does not know: next to the order number, the API's words below.
-      fieldError("order_id", "We do not know this order number. Check it against your order confirmation.");
-      say("Please check: " + messageOf(data), "error");
+      // The API's own words go in the summary too, below ours: one announcement, not two.
+      showErrors([["order_id", "We do not know this order number. Check it against your order confirmation."]],
+                 `We were told: ${messageOf(data)}`);
     } else if (response.status === 422 && data) {
+      const fields = [];
       (Array.isArray(data.detail) ? data.detail : []).forEach((d) => {
         const field = Object.keys(PLAIN).find((f) => (d.loc || []).includes(f));
-        if (field) fieldError(field, PLAIN[field] || d.msg);
+        if (field && !fields.some(([f]) => f === field)) fields.push([field, PLAIN[field] || d.msg]);
       });
-      say("Please check: " + (data.message || "some fields are not valid."), "error");
+      if (/^complainant:/.test(messageOf(data))) fields.push(["email", EITHER]);
+      showErrors(fields, messageOf(data) ? `We were told: ${messageOf(data)}` : (fields.length ? "" : "Some details are not valid."));
     } else if (response.status === 429) {
       const wait = parseInt(response.headers.get("Retry-After") || "60", 10);
       const what = which === "file" ? "complaints sent from here" : "call requests";
-      say(`Too many ${what} for now. Please try again in ${Math.max(1, Math.ceil(wait / 60))} minute(s).`, "error");
+      showErrors([], `Too many ${what} for now. Please try again in ${Math.max(1, Math.ceil(wait / 60))} minute(s).`);
     } else {
-      say(messageOf(data) || "Something went wrong on our side. Please try again.", "error");
+      showErrors([], messageOf(data) || "Something went wrong on our side. Please try again.");
     }
   }
 
@@ -192,8 +240,7 @@
     clearErrors();
     const phoneProblem = checkPhone(true);
     if (phoneProblem) {
-      fieldError("phone", phoneProblem);
-      document.getElementById("phone").focus();
+      showErrors([["phone", phoneProblem]]);
       return;
     }
     if (!stillVerified()) return;
@@ -205,11 +252,12 @@
       const result = await post(`/api/complaints/${encodeURIComponent(complaint.complaint_id)}/callback`,
         { phone: normalisedPhone(), preferred_language: language }, keys.callback, complaint.access_token);
       if (result.response.status !== 202) { refused(result, "callback"); return; }
-      say("We are calling you now.", "ok");
+      // Not "we are calling you": whether an agent is free is the case's to say, on its page.
+      say("We have your request. Opening your case page…", "ok");
       leaving = true;
       window.location.assign(complaint.status_url);
     } catch (e) {
-      say("We could not reach our service. Check your connection and push the button again.", "error");
+      showErrors([], "We could not reach our service. Check your connection and push the button again.");
     } finally {
       if (!leaving) busy(false);
     }
@@ -219,22 +267,20 @@
     event.preventDefault();
     clearErrors();
     const body = complaintBody(false);
-    const problems = {
-      category: body.category ? "" : "Choose what your complaint is about.",
-      description: body.description ? "" : "Tell us what happened.",
-      email: body.complainant.email || body.complainant.phone || body.complainant.seller_id
-        ? "" : "Give an email address or a phone number so that we can answer you.",
-      phone: checkPhone(false),
-    };
-    Object.entries(problems).forEach(([name, text]) => fieldError(name, text));
-    if (Object.values(problems).some(Boolean)) return;
+    const problems = [
+      ["category", body.category ? "" : "Choose what your complaint is about."],
+      ["phone", checkPhone(false)],
+      ["description", body.description ? "" : "Tell us what happened."],
+      ["email", body.complainant.email || body.complainant.phone || body.complainant.seller_id ? "" : EITHER],
+    ].filter(([, text]) => text);
+    if (problems.length) { showErrors(problems); return; }
     if (!stillVerified()) return;
     busy(true, "Sending your complaint…");
     try {
       const complaint = await fileOnce(false);
       if (complaint) { leaving = true; window.location.assign(complaint.status_url); }
     } catch (e) {
-      say("We could not reach our service. Check your connection and send again.", "error");
+      showErrors([], "We could not reach our service. Check your connection and send again.");
     } finally {
       if (!leaving) busy(false);
     }

@@ -38,39 +38,52 @@
     if (el(id).textContent !== text) el(id).textContent = text;
   }
 
-  function sentence(cb) {
-    if (!cb) return ["You have not asked us to call you.", ""];
-    const minutes = cb.estimated_wait_s == null ? null : Math.max(1, Math.round(cb.estimated_wait_s / 60));
-    switch (cb.state) {
-      case "queued":
-        if (cb.position != null) {
-          const wait = minutes == null ? "" : `, about ${minutes} minute${minutes === 1 ? "" : "s"}`;
-          return [`You are number ${cb.position} in the queue${wait}.`, "Keep your phone close: we will call you."];
-        }
-        return ["You are in the queue.", "Keep your phone close: we will call you."];
-      case "requested":
-        // Not yet with an agent: say so, rather than promise a call that is not being dialled.
-        return ["We have your request: an agent will call you shortly.", "Keep your phone close."];
-      case "dialling":
-        return ["We are calling you now.", "Keep your phone close."];
-      case "connected":
-        return ["You are on the call with us.", ""];
-      case "ended":
-        return ["The call has ended.", "If you need us again, reply to our email or ask for another call."];
-      case "cancelled":
-        return ["Cancelled: we will not call you.", "You can still write to us or ask for a call again."];
-      default:
-        return [`Your call: ${cb.state}.`, ""];
+  // A call waiting or under way is told by the case's "what happens next" (the server's words,
+  // from the case's state); these are the words for a call that is over or was never asked for.
+  const CALL_OVER = {
+    none: ["You have not asked us to call you.", "If you would rather talk, leave your number and we call you."],
+    ended: ["The call has ended.", "If you need us again, reply to our email or ask for another call."],
+    cancelled: ["Cancelled: we will not call you.", "You can still write to us or ask for a call again."],
+  };
+
+  function renderCallback(cb, next) {
+    callback = cb;
+    const state = cb ? cb.state : "none";
+    const [title, detail] = CALL_OVER[state] || [next.title, next.detail];
+    show("callback-state", title);
+    show("callback-detail", detail);
+    // A call waiting or under way is the page's headline already ("What happens next"): not twice.
+    el("callback-state").hidden = el("callback-detail").hidden = !(state in CALL_OVER);
+    el("callback-state").dataset.state = state;
+    cancelButton.hidden = !(cb && CANCELLABLE.has(cb.state));
+    el("ask-call").hidden = !next.can_ask_for_call;
+  }
+
+  // "By 14:05 today" / "By Tue 3 Mar, 14:05": when the customer hears from us at the latest.
+  function byWhen(iso) {
+    const date = new Date(iso);
+    if (isNaN(date)) return "";
+    const time = date.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+    const today = new Date().toDateString() === date.toDateString();
+    return today ? `By ${time} today` : `By ${date.toLocaleDateString([], { weekday: "short", day: "numeric", month: "short" })}, ${time}`;
+  }
+
+  function renderNext(next) {
+    show("next-title", next.title);
+    show("next-detail", next.detail || "");
+    const by = next.by ? (next.state === "call_dialling" ? "" : byWhen(next.by)) : "";
+    show("next-by", by);
+    el("next-by").hidden = !by;
+    if (el("next").dataset.state !== next.state) {
+      // Read out what changed, once: not the whole page every 2 s.
+      if (el("next").dataset.state) show("announce", `${next.title} ${by}`.trim());
+      el("next").dataset.state = next.state;
     }
   }
 
-  function renderCallback(cb) {
-    callback = cb;
-    const [state, detail] = sentence(cb);
-    show("callback-state", state);
-    show("callback-detail", detail);
-    el("callback-state").dataset.state = cb ? cb.state : "none";
-    cancelButton.hidden = !(cb && CANCELLABLE.has(cb.state));
+  function renderShipment(shipment) {
+    el("shipment").hidden = !shipment;
+    if (shipment) show("shipment-summary", shipment.summary[0].toUpperCase() + shipment.summary.slice(1) + ".");
   }
 
   function renderTimeline(entries) {
@@ -122,7 +135,9 @@
   function render(view) {
     show("category", view.category_label || view.category || "");
     show("status", STATUS[view.status] || (view.status ? view.status[0].toUpperCase() + view.status.slice(1) : ""));
-    renderCallback(view.callback);
+    renderNext(view.next_step);
+    renderCallback(view.callback, view.next_step);
+    renderShipment(view.shipment);
     renderOutcomes(view.outcomes);
     renderClosure(view.closure);
     renderTimeline(view.timeline);
@@ -170,7 +185,7 @@
         { method: "DELETE", headers: { Authorization: "Bearer " + token } });
       let data = null;
       try { data = await response.json(); } catch (e) { data = null; }
-      if (response.ok && data) renderCallback(data);
+      if (response.ok && data) { cancelButton.hidden = true; show("callback-state", CALL_OVER.cancelled[0]); }
       else notice((data && (data.message || (data.detail && data.detail.message))) || "We could not cancel the call. Please try again.");
     } catch (e) {
       notice("We could not reach our service. Please try again.");
@@ -204,6 +219,51 @@
       buttons.forEach((b) => { b.disabled = false; });
     }
   }
+
+  // Ask for a call from the case page: the same API as the complaint form's "Call me now".
+  const E164 = /^\+[1-9]\d{6,14}$/;
+  let callKey = null;
+  async function askForCall(event) {
+    event.preventDefault();
+    const raw = el("call-phone").value.replace(/[\s().-]/g, "");
+    const phone = raw.startsWith("00") ? "+" + raw.slice(2) : raw;
+    const input = el("call-phone");
+    if (!E164.test(phone)) {
+      show("call-phone-error", phone ? "Enter the phone number with its country code, starting with +, for example +44 7700 900123."
+        : "Enter your phone number so that we can call you.");
+      input.setAttribute("aria-invalid", "true");
+      input.focus();
+      return;
+    }
+    show("call-phone-error", "");
+    input.removeAttribute("aria-invalid");
+    const button = el("ask-call").querySelector("button");
+    button.disabled = true;
+    callKey = callKey || (crypto.randomUUID ? crypto.randomUUID() : String(Date.now()) + Math.random());
+    try {
+      const response = await fetch(`${api}/callback`, { method: "POST", body: JSON.stringify({
+        phone: phone, preferred_language: navigator.language || "en" }), headers: {
+        Authorization: "Bearer " + token, "Content-Type": "application/json", "Idempotency-Key": callKey } });
+      let data = null;
+      try { data = await response.json(); } catch (e) { data = null; }
+      if (response.status === 202) {
+        callKey = null;
+        el("ask-call").hidden = true;
+        show("announce", "We have your request: an agent will call you shortly.");
+        el("next-title").focus();
+      } else {
+        callKey = null;
+        show("call-phone-error", (data && (data.message || (data.detail && data.detail.message))) ||
+          "We could not ask for your call. Please try again.");
+      }
+    } catch (e) {
+      notice("We could not reach our service. Please try again.");
+    } finally {
+      button.disabled = false;
+    }
+  }
+  el("next-title").tabIndex = -1;
+  el("ask-call").addEventListener("submit", askForCall);
 
   el("closure-no").addEventListener("click", () => {
     el("closure-reason-field").hidden = false;

@@ -82,7 +82,7 @@
   function renderFiling(view) {
     const f = view.filing, c = f.complainant;
     Desk.facts(document.getElementById("filing"), [
-      ["About", view.category_label], ["In their words", f.description], ["Channel", f.channel],
+      ["Reference", view.reference], ["About", view.category_label], ["In their words", f.description], ["Channel", f.channel],
       ["Name", c.display_name], ["Email", c.email], ["Phone", c.phone], ["Customer", c.customer_id],
       ["Seller", c.seller_id], ["Identity", f.assurance.replace(/_/g, " ")], ["Order", f.order_id],
       ["Tracking", (f.tracking_numbers || []).join(", ")], ["Filed", Desk.when(f.filed_at)],
@@ -113,6 +113,9 @@
 
   function renderCustomer(customer) {
     const box = document.getElementById("customer");
+    const signature = JSON.stringify(customer);
+    if (box.dataset.signature === signature) return;  // unchanged: keep the links and the focus
+    box.dataset.signature = signature;
     box.replaceChildren(...Object.entries(customer).map(([key, seen]) => {
       const div = el("div", undefined, "identifier");
       div.append(el("h3", key, "mono"));
@@ -136,7 +139,12 @@
     const list = document.getElementById("timeline");
     const signature = JSON.stringify(entries);
     if (list.dataset.signature === signature) return;
+    const first = list.dataset.signature === undefined;
     list.dataset.signature = signature;
+    const before = list.children.length;
+    if (!first && entries.length > before) {
+      Desk.announce(`New on the timeline: ${entries.slice(before).map((e) => e.summary).join("; ")}`.slice(0, 300));
+    }
     list.replaceChildren(...entries.map((e) => {
       const li = el("li", undefined, e.internal ? "internal" : "");
       const time = el("time", Desk.when(e.time));
@@ -153,8 +161,14 @@
       ["Routed by the rules to", state.routed_team_id],
       ["Last change", Desk.when(state.last_change_at)],
     ]);
-    document.getElementById("routing-state").dataset.status = state.status;
-    document.getElementById("timers").replaceChildren(...(state.timers || []).map((t) =>
+    const dl = document.getElementById("routing-state");
+    if (dl.dataset.status && dl.dataset.status !== state.status) Desk.announce(`Status now: ${STATUS[state.status] || state.status}.`);
+    dl.dataset.status = state.status;
+    const timers = document.getElementById("timers");
+    const signature = JSON.stringify(state.timers || []);
+    if (timers.dataset.signature !== signature) timers.dataset.signature = signature;
+    else return state.callbacks && renderCallbacks(state.callbacks);
+    timers.replaceChildren(...(state.timers || []).map((t) =>
       el("li", `${t.name.startsWith("partner_sla") ? "Partner SLA" : t.name} due ${Desk.when(t.due_at)} (${Desk.relative(t.due_at)})` +
         (t.fired ? ": fired, escalated" : ""), t.fired ? "fired" : "")));
     if (state.callbacks) renderCallbacks(state.callbacks);  // an action's answer leaves them out
@@ -218,7 +232,8 @@
     const select = document.getElementById("transfer-team_id");
     const kept = select.value || (JSON.parse(sessionStorage.getItem(`draft:${location.pathname}:transfer`) || "{}").team_id);
     select.replaceChildren(...roster.data.partner_teams.map((t) => {
-      const option = el("option", `${t.team_id} (takes ${t.categories.join(", ").replace(/_/g, " ")})`);
+      // The team's name only: a long option widens the select past a phone's screen.
+      const option = el("option", t.name || t.team_id);
       option.value = t.team_id;
       return option;
     }));

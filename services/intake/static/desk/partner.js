@@ -13,6 +13,8 @@
   const STATUS = { routed: "Sent to you by the routing rules", transferred: "New: not acknowledged yet",
                    acknowledged: "Acknowledged", outcome_recorded: "Outcome recorded", resolved: "Resolved",
                    closed: "Closed" };
+  //: Finished: no form takes anything any more.
+  const DONE = new Set(["resolved", "closed"]);
   document.getElementById("team").textContent = who.team;
 
   function build(complaintId) {
@@ -48,7 +50,10 @@
     // agents: routing takes no acknowledgement, note or outcome from this view for it.
     const routed = c.status === "routed";
     node.querySelector(".routed-hint").hidden = !routed;
-    node.querySelectorAll("form").forEach((form) => { form.hidden = routed; });
+    node.querySelectorAll("form").forEach((form) => {
+      form.hidden = routed || DONE.has(c.status) ||
+        (form.dataset.action === "acknowledge" && c.status !== "transferred");
+    });
     const sla = node.querySelector(".sla");
     sla.textContent = c.sla_due_at ? `SLA due ${Desk.when(c.sla_due_at)} (${Desk.relative(c.sla_due_at)})` : "";
     const b = c.brief || {};
@@ -71,6 +76,8 @@
     const answer = await Desk.intake(`/api/desk/cases/${encodeURIComponent(complaintId)}`);
     if (!answer.ok) { node.dataset.filing = ""; return; }
     const f = answer.data.filing, c = f.complainant;
+    // The card's heading names the case as people say it (the id stays in data-complaint-id).
+    node.querySelector(".case-id").textContent = `${answer.data.reference} · ${answer.data.category_label}`;
     Desk.facts(node.querySelector(".filing"), [
       ["In their words", f.description], ["Channel", f.channel],
       ["Name", c.display_name], ["Email", c.email], ["Phone", c.phone], ["Seller", c.seller_id],
@@ -86,12 +93,25 @@
     if (!inbox.ok) { Desk.notice(Desk.messageOf(inbox.data) || "We could not load the inbox."); return; }
     Desk.notice("");
     const list = document.getElementById("inbox");
-    inbox.data.cases.forEach((c) => {
+    const cases = [...inbox.data.cases].sort(byUrgency);
+    cases.forEach((c) => {
       const node = cards[c.complaint_id] || build(c.complaint_id);
       update(node, c);
       if (!node.dataset.filing) loadFiling(node, c.complaint_id);
-      if (!node.isConnected) list.append(node);
     });
+    // Reorder only when the order changed: moving a card would take the keyboard focus out of it.
+    const order = cases.map((c) => c.complaint_id);
+    if (order.join() !== Array.from(list.children).map((n) => n.dataset.complaintId).join()) {
+      list.replaceChildren(...order.map((id) => cards[id]));
+    }
+  }
+
+  // Open cases first, the soonest SLA due first; cases without a clock (sent by the rules) next;
+  // finished ones (resolved, closed) last.
+  function byUrgency(a, b) {
+    const rank = (c) => (DONE.has(c.status) ? 2 : c.sla_due_at ? 0 : 1);
+    return rank(a) - rank(b) || (a.sla_due_at || "").localeCompare(b.sla_due_at || "") ||
+      (a.received_at || "").localeCompare(b.received_at || "");
   }
 
   async function loop() {

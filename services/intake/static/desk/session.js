@@ -193,7 +193,11 @@ window.Desk = (function () {
     return node;
   }
 
+  // Rewritten only when a value changed: a refresh must not move the keyboard focus or re-read.
   function facts(dl, pairs) {
+    const signature = JSON.stringify(pairs);
+    if (dl.dataset.signature === signature) return;
+    dl.dataset.signature = signature;
     dl.replaceChildren(...pairs.filter(([, v]) => v !== undefined && v !== null && v !== "").map(([k, v]) => {
       const div = el("div");
       div.append(el("dt", k), el("dd", v));
@@ -201,12 +205,33 @@ window.Desk = (function () {
     }));
   }
 
+  // Read out one change, once (a polite live region the page holds: #announce).
+  function announce(text) {
+    const box = document.getElementById("announce");
+    if (box && text) box.textContent = text;
+  }
+
+  // "Sam Okafor" / "sam@example.com" / "+44…": who complained, as staff may read it.
+  function person(complainant) {
+    const c = complainant || {};
+    return c.display_name || c.email || c.phone || c.social_handle ||
+      (c.seller_id && `seller ${c.seller_id}`) || (c.customer_id && `customer ${c.customer_id}`) || "Someone";
+  }
+
+  // "4 min" / "2 h 5 min" / "3 days": how long ago, for a queue's age column.
+  function age(iso) {
+    const minutes = Math.max(0, Math.round((Date.now() - new Date(iso)) / 60000));
+    if (minutes >= 2 * 24 * 60) return `${Math.floor(minutes / 1440)} days`;
+    return minutes >= 60 ? `${Math.floor(minutes / 60)} h ${minutes % 60} min` : `${minutes} min`;
+  }
+
   function notice(text) {
     const box = document.getElementById("page-message");
+    if (box.textContent === (text || "")) return;  // the same alert again would be read again
     box.textContent = text || "";
     box.className = "form-message" + (text ? " error" : "");
   }
 
   return { audience, claims, signIn, afterSignIn, requireSignIn, toSignIn, call, routing, intake, keepDraft,
-           dropDraft, submit, say, lines, when, relative, el, facts, notice, messageOf, newKey };
+           dropDraft, submit, say, lines, when, relative, el, facts, notice, messageOf, newKey, announce, person, age };
 })();
