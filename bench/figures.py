@@ -46,6 +46,7 @@ class Row:
     baseline_label: str = ""
     ratio: float | None = None
     goal: float | None = None
+    goal_max: float | None = None
     goal_label: str = ""
     higher_is_better: bool = True
     skipped: str = ""
@@ -62,6 +63,8 @@ class Row:
         compared = self.ratio if self.goal_label.startswith(("×", "x ")) else self.value
         if self.goal is None or not _number(compared):
             return None
+        if self.goal_max is not None:
+            return self.goal <= compared <= self.goal_max
         return compared >= self.goal if self.higher_is_better else compared <= self.goal
 
 
