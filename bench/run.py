@@ -45,6 +45,8 @@ class Bench:
         self.raw: dict[str, Any] = {}
         self.errors: list[str] = []
         self.phase_times: dict[str, float] = {}
+        #: called after each phase: the rows so far survive a run that dies later
+        self.checkpoint: Callable[[], None] | None = None
 
     @contextlib.contextmanager
     def bars(self) -> Iterator[Callable[[str, int], Callable[[int], None]]]:
@@ -68,6 +70,8 @@ class Bench:
             self.console.print(traceback.format_exc(), markup=False, highlight=False)
         finally:
             self.phase_times[name] = time.monotonic() - started
+            if self.checkpoint:
+                self.checkpoint()
 
     def add(self, *rows: Row) -> None:
         self.rows.extend(rows)
@@ -355,6 +359,7 @@ def main(
     parts = set(only.split(","))
     platform = Platform(name, kafka_port, mongo_port, Ports(port_base), cache, work)
     bootstrap = f"127.0.0.1:{kafka_port}"
+    b.checkpoint = lambda: write_json(work, "partial", document(b.rows, {**meta, "raw": b.raw}))
     try:
         # fresh data, but not stack.sh's --fresh: it would wipe <cache>/<name>, where the JSON is kept
         stack("stop", name, kafka_port, mongo_port, cache)
