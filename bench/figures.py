@@ -98,7 +98,7 @@ def render(title: str, rows: list[Row], caption: str = "") -> Table:
         figure = fmt(row.value, row.unit) + (f"  ({row.detail})" if row.detail else "")
         baseline = (f"{row.baseline_label} {fmt(row.baseline, row.baseline_unit or row.unit)}".strip()
                     if row.baseline_label or _number(row.baseline) else "—")
-        ratio = f"×{row.ratio:.2f}" if _number(row.ratio) else "—"
+        ratio = f"×{fmt(row.ratio)}" if _number(row.ratio) else "—"
         mark = {True: " [green]✓[/green]", False: " [red]✗[/red]", None: ""}[row.met]
         table.add_row(row.measure, figure, baseline, ratio, f"{row.goal_label}{mark}")
     return table

@@ -282,7 +282,9 @@ def overload_row(b: Bench, p: Platform, bar, sustainable: float, low_p99: float)
     def back_to_normal(latencies: list[float]) -> bool:
         return len(latencies) >= 5 and all(x <= normal for x in latencies[-5:])
     advance = bar("overload: probes after", 200)
-    probes = one_at_a_time(p, 200, "+155551", stop_when=back_to_normal, advance=lambda: advance(1))
+    limit = b.options["recovery_limit_s"]
+    probes = one_at_a_time(p, 200, "+155551", advance=lambda: advance(1),
+                           stop_when=lambda latencies: back_to_normal(latencies) or time.time() - ended > limit)
     recovered = [x for x in probes if x["click_to_call_ms"] is not None]
     recovery = (recovered[-5]["clicked"] - ended) if back_to_normal([x["click_to_call_ms"] for x in recovered]) \
         else math.nan
@@ -335,6 +337,7 @@ def main(
     soak_minutes_full: float = typer.Option(10.0, help="Soak length (minutes) with --full."),
     full: bool = typer.Option(False, "--full", help="Also the 200k rebuild, the overload and a 10-minute soak."),
     overload: bool = typer.Option(False, "--overload", help="Run the overload row without --full."),
+    recovery_limit_s: float = typer.Option(180, help="Overload: stop probing for recovery after this long."),
     only: str = typer.Option("kernel,services", help="Parts to run: kernel, services (comma separated)."),
     name: str = typer.Option("bench", help="Name of the bench's stack (its data under <cache>/<name>)."),
     kafka_port: int = typer.Option(39092, envvar="BENCH_KAFKA_PORT"),
