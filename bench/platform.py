@@ -183,6 +183,26 @@ class Platform:
                     pass
         return counts
 
+    def store_commands_when_quiet(self, idle_per_s: float, limit_s: float = 120) -> dict[str, Counter]:
+        """The counts once the services are done with the work in hand: the log followers and
+        projections trail the dial-outs, so the counts are taken when the services' rate of
+        commands is back within twice ``idle_per_s`` (their rate before the work; at most ``limit_s``)."""
+        deadline, last = time.monotonic() + limit_s, self.store_commands()
+        while time.monotonic() < deadline:
+            time.sleep(3)
+            now = self.store_commands()
+            rate = (sum(map(_total, now.values())) - sum(map(_total, last.values()))) / 3
+            last = now
+            if rate <= 2 * idle_per_s + 1:
+                break
+        return last
+
+    def idle_command_rate(self, seconds: float = 6) -> float:
+        """Store commands per second of all services while nothing is asked of them (polling)."""
+        before = sum(map(_total, self.store_commands().values()))
+        time.sleep(seconds)
+        return (sum(map(_total, self.store_commands().values())) - before) / seconds
+
     # --- the outside world: agents, telephony --------------------------------------------------
 
     def add_agents(self, count: int, prefix: str) -> None:
@@ -207,6 +227,10 @@ class Platform:
 
     def forget_calls(self) -> None:
         self.http.delete(f"{self.ports.url('telephony-simulator')}/received")
+
+
+def _total(counts: Counter) -> int:
+    return sum(counts.values())
 
 
 def agents_for(complaints: int) -> int:
