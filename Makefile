@@ -19,7 +19,7 @@ UP_STACK_ARGS    := --name up --kafka-port $(UP_KAFKA_PORT) --mongo-port $(UP_MO
 TEST_STACK_ARGS  := --name test --kafka-port $(TEST_KAFKA_PORT) --mongo-port $(TEST_MONGO_PORT)
 CACHE            := $(or $(COMPLAINTS_CACHE),$(CURDIR)/.cache)
 
-.PHONY: help venv up down test test-unit services-up services-down status bench docs lint-tools
+.PHONY: help venv up down test test-unit services-up services-down status bench bench-roundtrip docs lint-tools
 
 help: ## list the targets
 	@echo "Targets:"
@@ -63,7 +63,7 @@ up: venv ## start Kafka + FerretDB (ports 9092/27017) and the services, in the b
 	@echo "  service logs     $(CACHE)/up/logs/<service>.log (intake, routing, carrier, notify and the simulators)"
 	@echo "  events           docs/asyncapi.json (AsyncAPI 3 of every topic), docs/schemas/"
 	@echo "  CLI              .venv/bin/complaints --help   (inspect a complaint, rebuild a projection, dead letters)"
-	@echo "  bench            make bench                    (Kafka round trip vs one persisted kernel hop)"
+	@echo "  bench            make bench                    (issue 14's figures on a stack of its own; make bench-roundtrip: one hop on this one)"
 
 down: ## stop what `make up` started
 	@$(MAKE) --no-print-directory services-down
@@ -96,7 +96,22 @@ lint-tools: ## install kubeconform, kube-score, hadolint, checkov into .cache (t
 test-unit: venv ## run the unit tests only (no stack)
 	$(VPY) -m pytest tests/unit $(PYTEST_ARGS)
 
-bench: venv ## print the round-trip benchmark against the `make up` stack
+# `make bench` starts its own stack (name `bench`, fresh data, its own ports) and the services on
+# it, and stops both at the end: it never touches the `make up` or `make test` stacks.
+BENCH_KAFKA_PORT ?= 39092
+BENCH_MONGO_PORT ?= 39017
+BENCH_PORT_BASE  ?= 18100
+BENCH_STAMP      := $(VENV)/.bench-installed
+
+$(BENCH_STAMP): $(VENV_STAMP) pyproject.toml
+	$(VPY) -m pip install -q -e '.[test,bench]'
+	@touch $@
+
+bench: $(BENCH_STAMP) ## every goal of issue 14 in one table beside its baseline (own stack); BENCH_ARGS='--full' for all rows
+	$(VPY) -m bench.run --kafka-port $(BENCH_KAFKA_PORT) --mongo-port $(BENCH_MONGO_PORT) \
+	  --port-base $(BENCH_PORT_BASE) $(BENCH_ARGS)
+
+bench-roundtrip: venv ## the round-trip bench alone (raw Kafka, one kernel hop, the store) against the `make up` stack
 	$(VPY) -m bench.roundtrip $(BENCH_ARGS)
 
 docs: venv ## regenerate docs/asyncapi.json, docs/schemas/ and docs/configuration.md from the code

@@ -26,6 +26,7 @@ from services.kernel.kafka import LIBRDKAFKA_LOG, client_config, ensure_topics, 
 from services.kernel.outbox import Lease, OutboxRelay
 from services.kernel.projections import Projection, Projector
 from services.kernel.settings import KernelSettings
+from services.kernel.storecount import listeners as store_listeners
 
 log = logging.getLogger(__name__)
 
@@ -84,7 +85,8 @@ class Runtime:
     def create(cls, settings: KernelSettings, registry: Registry, topic: str,
                projections: Iterable[Callable[[AsyncDatabase], Projection]] = ()) -> Runtime:
         """Wire a service; ``projections`` are factories called with the service's database."""
-        client = AsyncMongoClient(settings.mongodb_url, tz_aware=True)
+        client = AsyncMongoClient(settings.mongodb_url, tz_aware=True,
+                                  event_listeners=store_listeners(settings.service_name))  # bench only
         db = client[settings.database_name]
         store = EventStore(db, f"/services/{settings.service_name}", registry)
         projections = [factory(db) for factory in projections]

@@ -1,0 +1,59 @@
+"""Opt-in count of the store commands a service process sends, for the benchmark (bench/README.md).
+
+``COMPLAINTS_COUNT_STORE_COMMANDS=<folder>``: the process counts every command its store client
+starts (PyMongo command monitoring), by command name, and rewrites
+``<folder>/<service>.<pid>.json`` every second and at exit. Unset (the default): nothing at all.
+"""
+
+from __future__ import annotations
+
+import atexit
+import json
+import os
+import threading
+import time
+from collections import Counter
+
+from pymongo import monitoring
+
+ENV = "COMPLAINTS_COUNT_STORE_COMMANDS"
+
+
+class CommandCounter(monitoring.CommandListener):
+    def __init__(self, path: str) -> None:
+        self.path, self.counts = path, Counter()
+
+    def started(self, event: monitoring.CommandStartedEvent) -> None:
+        self.counts[event.command_name] += 1
+
+    def succeeded(self, event) -> None:
+        pass
+
+    def failed(self, event) -> None:
+        pass
+
+    def dump(self) -> None:
+        try:
+            counts = dict(self.counts)
+        except RuntimeError:  # changed size while copied (the event loop's thread counts): next time
+            return
+        with open(f"{self.path}.tmp", "w") as out:
+            json.dump(counts, out)
+        os.replace(f"{self.path}.tmp", self.path)  # a reader never sees half a file
+
+
+def listeners(service_name: str) -> list[monitoring.CommandListener]:
+    """The store client's listeners: a counter if the environment asks for one, else none."""
+    if not (folder := os.environ.get(ENV)):
+        return []
+    os.makedirs(folder, exist_ok=True)
+    counter = CommandCounter(os.path.join(folder, f"{service_name}.{os.getpid()}.json"))
+
+    def flush_every_second() -> None:  # so that a kill -9 loses at most a second of counts
+        while True:
+            time.sleep(1)
+            counter.dump()
+
+    threading.Thread(target=flush_every_second, daemon=True, name="store-command-count").start()
+    atexit.register(counter.dump)
+    return [counter]
