@@ -4,6 +4,8 @@ in order, because the append's version check catches a held state that the other
 
 from __future__ import annotations
 
+import asyncio
+
 from services.kernel.commands import current, execute
 from services.kernel.domain import Aggregate
 from services.kernel.eventstore import Cause, EventStore
@@ -77,3 +79,26 @@ async def test_nothing_to_do_on_a_held_state_is_checked_on_the_stream(db, test_r
     outcome = await add(first, SEQUENCE, 1)  # nothing to do: the state returned is the stream's, not the held one
 
     assert outcome.commit is None and outcome.state.numbers == (1, 2)
+
+
+async def test_processes_racing_on_one_stream_meet_conflicts_retry_and_append_each_command_once(db, test_registry):
+    from services.kernel.eventstore import ConcurrencyConflict
+    processes = [EventStore(db, "/services/test", test_registry) for _ in range(3)]
+    conflicts = []
+    for store in processes:
+        append = store.append
+
+        async def counting(*args, _append=append, **kwargs):
+            try:
+                return await _append(*args, **kwargs)
+            except ConcurrencyConflict as conflict:
+                conflicts.append(conflict)
+                raise
+        store.append = counting
+
+    await asyncio.gather(*(add(processes[n % 3], NOTES, n) for n in range(1, 13)))
+
+    fresh = EventStore(db, "/services/test", test_registry)
+    state, version = await current(fresh, NOTES, "notes")
+    assert version == 12 and sorted(state.numbers) == list(range(1, 13))
+    assert conflicts, "the processes met, as they do on a database, and retried on fresh state"
