@@ -21,7 +21,7 @@ from services.intake.adapters.email import InvalidEmail, parse_email
 from services.intake.adapters.social import SocialPost
 from services.intake.adapters.orders import DirectoryUnavailable, OrderDirectory
 from services.intake.application import Filed, Ignored, Intake, LockedOutPath
-from services.intake.domain import (COMPLAINT, DomainError, FileComplaint, TooManyCodes,
+from services.intake.domain import (COMPLAINT, FileComplaint, TooManyCodes,
                                     VerificationLockedOut, VerifyOutcome, complaint_stream, contact_owner,
                                     customer_owner)
 from services.intake.projections import OPEN_QUESTION, CaseViews, CustomerViews
@@ -32,7 +32,8 @@ from services.kernel.idempotency import IdempotencyKeyReused, IdempotencyStore, 
 from services.kernel.ratelimit import RateLimit
 from services.kernel.runtime import Runtime
 from services.kernel.staff import staff_claims
-from services.kernel.web import caller_address
+from services.kernel.openapi import problems
+from services.kernel.web import answers, caller_address
 
 IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", min_length=8, max_length=200,
                                               description="Retrying with the same key returns the first answer.")]
@@ -127,6 +128,7 @@ async def categories() -> list[dict[str, str]]:
     return [{"value": c.value, "label": label} for c, label in CATEGORY_LABELS.items()]
 
 
+@answers(401, 422, 429)
 async def anonymous_filing_limit(body: NewComplaint, svc: Svc, caller: Caller, key: IdempotencyKey = None,
                                  authorization: Annotated[str | None, Header()] = None) -> None:
     """Filing without a bearer costs an agent's time and proves nobody: limited per client address
@@ -153,9 +155,7 @@ async def replayable(svc: Services, scope: str, key: str, body: BaseModel) -> bo
                          "(429 above), and account ids in `complainant` are then not recorded (nothing "
                          "proves them); with `Authorization: Bearer` a customer's token or the filing token "
                          "of a verified contact (POST /api/verification/verify).",
-             dependencies=[Depends(anonymous_filing_limit)],
-             responses={429: {"description": "Too many filed without a login from this address or about this "
-                                             "order; `Retry-After` says when to try again."}})
+             dependencies=[Depends(anonymous_filing_limit)], responses=problems(401, 422, 429, 503))
 async def file_complaint(body: NewComplaint, svc: Svc, key: IdempotencyKey = None,
                          authorization: Annotated[str | None, Header()] = None) -> JSONResponse:
     complainant, assurance, owner = await filer(svc, body, authorization)
@@ -229,7 +229,8 @@ class CodeCheck(CodeRequest):
 CODE_SENT = "If these details match our records, we have sent a code to the contact on file."
 
 
-@router.post("/verification/codes", status_code=202, summary="Locked out? Get a one-time code at the contact on file.")
+@router.post("/verification/codes", status_code=202, summary="Locked out? Get a one-time code at the contact on file.",
+             responses=problems(429, 503))
 async def request_code(body: CodeRequest, svc: Svc, key: IdempotencyKey = None) -> JSONResponse:
     ref = body.order_id or body.seller_id
     if key and (stored := await svc.idempotency.replay("request_code", key, fingerprint(body.model_dump()))):
@@ -250,7 +251,8 @@ async def request_code(body: CodeRequest, svc: Svc, key: IdempotencyKey = None) 
     return await idempotent(svc.idempotency, "request_code", key, body.model_dump(), run)
 
 
-@router.post("/verification/verify", summary="Check the code; a right one gives a token to file with.")
+@router.post("/verification/verify", summary="Check the code; a right one gives a token to file with.",
+             responses=problems(429))
 async def verify_code(body: CodeCheck, svc: Svc, key: IdempotencyKey = None) -> JSONResponse:
     if body.verification_id != svc.locked_out.verification_id(body.order_id, body.seller_id):
         return JSONResponse({"message": "code: wrong or expired"}, 422)
@@ -279,7 +281,8 @@ def filed_answer(svc: Services, filed: Filed) -> dict:
             "status_url": f"/complaints/{filed.complaint_id}?token={token}"}
 
 
-@router.post("/complaints/{complaint_id}/callback", status_code=202, summary='"Call me now".')
+@router.post("/complaints/{complaint_id}/callback", status_code=202, summary='"Call me now".',
+             responses=problems(404, 409, 429))
 async def request_callback(complaint_id: str, body: CallMe, caller: Caller, svc: Svc, key: IdempotencyKey = None,
                            authorization: Annotated[str | None, Header()] = None) -> JSONResponse:
     await case_owner(svc, complaint_id, authorization, None)
@@ -294,7 +297,8 @@ async def request_callback(complaint_id: str, body: CallMe, caller: Caller, svc:
     return await idempotent(svc.idempotency, f"callback:{complaint_id}", key, body.model_dump(), run)
 
 
-@router.delete("/complaints/{complaint_id}/callback/{callback_id}", summary="Cancel the callback.")
+@router.delete("/complaints/{complaint_id}/callback/{callback_id}", summary="Cancel the callback.",
+               responses=problems(404, 409))
 async def cancel_callback(complaint_id: str, callback_id: str, svc: Svc,
                           authorization: Annotated[str | None, Header()] = None) -> dict:
     await case_owner(svc, complaint_id, authorization, None)
@@ -303,7 +307,8 @@ async def cancel_callback(complaint_id: str, callback_id: str, svc: Svc,
 
 
 @router.post("/complaints/{complaint_id}/closure", status_code=202,
-             summary='Answer "is your complaint closed?" from the case page (notify applies it).')
+             summary='Answer "is your complaint closed?" from the case page (notify applies it).',
+             responses=problems(404, 409))
 async def answer_closure(complaint_id: str, body: ClosureAnswer, svc: Svc, key: IdempotencyKey = None,
                          authorization: Annotated[str | None, Header()] = None) -> JSONResponse:
     await case_owner(svc, complaint_id, authorization, None)
@@ -323,7 +328,8 @@ async def answer_closure(complaint_id: str, body: ClosureAnswer, svc: Svc, key: 
     return await idempotent(svc.idempotency, f"closure:{complaint_id}", key, body.model_dump(), run)
 
 
-@router.get("/complaints/{complaint_id}", summary="The customer's view of their case (no internal notes).")
+@router.get("/complaints/{complaint_id}", summary="The customer's view of their case (no internal notes).",
+            responses=problems(404))
 async def case_view(complaint_id: str, svc: Svc, authorization: Annotated[str | None, Header()] = None,
                     token: str | None = None) -> dict:
     await case_owner(svc, complaint_id, authorization, token)
@@ -343,6 +349,7 @@ async def customer_view(identifier: str, svc: Svc, _: Annotated[dict, Depends(st
     return await svc.people.unified(identifier)
 
 
+@answers(401)
 def webhook_caller(request: Request, svc: Svc) -> None:
     """Only the mail provider and the social platforms, holding the shared secret, post contacts."""
     given = auth.bearer(request.headers.get("authorization")) or ""
@@ -353,8 +360,8 @@ def webhook_caller(request: Request, svc: Svc) -> None:
 Webhook = Depends(webhook_caller)
 
 
-@router.post("/inbound/email", summary="A raw RFC 5322 message from the mail provider's inbound webhook.",
-             dependencies=[Webhook])
+@router.post("/inbound/email", status_code=202, summary="A raw RFC 5322 message from the mail provider's "
+             "inbound webhook.", dependencies=[Webhook], responses=problems(413, 422))
 async def inbound_email(request: Request, svc: Svc) -> JSONResponse:
     raw = await request.body()
     try:
@@ -370,8 +377,8 @@ async def inbound_email(request: Request, svc: Svc) -> JSONResponse:
     return JSONResponse({"status": outcome.status, "complaint_id": outcome.complaint_id}, 202)
 
 
-@router.post("/inbound/social", summary="A post or direct message from a social platform's webhook.",
-             dependencies=[Webhook])
+@router.post("/inbound/social", status_code=202, summary="A post or direct message from a social platform's "
+             "webhook.", dependencies=[Webhook])
 async def inbound_social(post: SocialPost, svc: Svc) -> JSONResponse:
     cause = Cause.of_request(derived_id("social", post.platform, post.post_id), "inbound_social")
     filed = await svc.intake.receive_social(post, cause)
@@ -380,11 +387,6 @@ async def inbound_social(post: SocialPost, svc: Svc) -> JSONResponse:
 
 def add_routes(app: FastAPI) -> None:
     app.include_router(router)
-
-    @app.exception_handler(DomainError)
-    async def refused(request: Request, exc: DomainError) -> JSONResponse:
-        status = 404 if exc.code.endswith("not_found") else 429 if "too_many" in exc.code else 409
-        return JSONResponse({"message": exc.message, "code": exc.code}, status)
 
 
 def subscribe(runtime: Runtime, intake: Intake) -> None:

@@ -22,6 +22,7 @@ from contracts.routing import CallbackDispatched, ComplaintResolved, PartnerOutc
 from services.kernel import auth
 from services.kernel.eventstore import Cause, derived_id
 from services.kernel.runtime import Runtime
+from services.kernel.web import answers
 from services.notify.application import Notify
 from services.notify.complainants import Complainant
 from services.notify.messages import REQUESTABLE, Templates
@@ -138,6 +139,7 @@ class Bounce(BaseModel):
     complaint_id: str | None = Field(None, max_length=200)
 
 
+@answers(401)
 def caller(svc: Svc, authorization: Annotated[str | None, Header()] = None) -> None:
     """Only systems holding the shared secret (the seller-account system, the mail provider) post here."""
     if not hmac.compare_digest(auth.bearer(authorization) or "", svc.settings.inbound_webhook_secret):

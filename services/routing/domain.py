@@ -26,6 +26,7 @@ from contracts.routing import (
     ResolutionActionRequested, RoutedToTeam, TransferredToPartner, WorkQueued,
 )
 from services.kernel.commands import Aggregate, Value
+from services.kernel.errors import DomainError
 from services.routing.rules import PartnerTeam as PartnerTeamTarget
 from services.routing.rules import Supervisor, Target
 
@@ -43,20 +44,11 @@ def case_stream(complaint_id: str) -> str:
 
 # --- errors: a stable code for the API and a message a person can act on --------------------------
 
-class DomainError(Exception):
-    """A command that cannot be carried out; ``code`` is stable, the message is for people."""
-
-    code = "domain_error"
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
-
-
 class NotFound(DomainError):
     """An unknown agent, team or case (404); ``id`` is the one asked for."""
 
     code = "not_found"
+    status = 404
 
     def __init__(self, kind: str, id_: str) -> None:
         super().__init__(f"There is no {kind} {id_!r}.")
@@ -72,11 +64,15 @@ class IllegalState(DomainError):
         super().__init__(f"Cannot {action}: the case is {current}{'; ' + why if why else ''}.")
         self.current = current
 
+    def extensions(self) -> dict[str, str]:
+        return {"current_state": self.current}
+
 
 class InvalidField(DomainError):
     """A field of the request breaks a rule; ``field`` names it for the page (422)."""
 
     code = "invalid_field"
+    status = 422
 
     def __init__(self, field: str, rule: str) -> None:
         super().__init__(f"{field}: {rule}.")
@@ -87,12 +83,14 @@ class NeedsSupervisor(DomainError):
     """Allowed by policy only with a supervisor's approval (403 for an agent)."""
 
     code = "needs_supervisor"
+    status = 403
 
 
 class MissingField(DomainError):
     """A required field was left empty (422); ``field`` names it."""
 
     code = "missing_field"
+    status = 422
 
     def __init__(self, field: str, rule: str) -> None:
         super().__init__(f"{field} is required: {rule}.")

@@ -21,19 +21,18 @@ from contracts.routing import Availability, EscalationReason, ItemQuantity, Mone
 from services.kernel.eventstore import Cause
 from services.kernel.idempotency import IdempotencyStore, idempotent
 from services.kernel.runtime import Runtime
+from services.kernel.errors import Unavailable
 from services.kernel.records import RecordUnavailable
+from services.kernel.openapi import problems
+from services.kernel.web import refuse_as
 from services.routing.access import (MATRIX, SUPERVISOR, Who, check_membership, check_release, check_team_change,
                                      with_team)
 from services.routing.application import Routing
-from services.routing.domain import (AddNote, BriefDraft, Case, ChangeAvailability, DomainError, InvalidField,
-                                     NeedsSupervisor,
-                                     Escalate, IllegalState, MissingField, NotFound,
-                                     RecordPartnerOutcome, RegisterAgent, RegisterPartnerTeam,
-                                     RequestResolutionAction, Resolve)
+from services.routing.domain import (AddNote, BriefDraft, Case, ChangeAvailability, Escalate, RecordPartnerOutcome,
+                                     RegisterAgent, RegisterPartnerTeam, RequestResolutionAction, Resolve)
 from services.routing.projections import AgentQueues, SupervisorQueue, TeamInboxes
 from services.routing.settings import RoutingSettings
 
-STATUS = {NotFound: 404, IllegalState: 409, MissingField: 422, InvalidField: 422, NeedsSupervisor: 403}
 IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", min_length=8, max_length=200,
                                               description="Retrying with the same key returns the first answer.")]
 
@@ -126,7 +125,8 @@ class Release(_Body):
     agent_id: str | None = Field(None, description="The agent; default: the token's.", examples=["agt-0042"])
 
 
-router = APIRouter(prefix="/api")
+# Every case, agent and team the path names may be unknown (404) or in a state that refuses (409).
+router = APIRouter(prefix="/api", responses=problems(404, 409))
 Handler = Callable[[Cause], Awaitable[Any]]
 
 
@@ -208,7 +208,7 @@ async def transfer(complaint_id: str, body: Transfer, svc: Svc, who: Who, key: I
 
 
 @router.post("/cases/{complaint_id}/actions", tags=["cases"],
-             summary="Ask for a refund of shipping, a cancellation, a reship or a credit.")
+             summary="Ask for a refund of shipping, a cancellation, a reship or a credit.", responses=problems(503))
 async def request_action(complaint_id: str, body: Action, svc: Svc, who: Who, key: IdempotencyKey = None):
     action_id = f"act-{uuid.uuid4().hex[:12]}" if key is None else f"act-{key}"
     command = RequestResolutionAction(action_id=action_id, **body.model_dump())
@@ -288,19 +288,7 @@ async def record_outcome(team_id: str, complaint_id: str, body: Outcome, svc: Sv
 def add_routes(app: FastAPI) -> None:
     app.include_router(router)
 
-    @app.exception_handler(DomainError)
-    async def refused(request: Request, exc: DomainError) -> JSONResponse:
-        body: dict[str, Any] = {"message": exc.message, "code": exc.code}
-        if isinstance(exc, IllegalState):
-            body["current_state"] = exc.current
-        if isinstance(exc, (MissingField, InvalidField)):  # the pages show the message next to this field
-            body["field"] = exc.field
-        return JSONResponse(body, STATUS.get(type(exc), 409))
-
-    @app.exception_handler(RecordUnavailable)
-    async def order_system_down(request: Request, exc: RecordUnavailable) -> JSONResponse:
-        return JSONResponse({"message": f"order system: {exc.reason}; try again shortly"}, 503,
-                            headers={"Retry-After": "5"})
+    refuse_as(app, RecordUnavailable, lambda exc: Unavailable(f"order system: {exc.reason}; try again shortly"))
 
     unguarded = [r.path for r in router.routes if r.name not in MATRIX]
     if unguarded:  # a route nobody decided about is a hole: refuse to start

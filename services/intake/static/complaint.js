@@ -165,9 +165,9 @@
       fieldError("order_id", "We do not know this order number. Check it against your order confirmation.");
       say("Please check: " + messageOf(data), "error");
     } else if (response.status === 422 && data) {
-      (Array.isArray(data.detail) ? data.detail : []).forEach((d) => {
+      (Array.isArray(data.errors) ? data.errors : []).forEach((d) => {
         const field = Object.keys(PLAIN).find((f) => (d.loc || []).includes(f));
-        if (field) fieldError(field, PLAIN[field] || d.msg);
+        if (field) fieldError(field, PLAIN[field] || d.rule);
       });
       say("Please check: " + (data.message || "some fields are not valid."), "error");
     } else if (response.status === 429) {
