@@ -15,9 +15,9 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.dependencies.models import Dependant
-from fastapi.openapi.utils import get_openapi
+from fastapi.openapi.utils import _get_api_route_for_openapi, get_openapi
 from fastapi.responses import HTMLResponse
-from fastapi.routing import APIRoute
+from fastapi.routing import APIRoute, iter_route_contexts
 from fastapi.staticfiles import StaticFiles
 
 import fastapi_offline
@@ -43,6 +43,7 @@ DOCS_HEADERS = {
                                "frame-ancestors 'none'",
     "X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer", "X-Frame-Options": "DENY",
 }
+VALIDATION_ERROR = "#/components/schemas/HTTPValidationError"  # FastAPI's, answered as a Problem
 SWAGGER_UI = Path(fastapi_offline.__file__).parent / "static"
 
 
@@ -64,6 +65,14 @@ def _answers_of(route: APIRoute) -> set[int]:
     return found
 
 
+def _api_routes(app: FastAPI) -> Iterator[APIRoute]:
+    """Every route of the document, as it is served (prefix and router dependencies included)."""
+    for context in iter_route_contexts(app.routes):
+        route = _get_api_route_for_openapi(context)
+        if route is not None and route.include_in_schema:
+            yield route
+
+
 def document(app: FastAPI) -> dict[str, Any]:
     """The OpenAPI document with every refusal each route may answer, as problem details."""
     if app.openapi_schema:
@@ -73,16 +82,15 @@ def document(app: FastAPI) -> dict[str, Any]:
     components = schema.setdefault("components", {}).setdefault("schemas", {})
     components["Problem"] = Problem.model_json_schema(ref_template="#/components/schemas/{model}")
     components.update(components["Problem"].pop("$defs", {}))
-    for route in app.routes:
-        if not isinstance(route, APIRoute) or not route.include_in_schema:
-            continue
+    for route in _api_routes(app):
         for method in route.methods:
             operation = schema["paths"][route.path_format][method.lower()]
             responses = operation.setdefault("responses", {})
             for status in _answers_of(route):
                 responses.setdefault(str(status), {"description": DESCRIPTIONS.get(status, "Refused.")})
             for status, response in responses.items():
-                if status[0] in "45":
+                refs = {c.get("schema", {}).get("$ref") for c in response.get("content", {}).values()}
+                if status[0] in "45" and refs <= {None, "#/components/schemas/Problem", VALIDATION_ERROR}:
                     response["content"] = {PROBLEM_JSON: {"schema": problem_ref}}
     for name in ("HTTPValidationError", "ValidationError"):
         components.pop(name, None)

@@ -43,12 +43,20 @@ def instrument(app: FastAPI) -> None:
             return response
 
 
+class Readiness(BaseModel):
+    ready: bool = Field(description="Whether every check passed.")
+    checks: dict[str, bool] = Field(description="Each dependency and whether it answers.",
+                                    examples=[{"kafka": True, "store": True}])
+
+
 def add_health_routes(app: FastAPI, runtime: Runtime) -> None:
     @app.get("/health/live", tags=["health"], summary="The process is alive.")
     async def live() -> dict:
         return {"status": "alive"}
 
-    @app.get("/health/ready", tags=["health"], summary="The broker and the store answer.")
+    @app.get("/health/ready", tags=["health"], summary="The broker and the store answer.",
+             responses={200: {"model": Readiness}, 503: {"model": Readiness, "description": "Not ready: "
+                                                         "`checks` says what does not answer."}})
     async def ready() -> JSONResponse:
         checks = await runtime.ready()
         return JSONResponse({"ready": all(checks.values()), "checks": checks},
