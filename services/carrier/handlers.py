@@ -28,11 +28,12 @@ from services.carrier.settings import CarrierSettings
 from services.kernel.errors import InvalidInput, Unavailable
 from services.kernel.eventstore import Cause, derived_id
 from services.kernel.runtime import Runtime
+from services.kernel.fields import PathId
 from services.kernel.staff import staff_claims
 from services.kernel.openapi import problems
-from services.kernel.web import answers, refuse_as
+from services.kernel.web import refuse_as
 
-Signature = Annotated[str | None, Header(alias="X-Tracking-Signature", description="sha256=<hex HMAC-SHA256 of "
+Signature = Annotated[str | None, Header(alias="X-Tracking-Signature", max_length=200, description="sha256=<hex HMAC-SHA256 of "
                                          "the raw body with the shared secret>")]
 IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", min_length=8, max_length=200,
                                               description="Retrying with the same key appends nothing new.")]
@@ -73,7 +74,7 @@ router = APIRouter(prefix="/api", tags=["shipments"])
 
 @router.get("/complaints/{complaint_id}/shipments", summary="What the carriers last said about a "
             "complaint's packages, and the order in one sentence.", responses=problems(404))
-async def shipments(complaint_id: str, svc: Svc, _: Staff) -> dict:
+async def shipments(complaint_id: PathId, svc: Svc, _: Staff) -> dict:
     watch = await svc.shipments.watch(complaint_id)
     if watch.complaint_id is None:
         raise NotWatched(complaint_id)
@@ -82,7 +83,7 @@ async def shipments(complaint_id: str, svc: Svc, _: Staff) -> dict:
 
 @router.post("/complaints/{complaint_id}/recheck", summary="Ask the carriers again now (an agent on "
              "the phone); news is published, the answer is the current view.", responses=problems(404, 503))
-async def recheck(complaint_id: str, svc: Svc, _: Staff, key: IdempotencyKey = None) -> dict:
+async def recheck(complaint_id: PathId, svc: Svc, _: Staff, key: IdempotencyKey = None) -> dict:
     cause = Cause.of_request(derived_id("agent_recheck", complaint_id, key or str(uuid.uuid4())), "agent_recheck")
     return shipments_view(await svc.shipments.recheck(complaint_id, CheckTrigger.AGENT, cause))
 

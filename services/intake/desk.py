@@ -24,6 +24,7 @@ from services.intake.handlers import Svc
 from services.intake.pages import HEADERS, templates
 from services.intake.projections import identifiers
 from services.kernel import auth
+from services.kernel.fields import PathId
 from services.kernel.staff import staff_claims
 from services.kernel.openapi import problems
 from services.kernel.web import STAFF_ROLES, answers, token_claims
@@ -69,7 +70,7 @@ async def case_reader(request: Request, token: Annotated[dict, Depends(desk_user
          description="Agents and supervisors read any case; a partner user reads the cases routed or "
                      "transferred to their team, without the unified customer view and the related cases.",
          responses=problems(404))
-async def desk_case(complaint_id: str, svc: Svc, reader: Annotated[dict, Depends(case_reader)]) -> dict:
+async def desk_case(complaint_id: PathId, svc: Svc, reader: Annotated[dict, Depends(case_reader)]) -> dict:
     views = DeskCaseViews(svc.runtime.store.db)
     view = await views.get(complaint_id)
     partner = reader["role"] == "partner"

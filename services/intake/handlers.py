@@ -28,6 +28,7 @@ from services.intake.projections import OPEN_QUESTION, CaseViews, CustomerViews
 from services.intake.settings import IntakeSettings
 from services.kernel import auth
 from services.kernel.eventstore import Cause, derived_id
+from services.kernel.fields import Authorization, Id, NOT_BLANK, PathId, TokenQuery
 from services.kernel.idempotency import IdempotencyKeyReused, IdempotencyStore, fingerprint, idempotent
 from services.kernel.ratelimit import RateLimit
 from services.kernel.runtime import Runtime
@@ -39,16 +40,26 @@ IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", min_lengt
                                               description="Retrying with the same key returns the first answer.")]
 
 
+class Filer(Complainant):
+    """Who files: an account id is recorded only when a login or a verified contact proves it."""
+
+    customer_id: Id | None = Field(None, description="Customer account id (taken from the login).",
+                                   examples=["cust-1001"])
+    seller_id: Id | None = Field(None, description="Marketplace seller id (taken from a verified contact).",
+                                 examples=["sell-00311"])
+
+
 class NewComplaint(BaseModel):
     """A complaint as the web page or an API client files it."""
 
     model_config = ConfigDict(extra="forbid")
     category: Category = Field(description="From GET /api/categories.", examples=["delivery_driver_conduct"])
-    description: str = Field(min_length=1, max_length=5000, description="In the complainant's words.")
+    description: str = Field(min_length=1, max_length=5000, pattern=NOT_BLANK,
+                             description="In the complainant's words (not only blanks).")
     channel: Channel = Field(Channel.WEB, description="web, email, social, phone.")
-    complainant: Complainant
-    order_id: str | None = Field(None, max_length=64, examples=["114-5523190-0012345"])
-    tracking_numbers: list[str] = Field(default_factory=list, max_length=20)
+    complainant: Filer
+    order_id: Id | None = Field(None, max_length=64, examples=["114-5523190-0012345"])
+    tracking_numbers: list[Id] = Field(default_factory=list, max_length=20)
 
 
 class CallMe(BaseModel):
@@ -130,7 +141,7 @@ async def categories() -> list[dict[str, str]]:
 
 @answers(401, 422, 429)
 async def anonymous_filing_limit(body: NewComplaint, svc: Svc, caller: Caller, key: IdempotencyKey = None,
-                                 authorization: Annotated[str | None, Header()] = None) -> None:
+                                 authorization: Authorization = None) -> None:
     """Filing without a bearer costs an agent's time and proves nobody: limited per client address
     and per order (429 naming the rule). A retry with the same Idempotency-Key is no new filing."""
     if auth.bearer(authorization) or (key and await replayable(svc, "file_complaint", key, body)):
@@ -157,7 +168,7 @@ async def replayable(svc: Services, scope: str, key: str, body: BaseModel) -> bo
                          "of a verified contact (POST /api/verification/verify).",
              dependencies=[Depends(anonymous_filing_limit)], responses=problems(401, 422, 429, 503))
 async def file_complaint(body: NewComplaint, svc: Svc, key: IdempotencyKey = None,
-                         authorization: Annotated[str | None, Header()] = None) -> JSONResponse:
+                         authorization: Authorization = None) -> JSONResponse:
     complainant, assurance, owner = await filer(svc, body, authorization)
 
     async def run(cause: Cause) -> tuple[int, dict]:
@@ -208,10 +219,19 @@ async def on_file(svc: Services, order_id: str | None, seller_id: str | None):
         raise HTTPException(503, {"message": f"order system: {exc}"}, headers={"Retry-After": "5"}) from None
 
 
+#: "Exactly one of order_id or seller_id", as JSON Schema says it (the validator below says it in Python).
+ONE_REFERENCE = {"oneOf": [
+    {"required": [given], "properties": {given: {"type": "string", "minLength": 1, "maxLength": 64},
+                                         other: {"type": "null"}}}
+    for given, other in (("order_id", "seller_id"), ("seller_id", "order_id"))]}
+
+
 class CodeRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    order_id: str | None = Field(None, max_length=64, description="An order of yours.", examples=["114-5523190-0012345"])
-    seller_id: str | None = Field(None, max_length=64, description="Your seller account.", examples=["sell-00311"])
+    model_config = ConfigDict(extra="forbid", json_schema_extra=ONE_REFERENCE)
+    order_id: Id | None = Field(None, max_length=64, description="An order of yours (or give seller_id).",
+                                examples=["114-5523190-0012345"])
+    seller_id: Id | None = Field(None, max_length=64, description="Your seller account (or give order_id).",
+                                 examples=["sell-00311"])
     channel: Literal["email", "sms"] = Field("email", description="Where the contact on file gets the code.")
 
     @model_validator(mode="after")
@@ -222,7 +242,7 @@ class CodeRequest(BaseModel):
 
 
 class CodeCheck(CodeRequest):
-    verification_id: str = Field(min_length=1, max_length=64)
+    verification_id: Id = Field(max_length=64, description="From POST /api/verification/codes.")
     code: str = Field(pattern=r"^\d{6}$", description="The 6 digits received.")
 
 
@@ -283,8 +303,8 @@ def filed_answer(svc: Services, filed: Filed) -> dict:
 
 @router.post("/complaints/{complaint_id}/callback", status_code=202, summary='"Call me now".',
              responses=problems(404, 409, 429))
-async def request_callback(complaint_id: str, body: CallMe, caller: Caller, svc: Svc, key: IdempotencyKey = None,
-                           authorization: Annotated[str | None, Header()] = None) -> JSONResponse:
+async def request_callback(complaint_id: PathId, body: CallMe, caller: Caller, svc: Svc, key: IdempotencyKey = None,
+                           authorization: Authorization = None) -> JSONResponse:
     await case_owner(svc, complaint_id, authorization, None)
     for limit, who in ((svc.per_phone, body.phone), (svc.per_client, caller)):
         if (wait := await limit.hit(who)) is not None:
@@ -299,8 +319,8 @@ async def request_callback(complaint_id: str, body: CallMe, caller: Caller, svc:
 
 @router.delete("/complaints/{complaint_id}/callback/{callback_id}", summary="Cancel the callback.",
                responses=problems(404, 409))
-async def cancel_callback(complaint_id: str, callback_id: str, svc: Svc,
-                          authorization: Annotated[str | None, Header()] = None) -> dict:
+async def cancel_callback(complaint_id: PathId, callback_id: PathId, svc: Svc,
+                          authorization: Authorization = None) -> dict:
     await case_owner(svc, complaint_id, authorization, None)
     cause = Cause.of_request(derived_id("cancel", complaint_id, callback_id), "cancel_callback")
     return callback_view(complaint_id, await svc.intake.cancel_callback(complaint_id, callback_id, cause))
@@ -309,8 +329,8 @@ async def cancel_callback(complaint_id: str, callback_id: str, svc: Svc,
 @router.post("/complaints/{complaint_id}/closure", status_code=202,
              summary='Answer "is your complaint closed?" from the case page (notify applies it).',
              responses=problems(404, 409))
-async def answer_closure(complaint_id: str, body: ClosureAnswer, svc: Svc, key: IdempotencyKey = None,
-                         authorization: Annotated[str | None, Header()] = None) -> JSONResponse:
+async def answer_closure(complaint_id: PathId, body: ClosureAnswer, svc: Svc, key: IdempotencyKey = None,
+                         authorization: Authorization = None) -> JSONResponse:
     await case_owner(svc, complaint_id, authorization, None)
 
     async def run(cause: Cause) -> tuple[int, dict]:
@@ -330,8 +350,8 @@ async def answer_closure(complaint_id: str, body: ClosureAnswer, svc: Svc, key: 
 
 @router.get("/complaints/{complaint_id}", summary="The customer's view of their case (no internal notes).",
             responses=problems(404))
-async def case_view(complaint_id: str, svc: Svc, authorization: Annotated[str | None, Header()] = None,
-                    token: str | None = None) -> dict:
+async def case_view(complaint_id: PathId, svc: Svc, authorization: Authorization = None,
+                    token: TokenQuery = None) -> dict:
     await case_owner(svc, complaint_id, authorization, token)
     view = await svc.cases.get(complaint_id)
     if view is None:
@@ -345,7 +365,7 @@ async def case_view(complaint_id: str, svc: Svc, authorization: Annotated[str | 
 
 @router.get("/agents/customers/{identifier}", summary="Unified customer view: every complaint, order and "
                                                       "account of one person (agents only).")
-async def customer_view(identifier: str, svc: Svc, _: Annotated[dict, Depends(staff_claims)]) -> dict:
+async def customer_view(identifier: PathId, svc: Svc, _: Annotated[dict, Depends(staff_claims)]) -> dict:
     return await svc.people.unified(identifier)
 
 

@@ -25,7 +25,7 @@ import fastapi_offline
 from services.kernel.web import PROBLEM_JSON, Problem
 
 DESCRIPTIONS = {
-    400: "The request cannot be read.",
+    400: "The body cannot be read (not JSON, or not UTF-8).",
     401: "No valid bearer token (or webhook secret or signature); `WWW-Authenticate` says which scheme.",
     403: "The caller may not do this (the role matrix, or an object that is not theirs).",
     404: "What the path names does not exist, or is not the caller's to see.",
@@ -60,8 +60,8 @@ def _dependencies(dependant: Dependant) -> Iterator[Dependant]:
 
 def _answers_of(route: APIRoute) -> set[int]:
     found = {s for d in _dependencies(route.dependant) for s in getattr(d.call, "answers", ())}
-    if route.body_field is not None:
-        found |= {413, 422}
+    if route.body_field is not None:  # unreadable, too large, or breaking a rule
+        found |= {400, 413, 422}
     return found
 
 

@@ -279,7 +279,7 @@ class Claims(BaseModel):
 
 
 @answers(401)
-def token_claims(request: Request, authorization: Annotated[str | None, Header()] = None) -> dict:
+def token_claims(request: Request, authorization: Annotated[str | None, Header(max_length=4096)] = None) -> dict:
     """FastAPI dependency: the claims of a bearer token signed with the service's SIGNING_KEY
     (``app.state.services.settings``), checked against ``Claims``; 401 saying why otherwise."""
     unauthorized = {"WWW-Authenticate": "Bearer"}

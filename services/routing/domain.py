@@ -20,13 +20,14 @@ from contracts.intake import BCP47, E164, Assurance, Category, Channel
 from contracts.routing import (
     AgentAssigned, AgentAvailabilityChanged, AgentRegistered, AgentReleased, Availability,
     CallbackDispatched, CallbackQueued, CallConnected, CaseClosed, CaseNoteAdded, CaseOpened, CaseReopened,
-    ComplaintResolved, ContactRecorded, Escalated, EscalationReason, HandoffBrief, ItemQuantity,
+    ComplaintResolved, ContactRecorded, Escalated, EscalationReason, HandoffBrief, ItemQuantity, LanguageTag,
     Money, PartnerAcknowledged, PartnerOutcomeRecorded, PersonEscalated, PartnerTeamRegistered, QueuedWorkRemoved,
     ResolutionAction,
     ResolutionActionRequested, RoutedToTeam, TransferredToPartner, WorkQueued,
 )
 from services.kernel.commands import Aggregate, Value
 from services.kernel.errors import DomainError
+from services.kernel.fields import Id, Line
 from services.routing.rules import PartnerTeam as PartnerTeamTarget
 from services.routing.rules import Supervisor, Target
 
@@ -202,14 +203,14 @@ class Roster(Value):
 class RegisterAgent(Value):
     """Add an agent to the roster, or change their skills, languages, regions or capacity."""
 
-    agent_id: str = Field(min_length=1)
-    name: str = Field(min_length=1)
-    skills: tuple[Category, ...] = Field(min_length=1)
-    languages: tuple[str, ...] = Field(min_length=1)
-    regions: tuple[str, ...] = ()
-    channels: tuple[Channel, ...] = (Channel.PHONE,)
+    agent_id: Id
+    name: Line
+    skills: tuple[Category, ...] = Field(min_length=1, max_length=len(Category))
+    languages: tuple[LanguageTag, ...] = Field(min_length=1, max_length=20)
+    regions: tuple[Id, ...] = Field((), max_length=50)
+    channels: tuple[Channel, ...] = Field((Channel.PHONE,), max_length=len(Channel))
     capacity: int = Field(ge=1, le=50)  # more drains the whole queue into one person
-    teams: tuple[str, ...] = ()
+    teams: tuple[Id, ...] = Field((), max_length=50)
 
 
 class ChangeAvailability(Value):
@@ -222,10 +223,10 @@ class ChangeAvailability(Value):
 class RegisterPartnerTeam(Value):
     """Add a partner team, or change what it takes."""
 
-    team_id: str = Field(min_length=1)
-    name: str = Field(min_length=1)
-    categories: tuple[Category, ...] = Field(min_length=1)
-    regions: tuple[str, ...] = ()
+    team_id: Id
+    name: Line
+    categories: tuple[Category, ...] = Field(min_length=1, max_length=len(Category))
+    regions: tuple[Id, ...] = Field((), max_length=50)
     response_sla_minutes: int = Field(ge=1, le=43_200)  # at most 30 days
     restricted: bool = False
 
