@@ -29,12 +29,12 @@ from services.intake.settings import IntakeSettings
 from services.kernel import auth
 from services.kernel.eventstore import Cause, derived_id
 from services.kernel.fields import Authorization, Id, NOT_BLANK, PathId, TokenQuery
-from services.kernel.idempotency import IdempotencyKeyReused, IdempotencyStore, fingerprint, idempotent
+from services.kernel.idempotency import IdempotencyKeyReused, IdempotencyStore, answer, fingerprint, idempotent
 from services.kernel.ratelimit import RateLimit
 from services.kernel.runtime import Runtime
 from services.kernel.staff import staff_claims
 from services.kernel.openapi import problems
-from services.kernel.web import answers, caller_address
+from services.kernel.web import answers, caller_address, problem, problem_body
 
 IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", min_length=8, max_length=200,
                                               description="Retrying with the same key returns the first answer.")]
@@ -254,7 +254,7 @@ CODE_SENT = "If these details match our records, we have sent a code to the cont
 async def request_code(body: CodeRequest, svc: Svc, key: IdempotencyKey = None) -> JSONResponse:
     ref = body.order_id or body.seller_id
     if key and (stored := await svc.idempotency.replay("request_code", key, fingerprint(body.model_dump()))):
-        return JSONResponse(stored.body, stored.status, headers={"Idempotent-Replayed": "true"})
+        return answer(stored.status, stored.body, {"Idempotent-Replayed": "true"})
     if (wait := await svc.per_reference.hit(ref)) is not None:
         raise HTTPException(429, {"message": "verification: too many codes; try again later"},
                             headers={"Retry-After": str(wait)})
@@ -275,7 +275,7 @@ async def request_code(body: CodeRequest, svc: Svc, key: IdempotencyKey = None) 
              responses=problems(429))
 async def verify_code(body: CodeCheck, svc: Svc, key: IdempotencyKey = None) -> JSONResponse:
     if body.verification_id != svc.locked_out.verification_id(body.order_id, body.seller_id):
-        return JSONResponse({"message": "code: wrong or expired"}, 422)
+        return problem(422, "code: wrong or expired", code="code_refused", field="code")
 
     async def run(cause: Cause) -> tuple[int, dict]:
         try:
@@ -285,7 +285,7 @@ async def verify_code(body: CodeCheck, svc: Svc, key: IdempotencyKey = None) -> 
             raise HTTPException(429, {"message": f"code: {exc.message}"},
                                 headers={"Retry-After": str(int(exc.retry_after.total_seconds()) + 1)}) from None
         if verified.outcome != VerifyOutcome.VERIFIED:
-            return 422, {"message": "code: wrong or expired"}
+            return 422, problem_body(422, "code: wrong or expired", code="code_refused", field="code")
         token = auth.sign({"purpose": "file", "destination": verified.destination, "order_id": body.order_id,
                            "seller_id": body.seller_id}, svc.settings.signing_key, timedelta(minutes=30))
         return 200, {"filing_token": token, "expires_in_s": 1800}
@@ -308,8 +308,8 @@ async def request_callback(complaint_id: PathId, body: CallMe, caller: Caller, s
     await case_owner(svc, complaint_id, authorization, None)
     for limit, who in ((svc.per_phone, body.phone), (svc.per_client, caller)):
         if (wait := await limit.hit(who)) is not None:
-            return JSONResponse({"message": "callback: too many requests; try again later"}, 429,
-                                headers={"Retry-After": str(wait)})
+            return problem(429, "callback: too many requests; try again later", code="too_many_callbacks",
+                           headers={"Retry-After": str(wait)})
 
     async def run(cause: Cause) -> tuple[int, dict]:
         callback = await svc.intake.request_callback(complaint_id, body.phone, body.preferred_language, cause)
@@ -340,8 +340,8 @@ async def answer_closure(complaint_id: PathId, body: ClosureAnswer, svc: Svc, ke
         # closing unconfirmed an answer still counts: the complainant came back.
         if not question or question["state"] not in OPEN_QUESTION:
             state = question["state"] if question else "not_asked"
-            return 409, {"message": f"closure: there is no open question to answer (it is {state})",
-                         "code": "closure_not_open", "closure": question}
+            return 409, problem_body(409, f"closure: there is no open question to answer (it is {state})",
+                                     code="closure_not_open", closure=question)
         await svc.intake.answer_closure(complaint_id, body.answer, body.reason, cause)
         return 202, {"complaint_id": complaint_id, "closure": {**question, "state": "answered",
                                                                 "answer": body.answer}}
@@ -387,7 +387,7 @@ async def inbound_email(request: Request, svc: Svc) -> JSONResponse:
     try:
         mail = await anyio.to_thread.run_sync(parse_email, raw, svc.settings.max_body_bytes)
     except InvalidEmail as exc:
-        return JSONResponse({"message": f"email: {exc}"}, 422)
+        return problem(422, f"email: {exc}", code="invalid_email", field="body")
     cause = Cause.of_request(derived_id("email", mail.message_id or fingerprint(raw.decode(errors="replace"))),
                              "inbound_email")
     tokens = lambda t: auth.complaint_of_reply_token(t, svc.settings.signing_key)  # noqa: E731

@@ -68,10 +68,16 @@ async def idempotent(store: IdempotencyStore, scope: str, key: str | None, paylo
     cause, request = Cause.of_request(derived_id(scope, key or str(uuid.uuid4())), scope), fingerprint(payload)
     try:
         if key and (stored := await store.replay(scope, key, request)):
-            return JSONResponse(stored.body, stored.status, headers={"Idempotent-Replayed": "true"})
+            return answer(stored.status, stored.body, {"Idempotent-Replayed": "true"})
     except IdempotencyKeyReused as exc:
         raise HTTPException(422, {"message": f"Idempotency-Key: {exc}"}) from None
     status, body = await run(cause)
     if key:
         await store.save(scope, key, request, status, body)
-    return JSONResponse(body, status)
+    return answer(status, body)
+
+
+def answer(status: int, body: Any, headers: dict[str, str] | None = None) -> JSONResponse:
+    """A stored or fresh answer; a refusal is problem details (services.kernel.web.problem_body)."""
+    return JSONResponse(body, status, headers=headers,
+                        media_type="application/problem+json" if status >= 400 else "application/json")
