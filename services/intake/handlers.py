@@ -41,7 +41,11 @@ IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", min_lengt
 
 
 class Filer(Complainant):
-    """Who files: an account id is recorded only when a login or a verified contact proves it."""
+    """Who files: an account id is recorded only when a login or a verified contact proves it, so
+    an email, a phone or a social handle is what reaches them."""
+
+    model_config = ConfigDict(json_schema_extra={"anyOf": [{"required": [way]} for way in
+                                                           ("email", "phone", "social_handle")]})
 
     customer_id: Id | None = Field(None, description="Customer account id (taken from the login).",
                                    examples=["cust-1001"])
@@ -161,12 +165,24 @@ async def replayable(svc: Services, scope: str, key: str, body: BaseModel) -> bo
         return True  # the route refuses it (422) without filing
 
 
+#: What the filer can do next with the answer (OpenAPI links: clients, and the fuzzer's stateful phase).
+_CASE = {"complaint_id": "$response.body#/complaint_id"}
+FILED_LINKS = {
+    "ReadTheCase": {"operationId": "case_view", "parameters": {**_CASE, "token": "$response.body#/access_token"},
+                    "description": "The case page's view, with the access token just handed out."},
+    "AskForACall": {"operationId": "request_callback", "parameters": _CASE,
+                    "description": '"Call me now" on the case (the access token as bearer).'},
+}
+
+
 @router.post("/complaints", status_code=201, summary="File a complaint (or join your own open case of its order).",
              description="Without a login: anyone may file, a few times per address and per order "
                          "(429 above), and account ids in `complainant` are then not recorded (nothing "
                          "proves them); with `Authorization: Bearer` a customer's token or the filing token "
                          "of a verified contact (POST /api/verification/verify).",
-             dependencies=[Depends(anonymous_filing_limit)], responses=problems(401, 422, 429, 503))
+             dependencies=[Depends(anonymous_filing_limit)],
+             responses={**problems(401, 422, 429, 503), 201: {"description": "Filed (or linked to your open case).",
+                                                              "links": FILED_LINKS}})
 async def file_complaint(body: NewComplaint, svc: Svc, key: IdempotencyKey = None,
                          authorization: Authorization = None) -> JSONResponse:
     complainant, assurance, owner = await filer(svc, body, authorization)
