@@ -5,7 +5,7 @@ content_type_conformance and response_schema_conformance, in every phase (exampl
 fuzzing, and stateful where the document's links allow). Any finding fails the build; a route
 broken on purpose proves the stage can fail.
 
-Bounded: a few examples per operation and a time budget per run (FUZZ_SECONDS, default 8), two
+Bounded: a few examples per operation and a time budget per run (FUZZ_SECONDS, default 6), two
 runs at a time; the whole stage takes about three minutes on the 2-core CI machine.
 """
 
@@ -29,7 +29,7 @@ from tests.integration.simulators import (carrier_simulator_url, free_port, mail
 
 pytestmark = pytest.mark.integration
 
-SECONDS = int(os.environ.get("FUZZ_SECONDS", "8"))
+SECONDS = int(os.environ.get("FUZZ_SECONDS", "6"))
 AGENT, TEAM = "agt-fuzz", "team-fuzz"
 CALLERS = {
     "anonymous": None,
