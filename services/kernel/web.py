@@ -240,8 +240,9 @@ def service_app(title: str, description: str, lifespan, runtime: Runtime, max_bo
     """A service's FastAPI app with what every service has: tracing, body limit, 4xx answers, health."""
     from services.kernel.openapi import add_docs  # it documents this module's Problem
 
+    # operationId = the route's function name: short, stable, what links and clients refer to.
     app = FastAPI(title=title, version="1", description=description, lifespan=lifespan, docs_url=None,
-                  redoc_url=None)
+                  redoc_url=None, generate_unique_id_function=lambda route: route.name)
     add_docs(app)
     instrument(app)
     limit_body_size(app, max_body_bytes)
