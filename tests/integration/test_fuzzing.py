@@ -5,8 +5,9 @@ content_type_conformance and response_schema_conformance, in every phase (exampl
 fuzzing, and stateful where the document's links allow). Any finding fails the build; a route
 broken on purpose proves the stage can fail.
 
-Bounded: a few examples per operation and a time budget per run (FUZZ_SECONDS, default 6), two
-runs at a time; the whole stage takes about three minutes on the 2-core CI machine.
+Bounded: a time budget per run (FUZZ_SECONDS, default 6), two runs at a time, a fixed seed. Measured
+on the shared 2-core machine: 105 s for the module (15 runs, 0 findings) at a load average of 11-14,
+232 s at 25-30.
 """
 
 from __future__ import annotations
