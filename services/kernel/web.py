@@ -148,7 +148,9 @@ def explain_errors(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
-        errors = [{"field": _dotted(e["loc"]), "rule": e["msg"], "loc": list(e["loc"]), "type": e["type"]}
+        errors = [{"field": "body", "rule": f"not valid JSON (at character {e['loc'][-1]})", "loc": list(e["loc"]),
+                   "type": e["type"]} if e["type"] == "json_invalid" else  # its loc ends with a position
+                  {"field": _dotted(e["loc"]), "rule": e["msg"], "loc": list(e["loc"]), "type": e["type"]}
                   for e in exc.errors()]
         return problem(422, "; ".join(f"{e['field']}: {e['rule']}" for e in errors), code="invalid_request",
                        field=errors[0]["field"] if errors else None, errors=errors)
@@ -158,7 +160,9 @@ def explain_errors(app: FastAPI) -> None:
         given = exc.detail if isinstance(exc.detail, dict) else {"message": str(exc.detail)}
         extensions = {k: v for k, v in given.items() if k not in {"message", "detail", "code", "field"}}
         return problem(exc.status_code, str(given.get("message", HTTPStatus(exc.status_code).phrase)),
-                       code=given.get("code"), field=given.get("field"), headers=getattr(exc, "headers", None),
+                       code=given.get("code"), headers=getattr(exc, "headers", None),
+                       # FastAPI's own 400 is a body that is not JSON (or not UTF-8)
+                       field=given.get("field") or ("body" if exc.status_code == 400 else None),
                        **extensions)
 
     @app.exception_handler(DomainError)

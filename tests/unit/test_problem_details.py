@@ -62,6 +62,13 @@ def test_a_validation_error_names_every_field_and_rule_as_problem_details():
     assert body["detail"].startswith("name: String should have at least 1 character; count: ")
 
 
+def test_a_body_that_is_not_json_is_refused_naming_the_body():
+    answer = TestClient(an_app()).post("/things", content=b'{"name": ', headers={"content-type": "application/json"})
+
+    assert answer.status_code == 422 and answer.json()["field"] == "body", answer.text
+    assert answer.json()["detail"].startswith("body: not valid JSON")
+
+
 def test_a_domain_refusal_answers_with_its_kind_s_status_code_and_extensions():
     client = TestClient(an_app())
 
