@@ -28,10 +28,9 @@ from services.carrier.settings import CarrierSettings
 from services.kernel.errors import InvalidInput, Unavailable
 from services.kernel.eventstore import Cause, derived_id
 from services.kernel.runtime import Runtime
-from services.kernel.fields import PathId
 from services.kernel.staff import staff_claims
 from services.kernel.openapi import problems
-from services.kernel.web import refuse_as
+from services.kernel.web import PathId, refuse_as
 
 Signature = Annotated[str | None, Header(alias="X-Tracking-Signature", max_length=200, description="sha256=<hex HMAC-SHA256 of "
                                          "the raw body with the shared secret>")]

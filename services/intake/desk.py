@@ -24,10 +24,9 @@ from services.intake.handlers import Svc
 from services.intake.pages import HEADERS, templates
 from services.intake.projections import identifiers
 from services.kernel import auth
-from services.kernel.fields import PathId
 from services.kernel.staff import staff_claims
 from services.kernel.openapi import problems
-from services.kernel.web import STAFF_ROLES, answers, token_claims
+from services.kernel.web import PathId, STAFF_ROLES, answers, token_claims
 
 ACTIONS = {ResolutionAction.CANCEL_ITEMS: "Cancel undelivered items",
            ResolutionAction.REFUND_SHIPPING: "Refund shipping", ResolutionAction.RESHIP: "Reship",

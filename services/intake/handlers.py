@@ -28,13 +28,14 @@ from services.intake.projections import OPEN_QUESTION, CaseViews, CustomerViews
 from services.intake.settings import IntakeSettings
 from services.kernel import auth
 from services.kernel.eventstore import Cause, derived_id
-from services.kernel.fields import Authorization, Id, NOT_BLANK, PathId, TokenQuery
+from services.kernel.fields import Id, NOT_BLANK
 from services.kernel.idempotency import IdempotencyKeyReused, IdempotencyStore, answer, fingerprint, idempotent
 from services.kernel.ratelimit import RateLimit
 from services.kernel.runtime import Runtime
 from services.kernel.staff import staff_claims
 from services.kernel.openapi import problems
-from services.kernel.web import answers, caller_address, problem, problem_body
+from services.kernel.web import (Authorization, PathId, TokenQuery, answers, caller_address, problem,
+                                 problem_body)
 
 IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", min_length=8, max_length=200,
                                               description="Retrying with the same key returns the first answer.")]

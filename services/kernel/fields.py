@@ -1,4 +1,5 @@
-"""The shapes of the request fields every API shares: bounded, never blank (pure, no I/O).
+"""The shapes of the request fields every API shares: bounded, never blank (pure: pydantic only,
+so a domain's commands may use them; the path, header and query shapes are in services.kernel.web).
 
 Stated once here, they reach the OpenAPI document, so a client (or a fuzzer) sees the rule, and the
 handler never sees a value that would fail later, deep in an event or the store.
@@ -8,7 +9,6 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Header, Path, Query
 from pydantic import Field
 
 #: The largest integer the store holds (BSON int64); a larger one must be refused at the edge.
@@ -20,13 +20,6 @@ NOT_BLANK = r"\S"
 Id = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^\S+$")]
 #: A name or a short line of text: not blank.
 Line = Annotated[str, Field(min_length=1, max_length=200, pattern=NOT_BLANK)]
-#: An id in a URL path.
-PathId = Annotated[str, Path(min_length=1, max_length=200, pattern=r"^\S+$", description="An id, as given.")]
-
-#: The ``Authorization`` header: ``Bearer <token>``.
-Authorization = Annotated[str | None, Header(max_length=4096, description="`Bearer <token>`.")]
-#: A signed token in the query string (a link's).
-TokenQuery = Annotated[str | None, Query(max_length=4096, description="The signed token of a link.")]
 
 
 def text(max_length: int):

@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping, Sequence
 from http import HTTPStatus
 from typing import Annotated, Any, TypeVar
 
-from fastapi import FastAPI, Header, HTTPException, Request
+from fastapi import FastAPI, Header, HTTPException, Path, Query, Request
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
@@ -261,6 +261,14 @@ def allow_browser_origins(app: FastAPI, origins: str) -> None:
     app.add_middleware(CORSMiddleware, allow_origins=[o.strip() for o in origins.split(",") if o.strip()],
                        allow_methods=["GET", "POST", "PUT", "DELETE"], max_age=600,
                        allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "traceparent"])
+
+
+#: An id in a URL path.
+PathId = Annotated[str, Path(min_length=1, max_length=200, pattern=r"^\S+$", description="An id, as given.")]
+#: The ``Authorization`` header: ``Bearer <token>``.
+Authorization = Annotated[str | None, Header(max_length=4096, description="`Bearer <token>`.")]
+#: A signed token in the query string (a link's).
+TokenQuery = Annotated[str | None, Query(max_length=4096, description="The signed token of a link.")]
 
 
 #: The roles of staff tokens (agents and supervisors; partners carry role "partner" and a team).

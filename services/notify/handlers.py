@@ -21,9 +21,9 @@ from contracts.notify import EMAIL
 from contracts.routing import CallbackDispatched, ComplaintResolved, PartnerOutcomeRecorded
 from services.kernel import auth
 from services.kernel.eventstore import Cause, derived_id
-from services.kernel.fields import Authorization, Id
+from services.kernel.fields import Id
 from services.kernel.runtime import Runtime
-from services.kernel.web import answers
+from services.kernel.web import Authorization, answers
 from services.notify.application import Notify
 from services.notify.complainants import Complainant
 from services.notify.messages import REQUESTABLE, Templates

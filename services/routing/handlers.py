@@ -19,13 +19,13 @@ from contracts.notify import (ComplaintClosedUnconfirmed, ComplaintReopened,
                               CustomerConfirmedClosed, EscalationRequested)
 from contracts.routing import DECIMAL, Availability, EscalationReason, ItemQuantity, Money, ResolutionAction
 from services.kernel.eventstore import Cause
-from services.kernel.fields import Id, PathId, text
+from services.kernel.fields import Id, text
 from services.kernel.idempotency import IdempotencyStore, idempotent
 from services.kernel.runtime import Runtime
 from services.kernel.errors import Unavailable
 from services.kernel.records import RecordUnavailable
 from services.kernel.openapi import problems
-from services.kernel.web import refuse_as
+from services.kernel.web import PathId, refuse_as
 from services.routing.access import (MATRIX, SUPERVISOR, Who, check_membership, check_release, check_team_change,
                                      with_team)
 from services.routing.application import Routing

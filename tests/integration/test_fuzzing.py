@@ -21,9 +21,8 @@ import pytest
 import uvicorn
 from fastapi import FastAPI
 
-from services.kernel.fields import PathId
 from services.kernel.openapi import problems
-from services.kernel.web import service_app
+from services.kernel.web import PathId, service_app
 from tests.integration.fuzzing import WEBHOOK_SECRET, Run, bearer, four_services, fuzz
 from tests.integration.simulators import (carrier_simulator_url, free_port, mailbox,  # noqa: F401
                                           telephony_url)
