@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Iterator
@@ -115,6 +116,9 @@ def fuzz(url: str, headers: dict[str, str] | None = None, *, max_examples: int =
     for name, value in (headers or {}).items():
         command += ["-H", f"{name}: {value}"]
     started = time.monotonic()
-    done = subprocess.run(command, capture_output=True, text=True, timeout=max_time_s + 120, cwd=ROOT,
-                          env={**os.environ, "SCHEMATHESIS_HOOKS": ""})
+    # A folder of its own: schemathesis keeps a cache of crashes in its working directory, which
+    # would replay one run's findings in the next and litter the work tree.
+    with tempfile.TemporaryDirectory(prefix="fuzzing-") as where:
+        done = subprocess.run(command, capture_output=True, text=True, timeout=max_time_s + 120, cwd=where,
+                              env={**os.environ, "SCHEMATHESIS_HOOKS": ""})
     return Run(done.returncode, done.stdout + done.stderr, time.monotonic() - started)
