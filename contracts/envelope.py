@@ -166,6 +166,10 @@ class Registry:
     def types(self) -> dict[str, type[Event]]:
         return dict(self._types)
 
+    def upcast_types(self) -> frozenset[str]:
+        """The old types an upcaster reads (the compatibility check accepts them gone from the code)."""
+        return frozenset(self._upcasters)
+
     def knows(self, ce_type: str) -> bool:
         return ce_type in self._types or ce_type in self._upcasters
 

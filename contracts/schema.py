@@ -56,8 +56,25 @@ def json_schemas() -> dict[str, dict[str, Any]]:
     """The JSON Schema (draft 2020-12) of each registered event, by CloudEvents type (private
     ones too: they are the stored form of a service's own log, kept readable for ever)."""
     return {ce_type: {"$schema": JSON_SCHEMA_DIALECT, "$id": f"urn:complaints:{ce_type}",
-                      **cls.model_json_schema()}
+                      **reader_schema(cls)}
             for ce_type, cls in sorted(registry.types().items())}
+
+
+def reader_schema(cls: type[Event]) -> dict[str, Any]:
+    """The event's JSON Schema as subscribers read it: tolerant of fields added later.
+
+    Our models forbid unknown fields when we build an event (a typo is a bug); a subscriber must
+    ignore them instead, or every new optional field would break it (contracts.compatibility).
+    """
+    return _tolerant(cls.model_json_schema())
+
+
+def _tolerant(node: Any) -> Any:
+    if isinstance(node, dict):
+        return {k: _tolerant(v) for k, v in node.items() if not (k == "additionalProperties" and v is False)}
+    if isinstance(node, list):
+        return [_tolerant(v) for v in node]
+    return node
 
 
 def asyncapi_document() -> dict[str, Any]:
@@ -121,7 +138,7 @@ def _message(cls: type[Event], service: str, shared: dict[str, Any]) -> dict[str
         "summary": _summary(cls),
         "contentType": CONTENT_TYPE,
         "headers": _headers(cls.ce_type()),
-        "payload": _hoist_defs(cls.model_json_schema(), shared),
+        "payload": _hoist_defs(reader_schema(cls), shared),
         "correlationId": {"location": f"$message.header#/{H_CORRELATION}",
                           "description": "Shared by every event of one conversation."},
         "bindings": {"kafka": {"key": {"type": "string", "description": "Same as ce_subject (the "

@@ -20,6 +20,7 @@ from contracts.carrier import (
 )
 from contracts.envelope import Event
 from services.kernel.domain import Aggregate, Value
+from services.kernel.errors import DomainError
 
 
 def watch_stream(complaint_id: str) -> str:
@@ -32,21 +33,12 @@ def alerts_stream(order_id: str) -> str:
     return f"alerts-{order_id}"
 
 
-class DomainError(Exception):
-    """A command that cannot be carried out; ``code`` is stable, the message is for people."""
-
-    code = "domain_error"
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
-
-
 class NotWatched(DomainError):
     code = "not_watched"
+    status = 404
 
     def __init__(self, complaint_id: str) -> None:
-        super().__init__(f"complaint {complaint_id!r} has no order or tracking numbers we know of")
+        super().__init__(f"complaint: complaint {complaint_id!r} has no order or tracking numbers we know of")
 
 
 # --- tracking numbers ----------------------------------------------------------------------------

@@ -22,14 +22,17 @@ from services.carrier.adapters.http import NotFound, Unreadable
 from services.carrier.adapters.orders import OrderSystemUnavailable
 from services.carrier.adapters.tracking import READERS, CarrierGateway
 from services.carrier.application import NotAPackageOfTheOrder, Shipments, UnknownOrder
-from services.carrier.domain import DomainError, NotWatched, Watch, summarize
+from services.carrier.domain import NotWatched, Watch, summarize
 from services.carrier.rechecks import Rechecks
 from services.carrier.settings import CarrierSettings
+from services.kernel.errors import InvalidInput, Unavailable
 from services.kernel.eventstore import Cause, derived_id
 from services.kernel.runtime import Runtime
 from services.kernel.staff import staff_claims
+from services.kernel.openapi import problems
+from services.kernel.web import PathId, refuse_as
 
-Signature = Annotated[str | None, Header(alias="X-Tracking-Signature", description="sha256=<hex HMAC-SHA256 of "
+Signature = Annotated[str | None, Header(alias="X-Tracking-Signature", max_length=200, description="sha256=<hex HMAC-SHA256 of "
                                          "the raw body with the shared secret>")]
 IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", min_length=8, max_length=200,
                                               description="Retrying with the same key appends nothing new.")]
@@ -69,8 +72,8 @@ router = APIRouter(prefix="/api", tags=["shipments"])
 
 
 @router.get("/complaints/{complaint_id}/shipments", summary="What the carriers last said about a "
-            "complaint's packages, and the order in one sentence.")
-async def shipments(complaint_id: str, svc: Svc, _: Staff) -> dict:
+            "complaint's packages, and the order in one sentence.", responses=problems(404))
+async def shipments(complaint_id: PathId, svc: Svc, _: Staff) -> dict:
     watch = await svc.shipments.watch(complaint_id)
     if watch.complaint_id is None:
         raise NotWatched(complaint_id)
@@ -78,8 +81,8 @@ async def shipments(complaint_id: str, svc: Svc, _: Staff) -> dict:
 
 
 @router.post("/complaints/{complaint_id}/recheck", summary="Ask the carriers again now (an agent on "
-             "the phone); news is published, the answer is the current view.")
-async def recheck(complaint_id: str, svc: Svc, _: Staff, key: IdempotencyKey = None) -> dict:
+             "the phone); news is published, the answer is the current view.", responses=problems(404, 503))
+async def recheck(complaint_id: PathId, svc: Svc, _: Staff, key: IdempotencyKey = None) -> dict:
     cause = Cause.of_request(derived_id("agent_recheck", complaint_id, key or str(uuid.uuid4())), "agent_recheck")
     return shipments_view(await svc.shipments.recheck(complaint_id, CheckTrigger.AGENT, cause))
 
@@ -106,7 +109,8 @@ def signed_body(svc: Services, body: bytes, signature: str | None) -> None:
 
 
 @router.post("/webhooks/tracking", status_code=202, tags=["webhooks"],
-             summary="A carrier's push (exception, return to sender, revised date) for a package of an order.")
+             summary="A carrier's push (exception, return to sender, revised date) for a package of an order.",
+             responses=problems(401, 413, 422, 503))
 async def tracking_webhook(request: Request, svc: Svc, signature: Signature = None) -> JSONResponse:
     body = await request.body()
     signed_body(svc, body, signature)
@@ -130,30 +134,12 @@ def read_push(body: bytes) -> TrackingPush:
 def add_routes(app: FastAPI) -> None:
     app.include_router(router)
 
-    @app.exception_handler(DomainError)
-    async def refused(request: Request, exc: DomainError) -> JSONResponse:
-        return JSONResponse({"message": f"complaint: {exc.message}", "code": exc.code},
-                            404 if isinstance(exc, NotWatched) else 409)
-
-    @app.exception_handler(UnknownOrder)
-    async def unknown_order(request: Request, exc: UnknownOrder) -> JSONResponse:
-        return JSONResponse({"message": f"order_id: the order system has no order {exc.args[0]!r}"}, 422)
-
-    @app.exception_handler(NotAPackageOfTheOrder)
-    async def not_in_order(request: Request, exc: NotAPackageOfTheOrder) -> JSONResponse:
-        return JSONResponse({"message": f"tracking_number: {exc.args[0]!r} is not a package of this order"}, 422)
-
-    @app.exception_handler(OrderSystemUnavailable)
-    async def order_system_down(request: Request, exc: OrderSystemUnavailable) -> JSONResponse:
-        return JSONResponse({"message": f"order system: {exc.reason}"}, 503, headers={"Retry-After": "5"})
-
-    @app.exception_handler(Unreadable)
-    async def unreadable_push(request: Request, exc: Unreadable) -> JSONResponse:
-        return JSONResponse({"message": f"tracking: {exc}"}, 422)
-
-    @app.exception_handler(NotFound)
-    async def unknown_number(request: Request, exc: NotFound) -> JSONResponse:
-        return JSONResponse({"message": f"tracking: the carrier reports no such package ({exc})"}, 422)
+    refuse_as(app, UnknownOrder, lambda exc: InvalidInput("order_id", f"the order system has no order {exc.args[0]!r}"))
+    refuse_as(app, NotAPackageOfTheOrder, lambda exc: InvalidInput(
+        "tracking_number", f"{exc.args[0]!r} is not a package of this order"))
+    refuse_as(app, OrderSystemUnavailable, lambda exc: Unavailable(f"order system: {exc.reason}"))
+    refuse_as(app, Unreadable, lambda exc: InvalidInput("tracking", str(exc)))
+    refuse_as(app, NotFound, lambda exc: InvalidInput("tracking", f"the carrier reports no such package ({exc})"))
 
 
 def subscribe(runtime: Runtime, shipments: Shipments) -> None:

@@ -25,7 +25,8 @@ from services.intake.pages import HEADERS, templates
 from services.intake.projections import identifiers
 from services.kernel import auth
 from services.kernel.staff import staff_claims
-from services.kernel.web import STAFF_ROLES, token_claims
+from services.kernel.openapi import problems
+from services.kernel.web import PathId, STAFF_ROLES, answers, token_claims
 
 ACTIONS = {ResolutionAction.CANCEL_ITEMS: "Cancel undelivered items",
            ResolutionAction.REFUND_SHIPPING: "Refund shipping", ResolutionAction.RESHIP: "Reship",
@@ -38,6 +39,7 @@ claims = token_claims
 api = APIRouter(prefix="/api/desk", tags=["desk"])
 
 
+@answers(403)
 def desk_user(token: Annotated[dict, Depends(claims)]) -> dict:
     """A token of someone the desk or the partner view is for (an agent, a supervisor, a partner of
     a team), naming who (``sub``); 403 for anyone else."""
@@ -65,8 +67,9 @@ async def case_reader(request: Request, token: Annotated[dict, Depends(desk_user
                                           "the unified customer view of each of the complainant's identifiers, "
                                           "the other complaints about the same order.",
          description="Agents and supervisors read any case; a partner user reads the cases routed or "
-                     "transferred to their team, without the unified customer view and the related cases.")
-async def desk_case(complaint_id: str, svc: Svc, reader: Annotated[dict, Depends(case_reader)]) -> dict:
+                     "transferred to their team, without the unified customer view and the related cases.",
+         responses=problems(404))
+async def desk_case(complaint_id: PathId, svc: Svc, reader: Annotated[dict, Depends(case_reader)]) -> dict:
     views = DeskCaseViews(svc.runtime.store.db)
     view = await views.get(complaint_id)
     partner = reader["role"] == "partner"
@@ -92,6 +95,7 @@ class DevSignIn(BaseModel):
                              examples=["team-logistics-uk-south"])
 
 
+@answers(404)
 def dev_sign_in_enabled(svc: Svc) -> None:
     """The development sign-in exists only where DEV_SIGN_IN=true says so (the local stack)."""
     if not svc.settings.dev_sign_in:

@@ -19,6 +19,7 @@ from contracts.intake import (
     VerificationLocked,
 )
 from services.kernel.domain import Aggregate, Value
+from services.kernel.errors import DomainError
 
 HOUR = timedelta(hours=1)
 
@@ -41,18 +42,9 @@ def verification_stream(verification_id: str) -> str:
 
 # --- errors: each has a stable code for the API and a message a person can act on --------------
 
-class DomainError(Exception):
-    """A command that cannot be carried out; ``code`` is stable, the message is for people."""
-
-    code = "domain_error"
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
-
-
 class ComplaintNotFound(DomainError):
     code = "complaint_not_found"
+    status = 404
 
     def __init__(self) -> None:
         super().__init__("There is no complaint with this id; file one first.")
@@ -60,6 +52,7 @@ class ComplaintNotFound(DomainError):
 
 class CallbackNotFound(DomainError):
     code = "callback_not_found"
+    status = 404
 
     def __init__(self, callback_id: str) -> None:
         super().__init__(f"This complaint has no callback {callback_id!r}.")
@@ -70,22 +63,26 @@ class TooManyCodes(DomainError):
     """More codes asked for than the hourly limit allows; ``retry_after`` says how long to wait."""
 
     code = "too_many_codes"
+    status = 429
 
     def __init__(self, retry_after: timedelta) -> None:
         minutes = max(1, -(-int(retry_after.total_seconds()) // 60))
         super().__init__(f"Too many codes were asked for; try again in {minutes} minute(s).")
         self.retry_after = retry_after
+        self.retry_after_s = int(retry_after.total_seconds()) + 1
 
 
 class VerificationLockedOut(DomainError):
     """Too many wrong codes; ``retry_after`` says when a new code may be asked for."""
 
     code = "verification_locked"
+    status = 429
 
     def __init__(self, retry_after: timedelta) -> None:
         minutes = max(1, -(-int(retry_after.total_seconds()) // 60))
         super().__init__(f"Too many wrong codes; ask for a new code in {minutes} minute(s).")
         self.retry_after = retry_after
+        self.retry_after_s = int(retry_after.total_seconds()) + 1
 
 
 # --- complaint (stream complaint-<id>) -----------------------------------------------------------

@@ -22,7 +22,7 @@ from services.intake.adapters.email import InvalidEmail, parse_email
 from services.intake.adapters.social import SocialPost
 from services.intake.adapters.orders import DirectoryUnavailable, OrderDirectory
 from services.intake.application import Filed, Ignored, Intake, LockedOutPath
-from services.intake.domain import (COMPLAINT, DomainError, FileComplaint, TooManyCodes,
+from services.intake.domain import (COMPLAINT, FileComplaint, TooManyCodes,
                                     VerificationLockedOut, VerifyOutcome, complaint_stream, contact_owner,
                                     customer_owner)
 from services.intake.next_step import next_step
@@ -31,14 +31,30 @@ from services.intake.settings import IntakeSettings
 from services.kernel import auth
 from services.kernel.commands import current
 from services.kernel.eventstore import Cause, derived_id
-from services.kernel.idempotency import IdempotencyKeyReused, IdempotencyStore, fingerprint, idempotent
+from services.kernel.fields import Id, NOT_BLANK
+from services.kernel.idempotency import IdempotencyKeyReused, IdempotencyStore, answer, fingerprint, idempotent
 from services.kernel.ratelimit import RateLimit
 from services.kernel.runtime import Runtime
 from services.kernel.staff import staff_claims
-from services.kernel.web import caller_address
+from services.kernel.openapi import problems
+from services.kernel.web import (Authorization, PathId, TokenQuery, answers, caller_address, problem,
+                                 problem_body)
 
 IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", min_length=8, max_length=200,
                                               description="Retrying with the same key returns the first answer.")]
+
+
+class Filer(Complainant):
+    """Who files: an account id is recorded only when a login or a verified contact proves it, so
+    an email, a phone or a social handle is what reaches them."""
+
+    model_config = ConfigDict(json_schema_extra={"anyOf": [{"required": [way]} for way in
+                                                           ("email", "phone", "social_handle")]})
+
+    customer_id: Id | None = Field(None, description="Customer account id (taken from the login).",
+                                   examples=["cust-1001"])
+    seller_id: Id | None = Field(None, description="Marketplace seller id (taken from a verified contact).",
+                                 examples=["sell-00311"])
 
 
 class NewComplaint(BaseModel):
@@ -46,11 +62,12 @@ class NewComplaint(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     category: Category = Field(description="From GET /api/categories.", examples=["delivery_driver_conduct"])
-    description: str = Field(min_length=1, max_length=5000, description="In the complainant's words.")
+    description: str = Field(min_length=1, max_length=5000, pattern=NOT_BLANK,
+                             description="In the complainant's words (not only blanks).")
     channel: Channel = Field(Channel.WEB, description="web, email, social, phone.")
-    complainant: Complainant
-    order_id: str | None = Field(None, max_length=64, examples=["114-5523190-0012345"])
-    tracking_numbers: list[str] = Field(default_factory=list, max_length=20)
+    complainant: Filer
+    order_id: Id | None = Field(None, max_length=64, examples=["114-5523190-0012345"])
+    tracking_numbers: list[Id] = Field(default_factory=list, max_length=20)
 
 
 class CallMe(BaseModel):
@@ -130,8 +147,9 @@ async def categories() -> list[dict[str, str]]:
     return [{"value": c.value, "label": label} for c, label in CATEGORY_LABELS.items()]
 
 
+@answers(401, 422, 429)
 async def anonymous_filing_limit(body: NewComplaint, svc: Svc, caller: Caller, key: IdempotencyKey = None,
-                                 authorization: Annotated[str | None, Header()] = None) -> None:
+                                 authorization: Authorization = None) -> None:
     """Filing without a bearer costs an agent's time and proves nobody: limited per client address
     and per order (429 naming the rule). A retry with the same Idempotency-Key is no new filing."""
     if auth.bearer(authorization) or (key and await replayable(svc, "file_complaint", key, body)):
@@ -151,16 +169,26 @@ async def replayable(svc: Services, scope: str, key: str, body: BaseModel) -> bo
         return True  # the route refuses it (422) without filing
 
 
+#: What the filer can do next with the answer (OpenAPI links: clients, and the fuzzer's stateful phase).
+_CASE = {"complaint_id": "$response.body#/complaint_id"}
+FILED_LINKS = {
+    "ReadTheCase": {"operationId": "case_view", "parameters": {**_CASE, "token": "$response.body#/access_token"},
+                    "description": "The case page's view, with the access token just handed out."},
+    "AskForACall": {"operationId": "request_callback", "parameters": _CASE,
+                    "description": '"Call me now" on the case (the access token as bearer).'},
+}
+
+
 @router.post("/complaints", status_code=201, summary="File a complaint (or join your own open case of its order).",
              description="Without a login: anyone may file, a few times per address and per order "
                          "(429 above), and account ids in `complainant` are then not recorded (nothing "
                          "proves them); with `Authorization: Bearer` a customer's token or the filing token "
                          "of a verified contact (POST /api/verification/verify).",
              dependencies=[Depends(anonymous_filing_limit)],
-             responses={429: {"description": "Too many filed without a login from this address or about this "
-                                             "order; `Retry-After` says when to try again."}})
+             responses={**problems(401, 422, 429, 503), 201: {"description": "Filed (or linked to your open case).",
+                                                              "links": FILED_LINKS}})
 async def file_complaint(body: NewComplaint, svc: Svc, key: IdempotencyKey = None,
-                         authorization: Annotated[str | None, Header()] = None) -> JSONResponse:
+                         authorization: Authorization = None) -> JSONResponse:
     complainant, assurance, owner = await filer(svc, body, authorization)
 
     async def run(cause: Cause) -> tuple[int, dict]:
@@ -211,10 +239,19 @@ async def on_file(svc: Services, order_id: str | None, seller_id: str | None):
         raise HTTPException(503, {"message": f"order system: {exc}"}, headers={"Retry-After": "5"}) from None
 
 
+#: "Exactly one of order_id or seller_id", as JSON Schema says it (the validator below says it in Python).
+ONE_REFERENCE = {"oneOf": [
+    {"required": [given], "properties": {given: {"type": "string", "minLength": 1, "maxLength": 64},
+                                         other: {"type": "null"}}}
+    for given, other in (("order_id", "seller_id"), ("seller_id", "order_id"))]}
+
+
 class CodeRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    order_id: str | None = Field(None, max_length=64, description="An order of yours.", examples=["114-5523190-0012345"])
-    seller_id: str | None = Field(None, max_length=64, description="Your seller account.", examples=["sell-00311"])
+    model_config = ConfigDict(extra="forbid", json_schema_extra=ONE_REFERENCE)
+    order_id: Id | None = Field(None, max_length=64, description="An order of yours (or give seller_id).",
+                                examples=["114-5523190-0012345"])
+    seller_id: Id | None = Field(None, max_length=64, description="Your seller account (or give order_id).",
+                                 examples=["sell-00311"])
     channel: Literal["email", "sms"] = Field("email", description="Where the contact on file gets the code.")
 
     @model_validator(mode="after")
@@ -225,18 +262,19 @@ class CodeRequest(BaseModel):
 
 
 class CodeCheck(CodeRequest):
-    verification_id: str = Field(min_length=1, max_length=64)
+    verification_id: Id = Field(max_length=64, description="From POST /api/verification/codes.")
     code: str = Field(pattern=r"^\d{6}$", description="The 6 digits received.")
 
 
 CODE_SENT = "If these details match our records, we have sent a code to the contact on file."
 
 
-@router.post("/verification/codes", status_code=202, summary="Locked out? Get a one-time code at the contact on file.")
+@router.post("/verification/codes", status_code=202, summary="Locked out? Get a one-time code at the contact on file.",
+             responses=problems(429, 503))
 async def request_code(body: CodeRequest, svc: Svc, key: IdempotencyKey = None) -> JSONResponse:
     ref = body.order_id or body.seller_id
     if key and (stored := await svc.idempotency.replay("request_code", key, fingerprint(body.model_dump()))):
-        return JSONResponse(stored.body, stored.status, headers={"Idempotent-Replayed": "true"})
+        return answer(stored.status, stored.body, {"Idempotent-Replayed": "true"})
     if (wait := await svc.per_reference.hit(ref)) is not None:
         raise HTTPException(429, {"message": "verification: too many codes; try again later"},
                             headers={"Retry-After": str(wait)})
@@ -253,10 +291,11 @@ async def request_code(body: CodeRequest, svc: Svc, key: IdempotencyKey = None) 
     return await idempotent(svc.idempotency, "request_code", key, body.model_dump(), run)
 
 
-@router.post("/verification/verify", summary="Check the code; a right one gives a token to file with.")
+@router.post("/verification/verify", summary="Check the code; a right one gives a token to file with.",
+             responses=problems(429))
 async def verify_code(body: CodeCheck, svc: Svc, key: IdempotencyKey = None) -> JSONResponse:
     if body.verification_id != svc.locked_out.verification_id(body.order_id, body.seller_id):
-        return JSONResponse({"message": "code: wrong or expired"}, 422)
+        return problem(422, "code: wrong or expired", code="code_refused", field="code")
 
     async def run(cause: Cause) -> tuple[int, dict]:
         try:
@@ -266,7 +305,7 @@ async def verify_code(body: CodeCheck, svc: Svc, key: IdempotencyKey = None) -> 
             raise HTTPException(429, {"message": f"code: {exc.message}"},
                                 headers={"Retry-After": str(int(exc.retry_after.total_seconds()) + 1)}) from None
         if verified.outcome != VerifyOutcome.VERIFIED:
-            return 422, {"message": "code: wrong or expired"}
+            return 422, problem_body(422, "code: wrong or expired", code="code_refused", field="code")
         token = auth.sign({"purpose": "file", "destination": verified.destination, "order_id": body.order_id,
                            "seller_id": body.seller_id}, svc.settings.signing_key, timedelta(minutes=30))
         return 200, {"filing_token": token, "expires_in_s": 1800}
@@ -283,14 +322,15 @@ def filed_answer(svc: Services, filed: Filed) -> dict:
             "status_url": f"/complaints/{filed.complaint_id}?token={token}"}
 
 
-@router.post("/complaints/{complaint_id}/callback", status_code=202, summary='"Call me now".')
-async def request_callback(complaint_id: str, body: CallMe, caller: Caller, svc: Svc, key: IdempotencyKey = None,
-                           authorization: Annotated[str | None, Header()] = None) -> JSONResponse:
+@router.post("/complaints/{complaint_id}/callback", status_code=202, summary='"Call me now".',
+             responses=problems(404, 409, 429))
+async def request_callback(complaint_id: PathId, body: CallMe, caller: Caller, svc: Svc, key: IdempotencyKey = None,
+                           authorization: Authorization = None) -> JSONResponse:
     await case_owner(svc, complaint_id, authorization, None)
     for limit, who in ((svc.per_phone, body.phone), (svc.per_client, caller)):
         if (wait := await limit.hit(who)) is not None:
-            return JSONResponse({"message": "callback: too many requests; try again later"}, 429,
-                                headers={"Retry-After": str(wait)})
+            return problem(429, "callback: too many requests; try again later", code="too_many_callbacks",
+                           headers={"Retry-After": str(wait)})
 
     async def run(cause: Cause) -> tuple[int, dict]:
         callback = await svc.intake.request_callback(complaint_id, body.phone, body.preferred_language, cause)
@@ -298,18 +338,20 @@ async def request_callback(complaint_id: str, body: CallMe, caller: Caller, svc:
     return await idempotent(svc.idempotency, f"callback:{complaint_id}", key, body.model_dump(), run)
 
 
-@router.delete("/complaints/{complaint_id}/callback/{callback_id}", summary="Cancel the callback.")
-async def cancel_callback(complaint_id: str, callback_id: str, svc: Svc,
-                          authorization: Annotated[str | None, Header()] = None) -> dict:
+@router.delete("/complaints/{complaint_id}/callback/{callback_id}", summary="Cancel the callback.",
+               responses=problems(404, 409))
+async def cancel_callback(complaint_id: PathId, callback_id: PathId, svc: Svc,
+                          authorization: Authorization = None) -> dict:
     await case_owner(svc, complaint_id, authorization, None)
     cause = Cause.of_request(derived_id("cancel", complaint_id, callback_id), "cancel_callback")
     return callback_view(complaint_id, await svc.intake.cancel_callback(complaint_id, callback_id, cause))
 
 
 @router.post("/complaints/{complaint_id}/closure", status_code=202,
-             summary='Answer "is your complaint closed?" from the case page (notify applies it).')
-async def answer_closure(complaint_id: str, body: ClosureAnswer, svc: Svc, key: IdempotencyKey = None,
-                         authorization: Annotated[str | None, Header()] = None) -> JSONResponse:
+             summary='Answer "is your complaint closed?" from the case page (notify applies it).',
+             responses=problems(404, 409))
+async def answer_closure(complaint_id: PathId, body: ClosureAnswer, svc: Svc, key: IdempotencyKey = None,
+                         authorization: Authorization = None) -> JSONResponse:
     await case_owner(svc, complaint_id, authorization, None)
 
     async def run(cause: Cause) -> tuple[int, dict]:
@@ -319,17 +361,18 @@ async def answer_closure(complaint_id: str, body: ClosureAnswer, svc: Svc, key: 
         # closing unconfirmed an answer still counts: the complainant came back.
         if not question or question["state"] not in OPEN_QUESTION:
             state = question["state"] if question else "not_asked"
-            return 409, {"message": f"closure: there is no open question to answer (it is {state})",
-                         "code": "closure_not_open", "closure": question}
+            return 409, problem_body(409, f"closure: there is no open question to answer (it is {state})",
+                                     code="closure_not_open", closure=question)
         await svc.intake.answer_closure(complaint_id, body.answer, body.reason, cause)
         return 202, {"complaint_id": complaint_id, "closure": {**question, "state": "answered",
                                                                 "answer": body.answer}}
     return await idempotent(svc.idempotency, f"closure:{complaint_id}", key, body.model_dump(), run)
 
 
-@router.get("/complaints/{complaint_id}", summary="The customer's view of their case (no internal notes).")
-async def case_view(complaint_id: str, svc: Svc, authorization: Annotated[str | None, Header()] = None,
-                    token: str | None = None) -> dict:
+@router.get("/complaints/{complaint_id}", summary="The customer's view of their case (no internal notes).",
+            responses=problems(404))
+async def case_view(complaint_id: PathId, svc: Svc, authorization: Authorization = None,
+                    token: TokenQuery = None) -> dict:
     await case_owner(svc, complaint_id, authorization, token)
     view = await svc.cases.get(complaint_id)
     if view is None:
@@ -352,10 +395,11 @@ def shipment_for(view: dict) -> dict | None:
 
 @router.get("/agents/customers/{identifier}", summary="Unified customer view: every complaint, order and "
                                                       "account of one person (agents only).")
-async def customer_view(identifier: str, svc: Svc, _: Annotated[dict, Depends(staff_claims)]) -> dict:
+async def customer_view(identifier: PathId, svc: Svc, _: Annotated[dict, Depends(staff_claims)]) -> dict:
     return await svc.people.unified(identifier)
 
 
+@answers(401)
 def webhook_caller(request: Request, svc: Svc) -> None:
     """Only the mail provider and the social platforms, holding the shared secret, post contacts."""
     given = auth.bearer(request.headers.get("authorization")) or ""
@@ -366,14 +410,14 @@ def webhook_caller(request: Request, svc: Svc) -> None:
 Webhook = Depends(webhook_caller)
 
 
-@router.post("/inbound/email", summary="A raw RFC 5322 message from the mail provider's inbound webhook.",
-             dependencies=[Webhook])
+@router.post("/inbound/email", status_code=202, summary="A raw RFC 5322 message from the mail provider's "
+             "inbound webhook.", dependencies=[Webhook], responses=problems(413, 422))
 async def inbound_email(request: Request, svc: Svc) -> JSONResponse:
     raw = await request.body()
     try:
         mail = await anyio.to_thread.run_sync(parse_email, raw, svc.settings.max_body_bytes)
     except InvalidEmail as exc:
-        return JSONResponse({"message": f"email: {exc}"}, 422)
+        return problem(422, f"email: {exc}", code="invalid_email", field="body")
     cause = Cause.of_request(derived_id("email", mail.message_id or fingerprint(raw.decode(errors="replace"))),
                              "inbound_email")
     tokens = lambda t: auth.complaint_of_reply_token(t, svc.settings.signing_key)  # noqa: E731
@@ -383,8 +427,8 @@ async def inbound_email(request: Request, svc: Svc) -> JSONResponse:
     return JSONResponse({"status": outcome.status, "complaint_id": outcome.complaint_id}, 202)
 
 
-@router.post("/inbound/social", summary="A post or direct message from a social platform's webhook.",
-             dependencies=[Webhook])
+@router.post("/inbound/social", status_code=202, summary="A post or direct message from a social platform's "
+             "webhook.", dependencies=[Webhook])
 async def inbound_social(post: SocialPost, svc: Svc) -> JSONResponse:
     cause = Cause.of_request(derived_id("social", post.platform, post.post_id), "inbound_social")
     filed = await svc.intake.receive_social(post, cause)
@@ -393,11 +437,6 @@ async def inbound_social(post: SocialPost, svc: Svc) -> JSONResponse:
 
 def add_routes(app: FastAPI) -> None:
     app.include_router(router)
-
-    @app.exception_handler(DomainError)
-    async def refused(request: Request, exc: DomainError) -> JSONResponse:
-        status = 404 if exc.code.endswith("not_found") else 429 if "too_many" in exc.code else 409
-        return JSONResponse({"message": exc.message, "code": exc.code}, status)
 
 
 def subscribe(runtime: Runtime, intake: Intake) -> None:

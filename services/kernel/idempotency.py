@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from fastapi import HTTPException
 from fastapi.responses import JSONResponse
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
@@ -47,7 +46,7 @@ class IdempotencyStore:
         if doc is None:
             return None
         if doc["request"] != request:
-            raise IdempotencyKeyReused("Idempotency-Key was already used with a different request")
+            raise IdempotencyKeyReused("already used with a different request (a new request needs a new key)")
         return StoredResponse(doc["status"], doc["body"])
 
     async def save(self, scope: str, key: str, request: str, status: int, body: Any) -> None:
@@ -66,12 +65,16 @@ async def idempotent(store: IdempotencyStore, scope: str, key: str | None, paylo
     whichever copy of a retried request gets there first.
     """
     cause, request = Cause.of_request(derived_id(scope, key or str(uuid.uuid4())), scope), fingerprint(payload)
-    try:
-        if key and (stored := await store.replay(scope, key, request)):
-            return JSONResponse(stored.body, stored.status, headers={"Idempotent-Replayed": "true"})
-    except IdempotencyKeyReused as exc:
-        raise HTTPException(422, {"message": f"Idempotency-Key: {exc}"}) from None
+    # A key reused with another request raises IdempotencyKeyReused: every service answers it 422.
+    if key and (stored := await store.replay(scope, key, request)):
+        return answer(stored.status, stored.body, {"Idempotent-Replayed": "true"})
     status, body = await run(cause)
     if key:
         await store.save(scope, key, request, status, body)
-    return JSONResponse(body, status)
+    return answer(status, body)
+
+
+def answer(status: int, body: Any, headers: dict[str, str] | None = None) -> JSONResponse:
+    """A stored or fresh answer; a refusal is problem details (services.kernel.web.problem_body)."""
+    return JSONResponse(body, status, headers=headers,
+                        media_type="application/problem+json" if status >= 400 else "application/json")

@@ -11,7 +11,7 @@ from fastapi import Depends, HTTPException, Request
 from contracts.envelope import Envelope, Event
 from contracts.routing import AgentRegistered
 from services.kernel.projections import DocumentProjection
-from services.kernel.web import STAFF_ROLES, token_claims
+from services.kernel.web import STAFF_ROLES, answers, token_claims
 
 
 class StaffDirectory(DocumentProjection):
@@ -28,6 +28,7 @@ class StaffDirectory(DocumentProjection):
         return await self.get(agent_id) is not None
 
 
+@answers(403)
 async def staff_claims(request: Request, token: Annotated[dict, Depends(token_claims)]) -> dict:
     """FastAPI dependency: a supervisor's token, or an agent's who is on the roster; 403 otherwise."""
     if token.get("role") not in STAFF_ROLES or not isinstance(token.get("sub"), str) or not token["sub"]:

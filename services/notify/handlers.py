@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, FastAPI, Header, HTTPException, Request
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -21,7 +21,9 @@ from contracts.notify import EMAIL
 from contracts.routing import CallbackDispatched, ComplaintResolved, PartnerOutcomeRecorded
 from services.kernel import auth
 from services.kernel.eventstore import Cause, derived_id
+from services.kernel.fields import Id
 from services.kernel.runtime import Runtime
+from services.kernel.web import Authorization, answers
 from services.notify.application import Notify
 from services.notify.complainants import Complainant
 from services.notify.messages import REQUESTABLE, Templates
@@ -113,14 +115,16 @@ class NotificationRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     request_id: str = Field(min_length=8, max_length=200, description="Your id of this intent: the same id "
                             "is sent at most once.", examples=["seller-reminder-sell-00311-2026-03-15"])
-    template: str = Field(description="A template others may request.", examples=["seller_login_reminder"])
-    recipient: str = Field(min_length=1, max_length=320, description="Customer or seller id.", examples=["sell-00311"])
+    template: str = Field(pattern=r"^[a-z_]{1,64}$", description="A template others may request.",
+                          examples=["seller_login_reminder"])
+    recipient: Id = Field(max_length=320, description="Customer or seller id.", examples=["sell-00311"])
     channel: Literal["email", "sms"] = Field("email", description="email or sms.")
     address: str = Field(min_length=3, max_length=320, description="Email address, or E.164 phone for sms.",
                          examples=["lena@marshandco.example.com"])
     display_name: str | None = Field(None, max_length=200, examples=["Lena Marsh"])
-    complaint_id: str | None = Field(None, max_length=200, description="The case, if it is about one.")
-    context: dict[str, Any] = Field(default_factory=dict, description="The template's variables.",
+    complaint_id: Id | None = Field(None, description="The case, if it is about one.")
+    context: dict[Annotated[str, Field(pattern=r"^[a-z_]{1,64}$")], Annotated[str, Field(max_length=2000)]] = Field(
+        default_factory=dict, max_length=50, description="The template's variables, as text.",
                                     examples=[{"login_url": "https://sellers.example.com/login"}])
 
     @model_validator(mode="after")
@@ -135,10 +139,11 @@ class Bounce(BaseModel):
     model_config = ConfigDict(extra="forbid")
     address: str = Field(pattern=EMAIL, max_length=320, description="The recipient that bounced.")
     status: str = Field(pattern=r"^[245]\.\d{1,3}\.\d{1,3}$", description="RFC 3463 status, e.g. 5.1.1.")
-    complaint_id: str | None = Field(None, max_length=200)
+    complaint_id: Id | None = Field(None, description="The case, if it is about one.")
 
 
-def caller(svc: Svc, authorization: Annotated[str | None, Header()] = None) -> None:
+@answers(401)
+def caller(svc: Svc, authorization: Authorization = None) -> None:
     """Only systems holding the shared secret (the seller-account system, the mail provider) post here."""
     if not hmac.compare_digest(auth.bearer(authorization) or "", svc.settings.inbound_webhook_secret):
         raise HTTPException(401, {"message": "Authorization: a valid bearer token is required"},

@@ -14,7 +14,7 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, Request
 from pydantic import BaseModel, ConfigDict
 
-from services.kernel.web import token_claims
+from services.kernel.web import answers, token_claims
 from services.routing.domain import Case, IllegalState, NotFound, Roster, holder
 
 AGENT, SUPERVISOR, ADMIN, PARTNER = "agent", "supervisor", "admin", "partner"
@@ -86,6 +86,7 @@ def _claim(token: dict, name: str) -> str | None:
     return value if isinstance(value, str) and value.strip() else None
 
 
+@answers(403, 404, 409)
 async def authorize(request: Request, token: Annotated[dict, Depends(token_claims)]) -> Actor:
     """FastAPI dependency of every routing API route: the matrix, then the object-level checks."""
     operation = request.scope["route"].name

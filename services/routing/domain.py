@@ -20,12 +20,14 @@ from contracts.intake import BCP47, E164, Assurance, Category, Channel
 from contracts.routing import (
     AgentAssigned, AgentAvailabilityChanged, AgentRegistered, AgentReleased, Availability,
     CallbackDispatched, CallbackQueued, CallConnected, CaseClosed, CaseNoteAdded, CaseOpened, CaseReopened,
-    ComplaintResolved, ContactRecorded, Escalated, EscalationReason, HandoffBrief, ItemQuantity,
+    ComplaintResolved, ContactRecorded, Escalated, EscalationReason, HandoffBrief, ItemQuantity, LanguageTag,
     Money, PartnerAcknowledged, PartnerOutcomeRecorded, PersonEscalated, PartnerTeamRegistered, QueuedWorkRemoved,
     ResolutionAction,
     ResolutionActionRequested, RoutedToTeam, TransferredToPartner, WorkQueued,
 )
 from services.kernel.domain import Aggregate, Value
+from services.kernel.errors import DomainError
+from services.kernel.fields import Id, Line
 from services.routing.rules import PartnerTeam as PartnerTeamTarget
 from services.routing.rules import Supervisor, Target
 
@@ -43,20 +45,11 @@ def case_stream(complaint_id: str) -> str:
 
 # --- errors: a stable code for the API and a message a person can act on --------------------------
 
-class DomainError(Exception):
-    """A command that cannot be carried out; ``code`` is stable, the message is for people."""
-
-    code = "domain_error"
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
-
-
 class NotFound(DomainError):
     """An unknown agent, team or case (404); ``id`` is the one asked for."""
 
     code = "not_found"
+    status = 404
 
     def __init__(self, kind: str, id_: str) -> None:
         super().__init__(f"There is no {kind} {id_!r}.")
@@ -72,11 +65,15 @@ class IllegalState(DomainError):
         super().__init__(f"Cannot {action}: the case is {current}{'; ' + why if why else ''}.")
         self.current = current
 
+    def extensions(self) -> dict[str, str]:
+        return {"current_state": self.current}
+
 
 class InvalidField(DomainError):
     """A field of the request breaks a rule; ``field`` names it for the page (422)."""
 
     code = "invalid_field"
+    status = 422
 
     def __init__(self, field: str, rule: str) -> None:
         super().__init__(f"{field}: {rule}.")
@@ -87,12 +84,14 @@ class NeedsSupervisor(DomainError):
     """Allowed by policy only with a supervisor's approval (403 for an agent)."""
 
     code = "needs_supervisor"
+    status = 403
 
 
 class MissingField(DomainError):
     """A required field was left empty (422); ``field`` names it."""
 
     code = "missing_field"
+    status = 422
 
     def __init__(self, field: str, rule: str) -> None:
         super().__init__(f"{field} is required: {rule}.")
@@ -205,14 +204,14 @@ class Roster(Value):
 class RegisterAgent(Value):
     """Add an agent to the roster, or change their skills, languages, regions or capacity."""
 
-    agent_id: str = Field(min_length=1)
-    name: str = Field(min_length=1)
-    skills: tuple[Category, ...] = Field(min_length=1)
-    languages: tuple[str, ...] = Field(min_length=1)
-    regions: tuple[str, ...] = ()
-    channels: tuple[Channel, ...] = (Channel.PHONE,)
+    agent_id: Id
+    name: Line
+    skills: tuple[Category, ...] = Field(min_length=1, max_length=len(Category))
+    languages: tuple[LanguageTag, ...] = Field(min_length=1, max_length=20)
+    regions: tuple[Id, ...] = Field((), max_length=50)
+    channels: tuple[Channel, ...] = Field((Channel.PHONE,), max_length=len(Channel))
     capacity: int = Field(ge=1, le=50)  # more drains the whole queue into one person
-    teams: tuple[str, ...] = ()
+    teams: tuple[Id, ...] = Field((), max_length=50)
 
 
 class ChangeAvailability(Value):
@@ -225,10 +224,10 @@ class ChangeAvailability(Value):
 class RegisterPartnerTeam(Value):
     """Add a partner team, or change what it takes."""
 
-    team_id: str = Field(min_length=1)
-    name: str = Field(min_length=1)
-    categories: tuple[Category, ...] = Field(min_length=1)
-    regions: tuple[str, ...] = ()
+    team_id: Id
+    name: Line
+    categories: tuple[Category, ...] = Field(min_length=1, max_length=len(Category))
+    regions: tuple[Id, ...] = Field((), max_length=50)
     response_sla_minutes: int = Field(ge=1, le=43_200)  # at most 30 days
     restricted: bool = False
 

@@ -17,23 +17,23 @@ from contracts.intake import (CallbackCancelled, CallbackRequested, ComplaintFil
                               CustomerMessageReceived)
 from contracts.notify import (ComplaintClosedUnconfirmed, ComplaintReopened,
                               CustomerConfirmedClosed, EscalationRequested)
-from contracts.routing import Availability, EscalationReason, ItemQuantity, Money, ResolutionAction
+from contracts.routing import DECIMAL, Availability, EscalationReason, ItemQuantity, Money, ResolutionAction
 from services.kernel.eventstore import Cause
+from services.kernel.fields import Id, text
 from services.kernel.idempotency import IdempotencyStore, idempotent
 from services.kernel.runtime import Runtime
+from services.kernel.errors import Unavailable
 from services.kernel.records import RecordUnavailable
+from services.kernel.openapi import problems
+from services.kernel.web import PathId, refuse_as
 from services.routing.access import (MATRIX, SUPERVISOR, Who, check_membership, check_release, check_team_change,
                                      with_team)
 from services.routing.application import Routing
-from services.routing.domain import (AddNote, BriefDraft, Case, ChangeAvailability, DomainError, InvalidField,
-                                     NeedsSupervisor,
-                                     Escalate, IllegalState, MissingField, NotFound,
-                                     RecordPartnerOutcome, RegisterAgent, RegisterPartnerTeam,
-                                     RequestResolutionAction, Resolve)
+from services.routing.domain import (AddNote, BriefDraft, Case, ChangeAvailability, Escalate, RecordPartnerOutcome,
+                                     RegisterAgent, RegisterPartnerTeam, RequestResolutionAction, Resolve)
 from services.routing.projections import AgentQueues, SupervisorQueue, TeamInboxes
 from services.routing.settings import RoutingSettings
 
-STATUS = {NotFound: 404, IllegalState: 409, MissingField: 422, InvalidField: 422, NeedsSupervisor: 403}
 IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", min_length=8, max_length=200,
                                               description="Retrying with the same key returns the first answer.")]
 
@@ -78,7 +78,7 @@ class Brief(_Body):
                                examples=["Wants the driver's conduct on Elm Road looked into."])
     tried: str = Field("", max_length=2000, description="What was already done or checked (required).",
                        examples=["Confirmed the delivery route and time with him."])
-    evidence: list[str] = Field(default_factory=list, max_length=50, description="Photos, tracking numbers…",
+    evidence: list[text(1000)] = Field(default_factory=list, max_length=50, description="Photos, tracking numbers…",
                                 examples=[["1Z999AA10123456784"]])
     promised: str = Field("", max_length=2000, description="What the customer was promised (required).",
                           examples=["The partner team will tell him the outcome."])
@@ -87,7 +87,7 @@ class Brief(_Body):
 
 
 class Transfer(_Body):
-    team_id: str = Field(min_length=1, description="The partner team.", examples=["team-logistics-uk-south"])
+    team_id: Id = Field(description="The partner team.", examples=["team-logistics-uk-south"])
     brief: Brief | None = Field(None, description="The handoff brief; a transfer without one is refused.")
 
 
@@ -102,18 +102,30 @@ class Outcome(_Body):
     internal_note: str = Field("", max_length=5000, description="For staff only.", examples=["Depot D-311."])
 
 
+class RequestedItem(ItemQuantity):
+    """An item and how many of it, as an agent may ask for it (no more than an order could hold)."""
+
+    sku: Id = Field(description="The item's SKU.", examples=["SKU-88213-BLU"])
+    quantity: int = Field(ge=1, le=10_000, description="How many of it.", examples=[2])
+
+
+class Amount(Money):
+    value: str = Field(pattern=DECIMAL, max_length=24, description="The amount as a decimal string.",
+                       examples=["4.99"])
+
+
 class Action(_Body):
     action: ResolutionAction = Field(description="refund_shipping, cancel_items, reship or goodwill_credit.",
                                      examples=["cancel_items"])
     order_id: str = Field(min_length=1, max_length=100, examples=["114-5523190-0012345"])
-    items: list[ItemQuantity] = Field(default_factory=list, max_length=100)
-    amount: Money | None = None
+    items: list[RequestedItem] = Field(default_factory=list, max_length=100)
+    amount: Amount | None = None
 
 
 class Resolution(_Body):
     recap: str = Field(max_length=5000, description="What was done, for the complainant (required).",
                        examples=["We cancelled the 2 undelivered items and refunded their shipping."])
-    next_steps: list[str] = Field(default_factory=list, max_length=20,
+    next_steps: list[text(1000)] = Field(default_factory=list, max_length=20,
                                   examples=[["The refund lands within 3 working days."]])
 
 
@@ -123,10 +135,11 @@ class Escalation(_Body):
 
 
 class Release(_Body):
-    agent_id: str | None = Field(None, description="The agent; default: the token's.", examples=["agt-0042"])
+    agent_id: Id | None = Field(None, description="The agent; default: the token's.", examples=["agt-0042"])
 
 
-router = APIRouter(prefix="/api")
+# Every case, agent and team the path names may be unknown (404) or in a state that refuses (409).
+router = APIRouter(prefix="/api", responses=problems(404, 409))
 Handler = Callable[[Cause], Awaitable[Any]]
 
 
@@ -159,7 +172,7 @@ async def roster(svc: Svc, who: Who) -> dict:
 
 @router.put("/agents/{agent_id}/availability", tags=["roster"],
             summary="Available, on a call, after-call work or offline.")
-async def change_availability(agent_id: str, body: AvailabilityChange, svc: Svc, who: Who) -> dict:
+async def change_availability(agent_id: PathId, body: AvailabilityChange, svc: Svc, who: Who) -> dict:
     cause = Cause.of_request(str(uuid.uuid4()), "change_availability")  # the same state twice appends nothing
     agent = await svc.routing.change_availability(ChangeAvailability(agent_id=agent_id, **body.model_dump()), cause)
     return agent.model_dump(mode="json")
@@ -176,7 +189,7 @@ async def register_partner_team(body: RegisterPartnerTeam, svc: Svc, who: Who,
 
 
 @router.get("/agents/{agent_id}/queue", tags=["agents"], summary="The cases and callbacks an agent holds now.")
-async def agent_queue(agent_id: str, svc: Svc, who: Who) -> dict:
+async def agent_queue(agent_id: PathId, svc: Svc, who: Who) -> dict:
     if (view := await svc.queues.get(agent_id)) is None:
         raise HTTPException(404, {"message": f"agent: there is no agent {agent_id!r}"})
     return {"agent_id": agent_id, "cases": sorted(view["cases"].values(), key=lambda c: c["assigned_at"])}
@@ -186,13 +199,13 @@ async def agent_queue(agent_id: str, svc: Svc, who: Who) -> dict:
 
 @router.get("/cases/{complaint_id}", tags=["cases"],
             summary="A case as routing sees it (status, team, timers, callbacks dispatched or connected).")
-async def get_case(complaint_id: str, svc: Svc, who: Who) -> dict:
+async def get_case(complaint_id: PathId, svc: Svc, who: Who) -> dict:
     return await _case_with_callbacks(svc, await svc.routing.case(complaint_id))
 
 
 @router.post("/cases/{complaint_id}/callbacks/{callback_id}/connected", tags=["cases"],
              summary="The agent the callback was dispatched to has the complainant on the line (once).")
-async def call_connected(complaint_id: str, callback_id: str, svc: Svc, who: Who, key: IdempotencyKey = None):
+async def call_connected(complaint_id: PathId, callback_id: PathId, svc: Svc, who: Who, key: IdempotencyKey = None):
     async def run(cause: Cause) -> tuple[int, dict]:
         case = await svc.routing.connect_call(complaint_id, callback_id, who.sub, cause)
         return 200, await _case_with_callbacks(svc, case)
@@ -201,15 +214,15 @@ async def call_connected(complaint_id: str, callback_id: str, svc: Svc, who: Who
 
 @router.post("/cases/{complaint_id}/transfer", tags=["cases"],
              summary="Warm transfer to a partner team with the handoff brief (required).")
-async def transfer(complaint_id: str, body: Transfer, svc: Svc, who: Who, key: IdempotencyKey = None):
+async def transfer(complaint_id: PathId, body: Transfer, svc: Svc, who: Who, key: IdempotencyKey = None):
     brief = BriefDraft(**(body.brief.model_dump() if body.brief else {}))
     return await act(svc, "transfer", key, [complaint_id, body.model_dump(mode="json")], lambda cause: (
         svc.routing.transfer(complaint_id, body.team_id, who.sub, brief, cause)))
 
 
 @router.post("/cases/{complaint_id}/actions", tags=["cases"],
-             summary="Ask for a refund of shipping, a cancellation, a reship or a credit.")
-async def request_action(complaint_id: str, body: Action, svc: Svc, who: Who, key: IdempotencyKey = None):
+             summary="Ask for a refund of shipping, a cancellation, a reship or a credit.", responses=problems(503))
+async def request_action(complaint_id: PathId, body: Action, svc: Svc, who: Who, key: IdempotencyKey = None):
     action_id = f"act-{uuid.uuid4().hex[:12]}" if key is None else f"act-{key}"
     command = RequestResolutionAction(action_id=action_id, **body.model_dump())
     return await act(svc, "request_action", key, [complaint_id, body.model_dump(mode="json")], lambda cause: (
@@ -217,20 +230,20 @@ async def request_action(complaint_id: str, body: Action, svc: Svc, who: Who, ke
 
 
 @router.post("/cases/{complaint_id}/resolve", tags=["cases"], summary="Resolve with a recap and next steps.")
-async def resolve(complaint_id: str, body: Resolution, svc: Svc, who: Who, key: IdempotencyKey = None):
+async def resolve(complaint_id: PathId, body: Resolution, svc: Svc, who: Who, key: IdempotencyKey = None):
     command = Resolve(agent_id=who.sub, **body.model_dump())
     return await act(svc, "resolve", key, [complaint_id, body.model_dump(mode="json")], lambda cause: (
         svc.routing.resolve(complaint_id, command, cause)))
 
 
 @router.post("/cases/{complaint_id}/escalate", tags=["cases"], summary="Send the case to the supervisor queue.")
-async def escalate(complaint_id: str, body: Escalation, svc: Svc, who: Who, key: IdempotencyKey = None):
+async def escalate(complaint_id: PathId, body: Escalation, svc: Svc, who: Who, key: IdempotencyKey = None):
     return await act(svc, "escalate", key, [complaint_id, body.model_dump(mode="json")], lambda cause: (
         svc.routing.escalate(complaint_id, Escalate(**body.model_dump()), cause)))
 
 
 @router.post("/cases/{complaint_id}/notes", tags=["cases"], summary="Add a note for staff and partners.")
-async def add_note(complaint_id: str, body: Note, svc: Svc, who: Who, key: IdempotencyKey = None):
+async def add_note(complaint_id: PathId, body: Note, svc: Svc, who: Who, key: IdempotencyKey = None):
     note = AddNote(note_id=f"note-{key or uuid.uuid4().hex}", author=who.sub, text=body.text)
     return await act(svc, "add_note", key, [complaint_id, body.model_dump()], lambda cause: (
         svc.routing.add_note(complaint_id, note, cause)))
@@ -238,7 +251,7 @@ async def add_note(complaint_id: str, body: Note, svc: Svc, who: Who, key: Idemp
 
 @router.post("/cases/{complaint_id}/release", tags=["cases"],
              summary="The agent is done with the case for now (call over): capacity frees up.")
-async def release(complaint_id: str, body: Release, svc: Svc, who: Who, key: IdempotencyKey = None):
+async def release(complaint_id: PathId, body: Release, svc: Svc, who: Who, key: IdempotencyKey = None):
     agent_id = body.agent_id or who.sub
     check_release(who, agent_id)
     return await act(svc, "release", key, [complaint_id, agent_id], lambda cause: (
@@ -254,7 +267,7 @@ async def supervisor_queue(svc: Svc, who: Who) -> dict:
 
 @router.get("/partner-teams/{team_id}/inbox", tags=["partners"],
             summary="The team's cases: brief, SLA due time, notes, outcome.")
-async def inbox(team_id: str, svc: Svc, who: Who) -> dict:
+async def inbox(team_id: PathId, svc: Svc, who: Who) -> dict:
     await svc.routing.team(team_id)  # 404 naming an unknown team
     view = await svc.inboxes.get(team_id) or {"cases": {}}
     return {"team_id": team_id, "cases": sorted(view["cases"].values(), key=lambda c: c.get("received_at", ""))}
@@ -262,13 +275,13 @@ async def inbox(team_id: str, svc: Svc, who: Who) -> dict:
 
 @router.post("/partner-teams/{team_id}/cases/{complaint_id}/acknowledge", tags=["partners"],
              summary="Someone in the team has read the brief and taken the case.")
-async def acknowledge(team_id: str, complaint_id: str, svc: Svc, who: Who, key: IdempotencyKey = None):
+async def acknowledge(team_id: PathId, complaint_id: PathId, svc: Svc, who: Who, key: IdempotencyKey = None):
     return await act(svc, "acknowledge", key, [team_id, complaint_id], lambda cause: (
         svc.routing.acknowledge(complaint_id, team_id, who.sub, cause)))
 
 
 @router.post("/partner-teams/{team_id}/cases/{complaint_id}/notes", tags=["partners"], summary="A partner's note.")
-async def partner_note(team_id: str, complaint_id: str, body: Note, svc: Svc, who: Who,
+async def partner_note(team_id: PathId, complaint_id: PathId, body: Note, svc: Svc, who: Who,
                        key: IdempotencyKey = None):
     with_team(await svc.routing.case(complaint_id), team_id)
     note = AddNote(note_id=f"note-{key or uuid.uuid4().hex}", author=who.sub, text=body.text)
@@ -278,7 +291,7 @@ async def partner_note(team_id: str, complaint_id: str, body: Note, svc: Svc, wh
 
 @router.post("/partner-teams/{team_id}/cases/{complaint_id}/outcome", tags=["partners"],
              summary="What the team did; the complainant is told outcome_for_customer.")
-async def record_outcome(team_id: str, complaint_id: str, body: Outcome, svc: Svc, who: Who,
+async def record_outcome(team_id: PathId, complaint_id: PathId, body: Outcome, svc: Svc, who: Who,
                          key: IdempotencyKey = None):
     command = RecordPartnerOutcome(team_id=team_id, **body.model_dump())
     return await act(svc, "record_outcome", key, [team_id, complaint_id, body.model_dump()], lambda cause: (
@@ -288,19 +301,7 @@ async def record_outcome(team_id: str, complaint_id: str, body: Outcome, svc: Sv
 def add_routes(app: FastAPI) -> None:
     app.include_router(router)
 
-    @app.exception_handler(DomainError)
-    async def refused(request: Request, exc: DomainError) -> JSONResponse:
-        body: dict[str, Any] = {"message": exc.message, "code": exc.code}
-        if isinstance(exc, IllegalState):
-            body["current_state"] = exc.current
-        if isinstance(exc, (MissingField, InvalidField)):  # the pages show the message next to this field
-            body["field"] = exc.field
-        return JSONResponse(body, STATUS.get(type(exc), 409))
-
-    @app.exception_handler(RecordUnavailable)
-    async def order_system_down(request: Request, exc: RecordUnavailable) -> JSONResponse:
-        return JSONResponse({"message": f"order system: {exc.reason}; try again shortly"}, 503,
-                            headers={"Retry-After": "5"})
+    refuse_as(app, RecordUnavailable, lambda exc: Unavailable(f"order system: {exc.reason}; try again shortly"))
 
     unguarded = [r.path for r in router.routes if r.name not in MATRIX]
     if unguarded:  # a route nobody decided about is a hole: refuse to start

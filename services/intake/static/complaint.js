@@ -212,9 +212,9 @@
                  `We were told: ${messageOf(data)}`);
     } else if (response.status === 422 && data) {
       const fields = [];
-      (Array.isArray(data.detail) ? data.detail : []).forEach((d) => {
+      (Array.isArray(data.errors) ? data.errors : []).forEach((d) => {
         const field = Object.keys(PLAIN).find((f) => (d.loc || []).includes(f));
-        if (field && !fields.some(([f]) => f === field)) fields.push([field, PLAIN[field] || d.msg]);
+        if (field && !fields.some(([f]) => f === field)) fields.push([field, PLAIN[field] || d.rule]);
       });
       if (/^complainant:/.test(messageOf(data))) fields.push(["email", EITHER]);
       showErrors(fields, messageOf(data) ? `We were told: ${messageOf(data)}` : (fields.length ? "" : "Some details are not valid."));

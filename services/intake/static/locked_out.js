@@ -58,7 +58,7 @@
   }
 
   function fieldsNamed(data) {
-    return (data && Array.isArray(data.detail) ? data.detail : []).map((d) => (d.loc || []).slice(-1)[0]);
+    return (data && Array.isArray(data.errors) ? data.errors : []).map((d) => (d.loc || []).slice(-1)[0]);
   }
 
   async function requestCode(event) {

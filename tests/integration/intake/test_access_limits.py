@@ -20,7 +20,10 @@ from services.kernel import auth
 from services.kernel.process import http_config
 from tests.integration.intake.conftest import running_intake
 
-TOO_MANY_CALLBACKS = {"message": "callback: too many requests; try again later"}
+TOO_MANY_CALLBACKS = {"type": "urn:complaints:problem:too_many_callbacks", "title": "Too Many Requests",
+                      "status": 429, "code": "too_many_callbacks",
+                      "detail": "callback: too many requests; try again later",
+                      "message": "callback: too many requests; try again later"}
 
 
 def complaint(**overrides) -> dict:

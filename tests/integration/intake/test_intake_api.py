@@ -155,7 +155,8 @@ async def test_agents_see_every_case_of_a_verified_person_and_customers_do_not(i
     await on_the_roster(intake.app, "agent-7")
     view = await intake.get("/api/agents/customers/email:sam@example.com", headers={"Authorization": f"Bearer {agent}"})
     assert view.status_code == 200 and filed["complaint_id"] in view.json()["complaints"]
-    assert (await intake.get("/api/agents/customers/email:sam@example.com", headers=bearer(filed))).status_code == 403
+    # A case link names no one: not a person's token (401), let alone an agent's.
+    assert (await intake.get("/api/agents/customers/email:sam@example.com", headers=bearer(filed))).status_code == 401
 
 
 async def test_the_case_views_rebuilt_from_the_store_equal_the_live_ones(intake):

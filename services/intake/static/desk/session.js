@@ -108,12 +108,11 @@ window.Desk = (function () {
     say(form, "");
   }
 
-  // The fields a 422 names: ours ({field}), FastAPI's (detail[].loc) or the message's first word.
+  // The fields a 422 names: every broken rule (problem details' errors[]), the one field, or the
+  // message's first word.
   function namedFields(data) {
+    if (data && Array.isArray(data.errors)) return data.errors.map((e) => [e.field, e.rule]);
     if (data && data.field) return [[data.field, data.message]];
-    if (data && Array.isArray(data.detail)) {
-      return data.detail.map((d) => [(d.loc || []).filter((p) => p !== "body").join("."), d.msg]);
-    }
     const m = /^([a-z_][\w.]*)[\s:]/.exec(messageOf(data));
     return m ? [[m[1], messageOf(data)]] : [];
   }
