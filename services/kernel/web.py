@@ -249,9 +249,9 @@ def service_app(title: str, description: str, lifespan, runtime: Runtime, max_bo
     app = FastAPI(title=title, version="1", description=description, lifespan=lifespan, docs_url=None,
                   redoc_url=None, generate_unique_id_function=lambda route: route.name)
     add_docs(app)
-    settings = runtime.settings
-    app.add_middleware(ShedLoad, max_in_flight=settings.max_in_flight_writes,
-                       queue_timeout_s=settings.write_queue_timeout_s)
+    if runtime is not None:  # (tests of the HTTP edge alone build an app with no runtime)
+        app.add_middleware(ShedLoad, max_in_flight=runtime.settings.max_in_flight_writes,
+                           queue_timeout_s=runtime.settings.write_queue_timeout_s)
     instrument(app)
     limit_body_size(app, max_body_bytes)
     explain_errors(app)
