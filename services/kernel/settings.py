@@ -51,9 +51,6 @@ class KernelSettings(BaseSettings):
     kafka_commit_timeout_s: float = Field(
         5.0, gt=0, description="Longest wait for an offset commit; a commit that takes longer counts as a "
         "transient failure (the message is redelivered, found in the inbox, and committed again).")
-    kafka_delivery_timeout_ms: int = Field(
-        30000, ge=1000, description="librdkafka message.timeout.ms: how long the relay's publish waits for "
-        "the broker's acknowledgement before it gives up and publishes again on its next round.")
     kafka_reconnect_backoff_max_ms: int = Field(
         1000, ge=10, description="librdkafka reconnect.backoff.max.ms: the longest pause between attempts to "
         "reach a broker that went away (librdkafka's 10 s default delays recovery by as much).")

@@ -1,7 +1,8 @@
 """What every service's HTTP app shares: a server span per request, health, clear 4xx answers.
 
-Liveness never depends on the broker or the store (a restart would not fix them); readiness
-does, so Kubernetes stops routing requests to a replica that cannot serve them.
+Liveness follows the consumers' progress, never a dependency's answer (a restart would not bring
+the broker back); readiness follows the store, so Kubernetes stops routing requests to a replica
+that cannot serve them (docs/adr/0019).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from opentelemetry.trace import SpanKind
 
 from services.kernel import auth
 from services.kernel.client_address import client_address
+from services.kernel.outage import refuse_during_outages
 from services.kernel.runtime import Runtime
 from services.kernel.telemetry import continued_span
 
@@ -36,15 +38,16 @@ def instrument(app: FastAPI) -> None:
 
 
 def add_health_routes(app: FastAPI, runtime: Runtime) -> None:
-    @app.get("/health/live", tags=["health"], summary="The process is alive.")
-    async def live() -> dict:
-        return {"status": "alive"}
+    @app.get("/health/live", tags=["health"], summary="The process makes progress (services/kernel/liveness.py).")
+    async def live() -> JSONResponse:
+        stuck = runtime.live()
+        return JSONResponse({"status": "stuck", "reasons": stuck} if stuck else {"status": "alive"},
+                            status_code=503 if stuck else 200)
 
-    @app.get("/health/ready", tags=["health"], summary="The broker and the store answer.")
+    @app.get("/health/ready", tags=["health"], summary="The store answers; the broker and consumer lag are reported.")
     async def ready() -> JSONResponse:
-        checks = await runtime.ready()
-        return JSONResponse({"ready": all(checks.values()), "checks": checks},
-                            status_code=200 if all(checks.values()) else 503)
+        ready, checks = await runtime.ready()
+        return JSONResponse({"ready": ready, "checks": checks}, status_code=200 if ready else 503)
 
 
 def explain_errors(app: FastAPI) -> None:
@@ -89,6 +92,7 @@ def service_app(title: str, description: str, lifespan, runtime: Runtime, max_bo
     limit_body_size(app, max_body_bytes)
     explain_errors(app)
     add_health_routes(app, runtime)
+    refuse_during_outages(app, runtime.settings.store_request_timeout_s)
     return app
 
 

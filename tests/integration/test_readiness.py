@@ -1,4 +1,5 @@
-"""Readiness follows the broker; liveness never does (Kubernetes restarts on liveness only)."""
+"""Readiness follows the store and reports the broker; liveness follows progress, never the broker
+(Kubernetes restarts on liveness only, and a restart would not bring the broker back)."""
 
 from __future__ import annotations
 
@@ -33,7 +34,7 @@ def own_broker(settings):
     subprocess.run(["rm", "-rf", str(ROOT / ".cache" / name)])
 
 
-async def test_readiness_flips_when_the_broker_stops_and_returns_while_liveness_stays_up(
+async def test_intake_stays_ready_and_alive_while_the_broker_is_away_and_says_the_broker_is_down(
         settings, own_broker, order_system_url):
     bootstrap, pid_file, restart = own_broker
     app = create_app(IntakeSettings(**{**settings.model_dump(), "service_name": "intake",
@@ -42,14 +43,16 @@ async def test_readiness_flips_when_the_broker_stops_and_returns_while_liveness_
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://intake") as client:
             assert (await client.get("/health/ready")).status_code == 200
             os.kill(int(pid_file.read_text()), signal.SIGTERM)
-            down = await wait_for(lambda: _answer(client, "/health/ready", 503), timeout=60, every=0.5)
-            assert down.json() == {"ready": False, "checks": {"store": True, "broker": False}}
+            # Intake's requests write to its own log, which waits for the broker's return (issue 19).
+            down = await wait_for(lambda: _broker_said(client, False), timeout=60, every=0.5)
+            assert down.status_code == 200 and down.json()["ready"] is True
+            assert down.json()["checks"]["store"] is True
             assert (await client.get("/health/live")).status_code == 200
             restart()
-            await wait_for(lambda: _answer(client, "/health/ready", 200), timeout=90, every=0.5)
+            await wait_for(lambda: _broker_said(client, True), timeout=90, every=0.5)
             assert (await client.get("/health/live")).status_code == 200
 
 
-async def _answer(client, path: str, status: int):
-    response = await client.get(path)
-    return response if response.status_code == status else None
+async def _broker_said(client, up: bool):
+    response = await client.get("/health/ready")
+    return response if response.json()["checks"]["broker"] is up else None
