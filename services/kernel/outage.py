@@ -89,11 +89,14 @@ class BrokerLines(logging.Filter):
         message = record.getMessage()
         if not _UNREACHABLE.search(message):
             return True
-        for address, watch in list(self.watches.items()):
-            if address in message:
-                watch.went_away(message.split("]: ", 1)[-1][:300])
-                return False
-        return True
+        watches = list(self.watches.items())
+        if not watches:
+            return True
+        # A cluster's brokers are named by their advertised addresses, not by the bootstrap one:
+        # a line about none of the watched addresses is about the broker of the latest runtime.
+        watch = next((w for address, w in watches if address in message), watches[-1][1])
+        watch.went_away(message.split("]: ", 1)[-1][:300])
+        return False
 
 
 BROKER_LINES = BrokerLines()

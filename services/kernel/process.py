@@ -84,7 +84,7 @@ def http_config(app, host: str, port: int) -> uvicorn.Config:
     return uvicorn.Config(app, host=host, port=port, log_config=None, proxy_headers=False)
 
 
-async def serve_http(app, host: str, port: int, stop_timeout_s: float = 25.0) -> None:
+async def serve_http(app, host: str, port: int, stop_timeout_s: float = 20.0) -> None:
     """Serve ``app`` (its lifespan starts and stops the runtime) until SIGTERM/SIGINT, gracefully."""
     await _Server(http_config(app, host, port), stop_timeout_s).serve()
 

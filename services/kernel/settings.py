@@ -75,7 +75,7 @@ class KernelSettings(BaseSettings):
         120.0, gt=0, description="A consumer with work waiting that has committed nothing for this long is "
         "stuck: /health/live fails so that the orchestrator restarts the process.")
     stop_timeout_s: float = Field(
-        25.0, gt=0, description="After SIGTERM the process exits within this time even if a broker or store "
+        20.0, gt=0, description="After SIGTERM the process exits within this time even if a broker or store "
         "call hangs (under the pod's terminationGracePeriodSeconds).")
     outage_reminder_s: float = Field(
         30.0, gt=0, description="While a dependency stays away, one reminder line per this many seconds.")
