@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from services.kernel.settings import KernelSettings
+from tests.integration.conftest import processes  # noqa: F401 (a fixture)
 from tests.integration.simulators import free_port, order_system_url, telephony_url  # noqa: F401 (fixtures)
 
 ROOT = Path(__file__).resolve().parents[2]
