@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 import uuid
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -123,9 +124,10 @@ class Traffic:
     """What the customers and the probes saw during one scenario."""
 
     accepted: list[str] = field(default_factory=list)  # phones whose "call me" was accepted
-    refused: list[tuple[str, int, dict]] = field(default_factory=list)  # (step, status, headers)
+    refused: list[tuple[str, int, dict, dict]] = field(default_factory=list)  # (step, status, headers, body)
     unanswered: list[str] = field(default_factory=list)  # requests that got no answer at all
     slowest_probe_s: float = 0.0
+    readiness: Counter = field(default_factory=Counter)  # (service, status) -> answers
     probes_late: list[str] = field(default_factory=list)
 
 
@@ -138,12 +140,12 @@ async def call_me(client: httpx.AsyncClient, intake_url: str, traffic: Traffic) 
             "category": CATEGORY, "description": "The van reversed onto the pavement and nearly hit me.",
             "complainant": {"display_name": "Sam Okafor", "email": f"{customer}@example.com", "phone": phone}})
         if filed.status_code != 201:
-            return traffic.refused.append(("file", filed.status_code, dict(filed.headers)))
+            return traffic.refused.append(("file", filed.status_code, dict(filed.headers), _json(filed)))
         complaint_id = filed.json()["complaint_id"]
         called = await client.post(f"{intake_url}/api/complaints/{complaint_id}/callback", headers=who,
                                    json={"phone": phone, "preferred_language": "en-GB"})
         if called.status_code != 202:
-            return traffic.refused.append(("callback", called.status_code, dict(called.headers)))
+            return traffic.refused.append(("callback", called.status_code, dict(called.headers), _json(called)))
         traffic.accepted.append(phone)
     except httpx.TransportError as exc:
         traffic.unanswered.append(f"{type(exc).__name__}: {exc}")
@@ -168,12 +170,20 @@ async def probe_readiness(platform: Platform, traffic: Traffic, stop: asyncio.Ev
                     continue  # killed by the scenario: nobody to ask
                 started = time.monotonic()
                 try:
-                    await client.get(f"{service.url}/health/ready")
+                    answer = await client.get(f"{service.url}/health/ready")
+                    traffic.readiness[(service.name, answer.status_code)] += 1
                 except httpx.TransportError as exc:
                     if service.proc.poll() is None and not isinstance(exc, httpx.ConnectError):
                         traffic.probes_late.append(f"{service.name}: {type(exc).__name__}")
                 traffic.slowest_probe_s = max(traffic.slowest_probe_s, time.monotonic() - started)
             await asyncio.sleep(0.5)
+
+
+def _json(response: httpx.Response) -> dict:
+    try:
+        return response.json()
+    except ValueError:
+        return {"text": response.text[:200]}
 
 
 def first_dial_after(calls: list[dict], moment: datetime) -> float | None:

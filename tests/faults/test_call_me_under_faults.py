@@ -17,8 +17,8 @@ from tests.faults.platform import (PROBE_TIMEOUT_S, Traffic, first_dial_after, l
 from tests.integration.simulators import mailbox  # noqa: F401 (a session fixture)
 from tests.integration.support import wait_for
 
-PER_SECOND = 2.0
-STEADY_S = 6  # of calls before the fault and after the recovery
+PER_SECOND = 1.0
+STEADY_S = 5  # of calls before the fault and after the recovery
 FIGURES: list[str] = []
 
 
@@ -78,7 +78,7 @@ async def test_every_accepted_call_me_is_called_exactly_once_through_the_fault(f
     def all_called() -> bool:
         called = {c["to"] for c in platform.calls()}
         return all(phone in called for phone in traffic.accepted)
-    await wait_for(all_called, timeout=90, every=0.5)
+    await wait_for(all_called, timeout=180, every=0.5)
     await asyncio.sleep(2)  # a second call, if any, would come right after the first (ticker: 1 s)
 
     calls = platform.calls()
@@ -86,7 +86,10 @@ async def test_every_accepted_call_me_is_called_exactly_once_through_the_fault(f
     assert traffic.accepted, "some requests were accepted"
     assert {p: per_phone[p] for p in traffic.accepted if per_phone[p] != 1} == {}, "each called exactly once"
     assert all(n == 1 for n in per_phone.values()), "a refused request is called at most once"
-    assert [r for r in traffic.refused if r[1] != 503 or "retry-after" not in r[2]] == [], traffic.refused
+    assert [r for r in traffic.refused if r[1] != 503 or "retry-after" not in r[2]
+            or set(r[3]) < {"type", "title", "status", "detail"}] == [], traffic.refused
+    if fault.__name__.startswith("store"):
+        assert traffic.readiness[("intake", 503)], f"readiness said the store was away: {traffic.readiness}"
     assert traffic.unanswered == [], traffic.unanswered
     assert traffic.probes_late == [] and traffic.slowest_probe_s < PROBE_TIMEOUT_S, traffic.probes_late
     for service in platform.services:
@@ -99,7 +102,7 @@ async def test_every_accepted_call_me_is_called_exactly_once_through_the_fault(f
                    f"(503), fault lasted {(recovered - broken).total_seconds():5.1f} s, first dial-out "
                    f"{first if first is None else round(first, 1)} s after recovery, longest pause in dial-outs "
                    f"{longest_pause(calls, broken):5.1f} s, slowest readiness answer {traffic.slowest_probe_s:.2f} s; "
-                   f"log lines {said}")
+                   f"log lines {said}, readiness answers {dict(traffic.readiness)}")
     print(f"\n{FIGURES[-1]}")
 
 
