@@ -131,8 +131,8 @@ class StoreHeartbeats(ServerHeartbeatListener):
 
 
 class RepeatedLines(logging.Filter):
-    """A retry loop's WARNING repeated every round (the store or broker away) is written once,
-    then once per ``every_s`` with how many were left out."""
+    """A retry loop's WARNING or ERROR repeated every round (the store or broker away) is written
+    once, then once per ``every_s`` with how many were left out."""
 
     def __init__(self, every_s: float) -> None:
         super().__init__()
@@ -141,7 +141,7 @@ class RepeatedLines(logging.Filter):
         self._lock = threading.Lock()
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if record.levelno != logging.WARNING:
+        if record.levelno not in (logging.WARNING, logging.ERROR):
             return True
         key, now = (record.name, str(record.msg)), time.monotonic()
         with self._lock:
@@ -156,7 +156,8 @@ class RepeatedLines(logging.Filter):
 
 
 def quiet_retry_loops(every_s: float, *loggers: str) -> None:
-    """Rate-limit the repeated WARNINGs of these loggers (once per process)."""
+    """Rate-limit the repeated WARNINGs and ERRORs of these loggers, a retry loop's each (only
+    theirs: a dead letter, for one, is worth a line every time)."""
     for name in loggers:
         logger = logging.getLogger(name)
         if not any(isinstance(f, RepeatedLines) for f in logger.filters):

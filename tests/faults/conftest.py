@@ -13,9 +13,12 @@ import subprocess
 import time
 import uuid
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from confluent_kafka.admin import AdminClient
+from pymongo import MongoClient
 
 from services.kernel.settings import KernelSettings
 from tests.integration.conftest import processes  # noqa: F401 (a fixture)
@@ -81,6 +84,23 @@ class FaultStack:
         """Start whatever of the stack is not running; returns when it serves, with the time it did."""
         self.stack("start")
         return time.monotonic()
+
+    def serving(self, what: str, timeout: float = 180) -> datetime:
+        """Wait until ``kafka`` serves metadata or ``ferretdb`` answers a ping to a new client;
+        returns that moment (the clock of "recovered": the time of first dial-out counts from it)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                if what == "kafka":
+                    if AdminClient({"bootstrap.servers": self.bootstrap, "log_level": 0}).list_topics(timeout=1).brokers:
+                        return datetime.now(UTC)
+                else:
+                    with MongoClient(self.mongodb_url, serverSelectionTimeoutMS=500) as client:
+                        client.admin.command("ping")
+                        return datetime.now(UTC)
+            except Exception:  # not yet
+                time.sleep(0.1)
+        raise AssertionError(f"{what} not serving {timeout}s after its restart")
 
     def settings(self, **overrides) -> KernelSettings:
         unique = uuid.uuid4().hex[:10]

@@ -174,7 +174,7 @@ async def probe_readiness(platform: Platform, traffic: Traffic, stop: asyncio.Ev
                     traffic.readiness[(service.name, answer.status_code)] += 1
                 except httpx.TransportError as exc:
                     if service.proc.poll() is None and not isinstance(exc, httpx.ConnectError):
-                        traffic.probes_late.append(f"{service.name}: {type(exc).__name__}")
+                        traffic.probes_late.append(f"{service.name}: {type(exc).__name__} at {now().time()}")
                 traffic.slowest_probe_s = max(traffic.slowest_probe_s, time.monotonic() - started)
             await asyncio.sleep(0.5)
 

@@ -7,13 +7,16 @@ the time from recovery to the first dial-out is printed."""
 from __future__ import annotations
 
 import asyncio
+import shutil
 import signal
 from collections import Counter
+from datetime import datetime
 
 import pytest
 
 from tests.faults.platform import (PROBE_TIMEOUT_S, Traffic, first_dial_after, longest_pause, now,
                                    probe_readiness, start_platform, steady_stream)
+from tests.faults.conftest import CACHE
 from tests.integration.simulators import mailbox  # noqa: F401 (a session fixture)
 from tests.integration.support import wait_for
 
@@ -24,37 +27,43 @@ FIGURES: list[str] = []
 
 @pytest.fixture(scope="module")
 def platform(fault_stack, telephony_url, order_system_url, mailbox, tmp_path_factory):  # noqa: F811
-    platform = start_platform(fault_stack, telephony_url, order_system_url, mailbox.smtp_port,
-                              tmp_path_factory.mktemp("faults"))
+    logs = CACHE / "fault-suite-logs"  # kept after the run (pytest's temporary folders rotate)
+    shutil.rmtree(logs, ignore_errors=True)
+    logs.mkdir(parents=True)
+    platform = start_platform(fault_stack, telephony_url, order_system_url, mailbox.smtp_port, logs)
     yield platform
     for service in platform.services:
         service.stop()
     print("\n" + "\n".join(FIGURES))
 
 
-async def broker_stopped_and_restarted(stack, platform) -> None:
-    await asyncio.to_thread(stack.stop, "kafka", signal.SIGTERM)
-    await asyncio.sleep(3)
+async def restarted(stack, what: str, sig: signal.Signals, down_s: float) -> datetime:
+    """Stop ``what`` with ``sig``, start it again after ``down_s``; when it served again."""
+    await asyncio.to_thread(stack.stop, what, sig)
+    await asyncio.sleep(down_s)
+    serving = asyncio.create_task(asyncio.to_thread(stack.serving, what))
     await asyncio.to_thread(stack.start)
+    return await serving
 
 
-async def broker_killed_and_restarted(stack, platform) -> None:
-    await asyncio.to_thread(stack.stop, "kafka", signal.SIGKILL)
-    await asyncio.sleep(3)
-    await asyncio.to_thread(stack.start)
+async def broker_stopped_and_restarted(stack, platform) -> datetime:
+    return await restarted(stack, "kafka", signal.SIGTERM, 3)
 
 
-async def store_killed_for_20_s(stack, platform) -> None:
-    await asyncio.to_thread(stack.stop, "ferretdb", signal.SIGKILL)
-    await asyncio.sleep(20)
-    await asyncio.to_thread(stack.start)
+async def broker_killed_and_restarted(stack, platform) -> datetime:
+    return await restarted(stack, "kafka", signal.SIGKILL, 3)
 
 
-async def notify_killed(stack, platform) -> None:
+async def store_killed_for_20_s(stack, platform) -> datetime:
+    return await restarted(stack, "ferretdb", signal.SIGKILL, 20)
+
+
+async def notify_killed(stack, platform) -> datetime:
     await asyncio.to_thread(platform.notify.kill)
     await asyncio.sleep(2)
     platform.notify.start()  # what the Deployment does
     await asyncio.to_thread(platform.notify.wait_ready)
+    return now()
 
 
 @pytest.mark.parametrize("fault", [broker_stopped_and_restarted, broker_killed_and_restarted,
@@ -68,8 +77,7 @@ async def test_every_accepted_call_me_is_called_exactly_once_through_the_fault(f
     try:
         await asyncio.sleep(STEADY_S)
         broken = now()
-        await fault(fault_stack, platform)
-        recovered = now()
+        recovered = await fault(fault_stack, platform)
         await asyncio.sleep(STEADY_S)
     finally:
         stop.set()
