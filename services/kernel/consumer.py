@@ -114,7 +114,7 @@ class Consumer:
                                 decoder=_undecoded, title=f"{group_id}:{','.join(topics)}",
                                 **subscriber_options(self.settings))
         async def consume(message: KafkaMessage) -> None:
-            self.progress.received(message.consumer, group_id)
+            self.progress.received(message.consumer, group_id, message.raw_message)
             await workers.submit(message)
 
     async def drain(self, timeout_s: float) -> None:
@@ -157,7 +157,7 @@ class Consumer:
             await _commit_offset(message, self.settings.kafka_commit_timeout_s)
         except (KafkaException, TimeoutError) as exc:
             return await self._retry_later(message, exc)
-        self.progress.committed(message.consumer)
+        self.progress.committed(message.consumer, message.raw_message)
 
     async def _retry_later(self, message, exc: Exception) -> None:
         self._failures += 1

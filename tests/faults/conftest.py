@@ -8,6 +8,7 @@ session's stack recorded.
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import time
@@ -56,11 +57,13 @@ class FaultStack:
 
     def _env(self) -> dict:
         # Without MONGODB_URL the stack starts its own FerretDB (with it, it would use that server).
-        return {k: v for k, v in os.environ.items() if k != "MONGODB_URL"}
+        # A broker killed with -9 recovers its log first: on a busy machine that takes minutes.
+        return {**{k: v for k, v in os.environ.items() if k != "MONGODB_URL"}, "STACK_HEALTH_TIMEOUT": "240"}
 
     def stack(self, command: str, *extra: str) -> None:
-        subprocess.run([str(STACK), command, *self._args(), *extra], check=command == "start", env=self._env(),
-                       cwd=ROOT, capture_output=True, timeout=180)
+        done = subprocess.run([str(STACK), command, *self._args(), *extra], env=self._env(), cwd=ROOT,
+                              capture_output=True, text=True, timeout=300)
+        assert command != "start" or done.returncode == 0, f"stack.sh start failed:\n{done.stdout}\n{done.stderr}"
 
     def pid(self, what: str) -> int:
         return int((CACHE / self.name / "pids" / f"{what}.pid").read_text())
@@ -131,4 +134,6 @@ def fault_stack():
             except (OSError, ValueError):
                 pass
         stack.stack("stop")
-        subprocess.run(["rm", "-rf", str(CACHE / stack.name)])
+        # Its logs stay with the platform's (the folder itself goes: it holds a broker's data).
+        shutil.copytree(CACHE / stack.name / "logs", CACHE / "fault-suite-logs" / "stack", dirs_exist_ok=True)
+        shutil.rmtree(CACHE / stack.name, ignore_errors=True)

@@ -7,7 +7,6 @@ the time from recovery to the first dial-out is printed."""
 from __future__ import annotations
 
 import asyncio
-import shutil
 import signal
 from collections import Counter
 from datetime import datetime
@@ -20,7 +19,7 @@ from tests.faults.conftest import CACHE
 from tests.integration.simulators import mailbox  # noqa: F401 (a session fixture)
 from tests.integration.support import wait_for
 
-PER_SECOND = 1.0
+PER_SECOND = 0.5  # the chain's pace on a shared 2-core CI machine: the backlog of an outage drains in time
 STEADY_S = 5  # of calls before the fault and after the recovery
 FIGURES: list[str] = []
 
@@ -28,8 +27,9 @@ FIGURES: list[str] = []
 @pytest.fixture(scope="module")
 def platform(fault_stack, telephony_url, order_system_url, mailbox, tmp_path_factory):  # noqa: F811
     logs = CACHE / "fault-suite-logs"  # kept after the run (pytest's temporary folders rotate)
-    shutil.rmtree(logs, ignore_errors=True)
-    logs.mkdir(parents=True)
+    for old in logs.glob("*.log"):
+        old.unlink()
+    logs.mkdir(parents=True, exist_ok=True)
     platform = start_platform(fault_stack, telephony_url, order_system_url, mailbox.smtp_port, logs)
     yield platform
     for service in platform.services:
@@ -86,7 +86,7 @@ async def test_every_accepted_call_me_is_called_exactly_once_through_the_fault(f
     def all_called() -> bool:
         called = {c["to"] for c in platform.calls()}
         return all(phone in called for phone in traffic.accepted)
-    await wait_for(all_called, timeout=180, every=0.5)
+    await wait_for(all_called, timeout=300, every=0.5)
     await asyncio.sleep(2)  # a second call, if any, would come right after the first (ticker: 1 s)
 
     calls = platform.calls()
