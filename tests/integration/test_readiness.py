@@ -25,7 +25,8 @@ def own_broker(settings):
     """A Kafka broker of this test's own (the shared one must not stop), on free ports."""
     name, ports = f"readiness-{os.getpid()}", [str(free_port()) for _ in range(3)]
     args = ["--name", name, "--kafka-port", ports[0], "--controller-port", ports[1], "--mongo-port", ports[2]]
-    env = {**os.environ, "MONGODB_URL": settings.mongodb_url}  # only Kafka: the store stays the shared one
+    env = {**os.environ, "MONGODB_URL": settings.mongodb_url,  # only Kafka: the store stays the shared one
+           "STACK_HEALTH_TIMEOUT": "240"}  # a restarted broker takes minutes on a busy machine
     subprocess.run([str(STACK), "start", *args, "--fresh"], check=True, env=env, cwd=ROOT, capture_output=True)
     pid_file = ROOT / ".cache" / name / "pids" / "kafka.pid"
     yield f"127.0.0.1:{ports[0]}", pid_file, lambda: subprocess.run(
