@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import time
 from pathlib import Path
 
 import httpx
@@ -29,8 +30,16 @@ def own_broker(settings):
            "STACK_HEALTH_TIMEOUT": "240"}  # a restarted broker takes minutes on a busy machine
     subprocess.run([str(STACK), "start", *args, "--fresh"], check=True, env=env, cwd=ROOT, capture_output=True)
     pid_file = ROOT / ".cache" / name / "pids" / "kafka.pid"
-    yield f"127.0.0.1:{ports[0]}", pid_file, lambda: subprocess.run(
-        [str(STACK), "start", *args], check=True, env=env, cwd=ROOT, capture_output=True)
+    stopped = int(pid_file.read_text())
+
+    def restart() -> None:
+        # The broker stops serving before its process ends: started meanwhile, the stack would
+        # find it still running, then see it exit "during startup".
+        deadline = time.monotonic() + 60
+        while Path(f"/proc/{stopped}").exists() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        subprocess.run([str(STACK), "start", *args], check=True, env=env, cwd=ROOT, capture_output=True)
+    yield f"127.0.0.1:{ports[0]}", pid_file, restart
     subprocess.run([str(STACK), "stop", *args], env=env, cwd=ROOT, capture_output=True)
     subprocess.run(["rm", "-rf", str(ROOT / ".cache" / name)])
 
