@@ -165,7 +165,14 @@ class Consumer:
         log.warning("transient failure; message will be redelivered",
                     extra={"fields": {"error": repr(exc), "retry_in_s": pause}})
         await asyncio.sleep(pause)
-        await message.nack()
+        try:
+            await message.nack()
+        except KafkaException as seek_error:
+            # The partition was taken away meanwhile (a rebalance while the broker was away:
+            # "Erroneous state"); its next owner reads the message from the committed offset. Still
+            # marked as not acknowledged, so nothing after it on this partition is committed here.
+            log.info("message not sought back: its partition moved", extra={"fields": {"error": repr(seek_error)}})
+            await StreamMessage.nack(message)
 
     async def _dead_letter(self, message, exc: Exception) -> None:
         msg: Message = message.raw_message
