@@ -19,7 +19,6 @@ log = logging.getLogger(__name__)
 @dataclass
 class ConsumerProgress:
     name: str
-    client: object  # librdkafka's consumer: which partitions it holds now
     last_progress: float  # time.monotonic() of the last commit (or of the start)
     #: (topic, partition) -> since when its oldest uncommitted message waits, and the last offset received
     waiting: dict[tuple[str, int], tuple[float, int]] = field(default_factory=dict)
@@ -39,7 +38,7 @@ class Progress:
 
     def received(self, consumer: object, name: str, message) -> None:
         now, key, offset = time.monotonic(), (message.topic(), message.partition()), message.offset()
-        progress = self._consumers.setdefault(id(consumer), ConsumerProgress(name, consumer.consumer, now))
+        progress = self._consumers.setdefault(id(consumer), ConsumerProgress(name, now))
         since, _ = progress.waiting.get(key, (now, offset))
         progress.waiting[key] = (since, offset)
 
@@ -67,12 +66,6 @@ class Progress:
         """Why the process is stuck (empty: it is not); a stall is logged once, when first seen."""
         now, reasons = time.monotonic(), []
         for p in self._consumers.values():
-            # A partition a rebalance gave to another member is no wait of ours. An empty assignment
-            # is no such evidence: a member cut off from its coordinator loses everything (and
-            # must rejoin, which is what a stuck one does not do).
-            if held := _assigned(p.client):
-                for key in [key for key in p.waiting if key not in held]:
-                    del p.waiting[key]
             stuck = [key for key, (since, _) in p.waiting.items() if now - since >= self.stall_s]
             if not stuck:
                 continue
@@ -84,10 +77,3 @@ class Progress:
                 log.error("liveness fails: " + reason, extra={"fields": {"consumer": p.name}})
         return reasons
 
-
-def _assigned(client) -> set[tuple[str, int]] | None:
-    """The partitions ``client`` holds now (a local call), or None if it cannot say (closed)."""
-    try:
-        return {(tp.topic, tp.partition) for tp in client.assignment()}
-    except Exception:  # noqa: BLE001 - a closed consumer: judge by what we saw
-        return None
