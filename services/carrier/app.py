@@ -24,6 +24,7 @@ from services.carrier.application import Shipments
 from services.carrier.projections import PROJECTIONS, OpenWatches
 from services.carrier.rechecks import Rechecks
 from services.carrier.settings import CarrierSettings
+from services.kernel.outage import quiet_retry_loops
 from services.kernel.outbox import Lease
 from services.kernel.periodic import Periodic
 from services.kernel.process import load_settings, run_http_service
@@ -50,6 +51,7 @@ def carrier_gateway(s: CarrierSettings, db: AsyncDatabase) -> CarrierGateway:
 def create_app(settings: CarrierSettings | None = None) -> FastAPI:
     settings = settings or CarrierSettings()
     runtime = Runtime.create(settings, registry, TOPICS["carrier"], PROJECTIONS)
+    quiet_retry_loops(settings.outage_reminder_s, "services.carrier.rechecks")  # a line per round in outages
     orders, gateway = HttpOrderBook(settings.order_system_url), carrier_gateway(settings, runtime.store.db)
     shipments = Shipments(runtime.store, orders, gateway.check)
     interval = settings.recheck_interval_s or 3600.0

@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 import traceback
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from confluent_kafka import KafkaException, Message
+from confluent_kafka import KafkaException, Message, TopicPartition
 from faststream.confluent import KafkaBroker
 from faststream.confluent.annotations import KafkaMessage
 from faststream.message import StreamMessage
@@ -33,6 +34,7 @@ from contracts.envelope import Envelope, Event, MalformedMessage, UnknownEventTy
 from services.kernel.deadletters import DeadLetter
 from services.kernel.eventstore import ConcurrencyConflict, EventStore
 from services.kernel.kafka import publish, subscriber_options
+from services.kernel.liveness import Progress
 from services.kernel.settings import KernelSettings
 from services.kernel.telemetry import continued_span
 
@@ -92,6 +94,7 @@ class Consumer:
         self.settings, self.broker, self.store, self.inbox = settings, broker, store, inbox
         self._failures = 0
         self.workers: list[PartitionWorkers] = []
+        self.progress = Progress(settings.liveness_stall_s)  # read by /health/live
 
     def subscribe(self, topics: str | Sequence[str], group_id: str, handlers: dict[type[Event], Handler],
                   record_all: bool = False) -> None:
@@ -111,6 +114,7 @@ class Consumer:
                                 decoder=_undecoded, title=f"{group_id}:{','.join(topics)}",
                                 **subscriber_options(self.settings))
         async def consume(message: KafkaMessage) -> None:
+            self.progress.received(message.consumer, group_id, message.raw_message)
             await workers.submit(message)
 
     async def drain(self, timeout_s: float) -> None:
@@ -127,9 +131,9 @@ class Consumer:
         try:
             handler = handlers.get(envelope.type)
             if handler is None and not record_all:
-                return await _commit(message)  # a type this service ignores: no store round trip
+                return await self._commit(message)  # a type this service ignores: no store round trip
             if await self.inbox.seen(envelope.id):
-                return await _commit(message)
+                return await self._commit(message)
             if handler is not None:
                 with continued_span(f"consume {envelope.type}", envelope.traceparent, SpanKind.CONSUMER,
                                     {"messaging.destination.name": msg.topic(),
@@ -144,7 +148,16 @@ class Consumer:
             log.exception("handler failed; message goes to the DLQ")
             return await self._dead_letter(message, exc)
         self._failures = 0
-        await _commit(message)
+        await self._commit(message)
+
+    async def _commit(self, message) -> None:
+        """Commit, and count it as progress; a commit that fails or hangs is retried like any
+        transient failure (redelivered, found in the inbox, committed again)."""
+        try:
+            await _commit_offset(message, self.settings.kafka_commit_timeout_s)
+        except (KafkaException, TimeoutError) as exc:
+            return await self._retry_later(message, exc)
+        self.progress.committed(message.consumer, message.raw_message)
 
     async def _retry_later(self, message, exc: Exception) -> None:
         self._failures += 1
@@ -152,7 +165,14 @@ class Consumer:
         log.warning("transient failure; message will be redelivered",
                     extra={"fields": {"error": repr(exc), "retry_in_s": pause}})
         await asyncio.sleep(pause)
-        await message.nack()
+        try:
+            await message.nack()
+        except KafkaException as seek_error:
+            # The partition was taken away meanwhile (a rebalance while the broker was away:
+            # "Erroneous state"); its next owner reads the message from the committed offset. Still
+            # marked as not acknowledged, so nothing after it on this partition is committed here.
+            log.info("message not sought back: its partition moved", extra={"fields": {"error": repr(seek_error)}})
+            await StreamMessage.nack(message)
 
     async def _dead_letter(self, message, exc: Exception) -> None:
         msg: Message = message.raw_message
@@ -166,7 +186,7 @@ class Consumer:
         log.warning("message dead-lettered", extra={"fields": {
             "topic": msg.topic(), "partition": msg.partition(), "offset": msg.offset(),
             "reason": letter.reason.splitlines()[0], "error_class": letter.error_class}})
-        await _commit(message)
+        await self._commit(message)
 
 
 class PartitionWorkers:
@@ -229,17 +249,50 @@ class PartitionWorkers:
         await asyncio.gather(*self._tasks, return_exceptions=True)
 
 
-async def _commit(message) -> None:
-    """Commit this message's offset, and only its partition's.
+async def _commit_offset(message, timeout_s: float) -> None:
+    """Commit this message's offset, and only its partition's, within ``timeout_s``.
 
     FastStream's ``ack`` commits the consumer's whole position: every partition's last polled
     message. A message of another partition that failed and waits for its retry (seeked back)
     was polled too, so a crash after that commit would skip it for good (seen in notify's restart
     test; tests/integration/test_retry_offsets.py).
+
+    librdkafka's synchronous commit waits without a deadline, and once waited for good after a
+    broker restart (issue 21): it runs in a daemon thread of its own, which a commit that never
+    returns may keep (a daemon thread does not hold the process at exit), and the wait for it is
+    bounded. A late, refused or failed commit raises ``TimeoutError`` or ``KafkaException``.
     """
     msg: Message = message.raw_message
-    await asyncio.to_thread(message.consumer.consumer.commit, message=msg, asynchronous=False)
+    offsets = [TopicPartition(msg.topic(), msg.partition(), msg.offset() + 1)]
+    done = await asyncio.wait_for(_in_daemon_thread(message.consumer.consumer.commit, offsets=offsets,
+                                                    asynchronous=False), timeout_s)
+    failed = [tp.error for tp in done or () if tp.error is not None]
+    if failed:  # a partition's error comes back in the answer, not as an exception
+        raise KafkaException(failed[0])
     await StreamMessage.ack(message)  # marks it acknowledged, without FastStream's commit
+
+
+def _in_daemon_thread(call: Callable, /, **kwargs) -> asyncio.Future:
+    """Run a blocking call in a new daemon thread; its result (or error) as an asyncio future."""
+    loop = asyncio.get_running_loop()
+    future = loop.create_future()
+
+    def settle(result=None, error: BaseException | None = None) -> None:
+        if not future.done():  # the waiter may have given up (timeout)
+            future.set_exception(error) if error is not None else future.set_result(result)
+
+    def work() -> None:
+        try:
+            result, error = call(**kwargs), None
+        except BaseException as exc:  # noqa: BLE001 - handed to the waiter
+            result, error = None, exc
+        try:
+            loop.call_soon_threadsafe(settle, result, error)
+        except RuntimeError:
+            pass  # the loop is closed: nobody waits any more
+
+    threading.Thread(target=work, daemon=True, name="kafka-commit").start()
+    return future
 
 
 async def _undecoded(message) -> bytes:

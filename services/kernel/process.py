@@ -39,21 +39,43 @@ async def serve(runtime: Runtime, on_ready: Callable[[], Awaitable[None]] | None
     if on_ready is not None:
         await on_ready()
     await stop.wait()
+    end_within(runtime.settings.stop_timeout_s)
     log.info("stopping: finishing in-flight work", extra={"fields": {"service": runtime.settings.service_name}})
     await runtime.stop()
     log.info("stopped", extra={"fields": {"service": runtime.settings.service_name}})
 
 
+def end_within(seconds: float) -> None:
+    """The backstop of a graceful stop: the process ends within ``seconds`` even if a broker or
+    store call hangs (a commit stuck in librdkafka, issue 21), in a thread or in the interpreter's
+    exit. SIGALRM left to its default action ends the process wherever it is (exit by signal 14,
+    so the orchestrator sees the stop was not clean)."""
+    signal.signal(signal.SIGALRM, signal.SIG_DFL)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    log.info("stopping; the process ends within its stop timeout whatever hangs",
+             extra={"fields": {"stop_timeout_s": seconds}})
+
+
 class _Server(uvicorn.Server):
     """uvicorn, minus re-raising SIGTERM after its graceful shutdown (the process would then die
-    by the signal, exit 143): we stop the same way, then exit 0 as Kubernetes expects."""
+    by the signal, exit 143): we stop the same way, then exit 0 as Kubernetes expects; and ends
+    within ``stop_timeout_s`` whatever hangs (``end_within``)."""
+
+    def __init__(self, config: uvicorn.Config, stop_timeout_s: float) -> None:
+        super().__init__(config)
+        self.stop_timeout_s = stop_timeout_s
 
     @contextlib.contextmanager
     def capture_signals(self):
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, self.handle_exit, sig, None)
+            loop.add_signal_handler(sig, self.stop_within_time, sig)
         yield
+
+    def stop_within_time(self, sig: int) -> None:
+        if not self.should_exit:
+            end_within(self.stop_timeout_s)
+        self.handle_exit(sig, None)
 
 
 def http_config(app, host: str, port: int) -> uvicorn.Config:
@@ -62,9 +84,9 @@ def http_config(app, host: str, port: int) -> uvicorn.Config:
     return uvicorn.Config(app, host=host, port=port, log_config=None, proxy_headers=False)
 
 
-async def serve_http(app, host: str, port: int) -> None:
+async def serve_http(app, host: str, port: int, stop_timeout_s: float = 20.0) -> None:
     """Serve ``app`` (its lifespan starts and stops the runtime) until SIGTERM/SIGINT, gracefully."""
-    await _Server(http_config(app, host, port)).serve()
+    await _Server(http_config(app, host, port), stop_timeout_s).serve()
 
 
 def load_settings(cls: type[S]) -> S:
@@ -99,6 +121,6 @@ def run_http_service(settings: KernelSettings, create_app: Callable[[], object])
     starts (a clear line and exit 2, not uvicorn's exit 3), then served until SIGTERM."""
     async def serve_app() -> None:
         await check_dependencies(settings)
-        await serve_http(create_app(), settings.http_host, settings.http_port)
+        await serve_http(create_app(), settings.http_host, settings.http_port, settings.stop_timeout_s)
 
     run(settings, serve_app)

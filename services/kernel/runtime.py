@@ -7,13 +7,16 @@ in-flight messages, drains the outbox, flushes the broker's producer and closes 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from confluent_kafka.admin import AdminClient
 from confluent_kafka import KafkaException
 from faststream.confluent import KafkaBroker
+import pymongo
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import PyMongoError
@@ -23,6 +26,7 @@ from services.kernel.consumer import Consumer, Inbox
 from services.kernel.eventstore import EventStore
 from services.kernel.follower import LogFollower
 from services.kernel.kafka import LIBRDKAFKA_LOG, client_config, ensure_topics, make_broker
+from services.kernel.outage import Dependency, StoreHeartbeats, quiet_retry_loops, watch_broker
 from services.kernel.outbox import Lease, OutboxRelay
 from services.kernel.projections import Projection, Projector
 from services.kernel.settings import KernelSettings
@@ -37,6 +41,22 @@ class DependencyUnavailable(RuntimeError):
     def __init__(self, what: str, where: str, why: str) -> None:
         super().__init__(f"cannot reach the {what} at {where}: {why}")
         self.what, self.where, self.why = what, where, why
+
+
+def store_timeouts(settings: KernelSettings) -> dict:
+    """PyMongo's deadlines: no store operation of ours waits without one (issue 21)."""
+    timeouts = {"serverSelectionTimeoutMS": settings.mongodb_server_selection_timeout_ms,
+                "connectTimeoutMS": settings.mongodb_connect_timeout_ms,
+                "socketTimeoutMS": settings.mongodb_socket_timeout_ms,
+                "heartbeatFrequencyMS": settings.mongodb_heartbeat_ms}
+    if settings.mongodb_timeout_ms:
+        timeouts["timeoutMS"] = settings.mongodb_timeout_ms
+    return timeouts
+
+
+def redact(url: str) -> str:
+    """A connection string without its credentials (it goes into logs)."""
+    return re.sub(r"//[^/@]*@", "//***@", url)
 
 
 async def check_store(settings: KernelSettings) -> None:
@@ -80,19 +100,30 @@ class Runtime:
     consumer: Consumer
     topic: str
     follower: LogFollower | None = None
+    store_watch: Dependency | None = None
+    broker_watch: Dependency | None = None
 
     @classmethod
     def create(cls, settings: KernelSettings, registry: Registry, topic: str,
                projections: Iterable[Callable[[AsyncDatabase], Projection]] = ()) -> Runtime:
         """Wire a service; ``projections`` are factories called with the service's database."""
-        client = AsyncMongoClient(settings.mongodb_url, tz_aware=True,
-                                  event_listeners=store_listeners(settings.service_name))  # bench only
+        store_watch = Dependency("document store", redact(settings.mongodb_url), settings.outage_reminder_s)
+        client = AsyncMongoClient(settings.mongodb_url, tz_aware=True, **store_timeouts(settings),
+                                  event_listeners=[StoreHeartbeats(store_watch),
+                                                   *store_listeners(settings.service_name)])  # (the latter: bench only)
         db = client[settings.database_name]
         store = EventStore(db, f"/services/{settings.service_name}", registry)
         projections = [factory(db) for factory in projections]
         inbox = Inbox(db, store, projected=bool(projections))
+        broker = make_broker(settings)
+        broker_watch = watch_broker(settings.kafka_bootstrap_servers, settings.outage_reminder_s,
+                                    logging.getLogger("faststream"), LIBRDKAFKA_LOG)
+        # A retry loop's line per round while the store or the broker is away says nothing new.
+        quiet_retry_loops(settings.outage_reminder_s, "services.kernel.consumer", "services.kernel.follower",
+                          "services.kernel.outage.refusals")
         return cls(settings, client, store, inbox, Projector(store, list(projections)),
-                   Consumer(settings, make_broker(settings), store, inbox), topic)
+                   Consumer(settings, broker, store, inbox), topic, store_watch=store_watch,
+                   broker_watch=broker_watch)
 
     @property
     def broker(self) -> KafkaBroker:
@@ -113,19 +144,49 @@ class Runtime:
         self.follower = LogFollower(self.store, relay, self.projector, lease,
                                     self.settings.outbox_poll_interval_s, self.settings.outbox_batch_size)
         await self.broker.connect()  # its producer first: the relay publishes through it
-        self._tasks = [asyncio.create_task(self.follower.run(), name="log-follower")]
+        self._tasks = [asyncio.create_task(self.follower.run(), name="log-follower"),
+                       asyncio.create_task(self._notice_the_broker_return(), name="broker-watch")]
         await self.broker.start()
         log.info("service started", extra={"fields": {"service": self.settings.service_name}})
 
-    async def ready(self) -> dict[str, bool]:
-        """Readiness: whether the store answers now, and Kafka to the producer that publishes."""
-        try:
-            await self.client.admin.command("ping")
-            store = True
-        except PyMongoError:
-            store = False
-        broker = await self.broker.ping(timeout=2.0)  # the broker's producer asks for metadata
-        return {"store": store, "broker": bool(broker)}
+    async def ready(self) -> tuple[bool, dict]:
+        """Readiness: whether the service can serve its HTTP traffic, i.e. its store answers.
+
+        Kafka is reported, not required: what a request writes waits in the service's own log
+        until the broker returns (issue 19); a consumer that cannot work shows as lag here and,
+        if stuck, fails liveness. Each check has its deadline, within the probe's timeout.
+        """
+        async def store() -> bool:
+            try:
+                with pymongo.timeout(self.settings.probe_timeout_s):
+                    await self.client.admin.command("ping")
+                return True
+            except PyMongoError:
+                return False
+
+        async def broker() -> bool:
+            try:  # the broker's producer asks for metadata
+                return bool(await asyncio.wait_for(self.broker.ping(timeout=self.settings.probe_timeout_s),
+                                                   self.settings.probe_timeout_s + 0.5))
+            except (TimeoutError, KafkaException):
+                return False
+
+        store_ok, broker_ok = await asyncio.gather(store(), broker())
+        return store_ok, {"store": store_ok, "broker": broker_ok, "consumers": self.consumer.progress.report()}
+
+    def live(self) -> list[str]:
+        """Why the process should be restarted (empty: it should not): a consumer stuck with lag."""
+        return self.consumer.progress.stalled()
+
+    async def _notice_the_broker_return(self) -> None:
+        """While librdkafka reports the broker away, ask it each second whether it is back: the
+        INFO that says so comes when it is, not with the next message that happens to flow."""
+        while True:
+            await asyncio.sleep(1.0)
+            if self.broker_watch is not None and self.broker_watch.away:
+                with contextlib.suppress(Exception):  # still away: librdkafka said so already
+                    if await self.broker.ping(timeout=1.0):
+                        self.broker_watch.returned()
 
     async def stop(self) -> None:
         """Graceful: stop consuming (in-flight handlers finish), drain the outbox, close."""
@@ -135,6 +196,8 @@ class Runtime:
         await asyncio.gather(*(subscriber.stop() for subscriber in self.broker.subscribers))
         if self.follower is not None:
             self.follower.halt()
+        for task in getattr(self, "_tasks", [])[1:]:
+            task.cancel()  # the watches: they only report
         await asyncio.gather(*getattr(self, "_tasks", []), return_exceptions=True)
         if self.follower is not None:
             await self.follower.drain()

@@ -73,9 +73,40 @@ class KernelSettings(BaseSettings):
     consumer_partition_queue: int = Field(
         16, ge=1, le=1000, description="Messages polled ahead per partition while its worker is busy: "
         "the partitions of a consumer are handled side by side, each in order.")
-    retry_backoff_max_s: float = Field(5.0, gt=0, description="Longest pause before redelivering after a "
+    retry_backoff_max_s: float = Field(2.0, gt=0, description="Longest pause before redelivering after a "
                                                         "transient failure (store or broker down).")
     startup_timeout_s: float = Field(10.0, gt=0, description="How long start-up waits for broker and store.")
+    kafka_commit_timeout_s: float = Field(
+        5.0, gt=0, description="Longest wait for an offset commit; a commit that takes longer counts as a "
+        "transient failure (the message is redelivered, found in the inbox, and committed again).")
+    kafka_reconnect_backoff_max_ms: int = Field(
+        1000, ge=10, description="librdkafka reconnect.backoff.max.ms: the longest pause between attempts to "
+        "reach a broker that went away (librdkafka's 10 s default delays recovery by as much).")
+    mongodb_server_selection_timeout_ms: int = Field(
+        2000, ge=100, description="How long a store operation waits for a reachable server before it fails.")
+    mongodb_connect_timeout_ms: int = Field(2000, ge=100, description="Store connection set-up timeout.")
+    mongodb_socket_timeout_ms: int = Field(
+        10000, ge=100, description="Longest wait for one answer of the store on an open connection.")
+    mongodb_timeout_ms: int = Field(
+        0, ge=0, description="PyMongo timeoutMS for every store operation of the service (0: none; HTTP "
+        "requests and probes have their own deadline, STORE_REQUEST_TIMEOUT_S). A cursor counts as one "
+        "operation, so set it above the longest rebuild's read.")
+    mongodb_heartbeat_ms: int = Field(
+        2000, ge=500, description="How often the store's driver checks the server (it notices an outage and "
+        "the return that fast).")
+    store_request_timeout_s: float = Field(
+        3.0, gt=0, description="Deadline of the store operations of one HTTP request: past it the request is "
+        "refused with 503 and Retry-After.")
+    probe_timeout_s: float = Field(
+        1.5, gt=0, description="Deadline of each check of /health/ready (under the probes' timeoutSeconds).")
+    liveness_stall_s: float = Field(
+        120.0, gt=0, description="A consumer with work waiting that has committed nothing for this long is "
+        "stuck: /health/live fails so that the orchestrator restarts the process.")
+    stop_timeout_s: float = Field(
+        20.0, gt=0, description="After SIGTERM the process exits within this time even if a broker or store "
+        "call hangs (under the pod's terminationGracePeriodSeconds).")
+    outage_reminder_s: float = Field(
+        30.0, gt=0, description="While a dependency stays away, one reminder line per this many seconds.")
     log_level: str = Field("INFO", description="Log level of the service's JSON logs.")
     trusted_proxies: str = Field(
         "", description="Comma-separated IPs or CIDRs of the proxies (the ingress) whose X-Forwarded-For "

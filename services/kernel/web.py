@@ -1,7 +1,8 @@
 """What every service's HTTP app shares: a server span per request, health, clear 4xx answers.
 
-Liveness never depends on the broker or the store (a restart would not fix them); readiness
-does, so Kubernetes stops routing requests to a replica that cannot serve them.
+Liveness follows the consumers' progress, never a dependency's answer (a restart would not bring
+the broker back); readiness follows the store, so Kubernetes stops routing requests to a replica
+that cannot serve them (docs/adr/0019).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from services.kernel import auth
 from services.kernel.client_address import client_address
 from services.kernel.errors import DomainError
 from services.kernel.idempotency import IdempotencyKeyReused
+from services.kernel.outage import refuse_during_outages
 from services.kernel.runtime import Runtime
 from services.kernel.shedding import ShedLoad
 from services.kernel.telemetry import continued_span
@@ -44,24 +46,36 @@ def instrument(app: FastAPI) -> None:
             return response
 
 
+class ConsumerProgress(BaseModel):
+    consumer: str = Field(description="The consumer (group and topics).")
+    has_lag: bool = Field(description="Whether it holds messages taken but not yet committed.")
+    last_progress_s_ago: float = Field(description="Seconds since it last committed a message.")
+
+
+class ReadinessChecks(BaseModel):
+    store: bool = Field(description="Whether the document store answers (required to be ready).")
+    broker: bool = Field(description="Whether Kafka answers (reported, not required: writes wait in the log).")
+    consumers: list[ConsumerProgress] = Field(default=[], description="Each consumer's lag and progress.")
+
+
 class Readiness(BaseModel):
-    ready: bool = Field(description="Whether every check passed.")
-    checks: dict[str, bool] = Field(description="Each dependency and whether it answers.",
-                                    examples=[{"kafka": True, "store": True}])
+    ready: bool = Field(description="Whether the service can serve its HTTP traffic (its store answers).")
+    checks: ReadinessChecks = Field(description="What was checked.")
 
 
 def add_health_routes(app: FastAPI, runtime: Runtime) -> None:
-    @app.get("/health/live", tags=["health"], summary="The process is alive.")
-    async def live() -> dict:
-        return {"status": "alive"}
+    @app.get("/health/live", tags=["health"], summary="The process makes progress (services/kernel/liveness.py).")
+    async def live() -> JSONResponse:
+        stuck = runtime.live()
+        return JSONResponse({"status": "stuck", "reasons": stuck} if stuck else {"status": "alive"},
+                            status_code=503 if stuck else 200)
 
-    @app.get("/health/ready", tags=["health"], summary="The broker and the store answer.",
+    @app.get("/health/ready", tags=["health"], summary="The store answers; the broker and consumer lag are reported.",
              responses={200: {"model": Readiness}, 503: {"model": Readiness, "description": "Not ready: "
-                                                         "`checks` says what does not answer."}})
+                                                         "the store does not answer."}})
     async def ready() -> JSONResponse:
-        checks = await runtime.ready()
-        return JSONResponse({"ready": all(checks.values()), "checks": checks},
-                            status_code=200 if all(checks.values()) else 503)
+        ready, checks = await runtime.ready()
+        return JSONResponse({"ready": ready, "checks": checks}, status_code=200 if ready else 503)
 
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -256,6 +270,8 @@ def service_app(title: str, description: str, lifespan, runtime: Runtime, max_bo
     limit_body_size(app, max_body_bytes)
     explain_errors(app)
     add_health_routes(app, runtime)
+    if runtime is not None:
+        refuse_during_outages(app, runtime.settings.store_request_timeout_s)
     return app
 
 

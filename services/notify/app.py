@@ -12,6 +12,7 @@ from fastapi import FastAPI
 
 from contracts import TOPICS, registry
 from services.kernel.clock import Clock, SystemClock
+from services.kernel.outage import quiet_retry_loops
 from services.kernel.outbox import Lease
 from services.kernel.periodic import Periodic
 from services.kernel.process import load_settings, run_http_service
@@ -37,6 +38,7 @@ def create_app(settings: NotifySettings | None = None, clock: Clock | None = Non
     templates.check()  # a template missing a variable stops start-up here, not at send time
     wake = asyncio.Event()
     runtime = Runtime.create(settings, registry, TOPICS["notify"], [lambda db: Outgoing(db, wake.set), Agenda])
+    quiet_retry_loops(settings.outage_reminder_s, __name__, "services.notify.courier")  # a line per round in outages
     telephony = TwilioStyleTelephony(settings.telephony_url, settings.telephony_account_sid,
                                      settings.telephony_auth_token, settings.telephony_caller_id)
     accounts = AccountDirectory(settings.order_system_url)

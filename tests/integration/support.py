@@ -81,15 +81,16 @@ async def count_at_least(collection, expected: int) -> bool:
 class ServiceProcess:
     """A crashable service (tests/integration/processes/crashable.py) as a real OS process."""
 
-    def __init__(self, role: str, settings, topic: str, tmp_path: Path, **env: str) -> None:
+    def __init__(self, role: str, settings, topic: str, tmp_path: Path, log: Path | None = None, **env: str) -> None:
         self.marker = tmp_path / f"{role}-{os.urandom(4).hex()}.marker"
         environment = {**os.environ, "PYTHONPATH": str(ROOT), "TEST_TOPIC": topic,
                        "TEST_MARKER": str(self.marker), "SERVICE_NAME": settings.service_name,
                        "KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers,
                        "MONGODB_URL": settings.mongodb_url, "MONGODB_DATABASE": settings.database_name,
                        "LEASE_TTL_S": "2", "OUTBOX_POLL_INTERVAL_S": "0.2", **env}
+        out = log.open("ab") if log is not None else None  # its JSON log lines, to read them
         self.proc = subprocess.Popen([sys.executable, "-m", "tests.integration.processes.crashable", role],
-                                     cwd=ROOT, env=environment)
+                                     cwd=ROOT, env=environment, stdout=out, stderr=out)
 
     async def hung(self, timeout: float = 60) -> None:
         """Wait until the process reached its hang point."""

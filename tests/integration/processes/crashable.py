@@ -2,7 +2,8 @@
 
     python -m tests.integration.processes.crashable relay|consumer|notify
 
-Settings come from the environment (the kernel's, plus TEST_TOPIC, TEST_MARKER and TEST_HANG_AT).
+Settings come from the environment (the kernel's, plus TEST_TOPIC, TEST_MARKER and TEST_HANG_AT;
+with TEST_HTTP_PORT, the process serves the kernel's health routes there, as a service does).
 The process writes TEST_MARKER and then hangs at the named point (for notify: in the call of the
 callback TEST_HANG_FOR), so that the test can kill it with SIGKILL exactly there:
 - relay: after the broker acknowledged the publish, before the pending entry is cleared;
@@ -17,14 +18,16 @@ from __future__ import annotations
 
 import asyncio
 import os
+from contextlib import asynccontextmanager
 import pathlib
 import sys
 
 from services.kernel.eventstore import Cause
 from services.kernel.outbox import OutboxRelay
-from services.kernel.process import run, serve
+from services.kernel.process import run, serve, serve_http
 from services.kernel.runtime import Runtime
 from services.kernel.settings import KernelSettings
+from services.kernel.web import service_app
 from services.notify import app as notify_app
 from services.notify.adapters.telephony import TwilioStyleTelephony
 from services.notify.application import Notify
@@ -100,7 +103,23 @@ async def main(role: str) -> None:
                 await hang_here()
 
         runtime.consumer.subscribe(topic, os.environ["TEST_GROUP"], {NoteAdded: count})
+    if os.environ.get("TEST_HTTP_PORT"):
+        return await serve_http(health_app(runtime), "127.0.0.1", int(os.environ["TEST_HTTP_PORT"]),
+                                settings.stop_timeout_s)
     await serve(runtime)
+
+
+def health_app(runtime: Runtime):
+    """The kernel's HTTP app with nothing but its health routes; its lifespan runs ``runtime``."""
+    @asynccontextmanager
+    async def lifespan(app):
+        await runtime.start()
+        try:
+            yield
+        finally:
+            await runtime.stop()
+
+    return service_app("crashable", "A crash-test service.", lifespan, runtime, 1024)
 
 
 if __name__ == "__main__":

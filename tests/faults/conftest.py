@@ -1,0 +1,139 @@
+"""A broker and a store of the fault suite's own, which its tests stop, kill and start again.
+
+The shared test stack must never go down under other tests: this one runs on free ports under
+its own name (infra/local/stack.sh), and a process is signalled only by the pid that this
+session's stack recorded.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from confluent_kafka.admin import AdminClient
+from pymongo import MongoClient
+
+from services.kernel.settings import KernelSettings
+from tests.integration.conftest import processes  # noqa: F401 (a fixture)
+from tests.integration.simulators import free_port, order_system_url, telephony_url  # noqa: F401 (fixtures)
+
+ROOT = Path(__file__).resolve().parents[2]
+STACK = ROOT / "infra" / "local" / "stack.sh"
+CACHE = Path(os.environ.get("COMPLAINTS_CACHE", ROOT / ".cache"))
+
+
+def pytest_collection_modifyitems(items) -> None:
+    for item in items:
+        if "tests/faults/" in str(item.fspath):
+            item.add_marker(pytest.mark.slow)
+
+
+@dataclass
+class FaultStack:
+    name: str
+    kafka_port: int
+    controller_port: int
+    mongo_port: int
+
+    @property
+    def bootstrap(self) -> str:
+        return f"127.0.0.1:{self.kafka_port}"
+
+    @property
+    def mongodb_url(self) -> str:
+        return f"mongodb://127.0.0.1:{self.mongo_port}/"
+
+    def _args(self) -> list[str]:
+        return ["--name", self.name, "--kafka-port", str(self.kafka_port),
+                "--controller-port", str(self.controller_port), "--mongo-port", str(self.mongo_port)]
+
+    def _env(self) -> dict:
+        # Without MONGODB_URL the stack starts its own FerretDB (with it, it would use that server).
+        # A broker killed with -9 recovers its log first: on a busy machine that takes minutes.
+        return {**{k: v for k, v in os.environ.items() if k != "MONGODB_URL"}, "STACK_HEALTH_TIMEOUT": "240"}
+
+    def stack(self, command: str, *extra: str) -> None:
+        done = subprocess.run([str(STACK), command, *self._args(), *extra], env=self._env(), cwd=ROOT,
+                              capture_output=True, text=True, timeout=300)
+        assert command != "start" or done.returncode == 0, f"stack.sh start failed:\n{done.stdout}\n{done.stderr}"
+
+    def pid(self, what: str) -> int:
+        return int((CACHE / self.name / "pids" / f"{what}.pid").read_text())
+
+    def signal(self, what: str, sig: signal.Signals) -> int:
+        """Send ``sig`` to this stack's ``kafka`` or ``ferretdb``; returns its pid."""
+        pid = self.pid(what)
+        os.kill(pid, sig)
+        return pid
+
+    def stop(self, what: str, sig: signal.Signals, timeout: float = 60) -> None:
+        """Stop ``what`` with ``sig`` and wait until its process is gone."""
+        pid = self.signal(what, sig)
+        deadline = time.monotonic() + timeout
+        while _alive(pid):
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{what} (pid {pid}) still running {timeout}s after {sig.name}")
+            time.sleep(0.1)
+
+    def start(self) -> float:
+        """Start whatever of the stack is not running; returns when it serves, with the time it did."""
+        self.stack("start")
+        return time.monotonic()
+
+    def serving(self, what: str, timeout: float = 180) -> datetime:
+        """Wait until ``kafka`` serves metadata or ``ferretdb`` answers a ping to a new client;
+        returns that moment (the clock of "recovered": the time of first dial-out counts from it)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                if what == "kafka":
+                    if AdminClient({"bootstrap.servers": self.bootstrap, "log_level": 0}).list_topics(timeout=1).brokers:
+                        return datetime.now(UTC)
+                else:
+                    with MongoClient(self.mongodb_url, serverSelectionTimeoutMS=500) as client:
+                        client.admin.command("ping")
+                        return datetime.now(UTC)
+            except Exception:  # not yet
+                time.sleep(0.1)
+        raise AssertionError(f"{what} not serving {timeout}s after its restart")
+
+    def settings(self, **overrides) -> KernelSettings:
+        unique = uuid.uuid4().hex[:10]
+        return KernelSettings(service_name=f"fault-{unique}", kafka_bootstrap_servers=self.bootstrap,
+                              mongodb_url=self.mongodb_url, mongodb_database=f"fault_{unique}",
+                              outbox_poll_interval_s=0.2, lease_ttl_s=3.0, retry_backoff_max_s=0.5, **overrides)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # A zombie of ours would still answer: stack.sh's processes are not our children, so no.
+    return True
+
+
+@pytest.fixture(scope="session")
+def fault_stack():
+    stack = FaultStack(f"faults-{os.getpid()}", free_port(), free_port(), free_port())
+    stack.stack("start", "--fresh")
+    try:
+        yield stack
+    finally:
+        for what in ("kafka", "ferretdb"):  # a SIGSTOPped process would not stop
+            try:
+                stack.signal(what, signal.SIGCONT)
+            except (OSError, ValueError):
+                pass
+        stack.stack("stop")
+        # Its logs stay with the platform's (the folder itself goes: it holds a broker's data).
+        shutil.copytree(CACHE / stack.name / "logs", CACHE / "fault-suite-logs" / "stack", dirs_exist_ok=True)
+        shutil.rmtree(CACHE / stack.name, ignore_errors=True)

@@ -1,0 +1,128 @@
+"""Customers press "call me" at a steady pace while a part of the platform breaks (issue 21):
+the broker stopped and restarted, killed and restarted, the store killed for 20 s, notify killed.
+Each time every accepted request is called exactly once, what is refused is a 503 with
+Retry-After, readiness answers within its probe's timeout, nobody lends a hand to recover, and
+the time from recovery to the first dial-out is printed."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from collections import Counter
+from datetime import datetime
+
+import pytest
+
+from tests.faults.platform import (PROBE_TIMEOUT_S, Traffic, first_dial_after, longest_pause, now,
+                                   probe_readiness, start_platform, steady_stream)
+from tests.faults.conftest import CACHE
+from tests.integration.simulators import mailbox  # noqa: F401 (a session fixture)
+from tests.integration.support import wait_for
+
+PER_SECOND = 0.5  # the chain's pace on a shared 2-core CI machine: the backlog of an outage drains in time
+STEADY_S = 5  # of calls before the fault and after the recovery
+FIGURES: list[str] = []
+
+
+@pytest.fixture(scope="module")
+def platform(fault_stack, telephony_url, order_system_url, mailbox, tmp_path_factory):  # noqa: F811
+    logs = CACHE / "fault-suite-logs"  # kept after the run (pytest's temporary folders rotate)
+    for old in logs.glob("*.log"):
+        old.unlink()
+    logs.mkdir(parents=True, exist_ok=True)
+    platform = start_platform(fault_stack, telephony_url, order_system_url, mailbox.smtp_port, logs)
+    yield platform
+    for service in platform.services:
+        service.stop()
+    print("\n" + "\n".join(FIGURES))
+
+
+async def restarted(stack, what: str, sig: signal.Signals, down_s: float) -> datetime:
+    """Stop ``what`` with ``sig``, start it again after ``down_s``; when it served again."""
+    await asyncio.to_thread(stack.stop, what, sig)
+    await asyncio.sleep(down_s)
+    serving = asyncio.create_task(asyncio.to_thread(stack.serving, what))
+    await asyncio.to_thread(stack.start)
+    return await serving
+
+
+async def broker_stopped_and_restarted(stack, platform) -> datetime:
+    return await restarted(stack, "kafka", signal.SIGTERM, 3)
+
+
+async def broker_killed_and_restarted(stack, platform) -> datetime:
+    return await restarted(stack, "kafka", signal.SIGKILL, 3)
+
+
+async def store_killed_for_20_s(stack, platform) -> datetime:
+    return await restarted(stack, "ferretdb", signal.SIGKILL, 20)
+
+
+async def notify_killed(stack, platform) -> datetime:
+    await asyncio.to_thread(platform.notify.kill)
+    await asyncio.sleep(2)
+    platform.notify.start()  # what the Deployment does
+    await asyncio.to_thread(platform.notify.wait_ready)
+    return now()
+
+
+@pytest.mark.parametrize("fault", [broker_stopped_and_restarted, broker_killed_and_restarted,
+                                   store_killed_for_20_s, notify_killed], ids=lambda f: f.__name__)
+async def test_every_accepted_call_me_is_called_exactly_once_through_the_fault(fault, fault_stack, platform):
+    traffic, stop = Traffic(), asyncio.Event()
+    already = {c["to"] for c in platform.calls()}
+    log_marks = {service.name: service.log.stat().st_size for service in platform.services}
+    streaming = asyncio.create_task(steady_stream(platform.intake.url, traffic, PER_SECOND, stop))
+    probing = asyncio.create_task(probe_readiness(platform, traffic, stop))
+    try:
+        await asyncio.sleep(STEADY_S)
+        broken = now()
+        recovered = await fault(fault_stack, platform)
+        await asyncio.sleep(STEADY_S)
+    finally:
+        stop.set()
+        await asyncio.gather(streaming, probing)
+
+    def all_called() -> bool:
+        called = {c["to"] for c in platform.calls()}
+        return all(phone in called for phone in traffic.accepted)
+    await wait_for(all_called, timeout=300, every=0.5)
+    await asyncio.sleep(2)  # a second call, if any, would come right after the first (ticker: 1 s)
+
+    calls = platform.calls()
+    per_phone = Counter(c["to"] for c in calls if c["to"] not in already)
+    assert traffic.accepted, "some requests were accepted"
+    assert {p: per_phone[p] for p in traffic.accepted if per_phone[p] != 1} == {}, "each called exactly once"
+    assert all(n == 1 for n in per_phone.values()), "a refused request is called at most once"
+    assert [r for r in traffic.refused if r[1] != 503 or "retry-after" not in r[2]
+            or not {"type", "title", "status", "detail"} <= set(r[3])] == [], traffic.refused
+    if fault.__name__.startswith("store"):
+        assert traffic.readiness[("intake", 503)], f"readiness said the store was away: {traffic.readiness}"
+    assert traffic.unanswered == [], traffic.unanswered
+    assert traffic.probes_late == [] and traffic.slowest_probe_s < PROBE_TIMEOUT_S, traffic.probes_late
+    for service in platform.services:
+        assert service.proc.poll() is None, f"{service.name} ended:\n{service.tail()}"
+    lines = {service.name: service.log.read_bytes()[log_marks[service.name]:].decode(errors="replace").splitlines()
+             for service in platform.services if service.name in log_marks}
+    said = said_about_outages(fault.__name__, lines)
+    first = first_dial_after(calls, recovered)
+    FIGURES.append(f"{fault.__name__:<30} accepted {len(traffic.accepted):>3}, refused {len(traffic.refused):>2} "
+                   f"(503), fault lasted {(recovered - broken).total_seconds():5.1f} s, first dial-out "
+                   f"{first if first is None else round(first, 1)} s after recovery, longest pause in dial-outs "
+                   f"{longest_pause(calls, broken):5.1f} s, slowest readiness answer {traffic.slowest_probe_s:.2f} s; "
+                   f"log lines {said}, readiness answers {dict(traffic.readiness)}")
+    print(f"\n{FIGURES[-1]}")
+
+
+def said_about_outages(fault: str, lines: dict[str, list[str]]) -> dict[str, int]:
+    """The log policy: no line per failed connection; the broker's going away and its return said
+    (one WARNING and one INFO per outage; a restart may show as more than one outage)."""
+    raw = [line for per_service in lines.values() for line in per_service
+           if "Connect to ipv4#" in line and '"logger": "services.kernel.outage"' not in line]  # not a reminder's detail
+    assert raw == [], raw[:3]
+    if fault.startswith("broker"):
+        for name, per_service in lines.items():
+            away = [line for line in per_service if "Kafka broker unreachable" in line]
+            back = [line for line in per_service if "Kafka broker reachable again" in line]
+            assert away and len(back) == len(away), (name, away, back)
+    return {name: len(per_service) for name, per_service in lines.items()}
