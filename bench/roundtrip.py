@@ -14,7 +14,6 @@ import platform
 import sys
 import time
 import uuid
-from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -34,6 +33,7 @@ from contracts.envelope import Envelope, Event, Registry, to_kafka
 from services.kernel.eventstore import Cause, EventStore, stream_key
 from services.kernel.runtime import Runtime
 from services.kernel.settings import KernelSettings
+from services.kernel.storecount import CommandCounter
 
 registry = Registry()
 
@@ -76,23 +76,7 @@ class Row:
     note: str = ""
 
 
-class CommandCounter(monitoring.CommandListener):
-    """Counts the store commands every client of this process sends (to see the cost of a hop)."""
-
-    def __init__(self) -> None:
-        self.counts: Counter[str] = Counter()
-
-    def started(self, event: monitoring.CommandStartedEvent) -> None:
-        self.counts[event.command_name] += 1
-
-    def succeeded(self, event) -> None:
-        pass
-
-    def failed(self, event) -> None:
-        pass
-
-
-COMMANDS = CommandCounter()
+COMMANDS = CommandCounter()  # services/kernel/storecount.py
 monitoring.register(COMMANDS)  # before any client is created: listeners are read at creation
 
 

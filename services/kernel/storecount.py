@@ -20,7 +20,10 @@ ENV = "COMPLAINTS_COUNT_STORE_COMMANDS"
 
 
 class CommandCounter(monitoring.CommandListener):
-    def __init__(self, path: str) -> None:
+    """Counts the store commands a process's clients send, by command name (``path``: where
+    ``dump`` writes them; the benchmarks read ``counts`` in process and need none)."""
+
+    def __init__(self, path: str = "") -> None:
         self.path, self.counts = path, Counter()
 
     def started(self, event: monitoring.CommandStartedEvent) -> None:

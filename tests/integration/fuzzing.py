@@ -15,12 +15,10 @@ from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
-import httpx
-
 from contracts import TOPICS
 from services.kernel import auth
 from tests.integration.simulators import ROOT, free_port
-from tests.integration.support import skip_history
+from tests.integration.support import skip_history, stop_processes, wait_until_ready
 
 KAFKA = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:29092")
 MONGO = os.environ.get("MONGODB_URL", "mongodb://127.0.0.1:29017/")
@@ -67,29 +65,11 @@ def four_services(folder: Path, order_system_url: str, carrier_simulator_url: st
                 processes[name] = (subprocess.Popen([sys.executable, "-m", f"services.{name}.app"], cwd=ROOT,
                                                     env=env, stdout=out, stderr=subprocess.STDOUT), log)
         for name, (process, log) in processes.items():
-            ready(name, urls[name], process, log)
+            wait_until_ready(name, urls[name], process, log)
         yield urls
     finally:
-        for process, _ in processes.values():
-            process.terminate()
-        for process, _ in processes.values():
-            try:
-                process.wait(30)
-            except subprocess.TimeoutExpired:
-                process.kill()
+        stop_processes(process for process, _ in processes.values())
 
-
-def ready(name: str, url: str, process: subprocess.Popen, log: Path, timeout_s: float = 60) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        assert process.poll() is None, f"{name} exited with {process.returncode}:\n{log.read_text()[-3000:]}"
-        try:
-            if httpx.get(f"{url}/health/ready", timeout=2).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.2)
-    raise AssertionError(f"{name} not ready within {timeout_s}s:\n{log.read_text()[-3000:]}")
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
+import httpx
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 
 from contracts import TOPICS
@@ -167,3 +168,29 @@ async def on_the_roster(app, agent_id: str, teams: tuple[str, ...] = ()) -> None
     produce_raw(runtime.settings.kafka_bootstrap_servers, TOPICS["routing"],
                 [to_kafka(envelope.model_copy(update={"source": "/services/routing"}))])
     await wait_for(lambda: StaffDirectory(runtime.store.db).on_roster(agent_id), timeout=30)
+
+
+def wait_until_ready(name: str, url: str, process: subprocess.Popen, log: Path, timeout_s: float = 60) -> None:
+    """Wait for a service process started by a test to answer ``/health/ready`` with 200; fail
+    with the end of its log if it exits or does not get there in time."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        assert process.poll() is None, f"{name} exited with {process.returncode}:\n{log.read_text()[-3000:]}"
+        try:
+            if httpx.get(f"{url}/health/ready", timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+    raise AssertionError(f"{name} not ready within {timeout_s}s:\n{log.read_text()[-3000:]}")
+
+
+def stop_processes(processes) -> None:
+    """SIGTERM every process (graceful stop), then kill those not gone within 30 s."""
+    for process in processes:
+        process.terminate()
+    for process in processes:
+        try:
+            process.wait(30)
+        except subprocess.TimeoutExpired:
+            process.kill()

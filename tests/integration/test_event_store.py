@@ -8,6 +8,7 @@ import asyncio
 import pytest
 
 from services.kernel.eventstore import Cause, EventStore
+from services.kernel.projections import DocumentProjection
 from tests.integration.story_events import NoteAdded
 
 
@@ -16,6 +17,17 @@ async def store(db, test_registry):
     store = EventStore(db, "/services/test", test_registry)
     await store.setup()
     return store
+
+
+class NoteCounts(DocumentProjection):
+    """A read model of one document per complaint: how many notes it has."""
+
+    name = "note_counts"
+
+    async def apply(self, envelope, event) -> None:
+        view = await self.view(event.complaint_id) or {"_id": event.complaint_id, "notes": 0}
+        view["notes"] += 1
+        await self.save(event.complaint_id, view)
 
 
 def note(n: int, complaint: str = "c-1") -> NoteAdded:
@@ -82,15 +94,7 @@ async def test_a_read_model_is_read_back_only_when_the_follower_takes_its_lease_
     from services.kernel.follower import LogFollower
     from services.kernel.kafka import make_broker
     from services.kernel.outbox import Lease, OutboxRelay
-    from services.kernel.projections import DocumentProjection, Projector
-
-    class NoteCounts(DocumentProjection):
-        name = "note_counts"
-
-        async def apply(self, envelope, event) -> None:
-            view = await self.view(event.complaint_id) or {"_id": event.complaint_id, "notes": 0}
-            view["notes"] += 1
-            await self.save(event.complaint_id, view)
+    from services.kernel.projections import Projector
 
     def replica() -> tuple[EventStore, LogFollower, list[str]]:
         store, counts = EventStore(db, "/services/test", test_registry), NoteCounts(db)
@@ -120,15 +124,7 @@ async def test_a_round_that_changes_one_read_model_document_many_times_writes_it
     from services.kernel.follower import LogFollower
     from services.kernel.kafka import make_broker
     from services.kernel.outbox import Lease, OutboxRelay
-    from services.kernel.projections import DocumentProjection, Projector
-
-    class NoteCounts(DocumentProjection):
-        name = "note_counts"
-
-        async def apply(self, envelope, event) -> None:
-            view = await self.view(event.complaint_id) or {"_id": event.complaint_id, "notes": 0}
-            view["notes"] += 1
-            await self.save(event.complaint_id, view)
+    from services.kernel.projections import Projector
 
     store, counts = EventStore(db, "/services/test", test_registry), NoteCounts(db)
     writes, bulk_write = [], counts.views.bulk_write

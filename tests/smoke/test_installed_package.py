@@ -28,7 +28,7 @@ from contracts import TOPICS
 from services.kernel import auth
 from tests.integration.simulators import (ROOT, carrier_simulator_url, free_port, mailbox,  # noqa: F401
                                           order_system_url, telephony_url)
-from tests.integration.support import skip_history
+from tests.integration.support import skip_history, stop_processes, wait_until_ready
 
 pytestmark = pytest.mark.integration
 
@@ -99,29 +99,11 @@ def platform(installed: Path, tmp_path_factory, order_system_url, mailbox, telep
             processes[name] = (subprocess.Popen([str(installed), "-m", f"services.{name}.app"], cwd=outside,
                                                 env=env, stdout=log, stderr=subprocess.STDOUT), outside / f"{name}.log")
         for name, (process, log) in processes.items():
-            ready(name, urls[name], process, log)
+            wait_until_ready(name, urls[name], process, log)
         yield urls
     finally:
-        for process, _ in processes.values():
-            process.terminate()
-        for process, _ in processes.values():
-            try:
-                process.wait(30)
-            except subprocess.TimeoutExpired:
-                process.kill()
+        stop_processes(process for process, _ in processes.values())
 
-
-def ready(name: str, url: str, process: subprocess.Popen, log: Path, timeout_s: float = 60) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        assert process.poll() is None, f"{name} exited with {process.returncode}:\n{log.read_text()[-3000:]}"
-        try:
-            if httpx.get(f"{url}/health/ready", timeout=2).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.2)
-    raise AssertionError(f"{name} not ready within {timeout_s}s:\n{log.read_text()[-3000:]}")
 
 
 def bearer(**claims: str) -> dict:
