@@ -10,7 +10,6 @@ try again, and nothing of it was written. Reads, health and the pages' GETs are 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import math
 import time
@@ -38,22 +37,19 @@ class ShedLoad:
         try:
             await asyncio.wait_for(self._slots.acquire(), self.queue_timeout_s)
         except TimeoutError:
-            return await self._refuse(send)
+            return await self._refuse(scope, receive, send)
         try:
             await self.app(scope, receive, send)
         finally:
             self._slots.release()
 
-    async def _refuse(self, send: Send) -> None:
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
         self.shed += 1
         if (now := time.monotonic()) - self._last_log > 10:  # one line per 10 s, not one per refusal
             self._last_log = now
             log.warning("shedding writes: too many at once", extra={"fields": {"shed_so_far": self.shed}})
-        body = json.dumps({
-            "type": "about:blank", "title": "Service overloaded", "status": 503,
-            "detail": f"Too many requests are being handled; nothing was recorded. Try again in "
-                      f"{self.retry_after_s} s.", "message": "overloaded: try again shortly"}).encode()
-        await send({"type": "http.response.start", "status": 503, "headers": [
-            (b"content-type", b"application/problem+json"), (b"content-length", str(len(body)).encode()),
-            (b"retry-after", str(math.ceil(self.retry_after_s)).encode())]})
-        await send({"type": "http.response.body", "body": body})
+        from services.kernel.web import problem  # (web.py installs this middleware: imported when used)
+        refusal = problem(503, f"Too many requests are being handled; nothing was recorded. Try again in "
+                               f"{self.retry_after_s} s.", code="overloaded",
+                          headers={"Retry-After": str(math.ceil(self.retry_after_s))})
+        await refusal(scope, receive, send)
