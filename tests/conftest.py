@@ -1,0 +1,53 @@
+"""What every test run has: a watchdog that says where a test hangs.
+
+A test that never ends once held CI until its 90-minute limit and left nothing to read. Now
+pytest-timeout fails a test after ``timeout`` (pyproject.toml) and the run goes on; a test still
+running after WATCHDOG_S prints, first, every thread's stack (faulthandler, from C: it works even
+when the event loop is blocked in a call that never returns) and every asyncio task's stack of the
+session's loop, which is where an async test waits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import faulthandler
+import gc
+import sys
+import threading
+
+import pytest
+
+WATCHDOG_S = 300.0
+
+
+@pytest.fixture(autouse=True)
+def _watchdog(request):
+    """Dump stacks when a test runs longer than WATCHDOG_S (not a failure: the timeout decides)."""
+    faulthandler.dump_traceback_later(WATCHDOG_S, exit=False, file=sys.__stderr__)
+    timer = threading.Timer(WATCHDOG_S + 1, _dump_tasks, args=(request.node.nodeid,))
+    timer.daemon = True
+    timer.start()
+    try:
+        yield
+    finally:
+        timer.cancel()
+        faulthandler.cancel_dump_traceback_later()
+
+
+def _dump_tasks(nodeid: str) -> None:
+    out = sys.__stderr__
+    print(f"\n--- {nodeid} still running after {WATCHDOG_S:.0f} s: its asyncio tasks ---", file=out)
+    # pytest-asyncio does not say which loop runs the test from another thread; the running ones are
+    # found among all objects (once, when a test hangs: the cost does not matter then).
+    try:
+        loops = [o for o in gc.get_objects() if isinstance(o, asyncio.AbstractEventLoop) and o.is_running()]
+        tasks = [task for loop in loops for task in asyncio.all_tasks(loop)]
+    except Exception as exc:  # noqa: BLE001 - diagnostics only, never raise from the watchdog
+        print(f"(cannot list the tasks: {exc})", file=out)
+        return
+    for task in tasks:
+        try:
+            task.print_stack(limit=12, file=out)
+        except Exception as exc:  # noqa: BLE001 - a task may finish while we read it
+            print(f"({task.get_name()}: {exc})", file=out)
+    out.flush()
