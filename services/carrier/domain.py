@@ -10,6 +10,7 @@ import re
 from collections.abc import Iterable
 from datetime import datetime
 from functools import reduce
+from typing import assert_never
 
 from pydantic import AwareDatetime, Field
 
@@ -273,7 +274,11 @@ def _with(state: Watch, package: PackageState) -> Watch:
     return state.model_copy(update={"packages": {**state.packages, package.ref.tracking_number: package}})
 
 
-def decide_watch(state: Watch, command: object, now: datetime) -> list[Event]:
+#: Every command a watch takes (checked exhaustively below: ``assert_never``).
+WatchCommand = WatchShipments | RecordOrderLookupFailed | RecordCheck | EndWatch
+
+
+def decide_watch(state: Watch, command: WatchCommand, now: datetime) -> list[Event]:
     match command:
         case WatchShipments():
             if state.watching:
@@ -298,7 +303,8 @@ def decide_watch(state: Watch, command: object, now: datetime) -> list[Event]:
         case EndWatch():
             return [] if state.ended or not state.complaint_id else [
                 WatchEnded(complaint_id=state.complaint_id, ended_at=now)]
-    raise TypeError(f"the watch has no command {type(command).__name__}")
+        case _:
+            assert_never(command)
 
 
 def _news(state: Watch, outcome: Tracked | Failed, trigger: CheckTrigger, now: datetime) -> Event | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import assert_never
 
 from pydantic import Field
 
@@ -61,7 +62,11 @@ class DialOut(Value):
         return not self.placed and next_call_attempt(self.failures, policy) is None
 
 
-def decide_dialout(state: DialOut, command: object, now: datetime) -> list[Event]:
+#: Every command a dial-out takes (checked exhaustively below: ``assert_never``).
+DialOutCommand = RequestDialOut | RecordCall
+
+
+def decide_dialout(state: DialOut, command: DialOutCommand, now: datetime) -> list[Event]:
     match command:
         case RequestDialOut():
             if state.complaint_id is not None:
@@ -78,7 +83,8 @@ def decide_dialout(state: DialOut, command: object, now: datetime) -> list[Event
                                reason=(command.reason or "unknown")[:2000], attempt=command.attempt,
                                final=next_call_attempt(command.attempt, command.policy) is None,
                                failed_at=now)]
-    raise TypeError(f"the dial-out has no command {type(command).__name__}")
+        case _:
+            assert_never(command)
 
 
 def evolve_dialout(state: DialOut, event: Event) -> DialOut:
