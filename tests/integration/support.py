@@ -40,9 +40,14 @@ async def wait_for(predicate, timeout: float = 30.0, every: float = 0.05):
         await asyncio.sleep(every)
 
 
+#: The broker's own limit, the largest message a topic of ours holds (KAFKA_MAX_MESSAGE_BYTES):
+#: tests put what any producer could on a topic, not only what ours would.
+BROKER_MAX_MESSAGE_BYTES = 1_048_588
+
+
 def produce_raw(bootstrap: str, topic: str, messages: list[tuple[bytes, bytes, list]]) -> None:
     """Put messages on a topic exactly as given (for poison-message tests)."""
-    producer = Producer({"bootstrap.servers": bootstrap})
+    producer = Producer({"bootstrap.servers": bootstrap, "message.max.bytes": BROKER_MAX_MESSAGE_BYTES})
     for key, value, headers in messages:
         producer.produce(topic, key=key, value=value, headers=headers)
     assert producer.flush(10) == 0
