@@ -199,3 +199,21 @@ def stop_processes(processes) -> None:
             process.wait(30)
         except subprocess.TimeoutExpired:
             process.kill()
+
+
+def code_as_notify_reads_it(verification_id: str, code_sealed: str) -> str:
+    """The one-time code a person reads in their email or text: notify opens the sealed code with
+    its private key (the local stack's; docs/adr/0025). Tests that run no notify read it so."""
+    from services.kernel.sealed_codes import DEV_PRIVATE_KEY, open_sealed
+    return open_sealed(code_sealed, verification_id, [DEV_PRIVATE_KEY])
+
+
+async def documents_holding(db, text: str) -> list[str]:
+    """Every document of the database whose JSON form contains ``text`` (as collection/_id)."""
+    from bson import json_util
+    found = []
+    for name in await db.list_collection_names():
+        async for doc in db[name].find({}):
+            if text in json_util.dumps(doc):
+                found.append(f"{name}/{doc.get('_id')}")
+    return found

@@ -37,7 +37,7 @@ PARTITIONS = 6
 SECRET_VARIABLES = {"MONGODB_URL", "SIGNING_KEY", "INBOUND_WEBHOOK_SECRET", "TELEPHONY_AUTH_TOKEN",
                     "SMTP_USERNAME", "SMTP_PASSWORD", "TRACKING_WEBHOOK_SECRET",
                     "FEDEX_CLIENT_SECRET", "UPS_CLIENT_SECRET", "USPS_CLIENT_SECRET", "AUSPOST_PASSWORD",
-                    "KAFKA_SASL_PASSWORD", "KAFKA_SSL_KEY_PASSWORD"}
+                    "KAFKA_SASL_PASSWORD", "KAFKA_SSL_KEY_PASSWORD", "CODE_OPENING_KEYS"}
 #: Egress every service needs besides Kafka (whose port is the overlay's): MongoDB, DNS, the OTLP/HTTP collector.
 EGRESS_PORTS = {27017, 53, 4318}
 #: ...and what one service needs beyond that (intake: the order system, HTTPS; 8090 for the simulator;
