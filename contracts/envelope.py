@@ -121,6 +121,8 @@ def from_kafka(value: bytes | None, headers: list[tuple[str, bytes | None]] | No
         data = json.loads(value or b"")
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise MalformedMessage(f"payload is not JSON: {exc}") from None
+    except RecursionError:  # "[" * 100000: the decoder's stack, not ours, is the limit
+        raise MalformedMessage("payload is not JSON we can read: nested too deeply") from None
     if not isinstance(data, dict):
         raise MalformedMessage("payload must be a JSON object")
     try:

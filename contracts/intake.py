@@ -8,7 +8,7 @@ from typing import Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
-from contracts.envelope import Event, event
+from contracts.envelope import Event, event, registry
 
 #: E.164: a plus, a country code that does not start with 0, at most 15 digits in all.
 E164 = r"^\+[1-9]\d{6,14}$"
@@ -293,11 +293,14 @@ class VerificationCodeRequested(Event):
     The way in for someone who cannot log in (a locked-out seller): proving control of the email
     or phone on file for an order or seller account. The code is short-lived (until
     ``expires_at``) and single-use: one correct entry spends it, and a newer code replaces it.
-    It travels in this event only so that notify can deliver it; never log or display it.
+    The code itself is never in this event (docs/adr/0025): intake checks an entry against
+    ``code_digest``, a keyed digest only intake can recompute, and notify alone can open
+    ``code_sealed``. Version 1 carried the code in clear; read as version 2, its code is void.
     Keyed by ``verification_id``, not by a complaint (there is none yet).
     """
 
     type_name = "complaints.intake.VerificationCodeRequested"
+    version = 2
 
     verification_id: str = Field(min_length=1, description="Id of the verification, derived "
                                  "from the order or seller account and the channel; the Kafka key.",
@@ -308,8 +311,14 @@ class VerificationCodeRequested(Event):
                              description="Where to send it: the email address or E.164 phone "
                                          "number on file.",
                              examples=["lena@marshandco.example.com"])
-    code: str = Field(pattern=r"^\d{6}$", description="The one-time code, six digits; "
-                      "short-lived and single-use.", examples=["481516"])
+    code_digest: str = Field(max_length=64, description="HMAC-SHA256 (hex) of the verification id and "
+                             "the code under intake's signing key: what an entered code is checked "
+                             "against. Empty when read from version 1 (that code is void).",
+                             examples=["9f2c0d5e7a41b8c3e6d9f0a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5"])
+    code_sealed: str = Field(max_length=200, description="The code sealed for notify alone (X25519, "
+                             "HKDF-SHA256, AES-256-GCM bound to the verification id; base64): nobody "
+                             "else can read it. Empty when read from version 1 (nothing is sent).",
+                             examples=["hYHYovC_QNq-prwX6dacH0l4_yhpv5-U12pV_xX96jsAAAAAAAAAAAAAAAAA"])
     expires_at: AwareDatetime = Field(description="After this the code is refused.",
                                       examples=["2026-03-14T09:25:00Z"])
     requested_at: AwareDatetime = Field(description="When the code was asked for.",
@@ -320,6 +329,13 @@ class VerificationCodeRequested(Event):
 
     def subject(self) -> str:
         return self.verification_id
+
+
+@registry.upcaster("complaints.intake.VerificationCodeRequested.v1", VerificationCodeRequested.ce_type())
+def _code_in_clear_is_void(data: dict) -> dict:
+    """Version 1 carried the code in clear: read now, it neither verifies nor is sent again
+    (its ten minutes ran out long ago)."""
+    return {**{k: v for k, v in data.items() if k != "code"}, "code_digest": "", "code_sealed": ""}
 
 
 @event

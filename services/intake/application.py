@@ -19,8 +19,10 @@ from services.intake.domain import (COMPLAINT, ORDER_CASES, VERIFICATION, Answer
                                     VerifyCode, VerifyOutcome, complaint_stream, customer_owner, live_callback,
                                     open_case, order_stream, proactive_complaint, verification_stream,
                                     verify_outcome)
+from services.kernel.auth import key_ring
 from services.kernel.commands import current, execute
 from services.kernel.eventstore import Cause, EventStore, derived_id
+from services.kernel.sealed_codes import code_digest, seal
 
 #: An order number as customers paste it (e.g. "114-5523190-0012345").
 ORDER_NUMBER = re.compile(r"\b\d{3}-\d{7}-\d{7}\b")
@@ -168,8 +170,11 @@ class Verified:
 class LockedOutPath:
     """Story 3: file without a login by proving control of the contact on file (one-time code)."""
 
-    def __init__(self, store: EventStore, directory: OrderDirectory, code_ttl: timedelta) -> None:
+    def __init__(self, store: EventStore, directory: OrderDirectory, code_ttl: timedelta,
+                 signing_keys: str, sealing_public_key: str) -> None:
         self.store, self.directory, self.code_ttl = store, directory, code_ttl
+        #: The code is kept as its digest under these keys and sent sealed for notify (docs/adr/0025).
+        self.ring, self.sealing_public_key = key_ring(signing_keys), sealing_public_key
 
     @staticmethod
     def verification_id(order_id: str | None, seller_id: str | None) -> str:
@@ -190,14 +195,16 @@ class LockedOutPath:
         destination = contact and (contact.email if channel == "email" else contact.phone)
         if destination:
             await execute(self.store, VERIFICATION, verification_stream(verification_id), RequestCode(
-                verification_id=verification_id, channel=channel, destination=destination, code=code,
-                ttl=self.code_ttl), cause)
+                verification_id=verification_id, channel=channel, destination=destination,
+                code_digest=code_digest(code, verification_id, self.ring.signing_key),
+                code_sealed=seal(code, verification_id, self.sealing_public_key), ttl=self.code_ttl), cause)
         return verification_id
 
     async def verify(self, verification_id: str, code: str, order_id: str | None, seller_id: str | None,
                      cause: Cause) -> Verified:
+        digests = tuple(code_digest(code, verification_id, secret) for secret in self.ring.keys.values())
         outcome = await execute(self.store, VERIFICATION, verification_stream(verification_id), VerifyCode(
-            verification_id=verification_id, code=code, order_id=order_id, seller_id=seller_id), cause)
+            verification_id=verification_id, code_digests=digests, order_id=order_id, seller_id=seller_id), cause)
         verdict = verify_outcome([e.type for e in outcome.commit.events] if outcome.commit else [])
         if verdict == VerifyOutcome.VERIFIED and outcome.state.destination is None:
             verdict = VerifyOutcome.REJECTED  # nothing was ever sent: no code can be right

@@ -361,21 +361,28 @@ ORDER_CASES: Aggregate[OrderCases] = Aggregate(OrderCases(), evolve_order_cases,
 # --- one-time codes (stream verification-<id>, the id derived from the destination) -----------
 
 class RequestCode(Value):
-    """Send a one-time code to the contact on file (rate-limited; refused while locked)."""
+    """Send a one-time code to the contact on file (rate-limited; refused while locked).
+
+    The code itself is not here (docs/adr/0025): only its keyed digest, to check entries against,
+    and the code sealed for notify, to be sent."""
 
     verification_id: str = Field(min_length=1)
     channel: Literal["email", "sms"]
     destination: str = Field(min_length=1, max_length=320)
-    code: str = Field(pattern=r"^\d{6}$")
+    code_digest: str = Field(min_length=1)
+    code_sealed: str = Field(min_length=1)
     ttl: timedelta
     max_per_hour: int = Field(default=3, ge=1)
 
 
 class VerifyCode(Value):
-    """Check a code; ``max_attempts`` wrong ones in a row lock it for ``lockout``."""
+    """Check a code; ``max_attempts`` wrong ones in a row lock it for ``lockout``.
+
+    ``code_digests``: the entered code's digest under each signing key (one matches the stored
+    digest if the code is right, whichever key was first when it was sent)."""
 
     verification_id: str = Field(min_length=1)
-    code: str = Field(pattern=r"^\d{6}$")
+    code_digests: tuple[str, ...] = Field(min_length=1)
     order_id: str | None = None
     seller_id: str | None = None
     max_attempts: int = Field(default=5, ge=1)
@@ -387,13 +394,13 @@ class Verification(Value):
 
     verification_id: str | None = None
     destination: str | None = None
-    code: str | None = None
+    code_digest: str | None = None
     expires_at: datetime | None = None
     #: When codes were sent within the hour before the latest one: the rate limit's memory.
     requested: tuple[datetime, ...] = ()
     failed_attempts: int = 0
     locked_until: datetime | None = None
-    verified_code: str | None = None
+    verified_digest: str | None = None
 
 
 class VerifyOutcome(StrEnum):
@@ -411,7 +418,7 @@ def locked_until(state: Verification, now: datetime) -> datetime | None:
 
 def is_verified(state: Verification) -> bool:
     """Whether the latest code was entered correctly (and no newer code was asked for)."""
-    return state.verified_code is not None
+    return state.verified_digest is not None
 
 
 def verify_outcome(ce_types: Iterable[str]) -> VerifyOutcome:
@@ -426,9 +433,10 @@ def verify_outcome(ce_types: Iterable[str]) -> VerifyOutcome:
     return VerifyOutcome.LOCKED if VerificationLocked.ce_type() in types else VerifyOutcome.REJECTED
 
 
-def _same(a: str | None, b: str) -> bool:
-    # Constant time: how long a comparison takes must not say how many digits were right.
-    return a is not None and hmac.compare_digest(a.encode(), b.encode())
+def _same(a: str | None, digests: tuple[str, ...]) -> bool:
+    # Constant time: how long a comparison takes must not say how much was right. An empty digest
+    # (a code requested before digests, docs/adr/0025) matches nothing.
+    return bool(a) and any([hmac.compare_digest(a.encode(), d.encode()) for d in digests])
 
 
 def _failures(state: Verification, now: datetime) -> int:
@@ -448,14 +456,15 @@ def decide_verification(state: Verification, command: object, now: datetime) -> 
                 raise TooManyCodes(oldest_to_expire + HOUR - now)
             return [VerificationCodeRequested(
                 verification_id=command.verification_id, channel=command.channel,
-                destination=command.destination, code=command.code,
+                destination=command.destination, code_digest=command.code_digest,
+                code_sealed=command.code_sealed,
                 expires_at=now + command.ttl, requested_at=now)]
         case VerifyCode():
-            if _same(state.verified_code, command.code):
+            if _same(state.verified_digest, command.code_digests):
                 return []
             vid = command.verification_id
             live = state.expires_at is not None and now < state.expires_at
-            if live and _same(state.code, command.code):
+            if live and _same(state.code_digest, command.code_digests):
                 return [ContactVerified(verification_id=vid, destination=state.destination,
                                         order_id=command.order_id, seller_id=command.seller_id,
                                         verified_at=now)]
@@ -477,7 +486,7 @@ def evolve_verification(state: Verification, event: Event) -> Verification:
             served = state.locked_until is not None
             return state.model_copy(update=dict(
                 verification_id=event.verification_id, destination=event.destination,
-                code=event.code, expires_at=event.expires_at, verified_code=None,
+                code_digest=event.code_digest, expires_at=event.expires_at, verified_digest=None,
                 requested=(*(t for t in state.requested if event.requested_at - t < HOUR),
                            event.requested_at),
                 failed_attempts=0 if served else state.failed_attempts,
@@ -488,11 +497,11 @@ def evolve_verification(state: Verification, event: Event) -> Verification:
                 failed_attempts=event.attempts, locked_until=None if served else state.locked_until))
         case VerificationLocked():
             # Codes sent before the lock are void: after it, only a new code verifies.
-            return state.model_copy(update=dict(locked_until=event.locked_until, code=None,
+            return state.model_copy(update=dict(locked_until=event.locked_until, code_digest=None,
                                                 expires_at=None))
         case ContactVerified():
             # Single use: the code is spent; remembered only to recognise a retry of it.
-            return state.model_copy(update=dict(verified_code=state.code, code=None,
+            return state.model_copy(update=dict(verified_digest=state.code_digest, code_digest=None,
                                                 expires_at=None, failed_attempts=0))
     return state
 

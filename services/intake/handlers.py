@@ -105,7 +105,8 @@ class Services:
                                             settings.anonymous_filings_per_client, timedelta(minutes=1))
         self.filings_per_order = RateLimit(db, "anonymous-filings-per-order",
                                            settings.anonymous_filings_per_order, ten_minutes)
-        self.locked_out = LockedOutPath(runtime.store, directory, timedelta(seconds=settings.code_ttl_s))
+        self.locked_out = LockedOutPath(runtime.store, directory, timedelta(seconds=settings.code_ttl_s),
+                                        settings.signing_key, settings.code_sealing_public_key)
 
 
 def services(request: Request) -> Services:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+from services.kernel.sealed_codes import DEV_PUBLIC_KEY
 from pydantic import Field, model_validator
 
 from services.kernel.settings import KernelSettings
@@ -11,7 +12,8 @@ from services.kernel.settings import KernelSettings
 
 class IntakeSettings(KernelSettings):
     production_secrets: ClassVar[dict[str, int]] = {"signing_key": 32, "inbound_webhook_secret": 24}
-    production_required: ClassVar[tuple[str, ...]] = ("order_system_url", "routing_public_url", "carrier_public_url")
+    production_required: ClassVar[tuple[str, ...]] = ("order_system_url", "routing_public_url", "carrier_public_url",
+                                                      "code_sealing_public_key")
 
     service_name: str = Field("intake", description="Name used in logs, traces and the database name.")
     http_host: str = Field("127.0.0.1", description="Address the intake HTTP server listens on.")
@@ -39,6 +41,10 @@ class IntakeSettings(KernelSettings):
     order_system_url: str = Field("http://127.0.0.1:8090", description="Base URL of the order and "
                                   "seller-account system (the contact on file for the locked-out path).")
     code_ttl_s: int = Field(600, description="Lifetime of a one-time verification code.")
+    code_sealing_public_key: str = Field(
+        DEV_PUBLIC_KEY, description="Notify's X25519 public key (base64): one-time codes travel sealed to it, "
+        "readable by notify alone (docs/adr/0025; `python -m services.kernel.sealed_codes` makes a pair). Not a "
+        "secret, but production refuses the local stack's.")
     routing_public_url: str = Field("http://127.0.0.1:8002", description="Routing's agent API as the "
                                     "browser reaches it: the agent desktop and partner view call it directly "
                                     "(routing's CORS_ORIGINS must list this service's origin).")

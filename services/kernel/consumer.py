@@ -3,10 +3,12 @@
 Offsets are committed only after the handler's append succeeded (FastStream's default would
 commit first). What happens to a message is decided here, once, for every service:
 
-- not a CloudEvent of ours, an invalid payload, an unknown type, or a handler that rejects it
-  → ``<topic>.dlq`` with the reason in headers, then acknowledged (the partition keeps flowing);
+- not a CloudEvent of ours, an invalid payload, an unknown type, anything else that fails while
+  decoding it, or a handler that rejects it → ``<topic>.dlq`` with the reason in headers, then
+  acknowledged (the partition keeps flowing); a letter too large for the DLQ goes there cut;
 - the store or the broker unavailable → not acknowledged: the consumer seeks back and the
-  message is redelivered after a backoff;
+  message is redelivered after a backoff; a failure of the same message that comes back
+  ``CONSUMER_MAX_ATTEMPTS`` times and is no outage is not transient: a dead letter too;
 - seen before (its id is in the inbox) → acknowledged without running the handler again.
 """
 
@@ -20,7 +22,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from confluent_kafka import KafkaException, Message, TopicPartition
+from confluent_kafka import KafkaError, KafkaException, Message, TopicPartition
 from faststream.confluent import KafkaBroker
 from faststream.confluent.annotations import KafkaMessage
 from faststream.message import StreamMessage
@@ -46,6 +48,31 @@ log = logging.getLogger(__name__)
 TRANSIENT = (ConnectionFailure, OperationFailure, KafkaException, ConcurrencyConflict, TimeoutError)
 
 Handler = Callable[[Event, Envelope], Awaitable[None]]
+
+#: librdkafka's answers that mean "the broker is away or busy", not "this message is wrong".
+BROKER_AWAY = frozenset({
+    KafkaError._TRANSPORT, KafkaError._ALL_BROKERS_DOWN, KafkaError._TIMED_OUT, KafkaError._MSG_TIMED_OUT,
+    KafkaError._RESOLVE, KafkaError._WAIT_COORD, KafkaError.REQUEST_TIMED_OUT, KafkaError.NOT_COORDINATOR,
+    KafkaError.COORDINATOR_NOT_AVAILABLE, KafkaError.COORDINATOR_LOAD_IN_PROGRESS,
+    KafkaError.LEADER_NOT_AVAILABLE, KafkaError.NOT_LEADER_FOR_PARTITION, KafkaError.NOT_ENOUGH_REPLICAS})
+
+
+def is_outage(exc: BaseException) -> bool:
+    """Whether a transient failure is a dependency away (retried however long it lasts; liveness
+    watches the wait) rather than something about the message, which repeats for ever."""
+    if isinstance(exc, (ConnectionFailure, TimeoutError)):
+        return True
+    if isinstance(exc, KafkaException) and exc.args and isinstance(error := exc.args[0], KafkaError):
+        return error.retriable() or error.code() in BROKER_AWAY
+    return False
+
+
+class RepeatedFailure(Exception):
+    """A message failed the same way too many times, no outage meanwhile: not transient any more."""
+
+    def __init__(self, attempts: int, last: BaseException) -> None:
+        super().__init__(f"failed {attempts} times in a row without an outage; last: {last!r}")
+        self.__cause__ = last
 
 
 class Inbox:
@@ -93,8 +120,10 @@ class Consumer:
     def __init__(self, settings: KernelSettings, broker: KafkaBroker, store: EventStore, inbox: Inbox) -> None:
         self.settings, self.broker, self.store, self.inbox = settings, broker, store, inbox
         self._failures = 0
+        #: (topic, partition, offset) -> failed deliveries of that message (cleared by its commit)
+        self._attempts: dict[tuple[str, int, int], int] = {}
         self.workers: list[PartitionWorkers] = []
-        self.progress = Progress(settings.liveness_stall_s)  # read by /health/live
+        self.progress = Progress(settings.liveness_stall_s, settings.partition_stuck_s)  # read by the probes
 
     def subscribe(self, topics: str | Sequence[str], group_id: str, handlers: dict[type[Event], Handler],
                   record_all: bool = False) -> None:
@@ -126,7 +155,7 @@ class Consumer:
         try:
             envelope = from_kafka(msg.value(), msg.headers())
             event = self.store.registry.decode(envelope.type, envelope.data)
-        except (MalformedMessage, UnknownEventType) as exc:
+        except Exception as exc:  # whatever fails while decoding is the message's fault: retrying cannot help
             return await self._dead_letter(message, exc)
         try:
             handler = handlers.get(envelope.type)
@@ -156,10 +185,21 @@ class Consumer:
         try:
             await _commit_offset(message, self.settings.kafka_commit_timeout_s)
         except (KafkaException, TimeoutError) as exc:
-            return await self._retry_later(message, exc)
-        self.progress.committed(message.consumer, message.raw_message)
+            return await self._retry_later(message, exc, count=False)  # never the message's fault
+        msg: Message = message.raw_message
+        for position in [p for p in self._attempts if p[:2] == (msg.topic(), msg.partition()) and p[2] <= msg.offset()]:
+            del self._attempts[position]
+        self.progress.committed(message.consumer, msg)
 
-    async def _retry_later(self, message, exc: Exception) -> None:
+    async def _retry_later(self, message, exc: Exception, count: bool = True) -> None:
+        """Redeliver after a backoff; ``count``: the failure may be the message's (it counts
+        towards CONSUMER_MAX_ATTEMPTS unless it is an outage)."""
+        msg: Message = message.raw_message
+        if count and not is_outage(exc):
+            position = (msg.topic(), msg.partition(), msg.offset())
+            attempts = self._attempts[position] = self._attempts.get(position, 0) + 1
+            if attempts >= self.settings.consumer_max_attempts:
+                return await self._dead_letter(message, RepeatedFailure(attempts, exc))
         self._failures += 1
         pause = min(self.settings.retry_backoff_max_s, 0.1 * 2 ** min(self._failures, 10))
         log.warning("transient failure; message will be redelivered",
@@ -178,14 +218,18 @@ class Consumer:
         msg: Message = message.raw_message
         letter = DeadLetter(f"{exc}", type(exc).__name__)
         if not isinstance(exc, (MalformedMessage, UnknownEventType)):
-            letter = DeadLetter(f"{exc}\n{traceback.format_exc(limit=5)}", type(exc).__name__)
+            trace = "".join(traceback.format_exception(exc.__cause__ or exc, limit=5))
+            letter = DeadLetter(f"{exc}\n{trace}", type(exc).__name__)
+        value, headers = letter.copy(msg, self.settings.kafka_max_message_bytes)
         try:
-            await publish(self.broker, f"{msg.topic()}.dlq", msg.key(), msg.value() or b"", letter.headers(msg))
+            await publish(self.broker, f"{msg.topic()}.dlq", msg.key(), value, headers)
         except TRANSIENT as send_error:
-            return await self._retry_later(message, send_error)
+            # Not counted: a letter that cannot be sent has nowhere else to go.
+            return await self._retry_later(message, send_error, count=False)
         log.warning("message dead-lettered", extra={"fields": {
             "topic": msg.topic(), "partition": msg.partition(), "offset": msg.offset(),
-            "reason": letter.reason.splitlines()[0], "error_class": letter.error_class}})
+            "reason": letter.reason.splitlines()[0][:500], "error_class": letter.error_class,
+            "size": len(msg.value() or b""), "truncated": len(value) < len(msg.value() or b"")}})
         await self._commit(message)
 
 

@@ -35,10 +35,36 @@ class DeadLetter:
     def headers(self, msg: Message) -> list[tuple[str, bytes]]:
         extra = {"dlq_reason": self.reason[:2000], "dlq_error_class": self.error_class,
                  "dlq_original_topic": msg.topic(), "dlq_original_partition": str(msg.partition()),
-                 "dlq_original_offset": str(msg.offset()),
+                 "dlq_original_offset": str(msg.offset()), "dlq_original_size": str(len(msg.value() or b"")),
                  "dlq_failed_at": datetime.now(UTC).isoformat()}
-        kept = [(k, v) for k, v in (msg.headers() or []) if not k.startswith("dlq_")]
+        kept = [(k, v or b"") for k, v in (msg.headers() or []) if not k.startswith("dlq_")]
         return kept + [(k, v.encode()) for k, v in extra.items()]
+
+    def copy(self, msg: Message, limit: int) -> tuple[bytes, list[tuple[str, bytes]]]:
+        """The letter's value and headers, within ``limit`` bytes (KAFKA_MAX_MESSAGE_BYTES).
+
+        A message the topic took can be a little too large for its DLQ once the reason is added;
+        a letter that could not be sent would block its partition for ever (issue 16). So the value
+        is cut to fit, and ``dlq_truncated`` says so (``dlq_original_size`` has the whole size);
+        headers too large to leave room for anything are dropped but for ours.
+        """
+        value, headers = msg.value() or b"", self.headers(msg)
+        if _size(headers) > limit // 2:
+            headers = [(k, v) for k, v in headers if k.startswith("dlq_")] + [("dlq_headers_dropped", b"true")]
+        room = limit - LETTER_OVERHEAD - len(msg.key() or b"") - _size(headers)
+        if len(value) > room:
+            value, headers = value[:max(room, 0)], headers + [("dlq_truncated", b"true")]
+        return value, headers
+
+
+#: What a record, its batch and the headers FastStream adds take beyond key, value and our headers:
+#: a generous bound, so that a cut letter is never refused for its size.
+LETTER_OVERHEAD = 4096
+
+
+def _size(headers: list[tuple[str, bytes]]) -> int:
+    # As they will be sent: as text (kafka.text_headers), where a byte that is not UTF-8 takes three.
+    return sum(len(k) + len(v.decode(errors="replace").encode()) + 10 for k, v in headers)
 
 
 @dataclass(frozen=True)

@@ -66,8 +66,11 @@ def make_broker(settings: KernelSettings) -> KafkaBroker:
     faststream_log.setLevel(logging.WARNING)
     # linger_ms=0 (FastStream's default too): a relay round hands over its events at once, and
     # one waiting for more would only add latency to the hop.
+    # One size limit for the producer and the topics (ensure_topics, infra/k8s/topics): a message
+    # the broker took can be copied to its DLQ (docs/adr/0024).
     return KafkaBroker(settings.kafka_bootstrap_servers, client_id=settings.service_name,
                        enable_idempotence=True, acks="all", linger_ms=0,
+                       max_request_size=settings.kafka_max_message_bytes,
                        config={**security_config(settings), **reconnect_options(settings)},
                        logger=faststream_log, log_level=logging.DEBUG)
 
@@ -86,12 +89,17 @@ def reconnect_options(settings: KernelSettings) -> dict:
 
 
 def ensure_topics(settings: KernelSettings, topics: Iterable[str], partitions: int | None = None) -> None:
-    """Create the topics (and their ``.dlq``) if they do not exist; existing ones are kept."""
+    """Create the topics (and their ``.dlq``) if they do not exist; existing ones are kept.
+
+    They hold messages up to ``KAFKA_MAX_MESSAGE_BYTES``, our producer's limit too; the broker's
+    own default is a few bytes above FastStream's producer default, so a message in between could
+    be taken by the topic and never copied to its DLQ (issue 16)."""
     admin = AdminClient(client_config(settings), logger=LIBRDKAFKA_LOG)
     names = sorted({n for t in topics for n in (t, f"{t}.dlq")})
     existing = admin.list_topics(timeout=10).topics
-    wanted = [NewTopic(n, num_partitions=partitions or settings.topic_partitions, replication_factor=1)
-              for n in names if n not in existing]
+    config = {"max.message.bytes": str(settings.kafka_max_message_bytes)}
+    wanted = [NewTopic(n, num_partitions=partitions or settings.topic_partitions, replication_factor=1,
+                       config=config) for n in names if n not in existing]
     for name, future in admin.create_topics(wanted, operation_timeout=10).items() if wanted else []:
         try:
             future.result()

@@ -5,6 +5,10 @@ waiting for a redelivery, or its commit failing); its progress is its last commi
 for ``liveness_stall_s`` means the process is stuck (a commit that never returns, a handler that
 never ends): liveness fails and the orchestrator restarts it. An idle consumer is alive however
 long ago it last committed.
+
+Well before that, a partition with lag that has not moved for ``partition_stuck_s`` is *stuck*:
+one WARNING line names it (and one INFO line when it moves again), and /health/ready lists it,
+so that operators can alert on a jammed partition without waiting for a restart (issue 16).
 """
 
 from __future__ import annotations
@@ -23,6 +27,8 @@ class ConsumerProgress:
     #: (topic, partition) -> since when its oldest uncommitted message waits, and the last offset received
     waiting: dict[tuple[str, int], tuple[float, int]] = field(default_factory=dict)
     said: bool = False  # its stall was logged (one line per stall, not one per probe)
+    #: the partitions reported stuck (one line when first seen, one when they move again)
+    reported: set[tuple[str, int]] = field(default_factory=set)
 
 
 class Progress:
@@ -32,8 +38,8 @@ class Progress:
     a stuck consumer even while the others commit.
     """
 
-    def __init__(self, stall_s: float) -> None:
-        self.stall_s = stall_s
+    def __init__(self, stall_s: float, stuck_s: float | None = None) -> None:
+        self.stall_s, self.stuck_s = stall_s, stuck_s if stuck_s is not None else stall_s
         self._consumers: dict[int, ConsumerProgress] = {}
 
     def received(self, consumer: object, name: str, message) -> None:
@@ -49,6 +55,10 @@ class Progress:
         now, key, offset = time.monotonic(), (message.topic(), message.partition()), message.offset()
         if progress.said:
             log.info("consumer makes progress again", extra={"fields": {"consumer": progress.name}})
+        if key in progress.reported:
+            progress.reported.discard(key)
+            log.info("partition moves again", extra={"fields": {
+                "consumer": progress.name, "topic": key[0], "partition": key[1], "offset": offset}})
         progress.last_progress, progress.said = now, False
         _, last_received = progress.waiting.get(key, (now, offset))
         if offset >= last_received:
@@ -59,8 +69,27 @@ class Progress:
     def report(self) -> list[dict]:
         """Each consumer: whether it has lag and how long ago it last made progress."""
         now = time.monotonic()
+        stuck = self.stuck()
         return [{"consumer": p.name, "has_lag": bool(p.waiting),
-                 "last_progress_s_ago": round(now - p.last_progress, 1)} for p in self._consumers.values()]
+                 "last_progress_s_ago": round(now - p.last_progress, 1),
+                 "stuck": stuck.get(p.name, [])} for p in self._consumers.values()]
+
+    def stuck(self) -> dict[str, list[str]]:
+        """Each consumer's partitions (``topic[partition]``) with lag that have not moved for
+        ``stuck_s``; a newly stuck one is logged, once (called by the readiness probe and by the
+        runtime's watch, so the line comes without a probe too)."""
+        now, found = time.monotonic(), {}
+        for p in self._consumers.values():
+            for key, (since, offset) in p.waiting.items():
+                if now - since < self.stuck_s:
+                    continue
+                found.setdefault(p.name, []).append(f"{key[0]}[{key[1]}]")
+                if key not in p.reported:
+                    p.reported.add(key)
+                    log.warning("partition stuck: lag and no commit", extra={"fields": {
+                        "consumer": p.name, "topic": key[0], "partition": key[1], "last_offset_received": offset,
+                        "waiting_s": round(now - since, 1), "limit_s": self.stuck_s}})
+        return found
 
     def stalled(self) -> list[str]:
         """Why the process is stuck (empty: it is not); a stall is logged once, when first seen."""

@@ -145,7 +145,8 @@ class Runtime:
                                     self.settings.outbox_poll_interval_s, self.settings.outbox_batch_size)
         await self.broker.connect()  # its producer first: the relay publishes through it
         self._tasks = [asyncio.create_task(self.follower.run(), name="log-follower"),
-                       asyncio.create_task(self._notice_the_broker_return(), name="broker-watch")]
+                       asyncio.create_task(self._notice_the_broker_return(), name="broker-watch"),
+                       asyncio.create_task(self._watch_stuck_partitions(), name="stuck-partitions")]
         await self.broker.start()
         log.info("service started", extra={"fields": {"service": self.settings.service_name}})
 
@@ -187,6 +188,12 @@ class Runtime:
                 with contextlib.suppress(Exception):  # still away: librdkafka said so already
                     if await self.broker.ping(timeout=1.0):
                         self.broker_watch.returned()
+
+    async def _watch_stuck_partitions(self) -> None:
+        """A jammed partition is logged when it jams, whether or not a probe asks (issue 16)."""
+        while True:
+            await asyncio.sleep(min(5.0, self.settings.partition_stuck_s / 2))
+            self.consumer.progress.stuck()
 
     async def stop(self) -> None:
         """Graceful: stop consuming (in-flight handlers finish), drain the outbox, close."""

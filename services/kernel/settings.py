@@ -105,6 +105,16 @@ class KernelSettings(BaseSettings):
     stop_timeout_s: float = Field(
         20.0, gt=0, description="After SIGTERM the process exits within this time even if a broker or store "
         "call hangs (under the pod's terminationGracePeriodSeconds).")
+    kafka_max_message_bytes: int = Field(
+        1_048_588, ge=10_000, description="The largest Kafka message, the same for our producer (librdkafka "
+        "message.max.bytes, whose own default of 1,000,000 is below the broker's) and the topics we create and "
+        "declare (max.message.bytes): a message that reached a topic can be copied to its DLQ.")
+    consumer_max_attempts: int = Field(
+        10, ge=2, description="Deliveries of one message that fail the same way, the store and broker reachable, "
+        "before it is no longer taken for transient and goes to the DLQ (an outage is retried for ever).")
+    partition_stuck_s: float = Field(
+        30.0, gt=0, description="A partition with lag that has committed nothing for this long is reported stuck: "
+        "one WARNING line and `stuck` in /health/ready (well before LIVENESS_STALL_S restarts the process).")
     outage_reminder_s: float = Field(
         30.0, gt=0, description="While a dependency stays away, one reminder line per this many seconds.")
     log_level: str = Field("INFO", description="Log level of the service's JSON logs.")

@@ -43,6 +43,9 @@ class ConsumerProgress(BaseModel):
     consumer: str = Field(description="The consumer (group and topics).")
     has_lag: bool = Field(description="Whether it holds messages taken but not yet committed.")
     last_progress_s_ago: float = Field(description="Seconds since it last committed a message.")
+    stuck: list[str] = Field(default=[], description="Partitions (`topic[partition]`) with lag that have not "
+                             "moved for PARTITION_STUCK_S (each also logged once, as a WARNING).",
+                             examples=[["complaints.intake.v1[3]"]])
 
 
 class ReadinessChecks(BaseModel):

@@ -218,11 +218,16 @@ class Notify:
                              cause.id), context, cause, human_action_at=recorded.recorded_at)
 
     async def send_code(self, requested: VerificationCodeRequested, cause: Cause) -> None:
-        """A one-time code for the locked-out path, by email or SMS, to the contact on file."""
+        """A one-time code for the locked-out path, by email or SMS, to the contact on file.
+
+        The code stays sealed in the ledger; the courier opens it as it hands the message over
+        (docs/adr/0025). A request from before sealing has no code to send (void anyway)."""
+        if not requested.code_sealed:
+            return
         address = requested.destination.lower()
         who = Complainant(recipient=address, email=address if requested.channel == "email" else None,
                           phone=address if requested.channel == "sms" else None)
-        context = {"code": requested.code, "expires_at": requested.expires_at.strftime("%H:%M UTC"),
+        context = {"code_sealed": requested.code_sealed, "expires_at": requested.expires_at.strftime("%H:%M UTC"),
                    "verification_id": requested.verification_id}
         await self.queue(who, "verification_code", address, requested.channel,
                          self.message_id("code", requested.verification_id, cause.id), context, cause,

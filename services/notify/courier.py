@@ -24,6 +24,7 @@ from contracts.notify import MessageQueued
 from services.kernel.commands import current
 from services.kernel.eventstore import EventStore
 from services.kernel.outbox import Lease
+from services.kernel.sealed_codes import CannotOpen, open_sealed
 from services.notify.adapters.smtp import SendFailed, SmtpMailer
 from services.notify.adapters.telephony import TelephonyFailed, TwilioStyleTelephony
 from services.notify.application import Notify
@@ -112,6 +113,18 @@ class Courier:
         await self.jobs.update_one({"_id": job["_id"]}, {"$set": {
             "attempts": attempts, "due_at": datetime.now(UTC) + timedelta(seconds=wait), "last_error": exc.reason}})
 
+    def _opened(self, queued: MessageQueued) -> dict:
+        """The message's variables, a sealed one-time code opened: in memory only, for this send."""
+        if "code_sealed" not in queued.context:
+            return queued.context
+        context = {k: v for k, v in queued.context.items() if k != "code_sealed"}
+        keys = [k for k in self.settings.code_opening_keys.split(",") if k.strip()]
+        try:
+            context["code"] = open_sealed(queued.context["code_sealed"], context.get("verification_id", ""), keys)
+        except (CannotOpen, ValueError):
+            raise SendFailed("the one-time code cannot be opened with CODE_OPENING_KEYS", permanent=True) from None
+        return context
+
     async def _commit_point(self, message_id: str) -> None:
         try:
             await self.committed.insert_one({"_id": message_id, "at": datetime.now(UTC), "by": self.lease.owner})
@@ -119,7 +132,7 @@ class Courier:
             raise ClaimedElsewhere(message_id) from None  # the other courier's end of data, not ours
 
     async def hand_over(self, queued: MessageQueued) -> None:
-        rendered = self.templates.render(queued.template, queued.context)
+        rendered = self.templates.render(queued.template, self._opened(queued))
         if queued.channel == "sms":
             if rendered.sms is None:
                 raise SendFailed(f"template {queued.template} has no SMS part", permanent=True)

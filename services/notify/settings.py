@@ -6,12 +6,13 @@ from typing import ClassVar
 
 from pydantic import Field
 
+from services.kernel.sealed_codes import DEV_PRIVATE_KEY
 from services.kernel.settings import KernelSettings
 
 
 class NotifySettings(KernelSettings):
     production_secrets: ClassVar[dict[str, int]] = {"signing_key": 32, "inbound_webhook_secret": 24,
-                                                    "telephony_auth_token": 16}
+                                                    "telephony_auth_token": 16, "code_opening_keys": 44}
     production_required: ClassVar[tuple[str, ...]] = ("public_url", "smtp_host", "telephony_url", "order_system_url")
 
     service_name: str = Field("notify", description="Name used in logs, traces and the database name.")
@@ -24,6 +25,9 @@ class NotifySettings(KernelSettings):
                                          "same key as intake's (intake reads the replies). A secret in production."
                                          " Key ring `kid:secret[,kid:secret…]`: the first signs, every listed key "
                                          "verifies (rotation: docs/deploying.md).")
+    code_opening_keys: str = Field(
+        DEV_PRIVATE_KEY, description="X25519 private key(s) (base64, comma-separated: the current one first, then "
+        "those being retired) that open the one-time codes intake seals for notify (docs/adr/0025). A secret.")
     inbound_webhook_secret: str = Field(
         "dev-only-inbound-webhook-secret", description="Bearer token other systems send to POST /api/notifications "
         "and the mail provider to POST /api/bounces (a secret in production).")

@@ -19,6 +19,7 @@ from services.intake.domain import complaint_stream, verification_stream
 from services.intake.handlers import CODE_SENT
 from services.intake.settings import IntakeSettings
 from tests.e2e.conftest import KAFKA
+from tests.integration.support import code_as_notify_reads_it
 
 pytestmark = pytest.mark.integration
 
@@ -126,7 +127,7 @@ def code_sent(settings: IntakeSettings, verification_id: str) -> str:
     requested = [e for e in stored_events(settings, verification_stream(verification_id))
                  if e["type"] == VerificationCodeRequested.ce_type()]
     assert requested, f"no code was sent for {verification_id}"
-    return requested[-1]["data"]["code"]
+    return code_as_notify_reads_it(verification_id, requested[-1]["data"]["code_sealed"])
 
 
 def ask_for_a_code(page: Page, settings: IntakeSettings) -> tuple[str, str]:

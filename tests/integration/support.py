@@ -40,9 +40,14 @@ async def wait_for(predicate, timeout: float = 30.0, every: float = 0.05):
         await asyncio.sleep(every)
 
 
+#: The broker's own limit, the largest message a topic of ours holds (KAFKA_MAX_MESSAGE_BYTES):
+#: tests put what any producer could on a topic, not only what ours would.
+BROKER_MAX_MESSAGE_BYTES = 1_048_588
+
+
 def produce_raw(bootstrap: str, topic: str, messages: list[tuple[bytes, bytes, list]]) -> None:
     """Put messages on a topic exactly as given (for poison-message tests)."""
-    producer = Producer({"bootstrap.servers": bootstrap})
+    producer = Producer({"bootstrap.servers": bootstrap, "message.max.bytes": BROKER_MAX_MESSAGE_BYTES})
     for key, value, headers in messages:
         producer.produce(topic, key=key, value=value, headers=headers)
     assert producer.flush(10) == 0
@@ -194,3 +199,21 @@ def stop_processes(processes) -> None:
             process.wait(30)
         except subprocess.TimeoutExpired:
             process.kill()
+
+
+def code_as_notify_reads_it(verification_id: str, code_sealed: str) -> str:
+    """The one-time code a person reads in their email or text: notify opens the sealed code with
+    its private key (the local stack's; docs/adr/0025). Tests that run no notify read it so."""
+    from services.kernel.sealed_codes import DEV_PRIVATE_KEY, open_sealed
+    return open_sealed(code_sealed, verification_id, [DEV_PRIVATE_KEY])
+
+
+async def documents_holding(db, text: str) -> list[str]:
+    """Every document of the database whose JSON form contains ``text`` (as collection/_id)."""
+    from bson import json_util
+    found = []
+    for name in await db.list_collection_names():
+        async for doc in db[name].find({}):
+            if text in json_util.dumps(doc):
+                found.append(f"{name}/{doc.get('_id')}")
+    return found

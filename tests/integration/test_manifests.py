@@ -37,7 +37,7 @@ PARTITIONS = 6
 SECRET_VARIABLES = {"MONGODB_URL", "SIGNING_KEY", "INBOUND_WEBHOOK_SECRET", "TELEPHONY_AUTH_TOKEN",
                     "SMTP_USERNAME", "SMTP_PASSWORD", "TRACKING_WEBHOOK_SECRET",
                     "FEDEX_CLIENT_SECRET", "UPS_CLIENT_SECRET", "USPS_CLIENT_SECRET", "AUSPOST_PASSWORD",
-                    "KAFKA_SASL_PASSWORD", "KAFKA_SSL_KEY_PASSWORD"}
+                    "KAFKA_SASL_PASSWORD", "KAFKA_SSL_KEY_PASSWORD", "CODE_OPENING_KEYS"}
 #: Egress every service needs besides Kafka (whose port is the overlay's): MongoDB, DNS, the OTLP/HTTP collector.
 EGRESS_PORTS = {27017, 53, 4318}
 #: ...and what one service needs beyond that (intake: the order system, HTTPS; 8090 for the simulator;
@@ -364,6 +364,8 @@ def deployment_faults(deployment: dict, objects: list[dict], autoscaler: str, ka
 
 def topic_faults(objects: list[dict], replicas: int) -> list[str]:
     topics = {(t["spec"].get("topicName") or t["metadata"]["name"]): t for t in of_kind(objects, "KafkaTopic")}
+    # What a topic holds, the services' producer must be able to copy to its DLQ (docs/adr/0024).
+    max_bytes = config_value(objects, "KAFKA_MAX_MESSAGE_BYTES")
     faults = []
     for topic in TOPICS.values():
         for name, days in ((topic, 7), (f"{topic}.dlq", 30)):
@@ -378,6 +380,9 @@ def topic_faults(objects: list[dict], replicas: int) -> list[str]:
                 faults.append(f"KafkaTopic {name}: replicas {spec.get('replicas')}, not {replicas}")
             if int(config.get("retention.ms", -1)) != days * DAY_MS:
                 faults.append(f"KafkaTopic {name}: retention.ms {config.get('retention.ms')}, not {days} days")
+            if str(config.get("max.message.bytes")) != str(max_bytes):
+                faults.append(f"KafkaTopic {name}: max.message.bytes {config.get('max.message.bytes')}, "
+                              f"not KAFKA_MAX_MESSAGE_BYTES ({max_bytes})")
             if config.get("cleanup.policy") != "delete":
                 faults.append(f"KafkaTopic {name}: cleanup.policy is not delete")
             if int(config.get("min.insync.replicas", 1)) > replicas:

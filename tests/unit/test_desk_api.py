@@ -11,13 +11,15 @@ from fastapi.testclient import TestClient
 from services.intake.app import create_app
 from services.intake.settings import IntakeSettings
 from services.kernel import auth
+from services.kernel.sealed_codes import new_private_key, public_key_of
 
 KEY = "a-signing-key-of-at-least-thirty-two-characters"
 
 
 def client(environment: str = "local", **settings) -> TestClient:
     real = {"order_system_url": "https://orders.internal.shop.co.uk", "routing_public_url": "https://routing.shop.co.uk",
-            "carrier_public_url": ""} if environment == "production" else {}
+            "carrier_public_url": "", "code_sealing_public_key": public_key_of(new_private_key())} \
+        if environment == "production" else {}
     settings = IntakeSettings(environment=environment, signing_key=KEY,
                               inbound_webhook_secret="an-inbound-webhook-secret-0123456789", **{**real, **settings})
     return TestClient(create_app(settings))  # no `with`: the app is not started, nothing connects

@@ -39,7 +39,7 @@ def test_every_event_of_the_code_is_compatible_with_the_released_schemas():
 def test_removing_a_field_from_a_copy_of_a_contract_fails_naming_the_event_and_the_field():
     current = without_field(json_schemas(), AGENT_REGISTERED, "languages")
 
-    [refusal] = breaking(differences(released_schemas(RELEASED), current))
+    [refusal] = breaking(differences(released_schemas(RELEASED), current, registry.upcast_types()))
 
     assert (refusal.event, refusal.field) == (AGENT_REGISTERED, "languages")
     assert str(refusal) == (f"BREAKING: {AGENT_REGISTERED}: languages: the field was removed (or renamed): "
@@ -70,7 +70,7 @@ def test_a_backward_incompatible_change_is_refused(change, words):
     current = copy.deepcopy(json_schemas())
     change(current[AGENT_REGISTERED])
 
-    refusals = [str(d) for d in breaking(differences(released_schemas(RELEASED), current))]
+    refusals = [str(d) for d in breaking(differences(released_schemas(RELEASED), current, registry.upcast_types()))]
 
     assert any(words in r and AGENT_REGISTERED in r for r in refusals), refusals
 
@@ -80,10 +80,10 @@ def test_a_new_optional_field_and_a_new_enum_value_are_compatible():
     current[AGENT_REGISTERED]["properties"]["shift"] = {"type": "string", "description": "Early or late."}
     current[AGENT_REGISTERED]["$defs"]["Channel"]["enum"].append("video")
 
-    found = differences(released_schemas(RELEASED), current)
+    found = differences(released_schemas(RELEASED), current, registry.upcast_types())
 
     assert breaking(found) == []
-    assert {d.field for d in found} == {"shift", "channels[]"}
+    assert {d.field for d in found if d.event == AGENT_REGISTERED} == {"shift", "channels[]"}
 
 
 def test_a_breaking_change_passes_once_the_version_is_bumped_with_an_upcaster():
@@ -91,12 +91,14 @@ def test_a_breaking_change_passes_once_the_version_is_bumped_with_an_upcaster():
     current = without_field(json_schemas(), AGENT_REGISTERED, "languages")
     current[v2] = current.pop(AGENT_REGISTERED)
 
-    assert breaking(differences(released_schemas(RELEASED), current, frozenset({AGENT_REGISTERED}))) == []
-    [gone] = breaking(differences(released_schemas(RELEASED), current, frozenset()))
+    upcast = registry.upcast_types()  # the real ones
+    assert breaking(differences(released_schemas(RELEASED), current, upcast | {AGENT_REGISTERED})) == []
+    [gone] = breaking(differences(released_schemas(RELEASED), current, upcast))
     assert gone.event == AGENT_REGISTERED and "no upcaster" in gone.words
 
 
-@pytest.mark.parametrize("sample", sorted(SAMPLES.rglob("*.v*.json")), ids=lambda p: p.stem)
+@pytest.mark.parametrize("sample", sorted(p for p in SAMPLES.rglob("*.v*.json") if p.stem in registry.types()),
+                         ids=lambda p: p.stem)  # (an old version the code reads but no longer makes: not here)
 def test_a_subscriber_validating_with_the_released_schema_accepts_the_event_the_code_makes(sample):
     ce_type = sample.stem
     released = json.loads((RELEASED / f"{ce_type}.json").read_text())

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from pydantic import ValidationError
 
-from contracts.envelope import Event
+from contracts.envelope import Event, registry
 from contracts.intake import (
     Assurance, CallbackCancelled, CallbackRequested, CaseClosedForOrder, CaseOpenedForOrder, ClosureAnswered,
     Category, Channel, Complainant, ComplaintFiled, ComplaintLinked, ContactVerified,
@@ -21,6 +21,7 @@ from services.intake.domain import (
     contact_owner, customer_owner, is_verified, live_callback, open_case, verify_outcome,
 )
 from services.kernel.domain import Aggregate
+from services.kernel.sealed_codes import code_digest
 
 T0 = datetime(2026, 3, 14, 9, 12, 3, tzinfo=UTC)
 SAM = Complainant(customer_id="cust-7781204", email="sam.okafor@example.com",
@@ -298,17 +299,28 @@ S0 = datetime(2026, 3, 26, 8, 0, tzinfo=UTC)
 TTL = timedelta(minutes=10)
 
 
+#: The signing keys, the first signing: a code is kept as its digest under the first, and an
+#: entry is checked under each (docs/adr/0025).
+KEYS = ("k-new-0123456789", "k-old-0123456789")
+
+
+def digest(code: str, key: str = KEYS[0]) -> str:
+    return code_digest(code, VID, key)
+
+
 def request(code="481516") -> RequestCode:
-    return RequestCode(verification_id=VID, channel="email", destination=LENA, code=code, ttl=TTL)
+    return RequestCode(verification_id=VID, channel="email", destination=LENA, code_digest=digest(code),
+                       code_sealed=f"sealed-for-notify:{code}", ttl=TTL)
 
 
-def code_sent(code="481516", at=S0) -> VerificationCodeRequested:
+def code_sent(code="481516", at=S0, key: str = KEYS[0]) -> VerificationCodeRequested:
     return VerificationCodeRequested(verification_id=VID, channel="email", destination=LENA,
-                                     code=code, expires_at=at + TTL, requested_at=at)
+                                     code_digest=digest(code, key), code_sealed=f"sealed-for-notify:{code}",
+                                     expires_at=at + TTL, requested_at=at)
 
 
 def verify(code="481516") -> VerifyCode:
-    return VerifyCode(verification_id=VID, code=code, seller_id="sell-00311")
+    return VerifyCode(verification_id=VID, code_digests=tuple(digest(code, k) for k in KEYS), seller_id="sell-00311")
 
 
 def failed(attempts: int, at=S0 + timedelta(minutes=1)) -> VerificationAttemptFailed:
@@ -417,6 +429,16 @@ def test_a_code_may_be_asked_for_again_once_the_oldest_of_the_hour_has_aged_out(
         code_sent(at=S0 + timedelta(hours=1))]
 
 
-def test_a_code_that_is_not_six_digits_is_refused_before_it_counts():
-    with pytest.raises(ValidationError, match="code"):
-        VerifyCode(verification_id=VID, code="48151")
+def test_a_code_sent_under_the_previous_signing_key_still_verifies_after_the_keys_rotate():
+    [verified] = decide(VERIFICATION, [code_sent(key=KEYS[1])], verify(), S0 + timedelta(minutes=2))
+
+    assert isinstance(verified, ContactVerified)
+
+
+def test_a_code_requested_before_codes_were_sealed_verifies_nothing():
+    upcast = registry.decode("complaints.intake.VerificationCodeRequested.v1", {
+        "verification_id": VID, "channel": "email", "destination": LENA, "code": "481516",
+        "expires_at": (S0 + TTL).isoformat(), "requested_at": S0.isoformat()})
+
+    assert "481516" not in upcast.model_dump_json()
+    assert decide(VERIFICATION, [upcast], verify("481516"), S0 + timedelta(minutes=1)) == [failed(1)]

@@ -34,7 +34,9 @@ def test_production_refuses_the_development_webhook_secret(monkeypatch, capsys):
 #: What a production intake must be given besides its secrets (docs/deploying.md).
 INTAKE_IN_PRODUCTION = {"ORDER_SYSTEM_URL": "https://orders.internal.shop.co.uk",
                         "ROUTING_PUBLIC_URL": "https://routing.help.shop.co.uk",
-                        "CARRIER_PUBLIC_URL": "https://carrier.help.shop.co.uk"}
+                        "CARRIER_PUBLIC_URL": "https://carrier.help.shop.co.uk",
+                        # notify's public key for sealed codes (docs/adr/0025), not the local stack's
+                        "CODE_SEALING_PUBLIC_KEY": "hYHYovC_QNq-prwX6dacH0l4_yhpv5-U12pV_xX96js="}
 
 
 def in_production(monkeypatch, **overrides: str) -> None:

@@ -19,6 +19,7 @@ from services.intake.settings import IntakeSettings
 from services.kernel import auth
 from services.kernel.process import http_config
 from tests.integration.intake.conftest import running_intake
+from tests.integration.support import code_as_notify_reads_it
 
 TOO_MANY_CALLBACKS = {"type": "urn:complaints:problem:too_many_callbacks", "title": "Too Many Requests",
                       "status": 429, "code": "too_many_callbacks",
@@ -164,7 +165,7 @@ async def test_logged_in_and_verified_filers_are_not_held_to_the_anonymous_limit
 
 async def code_sent_for(intake, verification_id: str) -> str:
     events, _ = await intake.app.state.services.runtime.store.load(verification_stream(verification_id))
-    return events[-1].code  # the VerificationCodeRequested that notify delivers
+    return code_as_notify_reads_it(verification_id, events[-1].code_sealed)  # what notify delivers
 
 
 async def filing_token(intake, seller_id: str) -> dict:

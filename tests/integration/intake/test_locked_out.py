@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
+
+from contracts import TOPICS
+from contracts.intake import VerificationCodeRequested
 from services.intake.domain import verification_stream
+from tests.integration.support import code_as_notify_reads_it, documents_holding, events_on
+
 
 LOCKED_SELLER = {"seller_id": "sel-48213", "email": "maria.chen@willowandclay.example"}
 SENT = "If these details match our records, we have sent a code to the contact on file."
@@ -10,7 +17,7 @@ SENT = "If these details match our records, we have sent a code to the contact o
 
 async def code_sent_for(intake, verification_id: str) -> str:
     events, _ = await intake.app.state.services.runtime.store.load(verification_stream(verification_id))
-    return events[-1].code  # the VerificationCodeRequested that notify delivers
+    return code_as_notify_reads_it(verification_id, events[-1].code_sealed)  # what notify delivers
 
 
 async def test_a_locked_out_seller_verifies_by_code_and_files_a_complaint_with_verified_assurance(intake):
@@ -68,3 +75,17 @@ async def test_a_fourth_code_request_within_the_hour_is_refused_whether_or_not_t
         statuses = [(await intake.post("/api/verification/codes", json={"seller_id": seller})).status_code
                     for _ in range(4)]
         assert statuses == [202, 202, 202, 429], seller
+
+
+async def test_the_code_is_on_no_topic_and_in_no_stored_document_only_in_what_notify_delivers(intake):
+    asked = await intake.post("/api/verification/codes", json={"seller_id": LOCKED_SELLER["seller_id"]})
+    vid = asked.json()["verification_id"]
+    code = await code_sent_for(intake, vid)
+    verified = await intake.post("/api/verification/verify", json={
+        "seller_id": LOCKED_SELLER["seller_id"], "verification_id": vid, "code": code})
+    assert verified.status_code == 200
+
+    [published] = await asyncio.to_thread(events_on, intake.config.kafka_bootstrap_servers, TOPICS["intake"], vid, 1,
+                                          ce_type=VerificationCodeRequested.ce_type())
+    assert code not in json.dumps(published.data) and code not in published.model_dump_json()
+    assert await documents_holding(intake.app.state.services.runtime.store.db, code) == []
