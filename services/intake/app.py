@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from contracts import TOPICS, registry
-from services.intake import desk, handlers, pages
+from services.intake import desk, handlers, metrics, pages
 from services.intake.adapters.orders import HttpOrderDirectory
 from services.intake.projections import PROJECTIONS
 from services.intake.settings import IntakeSettings
@@ -37,6 +37,7 @@ def create_app(settings: IntakeSettings | None = None) -> FastAPI:
     handlers.add_routes(app)
     app.include_router(pages.router)
     desk.add_desk(app)
+    app.include_router(metrics.api)
     pages.mount_static(app)
     return app
 
