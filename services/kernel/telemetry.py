@@ -24,6 +24,8 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExport
 from opentelemetry.trace import Span, SpanKind
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
+from services.kernel import meters  # noqa: F401 - sets the HTTP semantic conventions first
+
 _propagator = TraceContextTextMapPropagator()
 
 
