@@ -11,7 +11,7 @@ from services.intake import desk, handlers, metrics, pages
 from services.intake.adapters.orders import HttpOrderDirectory
 from services.intake.projections import PROJECTIONS
 from services.intake.settings import IntakeSettings
-from services.kernel.process import load_settings, run_http_service
+from services.kernel.startup import load_settings, run_http_service
 from services.kernel.runtime import Runtime
 from services.kernel.web import service_app
 

@@ -20,7 +20,8 @@ from pymongo.errors import PyMongoError
 
 from services.kernel import meters
 from services.kernel.eventstore import Commit, EventStore
-from services.kernel.outbox import Lease, OutboxRelay
+from services.kernel.lease import Lease
+from services.kernel.outbox import OutboxRelay
 from services.kernel.projections import Projector
 from contracts.envelope import Envelope
 

@@ -17,7 +17,7 @@ from services.intake.app import create_app
 from services.intake.domain import verification_stream
 from services.intake.settings import IntakeSettings
 from services.kernel import auth
-from services.kernel.process import http_config
+from services.kernel.startup import http_config
 from tests.integration.intake.conftest import running_intake
 from tests.integration.support import code_as_notify_reads_it
 
