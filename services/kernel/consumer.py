@@ -124,6 +124,8 @@ class Consumer:
         #: (topic, partition, offset) -> failed deliveries of that message (cleared by its commit)
         self._attempts: dict[tuple[str, int, int], int] = {}
         self.workers: list[PartitionWorkers] = []
+        #: (group, topics) of each subscription: what "all consumed" means for this process
+        self.subscriptions: list[tuple[str, list[str]]] = []
         self.progress = Progress(settings.liveness_stall_s, settings.partition_stuck_s)  # read by the probes
         meters.watch_waiting(self.progress.waiting)
 
@@ -135,6 +137,7 @@ class Consumer:
         consumers of one group on different topics rebalance each other at every join.
         """
         topics = [topics] if isinstance(topics, str) else list(topics)
+        self.subscriptions.append((group_id, topics))
         by_type = {cls.ce_type(): h for cls, h in handlers.items()}
 
         workers = PartitionWorkers(lambda message: self.process(message, by_type, record_all),
