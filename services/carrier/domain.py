@@ -119,7 +119,7 @@ class TrackingReport(Value):
     def stoppable(self) -> bool:
         return can_still_stop(self.status) if self.can_intercept is None else self.can_intercept
 
-    def news(self) -> tuple:
+    def news(self) -> tuple[object, ...]:
         """What makes a report worth telling again: not a new scan of the same state."""
         return (self.status, self.reason, self.estimated_delivery_from, self.estimated_delivery_by,
                 self.delivery, self.stoppable())
@@ -418,7 +418,7 @@ class RaiseAlert(Value):
 class Alerts(Value):
     """The last alert raised per package of one order."""
 
-    last: dict[str, tuple] = {}
+    last: dict[str, tuple[object, ...]] = {}
 
 
 def evolve_alerts(state: Alerts, event: Event) -> Alerts:

@@ -55,7 +55,8 @@ class DialOut(Value):
         wait = next_call_attempt(self.failures, policy)
         if wait is None:
             return None
-        return self.last_failed_at + wait if self.last_failed_at else self.requested_at + wait
+        since = self.last_failed_at or self.requested_at
+        return since + wait if since is not None else None
 
     def gave_up(self, policy: CallRetryPolicy) -> bool:
         """Every attempt failed: the complainant must hear from us another way."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime, timedelta
-from typing import Literal, assert_never
+from typing import Any, Literal, assert_never
 
 from pydantic import Field
 
@@ -202,7 +202,7 @@ def decide_closure(state: ClosureLoop, command: ClosureCommand, now: datetime) -
             assert_never(command)
 
 
-def _settle(state: ClosureLoop, **update) -> ClosureLoop:
+def _settle(state: ClosureLoop, **update: Any) -> ClosureLoop:
     if state.current is None:
         return state
     return state.model_copy(update={"rounds": (*state.rounds[:-1],

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
-from typing import Literal, assert_never
+from typing import Any, Literal, assert_never
 
 from pydantic import Field
 
@@ -291,7 +291,7 @@ def _amount(money: Money, order: OrderFacts) -> Decimal:
         amount = Decimal(money.value)
     except InvalidOperation:
         raise InvalidField("amount.value", "must be a decimal number") from None
-    if amount <= 0 or amount.as_tuple().exponent < -2:
+    if amount <= 0 or not isinstance(exponent := amount.as_tuple().exponent, int) or exponent < -2:
         raise InvalidField("amount.value", "must be positive, with at most 2 decimals")
     return amount
 
@@ -314,19 +314,19 @@ CaseCommand = (OpenCase | TransferToPartner | AcknowledgeTransfer | RecordPartne
 def decide_case(state: Case, command: CaseCommand, now: datetime) -> list[Event]:
     if isinstance(command, OpenCase):
         return _open(state, command, now)
-    if state.complaint_id is None:
+    if (cid := state.complaint_id) is None:
         raise NotFound("case", getattr(command, "complaint_id", "?"))
     match command:
         case TransferToPartner() | AcknowledgeTransfer() | RecordPartnerOutcome():
-            return _with_partner(state, command, now)
+            return _with_partner(state, cid, command, now)
         case RequestResolutionAction() | Resolve() | Close() | Reopen():
-            return _resolution(state, command, now)
+            return _resolution(state, cid, command, now)
         case RecordContact() | Escalate() | FireDueTimers():
-            return _escalation(state, command, now)
+            return _escalation(state, cid, command, now)
         case AddNote():
             if command.note_id in state.note_ids:
                 return []
-            return [CaseNoteAdded(complaint_id=state.complaint_id, **command.model_dump(), added_at=now)]
+            return [CaseNoteAdded(complaint_id=cid, **command.model_dump(), added_at=now)]
         case ConnectCall():
             return _connect(state, command, now)
         case _:
@@ -342,8 +342,8 @@ def _open(state: Case, command: OpenCase, now: datetime) -> list[Event]:
                                       category=command.category, region=command.region,
                                       assurance=command.assurance, team_id=team, opened_at=now,
                                       order_id=command.order_id)]
-    if team is not None:
-        opened.append(RoutedToTeam(complaint_id=command.complaint_id, team_id=team,
+    if isinstance(command.target, PartnerTeamTarget):
+        opened.append(RoutedToTeam(complaint_id=command.complaint_id, team_id=command.target.team_id,
                                    only=command.target.only, routed_at=now))
     if isinstance(command.target, Supervisor):
         opened.append(Escalated(complaint_id=command.complaint_id, reason=command.target.reason,
@@ -354,10 +354,9 @@ def _open(state: Case, command: OpenCase, now: datetime) -> list[Event]:
     return opened
 
 
-def _with_partner(state: Case, command: TransferToPartner | AcknowledgeTransfer | RecordPartnerOutcome,
+def _with_partner(state: Case, cid: str, command: TransferToPartner | AcknowledgeTransfer | RecordPartnerOutcome,
                   now: datetime) -> list[Event]:
     """The hand-over to a partner team: the transfer, its acknowledgement, the team's outcome."""
-    cid = state.complaint_id
     match command:
         case TransferToPartner():
             team = command.team
@@ -365,9 +364,9 @@ def _with_partner(state: Case, command: TransferToPartner | AcknowledgeTransfer 
                 return []
             if state.status in ("resolved", "closed"):
                 raise IllegalState("transfer", state.status)
-            if state.category not in team.categories:
-                raise IllegalState("transfer", state.status,
-                                   f"team {team.team_id} does not take {state.category.value}")
+            if state.category is None or state.category not in team.categories:
+                raise IllegalState("transfer", state.status, f"team {team.team_id} does not take "
+                                   f"{state.category.value if state.category else 'a case of no category'}")
             if team.restricted and state.routed_team_id != team.team_id:
                 raise IllegalState("transfer", state.status, f"team {team.team_id} only takes "
                                    "cases the routing rules send to it")
@@ -394,10 +393,9 @@ def _with_partner(state: Case, command: TransferToPartner | AcknowledgeTransfer 
             assert_never(command)
 
 
-def _resolution(state: Case, command: RequestResolutionAction | Resolve | Close | Reopen,
+def _resolution(state: Case, cid: str, command: RequestResolutionAction | Resolve | Close | Reopen,
                 now: datetime) -> list[Event]:
     """Putting it right: refunds and other actions within policy, the resolution, closing, reopening."""
-    cid = state.complaint_id
     match command:
         case RequestResolutionAction():
             if command.action_id in state.action_ids:
@@ -427,9 +425,8 @@ def _resolution(state: Case, command: RequestResolutionAction | Resolve | Close 
             assert_never(command)
 
 
-def _escalation(state: Case, command: RecordContact | Escalate | FireDueTimers, now: datetime) -> list[Event]:
+def _escalation(state: Case, cid: str, command: RecordContact | Escalate | FireDueTimers, now: datetime) -> list[Event]:
     """Raising the case: on request, for repeated contacts without progress, for a timer that ran out."""
-    cid = state.complaint_id
     match command:
         case Escalate():
             return [Escalated(complaint_id=cid, **command.model_dump(), escalated_at=now)]
@@ -491,10 +488,10 @@ def callbacks_on(case: Case, roster: Roster) -> list[CallbackOnCase]:
         seen[callback_id] = CallbackOnCase(callback_id=callback_id, agent_id=call.agent_id,
                                            status="connected", connected_at=call.connected_at,
                                            dispatched_at=before.dispatched_at if before else None)
-    return sorted(seen.values(), key=lambda c: c.dispatched_at or c.connected_at)
+    return sorted(seen.values(), key=lambda c: c.dispatched_at or c.connected_at or datetime.min)
 
 
-def _moved(state: Case, at: datetime, **update) -> Case:
+def _moved(state: Case, at: datetime, **update: Any) -> Case:
     return state.model_copy(update={"last_change_at": at, "escalated_for_repeats": False, **update})
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from functools import reduce
-from typing import assert_never
+from typing import Any, assert_never
 
 from pydantic import Field
 
@@ -371,7 +371,7 @@ def _agent(state: Roster, agent_id: str) -> Agent:
     return agent
 
 
-def _with_agent(state: Roster, agent: Agent, **update) -> Roster:
+def _with_agent(state: Roster, agent: Agent, **update: Any) -> Roster:
     return state.model_copy(update={"agents": {**state.agents,
                                                agent.agent_id: agent.model_copy(update=update)}})
 
@@ -423,9 +423,9 @@ def evolve_roster(state: Roster, event: Event) -> Roster:
             dispatch = Dispatch(callback_id=event.callback_id, complaint_id=event.complaint_id,
                                 agent_id=event.agent_id, dispatched_at=event.dispatched_at)
             state = state.model_copy(update={"dispatched": {**state.dispatched, event.callback_id: dispatch}})
-            if (agent := agents.get(event.agent_id)) is not None and event.complaint_id in agent.provisional:
+            if (holder_ := agents.get(event.agent_id)) is not None and event.complaint_id in holder_.provisional:
                 # the complainant asked for a call: a person on the phone is not provisional work
-                state = _with_agent(state, agent, provisional=agent.provisional - {event.complaint_id})
+                state = _with_agent(state, holder_, provisional=holder_.provisional - {event.complaint_id})
             return state
         case WorkQueued():
             needs = Needs(skill=event.skill, language=event.language, region=event.region,
