@@ -165,7 +165,7 @@ async def world(platform):
         assert answer.status_code == 200, answer.text
     for service in ("intake", "carrier"):
         directory = StaffDirectory(clients[service].app.state.services.runtime.store.db)
-        await wait_for(lambda: directory.on_roster(OTHER_AGENT), timeout=60)
+        await wait_for(lambda directory=directory: directory.on_roster(OTHER_AGENT), timeout=60)
 
     held = await a_case_held_by_the_holder(clients, key, ITS_CUSTOMER, ORDER)
     call = await clients["intake"].post(f"/api/complaints/{held}/callback", json={"phone": "+447700900111"},
