@@ -331,7 +331,7 @@ def breaches(all_facts: Iterable[dict[str, Any]], now: datetime, limit: int = 50
     for f in all_facts:
         if f["filed_at"] is None or f["status"] == "closed":
             continue
-        def add(kind: str, since: str, team: str | None = None) -> None:
+        def add(kind: str, since: str, team: str | None = None, f: dict[str, Any] = f) -> None:
             found.append(Breach(complaint_id=f["_id"], kind=kind, since=since, overdue_s=_seconds(since, _t(now)),
                                 category=f["category"], team=team, agent=f["agent"]))
         if f["first_human_at"] is None and f["status"] == "open":
