@@ -19,7 +19,7 @@ UP_STACK_ARGS    := --name up --kafka-port $(UP_KAFKA_PORT) --mongo-port $(UP_MO
 TEST_STACK_ARGS  := --name test --kafka-port $(TEST_KAFKA_PORT) --mongo-port $(TEST_MONGO_PORT)
 CACHE            := $(or $(COMPLAINTS_CACHE),$(CURDIR)/.cache)
 
-.PHONY: help venv up down test test-unit services-up services-down status bench bench-roundtrip docs lint-tools
+.PHONY: help venv vendor up down test test-unit services-up services-down status bench bench-roundtrip docs lint-tools
 
 help: ## list the targets
 	@echo "Targets:"
@@ -33,7 +33,10 @@ $(VENV_STAMP): pyproject.toml
 	$(VPY) -m pip install -q -e '.[test]'
 	@touch $@
 
-up: venv ## start Kafka + FerretDB (ports 9092/27017) and the services, in the background
+vendor: venv ## copy Chart.js (pinned in tools/charts) into intake's static assets (npm ci once)
+	$(VPY) -m tools.vendor_charts
+
+up: vendor ## start Kafka + FerretDB (ports 9092/27017) and the services, in the background
 	$(STACK) start $(UP_STACK_ARGS)
 	@$(MAKE) --no-print-directory services-up
 	$(VPY) -m tools.seed_demo --routing-url http://127.0.0.1:8002
@@ -81,7 +84,7 @@ services-down: ## stop them
 
 # Starts a fresh stack on the test ports, runs pytest against it, and ALWAYS stops it again,
 # keeping pytest's exit code. A MONGODB_URL from the environment is used instead of FerretDB.
-test: venv ## run all tests against a fresh Kafka + FerretDB on ports 29092/29017
+test: vendor ## run all tests against a fresh Kafka + FerretDB on ports 29092/29017
 	@user_mongo="$${MONGODB_URL:-}"; \
 	trap '$(STACK) stop $(TEST_STACK_ARGS)' EXIT; trap 'exit 130' INT; trap 'exit 143' TERM; \
 	$(STACK) start $(TEST_STACK_ARGS) --fresh || exit $$?; \

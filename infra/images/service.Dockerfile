@@ -19,6 +19,12 @@ ARG VERSION=0.1.0
 ARG REVISION=unknown
 ARG SOURCE=unknown
 
+# ---- charts: Chart.js for the supervisors' dashboard, pinned by tools/charts' lock (no CDN) -------
+FROM node:22.21.1-bookworm-slim AS charts
+WORKDIR /charts
+COPY tools/charts/package.json tools/charts/package-lock.json ./
+RUN npm ci --ignore-scripts --no-audit --no-fund
+
 # ---- build: resolve the pinned dependencies into a virtualenv -----------------------------------
 FROM ${PYTHON_IMAGE} AS build
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_ROOT_USER_ACTION=ignore
@@ -35,6 +41,9 @@ RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml
 COPY contracts ./contracts
 COPY services ./services
 COPY tools ./tools
+# What tools/vendor_charts.py copies for `make up` and `make test`: the page loads it from us.
+COPY --from=charts /charts/node_modules/chart.js/dist/chart.umd.min.js services/intake/static/vendor/
+COPY --from=charts /charts/node_modules/chart.js/LICENSE.md services/intake/static/vendor/chart.js-LICENSE.md
 RUN pip install --no-deps . && pip check
 
 # ---- runtime: the virtualenv and our code, nothing else ------------------------------------------

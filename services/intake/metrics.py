@@ -35,7 +35,8 @@ Days = Annotated[int, Query(ge=1, le=400, description="How many days back, count
 class FiguresAnswer(BaseModel):
     """The figures per period, and per value of the breakdown if one was asked for."""
 
-    period: Period = Field(description="day: UTC days; week: ISO weeks (Monday to Sunday).", examples=["week"])
+    period: Period = Field(description="day: UTC days; week: ISO weeks (Monday to Sunday); window: the whole "
+                           "window as one period.", examples=["week"])
     by: Dimension | None = Field(description="The breakdown, if any.", examples=["team"])
     since: datetime = Field(description="The first moment of the window (a UTC midnight).",
                             examples=["2026-02-15T00:00:00Z"])
@@ -69,7 +70,7 @@ async def figures_now(db, period: Period, by: Dimension | None, days: int) -> Fi
          description="Computed from the log (intake's `experience_facts` read model) for the cases filed in the "
                      "window; each figure is defined in the README, \"Customer-experience metrics\". "
                      "A case counts in the period its complaint was filed.")
-async def get_figures(svc: Svc, period: Annotated[Period, Query(description="day or week.")] = "day",
+async def get_figures(svc: Svc, period: Annotated[Period, Query(description="day, week, or window (the whole window at once).")] = "day",
                       by: Annotated[Dimension | None, Query(description="Break the figures down by category, "
                                                             "channel, partner team or agent.")] = None,
                       days: Days = 28) -> FiguresAnswer:

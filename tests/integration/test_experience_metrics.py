@@ -232,7 +232,7 @@ async def test_a_known_week_of_cases_gives_each_figure_exactly_and_a_rebuild_giv
     # web: calls connected 20 s and 40 s after "call me" (asked a moment after filing), partner-late's 60 s
     called = cases["called-2"]
     asked_at = datetime.fromisoformat(next(iter(called["callbacks"].values()))["requested_at"])
-    web = (asked_at + timedelta(seconds=40) - at(called)).total_seconds()
+    web = round((asked_at + timedelta(seconds=40) - at(called)).total_seconds(), 3)
     assert channels == {"email": 600.0, "proactive": None, "social": 300.0, "web": web}
 
     breaches = (await intake.get("/api/metrics/breaches?days=1", headers=supervisor)).json()["breaches"]
