@@ -236,6 +236,17 @@ def _late(done_at: str | None, due: str, now: datetime) -> bool | None:
     return True if _t(now) > due else None
 
 
+def call_me_to_connected(cases: Iterable[dict[str, Any]]) -> list[float]:
+    """Seconds from each connected callback's "call me" to its connection."""
+    return [_seconds(cb["requested_at"], cb["connected_at"]) for c in cases if c["filed_at"]
+            for cb in c["callbacks"].values() if cb.get("requested_at") and cb["connected_at"]]
+
+
+def to_first_human(cases: Iterable[dict[str, Any]]) -> list[float]:
+    """Seconds from each filing to its first human contact (cases nobody contacted yet left out)."""
+    return [_seconds(c["filed_at"], c["first_human_at"]) for c in cases if c["filed_at"] and c["first_human_at"]]
+
+
 def case_figures(cases: list[dict[str, Any]], transfers: list[dict[str, Any]], held_back: int,
                  now: datetime) -> Figures:
     """The figures of a group: its cases, the transfers counted in it, the messages held back in it."""
@@ -260,9 +271,7 @@ def case_figures(cases: list[dict[str, Any]], transfers: list[dict[str, Any]], h
     r7, r30 = reopened_within(7), reopened_within(30)
     return Figures(
         cases=len(filed), proactive=sum(c["channel"] == Channel.PROACTIVE for c in filed),
-        call_me_to_connected_s=spread(_seconds(cb["requested_at"], cb["connected_at"]) for c in filed
-                                      for cb in c["callbacks"].values() if cb["requested_at"] and cb["connected_at"]),
-        to_first_human_s=spread(_seconds(c["filed_at"], c["first_human_at"]) for c in filed if c["first_human_at"]),
+        call_me_to_connected_s=spread(call_me_to_connected(filed)), to_first_human_s=spread(to_first_human(filed)),
         resolved=len(resolved), first_contact_resolved=len(first_contact),
         first_contact_resolution_rate=_rate(len(first_contact), len(resolved)),
         contacts_per_resolution=(round(sum(c["contacts"] for c in resolved) / len(resolved), 4)

@@ -256,8 +256,10 @@ def limit_body_size(app: FastAPI, max_bytes: int) -> None:
 
 
 def service_app(title: str, description: str, lifespan, runtime: Runtime, max_body_bytes: int) -> FastAPI:
-    """A service's FastAPI app with what every service has: tracing, body limit, 4xx answers, health."""
+    """A service's FastAPI app with what every service has: tracing, body limit, 4xx answers, health,
+    ``/metrics`` for Prometheus."""
     from services.kernel.openapi import add_docs  # it documents this module's Problem
+    from services.kernel.prometheus import add_metrics_route
 
     # operationId = the route's function name: short, stable, what links and clients refer to.
     app = FastAPI(title=title, version="1", description=description, lifespan=lifespan, docs_url=None,
@@ -270,6 +272,7 @@ def service_app(title: str, description: str, lifespan, runtime: Runtime, max_bo
     limit_body_size(app, max_body_bytes)
     explain_errors(app)
     add_health_routes(app, runtime)
+    add_metrics_route(app)
     if runtime is not None:
         refuse_during_outages(app, runtime.settings.store_request_timeout_s)
     return app

@@ -241,6 +241,14 @@ async def test_a_known_week_of_cases_gives_each_figure_exactly_and_a_rebuild_giv
                      (cases["disputed-soon"]["_id"], "disputed_closure"),
                      (cases["disputed-late"]["_id"], "disputed_closure")}
 
+    scraped = (await intake.get("/metrics")).text  # the same figures for Prometheus
+    assert 'complaints_experience_count{figure="cases",window_days="28"} 8.0' in scraped
+    assert 'complaints_experience_ratio{figure="confirmed",window_days="28"} 0.4' in scraped
+    assert 'complaints_experience_call_me_to_connected_seconds_bucket{le="30.0",window_days="28"} 1.0' in scraped
+    assert 'complaints_experience_call_me_to_connected_seconds_count{window_days="28"} 2.0' in scraped
+    assert ('complaints_experience_partner_transfers{step="acknowledgement",team="team-logistics-south",'
+            'timing="late",window_days="28"} 1.0') in scraped
+
     printed = await asyncio.to_thread(complaints, intake.config, "metrics", "--period", "week", "--days", "1", "--json")
     assert printed.returncode == 0, printed.stderr
     assert json.loads(printed.stdout)["rows"] == answer["rows"]
