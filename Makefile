@@ -36,10 +36,12 @@ $(VENV_STAMP): pyproject.toml
 vendor: venv ## copy Chart.js (pinned in tools/charts) into intake's static assets (npm ci once)
 	$(VPY) -m tools.vendor_charts
 
-up: vendor ## start Kafka + FerretDB (ports 9092/27017) and the services, in the background
+up: vendor ## start Kafka + FerretDB (ports 9092/27017) and the services, in the background; DEMO=week seeds a week of traffic
 	$(STACK) start $(UP_STACK_ARGS)
 	@$(MAKE) --no-print-directory services-up
 	$(VPY) -m tools.seed_demo --routing-url http://127.0.0.1:8002
+	@if [ "$(DEMO)" = "week" ]; then $(VPY) -m tools.demo_week --kafka 127.0.0.1:$(UP_KAFKA_PORT) \
+	  --mongodb-url "$${MONGODB_URL:-mongodb://127.0.0.1:$(UP_MONGO_PORT)/}"; fi
 	@echo
 	@echo "Stack 'up' is running:"
 	@echo "  Kafka    127.0.0.1:$(UP_KAFKA_PORT)"
@@ -66,6 +68,7 @@ up: vendor ## start Kafka + FerretDB (ports 9092/27017) and the services, in the
 	@echo "  service logs     $(CACHE)/up/logs/<service>.log (intake, routing, carrier, notify and the simulators)"
 	@echo "  events           docs/asyncapi.json (AsyncAPI 3 of every topic), docs/schemas/"
 	@echo "  CLI              .venv/bin/complaints --help   (inspect a complaint, rebuild a projection, dead letters)"
+	@echo "  metrics          http://127.0.0.1:8001/desk/metrics (sign in as sup-maya, supervisor; make up DEMO=week seeds a week); .venv/bin/complaints metrics"
 	@echo "  bench            make bench                    (issue 14's figures on a stack of its own; make bench-roundtrip: one hop on this one)"
 
 down: ## stop what `make up` started
