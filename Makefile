@@ -19,7 +19,7 @@ UP_STACK_ARGS    := --name up --kafka-port $(UP_KAFKA_PORT) --mongo-port $(UP_MO
 TEST_STACK_ARGS  := --name test --kafka-port $(TEST_KAFKA_PORT) --mongo-port $(TEST_MONGO_PORT)
 CACHE            := $(or $(COMPLAINTS_CACHE),$(CURDIR)/.cache)
 
-.PHONY: help venv vendor up down test test-unit services-up services-down status bench bench-roundtrip docs lint-tools
+.PHONY: help venv vendor up down test test-unit services-up services-down status bench bench-metrics bench-roundtrip docs lint-tools
 
 help: ## list the targets
 	@echo "Targets:"
@@ -116,6 +116,9 @@ $(BENCH_STAMP): $(VENV_STAMP) pyproject.toml
 bench: $(BENCH_STAMP) ## every goal of issue 14 in one table beside its baseline (own stack); BENCH_ARGS='--full' for all rows
 	$(VPY) -m bench.run --kafka-port $(BENCH_KAFKA_PORT) --mongo-port $(BENCH_MONGO_PORT) \
 	  --port-base $(BENCH_PORT_BASE) $(BENCH_ARGS)
+
+bench-metrics: venv ## does the customer-experience projection keep up? (against the `make up` stack; BENCH_ARGS='--rate 33 --seconds 60')
+	$(VPY) -m bench.metrics $(BENCH_ARGS)
 
 bench-roundtrip: venv ## the round-trip bench alone (raw Kafka, one kernel hop, the store) against the `make up` stack
 	$(VPY) -m bench.roundtrip $(BENCH_ARGS)

@@ -1,6 +1,7 @@
 # syntax=docker/dockerfile:1
 # One image per service, built from the same dependency pins as `make test` (pyproject.toml):
 #
+#   make vendor   # Chart.js into services/intake/static/vendor/ (the dashboard's; not in git)
 #   docker build -f infra/images/service.Dockerfile --build-arg SERVICE=intake \
 #     --build-arg VERSION=0.1.0 --build-arg REVISION="$(git rev-parse HEAD)" \
 #     --build-arg SOURCE=https://git.example.com/complaint-platform -t complaint-platform/intake:0.1.0 .
@@ -19,12 +20,6 @@ ARG VERSION=0.1.0
 ARG REVISION=unknown
 ARG SOURCE=unknown
 
-# ---- charts: Chart.js for the supervisors' dashboard, pinned by tools/charts' lock (no CDN) -------
-FROM node:22.21.1-bookworm-slim AS charts
-WORKDIR /charts
-COPY tools/charts/package.json tools/charts/package-lock.json ./
-RUN npm ci --ignore-scripts --no-audit --no-fund
-
 # ---- build: resolve the pinned dependencies into a virtualenv -----------------------------------
 FROM ${PYTHON_IMAGE} AS build
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_ROOT_USER_ACTION=ignore
@@ -41,9 +36,10 @@ RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml
 COPY contracts ./contracts
 COPY services ./services
 COPY tools ./tools
-# What tools/vendor_charts.py copies for `make up` and `make test`: the page loads it from us.
-COPY --from=charts /charts/node_modules/chart.js/dist/chart.umd.min.js services/intake/static/vendor/
-COPY --from=charts /charts/node_modules/chart.js/LICENSE.md services/intake/static/vendor/chart.js-LICENSE.md
+# The dashboard's Chart.js comes with services/ from `make vendor` (tools/vendor_charts.py, npm ci
+# of tools/charts' lock) run before the build: the page loads it from us, never from a CDN.
+RUN test -s services/intake/static/vendor/chart.umd.min.js \
+ || { echo "services/intake/static/vendor/chart.umd.min.js is missing: run make vendor before building" >&2; exit 1; }
 RUN pip install --no-deps . && pip check
 
 # ---- runtime: the virtualenv and our code, nothing else ------------------------------------------
