@@ -19,7 +19,7 @@ UP_STACK_ARGS    := --name up --kafka-port $(UP_KAFKA_PORT) --mongo-port $(UP_MO
 TEST_STACK_ARGS  := --name test --kafka-port $(TEST_KAFKA_PORT) --mongo-port $(TEST_MONGO_PORT)
 CACHE            := $(or $(COMPLAINTS_CACHE),$(CURDIR)/.cache)
 
-.PHONY: help venv up down test lint test-unit services-up services-down status bench bench-roundtrip docs lint-tools
+.PHONY: help venv vendor up down test lint test-unit services-up services-down status bench bench-metrics bench-roundtrip docs lint-tools
 
 help: ## list the targets
 	@echo "Targets:"
@@ -33,10 +33,15 @@ $(VENV_STAMP): pyproject.toml
 	$(VPY) -m pip install -q -e '.[test]'
 	@touch $@
 
-up: venv ## start Kafka + FerretDB (ports 9092/27017) and the services, in the background
+vendor: venv ## copy Chart.js (pinned in tools/charts) into intake's static assets (npm ci once)
+	$(VPY) -m tools.vendor_charts
+
+up: vendor ## start Kafka + FerretDB (ports 9092/27017) and the services, in the background; DEMO=week seeds a week of traffic
 	$(STACK) start $(UP_STACK_ARGS)
 	@$(MAKE) --no-print-directory services-up
 	$(VPY) -m tools.seed_demo --routing-url http://127.0.0.1:8002
+	@if [ "$(DEMO)" = "week" ]; then $(VPY) -m tools.demo_week --kafka 127.0.0.1:$(UP_KAFKA_PORT) \
+	  --mongodb-url "$${MONGODB_URL:-mongodb://127.0.0.1:$(UP_MONGO_PORT)/}"; fi
 	@echo
 	@echo "Stack 'up' is running:"
 	@echo "  Kafka    127.0.0.1:$(UP_KAFKA_PORT)"
@@ -63,6 +68,7 @@ up: venv ## start Kafka + FerretDB (ports 9092/27017) and the services, in the b
 	@echo "  service logs     $(CACHE)/up/logs/<service>.log (intake, routing, carrier, notify and the simulators)"
 	@echo "  events           docs/asyncapi.json (AsyncAPI 3 of every topic), docs/schemas/"
 	@echo "  CLI              .venv/bin/complaints --help   (inspect a complaint, rebuild a projection, dead letters)"
+	@echo "  metrics          http://127.0.0.1:8001/desk/metrics (sign in as sup-maya, supervisor; make up DEMO=week seeds a week); .venv/bin/complaints metrics"
 	@echo "  bench            make bench                    (issue 14's figures on a stack of its own; make bench-roundtrip: one hop on this one)"
 
 down: ## stop what `make up` started
@@ -81,7 +87,7 @@ services-down: ## stop them
 
 # Starts a fresh stack on the test ports, runs pytest against it, and ALWAYS stops it again,
 # keeping pytest's exit code. A MONGODB_URL from the environment is used instead of FerretDB.
-test: venv lint ## the static checks, then all tests against a fresh Kafka + FerretDB on ports 29092/29017
+test: vendor lint ## the static checks, then all tests against a fresh Kafka + FerretDB on ports 29092/29017
 	@user_mongo="$${MONGODB_URL:-}"; \
 	trap '$(STACK) stop $(TEST_STACK_ARGS)' EXIT; trap 'exit 130' INT; trap 'exit 143' TERM; \
 	$(STACK) start $(TEST_STACK_ARGS) --fresh || exit $$?; \
@@ -114,6 +120,9 @@ $(BENCH_STAMP): $(VENV_STAMP) pyproject.toml
 bench: $(BENCH_STAMP) ## every goal of issue 14 in one table beside its baseline (own stack); BENCH_ARGS='--full' for all rows
 	$(VPY) -m bench.run --kafka-port $(BENCH_KAFKA_PORT) --mongo-port $(BENCH_MONGO_PORT) \
 	  --port-base $(BENCH_PORT_BASE) $(BENCH_ARGS)
+
+bench-metrics: venv ## does the customer-experience projection keep up? (against the `make up` stack; BENCH_ARGS='--rate 33 --seconds 60')
+	$(VPY) -m bench.metrics $(BENCH_ARGS)
 
 bench-roundtrip: venv ## the round-trip bench alone (raw Kafka, one kernel hop, the store) against the `make up` stack
 	$(VPY) -m bench.roundtrip $(BENCH_ARGS)

@@ -1,6 +1,7 @@
 # syntax=docker/dockerfile:1
 # One image per service, built from the same dependency pins as `make test` (pyproject.toml):
 #
+#   make vendor   # Chart.js into services/intake/static/vendor/ (the dashboard's; not in git)
 #   docker build -f infra/images/service.Dockerfile --build-arg SERVICE=intake \
 #     --build-arg VERSION=0.1.0 --build-arg REVISION="$(git rev-parse HEAD)" \
 #     --build-arg SOURCE=https://git.example.com/complaint-platform -t complaint-platform/intake:0.1.0 .
@@ -35,6 +36,10 @@ RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml
 COPY contracts ./contracts
 COPY services ./services
 COPY tools ./tools
+# The dashboard's Chart.js comes with services/ from `make vendor` (tools/vendor_charts.py, npm ci
+# of tools/charts' lock) run before the build: the page loads it from us, never from a CDN.
+RUN test -s services/intake/static/vendor/chart.umd.min.js \
+ || { echo "services/intake/static/vendor/chart.umd.min.js is missing: run make vendor before building" >&2; exit 1; }
 RUN pip install --no-deps . && pip check
 
 # ---- runtime: the virtualenv and our code, nothing else ------------------------------------------

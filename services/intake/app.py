@@ -38,6 +38,7 @@ def create_app(settings: IntakeSettings | None = None) -> FastAPI:
     app.include_router(pages.router)
     desk.add_desk(app)
     app.include_router(metrics.api)
+    metrics.export_figures(app, runtime.store.db, settings.metrics_days)
     pages.mount_static(app)
     return app
 

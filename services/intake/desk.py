@@ -153,6 +153,13 @@ async def case_page(request: Request, complaint_id: str, svc: Svc) -> HTMLRespon
                  reasons=[r.value for r in EscalationReason])
 
 
+@pages.get("/desk/metrics", response_class=HTMLResponse)
+async def metrics_page(request: Request, svc: Svc) -> HTMLResponse:
+    """The supervisors' dashboard; its script reads ``/api/metrics/…``, which refuses anyone else."""
+    return _page(request, svc, "metrics.html", "desk", days=svc.settings.metrics_days,
+                 refresh_s=svc.settings.metrics_refresh_s)
+
+
 @pages.get("/partner/", response_class=HTMLResponse)
 async def partner_page(request: Request, svc: Svc) -> HTMLResponse:
     return _page(request, svc, "partner.html", "partner")

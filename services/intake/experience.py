@@ -28,7 +28,7 @@ from contracts.routing import (AgentAssigned, CallConnected, ComplaintResolved, 
                                PartnerAcknowledged, PartnerOutcomeRecorded, TransferredToPartner)
 from services.kernel.domain import Value
 
-Period = Literal["day", "week"]
+Period = Literal["day", "week", "window"]
 Dimension = Literal["category", "channel", "team", "agent"]
 #: The events the facts are made of (the projection ignores every other type).
 RECORDED: tuple[type[Event], ...] = (
@@ -67,7 +67,8 @@ def record(facts: dict[str, Any], event: Event) -> dict[str, Any]:
             f.update(filed_at=_t(event.filed_at), category=event.category.value, channel=event.channel.value,
                      contacts=f["contacts"] + (event.channel != Channel.PROACTIVE))
         case CallbackRequested():
-            f["callbacks"][event.callback_id] = {"requested_at": _t(event.requested_at), "connected_at": None}
+            # setdefault: two logs, two orders; the connection may be read before the request
+            f["callbacks"].setdefault(event.callback_id, {"connected_at": None})["requested_at"] = _t(event.requested_at)
             # "Call me now" with the filing is the same contact; asking again later is another.
             if f["filed_at"] and event.requested_at - _at(f["filed_at"]) > timedelta(minutes=1):
                 f["contacts"] += 1
@@ -194,13 +195,17 @@ class Figures(Value):
 class Row(Value):
     """The figures of one period, and of one value of the breakdown if one was asked for."""
 
-    period: str = Field(description="The UTC day (2026-03-14) or ISO week (2026-W11).", examples=["2026-W11"])
+    period: str = Field(description="The UTC day (2026-03-14), the ISO week (2026-W11), or \"window\" for the "
+                        "whole window asked for.", examples=["2026-W11"])
     group: str | None = Field(description="The breakdown's value (a category, channel, team or agent); "
                               "null without a breakdown.", examples=["team-logistics-uk-south"])
     figures: Figures
 
 
 def period_of(moment: str, period: Period) -> str:
+    """``window``: every case in one period (the dashboard's bars and headline figures)."""
+    if period == "window":
+        return "window"
     day = _at(moment).astimezone(UTC).date()
     if period == "day":
         return day.isoformat()
@@ -210,7 +215,7 @@ def period_of(moment: str, period: Period) -> str:
 
 def spread(durations: Iterable[float]) -> Spread:
     """Nearest-rank percentiles: the smallest measured value with at least q of them at or below it."""
-    values = sorted(durations)
+    values = sorted(round(d, 3) for d in durations)  # milliseconds are the log's precision that matters
     def rank(q: float) -> float | None:
         return values[max(0, math.ceil(q * len(values)) - 1)] if values else None
     return Spread(count=len(values), p50=rank(0.5), p90=rank(0.9), p99=rank(0.99))
@@ -229,6 +234,17 @@ def _late(done_at: str | None, due: str, now: datetime) -> bool | None:
     if done_at is not None:
         return done_at > due
     return True if _t(now) > due else None
+
+
+def call_me_to_connected(cases: Iterable[dict[str, Any]]) -> list[float]:
+    """Seconds from each connected callback's "call me" to its connection."""
+    return [_seconds(cb["requested_at"], cb["connected_at"]) for c in cases if c["filed_at"]
+            for cb in c["callbacks"].values() if cb.get("requested_at") and cb["connected_at"]]
+
+
+def to_first_human(cases: Iterable[dict[str, Any]]) -> list[float]:
+    """Seconds from each filing to its first human contact (cases nobody contacted yet left out)."""
+    return [_seconds(c["filed_at"], c["first_human_at"]) for c in cases if c["filed_at"] and c["first_human_at"]]
 
 
 def case_figures(cases: list[dict[str, Any]], transfers: list[dict[str, Any]], held_back: int,
@@ -255,9 +271,7 @@ def case_figures(cases: list[dict[str, Any]], transfers: list[dict[str, Any]], h
     r7, r30 = reopened_within(7), reopened_within(30)
     return Figures(
         cases=len(filed), proactive=sum(c["channel"] == Channel.PROACTIVE for c in filed),
-        call_me_to_connected_s=spread(_seconds(cb["requested_at"], cb["connected_at"]) for c in filed
-                                      for cb in c["callbacks"].values() if cb["requested_at"] and cb["connected_at"]),
-        to_first_human_s=spread(_seconds(c["filed_at"], c["first_human_at"]) for c in filed if c["first_human_at"]),
+        call_me_to_connected_s=spread(call_me_to_connected(filed)), to_first_human_s=spread(to_first_human(filed)),
         resolved=len(resolved), first_contact_resolved=len(first_contact),
         first_contact_resolution_rate=_rate(len(first_contact), len(resolved)),
         contacts_per_resolution=(round(sum(c["contacts"] for c in resolved) / len(resolved), 4)

@@ -56,6 +56,10 @@ class IntakeSettings(KernelSettings):
                               "no password): the local stack only; refused with ENVIRONMENT=production.")
     desk_token_hours: float = Field(8, gt=0, description="Lifetime of a token from the desk's development "
                                     "sign-in (DEV_SIGN_IN).")
+    metrics_days: int = Field(28, ge=1, le=400, description="How many days of filed cases the supervisors' "
+                              "dashboard (/desk/metrics) shows.")
+    metrics_refresh_s: int = Field(30, ge=5, le=3600, description="How often the supervisors' dashboard reads "
+                                   "the figures again, in seconds.")
 
     @model_validator(mode="after")
     def _no_dev_sign_in_in_production(self):

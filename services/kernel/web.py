@@ -16,7 +16,7 @@ from fastapi import FastAPI, Header, HTTPException, Path, Query, Request
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -57,21 +57,6 @@ class ReadinessChecks(BaseModel):
 class Readiness(BaseModel):
     ready: bool = Field(description="Whether the service can serve its HTTP traffic (its store answers).")
     checks: ReadinessChecks = Field(description="What was checked.")
-
-
-def add_metrics_route(app: FastAPI) -> None:
-    """``GET /metrics``: this process's metrics for Prometheus (services/kernel/meters.py).
-
-    For the scraper, which calls the pod directly: a request that came through a proxy (an
-    ingress or a gateway adds ``X-Forwarded-For``/``Forwarded``) is answered 404, so the metrics
-    stay inside the cluster even where the ingress routes every path to the service."""
-
-    @app.get("/metrics", include_in_schema=False)
-    async def prometheus_metrics(request: Request) -> Response:
-        if "x-forwarded-for" in request.headers or "forwarded" in request.headers:
-            return problem(404, "Not Found", code="not_found")
-        body, content_type = meters.exposition()
-        return Response(body, media_type=content_type)
 
 
 def add_health_routes(app: FastAPI, runtime: Runtime) -> None:
@@ -267,8 +252,10 @@ def limit_body_size(app: FastAPI, max_bytes: int) -> None:
 
 
 def service_app(title: str, description: str, lifespan, runtime: Runtime, max_body_bytes: int) -> FastAPI:
-    """A service's FastAPI app with what every service has: tracing, body limit, 4xx answers, health."""
+    """A service's FastAPI app with what every service has: tracing, body limit, 4xx answers, health,
+    ``/metrics`` for Prometheus."""
     from services.kernel.openapi import add_docs  # it documents this module's Problem
+    from services.kernel.prometheus import add_metrics_route
 
     # operationId = the route's function name: short, stable, what links and clients refer to.
     app = FastAPI(title=title, version="1", description=description, lifespan=lifespan, docs_url=None,

@@ -2,7 +2,9 @@
 real broker and store: complaints filed and calls asked for on intake's API, a proactive case opened
 from the carrier's alert, and the other services' public events on their own topics as those
 services publish them, at times the test chooses, so that every figure is known to the second.
-Then ``complaints rebuild experience_facts`` and the same figures again.
+Then ``complaints rebuild experience_facts`` and the same figures again. A second test plays a call
+and a transfer through the real routing service too (its API, its events), where times are the
+wall clock's and the figures are checked against what routing published.
 """
 
 from __future__ import annotations
@@ -232,7 +234,7 @@ async def test_a_known_week_of_cases_gives_each_figure_exactly_and_a_rebuild_giv
     # web: calls connected 20 s and 40 s after "call me" (asked a moment after filing), partner-late's 60 s
     called = cases["called-2"]
     asked_at = datetime.fromisoformat(next(iter(called["callbacks"].values()))["requested_at"])
-    web = (asked_at + timedelta(seconds=40) - at(called)).total_seconds()
+    web = round((asked_at + timedelta(seconds=40) - at(called)).total_seconds(), 3)
     assert channels == {"email": 600.0, "proactive": None, "social": 300.0, "web": web}
 
     breaches = (await intake.get("/api/metrics/breaches?days=1", headers=supervisor)).json()["breaches"]
@@ -240,6 +242,14 @@ async def test_a_known_week_of_cases_gives_each_figure_exactly_and_a_rebuild_giv
     assert kinds == {(cases["loop"]["_id"], "waiting_for_a_human"), (cases["proactive"]["_id"], "waiting_for_a_human"),
                      (cases["disputed-soon"]["_id"], "disputed_closure"),
                      (cases["disputed-late"]["_id"], "disputed_closure")}
+
+    scraped = (await intake.get("/metrics")).text  # the same figures for Prometheus
+    assert 'complaints_experience_count{figure="cases",window_days="28"} 8.0' in scraped
+    assert 'complaints_experience_ratio{figure="confirmed",window_days="28"} 0.4' in scraped
+    assert 'complaints_experience_call_me_to_connected_seconds_bucket{le="30.0",window_days="28"} 1.0' in scraped
+    assert 'complaints_experience_call_me_to_connected_seconds_count{window_days="28"} 2.0' in scraped
+    assert ('complaints_experience_partner_transfers{step="acknowledgement",team="team-logistics-south",'
+            'timing="late",window_days="28"} 1.0') in scraped
 
     printed = await asyncio.to_thread(complaints, intake.config, "metrics", "--period", "week", "--days", "1", "--json")
     assert printed.returncode == 0, printed.stderr
@@ -264,3 +274,83 @@ async def test_only_supervisors_read_the_metrics_and_others_get_problem_details(
     for path in ("/api/metrics/figures", "/api/metrics/breaches"):
         answer = await intake.get(path, headers=headers)
         assert answer.status_code == status and answer.headers["content-type"] == "application/problem+json"
+
+
+@pytest.fixture
+async def intake_and_routing(intake, settings, order_system_url):
+    """The real routing app beside intake, in its own group and database, its timers idle."""
+    from services.routing.app import create_app as create_routing
+    from services.routing.settings import RoutingSettings
+    config = RoutingSettings(**{**settings.model_dump(), "service_name": f"routing-{settings.service_name}",
+                                "mongodb_database": f"{settings.database_name}_routing",
+                                "order_system_url": order_system_url, "timer_interval_s": 3600})
+    for topic in TOPICS.values():
+        await asyncio.to_thread(skip_history, config.kafka_bootstrap_servers, config.consumer_group, topic)
+    app = create_routing(config)
+    async with app.router.lifespan_context(app):
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://routing",
+                                     timeout=30) as routing:
+            yield intake, routing
+            db = app.state.services.runtime.store.db
+            await db.client.drop_database(db.name)
+
+
+async def test_a_call_and_a_transfer_played_through_real_routing_count_as_routing_s_events_say(intake_and_routing):
+    intake, routing = intake_and_routing
+    key = intake.config.signing_key
+    admin, boss = bearer(key, sub="adm-1", role="admin"), bearer(key, sub="sup-maya", role="supervisor")
+    agent, partner = bearer(key, sub="agt-real", role="agent"), bearer(key, sub="pat-1", role="partner", team=TEAM)
+    for path, body in (("/api/partner-teams", {"team_id": TEAM, "name": "South", "categories": ["late_delivery"],
+                                                "response_sla_minutes": 240}),
+                       ("/api/agents", {"agent_id": "agt-real", "name": "Real", "skills": ["late_delivery"],
+                                        "languages": ["en-GB"], "capacity": 3})):
+        assert (answer := await routing.post(path, headers=admin, json=body)).status_code == 201, answer.text
+    assert (await routing.put("/api/agents/agt-real/availability", headers=admin,
+                              json={"availability": "available"})).status_code == 200
+    week = Week(intake)
+
+    # a call: "call me", dispatched to the agent, connected, resolved on the call
+    called = await week.file(call=True)
+    (callback_id, callback), = called["callbacks"].items()
+
+    async def dispatched():
+        case = (await routing.get(f"/api/cases/{called['_id']}", headers=boss)).json()
+        return [c for c in case.get("callbacks", []) if c["callback_id"] == callback_id and c.get("agent_id")]
+    await wait_for(dispatched, timeout=60)
+    connected = await routing.post(f"/api/cases/{called['_id']}/callbacks/{callback_id}/connected", headers=agent)
+    assert connected.status_code == 200, connected.text
+    resolved_call = await routing.post(f"/api/cases/{called['_id']}/resolve", headers=agent, json={"recap": "Sorted."})
+    assert resolved_call.status_code == 200, resolved_call.text
+
+    # written: taken by the agent, transferred with a brief, acknowledged and answered by the team, resolved
+    written = await week.file()
+
+    async def held():
+        queue = (await routing.get("/api/agents/agt-real/queue", headers=boss)).json()
+        return written["_id"] in {c["complaint_id"] for c in queue["cases"]}
+    await wait_for(held, timeout=60)
+    moved = await routing.post(f"/api/cases/{written['_id']}/transfer", headers=agent, json={
+        "team_id": TEAM, "brief": {"customer_asks": "Where is it?", "tried": "Tracking.", "promised": "An answer."}})
+    assert moved.status_code == 200, moved.text
+    for step, body in (("acknowledge", None), ("outcome", {"outcome_for_customer": "Found at the depot."})):
+        answer = await routing.post(f"/api/partner-teams/{TEAM}/cases/{written['_id']}/{step}", headers=partner,
+                                    **({"json": body} if body else {}))
+        assert answer.status_code == 200, answer.text
+    assert (await routing.post(f"/api/cases/{written['_id']}/resolve", headers=boss,
+                               json={"recap": "Redelivered."})).status_code == 200
+
+    facts = {name: await week.facts(case["_id"], lambda f: f["resolved_at"] is not None
+                                    and all(t["outcome_at"] for t in f["transfers"]))
+             for name, case in (("called", called), ("written", written))}
+    figures = (await intake.get("/api/metrics/figures?period=window&days=1", headers=boss)).json()["rows"][0]["figures"]
+    call = facts["called"]["callbacks"][callback_id]
+    waited = round((datetime.fromisoformat(call["connected_at"]) -
+                    datetime.fromisoformat(callback["requested_at"])).total_seconds(), 3)
+    assert figures["call_me_to_connected_s"] == {"count": 1, "p50": waited, "p90": waited, "p99": waited}
+    assert (figures["cases"], figures["resolved"], figures["first_contact_resolved"]) == (2, 2, 1)
+    assert (figures["partner_acknowledged_on_time"], figures["partner_acknowledged_late"]) == (1, 0)
+    assert (figures["partner_outcome_on_time"], figures["partner_outcome_late"]) == (1, 0)
+    assert figures["to_first_human_s"]["count"] == 2 and figures["contacts_per_resolution"] == 1.0
+    agents = {r["group"]: r["figures"]["resolved"] for r in (await intake.get(
+        "/api/metrics/figures?period=window&days=1&by=agent", headers=boss)).json()["rows"]}
+    assert agents == {"agt-real": 1, "sup-maya": 1}

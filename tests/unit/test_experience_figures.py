@@ -148,3 +148,15 @@ def test_recording_an_event_leaves_the_facts_it_was_given_unchanged():
     before = facts_of("c7", filed("c7", at(0)))
     after = record(before, transferred("c7", at(1), "team-south"))
     assert before["transfers"] == [] and len(after["transfers"]) == 1
+
+
+def test_the_window_period_puts_every_case_in_one_row():
+    rows = figures(a_mixed_week(), now=at(0, day=10), period="window")
+    assert [(r.period, r.figures.cases, r.figures.held_back) for r in rows] == [("window", 5, 2)]
+
+
+def test_a_call_connected_before_its_request_was_read_still_counts():
+    case = facts_of("c8", filed("c8", at(0)),
+                    CallConnected(complaint_id="c8", callback_id="cb8", agent_id="agt-ana", connected_at=at(1)),
+                    CallbackRequested(complaint_id="c8", callback_id="cb8", phone="+447700900123", requested_at=at(0)))
+    assert figures([case], now=at(5))[0].figures.call_me_to_connected_s.p50 == 60.0

@@ -41,6 +41,8 @@ window.Desk = (function () {
     const who = claims();
     if (!who) { toSignIn(false); return null; }
     document.getElementById("who").textContent = `${who.sub} (${who.role}${who.team ? ", " + who.team : ""})`;
+    const metrics = document.getElementById("metrics-link");  // the figures are the supervisors'
+    if (metrics && who.role === "supervisor") metrics.hidden = false;
     const out = document.getElementById("sign-out");
     out.hidden = false;
     out.addEventListener("click", () => { sessionStorage.removeItem(TOKEN); location.assign(`/${audience}/sign-in`); });
