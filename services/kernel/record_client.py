@@ -9,12 +9,12 @@ instrumentation, kernel/telemetry.py).
 
 from __future__ import annotations
 
-import asyncio
-import random
 from typing import Any
 from urllib.parse import quote
 
 import httpx
+
+from services.kernel.resilience import Retryable, RetriesExhausted, RetryPolicy, retry_after_s, with_retries
 
 
 
@@ -30,7 +30,10 @@ class RecordClient:
     """``get(collection, key)`` → the record's JSON, None when there is none."""
 
     def __init__(self, base_url: str, timeout_s: float = 2.0, retries: int = 2, backoff_s: float = 0.1) -> None:
-        self.base_url, self.retries, self.backoff_s = base_url.rstrip("/"), retries, backoff_s
+        self.base_url = base_url.rstrip("/")
+        # the kernel's one retry mechanism (resilience.py): full jitter, a 5xx's Retry-After honoured
+        self.policy = RetryPolicy(attempts=retries + 1, base_s=backoff_s, cap_s=max(backoff_s, 2.0),
+                                  max_retry_after_s=timeout_s)
         self._client = httpx.AsyncClient(timeout=timeout_s)
 
     def url(self, collection: str, key: str) -> str:
@@ -39,28 +42,31 @@ class RecordClient:
     async def get(self, collection: str, key: str) -> Any | None:
         if key in {"", ".", ".."}:  # no record has such an id, and as a path segment it would climb
             return None
-        url = self.url(collection, key)
-        problem = "no attempt made"
-        for attempt in range(self.retries + 1):
-            if attempt:
-                await asyncio.sleep(self.backoff_s * 2 ** (attempt - 1) * random.uniform(0.5, 1.0))
+        url, attempts = self.url(collection, key), 0
+
+        async def ask() -> httpx.Response:
+            nonlocal attempts
+            attempts += 1
             try:
                 response = await self._client.get(url)
             except httpx.TransportError as exc:  # timeouts, refused connections, cut answers
-                problem = f"{type(exc).__name__} {exc}".strip()
-                continue
+                raise Retryable(f"{type(exc).__name__} {exc}".strip()) from None
             if response.status_code >= 500:
-                problem = f"HTTP {response.status_code}"
-                continue
-            if response.status_code == 404:
-                return None
-            if response.status_code != 200:  # not retried: asking again gets the same answer
-                raise RecordUnavailable(url, f"HTTP {response.status_code}: {response.text[:200]}", attempt + 1)
-            try:
-                return response.json()
-            except ValueError as exc:
-                raise RecordUnavailable(url, f"unreadable answer ({type(exc).__name__}: {exc})", attempt + 1) from exc
-        raise RecordUnavailable(url, f"{problem} after {self.retries + 1} attempts", self.retries + 1)
+                raise Retryable(f"HTTP {response.status_code}", retry_after_s(response.headers.get("retry-after")))
+            return response
+
+        try:
+            response, _ = await with_retries(ask, self.policy)
+        except RetriesExhausted as exc:
+            raise RecordUnavailable(url, f"{exc.last.reason} after {exc.attempts} attempts", exc.attempts) from None
+        if response.status_code == 404:
+            return None
+        if response.status_code != 200:  # not retried: asking again gets the same answer
+            raise RecordUnavailable(url, f"HTTP {response.status_code}: {response.text[:200]}", attempts)
+        try:
+            return response.json()
+        except ValueError as exc:
+            raise RecordUnavailable(url, f"unreadable answer ({type(exc).__name__}: {exc})", attempts) from exc
 
     async def aclose(self) -> None:
         await self._client.aclose()

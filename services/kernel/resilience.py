@@ -12,6 +12,8 @@ import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from enum import StrEnum
 from typing import Generic, TypeVar
 
@@ -78,6 +80,18 @@ async def with_retries(call: Callable[[], Awaitable[T]], policy: RetryPolicy,
                 raise RetriesExhausted(failure, attempt, gave_up_early=True) from None
             await sleep(policy.pause(attempt, failure.retry_after_s, rand))
     raise AssertionError("unreachable: RetryPolicy.attempts must be at least 1")
+
+
+def retry_after_s(value: str | None, now: Callable[[], datetime] = lambda: datetime.now(UTC)) -> float | None:
+    """``Retry-After`` in seconds: either delay-seconds or an HTTP date (RFC 9110 §10.2.3)."""
+    if not value:
+        return None
+    if value.strip().isdigit():
+        return float(value.strip())
+    try:
+        return max(0.0, (parsedate_to_datetime(value) - now()).total_seconds())
+    except (TypeError, ValueError):
+        return None
 
 
 class BreakerState(StrEnum):

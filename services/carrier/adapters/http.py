@@ -13,15 +13,13 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
-from email.utils import parsedate_to_datetime
 from typing import Any, Literal, Protocol
 
 import httpx
 
 from contracts.carrier import Carrier
 from services.carrier.domain import TrackingReport
-from services.kernel.resilience import Retryable
-from services.kernel.telemetry import current_traceparent
+from services.kernel.resilience import Retryable, retry_after_s
 
 
 class NotFound(Exception):
@@ -61,18 +59,6 @@ class Answer:
             raise Unreadable(f"malformed JSON ({exc.msg} at byte {getattr(exc, 'pos', '?')})") from None
 
 
-def retry_after_s(value: str | None, now: Callable[[], datetime] = lambda: datetime.now(UTC)) -> float | None:
-    """``Retry-After`` in seconds: either delay-seconds or an HTTP date (RFC 9110 §10.2.3)."""
-    if not value:
-        return None
-    if value.strip().isdigit():
-        return float(value.strip())
-    try:
-        return max(0.0, (parsedate_to_datetime(value) - now()).total_seconds())
-    except (TypeError, ValueError):
-        return None
-
-
 class CarrierHttp:
     """An httpx client for one carrier: timeouts, a size limit, and the failure kinds above."""
 
@@ -82,9 +68,7 @@ class CarrierHttp:
 
     async def send(self, method: str, path: str, **kwargs: Any) -> Answer:
         """The answer, or ``Retryable`` for 429/5xx/timeouts/transport failures."""
-        headers = dict(kwargs.pop("headers", {}) or {})
-        if traceparent := current_traceparent():
-            headers["traceparent"] = traceparent
+        headers = dict(kwargs.pop("headers", {}) or {})  # the trace goes along: httpx's instrumentation
         try:
             async with self.client.stream(method, path, headers=headers, **kwargs) as response:
                 if response.status_code == 429 or response.status_code >= 500:
