@@ -108,8 +108,8 @@ test-unit: venv ## run the unit tests only (no stack)
 
 # `make bench` starts its own stack (name `bench`, fresh data, its own ports) and the services on
 # it, and stops both at the end: it never touches the `make up` or `make test` stacks.
-BENCH_KAFKA_PORT ?= 39092
-BENCH_MONGO_PORT ?= 39017
+BENCH_KAFKA_PORT ?= 28092
+BENCH_MONGO_PORT ?= 28017
 BENCH_PORT_BASE  ?= 18100
 BENCH_STAMP      := $(VENV)/.bench-installed
 
