@@ -21,6 +21,8 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExport
 from opentelemetry.trace import Span, SpanKind
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
+from services.kernel.redaction import redact
+
 _propagator = TraceContextTextMapPropagator()
 
 
@@ -74,7 +76,7 @@ def continued_span(name: str, traceparent: str | None, kind: SpanKind = SpanKind
 
 
 class JsonLogFormatter(logging.Formatter):
-    """One JSON object per line, with the trace id when a span is active."""
+    """One JSON object per line, with the trace id when a span is active, credentials redacted."""
 
     def format(self, record: logging.LogRecord) -> str:
         out = {"time": datetime.fromtimestamp(record.created, UTC).isoformat(),
@@ -86,7 +88,7 @@ class JsonLogFormatter(logging.Formatter):
             out[key] = value
         if record.exc_info:
             out["error"] = self.formatException(record.exc_info)
-        return json.dumps(out, default=str)
+        return redact(json.dumps(out, default=str))  # every line, whoever wrote it
 
 
 def setup_logging(level: str = "INFO") -> None:
