@@ -19,7 +19,7 @@ UP_STACK_ARGS    := --name up --kafka-port $(UP_KAFKA_PORT) --mongo-port $(UP_MO
 TEST_STACK_ARGS  := --name test --kafka-port $(TEST_KAFKA_PORT) --mongo-port $(TEST_MONGO_PORT)
 CACHE            := $(or $(COMPLAINTS_CACHE),$(CURDIR)/.cache)
 
-.PHONY: help venv up down test test-unit services-up services-down status bench bench-roundtrip docs lint-tools
+.PHONY: help venv up down test lint test-unit services-up services-down status bench bench-roundtrip docs lint-tools
 
 help: ## list the targets
 	@echo "Targets:"
@@ -82,7 +82,7 @@ services-down: ## stop them
 
 # Starts a fresh stack on the test ports, runs pytest against it, and ALWAYS stops it again,
 # keeping pytest's exit code. A MONGODB_URL from the environment is used instead of FerretDB.
-test: venv ## run all tests against a fresh Kafka + FerretDB on ports 29092/29017
+test: venv lint ## the static checks, then all tests against a fresh Kafka + FerretDB on ports 29092/29017
 	@user_mongo="$${MONGODB_URL:-}"; \
 	trap '$(STACK) stop $(TEST_STACK_ARGS)' EXIT; trap 'exit 130' INT; trap 'exit 143' TERM; \
 	$(STACK) start $(TEST_STACK_ARGS) --fresh $(if $(KAFKA_AUTH),--auth) || exit $$?; \
@@ -91,6 +91,10 @@ test: venv ## run all tests against a fresh Kafka + FerretDB on ports 29092/2901
 	export MONGODB_URL="$${user_mongo:-mongodb://127.0.0.1:$(TEST_MONGO_PORT)/}"; \
 	rc=0; $(VPY) -m pytest $(PYTEST_ARGS) || rc=$$?; \
 	exit $$rc
+
+lint: venv ## ruff (pyflakes, bugbear) on the code, mypy --strict on the domain modules (pyproject.toml)
+	$(VPY) -m ruff check services contracts tests tools bench
+	$(VPY) -m mypy
 
 lint-tools: ## install kubeconform, kube-score, hadolint, checkov into .cache (the lint tests do it on first use)
 	tools/k8s/linters.sh

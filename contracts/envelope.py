@@ -45,7 +45,7 @@ class Event(BaseModel):
 
     def subject(self) -> str:
         """The id that keys this event on Kafka (the complaint id for complaint events)."""
-        return str(getattr(self, "complaint_id"))
+        return str(self.complaint_id)
 
 
 class Envelope(BaseModel):

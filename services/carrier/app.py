@@ -25,9 +25,9 @@ from services.carrier.projections import PROJECTIONS, OpenWatches
 from services.carrier.rechecks import Rechecks
 from services.carrier.settings import CarrierSettings
 from services.kernel.outage import quiet_retry_loops
-from services.kernel.outbox import Lease
+from services.kernel.lease import Lease
 from services.kernel.periodic import Periodic
-from services.kernel.process import load_settings, run_http_service
+from services.kernel.startup import load_settings, run_http_service
 from services.kernel.ratelimit import RateLimit
 from services.kernel.resilience import RetryPolicy
 from services.kernel.runtime import Runtime

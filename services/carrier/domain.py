@@ -10,6 +10,7 @@ import re
 from collections.abc import Iterable
 from datetime import datetime
 from functools import reduce
+from typing import assert_never
 
 from pydantic import AwareDatetime, Field
 
@@ -118,7 +119,7 @@ class TrackingReport(Value):
     def stoppable(self) -> bool:
         return can_still_stop(self.status) if self.can_intercept is None else self.can_intercept
 
-    def news(self) -> tuple:
+    def news(self) -> tuple[object, ...]:
         """What makes a report worth telling again: not a new scan of the same state."""
         return (self.status, self.reason, self.estimated_delivery_from, self.estimated_delivery_by,
                 self.delivery, self.stoppable())
@@ -273,7 +274,11 @@ def _with(state: Watch, package: PackageState) -> Watch:
     return state.model_copy(update={"packages": {**state.packages, package.ref.tracking_number: package}})
 
 
-def decide_watch(state: Watch, command: object, now: datetime) -> list[Event]:
+#: Every command a watch takes (checked exhaustively below: ``assert_never``).
+WatchCommand = WatchShipments | RecordOrderLookupFailed | RecordCheck | EndWatch
+
+
+def decide_watch(state: Watch, command: WatchCommand, now: datetime) -> list[Event]:
     match command:
         case WatchShipments():
             if state.watching:
@@ -298,7 +303,8 @@ def decide_watch(state: Watch, command: object, now: datetime) -> list[Event]:
         case EndWatch():
             return [] if state.ended or not state.complaint_id else [
                 WatchEnded(complaint_id=state.complaint_id, ended_at=now)]
-    raise TypeError(f"the watch has no command {type(command).__name__}")
+        case _:
+            assert_never(command)
 
 
 def _news(state: Watch, outcome: Tracked | Failed, trigger: CheckTrigger, now: datetime) -> Event | None:
@@ -412,7 +418,7 @@ class RaiseAlert(Value):
 class Alerts(Value):
     """The last alert raised per package of one order."""
 
-    last: dict[str, tuple] = {}
+    last: dict[str, tuple[object, ...]] = {}
 
 
 def evolve_alerts(state: Alerts, event: Event) -> Alerts:

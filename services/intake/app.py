@@ -7,11 +7,11 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from contracts import TOPICS, registry
-from services.intake import desk, handlers, pages
+from services.intake import desk, handlers, metrics, pages
 from services.intake.adapters.orders import HttpOrderDirectory
 from services.intake.projections import PROJECTIONS
 from services.intake.settings import IntakeSettings
-from services.kernel.process import load_settings, run_http_service
+from services.kernel.startup import load_settings, run_http_service
 from services.kernel.runtime import Runtime
 from services.kernel.web import service_app
 
@@ -37,6 +37,7 @@ def create_app(settings: IntakeSettings | None = None) -> FastAPI:
     handlers.add_routes(app)
     app.include_router(pages.router)
     desk.add_desk(app)
+    app.include_router(metrics.api)
     pages.mount_static(app)
     return app
 

@@ -253,8 +253,9 @@ PROACTIVE_CATEGORY_OF_REASON = {ExceptionReason.DAMAGE: Category.DAMAGED_ITEM,
 
 def proactive_complaint(alert: ShipmentExceptionDetected, complaint_id: str, contact_id: str) -> FileComplaint:
     """The case we open for the customer when a carrier reports trouble with their order."""
-    category = PROACTIVE_CATEGORY.get(alert.status) or PROACTIVE_CATEGORY_OF_REASON.get(
-        alert.reason, Category.PACKAGE_NOT_RECEIVED)
+    category = PROACTIVE_CATEGORY.get(alert.status) or (
+        PROACTIVE_CATEGORY_OF_REASON.get(alert.reason, Category.PACKAGE_NOT_RECEIVED) if alert.reason
+        else Category.PACKAGE_NOT_RECEIVED)
     estimate = f" New estimate: {alert.estimated_delivery_by.isoformat()}." if alert.estimated_delivery_by else ""
     reason = f" ({alert.reason.value.replace('_', ' ')})" if alert.reason else ""
     description = (f"Opened by us before any complaint: {alert.carrier.value} reports package "
@@ -436,7 +437,7 @@ def verify_outcome(ce_types: Iterable[str]) -> VerifyOutcome:
 def _same(a: str | None, digests: tuple[str, ...]) -> bool:
     # Constant time: how long a comparison takes must not say how much was right. An empty digest
     # (a code requested before digests, docs/adr/0025) matches nothing.
-    return bool(a) and any([hmac.compare_digest(a.encode(), d.encode()) for d in digests])
+    return a is not None and a != "" and any([hmac.compare_digest(a.encode(), d.encode()) for d in digests])
 
 
 def _failures(state: Verification, now: datetime) -> int:

@@ -15,6 +15,7 @@ from contracts.routing import (AgentAssigned, CallbackDispatched, CallbackQueued
 from contracts.carrier import OrderShipmentSummarized
 from contracts.notify import (ClosureConfirmationRequested, ComplaintClosedUnconfirmed, ComplaintReopened,
                               CustomerConfirmedClosed)
+from services.intake import experience
 from services.intake.desk_views import DeskCaseViews
 from services.kernel.projections import DocumentProjection
 from services.kernel.staff import StaffDirectory
@@ -191,4 +192,29 @@ class CustomerViews(DocumentProjection):
                 "accounts": sorted(k for k in found if k.startswith(("customer:", "seller:")))}
 
 
-PROJECTIONS = [CaseViews, CustomerViews, DeskCaseViews, StaffDirectory]
+class ExperienceFacts(DocumentProjection):
+    """The metrics' read model: per complaint (or, for a held-back message about no case, per
+    recipient) the facts the customer-experience figures are computed from (``experience.py``)."""
+
+    name = "experience_facts"
+
+    async def setup(self) -> None:
+        await self.views.create_index("filed_at")  # the figures read a window of filing days
+
+    async def apply(self, envelope: Envelope, event: Event) -> None:
+        if not isinstance(event, experience.RECORDED):
+            return
+        key = getattr(event, "complaint_id", None) or envelope.subject
+        facts = await self.view(key) or {**experience.new_facts(key), "applied": []}
+        if envelope.id in facts["applied"]:
+            return  # applied already (a round replayed after a crash)
+        facts = {**experience.record(facts, event), "applied": [*facts["applied"], envelope.id]}
+        await self.save(key, facts)
+
+    async def since(self, moment: str) -> list[dict]:
+        """The facts of the cases filed since ``moment`` (UTC ISO), and of people no case is about."""
+        cursor = self.views.find({"$or": [{"filed_at": {"$gte": moment}}, {"filed_at": None}]}, {"applied": 0})
+        return [doc async for doc in cursor]
+
+
+PROJECTIONS = [CaseViews, CustomerViews, DeskCaseViews, StaffDirectory, ExperienceFacts]

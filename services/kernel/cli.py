@@ -291,6 +291,75 @@ def rebuild(
                f"(database {settings.database_name})")
 
 
+# --- metrics ------------------------------------------------------------------------------------
+
+async def _figures(settings: KernelSettings, compute, period: str, by: str | None, days: int) -> dict[str, Any]:
+    await check_store(settings)
+    client = _client(settings)
+    try:
+        return await compute(client[settings.database_name], period, by, days)
+    finally:
+        await client.close()
+
+
+def _cell(name: str, value: Any) -> str:
+    if value is None:
+        return "–"
+    return f"{value:.1%}" if "_rate" in name else str(value)
+
+
+def _figures_table(answer: dict[str, Any]) -> Table:
+    """One row per figure, one column per period (and breakdown value): the figures read down."""
+    rows = answer["rows"]
+    table = Table(title=f"customer-experience figures per {answer['period']}"
+                        + (f" by {answer['by']}" if answer["by"] else "") + f", cases filed since {answer['since']}")
+    table.add_column("figure")
+    for row in rows:
+        table.add_column(row["period"] + (f"\n{row['group']}" if row["group"] is not None else ""), justify="right")
+    for name in (rows[0]["figures"] if rows else {}):
+        values = [row["figures"][name] for row in rows]
+        if isinstance(values[0], dict):  # a spread: count and percentiles of seconds
+            for part in ("count", "p50", "p90", "p99"):
+                table.add_row(f"{name} {part}", *(_cell(part, v[part]) for v in values))
+        else:
+            table.add_row(name, *(_cell(name, v) for v in values))
+    return table
+
+
+@app.command()
+def metrics(
+    ctx: typer.Context,
+    period: Annotated[str, typer.Option(help="day or week.")] = "day",
+    by: Annotated[str | None, typer.Option(help="Break down by category, channel, team or agent.",
+                                           show_default=False)] = None,
+    days: Annotated[int, typer.Option(help="How many days back (UTC, today included) the cases were filed.")] = 28,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the answer of GET /api/metrics/figures.")] = False,
+    source: Annotated[str, typer.Option(
+        "--source", metavar="MODULE:ATTR",
+        help="The coroutine (db, period, by, days) -> figures answer.")] = "services.intake.metrics:figures_in",
+) -> None:
+    """Print the customer-experience figures, as supervisors see them on /desk/metrics.
+
+    Reads the intake service's metrics read model (`--service intake`, the default here); every
+    figure is defined in the README, "Customer-experience metrics".
+
+    Example: `complaints metrics --period week --by team`
+    """
+    settings: KernelSettings = ctx.obj
+    if settings.service_name == "kernel" and settings.mongodb_database is None:
+        settings = settings.model_copy(update={"service_name": "intake"})  # the metrics live in intake's store
+    try:
+        compute = _load(source, "figures")
+        with _dependency_errors(settings):
+            answer = asyncio.run(_figures(settings, compute, period, by, days))
+    except (UsageProblem, ValueError) as exc:
+        _fail(str(exc), 2)
+    if as_json:
+        typer.echo(json.dumps(answer, ensure_ascii=False))
+    else:
+        _out().print(_figures_table(answer))
+
+
 # --- dead letters -----------------------------------------------------------------------------
 
 def _dlq_name(topic: str) -> str:

@@ -34,6 +34,7 @@ from pymongo.errors import (ConnectionFailure, DuplicateKeyError, ExecutionTimeo
                             WTimeoutError)
 
 from contracts.envelope import Envelope, Event, MalformedMessage, UnknownEventType, from_kafka
+from services.kernel import meters
 from services.kernel.deadletters import DeadLetter
 from services.kernel.eventstore import ConcurrencyConflict, EventStore
 from services.kernel.kafka import publish, subscriber_options
@@ -126,7 +127,10 @@ class Consumer:
         #: (topic, partition, offset) -> failed deliveries of that message (cleared by its commit)
         self._attempts: dict[tuple[str, int, int], int] = {}
         self.workers: list[PartitionWorkers] = []
+        #: (group, topics) of each subscription: what "all consumed" means for this process
+        self.subscriptions: list[tuple[str, list[str]]] = []
         self.progress = Progress(settings.liveness_stall_s, settings.partition_stuck_s)  # read by the probes
+        meters.watch_waiting(self.progress.waiting)
 
     def subscribe(self, topics: str | Sequence[str], group_id: str, handlers: dict[type[Event], Handler],
                   record_all: bool = False) -> None:
@@ -136,6 +140,7 @@ class Consumer:
         consumers of one group on different topics rebalance each other at every join.
         """
         topics = [topics] if isinstance(topics, str) else list(topics)
+        self.subscriptions.append((group_id, topics))
         by_type = {cls.ce_type(): h for cls, h in handlers.items()}
 
         workers = PartitionWorkers(lambda message: self.process(message, by_type, record_all),
@@ -169,7 +174,8 @@ class Consumer:
             if handler is not None:
                 with continued_span(f"consume {envelope.type}", envelope.traceparent, SpanKind.CONSUMER,
                                     {"messaging.destination.name": msg.topic(),
-                                     "messaging.message.id": envelope.id}):
+                                     "messaging.message.id": envelope.id}), \
+                        meters.timed(meters.handling_duration, {"type": envelope.type}):
                     await handler(event, envelope)
             await self.inbox.record(envelope, msg, handled=handler is not None)
         except TRANSIENT as exc:
@@ -204,6 +210,7 @@ class Consumer:
             if attempts >= self.settings.consumer_max_attempts:
                 return await self._dead_letter(message, RepeatedFailure(attempts, exc))
         self._failures += 1
+        meters.redeliveries.add(1, {"topic": msg.topic()})
         pause = min(self.settings.retry_backoff_max_s, 0.1 * 2 ** min(self._failures, 10))
         log.warning("transient failure; message will be redelivered",
                     extra={"fields": {"error": repr(exc), "retry_in_s": pause}})
@@ -229,6 +236,7 @@ class Consumer:
         except TRANSIENT as send_error:
             # Not counted: a letter that cannot be sent has nowhere else to go.
             return await self._retry_later(message, send_error, count=False)
+        meters.dead_letters.add(1, {"topic": msg.topic(), "error_class": letter.error_class})
         log.warning("message dead-lettered", extra={"fields": {
             "topic": msg.topic(), "partition": msg.partition(), "offset": msg.offset(),
             "reason": letter.reason.splitlines()[0][:500], "error_class": letter.error_class,

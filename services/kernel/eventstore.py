@@ -28,6 +28,7 @@ from pymongo.errors import DuplicateKeyError
 
 from contracts.envelope import Envelope, Event, Registry
 from services.kernel.states import HotStates
+from services.kernel import meters
 from services.kernel.telemetry import current_traceparent
 
 #: Namespace of every id derived from a cause (uuid5): stable forever, never change it.
@@ -188,6 +189,8 @@ class EventStore:
                 raise ConcurrencyConflict(stream_id, expected_version) from None
         self._remember(stream_id, doc["version"], position)
         commit = Commit.from_doc(doc)
+        for event in commit.events:
+            meters.events_appended.add(1, {"type": event.type})
         self.wrote(commit_id, commit)
         self.notify()
         return commit
@@ -295,5 +298,7 @@ async def retry_on_conflict(attempt: Callable[[], Any], tries: int = 10) -> Any:
             return await attempt()
         except ConcurrencyConflict:
             if n == tries - 1:
+                meters.conflicts.add(1, {"outcome": "gave_up"})
                 raise
+            meters.conflicts.add(1, {"outcome": "retried"})
             await asyncio.sleep(random.uniform(0, min(0.3, 0.005 * 2 ** n)))

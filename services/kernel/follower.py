@@ -18,8 +18,10 @@ from confluent_kafka import KafkaException
 from pymongo import ASCENDING
 from pymongo.errors import PyMongoError
 
+from services.kernel import meters
 from services.kernel.eventstore import Commit, EventStore
-from services.kernel.outbox import Lease, OutboxRelay
+from services.kernel.lease import Lease
+from services.kernel.outbox import OutboxRelay
 from services.kernel.projections import Projector
 from contracts.envelope import Envelope
 
@@ -53,6 +55,7 @@ class LogFollower:
         """Carry out one batch of pending entries; returns how many were completed."""
         entries = await self.store.pending.find({}).sort("position", ASCENDING).limit(
             self.batch_size).to_list()
+        meters.record_backlog(len(entries))
         now, resolved = datetime.now(UTC), []
         for entry in entries:
             target = await self._resolve(entry)
@@ -62,7 +65,10 @@ class LogFollower:
                 continue
             resolved.append((entry, target))
         to_publish = [t for e, t in resolved if isinstance(t, Commit) and not e["published"]]
-        published = await self.relay.publish(to_publish) if to_publish else set()
+        published = set()
+        if to_publish:
+            with meters.timed(meters.publish_duration, {}):
+                published = await self.relay.publish(to_publish)
         done = []
         for entry, target in resolved:
             if isinstance(target, Commit) and not entry["published"] and target.id not in published:

@@ -100,7 +100,7 @@ def ensure_topics(settings: KernelSettings, topics: Iterable[str], partitions: i
     config = {"max.message.bytes": str(settings.kafka_max_message_bytes)}
     wanted = [NewTopic(n, num_partitions=partitions or settings.topic_partitions, replication_factor=1,
                        config=config) for n in names if n not in existing]
-    for name, future in admin.create_topics(wanted, operation_timeout=10).items() if wanted else []:
+    for _name, future in admin.create_topics(wanted, operation_timeout=10).items() if wanted else []:
         try:
             future.result()
         except KafkaException as exc:

@@ -74,6 +74,11 @@ class Progress:
                  "last_progress_s_ago": round(now - p.last_progress, 1),
                  "stuck": stuck.get(p.name, [])} for p in self._consumers.values()]
 
+    def waiting(self) -> list[tuple[tuple[str, int], float]]:
+        """For the metrics: each partition with lag, and how long its oldest message has waited."""
+        now = time.monotonic()
+        return [(key, now - since) for p in list(self._consumers.values()) for key, (since, _) in list(p.waiting.items())]
+
     def stuck(self) -> dict[str, list[str]]:
         """Each consumer's partitions (``topic[partition]``) with lag that have not moved for
         ``stuck_s``; a newly stuck one is logged, once (called by the readiness probe and by the

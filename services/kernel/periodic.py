@@ -13,7 +13,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 
-from services.kernel.outbox import Lease
+from services.kernel.lease import Lease
 
 log = logging.getLogger(__name__)
 

@@ -27,7 +27,8 @@ from services.kernel.eventstore import EventStore
 from services.kernel.follower import LogFollower
 from services.kernel.kafka import LIBRDKAFKA_LOG, client_config, ensure_topics, make_broker
 from services.kernel.outage import Dependency, StoreHeartbeats, quiet_retry_loops, watch_broker
-from services.kernel.outbox import Lease, OutboxRelay
+from services.kernel.lease import Lease
+from services.kernel.outbox import OutboxRelay
 from services.kernel.projections import Projection, Projector
 from services.kernel.settings import KernelSettings
 from services.kernel.storecount import listeners as store_listeners

@@ -1,7 +1,7 @@
 """Opt-in count of the store commands a service process sends, for the benchmark (bench/README.md).
 
 ``COMPLAINTS_COUNT_STORE_COMMANDS=<folder>``: the process counts every command its store client
-starts (PyMongo command monitoring), by command name, and rewrites
+starts (PyMongo command monitoring), by command and collection (``"find pending"``), and rewrites
 ``<folder>/<service>.<pid>.json`` every second and at exit. Unset (the default): nothing at all.
 """
 
@@ -19,15 +19,22 @@ from pymongo import monitoring
 ENV = "COMPLAINTS_COUNT_STORE_COMMANDS"
 
 
+def command_key(name: str, command) -> str:
+    """``"find pending"``: the command and the collection it names (most commands name one as the
+    value of their own key), so that a count says which code sent it."""
+    collection = command.get(name) if hasattr(command, "get") else None
+    return f"{name} {collection}" if isinstance(collection, str) else name
+
+
 class CommandCounter(monitoring.CommandListener):
-    """Counts the store commands a process's clients send, by command name (``path``: where
+    """Counts the store commands a process's clients send, by command and collection (``path``: where
     ``dump`` writes them; the benchmarks read ``counts`` in process and need none)."""
 
     def __init__(self, path: str = "") -> None:
         self.path, self.counts = path, Counter()
 
     def started(self, event: monitoring.CommandStartedEvent) -> None:
-        self.counts[event.command_name] += 1
+        self.counts[command_key(event.command_name, event.command)] += 1
 
     def succeeded(self, event) -> None:
         pass

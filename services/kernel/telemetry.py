@@ -1,7 +1,9 @@
 """Tracing and structured logs: one trace from an HTTP request through the store and Kafka.
 
-The W3C ``traceparent`` of the span that appends a commit is stored in each event's envelope,
-travels as a Kafka header, and becomes the parent of the consumer's span.
+HTTP spans, in and out, come from OpenTelemetry's instrumentation packages (FastAPI, httpx). Ours
+is only what they cannot know: the W3C ``traceparent`` of the span that appends a commit is stored
+in each event's envelope, travels as a Kafka header, and becomes the parent of the consumer's span,
+however long after (a redelivery, a rebuild) it is consumed.
 """
 
 from __future__ import annotations
@@ -15,12 +17,14 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 
 from opentelemetry import context, trace
+from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter
 from opentelemetry.trace import Span, SpanKind
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
+from services.kernel import meters  # noqa: F401 - sets the HTTP semantic conventions first
 from services.kernel.redaction import redact
 
 _propagator = TraceContextTextMapPropagator()
@@ -32,6 +36,10 @@ def setup_tracing(service_name: str, *processors: SpanProcessor) -> TracerProvid
     ``OTEL_TRACES_EXPORTER=console`` prints spans; an OTLP exporter is used when
     ``OTEL_EXPORTER_OTLP_ENDPOINT`` is set and the exporter package is installed.
     """
+    # Every outbound HTTP call (carriers, telephony, the order system, accounts) gets a client span
+    # and carries its traceparent, whichever client makes it.
+    if not HTTPXClientInstrumentor().is_instrumented_by_opentelemetry:
+        HTTPXClientInstrumentor().instrument()
     current = trace.get_tracer_provider()
     if isinstance(current, TracerProvider):
         for p in processors:

@@ -16,34 +16,27 @@ from fastapi import FastAPI, Header, HTTPException, Path, Query, Request
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from opentelemetry.trace import SpanKind
+from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from services.kernel import auth
+from services.kernel import auth, meters
 from services.kernel.client_address import client_address
 from services.kernel.errors import DomainError
 from services.kernel.idempotency import IdempotencyKeyReused
 from services.kernel.outage import refuse_during_outages
 from services.kernel.runtime import Runtime
 from services.kernel.shedding import ShedLoad
-from services.kernel.telemetry import continued_span
 
 log = logging.getLogger(__name__)
 
 
 def instrument(app: FastAPI) -> None:
-    """Continue the caller's W3C trace (``traceparent`` header) in a server span per request."""
-
-    @app.middleware("http")
-    async def trace_request(request: Request, call_next):
-        with continued_span(f"{request.method} {request.url.path}", request.headers.get("traceparent"),
-                            SpanKind.SERVER, {"http.request.method": request.method,
-                                              "url.path": request.url.path}) as span:
-            response = await call_next(request)
-            span.set_attribute("http.response.status_code", response.status_code)
-            return response
+    """A server span per request, continuing the caller's W3C trace (``traceparent``), named by the
+    route's template (``POST /api/complaints/{complaint_id}/notes``), by OpenTelemetry's FastAPI
+    instrumentation; probes and metrics scrapes are left out (they would be most of the spans)."""
+    FastAPIInstrumentor.instrument_app(app, excluded_urls="/health/.*,/metrics")
 
 
 class ConsumerProgress(BaseModel):
@@ -64,6 +57,21 @@ class ReadinessChecks(BaseModel):
 class Readiness(BaseModel):
     ready: bool = Field(description="Whether the service can serve its HTTP traffic (its store answers).")
     checks: ReadinessChecks = Field(description="What was checked.")
+
+
+def add_metrics_route(app: FastAPI) -> None:
+    """``GET /metrics``: this process's metrics for Prometheus (services/kernel/meters.py).
+
+    For the scraper, which calls the pod directly: a request that came through a proxy (an
+    ingress or a gateway adds ``X-Forwarded-For``/``Forwarded``) is answered 404, so the metrics
+    stay inside the cluster even where the ingress routes every path to the service."""
+
+    @app.get("/metrics", include_in_schema=False)
+    async def prometheus_metrics(request: Request) -> Response:
+        if "x-forwarded-for" in request.headers or "forwarded" in request.headers:
+            return problem(404, "Not Found", code="not_found")
+        body, content_type = meters.exposition()
+        return Response(body, media_type=content_type)
 
 
 def add_health_routes(app: FastAPI, runtime: Runtime) -> None:
@@ -269,10 +277,13 @@ def service_app(title: str, description: str, lifespan, runtime: Runtime, max_bo
     if runtime is not None:  # (tests of the HTTP edge alone build an app with no runtime)
         app.add_middleware(ShedLoad, max_in_flight=runtime.settings.max_in_flight_writes,
                            queue_timeout_s=runtime.settings.write_queue_timeout_s)
+    if runtime is not None:
+        meters.setup_metrics(runtime.settings.service_name)
     instrument(app)
     limit_body_size(app, max_body_bytes)
     explain_errors(app)
     add_health_routes(app, runtime)
+    add_metrics_route(app)
     if runtime is not None:
         refuse_during_outages(app, runtime.settings.store_request_timeout_s)
     return app

@@ -13,9 +13,9 @@ from fastapi import FastAPI
 from contracts import TOPICS, registry
 from services.kernel.clock import Clock, SystemClock
 from services.kernel.outage import quiet_retry_loops
-from services.kernel.outbox import Lease
+from services.kernel.lease import Lease
 from services.kernel.periodic import Periodic
-from services.kernel.process import load_settings, run_http_service
+from services.kernel.startup import load_settings, run_http_service
 from services.kernel.runtime import Runtime
 from services.kernel.web import service_app
 from services.notify import handlers

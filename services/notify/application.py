@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from contextlib import suppress
 from dataclasses import asdict, dataclass, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Literal
 
 from pymongo.errors import DuplicateKeyError
@@ -335,10 +335,17 @@ class Notify:
         now = self.clock.now()
         for entry in await self.agenda.find({}).to_list():
             kind, _, key = entry["_id"].partition(":")
-            if kind == "closure":
+            if kind == "closure" and self._closure_due(entry, now):
                 await self._tick_closure(key, now)
             elif kind == "dialout" and (await self.dial_if_due(key)).next_attempt_at(self.policies.calls) is None:
                 await self.agenda.delete_one({"_id": entry["_id"]})  # placed, or the fallback is queued
+
+    def _closure_due(self, entry: dict, now: datetime) -> bool:
+        """Whether the question's reminder or close may be due: a case waiting for its answer is
+        not read on every tick (thousands of open questions would be thousands of reads a round)."""
+        wait = self.policies.close_after if entry.get("reminded") else min(
+            self.policies.reminder_after, self.policies.close_after)
+        return entry["since"].replace(tzinfo=entry["since"].tzinfo or UTC) + wait <= now
 
     async def _tick_closure(self, complaint_id: str, now: datetime) -> None:
         cause = Cause.of_request(derived_id("tick", complaint_id, now.isoformat()), "tick_closure")

@@ -36,9 +36,7 @@ class Complainant(Value):
         return (self.display_name or "").split(" ")[0] or "there"
 
 
-def decide_complainant(state: Complainant, command: object, now: datetime) -> list[Event]:
-    if not isinstance(command, NoteComplainant):
-        raise TypeError(f"the complainant has no command {type(command).__name__}")
+def decide_complainant(state: Complainant, command: NoteComplainant, now: datetime) -> list[Event]:
     if state.complaint_id is not None:
         return []
     filed, who = command.filed, command.filed.complainant

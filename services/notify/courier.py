@@ -23,7 +23,7 @@ from pymongo.errors import DuplicateKeyError
 from contracts.notify import MessageQueued
 from services.kernel.commands import current
 from services.kernel.eventstore import EventStore
-from services.kernel.outbox import Lease
+from services.kernel.lease import Lease
 from services.kernel.sealed_codes import CannotOpen, open_sealed
 from services.notify.adapters.smtp import SendFailed, SmtpMailer
 from services.notify.adapters.telephony import TelephonyFailed, TwilioStyleTelephony

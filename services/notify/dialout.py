@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import assert_never
 
 from pydantic import Field
 
@@ -54,14 +55,19 @@ class DialOut(Value):
         wait = next_call_attempt(self.failures, policy)
         if wait is None:
             return None
-        return self.last_failed_at + wait if self.last_failed_at else self.requested_at + wait
+        since = self.last_failed_at or self.requested_at
+        return since + wait if since is not None else None
 
     def gave_up(self, policy: CallRetryPolicy) -> bool:
         """Every attempt failed: the complainant must hear from us another way."""
         return not self.placed and next_call_attempt(self.failures, policy) is None
 
 
-def decide_dialout(state: DialOut, command: object, now: datetime) -> list[Event]:
+#: Every command a dial-out takes (checked exhaustively below: ``assert_never``).
+DialOutCommand = RequestDialOut | RecordCall
+
+
+def decide_dialout(state: DialOut, command: DialOutCommand, now: datetime) -> list[Event]:
     match command:
         case RequestDialOut():
             if state.complaint_id is not None:
@@ -78,7 +84,8 @@ def decide_dialout(state: DialOut, command: object, now: datetime) -> list[Event
                                reason=(command.reason or "unknown")[:2000], attempt=command.attempt,
                                final=next_call_attempt(command.attempt, command.policy) is None,
                                failed_at=now)]
-    raise TypeError(f"the dial-out has no command {type(command).__name__}")
+        case _:
+            assert_never(command)
 
 
 def evolve_dialout(state: DialOut, event: Event) -> DialOut:

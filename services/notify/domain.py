@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime, timedelta
-from typing import Literal
+from typing import Any, Literal, assert_never
 
 from pydantic import Field
 
@@ -174,7 +174,11 @@ def _tick(state: ClosureLoop, command: Tick, now: datetime) -> list[Event]:
     return []
 
 
-def decide_closure(state: ClosureLoop, command: object, now: datetime) -> list[Event]:
+#: Every command the closure loop takes (checked exhaustively below: ``assert_never``).
+ClosureCommand = ProposeClosure | Confirm | Dispute | ReadReply | Tick
+
+
+def decide_closure(state: ClosureLoop, command: ClosureCommand, now: datetime) -> list[Event]:
     match command:
         case ProposeClosure():
             if command.message_id in state.message_ids:
@@ -194,10 +198,11 @@ def decide_closure(state: ClosureLoop, command: object, now: datetime) -> list[E
             return _answer(state, plain, now)
         case Tick():
             return _tick(state, command, now)
-    raise TypeError(f"the closure loop has no command {type(command).__name__}")
+        case _:
+            assert_never(command)
 
 
-def _settle(state: ClosureLoop, **update) -> ClosureLoop:
+def _settle(state: ClosureLoop, **update: Any) -> ClosureLoop:
     if state.current is None:
         return state
     return state.model_copy(update={"rounds": (*state.rounds[:-1],

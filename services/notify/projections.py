@@ -58,6 +58,9 @@ class Agenda(DocumentProjection):
             case ClosureConfirmationRequested(reminder=False):
                 await self.views.replace_one({"_id": f"closure:{event.complaint_id}"},
                                              {"since": event.requested_at}, upsert=True)
+            case ClosureConfirmationRequested(reminder=True):
+                # What is due next is the close: the ticker need not look at it before then.
+                await self.views.update_one({"_id": f"closure:{event.complaint_id}"}, {"$set": {"reminded": True}})
             case CustomerConfirmedClosed() | ComplaintReopened() | ComplaintClosedUnconfirmed():
                 await self.views.delete_one({"_id": f"closure:{event.complaint_id}"})
             case DialOutRequested():

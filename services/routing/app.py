@@ -11,9 +11,9 @@ from fastapi import FastAPI
 
 from contracts import TOPICS, registry
 from services.kernel.commands import Snapshots
-from services.kernel.outbox import Lease
+from services.kernel.lease import Lease
 from services.kernel.periodic import Periodic
-from services.kernel.process import load_settings, run_http_service
+from services.kernel.startup import load_settings, run_http_service
 from services.kernel.runtime import Runtime
 from services.kernel.web import allow_browser_origins, service_app
 from services.routing import handlers

@@ -23,7 +23,7 @@ from services.kernel.fields import Id, text
 from services.kernel.idempotency import IdempotencyStore, idempotent
 from services.kernel.runtime import Runtime
 from services.kernel.errors import Unavailable
-from services.kernel.records import RecordUnavailable
+from services.kernel.record_client import RecordUnavailable
 from services.kernel.openapi import problems
 from services.kernel.web import PathId, refuse_as
 from services.routing.access import (MATRIX, SUPERVISOR, Who, check_membership, check_release, check_team_change,

@@ -21,6 +21,8 @@ from pathlib import Path
 import httpx
 import pytest
 import uvicorn
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from pymongo import MongoClient
 
 from contracts import TOPICS
@@ -33,6 +35,7 @@ from services.routing.app import create_app as create_routing_app
 from services.routing.settings import RoutingSettings
 from services.carrier.app import create_app as create_carrier_app
 from services.carrier.settings import CarrierSettings
+from services.kernel.telemetry import setup_tracing
 from tests.integration.simulators import (carrier_simulator_url, mailbox, order_system_url,  # noqa: F401
                                           telephony_url)  # (session fixtures)
 
@@ -42,6 +45,15 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-backg
                  "--disable-component-update", "--disable-sync"]
 KAFKA = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:29092")
 MONGO = os.environ.get("MONGODB_URL", "mongodb://127.0.0.1:29017/")
+
+
+@pytest.fixture(scope="session")
+def spans() -> InMemorySpanExporter:
+    """Every span the apps of this process finish, as an exporter would receive them (the apps
+    run in this process: one tracer provider, as each service has its own in production)."""
+    exporter = InMemorySpanExporter()
+    setup_tracing("e2e", SimpleSpanProcessor(exporter))
+    return exporter
 
 
 # Package scope, not session: Playwright's sync API runs an event loop in this thread while it is

@@ -62,7 +62,7 @@ def on_duty(routing_server, routing_settings):
 
 def test_the_button_call_me_now_the_agent_hands_over_with_a_brief_the_partner_acts_and_the_customer_closes_it(
         page: Page, another_page, intake_server, routing_server, routing_settings, notify_server, mailbox,
-        telephony_url, on_duty):
+        telephony_url, on_duty, spans):
     agent = on_duty([DRIVER])
     logistics = a_partner_team(routing_server, routing_settings, [DRIVER])
     email, phone = someone("sam")
@@ -125,6 +125,25 @@ def test_the_button_call_me_now_the_agent_hands_over_with_a_brief_the_partner_ac
     assert "D-4471" not in page.content()
     screenshot(page, "customer-page")
     assert routing_case(routing_server, routing_settings, complaint_id, agent, until="closed")["status"] == "closed"
+
+    # The operators can follow it too: one trace from his click to the dial-out, across intake,
+    # routing and notify, and the services' metrics show what they did.
+    click = the_trace_of(spans, f"/api/complaints/{complaint_id}/callback")
+    assert {"consume complaints.intake.CallbackRequested.v1", "consume complaints.routing.CallbackDispatched.v1",
+            "eventstore.append"} <= {s.name for s in click}
+    assert any(str(s.attributes.get("url.full", "")).startswith(telephony_url) for s in click), "the dial-out"
+    metrics = httpx.get(f"{routing_server}/metrics").text
+    for name in ("http_server_request_duration_seconds_count", "complaints_events_appended_total",
+                 "complaints_relay_publish_duration_seconds_count", "complaints_consumer_handling_duration_seconds_count",
+                 "http_client_request_duration_seconds_count"):
+        assert any(line.startswith(name) and float(line.rsplit(" ", 1)[1]) > 0 for line in metrics.splitlines()), name
+
+
+def the_trace_of(spans, path: str) -> list:
+    """Every span of the trace that began with the request for ``path`` (its server span)."""
+    finished = spans.get_finished_spans()
+    [root] = [s for s in finished if s.attributes.get("url.path") == path and s.kind.name == "SERVER"]
+    return [s for s in finished if s.context.trace_id == root.context.trace_id]
 
 
 def resolve_and_wait_for_the_question(desk: Page, mailbox, story: str, complaint_id: str, to: str, recap: str,

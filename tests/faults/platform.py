@@ -196,7 +196,7 @@ def first_dial_after(calls: list[dict], moment: datetime) -> float | None:
 def longest_pause(calls: list[dict], since: datetime) -> float:
     times = sorted(datetime.fromisoformat(c["date_created"]) for c in calls
                    if datetime.fromisoformat(c["date_created"]) >= since)
-    return max(((b - a).total_seconds() for a, b in zip(times, times[1:])), default=0.0)
+    return max(((b - a).total_seconds() for a, b in zip(times, times[1:], strict=False)), default=0.0)
 
 
 def now() -> datetime:

@@ -55,6 +55,44 @@ def kafka_config(bootstrap: str, **extra) -> dict:
     return {**client_config(KernelSettings(kafka_bootstrap_servers=bootstrap)), **extra}
 
 
+def consumer_lag(bootstrap: str, group_id: str, topics: list[str]) -> int:
+    """Messages on ``topics`` that ``group_id`` has not committed yet. Reading a group's committed
+    offsets does not join the group: the service's consumers are not disturbed."""
+    consumer = Consumer(kafka_config(bootstrap, **{"group.id": group_id, "enable.auto.commit": False}))
+    try:
+        lag = 0
+        for topic in topics:
+            meta = consumer.list_topics(topic, timeout=10).topics.get(topic)
+            if meta is None or meta.error is not None:
+                continue
+            partitions = [TopicPartition(topic, p) for p in meta.partitions]
+            for committed in consumer.committed(partitions, timeout=10):
+                low, high = consumer.get_watermark_offsets(committed, timeout=10)
+                lag += high - (committed.offset if committed.offset >= 0 else low)
+        return lag
+    finally:
+        consumer.close()
+
+
+async def quiescent(runtime, *also, timeout: float = 30.0) -> None:
+    """Wait until the service has nothing left to do: every message of the topics it consumes
+    committed by its groups, no log entry pending, and each of ``also`` (predicates, plain or async)
+    true. What a test asserts after this cannot change any more: the place of a blind sleep that
+    "proves nothing else happens"."""
+    async def idle() -> bool:
+        lag = await asyncio.to_thread(lambda: sum(
+            consumer_lag(runtime.settings.kafka_bootstrap_servers, group, topics)
+            for group, topics in runtime.consumer.subscriptions))
+        if lag or await runtime.store.pending.count_documents({}):
+            return False
+        for predicate in also:
+            result = predicate()
+            if not (await result if inspect.isawaitable(result) else result):
+                return False
+        return True
+    await wait_for(idle, timeout=timeout, every=0.1)
+
+
 def produce_raw(bootstrap: str, topic: str, messages: list[tuple[bytes, bytes, list]]) -> None:
     """Put messages on a topic exactly as given (for poison-message tests)."""
     producer = Producer(kafka_config(bootstrap, **{"message.max.bytes": BROKER_MAX_MESSAGE_BYTES}))

@@ -45,6 +45,7 @@ ONLY_STAFF_READ = (401, 401, 403, OK, OK, 403, OK, 403, 403, 403)
 HELD_CASE = (401, 401, 403, OK, 403, 403, OK, 403, 403, 403)
 TEAM_ACTION = (401, 401, 403, 403, 403, 403, OK, 403, OK, 404)
 ROSTER_ADMIN = (401, 401, 403, 403, 403, 403, OK, OK, 403, 403)
+ONLY_SUPERVISORS = (401, 401, 403, 403, 403, 403, OK, 403, 403, 403)
 EXPECTED: dict[tuple[str, str, str], tuple] = {
     # routing
     ("routing", "POST", "/api/agents"): ROSTER_ADMIN,
@@ -71,6 +72,9 @@ EXPECTED: dict[tuple[str, str, str], tuple] = {
     ("intake", "GET", "/api/desk/cases/{complaint_id}"): (401, 401, 403, OK, OK, 403, OK, 403, OK, 404),
     ("intake", "POST", "/api/desk/dev-sign-in"): (404,) * 10,  # only where DEV_SIGN_IN is set
     ("intake", "GET", "/api/agents/customers/{identifier}"): ONLY_STAFF_READ,
+    # intake: the customer-experience metrics name agents and teams: supervisors only
+    ("intake", "GET", "/api/metrics/figures"): ONLY_SUPERVISORS,
+    ("intake", "GET", "/api/metrics/breaches"): ONLY_SUPERVISORS,
     # carrier
     ("carrier", "GET", "/api/complaints/{complaint_id}/shipments"): ONLY_STAFF_READ,
     ("carrier", "POST", "/api/complaints/{complaint_id}/recheck"): ONLY_STAFF_READ,
@@ -161,7 +165,7 @@ async def world(platform):
         assert answer.status_code == 200, answer.text
     for service in ("intake", "carrier"):
         directory = StaffDirectory(clients[service].app.state.services.runtime.store.db)
-        await wait_for(lambda: directory.on_roster(OTHER_AGENT), timeout=60)
+        await wait_for(lambda directory=directory: directory.on_roster(OTHER_AGENT), timeout=60)
 
     held = await a_case_held_by_the_holder(clients, key, ITS_CUSTOMER, ORDER)
     call = await clients["intake"].post(f"/api/complaints/{held}/callback", json={"phone": "+447700900111"},
@@ -209,7 +213,8 @@ def concrete(path: str, ids: dict) -> str:
 def test_every_route_of_the_three_apis_has_a_row_in_the_matrix():
     documented = {(service, method, path) for service, method, path in EXPECTED}
     routes = ({("routing", m, p) for m, p in api_routes(create_routing(), "/api")}
-              | {("intake", m, p) for m, p in api_routes(create_intake(), "/api/desk", "/api/agents")}
+              | {("intake", m, p) for m, p in api_routes(create_intake(), "/api/desk", "/api/agents",
+                                                                "/api/metrics")}
               | {("carrier", m, p) for m, p in api_routes(create_carrier(), "/api")})
     assert routes - documented == set(), "routes nobody decided about: add them to EXPECTED and the README"
     assert documented - routes == set(), "rows for routes that no longer exist"

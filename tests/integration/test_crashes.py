@@ -15,9 +15,15 @@ from contracts.envelope import to_kafka
 from services.kernel.deadletters import list_letters
 from services.kernel.eventstore import Cause, EventStore
 from tests.integration.story_events import NoteAdded
-from tests.integration.support import ServiceProcess, count_at_least, group_state, produce_raw, wait_for
+from tests.integration.support import (ServiceProcess, consumer_lag, count_at_least, group_state, produce_raw,
+                                       wait_for)
 
 ROOT = Path(__file__).resolve().parents[2]
+
+
+async def lag_is(settings, group: str, topic: str, lag: int) -> bool:
+    """Whether ``group`` has exactly ``lag`` messages of ``topic`` left to commit (as the broker sees it)."""
+    return await asyncio.to_thread(consumer_lag, settings.kafka_bootstrap_servers, group, [topic]) == lag
 
 
 async def test_a_relay_killed_after_publishing_and_before_marking_publishes_again_and_the_consumer_applies_once(
@@ -46,7 +52,7 @@ async def test_a_relay_killed_after_publishing_and_before_marking_publishes_agai
     consumer_db = db.client[consumer_settings.database_name]
     try:
         await wait_for(lambda: count_at_least(consumer_db["inbox"], 1), timeout=60)
-        await asyncio.sleep(1.0)  # time for a (wrong) second application to show
+        await wait_for(lambda: lag_is(settings, f"{unique}-c", topic, 0), timeout=60)  # the repeat is read too
         assert consumer.stop() == 0
         assert await consumer_db["handler_calls"].count_documents({}) == 1, "the repeat is dropped by id"
         assert await consumer_db["commits"].count_documents({}) == 1
@@ -66,7 +72,8 @@ async def test_a_consumer_killed_mid_handler_gets_the_message_again_applies_it_o
     first = ServiceProcess("consumer", settings, topic, tmp_path, TEST_GROUP=group, TEST_HANG_AT="3")
     processes.append(first)
     await first.hung()
-    await asyncio.sleep(0.5)  # let the offset commits of messages 1 and 2 reach the broker
+    # the offset commits of messages 1 and 2 reach the broker (3 of the 5 still to commit)
+    await wait_for(lambda: lag_is(settings, group, topic, 3))
     first.kill()
     assert await db["inbox"].count_documents({}) == 2
 

@@ -52,7 +52,8 @@ async def test_a_commit_with_an_old_event_time_is_not_taken_for_an_orphan_while_
 
     from services.kernel.follower import LogFollower
     from services.kernel.kafka import ensure_topics, make_broker
-    from services.kernel.outbox import Lease, OutboxRelay
+    from services.kernel.lease import Lease
+    from services.kernel.outbox import OutboxRelay
     from services.kernel.projections import Projector
 
     class Applied:
@@ -93,7 +94,8 @@ async def test_a_read_model_is_read_back_only_when_the_follower_takes_its_lease_
     back before the next change; after another replica held the lease, it reads again."""
     from services.kernel.follower import LogFollower
     from services.kernel.kafka import make_broker
-    from services.kernel.outbox import Lease, OutboxRelay
+    from services.kernel.lease import Lease
+    from services.kernel.outbox import OutboxRelay
     from services.kernel.projections import Projector
 
     def replica() -> tuple[EventStore, LogFollower, list[str]]:
@@ -123,7 +125,8 @@ async def test_a_read_model_is_read_back_only_when_the_follower_takes_its_lease_
 async def test_a_round_that_changes_one_read_model_document_many_times_writes_it_once(db, test_registry, settings):
     from services.kernel.follower import LogFollower
     from services.kernel.kafka import make_broker
-    from services.kernel.outbox import Lease, OutboxRelay
+    from services.kernel.lease import Lease
+    from services.kernel.outbox import OutboxRelay
     from services.kernel.projections import Projector
 
     store, counts = EventStore(db, "/services/test", test_registry), NoteCounts(db)

@@ -74,7 +74,7 @@ def report(runs: dict[tuple[str, str, str], Run]) -> str:
 def test_no_input_from_any_caller_finds_a_server_error_or_an_undocumented_answer(platform):
     with ThreadPoolExecutor(2) as pool:
         runs = dict(zip(RUNS, pool.map(lambda r: fuzz(platform[r[0]], CALLERS[r[1]], max_time_s=SECONDS,
-                                                      phases=r[2]), RUNS)))
+                                                      phases=r[2]), RUNS), strict=True))
 
     for (service, caller, phases), run in runs.items():
         print(f"fuzzing {service} as {caller} ({phases}): exit {run.code} in {run.seconds:.1f} s")

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
 import httpx
 from fastapi import FastAPI
+from opentelemetry import trace
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from services.kernel.eventstore import Cause
+from services.kernel.record_client import RecordClient
 from services.kernel.runtime import Runtime
 from services.kernel.telemetry import setup_tracing
 from services.kernel.web import instrument
@@ -47,9 +52,35 @@ async def test_the_trace_of_a_request_continues_in_the_consumers_span(settings, 
         await runtime.stop()
 
     by_name = {s.name: s for s in spans.get_finished_spans() if format(s.context.trace_id, "032x") == CALLER_TRACE}
-    server, append = by_name["POST /complaints/c-1/notes"], by_name["eventstore.append"]
+    server, append = by_name["POST /complaints/{complaint_id}/notes"], by_name["eventstore.append"]
     consumer = by_name["consume complaints.test.NoteAdded.v1"]
     assert append.parent.span_id == server.context.span_id
     assert consumer.parent.span_id == append.context.span_id, "the consumer continues the producer's span"
     assert consumed[0].split("-")[1] == CALLER_TRACE
 
+
+
+async def test_an_outbound_call_carries_the_trace_it_is_made_in():
+    """The order system (or a carrier, the telephony provider) sees our trace: httpx's
+    instrumentation adds the header to every call, whichever client makes it."""
+    seen: list[str | None] = []
+
+    class Orders(BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 - http.server's name
+            seen.append(self.headers.get("traceparent"))
+            self.send_response(404)
+            self.end_headers()
+
+        def log_message(self, *args):  # quiet
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Orders)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    setup_tracing("test")
+    try:
+        with trace.get_tracer("test").start_as_current_span("handling a complaint") as span:
+            assert await RecordClient(f"http://127.0.0.1:{server.server_port}").get("orders", "o-1") is None
+    finally:
+        server.shutdown()
+
+    assert seen and seen[0].split("-")[1] == format(span.get_span_context().trace_id, "032x")

@@ -9,7 +9,7 @@ import pytest
 import uvicorn
 
 from services.kernel.client_address import client_address, trusted_networks
-from services.kernel.process import http_config
+from services.kernel.startup import http_config
 
 INGRESS = trusted_networks("10.42.0.0/16, 192.168.1.7")
 

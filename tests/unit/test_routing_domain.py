@@ -22,7 +22,7 @@ from services.routing.domain import (
     ActionPolicy, InvalidField, NeedsSupervisor, OrderFacts, OrderLine,
     CASE, ROSTER, AcknowledgeTransfer, CallbackOnCase, ConnectCall, callbacks_on, AddNote, AssignCase, AssignForCallback, Close, FinishCase, BriefDraft, CancelQueuedCallback, ChangeAvailability,
     Escalate, FireDueTimers, IllegalState, MissingField, Needs, NotFound, OpenCase, RecordContact,
-    RecordPartnerOutcome, RegisterAgent, ReleaseAgent, Reopen, RequestResolutionAction, Resolve,
+    RecordPartnerOutcome, ReleaseAgent, Reopen, RequestResolutionAction, Resolve,
     RouteBack, Team, TransferToPartner, due_timers, pick_agent, repeated_contacts,
 )
 from services.routing.rules import PartnerTeam as PartnerTeamTarget, Supervisor

@@ -3,7 +3,7 @@
 import pytest
 
 from services.intake.settings import IntakeSettings
-from services.kernel.process import load_settings
+from services.kernel.startup import load_settings
 
 
 @pytest.mark.parametrize("env, said", [

@@ -17,6 +17,8 @@ import aiosmtplib
 from aiosmtplib.email import extract_recipients, extract_sender, flatten_message
 from aiosmtplib.protocol import PERIOD_REGEX, normalize_message_line_endings
 
+from services.kernel import meters
+
 START_INPUT, COMPLETED = 354, 250
 
 
@@ -45,17 +47,22 @@ class SmtpMailer:
         """Hand ``message`` over; ``before_commit`` runs at the point of no return (see the module)."""
         smtp = aiosmtplib.SMTP(hostname=self.host, port=self.port, username=self.username, password=self.password,
                                start_tls=self.starttls, timeout=self.timeout_s)
+        outcome = "error"
         try:
             async with smtp:
                 await smtp.mail(extract_sender(message) or "")
                 for recipient in extract_recipients(message):
                     await smtp.rcpt(recipient)
                 await self._data(smtp, flatten_message(message), before_commit)
+            outcome = "sent"
         except aiosmtplib.SMTPResponseException as exc:
+            outcome = "refused"
             raise SendFailed(f"SMTP {self.host}:{self.port} answered {exc.code} {exc.message}",
                              permanent=500 <= exc.code < 600) from None
         except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
             raise SendFailed(f"SMTP {self.host}:{self.port}: {exc}") from None
+        finally:
+            meters.outbound_calls.add(1, {"target": "smtp", "outcome": outcome})
 
     async def _data(self, smtp: aiosmtplib.SMTP, body: bytes,
                     before_commit: Callable[[], Awaitable[None]]) -> None:

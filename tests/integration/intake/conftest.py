@@ -13,7 +13,7 @@ import uvicorn
 from contracts import TOPICS
 from services.intake.app import create_app
 from services.intake.settings import IntakeSettings
-from services.kernel.process import http_config
+from services.kernel.startup import http_config
 from tests.integration.support import skip_history
 
 

@@ -274,7 +274,7 @@ async def test_the_complainant_answers_is_this_closed_on_their_case_page_once_th
             ClosureConfirmationRequested(complaint_id=complaint_id, message_id="<q-1@notify>", to="sam.okafor@example.com",
                                          recap="We reported the driver.", yes_url_expires_at=now + timedelta(days=7),
                                          requested_at=now)]
-    for event, source in zip(told, ("routing", "notify")):
+    for event, source in zip(told, ("routing", "notify"), strict=True):
         produce_raw(intake.config.kafka_bootstrap_servers, TOPICS[source], [to_kafka(
             store.envelope(event, f"{source}-{uuid.uuid4()}", Cause.of_request("r", source), now).model_copy(
                 update={"source": f"/services/{source}"}))])

@@ -18,7 +18,7 @@ from services.kernel.clock import ManualClock
 from services.kernel.kafka import ensure_topics
 from services.notify.app import create_app
 from services.notify.settings import NotifySettings
-from tests.integration.support import kafka_config, skip_history
+from tests.integration.support import kafka_config, quiescent, skip_history
 from tests.integration.simulators import mailbox, telephony_url  # noqa: F401  (session fixtures)
 from tests.integration.support import produce_raw
 
@@ -93,3 +93,12 @@ def publish(bootstrap: str, service: str, *events: Event) -> list[str]:
                                   data=event.model_dump(mode="json")))
     produce_raw(bootstrap, TOPICS[service], [to_kafka(e) for e in envelopes])
     return [e.id for e in envelopes]
+
+
+async def settled(notify) -> None:
+    """Nothing left for notify to do: every message consumed, the log followed, nothing queued to send."""
+    runtime = notify.app.state.services.runtime
+
+    async def nothing_queued() -> bool:
+        return await runtime.store.db["outgoing"].count_documents({}) == 0
+    await quiescent(runtime, nothing_queued)

@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 from contracts.intake import ClosureAnswered
 from services.kernel import auth
 from services.notify.domain import closure_stream
-from tests.integration.notify.conftest import publish
+from tests.integration.notify.conftest import publish, settled
 from tests.integration.notify.story import (closure, filed, link, mail_to, reply, resolved, someone,
                                             stream_types)
 from tests.integration.support import wait_for
@@ -186,7 +186,7 @@ async def test_an_unanswered_question_gets_one_reminder_then_closes_unconfirmed(
 
     assert reminder["subject"].startswith("Reminder:") and reminder["headers"]["In-Reply-To"] == first["message_id"]
     assert (await closure(notify, complaint_id)).current.status == "closed_unconfirmed"
-    await asyncio.sleep(0.5)
+    await settled(notify)
     assert len(await asyncio.to_thread(mailbox.messages, email)) == 2  # one reminder at most
     _, late = await click(notify, link(first["text"], YES))  # a late answer still counts
     assert "Your complaint is closed" in late.text
@@ -206,7 +206,7 @@ async def test_a_resolution_read_before_its_complaint_waits_for_it_and_still_ask
 
     [mail] = await mail_to(mailbox, email)
 
-    await asyncio.sleep(0.5)
+    await settled(notify)
     assert len(await asyncio.to_thread(mailbox.messages, email)) == 1
     assert mail["message_id"] == (await closure(notify, complaint_id)).current.message_id
 

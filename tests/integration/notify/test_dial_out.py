@@ -3,7 +3,6 @@ keeps failing is retried by policy, then the complainant is told by email."""
 
 from __future__ import annotations
 
-import asyncio
 import random
 import time
 from datetime import UTC, datetime, timedelta
@@ -13,7 +12,7 @@ import httpx
 from contracts.routing import CallbackDispatched
 from services.notify.dialout import dialout_stream
 from services.notify.ledger import ledger_stream
-from tests.integration.notify.conftest import publish
+from tests.integration.notify.conftest import publish, settled
 from tests.integration.notify.story import filed, mail_to, someone, stream_types
 from tests.integration.support import wait_for
 
@@ -77,7 +76,7 @@ async def test_a_call_that_keeps_failing_is_retried_by_policy_then_the_customer_
     assert types == ["DialOutRequested", "CallFailed", "CallFailed", "CallFailed"]
     notify.clock.advance(timedelta(hours=1))
     await notify.notify.tick()
-    await asyncio.sleep(0.3)
+    await settled(notify)
     assert len(await calls_to(telephony_url, phone, 3)) == 3 and len(mailbox.messages(email)) == 1
 
 

@@ -8,7 +8,7 @@ from datetime import timedelta
 
 from contracts.intake import Category
 from services.notify.ledger import ledger_stream
-from tests.integration.notify.conftest import publish
+from tests.integration.notify.conftest import publish, settled
 from tests.integration.notify.story import filed, published_about, stream_types
 from tests.integration.support import wait_for
 
@@ -42,7 +42,7 @@ async def twelve_daily_reminders(notify, seller: str, email: str) -> list[str]:
 async def none_sent_and_a_human_asked_once(notify, mailbox, seller: str, email: str, verdicts: list[str]) -> None:
     """A locked account: every reminder held back as one she cannot act on; a human asked once."""
     assert verdicts == ["suppressed"] * 12
-    await asyncio.sleep(0.5)
+    await settled(notify)
     assert mailbox.messages(email) == []
     events, _ = await notify.store.load(ledger_stream(email))
     held = [e for e in events if type(e).__name__ == "NotificationSuppressed"]
@@ -59,7 +59,7 @@ async def test_twelve_daily_log_in_reminders_send_at_most_the_cap_then_a_human_i
     cap = notify.config.max_per_case
     assert verdicts == ["queued"] * cap + ["suppressed"] * (12 - cap)
     sent = await wait_for(lambda: (m := mailbox.messages(email)) and len(m) >= cap and m)
-    await asyncio.sleep(0.5)
+    await settled(notify)
     assert len(mailbox.messages(email)) == cap == len(sent)
     types = await stream_types(notify, ledger_stream(email))
     assert types.count("NotificationSuppressed") == 12 - cap

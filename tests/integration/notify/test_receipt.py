@@ -10,7 +10,7 @@ import pytest
 
 from contracts.intake import Channel, short_reference
 from services.kernel import auth
-from tests.integration.notify.conftest import notify_settings, publish, running_notify
+from tests.integration.notify.conftest import notify_settings, publish, running_notify, settled
 from services.notify.ledger import ledger_stream
 from tests.integration.notify.story import filed, mail_to, someone, stream_types
 from tests.integration.support import wait_for
@@ -39,7 +39,7 @@ async def test_the_complainant_gets_an_email_receipt_with_a_short_reference_and_
     assert link.startswith(f"https://help.example.com/complaints/{complaint_id}?token=")
     claims = auth.verify(link.split("token=")[1], receipting.config.signing_key)
     assert claims["complaint_id"] == complaint_id  # the case page's own key, as intake signs it
-    await asyncio.sleep(1)
+    await settled(receipting)
     assert len(await asyncio.to_thread(mailbox.messages, email)) == 1
 
 

@@ -24,7 +24,7 @@ import sys
 
 from services.kernel.eventstore import Cause
 from services.kernel.outbox import OutboxRelay
-from services.kernel.process import run, serve, serve_http
+from services.kernel.startup import run, serve, serve_http
 from services.kernel.runtime import Runtime
 from services.kernel.settings import KernelSettings
 from services.kernel.web import service_app

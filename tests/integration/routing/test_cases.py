@@ -19,7 +19,7 @@ from tests.integration.routing.story import (
     a_callback_on_a_driver_complaint, callback_on, filed, logged, make_available, published_for,
     put_on_intake_topic, put_on_topic, register,
 )
-from tests.integration.support import wait_for
+from tests.integration.support import quiescent, wait_for
 
 BRIEF = {"customer_asks": "Wants the driver's conduct on Elm Road looked into.",
          "tried": "Confirmed the delivery route and time with him.",
@@ -357,7 +357,7 @@ async def test_after_a_restart_the_roster_queue_and_timers_come_back_and_nothing
         fired = await after.app.state.services.routing.fire_due_timers(await timers.due(later), later)
         refired = await after.app.state.services.routing.fire_due_timers([complaint_id], later)
         put_on_intake_topic(after, callback)  # intake redelivers the callback: nothing new
-        await asyncio.sleep(1)
+        await quiescent(after.app.state.services.runtime)
 
         events = await asyncio.to_thread(published_for, routing_config.kafka_bootstrap_servers,
                                          waiting.complaint_id, 3)

@@ -3,7 +3,8 @@ system): ``GET {base_url}/{collection}/{id}``, with what every such read needs.
 
 A 404 is "no such record" (None). Timeouts, refused connections and 5xx answers are retried a few
 times with a short jittered backoff; after that, or on any other answer, ``RecordUnavailable``: the
-caller must not confuse "could not ask" with "there is none". The trace goes along (traceparent).
+caller must not confuse "could not ask" with "there is none". The trace goes along (httpx's
+instrumentation, kernel/telemetry.py).
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ from urllib.parse import quote
 
 import httpx
 
-from services.kernel.telemetry import current_traceparent
 
 
 class RecordUnavailable(Exception):
@@ -39,14 +39,13 @@ class RecordClient:
     async def get(self, collection: str, key: str) -> Any | None:
         if key in {"", ".", ".."}:  # no record has such an id, and as a path segment it would climb
             return None
-        url, traceparent = self.url(collection, key), current_traceparent()
-        headers = {"traceparent": traceparent} if traceparent else {}
+        url = self.url(collection, key)
         problem = "no attempt made"
         for attempt in range(self.retries + 1):
             if attempt:
                 await asyncio.sleep(self.backoff_s * 2 ** (attempt - 1) * random.uniform(0.5, 1.0))
             try:
-                response = await self._client.get(url, headers=headers)
+                response = await self._client.get(url)
             except httpx.TransportError as exc:  # timeouts, refused connections, cut answers
                 problem = f"{type(exc).__name__} {exc}".strip()
                 continue

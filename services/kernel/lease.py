@@ -1,0 +1,57 @@
+"""A named lease in the store: the one holder of a role among a service's replicas (the log follower,
+the courier, each periodic task), taken over when its holder stops renewing it."""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from datetime import UTC, datetime, timedelta
+
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import DuplicateKeyError
+
+
+class Lease:
+    """A named lease in the store: held by one owner until it expires or is released.
+
+    Built only from operations that are atomic on FerretDB too (an insert against the unique
+    ``_id``; an update or delete whose filter names the owner or the expiry), because FerretDB
+    applies ``findAndModify`` as an unguarded read-modify-write.
+    """
+
+    def __init__(self, db: AsyncDatabase, name: str, ttl_s: float) -> None:
+        self._leases, self.name, self.ttl = db["leases"], name, timedelta(seconds=ttl_s)
+        self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        #: Counts the times this owner took the lease anew (not renewals): whoever caches what
+        #: only the holder writes must drop that cache when the generation changes.
+        self.generation = 0
+        self._expires: datetime | None = None  # of the lease we hold, as last written
+
+    async def acquire(self) -> bool:
+        """Take or renew the lease; False while another owner holds an unexpired one.
+
+        A lease held with more than half its time left is not renewed: one store round trip per
+        half lease, not one per call (the follower calls this every round).
+        """
+        now = datetime.now(UTC)
+        if self._expires is not None and self._expires - now > self.ttl / 2:
+            return True
+        renewed = await self._leases.update_one({"_id": self.name, "owner": self.owner},
+                                                {"$set": {"expires": now + self.ttl}})
+        if renewed.matched_count:
+            self._expires = now + self.ttl
+            return True
+        self._expires = None
+        await self._leases.delete_one({"_id": self.name, "expires": {"$lt": now}})
+        try:
+            await self._leases.insert_one({"_id": self.name, "owner": self.owner,
+                                           "expires": now + self.ttl})
+        except DuplicateKeyError:
+            return False
+        self._expires, self.generation = now + self.ttl, self.generation + 1
+        return True
+
+    async def release(self) -> None:
+        self._expires = None
+        await self._leases.delete_one({"_id": self.name, "owner": self.owner})
