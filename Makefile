@@ -25,6 +25,7 @@ help: ## list the targets
 	@echo "Targets:"
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-zA-Z_-]+):.*## (.*)/  \1\t\2/' | expand -t 18
 	@echo "Variables: PYTEST_ARGS='...' (e.g. -k name -x), MONGODB_URL=mongodb://... (use a real MongoDB instead of FerretDB)"
+	@echo "           KAFKA_AUTH=1 (up, test: Kafka with SASL/SCRAM, a user per service and ACLs; off by default)"
 
 venv: $(VENV_STAMP) ## create .venv and install the project with its test extras
 
@@ -37,7 +38,7 @@ vendor: venv ## copy Chart.js (pinned in tools/charts) into intake's static asse
 	$(VPY) -m tools.vendor_charts
 
 up: vendor ## start Kafka + FerretDB (ports 9092/27017) and the services, in the background; DEMO=week seeds a week of traffic
-	$(STACK) start $(UP_STACK_ARGS)
+	$(STACK) start $(UP_STACK_ARGS) $(if $(KAFKA_AUTH),--auth)
 	@$(MAKE) --no-print-directory services-up
 	$(VPY) -m tools.seed_demo --routing-url http://127.0.0.1:8002
 	@if [ "$(DEMO)" = "week" ]; then $(VPY) -m tools.demo_week --kafka 127.0.0.1:$(UP_KAFKA_PORT) \
@@ -90,8 +91,9 @@ services-down: ## stop them
 test: vendor lint ## the static checks, then all tests against a fresh Kafka + FerretDB on ports 29092/29017
 	@user_mongo="$${MONGODB_URL:-}"; \
 	trap '$(STACK) stop $(TEST_STACK_ARGS)' EXIT; trap 'exit 130' INT; trap 'exit 143' TERM; \
-	$(STACK) start $(TEST_STACK_ARGS) --fresh || exit $$?; \
+	$(STACK) start $(TEST_STACK_ARGS) --fresh $(if $(KAFKA_AUTH),--auth) || exit $$?; \
 	export KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:$(TEST_KAFKA_PORT); \
+	$(if $(KAFKA_AUTH),eval "$$($(STACK) env $(TEST_STACK_ARGS))";) \
 	export MONGODB_URL="$${user_mongo:-mongodb://127.0.0.1:$(TEST_MONGO_PORT)/}"; \
 	rc=0; $(VPY) -m pytest $(PYTEST_ARGS) || rc=$$?; \
 	exit $$rc

@@ -62,6 +62,7 @@ DIR=$CACHE/$NAME
 LOGS=$DIR/logs
 PIDS=$DIR/pids
 PY=$REPO/.venv/bin/python
+CREDENTIALS=$DIR/kafka/credentials.env   # a stack started with --auth: each service its own Kafka user
 cd "$REPO"   # `python -m infra.simulators.orders` and `-m services.intake.app` resolve from here
 ORDERS_URL=http://127.0.0.1:$ORDERS_PORT
 INTAKE_URL=http://127.0.0.1:$INTAKE_PORT
@@ -97,29 +98,33 @@ answers_200() {
 
 # start_one SVC: spawns SVC, its output appended to logs/SVC.log after a dated banner
 start_one() {
-  local mongo=${MONGODB_URL:-mongodb://127.0.0.1:$MONGO_PORT/} log=$LOGS/$1.log
+  local mongo=${MONGODB_URL:-mongodb://127.0.0.1:$MONGO_PORT/} log=$LOGS/$1.log auth=()
+  if [[ -f $CREDENTIALS ]]; then  # the service's own user and ACLs (infra/k8s/kafka-users), as in a cluster
+    auth=(KAFKA_SECURITY_PROTOCOL=SASL_PLAINTEXT "KAFKA_SASL_USERNAME=complaints-$1"
+          "KAFKA_SASL_PASSWORD=$(sed -n "s/^${1^^}_PASSWORD=//p" "$CREDENTIALS")")
+  fi
   printf '===== %s: starting %s =====\n' "$(date -Is)" "$1" >>"$log"
   case $1 in
     order-simulator) spawn "$1" "$log" "$PY" -m infra.simulators.orders --host 127.0.0.1 --port "$ORDERS_PORT" ;;
     carrier-simulator) spawn "$1" "$log" "$PY" -m infra.simulators.carriers --host 127.0.0.1 --port "$CARRIERS_PORT" ;;
     # the desk's pages call routing and carrier from the browser: each names the other's address;
     # a laptop's desk signs in without an identity provider (DEV_SIGN_IN)
-    intake) spawn "$1" "$log" KAFKA_BOOTSTRAP_SERVERS="127.0.0.1:$KAFKA_PORT" MONGODB_URL="$mongo" \
+    intake) spawn "$1" "$log" "${auth[@]}" KAFKA_BOOTSTRAP_SERVERS="127.0.0.1:$KAFKA_PORT" MONGODB_URL="$mongo" \
               ORDER_SYSTEM_URL="$ORDERS_URL" HTTP_HOST=127.0.0.1 HTTP_PORT="$INTAKE_PORT" \
               ROUTING_PUBLIC_URL="$ROUTING_URL" CARRIER_PUBLIC_URL="$CARRIER_URL" DEV_SIGN_IN=true \
               "$PY" -m services.intake.app ;;
-    routing) spawn "$1" "$log" KAFKA_BOOTSTRAP_SERVERS="127.0.0.1:$KAFKA_PORT" MONGODB_URL="$mongo" \
+    routing) spawn "$1" "$log" "${auth[@]}" KAFKA_BOOTSTRAP_SERVERS="127.0.0.1:$KAFKA_PORT" MONGODB_URL="$mongo" \
               HTTP_HOST=127.0.0.1 HTTP_PORT="$ROUTING_PORT" CORS_ORIGINS="$DESK_ORIGINS" \
               ORDER_SYSTEM_URL="$ORDERS_URL" "$PY" -m services.routing.app ;;
     mailbox) spawn "$1" "$log" "$PY" -m infra.simulators.mailbox --host 127.0.0.1 --port "$MAILBOX_PORT" \
               --smtp-port "$SMTP_PORT" ;;
     telephony-simulator) spawn "$1" "$log" "$PY" -m infra.simulators.telephony --host 127.0.0.1 --port "$TELEPHONY_PORT" ;;
-    notify) spawn "$1" "$log" KAFKA_BOOTSTRAP_SERVERS="127.0.0.1:$KAFKA_PORT" MONGODB_URL="$mongo" \
+    notify) spawn "$1" "$log" "${auth[@]}" KAFKA_BOOTSTRAP_SERVERS="127.0.0.1:$KAFKA_PORT" MONGODB_URL="$mongo" \
               HTTP_HOST=127.0.0.1 HTTP_PORT="$NOTIFY_PORT" PUBLIC_URL="$NOTIFY_URL" SMTP_HOST=127.0.0.1 \
               SMTP_PORT="$SMTP_PORT" TELEPHONY_URL="$TELEPHONY_URL" ORDER_SYSTEM_URL="$ORDERS_URL" \
               "$PY" -m services.notify.app ;;
     # the carrier simulator speaks all four carriers; its credentials are the settings' defaults
-    carrier) spawn "$1" "$log" KAFKA_BOOTSTRAP_SERVERS="127.0.0.1:$KAFKA_PORT" MONGODB_URL="$mongo" \
+    carrier) spawn "$1" "$log" "${auth[@]}" KAFKA_BOOTSTRAP_SERVERS="127.0.0.1:$KAFKA_PORT" MONGODB_URL="$mongo" \
               ORDER_SYSTEM_URL="$ORDERS_URL" FEDEX_URL="$CARRIERS_URL" UPS_URL="$CARRIERS_URL" \
               USPS_URL="$CARRIERS_URL" AUSPOST_URL="$CARRIERS_URL" HTTP_HOST=127.0.0.1 HTTP_PORT="$CARRIER_PORT" \
               CORS_ORIGINS="$DESK_ORIGINS" "$PY" -m services.carrier.app ;;

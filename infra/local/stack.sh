@@ -2,10 +2,15 @@
 # The local stack: a real Apache Kafka broker (single KRaft node) and FerretDB (MongoDB wire
 # protocol on SQLite), on 127.0.0.1, each stack under its own name, ports and data folder.
 #
-#   stack.sh start  [--name up|test|...] [--kafka-port N] [--controller-port N] [--mongo-port N] [--fresh]
+#   stack.sh start  [--name up|test|...] [--kafka-port N] [--controller-port N] [--mongo-port N] [--fresh] [--auth]
 #   stack.sh stop   [--name ...]
 #   stack.sh status [--name ...]
 #   stack.sh env    [--name ...]   prints the exports for clients (KAFKA_BOOTSTRAP_SERVERS, MONGODB_URL)
+#
+# --auth (or STACK_KAFKA_AUTH=1): Kafka with SASL/SCRAM-SHA-512 on its listener and ACLs (docs/adr/0021, issue 16):
+# an `admin` super user (tests, tools) and one user per service with the ACLs of
+# infra/k8s/kafka-users (infra/local/kafka_users.py); passwords in <dir>/kafka/credentials.env.
+# A stack formatted with --auth keeps it. `env` then exports the admin's credentials.
 #
 # Defaults: --name up   -> kafka 9092 (controller 9093), mongo 27017
 #           --name test -> kafka 29092 (controller 29093), mongo 29017
@@ -29,7 +34,7 @@ usage() { sed -n '2,14p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit "${1:-
 # --- arguments ----------------------------------------------------------------------------
 CMD=${1:-}; [[ $# -gt 0 ]] && shift
 case $CMD in start|stop|status|env) ;; -h|--help|help) usage 0 ;; *) NAME=? err "unknown command '${CMD}'"; usage ;; esac
-NAME=up KAFKA_PORT= CONTROLLER_PORT= MONGO_PORT= FRESH=0
+NAME=up KAFKA_PORT= CONTROLLER_PORT= MONGO_PORT= FRESH=0 AUTH=${STACK_KAFKA_AUTH:-0}
 while [[ $# -gt 0 ]]; do
   case $1 in
     --name) NAME=${2:?--name needs a value}; shift 2 ;;
@@ -41,6 +46,7 @@ while [[ $# -gt 0 ]]; do
     --mongo-port) MONGO_PORT=${2:?}; shift 2 ;;
     --mongo-port=*) MONGO_PORT=${1#*=}; shift ;;
     --fresh) FRESH=1; shift ;;
+    --auth) AUTH=1; shift ;;
     -h|--help) usage 0 ;;
     *) err "unknown option '$1'"; usage ;;
   esac
@@ -64,9 +70,12 @@ LOGS=$DIR/logs
 PIDS=$DIR/pids
 LIBS=$CACHE/kafka/libs
 FERRET_BIN=$CACHE/bin/ferretdb
-VENV_PY=$REPO/.venv/bin/python
+VENV_PY=${STACK_PYTHON:-$REPO/.venv/bin/python}   # STACK_PYTHON: another venv with the project installed
 EXTERNAL_MONGO=${MONGODB_URL:-}
 
+CREDENTIALS=$DIR/kafka/credentials.env   # --auth: the SCRAM passwords (admin, each service)
+ASKED_AUTH=$AUTH
+[[ -f $CREDENTIALS ]] && AUTH=1          # a stack formatted with users keeps them (until --fresh)
 kafka_log=$LOGS/kafka-server.log   # written by log4j2 (see kafka/log4j2.xml)
 kafka_out=$LOGS/kafka.out          # the JVM's own stdout/stderr
 ferret_log=$LOGS/ferretdb.log
@@ -77,6 +86,42 @@ mongo_url() { if [[ -n $EXTERNAL_MONGO ]]; then printf '%s' "$EXTERNAL_MONGO"; e
 
 print_env() {
   say "use: KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:$KAFKA_PORT MONGODB_URL=$(redact "$(mongo_url)")"
+  ((AUTH)) && say "     KAFKA_SECURITY_PROTOCOL=SASL_PLAINTEXT KAFKA_SASL_USERNAME=admin, its password and each service's in $CREDENTIALS ($0 env prints the exports)"
+  return 0
+}
+
+credential() { sed -n "s/^$1=//p" "$CREDENTIALS"; }
+
+# --auth: a password per user, made once per stack (readable by its owner only)
+make_credentials() {
+  [[ -f $CREDENTIALS ]] && return 0
+  (umask 077; python3 -c 'import secrets
+for user in ("ADMIN", "INTAKE", "ROUTING", "CARRIER", "NOTIFY"):
+    print(f"{user}_PASSWORD={secrets.token_hex(16)}")' >"$CREDENTIALS")
+}
+
+# --auth: the listener asks for SASL/SCRAM, the controller's for PLAIN (KRaft keeps SCRAM users in
+# its metadata, which the controller itself must read first), the authorizer refuses what no ACL
+# allows; later keys override the template's.
+auth_properties() {
+  local admin; admin=$(credential ADMIN_PASSWORD)
+  cat <<PROPS
+
+# --- stack.sh --auth: SASL/SCRAM and ACLs (docs/adr/0021, issue 16)
+listeners=SASL_PLAINTEXT://127.0.0.1:$KAFKA_PORT,CONTROLLER://127.0.0.1:$CONTROLLER_PORT
+advertised.listeners=SASL_PLAINTEXT://127.0.0.1:$KAFKA_PORT
+listener.security.protocol.map=CONTROLLER:SASL_PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT
+inter.broker.listener.name=SASL_PLAINTEXT
+sasl.enabled.mechanisms=SCRAM-SHA-512
+sasl.mechanism.inter.broker.protocol=SCRAM-SHA-512
+listener.name.sasl_plaintext.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required username="admin" password="$admin";
+sasl.mechanism.controller.protocol=PLAIN
+listener.name.controller.sasl.enabled.mechanisms=PLAIN
+listener.name.controller.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required username="admin" password="$admin" user_admin="$admin";
+authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer
+super.users=User:admin
+allow.everyone.if.no.acl.found=false
+PROPS
 }
 
 python_bin() { if [[ -x $VENV_PY ]]; then printf '%s' "$VENV_PY"; else printf 'python3'; fi; }
@@ -96,7 +141,10 @@ if what == "kafka":
         from confluent_kafka.admin import AdminClient
     except ImportError:
         sys.exit(3)  # no client library: the caller falls back to the Java tool
-    md = AdminClient({"bootstrap.servers": target, "log_level": 0}).list_topics(timeout=5)
+    import os
+    sasl = {"security.protocol": "sasl_plaintext", "sasl.mechanism": "SCRAM-SHA-512", "sasl.username": "admin",
+            "sasl.password": os.environ["PROBE_KAFKA_PASSWORD"]} if os.environ.get("PROBE_KAFKA_PASSWORD") else {}
+    md = AdminClient({"bootstrap.servers": target, "log_level": 0, **sasl}).list_topics(timeout=5)
     sys.exit(0 if md.brokers else 1)
 # mongo
 try:
@@ -125,6 +173,9 @@ with socket.create_connection((host.strip("[]"), int(port)), timeout=3) as s:
 i = data.find(b"\x01ok\x00")
 sys.exit(0 if i >= 0 and struct.unpack("<d", data[i + 4:i + 12])[0] == 1.0 else 1)
 PY
+  if [[ $what == kafka && $rc == 3 ]] && ((AUTH)); then
+    err "--auth needs the project's venv (confluent_kafka) to reach the broker: make venv"; exit 1
+  fi
   if [[ $what == kafka && $rc == 3 ]]; then
     rc=0
     timeout 30 java -Xmx128m -cp "$LIBS/*" -Dlog4j2.level=ERROR \
@@ -160,6 +211,7 @@ cmd_start() {
     stop_all >/dev/null
     say "--fresh: wiping $DIR"
     rm -rf "$DIR"
+    AUTH=$ASKED_AUTH
   fi
   "$HERE/fetch.sh"
   mkdir -p "$KAFKA_DATA" "$FERRET_DATA" "$FERRET_STATE" "$LOGS" "$PIDS"
@@ -183,6 +235,13 @@ cmd_start() {
   else
     sed -e "s#@KAFKA_PORT@#$KAFKA_PORT#g" -e "s#@CONTROLLER_PORT@#$CONTROLLER_PORT#g" \
         -e "s#@DATA_DIR@#$KAFKA_DATA#g" "$HERE/kafka/server.properties.template" >"$KAFKA_PROPS"
+    local scram=()
+    if ((AUTH)); then
+      make_credentials
+      auth_properties >>"$KAFKA_PROPS"
+      chmod 600 "$KAFKA_PROPS"
+      scram=(--add-scram "SCRAM-SHA-512=[name=admin,password=$(credential ADMIN_PASSWORD)]")
+    fi
     local jvm=(java -Djava.awt.headless=true -XX:+ExitOnOutOfMemoryError
                -Dlog4j2.configurationFile="$HERE/kafka/log4j2.xml" -Dkafka.logs.dir="$LOGS")
     if [[ ! -f $KAFKA_DATA/meta.properties ]]; then
@@ -195,7 +254,7 @@ while True:
 print(c)')
       say "formatting kafka storage (cluster id $cluster_id)"
       "${jvm[@]}" -Xmx256m -cp "$LIBS/*" kafka.tools.StorageTool format --standalone \
-          -t "$cluster_id" -c "$KAFKA_PROPS" >>"$kafka_out" 2>&1 \
+          -t "$cluster_id" -c "$KAFKA_PROPS" "${scram[@]}" >>"$kafka_out" 2>&1 \
         || { err "kafka storage format failed"; tail_log "$kafka_out" "$kafka_log"; exit 1; }
     fi
     # shellcheck disable=SC2086
@@ -224,6 +283,7 @@ print(c)')
   fi
 
   # --- wait for health: port open and a real round trip
+  if ((AUTH)); then PROBE_KAFKA_PASSWORD=$(credential ADMIN_PASSWORD); export PROBE_KAFKA_PASSWORD; fi
   local deadline=$((SECONDS + HEALTH_TIMEOUT)) kafka_ok=0 mongo_ok=0
   while :; do
     if ((!kafka_ok)); then
@@ -256,6 +316,10 @@ print(c)')
     fi
     sleep 0.5
   done
+  if ((AUTH)); then  # users and ACLs as in a cluster (infra/k8s/kafka-users), and the platform's topics
+    "$(python_bin)" "$HERE/kafka_users.py" "127.0.0.1:$KAFKA_PORT" "$CREDENTIALS" \
+      || { err "could not set up the Kafka users and ACLs"; exit 1; }
+  fi
   say "ready in $((SECONDS - t_start)) s; data and logs under $DIR"
   print_env
 }
@@ -266,5 +330,10 @@ case $CMD in
   status) cmd_status ;;
   env)
     printf 'export KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:%s\n' "$KAFKA_PORT"
+    if ((AUTH)); then
+      printf 'export KAFKA_SECURITY_PROTOCOL=SASL_PLAINTEXT KAFKA_SASL_MECHANISM=SCRAM-SHA-512\n'
+      printf 'export KAFKA_SASL_USERNAME=admin KAFKA_SASL_PASSWORD=%q\n' "$(credential ADMIN_PASSWORD)"
+      printf 'export KAFKA_CREDENTIALS_FILE=%q\n' "$CREDENTIALS"
+    fi
     printf 'export MONGODB_URL=%q\n' "$(mongo_url)" ;;
 esac

@@ -30,7 +30,8 @@ from faststream.middlewares import AckPolicy
 from faststream.message import AckStatus
 from opentelemetry.trace import SpanKind
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import ConnectionFailure, DuplicateKeyError, OperationFailure
+from pymongo.errors import (ConnectionFailure, DuplicateKeyError, ExecutionTimeout, OperationFailure, PyMongoError,
+                            WTimeoutError)
 
 from contracts.envelope import Envelope, Event, MalformedMessage, UnknownEventType, from_kafka
 from services.kernel import meters
@@ -61,7 +62,9 @@ BROKER_AWAY = frozenset({
 def is_outage(exc: BaseException) -> bool:
     """Whether a transient failure is a dependency away (retried however long it lasts; liveness
     watches the wait) rather than something about the message, which repeats for ever."""
-    if isinstance(exc, (ConnectionFailure, TimeoutError)):
+    if isinstance(exc, (ConnectionFailure, TimeoutError, ExecutionTimeout, WTimeoutError)):
+        return True  # away, or too slow to answer in time: nothing about this message
+    if isinstance(exc, PyMongoError) and exc.has_error_label("RetryableWriteError"):
         return True
     if isinstance(exc, KafkaException) and exc.args and isinstance(error := exc.args[0], KafkaError):
         return error.retriable() or error.code() in BROKER_AWAY

@@ -25,6 +25,7 @@ from opentelemetry.trace import Span, SpanKind
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from services.kernel import meters  # noqa: F401 - sets the HTTP semantic conventions first
+from services.kernel.redaction import redact
 
 _propagator = TraceContextTextMapPropagator()
 
@@ -83,7 +84,7 @@ def continued_span(name: str, traceparent: str | None, kind: SpanKind = SpanKind
 
 
 class JsonLogFormatter(logging.Formatter):
-    """One JSON object per line, with the trace id when a span is active."""
+    """One JSON object per line, with the trace id when a span is active, credentials redacted."""
 
     def format(self, record: logging.LogRecord) -> str:
         out = {"time": datetime.fromtimestamp(record.created, UTC).isoformat(),
@@ -95,7 +96,7 @@ class JsonLogFormatter(logging.Formatter):
             out[key] = value
         if record.exc_info:
             out["error"] = self.formatException(record.exc_info)
-        return json.dumps(out, default=str)
+        return redact(json.dumps(out, default=str))  # every line, whoever wrote it
 
 
 def setup_logging(level: str = "INFO") -> None:

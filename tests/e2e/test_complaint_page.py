@@ -19,7 +19,7 @@ from services.intake.domain import complaint_stream, verification_stream
 from services.intake.handlers import CODE_SENT
 from services.intake.settings import IntakeSettings
 from tests.e2e.conftest import KAFKA
-from tests.integration.support import code_as_notify_reads_it
+from tests.integration.support import code_as_notify_reads_it, kafka_config
 
 pytestmark = pytest.mark.integration
 
@@ -29,9 +29,8 @@ CALLING = re.compile(r"an agent will call you shortly|We are calling you now|You
 
 def intake_event(complaint_id: str, ce_type: str, timeout_s: float = 30) -> tuple[Envelope, dict]:
     """The first CloudEvent of ``ce_type`` about ``complaint_id`` on the intake topic, and its headers."""
-    consumer = Consumer({"bootstrap.servers": KAFKA, "group.id": f"e2e-{uuid.uuid4().hex}",
-                         "auto.offset.reset": "earliest", "enable.auto.commit": False,
-                         "topic.metadata.refresh.interval.ms": 1000})
+    consumer = Consumer(kafka_config(KAFKA, **{"group.id": f"e2e-{uuid.uuid4().hex}", "auto.offset.reset": "earliest",
+                                               "enable.auto.commit": False, "topic.metadata.refresh.interval.ms": 1000}))
     consumer.subscribe([TOPICS["intake"]])
     deadline = time.monotonic() + timeout_s
     try:

@@ -24,6 +24,7 @@ from pymongo import MongoClient
 from services.kernel.settings import KernelSettings
 from tests.integration.conftest import processes  # noqa: F401 (a fixture)
 from tests.integration.simulators import free_port, order_system_url, telephony_url  # noqa: F401 (fixtures)
+from tests.integration.support import kafka_config
 
 ROOT = Path(__file__).resolve().parents[2]
 STACK = ROOT / "infra" / "local" / "stack.sh"
@@ -95,7 +96,7 @@ class FaultStack:
         while time.monotonic() < deadline:
             try:
                 if what == "kafka":
-                    if AdminClient({"bootstrap.servers": self.bootstrap, "log_level": 0}).list_topics(timeout=1).brokers:
+                    if AdminClient(kafka_config(self.bootstrap, log_level=0)).list_topics(timeout=1).brokers:
                         return datetime.now(UTC)
                 else:
                     with MongoClient(self.mongodb_url, serverSelectionTimeoutMS=500) as client:

@@ -20,6 +20,8 @@ from contracts import TOPICS
 from contracts.envelope import to_kafka
 from contracts.routing import AgentRegistered
 from services.kernel.eventstore import Cause
+from services.kernel.kafka import client_config
+from services.kernel.settings import KernelSettings
 from services.kernel.staff import StaffDirectory
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -45,10 +47,18 @@ async def wait_for(predicate, timeout: float = 30.0, every: float = 0.05):
 BROKER_MAX_MESSAGE_BYTES = 1_048_588
 
 
+def kafka_config(bootstrap: str, **extra) -> dict:
+    """How every Kafka client a test makes itself connects: to ``bootstrap``, secured as the
+    environment says (KAFKA_SECURITY_PROTOCOL, KAFKA_SASL_*: on a stack started with ``--auth``,
+    the admin's credentials), through the services' own function, so no test client is forgotten
+    when the broker asks for credentials."""
+    return {**client_config(KernelSettings(kafka_bootstrap_servers=bootstrap)), **extra}
+
+
 def consumer_lag(bootstrap: str, group_id: str, topics: list[str]) -> int:
     """Messages on ``topics`` that ``group_id`` has not committed yet. Reading a group's committed
     offsets does not join the group: the service's consumers are not disturbed."""
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group_id, "enable.auto.commit": False})
+    consumer = Consumer(kafka_config(bootstrap, **{"group.id": group_id, "enable.auto.commit": False}))
     try:
         lag = 0
         for topic in topics:
@@ -85,7 +95,7 @@ async def quiescent(runtime, *also, timeout: float = 30.0) -> None:
 
 def produce_raw(bootstrap: str, topic: str, messages: list[tuple[bytes, bytes, list]]) -> None:
     """Put messages on a topic exactly as given (for poison-message tests)."""
-    producer = Producer({"bootstrap.servers": bootstrap, "message.max.bytes": BROKER_MAX_MESSAGE_BYTES})
+    producer = Producer(kafka_config(bootstrap, **{"message.max.bytes": BROKER_MAX_MESSAGE_BYTES}))
     for key, value, headers in messages:
         producer.produce(topic, key=key, value=value, headers=headers)
     assert producer.flush(10) == 0
@@ -97,8 +107,8 @@ def events_on(bootstrap: str, topic: str, key: str, count: int, timeout: float =
     from the start by a reader of its own: at least ``count`` of them within ``timeout``; with
     ``settle``, reading goes on that long after the count is reached (to see that no more come)."""
     from contracts.envelope import from_kafka
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"reader-{uuid.uuid4()}",
-                         "auto.offset.reset": "earliest", "enable.auto.commit": False})
+    consumer = Consumer(kafka_config(bootstrap, **{"group.id": f"reader-{uuid.uuid4()}",
+                                                   "auto.offset.reset": "earliest", "enable.auto.commit": False}))
     consumer.subscribe([topic])
     found, deadline, settled = [], time.monotonic() + timeout, None
     try:
@@ -155,7 +165,7 @@ def group_state(settings, group: str) -> str:
     """The consumer group as the broker sees it (members, assignment, committed offsets): for failures."""
     from confluent_kafka import ConsumerGroupTopicPartitions
     from confluent_kafka.admin import AdminClient
-    admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap_servers})
+    admin = AdminClient(kafka_config(settings.kafka_bootstrap_servers))
     try:
         described = admin.describe_consumer_groups([group])[group].result(timeout=10)
         offsets = admin.list_consumer_group_offsets([ConsumerGroupTopicPartitions(group)])[group].result(timeout=10)
@@ -182,7 +192,7 @@ def skip_history(bootstrap: str, group_id: str, topic: str, attempts: int = 20) 
 
 
 def _commit_at_the_end(bootstrap: str, group_id: str, topic: str) -> None:
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group_id, "enable.auto.commit": False})
+    consumer = Consumer(kafka_config(bootstrap, **{"group.id": group_id, "enable.auto.commit": False}))
     try:
         meta = consumer.list_topics(topic, timeout=10).topics.get(topic)
         if meta is None or meta.error is not None:

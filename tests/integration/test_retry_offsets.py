@@ -13,11 +13,11 @@ from contracts.envelope import to_kafka
 from services.kernel.eventstore import Cause
 from services.kernel.runtime import Runtime
 from tests.integration.story_events import NoteAdded
-from tests.integration.support import wait_for
+from tests.integration.support import kafka_config, wait_for
 
 
 def committed(bootstrap: str, group: str, topic: str, partitions: list[int]) -> dict[int, int]:
-    reader = Consumer({"bootstrap.servers": bootstrap, "group.id": group, "enable.auto.commit": False})
+    reader = Consumer(kafka_config(bootstrap, **{"group.id": group, "enable.auto.commit": False}))
     try:
         offsets = reader.committed([TopicPartition(topic, p) for p in partitions], timeout=10)
         return {tp.partition: tp.offset for tp in offsets}
@@ -40,7 +40,7 @@ async def test_acking_another_partition_while_a_message_waits_for_its_retry_does
     runtime.consumer.subscribe(topic, group, {NoteAdded: note})
     await runtime.start()
     try:
-        producer = Producer({"bootstrap.servers": settings.kafka_bootstrap_servers})
+        producer = Producer(kafka_config(settings.kafka_bootstrap_servers))
 
         def put(n: int, partition: int) -> None:
             envelope = runtime.store.envelope(NoteAdded(complaint_id=f"c-{n}", n=n), f"e-{n}",

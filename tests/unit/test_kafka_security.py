@@ -51,6 +51,13 @@ def test_only_the_kafka_module_says_how_a_client_connects():
     assert saying == ["services/kernel/kafka.py"]
 
 
+def test_every_kafka_client_a_test_makes_connects_through_one_function():
+    """On a stack with SASL (``stack.sh --auth``) a test client of its own making would be refused."""
+    saying = [path.relative_to(ROOT).as_posix() for path in (ROOT / "tests").rglob("*.py")
+              if '"bootstrap.servers"' in path.read_text() and path.parent.name != "unit"]
+    assert saying == [], "use tests.integration.support.kafka_config"
+
+
 @pytest.mark.parametrize("settings, said", [
     ({"kafka_security_protocol": "SASL_SSL", "kafka_sasl_username": "complaints-intake"},
      "KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD must be set with KAFKA_SECURITY_PROTOCOL=SASL_SSL"),

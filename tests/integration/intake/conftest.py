@@ -8,10 +8,12 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
+import uvicorn
 
 from contracts import TOPICS
 from services.intake.app import create_app
 from services.intake.settings import IntakeSettings
+from services.kernel.startup import http_config
 from tests.integration.support import skip_history
 
 
@@ -28,6 +30,23 @@ async def running_intake(config: IntakeSettings, peer: str = "10.1.2.3") -> Asyn
             return client
         async with from_peer(peer) as client:
             yield client
+
+
+@contextlib.asynccontextmanager
+async def served_intake(config: IntakeSettings) -> AsyncIterator[httpx.AsyncClient]:
+    """Intake behind uvicorn as a replica runs it, on a free port of 127.0.0.1."""
+    server = uvicorn.Server(http_config(create_app(config), "127.0.0.1", 0))
+    serving = asyncio.create_task(server.serve())
+    try:
+        while not server.started:
+            assert not serving.done(), "intake did not start"
+            await asyncio.sleep(0.05)
+        port = server.servers[0].sockets[0].getsockname()[1]
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
+            yield client
+    finally:
+        server.should_exit = True
+        await serving
 
 
 @pytest.fixture

@@ -4,21 +4,14 @@ legitimate path still open."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-from collections.abc import AsyncIterator
 from datetime import timedelta
 
-import httpx
-import uvicorn
 from pymongo import AsyncMongoClient
 
-from services.intake.app import create_app
 from services.intake.domain import verification_stream
 from services.intake.settings import IntakeSettings
 from services.kernel import auth
-from services.kernel.startup import http_config
-from tests.integration.intake.conftest import running_intake
+from tests.integration.intake.conftest import running_intake, served_intake
 from tests.integration.support import code_as_notify_reads_it
 
 TOO_MANY_CALLBACKS = {"type": "urn:complaints:problem:too_many_callbacks", "title": "Too Many Requests",
@@ -44,23 +37,6 @@ async def appended(config: IntakeSettings) -> list[str]:
                 for event in commit["events"]]
     finally:
         await client.close()
-
-
-@contextlib.asynccontextmanager
-async def served_intake(config: IntakeSettings) -> AsyncIterator[httpx.AsyncClient]:
-    """Intake behind uvicorn as a replica runs it, on a free port of 127.0.0.1."""
-    server = uvicorn.Server(http_config(create_app(config), "127.0.0.1", 0))
-    serving = asyncio.create_task(server.serve())
-    try:
-        while not server.started:
-            assert not serving.done(), "intake did not start"
-            await asyncio.sleep(0.05)
-        port = server.servers[0].sockets[0].getsockname()[1]
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
-            yield client
-    finally:
-        server.should_exit = True
-        await serving
 
 
 async def call_me(intake, filed: dict, phone: str, forwarded_for: str):

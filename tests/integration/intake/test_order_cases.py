@@ -16,7 +16,7 @@ from contracts.routing import RoutedToTeam
 from services.kernel import auth
 from services.kernel.eventstore import Cause
 from tests.integration.intake.test_locked_out import code_sent_for
-from tests.integration.support import on_the_roster, produce_raw, wait_for
+from tests.integration.support import kafka_config, on_the_roster, produce_raw, wait_for
 
 ORDER = "114-5523190-0012345"  # placed by cust-2002, sam.okafor@example.com, +447700900123 (orders.json)
 SAM = {"display_name": "Sam Okafor", "phone": "+447700900123"}
@@ -65,8 +65,7 @@ async def quiet(intake) -> bool:
 
 def published_about(bootstrap: str, complaint_id: str) -> list[str]:
     """The types of every event on intake's topic keyed ``complaint_id``, read up to its end as it is now."""
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"reader-{uuid.uuid4()}",
-                         "enable.auto.commit": False})
+    consumer = Consumer(kafka_config(bootstrap, **{"group.id": f"reader-{uuid.uuid4()}", "enable.auto.commit": False}))
     try:
         topic = TOPICS["intake"]
         partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions

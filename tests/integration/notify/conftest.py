@@ -18,7 +18,7 @@ from services.kernel.clock import ManualClock
 from services.kernel.kafka import ensure_topics
 from services.notify.app import create_app
 from services.notify.settings import NotifySettings
-from tests.integration.support import quiescent, skip_history
+from tests.integration.support import kafka_config, quiescent, skip_history
 from tests.integration.simulators import mailbox, telephony_url  # noqa: F401  (session fixtures)
 from tests.integration.support import produce_raw
 
@@ -52,7 +52,7 @@ def topics_served(config: NotifySettings, topics: list[str], timeout_s: float = 
     list yet only looks again at librdkafka's next metadata refresh, minutes later; on a fresh
     stack the first test would wait for it.)"""
     ensure_topics(config, topics)
-    admin, deadline = AdminClient({"bootstrap.servers": config.kafka_bootstrap_servers}), time.monotonic() + timeout_s
+    admin, deadline = AdminClient(kafka_config(config.kafka_bootstrap_servers)), time.monotonic() + timeout_s
     while not all((meta := admin.list_topics(t, timeout=5).topics.get(t)) is not None and meta.error is None
                   for t in topics):
         assert time.monotonic() < deadline, f"the broker does not serve {topics} after {timeout_s}s"
