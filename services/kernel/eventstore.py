@@ -29,7 +29,7 @@ from pymongo.errors import DuplicateKeyError
 from contracts.envelope import Envelope, Event, Registry
 from services.kernel.states import HotStates
 from services.kernel import meters
-from services.kernel.telemetry import current_traceparent
+from services.kernel.telemetry import current_traceparent, parent_context
 
 #: Namespace of every id derived from a cause (uuid5): stable forever, never change it.
 ID_NAMESPACE = uuid.UUID("7d0c6d52-2f8e-4a57-9a44-6c1de0b9e3a1")
@@ -163,8 +163,9 @@ class EventStore:
         now = now or datetime.now(UTC)
         commit_id = commit_id_of(stream_id, cause)
         key = stream_key(stream_id, expected_version + 1)
-        with _tracer.start_as_current_span("eventstore.append", attributes={
-                "complaints.stream_id": stream_id, "complaints.commit_id": commit_id}):
+        with _tracer.start_as_current_span("eventstore.append", context=parent_context(cause.traceparent),
+                                           attributes={"complaints.stream_id": stream_id,
+                                                       "complaints.commit_id": commit_id}):
             position = self.next_position(await self._position_of(stream_id, expected_version))
             doc = commit_document(self.source, stream_id, expected_version + 1, position, events, cause, now)
             # Pending first: a crash after it leaves an entry the follower drops as an orphan;

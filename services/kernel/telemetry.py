@@ -62,6 +62,14 @@ def setup_tracing(service_name: str, *processors: SpanProcessor) -> TracerProvid
     return provider
 
 
+def parent_context(traceparent: str | None) -> context.Context | None:
+    """The context a new span should start in: the active span's if there is one, else the remote
+    span named by ``traceparent`` (a command whose cause came from another trace), else a new trace."""
+    if trace.get_current_span().get_span_context().is_valid or not traceparent:
+        return None
+    return _propagator.extract({"traceparent": traceparent})
+
+
 def current_traceparent() -> str | None:
     """The W3C traceparent of the active span, or None outside any span."""
     carrier: dict[str, str] = {}
