@@ -34,6 +34,8 @@ from contracts.notify import (ClosureConfirmationRequested, ComplaintClosedUncon
                               CustomerConfirmedClosed, NotificationSuppressed)
 from contracts.routing import (AgentAssigned, CallConnected, ComplaintResolved, Escalated, HandoffBrief,
                                PartnerAcknowledged, PartnerOutcomeRecorded, TransferredToPartner)
+from services.kernel.kafka import client_config
+from services.kernel.settings import KernelSettings
 from services.intake.domain import complaint_stream
 from services.kernel.eventstore import Cause, EventStore
 
@@ -142,7 +144,9 @@ async def append_to_intake(mongodb_url: str, database: str, traffic: list[tuple[
 def publish(bootstrap: str, traffic: list[tuple[str, Event]]) -> int:
     """Put the other services' events on their topics as those services publish them (CloudEvents
     keyed by subject); returns how many."""
-    producer = Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True, "linger.ms": 5})
+    # connected as the services connect (KAFKA_SECURITY_PROTOCOL, KAFKA_SASL_*: the admin's on an --auth stack)
+    producer = Producer({**client_config(KernelSettings(kafka_bootstrap_servers=bootstrap)),
+                         "enable.idempotence": True, "linger.ms": 5})
     traffic = [(service, event) for service, event in traffic if service != "intake"]
     for service, event in traffic:
         envelope = Envelope(id=str(uuid.uuid4()), type=event.ce_type(), source=f"/services/{service}",
