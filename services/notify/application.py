@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Literal
 
+from opentelemetry.trace import SpanKind
 from pymongo.errors import DuplicateKeyError
 
 from contracts.envelope import Event
@@ -22,6 +23,7 @@ from services.kernel import auth
 from services.kernel.clock import Clock
 from services.kernel.commands import current, execute
 from services.kernel.eventstore import Cause, EventStore, derived_id
+from services.kernel.telemetry import continued_span
 from services.notify.adapters.accounts import AccountDirectory
 from services.notify.adapters.telephony import TelephonyFailed, TwilioStyleTelephony
 from services.notify.claims import Claims, idempotency_key
@@ -337,8 +339,12 @@ class Notify:
             kind, _, key = entry["_id"].partition(":")
             if kind == "closure" and self._closure_due(entry, now):
                 await self._tick_closure(key, now)
-            elif kind == "dialout" and (await self.dial_if_due(key)).next_attempt_at(self.policies.calls) is None:
-                await self.agenda.delete_one({"_id": entry["_id"]})  # placed, or the fallback is queued
+            elif kind == "dialout":
+                with continued_span("tick dial-out", entry.get("traceparent"), SpanKind.INTERNAL,
+                                    {"complaints.callback_id": key}):
+                    state = await self.dial_if_due(key)
+                if state.next_attempt_at(self.policies.calls) is None:
+                    await self.agenda.delete_one({"_id": entry["_id"]})  # placed, or the fallback is queued
 
     def _closure_due(self, entry: dict, now: datetime) -> bool:
         """Whether the question's reminder or close may be due: a case waiting for its answer is

@@ -64,7 +64,9 @@ class Agenda(DocumentProjection):
             case CustomerConfirmedClosed() | ComplaintReopened() | ComplaintClosedUnconfirmed():
                 await self.views.delete_one({"_id": f"closure:{event.complaint_id}"})
             case DialOutRequested():
-                await _insert(self.views, {"_id": f"dialout:{event.callback_id}", "since": event.requested_at})
+                # the trace of the request: a retry by the ticker continues it (one trace per call-me)
+                await _insert(self.views, {"_id": f"dialout:{event.callback_id}", "since": event.requested_at,
+                                           "traceparent": envelope.traceparent})
             case CallPlaced():
                 await self.views.delete_one({"_id": f"dialout:{event.callback_id}"})
 

@@ -140,10 +140,12 @@ def test_the_button_call_me_now_the_agent_hands_over_with_a_brief_the_partner_ac
 
 
 def the_trace_of(spans, path: str) -> list:
-    """Every span of the trace that began with the request for ``path`` (its server span)."""
+    """Every span of the trace that began with the request for ``path`` (its server span; the
+    page's retry of the same click, if any, counts as the same click)."""
     finished = spans.get_finished_spans()
-    [root] = [s for s in finished if s.attributes.get("url.path") == path and s.kind.name == "SERVER"]
-    return [s for s in finished if s.context.trace_id == root.context.trace_id]
+    roots = {s.context.trace_id for s in finished if s.attributes.get("url.path") == path and s.kind.name == "SERVER"}
+    assert roots, f"no request for {path} was traced"
+    return [s for s in finished if s.context.trace_id in roots]
 
 
 def resolve_and_wait_for_the_question(desk: Page, mailbox, story: str, complaint_id: str, to: str, recap: str,
