@@ -36,7 +36,7 @@ from opentelemetry.exporter.prometheus import PrometheusMetricReader
 from opentelemetry.metrics import CallbackOptions, Observation
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.resources import Resource
-from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
+from prometheus_client import REGISTRY, generate_latest
 
 # HTTP metrics by the stable semantic conventions (seconds, ``http_route``), not the old ones the
 # instrumentation packages still default to. The packages read it once, at the first instrumented
@@ -122,6 +122,6 @@ def setup_metrics(service_name: str) -> None:
                                              metric_readers=[PrometheusMetricReader()]))
 
 
-def exposition() -> tuple[bytes, str]:
-    """The Prometheus text exposition of this process's metrics, and its content type."""
-    return generate_latest(REGISTRY), CONTENT_TYPE_LATEST
+def exposition() -> bytes:
+    """The Prometheus text exposition of this process's metrics (kernel/prometheus.py serves it)."""
+    return generate_latest(REGISTRY)

@@ -44,7 +44,6 @@ def add_metrics_route(app: FastAPI) -> Exported:
             return problem(404, "Not Found", code="not_found")
         for hook in exported.hooks:
             await hook()
-        process, _ = meters.exposition()
-        return Response(process + generate_latest(exported.registry), media_type=CONTENT_TYPE_LATEST)
+        return Response(meters.exposition() + generate_latest(exported.registry), media_type=CONTENT_TYPE_LATEST)
 
     return exported

@@ -42,11 +42,9 @@ class RecordClient:
     async def get(self, collection: str, key: str) -> Any | None:
         if key in {"", ".", ".."}:  # no record has such an id, and as a path segment it would climb
             return None
-        url, attempts = self.url(collection, key), 0
+        url = self.url(collection, key)
 
         async def ask() -> httpx.Response:
-            nonlocal attempts
-            attempts += 1
             try:
                 response = await self._client.get(url)
             except httpx.TransportError as exc:  # timeouts, refused connections, cut answers
@@ -56,7 +54,7 @@ class RecordClient:
             return response
 
         try:
-            response, _ = await with_retries(ask, self.policy)
+            response, attempts = await with_retries(ask, self.policy)
         except RetriesExhausted as exc:
             raise RecordUnavailable(url, f"{exc.last.reason} after {exc.attempts} attempts", exc.attempts) from None
         if response.status_code == 404:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from contextlib import suppress
 from dataclasses import asdict, dataclass, replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Literal
 
 from opentelemetry.trace import SpanKind
@@ -351,7 +351,7 @@ class Notify:
         not read on every tick (thousands of open questions would be thousands of reads a round)."""
         wait = self.policies.close_after if entry.get("reminded") else min(
             self.policies.reminder_after, self.policies.close_after)
-        return entry["since"].replace(tzinfo=entry["since"].tzinfo or UTC) + wait <= now
+        return entry["since"] + wait <= now  # the store client is tz-aware (kernel/runtime.py)
 
     async def _tick_closure(self, complaint_id: str, now: datetime) -> None:
         cause = Cause.of_request(derived_id("tick", complaint_id, now.isoformat()), "tick_closure")
