@@ -8,6 +8,8 @@ session's stack recorded.
 from __future__ import annotations
 
 import os
+import random
+import socket
 import shutil
 import signal
 import subprocess
@@ -122,9 +124,23 @@ def _alive(pid: int) -> bool:
     return True
 
 
+def port_to_restart_on() -> int:
+    """A free port BELOW Linux's ephemeral range (32768-60999): the scenarios kill the broker and
+    the store and start them again on the same port, and a port from bind(0) can meanwhile be taken
+    by any outgoing connection (the store then never came back: seen in CI's clone, 2026-12-06)."""
+    for port in random.sample(range(20000, 32000), 200):
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free port between 20000 and 32000")
+
+
 @pytest.fixture(scope="session")
 def fault_stack():
-    stack = FaultStack(f"faults-{os.getpid()}", free_port(), free_port(), free_port())
+    stack = FaultStack(f"faults-{os.getpid()}", port_to_restart_on(), port_to_restart_on(), port_to_restart_on())
     stack.stack("start", "--fresh")
     try:
         yield stack
