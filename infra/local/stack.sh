@@ -11,6 +11,8 @@
 # an `admin` super user (tests, tools) and one user per service with the ACLs of
 # infra/k8s/kafka-users (infra/local/kafka_users.py); passwords in <dir>/kafka/credentials.env.
 # A stack formatted with --auth keeps it. `env` then exports the admin's credentials.
+# STACK_KAFKA_CREDENTIALS=<file>: take the passwords from another stack's credentials.env (a test's
+# own broker then answers the same users as the shared one).
 #
 # Defaults: --name up   -> kafka 9092 (controller 9093), mongo 27017
 #           --name test -> kafka 29092 (controller 29093), mongo 29017
@@ -29,7 +31,7 @@ PROC_TAG=stack
 # shellcheck source-path=SCRIPTDIR source=processes.sh
 . "$HERE/processes.sh"   # say, err, port_open, port_free, live_pid, spawn, stop_pids, tail_log
 
-usage() { sed -n '2,14p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit "${1:-2}"; }
+usage() { sed -n '2,16p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit "${1:-2}"; }
 
 # --- arguments ----------------------------------------------------------------------------
 CMD=${1:-}; [[ $# -gt 0 ]] && shift
@@ -95,6 +97,9 @@ credential() { sed -n "s/^$1=//p" "$CREDENTIALS"; }
 # --auth: a password per user, made once per stack (readable by its owner only)
 make_credentials() {
   [[ -f $CREDENTIALS ]] && return 0
+  if [[ -n ${STACK_KAFKA_CREDENTIALS:-} ]]; then
+    (umask 077; cp "$STACK_KAFKA_CREDENTIALS" "$CREDENTIALS"); return 0
+  fi
   (umask 077; python3 -c 'import secrets
 for user in ("ADMIN", "INTAKE", "ROUTING", "CARRIER", "NOTIFY"):
     print(f"{user}_PASSWORD={secrets.token_hex(16)}")' >"$CREDENTIALS")
@@ -212,6 +217,12 @@ cmd_start() {
     say "--fresh: wiping $DIR"
     rm -rf "$DIR"
     AUTH=$ASKED_AUTH
+  fi
+  if ((AUTH)) && [[ ! -f $CREDENTIALS && -f $KAFKA_DATA/meta.properties ]]; then
+    # Users are written into the broker's metadata when it is formatted: a stack made without them
+    # runs on as it was made (its data kept) rather than not starting at all.
+    say "kafka    this stack was made without users: it runs without them (--fresh makes it again with users, wiping its data)"
+    AUTH=0
   fi
   "$HERE/fetch.sh"
   mkdir -p "$KAFKA_DATA" "$FERRET_DATA" "$FERRET_STATE" "$LOGS" "$PIDS"

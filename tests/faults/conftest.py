@@ -26,7 +26,7 @@ from pymongo import MongoClient
 from services.kernel.settings import KernelSettings
 from tests.integration.conftest import processes  # noqa: F401 (a fixture)
 from tests.integration.simulators import free_port, order_system_url, telephony_url  # noqa: F401 (fixtures)
-from tests.integration.support import kafka_config
+from tests.integration.support import kafka_config, own_stack_options
 
 ROOT = Path(__file__).resolve().parents[2]
 STACK = ROOT / "infra" / "local" / "stack.sh"
@@ -64,7 +64,11 @@ class FaultStack:
         return {**{k: v for k, v in os.environ.items() if k != "MONGODB_URL"}, "STACK_HEALTH_TIMEOUT": "240"}
 
     def stack(self, command: str, *extra: str) -> None:
-        done = subprocess.run([str(STACK), command, *self._args(), *extra], env=self._env(), cwd=ROOT,
+        env = self._env()
+        # The same Kafka users and passwords as the shared stack (when it has users): the services
+        # and the test's own clients connect with what the environment says.
+        options = own_stack_options(env) if command == "start" else []
+        done = subprocess.run([str(STACK), command, *self._args(), *extra, *options], env=env, cwd=ROOT,
                               capture_output=True, text=True, timeout=300)
         assert command != "start" or done.returncode == 0, f"stack.sh start failed:\n{done.stdout}\n{done.stderr}"
 

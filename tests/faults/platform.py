@@ -19,6 +19,7 @@ import httpx
 
 from services.kernel import auth
 from tests.integration.simulators import free_port
+from tests.integration.support import service_credentials_env
 
 ROOT = Path(__file__).resolve().parents[2]
 CATEGORY = "delivery_driver_conduct"
@@ -97,10 +98,13 @@ class Platform:
 def start_platform(stack, telephony_url: str, orders_url: str, smtp_port: int, logs: Path) -> Platform:
     common = {"KAFKA_BOOTSTRAP_SERVERS": stack.bootstrap, "MONGODB_URL": stack.mongodb_url,
               "ORDER_SYSTEM_URL": orders_url, "OUTBOX_POLL_INTERVAL_S": "0.2", "LOG_LEVEL": "INFO"}
-    intake = Service("intake", {**common, "CALLBACKS_PER_CLIENT": "100000"}, logs / "intake.log")
-    routing = Service("routing", dict(common), logs / "routing.log")
-    notify = Service("notify", {**common, "TELEPHONY_URL": telephony_url, "SMTP_HOST": "127.0.0.1",
-                                "SMTP_PORT": str(smtp_port), "TICK_INTERVAL_S": "1"}, logs / "notify.log")
+    # Each service as its own Kafka user (on a stack with users), as in a cluster.
+    intake = Service("intake", {**common, **service_credentials_env("intake"), "CALLBACKS_PER_CLIENT": "100000"},
+                     logs / "intake.log")
+    routing = Service("routing", {**common, **service_credentials_env("routing")}, logs / "routing.log")
+    notify = Service("notify", {**common, **service_credentials_env("notify"), "TELEPHONY_URL": telephony_url,
+                                "SMTP_HOST": "127.0.0.1", "SMTP_PORT": str(smtp_port), "TICK_INTERVAL_S": "1"},
+                     logs / "notify.log")
     platform = Platform(intake, routing, notify, telephony_url)
     for service in platform.services:
         service.start()

@@ -55,6 +55,37 @@ def kafka_config(bootstrap: str, **extra) -> dict:
     return {**client_config(KernelSettings(kafka_bootstrap_servers=bootstrap)), **extra}
 
 
+#: On a stack with Kafka users (``stack.sh --auth``, the default of ``make test``) the file of their
+#: passwords, as ``stack.sh env`` exports it; unset on a stack without users.
+KAFKA_CREDENTIALS_FILE = os.environ.get("KAFKA_CREDENTIALS_FILE")
+
+
+def service_credentials(service: str) -> dict[str, str]:
+    """The Kafka settings of ``service``'s own user (``complaints-<service>``, with the ACLs of its
+    Strimzi KafkaUser), as its Deployment has them: a service started by a test then meets the
+    refusals a cluster would give it. Empty on a stack without users."""
+    if not KAFKA_CREDENTIALS_FILE:
+        return {}
+    secrets = dict(line.split("=", 1) for line in Path(KAFKA_CREDENTIALS_FILE).read_text().split())
+    return {"kafka_security_protocol": "SASL_PLAINTEXT", "kafka_sasl_username": f"complaints-{service}",
+            "kafka_sasl_password": secrets[f"{service.upper()}_PASSWORD"]}
+
+
+def service_credentials_env(service: str) -> dict[str, str]:
+    """:func:`service_credentials` as the environment of a service process."""
+    return {key.upper(): value for key, value in service_credentials(service).items()}
+
+
+def own_stack_options(env: dict[str, str]) -> list[str]:
+    """What a test's own stack (``stack.sh start``) needs to ask for the same users and passwords as
+    the shared stack: ``--auth`` with the shared stack's passwords (added to ``env``), so every
+    client of the test, configured from the environment, connects to both. None without users."""
+    if not KAFKA_CREDENTIALS_FILE:
+        return []
+    env["STACK_KAFKA_CREDENTIALS"] = KAFKA_CREDENTIALS_FILE
+    return ["--auth"]
+
+
 def consumer_lag(bootstrap: str, group_id: str, topics: list[str]) -> int:
     """Messages on ``topics`` that ``group_id`` has not committed yet. Reading a group's committed
     offsets does not join the group: the service's consumers are not disturbed."""
