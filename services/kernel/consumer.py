@@ -25,6 +25,7 @@ from typing import Any
 from confluent_kafka import KafkaError, KafkaException, Message, TopicPartition
 from faststream.confluent import KafkaBroker
 from faststream.confluent.annotations import KafkaMessage
+from faststream.confluent.schemas import Topic
 from faststream.message import StreamMessage
 from faststream.middlewares import AckPolicy
 from faststream.message import AckStatus
@@ -147,7 +148,11 @@ class Consumer:
                                    self.settings.consumer_partition_queue)
         self.workers.append(workers)
 
-        @self.broker.subscriber(*topics, group_id=group_id, ack_policy=AckPolicy.MANUAL,
+        # The kernel declares its topics itself (ensure_topics, with their size limit) or a cluster
+        # does (Strimzi): FastStream's own attempt, with defaults, is refused under ACLs with a
+        # warning at every start.
+        @self.broker.subscriber(*(Topic(t, declare=False) for t in topics), group_id=group_id,
+                                ack_policy=AckPolicy.MANUAL,
                                 decoder=_undecoded, title=f"{group_id}:{','.join(topics)}",
                                 **subscriber_options(self.settings))
         async def consume(message: KafkaMessage) -> None:
