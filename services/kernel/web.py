@@ -23,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from services.kernel import auth, meters
 from services.kernel.client_address import client_address
+from services.kernel.clock import SystemClock
 from services.kernel.errors import DomainError
 from services.kernel.idempotency import IdempotencyKeyReused
 from services.kernel.outage import refuse_during_outages
@@ -260,6 +261,7 @@ def service_app(title: str, description: str, lifespan, runtime: Runtime, max_bo
     # operationId = the route's function name: short, stable, what links and clients refer to.
     app = FastAPI(title=title, version="1", description=description, lifespan=lifespan, docs_url=None,
                   redoc_url=None, generate_unique_id_function=lambda route: route.name)
+    app.state.clock = SystemClock()  # what a token's expiry is checked against (a test moves it on)
     add_docs(app)
     if runtime is not None:  # (tests of the HTTP edge alone build an app with no runtime)
         app.add_middleware(ShedLoad, max_in_flight=runtime.settings.max_in_flight_writes,
@@ -318,7 +320,9 @@ def token_claims(request: Request, authorization: Annotated[str | None, Header(m
     (``app.state.services.settings``), checked against ``Claims``; 401 saying why otherwise."""
     unauthorized = {"WWW-Authenticate": "Bearer"}
     try:
-        raw = auth.verify(auth.bearer(authorization), request.app.state.services.settings.signing_key)
+        clock = getattr(request.app.state, "clock", None)  # service_app sets it
+        raw = auth.verify(auth.bearer(authorization), request.app.state.services.settings.signing_key,
+                          clock.now() if clock is not None else None)
     except auth.InvalidToken as exc:
         raise HTTPException(401, {"message": f"Authorization: {exc}"}, unauthorized) from None
     try:

@@ -36,6 +36,7 @@ from services.routing.app import create_app as create_routing_app
 from services.routing.settings import RoutingSettings
 from services.carrier.app import create_app as create_carrier_app
 from services.carrier.settings import CarrierSettings
+from services.kernel.clock import OffsetClock
 from services.kernel.telemetry import setup_tracing
 from tests.integration.support import service_credentials
 from tests.integration.simulators import (carrier_simulator_url, mailbox, order_system_url,  # noqa: F401
@@ -159,12 +160,20 @@ def routing_settings(sockets, order_system_url: str) -> RoutingSettings:  # noqa
 # Package scope: stopped before tests/integration, whose tests read routing's topic and must not
 # find this instance's events about their complaints there.
 @pytest.fixture(scope="package")
-def routing_server(routing_settings: RoutingSettings, sockets, intake_server) -> Iterator[str]:
+def routing_server(routing_settings: RoutingSettings, sockets, intake_server, routing_clock) -> Iterator[str]:
     """The real routing app (agent and partner API) on its port; yields its base URL. It starts
     reading intake's topic at its end: earlier tests' complaints are not this session's work."""
     read_from_the_end(routing_settings.consumer_group, TOPICS["intake"], TOPICS["notify"])
-    with serving(create_routing_app(routing_settings), sockets["routing"], routing_settings, "routing") as url:
+    app = create_routing_app(routing_settings)
+    app.state.clock = routing_clock
+    with serving(app, sockets["routing"], routing_settings, "routing") as url:
         yield url
+
+
+@pytest.fixture(scope="session")
+def routing_clock() -> OffsetClock:
+    """Routing's clock for tokens: a test lets a session expire by moving it on, not by waiting."""
+    return OffsetClock()
 
 
 # Package scope, like routing's: its events about this package's complaints stay out of tests/integration.
