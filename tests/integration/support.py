@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from contextlib import asynccontextmanager
 import inspect
 import os
 import signal
@@ -14,6 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
+from pymongo import AsyncMongoClient
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 
 from contracts import TOPICS
@@ -296,3 +298,26 @@ async def documents_holding(db, text: str) -> list[str]:
             if text in json_util.dumps(doc):
                 found.append(f"{name}/{doc.get('_id')}")
     return found
+
+
+@asynccontextmanager
+async def intake_beside(settings: KernelSettings, order_system_url: str):
+    """The real intake app beside the service a test is about (its settings: same broker and
+    store), in its own group and database, reading every topic from now on; yields the app, whose
+    ``state.services.settings`` are intake's. Its database goes at the end."""
+    from services.intake.app import create_app
+    from services.intake.settings import IntakeSettings
+
+    config = IntakeSettings(**{**settings.model_dump(), "service_name": f"intake-{settings.service_name}",
+                               "mongodb_database": f"{settings.database_name}_intake",
+                               "order_system_url": order_system_url})
+    for topic in TOPICS.values():
+        await asyncio.to_thread(skip_history, config.kafka_bootstrap_servers, config.consumer_group, topic)
+    app = create_app(config)
+    try:
+        async with app.router.lifespan_context(app):
+            yield app
+    finally:
+        client = AsyncMongoClient(config.mongodb_url)
+        await client.drop_database(config.database_name)
+        await client.close()
