@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import re
-from typing import ClassVar, Literal
+from ipaddress import IPv4Network, IPv6Network
+from typing import ClassVar, Literal, Self
 
 from pydantic import Field, field_validator, model_validator
 
@@ -130,7 +131,7 @@ class KernelSettings(BaseSettings):
         return value
 
     @model_validator(mode="after")
-    def _kafka_security(self):
+    def _kafka_security(self) -> Self:
         # Named at start-up, not as an authentication failure in the broker's log minutes later.
         sasl = self.kafka_security_protocol.startswith("SASL")
         if sasl and not (self.kafka_sasl_username and self.kafka_sasl_password):
@@ -152,7 +153,7 @@ class KernelSettings(BaseSettings):
         return value
 
     @property
-    def trusted_proxy_networks(self):
+    def trusted_proxy_networks(self) -> tuple[IPv4Network | IPv6Network, ...]:
         return trusted_networks(self.trusted_proxies)
 
     @field_validator("mongodb_url")
@@ -171,7 +172,7 @@ class KernelSettings(BaseSettings):
     production_secrets: ClassVar[dict[str, int]] = {}
 
     @model_validator(mode="after")
-    def _real_secrets_in_production(self):
+    def _real_secrets_in_production(self) -> Self:
         if self.environment != "production":
             return self
         fields = type(self).model_fields
@@ -188,7 +189,7 @@ class KernelSettings(BaseSettings):
     production_required: ClassVar[tuple[str, ...]] = ()
 
     @model_validator(mode="after")
-    def _real_values_in_production(self):
+    def _real_values_in_production(self) -> Self:
         """Production starts only with real values: a placeholder would start the pods and fail
         later, in front of customers; here it fails at once, naming the variable."""
         if self.environment != "production":
@@ -226,7 +227,7 @@ class HttpServiceSettings(KernelSettings):
     max_body_bytes: int = Field(100_000, gt=0, description="Largest request body accepted (413 above).")
 
     @model_validator(mode="after")
-    def _signing_key_ring(self):
+    def _signing_key_ring(self) -> Self:
         """SIGNING_KEY is a key ring; in production each of its keys is a real secret, not only
         the whole value."""
         fields = type(self).model_fields

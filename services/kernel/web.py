@@ -12,12 +12,14 @@ from collections.abc import Callable, Mapping, Sequence
 from http import HTTPStatus
 from typing import Annotated, Any, TypeVar
 
-from fastapi import FastAPI, Header, HTTPException, Path, Query, Request
+from fastapi import FastAPI, Header, HTTPException, Path, Query, Request, Response
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.middleware.base import RequestResponseEndpoint
+from starlette.types import ASGIApp, Lifespan, Message, Receive, Scope, Send
 from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -133,7 +135,8 @@ def problem_body(status: int, detail: str, *, code: str | None = None, field: st
         body["code"] = code
     if field:
         body["field"] = field
-    return body | jsonable_encoder({k: v for k, v in extensions.items() if v is not None})
+    encoded: dict[str, Any] = jsonable_encoder({k: v for k, v in extensions.items() if v is not None})
+    return body | encoded
 
 
 def problem(status: int, detail: str, *, code: str | None = None, field: str | None = None,
@@ -212,15 +215,15 @@ class AnswerServerErrors:
     keep-alive connection; a client's next, valid request would then fail for nothing.
     """
 
-    def __init__(self, app) -> None:
+    def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
-    async def __call__(self, scope, receive, send) -> None:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         started = False
 
-        async def watch(message) -> None:
+        async def watch(message: Message) -> None:
             nonlocal started
             started = started or message["type"] == "http.response.start"
             await send(message)
@@ -238,7 +241,7 @@ def limit_body_size(app: FastAPI, max_bytes: int) -> None:
     """Refuse a body over ``max_bytes`` with 413 before anything parses it."""
 
     @app.middleware("http")
-    async def refuse_large_bodies(request: Request, call_next):
+    async def refuse_large_bodies(request: Request, call_next: RequestResponseEndpoint) -> Response:
         declared = request.headers.get("content-length")
         if declared and declared.isdigit() and int(declared) > max_bytes:
             return problem(413, f"body: larger than {max_bytes} bytes", code="too_large", field="body")
@@ -252,7 +255,8 @@ def limit_body_size(app: FastAPI, max_bytes: int) -> None:
         return await call_next(request)
 
 
-def service_app(title: str, description: str, lifespan, runtime: Runtime, max_body_bytes: int) -> FastAPI:
+def service_app(title: str, description: str, lifespan: Lifespan[FastAPI], runtime: Runtime,
+                max_body_bytes: int) -> FastAPI:
     """A service's FastAPI app with what every service has: tracing, body limit, 4xx answers, health,
     ``/metrics`` for Prometheus."""
     from services.kernel.openapi import add_docs  # it documents this module's Problem
@@ -315,7 +319,8 @@ class Claims(BaseModel):
 
 
 @answers(401)
-def token_claims(request: Request, authorization: Annotated[str | None, Header(max_length=4096)] = None) -> dict:
+def token_claims(request: Request,
+                 authorization: Annotated[str | None, Header(max_length=4096)] = None) -> dict[str, Any]:
     """FastAPI dependency: the claims of a bearer token signed with the service's SIGNING_KEY
     (``app.state.services.settings``), checked against ``Claims``; 401 saying why otherwise."""
     unauthorized = {"WWW-Authenticate": "Bearer"}
