@@ -70,10 +70,10 @@ done
 
 DIR=$CACHE/$NAME
 BROKERS_FILE=$DIR/kafka/brokers   # --brokers 3: the stack was formatted as a cluster of that many nodes
-if [[ -f $BROKERS_FILE ]] && ! { [[ $CMD == start ]] && ((FRESH)); }; then
-  recorded=$(<"$BROKERS_FILE")
+if [[ -f $BROKERS_FILE || -f $DIR/kafka/data/meta.properties ]] && ! { [[ $CMD == start ]] && ((FRESH)); }; then
+  recorded=$(cat "$BROKERS_FILE" 2>/dev/null || echo 1)   # formatted, and no record: one node
   if [[ -n $BROKERS && $BROKERS != "$recorded" && $CMD == start ]]; then
-    err "stack '$NAME' was formatted with $recorded brokers, not $BROKERS: add --fresh to start it anew"; exit 2
+    err "stack '$NAME' was formatted as $recorded broker(s), not $BROKERS: add --fresh to start it anew"; exit 2
   fi
   BROKERS=$recorded
 fi
