@@ -29,6 +29,7 @@ help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-zA-Z_-]+):.*## (.*)/  \1\t\2/' | expand -t 18
 	@echo "Variables: PYTEST_ARGS='...' (e.g. -k name -x), MONGODB_URL=mongodb://... (use a real MongoDB instead of FerretDB)"
 	@echo "           KAFKA_AUTH=0 (up, test: Kafka without users; by default SASL/SCRAM, a user per service and ACLs)"
+	@echo "           BROKERS=3 (up: a three-broker KRaft cluster on ports 9092-9094, topics with 3 replicas, 2 in sync; docs/adr/0030)"
 
 venv: $(VENV_STAMP) ## create .venv and install the project with its test extras
 
@@ -41,7 +42,7 @@ vendor: venv ## copy Chart.js (pinned in tools/charts) into intake's static asse
 	$(VPY) -m tools.vendor_charts
 
 up: vendor ## start Kafka + FerretDB (ports 9092/27017) and the services, in the background; DEMO=week seeds a week of traffic
-	$(STACK) start $(UP_STACK_ARGS) $(AUTH_ARG)
+	$(STACK) start $(UP_STACK_ARGS) $(AUTH_ARG) $(if $(BROKERS),--brokers $(BROKERS))
 	@$(MAKE) --no-print-directory services-up
 	$(VPY) -m tools.seed_demo --routing-url http://127.0.0.1:8002
 	@if [ "$(DEMO)" = "week" ]; then eval "$$($(STACK) env $(UP_STACK_ARGS))"; \
@@ -49,7 +50,7 @@ up: vendor ## start Kafka + FerretDB (ports 9092/27017) and the services, in the
 	  --mongodb-url "$${MONGODB_URL:-mongodb://127.0.0.1:$(UP_MONGO_PORT)/}"; fi
 	@echo
 	@echo "Stack 'up' is running:"
-	@echo "  Kafka    127.0.0.1:$(UP_KAFKA_PORT)"
+	@echo "  Kafka    $$($(STACK) env $(UP_STACK_ARGS) | sed -n 's/^export KAFKA_BOOTSTRAP_SERVERS=//p')"
 	@echo "  MongoDB  $${MONGODB_URL:-mongodb://127.0.0.1:$(UP_MONGO_PORT)/}"
 	@echo "  logs     $(CACHE)/up/logs/"
 	@echo "  status   $(STACK) status --name up"

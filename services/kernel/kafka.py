@@ -97,13 +97,15 @@ def ensure_topics(settings: KernelSettings, topics: Iterable[str], partitions: i
 
     They hold messages up to ``KAFKA_MAX_MESSAGE_BYTES``, our producer's limit too; the broker's
     own default is a few bytes above FastStream's producer default, so a message in between could
-    be taken by the topic and never copied to its DLQ (issue 16)."""
+    be taken by the topic and never copied to its DLQ (issue 16). Their replicas and
+    ``min.insync.replicas`` are the broker's defaults: one node has one replica, a cluster
+    (``stack.sh --brokers 3``) three with two in sync, as production's topics (infra/k8s/topics)."""
     admin = AdminClient(client_config(settings), logger=LIBRDKAFKA_LOG)
     names = sorted({n for t in topics for n in (t, f"{t}.dlq")})
     existing = admin.list_topics(timeout=10).topics
     config = {"max.message.bytes": str(settings.kafka_max_message_bytes)}
-    wanted = [NewTopic(n, num_partitions=partitions or settings.topic_partitions, replication_factor=1,
-                       config=config) for n in names if n not in existing]
+    wanted = [NewTopic(n, num_partitions=partitions or settings.topic_partitions, config=config)
+              for n in names if n not in existing]
     for _name, future in admin.create_topics(wanted, operation_timeout=10).items() if wanted else []:
         try:
             future.result()
