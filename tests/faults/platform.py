@@ -19,7 +19,7 @@ import httpx
 
 from services.kernel import auth
 from tests.integration.simulators import free_port
-from tests.integration.support import service_credentials_env
+from tests.integration.support import service_credentials_env, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 CATEGORY = "delivery_driver_conduct"
@@ -205,3 +205,27 @@ def longest_pause(calls: list[dict], since: datetime) -> float:
 
 def now() -> datetime:
     return datetime.now(UTC)
+
+
+async def each_accepted_called_once(platform: Platform, traffic: Traffic, already: set[str],
+                                    timeout_s: float) -> list[dict]:
+    """What every scenario must end with: each accepted "call me" called exactly once (none of the
+    refused ones twice), every refusal a 503 problem with Retry-After, every request answered,
+    every service still running. The calls, for the figures."""
+    def all_called() -> bool:
+        called = {c["to"] for c in platform.calls()}
+        return all(phone in called for phone in traffic.accepted)
+    await wait_for(all_called, timeout=timeout_s, every=0.5)
+    await asyncio.sleep(2)  # a second call, if any, would come right after the first (ticker: 1 s)
+
+    calls = platform.calls()
+    per_phone = Counter(c["to"] for c in calls if c["to"] not in already)
+    assert traffic.accepted, "some requests were accepted"
+    assert {p: per_phone[p] for p in traffic.accepted if per_phone[p] != 1} == {}, "each called exactly once"
+    assert all(n == 1 for n in per_phone.values()), "a refused request is called at most once"
+    assert [r for r in traffic.refused if r[1] != 503 or "retry-after" not in r[2]
+            or not {"type", "title", "status", "detail"} <= set(r[3])] == [], traffic.refused
+    assert traffic.unanswered == [], traffic.unanswered
+    for service in platform.services:
+        assert service.proc.poll() is None, f"{service.name} ended:\n{service.tail()}"
+    return calls

@@ -16,7 +16,8 @@ import pytest
 from confluent_kafka.admin import AdminClient
 
 from tests.faults.conftest import CACHE, FaultStack, port_to_restart_on, running
-from tests.faults.platform import Traffic, first_dial_after, longest_pause, now, start_platform, steady_stream
+from tests.faults.platform import (Traffic, each_accepted_called_once, first_dial_after, longest_pause, now,
+                                   start_platform, steady_stream)
 from tests.integration.simulators import mailbox  # noqa: F401 (a session fixture)
 from tests.integration.support import kafka_config, wait_for
 
@@ -106,21 +107,7 @@ async def test_a_broker_and_then_the_controller_killed_lose_no_call_me_and_call_
         stop.set()
         await streaming
 
-    def all_called() -> bool:
-        called = {c["to"] for c in platform.calls()}
-        return all(phone in called for phone in traffic.accepted)
-    await wait_for(all_called, timeout=180, every=0.5)
-    await asyncio.sleep(2)  # a second call, if any, would come right after the first (ticker: 1 s)
-
-    calls = platform.calls()
-    per_phone = Counter(c["to"] for c in calls if c["to"] not in already)
-    assert traffic.accepted, "some requests were accepted"
-    assert {p: per_phone[p] for p in traffic.accepted if per_phone[p] != 1} == {}, "each called exactly once"
-    assert all(n == 1 for n in per_phone.values()), "a refused request is called at most once"
-    assert [r for r in traffic.refused if r[1] != 503 or "retry-after" not in r[2]] == [], traffic.refused
-    assert traffic.unanswered == [], traffic.unanswered
-    for service in platform.services:
-        assert service.proc.poll() is None, f"{service.name} ended:\n{service.tail()}"
+    calls = await each_accepted_called_once(platform, traffic, already, timeout_s=180)
     print(f"\nthree brokers, {PER_SECOND:g} call-me a second: accepted {len(traffic.accepted)}, "
           f"refused {len(traffic.refused)} (503), longest pause in dial-outs {longest_pause(calls, start):.1f} s")
     for what, victim, led, killed, back in figures:
