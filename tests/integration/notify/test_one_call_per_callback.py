@@ -51,7 +51,8 @@ async def test_the_provider_answers_a_repeated_idempotency_key_with_the_first_ca
 async def test_the_handler_the_ticker_and_a_second_replica_racing_on_each_dispatch_place_exactly_one_call(
         notify, telephony_url):
     cases = [(someone()[0], a_phone()) for _ in range(RACES)]
-    ticking = asyncio.create_task(tick_without_pause(notify))
+    stop = asyncio.Event()
+    ticking = asyncio.create_task(tick_without_pause(notify, stop))
     try:
         ids = []
         for complaint_id, phone in cases:
@@ -62,8 +63,10 @@ async def test_the_handler_the_ticker_and_a_second_replica_racing_on_each_dispat
             await notify.notify.dial(event, Cause.of_request(event_id, "dial"))
         await wait_for(lambda: quiescent(notify, ids, [f"cb-{c}" for c, _ in cases]), timeout=60)
     finally:
+        stop.set()
         ticking.cancel()
-        await asyncio.gather(ticking, return_exceptions=True)
+        ended, _ = await asyncio.wait({ticking}, timeout=30)  # a ticker that hangs fails the test, not the run
+        assert ended, "the ticker did not end within 30 s of its stop"
 
     per_phone = Counter(c["to"] for c in await calls_received(telephony_url))
     assert {phone: per_phone[phone] for _, phone in cases} == {phone: 1 for _, phone in cases}
@@ -72,9 +75,12 @@ async def test_the_handler_the_ticker_and_a_second_replica_racing_on_each_dispat
         assert [type(e).__name__ for e in events] == ["DialOutRequested", "CallPlaced"]
 
 
-async def tick_without_pause(notify) -> None:
-    """The ticker, as eager as it can be: every round races whatever the handler is doing."""
-    while True:
+async def tick_without_pause(notify, stop: asyncio.Event) -> None:
+    """The ticker, as eager as it can be: every round races whatever the handler is doing. It ends
+    at ``stop`` too, not only when cancelled: Python 3.11's ``asyncio.wait_for`` can swallow a
+    cancellation that comes as the awaited call completes, and this loop then ran for ever (the
+    test hung in CI once, and 1 run in 4 on a loaded machine)."""
+    while not stop.is_set():
         await notify.notify.tick()
         await asyncio.sleep(0)
 
