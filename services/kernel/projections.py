@@ -139,11 +139,16 @@ class DocumentProjection:
     name: str
     #: Documents held per projection between rounds (least recently used out).
     held_max = 2000
+    #: Keys remembered after a ``reset`` (ids only) so that a rebuild reads no document back.
+    known_keys_max = 1_000_000
 
     def __init__(self, db: AsyncDatabase) -> None:
         self.views = db[self.name]
         self._held: OrderedDict[str, dict[str, Any] | None] = OrderedDict()
         self._dirty: set[str] = set()
+        #: After ``reset`` (a rebuild): the keys saved since, so that any other key is known to be
+        #: absent without a read. None: unknown, read what is not held.
+        self._saved_since_reset: set[str] | None = None
 
     async def setup(self) -> None:
         pass  # read by _id only: no index to create
@@ -151,6 +156,7 @@ class DocumentProjection:
     async def reset(self) -> None:
         self.forget()
         await self.views.drop()
+        self._saved_since_reset = set()
 
     async def get(self, key: str) -> dict[str, Any] | None:
         """The stored document (for readers: another replica's follower may be the writer)."""
@@ -160,6 +166,8 @@ class DocumentProjection:
         """For ``apply``: the document as the follower last saved it (a copy to change), else read."""
         if key in self._held:
             self._held.move_to_end(key)
+        elif self._saved_since_reset is not None and key not in self._saved_since_reset:
+            return None  # the model was dropped and nothing wrote this key since: no read (a rebuild)
         else:
             self._held[key] = await self.views.find_one({"_id": key})
         return copy.deepcopy(self._held[key])
@@ -169,6 +177,10 @@ class DocumentProjection:
         self._held[key] = copy.deepcopy(view)
         self._held.move_to_end(key)
         self._dirty.add(key)
+        if self._saved_since_reset is not None:
+            self._saved_since_reset.add(key)
+            if len(self._saved_since_reset) > self.known_keys_max:
+                self._saved_since_reset = None  # too many to keep in memory: read what is not held
 
     async def flush(self) -> None:
         """Write the documents saved since the last flush, in one bulk write."""
@@ -187,3 +199,4 @@ class DocumentProjection:
         """Hold nothing: another writer may have changed the documents."""
         self._held.clear()
         self._dirty.clear()
+        self._saved_since_reset = None
