@@ -184,3 +184,17 @@ async def test_commands_racing_on_one_stream_in_one_process_take_turns_and_are_e
     events, version = await store.load("c-1")
     assert version == 8 and sorted(e.n for e in events) == list(range(1, 9))
     assert conflicts == [], "one process's commands on a stream wait their turn (kernel/states.py)"
+
+
+async def test_a_long_stream_reads_back_whole_and_in_order_from_any_version_and_as_often_as_asked(store):
+    # 300 commits span pages of the MongoDB store (256 and 16 commits), kept by the first full read
+    for n in range(1, 301):
+        await store.append("c-long", n - 1, [note(n, "c-long")], Cause.of_request(f"long{n}", "t"))
+    for after in (0, 0, 5, 16, 255, 256, 270, 299, 300, 0):
+        commits = await store.read_stream("c-long", after_version=after)
+        assert [c.version for c in commits] == list(range(after + 1, 301)), after
+        events, version = await store.load("c-long", after_version=after)
+        assert [e.n for e in events] == list(range(after + 1, 301)) and version == 300, after
+    await store.append("c-long", 300, [note(301, "c-long")], Cause.of_request("long301", "t"))
+    assert [e.n for e in (await store.load("c-long", after_version=290))[0]] == list(range(291, 302))
+    assert (await store.read_stream("c-long"))[0].events[0].data["n"] == 1
