@@ -14,6 +14,7 @@ from typing import Any, Protocol
 
 from pymongo import ASCENDING, ReplaceOne
 from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import PyMongoError
 
 from contracts.envelope import Envelope, Event, UnknownEventType
 from services.kernel.eventstore import EventStore
@@ -70,9 +71,17 @@ class Projector:
                 await projection.apply(envelope, event)
 
     async def log_size(self) -> int:
-        """Entries a rebuild will read: own commits plus consumed events."""
-        return (await self.store.commits.count_documents({})
-                + await self.store.db["inbox"].count_documents({}))
+        """Entries a rebuild will read, as the store estimates them: own commits plus consumed events.
+
+        From the collections' statistics, not by counting: FerretDB counts a collection by reading
+        every document (1.1 s for 2,000 commits, as long as the rebuild's own read of them).
+        """
+        async def size(name: str) -> int:
+            try:
+                return int((await self.store.db.command("collStats", name)).get("count", 0))
+            except PyMongoError:  # a store without collStats (or the collection missing)
+                return await self.store.db[name].estimated_document_count()
+        return await size("commits") + await size("inbox")
 
     async def rebuild(self, name: str, progress: Progress | None = None, batch_size: int = 500) -> int:
         """Drop the read model and apply the whole log again; returns the entries read.
