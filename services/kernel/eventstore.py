@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import json
 import logging
 import random
 import time
@@ -26,20 +27,18 @@ from typing import Any
 from opentelemetry import trace
 from pymongo import ASCENDING
 from pymongo.asynchronous.database import AsyncDatabase
-import bson
 from bson import Binary, CodecOptions
 from bson.errors import InvalidDocument
-from pymongo.errors import BulkWriteError, DuplicateKeyError, PyMongoError
+from pymongo.errors import DuplicateKeyError, PyMongoError
 
 from contracts.envelope import Envelope, Event, Registry
 from services.kernel.states import HotStates
 from services.kernel import meters
 from services.kernel.telemetry import current_traceparent, parent_context
 
-#: Sizes of the stream pages ``read_stream`` reads and keeps (largest first; each a multiple of the
-#: next): a stream of 1,000 commits is 3 + 14 pages and 8 commits. Changing them leaves the pages
-#: kept before unread (a store may drop its ``stream_pages`` collection at any time).
-PAGE_SIZES = (256, 16)
+#: A read from a stream's start that read this many commits one by one (or a quarter of what the
+#: stream's digest held) keeps them all as the stream's digest (``EventStore._keep_digest``).
+DIGEST_AFTER = 16
 
 #: Namespace of every id derived from a cause (uuid5): stable forever, never change it.
 ID_NAMESPACE = uuid.UUID("7d0c6d52-2f8e-4a57-9a44-6c1de0b9e3a1")
@@ -118,8 +117,9 @@ class EventStore:
     def __init__(self, db: AsyncDatabase, source: str, registry: Registry) -> None:
         self.db, self.source, self.registry = db, source, registry
         self.commits, self.pending = db["commits"], db["pending"]
-        #: Runs of a stream's commits copied into one document, for long reads (``read_stream``).
-        self.pages = db["stream_pages"]
+        #: A copy of each long stream's commits from its first, in one document, for reads from the
+        #: start (``read_stream``): a cache, which may be dropped at any time.
+        self.digests = db["stream_digests"]
         self._listeners: list[Callable[[], None]] = []
         self._last_position = 0
         #: The latest state this process folded of each stream (kernel/commands.py ``execute``).
@@ -232,12 +232,11 @@ class EventStore:
     async def read_stream(self, stream_id: str, after_version: int = 0) -> list[Commit]:
         """The stream's commits after ``after_version``, in order.
 
-        By ``_id`` only (FerretDB on SQLite answers nothing else from an index): the stream's
-        pages where they exist (``PAGE_SIZES`` consecutive commits in one document), then single
-        commits, each kind in windows of lookups sent at once that double until one finds the
-        end. The first window asks for the next commit and the pages starting there together, so a
-        stream that has not moved costs one round trip. Complete runs read as single commits are
-        then kept as pages for the next reader (see ``_keep_pages``).
+        By ``_id`` only (FerretDB on SQLite answers nothing else from an index): single commits,
+        in windows of lookups sent at once that double (1, 2, 4 … 32) until one finds the
+        stream's end, so a stream that has not moved costs one lookup. A read from the start
+        takes the stream's digest as well, if one was kept (see ``_keep_digest``), and then only
+        the commits after it.
         """
         commits = [Commit.from_doc(doc) for doc in await self._stream_documents(stream_id, after_version)]
         if commits:
@@ -246,86 +245,53 @@ class EventStore:
 
     async def _stream_documents(self, stream_id: str, after_version: int) -> list[dict[str, Any]]:
         """The commit documents of ``read_stream``."""
-        docs, version = [], after_version + 1
-        aligned = [size for size in PAGE_SIZES if (version - 1) % size == 0]
-        first = await asyncio.gather(self.commits.find_one({"_id": stream_key(stream_id, version)}),
-                                     *(self.pages.find_one({"_id": page_key(stream_id, size, version)})
-                                       for size in aligned))
-        if first[0] is None:
+        if after_version > 0:
+            return await self._commits_after(stream_id, after_version)
+        digest, first = await asyncio.gather(self.digests.find_one({"_id": stream_id}),
+                                             self.commits.find_one({"_id": stream_key(stream_id, 1)}))
+        if first is None:
             return []
-        pages_read: list[tuple[int, int]] = []  # (first version, size) of each page read
-        # A level whose page is missing where one would start has ended (or was never kept): the
-        # smaller levels and single commits take over.
-        levels = [size for size in PAGE_SIZES
-                  if size not in aligned or first[1 + aligned.index(size)] is not None]
-        found_page = next((page for page in first[1:] if page is not None), None)
-        docs += page_commits(found_page, self.pages.codec_options) if found_page is not None else [first[0]]
-        if found_page is not None:
-            pages_read.append((version, found_page["size"]))
-        version += len(docs)
-        # Lookups per window and level: doubling while the end is unknown; once a larger level ended,
-        # what it may have left.
-        windows = {size: 4 for size in PAGE_SIZES}
-        single_window = 1
-        ended = [size for size in PAGE_SIZES if size not in levels]
+        kept = digest_commits(digest, self.digests.codec_options) if digest is not None else [first]
+        if any(doc["version"] != i + 1 for i, doc in enumerate(kept)):
+            raise RuntimeError(f"stream {stream_id!r}: its digest disagrees with its commits")
+        tail = await self._commits_after(stream_id, len(kept), window=1 if digest is not None else 2)
+        docs = kept + tail
+        if len(tail) >= max(DIGEST_AFTER, len(kept) // 4):  # written again as the stream grows by a quarter
+            await self._keep_digest(stream_id, docs)
+        return docs
+
+    async def _commits_after(self, stream_id: str, version: int, window: int = 1) -> list[dict[str, Any]]:
+        """The stream's commit documents after ``version``, by ``_id``, in doubling windows."""
+        docs, version = [], version + 1
         while True:
-            size = next((s for s in levels if (version - 1) % s == 0), 1)
-            if size > 1:
-                window = windows[size]
-                pages = await asyncio.gather(*(self.pages.find_one({"_id": page_key(stream_id, size, version + i * size)})
-                                               for i in range(window)))
-                found = list(itertools.takewhile(lambda page: page is not None, pages))
-                for i, page in enumerate(found):
-                    docs += page_commits(page, self.pages.codec_options)
-                    pages_read.append((version + i * size, size))
-                version += size * len(found)
-                windows[size] = min(window * 2, 32)
-                if len(found) < window:
-                    levels.remove(size)
-                    ended.append(size)
-                    for smaller in levels:  # fewer than one page of this size is left (if it was kept)
-                        windows[smaller] = min(size // smaller, 32)
-                continue
-            # single commits up to where the smallest page level still in use starts, else to the end
-            upto = min((((version - 1) // s + 1) * s + 1 for s in levels), default=None)
-            if upto is not None:
-                window = min(upto - version, 32)
-            else:
-                window = min(max(single_window, min(ended, default=1)), 32)
             found = list(itertools.takewhile(lambda doc: doc is not None, await asyncio.gather(
                 *(self.commits.find_one({"_id": stream_key(stream_id, v)}) for v in range(version, version + window)))))
             docs += found
-            version += len(found)
             if len(found) < window:
-                break
-            single_window = min(window * 2, 32)
-        if any(doc["version"] != after_version + 1 + i for i, doc in enumerate(docs)):
-            raise RuntimeError(f"stream {stream_id!r}: its pages and commits disagree (a page kept wrong?)")
-        await self._keep_pages(stream_id, after_version, docs, pages_read)
-        return docs
+                return docs
+            version, window = version + window, min(window * 2, 32)
 
-    async def _keep_pages(self, stream_id: str, after_version: int, docs: list[dict[str, Any]],
-                          pages_read: list[tuple[int, int]]) -> None:
-        """Store as pages the complete, aligned runs of ``docs`` (the stream's commits from
-        ``after_version + 1``) not read as a page or within one: commits never change and versions
-        have no gaps, so a page is true for ever, and two readers writing one page write the same
-        one. Best effort: a page that cannot be written (too large, the store busy) is read as
-        commits next time."""
-        pages = []
-        for size in PAGE_SIZES:
-            start = -after_version % size  # index in docs of the first version that starts a page
-            for i in range(start, len(docs) - size + 1, size):
-                first = after_version + 1 + i
-                if not any(read <= first and first + size <= read + length for read, length in pages_read):
-                    pages.append(page_document(stream_id, size, docs[i:i + size]))
-        if not pages:
-            return
+    async def _keep_digest(self, stream_id: str, docs: list[dict[str, Any]]) -> None:
+        """Keep ``docs``, the stream's commits from its first, as its digest: one document, so that
+        the next read from the start costs two lookups and a few, not one per commit.
+
+        A digest is true for ever (commits never change, versions have no gaps), so readers that
+        race may each write theirs: whichever stays is a true start of the stream, and a shorter
+        one only leaves more commits to read one by one; one that is not written (too large, the
+        store busy) costs only that. The commits are one compressed JSON value: FerretDB decodes
+        a document field by field, at about the cost of a whole commit per stored commit
+        (measured: 190 ms for 256 commits kept as an array, 9 ms as one compressed value), and
+        Python's json reads them back in less than half the time BSON's decoder takes.
+        """
         try:
-            await self.pages.insert_many(pages, ordered=False)
-        except (PyMongoError, InvalidDocument) as exc:  # already there (another reader), or too large
-            if not isinstance(exc, BulkWriteError) or any(
-                    e.get("code") != 11000 for e in exc.details.get("writeErrors", [])):
-                log.info("stream pages not kept", extra={"fields": {"stream_id": stream_id, "error": str(exc)[:200]}})
+            commits = [{**doc, "recorded_at": doc["recorded_at"].isoformat()} for doc in docs]
+            digest = {"_id": stream_id, "upto": len(docs), "encoding": "json+zlib",
+                      "commits": Binary(zlib.compress(json.dumps(commits, separators=(",", ":")).encode()))}
+            await self.digests.replace_one({"_id": stream_id, "upto": {"$lt": len(docs)}}, digest, upsert=True)
+        except DuplicateKeyError:
+            pass  # a longer digest is there already
+        except (PyMongoError, InvalidDocument, TypeError) as exc:  # TypeError: a value JSON cannot hold
+            log.info("stream digest not kept", extra={"fields": {"stream_id": stream_id, "error": str(exc)[:200]}})
 
     async def load(self, stream_id: str, after_version: int = 0) -> tuple[list[Event], int]:
         """The stream's events after ``after_version``, decoded (old versions upcast), and its
@@ -382,24 +348,14 @@ def stream_key(stream_id: str, version: int) -> str:
     return f"{stream_id}@{version}"
 
 
-def page_document(stream_id: str, size: int, commits: list[dict[str, Any]]) -> dict[str, Any]:
-    """A page: ``commits`` (commit documents as stored) in one compressed BSON value. FerretDB
-    decodes a document field by field, at about the cost of a whole commit per stored commit
-    (measured: 190 ms for a page of 256 commits kept as an array, 9 ms as this value)."""
-    return {"_id": page_key(stream_id, size, commits[0]["version"]), "stream_id": stream_id, "size": size,
-            "encoding": "bson+zlib", "commits": Binary(zlib.compress(bson.encode({"commits": commits}), 1))}
-
-
-def page_commits(page: dict[str, Any], codec: CodecOptions) -> list[dict[str, Any]]:
-    """The commit documents of a page (``page_document``), decoded as the client decodes documents."""
-    commits: list[dict[str, Any]] = bson.decode(zlib.decompress(page["commits"]), codec)["commits"]
+def digest_commits(digest: dict[str, Any], codec: CodecOptions) -> list[dict[str, Any]]:
+    """The commit documents of a stream's digest (``EventStore._keep_digest``), as the client
+    decodes documents (``recorded_at`` tz-aware or not, as its codec says)."""
+    commits: list[dict[str, Any]] = json.loads(zlib.decompress(digest["commits"]))
+    for doc in commits:
+        recorded_at = datetime.fromisoformat(doc["recorded_at"])
+        doc["recorded_at"] = recorded_at if codec.tz_aware else recorded_at.replace(tzinfo=None)
     return commits
-
-
-def page_key(stream_id: str, size: int, first_version: int) -> str:
-    """The ``_id`` of the stream's page of ``size`` commits from ``first_version`` (a multiple of
-    ``size``, plus one)."""
-    return f"{stream_id}@{first_version}+{size}"
 
 
 async def retry_on_conflict(attempt: Callable[[], Any], tries: int = 10) -> Any:
