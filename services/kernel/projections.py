@@ -101,6 +101,7 @@ class Projector:
             if progress and count % 100 == 0:
                 progress(100)
         await self.flush()
+        self.forget()  # what the rebuild knew to be absent holds no longer once others may write
         if progress:
             progress(count % 100)
         return count

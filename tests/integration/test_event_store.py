@@ -177,3 +177,28 @@ async def test_a_lost_or_stale_digest_costs_only_reads_one_by_one(store, db):
     # a shorter digest written by a reader that raced never replaces a longer one
     await store._keep_digest("c-long", [doc async for doc in store.commits.find({"stream_id": "c-long"})][:20])
     assert (await db["stream_digests"].find_one({"_id": "c-long"}))["upto"] == 40
+
+
+async def test_a_rebuild_reads_no_read_model_document_back_and_writes_each_once_per_batch(store, db):
+    from services.kernel.projections import Projector
+
+    for i in range(1, 31):
+        await store.append(f"complaint-c-{i % 3}", (i - 1) // 3, [note(i, f"c-{i % 3}")], Cause.of_request(f"r{i}", "test"))
+    counts = NoteCounts(db)
+    await counts.views.insert_one({"_id": "c-0", "notes": 99})  # what the rebuild must drop
+    reads, writes = [], []
+    find_one, bulk_write = counts.views.find_one, counts.views.bulk_write
+
+    async def counting_reads(filter, *args, **kwargs):
+        reads.append(filter["_id"])
+        return await find_one(filter, *args, **kwargs)
+
+    async def counting_writes(requests, *args, **kwargs):
+        writes.append(len(requests))
+        return await bulk_write(requests, *args, **kwargs)
+    counts.views.find_one, counts.views.bulk_write = counting_reads, counting_writes
+
+    assert await Projector(store, [counts]).rebuild("note_counts", batch_size=10) == 30
+    assert reads == [], "the model was dropped: nothing to read back"
+    assert writes == [3, 3, 3], "each batch of 10 entries writes the three documents once"
+    assert {d["_id"]: d["notes"] async for d in db["note_counts"].find({})} == {"c-0": 10, "c-1": 10, "c-2": 10}
