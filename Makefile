@@ -17,6 +17,9 @@ TEST_KAFKA_PORT  ?= 29092
 TEST_MONGO_PORT  ?= 29017
 UP_STACK_ARGS    := --name up --kafka-port $(UP_KAFKA_PORT) --mongo-port $(UP_MONGO_PORT)
 TEST_STACK_ARGS  := --name test --kafka-port $(TEST_KAFKA_PORT) --mongo-port $(TEST_MONGO_PORT)
+# Kafka with SASL/SCRAM and the production ACLs, a user per service (docs/adr/0021); 0 turns them off.
+KAFKA_AUTH       ?= 1
+AUTH_ARG         := $(if $(filter 1 yes true,$(KAFKA_AUTH)),--auth)
 CACHE            := $(or $(COMPLAINTS_CACHE),$(CURDIR)/.cache)
 
 .PHONY: help venv vendor up down test lint test-unit services-up services-down status bench bench-metrics bench-roundtrip docs lint-tools
@@ -25,7 +28,8 @@ help: ## list the targets
 	@echo "Targets:"
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-zA-Z_-]+):.*## (.*)/  \1\t\2/' | expand -t 18
 	@echo "Variables: PYTEST_ARGS='...' (e.g. -k name -x), MONGODB_URL=mongodb://... (use a real MongoDB instead of FerretDB)"
-	@echo "           KAFKA_AUTH=1 (up, test: Kafka with SASL/SCRAM, a user per service and ACLs; off by default)"
+	@echo "           KAFKA_AUTH=0 (up, test: Kafka without users; by default SASL/SCRAM, a user per service and ACLs)"
+	@echo "           BROKERS=3 (up: a three-broker KRaft cluster on ports 9092-9094, topics with 3 replicas, 2 in sync; docs/adr/0030)"
 
 venv: $(VENV_STAMP) ## create .venv and install the project with its test extras
 
@@ -38,14 +42,15 @@ vendor: venv ## copy Chart.js (pinned in tools/charts) into intake's static asse
 	$(VPY) -m tools.vendor_charts
 
 up: vendor ## start Kafka + FerretDB (ports 9092/27017) and the services, in the background; DEMO=week seeds a week of traffic
-	$(STACK) start $(UP_STACK_ARGS) $(if $(KAFKA_AUTH),--auth)
+	$(STACK) start $(UP_STACK_ARGS) $(AUTH_ARG) $(if $(BROKERS),--brokers $(BROKERS))
 	@$(MAKE) --no-print-directory services-up
 	$(VPY) -m tools.seed_demo --routing-url http://127.0.0.1:8002
-	@if [ "$(DEMO)" = "week" ]; then $(VPY) -m tools.demo_week --kafka 127.0.0.1:$(UP_KAFKA_PORT) \
+	@if [ "$(DEMO)" = "week" ]; then eval "$$($(STACK) env $(UP_STACK_ARGS))"; \
+	  $(VPY) -m tools.demo_week --kafka 127.0.0.1:$(UP_KAFKA_PORT) \
 	  --mongodb-url "$${MONGODB_URL:-mongodb://127.0.0.1:$(UP_MONGO_PORT)/}"; fi
 	@echo
 	@echo "Stack 'up' is running:"
-	@echo "  Kafka    127.0.0.1:$(UP_KAFKA_PORT)"
+	@echo "  Kafka    $$($(STACK) env $(UP_STACK_ARGS) | sed -n 's/^export KAFKA_BOOTSTRAP_SERVERS=//p')"
 	@echo "  MongoDB  $${MONGODB_URL:-mongodb://127.0.0.1:$(UP_MONGO_PORT)/}"
 	@echo "  logs     $(CACHE)/up/logs/"
 	@echo "  status   $(STACK) status --name up"
@@ -91,14 +96,14 @@ services-down: ## stop them
 test: vendor lint ## the static checks, then all tests against a fresh Kafka + FerretDB on ports 29092/29017
 	@user_mongo="$${MONGODB_URL:-}"; \
 	trap '$(STACK) stop $(TEST_STACK_ARGS)' EXIT; trap 'exit 130' INT; trap 'exit 143' TERM; \
-	$(STACK) start $(TEST_STACK_ARGS) --fresh $(if $(KAFKA_AUTH),--auth) || exit $$?; \
+	$(STACK) start $(TEST_STACK_ARGS) --fresh $(AUTH_ARG) || exit $$?; \
 	export KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:$(TEST_KAFKA_PORT); \
-	$(if $(KAFKA_AUTH),eval "$$($(STACK) env $(TEST_STACK_ARGS))";) \
+	eval "$$($(STACK) env $(TEST_STACK_ARGS))"; \
 	export MONGODB_URL="$${user_mongo:-mongodb://127.0.0.1:$(TEST_MONGO_PORT)/}"; \
 	rc=0; $(VPY) -m pytest $(PYTEST_ARGS) || rc=$$?; \
 	exit $$rc
 
-lint: venv ## ruff (pyflakes, bugbear) on the code, mypy --strict on the domain modules (pyproject.toml)
+lint: venv ## ruff (pyflakes, bugbear) on the code, mypy --strict on the domain and kernel modules (pyproject.toml)
 	$(VPY) -m ruff check services contracts tests tools bench
 	$(VPY) -m mypy
 

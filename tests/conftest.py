@@ -12,10 +12,15 @@ from __future__ import annotations
 import asyncio
 import faulthandler
 import gc
+import logging
+import os
 import sys
 import threading
 
 import pytest
+
+from services.kernel.telemetry import JsonLogFormatter
+from tests.integration.log_scan import IN_PROCESS_LOGS
 
 WATCHDOG_S = 300.0
 
@@ -51,3 +56,28 @@ def _dump_tasks(nodeid: str) -> None:
         except Exception as exc:  # noqa: BLE001 - a task may finish while we read it
             print(f"({task.get_name()}: {exc})", file=out)
     out.flush()
+
+
+def pytest_configure(config) -> None:
+    """The apps a test runs in this process log as a service does, to a file the log scan reads
+    after the whole suite (tests/integration/test_no_secret_in_any_log.py): every record at INFO
+    and above (httpx's request lines, uvicorn's access lines), through the services' formatter."""
+    if hasattr(config, "workerinput"):
+        return
+    IN_PROCESS_LOGS.mkdir(parents=True, exist_ok=True)
+    handler = logging.FileHandler(IN_PROCESS_LOGS / f"in-process-{os.getpid()}.jsonl", mode="w")
+    handler.setFormatter(JsonLogFormatter())
+    handler.setLevel(logging.INFO)
+    root = logging.getLogger()
+    root.addHandler(handler)
+    if root.level > logging.INFO or root.level == logging.NOTSET:
+        root.setLevel(logging.INFO)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config, items) -> None:
+    """The log scan reads what the whole run wrote: it runs last."""
+    last = [item for item in items if item.path.name == "test_no_secret_in_any_log.py"]
+    for item in last:
+        items.remove(item)
+    items.extend(last)

@@ -68,7 +68,9 @@ def main(bootstrap: str, credentials_file: str) -> None:
         future.result()
     names = [n for t in TOPICS for n in (f"complaints.{t}.v1", f"complaints.{t}.v1.dlq")]
     existing = admin.list_topics(timeout=10).topics
-    wanted = [NewTopic(n, PARTITIONS, 1, config={"max.message.bytes": MAX_MESSAGE_BYTES})
+    # replicas and min.insync.replicas: the broker's defaults (1 and 1 on one node, 3 and 2 on a
+    # stack.sh --brokers 3 cluster, as infra/k8s/topics says for production)
+    wanted = [NewTopic(n, PARTITIONS, config={"max.message.bytes": MAX_MESSAGE_BYTES})
               for n in names if n not in existing]
     for future in (admin.create_topics(wanted).values() if wanted else []):
         try:

@@ -9,7 +9,8 @@
 #   services.sh stop   [--name up]
 #   services.sh status [--name up]
 #
-# Defaults: kafka 9092, mongo 27017 (an exported MONGODB_URL wins, as in stack.sh), intake 8001,
+# Defaults: kafka 9092 (a stack started with --brokers 3: it and the next two), mongo 27017 (an
+# exported MONGODB_URL wins, as in stack.sh), intake 8001,
 # routing 8002, carrier 8003, notify 8004, order simulator 8090, carrier simulator 8091, mailbox 8025
 # (SMTP 2525), telephony simulator 8092. Logs in <cache>/<name>/logs/<svc>.log, PIDs in <cache>/<name>/pids/<svc>.pid,
 # cache being ${COMPLAINTS_CACHE:-<repo>/.cache}. `start` skips what already runs and waits until
@@ -63,6 +64,9 @@ LOGS=$DIR/logs
 PIDS=$DIR/pids
 PY=$REPO/.venv/bin/python
 CREDENTIALS=$DIR/kafka/credentials.env   # a stack started with --auth: each service its own Kafka user
+BROKERS=$(cat "$DIR/kafka/brokers" 2>/dev/null || echo 1)   # a stack started with --brokers 3: all three
+BOOTSTRAP=127.0.0.1:$KAFKA_PORT
+for ((i = 1; i < BROKERS; i++)); do BOOTSTRAP+=,127.0.0.1:$((KAFKA_PORT + i)); done
 cd "$REPO"   # `python -m infra.simulators.orders` and `-m services.intake.app` resolve from here
 ORDERS_URL=http://127.0.0.1:$ORDERS_PORT
 INTAKE_URL=http://127.0.0.1:$INTAKE_PORT
@@ -109,22 +113,22 @@ start_one() {
     carrier-simulator) spawn "$1" "$log" "$PY" -m infra.simulators.carriers --host 127.0.0.1 --port "$CARRIERS_PORT" ;;
     # the desk's pages call routing and carrier from the browser: each names the other's address;
     # a laptop's desk signs in without an identity provider (DEV_SIGN_IN)
-    intake) spawn "$1" "$log" "${auth[@]}" KAFKA_BOOTSTRAP_SERVERS="127.0.0.1:$KAFKA_PORT" MONGODB_URL="$mongo" \
+    intake) spawn "$1" "$log" "${auth[@]}" KAFKA_BOOTSTRAP_SERVERS="$BOOTSTRAP" MONGODB_URL="$mongo" \
               ORDER_SYSTEM_URL="$ORDERS_URL" HTTP_HOST=127.0.0.1 HTTP_PORT="$INTAKE_PORT" \
               ROUTING_PUBLIC_URL="$ROUTING_URL" CARRIER_PUBLIC_URL="$CARRIER_URL" DEV_SIGN_IN=true \
               "$PY" -m services.intake.app ;;
-    routing) spawn "$1" "$log" "${auth[@]}" KAFKA_BOOTSTRAP_SERVERS="127.0.0.1:$KAFKA_PORT" MONGODB_URL="$mongo" \
+    routing) spawn "$1" "$log" "${auth[@]}" KAFKA_BOOTSTRAP_SERVERS="$BOOTSTRAP" MONGODB_URL="$mongo" \
               HTTP_HOST=127.0.0.1 HTTP_PORT="$ROUTING_PORT" CORS_ORIGINS="$DESK_ORIGINS" \
               ORDER_SYSTEM_URL="$ORDERS_URL" "$PY" -m services.routing.app ;;
     mailbox) spawn "$1" "$log" "$PY" -m infra.simulators.mailbox --host 127.0.0.1 --port "$MAILBOX_PORT" \
               --smtp-port "$SMTP_PORT" ;;
     telephony-simulator) spawn "$1" "$log" "$PY" -m infra.simulators.telephony --host 127.0.0.1 --port "$TELEPHONY_PORT" ;;
-    notify) spawn "$1" "$log" "${auth[@]}" KAFKA_BOOTSTRAP_SERVERS="127.0.0.1:$KAFKA_PORT" MONGODB_URL="$mongo" \
+    notify) spawn "$1" "$log" "${auth[@]}" KAFKA_BOOTSTRAP_SERVERS="$BOOTSTRAP" MONGODB_URL="$mongo" \
               HTTP_HOST=127.0.0.1 HTTP_PORT="$NOTIFY_PORT" PUBLIC_URL="$NOTIFY_URL" SMTP_HOST=127.0.0.1 \
               SMTP_PORT="$SMTP_PORT" TELEPHONY_URL="$TELEPHONY_URL" ORDER_SYSTEM_URL="$ORDERS_URL" \
               "$PY" -m services.notify.app ;;
     # the carrier simulator speaks all four carriers; its credentials are the settings' defaults
-    carrier) spawn "$1" "$log" "${auth[@]}" KAFKA_BOOTSTRAP_SERVERS="127.0.0.1:$KAFKA_PORT" MONGODB_URL="$mongo" \
+    carrier) spawn "$1" "$log" "${auth[@]}" KAFKA_BOOTSTRAP_SERVERS="$BOOTSTRAP" MONGODB_URL="$mongo" \
               ORDER_SYSTEM_URL="$ORDERS_URL" FEDEX_URL="$CARRIERS_URL" UPS_URL="$CARRIERS_URL" \
               USPS_URL="$CARRIERS_URL" AUSPOST_URL="$CARRIERS_URL" HTTP_HOST=127.0.0.1 HTTP_PORT="$CARRIER_PORT" \
               CORS_ORIGINS="$DESK_ORIGINS" "$PY" -m services.carrier.app ;;

@@ -3,6 +3,7 @@
 # protocol on SQLite), on 127.0.0.1, each stack under its own name, ports and data folder.
 #
 #   stack.sh start  [--name up|test|...] [--kafka-port N] [--controller-port N] [--mongo-port N] [--fresh] [--auth]
+#                   [--brokers 1|3]
 #   stack.sh stop   [--name ...]
 #   stack.sh status [--name ...]
 #   stack.sh env    [--name ...]   prints the exports for clients (KAFKA_BOOTSTRAP_SERVERS, MONGODB_URL)
@@ -11,6 +12,13 @@
 # an `admin` super user (tests, tools) and one user per service with the ACLs of
 # infra/k8s/kafka-users (infra/local/kafka_users.py); passwords in <dir>/kafka/credentials.env.
 # A stack formatted with --auth keeps it. `env` then exports the admin's credentials.
+# STACK_KAFKA_CREDENTIALS=<file>: take the passwords from another stack's credentials.env (a test's
+# own broker then answers the same users as the shared one).
+# --brokers 3 (or STACK_KAFKA_BROKERS=3): a KRaft cluster of three nodes (each broker + controller,
+# the three controllers the quorum) as production runs it (docs/adr/0030): clients on --kafka-port
+# and the next two ports, controllers on --controller-port (default: the port after the last
+# client port) and the next two; new topics get 3 replicas and min.insync.replicas 2. A stack
+# formatted as a cluster stays one (until --fresh); `env` then prints all three addresses.
 #
 # Defaults: --name up   -> kafka 9092 (controller 9093), mongo 27017
 #           --name test -> kafka 29092 (controller 29093), mongo 29017
@@ -29,12 +37,12 @@ PROC_TAG=stack
 # shellcheck source-path=SCRIPTDIR source=processes.sh
 . "$HERE/processes.sh"   # say, err, port_open, port_free, live_pid, spawn, stop_pids, tail_log
 
-usage() { sed -n '2,14p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit "${1:-2}"; }
+usage() { sed -n '2,21p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit "${1:-2}"; }
 
 # --- arguments ----------------------------------------------------------------------------
 CMD=${1:-}; [[ $# -gt 0 ]] && shift
 case $CMD in start|stop|status|env) ;; -h|--help|help) usage 0 ;; *) NAME=? err "unknown command '${CMD}'"; usage ;; esac
-NAME=up KAFKA_PORT= CONTROLLER_PORT= MONGO_PORT= FRESH=0 AUTH=${STACK_KAFKA_AUTH:-0}
+NAME=up KAFKA_PORT= CONTROLLER_PORT= MONGO_PORT= FRESH=0 AUTH=${STACK_KAFKA_AUTH:-0} BROKERS=${STACK_KAFKA_BROKERS:-}
 while [[ $# -gt 0 ]]; do
   case $1 in
     --name) NAME=${2:?--name needs a value}; shift 2 ;;
@@ -47,6 +55,8 @@ while [[ $# -gt 0 ]]; do
     --mongo-port=*) MONGO_PORT=${1#*=}; shift ;;
     --fresh) FRESH=1; shift ;;
     --auth) AUTH=1; shift ;;
+    --brokers) BROKERS=${2:?--brokers needs a value}; shift 2 ;;
+    --brokers=*) BROKERS=${1#*=}; shift ;;
     -h|--help) usage 0 ;;
     *) err "unknown option '$1'"; usage ;;
   esac
@@ -56,12 +66,26 @@ case $NAME in
   test) : "${KAFKA_PORT:=29092}" "${MONGO_PORT:=29017}" ;;
   *)    : "${KAFKA_PORT:=9092}"  "${MONGO_PORT:=27017}" ;;
 esac
-: "${CONTROLLER_PORT:=$((KAFKA_PORT + 1))}"
-for p in "$KAFKA_PORT" "$CONTROLLER_PORT" "$MONGO_PORT"; do
+for p in "$KAFKA_PORT" ${CONTROLLER_PORT:+"$CONTROLLER_PORT"} "$MONGO_PORT"; do
   [[ $p =~ ^[0-9]+$ ]] || { err "bad port '$p'"; exit 2; }
 done
 
 DIR=$CACHE/$NAME
+BROKERS_FILE=$DIR/kafka/brokers   # --brokers 3: the stack was formatted as a cluster of that many nodes
+if [[ -f $BROKERS_FILE || -f $DIR/kafka/data/meta.properties ]] && ! { [[ $CMD == start ]] && ((FRESH)); }; then
+  recorded=$(cat "$BROKERS_FILE" 2>/dev/null || echo 1)   # formatted, and no record: one node
+  if [[ -n $BROKERS && $BROKERS != "$recorded" && $CMD == start ]]; then
+    err "stack '$NAME' was formatted as $recorded broker(s), not $BROKERS: add --fresh to start it anew"; exit 2
+  fi
+  BROKERS=$recorded
+fi
+: "${BROKERS:=1}"
+[[ $BROKERS == 1 || $BROKERS == 3 ]] || { err "--brokers must be 1 or 3 (a quorum of three controllers)"; exit 2; }
+if ((BROKERS == 1)); then : "${CONTROLLER_PORT:=$((KAFKA_PORT + 1))}"
+else : "${CONTROLLER_PORT:=$((KAFKA_PORT + BROKERS))}"; fi
+if ((CONTROLLER_PORT < KAFKA_PORT + BROKERS && KAFKA_PORT < CONTROLLER_PORT + BROKERS)); then
+  err "controller ports $CONTROLLER_PORT.. overlap the $BROKERS client ports from $KAFKA_PORT: pick another --controller-port"; exit 2
+fi
 KAFKA_DATA=$DIR/kafka/data
 KAFKA_PROPS=$DIR/kafka/server.properties
 FERRET_DATA=$DIR/ferretdb/data
@@ -76,8 +100,17 @@ EXTERNAL_MONGO=${MONGODB_URL:-}
 CREDENTIALS=$DIR/kafka/credentials.env   # --auth: the SCRAM passwords (admin, each service)
 ASKED_AUTH=$AUTH
 [[ -f $CREDENTIALS ]] && AUTH=1          # a stack formatted with users keeps them (until --fresh)
-kafka_log=$LOGS/kafka-server.log   # written by log4j2 (see kafka/log4j2.xml)
-kafka_out=$LOGS/kafka.out          # the JVM's own stdout/stderr
+NODES=$(seq "$BROKERS")
+
+# Node i (1..BROKERS) of the cluster: node 1 is the single node's files and PID file (`kafka`), so
+# whoever signals the broker by kafka.pid still finds it; the others have their own beside it.
+node_comp() { if (($1 == 1)); then echo kafka; else echo "kafka-$1"; fi; }
+node_port() { echo $((KAFKA_PORT + $1 - 1)); }
+node_controller_port() { echo $((CONTROLLER_PORT + $1 - 1)); }
+node_data() { if (($1 == 1)); then echo "$KAFKA_DATA"; else echo "$DIR/kafka/data-$1"; fi; }
+node_props() { if (($1 == 1)); then echo "$KAFKA_PROPS"; else echo "$DIR/kafka/server-$1.properties"; fi; }
+node_logs() { if (($1 == 1)); then echo "$LOGS"; else echo "$LOGS/kafka-$1"; fi; }
+bootstrap() { local i list=(); for i in $NODES; do list+=("127.0.0.1:$(node_port "$i")"); done; (IFS=,; echo "${list[*]}"); }
 ferret_log=$LOGS/ferretdb.log
 
 # --- helpers ------------------------------------------------------------------------------
@@ -85,7 +118,7 @@ redact() { sed -E 's#(//)[^/@]*@#\1***@#' <<<"$1"; }
 mongo_url() { if [[ -n $EXTERNAL_MONGO ]]; then printf '%s' "$EXTERNAL_MONGO"; else printf 'mongodb://127.0.0.1:%s/' "$MONGO_PORT"; fi; }
 
 print_env() {
-  say "use: KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:$KAFKA_PORT MONGODB_URL=$(redact "$(mongo_url)")"
+  say "use: KAFKA_BOOTSTRAP_SERVERS=$(bootstrap) MONGODB_URL=$(redact "$(mongo_url)")"
   ((AUTH)) && say "     KAFKA_SECURITY_PROTOCOL=SASL_PLAINTEXT KAFKA_SASL_USERNAME=admin, its password and each service's in $CREDENTIALS ($0 env prints the exports)"
   return 0
 }
@@ -95,6 +128,9 @@ credential() { sed -n "s/^$1=//p" "$CREDENTIALS"; }
 # --auth: a password per user, made once per stack (readable by its owner only)
 make_credentials() {
   [[ -f $CREDENTIALS ]] && return 0
+  if [[ -n ${STACK_KAFKA_CREDENTIALS:-} ]]; then
+    (umask 077; cp "$STACK_KAFKA_CREDENTIALS" "$CREDENTIALS"); return 0
+  fi
   (umask 077; python3 -c 'import secrets
 for user in ("ADMIN", "INTAKE", "ROUTING", "CARRIER", "NOTIFY"):
     print(f"{user}_PASSWORD={secrets.token_hex(16)}")' >"$CREDENTIALS")
@@ -104,12 +140,12 @@ for user in ("ADMIN", "INTAKE", "ROUTING", "CARRIER", "NOTIFY"):
 # its metadata, which the controller itself must read first), the authorizer refuses what no ACL
 # allows; later keys override the template's.
 auth_properties() {
-  local admin; admin=$(credential ADMIN_PASSWORD)
+  local admin port=$1 controller_port=$2; admin=$(credential ADMIN_PASSWORD)
   cat <<PROPS
 
 # --- stack.sh --auth: SASL/SCRAM and ACLs (docs/adr/0021, issue 16)
-listeners=SASL_PLAINTEXT://127.0.0.1:$KAFKA_PORT,CONTROLLER://127.0.0.1:$CONTROLLER_PORT
-advertised.listeners=SASL_PLAINTEXT://127.0.0.1:$KAFKA_PORT
+listeners=SASL_PLAINTEXT://127.0.0.1:$port,CONTROLLER://127.0.0.1:$controller_port
+advertised.listeners=SASL_PLAINTEXT://127.0.0.1:$port
 listener.security.protocol.map=CONTROLLER:SASL_PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT
 inter.broker.listener.name=SASL_PLAINTEXT
 sasl.enabled.mechanisms=SCRAM-SHA-512
@@ -121,6 +157,31 @@ listener.name.controller.plain.sasl.jaas.config=org.apache.kafka.common.security
 authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer
 super.users=User:admin
 allow.everyone.if.no.acl.found=false
+PROPS
+}
+
+# --brokers 3: node $1 of a static quorum of three controllers; every topic created without a
+# replication factor of its own (the services', kafka_users.py's) gets the broker's defaults, which
+# are production's (infra/k8s/topics): 3 replicas, a write acknowledged by 2 of them. Later keys
+# override the template's.
+cluster_properties() {
+  local i voters=() controllers=()
+  for i in $NODES; do
+    voters+=("$i@127.0.0.1:$(node_controller_port "$i")"); controllers+=("127.0.0.1:$(node_controller_port "$i")")
+  done
+  cat <<PROPS
+
+# --- stack.sh --brokers $BROKERS: node $1 of a KRaft cluster (docs/adr/0030)
+node.id=$1
+controller.quorum.voters=$(IFS=,; echo "${voters[*]}")
+controller.quorum.bootstrap.servers=$(IFS=,; echo "${controllers[*]}")
+default.replication.factor=3
+min.insync.replicas=2
+offsets.topic.replication.factor=3
+transaction.state.log.replication.factor=3
+transaction.state.log.min.isr=2
+share.coordinator.state.topic.replication.factor=3
+share.coordinator.state.topic.min.isr=2
 PROPS
 }
 
@@ -145,7 +206,7 @@ if what == "kafka":
     sasl = {"security.protocol": "sasl_plaintext", "sasl.mechanism": "SCRAM-SHA-512", "sasl.username": "admin",
             "sasl.password": os.environ["PROBE_KAFKA_PASSWORD"]} if os.environ.get("PROBE_KAFKA_PASSWORD") else {}
     md = AdminClient({"bootstrap.servers": target, "log_level": 0, **sasl}).list_topics(timeout=5)
-    sys.exit(0 if md.brokers else 1)
+    sys.exit(0 if len(md.brokers) >= int(os.environ.get("PROBE_KAFKA_BROKERS", "1")) else 1)
 # mongo
 try:
     import pymongo
@@ -185,15 +246,18 @@ PY
   return "$rc"
 }
 
-stop_all() { stop_pids "nothing running" ferretdb kafka; }
+stop_all() { stop_pids "nothing running" ferretdb kafka kafka-2 kafka-3; }
 
 # --- commands -----------------------------------------------------------------------------
 cmd_status() {
-  local pid ok=0
-  if pid=$(live_pid kafka); then
-    if port_open "$KAFKA_PORT"; then say "kafka    running, pid $pid, 127.0.0.1:$KAFKA_PORT"
-    else say "kafka    starting (pid $pid), 127.0.0.1:$KAFKA_PORT not answering yet"; ok=1; fi
-  else say "kafka    not running"; ok=1; fi
+  local pid ok=0 i comp port
+  for i in $NODES; do
+    comp=$(printf '%-8s' "$(node_comp "$i")") port=$(node_port "$i")
+    if pid=$(live_pid "$(node_comp "$i")"); then
+      if port_open "$port"; then say "$comp running, pid $pid, 127.0.0.1:$port"
+      else say "$comp starting (pid $pid), 127.0.0.1:$port not answering yet"; ok=1; fi
+    else say "$comp not running"; ok=1; fi
+  done
   if [[ -n $EXTERNAL_MONGO ]]; then
     say "mongo    external MONGODB_URL=$(redact "$EXTERNAL_MONGO") (FerretDB not used)"
   elif pid=$(live_pid ferretdb); then
@@ -205,6 +269,48 @@ cmd_status() {
   return $ok
 }
 
+# start_node I: formats node I's storage if it has none, then starts it (detached).
+start_node() {
+  local i=$1 comp props data logs out
+  comp=$(node_comp "$i") props=$(node_props "$i") data=$(node_data "$i") logs=$(node_logs "$i")
+  out=$logs/kafka.out
+  mkdir -p "$data" "$logs"
+  sed -e "s#@KAFKA_PORT@#$(node_port "$i")#g" -e "s#@CONTROLLER_PORT@#$(node_controller_port "$i")#g" \
+      -e "s#@DATA_DIR@#$data#g" "$HERE/kafka/server.properties.template" >"$props"
+  ((BROKERS == 1)) || cluster_properties "$i" >>"$props"
+  local scram=()
+  if ((AUTH)); then
+    auth_properties "$(node_port "$i")" "$(node_controller_port "$i")" >>"$props"
+    chmod 600 "$props"
+    scram=(--add-scram "SCRAM-SHA-512=[name=admin,password=$(credential ADMIN_PASSWORD)]")
+  fi
+  local jvm=(java -Djava.awt.headless=true -XX:+ExitOnOutOfMemoryError
+             -Dlog4j2.configurationFile="$HERE/kafka/log4j2.xml" -Dkafka.logs.dir="$logs")
+  if [[ ! -f $data/meta.properties ]]; then
+    local cluster_id quorum=(--standalone)
+    ((BROKERS == 1)) || quorum=()   # the voters are in the properties (a static quorum)
+    # the cluster's id: a node formatted before knows it; else a 22-char base64url uuid, never
+    # starting with '-' (the tool would read it as an option)
+    cluster_id=$(sed -n 's/^cluster.id=//p' "$KAFKA_DATA/meta.properties" "$DIR"/kafka/data-*/meta.properties \
+                 2>/dev/null | head -n 1) || true
+    [[ -n $cluster_id ]] || cluster_id=$(python3 -c 'import uuid,base64
+while True:
+    c = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    if not c.startswith("-"): break
+print(c)')
+    say "formatting $comp storage (cluster id $cluster_id)"
+    "${jvm[@]}" -Xmx256m -cp "$LIBS/*" kafka.tools.StorageTool format "${quorum[@]}" \
+        -t "$cluster_id" -c "$props" "${scram[@]}" >>"$out" 2>&1 \
+      || { err "$comp storage format failed"; tail_log "$out" "$logs/kafka-server.log"; exit 1; }
+  fi
+  # three JVMs share the machine: a smaller heap each
+  local heap=(-Xms256m -Xmx768m); ((BROKERS == 1)) || heap=(-Xms256m -Xmx512m)
+  # shellcheck disable=SC2086
+  spawn "$comp" "$out" "${jvm[@]}" "${heap[@]}" -XX:+UseG1GC -XX:MaxGCPauseMillis=20 \
+    ${KAFKA_JAVA_OPTS:-} -cp "$LIBS/*" kafka.Kafka "$props"
+  say "$comp starting on 127.0.0.1:$(node_port "$i") (pid $(<"$PIDS/$comp.pid")), log $logs/kafka-server.log"
+}
+
 cmd_start() {
   local t_start=$SECONDS
   if ((FRESH)); then
@@ -213,55 +319,39 @@ cmd_start() {
     rm -rf "$DIR"
     AUTH=$ASKED_AUTH
   fi
+  if ((AUTH)) && [[ ! -f $CREDENTIALS && -f $KAFKA_DATA/meta.properties ]]; then
+    # Users are written into the broker's metadata when it is formatted: a stack made without them
+    # runs on as it was made (its data kept) rather than not starting at all.
+    say "kafka    this stack was made without users: it runs without them (--fresh makes it again with users, wiping its data)"
+    AUTH=0
+  fi
   "$HERE/fetch.sh"
   mkdir -p "$KAFKA_DATA" "$FERRET_DATA" "$FERRET_STATE" "$LOGS" "$PIDS"
+  ((BROKERS == 1)) || { rm -f "$BROKERS_FILE"; echo "$BROKERS" >"$BROKERS_FILE"; }
 
-  local pid p kafka_pid= ferret_pid=
-  kafka_pid=$(live_pid kafka) || true
+  local pid p i ferret_pid= kafka_pids=()
+  for i in $NODES; do kafka_pids[i]=$(live_pid "$(node_comp "$i")") || true; done
   [[ -n $EXTERNAL_MONGO ]] || ferret_pid=$(live_pid ferretdb) || true
   # check every port needed before starting anything
-  if [[ -z $kafka_pid ]]; then
-    for p in "$KAFKA_PORT" "$CONTROLLER_PORT"; do
+  for i in $NODES; do
+    [[ -z ${kafka_pids[i]} ]] || continue
+    for p in "$(node_port "$i")" "$(node_controller_port "$i")"; do
       port_free "$p" "pick other ports with --kafka-port/--controller-port" || exit 1
     done
-  fi
+  done
   if [[ -z $EXTERNAL_MONGO && -z $ferret_pid ]]; then
     port_free "$MONGO_PORT" "pick another with --mongo-port, or set MONGODB_URL to use that server" || exit 1
   fi
 
   # --- kafka
-  if [[ -n $kafka_pid ]]; then
-    say "kafka already running (pid $kafka_pid)"
-  else
-    sed -e "s#@KAFKA_PORT@#$KAFKA_PORT#g" -e "s#@CONTROLLER_PORT@#$CONTROLLER_PORT#g" \
-        -e "s#@DATA_DIR@#$KAFKA_DATA#g" "$HERE/kafka/server.properties.template" >"$KAFKA_PROPS"
-    local scram=()
-    if ((AUTH)); then
-      make_credentials
-      auth_properties >>"$KAFKA_PROPS"
-      chmod 600 "$KAFKA_PROPS"
-      scram=(--add-scram "SCRAM-SHA-512=[name=admin,password=$(credential ADMIN_PASSWORD)]")
+  ((AUTH)) && make_credentials
+  for i in $NODES; do
+    if [[ -n ${kafka_pids[i]} ]]; then
+      say "$(node_comp "$i") already running (pid ${kafka_pids[i]})"
+    else
+      start_node "$i"
     fi
-    local jvm=(java -Djava.awt.headless=true -XX:+ExitOnOutOfMemoryError
-               -Dlog4j2.configurationFile="$HERE/kafka/log4j2.xml" -Dkafka.logs.dir="$LOGS")
-    if [[ ! -f $KAFKA_DATA/meta.properties ]]; then
-      local cluster_id
-      # 22-char base64url uuid; never starting with '-' (the tool would read it as an option)
-      cluster_id=$(python3 -c 'import uuid,base64
-while True:
-    c = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
-    if not c.startswith("-"): break
-print(c)')
-      say "formatting kafka storage (cluster id $cluster_id)"
-      "${jvm[@]}" -Xmx256m -cp "$LIBS/*" kafka.tools.StorageTool format --standalone \
-          -t "$cluster_id" -c "$KAFKA_PROPS" "${scram[@]}" >>"$kafka_out" 2>&1 \
-        || { err "kafka storage format failed"; tail_log "$kafka_out" "$kafka_log"; exit 1; }
-    fi
-    # shellcheck disable=SC2086
-    spawn kafka "$kafka_out" "${jvm[@]}" -Xms256m -Xmx768m -XX:+UseG1GC -XX:MaxGCPauseMillis=20 \
-      ${KAFKA_JAVA_OPTS:-} -cp "$LIBS/*" kafka.Kafka "$KAFKA_PROPS"
-    say "kafka starting on 127.0.0.1:$KAFKA_PORT (pid $(<"$PIDS/kafka.pid")), log $kafka_log"
-  fi
+  done
 
   # --- document store
   if [[ -n $EXTERNAL_MONGO ]]; then
@@ -284,15 +374,21 @@ print(c)')
 
   # --- wait for health: port open and a real round trip
   if ((AUTH)); then PROBE_KAFKA_PASSWORD=$(credential ADMIN_PASSWORD); export PROBE_KAFKA_PASSWORD; fi
-  local deadline=$((SECONDS + HEALTH_TIMEOUT)) kafka_ok=0 mongo_ok=0
+  # a node of a cluster is healthy when it serves metadata naming every broker (all registered)
+  export PROBE_KAFKA_BROKERS=$BROKERS
+  local served="metadata served"; ((BROKERS == 1)) || served="metadata of all $BROKERS brokers served"
+  local deadline=$((SECONDS + HEALTH_TIMEOUT)) kafka_ok=0 mongo_ok=0 node_ok=() comp
   while :; do
-    if ((!kafka_ok)); then
-      if ! live_pid kafka >/dev/null; then
-        err "kafka exited during startup"; tail_log "$kafka_out" "$kafka_log"; exit 1
+    for i in $NODES; do
+      ((${node_ok[i]:-0})) && continue
+      comp=$(node_comp "$i")
+      if ! live_pid "$comp" >/dev/null; then
+        err "$comp exited during startup"; tail_log "$(node_logs "$i")/kafka.out" "$(node_logs "$i")/kafka-server.log"; exit 1
       fi
-      port_open "$KAFKA_PORT" && probe kafka "127.0.0.1:$KAFKA_PORT" && kafka_ok=1 \
-        && say "kafka healthy (metadata served) after $((SECONDS - t_start)) s"
-    fi
+      port_open "$(node_port "$i")" && probe kafka "127.0.0.1:$(node_port "$i")" && node_ok[i]=1 \
+        && say "$comp healthy ($served) after $((SECONDS - t_start)) s"
+    done
+    ((${#node_ok[@]} == BROKERS)) && kafka_ok=1
     if ((!mongo_ok)); then
       if [[ -n $EXTERNAL_MONGO ]]; then
         probe mongo "$EXTERNAL_MONGO" && mongo_ok=1 && say "MONGODB_URL answers ping"
@@ -306,7 +402,11 @@ print(c)')
     fi
     ((kafka_ok && mongo_ok)) && break
     if ((SECONDS >= deadline)); then
-      ((kafka_ok)) || { err "kafka not healthy after ${HEALTH_TIMEOUT}s (log: $kafka_log)"; tail_log "$kafka_out" "$kafka_log"; }
+      for i in $NODES; do
+        ((${node_ok[i]:-0})) && continue
+        err "$(node_comp "$i") not healthy after ${HEALTH_TIMEOUT}s (log: $(node_logs "$i")/kafka-server.log)"
+        tail_log "$(node_logs "$i")/kafka.out" "$(node_logs "$i")/kafka-server.log"
+      done
       if ((!mongo_ok)); then
         if [[ -n $EXTERNAL_MONGO ]]; then err "MONGODB_URL=$(redact "$EXTERNAL_MONGO") does not answer ping"
         else err "ferretdb not healthy after ${HEALTH_TIMEOUT}s (log: $ferret_log)"; tail_log "$ferret_log"; fi
@@ -317,7 +417,7 @@ print(c)')
     sleep 0.5
   done
   if ((AUTH)); then  # users and ACLs as in a cluster (infra/k8s/kafka-users), and the platform's topics
-    "$(python_bin)" "$HERE/kafka_users.py" "127.0.0.1:$KAFKA_PORT" "$CREDENTIALS" \
+    "$(python_bin)" "$HERE/kafka_users.py" "$(bootstrap)" "$CREDENTIALS" \
       || { err "could not set up the Kafka users and ACLs"; exit 1; }
   fi
   say "ready in $((SECONDS - t_start)) s; data and logs under $DIR"
@@ -329,7 +429,7 @@ case $CMD in
   stop) stop_all ;;
   status) cmd_status ;;
   env)
-    printf 'export KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:%s\n' "$KAFKA_PORT"
+    printf 'export KAFKA_BOOTSTRAP_SERVERS=%s\n' "$(bootstrap)"
     if ((AUTH)); then
       printf 'export KAFKA_SECURITY_PROTOCOL=SASL_PLAINTEXT KAFKA_SASL_MECHANISM=SCRAM-SHA-512\n'
       printf 'export KAFKA_SASL_USERNAME=admin KAFKA_SASL_PASSWORD=%q\n' "$(credential ADMIN_PASSWORD)"

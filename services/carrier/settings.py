@@ -6,12 +6,12 @@ from typing import ClassVar
 
 from pydantic import Field
 
-from services.kernel.settings import KernelSettings
+from services.kernel.settings import DeskApiSettings
 
 SIMULATOR = "http://127.0.0.1:8091"
 
 
-class CarrierSettings(KernelSettings):
+class CarrierSettings(DeskApiSettings):
     production_secrets: ClassVar[dict[str, int]] = {
         "signing_key": 32, "tracking_webhook_secret": 24, "fedex_client_secret": 1,
         "ups_client_secret": 1, "usps_client_secret": 1, "auspost_password": 1}
@@ -19,13 +19,7 @@ class CarrierSettings(KernelSettings):
         "order_system_url", "cors_origins", "fedex_url", "ups_url", "usps_url", "auspost_url")
 
     service_name: str = Field("carrier", description="Name used in logs, traces and the database name.")
-    http_host: str = Field("127.0.0.1", description="Address the carrier HTTP server (agent API, webhook) listens on.")
     http_port: int = Field(8003, description="Port of the carrier HTTP server.")
-    signing_key: str = Field("dev-only-signing-key-change-me-0123456789",
-                             description="HMAC key of agents' bearer tokens (role agent or supervisor); the "
-                                         "same key as intake's and routing's. A secret in production."
-                                         " Key ring `kid:secret[,kid:secret…]`: the first signs, every listed key "
-                                         "verifies (rotation: docs/deploying.md).")
     tracking_webhook_secret: str = Field(
         "dev-only-tracking-webhook-secret", description="Shared secret of the tracking webhook: the body's "
         "HMAC-SHA256 in `X-Tracking-Signature: sha256=<hex>`. A secret in production.")
@@ -68,7 +62,3 @@ class CarrierSettings(KernelSettings):
                                           "one marks the package unknown.")
     recheck_interval_s: float = Field(900.0, ge=0, description="How often the in-transit packages of open "
                                       "complaints are asked about again (0: never).")
-    max_body_bytes: int = Field(100_000, gt=0, description="Largest request body accepted (413 above).")
-    cors_origins: str = Field("http://127.0.0.1:8001,http://localhost:8001",
-                              description="Comma-separated origins whose pages may call this API from the "
-                                          "browser (the agent desktop's carrier panel, served by intake).")

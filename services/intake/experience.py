@@ -95,7 +95,8 @@ def record(facts: dict[str, Any], event: Event) -> dict[str, Any]:
             _transfer_of(f, event.team_id, "outcome_at", event.recorded_at)
         case ComplaintResolved():
             f["resolved_at"] = f["resolved_at"] or _t(event.resolved_at)
-            f["agent"], f["status"] = event.agent_id, "resolved"
+            f["agent"] = event.agent_id
+            _status(f, "resolved", event.resolved_at)
             _first_human(f, event.resolved_at)
         case Escalated():
             f["escalations"].append({"reason": event.reason.value, "at": _t(event.escalated_at)})
@@ -103,18 +104,27 @@ def record(facts: dict[str, Any], event: Event) -> dict[str, Any]:
             f["asks"].append({"asked_at": _t(event.requested_at), "answer": None})
         case CustomerConfirmedClosed():
             _answer(f, "confirmed")
-            f["status"] = "closed"
+            _status(f, "closed", event.confirmed_at)
         case ComplaintReopened():
             _answer(f, "disputed")
             f["reopened_at"].append(_t(event.reopened_at))
             # "No, it is not solved" is the complainant having to reach us again.
-            f["status"], f["contacts"] = "reopened", f["contacts"] + 1
+            f["contacts"] += 1
+            _status(f, "reopened", event.reopened_at)
         case ComplaintClosedUnconfirmed():
             _answer(f, "unanswered")
-            f["status"] = "closed"
+            _status(f, "closed", event.closed_at)
         case NotificationSuppressed():
             f["held_back"].append(_t(event.suppressed_at))
     return f
+
+
+def _status(f: dict[str, Any], status: str, moment: datetime) -> None:
+    """The case's status is the latest by the events' own times: routing's resolution and notify's
+    answers come on different topics, read in no order across them (a "no" read before the
+    resolution it answers would otherwise leave the case "resolved")."""
+    if f.get("status_at") is None or _t(moment) >= f["status_at"]:
+        f["status"], f["status_at"] = status, _t(moment)
 
 
 def _first_human(f: dict[str, Any], moment: datetime) -> None:

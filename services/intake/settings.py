@@ -7,21 +7,16 @@ from typing import ClassVar
 from services.kernel.sealed_codes import DEV_PUBLIC_KEY
 from pydantic import Field, model_validator
 
-from services.kernel.settings import KernelSettings
+from services.kernel.settings import HttpServiceSettings
 
 
-class IntakeSettings(KernelSettings):
+class IntakeSettings(HttpServiceSettings):
     production_secrets: ClassVar[dict[str, int]] = {"signing_key": 32, "inbound_webhook_secret": 24}
     production_required: ClassVar[tuple[str, ...]] = ("order_system_url", "routing_public_url", "carrier_public_url",
                                                       "code_sealing_public_key")
 
     service_name: str = Field("intake", description="Name used in logs, traces and the database name.")
-    http_host: str = Field("127.0.0.1", description="Address the intake HTTP server listens on.")
     http_port: int = Field(8001, description="Port of the intake HTTP server (pages and API).")
-    signing_key: str = Field("dev-only-signing-key-change-me-0123456789",
-                             description="HMAC key of customer and agent tokens (a secret in production)."
-                                         " Key ring `kid:secret[,kid:secret…]`: the first signs, every listed key "
-                                         "verifies (rotation: docs/deploying.md).")
     inbound_webhook_secret: str = Field(
         "dev-only-inbound-webhook-secret", description="Bearer token the mail provider and social "
         "platforms send to /api/inbound/* (a secret in production).")

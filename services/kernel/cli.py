@@ -12,7 +12,7 @@ import importlib
 import json
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from typing import Annotated, Any, NoReturn
 
@@ -20,6 +20,7 @@ import typer
 from confluent_kafka import KafkaException
 from pydantic import ValidationError
 from pymongo import ASCENDING, AsyncMongoClient
+from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import PyMongoError
 from rich.console import Console
 from rich.json import JSON
@@ -31,9 +32,13 @@ from rich.tree import Tree
 from contracts.envelope import Envelope, Registry
 from services.kernel.deadletters import StoredLetter, list_letters, redrive
 from services.kernel.eventstore import Commit, EventStore
-from services.kernel.projections import Projector
+from services.kernel.projections import Projection, Projector
 from services.kernel.runtime import DependencyUnavailable, check_broker, check_store
 from services.kernel.settings import KernelSettings
+
+Database = AsyncDatabase[dict[str, Any]]
+#: What ``metrics --source`` names: (db, period, by, days) -> the figures answer.
+Figures = Callable[[Database, str, str | None, int], Awaitable[dict[str, Any]]]
 
 app = typer.Typer(
     name="complaints", no_args_is_help=True, add_completion=False, rich_markup_mode="markdown",
@@ -86,7 +91,7 @@ def _dependency_errors(settings: KernelSettings) -> Iterator[None]:
               f"failed: {exc.args[0]}")
 
 
-def _client(settings: KernelSettings) -> AsyncMongoClient:
+def _client(settings: KernelSettings) -> AsyncMongoClient[dict[str, Any]]:
     return AsyncMongoClient(settings.mongodb_url, tz_aware=True,
                             serverSelectionTimeoutMS=int(settings.startup_timeout_s * 1000))
 
@@ -125,8 +130,9 @@ def main(
         help="Kafka bootstrap servers [default: 127.0.0.1:9092].")] = None,
 ) -> None:
     """Operate the complaint platform's services."""
-    given = {"service_name": service, "mongodb_database": database, "mongodb_url": mongodb_url,
-             "kafka_bootstrap_servers": kafka}
+    # Any: KernelSettings' __init__ also takes pydantic-settings' _-options, which are not all str.
+    given: dict[str, Any] = {"service_name": service, "mongodb_database": database, "mongodb_url": mongodb_url,
+                             "kafka_bootstrap_servers": kafka}
     try:
         ctx.obj = KernelSettings(**{k: v for k, v in given.items() if v is not None})
     except ValidationError as exc:
@@ -224,7 +230,8 @@ def inspect(
 
 # --- rebuild ----------------------------------------------------------------------------------
 
-async def _rebuild(settings: KernelSettings, registry: Registry, factories: list, name: str) -> tuple[int, float]:
+async def _rebuild(settings: KernelSettings, registry: Registry, factories: list[Callable[[Database], Projection]],
+                   name: str) -> tuple[int, float]:
     """Rebuild ``name``; the entries applied and the seconds the rebuild took (from the count of the
     log to the last write: not the start of this process, nor loading the projections' module)."""
     client = _client(settings)
@@ -295,7 +302,8 @@ def rebuild(
 
 # --- metrics ------------------------------------------------------------------------------------
 
-async def _figures(settings: KernelSettings, compute, period: str, by: str | None, days: int) -> dict[str, Any]:
+async def _figures(settings: KernelSettings, compute: Figures, period: str, by: str | None,
+                   days: int) -> dict[str, Any]:
     await check_store(settings)
     client = _client(settings)
     try:

@@ -33,3 +33,21 @@ class ManualClock:
     def advance(self, by: timedelta) -> datetime:
         self._now += by
         return self._now
+
+
+class OffsetClock:
+    """The wall clock moved on by hand: it runs as time does, ``advance`` jumps it ahead. For a
+    server a test shares with others, where a clock that stood still would stop its timers."""
+
+    def __init__(self) -> None:
+        self._offset = timedelta()
+
+    def now(self) -> datetime:
+        return datetime.now(UTC) + self._offset
+
+    def advance(self, by: timedelta) -> datetime:
+        self._offset += by
+        return self.now()
+
+    def reset(self) -> None:
+        self._offset = timedelta()

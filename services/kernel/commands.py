@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from functools import reduce
 from typing import Any, Generic, Protocol, TypeVar
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 from pymongo.asynchronous.database import AsyncDatabase
 
 from contracts.envelope import Event
@@ -16,7 +16,7 @@ from services.kernel.domain import Aggregate
 from services.kernel.eventlog import EventLog
 from services.kernel.eventstore import Cause, Commit, retry_on_conflict
 
-S = TypeVar("S")
+S = TypeVar("S", bound=BaseModel)  # snapshots dump and validate states: pydantic models (domain Values)
 log = logging.getLogger(__name__)
 
 
@@ -43,7 +43,7 @@ class SnapshotShelf(Protocol):
 class CollectionShelf:
     """Snapshots in a database's ``snapshots`` collection, one document per stream."""
 
-    def __init__(self, db: AsyncDatabase) -> None:
+    def __init__(self, db: AsyncDatabase[dict[str, Any]]) -> None:
         self.docs = db["snapshots"]
 
     async def get(self, stream_id: str) -> dict[str, Any] | None:
@@ -66,7 +66,7 @@ class Snapshots:
     in the store's hot states (kernel/states.py), as every stream's is.
     """
 
-    def __init__(self, shelf: AsyncDatabase | SnapshotShelf, every: int = 100) -> None:
+    def __init__(self, shelf: AsyncDatabase[dict[str, Any]] | SnapshotShelf, every: int = 100) -> None:
         self.shelf = CollectionShelf(shelf) if isinstance(shelf, AsyncDatabase) else shelf
         self.every = every
 
@@ -144,4 +144,5 @@ async def execute(store: EventLog, aggregate: Aggregate[S], stream_id: str, comm
         return Outcome(after, commit)
 
     async with store.states.turn(stream_id):
-        return await retry_on_conflict(attempt)
+        outcome: Outcome[S] = await retry_on_conflict(attempt)
+        return outcome

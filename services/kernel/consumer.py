@@ -25,6 +25,7 @@ from typing import Any
 from confluent_kafka import KafkaError, KafkaException, Message, TopicPartition
 from faststream.confluent import KafkaBroker
 from faststream.confluent.annotations import KafkaMessage
+from faststream.confluent.schemas import Topic
 from faststream.message import StreamMessage
 from faststream.middlewares import AckPolicy
 from faststream.message import AckStatus
@@ -147,7 +148,11 @@ class Consumer:
                                    self.settings.consumer_partition_queue)
         self.workers.append(workers)
 
-        @self.broker.subscriber(*topics, group_id=group_id, ack_policy=AckPolicy.MANUAL,
+        # The kernel declares its topics itself (ensure_topics, with their size limit) or a cluster
+        # does (Strimzi): FastStream's own attempt, with defaults, is refused under ACLs with a
+        # warning at every start.
+        @self.broker.subscriber(*(Topic(t, declare=False) for t in topics), group_id=group_id,
+                                ack_policy=AckPolicy.MANUAL,
                                 decoder=_undecoded, title=f"{group_id}:{','.join(topics)}",
                                 **subscriber_options(self.settings))
         async def consume(message: KafkaMessage) -> None:
@@ -255,10 +260,16 @@ class PartitionWorkers:
 
     A message to be redelivered (nacked) has had its partition sought back: the messages after
     it already queued, or polled before the seek took effect, are dropped until it comes again.
+    It may never come again: its partition moved meanwhile (the seek failed) and came back from a
+    committed offset past it, or its commit was late rather than lost. So a later message is
+    dropped only while the group's committed offset says the rewound one is still to come.
     """
 
-    def __init__(self, handle: Callable[[Any], Awaitable[None]], depth: int) -> None:
+    def __init__(self, handle: Callable[[Any], Awaitable[None]], depth: int,
+                 committed: Callable[[Any], Awaitable[int]] | None = None) -> None:
         self.handle, self.depth = handle, depth
+        #: The group's committed offset of a message's partition (-1: none); the broker's by default.
+        self.committed = committed or _committed_offset
         self._queues: dict[tuple[str, int], asyncio.Queue] = {}
         #: (topic, partition) -> offset of the message that comes again; later ones are stale.
         self._rewound: dict[tuple[str, int], int] = {}
@@ -281,7 +292,10 @@ class PartitionWorkers:
             try:
                 rewound = self._rewound.get(key)
                 if rewound is not None and message.raw_message.offset() > rewound:
-                    continue  # polled before the seek back: it comes again after the rewound one
+                    if await self.committed(message) <= rewound:
+                        continue  # polled before the seek back: it comes again after the rewound one
+                    log.info("a rewound message was committed meanwhile: its partition goes on",
+                             extra={"fields": {"topic": key[0], "partition": key[1], "rewound_offset": rewound}})
                 self._rewound.pop(key, None)
                 await self.handle(message)
             except Exception:  # never let a partition's worker die: the message is redelivered
@@ -325,6 +339,19 @@ async def _commit_offset(message, timeout_s: float) -> None:
     if failed:  # a partition's error comes back in the answer, not as an exception
         raise KafkaException(failed[0])
     await StreamMessage.ack(message)  # marks it acknowledged, without FastStream's commit
+
+
+async def _committed_offset(message: Any) -> int:
+    """The group's committed offset of this message's partition, as the broker has it; -1 when it
+    cannot say (then the message is taken for stale: it comes again after the rewound one)."""
+    msg: Message = message.raw_message
+    try:
+        answer = await asyncio.wait_for(_in_daemon_thread(
+            message.consumer.consumer.committed, partitions=[TopicPartition(msg.topic(), msg.partition())],
+            timeout=2), 3)  # a broker away: the answer "cannot say" in 2 s, not librdkafka's wait
+    except (KafkaException, TimeoutError):
+        return -1
+    return answer[0].offset if answer and answer[0].error is None else -1
 
 
 def _in_daemon_thread(call: Callable, /, **kwargs) -> asyncio.Future:

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 
 from confluent_kafka import Consumer, KafkaException, Message, TopicPartition
 
-from services.kernel.kafka import LIBRDKAFKA_LOG, client_config, make_broker, publish
+from services.kernel.kafka import LIBRDKAFKA_LOG, client_config, make_broker, position, publish, received_headers
 from services.kernel.settings import KernelSettings
 
 #: The redrive's group (after CONSUMER_GROUP_PREFIX, so the services' prefix ACL covers it): its
@@ -33,11 +33,12 @@ class DeadLetter:
     error_class: str
 
     def headers(self, msg: Message) -> list[tuple[str, bytes]]:
+        topic, partition, offset = position(msg)
         extra = {"dlq_reason": self.reason[:2000], "dlq_error_class": self.error_class,
-                 "dlq_original_topic": msg.topic(), "dlq_original_partition": str(msg.partition()),
-                 "dlq_original_offset": str(msg.offset()), "dlq_original_size": str(len(msg.value() or b"")),
+                 "dlq_original_topic": topic, "dlq_original_partition": str(partition),
+                 "dlq_original_offset": str(offset), "dlq_original_size": str(len(msg.value() or b"")),
                  "dlq_failed_at": datetime.now(UTC).isoformat()}
-        kept = [(k, v or b"") for k, v in (msg.headers() or []) if not k.startswith("dlq_")]
+        kept = [(k, v or b"") for k, v in received_headers(msg) if not k.startswith("dlq_")]
         return kept + [(k, v.encode()) for k, v in extra.items()]
 
     def copy(self, msg: Message, limit: int) -> tuple[bytes, list[tuple[str, bytes]]]:
@@ -75,13 +76,13 @@ class StoredLetter:
     offset: int
     key: bytes | None
     value: bytes | None
-    headers: list[tuple[str, bytes]] = field(default_factory=list)
+    headers: list[tuple[str, bytes | None]] = field(default_factory=list)
 
     def header(self, name: str) -> str | None:
         return next((v.decode(errors="replace") for k, v in self.headers if k == name and v), None)
 
     @property
-    def original_headers(self) -> list[tuple[str, bytes]]:
+    def original_headers(self) -> list[tuple[str, bytes | None]]:
         return [(k, v) for k, v in self.headers if not k.startswith("dlq_")]
 
 
@@ -111,14 +112,14 @@ def read_letters(settings: KernelSettings, dlq_topic: str, group: str | None = N
             msg = consumer.poll(0.2)
             if msg is None:
                 continue
-            if msg.error():
-                if msg.partition() is not None and msg.error().code() == -191:  # partition EOF
+            if error := msg.error():
+                if msg.partition() is not None and error.code() == -191:  # partition EOF
                     remaining.discard(msg.partition())
                 continue
-            yield StoredLetter(msg.partition(), msg.offset(), msg.key(), msg.value(),
-                               list(msg.headers() or [])), consumer
-            if msg.offset() + 1 >= ends.get(msg.partition(), 0):
-                remaining.discard(msg.partition())
+            _, partition, offset = position(msg)
+            yield StoredLetter(partition, offset, msg.key(), msg.value(), list(received_headers(msg))), consumer
+            if offset + 1 >= ends.get(partition, 0):
+                remaining.discard(partition)
     finally:
         consumer.close()
 

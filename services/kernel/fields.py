@@ -7,7 +7,7 @@ handler never sees a value that would fail later, deep in an event or the store.
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import Field
 
@@ -22,6 +22,6 @@ Id = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^\S+$")]
 Line = Annotated[str, Field(min_length=1, max_length=200, pattern=NOT_BLANK)]
 
 
-def text(max_length: int):
+def text(max_length: int) -> Any:  # Annotated[str, ...]: a type form, which mypy cannot name
     """Free text of at most ``max_length`` characters that is not only blanks."""
     return Annotated[str, Field(min_length=1, max_length=max_length, pattern=NOT_BLANK)]

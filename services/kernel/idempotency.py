@@ -37,7 +37,7 @@ def fingerprint(payload: Any) -> str:
 
 
 class IdempotencyStore:
-    def __init__(self, db: AsyncDatabase) -> None:
+    def __init__(self, db: AsyncDatabase[dict[str, Any]]) -> None:
         self.responses = db["idempotency"]
 
     async def replay(self, scope: str, key: str, request: str) -> StoredResponse | None:

@@ -11,10 +11,12 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Iterable
+from typing import Any, cast
 
 from confluent_kafka import KafkaError, KafkaException, Message
-from confluent_kafka.admin import AdminClient, NewTopic
-from faststream.confluent import KafkaBroker
+from confluent_kafka.admin import AdminClient
+from confluent_kafka.cimpl import NewTopic  # what confluent_kafka.admin re-exports, unseen by mypy
+from faststream.confluent import ConfluentConfig, KafkaBroker
 
 from contracts.envelope import H_CORRELATION
 from services.kernel.settings import KernelSettings
@@ -22,6 +24,8 @@ from services.kernel.settings import KernelSettings
 
 #: librdkafka's own log lines (connection failures…) go through logging as JSON, not to stderr.
 LIBRDKAFKA_LOG = logging.getLogger("librdkafka")
+#: librdkafka's settings, as confluent-kafka's clients take them.
+ClientConfig = dict[str, str | int | float | bool]
 
 
 def security_config(settings: KernelSettings) -> dict[str, str]:
@@ -43,12 +47,12 @@ def security_config(settings: KernelSettings) -> dict[str, str]:
     return config
 
 
-def client_config(settings: KernelSettings) -> dict[str, str]:
+def client_config(settings: KernelSettings) -> ClientConfig:
     """Where and how a plain confluent-kafka client (admin, consumer) connects."""
     return {"bootstrap.servers": settings.kafka_bootstrap_servers, **security_config(settings)}
 
 
-def subscriber_options(settings: KernelSettings) -> dict:
+def subscriber_options(settings: KernelSettings) -> dict[str, Any]:
     """Options of every FastStream subscriber of ours (low latency, quick group joins)."""
     return {
         "auto_offset_reset": "earliest",
@@ -71,11 +75,11 @@ def make_broker(settings: KernelSettings) -> KafkaBroker:
     return KafkaBroker(settings.kafka_bootstrap_servers, client_id=settings.service_name,
                        enable_idempotence=True, acks="all", linger_ms=0,
                        max_request_size=settings.kafka_max_message_bytes,
-                       config={**security_config(settings), **reconnect_options(settings)},
+                       config=cast(ConfluentConfig, {**security_config(settings), **reconnect_options(settings)}),
                        logger=faststream_log, log_level=logging.DEBUG)
 
 
-def reconnect_options(settings: KernelSettings) -> dict:
+def reconnect_options(settings: KernelSettings) -> dict[str, int]:
     """librdkafka's reconnection to a broker that went away, for every client of ours.
 
     Its default backoff doubles up to 10 s, so a broker back after an outage was reached up to
@@ -93,13 +97,15 @@ def ensure_topics(settings: KernelSettings, topics: Iterable[str], partitions: i
 
     They hold messages up to ``KAFKA_MAX_MESSAGE_BYTES``, our producer's limit too; the broker's
     own default is a few bytes above FastStream's producer default, so a message in between could
-    be taken by the topic and never copied to its DLQ (issue 16)."""
+    be taken by the topic and never copied to its DLQ (issue 16). Their replicas and
+    ``min.insync.replicas`` are the broker's defaults: one node has one replica, a cluster
+    (``stack.sh --brokers 3``) three with two in sync, as production's topics (infra/k8s/topics)."""
     admin = AdminClient(client_config(settings), logger=LIBRDKAFKA_LOG)
     names = sorted({n for t in topics for n in (t, f"{t}.dlq")})
     existing = admin.list_topics(timeout=10).topics
     config = {"max.message.bytes": str(settings.kafka_max_message_bytes)}
-    wanted = [NewTopic(n, num_partitions=partitions or settings.topic_partitions, replication_factor=1,
-                       config=config) for n in names if n not in existing]
+    wanted = [NewTopic(n, num_partitions=partitions or settings.topic_partitions, config=config)
+              for n in names if n not in existing]
     for _name, future in admin.create_topics(wanted, operation_timeout=10).items() if wanted else []:
         try:
             future.result()
@@ -125,6 +131,18 @@ async def publish(broker: KafkaBroker, topic: str, key: bytes | None, value: byt
                                         correlation_id=text.get(H_CORRELATION) or text.get("correlation_id"))
         except BufferError:
             await asyncio.sleep(0.05)
+
+
+def position(msg: Message) -> tuple[str, int, int]:
+    """A consumed message's topic, partition and offset: never None on a message (the stub's Optional
+    is for error events, which may lack them)."""
+    return cast(str, msg.topic()), cast(int, msg.partition()), cast(int, msg.offset())
+
+
+def received_headers(msg: Message) -> list[tuple[str, bytes | None]]:
+    """A consumed message's headers: always a list of (name, bytes or None) (the stub also allows
+    the dict and text values a producer may be given)."""
+    return cast(list[tuple[str, bytes | None]], msg.headers() or [])
 
 
 def text_headers(headers: Iterable[tuple[str, bytes | None]] | None) -> dict[str, str]:

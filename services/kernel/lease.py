@@ -7,6 +7,7 @@ import os
 import socket
 import uuid
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
@@ -20,7 +21,7 @@ class Lease:
     applies ``findAndModify`` as an unguarded read-modify-write.
     """
 
-    def __init__(self, db: AsyncDatabase, name: str, ttl_s: float) -> None:
+    def __init__(self, db: AsyncDatabase[dict[str, Any]], name: str, ttl_s: float) -> None:
         self._leases, self.name, self.ttl = db["leases"], name, timedelta(seconds=ttl_s)
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         #: Counts the times this owner took the lease anew (not renewals): whoever caches what

@@ -16,6 +16,11 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field
+from typing import Any
+
+from confluent_kafka import Message
+
+from services.kernel.kafka import position
 
 log = logging.getLogger(__name__)
 
@@ -42,17 +47,19 @@ class Progress:
         self.stall_s, self.stuck_s = stall_s, stuck_s if stuck_s is not None else stall_s
         self._consumers: dict[int, ConsumerProgress] = {}
 
-    def received(self, consumer: object, name: str, message) -> None:
-        now, key, offset = time.monotonic(), (message.topic(), message.partition()), message.offset()
+    def received(self, consumer: object, name: str, message: Message) -> None:
+        now, (topic, partition, offset) = time.monotonic(), position(message)
+        key = (topic, partition)
         progress = self._consumers.setdefault(id(consumer), ConsumerProgress(name, now))
         since, _ = progress.waiting.get(key, (now, offset))
         progress.waiting[key] = (since, offset)
 
-    def committed(self, consumer: object, message) -> None:
+    def committed(self, consumer: object, message: Message) -> None:
         progress = self._consumers.get(id(consumer))
         if progress is None:
             return
-        now, key, offset = time.monotonic(), (message.topic(), message.partition()), message.offset()
+        now, (topic, partition, offset) = time.monotonic(), position(message)
+        key = (topic, partition)
         if progress.said:
             log.info("consumer makes progress again", extra={"fields": {"consumer": progress.name}})
         if key in progress.reported:
@@ -66,7 +73,7 @@ class Progress:
         else:  # the next one, received meanwhile, could not start before this one was done
             progress.waiting[key] = (now, last_received)
 
-    def report(self) -> list[dict]:
+    def report(self) -> list[dict[str, Any]]:
         """Each consumer: whether it has lag and how long ago it last made progress."""
         now = time.monotonic()
         stuck = self.stuck()
@@ -83,7 +90,8 @@ class Progress:
         """Each consumer's partitions (``topic[partition]``) with lag that have not moved for
         ``stuck_s``; a newly stuck one is logged, once (called by the readiness probe and by the
         runtime's watch, so the line comes without a probe too)."""
-        now, found = time.monotonic(), {}
+        now = time.monotonic()
+        found: dict[str, list[str]] = {}
         for p in self._consumers.values():
             for key, (since, offset) in p.waiting.items():
                 if now - since < self.stuck_s:

@@ -33,7 +33,7 @@ from contextlib import contextmanager
 
 from opentelemetry import metrics
 from opentelemetry.exporter.prometheus import PrometheusMetricReader
-from opentelemetry.metrics import CallbackOptions, Observation
+from opentelemetry.metrics import CallbackOptions, Histogram, Observation
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.resources import Resource
 from prometheus_client import REGISTRY, generate_latest
@@ -68,9 +68,10 @@ outbound_calls = _meter.create_counter(
 
 #: The relay's backlog as its last round saw it (set by the log follower, read at each scrape).
 _backlog = {"entries": 0}
-#: Sources of ``complaints_consumer_waiting_seconds``, each giving ((topic, partition), seconds);
-#: weakly held, so that a consumer that is gone (tests make many) is not kept nor reported.
-_waiting: list[weakref.WeakMethod] = []
+#: A source of ``complaints_consumer_waiting_seconds``, giving ((topic, partition), seconds) pairs.
+WaitingSource = Callable[[], Iterable[tuple[tuple[str, int], float]]]
+#: The sources, weakly held, so that a consumer that is gone (tests make many) is not kept nor reported.
+_waiting: list[weakref.WeakMethod[WaitingSource]] = []
 
 
 def _observe_backlog(_options: CallbackOptions) -> Iterator[Observation]:
@@ -95,13 +96,13 @@ def record_backlog(entries: int) -> None:
     _backlog["entries"] = entries
 
 
-def watch_waiting(source: Callable[[], Iterable[tuple[tuple[str, int], float]]]) -> None:
+def watch_waiting(source: WaitingSource) -> None:
     """Report ``source``'s partitions in ``complaints_consumer_waiting_seconds``."""
     _waiting.append(weakref.WeakMethod(source))
 
 
 @contextmanager
-def timed(histogram, attributes: dict[str, str]) -> Iterator[dict[str, str]]:
+def timed(histogram: Histogram, attributes: dict[str, str]) -> Iterator[dict[str, str]]:
     """Record the block's duration in ``histogram``; the block may add to ``attributes`` (an outcome)."""
     started = time.perf_counter()
     try:

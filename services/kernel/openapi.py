@@ -17,7 +17,7 @@ from fastapi import FastAPI
 from fastapi.dependencies.models import Dependant
 from fastapi.openapi.utils import _get_api_route_for_openapi, get_openapi
 from fastapi.responses import HTMLResponse
-from fastapi.routing import APIRoute, iter_route_contexts
+from fastapi.routing import _APIRouteLike, iter_route_contexts  # a route context: no APIRoute, but like one
 from fastapi.staticfiles import StaticFiles
 
 import fastapi_offline
@@ -58,14 +58,14 @@ def _dependencies(dependant: Dependant) -> Iterator[Dependant]:
         yield from _dependencies(sub)
 
 
-def _answers_of(route: APIRoute) -> set[int]:
+def _answers_of(route: _APIRouteLike) -> set[int]:
     found = {s for d in _dependencies(route.dependant) for s in getattr(d.call, "answers", ())}
     if route.body_field is not None:  # unreadable, too large, or breaking a rule
         found |= {400, 413, 422}
     return found
 
 
-def _api_routes(app: FastAPI) -> Iterator[APIRoute]:
+def _api_routes(app: FastAPI) -> Iterator[_APIRouteLike]:
     """Every route of the document, as it is served (prefix and router dependencies included)."""
     for context in iter_route_contexts(app.routes):
         route = _get_api_route_for_openapi(context)

@@ -15,12 +15,15 @@ import logging
 import re
 import threading
 import time
+from collections.abc import Mapping
 
 import pymongo
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 from pymongo.errors import ConnectionFailure, PyMongoError
-from pymongo.monitoring import ServerHeartbeatListener
+from pymongo.monitoring import (ServerHeartbeatFailedEvent, ServerHeartbeatListener, ServerHeartbeatStartedEvent,
+                                ServerHeartbeatSucceededEvent)
+from starlette.middleware.base import RequestResponseEndpoint
 
 log = logging.getLogger(__name__)
 #: One line per refused request would flood the log in an outage: rate-limited (RepeatedLines).
@@ -120,13 +123,13 @@ class StoreHeartbeats(ServerHeartbeatListener):
     def __init__(self, watch: Dependency) -> None:
         self.watch = watch
 
-    def started(self, event) -> None:
+    def started(self, event: ServerHeartbeatStartedEvent) -> None:
         pass
 
-    def succeeded(self, event) -> None:
+    def succeeded(self, event: ServerHeartbeatSucceededEvent) -> None:
         self.watch.returned()
 
-    def failed(self, event) -> None:
+    def failed(self, event: ServerHeartbeatFailedEvent) -> None:
         self.watch.went_away(str(event.reply).split(" (configured timeouts")[0][:300])
 
 
@@ -175,7 +178,7 @@ def refuse_during_outages(app: FastAPI, request_timeout_s: float) -> None:
     503, ``Retry-After`` and a problem body (RFC 9457)."""
 
     @app.middleware("http")
-    async def store_deadline(request: Request, call_next):
+    async def store_deadline(request: Request, call_next: RequestResponseEndpoint) -> Response:
         # pymongo.timeout is a context variable: the route runs in a task that inherits it.
         with pymongo.timeout(request_timeout_s):
             return await call_next(request)
@@ -191,7 +194,7 @@ def refuse_during_outages(app: FastAPI, request_timeout_s: float) -> None:
                        "/problems/store-unavailable", {"Retry-After": str(RETRY_AFTER_S)})
 
 
-def problem(status: int, title: str, detail: str, type_: str, headers: dict | None = None) -> JSONResponse:
+def problem(status: int, title: str, detail: str, type_: str, headers: Mapping[str, str] | None = None) -> JSONResponse:
     """An RFC 9457 problem answer."""
     return JSONResponse({"type": type_, "title": title, "status": status, "detail": detail},
                         status_code=status, headers=headers, media_type="application/problem+json")

@@ -34,9 +34,9 @@ class Periodic:
         self.wake = wake or asyncio.Event()
         self.first_after_s = interval_s if first_after_s is None else first_after_s
         self._stopping, self._last_failure_log = False, 0.0
-        self._task: asyncio.Task | None = None
+        self._task: asyncio.Task[None] | None = None
 
-    def start(self) -> asyncio.Task:
+    def start(self) -> asyncio.Task[None]:
         self._task = asyncio.create_task(self.run(), name=self.name)
         return self._task
 

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import math
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import Any
 
 from pymongo import ASCENDING
 from pymongo.asynchronous.database import AsyncDatabase
@@ -27,7 +28,7 @@ SWEEP_EVERY = timedelta(seconds=10)
 class RateLimit:
     """At most ``limit`` hits per ``window`` for each key of the limit called ``name``."""
 
-    def __init__(self, db: AsyncDatabase, name: str, limit: int, window: timedelta,
+    def __init__(self, db: AsyncDatabase[dict[str, Any]], name: str, limit: int, window: timedelta,
                  clock: Clock | None = None) -> None:
         self.hits, self.name, self.limit, self.window = db[COLLECTION], name, limit, window
         self.clock = clock or SystemClock()
@@ -42,7 +43,7 @@ class RateLimit:
             await self.hits.delete_many({"expires": {"$lte": now}})
         mine = {"_id": uuid.uuid4().hex, "key": key, "at": now, "expires": now + self.window}
         await self.hits.insert_one(mine)
-        recent = [h["at"] async for h in self.hits.find(
+        recent: list[datetime] = [h["at"] async for h in self.hits.find(
             {"key": key, "at": {"$gt": now - self.window}, "_id": {"$ne": mine["_id"]}}, {"at": 1})]
         if len(recent) < self.limit:
             return None

@@ -58,7 +58,7 @@ class RetryPolicy:
 
     def pause(self, retry: int, retry_after_s: float | None, rand: Callable[[], float] = random.random) -> float:
         """The pause before retry number ``retry`` (1 = the first retry)."""
-        backoff = rand() * min(self.cap_s, self.base_s * 2 ** (retry - 1))
+        backoff = rand() * min(self.cap_s, self.base_s * 2.0 ** (retry - 1))
         return max(backoff, retry_after_s or 0.0)
 
 

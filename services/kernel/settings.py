@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import re
-from typing import ClassVar, Literal
+from ipaddress import IPv4Network, IPv6Network
+from typing import ClassVar, Literal, Self
 
 from pydantic import Field, field_validator, model_validator
 
@@ -130,7 +131,7 @@ class KernelSettings(BaseSettings):
         return value
 
     @model_validator(mode="after")
-    def _kafka_security(self):
+    def _kafka_security(self) -> Self:
         # Named at start-up, not as an authentication failure in the broker's log minutes later.
         sasl = self.kafka_security_protocol.startswith("SASL")
         if sasl and not (self.kafka_sasl_username and self.kafka_sasl_password):
@@ -152,7 +153,7 @@ class KernelSettings(BaseSettings):
         return value
 
     @property
-    def trusted_proxy_networks(self):
+    def trusted_proxy_networks(self) -> tuple[IPv4Network | IPv6Network, ...]:
         return trusted_networks(self.trusted_proxies)
 
     @field_validator("mongodb_url")
@@ -171,7 +172,7 @@ class KernelSettings(BaseSettings):
     production_secrets: ClassVar[dict[str, int]] = {}
 
     @model_validator(mode="after")
-    def _real_secrets_in_production(self):
+    def _real_secrets_in_production(self) -> Self:
         if self.environment != "production":
             return self
         fields = type(self).model_fields
@@ -183,32 +184,12 @@ class KernelSettings(BaseSettings):
                                  + " when ENVIRONMENT=production")
         return self
 
-    @model_validator(mode="after")
-    def _signing_key_ring(self):
-        """SIGNING_KEY (a service that signs or verifies tokens has it) is a key ring; in production
-        each of its keys is a real secret, not only the whole value."""
-        fields = type(self).model_fields
-        if "signing_key" not in fields:
-            return self
-        try:
-            ring = key_ring(self.signing_key)
-        except ValueError as exc:
-            raise ValueError(f"SIGNING_KEY: {exc}") from None
-        least = self.production_secrets.get("signing_key", 1)
-        development = key_ring(fields["signing_key"].default).signing_key
-        if self.environment == "production":
-            for kid, secret in ring.keys.items():
-                if secret == development or len(secret) < least:
-                    raise ValueError(f"SIGNING_KEY key {kid!r} must be a real secret of at least {least} characters "
-                                     "when ENVIRONMENT=production")
-        return self
-
     #: Settings whose local-stack default is no value for production (an address of a simulator,
     #: of this laptop): production must set them. A service lists its own.
     production_required: ClassVar[tuple[str, ...]] = ()
 
     @model_validator(mode="after")
-    def _real_values_in_production(self):
+    def _real_values_in_production(self) -> Self:
         """Production starts only with real values: a placeholder would start the pods and fail
         later, in front of customers; here it fails at once, naming the variable."""
         if self.environment != "production":
@@ -224,3 +205,48 @@ class KernelSettings(BaseSettings):
                 raise ValueError(f"{name.upper()}={value!r} is a placeholder ({placeholder.group(0)}); set the real "
                                  "value when ENVIRONMENT=production")
         return self
+
+
+#: The agent desktop and partner view of the local stack (intake's pages), which call routing's
+#: and carrier's APIs from the browser.
+DESK_ORIGINS = "http://127.0.0.1:8001,http://localhost:8001"
+
+
+class HttpServiceSettings(KernelSettings):
+    """What every service with an HTTP API has (intake, routing, carrier, notify), declared once.
+    A service declares its own ``service_name`` and ``http_port`` defaults."""
+
+    http_host: str = Field("127.0.0.1", description="Address the service's HTTP server listens on.")
+    http_port: int = Field(8000, description="Port of the service's HTTP server.")
+    signing_key: str = Field(
+        "dev-only-signing-key-change-me-0123456789",
+        description="HMAC key ring of the tokens the platform signs (customers' case links, agents' and "
+        "supervisors' bearer tokens, notify's one-click links and per-case reply addresses): the same ring in "
+        "every service. A secret in production. `kid:secret[,kid:secret…]`: the first signs, every listed key "
+        "verifies (rotation: docs/deploying.md).")
+    max_body_bytes: int = Field(100_000, gt=0, description="Largest request body accepted (413 above).")
+
+    @model_validator(mode="after")
+    def _signing_key_ring(self) -> Self:
+        """SIGNING_KEY is a key ring; in production each of its keys is a real secret, not only
+        the whole value."""
+        fields = type(self).model_fields
+        try:
+            ring = key_ring(self.signing_key)
+        except ValueError as exc:
+            raise ValueError(f"SIGNING_KEY: {exc}") from None
+        least = self.production_secrets.get("signing_key", 1)
+        development = key_ring(fields["signing_key"].default).signing_key
+        if self.environment == "production":
+            for kid, secret in ring.keys.items():
+                if secret == development or len(secret) < least:
+                    raise ValueError(f"SIGNING_KEY key {kid!r} must be a real secret of at least {least} characters "
+                                     "when ENVIRONMENT=production")
+        return self
+
+
+class DeskApiSettings(HttpServiceSettings):
+    """A service whose API the agent desktop's pages (served by intake) call from the browser."""
+
+    cors_origins: str = Field(DESK_ORIGINS, description="Comma-separated origins whose pages may call this API "
+                              "from the browser: the agent desktop and partner view, served by intake.")

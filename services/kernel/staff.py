@@ -4,7 +4,7 @@ who is no agent here opens nothing)."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException, Request
 
@@ -29,7 +29,7 @@ class StaffDirectory(DocumentProjection):
 
 
 @answers(403)
-async def staff_claims(request: Request, token: Annotated[dict, Depends(token_claims)]) -> dict:
+async def staff_claims(request: Request, token: Annotated[dict[str, Any], Depends(token_claims)]) -> dict[str, Any]:
     """FastAPI dependency: a supervisor's token, or an agent's who is on the roster; 403 otherwise."""
     if token.get("role") not in STAFF_ROLES or not isinstance(token.get("sub"), str) or not token["sub"]:
         raise HTTPException(403, {"message": "Authorization: for agents and supervisors only"})

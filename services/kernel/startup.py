@@ -13,14 +13,15 @@ import contextlib
 import logging
 import signal
 import sys
-from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from collections.abc import Awaitable, Callable, Coroutine, Iterator
+from typing import Any, TypeVar
 
 import uvicorn
 from pydantic import ValidationError
+from starlette.types import ASGIApp
 
 from services.kernel.runtime import DependencyUnavailable, Runtime, check_dependencies
-from services.kernel.settings import KernelSettings
+from services.kernel.settings import HttpServiceSettings, KernelSettings
 from services.kernel.telemetry import setup_logging, setup_tracing
 
 log = logging.getLogger(__name__)
@@ -66,7 +67,7 @@ class _Server(uvicorn.Server):
         self.stop_timeout_s = stop_timeout_s
 
     @contextlib.contextmanager
-    def capture_signals(self):
+    def capture_signals(self) -> Iterator[None]:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.stop_within_time, sig)
@@ -78,13 +79,13 @@ class _Server(uvicorn.Server):
         self.handle_exit(sig, None)
 
 
-def http_config(app, host: str, port: int) -> uvicorn.Config:
+def http_config(app: ASGIApp, host: str, port: int) -> uvicorn.Config:
     # uvicorn's proxy_headers would believe X-Forwarded-For from 127.0.0.1 (any local process, or a
     # sidecar passing the header through): the app decides whom to believe (TRUSTED_PROXIES).
     return uvicorn.Config(app, host=host, port=port, log_config=None, proxy_headers=False)
 
 
-async def serve_http(app, host: str, port: int, stop_timeout_s: float = 20.0) -> None:
+async def serve_http(app: ASGIApp, host: str, port: int, stop_timeout_s: float = 20.0) -> None:
     """Serve ``app`` (its lifespan starts and stops the runtime) until SIGTERM/SIGINT, gracefully."""
     await _Server(http_config(app, host, port), stop_timeout_s).serve()
 
@@ -103,7 +104,7 @@ def load_settings(cls: type[S]) -> S:
         raise SystemExit(EXIT_DEPENDENCY_UNAVAILABLE) from None
 
 
-def run(settings: KernelSettings, main: Callable[[], Awaitable[None]]) -> None:
+def run(settings: KernelSettings, main: Callable[[], Coroutine[Any, Any, None]]) -> None:
     """The body of a service's ``__main__``: set up logs and tracing, run ``main``, map failures."""
     setup_logging(settings.log_level)
     setup_tracing(settings.service_name)
@@ -116,7 +117,7 @@ def run(settings: KernelSettings, main: Callable[[], Awaitable[None]]) -> None:
         raise SystemExit(EXIT_DEPENDENCY_UNAVAILABLE) from None
 
 
-def run_http_service(settings: KernelSettings, create_app: Callable[[], object]) -> None:
+def run_http_service(settings: HttpServiceSettings, create_app: Callable[[], ASGIApp]) -> None:
     """The ``main()`` of a service with an HTTP app: its broker and store checked before uvicorn
     starts (a clear line and exit 2, not uvicorn's exit 3), then served until SIGTERM."""
     async def serve_app() -> None:

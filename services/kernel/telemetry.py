@@ -23,6 +23,7 @@ from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter
 from opentelemetry.trace import Span, SpanKind
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+from opentelemetry.util.types import Attributes
 
 from services.kernel import meters  # noqa: F401 - sets the HTTP semantic conventions first
 from services.kernel.redaction import redact
@@ -79,7 +80,7 @@ def current_traceparent() -> str | None:
 
 @contextmanager
 def continued_span(name: str, traceparent: str | None, kind: SpanKind = SpanKind.CONSUMER,
-                   attributes: dict | None = None) -> Iterator[Span]:
+                   attributes: Attributes = None) -> Iterator[Span]:
     """A span whose parent is the remote span named by ``traceparent`` (if any)."""
     parent = _propagator.extract({"traceparent": traceparent} if traceparent else {})
     token = context.attach(parent)

@@ -12,17 +12,20 @@ from collections.abc import Callable, Mapping, Sequence
 from http import HTTPStatus
 from typing import Annotated, Any, TypeVar
 
-from fastapi import FastAPI, Header, HTTPException, Path, Query, Request
+from fastapi import FastAPI, Header, HTTPException, Path, Query, Request, Response
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.middleware.base import RequestResponseEndpoint
+from starlette.types import ASGIApp, Lifespan, Message, Receive, Scope, Send
 from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from services.kernel import auth, meters
 from services.kernel.client_address import client_address
+from services.kernel.clock import SystemClock
 from services.kernel.errors import DomainError
 from services.kernel.idempotency import IdempotencyKeyReused
 from services.kernel.outage import refuse_during_outages
@@ -132,7 +135,8 @@ def problem_body(status: int, detail: str, *, code: str | None = None, field: st
         body["code"] = code
     if field:
         body["field"] = field
-    return body | jsonable_encoder({k: v for k, v in extensions.items() if v is not None})
+    encoded: dict[str, Any] = jsonable_encoder({k: v for k, v in extensions.items() if v is not None})
+    return body | encoded
 
 
 def problem(status: int, detail: str, *, code: str | None = None, field: str | None = None,
@@ -211,15 +215,15 @@ class AnswerServerErrors:
     keep-alive connection; a client's next, valid request would then fail for nothing.
     """
 
-    def __init__(self, app) -> None:
+    def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
-    async def __call__(self, scope, receive, send) -> None:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         started = False
 
-        async def watch(message) -> None:
+        async def watch(message: Message) -> None:
             nonlocal started
             started = started or message["type"] == "http.response.start"
             await send(message)
@@ -237,7 +241,7 @@ def limit_body_size(app: FastAPI, max_bytes: int) -> None:
     """Refuse a body over ``max_bytes`` with 413 before anything parses it."""
 
     @app.middleware("http")
-    async def refuse_large_bodies(request: Request, call_next):
+    async def refuse_large_bodies(request: Request, call_next: RequestResponseEndpoint) -> Response:
         declared = request.headers.get("content-length")
         if declared and declared.isdigit() and int(declared) > max_bytes:
             return problem(413, f"body: larger than {max_bytes} bytes", code="too_large", field="body")
@@ -251,7 +255,8 @@ def limit_body_size(app: FastAPI, max_bytes: int) -> None:
         return await call_next(request)
 
 
-def service_app(title: str, description: str, lifespan, runtime: Runtime, max_body_bytes: int) -> FastAPI:
+def service_app(title: str, description: str, lifespan: Lifespan[FastAPI], runtime: Runtime,
+                max_body_bytes: int) -> FastAPI:
     """A service's FastAPI app with what every service has: tracing, body limit, 4xx answers, health,
     ``/metrics`` for Prometheus."""
     from services.kernel.openapi import add_docs  # it documents this module's Problem
@@ -260,6 +265,7 @@ def service_app(title: str, description: str, lifespan, runtime: Runtime, max_bo
     # operationId = the route's function name: short, stable, what links and clients refer to.
     app = FastAPI(title=title, version="1", description=description, lifespan=lifespan, docs_url=None,
                   redoc_url=None, generate_unique_id_function=lambda route: route.name)
+    app.state.clock = SystemClock()  # what a token's expiry is checked against (a test moves it on)
     add_docs(app)
     if runtime is not None:  # (tests of the HTTP edge alone build an app with no runtime)
         app.add_middleware(ShedLoad, max_in_flight=runtime.settings.max_in_flight_writes,
@@ -313,12 +319,15 @@ class Claims(BaseModel):
 
 
 @answers(401)
-def token_claims(request: Request, authorization: Annotated[str | None, Header(max_length=4096)] = None) -> dict:
+def token_claims(request: Request,
+                 authorization: Annotated[str | None, Header(max_length=4096)] = None) -> dict[str, Any]:
     """FastAPI dependency: the claims of a bearer token signed with the service's SIGNING_KEY
     (``app.state.services.settings``), checked against ``Claims``; 401 saying why otherwise."""
     unauthorized = {"WWW-Authenticate": "Bearer"}
     try:
-        raw = auth.verify(auth.bearer(authorization), request.app.state.services.settings.signing_key)
+        clock = getattr(request.app.state, "clock", None)  # service_app sets it
+        raw = auth.verify(auth.bearer(authorization), request.app.state.services.settings.signing_key,
+                          clock.now() if clock is not None else None)
     except auth.InvalidToken as exc:
         raise HTTPException(401, {"message": f"Authorization: {exc}"}, unauthorized) from None
     try:

@@ -7,24 +7,18 @@ from typing import ClassVar
 from pydantic import Field
 
 from services.kernel.sealed_codes import DEV_PRIVATE_KEY
-from services.kernel.settings import KernelSettings
+from services.kernel.settings import HttpServiceSettings
 
 
-class NotifySettings(KernelSettings):
+class NotifySettings(HttpServiceSettings):
     production_secrets: ClassVar[dict[str, int]] = {"signing_key": 32, "inbound_webhook_secret": 24,
                                                     "telephony_auth_token": 16, "code_opening_keys": 44}
     production_required: ClassVar[tuple[str, ...]] = ("public_url", "smtp_host", "telephony_url", "order_system_url")
 
     service_name: str = Field("notify", description="Name used in logs, traces and the database name.")
-    http_host: str = Field("127.0.0.1", description="Address the notify HTTP server (links, requests) listens on.")
     http_port: int = Field(8004, description="Port of the notify HTTP server.")
     public_url: str = Field("http://127.0.0.1:8004", description="Base URL of notify as complainants reach it "
                             "(the one-click links in emails point here).")
-    signing_key: str = Field("dev-only-signing-key-change-me-0123456789",
-                             description="HMAC key of the one-click links and of the per-case reply address; the "
-                                         "same key as intake's (intake reads the replies). A secret in production."
-                                         " Key ring `kid:secret[,kid:secret…]`: the first signs, every listed key "
-                                         "verifies (rotation: docs/deploying.md).")
     code_opening_keys: str = Field(
         DEV_PRIVATE_KEY, description="X25519 private key(s) (base64, comma-separated: the current one first, then "
         "those being retired) that open the one-time codes intake seals for notify (docs/adr/0025). A secret.")
@@ -65,7 +59,6 @@ class NotifySettings(KernelSettings):
                                   "long is taken over (its holder died) and asked again with the same "
                                   "idempotency key; more than twice the provider's 5 s timeout.")
     tick_interval_s: float = Field(5.0, gt=0, description="How often timers (reminders, call retries) are checked.")
-    max_body_bytes: int = Field(100_000, gt=0, description="Largest request body accepted (413 above).")
     case_page_url: str = Field("http://127.0.0.1:8001", description="Base URL of intake's pages as complainants "
                                "reach them: the receipt of a filing links to the case page there.")
     case_link_days: int = Field(30, gt=0, description="Lifetime of the receipt's link to the case page, in days "

@@ -3,8 +3,9 @@ routing and notify apps with the simulators of the outside world (order system, 
 SMTP server).
 
 Each app runs in a uvicorn thread against the real broker and store (its own database per test
-session); routing and notify start only for the tests that ask for them. The browser is launched
-once per session, each test gets a fresh page.
+session), as its own Kafka user on a stack with users (the default of ``make test``: the stories
+pass under the ACLs a cluster applies); routing and notify start only for the tests that ask for
+them. The browser is launched once per session, each test gets a fresh page.
 """
 
 from __future__ import annotations
@@ -35,7 +36,9 @@ from services.routing.app import create_app as create_routing_app
 from services.routing.settings import RoutingSettings
 from services.carrier.app import create_app as create_carrier_app
 from services.carrier.settings import CarrierSettings
+from services.kernel.clock import OffsetClock
 from services.kernel.telemetry import setup_tracing
+from tests.integration.support import service_credentials
 from tests.integration.simulators import (carrier_simulator_url, mailbox, order_system_url,  # noqa: F401
                                           telephony_url)  # (session fixtures)
 
@@ -125,7 +128,7 @@ def intake_settings(sockets, order_system_url: str) -> IntakeSettings:  # noqa: 
     another run of these tests on the same broker took half of routing's partitions, and with
     them the events about this run's cases."""
     name = f"intake-e2e-{uuid.uuid4().hex[:8]}"
-    return IntakeSettings(kafka_bootstrap_servers=KAFKA, mongodb_url=MONGO, service_name=name,
+    return IntakeSettings(kafka_bootstrap_servers=KAFKA, mongodb_url=MONGO, service_name=name, **service_credentials("intake"),
                           mongodb_database=f"e2e_{name.replace('-', '_')}",
                           outbox_poll_interval_s=0.2, lease_ttl_s=3.0, retry_backoff_max_s=0.5,
                           routing_public_url=url_of(sockets["routing"]), order_system_url=order_system_url,
@@ -148,7 +151,7 @@ def routing_settings(sockets, order_system_url: str) -> RoutingSettings:  # noqa
     """Routing in its own group and database, allowing the intake pages' origin (CORS); its timer
     ticker idle (an SLA of hours never falls due in a test)."""
     name = f"routing-e2e-{uuid.uuid4().hex[:8]}"
-    return RoutingSettings(kafka_bootstrap_servers=KAFKA, mongodb_url=MONGO, service_name=name,
+    return RoutingSettings(kafka_bootstrap_servers=KAFKA, mongodb_url=MONGO, service_name=name, **service_credentials("routing"),
                            mongodb_database=f"e2e_{name.replace('-', '_')}", outbox_poll_interval_s=0.2,
                            lease_ttl_s=3.0, retry_backoff_max_s=0.5, timer_interval_s=3600,
                            cors_origins=url_of(sockets["intake"]), order_system_url=order_system_url)
@@ -157,12 +160,20 @@ def routing_settings(sockets, order_system_url: str) -> RoutingSettings:  # noqa
 # Package scope: stopped before tests/integration, whose tests read routing's topic and must not
 # find this instance's events about their complaints there.
 @pytest.fixture(scope="package")
-def routing_server(routing_settings: RoutingSettings, sockets, intake_server) -> Iterator[str]:
+def routing_server(routing_settings: RoutingSettings, sockets, intake_server, routing_clock) -> Iterator[str]:
     """The real routing app (agent and partner API) on its port; yields its base URL. It starts
     reading intake's topic at its end: earlier tests' complaints are not this session's work."""
     read_from_the_end(routing_settings.consumer_group, TOPICS["intake"], TOPICS["notify"])
-    with serving(create_routing_app(routing_settings), sockets["routing"], routing_settings, "routing") as url:
+    app = create_routing_app(routing_settings)
+    app.state.clock = routing_clock
+    with serving(app, sockets["routing"], routing_settings, "routing") as url:
         yield url
+
+
+@pytest.fixture(scope="session")
+def routing_clock() -> OffsetClock:
+    """Routing's clock for tokens: a test lets a session expire by moving it on, not by waiting."""
+    return OffsetClock()
 
 
 # Package scope, like routing's: its events about this package's complaints stay out of tests/integration.
@@ -173,7 +184,7 @@ def carrier_server(sockets, intake_server, order_system_url, carrier_simulator_u
     its base URL. Like routing, it reads intake's and routing's topics from their end."""
     name = f"carrier-e2e-{uuid.uuid4().hex[:8]}"
     carriers = {f"{carrier}_url": carrier_simulator_url for carrier in ("fedex", "ups", "usps", "auspost")}
-    settings = CarrierSettings(kafka_bootstrap_servers=KAFKA, mongodb_url=MONGO, service_name=name,
+    settings = CarrierSettings(kafka_bootstrap_servers=KAFKA, mongodb_url=MONGO, service_name=name, **service_credentials("carrier"),
                                mongodb_database=f"e2e_{name.replace('-', '_')}", outbox_poll_interval_s=0.2,
                                lease_ttl_s=3.0, retry_backoff_max_s=0.5, recheck_interval_s=0,
                                order_system_url=order_system_url, cors_origins=url_of(sockets["intake"]),
@@ -188,7 +199,7 @@ def notify_settings(sockets, mailbox, telephony_url, order_system_url) -> Notify
     """Notify in its own group and database, sending through the mailbox simulator's real SMTP
     server, dialling through the telephony simulator; its links point at its own port."""
     name = f"notify-e2e-{uuid.uuid4().hex[:8]}"
-    return NotifySettings(kafka_bootstrap_servers=KAFKA, mongodb_url=MONGO, service_name=name,
+    return NotifySettings(kafka_bootstrap_servers=KAFKA, mongodb_url=MONGO, service_name=name, **service_credentials("notify"),
                           mongodb_database=f"e2e_{name.replace('-', '_')}", outbox_poll_interval_s=0.2,
                           lease_ttl_s=3.0, retry_backoff_max_s=0.5, smtp_port=mailbox.smtp_port,
                           telephony_url=telephony_url, order_system_url=order_system_url,

@@ -19,6 +19,7 @@ import httpx
 
 from services.kernel import auth
 from tests.integration.simulators import free_port
+from tests.integration.support import service_credentials_env, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 CATEGORY = "delivery_driver_conduct"
@@ -97,10 +98,13 @@ class Platform:
 def start_platform(stack, telephony_url: str, orders_url: str, smtp_port: int, logs: Path) -> Platform:
     common = {"KAFKA_BOOTSTRAP_SERVERS": stack.bootstrap, "MONGODB_URL": stack.mongodb_url,
               "ORDER_SYSTEM_URL": orders_url, "OUTBOX_POLL_INTERVAL_S": "0.2", "LOG_LEVEL": "INFO"}
-    intake = Service("intake", {**common, "CALLBACKS_PER_CLIENT": "100000"}, logs / "intake.log")
-    routing = Service("routing", dict(common), logs / "routing.log")
-    notify = Service("notify", {**common, "TELEPHONY_URL": telephony_url, "SMTP_HOST": "127.0.0.1",
-                                "SMTP_PORT": str(smtp_port), "TICK_INTERVAL_S": "1"}, logs / "notify.log")
+    # Each service as its own Kafka user (on a stack with users), as in a cluster.
+    intake = Service("intake", {**common, **service_credentials_env("intake"), "CALLBACKS_PER_CLIENT": "100000"},
+                     logs / "intake.log")
+    routing = Service("routing", {**common, **service_credentials_env("routing")}, logs / "routing.log")
+    notify = Service("notify", {**common, **service_credentials_env("notify"), "TELEPHONY_URL": telephony_url,
+                                "SMTP_HOST": "127.0.0.1", "SMTP_PORT": str(smtp_port), "TICK_INTERVAL_S": "1"},
+                     logs / "notify.log")
     platform = Platform(intake, routing, notify, telephony_url)
     for service in platform.services:
         service.start()
@@ -201,3 +205,27 @@ def longest_pause(calls: list[dict], since: datetime) -> float:
 
 def now() -> datetime:
     return datetime.now(UTC)
+
+
+async def each_accepted_called_once(platform: Platform, traffic: Traffic, already: set[str],
+                                    timeout_s: float) -> list[dict]:
+    """What every scenario must end with: each accepted "call me" called exactly once (none of the
+    refused ones twice), every refusal a 503 problem with Retry-After, every request answered,
+    every service still running. The calls, for the figures."""
+    def all_called() -> bool:
+        called = {c["to"] for c in platform.calls()}
+        return all(phone in called for phone in traffic.accepted)
+    await wait_for(all_called, timeout=timeout_s, every=0.5)
+    await asyncio.sleep(2)  # a second call, if any, would come right after the first (ticker: 1 s)
+
+    calls = platform.calls()
+    per_phone = Counter(c["to"] for c in calls if c["to"] not in already)
+    assert traffic.accepted, "some requests were accepted"
+    assert {p: per_phone[p] for p in traffic.accepted if per_phone[p] != 1} == {}, "each called exactly once"
+    assert all(n == 1 for n in per_phone.values()), "a refused request is called at most once"
+    assert [r for r in traffic.refused if r[1] != 503 or "retry-after" not in r[2]
+            or not {"type", "title", "status", "detail"} <= set(r[3])] == [], traffic.refused
+    assert traffic.unanswered == [], traffic.unanswered
+    for service in platform.services:
+        assert service.proc.poll() is None, f"{service.name} ended:\n{service.tail()}"
+    return calls

@@ -8,16 +8,14 @@ from __future__ import annotations
 
 import asyncio
 import signal
-from collections import Counter
 from datetime import datetime
 
 import pytest
 
-from tests.faults.platform import (PROBE_TIMEOUT_S, Traffic, first_dial_after, longest_pause, now,
-                                   probe_readiness, start_platform, steady_stream)
+from tests.faults.platform import (PROBE_TIMEOUT_S, Traffic, each_accepted_called_once, first_dial_after,
+                                   longest_pause, now, probe_readiness, start_platform, steady_stream)
 from tests.faults.conftest import CACHE
 from tests.integration.simulators import mailbox  # noqa: F401 (a session fixture)
-from tests.integration.support import wait_for
 
 PER_SECOND = 0.5  # the chain's pace on a shared 2-core CI machine: the backlog of an outage drains in time
 STEADY_S = 5  # of calls before the fault and after the recovery
@@ -83,25 +81,10 @@ async def test_every_accepted_call_me_is_called_exactly_once_through_the_fault(f
         stop.set()
         await asyncio.gather(streaming, probing)
 
-    def all_called() -> bool:
-        called = {c["to"] for c in platform.calls()}
-        return all(phone in called for phone in traffic.accepted)
-    await wait_for(all_called, timeout=300, every=0.5)
-    await asyncio.sleep(2)  # a second call, if any, would come right after the first (ticker: 1 s)
-
-    calls = platform.calls()
-    per_phone = Counter(c["to"] for c in calls if c["to"] not in already)
-    assert traffic.accepted, "some requests were accepted"
-    assert {p: per_phone[p] for p in traffic.accepted if per_phone[p] != 1} == {}, "each called exactly once"
-    assert all(n == 1 for n in per_phone.values()), "a refused request is called at most once"
-    assert [r for r in traffic.refused if r[1] != 503 or "retry-after" not in r[2]
-            or not {"type", "title", "status", "detail"} <= set(r[3])] == [], traffic.refused
+    calls = await each_accepted_called_once(platform, traffic, already, timeout_s=300)
     if fault.__name__.startswith("store"):
         assert traffic.readiness[("intake", 503)], f"readiness said the store was away: {traffic.readiness}"
-    assert traffic.unanswered == [], traffic.unanswered
     assert traffic.probes_late == [] and traffic.slowest_probe_s < PROBE_TIMEOUT_S, traffic.probes_late
-    for service in platform.services:
-        assert service.proc.poll() is None, f"{service.name} ended:\n{service.tail()}"
     lines = {service.name: service.log.read_bytes()[log_marks[service.name]:].decode(errors="replace").splitlines()
              for service in platform.services if service.name in log_marks}
     said = said_about_outages(fault.__name__, lines)

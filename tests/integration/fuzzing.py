@@ -18,7 +18,7 @@ from pathlib import Path
 from contracts import TOPICS
 from services.kernel import auth
 from tests.integration.simulators import ROOT, free_port
-from tests.integration.support import skip_history, stop_processes, wait_until_ready
+from tests.integration.support import service_credentials_env, skip_history, stop_processes, wait_until_ready
 
 KAFKA = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:29092")
 MONGO = os.environ.get("MONGODB_URL", "mongodb://127.0.0.1:29017/")
@@ -59,8 +59,8 @@ def four_services(folder: Path, order_system_url: str, carrier_simulator_url: st
             for topic in READS[name]:
                 skip_history(KAFKA, group, topic)  # earlier tests' events are not this run's work
             log = folder / f"{name}.log"
-            env = {**common, **own[name], "SERVICE_NAME": group, "MONGODB_DATABASE": f"fuzz_{run_id}_{name}",
-                   "HTTP_PORT": urls[name].rsplit(":", 1)[1]}
+            env = {**common, **own[name], **service_credentials_env(name), "SERVICE_NAME": group,
+                   "MONGODB_DATABASE": f"fuzz_{run_id}_{name}", "HTTP_PORT": urls[name].rsplit(":", 1)[1]}
             with log.open("wb") as out:
                 processes[name] = (subprocess.Popen([sys.executable, "-m", f"services.{name}.app"], cwd=ROOT,
                                                     env=env, stdout=out, stderr=subprocess.STDOUT), log)

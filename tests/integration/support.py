@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from contextlib import asynccontextmanager
 import inspect
 import os
 import signal
@@ -14,6 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
+from pymongo import AsyncMongoClient
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 
 from contracts import TOPICS
@@ -53,6 +55,37 @@ def kafka_config(bootstrap: str, **extra) -> dict:
     the admin's credentials), through the services' own function, so no test client is forgotten
     when the broker asks for credentials."""
     return {**client_config(KernelSettings(kafka_bootstrap_servers=bootstrap)), **extra}
+
+
+#: On a stack with Kafka users (``stack.sh --auth``, the default of ``make test``) the file of their
+#: passwords, as ``stack.sh env`` exports it; unset on a stack without users.
+KAFKA_CREDENTIALS_FILE = os.environ.get("KAFKA_CREDENTIALS_FILE")
+
+
+def service_credentials(service: str) -> dict[str, str]:
+    """The Kafka settings of ``service``'s own user (``complaints-<service>``, with the ACLs of its
+    Strimzi KafkaUser), as its Deployment has them: a service started by a test then meets the
+    refusals a cluster would give it. Empty on a stack without users."""
+    if not KAFKA_CREDENTIALS_FILE:
+        return {}
+    secrets = dict(line.split("=", 1) for line in Path(KAFKA_CREDENTIALS_FILE).read_text().split())
+    return {"kafka_security_protocol": "SASL_PLAINTEXT", "kafka_sasl_username": f"complaints-{service}",
+            "kafka_sasl_password": secrets[f"{service.upper()}_PASSWORD"]}
+
+
+def service_credentials_env(service: str) -> dict[str, str]:
+    """:func:`service_credentials` as the environment of a service process."""
+    return {key.upper(): value for key, value in service_credentials(service).items()}
+
+
+def own_stack_options(env: dict[str, str]) -> list[str]:
+    """What a test's own stack (``stack.sh start``) needs to ask for the same users and passwords as
+    the shared stack: ``--auth`` with the shared stack's passwords (added to ``env``), so every
+    client of the test, configured from the environment, connects to both. None without users."""
+    if not KAFKA_CREDENTIALS_FILE:
+        return []
+    env["STACK_KAFKA_CREDENTIALS"] = KAFKA_CREDENTIALS_FILE
+    return ["--auth"]
 
 
 def consumer_lag(bootstrap: str, group_id: str, topics: list[str]) -> int:
@@ -265,3 +298,26 @@ async def documents_holding(db, text: str) -> list[str]:
             if text in json_util.dumps(doc):
                 found.append(f"{name}/{doc.get('_id')}")
     return found
+
+
+@asynccontextmanager
+async def intake_beside(settings: KernelSettings, order_system_url: str):
+    """The real intake app beside the service a test is about (its settings: same broker and
+    store), in its own group and database, reading every topic from now on; yields the app, whose
+    ``state.services.settings`` are intake's. Its database goes at the end."""
+    from services.intake.app import create_app
+    from services.intake.settings import IntakeSettings
+
+    config = IntakeSettings(**{**settings.model_dump(), "service_name": f"intake-{settings.service_name}",
+                               "mongodb_database": f"{settings.database_name}_intake",
+                               "order_system_url": order_system_url})
+    for topic in TOPICS.values():
+        await asyncio.to_thread(skip_history, config.kafka_bootstrap_servers, config.consumer_group, topic)
+    app = create_app(config)
+    try:
+        async with app.router.lifespan_context(app):
+            yield app
+    finally:
+        client = AsyncMongoClient(config.mongodb_url)
+        await client.drop_database(config.database_name)
+        await client.close()

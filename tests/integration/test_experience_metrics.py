@@ -27,11 +27,10 @@ from contracts.notify import (ClosureConfirmationRequested, ComplaintClosedUncon
                               CustomerConfirmedClosed, NotificationSuppressed)
 from contracts.routing import (AgentAssigned, CallConnected, ComplaintResolved, Escalated, HandoffBrief,
                                PartnerAcknowledged, PartnerOutcomeRecorded, TransferredToPartner)
-from services.intake.app import create_app
 from services.intake.projections import ExperienceFacts
 from services.intake.settings import IntakeSettings
 from services.kernel import auth
-from tests.integration.support import ROOT, produce_raw, skip_history, wait_for
+from tests.integration.support import ROOT, intake_beside, produce_raw, skip_history, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -52,18 +51,12 @@ def put_on_topic(bootstrap: str, service: str, *events: Event) -> None:
 
 @pytest.fixture
 async def intake(settings, order_system_url):
-    config = IntakeSettings(**{**settings.model_dump(), "service_name": f"intake-{settings.service_name}",
-                               "mongodb_database": f"{settings.database_name}_intake",
-                               "order_system_url": order_system_url})
-    for topic in TOPICS.values():
-        await asyncio.to_thread(skip_history, config.kafka_bootstrap_servers, config.consumer_group, topic)
-    app = create_app(config)
-    async with app.router.lifespan_context(app):
+    async with intake_beside(settings, order_system_url) as app:
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://intake",
                                      timeout=30) as client:
-            client.config, client.facts = config, ExperienceFacts(app.state.services.runtime.store.db)
+            client.config = app.state.services.settings
+            client.facts = ExperienceFacts(app.state.services.runtime.store.db)
             yield client
-            await client.facts.views.database.client.drop_database(config.database_name)
 
 
 class Week:

@@ -1,8 +1,9 @@
 """Issue 16, item 4: on a stack with SASL/SCRAM and ACLs (``stack.sh --auth``), a service's
 credentials reach its own topic and group only, and a client without credentials reaches nothing.
 
-Skipped on a stack without users (the default): KAFKA_CREDENTIALS_FILE is what ``stack.sh env``
-exports for an ``--auth`` stack, with each service's password.
+Runs on ``make test``'s stack, which has users by default; skipped on a stack without them
+(``make test KAFKA_AUTH=0``): KAFKA_CREDENTIALS_FILE is what ``stack.sh env`` exports for an
+``--auth`` stack, with each service's password.
 """
 
 from __future__ import annotations
@@ -10,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-from pathlib import Path
 
 import pytest
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer
@@ -19,18 +19,15 @@ from confluent_kafka.admin import AdminClient
 from contracts import TOPICS
 from services.kernel.kafka import client_config, make_broker, publish
 from services.kernel.settings import KernelSettings
+from tests.integration.support import KAFKA_CREDENTIALS_FILE, service_credentials
 
-CREDENTIALS = os.environ.get("KAFKA_CREDENTIALS_FILE")
-pytestmark = pytest.mark.skipif(not CREDENTIALS, reason="the broker has no users (start the stack with --auth)")
+pytestmark = pytest.mark.skipif(not KAFKA_CREDENTIALS_FILE, reason="the broker has no users (start the stack with --auth)")
 BOOTSTRAP = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:29092")
 
 
 def as_service(service: str) -> KernelSettings:
     """A service's settings with its own Kafka user, as its Deployment has them."""
-    secrets = dict(line.split("=", 1) for line in Path(CREDENTIALS).read_text().split())
-    return KernelSettings(service_name=service, kafka_bootstrap_servers=BOOTSTRAP,
-                          kafka_security_protocol="SASL_PLAINTEXT", kafka_sasl_username=f"complaints-{service}",
-                          kafka_sasl_password=secrets[f"{service.upper()}_PASSWORD"])
+    return KernelSettings(service_name=service, kafka_bootstrap_servers=BOOTSTRAP, **service_credentials(service))
 
 
 async def sent(settings: KernelSettings, topic: str) -> KafkaError | None:
@@ -46,11 +43,15 @@ async def sent(settings: KernelSettings, topic: str) -> KafkaError | None:
         await broker.stop()
 
 
-async def test_intake_writes_its_own_topic_but_not_routing_s():
-    intake = as_service("intake")
+@pytest.mark.parametrize(("service", "foreign"), [("intake", "routing"), ("routing", "intake"),
+                                                  ("carrier", "intake"), ("notify", "intake")])
+async def test_a_service_writes_its_own_topic_and_no_other_s(service, foreign):
+    """Nobody but intake can put a forged ComplaintFiled on intake's topic (routing would open a
+    case intake never had), and intake cannot speak for routing."""
+    settings = as_service(service)
 
-    assert await sent(intake, TOPICS["intake"]) is None
-    refused = await sent(intake, TOPICS["routing"])
+    assert await sent(settings, TOPICS[service]) is None
+    refused = await sent(settings, TOPICS[foreign])
     assert refused is not None and refused.code() == KafkaError.TOPIC_AUTHORIZATION_FAILED
 
 

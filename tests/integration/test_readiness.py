@@ -15,7 +15,7 @@ import pytest
 from services.intake.app import create_app
 from services.intake.settings import IntakeSettings
 from tests.integration.simulators import free_port
-from tests.integration.support import wait_for
+from tests.integration.support import own_stack_options, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 STACK = ROOT / "infra" / "local" / "stack.sh"
@@ -28,7 +28,8 @@ def own_broker(settings):
     args = ["--name", name, "--kafka-port", ports[0], "--controller-port", ports[1], "--mongo-port", ports[2]]
     env = {**os.environ, "MONGODB_URL": settings.mongodb_url,  # only Kafka: the store stays the shared one
            "STACK_HEALTH_TIMEOUT": "240"}  # a restarted broker takes minutes on a busy machine
-    subprocess.run([str(STACK), "start", *args, "--fresh"], check=True, env=env, cwd=ROOT, capture_output=True)
+    subprocess.run([str(STACK), "start", *args, "--fresh", *own_stack_options(env)], check=True, env=env,
+                   cwd=ROOT, capture_output=True)
     pid_file = ROOT / ".cache" / name / "pids" / "kafka.pid"
     stopped = int(pid_file.read_text())
 

@@ -28,7 +28,7 @@ from contracts import TOPICS
 from services.kernel import auth
 from tests.integration.simulators import (ROOT, carrier_simulator_url, free_port, mailbox,  # noqa: F401
                                           order_system_url, telephony_url)
-from tests.integration.support import skip_history, stop_processes, wait_until_ready
+from tests.integration.support import service_credentials_env, skip_history, stop_processes, wait_until_ready
 
 pytestmark = pytest.mark.integration
 
@@ -94,8 +94,8 @@ def platform(installed: Path, tmp_path_factory, order_system_url, mailbox, telep
                 # earlier tests' events are not this run's work (the group as the service names it)
                 skip_history(KAFKA, f"complaints.{group}", topic)
             log = (outside / f"{name}.log").open("wb")
-            env = {**common, **own[name], "SERVICE_NAME": group, "MONGODB_DATABASE": f"smoke_{run_id}_{name}",
-                   "HTTP_PORT": str(ports[name])}
+            env = {**common, **own[name], **service_credentials_env(name), "SERVICE_NAME": group,
+                   "MONGODB_DATABASE": f"smoke_{run_id}_{name}", "HTTP_PORT": str(ports[name])}
             processes[name] = (subprocess.Popen([str(installed), "-m", f"services.{name}.app"], cwd=outside,
                                                 env=env, stdout=log, stderr=subprocess.STDOUT), outside / f"{name}.log")
         for name, (process, log) in processes.items():

@@ -160,3 +160,16 @@ def test_a_call_connected_before_its_request_was_read_still_counts():
                     CallConnected(complaint_id="c8", callback_id="cb8", agent_id="agt-ana", connected_at=at(1)),
                     CallbackRequested(complaint_id="c8", callback_id="cb8", phone="+447700900123", requested_at=at(0)))
     assert figures([case], now=at(5))[0].figures.call_me_to_connected_s.p50 == 60.0
+
+
+def test_a_no_read_before_the_resolution_it_answers_still_leaves_the_case_reopened():
+    """Routing's resolution and notify's answers come on different topics, in no order across
+    them: the status follows the events' own times, not the order they were read in."""
+    in_time = facts_of("c9", filed("c9", at(0)), resolved("c9", at(30)), asked("c9", at(31)),
+                       ComplaintReopened(complaint_id="c9", via="link", reopened_at=at(0, day=2)))
+    notify_first = facts_of("c9", filed("c9", at(0)), asked("c9", at(31)),
+                            ComplaintReopened(complaint_id="c9", via="link", reopened_at=at(0, day=2)),
+                            resolved("c9", at(30)))
+
+    assert in_time["status"] == notify_first["status"] == "reopened"
+    assert [b.kind for b in breaches([notify_first], at(0, day=3))] == ["disputed_closure"]

@@ -1,5 +1,6 @@
 """Every Kafka client of ours connects with the same TLS and SASL settings, taken from one place."""
 
+import os
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,14 @@ ROOT = Path(__file__).resolve().parents[2]
 STRIMZI = {"kafka_bootstrap_servers": "complaints-kafka-bootstrap.kafka.svc:9093",
            "kafka_security_protocol": "SASL_SSL", "kafka_sasl_username": "complaints-intake",
            "kafka_sasl_password": "from-the-kafka-user-secret", "kafka_ssl_ca_location": "/etc/kafka-ca/ca.crt"}
+
+
+@pytest.fixture(autouse=True)
+def _no_kafka_settings_from_the_environment(monkeypatch):
+    """These tests say what the settings' defaults and given values make; ``make test`` exports the
+    test stack's Kafka user (KAFKA_SASL_*), which the settings would read."""
+    for name in [n for n in os.environ if n.startswith("KAFKA_")]:
+        monkeypatch.delenv(name)
 
 
 def test_a_sasl_over_tls_service_gives_librdkafka_its_user_password_mechanism_and_the_cluster_ca():

@@ -8,6 +8,7 @@ import pytest
 from pydantic import ValidationError
 
 from services.kernel import auth
+from services.kernel.clock import OffsetClock
 from services.routing.settings import RoutingSettings
 
 OLD = "2026-06:" + "o" * 64
@@ -84,3 +85,15 @@ def test_production_refuses_a_weak_or_development_key_anywhere_in_the_ring(value
     with pytest.raises(ValidationError, match=said):
         RoutingSettings(environment="production", signing_key=value, order_system_url="https://orders.shop.co.uk",
                         cors_origins="https://help.shop.co.uk")
+
+
+def test_a_token_expires_by_the_clock_it_is_checked_against():
+    """A server's clock can be moved on (services/kernel/clock.py): a token expires by it, not by
+    the wall clock, so no test waits for a session to end."""
+    clock = OffsetClock()
+    token = auth.sign({"sub": "agt-ana", "role": "agent"}, "k1:" + "a" * 32, timedelta(minutes=5))
+
+    assert auth.verify(token, "k1:" + "a" * 32, clock.now())["sub"] == "agt-ana"
+    clock.advance(timedelta(minutes=6))
+    with pytest.raises(auth.InvalidToken, match="expired"):
+        auth.verify(token, "k1:" + "a" * 32, clock.now())

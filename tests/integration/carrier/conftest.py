@@ -12,16 +12,13 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
-from pymongo import AsyncMongoClient
 
 from contracts import TOPICS
 from contracts.envelope import Envelope, Event, to_kafka
 from services.carrier.app import create_app
 from services.carrier.settings import CarrierSettings
-from services.intake.app import create_app as create_intake_app
-from services.intake.settings import IntakeSettings
 from services.kernel import auth
-from tests.integration.support import on_the_roster, skip_history
+from tests.integration.support import intake_beside, on_the_roster, skip_history
 from tests.integration.simulators import carrier_simulator_url  # noqa: F401  (session fixture)
 from tests.integration.support import produce_raw
 
@@ -67,17 +64,8 @@ async def carrier(settings, db, order_system_url, carrier_simulator_url):  # db:
 @pytest.fixture
 async def intake(settings, order_system_url):
     """Intake beside the carrier service, reading the carrier topic from now on (its own database)."""
-    config = IntakeSettings(**{**settings.model_dump(), "service_name": f"intake-{settings.service_name}",
-                               "mongodb_database": f"{settings.database_name}_intake",
-                               "order_system_url": order_system_url})
-    for topic in TOPICS.values():
-        await asyncio.to_thread(skip_history, config.kafka_bootstrap_servers, config.consumer_group, topic)
-    app = create_intake_app(config)
-    async with app.router.lifespan_context(app):
+    async with intake_beside(settings, order_system_url) as app:
         yield app
-    client = AsyncMongoClient(config.mongodb_url)
-    await client.drop_database(config.database_name)
-    await client.close()
 
 
 def agent(config, role: str = "agent") -> dict:
