@@ -31,6 +31,7 @@ from bench import roundtrip
 from bench.figures import percentile
 from contracts.envelope import Envelope, Event, Registry
 from services.kernel.eventstore import Cause, EventStore
+from services.kernel.projections import DocumentProjection
 from services.kernel.settings import KernelSettings
 
 REPO = Path(__file__).resolve().parent.parent
@@ -47,25 +48,17 @@ class ParcelScanned(Event):
     where: str = Field("Depot 7, Leeds", description="Where it was scanned.")
 
 
-class ScansPerParcel:
-    """A read model as the services write theirs: one document per key, read, changed, written."""
+class ScansPerParcel(DocumentProjection):
+    """A read model as the services write theirs (``DocumentProjection``): one document per key,
+    viewed, changed, saved; the kernel writes what a batch saved in one bulk write."""
 
     name = "bench_scans"
 
-    def __init__(self, db) -> None:
-        self.views = db[self.name]
-
-    async def setup(self) -> None:
-        pass
-
-    async def reset(self) -> None:
-        await self.views.drop()
-
     async def apply(self, envelope: Envelope, event: Event) -> None:
-        view = await self.views.find_one({"_id": event.complaint_id}) or {"_id": event.complaint_id, "scans": 0}
+        view = await self.view(event.complaint_id) or {"_id": event.complaint_id, "scans": 0}
         view["scans"] += 1
         view["last"] = event.where
-        await self.views.replace_one({"_id": event.complaint_id}, view, upsert=True)
+        await self.save(event.complaint_id, view)
 
 
 PROJECTIONS = [ScansPerParcel]

@@ -12,9 +12,12 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import json
+import logging
 import random
 import time
 import uuid
+import zlib
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
@@ -24,17 +27,24 @@ from typing import Any
 from opentelemetry import trace
 from pymongo import ASCENDING
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import DuplicateKeyError
+from bson import Binary, CodecOptions
+from bson.errors import InvalidDocument
+from pymongo.errors import DuplicateKeyError, PyMongoError
 
 from contracts.envelope import Envelope, Event, Registry
 from services.kernel.states import HotStates
 from services.kernel import meters
 from services.kernel.telemetry import current_traceparent, parent_context
 
+#: A read from a stream's start that read this many commits one by one (or a quarter of what the
+#: stream's digest held) keeps them all as the stream's digest (``EventStore._keep_digest``).
+DIGEST_AFTER = 16
+
 #: Namespace of every id derived from a cause (uuid5): stable forever, never change it.
 ID_NAMESPACE = uuid.UUID("7d0c6d52-2f8e-4a57-9a44-6c1de0b9e3a1")
 
 _tracer = trace.get_tracer("services.kernel.eventstore")
+log = logging.getLogger(__name__)
 
 
 class ConcurrencyConflict(Exception):
@@ -107,6 +117,9 @@ class EventStore:
     def __init__(self, db: AsyncDatabase, source: str, registry: Registry) -> None:
         self.db, self.source, self.registry = db, source, registry
         self.commits, self.pending = db["commits"], db["pending"]
+        #: A copy of each long stream's commits from its first, in one document, for reads from the
+        #: start (``read_stream``): a cache, which may be dropped at any time.
+        self.digests = db["stream_digests"]
         self._listeners: list[Callable[[], None]] = []
         self._last_position = 0
         #: The latest state this process folded of each stream (kernel/commands.py ``execute``).
@@ -219,29 +232,76 @@ class EventStore:
     async def read_stream(self, stream_id: str, after_version: int = 0) -> list[Commit]:
         """The stream's commits after ``after_version``, in order.
 
-        One ``_id`` lookup per commit (FerretDB on SQLite answers nothing else from an index), sent
-        in windows that double (1, 2, 4 … 32 lookups at once) until one finds the stream's end: a
-        stream that has not moved costs one lookup, a long one a few dozen round trips.
+        By ``_id`` only (FerretDB on SQLite answers nothing else from an index): single commits,
+        in windows of lookups sent at once that double (1, 2, 4 … 32) until one finds the
+        stream's end, so a stream that has not moved costs one lookup. A read from the start
+        takes the stream's digest as well, if one was kept (see ``_keep_digest``), and then only
+        the commits after it.
         """
-        commits, version, window = [], after_version + 1, 1
-        while True:
-            docs = await asyncio.gather(*(self.commits.find_one({"_id": stream_key(stream_id, v)})
-                                          for v in range(version, version + window)))
-            found = list(itertools.takewhile(lambda doc: doc is not None, docs))
-            commits += [Commit.from_doc(doc) for doc in found]
-            if len(found) < window:
-                break
-            version, window = version + window, min(window * 2, 32)
+        commits = [Commit.from_doc(doc) for doc in await self._stream_documents(stream_id, after_version)]
         if commits:
             self._remember(stream_id, commits[-1].version, commits[-1].position)
         return commits
 
+    async def _stream_documents(self, stream_id: str, after_version: int) -> list[dict[str, Any]]:
+        """The commit documents of ``read_stream``."""
+        if after_version > 0:
+            return await self._commits_after(stream_id, after_version)
+        digest, first = await asyncio.gather(self.digests.find_one({"_id": stream_id}),
+                                             self.commits.find_one({"_id": stream_key(stream_id, 1)}))
+        if first is None:
+            return []
+        kept = digest_commits(digest, self.digests.codec_options) if digest is not None else [first]
+        if any(doc["version"] != i + 1 for i, doc in enumerate(kept)):
+            raise RuntimeError(f"stream {stream_id!r}: its digest disagrees with its commits")
+        tail = await self._commits_after(stream_id, len(kept), window=1 if digest is not None else 2)
+        docs = kept + tail
+        if len(tail) >= max(DIGEST_AFTER, len(kept) // 4):  # written again as the stream grows by a quarter
+            await self._keep_digest(stream_id, docs)
+        return docs
+
+    async def _commits_after(self, stream_id: str, version: int, window: int = 1) -> list[dict[str, Any]]:
+        """The stream's commit documents after ``version``, by ``_id``, in doubling windows."""
+        docs, version = [], version + 1
+        while True:
+            found = list(itertools.takewhile(lambda doc: doc is not None, await asyncio.gather(
+                *(self.commits.find_one({"_id": stream_key(stream_id, v)}) for v in range(version, version + window)))))
+            docs += found
+            if len(found) < window:
+                return docs
+            version, window = version + window, min(window * 2, 32)
+
+    async def _keep_digest(self, stream_id: str, docs: list[dict[str, Any]]) -> None:
+        """Keep ``docs``, the stream's commits from its first, as its digest: one document, so that
+        the next read from the start costs two lookups and a few, not one per commit.
+
+        A digest is true for ever (commits never change, versions have no gaps), so readers that
+        race may each write theirs: whichever stays is a true start of the stream, and a shorter
+        one only leaves more commits to read one by one; one that is not written (too large, the
+        store busy) costs only that. The commits are one compressed JSON value: FerretDB decodes
+        a document field by field, at about the cost of a whole commit per stored commit
+        (measured: 190 ms for 256 commits kept as an array, 9 ms as one compressed value), and
+        Python's json reads them back in less than half the time BSON's decoder takes.
+        """
+        try:
+            commits = [{**doc, "recorded_at": doc["recorded_at"].isoformat()} for doc in docs]
+            digest = {"_id": stream_id, "upto": len(docs), "encoding": "json+zlib",
+                      "commits": Binary(zlib.compress(json.dumps(commits, separators=(",", ":")).encode()))}
+            await self.digests.replace_one({"_id": stream_id, "upto": {"$lt": len(docs)}}, digest, upsert=True)
+        except DuplicateKeyError:
+            pass  # a longer digest is there already
+        except (PyMongoError, InvalidDocument, TypeError) as exc:  # TypeError: a value JSON cannot hold
+            log.info("stream digest not kept", extra={"fields": {"stream_id": stream_id, "error": str(exc)[:200]}})
+
     async def load(self, stream_id: str, after_version: int = 0) -> tuple[list[Event], int]:
         """The stream's events after ``after_version``, decoded (old versions upcast), and its
         current version."""
-        commits = await self.read_stream(stream_id, after_version)
-        events = [self.registry.decode(e.type, e.data) for c in commits for e in c.events]
-        return events, (commits[-1].version if commits else after_version)
+        docs = await self._stream_documents(stream_id, after_version)
+        if not docs:
+            return [], after_version
+        self._remember(stream_id, docs[-1]["version"], docs[-1]["position"])
+        # From the stored envelopes' type and data: no envelope model built on the way.
+        return [self.registry.decode(e["type"], e["data"]) for doc in docs for e in doc["events"]], docs[-1]["version"]
 
     async def read_all(self, after_position: int = 0, batch_size: int = 500) -> AsyncIterator[Commit]:
         """Every commit in position order (for replay and rebuilds; scans on FerretDB)."""
@@ -286,6 +346,16 @@ def commit_document(source: str, stream_id: str, version: int, position: int, ev
 def stream_key(stream_id: str, version: int) -> str:
     """The ``_id`` of a stream's commit at ``version``."""
     return f"{stream_id}@{version}"
+
+
+def digest_commits(digest: dict[str, Any], codec: CodecOptions) -> list[dict[str, Any]]:
+    """The commit documents of a stream's digest (``EventStore._keep_digest``), as the client
+    decodes documents (``recorded_at`` tz-aware or not, as its codec says)."""
+    commits: list[dict[str, Any]] = json.loads(zlib.decompress(digest["commits"]))
+    for doc in commits:
+        recorded_at = datetime.fromisoformat(doc["recorded_at"])
+        doc["recorded_at"] = recorded_at if codec.tz_aware else recorded_at.replace(tzinfo=None)
+    return commits
 
 
 async def retry_on_conflict(attempt: Callable[[], Any], tries: int = 10) -> Any:

@@ -184,3 +184,20 @@ async def test_commands_racing_on_one_stream_in_one_process_take_turns_and_are_e
     events, version = await store.load("c-1")
     assert version == 8 and sorted(e.n for e in events) == list(range(1, 9))
     assert conflicts == [], "one process's commands on a stream wait their turn (kernel/states.py)"
+
+
+async def test_a_long_stream_reads_back_whole_and_in_order_from_any_version_and_as_often_as_asked(store):
+    # 300 commits: the first read from the start reads them one by one (and MongoDB's store keeps
+    # them as the stream's digest); the next ones must give the very same commits
+    for n in range(1, 301):
+        await store.append("c-long", n - 1, [note(n, "c-long")], Cause.of_request(f"long{n}", "t"))
+    first = await store.read_stream("c-long")
+    assert [c.version for c in first] == list(range(1, 301))
+    for after in (0, 0, 5, 16, 299, 300):
+        assert await store.read_stream("c-long", after_version=after) == first[after:], after
+        events, version = await store.load("c-long", after_version=after)
+        assert [e.n for e in events] == list(range(after + 1, 301)) and version == 300, after
+    for n in range(301, 321):  # it grows: a read from the start takes the rest one by one
+        await store.append("c-long", n - 1, [note(n, "c-long")], Cause.of_request(f"long{n}", "t"))
+    assert [e.n for e in (await store.load("c-long"))[0]] == list(range(1, 321))
+    assert [c.version for c in await store.read_stream("c-long")] == list(range(1, 321))

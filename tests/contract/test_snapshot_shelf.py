@@ -31,11 +31,11 @@ async def test_a_restarted_process_starts_from_the_shelf_and_reads_only_the_comm
     assert (await shelf.get("notes"))["version"] == 20
 
     store.states.clear()  # the process restarts: it holds no state
-    reads, read_stream = [], store.read_stream
+    reads, load = [], store.load
 
     async def counting(stream_id, after_version=0):
         reads.append(after_version)
-        return await read_stream(stream_id, after_version)
-    store.read_stream = counting
+        return await load(stream_id, after_version)
+    store.load = counting
     state, version = await Snapshots(shelf, every=10).load(store, NOTES, "notes")
     assert reads == [20] and (state.numbers, version) == (tuple(range(1, 26)), 25)

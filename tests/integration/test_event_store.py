@@ -146,3 +146,59 @@ async def test_a_round_that_changes_one_read_model_document_many_times_writes_it
     assert writes == [6], "one bulk write of the six documents the round changed"
     assert (await db["note_counts"].find_one({"_id": "c-1"}))["notes"] == 5
     assert await store.pending.count_documents({}) == 0
+
+
+async def test_a_long_stream_read_again_from_its_start_takes_its_digest_and_only_the_commits_after_it(store, db):
+    for n in range(1, 101):
+        await store.append("c-long", n - 1, [note(n, "c-long")], Cause.of_request(f"long{n}", "test"))
+    first = await store.read_stream("c-long")  # one by one: keeps the digest
+    assert (await db["stream_digests"].find_one({"_id": "c-long"}))["upto"] == 100
+
+    lookups = []
+    find_one = store.commits.find_one
+
+    async def counted(*args, **kwargs):
+        lookups.append(args[0]["_id"])
+        return await find_one(*args, **kwargs)
+    store.commits.find_one = counted
+    await store.append("c-long", 100, [note(101, "c-long")], Cause.of_request("long101", "test"))
+    again = await store.read_stream("c-long")
+    assert again[:100] == first and again[100].version == 101
+    assert lookups == ["c-long@1", "c-long@101", "c-long@102", "c-long@103"], "the first commit, then after the digest"
+
+
+async def test_a_lost_or_stale_digest_costs_only_reads_one_by_one(store, db):
+    for n in range(1, 41):
+        await store.append("c-long", n - 1, [note(n, "c-long")], Cause.of_request(f"long{n}", "test"))
+    await store.read_stream("c-long")
+    await db["stream_digests"].drop()
+    assert [c.version for c in await store.read_stream("c-long")] == list(range(1, 41))
+    await store.read_stream("c-long")
+    # a shorter digest written by a reader that raced never replaces a longer one
+    await store._keep_digest("c-long", [doc async for doc in store.commits.find({"stream_id": "c-long"})][:20])
+    assert (await db["stream_digests"].find_one({"_id": "c-long"}))["upto"] == 40
+
+
+async def test_a_rebuild_reads_no_read_model_document_back_and_writes_each_once_per_batch(store, db):
+    from services.kernel.projections import Projector
+
+    for i in range(1, 31):
+        await store.append(f"complaint-c-{i % 3}", (i - 1) // 3, [note(i, f"c-{i % 3}")], Cause.of_request(f"r{i}", "test"))
+    counts = NoteCounts(db)
+    await counts.views.insert_one({"_id": "c-0", "notes": 99})  # what the rebuild must drop
+    reads, writes = [], []
+    find_one, bulk_write = counts.views.find_one, counts.views.bulk_write
+
+    async def counting_reads(filter, *args, **kwargs):
+        reads.append(filter["_id"])
+        return await find_one(filter, *args, **kwargs)
+
+    async def counting_writes(requests, *args, **kwargs):
+        writes.append(len(requests))
+        return await bulk_write(requests, *args, **kwargs)
+    counts.views.find_one, counts.views.bulk_write = counting_reads, counting_writes
+
+    assert await Projector(store, [counts]).rebuild("note_counts", batch_size=10) == 30
+    assert reads == [], "the model was dropped: nothing to read back"
+    assert writes == [3, 3, 3], "each batch of 10 entries writes the three documents once"
+    assert {d["_id"]: d["notes"] async for d in db["note_counts"].find({})} == {"c-0": 10, "c-1": 10, "c-2": 10}

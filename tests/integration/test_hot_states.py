@@ -25,12 +25,12 @@ SEQUENCE = Aggregate(Notes(), NOTES.evolve, in_sequence)
 
 
 def counting_reads(store: EventStore) -> list[int]:
-    reads, read_stream = [], store.read_stream
+    reads, load = [], store.load
 
     async def counting(stream_id, after_version=0):
         reads.append(after_version)
-        return await read_stream(stream_id, after_version)
-    store.read_stream = counting
+        return await load(stream_id, after_version)
+    store.load = counting
     return reads
 
 

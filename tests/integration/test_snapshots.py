@@ -27,12 +27,12 @@ async def test_a_restarted_process_starts_from_the_stored_snapshot_and_reads_onl
     restarted = Snapshots(db, every=10)
     store.states.clear()  # the process restarts: it holds no state
     reads = []
-    original = store.read_stream
+    original = store.load
 
     async def counting(stream_id, after_version=0):
         reads.append(after_version)
         return await original(stream_id, after_version)
-    store.read_stream = counting
+    store.load = counting
     state, version = await restarted.load(store, NOTES, "notes")
 
     assert reads == [20], "only the commits after the snapshot are read"
