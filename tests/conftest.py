@@ -65,7 +65,11 @@ def pytest_configure(config) -> None:
     if hasattr(config, "workerinput"):
         return
     IN_PROCESS_LOGS.mkdir(parents=True, exist_ok=True)
-    handler = logging.FileHandler(IN_PROCESS_LOGS / f"in-process-{os.getpid()}.jsonl", mode="w")
+    path = IN_PROCESS_LOGS / f"in-process-{os.getpid()}.jsonl"
+    path.write_text("")
+    # Appending: uvicorn's dictConfig closes every handler when an app starts in a thread, and a
+    # closed handler opened for writing ("w") drops records instead of opening its file again.
+    handler = logging.FileHandler(path, mode="a")
     handler.setFormatter(JsonLogFormatter())
     handler.setLevel(logging.INFO)
     root = logging.getLogger()
