@@ -68,9 +68,15 @@ def service_credentials(service: str) -> dict[str, str]:
     refusals a cluster would give it. Empty on a stack without users."""
     if not KAFKA_CREDENTIALS_FILE:
         return {}
-    secrets = dict(line.split("=", 1) for line in Path(KAFKA_CREDENTIALS_FILE).read_text().split())
     return {"kafka_security_protocol": "SASL_PLAINTEXT", "kafka_sasl_username": f"complaints-{service}",
-            "kafka_sasl_password": secrets[f"{service.upper()}_PASSWORD"]}
+            "kafka_sasl_password": kafka_passwords()[f"{service.upper()}_PASSWORD"]}
+
+
+def kafka_passwords() -> dict[str, str]:
+    """The stack's Kafka passwords by name (ADMIN_PASSWORD, INTAKE_PASSWORD, …); none without users."""
+    if not KAFKA_CREDENTIALS_FILE:
+        return {}
+    return dict(line.split("=", 1) for line in Path(KAFKA_CREDENTIALS_FILE).read_text().split() if "=" in line)
 
 
 def service_credentials_env(service: str) -> dict[str, str]:

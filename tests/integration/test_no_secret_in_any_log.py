@@ -14,7 +14,7 @@ from tests.integration import fuzzing
 from tests.integration.log_scan import (CACHE, IN_PROCESS_LOGS, SESSION_STARTED, codes_in, leaks, log_lines,
                                         service_log_files)
 from tests.integration.simulators import mailbox, telephony_url  # noqa: F401 (session fixtures)
-from tests.integration.support import KAFKA_CREDENTIALS_FILE
+from tests.integration.support import kafka_passwords
 from tests.smoke import test_installed_package as smoke
 
 def configured_secrets() -> set[str]:
@@ -26,8 +26,7 @@ def configured_secrets() -> set[str]:
             default = settings.model_fields[name].default
             if isinstance(default, str):
                 values.add(default)
-    if KAFKA_CREDENTIALS_FILE:
-        values |= {line.split("=", 1)[1] for line in open(KAFKA_CREDENTIALS_FILE).read().split() if "=" in line}
+    values |= set(kafka_passwords().values())
     return values
 
 
@@ -48,9 +47,10 @@ def test_no_log_line_of_any_service_holds_a_token_a_code_or_a_secret(
     secrets = configured_secrets()
     codes = received_codes(mailbox, telephony_url)
 
-    found = list(leaks(log_lines(files), secrets, codes))
+    lines = list(log_lines(files))  # read once: scanned, then counted
+    found = list(leaks(lines, secrets, codes))
 
     assert files, "no service log was written: the scan would prove nothing"
-    print(f"\nlog scan: {len(files)} files, {sum(1 for _ in log_lines(files))} lines, "
+    print(f"\nlog scan: {len(files)} files, {len(lines)} lines, "
           f"{len(secrets)} secret values, {len(codes)} one-time codes sent")
     assert not found, "secrets in the logs:\n" + "\n".join(map(str, found[:20]))
