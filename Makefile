@@ -103,8 +103,9 @@ test: vendor lint ## the static checks, then all tests against a fresh Kafka + F
 	rc=0; $(VPY) -m pytest $(PYTEST_ARGS) || rc=$$?; \
 	exit $$rc
 
-lint: venv ## ruff (pyflakes, bugbear) on the code, mypy --strict on the domain and kernel modules (pyproject.toml)
+lint: venv ## ruff (pyflakes, bugbear, import order, format) on the code, mypy --strict on the domain and kernel modules (pyproject.toml)
 	$(VPY) -m ruff check services contracts tests tools bench
+	$(VPY) -m ruff format --check services contracts tests tools bench
 	$(VPY) -m mypy
 
 lint-tools: ## install kubeconform, kube-score, hadolint, checkov into .cache (the lint tests do it on first use)

@@ -24,7 +24,7 @@ def percentile(values: list[float], q: float) -> float:
 
 def spread(values_ms: list[float]) -> dict[str, float]:
     """p50, p95, p99 of latencies in ms."""
-    return {name: percentile(values_ms, q) for name, q in (("p50", .5), ("p95", .95), ("p99", .99))}
+    return {name: percentile(values_ms, q) for name, q in (("p50", 0.5), ("p95", 0.95), ("p99", 0.99))}
 
 
 @dataclass
@@ -77,15 +77,21 @@ def fmt(value: float | None, unit: str = "") -> str:
     if not _number(value):
         return "—"
     magnitude = abs(value)
-    text = (f"{value:,.0f}" if magnitude >= 100 else f"{value:,.1f}" if magnitude >= 10
-            else f"{value:,.2f}" if magnitude >= 0.1 or magnitude == 0 else f"{value:.3g}")
+    text = (
+        f"{value:,.0f}"
+        if magnitude >= 100
+        else f"{value:,.1f}"
+        if magnitude >= 10
+        else f"{value:,.2f}"
+        if magnitude >= 0.1 or magnitude == 0
+        else f"{value:.3g}"
+    )
     return f"{text} {unit}".strip()
 
 
 def render(title: str, rows: list[Row], caption: str = "") -> Table:
     """The one table: measure, figure, baseline of the same run, ratio, goal (✓ reached)."""
-    table = Table(title=title, title_justify="left", caption=caption, caption_justify="left",
-                  show_lines=False)
+    table = Table(title=title, title_justify="left", caption=caption, caption_justify="left", show_lines=False)
     table.add_column("measure", overflow="fold")
     table.add_column("today (this run)", overflow="fold")
     table.add_column("baseline, same run", overflow="fold")
@@ -96,8 +102,11 @@ def render(title: str, rows: list[Row], caption: str = "") -> Table:
             table.add_row(row.measure, f"[dim]{row.skipped}[/dim]", "", "", row.goal_label)
             continue
         figure = fmt(row.value, row.unit) + (f"  ({row.detail})" if row.detail else "")
-        baseline = (f"{row.baseline_label} {fmt(row.baseline, row.baseline_unit or row.unit)}".strip()
-                    if row.baseline_label or _number(row.baseline) else "—")
+        baseline = (
+            f"{row.baseline_label} {fmt(row.baseline, row.baseline_unit or row.unit)}".strip()
+            if row.baseline_label or _number(row.baseline)
+            else "—"
+        )
         ratio = f"×{fmt(row.ratio)}" if _number(row.ratio) else "—"
         mark = {True: " [green]✓[/green]", False: " [red]✗[/red]", None: ""}[row.met]
         table.add_row(row.measure, figure, baseline, ratio, f"{row.goal_label}{mark}")
@@ -106,8 +115,7 @@ def render(title: str, rows: list[Row], caption: str = "") -> Table:
 
 def document(rows: list[Row], meta: dict[str, Any]) -> dict[str, Any]:
     """The run as JSON: its context and every row with its baseline, ratio and goal."""
-    return {"meta": meta,
-            "rows": [{**asdict(row), "met": row.met} for row in rows]}
+    return {"meta": meta, "rows": [{**asdict(row), "met": row.met} for row in rows]}
 
 
 def write_json(folder: Path, stamp: str, doc: dict[str, Any]) -> Path:

@@ -73,22 +73,37 @@ class Complainant(FastHttpUser):
         phone = f"{PREFIX}{n:06d}"
         record = {"n": n, "phone": phone, "started": time.time()}
         try:
-            filed = self.client.post("/api/complaints", name="POST /api/complaints", headers=self.headers, json={
-                "category": "late_delivery", "description": f"Parcel {n} is a week late; please call me.",
-                "channel": "web", "complainant": {"phone": phone, "display_name": f"Bench {n}"}})
-            record.update(file_status=filed.status_code,
-                          file_retry_after=filed.headers.get("Retry-After") if filed.headers else None)
+            filed = self.client.post(
+                "/api/complaints",
+                name="POST /api/complaints",
+                headers=self.headers,
+                json={
+                    "category": "late_delivery",
+                    "description": f"Parcel {n} is a week late; please call me.",
+                    "channel": "web",
+                    "complainant": {"phone": phone, "display_name": f"Bench {n}"},
+                },
+            )
+            record.update(
+                file_status=filed.status_code,
+                file_retry_after=filed.headers.get("Retry-After") if filed.headers else None,
+            )
             if filed.status_code != 201:
                 return
             case = filed.json()
             record["complaint_id"] = case["complaint_id"]
             record["clicked"] = time.time()
-            called = self.client.post(f"/api/complaints/{case['complaint_id']}/callback",
-                                      name="POST /api/complaints/{id}/callback",
-                                      headers={"Authorization": f"Bearer {case['access_token']}"},
-                                      json={"phone": phone, "preferred_language": "en"})
-            record.update(call_status=called.status_code, answered=time.time(),
-                          call_retry_after=called.headers.get("Retry-After") if called.headers else None)
+            called = self.client.post(
+                f"/api/complaints/{case['complaint_id']}/callback",
+                name="POST /api/complaints/{id}/callback",
+                headers={"Authorization": f"Bearer {case['access_token']}"},
+                json={"phone": phone, "preferred_language": "en"},
+            )
+            record.update(
+                call_status=called.status_code,
+                answered=time.time(),
+                call_retry_after=called.headers.get("Retry-After") if called.headers else None,
+            )
         finally:
             RECORDS.write(json.dumps(record) + "\n")
             self._done()

@@ -49,9 +49,15 @@ async def feed(app_store: EventStore, producer: Producer, traffic, rate: float, 
                 await app_store.append(stream, version, [event], Cause.of_request(str(uuid.uuid4()), "bench"))
                 versions[stream] = version + 1
             else:
-                envelope = Envelope(id=str(uuid.uuid4()), type=event.ce_type(), source=f"/services/{service}",
-                                    subject=event.subject(), time=datetime.now(UTC),
-                                    correlationid=str(uuid.uuid4()), data=event.model_dump(mode="json"))
+                envelope = Envelope(
+                    id=str(uuid.uuid4()),
+                    type=event.ce_type(),
+                    source=f"/services/{service}",
+                    subject=event.subject(),
+                    time=datetime.now(UTC),
+                    correlationid=str(uuid.uuid4()),
+                    data=event.model_dump(mode="json"),
+                )
                 key, value, headers = to_kafka(envelope)
                 producer.produce(TOPICS[service], key=key, value=value, headers=headers)
         producer.poll(0)
@@ -64,20 +70,33 @@ async def feed(app_store: EventStore, producer: Producer, traffic, rate: float, 
     fed_s = time.perf_counter() - started
     while await sample(sent) > 0:
         await asyncio.sleep(0.2)
-    return {"sent": sent, "fed_s": fed_s, "drained_s": time.perf_counter() - started - fed_s,
-            "lag_max": max(lags or [0]), "lag_p50": statistics.median(lags or [0]), "lag_last": lags[-1] if lags else 0}
+    return {
+        "sent": sent,
+        "fed_s": fed_s,
+        "drained_s": time.perf_counter() - started - fed_s,
+        "lag_max": max(lags or [0]),
+        "lag_p50": statistics.median(lags or [0]),
+        "lag_last": lags[-1] if lags else 0,
+    }
 
 
 async def run(rates: list[float], seconds: float, bootstrap: str, mongodb_url: str) -> None:
     name = f"bench-metrics-{uuid.uuid4().hex[:8]}"
-    settings = IntakeSettings(kafka_bootstrap_servers=bootstrap, mongodb_url=mongodb_url, service_name=name,
-                              mongodb_database=f"bench_{name.replace('-', '_')}", order_system_url="http://127.0.0.1:9")
+    settings = IntakeSettings(
+        kafka_bootstrap_servers=bootstrap,
+        mongodb_url=mongodb_url,
+        service_name=name,
+        mongodb_database=f"bench_{name.replace('-', '_')}",
+        order_system_url="http://127.0.0.1:9",
+    )
     for topic in TOPICS.values():
         await asyncio.to_thread(skip_history, bootstrap, settings.consumer_group, topic)
     app = create_app(settings)
     producer = Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True, "linger.ms": 5})
-    supervisor = {"Authorization": "Bearer " + auth.sign({"sub": "sup-bench", "role": "supervisor"},
-                                                         settings.signing_key, timedelta(hours=1))}
+    supervisor = {
+        "Authorization": "Bearer "
+        + auth.sign({"sub": "sup-bench", "role": "supervisor"}, settings.signing_key, timedelta(hours=1))
+    }
     async with app.router.lifespan_context(app):
         store: EventStore = app.state.services.runtime.store
         db = store.db
@@ -91,31 +110,44 @@ async def run(rates: list[float], seconds: float, bootstrap: str, mongodb_url: s
         try:
             for i, rate in enumerate(rates):
                 traffic = week_of_traffic(datetime.now(UTC), seed=100 + i, per_day=max(10, int(rate * seconds / 7)))
-                applied_base[0] = await db["commits"].estimated_document_count() + \
-                    await db["inbox"].estimated_document_count()
+                applied_base[0] = (
+                    await db["commits"].estimated_document_count() + await db["inbox"].estimated_document_count()
+                )
                 result = await feed(store, producer, traffic, rate, seconds, sample)
-                print(f"rate {rate:.0f} ev/s: sent {result['sent']} in {result['fed_s']:.1f} s "
-                      f"({result['sent'] / result['fed_s']:.1f} ev/s); lag p50 {result['lag_p50']:.0f}, "
-                      f"max {result['lag_max']:.0f}, at the end {result['lag_last']:.0f} events; "
-                      f"drained {result['drained_s']:.1f} s after the last", flush=True)
+                print(
+                    f"rate {rate:.0f} ev/s: sent {result['sent']} in {result['fed_s']:.1f} s "
+                    f"({result['sent'] / result['fed_s']:.1f} ev/s); lag p50 {result['lag_p50']:.0f}, "
+                    f"max {result['lag_max']:.0f}, at the end {result['lag_last']:.0f} events; "
+                    f"drained {result['drained_s']:.1f} s after the last",
+                    flush=True,
+                )
             cases = await db["experience_facts"].estimated_document_count()
-            async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://intake",
-                                         timeout=120) as client:
+            async with httpx.AsyncClient(
+                transport=httpx.ASGITransport(app), base_url="http://intake", timeout=120
+            ) as client:
                 reads = []
-                for path in ("/api/metrics/figures?period=day&days=28", "/api/metrics/figures?period=window&by=team",
-                             "/api/metrics/breaches", "/metrics"):
+                for path in (
+                    "/api/metrics/figures?period=day&days=28",
+                    "/api/metrics/figures?period=window&by=team",
+                    "/api/metrics/breaches",
+                    "/metrics",
+                ):
                     t = time.perf_counter()
                     answer = await client.get(path, headers=supervisor)
                     assert answer.status_code == 200, answer.text
-                    reads.append(f"{path.split('?')[0]}{'?' + path.split('?')[1] if '?' in path else ''} "
-                                 f"{(time.perf_counter() - t) * 1000:.0f} ms")
+                    reads.append(
+                        f"{path.split('?')[0]}{'?' + path.split('?')[1] if '?' in path else ''} "
+                        f"{(time.perf_counter() - t) * 1000:.0f} ms"
+                    )
             print(f"reading the figures of {cases} case documents: " + "; ".join(reads), flush=True)
             projector = Projector(EventStore(db, store.source, registry), [ExperienceFacts(db)])
             t = time.perf_counter()
             entries = await projector.rebuild("experience_facts")
             took = time.perf_counter() - t
-            print(f"rebuild of experience_facts: {entries} log entries in {took:.1f} s ({entries / took:.0f} entries/s)",
-                  flush=True)
+            print(
+                f"rebuild of experience_facts: {entries} log entries in {took:.1f} s ({entries / took:.0f} entries/s)",
+                flush=True,
+            )
         finally:
             await db.client.drop_database(db.name)
 
@@ -125,8 +157,14 @@ def main() -> None:
     parser.add_argument("--rate", type=float, action="append", help="events a second (repeatable)")
     parser.add_argument("--seconds", type=float, default=60)
     args = parser.parse_args()
-    asyncio.run(run(args.rate or [33.0], args.seconds, os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092"),
-                    os.environ.get("MONGODB_URL", "mongodb://127.0.0.1:27017/")))
+    asyncio.run(
+        run(
+            args.rate or [33.0],
+            args.seconds,
+            os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092"),
+            os.environ.get("MONGODB_URL", "mongodb://127.0.0.1:27017/"),
+        )
+    )
 
 
 if __name__ == "__main__":

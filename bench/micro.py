@@ -78,24 +78,37 @@ async def _gated(jobs, concurrency: int, advance: Progress | None = None) -> Non
             await job()
         if advance:
             advance(1)
+
     await asyncio.gather(*(one(job) for job in jobs))
 
 
 # --- baselines: raw store, eventsourcing on SQLite -------------------------------------------------
 
+
 async def raw_insert(db, n: int) -> dict[str, Any]:
     """Sequential ``insert_one`` of documents shaped like a commit (ms each, and per second)."""
-    docs = [{"_id": f"raw-{i}@1", "stream_id": f"raw-{i}", "version": 1, "position": time.time_ns(),
-             "recorded_at": datetime.now(UTC), "events": [ParcelScanned(complaint_id=f"raw-{i}", n=i)
-                                                          .model_dump(mode="json")]} for i in range(n)]
+    docs = [
+        {
+            "_id": f"raw-{i}@1",
+            "stream_id": f"raw-{i}",
+            "version": 1,
+            "position": time.time_ns(),
+            "recorded_at": datetime.now(UTC),
+            "events": [ParcelScanned(complaint_id=f"raw-{i}", n=i).model_dump(mode="json")],
+        }
+        for i in range(n)
+    ]
     latencies = []
     started = time.perf_counter()
     for doc in docs:
         t0 = time.perf_counter()
         await db["raw"].insert_one(doc)
         latencies.append((time.perf_counter() - t0) * 1000)
-    return {"per_s": n / (time.perf_counter() - started), "p50_ms": percentile(latencies, .5),
-            "p99_ms": percentile(latencies, .99)}
+    return {
+        "per_s": n / (time.perf_counter() - started),
+        "p50_ms": percentile(latencies, 0.5),
+        "p99_ms": percentile(latencies, 0.99),
+    }
 
 
 async def raw_drain(db, collection: str) -> dict[str, Any]:
@@ -124,8 +137,9 @@ def eventsourcing_sqlite(n_sequential: int, stream_length: int) -> dict[str, Any
             self.scans += 1
 
     with tempfile.TemporaryDirectory(prefix="bench-es-") as folder:
-        app = Application(env={"PERSISTENCE_MODULE": "eventsourcing.sqlite",
-                               "SQLITE_DBNAME": os.path.join(folder, "events.sqlite")})
+        app = Application(
+            env={"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": os.path.join(folder, "events.sqlite")}
+        )
         started = time.perf_counter()
         for i in range(n_sequential):
             app.save(Parcel(i))
@@ -142,16 +156,19 @@ def eventsourcing_sqlite(n_sequential: int, stream_length: int) -> dict[str, Any
         assert replayed.version == stream_length, replayed.version
         app.close()
     import eventsourcing
+
     version = getattr(eventsourcing, "__version__", None) or _dist_version("eventsourcing")
     return {"sequential_per_s": sequential, "replay_ms": statistics.median(replays), "version": version}
 
 
 def _dist_version(name: str) -> str:
     from importlib.metadata import version
+
     return version(name)
 
 
 # --- the kernel: append, load ----------------------------------------------------------------------
+
 
 async def appends(store: EventStore, n: int, concurrency: int) -> dict[str, Any]:
     """Appends of one event to a new stream each: one after the other, then ``concurrency`` at once."""
@@ -165,11 +182,16 @@ async def appends(store: EventStore, n: int, concurrency: int) -> dict[str, Any]
 
     def job(i: int):
         return lambda: store.append(f"par-{i}", 0, _scan(f"par-{i}", i), Cause.of_request(f"par-{i}", "bench"))
+
     started = time.perf_counter()
     await _gated([job(i) for i in range(n)], concurrency)
     concurrent = n / (time.perf_counter() - started)
-    return {"sequential_per_s": sequential, "p50_ms": percentile(latencies, .5),
-            "concurrent_per_s": concurrent, "concurrency": concurrency}
+    return {
+        "sequential_per_s": sequential,
+        "p50_ms": percentile(latencies, 0.5),
+        "concurrent_per_s": concurrent,
+        "concurrency": concurrency,
+    }
 
 
 async def load_long_stream(store: EventStore, length: int) -> dict[str, Any]:
@@ -188,14 +210,15 @@ async def load_long_stream(store: EventStore, length: int) -> dict[str, Any]:
 
 # --- rebuild ---------------------------------------------------------------------------------------
 
-async def fill_log(store: EventStore, events: int, concurrency: int = 50,
-                   advance: Progress | None = None) -> float:
+
+async def fill_log(store: EventStore, events: int, concurrency: int = 50, advance: Progress | None = None) -> float:
     """``events`` appends (10 scans per parcel, so streams of 10 commits); returns appends/s."""
     per_parcel = 10
 
     def job(i: int):
         parcel, n = f"parcel-{i // per_parcel}", i % per_parcel
         return lambda: store.append(parcel, n, _scan(parcel, n), Cause.of_request(f"fill-{i}", "bench"))
+
     started = time.perf_counter()
     # parcel by parcel: a stream's commits one after another, different parcels at once
     parcels = [[job(p * per_parcel + k) for k in range(per_parcel)] for p in range(events // per_parcel)]
@@ -205,6 +228,7 @@ async def fill_log(store: EventStore, events: int, concurrency: int = 50,
             await job()
         if advance:
             advance(len(jobs))
+
     await _gated([lambda jobs=jobs: parcel_in_order(jobs) for jobs in parcels], concurrency)
     return events / (time.perf_counter() - started)
 
@@ -212,14 +236,29 @@ async def fill_log(store: EventStore, events: int, concurrency: int = 50,
 def rebuild_with_cli(mongodb_url: str, database: str, timeout_s: float) -> dict[str, Any]:
     """``complaints rebuild bench_scans`` on ``database`` as an operator runs it (its progress bar
     on this terminal); the figures are the ones it prints."""
-    command = [sys.executable, "-m", "services.kernel.cli", "--mongodb-url", mongodb_url, "--database", database,
-               "--service", "bench", "rebuild", ScansPerParcel.name, "--projections", "bench.micro:PROJECTIONS",
-               "--registry", "bench.micro:registry"]
+    command = [
+        sys.executable,
+        "-m",
+        "services.kernel.cli",
+        "--mongodb-url",
+        mongodb_url,
+        "--database",
+        database,
+        "--service",
+        "bench",
+        "rebuild",
+        ScansPerParcel.name,
+        "--projections",
+        "bench.micro:PROJECTIONS",
+        "--registry",
+        "bench.micro:registry",
+    ]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
     started = time.perf_counter()
     try:
-        done = subprocess.run(command, cwd=REPO, env=env, stdout=subprocess.PIPE, text=True, timeout=timeout_s,
-                              check=False)
+        done = subprocess.run(
+            command, cwd=REPO, env=env, stdout=subprocess.PIPE, text=True, timeout=timeout_s, check=False
+        )
     except subprocess.TimeoutExpired:  # stopped (killed): its rate so far, from what the read model holds
         wall = time.perf_counter() - started
         with MongoClient(mongodb_url) as client:
@@ -233,8 +272,9 @@ def rebuild_with_cli(mongodb_url: str, database: str, timeout_s: float) -> dict[
     return {"entries": entries, "seconds": seconds, "wall_s": wall, "per_s": entries / seconds}
 
 
-async def rebuild_row(mongodb_url: str, events: int, timeout_s: float,
-                      progress: Callable[[str, int], Progress]) -> dict[str, Any]:
+async def rebuild_row(
+    mongodb_url: str, events: int, timeout_s: float, progress: Callable[[str, int], Progress]
+) -> dict[str, Any]:
     """Fill a fresh log with ``events`` commits, drain it raw, then rebuild a read model from it."""
     database = f"bench_rebuild_{uuid.uuid4().hex[:6]}"
     client = AsyncMongoClient(mongodb_url, tz_aware=True)
@@ -252,33 +292,48 @@ async def rebuild_row(mongodb_url: str, events: int, timeout_s: float,
 
 # --- the hop, through bench/roundtrip.py -----------------------------------------------------------
 
-async def hop_rows(bootstrap: str, mongodb_url: str, n: int, warmup: int, concurrency: int,
-                   progress: Callable[[str, int], Progress]) -> dict[str, Any]:
+
+async def hop_rows(
+    bootstrap: str, mongodb_url: str, n: int, warmup: int, concurrency: int, progress: Callable[[str, int], Progress]
+) -> dict[str, Any]:
     """Raw Kafka round trip and the kernel's persisted hop (bench/roundtrip.py's own measurements)."""
     run_id = uuid.uuid4().hex[:8]
     database, raw_topic, kernel_topic = f"bench_{run_id}", f"bench.{run_id}.raw", f"bench.{run_id}.kernel"
-    settings = KernelSettings(service_name=f"bench-{run_id}", kafka_bootstrap_servers=bootstrap,
-                              mongodb_url=mongodb_url, mongodb_database=database, outbox_poll_interval_s=60.0)
+    settings = KernelSettings(
+        service_name=f"bench-{run_id}",
+        kafka_bootstrap_servers=bootstrap,
+        mongodb_url=mongodb_url,
+        mongodb_database=database,
+        outbox_poll_interval_s=60.0,
+    )
     admin = AdminClient({"bootstrap.servers": bootstrap})
     for future in admin.create_topics([NewTopic(raw_topic, settings.topic_partitions, 1)]).values():
         future.result()
     client = AsyncMongoClient(mongodb_url)
     try:
         raw_bar = progress("raw Kafka round trips", n)
-        raw_ms, raw_rate = await asyncio.to_thread(roundtrip.measure_raw_kafka, bootstrap, raw_topic, n, warmup,
-                                                   lambda: raw_bar(1))
+        raw_ms, raw_rate = await asyncio.to_thread(
+            roundtrip.measure_raw_kafka, bootstrap, raw_topic, n, warmup, lambda: raw_bar(1)
+        )
         seq_bar, con_bar = progress("kernel hops, one at a time", n), progress(f"kernel hops, {concurrency} at once", n)
-        kernel = await roundtrip.measure_kernel(settings, kernel_topic, n, warmup, concurrency,
-                                                lambda: seq_bar(1), lambda: con_bar(1))
+        kernel = await roundtrip.measure_kernel(
+            settings, kernel_topic, n, warmup, concurrency, lambda: seq_bar(1), lambda: con_bar(1)
+        )
     finally:
         await client.drop_database(database)
         await client.close()
         for future in admin.delete_topics([raw_topic, kernel_topic, f"{kernel_topic}.dlq"]).values():
             future.exception(timeout=10)
-    return {"raw": {"p50_ms": percentile(raw_ms, .5), "p99_ms": percentile(raw_ms, .99), "per_s": raw_rate},
-            "kernel": {"p50_ms": percentile(kernel.hop_ms, .5), "p99_ms": percentile(kernel.hop_ms, .99),
-                       "per_s": kernel.throughput, "concurrency": concurrency,
-                       "store_commands_per_hop": sum(kernel.commands_per_hop.values())}}
+    return {
+        "raw": {"p50_ms": percentile(raw_ms, 0.5), "p99_ms": percentile(raw_ms, 0.99), "per_s": raw_rate},
+        "kernel": {
+            "p50_ms": percentile(kernel.hop_ms, 0.5),
+            "p99_ms": percentile(kernel.hop_ms, 0.99),
+            "per_s": kernel.throughput,
+            "concurrency": concurrency,
+            "store_commands_per_hop": sum(kernel.commands_per_hop.values()),
+        },
+    }
 
 
 async def store_rows(mongodb_url: str, n: int, concurrency: int, stream_length: int) -> dict[str, Any]:

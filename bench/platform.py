@@ -43,19 +43,43 @@ class Ports:
     base: int
 
     def of(self, service: str, instance: int = 1) -> int:
-        offsets = {"intake": 1, "routing": 2, "carrier": 3, "notify": 4, "order-simulator": 10,
-                   "carrier-simulator": 11, "mailbox": 12, "smtp": 13, "telephony-simulator": 14}
+        offsets = {
+            "intake": 1,
+            "routing": 2,
+            "carrier": 3,
+            "notify": 4,
+            "order-simulator": 10,
+            "carrier-simulator": 11,
+            "mailbox": 12,
+            "smtp": 13,
+            "telephony-simulator": 14,
+        }
         return self.base + offsets[service] + (20 if instance == 2 else 0)
 
     def url(self, service: str, instance: int = 1) -> str:
         return f"http://127.0.0.1:{self.of(service, instance)}"
 
     def services_sh_args(self) -> list[str]:
-        return ["--intake-port", str(self.of("intake")), "--routing-port", str(self.of("routing")),
-                "--carrier-port", str(self.of("carrier")), "--notify-port", str(self.of("notify")),
-                "--orders-port", str(self.of("order-simulator")),
-                "--carriers-port", str(self.of("carrier-simulator")), "--mailbox-port", str(self.of("mailbox")),
-                "--smtp-port", str(self.of("smtp")), "--telephony-port", str(self.of("telephony-simulator"))]
+        return [
+            "--intake-port",
+            str(self.of("intake")),
+            "--routing-port",
+            str(self.of("routing")),
+            "--carrier-port",
+            str(self.of("carrier")),
+            "--notify-port",
+            str(self.of("notify")),
+            "--orders-port",
+            str(self.of("order-simulator")),
+            "--carriers-port",
+            str(self.of("carrier-simulator")),
+            "--mailbox-port",
+            str(self.of("mailbox")),
+            "--smtp-port",
+            str(self.of("smtp")),
+            "--telephony-port",
+            str(self.of("telephony-simulator")),
+        ]
 
 
 class Platform:
@@ -72,18 +96,31 @@ class Platform:
     # --- processes ------------------------------------------------------------------------------
 
     def _services_sh(self, command: str, *args: str) -> None:
-        env = {**os.environ, "COMPLAINTS_CACHE": str(self.cache),
-               # the bench's opt-in hooks and limits: every service counts its store commands;
-               # all Locust users come from 127.0.0.1, which intake would take for one client
-               "COMPLAINTS_COUNT_STORE_COMMANDS": str(self.counts_dir),
-               "CALLBACKS_PER_CLIENT": "100000000"}
-        subprocess.run([str(REPO / "infra/local/services.sh"), command, "--name", self.name, *args],
-                       env=env, check=True, stdout=subprocess.DEVNULL if command == "stop" else None)
+        env = {
+            **os.environ,
+            "COMPLAINTS_CACHE": str(self.cache),
+            # the bench's opt-in hooks and limits: every service counts its store commands;
+            # all Locust users come from 127.0.0.1, which intake would take for one client
+            "COMPLAINTS_COUNT_STORE_COMMANDS": str(self.counts_dir),
+            "CALLBACKS_PER_CLIENT": "100000000",
+        }
+        subprocess.run(
+            [str(REPO / "infra/local/services.sh"), command, "--name", self.name, *args],
+            env=env,
+            check=True,
+            stdout=subprocess.DEVNULL if command == "stop" else None,
+        )
 
     def start(self) -> None:
         self.counts_dir.mkdir(parents=True, exist_ok=True)
-        self._services_sh("start", "--kafka-port", str(self.kafka_port), "--mongo-port", str(self.mongo_port),
-                          *self.ports.services_sh_args())
+        self._services_sh(
+            "start",
+            "--kafka-port",
+            str(self.kafka_port),
+            "--mongo-port",
+            str(self.mongo_port),
+            *self.ports.services_sh_args(),
+        )
 
     def stop(self) -> None:
         self.stop_second_instances()
@@ -106,16 +143,25 @@ class Platform:
         the same database, topics and consumer groups, as a second replica in Kubernetes."""
         for service in SERVICES:
             pid = self.pid(service)
-            environ = dict(line.split("=", 1) for line in
-                           Path(f"/proc/{pid}/environ").read_bytes().decode().split("\0") if "=" in line)
+            environ = dict(
+                line.split("=", 1)
+                for line in Path(f"/proc/{pid}/environ").read_bytes().decode().split("\0")
+                if "=" in line
+            )
             environ.pop("COMPLAINTS_PID_FILE", None)  # services.sh's marker: this one is ours
             environ["HTTP_PORT"] = str(self.ports.of(service, 2))
             if service == "notify":
                 environ["PUBLIC_URL"] = self.ports.url("notify", 2)
             log = open(self.cache / self.name / "logs" / f"{service}-2.log", "a")  # noqa: SIM115
-            self.extra[service] = subprocess.Popen([sys.executable, "-m", f"services.{service}.app"], cwd=REPO,
-                                                   env=environ, stdout=log, stderr=subprocess.STDOUT,
-                                                   stdin=subprocess.DEVNULL, start_new_session=True)
+            self.extra[service] = subprocess.Popen(
+                [sys.executable, "-m", f"services.{service}.app"],
+                cwd=REPO,
+                env=environ,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
         for service in SERVICES:
             self.wait_ready(self.ports.url(service, 2), self.extra[service])
 
@@ -211,11 +257,20 @@ class Platform:
         headers, routing = {"Authorization": f"Bearer {token}"}, self.ports.url("routing")
         for i in range(count):
             agent = f"agt-{prefix}-{i:03d}"
-            self.http.post(f"{routing}/api/agents", headers=headers, json={
-                "agent_id": agent, "name": f"Bench agent {prefix} {i}", "skills": ["late_delivery"],
-                "languages": ["en-GB"], "capacity": AGENT_CAPACITY}).raise_for_status()
-            self.http.put(f"{routing}/api/agents/{agent}/availability", headers=headers,
-                          json={"availability": "available"}).raise_for_status()
+            self.http.post(
+                f"{routing}/api/agents",
+                headers=headers,
+                json={
+                    "agent_id": agent,
+                    "name": f"Bench agent {prefix} {i}",
+                    "skills": ["late_delivery"],
+                    "languages": ["en-GB"],
+                    "capacity": AGENT_CAPACITY,
+                },
+            ).raise_for_status()
+            self.http.put(
+                f"{routing}/api/agents/{agent}/availability", headers=headers, json={"availability": "available"}
+            ).raise_for_status()
 
     def calls(self) -> dict[str, list[float]]:
         """Phone -> when each call to it was asked of the telephony simulator (epoch seconds)."""
@@ -240,6 +295,7 @@ def agents_for(complaints: int) -> int:
 
 # --- Locust ---------------------------------------------------------------------------------------
 
+
 @dataclass
 class Burst:
     """What one Locust run sent and what was dialled of it."""
@@ -263,13 +319,17 @@ class Burst:
         statuses = Counter(str(r.get("call_status") or r.get("file_status")) for r in self.records)
         shed = [r for r in self.records if (r.get("file_status") in (429, 503) or r.get("call_status") in (429, 503))]
         return {
-            "sent": len(self.records), "accepted": len(accepted), "dialled": len(dialled),
+            "sent": len(self.records),
+            "accepted": len(accepted),
+            "dialled": len(dialled),
             "lost": len(accepted) - len(dialled),
             "dialled_twice": sum(1 for r in accepted if len(self.calls.get(r["phone"], [])) > 1),
             "statuses": dict(statuses),
             "shed": len(shed),
             "shed_with_retry_after": sum(1 for r in shed if r.get("file_retry_after") or r.get("call_retry_after")),
-            "timeouts_or_errors": sum(1 for r in self.records if r.get("file_status") == 0 or r.get("call_status") == 0),
+            "timeouts_or_errors": sum(
+                1 for r in self.records if r.get("file_status") == 0 or r.get("call_status") == 0
+            ),
             "dialled_per_s": len(dialled) / (last_call - first) if dialled and last_call > first else 0.0,
             "accepted_per_s": len(accepted) / (last_answer - first) if accepted and last_answer > first else 0.0,
             "click_to_call_ms": spread(latencies),
@@ -277,24 +337,59 @@ class Burst:
         }
 
 
-def run_locust(platform: Platform, label: str, phone_prefix: str, total: int, users: int, rate: float = 0.0,
-               run_time_s: float = 1800, intake_urls: list[str] | None = None,
-               during: Callable[[int], None] | None = None,
-               progress: Callable[[int, int], None] | None = None, settle_s: float = 120) -> Burst:
+def run_locust(
+    platform: Platform,
+    label: str,
+    phone_prefix: str,
+    total: int,
+    users: int,
+    rate: float = 0.0,
+    run_time_s: float = 1800,
+    intake_urls: list[str] | None = None,
+    during: Callable[[int], None] | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    settle_s: float = 120,
+) -> Burst:
     """Locust headless: ``users`` complainants (``total`` complaints, or until ``run_time_s``,
     at ``rate``/s in all or flat out), then wait until every accepted callback was dialled (or
     nothing more was for ``settle_s``). ``during(sent)`` is called about every second meanwhile,
     ``progress(dialled, expected)`` too."""
     records_path = platform.work / f"locust-{label}.jsonl"
     records_path.unlink(missing_ok=True)
-    env = {**os.environ, "BENCH_INTAKE_URLS": ",".join(intake_urls or [platform.ports.url("intake")]),
-           "BENCH_TOTAL": str(total), "BENCH_RATE": str(rate), "BENCH_USERS": str(users),
-           "BENCH_RECORDS": str(records_path), "BENCH_PHONE_PREFIX": phone_prefix, "BENCH_SIGNING_KEY": SIGNING_KEY,
-           "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
-    command = [sys.executable, "-m", "locust", "--headless", "-f", str(REPO / "bench/locustfile.py"),
-               "--users", str(users), "--spawn-rate", str(users), "--run-time", f"{int(run_time_s)}s",
-               "--host", platform.ports.url("intake"), "--only-summary", "--loglevel", "WARNING",
-               "--stop-timeout", "35", "--exit-code-on-error", "0"]
+    env = {
+        **os.environ,
+        "BENCH_INTAKE_URLS": ",".join(intake_urls or [platform.ports.url("intake")]),
+        "BENCH_TOTAL": str(total),
+        "BENCH_RATE": str(rate),
+        "BENCH_USERS": str(users),
+        "BENCH_RECORDS": str(records_path),
+        "BENCH_PHONE_PREFIX": phone_prefix,
+        "BENCH_SIGNING_KEY": SIGNING_KEY,
+        "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]),
+    }
+    command = [
+        sys.executable,
+        "-m",
+        "locust",
+        "--headless",
+        "-f",
+        str(REPO / "bench/locustfile.py"),
+        "--users",
+        str(users),
+        "--spawn-rate",
+        str(users),
+        "--run-time",
+        f"{int(run_time_s)}s",
+        "--host",
+        platform.ports.url("intake"),
+        "--only-summary",
+        "--loglevel",
+        "WARNING",
+        "--stop-timeout",
+        "35",
+        "--exit-code-on-error",
+        "0",
+    ]
     with open(platform.work / f"locust-{label}.log", "w") as log:
         locust = subprocess.Popen(command, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
         while locust.poll() is None:
@@ -340,9 +435,15 @@ def _dialled(platform: Platform, records_path: Path) -> int:
 
 # --- one at a time --------------------------------------------------------------------------------
 
-def one_at_a_time(platform: Platform, count: int, phone_prefix: str, timeout_s: float = 60,
-                  stop_when: Callable[[list[float]], bool] | None = None,
-                  advance: Callable[[], None] | None = None) -> list[dict[str, Any]]:
+
+def one_at_a_time(
+    platform: Platform,
+    count: int,
+    phone_prefix: str,
+    timeout_s: float = 60,
+    stop_when: Callable[[list[float]], bool] | None = None,
+    advance: Callable[[], None] | None = None,
+) -> list[dict[str, Any]]:
     """File and ask for a call, wait until the simulator has it, then the next (click → call,
     ms); ``stop_when(latencies so far)`` ends it early."""
     intake = platform.ports.url("intake")
@@ -350,22 +451,32 @@ def one_at_a_time(platform: Platform, count: int, phone_prefix: str, timeout_s: 
     out: list[dict[str, Any]] = []
     for n in range(count):
         phone = f"{phone_prefix}{n:06d}"
-        filed = platform.http.post(f"{intake}/api/complaints", headers={"Authorization": f"Bearer {customer}"}, json={
-            "category": "late_delivery", "description": f"Parcel {n} is late; call me.", "channel": "web",
-            "complainant": {"phone": phone}})
+        filed = platform.http.post(
+            f"{intake}/api/complaints",
+            headers={"Authorization": f"Bearer {customer}"},
+            json={
+                "category": "late_delivery",
+                "description": f"Parcel {n} is late; call me.",
+                "channel": "web",
+                "complainant": {"phone": phone},
+            },
+        )
         filed.raise_for_status()
         case = filed.json()
         clicked = time.time()
-        answer = platform.http.post(f"{intake}/api/complaints/{case['complaint_id']}/callback",
-                                    headers={"Authorization": f"Bearer {case['access_token']}"},
-                                    json={"phone": phone, "preferred_language": "en"})
+        answer = platform.http.post(
+            f"{intake}/api/complaints/{case['complaint_id']}/callback",
+            headers={"Authorization": f"Bearer {case['access_token']}"},
+            json={"phone": phone, "preferred_language": "en"},
+        )
         answer.raise_for_status()
         deadline, called = time.monotonic() + timeout_s, None
         while called is None and time.monotonic() < deadline:
             time.sleep(0.01)
             called = platform.calls().get(phone)
-        out.append({"phone": phone, "clicked": clicked,
-                    "click_to_call_ms": (called[0] - clicked) * 1000 if called else None})
+        out.append(
+            {"phone": phone, "clicked": clicked, "click_to_call_ms": (called[0] - clicked) * 1000 if called else None}
+        )
         if advance:
             advance()
         if stop_when and stop_when([o["click_to_call_ms"] for o in out if o["click_to_call_ms"] is not None]):
@@ -374,4 +485,4 @@ def one_at_a_time(platform: Platform, count: int, phone_prefix: str, timeout_s: 
 
 
 def p99(latencies: list[float]) -> float:
-    return percentile(latencies, .99)
+    return percentile(latencies, 0.99)

@@ -62,6 +62,7 @@ TIMEOUT_S = 30.0
 
 # --- figures ---------------------------------------------------------------------------------------
 
+
 def percentile(values: list[float], q: float) -> float:
     """Nearest-rank percentile (no interpolation: p99 of 500 samples is the 495th smallest)."""
     ordered = sorted(values)
@@ -82,12 +83,20 @@ monitoring.register(COMMANDS)  # before any client is created: listeners are rea
 
 # --- 1. raw confluent-kafka ------------------------------------------------------------------------
 
+
 def sample_message(key: str) -> tuple[bytes, bytes, list[tuple[str, bytes]]]:
     """A message shaped like the kernel's (CloudEvents headers, JSON value), for a fair baseline."""
-    envelope = Envelope(id=str(uuid.uuid4()), type=PingSent.ce_type(), source="/bench", subject=key,
-                        time=datetime.now(UTC), correlationid=key, causationid=key,
-                        traceparent="00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
-                        data=PingSent(complaint_id=key, n=0).model_dump(mode="json"))
+    envelope = Envelope(
+        id=str(uuid.uuid4()),
+        type=PingSent.ce_type(),
+        source="/bench",
+        subject=key,
+        time=datetime.now(UTC),
+        correlationid=key,
+        causationid=key,
+        traceparent="00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+        data=PingSent(complaint_id=key, n=0).model_dump(mode="json"),
+    )
     return to_kafka(envelope)
 
 
@@ -100,13 +109,19 @@ def _next_message(consumer: KafkaConsumer):
     raise RuntimeError(f"raw consumer received nothing within {TIMEOUT_S}s")
 
 
-def measure_raw_kafka(bootstrap: str, topic: str, n: int, warmup: int,
-                      advance: Callable[[], None]) -> tuple[list[float], float]:
+def measure_raw_kafka(
+    bootstrap: str, topic: str, n: int, warmup: int, advance: Callable[[], None]
+) -> tuple[list[float], float]:
     """Sequential produce → consume latencies (ms), then the throughput of n back-to-back messages."""
-    producer = Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True, "acks": "all",
-                         "linger.ms": 0})
-    consumer = KafkaConsumer({"bootstrap.servers": bootstrap, "group.id": f"{topic}-raw",
-                              "auto.offset.reset": "earliest", "fetch.wait.max.ms": 10})
+    producer = Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True, "acks": "all", "linger.ms": 0})
+    consumer = KafkaConsumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": f"{topic}-raw",
+            "auto.offset.reset": "earliest",
+            "fetch.wait.max.ms": 10,
+        }
+    )
     assigned: list = []
     consumer.subscribe([topic], on_assign=lambda _c, parts: assigned.extend(parts))
     deadline = time.monotonic() + TIMEOUT_S
@@ -152,16 +167,17 @@ def measure_raw_kafka(bootstrap: str, topic: str, n: int, warmup: int,
 
 # --- 2. the kernel's persisted hop -----------------------------------------------------------------
 
+
 @dataclass
 class Hop:
     """Timestamps (perf_counter) of one ping on its way through the kernel."""
 
     started: float = 0.0
-    appended: float = 0.0      # store.append returned
-    round: float = 0.0         # the log follower's round that published it began
-    produced: float = 0.0      # the relay handed it to the broker's publish
-    received: float = 0.0      # the kernel consumer began with it (decoded, about to check the inbox)
-    entered: float = 0.0       # the handler began (inbox checked)
+    appended: float = 0.0  # store.append returned
+    round: float = 0.0  # the log follower's round that published it began
+    produced: float = 0.0  # the relay handed it to the broker's publish
+    received: float = 0.0  # the kernel consumer began with it (decoded, about to check the inbox)
+    entered: float = 0.0  # the handler began (inbox checked)
     answered: asyncio.Future = field(default_factory=lambda: asyncio.get_running_loop().create_future())
     recorded: asyncio.Future = field(default_factory=lambda: asyncio.get_running_loop().create_future())
 
@@ -185,8 +201,10 @@ class HopProbe:
         # The relay calls runtime.broker.publish, the follower self.follow_once and the consumer
         # inbox.seen / inbox.record: attributes set on these instances are what they call.
         broker, inbox, follower = runtime.broker, runtime.inbox, runtime.follower
-        if not all(hasattr(o, a) for o, a in ((broker, "publish"), (inbox, "seen"), (inbox, "record"),
-                                               (follower, "follow_once"))):
+        if not all(
+            hasattr(o, a)
+            for o, a in ((broker, "publish"), (inbox, "seen"), (inbox, "record"), (follower, "follow_once"))
+        ):
             # A kernel built otherwise: the hop is still timed end to end (the handler's
             # timestamps), only the stage-by-stage table is left empty. The inbox record is
             # then taken as done when the handler's append is.
@@ -238,17 +256,26 @@ class KernelFigures:
     throughput: float
 
 
-async def measure_kernel(settings: KernelSettings, topic: str, n: int, warmup: int, concurrency: int,
-                         advance_latency: Callable[[], None],
-                         advance_throughput: Callable[[], None]) -> KernelFigures:
+async def measure_kernel(
+    settings: KernelSettings,
+    topic: str,
+    n: int,
+    warmup: int,
+    concurrency: int,
+    advance_latency: Callable[[], None],
+    advance_throughput: Callable[[], None],
+) -> KernelFigures:
     runtime = Runtime.create(settings, registry, topic)
     probe = HopProbe()
 
     async def answer(event: PingSent, envelope: Envelope) -> None:
         probe.hops[event.n].entered = time.perf_counter()
-        await runtime.store.append(f"answer-{event.n}", 0,
-                                   [PingAnswered(complaint_id=event.complaint_id, n=event.n)],
-                                   Cause.of_event(envelope, "answer"))
+        await runtime.store.append(
+            f"answer-{event.n}",
+            0,
+            [PingAnswered(complaint_id=event.complaint_id, n=event.n)],
+            Cause.of_event(envelope, "answer"),
+        )
         hop = probe.hops[event.n]
         if not hop.answered.done():
             hop.answered.set_result(time.perf_counter())
@@ -256,8 +283,9 @@ async def measure_kernel(settings: KernelSettings, topic: str, n: int, warmup: i
             hop.recorded.set_result(hop.answered.result())
 
     async def ping(i: int) -> None:
-        await runtime.store.append(f"ping-{i}", 0, [PingSent(complaint_id=f"ping-{i}", n=i)],
-                                   Cause.of_request(f"bench-{i}", "bench"))
+        await runtime.store.append(
+            f"ping-{i}", 0, [PingSent(complaint_id=f"ping-{i}", n=i)], Cause.of_request(f"bench-{i}", "bench")
+        )
 
     runtime.consumer.subscribe(topic, f"{topic}-group", {PingSent: answer})
     await runtime.start()
@@ -306,9 +334,13 @@ async def measure_kernel(settings: KernelSettings, topic: str, n: int, warmup: i
         "handler's store.append": [ms(h.entered, h.answered.result()) for h in hops],
         "inbox record": [ms(h.answered.result(), h.recorded.result()) for h in hops],
     }
-    return KernelFigures(hop_ms=[ms(h.started, h.answered.result()) for h in hops],
-                         full_ms=[ms(h.started, h.recorded.result()) for h in hops],
-                         stages_ms=stages, commands_per_hop=commands, throughput=throughput)
+    return KernelFigures(
+        hop_ms=[ms(h.started, h.answered.result()) for h in hops],
+        full_ms=[ms(h.started, h.recorded.result()) for h in hops],
+        stages_ms=stages,
+        commands_per_hop=commands,
+        throughput=throughput,
+    )
 
 
 async def _within(awaitable, what: str, hop: Hop | None):
@@ -327,14 +359,17 @@ async def _all_within(hops: list[Hop]) -> None:
     while pending:
         done, pending = await asyncio.wait(pending, timeout=TIMEOUT_S, return_when=asyncio.FIRST_COMPLETED)
         if not done:
-            raise RuntimeError(f"no hop of the burst finished within {TIMEOUT_S}s "
-                               f"({len(hops) - len(pending)} of {len(hops)} done)")
+            raise RuntimeError(
+                f"no hop of the burst finished within {TIMEOUT_S}s ({len(hops) - len(pending)} of {len(hops)} done)"
+            )
 
 
 # --- 3. the store alone ----------------------------------------------------------------------------
 
-async def measure_store(client: AsyncMongoClient, database: str, n: int, warmup: int,
-                        advance: Callable[[], None]) -> dict[str, list[float]]:
+
+async def measure_store(
+    client: AsyncMongoClient, database: str, n: int, warmup: int, advance: Callable[[], None]
+) -> dict[str, list[float]]:
     """Latencies (ms) of the store operations a hop is made of, on collections the kernel built.
 
     Per append, as ``EventStore.append`` does it: the ``pending`` entry then the commit (two
@@ -348,8 +383,15 @@ async def measure_store(client: AsyncMongoClient, database: str, n: int, warmup:
     store = EventStore(client[database], "/bench", registry)
     await store.setup()
     await store.pending.create_index("position", name="position")  # as Runtime.start does
-    figures: dict[str, list[float]] = {"pending": [], "insert_one": [], "find_one": [], "miss": [],
-                                       "delete": [], "scan_empty": [], "scan_full": []}
+    figures: dict[str, list[float]] = {
+        "pending": [],
+        "insert_one": [],
+        "find_one": [],
+        "miss": [],
+        "delete": [],
+        "scan_empty": [],
+        "scan_full": [],
+    }
 
     async def scan() -> float:
         t0 = time.perf_counter()
@@ -357,15 +399,28 @@ async def measure_store(client: AsyncMongoClient, database: str, n: int, warmup:
         return (time.perf_counter() - t0) * 1000
 
     def entry(i: int) -> dict:
-        return {"_id": f"commit-{i}", "kind": "commit", "ref": stream_key(f"probe-{i}", 1),
-                "position": store.next_position(), "created_at": datetime.now(UTC), "published": False}
+        return {
+            "_id": f"commit-{i}",
+            "kind": "commit",
+            "ref": stream_key(f"probe-{i}", 1),
+            "position": store.next_position(),
+            "created_at": datetime.now(UTC),
+            "published": False,
+        }
 
     every = max(1, (warmup + n) // 50)
     for i in range(warmup + n):
         pending = entry(i)
-        doc = {"_id": pending["ref"], "commit_id": pending["_id"], "stream_id": f"probe-{i}", "version": 1,
-               "position": pending["position"], "recorded_at": datetime.now(UTC),
-               "metadata": {"handler": "bench"}, "events": [sample_message(f"probe-{i}")[1].decode()]}
+        doc = {
+            "_id": pending["ref"],
+            "commit_id": pending["_id"],
+            "stream_id": f"probe-{i}",
+            "version": 1,
+            "position": pending["position"],
+            "recorded_at": datetime.now(UTC),
+            "metadata": {"handler": "bench"},
+            "events": [sample_message(f"probe-{i}")[1].decode()],
+        }
         t0 = time.perf_counter()
         await store.pending.insert_one(pending)
         t1 = time.perf_counter()
@@ -378,8 +433,13 @@ async def measure_store(client: AsyncMongoClient, database: str, n: int, warmup:
         await store.pending.delete_many({"_id": {"$in": [pending["_id"]]}})
         t5 = time.perf_counter()
         if i >= warmup:
-            for name, a, b in (("pending", t0, t1), ("insert_one", t1, t2), ("find_one", t2, t3),
-                               ("miss", t3, t4), ("delete", t4, t5)):
+            for name, a, b in (
+                ("pending", t0, t1),
+                ("insert_one", t1, t2),
+                ("find_one", t2, t3),
+                ("miss", t3, t4),
+                ("delete", t4, t5),
+            ):
                 figures[name].append((b - a) * 1000)
             advance()
         if i % every == every - 1:
@@ -393,7 +453,8 @@ async def measure_store(client: AsyncMongoClient, database: str, n: int, warmup:
 async def id_lookup_plan(client: AsyncMongoClient, database: str) -> str:
     """How the store runs ``find_one({"_id": ...})``: FerretDB reports SQLite's query plan."""
     explained = await client[database].command(
-        "explain", {"find": "commits", "filter": {"_id": "probe-0@1"}, "limit": 1, "singleBatch": True})
+        "explain", {"find": "commits", "filter": {"_id": "probe-0@1"}, "limit": 1, "singleBatch": True}
+    )
     planner = explained.get("queryPlanner", {})
     plan = "; ".join(planner.get("Plan", [])) or str(planner.get("winningPlan", {}).get("stage", "?"))
     pushed = f", filterPushdown={explained['filterPushdown']}" if "filterPushdown" in explained else ""
@@ -402,15 +463,20 @@ async def id_lookup_plan(client: AsyncMongoClient, database: str) -> str:
 
 # --- the run ---------------------------------------------------------------------------------------
 
+
 async def run(n: int, warmup: int, concurrency: int, console: Console) -> None:
     bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
     mongodb_url = os.environ.get("MONGODB_URL", "mongodb://127.0.0.1:27017/")
     run_id = uuid.uuid4().hex[:8]
     database, raw_topic, kernel_topic = f"bench_{run_id}", f"bench.{run_id}.raw", f"bench.{run_id}.kernel"
-    settings = KernelSettings(service_name=f"bench-{run_id}", kafka_bootstrap_servers=bootstrap,
-                              mongodb_url=mongodb_url, mongodb_database=database,
-                              # far above any hop: a hop that waited for the poll would show as ≥ 60 s
-                              outbox_poll_interval_s=60.0)
+    settings = KernelSettings(
+        service_name=f"bench-{run_id}",
+        kafka_bootstrap_servers=bootstrap,
+        mongodb_url=mongodb_url,
+        mongodb_database=database,
+        # far above any hop: a hop that waited for the poll would show as ≥ 60 s
+        outbox_poll_interval_s=60.0,
+    )
     admin = AdminClient({"bootstrap.servers": bootstrap})
     client = AsyncMongoClient(mongodb_url, tz_aware=True, serverSelectionTimeoutMS=5000)
     info = await client.admin.command("buildInfo")
@@ -423,6 +489,7 @@ async def run(n: int, warmup: int, concurrency: int, console: Console) -> None:
     columns = (TextColumn("{task.description:<28}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     try:
         with Progress(*columns, console=console, transient=True) as progress:
+
             def bar(label: str) -> Callable[[], None]:
                 task = progress.add_task(label, total=n)
                 return lambda: progress.advance(task)
@@ -432,10 +499,8 @@ async def run(n: int, warmup: int, concurrency: int, console: Console) -> None:
             kernel_bar, kernel_burst_bar = bar("kernel hops (sequential)"), bar("kernel hops (concurrent)")
             store = await measure_store(client, f"{database}_store", n, warmup, store_bar)
             plan = await id_lookup_plan(client, f"{database}_store")
-            raw_ms, raw_rate = await asyncio.to_thread(measure_raw_kafka, bootstrap, raw_topic, n, warmup,
-                                                       raw_bar)
-            kernel = await measure_kernel(settings, kernel_topic, n, warmup, concurrency,
-                                          kernel_bar, kernel_burst_bar)
+            raw_ms, raw_rate = await asyncio.to_thread(measure_raw_kafka, bootstrap, raw_topic, n, warmup, raw_bar)
+            kernel = await measure_kernel(settings, kernel_topic, n, warmup, concurrency, kernel_bar, kernel_burst_bar)
     finally:
         for name in (database, f"{database}_store"):
             await client.drop_database(name)
@@ -456,24 +521,36 @@ async def run(n: int, warmup: int, concurrency: int, console: Console) -> None:
         Row("store: follower's pending scan, 500 pending", store["scan_full"]),
     ]
     console.print(header(bootstrap, mongodb_url, store_version, n, warmup))
-    console.print(table("Round trips (ms)", rows, caption=(
-        f"msg/s: raw = {n} messages produced back to back until the last is consumed; "
-        f"kernel = {n} appends, {concurrency} in flight, until the last handler's append returned.\n"
-        f"Store plan of find_one by _id: {plan}")))
+    console.print(
+        table(
+            "Round trips (ms)",
+            rows,
+            caption=(
+                f"msg/s: raw = {n} messages produced back to back until the last is consumed; "
+                f"kernel = {n} appends, {concurrency} in flight, until the last handler's append returned.\n"
+                f"Store plan of find_one by _id: {plan}"
+            ),
+        )
+    )
     per_hop = ", ".join(f"{name} {count:.1f}" for name, count in kernel.commands_per_hop.items())
-    console.print(table("Kernel hop, stage by stage (the sequential run, ms)",
-                        [Row(name, values) for name, values in kernel.stages_ms.items()],
-                        caption=f"Store commands per hop (every client): "
-                                f"{sum(kernel.commands_per_hop.values()):.1f} = {per_hop}"))
+    console.print(
+        table(
+            "Kernel hop, stage by stage (the sequential run, ms)",
+            [Row(name, values) for name, values in kernel.stages_ms.items()],
+            caption=f"Store commands per hop (every client): {sum(kernel.commands_per_hop.values()):.1f} = {per_hop}",
+        )
+    )
 
 
 def header(bootstrap: str, mongodb_url: str, store_version: str, n: int, warmup: int) -> str:
-    return (f"[bold]Round-trip bench[/bold]  {datetime.now(UTC):%Y-%m-%d %H:%M} UTC\n"
-            f"  broker   {bootstrap}  (confluent-kafka {confluent_kafka.__version__}, "
-            f"librdkafka {confluent_kafka.libversion()[0]})\n"
-            f"  store    {mongodb_url}  server {store_version}\n"
-            f"  N={n} (after {warmup} warm-up)  cores={os.cpu_count()}  "
-            f"Python {platform.python_version()}")
+    return (
+        f"[bold]Round-trip bench[/bold]  {datetime.now(UTC):%Y-%m-%d %H:%M} UTC\n"
+        f"  broker   {bootstrap}  (confluent-kafka {confluent_kafka.__version__}, "
+        f"librdkafka {confluent_kafka.libversion()[0]})\n"
+        f"  store    {mongodb_url}  server {store_version}\n"
+        f"  N={n} (after {warmup} warm-up)  cores={os.cpu_count()}  "
+        f"Python {platform.python_version()}"
+    )
 
 
 def table(title: str, rows: list[Row], caption: str = "") -> Table:
@@ -486,10 +563,12 @@ def table(title: str, rows: list[Row], caption: str = "") -> Table:
     out.add_column("msg/s", justify="right")
     for row in rows:
         values, tenth = row.latencies_ms, max(1, len(row.latencies_ms) // 10)
-        out.add_row(row.name, *(f"{v:.2f}" for v in (percentile(values, .5), percentile(values, .99),
-                                                     sum(values) / len(values))),
-                    f"{percentile(values[:tenth], .5):.1f} → {percentile(values[-tenth:], .5):.1f}",
-                    f"{row.throughput:,.0f}" if row.throughput else "")
+        out.add_row(
+            row.name,
+            *(f"{v:.2f}" for v in (percentile(values, 0.5), percentile(values, 0.99), sum(values) / len(values))),
+            f"{percentile(values[:tenth], 0.5):.1f} → {percentile(values[-tenth:], 0.5):.1f}",
+            f"{row.throughput:,.0f}" if row.throughput else "",
+        )
     return out
 
 
@@ -497,10 +576,11 @@ app = typer.Typer(add_completion=False, help=__doc__)
 
 
 @app.command()
-def main(messages: int = typer.Option(500, "--messages", "-n", min=1, help="Measured messages per row."),
-         warmup: int = typer.Option(50, "--warmup", min=0, help="Messages sent first and not measured."),
-         concurrency: int = typer.Option(50, "--concurrency", min=1,
-                                         help="Appends in flight in the kernel throughput run.")) -> None:
+def main(
+    messages: int = typer.Option(500, "--messages", "-n", min=1, help="Measured messages per row."),
+    warmup: int = typer.Option(50, "--warmup", min=0, help="Messages sent first and not measured."),
+    concurrency: int = typer.Option(50, "--concurrency", min=1, help="Appends in flight in the kernel throughput run."),
+) -> None:
     """Measure raw Kafka, the kernel's persisted hop and the store, then print one table."""
     logging.basicConfig(level=logging.WARNING)
     # FastStream's broker logs two INFO lines per message to stdout (it sets that logger's level

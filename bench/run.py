@@ -52,9 +52,11 @@ class Bench:
     def bars(self) -> Iterator[Callable[[str, int], Callable[[int], None]]]:
         columns = (TextColumn("{task.description:<34}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
         with Progress(*columns, console=self.console, transient=True) as progress:
+
             def bar(label: str, total: int) -> Callable[[int], None]:
                 task = progress.add_task(label, total=total)
                 return lambda k: progress.advance(task, k)
+
             yield bar
 
     @contextlib.contextmanager
@@ -79,19 +81,38 @@ class Bench:
 
 # --- the kernel alone -----------------------------------------------------------------------------
 
+
 def kernel_rows(b: Bench, bootstrap: str, mongodb_url: str) -> None:
     o = b.options
     with b.phase("raw Kafka round trip and one persisted hop (bench/roundtrip.py)"), b.bars() as bar:
-        hop = asyncio.run(micro.hop_rows(bootstrap, mongodb_url, o["hop_messages"], o["hop_messages"] // 10,
-                                         50, bar))
+        hop = asyncio.run(micro.hop_rows(bootstrap, mongodb_url, o["hop_messages"], o["hop_messages"] // 10, 50, bar))
         b.raw["hop"] = hop
         k, r = hop["kernel"], hop["raw"]
-        b.add(Row("hop_rate", "one persisted hop (append → relay → consume → append), 50 in flight",
-                  k["per_s"], "msg/s", detail=f"{k['store_commands_per_hop']:.1f} store commands a hop",
-                  baseline=r["per_s"], baseline_label="raw Kafka round trip", goal=1000, goal_label="≥ 1,000 msg/s"),
-              Row("hop_p50", "one persisted hop, p50 (one at a time)", k["p50_ms"], "ms",
-                  detail=f"p99 {fmt(k['p99_ms'], 'ms')}", baseline=r["p50_ms"], baseline_label="raw Kafka p50",
-                  goal=5, goal_label="≤ 5 ms", higher_is_better=False))
+        b.add(
+            Row(
+                "hop_rate",
+                "one persisted hop (append → relay → consume → append), 50 in flight",
+                k["per_s"],
+                "msg/s",
+                detail=f"{k['store_commands_per_hop']:.1f} store commands a hop",
+                baseline=r["per_s"],
+                baseline_label="raw Kafka round trip",
+                goal=1000,
+                goal_label="≥ 1,000 msg/s",
+            ),
+            Row(
+                "hop_p50",
+                "one persisted hop, p50 (one at a time)",
+                k["p50_ms"],
+                "ms",
+                detail=f"p99 {fmt(k['p99_ms'], 'ms')}",
+                baseline=r["p50_ms"],
+                baseline_label="raw Kafka p50",
+                goal=5,
+                goal_label="≤ 5 ms",
+                higher_is_better=False,
+            ),
+        )
     with b.phase("eventsourcing library on SQLite"):
         es = micro.eventsourcing_sqlite(o["append_events"], 1000)
         b.raw["eventsourcing"] = es
@@ -100,17 +121,42 @@ def kernel_rows(b: Bench, bootstrap: str, mongodb_url: str) -> None:
         b.raw["store"] = store
         es = b.raw.get("eventsourcing", {})
         a = store["append"]
-        b.add(Row("append_new_stream", "append one event to a new stream, one at a time", a["sequential_per_s"],
-                  "events/s", detail=f"p50 {fmt(a['p50_ms'], 'ms')}", baseline=store["raw_insert"]["per_s"],
-                  baseline_label="raw insert_one", baseline_unit="/s", goal=0.9, goal_label="×0.9 of raw"),
-              Row("append_many_streams", "append to many streams at once (50 in flight)", a["concurrent_per_s"],
-                  "events/s", baseline=es.get("sequential_per_s"),
-                  baseline_label=f"eventsourcing {es.get('version', '?')} on SQLite, sequential",
-                  goal=1.0, goal_label="×1 of eventsourcing"),
-              Row("load_1000", "load a 1,000-event stream", store["load"]["load_ms"], "ms",
-                  detail=f"median of 5; the first {fmt(store['load']['loads_ms'][0], 'ms')}, keeping its digest",
-                  baseline=es.get("replay_ms"), baseline_label="eventsourcing on SQLite replays it in",
-                  goal=20, goal_label="≤ 20 ms", higher_is_better=False))
+        b.add(
+            Row(
+                "append_new_stream",
+                "append one event to a new stream, one at a time",
+                a["sequential_per_s"],
+                "events/s",
+                detail=f"p50 {fmt(a['p50_ms'], 'ms')}",
+                baseline=store["raw_insert"]["per_s"],
+                baseline_label="raw insert_one",
+                baseline_unit="/s",
+                goal=0.9,
+                goal_label="×0.9 of raw",
+            ),
+            Row(
+                "append_many_streams",
+                "append to many streams at once (50 in flight)",
+                a["concurrent_per_s"],
+                "events/s",
+                baseline=es.get("sequential_per_s"),
+                baseline_label=f"eventsourcing {es.get('version', '?')} on SQLite, sequential",
+                goal=1.0,
+                goal_label="×1 of eventsourcing",
+            ),
+            Row(
+                "load_1000",
+                "load a 1,000-event stream",
+                store["load"]["load_ms"],
+                "ms",
+                detail=f"median of 5; the first {fmt(store['load']['loads_ms'][0], 'ms')}, keeping its digest",
+                baseline=es.get("replay_ms"),
+                baseline_label="eventsourcing on SQLite replays it in",
+                goal=20,
+                goal_label="≤ 20 ms",
+                higher_is_better=False,
+            ),
+        )
     rebuilds: dict[int, dict[str, Any]] = {}
     for events in (o["rebuild_events"], o["rebuild_events_full"]):
         key = f"rebuild_{events // 1000}k"
@@ -124,23 +170,48 @@ def kernel_rows(b: Bench, bootstrap: str, mongodb_url: str) -> None:
             rebuilds[events] = r
             b.raw[key] = r
             rebuilt = r["rebuild"]
-            took = (f"stopped after {fmt(rebuilt['seconds'], 's')}: {rebuilt['entries']:,} of {events:,} applied "
-                    "(--full: all)" if rebuilt.get("stopped") else fmt(rebuilt["seconds"], "s"))
-            b.add(Row(key, label, rebuilt["per_s"], "events/s",
-                      detail=took, baseline=r["drain"]["per_s"],
-                      baseline_label="raw cursor drain", baseline_unit="docs/s", goal=0.5,
-                      goal_label="×0.5 of the raw drain"))
+            took = (
+                f"stopped after {fmt(rebuilt['seconds'], 's')}: {rebuilt['entries']:,} of {events:,} applied "
+                "(--full: all)"
+                if rebuilt.get("stopped")
+                else fmt(rebuilt["seconds"], "s")
+            )
+            b.add(
+                Row(
+                    key,
+                    label,
+                    rebuilt["per_s"],
+                    "events/s",
+                    detail=took,
+                    baseline=r["drain"]["per_s"],
+                    baseline_label="raw cursor drain",
+                    baseline_unit="docs/s",
+                    goal=0.5,
+                    goal_label="×0.5 of the raw drain",
+                )
+            )
     small, large = rebuilds.get(o["rebuild_events"]), rebuilds.get(o["rebuild_events_full"])
     label = f"rebuild linear: rate at {o['rebuild_events_full']:,} vs {o['rebuild_events']:,} events"
     if small and large:
-        b.add(Row("rebuild_linear", label, large["rebuild"]["per_s"], "events/s",
-                  baseline=small["rebuild"]["per_s"], baseline_label=f"rate at {o['rebuild_events']:,}",
-                  goal=0.8, goal_max=1.2, goal_label="×0.8–1.2"))
+        b.add(
+            Row(
+                "rebuild_linear",
+                label,
+                large["rebuild"]["per_s"],
+                "events/s",
+                baseline=small["rebuild"]["per_s"],
+                baseline_label=f"rate at {o['rebuild_events']:,}",
+                goal=0.8,
+                goal_max=1.2,
+                goal_label="×0.8–1.2",
+            )
+        )
     else:
         b.add(Row("rebuild_linear", label, skipped=FULL, goal_label="×0.8–1.2"))
 
 
 # --- the services ---------------------------------------------------------------------------------
+
 
 def services_rows(b: Bench, p: Platform) -> None:
     o = b.options
@@ -157,10 +228,20 @@ def services_rows(b: Bench, p: Platform) -> None:
         insert = b.raw.get("store", {}).get("raw_insert", {})
         baseline = 3 * (hop.get("p99_ms", math.nan) + insert.get("p99_ms", math.nan)) + 10
         b.raw["low_load"] = {"click_to_call_ms": s, "dialled": len(latencies), "sent": len(done)}
-        b.add(Row("low_load_p99", f"low load, {o['low_load']} one at a time: click → call p99", s["p99"], "ms",
-                  detail=f"p50 {fmt(s['p50'])} / p95 {fmt(s['p95'])}; {len(latencies)}/{len(done)} dialled",
-                  baseline=baseline, baseline_label="3×(raw Kafka p99 + raw insert p99)+10 ms =",
-                  goal=150, goal_label="≤ 150 ms and ≤ ×1 of baseline", higher_is_better=False))
+        b.add(
+            Row(
+                "low_load_p99",
+                f"low load, {o['low_load']} one at a time: click → call p99",
+                s["p99"],
+                "ms",
+                detail=f"p50 {fmt(s['p50'])} / p95 {fmt(s['p95'])}; {len(latencies)}/{len(done)} dialled",
+                baseline=baseline,
+                baseline_label="3×(raw Kafka p99 + raw insert p99)+10 ms =",
+                goal=150,
+                goal_label="≤ 150 ms and ≤ ×1 of baseline",
+                higher_is_better=False,
+            )
+        )
 
     one_rate = math.nan
     with b.phase(f"burst: {o['complaints']} complaints from {o['clients']} clients (Locust)"), b.bars() as bar:
@@ -175,24 +256,49 @@ def services_rows(b: Bench, p: Platform) -> None:
         b.raw["burst"] = f
         one_rate = f["dialled_per_s"]
         c = f["click_to_call_ms"]
-        b.add(Row("burst_rate", f"burst of {o['complaints']:,} \"call me\" from {o['clients']} clients: "
-                                "rate reaching dial-out", f["dialled_per_s"], "complaints/s",
-                  detail=f"{f['dialled']}/{f['accepted']} dialled, {f['lost']} lost, {f['dialled_twice']} twice; "
-                         f"intake accepted {fmt(f['accepted_per_s'])}/s",
-                  goal=50, goal_label="≥ 50/s, none lost"),
-              Row("burst_p99", "same burst: click → call p99", c["p99"] / 1000, "s",
-                  detail=f"p50 {fmt(c['p50'] / 1000, 's')} / p95 {fmt(c['p95'] / 1000, 's')}",
-                  baseline=low_p99 / 1000, baseline_label="low-load p99",
-                  goal=2, goal_label="≤ 2 s", higher_is_better=False))
-        per_service = {s: {k: (after[s][k] - before[s].get(k, 0)) / max(1, f["accepted"]) for k in after[s]}
-                       for s in SERVICES}
+        b.add(
+            Row(
+                "burst_rate",
+                f'burst of {o["complaints"]:,} "call me" from {o["clients"]} clients: rate reaching dial-out',
+                f["dialled_per_s"],
+                "complaints/s",
+                detail=f"{f['dialled']}/{f['accepted']} dialled, {f['lost']} lost, {f['dialled_twice']} twice; "
+                f"intake accepted {fmt(f['accepted_per_s'])}/s",
+                goal=50,
+                goal_label="≥ 50/s, none lost",
+            ),
+            Row(
+                "burst_p99",
+                "same burst: click → call p99",
+                c["p99"] / 1000,
+                "s",
+                detail=f"p50 {fmt(c['p50'] / 1000, 's')} / p95 {fmt(c['p95'] / 1000, 's')}",
+                baseline=low_p99 / 1000,
+                baseline_label="low-load p99",
+                goal=2,
+                goal_label="≤ 2 s",
+                higher_is_better=False,
+            ),
+        )
+        per_service = {
+            s: {k: (after[s][k] - before[s].get(k, 0)) / max(1, f["accepted"]) for k in after[s]} for s in SERVICES
+        }
         totals = {s: sum(v.values()) for s, v in per_service.items()}
         b.raw["store_commands_per_complaint"] = per_service
-        b.add(Row("store_commands", "store commands per complaint (PyMongo command monitoring, the burst "
-                                    "until the services are idle again)",
-                  sum(totals.values()), "", detail=", ".join(f"{s} {fmt(v)}" for s, v in totals.items())
-                  + f"; idle polling {fmt(idle)}/s in all, included",
-                  goal=30, goal_label="≤ 30", higher_is_better=False))
+        b.add(
+            Row(
+                "store_commands",
+                "store commands per complaint (PyMongo command monitoring, the burst "
+                "until the services are idle again)",
+                sum(totals.values()),
+                "",
+                detail=", ".join(f"{s} {fmt(v)}" for s, v in totals.items())
+                + f"; idle polling {fmt(idle)}/s in all, included",
+                goal=30,
+                goal_label="≤ 30",
+                higher_is_better=False,
+            )
+        )
 
     with b.phase(f"two instances of every service: {o['scale_complaints']} complaints"), b.bars() as bar:
         p.start_second_instances()
@@ -202,11 +308,19 @@ def services_rows(b: Bench, p: Platform) -> None:
         two = locust_burst(p, bar, "two-instances", "+155530", o["scale_complaints"], o["clients"], urls)
         f2 = two.figures()
         b.raw["two_instances"] = f2
-        b.add(Row("two_instances", "two instances of every service vs one: rate reaching dial-out",
-                  f2["dialled_per_s"], "complaints/s",
-                  detail=f"{f2['dialled']}/{f2['accepted']} dialled, {f2['lost']} lost, {f2['dialled_twice']} twice",
-                  baseline=one_rate, baseline_label="one instance (the burst)", goal=1.6,
-                  goal_label="×1.6 of one"))
+        b.add(
+            Row(
+                "two_instances",
+                "two instances of every service vs one: rate reaching dial-out",
+                f2["dialled_per_s"],
+                "complaints/s",
+                detail=f"{f2['dialled']}/{f2['accepted']} dialled, {f2['lost']} lost, {f2['dialled_twice']} twice",
+                baseline=one_rate,
+                baseline_label="one instance (the burst)",
+                goal=1.6,
+                goal_label="×1.6 of one",
+            )
+        )
 
         p.forget_calls()
         killed: dict[str, Any] = {}
@@ -216,28 +330,51 @@ def services_rows(b: Bench, p: Platform) -> None:
             if not killed and sent >= o["kill_complaints"] // 3:
                 killed["at"], killed["pid"], killed["sent"] = p.kill_9(victim), victim, sent
                 killed["restarted"] = victim == p.pid("routing")
-        crash = locust_burst(p, bar, "kill-routing", "+155540", o["kill_complaints"], o["clients"], urls,
-                             during=kill_at_a_third)
+
+        crash = locust_burst(
+            p, bar, "kill-routing", "+155540", o["kill_complaints"], o["clients"], urls, during=kill_at_a_third
+        )
         fk = crash.figures()
         at = killed.get("at", math.nan)
-        in_flight = [r for r in crash.accepted if r["clicked"] < at
-                     and (r["phone"] not in crash.calls or crash.calls[r["phone"]][0] > at)]
+        in_flight = [
+            r
+            for r in crash.accepted
+            if r["clicked"] < at and (r["phone"] not in crash.calls or crash.calls[r["phone"]][0] > at)
+        ]
         late = [crash.calls[r["phone"]][0] - at for r in in_flight if r["phone"] in crash.calls]
-        fk.update(killed_pid=killed.get("pid"), in_flight=len(in_flight), in_flight_dialled=len(late),
-                  seconds_to_dial_in_flight=max(late) if late else math.nan)
+        fk.update(
+            killed_pid=killed.get("pid"),
+            in_flight=len(in_flight),
+            in_flight_dialled=len(late),
+            seconds_to_dial_in_flight=max(late) if late else math.nan,
+        )
         b.raw["kill_routing"] = fk
-        b.add(Row("kill_routing", "two instances, kill -9 of the routing instance holding the lease mid-burst: "
-                                  "in-flight complaints dialled within",
-                  fk["seconds_to_dial_in_flight"], "s after the kill",
-                  detail=f"{fk['dialled']}/{fk['accepted']} dialled, {fk['dialled_twice']} twice, {fk['lost']} lost; "
-                         f"{len(late)}/{len(in_flight)} in flight dialled",
-                  goal=3, goal_label="≤ 3 s, each dialled once", higher_is_better=False))
+        b.add(
+            Row(
+                "kill_routing",
+                "two instances, kill -9 of the routing instance holding the lease mid-burst: "
+                "in-flight complaints dialled within",
+                fk["seconds_to_dial_in_flight"],
+                "s after the kill",
+                detail=f"{fk['dialled']}/{fk['accepted']} dialled, {fk['dialled_twice']} twice, {fk['lost']} lost; "
+                f"{len(late)}/{len(in_flight)} in flight dialled",
+                goal=3,
+                goal_label="≤ 3 s, each dialled once",
+                higher_is_better=False,
+            )
+        )
     p.stop_second_instances()
     p.start()  # the killed routing again, if it was the first instance (services.sh skips what runs)
 
     if not (o["full"] or o["overload"]):
-        b.add(Row("overload", "overload: 2× the sustainable rate for 60 s, p99 back to normal after",
-                  skipped="skipped: --full (or --overload)", goal_label="≤ 30 s, none lost, 429/503 + Retry-After"))
+        b.add(
+            Row(
+                "overload",
+                "overload: 2× the sustainable rate for 60 s, p99 back to normal after",
+                skipped="skipped: --full (or --overload)",
+                goal_label="≤ 30 s, none lost, 429/503 + Retry-After",
+            )
+        )
     else:
         with b.phase("overload: twice the sustainable rate for 60 s"), b.bars() as bar:
             overload_row(b, p, bar, one_rate, low_p99)
@@ -248,23 +385,39 @@ def services_rows(b: Bench, p: Platform) -> None:
         p.add_agents(agents_for(int(rate * minutes * 60)), "soak")
         p.forget_calls()
         start = p.rss_mb()
-        soak = locust_burst(p, bar, "soak", "+155560", 0, min(o["clients"], 20), rate=rate,
-                            run_time_s=minutes * 60)
+        soak = locust_burst(p, bar, "soak", "+155560", 0, min(o["clients"], 20), rate=rate, run_time_s=minutes * 60)
         end = p.rss_mb()
         fs = soak.figures()
         growth = {s: (end[s] - start[s]) / start[s] * 100 for s in start if s in end}
         fs.update(rss_start_mb=start, rss_end_mb=end, rate=rate, minutes=minutes)
         b.raw["soak"] = fs
-        b.add(Row("soak_rss", f"soak {minutes} min at {fmt(rate)}/s: RSS growth, largest of the services",
-                  max(growth.values()) if growth else math.nan, "%",
-                  detail="; ".join(f"{s} {start[s]:.0f}→{end[s]:.0f} MB" for s in start if s in end)
-                         + f"; {fs['dialled']}/{fs['accepted']} dialled",
-                  goal=10, goal_label="flat (≤ 10 %) over 10 min", higher_is_better=False))
+        b.add(
+            Row(
+                "soak_rss",
+                f"soak {minutes} min at {fmt(rate)}/s: RSS growth, largest of the services",
+                max(growth.values()) if growth else math.nan,
+                "%",
+                detail="; ".join(f"{s} {start[s]:.0f}→{end[s]:.0f} MB" for s in start if s in end)
+                + f"; {fs['dialled']}/{fs['accepted']} dialled",
+                goal=10,
+                goal_label="flat (≤ 10 %) over 10 min",
+                higher_is_better=False,
+            )
+        )
 
 
-def locust_burst(p: Platform, bar, label: str, prefix: str, total: int, clients: int,
-                 urls: list[str] | None = None, rate: float = 0.0, run_time_s: float = 1800,
-                 during=None):
+def locust_burst(
+    p: Platform,
+    bar,
+    label: str,
+    prefix: str,
+    total: int,
+    clients: int,
+    urls: list[str] | None = None,
+    rate: float = 0.0,
+    run_time_s: float = 1800,
+    during=None,
+):
     shown = {"done": 0}
     advance = bar(f"{label}: dialled", total or 1)
 
@@ -272,8 +425,19 @@ def locust_burst(p: Platform, bar, label: str, prefix: str, total: int, clients:
         if dialled > shown["done"]:
             advance(dialled - shown["done"])
             shown["done"] = dialled
-    return run_locust(p, label, prefix, total, clients, rate=rate, run_time_s=run_time_s, intake_urls=urls,
-                      during=during, progress=progress)
+
+    return run_locust(
+        p,
+        label,
+        prefix,
+        total,
+        clients,
+        rate=rate,
+        run_time_s=run_time_s,
+        intake_urls=urls,
+        during=during,
+        progress=progress,
+    )
 
 
 def overload_row(b: Bench, p: Platform, bar, sustainable: float, low_p99: float) -> None:
@@ -286,38 +450,78 @@ def overload_row(b: Bench, p: Platform, bar, sustainable: float, low_p99: float)
 
     def back_to_normal(latencies: list[float]) -> bool:
         return len(latencies) >= 5 and all(x <= normal for x in latencies[-5:])
+
     advance = bar("overload: probes after", 200)
     limit = b.options["recovery_limit_s"]
-    probes = one_at_a_time(p, 200, "+155551", advance=lambda: advance(1),
-                           stop_when=lambda latencies: back_to_normal(latencies) or time.time() - ended > limit)
+    probes = one_at_a_time(
+        p,
+        200,
+        "+155551",
+        advance=lambda: advance(1),
+        stop_when=lambda latencies: back_to_normal(latencies) or time.time() - ended > limit,
+    )
     recovered = [x for x in probes if x["click_to_call_ms"] is not None]
-    recovery = (recovered[-5]["clicked"] - ended) if back_to_normal([x["click_to_call_ms"] for x in recovered]) \
-        else math.nan
+    recovery = (
+        (recovered[-5]["clicked"] - ended) if back_to_normal([x["click_to_call_ms"] for x in recovered]) else math.nan
+    )
     f = burst.figures()
     f.update(rate=rate, recovery_s=recovery, normal_ms=normal, probes=len(probes))
     b.raw["overload"] = f
-    b.add(Row("overload", f"overload: {fmt(rate)}/s (2× sustainable) for 60 s: click → call p99 back to normal "
-                          f"(≤ {fmt(normal, 'ms')}) after", recovery, "s",
-              detail=f"{f['dialled']}/{f['accepted']} dialled, {f['lost']} lost; {f['shed']} shed "
-                     f"({f['shed_with_retry_after']} with Retry-After), {f['timeouts_or_errors']} timeouts/errors",
-              goal=30, goal_label="≤ 30 s, none lost, 429/503 + Retry-After", higher_is_better=False))
+    b.add(
+        Row(
+            "overload",
+            f"overload: {fmt(rate)}/s (2× sustainable) for 60 s: click → call p99 back to normal "
+            f"(≤ {fmt(normal, 'ms')}) after",
+            recovery,
+            "s",
+            detail=f"{f['dialled']}/{f['accepted']} dialled, {f['lost']} lost; {f['shed']} shed "
+            f"({f['shed_with_retry_after']} with Retry-After), {f['timeouts_or_errors']} timeouts/errors",
+            goal=30,
+            goal_label="≤ 30 s, none lost, 429/503 + Retry-After",
+            higher_is_better=False,
+        )
+    )
 
 
 # --- the run --------------------------------------------------------------------------------------
 
+
 def stack(command: str, name: str, kafka_port: int, mongo_port: int, cache: Path, *extra: str) -> None:
-    subprocess.run([str(REPO / "infra/local/stack.sh"), command, "--name", name, "--kafka-port", str(kafka_port),
-                    "--mongo-port", str(mongo_port), *extra], env={**os.environ, "COMPLAINTS_CACHE": str(cache)},
-                   check=True)
+    subprocess.run(
+        [
+            str(REPO / "infra/local/stack.sh"),
+            command,
+            "--name",
+            name,
+            "--kafka-port",
+            str(kafka_port),
+            "--mongo-port",
+            str(mongo_port),
+            *extra,
+        ],
+        env={**os.environ, "COMPLAINTS_CACHE": str(cache)},
+        check=True,
+    )
 
 
 def machine() -> dict[str, Any]:
     load, model = os.getloadavg(), "?"
     with contextlib.suppress(OSError):
-        model = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                      if line.startswith("model name")), "?")
-    return {"cores": os.cpu_count(), "cpu": model, "load_average": [round(x, 2) for x in load],
-            "python": host.python_version(), "kernel": host.release()}
+        model = next(
+            (
+                line.split(":", 1)[1].strip()
+                for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")
+            ),
+            "?",
+        )
+    return {
+        "cores": os.cpu_count(),
+        "cpu": model,
+        "load_average": [round(x, 2) for x in load],
+        "python": host.python_version(),
+        "kernel": host.release(),
+    }
 
 
 app = typer.Typer(add_completion=False, help=__doc__)
@@ -336,7 +540,8 @@ def main(
     rebuild_events_full: int = typer.Option(200_000, help="Log size of the second rebuild row (--full)."),
     rebuild_timeout_s: float = typer.Option(3600, help="Longest a rebuild may take with --full."),
     rebuild_limit_s: float = typer.Option(
-        180, help="Without --full, a rebuild is stopped after this long and its rate so far is the figure."),
+        180, help="Without --full, a rebuild is stopped after this long and its rate so far is the figure."
+    ),
     soak_minutes: float = typer.Option(1.0, help="Soak length (minutes) without --full."),
     soak_minutes_full: float = typer.Option(10.0, help="Soak length (minutes) with --full."),
     full: bool = typer.Option(False, "--full", help="Also the 200k rebuild, the overload and a 10-minute soak."),
@@ -346,8 +551,9 @@ def main(
     name: str = typer.Option("bench", help="Name of the bench's stack (its data under <cache>/<name>)."),
     kafka_port: int = typer.Option(28092, envvar="BENCH_KAFKA_PORT"),
     mongo_port: int = typer.Option(28017, envvar="BENCH_MONGO_PORT"),
-    port_base: int = typer.Option(18100, envvar="BENCH_PORT_BASE",
-                                  help="Services on base+1..4 (second instances +21..24), simulators +10..14."),
+    port_base: int = typer.Option(
+        18100, envvar="BENCH_PORT_BASE", help="Services on base+1..4 (second instances +21..24), simulators +10..14."
+    ),
     keep: bool = typer.Option(False, "--keep", help="Leave the stack and services running at the end."),
     out: Path = typer.Option(REPO / ".cache" / "bench", help="Folder of the JSON."),
 ) -> None:
@@ -384,14 +590,26 @@ def main(
                 platform.stop()
             with contextlib.suppress(Exception):
                 stack("stop", name, kafka_port, mongo_port, cache)
-    meta.update(finished=datetime.now(UTC).isoformat(), seconds=round(time.monotonic() - started),
-                machine_at_end=machine(), phase_seconds={k: round(v) for k, v in b.phase_times.items()},
-                errors=b.errors)
-    caption = (f"{meta['machine_at_start']['cores']} cores, load average {meta['machine_at_start']['load_average']}"
-               f" → {meta['machine_at_end']['load_average']} (other work on the machine disturbs every figure); "
-               f"{meta['seconds']} s in all; ✓/✗: goal of issue 14 reached or not")
-    console.print(render(f"make bench  {datetime.now(UTC):%Y-%m-%d %H:%M} UTC  (issue 14, each figure beside its "
-                         "baseline of the same run)", b.rows, caption))
+    meta.update(
+        finished=datetime.now(UTC).isoformat(),
+        seconds=round(time.monotonic() - started),
+        machine_at_end=machine(),
+        phase_seconds={k: round(v) for k, v in b.phase_times.items()},
+        errors=b.errors,
+    )
+    caption = (
+        f"{meta['machine_at_start']['cores']} cores, load average {meta['machine_at_start']['load_average']}"
+        f" → {meta['machine_at_end']['load_average']} (other work on the machine disturbs every figure); "
+        f"{meta['seconds']} s in all; ✓/✗: goal of issue 14 reached or not"
+    )
+    console.print(
+        render(
+            f"make bench  {datetime.now(UTC):%Y-%m-%d %H:%M} UTC  (issue 14, each figure beside its "
+            "baseline of the same run)",
+            b.rows,
+            caption,
+        )
+    )
     path = write_json(out, stamp, document(b.rows, {**meta, "raw": b.raw}))
     console.print(f"JSON: {path}")
     for error in b.errors:

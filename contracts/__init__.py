@@ -3,10 +3,12 @@
 Importing ``contracts`` registers every public event in ``contracts.envelope.registry``.
 """
 
-from contracts import carrier  # noqa: F401  (registers the carrier topic's events)
-from contracts import intake  # noqa: F401  (registers the intake topic's events)
-from contracts import notify  # noqa: F401  (registers the notify topic's events)
-from contracts import routing  # noqa: F401  (registers the routing topic's events)
+from contracts import (
+    carrier,  # noqa: F401  (registers the carrier topic's events)
+    intake,  # noqa: F401  (registers the intake topic's events)
+    notify,  # noqa: F401  (registers the notify topic's events)
+    routing,  # noqa: F401  (registers the routing topic's events)
+)
 from contracts.envelope import Envelope, Event, registry
 
 TOPICS = {

@@ -92,14 +92,21 @@ class Delivery(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    handover: Handover = Field(description="Recipient, neighbour, safe place, mailbox or pickup point.",
-                               examples=[Handover.NEIGHBOUR])
-    received_by: str | None = Field(default=None, max_length=200,
-                                    description="Who signed or took it, as the carrier recorded it.",
-                                    examples=["M. JONES (NO. 14)"])
-    location: str | None = Field(default=None, max_length=200,
-                                 description="Where it was left, in the carrier's words.",
-                                 examples=["Neighbour at No. 14"])
+    handover: Handover = Field(
+        description="Recipient, neighbour, safe place, mailbox or pickup point.", examples=[Handover.NEIGHBOUR]
+    )
+    received_by: str | None = Field(
+        default=None,
+        max_length=200,
+        description="Who signed or took it, as the carrier recorded it.",
+        examples=["M. JONES (NO. 14)"],
+    )
+    location: str | None = Field(
+        default=None,
+        max_length=200,
+        description="Where it was left, in the carrier's words.",
+        examples=["Neighbour at No. 14"],
+    )
     signed: bool = Field(default=False, description="Whether a signature was taken.", examples=[True])
 
 
@@ -108,20 +115,26 @@ class PackageLine(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    carrier: str = Field(min_length=1, description="The carrier as the order system names it.",
-                         examples=["ups"])
-    tracking_number: str = Field(min_length=1, description="The package's tracking number.",
-                                 examples=["1Z999AA10123456795"])
-    status: ShipmentStatus = Field(description="Its normalized status (unknown if the carrier "
-                                               "could not be asked).", examples=[ShipmentStatus.DELAYED])
-    items: list[str] = Field(default_factory=list, description="SKUs in the package (empty when "
-                             "only the tracking number is known).", examples=[["ELEC-HEADPHONES-BT"]])
+    carrier: str = Field(min_length=1, description="The carrier as the order system names it.", examples=["ups"])
+    tracking_number: str = Field(
+        min_length=1, description="The package's tracking number.", examples=["1Z999AA10123456795"]
+    )
+    status: ShipmentStatus = Field(
+        description="Its normalized status (unknown if the carrier could not be asked).",
+        examples=[ShipmentStatus.DELAYED],
+    )
+    items: list[str] = Field(
+        default_factory=list,
+        description="SKUs in the package (empty when only the tracking number is known).",
+        examples=[["ELEC-HEADPHONES-BT"]],
+    )
     item_count: int = Field(ge=1, description="How many items it holds (1 when unknown).", examples=[2])
-    estimated_delivery_by: AwareDatetime | None = Field(default=None,
-                                                        description="Latest estimate, if any.",
-                                                        examples=["2026-03-15T18:00:00Z"])
-    can_intercept: bool = Field(description="Whether it can still be intercepted, returned or "
-                                            "cancelled before delivery.", examples=[True])
+    estimated_delivery_by: AwareDatetime | None = Field(
+        default=None, description="Latest estimate, if any.", examples=["2026-03-15T18:00:00Z"]
+    )
+    can_intercept: bool = Field(
+        description="Whether it can still be intercepted, returned or cancelled before delivery.", examples=[True]
+    )
 
 
 @event
@@ -133,42 +146,60 @@ class ShipmentStatusReported(Event):
 
     type_name = "complaints.carrier.ShipmentStatusReported"
 
-    complaint_id: str = Field(min_length=1, description="The complaint; the Kafka key.",
-                              examples=["c-2026-000042"])
-    order_id: str | None = Field(default=None, description="The order, if the complaint named one.",
-                                 examples=["114-5523190-0012345"])
+    complaint_id: str = Field(min_length=1, description="The complaint; the Kafka key.", examples=["c-2026-000042"])
+    order_id: str | None = Field(
+        default=None, description="The order, if the complaint named one.", examples=["114-5523190-0012345"]
+    )
     carrier: Carrier = Field(description="The carrier asked.", examples=[Carrier.UPS])
-    tracking_number: str = Field(min_length=1, description="The package's tracking number.",
-                                 examples=["1Z999AA10123456795"])
+    tracking_number: str = Field(
+        min_length=1, description="The package's tracking number.", examples=["1Z999AA10123456795"]
+    )
     status: ShipmentStatus = Field(description="The normalized status.", examples=[ShipmentStatus.DELAYED])
-    carrier_status: str = Field(max_length=500, description="The carrier's own words for it.",
-                                examples=["A severe weather condition has delayed delivery."])
-    reason: ExceptionReason | None = Field(default=None, description="Why it is delayed or stuck, "
-                                           "for those statuses.", examples=[ExceptionReason.WEATHER])
+    carrier_status: str = Field(
+        max_length=500,
+        description="The carrier's own words for it.",
+        examples=["A severe weather condition has delayed delivery."],
+    )
+    reason: ExceptionReason | None = Field(
+        default=None, description="Why it is delayed or stuck, for those statuses.", examples=[ExceptionReason.WEATHER]
+    )
     estimated_delivery_from: AwareDatetime | None = Field(
-        default=None, description="Start of the carrier's delivery window, if it gives one.",
-        examples=["2026-03-15T12:00:00Z"])
+        default=None,
+        description="Start of the carrier's delivery window, if it gives one.",
+        examples=["2026-03-15T12:00:00Z"],
+    )
     estimated_delivery_by: AwareDatetime | None = Field(
-        default=None, description="The (new) estimated delivery: the end of the window.",
-        examples=["2026-03-15T18:00:00Z"])
-    delivered_at: AwareDatetime | None = Field(default=None, description="When it was delivered.",
-                                               examples=["2026-03-14T11:02:00Z"])
-    delivery: Delivery | None = Field(default=None, description="Where and to whom, once delivered.",
-                                      examples=[{"handover": "neighbour", "received_by": "M. JONES",
-                                                 "location": "Neighbour at No. 14", "signed": True}])
-    last_event_at: AwareDatetime | None = Field(default=None, description="Time of the carrier's "
-                                                "latest scan.", examples=["2026-03-14T07:40:00Z"])
-    last_location: str | None = Field(default=None, max_length=200, description="Place of the "
-                                      "latest scan.", examples=["Leeds, GB"])
-    items: list[str] = Field(default_factory=list, description="SKUs in the package, if known.",
-                             examples=[["ELEC-HEADPHONES-BT", "SPORT-YOGA-MAT"]])
-    item_count: int = Field(ge=1, description="How many items the package holds (1 when unknown).",
-                            examples=[2])
-    can_intercept: bool = Field(description="Whether it can still be intercepted, returned or "
-                                            "cancelled before delivery.", examples=[True])
+        default=None,
+        description="The (new) estimated delivery: the end of the window.",
+        examples=["2026-03-15T18:00:00Z"],
+    )
+    delivered_at: AwareDatetime | None = Field(
+        default=None, description="When it was delivered.", examples=["2026-03-14T11:02:00Z"]
+    )
+    delivery: Delivery | None = Field(
+        default=None,
+        description="Where and to whom, once delivered.",
+        examples=[
+            {"handover": "neighbour", "received_by": "M. JONES", "location": "Neighbour at No. 14", "signed": True}
+        ],
+    )
+    last_event_at: AwareDatetime | None = Field(
+        default=None, description="Time of the carrier's latest scan.", examples=["2026-03-14T07:40:00Z"]
+    )
+    last_location: str | None = Field(
+        default=None, max_length=200, description="Place of the latest scan.", examples=["Leeds, GB"]
+    )
+    items: list[str] = Field(
+        default_factory=list,
+        description="SKUs in the package, if known.",
+        examples=[["ELEC-HEADPHONES-BT", "SPORT-YOGA-MAT"]],
+    )
+    item_count: int = Field(ge=1, description="How many items the package holds (1 when unknown).", examples=[2])
+    can_intercept: bool = Field(
+        description="Whether it can still be intercepted, returned or cancelled before delivery.", examples=[True]
+    )
     trigger: CheckTrigger = Field(description="What made us ask.", examples=[CheckTrigger.COMPLAINT])
-    checked_at: AwareDatetime = Field(description="When the carrier answered.",
-                                      examples=["2026-03-14T09:12:05Z"])
+    checked_at: AwareDatetime = Field(description="When the carrier answered.", examples=["2026-03-14T09:12:05Z"])
 
 
 @event
@@ -180,22 +211,34 @@ class OrderShipmentSummarized(Event):
 
     type_name = "complaints.carrier.OrderShipmentSummarized"
 
-    complaint_id: str = Field(min_length=1, description="The complaint; the Kafka key.",
-                              examples=["c-2026-000042"])
-    order_id: str | None = Field(default=None, description="The order, if known.",
-                                 examples=["114-5523190-0012345"])
-    summary: str = Field(min_length=1, max_length=1000, description="The order's state in words, "
-                         "times in the destination's local time, relative to the check.",
-                         examples=["6 of 8 items delivered, 2 delayed: weather, new estimate tomorrow 18:00"])
-    items_total: int = Field(ge=0, description="Items in the order (packages, when only tracking "
-                             "numbers are known).", examples=[8])
+    complaint_id: str = Field(min_length=1, description="The complaint; the Kafka key.", examples=["c-2026-000042"])
+    order_id: str | None = Field(default=None, description="The order, if known.", examples=["114-5523190-0012345"])
+    summary: str = Field(
+        min_length=1,
+        max_length=1000,
+        description="The order's state in words, times in the destination's local time, relative to the check.",
+        examples=["6 of 8 items delivered, 2 delayed: weather, new estimate tomorrow 18:00"],
+    )
+    items_total: int = Field(
+        ge=0, description="Items in the order (packages, when only tracking numbers are known).", examples=[8]
+    )
     items_delivered: int = Field(ge=0, description="Of which delivered.", examples=[6])
-    packages: list[PackageLine] = Field(description="Every package with its latest status.",
-                                        examples=[[{"carrier": "ups", "tracking_number": "1Z999AA10123456795",
-                                                    "status": "delayed", "items": ["ELEC-HEADPHONES-BT"],
-                                                    "item_count": 2, "can_intercept": True}]])
-    summarized_at: AwareDatetime = Field(description="When the summary was made.",
-                                         examples=["2026-03-14T09:12:05Z"])
+    packages: list[PackageLine] = Field(
+        description="Every package with its latest status.",
+        examples=[
+            [
+                {
+                    "carrier": "ups",
+                    "tracking_number": "1Z999AA10123456795",
+                    "status": "delayed",
+                    "items": ["ELEC-HEADPHONES-BT"],
+                    "item_count": 2,
+                    "can_intercept": True,
+                }
+            ]
+        ],
+    )
+    summarized_at: AwareDatetime = Field(description="When the summary was made.", examples=["2026-03-14T09:12:05Z"])
 
 
 @event
@@ -209,18 +252,24 @@ class CarrierQueryFailed(Event):
 
     type_name = "complaints.carrier.CarrierQueryFailed"
 
-    complaint_id: str = Field(min_length=1, description="The complaint; the Kafka key.",
-                              examples=["c-2026-000042"])
-    order_id: str | None = Field(default=None, description="The order, if known.",
-                                 examples=["114-5523190-0012345"])
-    carrier: str | None = Field(default=None, description="The carrier as given (may be one we do "
-                                "not speak); none when the order itself could not be looked up.",
-                                examples=["ups"])
-    tracking_number: str | None = Field(default=None, description="The package, if known.",
-                                        examples=["1Z999AA10123456795"])
+    complaint_id: str = Field(min_length=1, description="The complaint; the Kafka key.", examples=["c-2026-000042"])
+    order_id: str | None = Field(default=None, description="The order, if known.", examples=["114-5523190-0012345"])
+    carrier: str | None = Field(
+        default=None,
+        description="The carrier as given (may be one we do "
+        "not speak); none when the order itself could not be looked up.",
+        examples=["ups"],
+    )
+    tracking_number: str | None = Field(
+        default=None, description="The package, if known.", examples=["1Z999AA10123456795"]
+    )
     code: FailureCode = Field(description="The kind of failure.", examples=[FailureCode.CARRIER_UNAVAILABLE])
-    reason: str = Field(min_length=1, max_length=500, description="What went wrong, for people.",
-                        examples=["ups answered HTTP 503 three times in a row"])
+    reason: str = Field(
+        min_length=1,
+        max_length=500,
+        description="What went wrong, for people.",
+        examples=["ups answered HTTP 503 three times in a row"],
+    )
     attempts: int = Field(ge=0, description="Requests made (0: none was possible).", examples=[3])
     trigger: CheckTrigger = Field(description="What made us ask.", examples=[CheckTrigger.COMPLAINT])
     failed_at: AwareDatetime = Field(description="When we gave up.", examples=["2026-03-14T09:12:06Z"])
@@ -236,26 +285,29 @@ class ShipmentExceptionDetected(Event):
 
     type_name = "complaints.carrier.ShipmentExceptionDetected"
 
-    order_id: str = Field(min_length=1, description="The order; the Kafka key.",
-                          examples=["114-5523190-0012345"])
-    customer_id: str = Field(min_length=1, description="The customer who placed the order.",
-                             examples=["cust-2002"])
+    order_id: str = Field(min_length=1, description="The order; the Kafka key.", examples=["114-5523190-0012345"])
+    customer_id: str = Field(min_length=1, description="The customer who placed the order.", examples=["cust-2002"])
     carrier: Carrier = Field(description="The carrier that pushed it.", examples=[Carrier.UPS])
     tracking_number: str = Field(min_length=1, description="The package.", examples=["1Z999AA10123456795"])
-    status: ShipmentStatus = Field(description="exception, delayed, returned_to_sender or lost.",
-                                   examples=[ShipmentStatus.DELAYED])
-    reason: ExceptionReason | None = Field(default=None, description="Why, if the carrier said.",
-                                           examples=[ExceptionReason.WEATHER])
-    carrier_status: str = Field(max_length=500, description="The carrier's own words.",
-                                examples=["A severe weather condition has delayed delivery."])
-    estimated_delivery_by: AwareDatetime | None = Field(default=None, description="The revised "
-                                                        "estimate, if any.", examples=["2026-03-15T18:00:00Z"])
-    items: list[str] = Field(default_factory=list, description="SKUs in the package.",
-                             examples=[["ELEC-HEADPHONES-BT"]])
-    can_intercept: bool = Field(description="Whether it can still be intercepted or cancelled.",
-                                examples=[True])
-    detected_at: AwareDatetime = Field(description="When the carrier reported it.",
-                                       examples=["2026-03-14T06:55:00Z"])
+    status: ShipmentStatus = Field(
+        description="exception, delayed, returned_to_sender or lost.", examples=[ShipmentStatus.DELAYED]
+    )
+    reason: ExceptionReason | None = Field(
+        default=None, description="Why, if the carrier said.", examples=[ExceptionReason.WEATHER]
+    )
+    carrier_status: str = Field(
+        max_length=500,
+        description="The carrier's own words.",
+        examples=["A severe weather condition has delayed delivery."],
+    )
+    estimated_delivery_by: AwareDatetime | None = Field(
+        default=None, description="The revised estimate, if any.", examples=["2026-03-15T18:00:00Z"]
+    )
+    items: list[str] = Field(
+        default_factory=list, description="SKUs in the package.", examples=[["ELEC-HEADPHONES-BT"]]
+    )
+    can_intercept: bool = Field(description="Whether it can still be intercepted or cancelled.", examples=[True])
+    detected_at: AwareDatetime = Field(description="When the carrier reported it.", examples=["2026-03-14T06:55:00Z"])
 
     def subject(self) -> str:
         return self.order_id
@@ -263,17 +315,17 @@ class ShipmentExceptionDetected(Event):
 
 # --- private: kept in the carrier service's own log, never published ---------------------------
 
+
 class PackageRef(BaseModel):
     """A package to track: which carrier, which number, what is in it."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    carrier: str = Field(min_length=1, description="The carrier as the order system names it.",
-                         examples=["ups"])
-    tracking_number: str = Field(min_length=1, description="The tracking number.",
-                                 examples=["1Z999AA10123456784"])
-    items: list[str] = Field(default_factory=list, description="SKUs in the package.",
-                             examples=[["BOOK-9780141439518"]])
+    carrier: str = Field(min_length=1, description="The carrier as the order system names it.", examples=["ups"])
+    tracking_number: str = Field(min_length=1, description="The tracking number.", examples=["1Z999AA10123456784"])
+    items: list[str] = Field(
+        default_factory=list, description="SKUs in the package.", examples=[["BOOK-9780141439518"]]
+    )
     item_count: int = Field(default=1, ge=1, description="Items in it (1 when unknown).", examples=[6])
 
 
@@ -285,11 +337,20 @@ class ShipmentsWatched(Event):
     public = False
 
     complaint_id: str = Field(min_length=1, description="The complaint.", examples=["c-2026-000042"])
-    order_id: str | None = Field(default=None, description="The order, if any.",
-                                 examples=["114-5523190-0012345"])
-    packages: list[PackageRef] = Field(description="What to track.",
-                                       examples=[[{"carrier": "ups", "tracking_number": "1Z999AA10123456784",
-                                                   "items": ["BOOK-9780141439518"], "item_count": 1}]])
+    order_id: str | None = Field(default=None, description="The order, if any.", examples=["114-5523190-0012345"])
+    packages: list[PackageRef] = Field(
+        description="What to track.",
+        examples=[
+            [
+                {
+                    "carrier": "ups",
+                    "tracking_number": "1Z999AA10123456784",
+                    "items": ["BOOK-9780141439518"],
+                    "item_count": 1,
+                }
+            ]
+        ],
+    )
     items_total: int = Field(ge=0, description="Items in the order.", examples=[8])
     watched_at: AwareDatetime = Field(description="When watching began.", examples=["2026-03-14T09:12:04Z"])
 

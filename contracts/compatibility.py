@@ -23,8 +23,21 @@ from typing import Any
 #: Words that describe a field but do not constrain it: changing them breaks nobody.
 ANNOTATIONS = frozenset({"title", "description", "examples", "default", "$comment", "$id", "$schema"})
 #: Constraints a subscriber's validator applies: any change of one is a change of the contract.
-CONSTRAINTS = ("const", "format", "pattern", "minLength", "maxLength", "minimum", "maximum", "exclusiveMinimum",
-               "exclusiveMaximum", "minItems", "maxItems", "uniqueItems", "multipleOf")
+CONSTRAINTS = (
+    "const",
+    "format",
+    "pattern",
+    "minLength",
+    "maxLength",
+    "minimum",
+    "maximum",
+    "exclusiveMinimum",
+    "exclusiveMaximum",
+    "minItems",
+    "maxItems",
+    "uniqueItems",
+    "multipleOf",
+)
 
 
 @dataclass(frozen=True)
@@ -41,8 +54,9 @@ class Difference:
         return f"{verdict}: {self.event}: {self.field or '(the event)'}: {self.words}"
 
 
-def differences(released: dict[str, dict[str, Any]], current: dict[str, dict[str, Any]],
-                upcast: frozenset[str] = frozenset()) -> list[Difference]:
+def differences(
+    released: dict[str, dict[str, Any]], current: dict[str, dict[str, Any]], upcast: frozenset[str] = frozenset()
+) -> list[Difference]:
     """Every difference between the released schemas and the code's, by CloudEvents type; a
     released type the code no longer has is fine only if ``upcast`` (it has an upcaster)."""
     found: list[Difference] = []
@@ -51,8 +65,15 @@ def differences(released: dict[str, dict[str, Any]], current: dict[str, dict[str
             if event in upcast:
                 found.append(Difference(event, "", "replaced by a new version; an upcaster reads it", False))
             else:
-                found.append(Difference(event, "", "the event type is gone and no upcaster reads it (bump the "
-                                        "version and register an upcaster from this one)", True))
+                found.append(
+                    Difference(
+                        event,
+                        "",
+                        "the event type is gone and no upcaster reads it (bump the "
+                        "version and register an upcaster from this one)",
+                        True,
+                    )
+                )
             continue
         _compare(event, "", old, current[event], old, current[event], found)
     for event in sorted(set(current) - set(released)):
@@ -74,20 +95,31 @@ def _resolve(node: dict[str, Any], root: dict[str, Any]) -> dict[str, Any]:
 def _branches(node: dict[str, Any], root: dict[str, Any]) -> tuple[list[dict[str, Any]], bool]:
     """The alternatives of a node (``anyOf``) other than null, and whether null is one."""
     options = [_resolve(o, root) for o in node.get("anyOf", node.get("oneOf", [node]))]
-    return [o for o in options if o.get("type") != "null"], len(options) != len([o for o in options
-                                                                               if o.get("type") != "null"])
+    return [o for o in options if o.get("type") != "null"], len(options) != len(
+        [o for o in options if o.get("type") != "null"]
+    )
 
 
-def _compare(event: str, field: str, old: dict[str, Any], new: dict[str, Any], old_root: dict[str, Any],
-             new_root: dict[str, Any], found: list[Difference]) -> None:
+def _compare(
+    event: str,
+    field: str,
+    old: dict[str, Any],
+    new: dict[str, Any],
+    old_root: dict[str, Any],
+    new_root: dict[str, Any],
+    found: list[Difference],
+) -> None:
     def say(words: str, is_breaking: bool = True) -> None:
         found.append(Difference(event, field, words, is_breaking))
 
     old, new = _resolve(old, old_root), _resolve(new, new_root)
     (old_options, old_null), (new_options, new_null) = _branches(old, old_root), _branches(new, new_root)
     if old_null != new_null:
-        say("may now be null (a subscriber would refuse it)" if new_null else
-            "may no longer be null (events already stored hold nulls)")
+        say(
+            "may now be null (a subscriber would refuse it)"
+            if new_null
+            else "may no longer be null (events already stored hold nulls)"
+        )
     if len(old_options) != 1 or len(new_options) != 1:
         if _canonical(old_options, old_root) != _canonical(new_options, new_root):
             say("its alternatives changed")
@@ -113,12 +145,12 @@ def _compare(event: str, field: str, old: dict[str, Any], new: dict[str, Any], o
     for name in old_props:
         path = f"{field}.{name}" if field else name
         if name not in new_props:
-            found.append(Difference(event, path, "the field was removed (or renamed): a subscriber reading it "
-                                    "would fail", True))
+            found.append(
+                Difference(event, path, "the field was removed (or renamed): a subscriber reading it would fail", True)
+            )
             continue
         if name in old_required and name not in new_required:
-            found.append(Difference(event, path, "is no longer required: a subscriber counting on it would fail",
-                                    True))
+            found.append(Difference(event, path, "is no longer required: a subscriber counting on it would fail", True))
         _compare(event, path, old_props[name], new_props[name], old_root, new_root, found)
     for name in new_props:
         if name not in old_props:
@@ -137,6 +169,7 @@ def _canonical(options: list[dict[str, Any]], root: dict[str, Any]) -> list[str]
         if isinstance(node, list):
             return [strip(v) for v in node]
         return node
+
     return sorted(json.dumps(strip(o), sort_keys=True) for o in options)
 
 

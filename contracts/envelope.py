@@ -18,7 +18,12 @@ CONTENT_TYPE = "application/json"
 # Header names of the binary mode (CloudEvents Kafka protocol binding 1.0, section 3.2.3).
 # The two extension attributes are ours; CloudEvents names must be lower-case alphanumerics.
 H_ID, H_TYPE, H_SOURCE, H_SUBJECT, H_TIME, H_SPECVERSION = (
-    "ce_id", "ce_type", "ce_source", "ce_subject", "ce_time", "ce_specversion",
+    "ce_id",
+    "ce_type",
+    "ce_source",
+    "ce_subject",
+    "ce_time",
+    "ce_specversion",
 )
 H_CORRELATION, H_CAUSATION = "ce_correlationid", "ce_causationid"
 H_CONTENT_TYPE, H_TRACEPARENT, H_TRACESTATE = "content-type", "traceparent", "tracestate"
@@ -53,33 +58,40 @@ class Envelope(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    id: str = Field(description="Unique id of this event; consumers deduplicate on it.",
-                    examples=["0b6f1c2e-8a4e-5d7c-9a57-3f1d1b2e4c6a"])
-    type: str = Field(description="Stable event type with its schema version.",
-                      examples=["complaints.intake.ComplaintFiled.v1"])
-    source: str = Field(description="The service that emitted the event.",
-                        examples=["/services/intake"])
-    subject: str = Field(description="The complaint (or other aggregate) the event is about; "
-                                     "the Kafka message key.",
-                         examples=["c-2026-000042"])
-    time: AwareDatetime = Field(description="When the event happened (RFC 3339, with offset).",
-                                examples=["2026-11-29T14:03:07.120Z"])
+    id: str = Field(
+        description="Unique id of this event; consumers deduplicate on it.",
+        examples=["0b6f1c2e-8a4e-5d7c-9a57-3f1d1b2e4c6a"],
+    )
+    type: str = Field(
+        description="Stable event type with its schema version.", examples=["complaints.intake.ComplaintFiled.v1"]
+    )
+    source: str = Field(description="The service that emitted the event.", examples=["/services/intake"])
+    subject: str = Field(
+        description="The complaint (or other aggregate) the event is about; the Kafka message key.",
+        examples=["c-2026-000042"],
+    )
+    time: AwareDatetime = Field(
+        description="When the event happened (RFC 3339, with offset).", examples=["2026-11-29T14:03:07.120Z"]
+    )
     specversion: str = Field(default=SPECVERSION, description="CloudEvents version.", examples=["1.0"])
-    datacontenttype: str = Field(default=CONTENT_TYPE, description="Media type of data.",
-                                 examples=["application/json"])
-    correlationid: str = Field(description="Id shared by every event of one conversation, "
-                                           "from the first request on.",
-                               examples=["req-5f2c9a61"])
-    causationid: str | None = Field(default=None,
-                                    description="Id of the event or request that caused this one.",
-                                    examples=["req-5f2c9a61"])
-    traceparent: str | None = Field(default=None, description="W3C trace context of the producer.",
-                                    examples=["00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"])
-    tracestate: str | None = Field(default=None, description="W3C trace state, if any.",
-                                   examples=["vendor=opaque"])
-    data: dict[str, Any] = Field(description="The event payload as JSON (already JSON-ready: "
-                                             "build it with model_dump(mode='json')).",
-                                 examples=[{"complaint_id": "c-2026-000042"}])
+    datacontenttype: str = Field(default=CONTENT_TYPE, description="Media type of data.", examples=["application/json"])
+    correlationid: str = Field(
+        description="Id shared by every event of one conversation, from the first request on.",
+        examples=["req-5f2c9a61"],
+    )
+    causationid: str | None = Field(
+        default=None, description="Id of the event or request that caused this one.", examples=["req-5f2c9a61"]
+    )
+    traceparent: str | None = Field(
+        default=None,
+        description="W3C trace context of the producer.",
+        examples=["00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"],
+    )
+    tracestate: str | None = Field(default=None, description="W3C trace state, if any.", examples=["vendor=opaque"])
+    data: dict[str, Any] = Field(
+        description="The event payload as JSON (already JSON-ready: build it with model_dump(mode='json')).",
+        examples=[{"complaint_id": "c-2026-000042"}],
+    )
 
 
 class MalformedMessage(ValueError):
@@ -102,8 +114,11 @@ def to_kafka(envelope: Envelope) -> tuple[bytes, bytes, list[tuple[str, bytes]]]
         (H_CONTENT_TYPE, envelope.datacontenttype),
         (H_CORRELATION, envelope.correlationid),
     ]
-    optional = ((H_CAUSATION, envelope.causationid), (H_TRACEPARENT, envelope.traceparent),
-                (H_TRACESTATE, envelope.tracestate))
+    optional = (
+        (H_CAUSATION, envelope.causationid),
+        (H_TRACEPARENT, envelope.traceparent),
+        (H_TRACESTATE, envelope.tracestate),
+    )
     headers += [(k, v) for k, v in optional if v]
     value = json.dumps(envelope.data, separators=(",", ":"), ensure_ascii=False).encode()
     return envelope.subject.encode(), value, [(k, v.encode()) for k, v in headers]
@@ -127,11 +142,18 @@ def from_kafka(value: bytes | None, headers: list[tuple[str, bytes | None]] | No
         raise MalformedMessage("payload must be a JSON object")
     try:
         return Envelope(
-            id=h[H_ID], type=h[H_TYPE], source=h[H_SOURCE], subject=h[H_SUBJECT],
-            time=h[H_TIME], specversion=h.get(H_SPECVERSION) or SPECVERSION,
+            id=h[H_ID],
+            type=h[H_TYPE],
+            source=h[H_SOURCE],
+            subject=h[H_SUBJECT],
+            time=h[H_TIME],
+            specversion=h.get(H_SPECVERSION) or SPECVERSION,
             datacontenttype=h.get(H_CONTENT_TYPE) or CONTENT_TYPE,
-            correlationid=h[H_CORRELATION], causationid=h.get(H_CAUSATION),
-            traceparent=h.get(H_TRACEPARENT), tracestate=h.get(H_TRACESTATE), data=data,
+            correlationid=h[H_CORRELATION],
+            causationid=h.get(H_CAUSATION),
+            traceparent=h.get(H_TRACEPARENT),
+            tracestate=h.get(H_TRACESTATE),
+            data=data,
         )
     except ValidationError as exc:
         raise MalformedMessage(f"invalid CloudEvents attributes: {exc}") from None
@@ -158,11 +180,13 @@ class Registry:
 
     def upcaster(self, old_type: str, new_type: str):
         """Decorator: ``fn(data: dict) -> dict`` turning ``old_type`` data into ``new_type`` data."""
+
         def wrap(fn):
             if old_type in self._upcasters:
                 raise ValueError(f"upcaster for {old_type} registered twice")
             self._upcasters[old_type] = (new_type, fn)
             return fn
+
         return wrap
 
     def types(self) -> dict[str, type[Event]]:
@@ -197,4 +221,3 @@ registry = Registry()
 def event(cls: type[Event]) -> type[Event]:
     """Class decorator: register a public event in the shared registry."""
     return registry.register(cls)
-

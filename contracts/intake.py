@@ -94,27 +94,38 @@ class Complainant(BaseModel):
     """
 
     model_config = ConfigDict(
-        frozen=True, extra="forbid",
-        json_schema_extra={"anyOf": [{"required": [n]} for n in
-                                     ("customer_id", "seller_id", "email", "phone", "social_handle")]},
+        frozen=True,
+        extra="forbid",
+        json_schema_extra={
+            "anyOf": [{"required": [n]} for n in ("customer_id", "seller_id", "email", "phone", "social_handle")]
+        },
     )
 
-    customer_id: str | None = Field(default=None, description="Customer account id, if known.",
-                                    examples=["cust-7781204"])
-    seller_id: str | None = Field(default=None, description="Marketplace seller id, if the "
-                                  "complainant is a seller.", examples=["sell-00311"])
-    email: str | None = Field(default=None, pattern=r"^[^@\s]+@[^@\s]+$",
-                              description="Email address for replies and the closure question.",
-                              examples=["sam.okafor@example.com"])
-    phone: str | None = Field(default=None, pattern=E164,
-                              description="Phone number in E.164, for callbacks.",
-                              examples=["+447700900123"])
-    social_handle: str | None = Field(default=None, max_length=120, pattern=r"^[a-z]+:[^\s]+$",
-                                      description="Social account, as <platform>:<handle>, for replies "
-                                                  "on the platform.", examples=["x:sam_okafor"])
-    display_name: str | None = Field(default=None, max_length=200,
-                                     description="How agents address the complainant.",
-                                     examples=["Sam Okafor"])
+    customer_id: str | None = Field(
+        default=None, description="Customer account id, if known.", examples=["cust-7781204"]
+    )
+    seller_id: str | None = Field(
+        default=None, description="Marketplace seller id, if the complainant is a seller.", examples=["sell-00311"]
+    )
+    email: str | None = Field(
+        default=None,
+        pattern=r"^[^@\s]+@[^@\s]+$",
+        description="Email address for replies and the closure question.",
+        examples=["sam.okafor@example.com"],
+    )
+    phone: str | None = Field(
+        default=None, pattern=E164, description="Phone number in E.164, for callbacks.", examples=["+447700900123"]
+    )
+    social_handle: str | None = Field(
+        default=None,
+        max_length=120,
+        pattern=r"^[a-z]+:[^\s]+$",
+        description="Social account, as <platform>:<handle>, for replies on the platform.",
+        examples=["x:sam_okafor"],
+    )
+    display_name: str | None = Field(
+        default=None, max_length=200, description="How agents address the complainant.", examples=["Sam Okafor"]
+    )
 
     @model_validator(mode="after")
     def _reachable(self) -> Complainant:
@@ -130,35 +141,42 @@ class ComplaintFiled(Event):
 
     type_name = "complaints.intake.ComplaintFiled"
 
-    complaint_id: str = Field(min_length=1, description="Id of the new complaint; the Kafka key.",
-                              examples=["c-2026-000042"])
-    category: Category = Field(description="What the complaint is about.",
-                               examples=[Category.DELIVERY_DRIVER_CONDUCT])
-    description: str = Field(min_length=1, max_length=5000,
-                             description="The complaint in the complainant's own words.",
-                             examples=["The driver reversed onto the pavement and nearly hit me."])
+    complaint_id: str = Field(
+        min_length=1, description="Id of the new complaint; the Kafka key.", examples=["c-2026-000042"]
+    )
+    category: Category = Field(description="What the complaint is about.", examples=[Category.DELIVERY_DRIVER_CONDUCT])
+    description: str = Field(
+        min_length=1,
+        max_length=5000,
+        description="The complaint in the complainant's own words.",
+        examples=["The driver reversed onto the pavement and nearly hit me."],
+    )
     channel: Channel = Field(description="How the complaint reached us.", examples=[Channel.WEB])
-    complainant: Complainant = Field(description="Who complains and how to reach them.",
-                                     examples=[{"customer_id": "cust-7781204",
-                                                "phone": "+447700900123"}])
-    order_id: str | None = Field(default=None, description="The order concerned, if any.",
-                                 examples=["ord-114-5523190"])
-    tracking_numbers: list[str] = Field(default_factory=list,
-                                        description="Carrier tracking numbers concerned.",
-                                        examples=[["1Z999AA10123456784"]])
-    filed_at: AwareDatetime = Field(description="When the complainant filed it.",
-                                    examples=["2026-03-14T09:12:03Z"])
+    complainant: Complainant = Field(
+        description="Who complains and how to reach them.",
+        examples=[{"customer_id": "cust-7781204", "phone": "+447700900123"}],
+    )
+    order_id: str | None = Field(default=None, description="The order concerned, if any.", examples=["ord-114-5523190"])
+    tracking_numbers: list[str] = Field(
+        default_factory=list, description="Carrier tracking numbers concerned.", examples=[["1Z999AA10123456784"]]
+    )
+    filed_at: AwareDatetime = Field(description="When the complainant filed it.", examples=["2026-03-14T09:12:03Z"])
     # Both added after v1 shipped, hence the defaults: older messages lack them.
-    assurance: Assurance = Field(default=Assurance.UNVERIFIED,
-                                 description="How sure we are of the complainant's identity; "
-                                             "absent in messages from before it existed "
-                                             "(read as unverified).",
-                                 examples=[Assurance.AUTHENTICATED])
-    contact_id: str | None = Field(default=None, min_length=1,
-                                   description="Id of the contact that opened the complaint (the "
-                                               "web submission, email or social post); later "
-                                               "contacts join it as ComplaintLinked.",
-                                   examples=["ct-2026-000311"])
+    assurance: Assurance = Field(
+        default=Assurance.UNVERIFIED,
+        description="How sure we are of the complainant's identity; "
+        "absent in messages from before it existed "
+        "(read as unverified).",
+        examples=[Assurance.AUTHENTICATED],
+    )
+    contact_id: str | None = Field(
+        default=None,
+        min_length=1,
+        description="Id of the contact that opened the complaint (the "
+        "web submission, email or social post); later "
+        "contacts join it as ComplaintLinked.",
+        examples=["ct-2026-000311"],
+    )
 
 
 @event
@@ -170,17 +188,15 @@ class CallbackRequested(Event):
 
     type_name = "complaints.intake.CallbackRequested"
 
-    complaint_id: str = Field(min_length=1, description="The complaint the call is about.",
-                              examples=["c-2026-000042"])
-    callback_id: str = Field(min_length=1, description="Id of this callback request.",
-                             examples=["cb-2026-000107"])
-    phone: str = Field(pattern=E164, description="Number to call, in E.164.",
-                       examples=["+447700900123"])
-    requested_at: AwareDatetime = Field(description="When the callback was asked for.",
-                                        examples=["2026-03-14T09:12:05Z"])
-    preferred_language: str = Field(default="en", pattern=BCP47,
-                                    description="Language for the call, as a BCP 47 tag.",
-                                    examples=["en-GB"])
+    complaint_id: str = Field(min_length=1, description="The complaint the call is about.", examples=["c-2026-000042"])
+    callback_id: str = Field(min_length=1, description="Id of this callback request.", examples=["cb-2026-000107"])
+    phone: str = Field(pattern=E164, description="Number to call, in E.164.", examples=["+447700900123"])
+    requested_at: AwareDatetime = Field(
+        description="When the callback was asked for.", examples=["2026-03-14T09:12:05Z"]
+    )
+    preferred_language: str = Field(
+        default="en", pattern=BCP47, description="Language for the call, as a BCP 47 tag.", examples=["en-GB"]
+    )
 
 
 #: Who can cancel a callback: the complainant, an agent, or the platform (e.g. a duplicate).
@@ -193,14 +209,12 @@ class CallbackCancelled(Event):
 
     type_name = "complaints.intake.CallbackCancelled"
 
-    complaint_id: str = Field(min_length=1, description="The complaint the call was about.",
-                              examples=["c-2026-000042"])
-    callback_id: str = Field(min_length=1, description="The callback request cancelled.",
-                             examples=["cb-2026-000107"])
-    cancelled_at: AwareDatetime = Field(description="When it was cancelled.",
-                                        examples=["2026-03-14T09:12:41Z"])
-    by: CancelledBy = Field(description="Who cancelled it: the customer, an agent, or the system.",
-                            examples=["customer"])
+    complaint_id: str = Field(min_length=1, description="The complaint the call was about.", examples=["c-2026-000042"])
+    callback_id: str = Field(min_length=1, description="The callback request cancelled.", examples=["cb-2026-000107"])
+    cancelled_at: AwareDatetime = Field(description="When it was cancelled.", examples=["2026-03-14T09:12:41Z"])
+    by: CancelledBy = Field(
+        description="Who cancelled it: the customer, an agent, or the system.", examples=["customer"]
+    )
 
 
 @event
@@ -213,14 +227,15 @@ class ClosureAnswered(Event):
 
     type_name = "complaints.intake.ClosureAnswered"
 
-    complaint_id: str = Field(min_length=1, description="The complaint asked about.",
-                              examples=["c-2026-000042"])
-    answer: Literal["yes", "no"] = Field(description="yes: it is closed; no: it is still a problem.",
-                                         examples=["yes"])
-    reason: str = Field(default="", max_length=2000, description="What is still wrong, for a no "
-                        "(the complainant's words; empty for a yes).", examples=[""])
-    answered_at: AwareDatetime = Field(description="When the complainant answered.",
-                                       examples=["2026-03-16T08:03:11Z"])
+    complaint_id: str = Field(min_length=1, description="The complaint asked about.", examples=["c-2026-000042"])
+    answer: Literal["yes", "no"] = Field(description="yes: it is closed; no: it is still a problem.", examples=["yes"])
+    reason: str = Field(
+        default="",
+        max_length=2000,
+        description="What is still wrong, for a no (the complainant's words; empty for a yes).",
+        examples=[""],
+    )
+    answered_at: AwareDatetime = Field(description="When the complainant answered.", examples=["2026-03-16T08:03:11Z"])
 
 
 @event
@@ -233,29 +248,38 @@ class CustomerMessageReceived(Event):
 
     type_name = "complaints.intake.CustomerMessageReceived"
 
-    complaint_id: str = Field(min_length=1, description="The case the message belongs to.",
-                              examples=["c-2026-000042"])
-    message_id: str = Field(min_length=1, description="Id of the message (for email its "
-                            "Message-ID); a message seen before is not recorded twice.",
-                            examples=["<CAH7kR3u9xqT2w@mail.example.com>"])
+    complaint_id: str = Field(min_length=1, description="The case the message belongs to.", examples=["c-2026-000042"])
+    message_id: str = Field(
+        min_length=1,
+        description="Id of the message (for email its Message-ID); a message seen before is not recorded twice.",
+        examples=["<CAH7kR3u9xqT2w@mail.example.com>"],
+    )
     channel: Channel = Field(description="How the message reached us.", examples=[Channel.EMAIL])
-    text: str = Field(min_length=1, max_length=20000,
-                      description="The message text (plain text; quoted history removed "
-                                  "where it could be recognised).",
-                      examples=["Yes, it's closed. Thank you for calling me so quickly."])
-    sender: str = Field(min_length=1, max_length=320,
-                        description="Who sent it: an email address or a social handle.",
-                        examples=["sam.okafor@example.com"])
+    text: str = Field(
+        min_length=1,
+        max_length=20000,
+        description="The message text (plain text; quoted history removed where it could be recognised).",
+        examples=["Yes, it's closed. Thank you for calling me so quickly."],
+    )
+    sender: str = Field(
+        min_length=1,
+        max_length=320,
+        description="Who sent it: an email address or a social handle.",
+        examples=["sam.okafor@example.com"],
+    )
     # Not ``subject``: that name is Event.subject(), the Kafka key.
-    subject_line: str | None = Field(default=None, max_length=998,
-                                     description="Email subject line, if any.",
-                                     examples=["Re: Is your complaint c-2026-000042 closed?"])
-    in_reply_to: str | None = Field(default=None,
-                                    description="Id of the message this one answers "
-                                                "(email In-Reply-To, social reply-to id), if any.",
-                                    examples=["<closure.c-2026-000042@complaints.example.com>"])
-    received_at: AwareDatetime = Field(description="When we received it.",
-                                       examples=["2026-03-14T09:31:17Z"])
+    subject_line: str | None = Field(
+        default=None,
+        max_length=998,
+        description="Email subject line, if any.",
+        examples=["Re: Is your complaint c-2026-000042 closed?"],
+    )
+    in_reply_to: str | None = Field(
+        default=None,
+        description="Id of the message this one answers (email In-Reply-To, social reply-to id), if any.",
+        examples=["<closure.c-2026-000042@complaints.example.com>"],
+    )
+    received_at: AwareDatetime = Field(description="When we received it.", examples=["2026-03-14T09:31:17Z"])
 
 
 @event
@@ -269,21 +293,25 @@ class ComplaintLinked(Event):
 
     type_name = "complaints.intake.ComplaintLinked"
 
-    complaint_id: str = Field(min_length=1, description="The open case the contact joined.",
-                              examples=["c-2026-000042"])
-    contact_id: str = Field(min_length=1, description="Id of the new contact.",
-                            examples=["ct-2026-000318"])
-    channel: Channel = Field(description="How the new contact reached us.",
-                             examples=[Channel.SOCIAL])
-    order_id: str | None = Field(default=None, description="The order the contact is about.",
-                                 examples=["ord-114-5523190"])
-    text: str = Field(min_length=1, max_length=20000, description="What the contact said.",
-                      examples=["@shop your van nearly ran me over on Elm Road this morning"])
-    sender: str = Field(min_length=1, max_length=320,
-                        description="Who sent it: an email address or a social handle.",
-                        examples=["@samokafor"])
-    linked_at: AwareDatetime = Field(description="When the contact joined the case.",
-                                     examples=["2026-03-14T09:20:44Z"])
+    complaint_id: str = Field(min_length=1, description="The open case the contact joined.", examples=["c-2026-000042"])
+    contact_id: str = Field(min_length=1, description="Id of the new contact.", examples=["ct-2026-000318"])
+    channel: Channel = Field(description="How the new contact reached us.", examples=[Channel.SOCIAL])
+    order_id: str | None = Field(
+        default=None, description="The order the contact is about.", examples=["ord-114-5523190"]
+    )
+    text: str = Field(
+        min_length=1,
+        max_length=20000,
+        description="What the contact said.",
+        examples=["@shop your van nearly ran me over on Elm Road this morning"],
+    )
+    sender: str = Field(
+        min_length=1,
+        max_length=320,
+        description="Who sent it: an email address or a social handle.",
+        examples=["@samokafor"],
+    )
+    linked_at: AwareDatetime = Field(description="When the contact joined the case.", examples=["2026-03-14T09:20:44Z"])
 
 
 @event
@@ -302,30 +330,37 @@ class VerificationCodeRequested(Event):
     type_name = "complaints.intake.VerificationCodeRequested"
     version = 2
 
-    verification_id: str = Field(min_length=1, description="Id of the verification, derived "
-                                 "from the order or seller account and the channel; the Kafka key.",
-                                 examples=["ver-3c1f8e2a-6b7d-5e90-a4c2-91d0f7b3e815"])
-    channel: Literal["email", "sms"] = Field(description="How to send the code.",
-                                             examples=["email"])
-    destination: str = Field(min_length=1, max_length=320,
-                             description="Where to send it: the email address or E.164 phone "
-                                         "number on file.",
-                             examples=["lena@marshandco.example.com"])
-    code_digest: str = Field(max_length=64, description="HMAC-SHA256 (hex) of the verification id and "
-                             "the code under intake's signing key: what an entered code is checked "
-                             "against. Empty when read from version 1 (that code is void).",
-                             examples=["9f2c0d5e7a41b8c3e6d9f0a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5"])
-    code_sealed: str = Field(max_length=200, description="The code sealed for notify alone (X25519, "
-                             "HKDF-SHA256, AES-256-GCM bound to the verification id; base64): nobody "
-                             "else can read it. Empty when read from version 1 (nothing is sent).",
-                             examples=["hYHYovC_QNq-prwX6dacH0l4_yhpv5-U12pV_xX96jsAAAAAAAAAAAAAAAAA"])
-    expires_at: AwareDatetime = Field(description="After this the code is refused.",
-                                      examples=["2026-03-14T09:25:00Z"])
-    requested_at: AwareDatetime = Field(description="When the code was asked for.",
-                                        examples=["2026-03-14T09:15:00Z"])
-    purpose: Literal["file_complaint"] = Field(default="file_complaint",
-                                               description="What the code lets the person do.",
-                                               examples=["file_complaint"])
+    verification_id: str = Field(
+        min_length=1,
+        description="Id of the verification, derived from the order or seller account and the channel; the Kafka key.",
+        examples=["ver-3c1f8e2a-6b7d-5e90-a4c2-91d0f7b3e815"],
+    )
+    channel: Literal["email", "sms"] = Field(description="How to send the code.", examples=["email"])
+    destination: str = Field(
+        min_length=1,
+        max_length=320,
+        description="Where to send it: the email address or E.164 phone number on file.",
+        examples=["lena@marshandco.example.com"],
+    )
+    code_digest: str = Field(
+        max_length=64,
+        description="HMAC-SHA256 (hex) of the verification id and "
+        "the code under intake's signing key: what an entered code is checked "
+        "against. Empty when read from version 1 (that code is void).",
+        examples=["9f2c0d5e7a41b8c3e6d9f0a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5"],
+    )
+    code_sealed: str = Field(
+        max_length=200,
+        description="The code sealed for notify alone (X25519, "
+        "HKDF-SHA256, AES-256-GCM bound to the verification id; base64): nobody "
+        "else can read it. Empty when read from version 1 (nothing is sent).",
+        examples=["hYHYovC_QNq-prwX6dacH0l4_yhpv5-U12pV_xX96jsAAAAAAAAAAAAAAAAA"],
+    )
+    expires_at: AwareDatetime = Field(description="After this the code is refused.", examples=["2026-03-14T09:25:00Z"])
+    requested_at: AwareDatetime = Field(description="When the code was asked for.", examples=["2026-03-14T09:15:00Z"])
+    purpose: Literal["file_complaint"] = Field(
+        default="file_complaint", description="What the code lets the person do.", examples=["file_complaint"]
+    )
 
     def subject(self) -> str:
         return self.verification_id
@@ -344,23 +379,33 @@ class ContactVerified(Event):
 
     type_name = "complaints.intake.ContactVerified"
 
-    verification_id: str = Field(min_length=1, description="The verification; the Kafka key.",
-                                 examples=["ver-3c1f8e2a-6b7d-5e90-a4c2-91d0f7b3e815"])
-    destination: str = Field(min_length=1, max_length=320,
-                             description="The email address or E.164 phone number proved.",
-                             examples=["lena@marshandco.example.com"])
-    order_id: str | None = Field(default=None, description="The order whose contact on file "
-                                 "it is, if any.", examples=["ord-207-8812044"])
-    seller_id: str | None = Field(default=None, description="The seller account whose contact "
-                                  "on file it is, if any.", examples=["sell-00311"])
-    verified_at: AwareDatetime = Field(description="When the right code was entered.",
-                                       examples=["2026-03-14T09:16:12Z"])
+    verification_id: str = Field(
+        min_length=1,
+        description="The verification; the Kafka key.",
+        examples=["ver-3c1f8e2a-6b7d-5e90-a4c2-91d0f7b3e815"],
+    )
+    destination: str = Field(
+        min_length=1,
+        max_length=320,
+        description="The email address or E.164 phone number proved.",
+        examples=["lena@marshandco.example.com"],
+    )
+    order_id: str | None = Field(
+        default=None, description="The order whose contact on file it is, if any.", examples=["ord-207-8812044"]
+    )
+    seller_id: str | None = Field(
+        default=None, description="The seller account whose contact on file it is, if any.", examples=["sell-00311"]
+    )
+    verified_at: AwareDatetime = Field(
+        description="When the right code was entered.", examples=["2026-03-14T09:16:12Z"]
+    )
 
     def subject(self) -> str:
         return self.verification_id
 
 
 # --- private: kept in intake's own log (the store decodes them), never published ---------------
+
 
 @event
 class VerificationAttemptFailed(Event):
@@ -369,12 +414,11 @@ class VerificationAttemptFailed(Event):
     type_name = "complaints.intake.VerificationAttemptFailed"
     public = False
 
-    verification_id: str = Field(min_length=1, description="The verification.",
-                                 examples=["ver-3c1f8e2a-6b7d-5e90-a4c2-91d0f7b3e815"])
-    attempts: int = Field(ge=1, description="Failed attempts in a row, this one included.",
-                          examples=[2])
-    failed_at: AwareDatetime = Field(description="When the code was refused.",
-                                     examples=["2026-03-14T09:15:48Z"])
+    verification_id: str = Field(
+        min_length=1, description="The verification.", examples=["ver-3c1f8e2a-6b7d-5e90-a4c2-91d0f7b3e815"]
+    )
+    attempts: int = Field(ge=1, description="Failed attempts in a row, this one included.", examples=[2])
+    failed_at: AwareDatetime = Field(description="When the code was refused.", examples=["2026-03-14T09:15:48Z"])
 
     def subject(self) -> str:
         return self.verification_id
@@ -390,12 +434,13 @@ class VerificationLocked(Event):
     type_name = "complaints.intake.VerificationLocked"
     public = False
 
-    verification_id: str = Field(min_length=1, description="The verification.",
-                                 examples=["ver-3c1f8e2a-6b7d-5e90-a4c2-91d0f7b3e815"])
-    locked_at: AwareDatetime = Field(description="When the lock began.",
-                                     examples=["2026-03-14T09:17:30Z"])
-    locked_until: AwareDatetime = Field(description="When a new code may be asked for.",
-                                        examples=["2026-03-14T10:17:30Z"])
+    verification_id: str = Field(
+        min_length=1, description="The verification.", examples=["ver-3c1f8e2a-6b7d-5e90-a4c2-91d0f7b3e815"]
+    )
+    locked_at: AwareDatetime = Field(description="When the lock began.", examples=["2026-03-14T09:17:30Z"])
+    locked_until: AwareDatetime = Field(
+        description="When a new code may be asked for.", examples=["2026-03-14T10:17:30Z"]
+    )
 
     def subject(self) -> str:
         return self.verification_id
@@ -409,19 +454,20 @@ class CaseOpenedForOrder(Event):
     public = False
 
     order_id: str = Field(min_length=1, description="The order.", examples=["ord-114-5523190"])
-    complaint_id: str = Field(min_length=1, description="Its open case.",
-                              examples=["c-2026-000042"])
-    opened_at: AwareDatetime = Field(description="When the case was opened for it.",
-                                     examples=["2026-03-14T09:12:03Z"])
+    complaint_id: str = Field(min_length=1, description="Its open case.", examples=["c-2026-000042"])
+    opened_at: AwareDatetime = Field(description="When the case was opened for it.", examples=["2026-03-14T09:12:03Z"])
     # Added later, hence the default: a case opened before it has no proven owner, and nobody joins it.
-    owner: str | None = Field(default=None, min_length=1,
-                              description="Who proved to be the complainant, the only one whose later "
-                                          "contacts about the order join this case: customer:<id> (a "
-                                          "customer's login, or the customer of the order for a proactive "
-                                          "case) or contact:<email or phone> (verified by one-time code). "
-                                          "Absent in events from before it existed: such a case is "
-                                          "joined by nobody.",
-                              examples=["customer:cust-7781204"])
+    owner: str | None = Field(
+        default=None,
+        min_length=1,
+        description="Who proved to be the complainant, the only one whose later "
+        "contacts about the order join this case: customer:<id> (a "
+        "customer's login, or the customer of the order for a proactive "
+        "case) or contact:<email or phone> (verified by one-time code). "
+        "Absent in events from before it existed: such a case is "
+        "joined by nobody.",
+        examples=["customer:cust-7781204"],
+    )
 
     def subject(self) -> str:
         return self.order_id
@@ -435,10 +481,8 @@ class CaseClosedForOrder(Event):
     public = False
 
     order_id: str = Field(min_length=1, description="The order.", examples=["ord-114-5523190"])
-    complaint_id: str = Field(min_length=1, description="The case that was closed.",
-                              examples=["c-2026-000042"])
-    closed_at: AwareDatetime = Field(description="When it was closed.",
-                                     examples=["2026-03-14T09:31:20Z"])
+    complaint_id: str = Field(min_length=1, description="The case that was closed.", examples=["c-2026-000042"])
+    closed_at: AwareDatetime = Field(description="When it was closed.", examples=["2026-03-14T09:31:20Z"])
 
     def subject(self) -> str:
         return self.order_id

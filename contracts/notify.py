@@ -24,6 +24,7 @@ Alternative = Literal["callback", "sms", "human", "none"]
 
 # --- the closure loop: "is this closed?" ----------------------------------------------------------
 
+
 @event
 class ClosureConfirmationRequested(Event):
     """Emitted when the "Is this closed?" email is to be sent: after a resolution, or as a reminder.
@@ -34,26 +35,38 @@ class ClosureConfirmationRequested(Event):
 
     type_name = "complaints.notify.ClosureConfirmationRequested"
 
-    complaint_id: str = Field(min_length=1, description="The case; the Kafka key.",
-                              examples=["c-2026-000042"])
-    message_id: str = Field(min_length=1, max_length=998,
-                            description="Message-ID of the email; one per intent, so a resend "
-                                        "after a crash is recognised and not sent twice.",
-                            examples=["<closure.c-2026-000042.1@complaints.example.com>"])
-    to: str = Field(pattern=EMAIL, max_length=320, description="The complainant's email address.",
-                    examples=["sam.okafor@example.com"])
-    recap: str = Field(min_length=1, max_length=5000, description="What was done, for the "
-                       "complainant.",
-                       examples=["We reported the driver to our logistics partner."])
-    next_steps: list[str] = Field(default_factory=list, description="What happens next, and when.",
-                                  examples=[["The partner team will tell you what they did "
-                                             "within 5 working days."]])
-    yes_url_expires_at: AwareDatetime = Field(description="When the one-click links stop working.",
-                                              examples=["2026-03-21T09:29:31Z"])
-    requested_at: AwareDatetime = Field(description="When the email was asked for.",
-                                        examples=["2026-03-14T09:29:31Z"])
-    reminder: bool = Field(default=False, description="True for the one reminder of an "
-                           "unanswered question.", examples=[False])
+    complaint_id: str = Field(min_length=1, description="The case; the Kafka key.", examples=["c-2026-000042"])
+    message_id: str = Field(
+        min_length=1,
+        max_length=998,
+        description="Message-ID of the email; one per intent, so a resend "
+        "after a crash is recognised and not sent twice.",
+        examples=["<closure.c-2026-000042.1@complaints.example.com>"],
+    )
+    to: str = Field(
+        pattern=EMAIL,
+        max_length=320,
+        description="The complainant's email address.",
+        examples=["sam.okafor@example.com"],
+    )
+    recap: str = Field(
+        min_length=1,
+        max_length=5000,
+        description="What was done, for the complainant.",
+        examples=["We reported the driver to our logistics partner."],
+    )
+    next_steps: list[str] = Field(
+        default_factory=list,
+        description="What happens next, and when.",
+        examples=[["The partner team will tell you what they did within 5 working days."]],
+    )
+    yes_url_expires_at: AwareDatetime = Field(
+        description="When the one-click links stop working.", examples=["2026-03-21T09:29:31Z"]
+    )
+    requested_at: AwareDatetime = Field(description="When the email was asked for.", examples=["2026-03-14T09:29:31Z"])
+    reminder: bool = Field(
+        default=False, description="True for the one reminder of an unanswered question.", examples=[False]
+    )
 
 
 @event
@@ -62,12 +75,9 @@ class CustomerConfirmedClosed(Event):
 
     type_name = "complaints.notify.CustomerConfirmedClosed"
 
-    complaint_id: str = Field(min_length=1, description="The case; the Kafka key.",
-                              examples=["c-2026-000042"])
-    via: AnswerVia = Field(description="How the complainant answered: link, reply or page.",
-                           examples=["link"])
-    confirmed_at: AwareDatetime = Field(description="When the answer came.",
-                                        examples=["2026-03-14T09:31:17Z"])
+    complaint_id: str = Field(min_length=1, description="The case; the Kafka key.", examples=["c-2026-000042"])
+    via: AnswerVia = Field(description="How the complainant answered: link, reply or page.", examples=["link"])
+    confirmed_at: AwareDatetime = Field(description="When the answer came.", examples=["2026-03-14T09:31:17Z"])
 
 
 @event
@@ -79,15 +89,15 @@ class ComplaintReopened(Event):
 
     type_name = "complaints.notify.ComplaintReopened"
 
-    complaint_id: str = Field(min_length=1, description="The case; the Kafka key.",
-                              examples=["c-2026-000042"])
-    via: AnswerVia = Field(description="How the complainant answered: link, reply or page.",
-                           examples=["reply"])
-    reason: str = Field(default="", max_length=20000,
-                        description="The complainant's words, if they gave any (empty for a link).",
-                        examples=["No, the driver came again this morning."])
-    reopened_at: AwareDatetime = Field(description="When the answer came.",
-                                       examples=["2026-03-15T08:02:40Z"])
+    complaint_id: str = Field(min_length=1, description="The case; the Kafka key.", examples=["c-2026-000042"])
+    via: AnswerVia = Field(description="How the complainant answered: link, reply or page.", examples=["reply"])
+    reason: str = Field(
+        default="",
+        max_length=20000,
+        description="The complainant's words, if they gave any (empty for a link).",
+        examples=["No, the driver came again this morning."],
+    )
+    reopened_at: AwareDatetime = Field(description="When the answer came.", examples=["2026-03-15T08:02:40Z"])
 
 
 @event
@@ -96,13 +106,12 @@ class ComplaintClosedUnconfirmed(Event):
 
     type_name = "complaints.notify.ComplaintClosedUnconfirmed"
 
-    complaint_id: str = Field(min_length=1, description="The case; the Kafka key.",
-                              examples=["c-2026-000042"])
-    closed_at: AwareDatetime = Field(description="When the wait ran out.",
-                                     examples=["2026-03-21T09:29:31Z"])
+    complaint_id: str = Field(min_length=1, description="The case; the Kafka key.", examples=["c-2026-000042"])
+    closed_at: AwareDatetime = Field(description="When the wait ran out.", examples=["2026-03-21T09:29:31Z"])
 
 
 # --- callback dial-out ----------------------------------------------------------------------------
+
 
 @event
 class CallPlaced(Event):
@@ -110,15 +119,15 @@ class CallPlaced(Event):
 
     type_name = "complaints.notify.CallPlaced"
 
-    complaint_id: str = Field(min_length=1, description="The case; the Kafka key.",
-                              examples=["c-2026-000042"])
-    callback_id: str = Field(min_length=1, description="The callback the call is for.",
-                             examples=["cb-2026-000107"])
-    call_sid: str = Field(min_length=1, max_length=200,
-                          description="The provider's id of the call.",
-                          examples=["CA9f8e7d6c5b4a39281706f5e4d3c2b1a0"])
-    placed_at: AwareDatetime = Field(description="When the provider accepted it.",
-                                     examples=["2026-03-14T09:12:07Z"])
+    complaint_id: str = Field(min_length=1, description="The case; the Kafka key.", examples=["c-2026-000042"])
+    callback_id: str = Field(min_length=1, description="The callback the call is for.", examples=["cb-2026-000107"])
+    call_sid: str = Field(
+        min_length=1,
+        max_length=200,
+        description="The provider's id of the call.",
+        examples=["CA9f8e7d6c5b4a39281706f5e4d3c2b1a0"],
+    )
+    placed_at: AwareDatetime = Field(description="When the provider accepted it.", examples=["2026-03-14T09:12:07Z"])
 
 
 @event
@@ -127,23 +136,22 @@ class CallFailed(Event):
 
     type_name = "complaints.notify.CallFailed"
 
-    complaint_id: str = Field(min_length=1, description="The case; the Kafka key.",
-                              examples=["c-2026-000042"])
-    callback_id: str = Field(min_length=1, description="The callback the call was for.",
-                             examples=["cb-2026-000107"])
-    reason: str = Field(min_length=1, max_length=2000, description="Why it failed, in words.",
-                        examples=["no-answer"])
-    attempt: int = Field(ge=1, description="Which attempt failed, counting from 1.",
-                         examples=[1])
+    complaint_id: str = Field(min_length=1, description="The case; the Kafka key.", examples=["c-2026-000042"])
+    callback_id: str = Field(min_length=1, description="The callback the call was for.", examples=["cb-2026-000107"])
+    reason: str = Field(min_length=1, max_length=2000, description="Why it failed, in words.", examples=["no-answer"])
+    attempt: int = Field(ge=1, description="Which attempt failed, counting from 1.", examples=[1])
     # Added after v1 (additive): routing frees the agent once no attempt is left.
-    final: bool = Field(default=False, description="No attempt is left: the complainant is told "
-                        "by email or SMS instead, and the agent can be released.",
-                        examples=[False])
-    failed_at: AwareDatetime = Field(description="When it failed.",
-                                     examples=["2026-03-14T09:12:37Z"])
+    final: bool = Field(
+        default=False,
+        description="No attempt is left: the complainant is told "
+        "by email or SMS instead, and the agent can be released.",
+        examples=[False],
+    )
+    failed_at: AwareDatetime = Field(description="When it failed.", examples=["2026-03-14T09:12:37Z"])
 
 
 # --- outcome feedback and one-time codes --------------------------------------------------------
+
 
 @event
 class OutcomeShared(Event):
@@ -151,13 +159,15 @@ class OutcomeShared(Event):
 
     type_name = "complaints.notify.OutcomeShared"
 
-    complaint_id: str = Field(min_length=1, description="The case; the Kafka key.",
-                              examples=["c-2026-000042"])
-    message_id: str = Field(min_length=1, max_length=998, description="Id of the message sent.",
-                            examples=["<outcome.c-2026-000042@complaints.example.com>"])
+    complaint_id: str = Field(min_length=1, description="The case; the Kafka key.", examples=["c-2026-000042"])
+    message_id: str = Field(
+        min_length=1,
+        max_length=998,
+        description="Id of the message sent.",
+        examples=["<outcome.c-2026-000042@complaints.example.com>"],
+    )
     channel: Literal["email", "sms"] = Field(description="How it was sent.", examples=["email"])
-    shared_at: AwareDatetime = Field(description="When it was handed for delivery.",
-                                     examples=["2026-03-14T11:40:02Z"])
+    shared_at: AwareDatetime = Field(description="When it was handed for delivery.", examples=["2026-03-14T11:40:02Z"])
 
 
 @event
@@ -169,18 +179,20 @@ class VerificationCodeSent(Event):
 
     type_name = "complaints.notify.VerificationCodeSent"
 
-    verification_id: str = Field(min_length=1, description="The verification; the Kafka key.",
-                                 examples=["ver-3c1f8e2a-6b7d-5e90-a4c2-91d0f7b3e815"])
-    channel: Literal["email", "sms"] = Field(description="How the code was sent.",
-                                             examples=["sms"])
-    sent_at: AwareDatetime = Field(description="When it was handed for delivery.",
-                                   examples=["2026-03-14T09:15:01Z"])
+    verification_id: str = Field(
+        min_length=1,
+        description="The verification; the Kafka key.",
+        examples=["ver-3c1f8e2a-6b7d-5e90-a4c2-91d0f7b3e815"],
+    )
+    channel: Literal["email", "sms"] = Field(description="How the code was sent.", examples=["sms"])
+    sent_at: AwareDatetime = Field(description="When it was handed for delivery.", examples=["2026-03-14T09:15:01Z"])
 
     def subject(self) -> str:
         return self.verification_id
 
 
 # --- the loop guard -------------------------------------------------------------------------------
+
 
 @event
 class NotificationSuppressed(Event):
@@ -195,30 +207,39 @@ class NotificationSuppressed(Event):
 
     # complaint_id became optional and recipient was added (additive): an automated reminder of
     # another system (the seller account's "please log in") need not be about any case.
-    complaint_id: str | None = Field(default=None, min_length=1,
-                                     description="The case, if the message was about one; the "
-                                                 "Kafka key (else the recipient is).",
-                                     examples=["c-2026-000311"])
-    recipient: str | None = Field(default=None, min_length=1, max_length=320,
-                                  description="Who it was for: a customer or seller id, or the "
-                                              "address when no id is known.",
-                                  examples=["sell-00311"])
-    message_id: str | None = Field(default=None, min_length=1, max_length=998,
-                                   description="The id the message would have had (one per "
-                                               "intent): the same intent is judged once.",
-                                   examples=["<seller_login_reminder.3f9c0e1a2b4d@complaints.example.com>"])
-    template: str = Field(min_length=1, max_length=200, description="The template held back.",
-                          examples=["seller_login_reminder"])
-    channel: NotifyChannel = Field(description="The channel it would have gone by.",
-                                   examples=["email"])
-    reason: SuppressionReason = Field(description="Why it was held back: cap_reached, "
-                                      "cannot_act, undeliverable or daily_limit.",
-                                      examples=["cannot_act"])
-    alternative: Alternative = Field(description="What is done instead: a callback, an SMS, a "
-                                     "human (escalation), or none (only held back).",
-                                     examples=["callback"])
-    suppressed_at: AwareDatetime = Field(description="When it was held back.",
-                                         examples=["2026-03-15T08:00:00Z"])
+    complaint_id: str | None = Field(
+        default=None,
+        min_length=1,
+        description="The case, if the message was about one; the Kafka key (else the recipient is).",
+        examples=["c-2026-000311"],
+    )
+    recipient: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=320,
+        description="Who it was for: a customer or seller id, or the address when no id is known.",
+        examples=["sell-00311"],
+    )
+    message_id: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=998,
+        description="The id the message would have had (one per intent): the same intent is judged once.",
+        examples=["<seller_login_reminder.3f9c0e1a2b4d@complaints.example.com>"],
+    )
+    template: str = Field(
+        min_length=1, max_length=200, description="The template held back.", examples=["seller_login_reminder"]
+    )
+    channel: NotifyChannel = Field(description="The channel it would have gone by.", examples=["email"])
+    reason: SuppressionReason = Field(
+        description="Why it was held back: cap_reached, cannot_act, undeliverable or daily_limit.",
+        examples=["cannot_act"],
+    )
+    alternative: Alternative = Field(
+        description="What is done instead: a callback, an SMS, a human (escalation), or none (only held back).",
+        examples=["callback"],
+    )
+    suppressed_at: AwareDatetime = Field(description="When it was held back.", examples=["2026-03-15T08:00:00Z"])
 
     def subject(self) -> str:
         return self.complaint_id or self.recipient or "unknown"
@@ -233,17 +254,24 @@ class AddressMarkedUndeliverable(Event):
 
     type_name = "complaints.notify.AddressMarkedUndeliverable"
 
-    complaint_id: str | None = Field(default=None, description="The case whose message "
-                                     "bounced, if the bounce could be matched to one.",
-                                     examples=["c-2026-000311"])
-    address: str = Field(min_length=1, max_length=320,
-                         description="The address that bounced; the Kafka key.",
-                         examples=["lena@marshandco.example.com"])
-    bounce_status: str = Field(min_length=1, max_length=200,
-                               description="The delivery status code of the bounce (RFC 3463).",
-                               examples=["5.1.1"])
-    marked_at: AwareDatetime = Field(description="When the address was marked.",
-                                     examples=["2026-03-15T08:00:05Z"])
+    complaint_id: str | None = Field(
+        default=None,
+        description="The case whose message bounced, if the bounce could be matched to one.",
+        examples=["c-2026-000311"],
+    )
+    address: str = Field(
+        min_length=1,
+        max_length=320,
+        description="The address that bounced; the Kafka key.",
+        examples=["lena@marshandco.example.com"],
+    )
+    bounce_status: str = Field(
+        min_length=1,
+        max_length=200,
+        description="The delivery status code of the bounce (RFC 3463).",
+        examples=["5.1.1"],
+    )
+    marked_at: AwareDatetime = Field(description="When the address was marked.", examples=["2026-03-15T08:00:05Z"])
 
     def subject(self) -> str:
         return self.address
@@ -258,22 +286,33 @@ class NotificationFailed(Event):
 
     type_name = "complaints.notify.NotificationFailed"
 
-    message_id: str = Field(min_length=1, max_length=998, description="The message given up.",
-                            examples=["<closure.c-2026-000042.1f0e@complaints.example.com>"])
-    complaint_id: str | None = Field(default=None, min_length=1,
-                                     description="The case, if the message was about one; the "
-                                                 "Kafka key (else the recipient is).",
-                                     examples=["c-2026-000042"])
-    recipient: str = Field(min_length=1, max_length=320, description="Who it was for.",
-                           examples=["sam.okafor@example.com"])
-    template: str = Field(min_length=1, max_length=200, description="The template it used.",
-                          examples=["closure_question"])
+    message_id: str = Field(
+        min_length=1,
+        max_length=998,
+        description="The message given up.",
+        examples=["<closure.c-2026-000042.1f0e@complaints.example.com>"],
+    )
+    complaint_id: str | None = Field(
+        default=None,
+        min_length=1,
+        description="The case, if the message was about one; the Kafka key (else the recipient is).",
+        examples=["c-2026-000042"],
+    )
+    recipient: str = Field(
+        min_length=1, max_length=320, description="Who it was for.", examples=["sam.okafor@example.com"]
+    )
+    template: str = Field(
+        min_length=1, max_length=200, description="The template it used.", examples=["closure_question"]
+    )
     channel: NotifyChannel = Field(description="The channel it was to go by.", examples=["email"])
     attempts: int = Field(ge=1, description="How many attempts were made.", examples=[5])
-    reason: str = Field(min_length=1, max_length=2000, description="The last attempt's error.",
-                        examples=["SMTP server 127.0.0.1:2525 refused the connection"])
-    failed_at: AwareDatetime = Field(description="When it was given up.",
-                                     examples=["2026-03-14T09:35:00Z"])
+    reason: str = Field(
+        min_length=1,
+        max_length=2000,
+        description="The last attempt's error.",
+        examples=["SMTP server 127.0.0.1:2525 refused the connection"],
+    )
+    failed_at: AwareDatetime = Field(description="When it was given up.", examples=["2026-03-14T09:35:00Z"])
 
     def subject(self) -> str:
         return self.complaint_id or self.recipient
@@ -289,30 +328,45 @@ class EscalationRequested(Event):
 
     type_name = "complaints.notify.EscalationRequested"
 
-    complaint_id: str | None = Field(default=None, min_length=1,
-                                     description="The case, if the held-back message was about "
-                                                 "one; the Kafka key (else the recipient is).",
-                                     examples=["c-2026-000311"])
-    recipient: str = Field(min_length=1, max_length=320, description="Who needs a human: a "
-                           "customer or seller id, or an address.", examples=["sell-00311"])
-    address: str = Field(min_length=1, max_length=320, description="How they were being reached.",
-                         examples=["lena@marshandco.example.com"])
-    template: str = Field(min_length=1, max_length=200, description="The message held back.",
-                          examples=["seller_login_reminder"])
-    reason: SuppressionReason = Field(description="Why it was held back: cap_reached, "
-                                      "cannot_act, undeliverable or daily_limit.",
-                                      examples=["cannot_act"])
-    detail: str = Field(min_length=1, max_length=2000, description="What happened, for staff.",
-                        examples=["seller_login_reminder asks to log_in but the account of "
-                                  "sell-00311 is locked."])
-    requested_at: AwareDatetime = Field(description="When the human was asked for.",
-                                        examples=["2026-03-15T08:00:00Z"])
+    complaint_id: str | None = Field(
+        default=None,
+        min_length=1,
+        description="The case, if the held-back message was about one; the Kafka key (else the recipient is).",
+        examples=["c-2026-000311"],
+    )
+    recipient: str = Field(
+        min_length=1,
+        max_length=320,
+        description="Who needs a human: a customer or seller id, or an address.",
+        examples=["sell-00311"],
+    )
+    address: str = Field(
+        min_length=1,
+        max_length=320,
+        description="How they were being reached.",
+        examples=["lena@marshandco.example.com"],
+    )
+    template: str = Field(
+        min_length=1, max_length=200, description="The message held back.", examples=["seller_login_reminder"]
+    )
+    reason: SuppressionReason = Field(
+        description="Why it was held back: cap_reached, cannot_act, undeliverable or daily_limit.",
+        examples=["cannot_act"],
+    )
+    detail: str = Field(
+        min_length=1,
+        max_length=2000,
+        description="What happened, for staff.",
+        examples=["seller_login_reminder asks to log_in but the account of sell-00311 is locked."],
+    )
+    requested_at: AwareDatetime = Field(description="When the human was asked for.", examples=["2026-03-15T08:00:00Z"])
 
     def subject(self) -> str:
         return self.complaint_id or self.recipient
 
 
 # --- private: kept in notify's own log, never published ---------------------------------------
+
 
 @event
 class ComplainantNoted(Event):
@@ -322,19 +376,21 @@ class ComplainantNoted(Event):
     public = False
 
     complaint_id: str = Field(min_length=1, description="The case.", examples=["c-2026-000042"])
-    recipient: str = Field(min_length=1, max_length=320, description="Who complains: customer "
-                           "or seller id, else the email address or phone.",
-                           examples=["cust-7781204"])
-    email: str | None = Field(default=None, description="Email address, if given.",
-                              examples=["sam.okafor@example.com"])
-    phone: str | None = Field(default=None, description="Phone in E.164, if given.",
-                              examples=["+447700900123"])
-    display_name: str | None = Field(default=None, description="How to greet them.",
-                                     examples=["Sam Okafor"])
-    account_locked: bool = Field(default=False, description="The complaint says their account "
-                                 "is locked (category account_locked).", examples=[False])
-    noted_at: AwareDatetime = Field(description="When it was noted.",
-                                    examples=["2026-03-14T09:12:04Z"])
+    recipient: str = Field(
+        min_length=1,
+        max_length=320,
+        description="Who complains: customer or seller id, else the email address or phone.",
+        examples=["cust-7781204"],
+    )
+    email: str | None = Field(default=None, description="Email address, if given.", examples=["sam.okafor@example.com"])
+    phone: str | None = Field(default=None, description="Phone in E.164, if given.", examples=["+447700900123"])
+    display_name: str | None = Field(default=None, description="How to greet them.", examples=["Sam Okafor"])
+    account_locked: bool = Field(
+        default=False,
+        description="The complaint says their account is locked (category account_locked).",
+        examples=[False],
+    )
+    noted_at: AwareDatetime = Field(description="When it was noted.", examples=["2026-03-14T09:12:04Z"])
 
 
 @event
@@ -344,13 +400,12 @@ class AccountLockNoted(Event):
     type_name = "complaints.notify.AccountLockNoted"
     public = False
 
-    address: str = Field(min_length=1, description="The address whose guard stream it is in.",
-                         examples=["lena@marshandco.example.com"])
-    recipient: str = Field(min_length=1, description="The account holder.",
-                           examples=["sell-00311"])
+    address: str = Field(
+        min_length=1, description="The address whose guard stream it is in.", examples=["lena@marshandco.example.com"]
+    )
+    recipient: str = Field(min_length=1, description="The account holder.", examples=["sell-00311"])
     locked: bool = Field(description="Locked now (false: unlocked).", examples=[True])
-    noted_at: AwareDatetime = Field(description="When it was noted.",
-                                    examples=["2026-03-14T09:16:12Z"])
+    noted_at: AwareDatetime = Field(description="When it was noted.", examples=["2026-03-14T09:16:12Z"])
 
     def subject(self) -> str:
         return self.address
@@ -363,23 +418,29 @@ class MessageQueued(Event):
     type_name = "complaints.notify.MessageQueued"
     public = False
 
-    message_id: str = Field(min_length=1, max_length=998, description="One per intent.",
-                            examples=["<closure.c-2026-000042.1f0e@complaints.example.com>"])
+    message_id: str = Field(
+        min_length=1,
+        max_length=998,
+        description="One per intent.",
+        examples=["<closure.c-2026-000042.1f0e@complaints.example.com>"],
+    )
     recipient: str = Field(min_length=1, description="Who it is for.", examples=["cust-7781204"])
-    address: str = Field(min_length=1, description="Email address or phone.",
-                         examples=["sam.okafor@example.com"])
+    address: str = Field(min_length=1, description="Email address or phone.", examples=["sam.okafor@example.com"])
     channel: NotifyChannel = Field(description="email or sms.", examples=["email"])
-    complaint_id: str | None = Field(default=None, description="The case, if any.",
-                                     examples=["c-2026-000042"])
+    complaint_id: str | None = Field(default=None, description="The case, if any.", examples=["c-2026-000042"])
     template: str = Field(min_length=1, description="The template.", examples=["closure_question"])
-    required_action: str = Field(description="What it asks the reader to do.",
-                                 examples=["click_link"])
-    context: dict = Field(default_factory=dict, description="The template's variables.",
-                          examples=[{"recap": "We cancelled the 2 undelivered items."}])
-    in_reply_to: str | None = Field(default=None, description="Message-ID it follows up.",
-                                    examples=["<closure.c-2026-000042.1f0e@complaints.example.com>"])
-    queued_at: AwareDatetime = Field(description="When it was let go.",
-                                     examples=["2026-03-14T09:29:31Z"])
+    required_action: str = Field(description="What it asks the reader to do.", examples=["click_link"])
+    context: dict = Field(
+        default_factory=dict,
+        description="The template's variables.",
+        examples=[{"recap": "We cancelled the 2 undelivered items."}],
+    )
+    in_reply_to: str | None = Field(
+        default=None,
+        description="Message-ID it follows up.",
+        examples=["<closure.c-2026-000042.1f0e@complaints.example.com>"],
+    )
+    queued_at: AwareDatetime = Field(description="When it was let go.", examples=["2026-03-14T09:29:31Z"])
 
     def subject(self) -> str:
         return self.address
@@ -392,13 +453,15 @@ class MessageSent(Event):
     type_name = "complaints.notify.MessageSent"
     public = False
 
-    message_id: str = Field(min_length=1, max_length=998, description="The message.",
-                            examples=["<closure.c-2026-000042.1f0e@complaints.example.com>"])
-    address: str = Field(min_length=1, description="Where it went.",
-                         examples=["sam.okafor@example.com"])
+    message_id: str = Field(
+        min_length=1,
+        max_length=998,
+        description="The message.",
+        examples=["<closure.c-2026-000042.1f0e@complaints.example.com>"],
+    )
+    address: str = Field(min_length=1, description="Where it went.", examples=["sam.okafor@example.com"])
     attempts: int = Field(ge=1, description="Attempts it took.", examples=[1])
-    sent_at: AwareDatetime = Field(description="When it was accepted.",
-                                   examples=["2026-03-14T09:29:31Z"])
+    sent_at: AwareDatetime = Field(description="When it was accepted.", examples=["2026-03-14T09:29:31Z"])
 
     def subject(self) -> str:
         return self.address
@@ -414,7 +477,5 @@ class DialOutRequested(Event):
     complaint_id: str = Field(min_length=1, description="The case.", examples=["c-2026-000042"])
     callback_id: str = Field(min_length=1, description="The callback.", examples=["cb-2026-000107"])
     agent_id: str = Field(min_length=1, description="The agent.", examples=["agt-0042"])
-    phone: str = Field(min_length=1, description="The complainant's number.",
-                       examples=["+447700900123"])
-    requested_at: AwareDatetime = Field(description="When it was dispatched.",
-                                        examples=["2026-03-14T09:12:06Z"])
+    phone: str = Field(min_length=1, description="The complainant's number.", examples=["+447700900123"])
+    requested_at: AwareDatetime = Field(description="When it was dispatched.", examples=["2026-03-14T09:12:06Z"])

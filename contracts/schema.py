@@ -15,8 +15,21 @@ from typing import Any
 
 from contracts import TOPICS
 from contracts.envelope import (
-    CONTENT_TYPE, H_CAUSATION, H_CONTENT_TYPE, H_CORRELATION, H_ID, H_SOURCE, H_SPECVERSION,
-    H_SUBJECT, H_TIME, H_TRACEPARENT, H_TRACESTATE, H_TYPE, SPECVERSION, Event, registry,
+    CONTENT_TYPE,
+    H_CAUSATION,
+    H_CONTENT_TYPE,
+    H_CORRELATION,
+    H_ID,
+    H_SOURCE,
+    H_SPECVERSION,
+    H_SUBJECT,
+    H_TIME,
+    H_TRACEPARENT,
+    H_TRACESTATE,
+    H_TYPE,
+    SPECVERSION,
+    Event,
+    registry,
 )
 
 #: Version of the document; bump it with the project version when a contract changes.
@@ -55,9 +68,10 @@ its original headers plus {", ".join(f"`{h}`" for h in DLQ_HEADERS)}.
 def json_schemas() -> dict[str, dict[str, Any]]:
     """The JSON Schema (draft 2020-12) of each registered event, by CloudEvents type (private
     ones too: they are the stored form of a service's own log, kept readable for ever)."""
-    return {ce_type: {"$schema": JSON_SCHEMA_DIALECT, "$id": f"urn:complaints:{ce_type}",
-                      **reader_schema(cls)}
-            for ce_type, cls in sorted(registry.types().items())}
+    return {
+        ce_type: {"$schema": JSON_SCHEMA_DIALECT, "$id": f"urn:complaints:{ce_type}", **reader_schema(cls)}
+        for ce_type, cls in sorted(registry.types().items())
+    }
 
 
 def reader_schema(cls: type[Event]) -> dict[str, Any]:
@@ -84,8 +98,11 @@ def asyncapi_document() -> dict[str, Any]:
     operations: dict[str, Any] = {}
     for service, topic in TOPICS.items():
         # Private events stay in the owning service's log and never travel on the topic.
-        events = {ce_type: cls for ce_type, cls in sorted(registry.types().items())
-                  if cls.type_name.split(".")[1] == service and cls.public}
+        events = {
+            ce_type: cls
+            for ce_type, cls in sorted(registry.types().items())
+            if cls.type_name.split(".")[1] == service and cls.public
+        }
         messages = {_message_id(cls): _message(cls, service, shared) for cls in events.values()}
         channels[service] = {
             "address": topic,
@@ -99,8 +116,7 @@ def asyncapi_document() -> dict[str, Any]:
             "title": f"{service} dead letters",
             "description": f"Messages of `{topic}` that a consumer could not handle.",
             "messages": {"DeadLetter": {"$ref": "#/components/messages/DeadLetter"}},
-            "bindings": {"kafka": {"topic": f"{topic}.dlq",
-                                   "bindingVersion": KAFKA_BINDING_VERSION}},
+            "bindings": {"kafka": {"topic": f"{topic}.dlq", "bindingVersion": KAFKA_BINDING_VERSION}},
         }
         operations[f"publish{service.title()}Events"] = {
             "action": "send",
@@ -110,15 +126,14 @@ def asyncapi_document() -> dict[str, Any]:
         }
     return {
         "asyncapi": "3.0.0",
-        "info": {"title": "Complaint platform events", "version": DOCUMENT_VERSION,
-                 "description": DESCRIPTION},
+        "info": {"title": "Complaint platform events", "version": DOCUMENT_VERSION, "description": DESCRIPTION},
         "defaultContentType": CONTENT_TYPE,
-        "servers": {"local": {"host": "127.0.0.1:9092", "protocol": "kafka",
-                              "description": "The local stack's broker."}},
+        "servers": {
+            "local": {"host": "127.0.0.1:9092", "protocol": "kafka", "description": "The local stack's broker."}
+        },
         "channels": channels,
         "operations": operations,
-        "components": {"schemas": dict(sorted(shared.items())),
-                       "messages": {"DeadLetter": _dead_letter()}},
+        "components": {"schemas": dict(sorted(shared.items())), "messages": {"DeadLetter": _dead_letter()}},
     }
 
 
@@ -139,29 +154,43 @@ def _message(cls: type[Event], service: str, shared: dict[str, Any]) -> dict[str
         "contentType": CONTENT_TYPE,
         "headers": _headers(cls.ce_type()),
         "payload": _hoist_defs(reader_schema(cls), shared),
-        "correlationId": {"location": f"$message.header#/{H_CORRELATION}",
-                          "description": "Shared by every event of one conversation."},
-        "bindings": {"kafka": {"key": {"type": "string", "description": "Same as ce_subject (the "
-                                       "complaint id for complaint events); orders one subject's events.",
-                                       "examples": ["c-2026-000042"]},
-                               "bindingVersion": KAFKA_BINDING_VERSION}},
+        "correlationId": {
+            "location": f"$message.header#/{H_CORRELATION}",
+            "description": "Shared by every event of one conversation.",
+        },
+        "bindings": {
+            "kafka": {
+                "key": {
+                    "type": "string",
+                    "description": "Same as ce_subject (the "
+                    "complaint id for complaint events); orders one subject's events.",
+                    "examples": ["c-2026-000042"],
+                },
+                "bindingVersion": KAFKA_BINDING_VERSION,
+            }
+        },
     }
     if (details := inspect.cleandoc(cls.__doc__ or "")) != message["summary"]:
         message["description"] = details
     if (sample := _sample(cls, service)) is not None:
-        message["examples"] = [{"name": "storedSample", "summary": "The stored contract sample.",
-                                "headers": _example_headers(cls, service, sample),
-                                "payload": sample}]
+        message["examples"] = [
+            {
+                "name": "storedSample",
+                "summary": "The stored contract sample.",
+                "headers": _example_headers(cls, service, sample),
+                "payload": sample,
+            }
+        ]
     return message
 
 
 def _headers(ce_type: str) -> dict[str, Any]:
     def header(description: str, **extra: Any) -> dict[str, Any]:
         return {"type": "string", "description": description, **extra}
+
     return {
         "type": "object",
-        "required": [H_ID, H_TYPE, H_SOURCE, H_SUBJECT, H_TIME, H_SPECVERSION, H_CONTENT_TYPE,
-                     H_CORRELATION],
+        "required": [H_ID, H_TYPE, H_SOURCE, H_SUBJECT, H_TIME, H_SPECVERSION, H_CONTENT_TYPE, H_CORRELATION],
         "properties": {
             H_ID: header("Unique event id; consumers deduplicate on it."),
             H_TYPE: header("The event type and schema version.", const=ce_type),
@@ -180,10 +209,16 @@ def _headers(ce_type: str) -> dict[str, Any]:
 
 def _example_headers(cls: type[Event], service: str, sample: dict[str, Any]) -> dict[str, str]:
     subject = str(sample.get("complaint_id", "c-2026-000042"))
-    return {H_ID: "0b6f1c2e-8a4e-5d7c-9a57-3f1d1b2e4c6a", H_TYPE: cls.ce_type(),
-            H_SOURCE: f"/services/{service}", H_SUBJECT: subject, H_TIME: "2026-03-14T09:12:03Z",
-            H_SPECVERSION: SPECVERSION, H_CONTENT_TYPE: CONTENT_TYPE,
-            H_CORRELATION: "7d3e9a40-1c55-4b8e-9f0a-2b6c8d1e5f37"}
+    return {
+        H_ID: "0b6f1c2e-8a4e-5d7c-9a57-3f1d1b2e4c6a",
+        H_TYPE: cls.ce_type(),
+        H_SOURCE: f"/services/{service}",
+        H_SUBJECT: subject,
+        H_TIME: "2026-03-14T09:12:03Z",
+        H_SPECVERSION: SPECVERSION,
+        H_CONTENT_TYPE: CONTENT_TYPE,
+        H_CORRELATION: "7d3e9a40-1c55-4b8e-9f0a-2b6c8d1e5f37",
+    }
 
 
 def _dead_letter() -> dict[str, Any]:
@@ -192,11 +227,14 @@ def _dead_letter() -> dict[str, Any]:
         "title": "Dead letter",
         "summary": "A message a consumer could not handle, with the reason in headers.",
         "contentType": "application/octet-stream",
-        "headers": {"type": "object", "required": list(DLQ_HEADERS),
-                    "properties": {h: {"type": "string", "description": d}
-                                   for h, d in DLQ_HEADERS.items()}},
-        "payload": {"description": "The original message value, byte for byte (it may not be "
-                                   "JSON: that can be why it is here)."},
+        "headers": {
+            "type": "object",
+            "required": list(DLQ_HEADERS),
+            "properties": {h: {"type": "string", "description": d} for h, d in DLQ_HEADERS.items()},
+        },
+        "payload": {
+            "description": "The original message value, byte for byte (it may not be JSON: that can be why it is here)."
+        },
     }
 
 
@@ -213,8 +251,10 @@ def _hoist_defs(schema: dict[str, Any], shared: dict[str, Any]) -> dict[str, Any
 
 def _rewrite_refs(node: Any) -> Any:
     if isinstance(node, dict):
-        return {k: (v.replace("#/$defs/", "#/components/schemas/") if k == "$ref" else
-                    _rewrite_refs(v)) for k, v in node.items()}
+        return {
+            k: (v.replace("#/$defs/", "#/components/schemas/") if k == "$ref" else _rewrite_refs(v))
+            for k, v in node.items()
+        }
     if isinstance(node, list):
         return [_rewrite_refs(v) for v in node]
     return node

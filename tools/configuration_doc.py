@@ -1,6 +1,6 @@
 """Writes docs/configuration.md from the settings classes: one table per service, never edited by hand.
 
-    python -m tools.configuration_doc
+python -m tools.configuration_doc
 """
 
 from __future__ import annotations
@@ -18,9 +18,13 @@ from services.routing.settings import RoutingSettings
 DOC = Path(__file__).resolve().parents[1] / "docs" / "configuration.md"
 
 #: Every service's settings class; the kernel's fields are shared by all of them.
-SETTINGS: dict[str, type[BaseSettings]] = {"every service (kernel)": KernelSettings, "intake": IntakeSettings,
-                                           "routing": RoutingSettings, "notify": NotifySettings,
-                                           "carrier": CarrierSettings}
+SETTINGS: dict[str, type[BaseSettings]] = {
+    "every service (kernel)": KernelSettings,
+    "intake": IntakeSettings,
+    "routing": RoutingSettings,
+    "notify": NotifySettings,
+    "carrier": CarrierSettings,
+}
 
 HEADER = """# Configuration
 
@@ -42,8 +46,11 @@ default `.cache/`), `FERRETDB_SQLITE_PARAMS` (SQLite URI parameters for FerretDB
 
 def table(cls: type[BaseSettings], skip: set[str]) -> str:
     rows = ["| variable | default | meaning |", "|---|---|---|"]
-    rows += [f"| `{name.upper()}` | `{field.default}` | {field.description} |"
-             for name, field in cls.model_fields.items() if name not in skip]
+    rows += [
+        f"| `{name.upper()}` | `{field.default}` | {field.description} |"
+        for name, field in cls.model_fields.items()
+        if name not in skip
+    ]
     return "\n".join(rows)
 
 
@@ -51,8 +58,11 @@ def render() -> str:
     shared = set(KernelSettings.model_fields)
     parts = [HEADER]
     for title, cls in SETTINGS.items():
-        own = set() if cls is KernelSettings else {n for n in shared if cls.model_fields[n].default
-                                                     == KernelSettings.model_fields[n].default}
+        own = (
+            set()
+            if cls is KernelSettings
+            else {n for n in shared if cls.model_fields[n].default == KernelSettings.model_fields[n].default}
+        )
         parts += [f"\n## {title}\n", table(cls, own)]
     return "\n".join(parts) + "\n" + FOOTER
 

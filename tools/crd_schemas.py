@@ -23,10 +23,17 @@ ROOT = Path(__file__).resolve().parents[1]
 SCHEMAS = ROOT / "infra" / "k8s" / "schemas"
 #: Go module -> (version, the CRD files in it that describe kinds we render)
 MODULES = {
-    "github.com/kedacore/keda/v2": ("v2.18.1", ["config/crd/bases/keda.sh_scaledobjects.yaml",
-                                                "config/crd/bases/keda.sh_triggerauthentications.yaml"]),
-    "sigs.k8s.io/gateway-api": ("v1.4.0", ["config/crd/standard/gateway.networking.k8s.io_gateways.yaml",
-                                           "config/crd/standard/gateway.networking.k8s.io_httproutes.yaml"]),
+    "github.com/kedacore/keda/v2": (
+        "v2.18.1",
+        ["config/crd/bases/keda.sh_scaledobjects.yaml", "config/crd/bases/keda.sh_triggerauthentications.yaml"],
+    ),
+    "sigs.k8s.io/gateway-api": (
+        "v1.4.0",
+        [
+            "config/crd/standard/gateway.networking.k8s.io_gateways.yaml",
+            "config/crd/standard/gateway.networking.k8s.io_httproutes.yaml",
+        ],
+    ),
 }
 
 
@@ -35,20 +42,26 @@ def strict(schema: dict) -> dict:
     keeps no unknown fields (what kubeconform's -strict means for a built-in kind)."""
     if not isinstance(schema, dict):
         return schema
-    out = {k: strict(v) if isinstance(v, dict) else [strict(i) for i in v] if isinstance(v, list) else v
-           for k, v in schema.items()}
+    out = {
+        k: strict(v) if isinstance(v, dict) else [strict(i) for i in v] if isinstance(v, list) else v
+        for k, v in schema.items()
+    }
     if out.pop("x-kubernetes-int-or-string", False):
         out.pop("type", None)
         out["anyOf"] = [{"type": "integer"}, {"type": "string"}]
-    if "properties" in out and "additionalProperties" not in out and not out.get(
-            "x-kubernetes-preserve-unknown-fields"):
+    if (
+        "properties" in out
+        and "additionalProperties" not in out
+        and not out.get("x-kubernetes-preserve-unknown-fields")
+    ):
         out["additionalProperties"] = False
     return out
 
 
 def module_dir(module: str, version: str) -> Path:
-    done = subprocess.run(["go", "mod", "download", "-json", f"{module}@{version}"],
-                          capture_output=True, text=True, check=True)
+    done = subprocess.run(
+        ["go", "mod", "download", "-json", f"{module}@{version}"], capture_output=True, text=True, check=True
+    )
     return Path(json.loads(done.stdout)["Dir"])
 
 

@@ -33,12 +33,20 @@ def vendored() -> Path:
     if script.exists() and stamp.exists() and stamp.read_text().strip() == pinned():
         return script
     source = PACKAGE / "node_modules" / "chart.js"
-    if not (source / "package.json").exists() or json.loads((source / "package.json").read_text())["version"] != pinned():
+    if (
+        not (source / "package.json").exists()
+        or json.loads((source / "package.json").read_text())["version"] != pinned()
+    ):
         npm = shutil.which("npm")
         if npm is None:
             raise SystemExit("npm is needed once to fetch Chart.js (tools/charts); install Node.js")
-        done = subprocess.run([npm, "ci", "--ignore-scripts", "--no-audit", "--no-fund"], cwd=PACKAGE,
-                              capture_output=True, text=True, timeout=300)
+        done = subprocess.run(
+            [npm, "ci", "--ignore-scripts", "--no-audit", "--no-fund"],
+            cwd=PACKAGE,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
         if done.returncode != 0:
             raise SystemExit(f"npm ci in tools/charts failed:\n{done.stdout}\n{done.stderr}")
     VENDOR.mkdir(parents=True, exist_ok=True)

@@ -24,13 +24,13 @@ from services.carrier.application import Shipments
 from services.carrier.projections import PROJECTIONS, OpenWatches
 from services.carrier.rechecks import Rechecks
 from services.carrier.settings import CarrierSettings
-from services.kernel.outage import quiet_retry_loops
 from services.kernel.lease import Lease
+from services.kernel.outage import quiet_retry_loops
 from services.kernel.periodic import Periodic
-from services.kernel.startup import load_settings, run_http_service
 from services.kernel.ratelimit import RateLimit
 from services.kernel.resilience import RetryPolicy
 from services.kernel.runtime import Runtime
+from services.kernel.startup import load_settings, run_http_service
 from services.kernel.web import allow_browser_origins, service_app
 
 
@@ -40,12 +40,20 @@ def carrier_gateway(s: CarrierSettings, db: AsyncDatabase) -> CarrierGateway:
         Carrier.FEDEX: FedExTracking(s.fedex_url, s.fedex_client_id, s.fedex_client_secret, timeout, size),
         Carrier.UPS: UpsTracking(s.ups_url, s.ups_client_id, s.ups_client_secret, timeout, size),
         Carrier.USPS: UspsTracking(s.usps_url, s.usps_client_id, s.usps_client_secret, timeout, size),
-        Carrier.AUSPOST: AusPostTracking(s.auspost_url, s.auspost_api_key, s.auspost_password,
-                                         s.auspost_account_number, timeout, size)}
+        Carrier.AUSPOST: AusPostTracking(
+            s.auspost_url, s.auspost_api_key, s.auspost_password, s.auspost_account_number, timeout, size
+        ),
+    }
     policy = RetryPolicy(s.carrier_attempts, s.carrier_backoff_s, s.carrier_backoff_max_s, s.carrier_retry_after_max_s)
-    return CarrierGateway(adapters, policy, s.breaker_failures, s.breaker_reset_s, s.tracking_cache_s,
-                          RateLimit(db, "carrier-requests", s.carrier_requests_per_minute, timedelta(minutes=1)),
-                          s.carrier_rate_wait_s)
+    return CarrierGateway(
+        adapters,
+        policy,
+        s.breaker_failures,
+        s.breaker_reset_s,
+        s.tracking_cache_s,
+        RateLimit(db, "carrier-requests", s.carrier_requests_per_minute, timedelta(minutes=1)),
+        s.carrier_rate_wait_s,
+    )
 
 
 def create_app(settings: CarrierSettings | None = None) -> FastAPI:
@@ -72,9 +80,14 @@ def create_app(settings: CarrierSettings | None = None) -> FastAPI:
             await orders.aclose()
 
     handlers.subscribe(runtime, shipments)
-    app = service_app("Carrier", "What happened to the parcel: normalized statuses from FedEx, UPS, USPS and "
-                      "Australia Post, order summaries, and carriers' pushed exceptions.", lifespan, runtime,
-                      settings.max_body_bytes)
+    app = service_app(
+        "Carrier",
+        "What happened to the parcel: normalized statuses from FedEx, UPS, USPS and "
+        "Australia Post, order summaries, and carriers' pushed exceptions.",
+        lifespan,
+        runtime,
+        settings.max_body_bytes,
+    )
     app.state.services = handlers.Services(settings, runtime, shipments, gateway, rechecks)
     handlers.add_routes(app)
     allow_browser_origins(app, settings.cors_origins)  # the agent desktop's carrier panel (intake's pages)

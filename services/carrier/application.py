@@ -15,9 +15,25 @@ from contracts.envelope import Event
 from contracts.intake import ComplaintFiled
 from contracts.routing import ComplaintResolved
 from services.carrier.adapters.orders import OrderBook, OrderSystemUnavailable, ShippedOrder
-from services.carrier.domain import (ALERTS, UNRECOGNISED, WATCH, EndWatch, Failed, NotWatched, RaiseAlert, RecordCheck,
-                                     RecordOrderLookupFailed, Tracked, TrackingReport, Watch, WatchShipments,
-                                     alerts_stream, guess_carrier, normalize_tracking_number, watch_stream)
+from services.carrier.domain import (
+    ALERTS,
+    UNRECOGNISED,
+    WATCH,
+    EndWatch,
+    Failed,
+    NotWatched,
+    RaiseAlert,
+    RecordCheck,
+    RecordOrderLookupFailed,
+    Tracked,
+    TrackingReport,
+    Watch,
+    WatchShipments,
+    alerts_stream,
+    guess_carrier,
+    normalize_tracking_number,
+    watch_stream,
+)
 from services.kernel.commands import current, execute
 from services.kernel.eventlog import EventLog
 from services.kernel.eventstore import Cause
@@ -52,28 +68,45 @@ class Shipments:
         numbers = [] if watch.order_id else list(watch.packages)
         return await self.track(complaint_id, watch.order_id, numbers, trigger, cause)
 
-    async def track(self, complaint_id: str, order_id: str | None, numbers: list[str], trigger: CheckTrigger,
-                    cause: Cause) -> Watch:
+    async def track(
+        self, complaint_id: str, order_id: str | None, numbers: list[str], trigger: CheckTrigger, cause: Cause
+    ) -> Watch:
         watch = await self.watch(complaint_id)
         if not watch.watching:
             try:
                 packages, items_total = await self._packages(order_id, numbers)
             except (UnknownOrder, OrderSystemUnavailable) as exc:
                 return await self._lookup_failed(complaint_id, order_id or "", exc, trigger, cause)
-            watch = (await execute(self.store, WATCH, watch_stream(complaint_id), WatchShipments(
-                complaint_id=complaint_id, order_id=order_id, packages=packages, items_total=items_total),
-                _step(cause, "watch"))).state
+            watch = (
+                await execute(
+                    self.store,
+                    WATCH,
+                    watch_stream(complaint_id),
+                    WatchShipments(
+                        complaint_id=complaint_id, order_id=order_id, packages=packages, items_total=items_total
+                    ),
+                    _step(cause, "watch"),
+                )
+            ).state
         targets = watch.in_transit() if trigger is CheckTrigger.RECHECK else list(watch.packages.values())
         outcomes = await asyncio.gather(*(self.check(p.ref) for p in targets))
-        return (await execute(self.store, WATCH, watch_stream(complaint_id), RecordCheck(
-            complaint_id=complaint_id, trigger=trigger, outcomes=tuple(outcomes)), _step(cause, "check"))).state
+        return (
+            await execute(
+                self.store,
+                WATCH,
+                watch_stream(complaint_id),
+                RecordCheck(complaint_id=complaint_id, trigger=trigger, outcomes=tuple(outcomes)),
+                _step(cause, "check"),
+            )
+        ).state
 
     async def end_watch(self, resolved: ComplaintResolved, cause: Cause) -> None:
         """A resolved complaint's packages are not re-checked any more."""
         await execute(self.store, WATCH, watch_stream(resolved.complaint_id), EndWatch(), cause)
 
-    async def alert(self, order_id: str, carrier: Carrier, tracking_number: str, report: TrackingReport,
-                    cause: Cause) -> list[Event]:
+    async def alert(
+        self, order_id: str, carrier: Carrier, tracking_number: str, report: TrackingReport, cause: Cause
+    ) -> list[Event]:
         """A carrier pushed news about a package: an exception alerts the order (once per news)."""
         order = await self.orders.order(order_id)
         if order is None:
@@ -82,8 +115,15 @@ class Shipments:
         package = next((p for p in order.packages if normalize_tracking_number(p.tracking_number) == number), None)
         if package is None:
             raise NotAPackageOfTheOrder(tracking_number)
-        outcome = await execute(self.store, ALERTS, alerts_stream(order_id), RaiseAlert(
-            order_id=order_id, customer_id=order.customer_id, carrier=carrier, package=package, report=report), cause)
+        outcome = await execute(
+            self.store,
+            ALERTS,
+            alerts_stream(order_id),
+            RaiseAlert(
+                order_id=order_id, customer_id=order.customer_id, carrier=carrier, package=package, report=report
+            ),
+            cause,
+        )
         return [self.store.registry.decode(e.type, e.data) for e in outcome.commit.events] if outcome.commit else []
 
     async def watch(self, complaint_id: str) -> Watch:
@@ -96,20 +136,36 @@ class Shipments:
                 raise UnknownOrder(order_id)
             return order.packages, order.items_total
         # Tracking numbers alone: the carrier is guessed from the number's format when checked.
-        packages = tuple(PackageRef(carrier=_carrier_of(n), tracking_number=normalize_tracking_number(n))
-                         for n in dict.fromkeys(numbers))
+        packages = tuple(
+            PackageRef(carrier=_carrier_of(n), tracking_number=normalize_tracking_number(n))
+            for n in dict.fromkeys(numbers)
+        )
         return packages, 0
 
-    async def _lookup_failed(self, complaint_id: str, order_id: str, exc: Exception, trigger: CheckTrigger,
-                             cause: Cause) -> Watch:
+    async def _lookup_failed(
+        self, complaint_id: str, order_id: str, exc: Exception, trigger: CheckTrigger, cause: Cause
+    ) -> Watch:
         if isinstance(exc, UnknownOrder):
             code, reason, attempts = FailureCode.ORDER_UNKNOWN, f"the order system has no order {order_id!r}", 1
         else:
             assert isinstance(exc, OrderSystemUnavailable)
             code, reason, attempts = FailureCode.ORDER_SYSTEM_UNAVAILABLE, str(exc), exc.attempts
-        return (await execute(self.store, WATCH, watch_stream(complaint_id), RecordOrderLookupFailed(
-            complaint_id=complaint_id, order_id=order_id, code=code, reason=reason[:500], attempts=attempts,
-            trigger=trigger), _step(cause, "lookup"))).state
+        return (
+            await execute(
+                self.store,
+                WATCH,
+                watch_stream(complaint_id),
+                RecordOrderLookupFailed(
+                    complaint_id=complaint_id,
+                    order_id=order_id,
+                    code=code,
+                    reason=reason[:500],
+                    attempts=attempts,
+                    trigger=trigger,
+                ),
+                _step(cause, "lookup"),
+            )
+        ).state
 
 
 def _carrier_of(number: str) -> str:

@@ -15,9 +15,21 @@ from typing import assert_never
 from pydantic import AwareDatetime, Field
 
 from contracts.carrier import (
-    Carrier, CarrierQueryFailed, CheckTrigger, Delivery, ExceptionReason, FailureCode, Handover,
-    OrderShipmentSummarized, PackageLine, PackageRef, ShipmentExceptionDetected, ShipmentStatus,
-    ShipmentStatusReported, ShipmentsWatched, WatchEnded,
+    Carrier,
+    CarrierQueryFailed,
+    CheckTrigger,
+    Delivery,
+    ExceptionReason,
+    FailureCode,
+    Handover,
+    OrderShipmentSummarized,
+    PackageLine,
+    PackageRef,
+    ShipmentExceptionDetected,
+    ShipmentStatus,
+    ShipmentStatusReported,
+    ShipmentsWatched,
+    WatchEnded,
 )
 from contracts.envelope import Event
 from services.kernel.domain import Aggregate, Value
@@ -48,10 +60,14 @@ class NotWatched(DomainError):
 FORMATS: dict[Carrier, tuple[re.Pattern[str], str]] = {
     Carrier.UPS: (re.compile(r"^1Z[0-9A-Z]{16}$"), "1Z followed by 16 letters or digits"),
     Carrier.FEDEX: (re.compile(r"^(\d{12}|\d{15}|\d{20}|\d{22})$"), "12, 15, 20 or 22 digits"),
-    Carrier.USPS: (re.compile(r"^(9[2-5]\d{18,32}|420\d{5}9[2-5]\d{18,24}|[A-Z]{2}\d{9}US)$"),
-                   "an IMpb barcode (92…95 and 20-34 digits) or an S10 number ending in US"),
-    Carrier.AUSPOST: (re.compile(r"^([A-Z0-9]{4}\d{8,19}|[A-Z]{2}\d{9}AU)$"),
-                      "an article id (4 letters or digits, then 8-19 digits) or an S10 number ending in AU"),
+    Carrier.USPS: (
+        re.compile(r"^(9[2-5]\d{18,32}|420\d{5}9[2-5]\d{18,24}|[A-Z]{2}\d{9}US)$"),
+        "an IMpb barcode (92…95 and 20-34 digits) or an S10 number ending in US",
+    ),
+    Carrier.AUSPOST: (
+        re.compile(r"^([A-Z0-9]{4}\d{8,19}|[A-Z]{2}\d{9}AU)$"),
+        "an article id (4 letters or digits, then 8-19 digits) or an S10 number ending in AU",
+    ),
 }
 #: The carrier of a bare tracking number that matches no carrier's format.
 UNRECOGNISED = "unrecognised"
@@ -69,7 +85,8 @@ def supported_carrier(name: str) -> Carrier | None:
         return Carrier(name.strip().lower().replace(" ", "").replace("_", ""))
     except ValueError:
         return {"australiapost": Carrier.AUSPOST, "unitedstatespostalservice": Carrier.USPS}.get(
-            name.strip().lower().replace(" ", "").replace("_", ""))
+            name.strip().lower().replace(" ", "").replace("_", "")
+        )
 
 
 def format_problem(carrier: Carrier, tracking_number: str) -> str | None:
@@ -88,8 +105,12 @@ def guess_carrier(tracking_number: str) -> Carrier | None:
 
 # --- the normalized answer of a carrier ------------------------------------------------------------
 
-STILL_STOPPABLE = {ShipmentStatus.LABEL_CREATED, ShipmentStatus.IN_TRANSIT, ShipmentStatus.DELAYED,
-                   ShipmentStatus.EXCEPTION}
+STILL_STOPPABLE = {
+    ShipmentStatus.LABEL_CREATED,
+    ShipmentStatus.IN_TRANSIT,
+    ShipmentStatus.DELAYED,
+    ShipmentStatus.EXCEPTION,
+}
 
 
 def can_still_stop(status: ShipmentStatus) -> bool:
@@ -121,8 +142,14 @@ class TrackingReport(Value):
 
     def news(self) -> tuple[object, ...]:
         """What makes a report worth telling again: not a new scan of the same state."""
-        return (self.status, self.reason, self.estimated_delivery_from, self.estimated_delivery_by,
-                self.delivery, self.stoppable())
+        return (
+            self.status,
+            self.reason,
+            self.estimated_delivery_from,
+            self.estimated_delivery_by,
+            self.delivery,
+            self.stoppable(),
+        )
 
 
 def unreadable(carrier_status: str) -> TrackingReport:
@@ -136,30 +163,48 @@ REASON_WORDS: tuple[tuple[ExceptionReason, tuple[str, ...]], ...] = (
     (ExceptionReason.CUSTOMS, ("customs", "clearance", "import", "duty")),
     (ExceptionReason.DAMAGE, ("damage",)),
     (ExceptionReason.ADDRESS, ("address", "incorrect", "insufficient", "moved")),
-    (ExceptionReason.RECIPIENT_UNAVAILABLE, ("no one", "not available", "unavailable", "closed",
-                                             "attempted", "unsuccessful", "nobody", "absent")),
-    (ExceptionReason.OPERATIONAL, ("operational", "mechanical", "missed", "late", "capacity",
-                                   "volume", "network", "possible delay")),
+    (
+        ExceptionReason.RECIPIENT_UNAVAILABLE,
+        ("no one", "not available", "unavailable", "closed", "attempted", "unsuccessful", "nobody", "absent"),
+    ),
+    (
+        ExceptionReason.OPERATIONAL,
+        ("operational", "mechanical", "missed", "late", "capacity", "volume", "network", "possible delay"),
+    ),
 )
 
 
 def reason_in(*texts: str | None) -> ExceptionReason:
     """The reason a carrier's words give for a delay or exception (``other`` if none)."""
     words = " ".join(t.lower() for t in texts if t)
-    return next((reason for reason, cues in REASON_WORDS if any(c in words for c in cues)),
-                ExceptionReason.OTHER)
+    return next((reason for reason, cues in REASON_WORDS if any(c in words for c in cues)), ExceptionReason.OTHER)
 
 
 #: Words carriers use for where a package was left, first match wins.
 HANDOVER_WORDS: tuple[tuple[Handover, tuple[str, ...]], ...] = (
     (Handover.NEIGHBOUR, ("neighbo",)),
-    (Handover.PICKUP_POINT, ("locker", "access point", "pickup point", "post office", "collection point",
-                             "hold at location", "awaiting collection", "parcel shop")),
+    (
+        Handover.PICKUP_POINT,
+        (
+            "locker",
+            "access point",
+            "pickup point",
+            "post office",
+            "collection point",
+            "hold at location",
+            "awaiting collection",
+            "parcel shop",
+        ),
+    ),
     (Handover.MAILBOX, ("mailbox", "mail box", "letterbox", "letter box", "po box", "mail room", "mailroom")),
-    (Handover.SAFE_PLACE, ("safe place", "front door", "porch", "back door", "side door", "garage", "patio",
-                           "doorstep", "left at")),
-    (Handover.RECIPIENT, ("recipient", "individual", "resident", "receptionist", "front desk", "in person",
-                          "signed for", "addressee")),
+    (
+        Handover.SAFE_PLACE,
+        ("safe place", "front door", "porch", "back door", "side door", "garage", "patio", "doorstep", "left at"),
+    ),
+    (
+        Handover.RECIPIENT,
+        ("recipient", "individual", "resident", "receptionist", "front desk", "in person", "signed for", "addressee"),
+    ),
 )
 
 
@@ -170,6 +215,7 @@ def handover_in(*texts: str | None) -> Handover | None:
 
 
 # --- the watch of one complaint's packages --------------------------------------------------------
+
 
 class Tracked(Value):
     """A package the carrier answered for."""
@@ -253,18 +299,25 @@ def report_of(event: ShipmentStatusReported) -> TrackingReport:
 def evolve_watch(state: Watch, event: Event) -> Watch:
     match event:
         case ShipmentsWatched():
-            return state.model_copy(update={
-                "complaint_id": event.complaint_id, "order_id": event.order_id, "watching": True,
-                "items_total": event.items_total, "order_failure": None,
-                "packages": {p.tracking_number: PackageState(ref=p) for p in event.packages}})
+            return state.model_copy(
+                update={
+                    "complaint_id": event.complaint_id,
+                    "order_id": event.order_id,
+                    "watching": True,
+                    "items_total": event.items_total,
+                    "order_failure": None,
+                    "packages": {p.tracking_number: PackageState(ref=p) for p in event.packages},
+                }
+            )
         case ShipmentStatusReported():
             package = state.packages[event.tracking_number]
             return _with(state, package.model_copy(update={"report": report_of(event), "failure": None}))
         case CarrierQueryFailed() if event.tracking_number in state.packages:
             return _with(state, state.packages[event.tracking_number].model_copy(update={"failure": event.code}))
         case CarrierQueryFailed():
-            return state.model_copy(update={"complaint_id": event.complaint_id, "order_id": event.order_id,
-                                            "order_failure": event.code})
+            return state.model_copy(
+                update={"complaint_id": event.complaint_id, "order_id": event.order_id, "order_failure": event.code}
+            )
         case WatchEnded():
             return state.model_copy(update={"ended": True})
     return state
@@ -283,15 +336,29 @@ def decide_watch(state: Watch, command: WatchCommand, now: datetime) -> list[Eve
         case WatchShipments():
             if state.watching:
                 return []
-            return [ShipmentsWatched(complaint_id=command.complaint_id, order_id=command.order_id,
-                                     packages=list(command.packages), items_total=command.items_total,
-                                     watched_at=now)]
+            return [
+                ShipmentsWatched(
+                    complaint_id=command.complaint_id,
+                    order_id=command.order_id,
+                    packages=list(command.packages),
+                    items_total=command.items_total,
+                    watched_at=now,
+                )
+            ]
         case RecordOrderLookupFailed():
             if state.watching or state.order_failure == command.code:
                 return []
-            return [CarrierQueryFailed(complaint_id=command.complaint_id, order_id=command.order_id,
-                                       code=command.code, reason=command.reason, attempts=command.attempts,
-                                       trigger=command.trigger, failed_at=now)]
+            return [
+                CarrierQueryFailed(
+                    complaint_id=command.complaint_id,
+                    order_id=command.order_id,
+                    code=command.code,
+                    reason=command.reason,
+                    attempts=command.attempts,
+                    trigger=command.trigger,
+                    failed_at=now,
+                )
+            ]
         case RecordCheck():
             if not state.watching:
                 raise NotWatched(command.complaint_id)
@@ -301,8 +368,11 @@ def decide_watch(state: Watch, command: WatchCommand, now: datetime) -> list[Eve
             after = reduce(evolve_watch, news, state)
             return [*news, summarize(after, now)]
         case EndWatch():
-            return [] if state.ended or not state.complaint_id else [
-                WatchEnded(complaint_id=state.complaint_id, ended_at=now)]
+            return (
+                []
+                if state.ended or not state.complaint_id
+                else [WatchEnded(complaint_id=state.complaint_id, ended_at=now)]
+            )
         case _:
             assert_never(command)
 
@@ -314,17 +384,32 @@ def _news(state: Watch, outcome: Tracked | Failed, trigger: CheckTrigger, now: d
     if isinstance(outcome, Failed):
         if known is not None and known.failure == outcome.code:
             return None
-        return CarrierQueryFailed(complaint_id=state.complaint_id, order_id=state.order_id,
-                                  carrier=package.carrier, tracking_number=package.tracking_number,
-                                  code=outcome.code, reason=outcome.reason, attempts=outcome.attempts,
-                                  trigger=trigger, failed_at=now)
+        return CarrierQueryFailed(
+            complaint_id=state.complaint_id,
+            order_id=state.order_id,
+            carrier=package.carrier,
+            tracking_number=package.tracking_number,
+            code=outcome.code,
+            reason=outcome.reason,
+            attempts=outcome.attempts,
+            trigger=trigger,
+            failed_at=now,
+        )
     if known is not None and known.report is not None and known.report.news() == outcome.report.news():
         return None
     report = outcome.report.model_dump(exclude={"can_intercept"})
-    return ShipmentStatusReported(complaint_id=state.complaint_id, order_id=state.order_id,
-                                  carrier=outcome.carrier, tracking_number=package.tracking_number,
-                                  **report, can_intercept=outcome.report.stoppable(), items=package.items,
-                                  item_count=package.item_count, trigger=trigger, checked_at=now)
+    return ShipmentStatusReported(
+        complaint_id=state.complaint_id,
+        order_id=state.order_id,
+        carrier=outcome.carrier,
+        tracking_number=package.tracking_number,
+        **report,
+        can_intercept=outcome.report.stoppable(),
+        items=package.items,
+        item_count=package.item_count,
+        trigger=trigger,
+        checked_at=now,
+    )
 
 
 # --- the summary: the whole order in one sentence --------------------------------------------------
@@ -343,26 +428,42 @@ PHRASES: dict[ShipmentStatus, str] = {
 
 
 def summarize(watch: Watch, now: datetime) -> OrderShipmentSummarized:
-    """"6 of 8 items delivered, 2 delayed: weather, new estimate tomorrow 18:00"."""
-    lines = [PackageLine(carrier=p.ref.carrier, tracking_number=p.ref.tracking_number, status=p.status(),
-                         items=p.ref.items, item_count=p.ref.item_count,
-                         estimated_delivery_by=p.report.estimated_delivery_by if p.report else None,
-                         can_intercept=p.report.stoppable() if p.report else False)
-             for p in watch.packages.values()]
+    """ "6 of 8 items delivered, 2 delayed: weather, new estimate tomorrow 18:00"."""
+    lines = [
+        PackageLine(
+            carrier=p.ref.carrier,
+            tracking_number=p.ref.tracking_number,
+            status=p.status(),
+            items=p.ref.items,
+            item_count=p.ref.item_count,
+            estimated_delivery_by=p.report.estimated_delivery_by if p.report else None,
+            can_intercept=p.report.stoppable() if p.report else False,
+        )
+        for p in watch.packages.values()
+    ]
     by_items = any(line.items for line in lines)
     total = (watch.items_total or sum(line.item_count for line in lines)) if by_items else len(lines)
     count = (lambda group: sum(line.item_count for line in group)) if by_items else len
     delivered = count([line for line in lines if line.status is ShipmentStatus.DELIVERED])
     unit = "item" if by_items else "package"
-    parts = [f"all {total} {unit}s delivered" if delivered == total and total > 1 else
-             f"{delivered} of {total} {unit}{'s' if total != 1 else ''} delivered"]
+    parts = [
+        f"all {total} {unit}s delivered"
+        if delivered == total and total > 1
+        else f"{delivered} of {total} {unit}{'s' if total != 1 else ''} delivered"
+    ]
     for status, phrase in PHRASES.items():
         group = [line for line in lines if line.status is status]
         for reason, subgroup in _by_reason(watch, group):
             parts.append(_clause(count(subgroup), phrase, reason, subgroup, status, now))
-    return OrderShipmentSummarized(complaint_id=watch.complaint_id, order_id=watch.order_id,
-                                   summary=", ".join(parts), items_total=total, items_delivered=delivered,
-                                   packages=lines, summarized_at=now)
+    return OrderShipmentSummarized(
+        complaint_id=watch.complaint_id,
+        order_id=watch.order_id,
+        summary=", ".join(parts),
+        items_total=total,
+        items_delivered=delivered,
+        packages=lines,
+        summarized_at=now,
+    )
 
 
 def _by_reason(watch: Watch, lines: list[PackageLine]) -> Iterable[tuple[ExceptionReason | None, list[PackageLine]]]:
@@ -373,8 +474,9 @@ def _by_reason(watch: Watch, lines: list[PackageLine]) -> Iterable[tuple[Excepti
     return groups.items()
 
 
-def _clause(n: int, phrase: str, reason: ExceptionReason | None, lines: list[PackageLine],
-            status: ShipmentStatus, now: datetime) -> str:
+def _clause(
+    n: int, phrase: str, reason: ExceptionReason | None, lines: list[PackageLine], status: ShipmentStatus, now: datetime
+) -> str:
     clause = f"{n} {phrase}"
     if reason is not None and status in (ShipmentStatus.DELAYED, ShipmentStatus.EXCEPTION):
         clause += f": {reason.value.replace('_', ' ')}"
@@ -401,8 +503,7 @@ def when(moment: datetime, now: datetime) -> str:
 
 # --- alerts pushed by carriers: the exceptions of an order -----------------------------------------
 
-ALERTING = {ShipmentStatus.EXCEPTION, ShipmentStatus.DELAYED, ShipmentStatus.RETURNED_TO_SENDER,
-            ShipmentStatus.LOST}
+ALERTING = {ShipmentStatus.EXCEPTION, ShipmentStatus.DELAYED, ShipmentStatus.RETURNED_TO_SENDER, ShipmentStatus.LOST}
 
 
 class RaiseAlert(Value):
@@ -434,11 +535,21 @@ def decide_alerts(state: Alerts, command: RaiseAlert, now: datetime) -> list[Eve
         return []
     if state.last.get(command.package.tracking_number) == (report.status, report.reason, report.estimated_delivery_by):
         return []  # the carrier pushed the same news again
-    return [ShipmentExceptionDetected(
-        order_id=command.order_id, customer_id=command.customer_id, carrier=command.carrier,
-        tracking_number=command.package.tracking_number, status=report.status, reason=report.reason,
-        carrier_status=report.carrier_status, estimated_delivery_by=report.estimated_delivery_by,
-        items=command.package.items, can_intercept=report.stoppable(), detected_at=now)]
+    return [
+        ShipmentExceptionDetected(
+            order_id=command.order_id,
+            customer_id=command.customer_id,
+            carrier=command.carrier,
+            tracking_number=command.package.tracking_number,
+            status=report.status,
+            reason=report.reason,
+            carrier_status=report.carrier_status,
+            estimated_delivery_by=report.estimated_delivery_by,
+            items=command.package.items,
+            can_intercept=report.stoppable(),
+            detected_at=now,
+        )
+    ]
 
 
 WATCH = Aggregate(Watch(), evolve_watch, decide_watch)

@@ -7,8 +7,14 @@ a set operation, so applying an entry again after a crash changes nothing.
 
 from __future__ import annotations
 
-from contracts.carrier import (CarrierQueryFailed, FailureCode, ShipmentStatus, ShipmentStatusReported,
-                               ShipmentsWatched, WatchEnded)
+from contracts.carrier import (
+    CarrierQueryFailed,
+    FailureCode,
+    ShipmentStatus,
+    ShipmentStatusReported,
+    ShipmentsWatched,
+    WatchEnded,
+)
 from contracts.envelope import Envelope, Event
 from services.kernel.projections import DocumentProjection
 from services.kernel.staff import StaffDirectory
@@ -27,17 +33,25 @@ class OpenWatches(DocumentProjection):
     async def apply(self, envelope: Envelope, event: Event) -> None:
         match event:
             case ShipmentsWatched():
-                await self.views.replace_one({"_id": event.complaint_id}, {
-                    "_id": event.complaint_id, "order_pending": False,
-                    "in_transit": [p.tracking_number for p in event.packages]}, upsert=True)
+                await self.views.replace_one(
+                    {"_id": event.complaint_id},
+                    {
+                        "_id": event.complaint_id,
+                        "order_pending": False,
+                        "in_transit": [p.tracking_number for p in event.packages],
+                    },
+                    upsert=True,
+                )
             case ShipmentStatusReported() if event.status in FINAL:
                 await self._finish(event.complaint_id, event.tracking_number)
             case CarrierQueryFailed() if event.code in HOPELESS:
                 await self._finish(event.complaint_id, event.tracking_number)
             case CarrierQueryFailed() if event.tracking_number is None:
-                await self.views.update_one({"_id": event.complaint_id}, {"$set": {"order_pending": True},
-                                                                          "$setOnInsert": {"in_transit": []}},
-                                            upsert=True)
+                await self.views.update_one(
+                    {"_id": event.complaint_id},
+                    {"$set": {"order_pending": True}, "$setOnInsert": {"in_transit": []}},
+                    upsert=True,
+                )
             case WatchEnded():
                 await self.views.delete_one({"_id": event.complaint_id})
 

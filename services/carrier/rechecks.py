@@ -21,8 +21,13 @@ log = logging.getLogger(__name__)
 
 
 class Rechecks:
-    def __init__(self, shipments: Shipments, watches: OpenWatches, interval_s: float,
-                 clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+    def __init__(
+        self,
+        shipments: Shipments,
+        watches: OpenWatches,
+        interval_s: float,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
         self.shipments, self.watches, self.interval_s, self.clock = shipments, watches, interval_s, clock
 
     async def tick(self, now: datetime) -> int:

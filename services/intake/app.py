@@ -11,8 +11,8 @@ from services.intake import desk, handlers, metrics, pages
 from services.intake.adapters.orders import HttpOrderDirectory
 from services.intake.projections import PROJECTIONS
 from services.intake.settings import IntakeSettings
-from services.kernel.startup import load_settings, run_http_service
 from services.kernel.runtime import Runtime
+from services.kernel.startup import load_settings, run_http_service
 from services.kernel.web import service_app
 
 
@@ -30,8 +30,13 @@ def create_app(settings: IntakeSettings | None = None) -> FastAPI:
             await runtime.stop()
             await directory.aclose()
 
-    app = service_app("Complaint intake", "The front door: file complaints, ask for a callback, follow a case.",
-                      lifespan, runtime, settings.max_body_bytes)
+    app = service_app(
+        "Complaint intake",
+        "The front door: file complaints, ask for a callback, follow a case.",
+        lifespan,
+        runtime,
+        settings.max_body_bytes,
+    )
     app.state.services = handlers.Services(settings, runtime, directory)
     handlers.subscribe(runtime, app.state.services.intake)
     handlers.add_routes(app)

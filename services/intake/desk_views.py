@@ -14,18 +14,43 @@ from typing import Any
 
 from pymongo.asynchronous.database import AsyncDatabase
 
-from contracts.carrier import (CarrierQueryFailed, OrderShipmentSummarized, ShipmentStatus,
-                               ShipmentStatusReported)
+from contracts.carrier import CarrierQueryFailed, OrderShipmentSummarized, ShipmentStatus, ShipmentStatusReported
 from contracts.envelope import Envelope, Event
-from contracts.intake import (CATEGORY_LABELS, CallbackCancelled, CallbackRequested, ClosureAnswered, ComplaintFiled,
-                              ComplaintLinked, CustomerMessageReceived)
-from contracts.routing import (AgentAssigned, CallbackDispatched, CallbackQueued, CallConnected, CaseNoteAdded,
-                               ComplaintResolved, Escalated, PartnerAcknowledged,
-                               PartnerOutcomeRecorded, ResolutionActionRequested,
-                               RoutedToTeam, TransferredToPartner)
-from contracts.notify import (CallFailed, CallPlaced, ClosureConfirmationRequested, ComplaintClosedUnconfirmed,
-                              ComplaintReopened, CustomerConfirmedClosed, EscalationRequested, NotificationFailed,
-                              NotificationSuppressed, OutcomeShared)
+from contracts.intake import (
+    CATEGORY_LABELS,
+    CallbackCancelled,
+    CallbackRequested,
+    ClosureAnswered,
+    ComplaintFiled,
+    ComplaintLinked,
+    CustomerMessageReceived,
+)
+from contracts.notify import (
+    CallFailed,
+    CallPlaced,
+    ClosureConfirmationRequested,
+    ComplaintClosedUnconfirmed,
+    ComplaintReopened,
+    CustomerConfirmedClosed,
+    EscalationRequested,
+    NotificationFailed,
+    NotificationSuppressed,
+    OutcomeShared,
+)
+from contracts.routing import (
+    AgentAssigned,
+    CallbackDispatched,
+    CallbackQueued,
+    CallConnected,
+    CaseNoteAdded,
+    ComplaintResolved,
+    Escalated,
+    PartnerAcknowledged,
+    PartnerOutcomeRecorded,
+    ResolutionActionRequested,
+    RoutedToTeam,
+    TransferredToPartner,
+)
 from services.kernel.projections import DocumentProjection
 
 
@@ -38,8 +63,10 @@ def _items(event: ResolutionActionRequested) -> str:
 def _brief(event: TransferredToPartner) -> str:
     b = event.brief
     by = f" by {b.promised_by.isoformat()}" if b.promised_by else ""
-    return (f"Transferred to {event.team_id} by {event.by_agent_id}. Asks: {b.customer_asks} Tried: {b.tried} "
-            f"Promised: {b.promised}{by}. Partner SLA due {event.sla_due_at.isoformat()}")
+    return (
+        f"Transferred to {event.team_id} by {event.by_agent_id}. Asks: {b.customer_asks} Tried: {b.tried} "
+        f"Promised: {b.promised}{by}. Partner SLA due {event.sla_due_at.isoformat()}"
+    )
 
 
 CARRIERS = {"fedex": "FedEx", "ups": "UPS", "usps": "USPS", "auspost": "Australia Post"}
@@ -52,16 +79,23 @@ def _time(moment: datetime) -> str:
 
 
 def _scan(e: ShipmentStatusReported) -> str:
-    """"UPS 1Z…: delayed (weather); last scan Leeds, GB at …; new estimate …"."""
-    words = [f"{CARRIERS.get(e.carrier.value, e.carrier.value)} {e.tracking_number}: "
-             f"{e.status.value.replace('_', ' ')}" + (f" ({e.reason.value.replace('_', ' ')})" if e.reason else "")]
+    """ "UPS 1Z…: delayed (weather); last scan Leeds, GB at …; new estimate …"."""
+    words = [
+        f"{CARRIERS.get(e.carrier.value, e.carrier.value)} {e.tracking_number}: "
+        f"{e.status.value.replace('_', ' ')}" + (f" ({e.reason.value.replace('_', ' ')})" if e.reason else "")
+    ]
     if e.delivery:
-        words.append(f"left with {e.delivery.handover.value.replace('_', ' ')}"
-                     + (f" ({e.delivery.received_by})" if e.delivery.received_by else "")
-                     + (f" at {_time(e.delivered_at)}" if e.delivered_at else ""))
+        words.append(
+            f"left with {e.delivery.handover.value.replace('_', ' ')}"
+            + (f" ({e.delivery.received_by})" if e.delivery.received_by else "")
+            + (f" at {_time(e.delivered_at)}" if e.delivered_at else "")
+        )
     if e.last_location or e.last_event_at:
-        words.append("last scan" + (f" {e.last_location}" if e.last_location else "")
-                     + (f" at {_time(e.last_event_at)}" if e.last_event_at else ""))
+        words.append(
+            "last scan"
+            + (f" {e.last_location}" if e.last_location else "")
+            + (f" at {_time(e.last_event_at)}" if e.last_event_at else "")
+        )
     if e.estimated_delivery_by and e.status is not ShipmentStatus.DELIVERED:
         new = "new estimate" if e.status is ShipmentStatus.DELAYED else "estimate"
         words.append(f"{new} {_time(e.estimated_delivery_by)}")
@@ -71,8 +105,13 @@ def _scan(e: ShipmentStatusReported) -> str:
 
 
 def _query_failed(e: CarrierQueryFailed) -> str:
-    what = (f"{CARRIERS.get(e.carrier or '', e.carrier)} about {e.tracking_number}" if e.tracking_number
-            else f"the order system about order {e.order_id}" if e.order_id else "the carrier")
+    what = (
+        f"{CARRIERS.get(e.carrier or '', e.carrier)} about {e.tracking_number}"
+        if e.tracking_number
+        else f"the order system about order {e.order_id}"
+        if e.order_id
+        else "the carrier"
+    )
     return f"Could not ask {what}: {e.reason} ({e.code.value.replace('_', ' ')})"
 
 
@@ -89,38 +128,72 @@ STAFF_SUMMARIES: dict[type, tuple[bool, Callable[[Any], str]]] = {
     TransferredToPartner: (True, _brief),
     PartnerAcknowledged: (True, lambda e: f"{e.team_id} acknowledged (by {e.by})"),
     CaseNoteAdded: (True, lambda e: f"Note by {e.author}: {e.text}"),
-    PartnerOutcomeRecorded: (True, lambda e: f"Outcome from {e.team_id}: {e.outcome_for_customer}"
-                                             + (f" (internal: {e.internal_note})" if e.internal_note else "")),
+    PartnerOutcomeRecorded: (
+        True,
+        lambda e: (
+            f"Outcome from {e.team_id}: {e.outcome_for_customer}"
+            + (f" (internal: {e.internal_note})" if e.internal_note else "")
+        ),
+    ),
     ResolutionActionRequested: (True, lambda e: f"Action requested: {_items(e)}"),
-    ComplaintResolved: (False, lambda e: f"Resolved by {e.agent_id}: {e.recap}"
-                                         + "".join(f" Next: {s}" for s in e.next_steps)),
+    ComplaintResolved: (
+        False,
+        lambda e: f"Resolved by {e.agent_id}: {e.recap}" + "".join(f" Next: {s}" for s in e.next_steps),
+    ),
     Escalated: (True, lambda e: f"Escalated ({e.reason.value}): {e.detail}"),
     RoutedToTeam: (True, lambda e: f"Routed by the rules to {e.team_id}" + (" (its members only)" if e.only else "")),
-    CallConnected: (False, lambda e: f"Call connected: {e.agent_id} is on the line with the customer "
-                                         f"(callback {e.callback_id})"),
+    CallConnected: (
+        False,
+        lambda e: f"Call connected: {e.agent_id} is on the line with the customer (callback {e.callback_id})",
+    ),
     ShipmentStatusReported: (True, _scan),
-    OrderShipmentSummarized: (True, lambda e: f"Carrier summary{f' of order {e.order_id}' if e.order_id else ''}: "
-                                              f"{e.summary}"),
+    OrderShipmentSummarized: (
+        True,
+        lambda e: f"Carrier summary{f' of order {e.order_id}' if e.order_id else ''}: {e.summary}",
+    ),
     CarrierQueryFailed: (True, _query_failed),
     # ShipmentExceptionDetected is keyed by order, not complaint: it never reaches a case's
     # timeline here; the proactive case it opens is filed like any other complaint.
-    ClosureConfirmationRequested: (False, lambda e: ("Reminder: is the complaint closed?" if e.reminder else
-                                                     "Asked the complainant: is the complaint closed?")
-                                                    + f" (email to {e.to})"),
-    ClosureAnswered: (False, lambda e: "The complainant answered on their case page: "
-                                       + ("yes, closed" if e.answer == "yes" else f"no, still a problem. {e.reason}")),
+    ClosureConfirmationRequested: (
+        False,
+        lambda e: (
+            ("Reminder: is the complaint closed?" if e.reminder else "Asked the complainant: is the complaint closed?")
+            + f" (email to {e.to})"
+        ),
+    ),
+    ClosureAnswered: (
+        False,
+        lambda e: (
+            "The complainant answered on their case page: "
+            + ("yes, closed" if e.answer == "yes" else f"no, still a problem. {e.reason}")
+        ),
+    ),
     CustomerConfirmedClosed: (False, lambda e: f"The complainant confirmed it is closed (by {e.via})"),
-    ComplaintReopened: (False, lambda e: f"The complainant says it is not solved (by {e.via}); reopened"
-                                         + (f": {e.reason[:500]}" if e.reason else "")),
+    ComplaintReopened: (
+        False,
+        lambda e: (
+            f"The complainant says it is not solved (by {e.via}); reopened"
+            + (f": {e.reason[:500]}" if e.reason else "")
+        ),
+    ),
     ComplaintClosedUnconfirmed: (False, lambda e: "Closed without an answer from the complainant"),
     CallPlaced: (True, lambda e: f"Call placed with the telephony provider ({e.call_sid})"),
-    CallFailed: (True, lambda e: f"Call attempt {e.attempt} failed: {e.reason}"
-                                 + (" (no attempt left: the complainant is told)" if e.final else "")),
+    CallFailed: (
+        True,
+        lambda e: (
+            f"Call attempt {e.attempt} failed: {e.reason}"
+            + (" (no attempt left: the complainant is told)" if e.final else "")
+        ),
+    ),
     OutcomeShared: (False, lambda e: f"The outcome was sent to the complainant by {e.channel}"),
-    NotificationSuppressed: (True, lambda e: f"Held back {e.template} by {e.channel} ({e.reason}); "
-                                             f"instead: {e.alternative}"),
-    NotificationFailed: (True, lambda e: f"Gave up sending {e.template} by {e.channel} after {e.attempts} "
-                                         f"attempts: {e.reason}"),
+    NotificationSuppressed: (
+        True,
+        lambda e: f"Held back {e.template} by {e.channel} ({e.reason}); instead: {e.alternative}",
+    ),
+    NotificationFailed: (
+        True,
+        lambda e: f"Gave up sending {e.template} by {e.channel} after {e.attempts} attempts: {e.reason}",
+    ),
     EscalationRequested: (True, lambda e: f"Notify asked for a human ({e.reason}): {e.detail}"),
 }
 
@@ -158,15 +231,22 @@ class DeskCaseViews(DocumentProjection):
     async def apply(self, envelope: Envelope, event: Event) -> None:
         view = await self.view(envelope.subject) if envelope.subject else None
         if view is None and isinstance(event, ComplaintFiled):
-            view = {"_id": event.complaint_id, "applied": [], "timeline": [],
-                    "filing": event.model_dump(mode="json")}
+            view = {"_id": event.complaint_id, "applied": [], "timeline": [], "filing": event.model_dump(mode="json")}
         if view is None or envelope.id in view["applied"]:
             return  # not about a complaint, or applied already
         internal, words = STAFF_SUMMARIES.get(type(event), (True, None))
-        view["timeline"].append({"time": envelope.time.isoformat(), "type": envelope.type,
-                                 "source": _source(envelope), "internal": internal,
-                                 "summary": words(event) if words else _generic(envelope)})
-        if isinstance(event, (RoutedToTeam, TransferredToPartner)) and event.team_id not in view.setdefault("teams", []):
+        view["timeline"].append(
+            {
+                "time": envelope.time.isoformat(),
+                "type": envelope.type,
+                "source": _source(envelope),
+                "internal": internal,
+                "summary": words(event) if words else _generic(envelope),
+            }
+        )
+        if isinstance(event, (RoutedToTeam, TransferredToPartner)) and event.team_id not in view.setdefault(
+            "teams", []
+        ):
             view["teams"].append(event.team_id)  # its members may read the case from now on
         if isinstance(event, ComplaintFiled) and event.order_id:
             await self._index(event)  # before the view: a crash in between re-applies both
@@ -177,9 +257,15 @@ class DeskCaseViews(DocumentProjection):
         index = await self.orders.find_one({"_id": filed.order_id}) or {"_id": filed.order_id, "complaints": []}
         if any(c["complaint_id"] == filed.complaint_id for c in index["complaints"]):
             return
-        index["complaints"].append({"complaint_id": filed.complaint_id, "filed_at": filed.filed_at.isoformat(),
-                                    "channel": filed.channel.value, "assurance": filed.assurance.value,
-                                    "who": filed.complainant.model_dump(exclude_none=True)})
+        index["complaints"].append(
+            {
+                "complaint_id": filed.complaint_id,
+                "filed_at": filed.filed_at.isoformat(),
+                "channel": filed.channel.value,
+                "assurance": filed.assurance.value,
+                "who": filed.complainant.model_dump(exclude_none=True),
+            }
+        )
         await self.orders.replace_one({"_id": filed.order_id}, index, upsert=True)
 
     async def related(self, complaint_id: str, order_id: str | None) -> list[dict[str, Any]]:

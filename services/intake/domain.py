@@ -13,16 +13,30 @@ from pydantic import Field
 from contracts.carrier import ExceptionReason, ShipmentExceptionDetected, ShipmentStatus
 from contracts.envelope import Event
 from contracts.intake import (
-    BCP47, E164, Assurance, CallbackCancelled, CallbackRequested, CancelledBy, CaseClosedForOrder,
-    CaseOpenedForOrder, Category, Channel, Complainant, ClosureAnswered, ComplaintFiled, ComplaintLinked,
-    ContactVerified, CustomerMessageReceived, VerificationAttemptFailed, VerificationCodeRequested,
+    BCP47,
+    E164,
+    Assurance,
+    CallbackCancelled,
+    CallbackRequested,
+    CancelledBy,
+    CaseClosedForOrder,
+    CaseOpenedForOrder,
+    Category,
+    Channel,
+    ClosureAnswered,
+    Complainant,
+    ComplaintFiled,
+    ComplaintLinked,
+    ContactVerified,
+    CustomerMessageReceived,
+    VerificationAttemptFailed,
+    VerificationCodeRequested,
     VerificationLocked,
 )
 from services.kernel.domain import Aggregate, Value
 from services.kernel.errors import DomainError
 
 HOUR = timedelta(hours=1)
-
 
 
 def complaint_stream(complaint_id: str) -> str:
@@ -41,6 +55,7 @@ def verification_stream(verification_id: str) -> str:
 
 
 # --- errors: each has a stable code for the API and a message a person can act on --------------
+
 
 class ComplaintNotFound(DomainError):
     code = "complaint_not_found"
@@ -87,6 +102,7 @@ class VerificationLockedOut(DomainError):
 
 # --- complaint (stream complaint-<id>) -----------------------------------------------------------
 
+
 class FileComplaint(Value):
     """Open the complaint (a repeat of an already filed one records nothing)."""
 
@@ -102,7 +118,7 @@ class FileComplaint(Value):
 
 
 class RequestCallback(Value):
-    """"Call me": ask for a callback, unless one is already waiting (see ``live_callback``)."""
+    """ "Call me": ask for a callback, unless one is already waiting (see ``live_callback``)."""
 
     callback_id: str = Field(min_length=1)
     phone: str = Field(pattern=E164)
@@ -178,9 +194,17 @@ def live_callback(state: Complaint) -> Callback | None:
 
 def decide_complaint(state: Complaint, command: object, now: datetime) -> list[Event]:
     if isinstance(command, FileComplaint):
-        return [] if state.filed else [ComplaintFiled(
-            **command.model_dump(exclude={"tracking_numbers"}),
-            tracking_numbers=list(command.tracking_numbers), filed_at=now)]
+        return (
+            []
+            if state.filed
+            else [
+                ComplaintFiled(
+                    **command.model_dump(exclude={"tracking_numbers"}),
+                    tracking_numbers=list(command.tracking_numbers),
+                    filed_at=now,
+                )
+            ]
+        )
     if not state.filed:
         raise ComplaintNotFound()
     cid = state.complaint_id
@@ -199,8 +223,7 @@ def decide_complaint(state: Complaint, command: object, now: datetime) -> list[E
         case ReceiveMessage():
             if command.message_id in state.message_ids:
                 return []
-            return [CustomerMessageReceived(complaint_id=cid, **command.model_dump(),
-                                            received_at=now)]
+            return [CustomerMessageReceived(complaint_id=cid, **command.model_dump(), received_at=now)]
         case LinkContact():
             if command.contact_id in state.contact_ids:
                 return []
@@ -214,19 +237,23 @@ def decide_complaint(state: Complaint, command: object, now: datetime) -> list[E
 def evolve_complaint(state: Complaint, event: Event) -> Complaint:
     match event:
         case ComplaintFiled():
-            return state.model_copy(update=dict(
-                filed=True, complaint_id=event.complaint_id, complainant=event.complainant,
-                category=event.category, order_id=event.order_id, assurance=event.assurance,
-                contact_ids=state.contact_ids | ({event.contact_id} if event.contact_id else set())))
+            return state.model_copy(
+                update=dict(
+                    filed=True,
+                    complaint_id=event.complaint_id,
+                    complainant=event.complainant,
+                    category=event.category,
+                    order_id=event.order_id,
+                    assurance=event.assurance,
+                    contact_ids=state.contact_ids | ({event.contact_id} if event.contact_id else set()),
+                )
+            )
         case CallbackRequested():
-            callback = Callback(callback_id=event.callback_id, phone=event.phone,
-                                requested_at=event.requested_at)
-            return state.model_copy(update={"callbacks": {**state.callbacks,
-                                                          event.callback_id: callback}})
+            callback = Callback(callback_id=event.callback_id, phone=event.phone, requested_at=event.requested_at)
+            return state.model_copy(update={"callbacks": {**state.callbacks, event.callback_id: callback}})
         case CallbackCancelled() if event.callback_id in state.callbacks:
             cancelled = state.callbacks[event.callback_id].model_copy(update={"status": "cancelled"})
-            return state.model_copy(update={"callbacks": {**state.callbacks,
-                                                          event.callback_id: cancelled}})
+            return state.model_copy(update={"callbacks": {**state.callbacks, event.callback_id: cancelled}})
         case CustomerMessageReceived():
             return state.model_copy(update={"message_ids": state.message_ids | {event.message_id}})
         case ComplaintLinked():
@@ -241,29 +268,44 @@ COMPLAINT: Aggregate[Complaint] = Aggregate(Complaint(), evolve_complaint, decid
 
 #: What a pushed exception is about, as the complaint page would have asked it: by status, then
 #: (for an exception) by its reason; anything else is a package that did not come.
-PROACTIVE_CATEGORY = {ShipmentStatus.DELAYED: Category.LATE_DELIVERY,
-                      ShipmentStatus.LOST: Category.PACKAGE_NOT_RECEIVED,
-                      ShipmentStatus.RETURNED_TO_SENDER: Category.PACKAGE_NOT_RECEIVED}
-PROACTIVE_CATEGORY_OF_REASON = {ExceptionReason.DAMAGE: Category.DAMAGED_ITEM,
-                                ExceptionReason.ADDRESS: Category.WRONG_ADDRESS,
-                                ExceptionReason.WEATHER: Category.LATE_DELIVERY,
-                                ExceptionReason.OPERATIONAL: Category.LATE_DELIVERY,
-                                ExceptionReason.CUSTOMS: Category.LATE_DELIVERY}
+PROACTIVE_CATEGORY = {
+    ShipmentStatus.DELAYED: Category.LATE_DELIVERY,
+    ShipmentStatus.LOST: Category.PACKAGE_NOT_RECEIVED,
+    ShipmentStatus.RETURNED_TO_SENDER: Category.PACKAGE_NOT_RECEIVED,
+}
+PROACTIVE_CATEGORY_OF_REASON = {
+    ExceptionReason.DAMAGE: Category.DAMAGED_ITEM,
+    ExceptionReason.ADDRESS: Category.WRONG_ADDRESS,
+    ExceptionReason.WEATHER: Category.LATE_DELIVERY,
+    ExceptionReason.OPERATIONAL: Category.LATE_DELIVERY,
+    ExceptionReason.CUSTOMS: Category.LATE_DELIVERY,
+}
 
 
 def proactive_complaint(alert: ShipmentExceptionDetected, complaint_id: str, contact_id: str) -> FileComplaint:
     """The case we open for the customer when a carrier reports trouble with their order."""
     category = PROACTIVE_CATEGORY.get(alert.status) or (
-        PROACTIVE_CATEGORY_OF_REASON.get(alert.reason, Category.PACKAGE_NOT_RECEIVED) if alert.reason
-        else Category.PACKAGE_NOT_RECEIVED)
+        PROACTIVE_CATEGORY_OF_REASON.get(alert.reason, Category.PACKAGE_NOT_RECEIVED)
+        if alert.reason
+        else Category.PACKAGE_NOT_RECEIVED
+    )
     estimate = f" New estimate: {alert.estimated_delivery_by.isoformat()}." if alert.estimated_delivery_by else ""
     reason = f" ({alert.reason.value.replace('_', ' ')})" if alert.reason else ""
-    description = (f"Opened by us before any complaint: {alert.carrier.value} reports package "
-                   f"{alert.tracking_number} of order {alert.order_id} {alert.status.value.replace('_', ' ')}"
-                   f"{reason}: {alert.carrier_status}.{estimate}")[:5000]
-    return FileComplaint(complaint_id=complaint_id, category=category, description=description,
-                         channel=Channel.PROACTIVE, complainant=Complainant(customer_id=alert.customer_id),
-                         order_id=alert.order_id, tracking_numbers=(alert.tracking_number,), contact_id=contact_id)
+    description = (
+        f"Opened by us before any complaint: {alert.carrier.value} reports package "
+        f"{alert.tracking_number} of order {alert.order_id} {alert.status.value.replace('_', ' ')}"
+        f"{reason}: {alert.carrier_status}.{estimate}"
+    )[:5000]
+    return FileComplaint(
+        complaint_id=complaint_id,
+        category=category,
+        description=description,
+        channel=Channel.PROACTIVE,
+        complainant=Complainant(customer_id=alert.customer_id),
+        order_id=alert.order_id,
+        tracking_numbers=(alert.tracking_number,),
+        contact_id=contact_id,
+    )
 
 
 # --- one open case per order and proven owner (stream order-<order_id>) ---------------------------
@@ -271,6 +313,7 @@ def proactive_complaint(alert: ShipmentExceptionDetected, complaint_id: str, con
 # Joining a case hands the filer its access token, so only the person who proved to be its
 # complainant may join it: an order number is no secret (it is on parcels, in forwarded emails).
 # Anyone else who names the order gets a case of their own; staff see the cases as related.
+
 
 def customer_owner(customer_id: str) -> str:
     """The owner key of a customer proven by their login (or, for a proactive case, by the order)."""
@@ -330,29 +373,41 @@ def decide_order_cases(state: OrderCases, command: object, now: datetime) -> lis
         case OpenCaseForOrder():
             if open_case(state, command.owner, now, command.window) is not None:
                 return []
-            return [CaseOpenedForOrder(order_id=command.order_id, complaint_id=command.complaint_id,
-                                       owner=command.owner, opened_at=now)]
+            return [
+                CaseOpenedForOrder(
+                    order_id=command.order_id, complaint_id=command.complaint_id, owner=command.owner, opened_at=now
+                )
+            ]
         case CloseCaseForOrder():
             # Closing a case that is no longer open for its owner (closed, superseded after the
             # window, or never joinable) changes nothing: closes arrive from other services, late.
             if all(c.complaint_id != command.complaint_id for c in state.open_cases.values()):
                 return []
-            return [CaseClosedForOrder(order_id=command.order_id,
-                                       complaint_id=command.complaint_id, closed_at=now)]
+            return [CaseClosedForOrder(order_id=command.order_id, complaint_id=command.complaint_id, closed_at=now)]
     raise TypeError(f"the order-cases aggregate has no command {type(command).__name__}")
 
 
 def evolve_order_cases(state: OrderCases, event: Event) -> OrderCases:
     match event:
         case CaseOpenedForOrder(owner=str(owner)):
-            return OrderCases(order_id=event.order_id, open_cases={
-                **state.open_cases, owner: OpenCase(complaint_id=event.complaint_id, opened_at=event.opened_at)})
+            return OrderCases(
+                order_id=event.order_id,
+                open_cases={
+                    **state.open_cases,
+                    owner: OpenCase(complaint_id=event.complaint_id, opened_at=event.opened_at),
+                },
+            )
         case CaseOpenedForOrder():
             # Opened before owners were recorded: whoever filed it proved nothing, so nobody joins it.
             return state.model_copy(update={"order_id": event.order_id})
         case CaseClosedForOrder():
-            return state.model_copy(update={"open_cases": {
-                owner: c for owner, c in state.open_cases.items() if c.complaint_id != event.complaint_id}})
+            return state.model_copy(
+                update={
+                    "open_cases": {
+                        owner: c for owner, c in state.open_cases.items() if c.complaint_id != event.complaint_id
+                    }
+                }
+            )
     return state
 
 
@@ -360,6 +415,7 @@ ORDER_CASES: Aggregate[OrderCases] = Aggregate(OrderCases(), evolve_order_cases,
 
 
 # --- one-time codes (stream verification-<id>, the id derived from the destination) -----------
+
 
 class RequestCode(Value):
     """Send a one-time code to the contact on file (rate-limited; refused while locked).
@@ -455,26 +511,38 @@ def decide_verification(state: Verification, command: object, now: datetime) -> 
             if len(recent) >= command.max_per_hour:
                 oldest_to_expire = recent[len(recent) - command.max_per_hour]
                 raise TooManyCodes(oldest_to_expire + HOUR - now)
-            return [VerificationCodeRequested(
-                verification_id=command.verification_id, channel=command.channel,
-                destination=command.destination, code_digest=command.code_digest,
-                code_sealed=command.code_sealed,
-                expires_at=now + command.ttl, requested_at=now)]
+            return [
+                VerificationCodeRequested(
+                    verification_id=command.verification_id,
+                    channel=command.channel,
+                    destination=command.destination,
+                    code_digest=command.code_digest,
+                    code_sealed=command.code_sealed,
+                    expires_at=now + command.ttl,
+                    requested_at=now,
+                )
+            ]
         case VerifyCode():
             if _same(state.verified_digest, command.code_digests):
                 return []
             vid = command.verification_id
             live = state.expires_at is not None and now < state.expires_at
             if live and _same(state.code_digest, command.code_digests):
-                return [ContactVerified(verification_id=vid, destination=state.destination,
-                                        order_id=command.order_id, seller_id=command.seller_id,
-                                        verified_at=now)]
+                return [
+                    ContactVerified(
+                        verification_id=vid,
+                        destination=state.destination,
+                        order_id=command.order_id,
+                        seller_id=command.seller_id,
+                        verified_at=now,
+                    )
+                ]
             attempts = _failures(state, now) + 1
-            failed: list[Event] = [VerificationAttemptFailed(verification_id=vid, attempts=attempts,
-                                                             failed_at=now)]
+            failed: list[Event] = [VerificationAttemptFailed(verification_id=vid, attempts=attempts, failed_at=now)]
             if attempts >= command.max_attempts:
-                failed.append(VerificationLocked(verification_id=vid, locked_at=now,
-                                                 locked_until=now + command.lockout))
+                failed.append(
+                    VerificationLocked(verification_id=vid, locked_at=now, locked_until=now + command.lockout)
+                )
             return failed
     raise TypeError(f"the verification aggregate has no command {type(command).__name__}")
 
@@ -485,27 +553,32 @@ def evolve_verification(state: Verification, event: Event) -> Verification:
             # A newer code replaces the older one; a code can only be asked for outside a lock,
             # so one after a lock starts afresh.
             served = state.locked_until is not None
-            return state.model_copy(update=dict(
-                verification_id=event.verification_id, destination=event.destination,
-                code_digest=event.code_digest, expires_at=event.expires_at, verified_digest=None,
-                requested=(*(t for t in state.requested if event.requested_at - t < HOUR),
-                           event.requested_at),
-                failed_attempts=0 if served else state.failed_attempts,
-                locked_until=None if served else state.locked_until))
+            return state.model_copy(
+                update=dict(
+                    verification_id=event.verification_id,
+                    destination=event.destination,
+                    code_digest=event.code_digest,
+                    expires_at=event.expires_at,
+                    verified_digest=None,
+                    requested=(*(t for t in state.requested if event.requested_at - t < HOUR), event.requested_at),
+                    failed_attempts=0 if served else state.failed_attempts,
+                    locked_until=None if served else state.locked_until,
+                )
+            )
         case VerificationAttemptFailed():
             served = state.locked_until is not None and event.failed_at >= state.locked_until
-            return state.model_copy(update=dict(
-                failed_attempts=event.attempts, locked_until=None if served else state.locked_until))
+            return state.model_copy(
+                update=dict(failed_attempts=event.attempts, locked_until=None if served else state.locked_until)
+            )
         case VerificationLocked():
             # Codes sent before the lock are void: after it, only a new code verifies.
-            return state.model_copy(update=dict(locked_until=event.locked_until, code_digest=None,
-                                                expires_at=None))
+            return state.model_copy(update=dict(locked_until=event.locked_until, code_digest=None, expires_at=None))
         case ContactVerified():
             # Single use: the code is spent; remembered only to recognise a retry of it.
-            return state.model_copy(update=dict(verified_digest=state.code_digest, code_digest=None,
-                                                expires_at=None, failed_attempts=0))
+            return state.model_copy(
+                update=dict(verified_digest=state.code_digest, code_digest=None, expires_at=None, failed_attempts=0)
+            )
     return state
 
 
-VERIFICATION: Aggregate[Verification] = Aggregate(Verification(), evolve_verification,
-                                                  decide_verification)
+VERIFICATION: Aggregate[Verification] = Aggregate(Verification(), evolve_verification, decide_verification)

@@ -40,40 +40,78 @@ def _call_step(callback: dict, now: datetime) -> dict:
         wait = callback.get("estimated_wait_s")
         since = _time(callback.get("since")) or now
         by = (since + timedelta(seconds=wait)).isoformat() if wait is not None else None
-        place = f"You are number {callback['position']} in the queue for a call" if callback.get("position") \
+        place = (
+            f"You are number {callback['position']} in the queue for a call"
+            if callback.get("position")
             else "You are in the queue for a call"
-        return {"state": "call_queued", "title": f"{place}.", "by": by,
-                "detail": "Keep your phone close: the next free agent who can help calls you."}
+        )
+        return {
+            "state": "call_queued",
+            "title": f"{place}.",
+            "by": by,
+            "detail": "Keep your phone close: the next free agent who can help calls you.",
+        }
     if state == "dialling":
-        return {"state": "call_dialling", "title": "We are calling you now.", "by": callback.get("since"),
-                "detail": "Keep your phone close. If you miss the call we try again, then write to you."}
+        return {
+            "state": "call_dialling",
+            "title": "We are calling you now.",
+            "by": callback.get("since"),
+            "detail": "Keep your phone close. If you miss the call we try again, then write to you.",
+        }
     if state == "connected":
-        return {"state": "call_connected", "title": "You are on the call with us.", "by": None,
-                "detail": "The agent tells you what happens next before the call ends."}
-    return {"state": "call_requested", "title": "We have your request: an agent will call you shortly.",
-            "by": None, "detail": "Keep your phone close."}
+        return {
+            "state": "call_connected",
+            "title": "You are on the call with us.",
+            "by": None,
+            "detail": "The agent tells you what happens next before the call ends.",
+        }
+    return {
+        "state": "call_requested",
+        "title": "We have your request: an agent will call you shortly.",
+        "by": None,
+        "detail": "Keep your phone close.",
+    }
 
 
 def _case_step(view: dict, status: str | None, closure: str | None) -> dict:
     if status == "closed" or closure == "confirmed":
-        return {"state": "closed", "title": "Your complaint is closed.", "by": None,
-                "detail": "If the problem comes back, reply to our email or make a new complaint."}
+        return {
+            "state": "closed",
+            "title": "Your complaint is closed.",
+            "by": None,
+            "detail": "If the problem comes back, reply to our email or make a new complaint.",
+        }
     if closure in ("asked", "closed_unconfirmed"):
-        return {"state": "question", "title": "We think we have solved it: please tell us below.", "by": None,
-                "detail": "Answer \u201cIs your complaint closed?\u201d on this page or from our email."}
+        return {
+            "state": "question",
+            "title": "We think we have solved it: please tell us below.",
+            "by": None,
+            "detail": "Answer \u201cIs your complaint closed?\u201d on this page or from our email.",
+        }
     if status == "resolved" or closure == "answered":
-        return {"state": "resolved", "title": "We have resolved your complaint: what we did is below.",
-                "by": None, "detail": "We will ask you whether it is solved for you."}
+        return {
+            "state": "resolved",
+            "title": "We have resolved your complaint: what we did is below.",
+            "by": None,
+            "detail": "We will ask you whether it is solved for you.",
+        }
     if handed := view.get("handed_over"):
-        return {"state": "with_partner", "by": handed["answer_by"],
-                "title": "Your case is with the team that can act on it.",
-                "detail": "They have everything you told us, so you will not have to repeat it. "
-                          "We will tell you what they did."}
+        return {
+            "state": "with_partner",
+            "by": handed["answer_by"],
+            "title": "Your case is with the team that can act on it.",
+            "detail": "They have everything you told us, so you will not have to repeat it. "
+            "We will tell you what they did.",
+        }
     filed = _time(view.get("filed_at"))
     by = (filed + FIRST_ANSWER_WITHIN).isoformat() if filed else None
     how = "email you" if (view.get("owner") or {}).get("email") else "contact you"
-    return {"state": "written", "title": f"An agent will read your complaint and {how}.", "by": by,
-            "detail": "If you would rather talk, ask for a call below."}
+    return {
+        "state": "written",
+        "title": f"An agent will read your complaint and {how}.",
+        "by": by,
+        "detail": "If you would rather talk, ask for a call below.",
+    }
 
 
 def _time(value: str | None) -> datetime | None:

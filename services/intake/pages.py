@@ -24,7 +24,7 @@ router = APIRouter(include_in_schema=False)
 # request the page makes (scripts, styles, links followed) may send it on as a Referer.
 HEADERS = {
     "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; base-uri 'none'; "
-                               "form-action 'self'; frame-ancestors 'none'",
+    "form-action 'self'; frame-ancestors 'none'",
     "Referrer-Policy": "no-referrer",
     "X-Content-Type-Options": "nosniff",
 }
@@ -36,8 +36,9 @@ async def complaint_page(request: Request, without_code: bool = False) -> HTMLRe
     is an unverified one about a locked account, which routing's rules give to a human for a
     manual check (``security_unverified``), never to anyone who acts on the account at once."""
     categories = [(category.value, label) for category, label in CATEGORY_LABELS.items()]
-    return templates.TemplateResponse(request, "complaint.html",
-                                      {"categories": categories, "without_code": without_code}, headers=HEADERS)
+    return templates.TemplateResponse(
+        request, "complaint.html", {"categories": categories, "without_code": without_code}, headers=HEADERS
+    )
 
 
 @router.get("/locked-out", response_class=HTMLResponse)
@@ -48,9 +49,12 @@ async def locked_out_page(request: Request) -> HTMLResponse:
 @router.get("/complaints/{complaint_id}", response_class=HTMLResponse)
 async def status_page(request: Request, complaint_id: str) -> HTMLResponse:
     # The token stays in the query string for the browser's script only; never cache the page.
-    return templates.TemplateResponse(request, "status.html",
-                                      {"complaint_id": complaint_id, "reference": short_reference(complaint_id)},
-                                      headers={**HEADERS, "Cache-Control": "no-store"})
+    return templates.TemplateResponse(
+        request,
+        "status.html",
+        {"complaint_id": complaint_id, "reference": short_reference(complaint_id)},
+        headers={**HEADERS, "Cache-Control": "no-store"},
+    )
 
 
 def mount_static(app: FastAPI) -> None:

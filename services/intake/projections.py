@@ -6,15 +6,35 @@ Both are fed by the log follower, the only writer, so a read-modify-write per do
 
 from __future__ import annotations
 
-from contracts.envelope import Envelope, Event
-from contracts.intake import (CATEGORY_LABELS, Assurance, CallbackCancelled, CallbackRequested,
-                              ClosureAnswered, ComplaintFiled, ComplaintLinked, CustomerMessageReceived)
-from contracts.routing import (AgentAssigned, CallbackDispatched, CallbackQueued, CallConnected, ComplaintResolved,
-                               Escalated, PartnerOutcomeRecorded, ResolutionActionRequested,
-                               TransferredToPartner)
 from contracts.carrier import OrderShipmentSummarized
-from contracts.notify import (ClosureConfirmationRequested, ComplaintClosedUnconfirmed, ComplaintReopened,
-                              CustomerConfirmedClosed)
+from contracts.envelope import Envelope, Event
+from contracts.intake import (
+    CATEGORY_LABELS,
+    Assurance,
+    CallbackCancelled,
+    CallbackRequested,
+    ClosureAnswered,
+    ComplaintFiled,
+    ComplaintLinked,
+    CustomerMessageReceived,
+)
+from contracts.notify import (
+    ClosureConfirmationRequested,
+    ComplaintClosedUnconfirmed,
+    ComplaintReopened,
+    CustomerConfirmedClosed,
+)
+from contracts.routing import (
+    AgentAssigned,
+    CallbackDispatched,
+    CallbackQueued,
+    CallConnected,
+    ComplaintResolved,
+    Escalated,
+    PartnerOutcomeRecorded,
+    ResolutionActionRequested,
+    TransferredToPartner,
+)
 from services.intake import experience
 from services.intake.desk_views import DeskCaseViews
 from services.kernel.projections import DocumentProjection
@@ -23,8 +43,11 @@ from services.kernel.staff import StaffDirectory
 #: Words for the customer's timeline. Only what the customer may see: never an internal note, an
 #: agent's or a third party's details. An event not listed here is not shown to the customer.
 SUMMARIES = {
-    ComplaintFiled: lambda e: (f"We opened a case for you: {CATEGORY_LABELS[e.category]}" if e.channel == "proactive"
-                               else f"You filed a complaint: {CATEGORY_LABELS[e.category]}"),
+    ComplaintFiled: lambda e: (
+        f"We opened a case for you: {CATEGORY_LABELS[e.category]}"
+        if e.channel == "proactive"
+        else f"You filed a complaint: {CATEGORY_LABELS[e.category]}"
+    ),
     CallbackRequested: lambda e: "You asked us to call you back",
     CallbackCancelled: lambda e: "The callback was cancelled",
     CustomerMessageReceived: lambda e: f"Your message arrived by {e.channel}",
@@ -38,22 +61,30 @@ SUMMARIES = {
     ResolutionActionRequested: lambda e: f"We asked for: {e.action.value.replace('_', ' ')}",
     ComplaintResolved: lambda e: f"Resolved: {e.recap}",
     Escalated: lambda e: "A supervisor is now looking at your case",
-    ClosureConfirmationRequested: lambda e: ("We reminded you of our question" if e.reminder
-                                             else "We asked you whether your complaint is closed"),
+    ClosureConfirmationRequested: lambda e: (
+        "We reminded you of our question" if e.reminder else "We asked you whether your complaint is closed"
+    ),
     CustomerConfirmedClosed: lambda e: "You confirmed your complaint is closed",
     ComplaintReopened: lambda e: "You told us the problem is not solved: your case is open again",
-    ClosureAnswered: lambda e: ("You told us your complaint is closed" if e.answer == "yes"
-                                else "You told us the problem is not solved"),
+    ClosureAnswered: lambda e: (
+        "You told us your complaint is closed" if e.answer == "yes" else "You told us the problem is not solved"
+    ),
     ComplaintClosedUnconfirmed: lambda e: "We closed your complaint (we did not hear back from you)",
 }
 
 #: How notify's closure loop moves the case's status on.
-CLOSURE_STATUS = {CustomerConfirmedClosed: "closed", ComplaintReopened: "reopened",
-                  ComplaintClosedUnconfirmed: "closed"}
+CLOSURE_STATUS = {
+    CustomerConfirmedClosed: "closed",
+    ComplaintReopened: "reopened",
+    ComplaintClosedUnconfirmed: "closed",
+}
 #: Where the question "is your complaint closed?" stands, for the page's buttons: shown while
 #: ``asked``; an answer given on the page waits as ``answered`` until notify has applied it.
-CLOSURE_QUESTION = {CustomerConfirmedClosed: "confirmed", ComplaintReopened: "disputed",
-                    ComplaintClosedUnconfirmed: "closed_unconfirmed"}
+CLOSURE_QUESTION = {
+    CustomerConfirmedClosed: "confirmed",
+    ComplaintReopened: "disputed",
+    ComplaintClosedUnconfirmed: "closed_unconfirmed",
+}
 #: Where the question still takes an answer: after closing unconfirmed too (the complainant came back).
 OPEN_QUESTION = ("asked", "closed_unconfirmed")
 
@@ -63,30 +94,49 @@ def _outcome(view: dict, event: Event) -> None:
     recap with its next steps (never an internal note or an agent's name)."""
     outcomes = view.setdefault("outcomes", [])
     if isinstance(event, PartnerOutcomeRecorded):
-        outcomes.append({"time": event.recorded_at.isoformat(), "by": "partner",
-                         "text": event.outcome_for_customer, "next_steps": []})
+        outcomes.append(
+            {
+                "time": event.recorded_at.isoformat(),
+                "by": "partner",
+                "text": event.outcome_for_customer,
+                "next_steps": [],
+            }
+        )
     elif isinstance(event, ComplaintResolved):
-        outcomes.append({"time": event.resolved_at.isoformat(), "by": "agent", "text": event.recap,
-                         "next_steps": list(event.next_steps)})
+        outcomes.append(
+            {
+                "time": event.resolved_at.isoformat(),
+                "by": "agent",
+                "text": event.recap,
+                "next_steps": list(event.next_steps),
+            }
+        )
 
 
 def _closure(view: dict, event: Event) -> None:
     if isinstance(event, ClosureConfirmationRequested):
-        view["closure"] = {"state": "asked", "asked_at": event.requested_at.isoformat(),
-                           "expires_at": event.yes_url_expires_at.isoformat(), "answer": None}
+        view["closure"] = {
+            "state": "asked",
+            "asked_at": event.requested_at.isoformat(),
+            "expires_at": event.yes_url_expires_at.isoformat(),
+            "answer": None,
+        }
     elif view.get("closure") and isinstance(event, ClosureAnswered):
         if view["closure"]["state"] in OPEN_QUESTION:  # never over notify's verdict
             view["closure"].update(state="answered", answer=event.answer)
     elif view.get("closure") and type(event) in CLOSURE_QUESTION:
         view["closure"]["state"] = CLOSURE_QUESTION[type(event)]
 
+
 def _next_step_facts(view: dict, event: Event) -> None:
     """What the page's "what happens next" reads (``next_step.py``): when a partner team took the
     case and by when the customer hears from it (no team id, no brief: those are staff's), and the
     carrier's sentence about the order."""
     if isinstance(event, TransferredToPartner):
-        view["handed_over"] = {"at": event.transferred_at.isoformat(),
-                               "answer_by": (event.brief.promised_by or event.sla_due_at).isoformat()}
+        view["handed_over"] = {
+            "at": event.transferred_at.isoformat(),
+            "answer_by": (event.brief.promised_by or event.sla_due_at).isoformat(),
+        }
     elif isinstance(event, PartnerOutcomeRecorded):
         view.pop("handed_over", None)
     elif isinstance(event, OrderShipmentSummarized):
@@ -108,20 +158,35 @@ class CaseViews(DocumentProjection):
         complaint_id = envelope.subject
         view = await self.view(complaint_id)
         if isinstance(event, ComplaintFiled):
-            view = view or {"_id": complaint_id, "applied": [], "timeline": [], "callback": None,
-                            "owner": event.complainant.model_dump(exclude_none=True),
-                            "category": event.category.value, "status": "open",
-                            "order_id": event.order_id, "assurance": event.assurance.value,
-                            "channel": event.channel.value, "filed_at": envelope.time.isoformat()}
+            view = view or {
+                "_id": complaint_id,
+                "applied": [],
+                "timeline": [],
+                "callback": None,
+                "owner": event.complainant.model_dump(exclude_none=True),
+                "category": event.category.value,
+                "status": "open",
+                "order_id": event.order_id,
+                "assurance": event.assurance.value,
+                "channel": event.channel.value,
+                "filed_at": envelope.time.isoformat(),
+            }
         if view is None or envelope.id in view["applied"]:
             return  # not a complaint of ours, or applied already
         if isinstance(event, CallbackRequested):
-            view["callback"] = {"callback_id": event.callback_id, "state": "requested",
-                                "position": None, "estimated_wait_s": None}
+            view["callback"] = {
+                "callback_id": event.callback_id,
+                "state": "requested",
+                "position": None,
+                "estimated_wait_s": None,
+            }
         elif isinstance(event, CallbackCancelled) and (view["callback"] or {}).get("callback_id") == event.callback_id:
             view["callback"]["state"] = "cancelled"
-        elif type(event) in CALLBACK_STATES and (view["callback"] or {}).get("callback_id") == event.callback_id \
-                and view["callback"]["state"] != "cancelled":
+        elif (
+            type(event) in CALLBACK_STATES
+            and (view["callback"] or {}).get("callback_id") == event.callback_id
+            and view["callback"]["state"] != "cancelled"
+        ):
             view["callback"]["state"] = CALLBACK_STATES[type(event)]
             view["callback"]["since"] = envelope.time.isoformat()
             if isinstance(event, CallbackQueued):
@@ -137,8 +202,14 @@ class CaseViews(DocumentProjection):
         _outcome(view, event)
         _closure(view, event)
         if type(event) in SUMMARIES:
-            view["timeline"].append({"event_id": envelope.id, "time": envelope.time.isoformat(),
-                                     "type": envelope.type, "summary": SUMMARIES[type(event)](event)})
+            view["timeline"].append(
+                {
+                    "event_id": envelope.id,
+                    "time": envelope.time.isoformat(),
+                    "type": envelope.type,
+                    "summary": SUMMARIES[type(event)](event),
+                }
+            )
         view["applied"].append(envelope.id)
         await self.save(complaint_id, view)
 
@@ -146,8 +217,12 @@ class CaseViews(DocumentProjection):
 def identifiers(event: ComplaintFiled) -> list[str]:
     """The keys a complainant is known by: ``customer:…``, ``seller:…``, ``email:…``, ``phone:…``."""
     c = event.complainant
-    pairs = (("customer", c.customer_id), ("seller", c.seller_id),
-             ("email", c.email.lower() if c.email else None), ("phone", c.phone))
+    pairs = (
+        ("customer", c.customer_id),
+        ("seller", c.seller_id),
+        ("email", c.email.lower() if c.email else None),
+        ("phone", c.phone),
+    )
     return [f"{kind}:{value}" for kind, value in pairs if value]
 
 
@@ -188,8 +263,12 @@ class CustomerViews(DocumentProjection):
                 orders |= set(view["orders"])
                 todo += [k for k in view["linked"] if k not in seen]
         found = sorted(seen)
-        return {"identifiers": found, "complaints": sorted(complaints), "orders": sorted(orders),
-                "accounts": sorted(k for k in found if k.startswith(("customer:", "seller:")))}
+        return {
+            "identifiers": found,
+            "complaints": sorted(complaints),
+            "orders": sorted(orders),
+            "accounts": sorted(k for k in found if k.startswith(("customer:", "seller:"))),
+        }
 
 
 class ExperienceFacts(DocumentProjection):

@@ -60,8 +60,9 @@ def key_ring(text: str) -> KeyRing:
 def sign(claims: dict[str, Any], key: str, ttl: timedelta) -> str:
     """A token signed with the ring's first key, whose id it carries in its ``kid`` header."""
     ring, now = key_ring(key), datetime.now(UTC)
-    return jwt.encode({**claims, "iat": now, "exp": now + ttl}, ring.signing_key, algorithm="HS256",
-                      headers={"kid": ring.signing_kid})
+    return jwt.encode(
+        {**claims, "iat": now, "exp": now + ttl}, ring.signing_key, algorithm="HS256", headers={"kid": ring.signing_kid}
+    )
 
 
 def verify(token: str | None, key: str, now: datetime | None = None) -> dict[str, Any]:
@@ -80,8 +81,9 @@ def verify(token: str | None, key: str, now: datetime | None = None) -> dict[str
     error: jwt.PyJWTError | None = None
     for secret in [ring.keys[kid]] if kid is not None else ring.keys.values():
         try:
-            claims = jwt.decode(token, secret, algorithms=["HS256"],
-                                options={"require": ["exp"], "verify_exp": now is None})
+            claims = jwt.decode(
+                token, secret, algorithms=["HS256"], options={"require": ["exp"], "verify_exp": now is None}
+            )
         except jwt.InvalidSignatureError as exc:
             error = exc
             continue
@@ -113,6 +115,12 @@ def reply_token(complaint_id: str, key: str) -> str:
 def complaint_of_reply_token(token: str, key: str) -> str | None:
     """The complaint a reply token names, or None if no key of the ring made it."""
     complaint_id, _, _ = token.lower().rpartition(".")
-    return complaint_id if complaint_id and any(
-        hmac.compare_digest(f"{complaint_id}.{_reply_mac(complaint_id, secret)}", token.lower())
-        for secret in key_ring(key).keys.values()) else None
+    return (
+        complaint_id
+        if complaint_id
+        and any(
+            hmac.compare_digest(f"{complaint_id}.{_reply_mac(complaint_id, secret)}", token.lower())
+            for secret in key_ring(key).keys.values()
+        )
+        else None
+    )

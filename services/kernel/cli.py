@@ -41,14 +41,19 @@ Database = AsyncDatabase[dict[str, Any]]
 Figures = Callable[[Database, str, str | None, int], Awaitable[dict[str, Any]]]
 
 app = typer.Typer(
-    name="complaints", no_args_is_help=True, add_completion=False, rich_markup_mode="markdown",
+    name="complaints",
+    no_args_is_help=True,
+    add_completion=False,
+    rich_markup_mode="markdown",
     help="Operate the complaint platform's services: look into a complaint's event log, rebuild "
-         "a read model from the log, list and re-drive dead letters.\n\n"
-         "Example: `complaints --service intake inspect c-2026-000042`")
+    "a read model from the log, list and re-drive dead letters.\n\n"
+    "Example: `complaints --service intake inspect c-2026-000042`",
+)
 dlq_app = typer.Typer(
-    no_args_is_help=True, rich_markup_mode="markdown",
-    help="Dead letters: messages a consumer could not process, kept on `TOPIC.dlq` with the reason "
-         "in headers.")
+    no_args_is_help=True,
+    rich_markup_mode="markdown",
+    help="Dead letters: messages a consumer could not process, kept on `TOPIC.dlq` with the reason in headers.",
+)
 app.add_typer(dlq_app, name="dlq")
 
 
@@ -57,6 +62,7 @@ class UsageProblem(Exception):
 
 
 # --- output and errors ------------------------------------------------------------------------
+
 
 def _out() -> Console:
     return Console(highlight=False)
@@ -84,16 +90,15 @@ def _dependency_errors(settings: KernelSettings) -> Iterator[None]:
     except DependencyUnavailable as exc:
         _fail(f"cannot reach the {exc.what} at {_redacted(exc.where)}: {exc.why}")
     except PyMongoError as exc:
-        _fail(f"the document store (MONGODB_URL) at {_redacted(settings.mongodb_url)} failed: "
-              f"{_first_line(exc)}")
+        _fail(f"the document store (MONGODB_URL) at {_redacted(settings.mongodb_url)} failed: {_first_line(exc)}")
     except KafkaException as exc:
-        _fail(f"the Kafka broker (KAFKA_BOOTSTRAP_SERVERS) at {settings.kafka_bootstrap_servers} "
-              f"failed: {exc.args[0]}")
+        _fail(f"the Kafka broker (KAFKA_BOOTSTRAP_SERVERS) at {settings.kafka_bootstrap_servers} failed: {exc.args[0]}")
 
 
 def _client(settings: KernelSettings) -> AsyncMongoClient[dict[str, Any]]:
-    return AsyncMongoClient(settings.mongodb_url, tz_aware=True,
-                            serverSelectionTimeoutMS=int(settings.startup_timeout_s * 1000))
+    return AsyncMongoClient(
+        settings.mongodb_url, tz_aware=True, serverSelectionTimeoutMS=int(settings.startup_timeout_s * 1000)
+    )
 
 
 def _load(ref: str, what: str) -> Any:
@@ -113,26 +118,55 @@ def _load(ref: str, what: str) -> Any:
 
 # --- global options ---------------------------------------------------------------------------
 
+
 @app.callback()
 def main(
     ctx: typer.Context,
-    service: Annotated[str | None, typer.Option(
-        "--service", envvar="SERVICE_NAME", show_default=False,
-        help="Service whose store to use: selects the database complaints_SERVICE.")] = None,
-    database: Annotated[str | None, typer.Option(
-        "--database", envvar="MONGODB_DATABASE", show_default=False,
-        help="Database name, overriding the one --service selects.")] = None,
-    mongodb_url: Annotated[str | None, typer.Option(
-        "--mongodb-url", envvar="MONGODB_URL", show_default=False,
-        help="MongoDB connection string [default: mongodb://127.0.0.1:27017/].")] = None,
-    kafka: Annotated[str | None, typer.Option(
-        "--kafka", envvar="KAFKA_BOOTSTRAP_SERVERS", show_default=False,
-        help="Kafka bootstrap servers [default: 127.0.0.1:9092].")] = None,
+    service: Annotated[
+        str | None,
+        typer.Option(
+            "--service",
+            envvar="SERVICE_NAME",
+            show_default=False,
+            help="Service whose store to use: selects the database complaints_SERVICE.",
+        ),
+    ] = None,
+    database: Annotated[
+        str | None,
+        typer.Option(
+            "--database",
+            envvar="MONGODB_DATABASE",
+            show_default=False,
+            help="Database name, overriding the one --service selects.",
+        ),
+    ] = None,
+    mongodb_url: Annotated[
+        str | None,
+        typer.Option(
+            "--mongodb-url",
+            envvar="MONGODB_URL",
+            show_default=False,
+            help="MongoDB connection string [default: mongodb://127.0.0.1:27017/].",
+        ),
+    ] = None,
+    kafka: Annotated[
+        str | None,
+        typer.Option(
+            "--kafka",
+            envvar="KAFKA_BOOTSTRAP_SERVERS",
+            show_default=False,
+            help="Kafka bootstrap servers [default: 127.0.0.1:9092].",
+        ),
+    ] = None,
 ) -> None:
     """Operate the complaint platform's services."""
     # Any: KernelSettings' __init__ also takes pydantic-settings' _-options, which are not all str.
-    given: dict[str, Any] = {"service_name": service, "mongodb_database": database, "mongodb_url": mongodb_url,
-                             "kafka_bootstrap_servers": kafka}
+    given: dict[str, Any] = {
+        "service_name": service,
+        "mongodb_database": database,
+        "mongodb_url": mongodb_url,
+        "kafka_bootstrap_servers": kafka,
+    }
     try:
         ctx.obj = KernelSettings(**{k: v for k, v in given.items() if v is not None})
     except ValidationError as exc:
@@ -142,20 +176,34 @@ def main(
 
 # --- inspect ----------------------------------------------------------------------------------
 
+
 def _commit_entry(commit: Commit, published: bool) -> dict[str, Any]:
-    return {"kind": "commit", "position": commit.position, "stream_id": commit.stream_id,
-            "version": commit.version, "commit_id": commit.id,
-            "recorded_at": commit.recorded_at.isoformat(), "published": published,
-            "handler": commit.metadata.get("handler"), "cause": commit.metadata.get("cause"),
-            "events": [e.model_dump(mode="json") for e in commit.events]}
+    return {
+        "kind": "commit",
+        "position": commit.position,
+        "stream_id": commit.stream_id,
+        "version": commit.version,
+        "commit_id": commit.id,
+        "recorded_at": commit.recorded_at.isoformat(),
+        "published": published,
+        "handler": commit.metadata.get("handler"),
+        "cause": commit.metadata.get("cause"),
+        "events": [e.model_dump(mode="json") for e in commit.events],
+    }
 
 
 def _consumed_entry(doc: dict[str, Any]) -> dict[str, Any]:
     envelope = Envelope.model_validate(doc["envelope"])
-    return {"kind": "consumed", "position": doc["position"], "topic": doc.get("topic"),
-            "partition": doc.get("partition"), "offset": doc.get("offset"),
-            "received_at": doc["received_at"].isoformat() if doc.get("received_at") else None,
-            "handled": doc.get("handled"), "events": [envelope.model_dump(mode="json")]}
+    return {
+        "kind": "consumed",
+        "position": doc["position"],
+        "topic": doc.get("topic"),
+        "partition": doc.get("partition"),
+        "offset": doc.get("offset"),
+        "received_at": doc["received_at"].isoformat() if doc.get("received_at") else None,
+        "handled": doc.get("handled"),
+        "events": [envelope.model_dump(mode="json")],
+    }
 
 
 async def _log_of(settings: KernelSettings, complaint_id: str) -> list[dict[str, Any]]:
@@ -177,25 +225,36 @@ async def _log_of(settings: KernelSettings, complaint_id: str) -> list[dict[str,
 def _entry_label(entry: dict[str, Any]) -> Text:
     if entry["kind"] == "commit":
         return Text.assemble(
-            (f"v{entry['version']}", "bold cyan"), f"  position {entry['position']}  {entry['recorded_at']}  ",
+            (f"v{entry['version']}", "bold cyan"),
+            f"  position {entry['position']}  {entry['recorded_at']}  ",
             ("published", "green") if entry["published"] else ("unpublished", "yellow"),
-            f"  handler {entry['handler']}  cause {entry['cause']}")
+            f"  handler {entry['handler']}  cause {entry['cause']}",
+        )
     return Text.assemble(
-        ("consumed", "bold magenta"), f"  position {entry['position']}  {entry['received_at']}  "
+        ("consumed", "bold magenta"),
+        f"  position {entry['position']}  {entry['received_at']}  "
         f"{entry['topic']}[{entry['partition']}]@{entry['offset']}  ",
-        "handled" if entry["handled"] else "recorded only")
+        "handled" if entry["handled"] else "recorded only",
+    )
 
 
 def _render_log(complaint_id: str, database: str, entries: list[dict[str, Any]]) -> Tree:
     commits = sum(e["kind"] == "commit" for e in entries)
-    tree = Tree(Text.assemble((complaint_id, "bold"), f"  {commits} commit(s), "
-                              f"{len(entries) - commits} consumed event(s) in {database}"))
+    tree = Tree(
+        Text.assemble(
+            (complaint_id, "bold"), f"  {commits} commit(s), {len(entries) - commits} consumed event(s) in {database}"
+        )
+    )
     for entry in entries:
         node = tree.add(_entry_label(entry))
         for event in entry["events"]:
             leaf = node.add(Text.assemble((event["type"], "bold"), f"  id {event['id']}"))
-            leaf.add(Text(f"time {event['time']}  correlation {event['correlationid']}  "
-                          f"causation {event.get('causationid')}", style="dim"))
+            leaf.add(
+                Text(
+                    f"time {event['time']}  correlation {event['correlationid']}  causation {event.get('causationid')}",
+                    style="dim",
+                )
+            )
             leaf.add(JSON.from_data(event["data"], indent=2))
     return tree
 
@@ -219,8 +278,11 @@ def inspect(
     with _dependency_errors(settings):
         entries = asyncio.run(_log_of(settings, complaint_id))
     if not entries:
-        _fail(f"no commits or consumed events for complaint {complaint_id!r} in database "
-              f"{settings.database_name!r} at {_redacted(settings.mongodb_url)}", 1)
+        _fail(
+            f"no commits or consumed events for complaint {complaint_id!r} in database "
+            f"{settings.database_name!r} at {_redacted(settings.mongodb_url)}",
+            1,
+        )
     if as_json:
         for entry in entries:
             typer.echo(json.dumps(entry, ensure_ascii=False))
@@ -230,15 +292,18 @@ def inspect(
 
 # --- rebuild ----------------------------------------------------------------------------------
 
-async def _rebuild(settings: KernelSettings, registry: Registry, factories: list[Callable[[Database], Projection]],
-                   name: str) -> tuple[int, float]:
+
+async def _rebuild(
+    settings: KernelSettings, registry: Registry, factories: list[Callable[[Database], Projection]], name: str
+) -> tuple[int, float]:
     """Rebuild ``name``; the entries applied and the seconds the rebuild took (from the count of the
     log to the last write: not the start of this process, nor loading the projections' module)."""
     client = _client(settings)
     try:
         db = client[settings.database_name]
-        projector = Projector(EventStore(db, f"/services/{settings.service_name}", registry),
-                              [factory(db) for factory in factories])
+        projector = Projector(
+            EventStore(db, f"/services/{settings.service_name}", registry), [factory(db) for factory in factories]
+        )
         if name not in projector.projections:
             known = ", ".join(sorted(projector.projections)) or "none"
             raise UsageProblem(f"unknown projection {name!r}; known projections: {known}")
@@ -247,8 +312,13 @@ async def _rebuild(settings: KernelSettings, registry: Registry, factories: list
         # A rebuild applies (or skips, for a type the service does not model) every entry of the
         # log once, so the size of the log is the bar's total (as the store estimates it).
         total = await projector.log_size()
-        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                      TimeElapsedColumn(), console=Console(stderr=True)) as progress:
+        with Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=Console(stderr=True),
+        ) as progress:
             task = progress.add_task(f"rebuilding {name}", total=total)
 
             def advance(count: int) -> None:
@@ -267,12 +337,18 @@ async def _rebuild(settings: KernelSettings, registry: Registry, factories: list
 def rebuild(
     ctx: typer.Context,
     projection: Annotated[str, typer.Argument(help="Name of the projection (read model).", show_default=False)],
-    projections: Annotated[str | None, typer.Option(
-        "--projections", metavar="MODULE:ATTR", show_default=False,
-        help="List of projection factories (db) -> Projection "
-             "[default: services.SERVICE.projections:PROJECTIONS].")] = None,
-    registry: Annotated[str, typer.Option(
-        "--registry", metavar="MODULE:ATTR", help="Registry of the event types to decode.")] = "contracts:registry",
+    projections: Annotated[
+        str | None,
+        typer.Option(
+            "--projections",
+            metavar="MODULE:ATTR",
+            show_default=False,
+            help="List of projection factories (db) -> Projection [default: services.SERVICE.projections:PROJECTIONS].",
+        ),
+    ] = None,
+    registry: Annotated[
+        str, typer.Option("--registry", metavar="MODULE:ATTR", help="Registry of the event types to decode.")
+    ] = "contracts:registry",
 ) -> None:
     """Drop one projection and rebuild it from the service's log (own commits and inbox).
 
@@ -286,8 +362,7 @@ def rebuild(
     settings: KernelSettings = ctx.obj
     try:
         try:
-            factories = _load(projections or f"services.{settings.service_name}.projections:PROJECTIONS",
-                              "projections")
+            factories = _load(projections or f"services.{settings.service_name}.projections:PROJECTIONS", "projections")
         except UsageProblem as exc:
             hint = "" if projections else "; name the list with --projections MODULE:ATTR"
             raise UsageProblem(f"{exc}{hint}") from None
@@ -296,14 +371,17 @@ def rebuild(
             applied, seconds = asyncio.run(_rebuild(settings, event_types, list(factories), projection))
     except UsageProblem as exc:
         _fail(str(exc), 2)
-    typer.echo(f"rebuilt {projection}: {applied} log entries applied in {seconds:.2f}s "
-               f"(database {settings.database_name})")
+    typer.echo(
+        f"rebuilt {projection}: {applied} log entries applied in {seconds:.2f}s (database {settings.database_name})"
+    )
 
 
 # --- metrics ------------------------------------------------------------------------------------
 
-async def _figures(settings: KernelSettings, compute: Figures, period: str, by: str | None,
-                   days: int) -> dict[str, Any]:
+
+async def _figures(
+    settings: KernelSettings, compute: Figures, period: str, by: str | None, days: int
+) -> dict[str, Any]:
     await check_store(settings)
     client = _client(settings)
     try:
@@ -321,12 +399,15 @@ def _cell(name: str, value: Any) -> str:
 def _figures_table(answer: dict[str, Any]) -> Table:
     """One row per figure, one column per period (and breakdown value): the figures read down."""
     rows = answer["rows"]
-    table = Table(title=f"customer-experience figures per {answer['period']}"
-                        + (f" by {answer['by']}" if answer["by"] else "") + f", cases filed since {answer['since']}")
+    table = Table(
+        title=f"customer-experience figures per {answer['period']}"
+        + (f" by {answer['by']}" if answer["by"] else "")
+        + f", cases filed since {answer['since']}"
+    )
     table.add_column("figure")
     for row in rows:
         table.add_column(row["period"] + (f"\n{row['group']}" if row["group"] is not None else ""), justify="right")
-    for name in (rows[0]["figures"] if rows else {}):
+    for name in rows[0]["figures"] if rows else {}:
         values = [row["figures"][name] for row in rows]
         if isinstance(values[0], dict):  # a spread: count and percentiles of seconds
             for part in ("count", "p50", "p90", "p99"):
@@ -340,13 +421,15 @@ def _figures_table(answer: dict[str, Any]) -> Table:
 def metrics(
     ctx: typer.Context,
     period: Annotated[str, typer.Option(help="day or week.")] = "day",
-    by: Annotated[str | None, typer.Option(help="Break down by category, channel, team or agent.",
-                                           show_default=False)] = None,
+    by: Annotated[
+        str | None, typer.Option(help="Break down by category, channel, team or agent.", show_default=False)
+    ] = None,
     days: Annotated[int, typer.Option(help="How many days back (UTC, today included) the cases were filed.")] = 28,
     as_json: Annotated[bool, typer.Option("--json", help="Print the answer of GET /api/metrics/figures.")] = False,
-    source: Annotated[str, typer.Option(
-        "--source", metavar="MODULE:ATTR",
-        help="The coroutine (db, period, by, days) -> figures answer.")] = "services.intake.metrics:figures_in",
+    source: Annotated[
+        str,
+        typer.Option("--source", metavar="MODULE:ATTR", help="The coroutine (db, period, by, days) -> figures answer."),
+    ] = "services.intake.metrics:figures_in",
 ) -> None:
     """Print the customer-experience figures, as supervisors see them on /desk/metrics.
 
@@ -372,20 +455,27 @@ def metrics(
 
 # --- dead letters -----------------------------------------------------------------------------
 
+
 def _dlq_name(topic: str) -> str:
     return topic if topic.endswith(".dlq") else f"{topic}.dlq"
 
 
 def _letter_row(letter: StoredLetter) -> dict[str, Any]:
     reason = letter.header("dlq_reason") or ""
-    return {"partition": letter.partition, "offset": letter.offset,
-            "key": letter.key.decode(errors="replace") if letter.key is not None else None,
-            "ce_type": letter.header("ce_type"), "dlq_error_class": letter.header("dlq_error_class"),
-            "dlq_reason": (reason.splitlines() or [""])[0], "dlq_failed_at": letter.header("dlq_failed_at")}
+    return {
+        "partition": letter.partition,
+        "offset": letter.offset,
+        "key": letter.key.decode(errors="replace") if letter.key is not None else None,
+        "ce_type": letter.header("ce_type"),
+        "dlq_error_class": letter.header("dlq_error_class"),
+        "dlq_reason": (reason.splitlines() or [""])[0],
+        "dlq_failed_at": letter.header("dlq_failed_at"),
+    }
 
 
-TopicArgument = Annotated[str, typer.Argument(
-    help="The topic, or its dead-letter topic (TOPIC.dlq).", show_default=False)]
+TopicArgument = Annotated[
+    str, typer.Argument(help="The topic, or its dead-letter topic (TOPIC.dlq).", show_default=False)
+]
 
 
 @dlq_app.command("list")
@@ -438,8 +528,7 @@ def dlq_redrive(
     with _dependency_errors(settings):
         check_broker(settings)
     if not yes:
-        typer.confirm(f"Send every letter of {dlq} not re-driven yet back to its original topic?",
-                      abort=True)
+        typer.confirm(f"Send every letter of {dlq} not re-driven yet back to its original topic?", abort=True)
     with _dependency_errors(settings):
         try:
             count = asyncio.run(redrive(settings, dlq))

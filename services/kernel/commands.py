@@ -50,8 +50,9 @@ class CollectionShelf:
         return await self.docs.find_one({"_id": stream_id})
 
     async def put(self, stream_id: str, version: int, state: dict[str, Any]) -> None:
-        await self.docs.replace_one({"_id": stream_id}, {"_id": stream_id, "version": version, "state": state},
-                                    upsert=True)
+        await self.docs.replace_one(
+            {"_id": stream_id}, {"_id": stream_id, "version": version, "state": state}, upsert=True
+        )
 
 
 class Snapshots:
@@ -89,8 +90,9 @@ class Snapshots:
         return aggregate.initial, 0
 
 
-async def current(store: EventLog, aggregate: Aggregate[S], stream_id: str,
-                  snapshots: Snapshots | None = None) -> tuple[S, int]:
+async def current(
+    store: EventLog, aggregate: Aggregate[S], stream_id: str, snapshots: Snapshots | None = None
+) -> tuple[S, int]:
     """The stream's current state and version: the held state (or the stored snapshot) plus the
     commits after it (one read that finds none, when nothing changed)."""
     held = store.states.get(aggregate, stream_id)
@@ -103,9 +105,15 @@ async def current(store: EventLog, aggregate: Aggregate[S], stream_id: str,
     return state, version
 
 
-async def execute(store: EventLog, aggregate: Aggregate[S], stream_id: str, command: Any,
-                  cause: Cause, now: datetime | None = None,
-                  snapshots: Snapshots | None = None) -> Outcome[S]:
+async def execute(
+    store: EventLog,
+    aggregate: Aggregate[S],
+    stream_id: str,
+    command: Any,
+    cause: Cause,
+    now: datetime | None = None,
+    snapshots: Snapshots | None = None,
+) -> Outcome[S]:
     """Decide ``command`` on the stream's current state and append the result (retried on conflict).
 
     The first attempt decides on the state this process holds, without reading the stream (see

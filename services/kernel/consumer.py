@@ -26,13 +26,18 @@ from confluent_kafka import KafkaError, KafkaException, Message, TopicPartition
 from faststream.confluent import KafkaBroker
 from faststream.confluent.annotations import KafkaMessage
 from faststream.confluent.schemas import Topic
-from faststream.message import StreamMessage
+from faststream.message import AckStatus, StreamMessage
 from faststream.middlewares import AckPolicy
-from faststream.message import AckStatus
 from opentelemetry.trace import SpanKind
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import (ConnectionFailure, DuplicateKeyError, ExecutionTimeout, OperationFailure, PyMongoError,
-                            WTimeoutError)
+from pymongo.errors import (
+    ConnectionFailure,
+    DuplicateKeyError,
+    ExecutionTimeout,
+    OperationFailure,
+    PyMongoError,
+    WTimeoutError,
+)
 
 from contracts.envelope import Envelope, Event, MalformedMessage, UnknownEventType, from_kafka
 from services.kernel import meters
@@ -53,11 +58,23 @@ TRANSIENT = (ConnectionFailure, OperationFailure, KafkaException, ConcurrencyCon
 Handler = Callable[[Event, Envelope], Awaitable[None]]
 
 #: librdkafka's answers that mean "the broker is away or busy", not "this message is wrong".
-BROKER_AWAY = frozenset({
-    KafkaError._TRANSPORT, KafkaError._ALL_BROKERS_DOWN, KafkaError._TIMED_OUT, KafkaError._MSG_TIMED_OUT,
-    KafkaError._RESOLVE, KafkaError._WAIT_COORD, KafkaError.REQUEST_TIMED_OUT, KafkaError.NOT_COORDINATOR,
-    KafkaError.COORDINATOR_NOT_AVAILABLE, KafkaError.COORDINATOR_LOAD_IN_PROGRESS,
-    KafkaError.LEADER_NOT_AVAILABLE, KafkaError.NOT_LEADER_FOR_PARTITION, KafkaError.NOT_ENOUGH_REPLICAS})
+BROKER_AWAY = frozenset(
+    {
+        KafkaError._TRANSPORT,
+        KafkaError._ALL_BROKERS_DOWN,
+        KafkaError._TIMED_OUT,
+        KafkaError._MSG_TIMED_OUT,
+        KafkaError._RESOLVE,
+        KafkaError._WAIT_COORD,
+        KafkaError.REQUEST_TIMED_OUT,
+        KafkaError.NOT_COORDINATOR,
+        KafkaError.COORDINATOR_NOT_AVAILABLE,
+        KafkaError.COORDINATOR_LOAD_IN_PROGRESS,
+        KafkaError.LEADER_NOT_AVAILABLE,
+        KafkaError.NOT_LEADER_FOR_PARTITION,
+        KafkaError.NOT_ENOUGH_REPLICAS,
+    }
+)
 
 
 def is_outage(exc: BaseException) -> bool:
@@ -100,15 +117,33 @@ class Inbox:
 
     async def record(self, envelope: Envelope, msg: Message, handled: bool) -> None:
         now, position = datetime.now(UTC), self.store.next_position()
-        doc = {"_id": envelope.id, "envelope": envelope.model_dump(mode="json"),
-               "position": position, "handled": handled, "topic": msg.topic(),
-               "partition": msg.partition(), "offset": msg.offset(), "received_at": now}
+        doc = {
+            "_id": envelope.id,
+            "envelope": envelope.model_dump(mode="json"),
+            "position": position,
+            "handled": handled,
+            "topic": msg.topic(),
+            "partition": msg.partition(),
+            "offset": msg.offset(),
+            "received_at": now,
+        }
         # Pending first, as for commits: projections must see every recorded entry.
         writes = [(self.entries, doc)]
         if self.projected:
-            writes.insert(0, (self.store.pending, {
-                "_id": f"inbox:{envelope.id}", "kind": "inbox", "ref": envelope.id,
-                "position": position, "created_at": now, "published": True}))
+            writes.insert(
+                0,
+                (
+                    self.store.pending,
+                    {
+                        "_id": f"inbox:{envelope.id}",
+                        "kind": "inbox",
+                        "ref": envelope.id,
+                        "position": position,
+                        "created_at": now,
+                        "published": True,
+                    },
+                ),
+            )
         for collection, document in writes:
             try:
                 await collection.insert_one(document)
@@ -133,8 +168,9 @@ class Consumer:
         self.progress = Progress(settings.liveness_stall_s, settings.partition_stuck_s)  # read by the probes
         meters.watch_waiting(self.progress.waiting)
 
-    def subscribe(self, topics: str | Sequence[str], group_id: str, handlers: dict[type[Event], Handler],
-                  record_all: bool = False) -> None:
+    def subscribe(
+        self, topics: str | Sequence[str], group_id: str, handlers: dict[type[Event], Handler], record_all: bool = False
+    ) -> None:
         """Handle ``handlers``' event types from ``topics``; ``record_all`` keeps the others too.
 
         One call = one Kafka consumer: give every topic of a group in one call, since several
@@ -144,17 +180,22 @@ class Consumer:
         self.subscriptions.append((group_id, topics))
         by_type = {cls.ce_type(): h for cls, h in handlers.items()}
 
-        workers = PartitionWorkers(lambda message: self.process(message, by_type, record_all),
-                                   self.settings.consumer_partition_queue)
+        workers = PartitionWorkers(
+            lambda message: self.process(message, by_type, record_all), self.settings.consumer_partition_queue
+        )
         self.workers.append(workers)
 
         # The kernel declares its topics itself (ensure_topics, with their size limit) or a cluster
         # does (Strimzi): FastStream's own attempt, with defaults, is refused under ACLs with a
         # warning at every start.
-        @self.broker.subscriber(*(Topic(t, declare=False) for t in topics), group_id=group_id,
-                                ack_policy=AckPolicy.MANUAL,
-                                decoder=_undecoded, title=f"{group_id}:{','.join(topics)}",
-                                **subscriber_options(self.settings))
+        @self.broker.subscriber(
+            *(Topic(t, declare=False) for t in topics),
+            group_id=group_id,
+            ack_policy=AckPolicy.MANUAL,
+            decoder=_undecoded,
+            title=f"{group_id}:{','.join(topics)}",
+            **subscriber_options(self.settings),
+        )
         async def consume(message: KafkaMessage) -> None:
             self.progress.received(message.consumer, group_id, message.raw_message)
             await workers.submit(message)
@@ -177,10 +218,15 @@ class Consumer:
             if await self.inbox.seen(envelope.id):
                 return await self._commit(message)
             if handler is not None:
-                with continued_span(f"consume {envelope.type}", envelope.traceparent, SpanKind.CONSUMER,
-                                    {"messaging.destination.name": msg.topic(),
-                                     "messaging.message.id": envelope.id}), \
-                        meters.timed(meters.handling_duration, {"type": envelope.type}):
+                with (
+                    continued_span(
+                        f"consume {envelope.type}",
+                        envelope.traceparent,
+                        SpanKind.CONSUMER,
+                        {"messaging.destination.name": msg.topic(), "messaging.message.id": envelope.id},
+                    ),
+                    meters.timed(meters.handling_duration, {"type": envelope.type}),
+                ):
                     await handler(event, envelope)
             await self.inbox.record(envelope, msg, handled=handler is not None)
         except TRANSIENT as exc:
@@ -217,8 +263,10 @@ class Consumer:
         self._failures += 1
         meters.redeliveries.add(1, {"topic": msg.topic()})
         pause = min(self.settings.retry_backoff_max_s, 0.1 * 2 ** min(self._failures, 10))
-        log.warning("transient failure; message will be redelivered",
-                    extra={"fields": {"error": repr(exc), "retry_in_s": pause}})
+        log.warning(
+            "transient failure; message will be redelivered",
+            extra={"fields": {"error": repr(exc), "retry_in_s": pause}},
+        )
         await asyncio.sleep(pause)
         try:
             await message.nack()
@@ -242,10 +290,20 @@ class Consumer:
             # Not counted: a letter that cannot be sent has nowhere else to go.
             return await self._retry_later(message, send_error, count=False)
         meters.dead_letters.add(1, {"topic": msg.topic(), "error_class": letter.error_class})
-        log.warning("message dead-lettered", extra={"fields": {
-            "topic": msg.topic(), "partition": msg.partition(), "offset": msg.offset(),
-            "reason": letter.reason.splitlines()[0][:500], "error_class": letter.error_class,
-            "size": len(msg.value() or b""), "truncated": len(value) < len(msg.value() or b"")}})
+        log.warning(
+            "message dead-lettered",
+            extra={
+                "fields": {
+                    "topic": msg.topic(),
+                    "partition": msg.partition(),
+                    "offset": msg.offset(),
+                    "reason": letter.reason.splitlines()[0][:500],
+                    "error_class": letter.error_class,
+                    "size": len(msg.value() or b""),
+                    "truncated": len(value) < len(msg.value() or b""),
+                }
+            },
+        )
         await self._commit(message)
 
 
@@ -265,8 +323,12 @@ class PartitionWorkers:
     dropped only while the group's committed offset says the rewound one is still to come.
     """
 
-    def __init__(self, handle: Callable[[Any], Awaitable[None]], depth: int,
-                 committed: Callable[[Any], Awaitable[int]] | None = None) -> None:
+    def __init__(
+        self,
+        handle: Callable[[Any], Awaitable[None]],
+        depth: int,
+        committed: Callable[[Any], Awaitable[int]] | None = None,
+    ) -> None:
         self.handle, self.depth = handle, depth
         #: The group's committed offset of a message's partition (-1: none); the broker's by default.
         self.committed = committed or _committed_offset
@@ -294,8 +356,10 @@ class PartitionWorkers:
                 if rewound is not None and message.raw_message.offset() > rewound:
                     if await self.committed(message) <= rewound:
                         continue  # polled before the seek back: it comes again after the rewound one
-                    log.info("a rewound message was committed meanwhile: its partition goes on",
-                             extra={"fields": {"topic": key[0], "partition": key[1], "rewound_offset": rewound}})
+                    log.info(
+                        "a rewound message was committed meanwhile: its partition goes on",
+                        extra={"fields": {"topic": key[0], "partition": key[1], "rewound_offset": rewound}},
+                    )
                 self._rewound.pop(key, None)
                 await self.handle(message)
             except Exception:  # never let a partition's worker die: the message is redelivered
@@ -333,8 +397,9 @@ async def _commit_offset(message, timeout_s: float) -> None:
     """
     msg: Message = message.raw_message
     offsets = [TopicPartition(msg.topic(), msg.partition(), msg.offset() + 1)]
-    done = await asyncio.wait_for(_in_daemon_thread(message.consumer.consumer.commit, offsets=offsets,
-                                                    asynchronous=False), timeout_s)
+    done = await asyncio.wait_for(
+        _in_daemon_thread(message.consumer.consumer.commit, offsets=offsets, asynchronous=False), timeout_s
+    )
     failed = [tp.error for tp in done or () if tp.error is not None]
     if failed:  # a partition's error comes back in the answer, not as an exception
         raise KafkaException(failed[0])
@@ -346,9 +411,14 @@ async def _committed_offset(message: Any) -> int:
     cannot say (then the message is taken for stale: it comes again after the rewound one)."""
     msg: Message = message.raw_message
     try:
-        answer = await asyncio.wait_for(_in_daemon_thread(
-            message.consumer.consumer.committed, partitions=[TopicPartition(msg.topic(), msg.partition())],
-            timeout=2), 3)  # a broker away: the answer "cannot say" in 2 s, not librdkafka's wait
+        answer = await asyncio.wait_for(
+            _in_daemon_thread(
+                message.consumer.consumer.committed,
+                partitions=[TopicPartition(msg.topic(), msg.partition())],
+                timeout=2,
+            ),
+            3,
+        )  # a broker away: the answer "cannot say" in 2 s, not librdkafka's wait
     except (KafkaException, TimeoutError):
         return -1
     return answer[0].offset if answer and answer[0].error is None else -1

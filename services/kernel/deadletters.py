@@ -34,10 +34,15 @@ class DeadLetter:
 
     def headers(self, msg: Message) -> list[tuple[str, bytes]]:
         topic, partition, offset = position(msg)
-        extra = {"dlq_reason": self.reason[:2000], "dlq_error_class": self.error_class,
-                 "dlq_original_topic": topic, "dlq_original_partition": str(partition),
-                 "dlq_original_offset": str(offset), "dlq_original_size": str(len(msg.value() or b"")),
-                 "dlq_failed_at": datetime.now(UTC).isoformat()}
+        extra = {
+            "dlq_reason": self.reason[:2000],
+            "dlq_error_class": self.error_class,
+            "dlq_original_topic": topic,
+            "dlq_original_partition": str(partition),
+            "dlq_original_offset": str(offset),
+            "dlq_original_size": str(len(msg.value() or b"")),
+            "dlq_failed_at": datetime.now(UTC).isoformat(),
+        }
         kept = [(k, v or b"") for k, v in received_headers(msg) if not k.startswith("dlq_")]
         return kept + [(k, v.encode()) for k, v in extra.items()]
 
@@ -54,7 +59,7 @@ class DeadLetter:
             headers = [(k, v) for k, v in headers if k.startswith("dlq_")] + [("dlq_headers_dropped", b"true")]
         room = limit - LETTER_OVERHEAD - len(msg.key() or b"") - _size(headers)
         if len(value) > room:
-            value, headers = value[:max(room, 0)], headers + [("dlq_truncated", b"true")]
+            value, headers = value[: max(room, 0)], headers + [("dlq_truncated", b"true")]
         return value, headers
 
 
@@ -87,15 +92,24 @@ class StoredLetter:
 
 
 def _consumer(settings: KernelSettings, group: str, commit: bool) -> Consumer:
-    return Consumer({**client_config(settings), "group.id": group,
-                     "enable.auto.commit": False, "auto.offset.reset": "earliest",
-                     "enable.partition.eof": True, "fetch.wait.max.ms": 10,
-                     "session.timeout.ms": settings.consumer_session_timeout_ms,
-                     "client.id": f"{settings.service_name}-dlq{'-redrive' if commit else ''}"}, logger=LIBRDKAFKA_LOG)
+    return Consumer(
+        {
+            **client_config(settings),
+            "group.id": group,
+            "enable.auto.commit": False,
+            "auto.offset.reset": "earliest",
+            "enable.partition.eof": True,
+            "fetch.wait.max.ms": 10,
+            "session.timeout.ms": settings.consumer_session_timeout_ms,
+            "client.id": f"{settings.service_name}-dlq{'-redrive' if commit else ''}",
+        },
+        logger=LIBRDKAFKA_LOG,
+    )
 
 
-def read_letters(settings: KernelSettings, dlq_topic: str, group: str | None = None,
-                 timeout_s: float = 10.0) -> Iterator[tuple[StoredLetter, Consumer]]:
+def read_letters(
+    settings: KernelSettings, dlq_topic: str, group: str | None = None, timeout_s: float = 10.0
+) -> Iterator[tuple[StoredLetter, Consumer]]:
     """Every letter from the group's position (a throwaway group: from the start) to the end."""
     name = group or f"dlq-list-{uuid.uuid4().hex[:8]}"
     consumer = _consumer(settings, settings.consumer_group_prefix + name, group is not None)
@@ -141,12 +155,15 @@ async def redrive(settings: KernelSettings, dlq_topic: str) -> int:
         for letter, consumer in read_letters(settings, dlq_topic, group=REDRIVE_GROUP):
             target = letter.header("dlq_original_topic") or dlq_topic.removesuffix(".dlq")
             try:
-                await asyncio.wait_for(publish(broker, target, letter.key, letter.value or b"",
-                                               letter.original_headers), REDRIVE_ACK_TIMEOUT_S)
+                await asyncio.wait_for(
+                    publish(broker, target, letter.key, letter.value or b"", letter.original_headers),
+                    REDRIVE_ACK_TIMEOUT_S,
+                )
             except (KafkaException, TimeoutError) as exc:
                 raise RuntimeError(f"could not re-drive offset {letter.offset} to {target}: {exc}") from None
-            consumer.commit(offsets=[TopicPartition(dlq_topic, letter.partition, letter.offset + 1)],
-                            asynchronous=False)
+            consumer.commit(
+                offsets=[TopicPartition(dlq_topic, letter.partition, letter.offset + 1)], asynchronous=False
+            )
             count += 1
     finally:
         await broker.stop()

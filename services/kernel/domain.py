@@ -36,5 +36,3 @@ class Aggregate(Generic[S]):
 
     def fold(self, events: list[Event]) -> S:
         return reduce(self.evolve, events, self.initial)
-
-

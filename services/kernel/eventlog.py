@@ -28,8 +28,9 @@ class EventLog(Protocol):
         """Wrap a domain event in its CloudEvent, with the trace and correlation of its cause."""
         ...
 
-    async def append(self, stream_id: str, expected_version: int, events: Sequence[Event],
-                     cause: Cause, now: datetime | None = None) -> Commit | None:
+    async def append(
+        self, stream_id: str, expected_version: int, events: Sequence[Event], cause: Cause, now: datetime | None = None
+    ) -> Commit | None:
         """Append ``events`` as one commit at ``expected_version + 1``.
 
         Returns the commit (the earlier one if this cause was already appended: a repeat is a

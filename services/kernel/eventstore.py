@@ -24,16 +24,16 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from bson import Binary, CodecOptions
+from bson.errors import InvalidDocument
 from opentelemetry import trace
 from pymongo import ASCENDING
 from pymongo.asynchronous.database import AsyncDatabase
-from bson import Binary, CodecOptions
-from bson.errors import InvalidDocument
 from pymongo.errors import DuplicateKeyError, PyMongoError
 
 from contracts.envelope import Envelope, Event, Registry
-from services.kernel.states import HotStates
 from services.kernel import meters
+from services.kernel.states import HotStates
 from services.kernel.telemetry import current_traceparent, parent_context
 
 #: A read from a stream's start that read this many commits one by one (or a quarter of what the
@@ -97,8 +97,11 @@ class Commit:
     @classmethod
     def from_doc(cls, doc: dict[str, Any]) -> Commit:
         return cls(
-            id=doc["commit_id"], stream_id=doc["stream_id"], version=doc["version"],
-            position=doc["position"], recorded_at=doc["recorded_at"],
+            id=doc["commit_id"],
+            stream_id=doc["stream_id"],
+            version=doc["version"],
+            position=doc["position"],
+            recorded_at=doc["recorded_at"],
             events=tuple(Envelope.model_validate(e) for e in doc["events"]),
             metadata=doc.get("metadata", {}),
         )
@@ -136,8 +139,7 @@ class EventStore:
         """Create the indexes the log relies on (idempotent)."""
         await self.commits.create_index("commit_id", unique=True, name="commit_id")
         await self.commits.create_index("position", name="position")
-        await self.commits.create_index([("stream_id", ASCENDING), ("version", ASCENDING)],
-                                        name="stream_version")
+        await self.commits.create_index([("stream_id", ASCENDING), ("version", ASCENDING)], name="stream_version")
 
     def on_append(self, listener: Callable[[], None]) -> None:
         """Call ``listener`` (synchronously, cheaply) after every successful append."""
@@ -163,8 +165,9 @@ class EventStore:
         """Wrap a domain event in its CloudEvent, with the trace and correlation of its cause."""
         return envelope(self.source, event, event_id, cause, now)
 
-    async def append(self, stream_id: str, expected_version: int, events: Sequence[Event],
-                     cause: Cause, now: datetime | None = None) -> Commit | None:
+    async def append(
+        self, stream_id: str, expected_version: int, events: Sequence[Event], cause: Cause, now: datetime | None = None
+    ) -> Commit | None:
         """Append ``events`` as one commit at ``expected_version + 1``.
 
         Returns the commit (the earlier one if this cause was already appended: a repeat is a
@@ -176,9 +179,11 @@ class EventStore:
         now = now or datetime.now(UTC)
         commit_id = commit_id_of(stream_id, cause)
         key = stream_key(stream_id, expected_version + 1)
-        with _tracer.start_as_current_span("eventstore.append", context=parent_context(cause.traceparent),
-                                           attributes={"complaints.stream_id": stream_id,
-                                                       "complaints.commit_id": commit_id}):
+        with _tracer.start_as_current_span(
+            "eventstore.append",
+            context=parent_context(cause.traceparent),
+            attributes={"complaints.stream_id": stream_id, "complaints.commit_id": commit_id},
+        ):
             position = self.next_position(await self._position_of(stream_id, expected_version))
             doc = commit_document(self.source, stream_id, expected_version + 1, position, events, cause, now)
             # Pending first: a crash after it leaves an entry the follower drops as an orphan;
@@ -186,8 +191,14 @@ class EventStore:
             # clock's, never the caller's ``now`` (an injected or replayed time): the follower
             # would otherwise take an entry whose commit is a moment away for a day-old orphan,
             # delete it, and the commit would never be projected or published.
-            entry = {"_id": commit_id, "kind": "commit", "ref": key, "position": position,
-                     "created_at": datetime.now(UTC), "published": not any(type(e).public for e in events)}
+            entry = {
+                "_id": commit_id,
+                "kind": "commit",
+                "ref": key,
+                "position": position,
+                "created_at": datetime.now(UTC),
+                "published": not any(type(e).public for e in events),
+            }
             try:
                 await self.pending.insert_one(entry)
             except DuplicateKeyError:  # a retry of this cause after a conflict: point it here now
@@ -247,8 +258,9 @@ class EventStore:
         """The commit documents of ``read_stream``."""
         if after_version > 0:
             return await self._commits_after(stream_id, after_version)
-        digest, first = await asyncio.gather(self.digests.find_one({"_id": stream_id}),
-                                             self.commits.find_one({"_id": stream_key(stream_id, 1)}))
+        digest, first = await asyncio.gather(
+            self.digests.find_one({"_id": stream_id}), self.commits.find_one({"_id": stream_key(stream_id, 1)})
+        )
         if first is None:
             return []
         kept = digest_commits(digest, self.digests.codec_options) if digest is not None else [first]
@@ -264,8 +276,17 @@ class EventStore:
         """The stream's commit documents after ``version``, by ``_id``, in doubling windows."""
         docs, version = [], version + 1
         while True:
-            found = list(itertools.takewhile(lambda doc: doc is not None, await asyncio.gather(
-                *(self.commits.find_one({"_id": stream_key(stream_id, v)}) for v in range(version, version + window)))))
+            found = list(
+                itertools.takewhile(
+                    lambda doc: doc is not None,
+                    await asyncio.gather(
+                        *(
+                            self.commits.find_one({"_id": stream_key(stream_id, v)})
+                            for v in range(version, version + window)
+                        )
+                    ),
+                )
+            )
             docs += found
             if len(found) < window:
                 return docs
@@ -285,8 +306,12 @@ class EventStore:
         """
         try:
             commits = [{**doc, "recorded_at": doc["recorded_at"].isoformat()} for doc in docs]
-            digest = {"_id": stream_id, "upto": len(docs), "encoding": "json+zlib",
-                      "commits": Binary(zlib.compress(json.dumps(commits, separators=(",", ":")).encode()))}
+            digest = {
+                "_id": stream_id,
+                "upto": len(docs),
+                "encoding": "json+zlib",
+                "commits": Binary(zlib.compress(json.dumps(commits, separators=(",", ":")).encode())),
+            }
             await self.digests.replace_one({"_id": stream_id, "upto": {"$lt": len(docs)}}, digest, upsert=True)
         except DuplicateKeyError:
             pass  # a longer digest is there already
@@ -318,8 +343,13 @@ class EventStore:
 def envelope(source: str, event: Event, event_id: str, cause: Cause, now: datetime) -> Envelope:
     """A domain event in its CloudEvent, with the trace and correlation of its cause."""
     return Envelope(
-        id=event_id, type=event.ce_type(), source=source, subject=event.subject(),
-        time=now, correlationid=cause.correlation_id, causationid=cause.id,
+        id=event_id,
+        type=event.ce_type(),
+        source=source,
+        subject=event.subject(),
+        time=now,
+        correlationid=cause.correlation_id,
+        causationid=cause.id,
         traceparent=current_traceparent() or cause.traceparent,
         data=event.model_dump(mode="json"),
     )
@@ -330,15 +360,22 @@ def commit_id_of(stream_id: str, cause: Cause) -> str:
     return derived_id("commit", cause.handler, cause.id, stream_id)
 
 
-def commit_document(source: str, stream_id: str, version: int, position: int, events: Sequence[Event],
-                    cause: Cause, now: datetime) -> dict[str, Any]:
+def commit_document(
+    source: str, stream_id: str, version: int, position: int, events: Sequence[Event], cause: Cause, now: datetime
+) -> dict[str, Any]:
     """A commit as every store keeps it; its events' ids follow from its id, so from the cause."""
     commit_id = commit_id_of(stream_id, cause)
     return {
-        "_id": stream_key(stream_id, version), "commit_id": commit_id, "stream_id": stream_id,
-        "version": version, "position": position, "recorded_at": now,
-        "events": [envelope(source, e, derived_id(commit_id, str(i)), cause, now).model_dump(mode="json")
-                   for i, e in enumerate(events)],
+        "_id": stream_key(stream_id, version),
+        "commit_id": commit_id,
+        "stream_id": stream_id,
+        "version": version,
+        "position": position,
+        "recorded_at": now,
+        "events": [
+            envelope(source, e, derived_id(commit_id, str(i)), cause, now).model_dump(mode="json")
+            for i, e in enumerate(events)
+        ],
         "metadata": {"handler": cause.handler, "cause": cause.id, "correlation_id": cause.correlation_id},
     }
 
@@ -372,4 +409,4 @@ async def retry_on_conflict(attempt: Callable[[], Any], tries: int = 10) -> Any:
                 meters.conflicts.add(1, {"outcome": "gave_up"})
                 raise
             meters.conflicts.add(1, {"outcome": "retried"})
-            await asyncio.sleep(random.uniform(0, min(0.3, 0.005 * 2 ** n)))
+            await asyncio.sleep(random.uniform(0, min(0.3, 0.005 * 2**n)))

@@ -18,12 +18,12 @@ from confluent_kafka import KafkaException
 from pymongo import ASCENDING
 from pymongo.errors import PyMongoError
 
+from contracts.envelope import Envelope
 from services.kernel import meters
 from services.kernel.eventstore import Commit, EventStore
 from services.kernel.lease import Lease
 from services.kernel.outbox import OutboxRelay
 from services.kernel.projections import Projector
-from contracts.envelope import Envelope
 
 log = logging.getLogger(__name__)
 
@@ -33,8 +33,15 @@ ORPHAN_AFTER = timedelta(seconds=60)
 
 
 class LogFollower:
-    def __init__(self, store: EventStore, relay: OutboxRelay, projector: Projector, lease: Lease,
-                 poll_interval_s: float = 0.5, batch_size: int = 500) -> None:
+    def __init__(
+        self,
+        store: EventStore,
+        relay: OutboxRelay,
+        projector: Projector,
+        lease: Lease,
+        poll_interval_s: float = 0.5,
+        batch_size: int = 500,
+    ) -> None:
         self.store, self.relay, self.projector, self.lease = store, relay, projector, lease
         self.poll_interval_s, self.batch_size = poll_interval_s, batch_size
         self._wake = asyncio.Event()
@@ -53,8 +60,7 @@ class LogFollower:
 
     async def follow_once(self) -> int:
         """Carry out one batch of pending entries; returns how many were completed."""
-        entries = await self.store.pending.find({}).sort("position", ASCENDING).limit(
-            self.batch_size).to_list()
+        entries = await self.store.pending.find({}).sort("position", ASCENDING).limit(self.batch_size).to_list()
         meters.record_backlog(len(entries))
         now, resolved = datetime.now(UTC), []
         for entry in entries:
@@ -120,5 +126,7 @@ class LogFollower:
                     pass
             await self.lease.release()
         except (PyMongoError, KafkaException) as exc:
-            log.warning("pending entries left at stop; the next follower carries them out",
-                        extra={"fields": {"error": str(exc)}})
+            log.warning(
+                "pending entries left at stop; the next follower carries them out",
+                extra={"fields": {"error": str(exc)}},
+            )

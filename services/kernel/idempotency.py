@@ -51,14 +51,26 @@ class IdempotencyStore:
 
     async def save(self, scope: str, key: str, request: str, status: int, body: Any) -> None:
         try:
-            await self.responses.insert_one({"_id": f"{scope}:{key}", "request": request, "status": status,
-                                             "body": body, "stored_at": datetime.now(UTC)})
+            await self.responses.insert_one(
+                {
+                    "_id": f"{scope}:{key}",
+                    "request": request,
+                    "status": status,
+                    "body": body,
+                    "stored_at": datetime.now(UTC),
+                }
+            )
         except DuplicateKeyError:
             pass  # a concurrent copy stored the same answer (its appends were the same ones)
 
 
-async def idempotent(store: IdempotencyStore, scope: str, key: str | None, payload: Any,
-                     run: Callable[[Cause], Awaitable[tuple[int, Any]]]) -> JSONResponse:
+async def idempotent(
+    store: IdempotencyStore,
+    scope: str,
+    key: str | None,
+    payload: Any,
+    run: Callable[[Cause], Awaitable[tuple[int, Any]]],
+) -> JSONResponse:
     """Answer a POST once per Idempotency-Key: replay the stored answer, or ``run`` and store it.
 
     ``run`` gets the request's ``Cause``, derived from the key, so what it appends is the same
@@ -76,5 +88,6 @@ async def idempotent(store: IdempotencyStore, scope: str, key: str | None, paylo
 
 def answer(status: int, body: Any, headers: dict[str, str] | None = None) -> JSONResponse:
     """A stored or fresh answer; a refusal is problem details (services.kernel.web.problem_body)."""
-    return JSONResponse(body, status, headers=headers,
-                        media_type="application/problem+json" if status >= 400 else "application/json")
+    return JSONResponse(
+        body, status, headers=headers, media_type="application/problem+json" if status >= 400 else "application/json"
+    )

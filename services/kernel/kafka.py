@@ -21,7 +21,6 @@ from faststream.confluent import ConfluentConfig, KafkaBroker
 from contracts.envelope import H_CORRELATION
 from services.kernel.settings import KernelSettings
 
-
 #: librdkafka's own log lines (connection failures…) go through logging as JSON, not to stderr.
 LIBRDKAFKA_LOG = logging.getLogger("librdkafka")
 #: librdkafka's settings, as confluent-kafka's clients take them.
@@ -35,15 +34,22 @@ def security_config(settings: KernelSettings) -> dict[str, str]:
     protocol = settings.kafka_security_protocol
     config = {"security.protocol": protocol.lower()}  # FastStream's enum of it is lower case
     if protocol.startswith("SASL"):
-        config |= {"sasl.mechanism": settings.kafka_sasl_mechanism,
-                   "sasl.username": settings.kafka_sasl_username or "",
-                   "sasl.password": settings.kafka_sasl_password or ""}
+        config |= {
+            "sasl.mechanism": settings.kafka_sasl_mechanism,
+            "sasl.username": settings.kafka_sasl_username or "",
+            "sasl.password": settings.kafka_sasl_password or "",
+        }
     if protocol.endswith("SSL"):
-        config |= {key: value for key, value in (
-            ("ssl.ca.location", settings.kafka_ssl_ca_location),
-            ("ssl.certificate.location", settings.kafka_ssl_certificate_location),
-            ("ssl.key.location", settings.kafka_ssl_key_location),
-            ("ssl.key.password", settings.kafka_ssl_key_password)) if value}
+        config |= {
+            key: value
+            for key, value in (
+                ("ssl.ca.location", settings.kafka_ssl_ca_location),
+                ("ssl.certificate.location", settings.kafka_ssl_certificate_location),
+                ("ssl.key.location", settings.kafka_ssl_key_location),
+                ("ssl.key.password", settings.kafka_ssl_key_password),
+            )
+            if value
+        }
     return config
 
 
@@ -72,11 +78,17 @@ def make_broker(settings: KernelSettings) -> KafkaBroker:
     # one waiting for more would only add latency to the hop.
     # One size limit for the producer and the topics (ensure_topics, infra/k8s/topics): a message
     # the broker took can be copied to its DLQ (docs/adr/0024).
-    return KafkaBroker(settings.kafka_bootstrap_servers, client_id=settings.service_name,
-                       enable_idempotence=True, acks="all", linger_ms=0,
-                       max_request_size=settings.kafka_max_message_bytes,
-                       config=cast(ConfluentConfig, {**security_config(settings), **reconnect_options(settings)}),
-                       logger=faststream_log, log_level=logging.DEBUG)
+    return KafkaBroker(
+        settings.kafka_bootstrap_servers,
+        client_id=settings.service_name,
+        enable_idempotence=True,
+        acks="all",
+        linger_ms=0,
+        max_request_size=settings.kafka_max_message_bytes,
+        config=cast(ConfluentConfig, {**security_config(settings), **reconnect_options(settings)}),
+        logger=faststream_log,
+        log_level=logging.DEBUG,
+    )
 
 
 def reconnect_options(settings: KernelSettings) -> dict[str, int]:
@@ -88,8 +100,11 @@ def reconnect_options(settings: KernelSettings) -> dict[str, int]:
     quick. A connection that cannot be set up in 5 s (a broker that stopped answering) is dropped
     and tried again instead of waiting librdkafka's 30 s.
     """
-    return {"reconnect.backoff.ms": 100, "reconnect.backoff.max.ms": settings.kafka_reconnect_backoff_max_ms,
-            "socket.connection.setup.timeout.ms": 5000}
+    return {
+        "reconnect.backoff.ms": 100,
+        "reconnect.backoff.max.ms": settings.kafka_reconnect_backoff_max_ms,
+        "socket.connection.setup.timeout.ms": 5000,
+    }
 
 
 def ensure_topics(settings: KernelSettings, topics: Iterable[str], partitions: int | None = None) -> None:
@@ -104,8 +119,11 @@ def ensure_topics(settings: KernelSettings, topics: Iterable[str], partitions: i
     names = sorted({n for t in topics for n in (t, f"{t}.dlq")})
     existing = admin.list_topics(timeout=10).topics
     config = {"max.message.bytes": str(settings.kafka_max_message_bytes)}
-    wanted = [NewTopic(n, num_partitions=partitions or settings.topic_partitions, config=config)
-              for n in names if n not in existing]
+    wanted = [
+        NewTopic(n, num_partitions=partitions or settings.topic_partitions, config=config)
+        for n in names
+        if n not in existing
+    ]
     for _name, future in admin.create_topics(wanted, operation_timeout=10).items() if wanted else []:
         try:
             future.result()
@@ -114,9 +132,14 @@ def ensure_topics(settings: KernelSettings, topics: Iterable[str], partitions: i
                 raise
 
 
-async def publish(broker: KafkaBroker, topic: str, key: bytes | None, value: bytes,
-                  headers: Iterable[tuple[str, bytes | None]] | None,
-                  no_confirm: bool = False) -> asyncio.Future[Message | None] | Message | None:
+async def publish(
+    broker: KafkaBroker,
+    topic: str,
+    key: bytes | None,
+    value: bytes,
+    headers: Iterable[tuple[str, bytes | None]] | None,
+    no_confirm: bool = False,
+) -> asyncio.Future[Message | None] | Message | None:
     """Publish one Kafka message through the broker's producer.
 
     Without ``no_confirm`` it returns once the broker acknowledged the message; with it, as soon
@@ -127,8 +150,14 @@ async def publish(broker: KafkaBroker, topic: str, key: bytes | None, value: byt
     while True:
         try:
             # FastStream adds a correlation_id header of its own: give it ours, not a random one.
-            return await broker.publish(value, topic, key=key, headers=text, no_confirm=no_confirm,
-                                        correlation_id=text.get(H_CORRELATION) or text.get("correlation_id"))
+            return await broker.publish(
+                value,
+                topic,
+                key=key,
+                headers=text,
+                no_confirm=no_confirm,
+                correlation_id=text.get(H_CORRELATION) or text.get("correlation_id"),
+            )
         except BufferError:
             await asyncio.sleep(0.05)
 

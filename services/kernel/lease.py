@@ -38,16 +38,16 @@ class Lease:
         now = datetime.now(UTC)
         if self._expires is not None and self._expires - now > self.ttl / 2:
             return True
-        renewed = await self._leases.update_one({"_id": self.name, "owner": self.owner},
-                                                {"$set": {"expires": now + self.ttl}})
+        renewed = await self._leases.update_one(
+            {"_id": self.name, "owner": self.owner}, {"$set": {"expires": now + self.ttl}}
+        )
         if renewed.matched_count:
             self._expires = now + self.ttl
             return True
         self._expires = None
         await self._leases.delete_one({"_id": self.name, "expires": {"$lt": now}})
         try:
-            await self._leases.insert_one({"_id": self.name, "owner": self.owner,
-                                           "expires": now + self.ttl})
+            await self._leases.insert_one({"_id": self.name, "owner": self.owner, "expires": now + self.ttl})
         except DuplicateKeyError:
             return False
         self._expires, self.generation = now + self.ttl, self.generation + 1

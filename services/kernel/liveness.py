@@ -64,8 +64,10 @@ class Progress:
             log.info("consumer makes progress again", extra={"fields": {"consumer": progress.name}})
         if key in progress.reported:
             progress.reported.discard(key)
-            log.info("partition moves again", extra={"fields": {
-                "consumer": progress.name, "topic": key[0], "partition": key[1], "offset": offset}})
+            log.info(
+                "partition moves again",
+                extra={"fields": {"consumer": progress.name, "topic": key[0], "partition": key[1], "offset": offset}},
+            )
         progress.last_progress, progress.said = now, False
         _, last_received = progress.waiting.get(key, (now, offset))
         if offset >= last_received:
@@ -77,14 +79,22 @@ class Progress:
         """Each consumer: whether it has lag and how long ago it last made progress."""
         now = time.monotonic()
         stuck = self.stuck()
-        return [{"consumer": p.name, "has_lag": bool(p.waiting),
-                 "last_progress_s_ago": round(now - p.last_progress, 1),
-                 "stuck": stuck.get(p.name, [])} for p in self._consumers.values()]
+        return [
+            {
+                "consumer": p.name,
+                "has_lag": bool(p.waiting),
+                "last_progress_s_ago": round(now - p.last_progress, 1),
+                "stuck": stuck.get(p.name, []),
+            }
+            for p in self._consumers.values()
+        ]
 
     def waiting(self) -> list[tuple[tuple[str, int], float]]:
         """For the metrics: each partition with lag, and how long its oldest message has waited."""
         now = time.monotonic()
-        return [(key, now - since) for p in list(self._consumers.values()) for key, (since, _) in list(p.waiting.items())]
+        return [
+            (key, now - since) for p in list(self._consumers.values()) for key, (since, _) in list(p.waiting.items())
+        ]
 
     def stuck(self) -> dict[str, list[str]]:
         """Each consumer's partitions (``topic[partition]``) with lag that have not moved for
@@ -99,9 +109,19 @@ class Progress:
                 found.setdefault(p.name, []).append(f"{key[0]}[{key[1]}]")
                 if key not in p.reported:
                     p.reported.add(key)
-                    log.warning("partition stuck: lag and no commit", extra={"fields": {
-                        "consumer": p.name, "topic": key[0], "partition": key[1], "last_offset_received": offset,
-                        "waiting_s": round(now - since, 1), "limit_s": self.stuck_s}})
+                    log.warning(
+                        "partition stuck: lag and no commit",
+                        extra={
+                            "fields": {
+                                "consumer": p.name,
+                                "topic": key[0],
+                                "partition": key[1],
+                                "last_offset_received": offset,
+                                "waiting_s": round(now - since, 1),
+                                "limit_s": self.stuck_s,
+                            }
+                        },
+                    )
         return found
 
     def stalled(self) -> list[str]:
@@ -111,11 +131,12 @@ class Progress:
             stuck = [key for key, (since, _) in p.waiting.items() if now - since >= self.stall_s]
             if not stuck:
                 continue
-            reason = (f"consumer {p.name} has lag on {stuck[0][0]}[{stuck[0][1]}] and made no progress for "
-                      f"{now - p.waiting[stuck[0]][0]:.0f} s (limit {self.stall_s:g} s)")
+            reason = (
+                f"consumer {p.name} has lag on {stuck[0][0]}[{stuck[0][1]}] and made no progress for "
+                f"{now - p.waiting[stuck[0]][0]:.0f} s (limit {self.stall_s:g} s)"
+            )
             reasons.append(reason)
             if not p.said:
                 p.said = True
                 log.error("liveness fails: " + reason, extra={"fields": {"consumer": p.name}})
         return reasons
-

@@ -9,9 +9,16 @@ from datetime import UTC, datetime
 from typing import Any
 
 from contracts.envelope import Envelope, Event, Registry
+from services.kernel.eventstore import (
+    Cause,
+    Commit,
+    ConcurrencyConflict,
+    commit_document,
+    commit_id_of,
+    envelope,
+    stream_key,
+)
 from services.kernel.states import HotStates
-from services.kernel.eventstore import (Cause, Commit, ConcurrencyConflict, commit_document, commit_id_of,
-                                        envelope, stream_key)
 
 
 class InMemoryEventStore:
@@ -36,8 +43,9 @@ class InMemoryEventStore:
     def envelope(self, event: Event, event_id: str, cause: Cause, now: datetime) -> Envelope:
         return envelope(self.source, event, event_id, cause, now)
 
-    async def append(self, stream_id: str, expected_version: int, events: Sequence[Event],
-                     cause: Cause, now: datetime | None = None) -> Commit | None:
+    async def append(
+        self, stream_id: str, expected_version: int, events: Sequence[Event], cause: Cause, now: datetime | None = None
+    ) -> Commit | None:
         if not events:
             return None
         await asyncio.sleep(0)
@@ -50,8 +58,7 @@ class InMemoryEventStore:
         if commit_id in self._keys:  # this cause was appended before (at this or an earlier version)
             return self._commit(self._keys[commit_id])
         self._last_position += 1
-        doc = commit_document(self.source, stream_id, expected_version + 1, self._last_position, events,
-                              cause, now)
+        doc = commit_document(self.source, stream_id, expected_version + 1, self._last_position, events, cause, now)
         stored = copy.deepcopy(doc)
         stored["recorded_at"] = now.replace(microsecond=now.microsecond // 1000 * 1000)  # as BSON keeps it
         self.commits[key], self._keys[commit_id] = stored, key

@@ -47,24 +47,36 @@ os.environ.setdefault("OTEL_SEMCONV_STABILITY_OPT_IN", "http")
 _meter = metrics.get_meter("services.kernel")
 
 events_appended = _meter.create_counter(
-    "complaints.events.appended", unit="1", description="Events written to the service's log, by type.")
+    "complaints.events.appended", unit="1", description="Events written to the service's log, by type."
+)
 conflicts = _meter.create_counter(
-    "complaints.store.conflicts", unit="1",
-    description="Optimistic-concurrency conflicts on a stream: retried, or given up after the last try.")
+    "complaints.store.conflicts",
+    unit="1",
+    description="Optimistic-concurrency conflicts on a stream: retried, or given up after the last try.",
+)
 publish_duration = _meter.create_histogram(
-    "complaints.relay.publish.duration", unit="s",
-    description="One relay round's publish, from the first event queued to the broker's last acknowledgement.")
+    "complaints.relay.publish.duration",
+    unit="s",
+    description="One relay round's publish, from the first event queued to the broker's last acknowledgement.",
+)
 handling_duration = _meter.create_histogram(
-    "complaints.consumer.handling.duration", unit="s",
-    description="Handling one consumed event: handled, dead-lettered or retried (redelivered).")
+    "complaints.consumer.handling.duration",
+    unit="s",
+    description="Handling one consumed event: handled, dead-lettered or retried (redelivered).",
+)
 dead_letters = _meter.create_counter(
-    "complaints.dead.letters", unit="1", description="Messages copied to a dead-letter topic, by topic and error.")
+    "complaints.dead.letters", unit="1", description="Messages copied to a dead-letter topic, by topic and error."
+)
 redeliveries = _meter.create_counter(
-    "complaints.consumer.redeliveries", unit="1",
-    description="Consumed messages put back for a redelivery after a transient failure, by topic.")
+    "complaints.consumer.redeliveries",
+    unit="1",
+    description="Consumed messages put back for a redelivery after a transient failure, by topic.",
+)
 outbound_calls = _meter.create_counter(
-    "complaints.outbound.calls", unit="1",
-    description="Calls to the outside world other than HTTP (HTTP has its own), by target and outcome.")
+    "complaints.outbound.calls",
+    unit="1",
+    description="Calls to the outside world other than HTTP (HTTP has its own), by target and outcome.",
+)
 
 #: The relay's backlog as its last round saw it (set by the log follower, read at each scrape).
 _backlog = {"entries": 0}
@@ -85,11 +97,19 @@ def _observe_waiting(_options: CallbackOptions) -> Iterator[Observation]:
             yield Observation(seconds, {"topic": topic, "partition": str(partition)})
 
 
-_meter.create_observable_gauge("complaints.relay.backlog", [_observe_backlog], unit="1",
-                               description="Log entries waiting to be published and projected.")
-_meter.create_observable_gauge("complaints.consumer.waiting", [_observe_waiting], unit="s",
-                               description="How long the oldest message taken from a partition waits to be "
-                                           "committed (the consumer's lag, as time).")
+_meter.create_observable_gauge(
+    "complaints.relay.backlog",
+    [_observe_backlog],
+    unit="1",
+    description="Log entries waiting to be published and projected.",
+)
+_meter.create_observable_gauge(
+    "complaints.consumer.waiting",
+    [_observe_waiting],
+    unit="s",
+    description="How long the oldest message taken from a partition waits to be "
+    "committed (the consumer's lag, as time).",
+)
 
 
 def record_backlog(entries: int) -> None:
@@ -119,8 +139,11 @@ def setup_metrics(service_name: str) -> None:
     """Install this process's meter provider, exported to Prometheus's registry (once)."""
     if isinstance(metrics.get_meter_provider(), MeterProvider):
         return
-    metrics.set_meter_provider(MeterProvider(resource=Resource.create({"service.name": service_name}),
-                                             metric_readers=[PrometheusMetricReader()]))
+    metrics.set_meter_provider(
+        MeterProvider(
+            resource=Resource.create({"service.name": service_name}), metric_readers=[PrometheusMetricReader()]
+        )
+    )
 
 
 def exposition() -> bytes:

@@ -13,14 +13,13 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+import fastapi_offline
 from fastapi import FastAPI
 from fastapi.dependencies.models import Dependant
 from fastapi.openapi.utils import _get_api_route_for_openapi, get_openapi
 from fastapi.responses import HTMLResponse
 from fastapi.routing import _APIRouteLike, iter_route_contexts  # a route context: no APIRoute, but like one
 from fastapi.staticfiles import StaticFiles
-
-import fastapi_offline
 
 from services.kernel.web import PROBLEM_JSON, Problem
 
@@ -39,9 +38,11 @@ DESCRIPTIONS = {
 #: Docs pages run Swagger UI's script from our origin only; nothing may frame them.
 DOCS_HEADERS = {
     "Content-Security-Policy": "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
-                               "img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'none'; "
-                               "frame-ancestors 'none'",
-    "X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer", "X-Frame-Options": "DENY",
+    "img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'none'; "
+    "frame-ancestors 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "X-Frame-Options": "DENY",
 }
 VALIDATION_ERROR = "#/components/schemas/HTTPValidationError"  # FastAPI's, answered as a Problem
 SWAGGER_UI = Path(fastapi_offline.__file__).parent / "static"
@@ -106,12 +107,14 @@ def add_docs(app: FastAPI) -> None:
 
     @app.get("/docs", include_in_schema=False)
     async def docs() -> HTMLResponse:
-        return HTMLResponse(f"""<!doctype html>
+        return HTMLResponse(
+            f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>{app.title}: API</title>
 <link rel="stylesheet" href="/docs/assets/swagger-ui.css"></head>
 <body data-openapi="{app.openapi_url}"><div id="swagger-ui"></div>
 <script src="/docs/assets/swagger-ui-bundle.js"></script><script src="/docs/init.js"></script></body></html>""",
-                            headers=DOCS_HEADERS)
+            headers=DOCS_HEADERS,
+        )
 
     @app.get("/docs/init.js", include_in_schema=False)
     async def docs_init() -> HTMLResponse:

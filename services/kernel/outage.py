@@ -21,8 +21,12 @@ import pymongo
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 from pymongo.errors import ConnectionFailure, PyMongoError
-from pymongo.monitoring import (ServerHeartbeatFailedEvent, ServerHeartbeatListener, ServerHeartbeatStartedEvent,
-                                ServerHeartbeatSucceededEvent)
+from pymongo.monitoring import (
+    ServerHeartbeatFailedEvent,
+    ServerHeartbeatListener,
+    ServerHeartbeatStartedEvent,
+    ServerHeartbeatSucceededEvent,
+)
 from starlette.middleware.base import RequestResponseEndpoint
 
 log = logging.getLogger(__name__)
@@ -34,9 +38,11 @@ refusals = logging.getLogger(f"{__name__}.refusals")
 RETRY_AFTER_S = 5
 
 #: librdkafka's lines that say only "this broker cannot be reached (yet)".
-_UNREACHABLE = re.compile(r"Connect to .* failed|brokers are down|Disconnected|Receive failed|Send failed|"
-                          r"Failed to resolve|timed out|Connection refused|Connection reset|ssl handshake failed",
-                          re.IGNORECASE)
+_UNREACHABLE = re.compile(
+    r"Connect to .* failed|brokers are down|Disconnected|Receive failed|Send failed|"
+    r"Failed to resolve|timed out|Connection refused|Connection reset|ssl handshake failed",
+    re.IGNORECASE,
+)
 
 
 class Dependency:
@@ -60,12 +66,23 @@ class Dependency:
             now = time.monotonic()
             if self.away_since is None:
                 self.away_since, self._last_said, self._unsaid = now, now, 0
-                log.warning(f"{self.what} unreachable", extra={"fields": {
-                    "dependency": self.what, "where": self.where, "detail": detail}})
+                log.warning(
+                    f"{self.what} unreachable",
+                    extra={"fields": {"dependency": self.what, "where": self.where, "detail": detail}},
+                )
             elif now - self._last_said >= self.reminder_s:
-                log.warning(f"{self.what} still unreachable", extra={"fields": {
-                    "dependency": self.what, "where": self.where, "detail": detail,
-                    "away_s": round(now - self.away_since), "failures_since_last_line": self._unsaid}})
+                log.warning(
+                    f"{self.what} still unreachable",
+                    extra={
+                        "fields": {
+                            "dependency": self.what,
+                            "where": self.where,
+                            "detail": detail,
+                            "away_s": round(now - self.away_since),
+                            "failures_since_last_line": self._unsaid,
+                        }
+                    },
+                )
                 self._last_said, self._unsaid = now, 0
             else:
                 self._unsaid += 1
@@ -74,9 +91,16 @@ class Dependency:
         with self._lock:
             if self.away_since is None:
                 return
-            log.info(f"{self.what} reachable again", extra={"fields": {
-                "dependency": self.what, "where": self.where,
-                "away_s": round(time.monotonic() - self.away_since, 1)}})
+            log.info(
+                f"{self.what} reachable again",
+                extra={
+                    "fields": {
+                        "dependency": self.what,
+                        "where": self.where,
+                        "away_s": round(time.monotonic() - self.away_since, 1),
+                    }
+                },
+            )
             self.away_since = None
 
 
@@ -187,14 +211,24 @@ def refuse_during_outages(app: FastAPI, request_timeout_s: float) -> None:
     async def store_away(request: Request, exc: PyMongoError) -> JSONResponse:
         if not store_unavailable(exc):
             raise exc
-        refusals.warning("request refused: the store is unavailable", extra={"fields": {
-            "path": request.url.path, "error": str(exc).split(" (configured timeouts")[0][:300]}})
-        return problem(503, "Service temporarily unavailable",
-                       f"The complaint store did not answer in time. Please try again in {RETRY_AFTER_S} seconds.",
-                       "/problems/store-unavailable", {"Retry-After": str(RETRY_AFTER_S)})
+        refusals.warning(
+            "request refused: the store is unavailable",
+            extra={"fields": {"path": request.url.path, "error": str(exc).split(" (configured timeouts")[0][:300]}},
+        )
+        return problem(
+            503,
+            "Service temporarily unavailable",
+            f"The complaint store did not answer in time. Please try again in {RETRY_AFTER_S} seconds.",
+            "/problems/store-unavailable",
+            {"Retry-After": str(RETRY_AFTER_S)},
+        )
 
 
 def problem(status: int, title: str, detail: str, type_: str, headers: Mapping[str, str] | None = None) -> JSONResponse:
     """An RFC 9457 problem answer."""
-    return JSONResponse({"type": type_, "title": title, "status": status, "detail": detail},
-                        status_code=status, headers=headers, media_type="application/problem+json")
+    return JSONResponse(
+        {"type": type_, "title": title, "status": status, "detail": detail},
+        status_code=status,
+        headers=headers,
+        media_type="application/problem+json",
+    )

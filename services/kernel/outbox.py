@@ -37,18 +37,23 @@ class OutboxRelay:
         try:
             for commit in commits:
                 events = [e for e in commit.events if self.public(e.type)]
-                pending.append((commit.id, [await publish(self.broker, self.topic, *to_kafka(e), no_confirm=True)
-                                            for e in events]))
+                pending.append(
+                    (commit.id, [await publish(self.broker, self.topic, *to_kafka(e), no_confirm=True) for e in events])
+                )
         except KafkaException as exc:  # refused before queuing (e.g. too large): later ones wait
-            log.warning("the producer refused an event; its commit and the later ones stay pending",
-                        extra={"fields": {"commit_id": commit.id, "error": str(exc)}})
+            log.warning(
+                "the producer refused an event; its commit and the later ones stay pending",
+                extra={"fields": {"commit_id": commit.id, "error": str(exc)}},
+            )
         done: set[str] = set()
         for commit_id, futures in pending:
             results = await asyncio.gather(*futures, return_exceptions=True)
             failed = [r for r in results if isinstance(r, Exception)]
             if failed:
-                log.warning("delivery failed; the commit stays pending",
-                            extra={"fields": {"commit_id": commit_id, "error": str(failed[0])}})
+                log.warning(
+                    "delivery failed; the commit stays pending",
+                    extra={"fields": {"commit_id": commit_id, "error": str(failed[0])}},
+                )
                 continue
             done.add(commit_id)
         return done

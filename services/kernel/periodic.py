@@ -28,8 +28,15 @@ class Periodic:
     work falls due sooner); setting ``wake`` starts the next round at once.
     """
 
-    def __init__(self, name: str, work: Callable[[], Awaitable[float | None]], lease: Lease,
-                 interval_s: float, wake: asyncio.Event | None = None, first_after_s: float | None = None) -> None:
+    def __init__(
+        self,
+        name: str,
+        work: Callable[[], Awaitable[float | None]],
+        lease: Lease,
+        interval_s: float,
+        wake: asyncio.Event | None = None,
+        first_after_s: float | None = None,
+    ) -> None:
         self.name, self.work, self.lease, self.interval_s = name, work, lease, interval_s
         self.wake = wake or asyncio.Event()
         self.first_after_s = interval_s if first_after_s is None else first_after_s
@@ -51,8 +58,13 @@ class Periodic:
             except Exception as exc:  # the next round tries again; every round is idempotent
                 if (now := time.monotonic()) - self._last_failure_log > LOG_EVERY_S:
                     self._last_failure_log = now
-                    log.warning("%s round failed; retrying every %.1f s", self.name, self.interval_s,
-                                exc_info=exc, extra={"fields": {"task": self.name, "error": repr(exc)}})
+                    log.warning(
+                        "%s round failed; retrying every %.1f s",
+                        self.name,
+                        self.interval_s,
+                        exc_info=exc,
+                        extra={"fields": {"task": self.name, "error": repr(exc)}},
+                    )
             await self._pause(pause)
 
     async def _pause(self, seconds: float) -> None:

@@ -76,11 +76,13 @@ class Projector:
         From the collections' statistics, not by counting: FerretDB counts a collection by reading
         every document (1.1 s for 2,000 commits, as long as the rebuild's own read of them).
         """
+
         async def size(name: str) -> int:
             try:
                 return int((await self.store.db.command("collStats", name)).get("count", 0))
             except PyMongoError:  # a store without collStats (or the collection missing)
                 return await self.store.db[name].estimated_document_count()
+
         return await size("commits") + await size("inbox")
 
     async def rebuild(self, name: str, progress: Progress | None = None, batch_size: int = 500) -> int:
@@ -113,6 +115,7 @@ class Projector:
         (Paging with ``position > last`` made FerretDB, which pushes only ``_id`` equality down,
         scan and sort the whole collection for every page: a rebuild quadratic in the log's size.)
         """
+
         def entries(name: str):
             cursor = self.store.db[name].find({}).sort("position", ASCENDING).batch_size(batch_size)
             return aiter(cursor)
@@ -129,8 +132,11 @@ class Projector:
                 del heads[name]
             else:
                 heads[name] = (following, cursor)
-            yield ([Envelope.model_validate(e) for e in doc["events"]] if name == "commits"
-                   else [Envelope.model_validate(doc["envelope"])])
+            yield (
+                [Envelope.model_validate(e) for e in doc["events"]]
+                if name == "commits"
+                else [Envelope.model_validate(doc["envelope"])]
+            )
 
 
 class DocumentProjection:

@@ -28,8 +28,9 @@ SWEEP_EVERY = timedelta(seconds=10)
 class RateLimit:
     """At most ``limit`` hits per ``window`` for each key of the limit called ``name``."""
 
-    def __init__(self, db: AsyncDatabase[dict[str, Any]], name: str, limit: int, window: timedelta,
-                 clock: Clock | None = None) -> None:
+    def __init__(
+        self, db: AsyncDatabase[dict[str, Any]], name: str, limit: int, window: timedelta, clock: Clock | None = None
+    ) -> None:
         self.hits, self.name, self.limit, self.window = db[COLLECTION], name, limit, window
         self.clock = clock or SystemClock()
         self._indexed, self._next_sweep = False, self.clock.now()
@@ -43,8 +44,12 @@ class RateLimit:
             await self.hits.delete_many({"expires": {"$lte": now}})
         mine = {"_id": uuid.uuid4().hex, "key": key, "at": now, "expires": now + self.window}
         await self.hits.insert_one(mine)
-        recent: list[datetime] = [h["at"] async for h in self.hits.find(
-            {"key": key, "at": {"$gt": now - self.window}, "_id": {"$ne": mine["_id"]}}, {"at": 1})]
+        recent: list[datetime] = [
+            h["at"]
+            async for h in self.hits.find(
+                {"key": key, "at": {"$gt": now - self.window}, "_id": {"$ne": mine["_id"]}}, {"at": 1}
+            )
+        ]
         if len(recent) < self.limit:
             return None
         await self.hits.delete_one({"_id": mine["_id"]})

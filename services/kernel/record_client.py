@@ -14,8 +14,7 @@ from urllib.parse import quote
 
 import httpx
 
-from services.kernel.resilience import Retryable, RetriesExhausted, RetryPolicy, retry_after_s, with_retries
-
+from services.kernel.resilience import RetriesExhausted, Retryable, RetryPolicy, retry_after_s, with_retries
 
 
 class RecordUnavailable(Exception):
@@ -32,8 +31,9 @@ class RecordClient:
     def __init__(self, base_url: str, timeout_s: float = 2.0, retries: int = 2, backoff_s: float = 0.1) -> None:
         self.base_url = base_url.rstrip("/")
         # the kernel's one retry mechanism (resilience.py): full jitter, a 5xx's Retry-After honoured
-        self.policy = RetryPolicy(attempts=retries + 1, base_s=backoff_s, cap_s=max(backoff_s, 2.0),
-                                  max_retry_after_s=timeout_s)
+        self.policy = RetryPolicy(
+            attempts=retries + 1, base_s=backoff_s, cap_s=max(backoff_s, 2.0), max_retry_after_s=timeout_s
+        )
         self._client = httpx.AsyncClient(timeout=timeout_s)
 
     def url(self, collection: str, key: str) -> str:

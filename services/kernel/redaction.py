@@ -17,8 +17,10 @@ MASK = "[redacted]"
 #: Query or form parameters whose value is a credential (case and closure links carry ``token``).
 _PARAMS = r"(?:token|access_token|id_token|refresh_token|code|secret|password|passwd|api_key|apikey|key|signature|sig)"
 #: JSON fields (also inside a JSON-escaped message) whose value is a credential.
-_FIELDS = (r"(?:authorization|password|passwd|secret|client_secret|auth_token|token|access_token|filing_token|"
-           r"signing_key|code_opening_keys|sasl\.password|sasl_password|api_key|cookie|set-cookie)")
+_FIELDS = (
+    r"(?:authorization|password|passwd|secret|client_secret|auth_token|token|access_token|filing_token|"
+    r"signing_key|code_opening_keys|sasl\.password|sasl_password|api_key|cookie|set-cookie)"
+)
 
 _RULES: tuple[tuple[re.Pattern[str], str], ...] = (
     # Authorization: Bearer/Basic <credential>, wherever it shows (a header dump, an error text)
@@ -30,7 +32,10 @@ _RULES: tuple[tuple[re.Pattern[str], str], ...] = (
     # a six-digit one-time code as a JSON field ("code" is also the problems' words: only digits)
     (re.compile(r"(\\?\"code\\?\"\s*:\s*\\?\")\d{4,8}(\\?\")", re.I), rf"\1{MASK}\2"),
     # key=value forms (librdkafka's configuration, a repr, an environment): sasl.password=…, X_SECRET=…
-    (re.compile(r"\b([\w.]*(?:password|secret|token))(\s*[=:]\s*)(?!\s*\\?\"|\[redacted\])[^\s,;&'\"}\]\\]+", re.I), rf"\1\2{MASK}"),
+    (
+        re.compile(r"\b([\w.]*(?:password|secret|token))(\s*[=:]\s*)(?!\s*\\?\"|\[redacted\])[^\s,;&'\"}\]\\]+", re.I),
+        rf"\1\2{MASK}",
+    ),
     # any JWT (case links, closure links, agents' and filing tokens), whatever it is called
     (re.compile(r"\beyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*"), MASK),
     # credentials in a URL: mongodb://user:password@host, https://user:password@host

@@ -62,9 +62,12 @@ class RetryPolicy:
         return max(backoff, retry_after_s or 0.0)
 
 
-async def with_retries(call: Callable[[], Awaitable[T]], policy: RetryPolicy,
-                       sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
-                       rand: Callable[[], float] = random.random) -> tuple[T, int]:
+async def with_retries(
+    call: Callable[[], Awaitable[T]],
+    policy: RetryPolicy,
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    rand: Callable[[], float] = random.random,
+) -> tuple[T, int]:
     """Run ``call`` until it returns, retrying on ``Retryable``; returns (result, attempts made).
 
     Raises ``RetriesExhausted`` after the last attempt, or at once when the server asks for a
@@ -117,10 +120,19 @@ class CircuitBreaker:
     again for another ``reset_after_s``. In process memory, one per replica and neighbour.
     """
 
-    def __init__(self, name: str, failure_threshold: int = 5, reset_after_s: float = 30.0,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        name: str,
+        failure_threshold: int = 5,
+        reset_after_s: float = 30.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.name, self.failure_threshold, self.reset_after_s, self.clock = (
-            name, failure_threshold, reset_after_s, clock)
+            name,
+            failure_threshold,
+            reset_after_s,
+            clock,
+        )
         self.state, self.failures, self._opened_at, self._trial_running = BreakerState.CLOSED, 0, 0.0, False
 
     def before_call(self) -> None:

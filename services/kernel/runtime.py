@@ -13,10 +13,10 @@ import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from confluent_kafka.admin import AdminClient
-from confluent_kafka import KafkaException
-from faststream.confluent import KafkaBroker
 import pymongo
+from confluent_kafka import KafkaException
+from confluent_kafka.admin import AdminClient
+from faststream.confluent import KafkaBroker
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import PyMongoError
@@ -26,8 +26,8 @@ from services.kernel.consumer import Consumer, Inbox
 from services.kernel.eventstore import EventStore
 from services.kernel.follower import LogFollower
 from services.kernel.kafka import LIBRDKAFKA_LOG, client_config, ensure_topics, make_broker
-from services.kernel.outage import Dependency, StoreHeartbeats, quiet_retry_loops, watch_broker
 from services.kernel.lease import Lease
+from services.kernel.outage import Dependency, StoreHeartbeats, quiet_retry_loops, watch_broker
 from services.kernel.outbox import OutboxRelay
 from services.kernel.projections import Projection, Projector
 from services.kernel.settings import KernelSettings
@@ -46,10 +46,12 @@ class DependencyUnavailable(RuntimeError):
 
 def store_timeouts(settings: KernelSettings) -> dict:
     """PyMongo's deadlines: no store operation of ours waits without one (issue 21)."""
-    timeouts = {"serverSelectionTimeoutMS": settings.mongodb_server_selection_timeout_ms,
-                "connectTimeoutMS": settings.mongodb_connect_timeout_ms,
-                "socketTimeoutMS": settings.mongodb_socket_timeout_ms,
-                "heartbeatFrequencyMS": settings.mongodb_heartbeat_ms}
+    timeouts = {
+        "serverSelectionTimeoutMS": settings.mongodb_server_selection_timeout_ms,
+        "connectTimeoutMS": settings.mongodb_connect_timeout_ms,
+        "socketTimeoutMS": settings.mongodb_socket_timeout_ms,
+        "heartbeatFrequencyMS": settings.mongodb_heartbeat_ms,
+    }
     if settings.mongodb_timeout_ms:
         timeouts["timeoutMS"] = settings.mongodb_timeout_ms
     return timeouts
@@ -61,26 +63,26 @@ def redact(url: str) -> str:
 
 
 async def check_store(settings: KernelSettings) -> None:
-    client = AsyncMongoClient(settings.mongodb_url,
-                              serverSelectionTimeoutMS=int(settings.startup_timeout_s * 1000))
+    client = AsyncMongoClient(settings.mongodb_url, serverSelectionTimeoutMS=int(settings.startup_timeout_s * 1000))
     try:
         await client.admin.command("ping")
     except PyMongoError as exc:
-        raise DependencyUnavailable("document store (MONGODB_URL)", settings.mongodb_url,
-                                    str(exc).split(" (configured timeouts")[0]) from None
+        raise DependencyUnavailable(
+            "document store (MONGODB_URL)", settings.mongodb_url, str(exc).split(" (configured timeouts")[0]
+        ) from None
     finally:
         await client.close()
 
 
 def check_broker(settings: KernelSettings) -> None:
     # librdkafka's own logger would print a line to stderr per failed connection attempt.
-    admin = AdminClient({**client_config(settings), "socket.connection.setup.timeout.ms": 3000},
-                        logger=LIBRDKAFKA_LOG)
+    admin = AdminClient({**client_config(settings), "socket.connection.setup.timeout.ms": 3000}, logger=LIBRDKAFKA_LOG)
     try:
         admin.list_topics(timeout=settings.startup_timeout_s)
     except KafkaException as exc:
-        raise DependencyUnavailable("Kafka broker (KAFKA_BOOTSTRAP_SERVERS)",
-                                    settings.kafka_bootstrap_servers, str(exc.args[0])) from None
+        raise DependencyUnavailable(
+            "Kafka broker (KAFKA_BOOTSTRAP_SERVERS)", settings.kafka_bootstrap_servers, str(exc.args[0])
+        ) from None
 
 
 async def check_dependencies(settings: KernelSettings) -> None:
@@ -105,26 +107,50 @@ class Runtime:
     broker_watch: Dependency | None = None
 
     @classmethod
-    def create(cls, settings: KernelSettings, registry: Registry, topic: str,
-               projections: Iterable[Callable[[AsyncDatabase], Projection]] = ()) -> Runtime:
+    def create(
+        cls,
+        settings: KernelSettings,
+        registry: Registry,
+        topic: str,
+        projections: Iterable[Callable[[AsyncDatabase], Projection]] = (),
+    ) -> Runtime:
         """Wire a service; ``projections`` are factories called with the service's database."""
         store_watch = Dependency("document store", redact(settings.mongodb_url), settings.outage_reminder_s)
-        client = AsyncMongoClient(settings.mongodb_url, tz_aware=True, **store_timeouts(settings),
-                                  event_listeners=[StoreHeartbeats(store_watch),
-                                                   *store_listeners(settings.service_name)])  # (the latter: bench only)
+        client = AsyncMongoClient(
+            settings.mongodb_url,
+            tz_aware=True,
+            **store_timeouts(settings),
+            event_listeners=[StoreHeartbeats(store_watch), *store_listeners(settings.service_name)],
+        )  # (the latter: bench only)
         db = client[settings.database_name]
         store = EventStore(db, f"/services/{settings.service_name}", registry)
         projections = [factory(db) for factory in projections]
         inbox = Inbox(db, store, projected=bool(projections))
         broker = make_broker(settings)
-        broker_watch = watch_broker(settings.kafka_bootstrap_servers, settings.outage_reminder_s,
-                                    logging.getLogger("faststream"), LIBRDKAFKA_LOG)
+        broker_watch = watch_broker(
+            settings.kafka_bootstrap_servers,
+            settings.outage_reminder_s,
+            logging.getLogger("faststream"),
+            LIBRDKAFKA_LOG,
+        )
         # A retry loop's line per round while the store or the broker is away says nothing new.
-        quiet_retry_loops(settings.outage_reminder_s, "services.kernel.consumer", "services.kernel.follower",
-                          "services.kernel.outage.refusals")
-        return cls(settings, client, store, inbox, Projector(store, list(projections)),
-                   Consumer(settings, broker, store, inbox), topic, store_watch=store_watch,
-                   broker_watch=broker_watch)
+        quiet_retry_loops(
+            settings.outage_reminder_s,
+            "services.kernel.consumer",
+            "services.kernel.follower",
+            "services.kernel.outage.refusals",
+        )
+        return cls(
+            settings,
+            client,
+            store,
+            inbox,
+            Projector(store, list(projections)),
+            Consumer(settings, broker, store, inbox),
+            topic,
+            store_watch=store_watch,
+            broker_watch=broker_watch,
+        )
 
     @property
     def broker(self) -> KafkaBroker:
@@ -142,12 +168,20 @@ class Runtime:
         lease = Lease(self.store.db, "log-follower", self.settings.lease_ttl_s)
         types = self.store.registry.types()
         relay = OutboxRelay(self.broker, self.topic, lambda t: t in types and types[t].public)
-        self.follower = LogFollower(self.store, relay, self.projector, lease,
-                                    self.settings.outbox_poll_interval_s, self.settings.outbox_batch_size)
+        self.follower = LogFollower(
+            self.store,
+            relay,
+            self.projector,
+            lease,
+            self.settings.outbox_poll_interval_s,
+            self.settings.outbox_batch_size,
+        )
         await self.broker.connect()  # its producer first: the relay publishes through it
-        self._tasks = [asyncio.create_task(self.follower.run(), name="log-follower"),
-                       asyncio.create_task(self._notice_the_broker_return(), name="broker-watch"),
-                       asyncio.create_task(self._watch_stuck_partitions(), name="stuck-partitions")]
+        self._tasks = [
+            asyncio.create_task(self.follower.run(), name="log-follower"),
+            asyncio.create_task(self._notice_the_broker_return(), name="broker-watch"),
+            asyncio.create_task(self._watch_stuck_partitions(), name="stuck-partitions"),
+        ]
         await self.broker.start()
         log.info("service started", extra={"fields": {"service": self.settings.service_name}})
 
@@ -158,6 +192,7 @@ class Runtime:
         until the broker returns (issue 19); a consumer that cannot work shows as lag here and,
         if stuck, fails liveness. Each check has its deadline, within the probe's timeout.
         """
+
         async def store() -> bool:
             try:
                 with pymongo.timeout(self.settings.probe_timeout_s):
@@ -168,8 +203,11 @@ class Runtime:
 
         async def broker() -> bool:
             try:  # the broker's producer asks for metadata
-                return bool(await asyncio.wait_for(self.broker.ping(timeout=self.settings.probe_timeout_s),
-                                                   self.settings.probe_timeout_s + 0.5))
+                return bool(
+                    await asyncio.wait_for(
+                        self.broker.ping(timeout=self.settings.probe_timeout_s), self.settings.probe_timeout_s + 0.5
+                    )
+                )
             except (TimeoutError, KafkaException):
                 return False
 

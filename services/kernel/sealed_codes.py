@@ -48,8 +48,11 @@ def public_key_of(private_key: str) -> str:
 
 def new_private_key() -> str:
     """A fresh base64 X25519 private key (``python -m services.kernel.sealed_codes`` prints a pair)."""
-    return _b64(X25519PrivateKey.generate().private_bytes(
-        serialization.Encoding.Raw, serialization.PrivateFormat.Raw, serialization.NoEncryption()))
+    return _b64(
+        X25519PrivateKey.generate().private_bytes(
+            serialization.Encoding.Raw, serialization.PrivateFormat.Raw, serialization.NoEncryption()
+        )
+    )
 
 
 def seal(code: str, verification_id: str, public_key: str) -> str:

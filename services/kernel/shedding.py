@@ -49,7 +49,11 @@ class ShedLoad:
             self._last_log = now
             log.warning("shedding writes: too many at once", extra={"fields": {"shed_so_far": self.shed}})
         from services.kernel.web import problem  # (web.py installs this middleware: imported when used)
-        refusal = problem(503, f"Too many requests are being handled; nothing was recorded. Try again in "
-                               f"{self.retry_after_s} s.", code="overloaded",
-                          headers={"Retry-After": str(math.ceil(self.retry_after_s))})
+
+        refusal = problem(
+            503,
+            f"Too many requests are being handled; nothing was recorded. Try again in {self.retry_after_s} s.",
+            code="overloaded",
+            headers={"Retry-After": str(math.ceil(self.retry_after_s))},
+        )
         await refusal(scope, receive, send)

@@ -21,8 +21,11 @@ class StaffDirectory(DocumentProjection):
 
     async def apply(self, envelope: Envelope, event: Event) -> None:
         if isinstance(event, AgentRegistered):
-            await self.views.replace_one({"_id": event.agent_id}, {
-                "teams": sorted(event.teams), "registered_at": event.registered_at}, upsert=True)
+            await self.views.replace_one(
+                {"_id": event.agent_id},
+                {"teams": sorted(event.teams), "registered_at": event.registered_at},
+                upsert=True,
+            )
 
     async def on_roster(self, agent_id: str) -> bool:
         return await self.get(agent_id) is not None
@@ -34,6 +37,7 @@ async def staff_claims(request: Request, token: Annotated[dict[str, Any], Depend
     if token.get("role") not in STAFF_ROLES or not isinstance(token.get("sub"), str) or not token["sub"]:
         raise HTTPException(403, {"message": "Authorization: for agents and supervisors only"})
     if token["role"] == "agent" and not await StaffDirectory(request.app.state.services.runtime.store.db).on_roster(
-            token["sub"]):
+        token["sub"]
+    ):
         raise HTTPException(403, {"message": f"Authorization: agent {token['sub']!r} is not on the roster"})
     return token

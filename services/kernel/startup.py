@@ -53,8 +53,10 @@ def end_within(seconds: float) -> None:
     so the orchestrator sees the stop was not clean)."""
     signal.signal(signal.SIGALRM, signal.SIG_DFL)
     signal.setitimer(signal.ITIMER_REAL, seconds)
-    log.info("stopping; the process ends within its stop timeout whatever hangs",
-             extra={"fields": {"stop_timeout_s": seconds}})
+    log.info(
+        "stopping; the process ends within its stop timeout whatever hangs",
+        extra={"fields": {"stop_timeout_s": seconds}},
+    )
 
 
 class _Server(uvicorn.Server):
@@ -99,8 +101,10 @@ def load_settings(cls: type[S]) -> S:
         for error in exc.errors():
             variable = "_".join(str(p) for p in error["loc"]).upper()
             message = error["msg"].removeprefix("Value error, ")
-            print(f"invalid setting {variable}: {message}" if variable else f"invalid settings: {message}",
-                  file=sys.stderr)
+            print(
+                f"invalid setting {variable}: {message}" if variable else f"invalid settings: {message}",
+                file=sys.stderr,
+            )
         raise SystemExit(EXIT_DEPENDENCY_UNAVAILABLE) from None
 
 
@@ -111,8 +115,10 @@ def run(settings: KernelSettings, main: Callable[[], Coroutine[Any, Any, None]])
     try:
         asyncio.run(main())
     except DependencyUnavailable as exc:
-        log.error("dependency unavailable at start-up", extra={"fields": {
-            "what": exc.what, "where": exc.where, "reason": exc.why}})
+        log.error(
+            "dependency unavailable at start-up",
+            extra={"fields": {"what": exc.what, "where": exc.where, "reason": exc.why}},
+        )
         print(f"{settings.service_name}: {exc}", file=sys.stderr)
         raise SystemExit(EXIT_DEPENDENCY_UNAVAILABLE) from None
 
@@ -120,6 +126,7 @@ def run(settings: KernelSettings, main: Callable[[], Coroutine[Any, Any, None]])
 def run_http_service(settings: HttpServiceSettings, create_app: Callable[[], ASGIApp]) -> None:
     """The ``main()`` of a service with an HTTP app: its broker and store checked before uvicorn
     starts (a clear line and exit 2, not uvicorn's exit 3), then served until SIGTERM."""
+
     async def serve_app() -> None:
         await check_dependencies(settings)
         await serve_http(create_app(), settings.http_host, settings.http_port, settings.stop_timeout_s)

@@ -56,7 +56,8 @@ def setup_tracing(service_name: str, *processors: SpanProcessor) -> TracerProvid
             from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
         except ImportError:
             logging.getLogger(__name__).warning(
-                "OTEL_EXPORTER_OTLP_ENDPOINT is set but opentelemetry-exporter-otlp is not installed")
+                "OTEL_EXPORTER_OTLP_ENDPOINT is set but opentelemetry-exporter-otlp is not installed"
+            )
         else:
             provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
     trace.set_tracer_provider(provider)
@@ -79,14 +80,16 @@ def current_traceparent() -> str | None:
 
 
 @contextmanager
-def continued_span(name: str, traceparent: str | None, kind: SpanKind = SpanKind.CONSUMER,
-                   attributes: Attributes = None) -> Iterator[Span]:
+def continued_span(
+    name: str, traceparent: str | None, kind: SpanKind = SpanKind.CONSUMER, attributes: Attributes = None
+) -> Iterator[Span]:
     """A span whose parent is the remote span named by ``traceparent`` (if any)."""
     parent = _propagator.extract({"traceparent": traceparent} if traceparent else {})
     token = context.attach(parent)
     try:
         with trace.get_tracer("services.kernel").start_as_current_span(
-                name, kind=kind, attributes=attributes or {}) as span:
+            name, kind=kind, attributes=attributes or {}
+        ) as span:
             yield span
     finally:
         context.detach(token)
@@ -96,8 +99,12 @@ class JsonLogFormatter(logging.Formatter):
     """One JSON object per line, with the trace id when a span is active, credentials redacted."""
 
     def format(self, record: logging.LogRecord) -> str:
-        out = {"time": datetime.fromtimestamp(record.created, UTC).isoformat(),
-               "level": record.levelname, "logger": record.name, "message": record.getMessage()}
+        out = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
         ctx = trace.get_current_span().get_span_context()
         if ctx.is_valid:
             out["trace_id"] = format(ctx.trace_id, "032x")

@@ -16,8 +16,14 @@ from opentelemetry.trace import SpanKind
 from pymongo.errors import DuplicateKeyError
 
 from contracts.envelope import Event
-from contracts.intake import (Channel, ClosureAnswered, ComplaintFiled, CustomerMessageReceived,
-                              VerificationCodeRequested, short_reference)
+from contracts.intake import (
+    Channel,
+    ClosureAnswered,
+    ComplaintFiled,
+    CustomerMessageReceived,
+    VerificationCodeRequested,
+    short_reference,
+)
 from contracts.routing import CallbackDispatched, ComplaintResolved, PartnerOutcomeRecorded
 from services.kernel import auth
 from services.kernel.clock import Clock
@@ -30,11 +36,25 @@ from services.notify.claims import Claims, idempotency_key
 from services.notify.complainants import COMPLAINANT, Complainant, NoteComplainant, complainant_stream
 from services.notify.dialout import DIALOUT, DialOut, RecordCall, RequestDialOut, dialout_stream
 from services.notify.domain import (
-    CLOSURE, CallRetryPolicy, Confirm, Dispute, ProposeClosure, ReadReply, Round, Tick, closure_stream,
+    CLOSURE,
+    CallRetryPolicy,
+    Confirm,
+    Dispute,
+    ProposeClosure,
+    ReadReply,
+    Round,
+    Tick,
+    closure_stream,
     reminder_message_id,
 )
 from services.notify.ledger import (
-    LEDGER, AddressLedger, MarkUndeliverable, NoteAccountLock, ProposeMessage, RecordFailure, RecordSent,
+    LEDGER,
+    AddressLedger,
+    MarkUndeliverable,
+    NoteAccountLock,
+    ProposeMessage,
+    RecordFailure,
+    RecordSent,
     ledger_stream,
 )
 from services.notify.loop_guard import NEEDS_LOGIN, GuardPolicy, ProposedMessage
@@ -75,8 +95,16 @@ AnswerResult = Literal["recorded", "already_answered", "superseded", "unknown"]
 
 
 class Notify:
-    def __init__(self, store: EventStore, clock: Clock, policies: Policies, links: Links,
-                 telephony: TwilioStyleTelephony, accounts: AccountDirectory, agent_endpoint: str) -> None:
+    def __init__(
+        self,
+        store: EventStore,
+        clock: Clock,
+        policies: Policies,
+        links: Links,
+        telephony: TwilioStyleTelephony,
+        accounts: AccountDirectory,
+        agent_endpoint: str,
+    ) -> None:
         self.store, self.clock, self.policies, self.links = store, clock, policies, links
         self.telephony, self.accounts, self.agent_endpoint = telephony, accounts, agent_endpoint
         self.agenda = store.db["agenda"]
@@ -89,14 +117,26 @@ class Notify:
     async def note_complainant(self, filed: ComplaintFiled, cause: Cause) -> None:
         """Remember how to reach the complainant (a locked account is noted on their addresses),
         then do what waited for it."""
-        outcome = await execute(self.store, COMPLAINANT, complainant_stream(filed.complaint_id),
-                                NoteComplainant(filed=filed), cause, self.clock.now())
+        outcome = await execute(
+            self.store,
+            COMPLAINANT,
+            complainant_stream(filed.complaint_id),
+            NoteComplainant(filed=filed),
+            cause,
+            self.clock.now(),
+        )
         who = outcome.state
         await self.send_receipt(filed, who, cause)
         if who.account_locked:
             for address in filter(None, (who.email, who.phone)):
-                await execute(self.store, LEDGER, ledger_stream(address), NoteAccountLock(
-                    address=address, recipient=who.recipient), cause, self.clock.now())
+                await execute(
+                    self.store,
+                    LEDGER,
+                    ledger_stream(address),
+                    NoteAccountLock(address=address, recipient=who.recipient),
+                    cause,
+                    self.clock.now(),
+                )
         for waiting in await self.parked.find({"complaint_id": filed.complaint_id}).to_list():
             event = self.store.registry.decode(waiting["type"], waiting["data"])
             await getattr(self, waiting["use_case"])(event, Cause(**waiting["cause"]))
@@ -113,12 +153,22 @@ class Notify:
         if not address:
             return  # a social handle only: the platform's thread is the receipt
         token = auth.sign({"complaint_id": filed.complaint_id}, self.links.signing_key, self.links.case_link_ttl)
-        context = {"display_name": who.greeting, "reference": short_reference(filed.complaint_id),
-                   "case_url": f"{self.links.case_page_url.rstrip('/')}/complaints/{filed.complaint_id}?token={token}"}
+        context = {
+            "display_name": who.greeting,
+            "reference": short_reference(filed.complaint_id),
+            "case_url": f"{self.links.case_page_url.rstrip('/')}/complaints/{filed.complaint_id}?token={token}",
+        }
         # One receipt per complaint, whatever delivered its filing twice: the id is the complaint's.
-        await self.queue(who, "receipt", address, channel,
-                         self.message_id("receipt", filed.complaint_id, filed.complaint_id),
-                         context, cause, human_action_at=filed.filed_at)
+        await self.queue(
+            who,
+            "receipt",
+            address,
+            channel,
+            self.message_id("receipt", filed.complaint_id, filed.complaint_id),
+            context,
+            cause,
+            human_action_at=filed.filed_at,
+        )
 
     async def known(self, complaint_id: str) -> Complainant | None:
         """How to reach the case's complainant, if notify saw the case's ComplaintFiled."""
@@ -137,11 +187,20 @@ class Notify:
         if (who := await self.known(complaint_id)) is not None:
             return who
         with suppress(DuplicateKeyError):
-            await self.parked.insert_one({
-                "_id": f"{complaint_id}|{cause.id}", "complaint_id": complaint_id, "use_case": cause.handler,
-                "type": event.ce_type(), "data": event.model_dump(mode="json"), "cause": asdict(cause)})
-        log.warning("no ComplaintFiled seen yet: parked until it comes",
-                    extra={"fields": {"complaint_id": complaint_id, "use_case": cause.handler}})
+            await self.parked.insert_one(
+                {
+                    "_id": f"{complaint_id}|{cause.id}",
+                    "complaint_id": complaint_id,
+                    "use_case": cause.handler,
+                    "type": event.ce_type(),
+                    "data": event.model_dump(mode="json"),
+                    "cause": asdict(cause),
+                }
+            )
+        log.warning(
+            "no ComplaintFiled seen yet: parked until it comes",
+            extra={"fields": {"complaint_id": complaint_id, "use_case": cause.handler}},
+        )
         if (who := await self.known(complaint_id)) is not None:
             await self.parked.delete_one({"_id": f"{complaint_id}|{cause.id}"})
         return who
@@ -149,35 +208,73 @@ class Notify:
     # --- the closure loop ------------------------------------------------------------------------
 
     async def propose_closure(self, resolved: ComplaintResolved, cause: Cause) -> None:
-        """"Is this closed?" after a resolution, by email with the recap and two signed links."""
+        """ "Is this closed?" after a resolution, by email with the recap and two signed links."""
         if (who := await self.complainant_or_park(resolved.complaint_id, resolved, cause)) is None:
             return
         if not who.email:
-            log.warning("no email address: the closure question cannot be asked by email",
-                        extra={"fields": {"complaint_id": resolved.complaint_id}})
+            log.warning(
+                "no email address: the closure question cannot be asked by email",
+                extra={"fields": {"complaint_id": resolved.complaint_id}},
+            )
             return
         message_id = self.message_id("closure", resolved.complaint_id, cause.id)
-        outcome = await execute(self.store, CLOSURE, closure_stream(resolved.complaint_id), ProposeClosure(
-            complaint_id=resolved.complaint_id, message_id=message_id, to=who.email, recap=resolved.recap,
-            next_steps=tuple(resolved.next_steps), link_ttl=self.policies.link_ttl), cause, self.clock.now())
+        outcome = await execute(
+            self.store,
+            CLOSURE,
+            closure_stream(resolved.complaint_id),
+            ProposeClosure(
+                complaint_id=resolved.complaint_id,
+                message_id=message_id,
+                to=who.email,
+                recap=resolved.recap,
+                next_steps=tuple(resolved.next_steps),
+                link_ttl=self.policies.link_ttl,
+            ),
+            cause,
+            self.clock.now(),
+        )
         asked = next(r for r in outcome.state.rounds if r.message_id == message_id)
         await self._ask(who, asked, "closure_question", message_id, cause, resolved.resolved_at)
 
-    async def _ask(self, who: Complainant, asked: Round, template: str, message_id: str, cause: Cause,
-                   human_action_at: datetime | None = None) -> None:
+    async def _ask(
+        self,
+        who: Complainant,
+        asked: Round,
+        template: str,
+        message_id: str,
+        cause: Cause,
+        human_action_at: datetime | None = None,
+    ) -> None:
         links = {answer: self.closure_link(who.complaint_id, asked.message_id, answer) for answer in ("yes", "no")}
-        context = {"display_name": who.greeting, "complaint_id": who.complaint_id, "recap": asked.recap,
-                   "next_steps": list(asked.next_steps), "yes_url": links["yes"], "no_url": links["no"],
-                   "expires_at": (asked.asked_at + asked.link_ttl).strftime("%d %B %Y")}
-        await self.queue(who, template, who.email, "email", message_id, context, cause,
-                         in_reply_to=None if message_id == asked.message_id else asked.message_id,
-                         human_action_at=human_action_at)
+        context = {
+            "display_name": who.greeting,
+            "complaint_id": who.complaint_id,
+            "recap": asked.recap,
+            "next_steps": list(asked.next_steps),
+            "yes_url": links["yes"],
+            "no_url": links["no"],
+            "expires_at": (asked.asked_at + asked.link_ttl).strftime("%d %B %Y"),
+        }
+        await self.queue(
+            who,
+            template,
+            who.email,
+            "email",
+            message_id,
+            context,
+            cause,
+            in_reply_to=None if message_id == asked.message_id else asked.message_id,
+            human_action_at=human_action_at,
+        )
 
     def closure_link(self, complaint_id: str, message_id: str, answer: str) -> str:
         # "case", not "complaint_id": intake reads any token naming a complaint_id as a key to the
         # case page (same SIGNING_KEY), and an answer link must not be one.
-        token = auth.sign({"purpose": "closure", "case": complaint_id, "message_id": message_id,
-                           "answer": answer}, self.links.signing_key, self.policies.link_ttl)
+        token = auth.sign(
+            {"purpose": "closure", "case": complaint_id, "message_id": message_id, "answer": answer},
+            self.links.signing_key,
+            self.policies.link_ttl,
+        )
         return f"{self.links.public_url.rstrip('/')}/closure?token={token}"
 
     async def answer_link(self, claims: dict, cause: Cause) -> tuple[AnswerResult, str | None]:
@@ -204,8 +301,14 @@ class Notify:
         loop, version = await current(self.store, CLOSURE, closure_stream(received.complaint_id))
         if not version or loop.current.status not in ("proposed", "closed_unconfirmed"):
             return
-        await execute(self.store, CLOSURE, closure_stream(received.complaint_id), ReadReply(text=received.text),
-                      cause, self.clock.now())
+        await execute(
+            self.store,
+            CLOSURE,
+            closure_stream(received.complaint_id),
+            ReadReply(text=received.text),
+            cause,
+            self.clock.now(),
+        )
 
     # --- outcome, codes, other systems' messages ------------------------------------------------
 
@@ -213,11 +316,22 @@ class Notify:
         """Tell the complainant what was done: only ``outcome_for_customer``, never the internal note."""
         if (who := await self.complainant_or_park(recorded.complaint_id, recorded, cause)) is None:
             return
-        context = {"display_name": who.greeting, "complaint_id": recorded.complaint_id,
-                   "outcome": recorded.outcome_for_customer}
+        context = {
+            "display_name": who.greeting,
+            "complaint_id": recorded.complaint_id,
+            "outcome": recorded.outcome_for_customer,
+        }
         if who.email:
-            await self.queue(who, "outcome", who.email, "email", self.message_id("outcome", recorded.complaint_id,
-                             cause.id), context, cause, human_action_at=recorded.recorded_at)
+            await self.queue(
+                who,
+                "outcome",
+                who.email,
+                "email",
+                self.message_id("outcome", recorded.complaint_id, cause.id),
+                context,
+                cause,
+                human_action_at=recorded.recorded_at,
+            )
 
     async def send_code(self, requested: VerificationCodeRequested, cause: Cause) -> None:
         """A one-time code for the locked-out path, by email or SMS, to the contact on file.
@@ -227,68 +341,160 @@ class Notify:
         if not requested.code_sealed:
             return
         address = requested.destination.lower()
-        who = Complainant(recipient=address, email=address if requested.channel == "email" else None,
-                          phone=address if requested.channel == "sms" else None)
-        context = {"code_sealed": requested.code_sealed, "expires_at": requested.expires_at.strftime("%H:%M UTC"),
-                   "verification_id": requested.verification_id}
-        await self.queue(who, "verification_code", address, requested.channel,
-                         self.message_id("code", requested.verification_id, cause.id), context, cause,
-                         human_action_at=requested.requested_at, policy=PERSON_ASKED)
+        who = Complainant(
+            recipient=address,
+            email=address if requested.channel == "email" else None,
+            phone=address if requested.channel == "sms" else None,
+        )
+        context = {
+            "code_sealed": requested.code_sealed,
+            "expires_at": requested.expires_at.strftime("%H:%M UTC"),
+            "verification_id": requested.verification_id,
+        }
+        await self.queue(
+            who,
+            "verification_code",
+            address,
+            requested.channel,
+            self.message_id("code", requested.verification_id, cause.id),
+            context,
+            cause,
+            human_action_at=requested.requested_at,
+            policy=PERSON_ASKED,
+        )
 
-    async def request(self, who: Complainant, template: str, address: str, channel: str, context: dict,
-                      request_id: str, cause: Cause) -> AddressLedger:
+    async def request(
+        self, who: Complainant, template: str, address: str, channel: str, context: dict, request_id: str, cause: Cause
+    ) -> AddressLedger:
         """Another system's automated message (e.g. the seller account's daily "please log in").
 
         A message that needs a login first asks the account system whether the account is locked.
         """
         if ACTIONS[template] in NEEDS_LOGIN and (locked := await self.accounts.is_locked(who.recipient)) is not None:
             # Its own handler name: the same cause appends the message to the same stream next.
-            await execute(self.store, LEDGER, ledger_stream(address), NoteAccountLock(
-                address=address.lower(), recipient=who.recipient, locked=locked),
-                replace(cause, handler="note_account_lock"), self.clock.now())
-        return await self.queue(who, template, address.lower(), channel,
-                                self.message_id(template, who.recipient, request_id), context, cause)
+            await execute(
+                self.store,
+                LEDGER,
+                ledger_stream(address),
+                NoteAccountLock(address=address.lower(), recipient=who.recipient, locked=locked),
+                replace(cause, handler="note_account_lock"),
+                self.clock.now(),
+            )
+        return await self.queue(
+            who,
+            template,
+            address.lower(),
+            channel,
+            self.message_id(template, who.recipient, request_id),
+            context,
+            cause,
+        )
 
-    async def queue(self, who: Complainant, template: str, address: str, channel: str, message_id: str,
-                    context: dict, cause: Cause, in_reply_to: str | None = None,
-                    human_action_at: datetime | None = None, policy: GuardPolicy | None = None) -> AddressLedger:
+    async def queue(
+        self,
+        who: Complainant,
+        template: str,
+        address: str,
+        channel: str,
+        message_id: str,
+        context: dict,
+        cause: Cause,
+        in_reply_to: str | None = None,
+        human_action_at: datetime | None = None,
+        policy: GuardPolicy | None = None,
+    ) -> AddressLedger:
         """Ask the loop guard to let a message go; queued, or held back with NotificationSuppressed
         (and sent by SMS instead, when the guard switches channel)."""
         fallbacks = ("sms",) if channel == "email" and who.phone and template in SMS_TEMPLATES else ()
-        message = ProposedMessage(recipient=who.recipient or address, address=address,
-                                  complaint_id=who.complaint_id, template=template,
-                                  required_action=ACTIONS[template], channel=channel, fallbacks=fallbacks)
-        outcome = await execute(self.store, LEDGER, ledger_stream(address), ProposeMessage(
-            message=message, message_id=message_id, context=context, in_reply_to=in_reply_to,
-            human_action_at=human_action_at, policy=policy or self.policies.guard), cause, self.clock.now())
+        message = ProposedMessage(
+            recipient=who.recipient or address,
+            address=address,
+            complaint_id=who.complaint_id,
+            template=template,
+            required_action=ACTIONS[template],
+            channel=channel,
+            fallbacks=fallbacks,
+        )
+        outcome = await execute(
+            self.store,
+            LEDGER,
+            ledger_stream(address),
+            ProposeMessage(
+                message=message,
+                message_id=message_id,
+                context=context,
+                in_reply_to=in_reply_to,
+                human_action_at=human_action_at,
+                policy=policy or self.policies.guard,
+            ),
+            cause,
+            self.clock.now(),
+        )
         if outcome.state.suppressed.get(message_id) == "sms":
-            return await self.queue(who, template, who.phone, "sms", message_id.replace("@", ".sms@", 1), context,
-                                    cause, human_action_at=human_action_at, policy=policy)
+            return await self.queue(
+                who,
+                template,
+                who.phone,
+                "sms",
+                message_id.replace("@", ".sms@", 1),
+                context,
+                cause,
+                human_action_at=human_action_at,
+                policy=policy,
+            )
         return outcome.state
 
     async def mark_bounced(self, address: str, status: str, complaint_id: str | None, cause: Cause) -> None:
-        await execute(self.store, LEDGER, ledger_stream(address), MarkUndeliverable(
-            address=address, bounce_status=status, complaint_id=complaint_id), cause, self.clock.now())
+        await execute(
+            self.store,
+            LEDGER,
+            ledger_stream(address),
+            MarkUndeliverable(address=address, bounce_status=status, complaint_id=complaint_id),
+            cause,
+            self.clock.now(),
+        )
 
     # --- what the courier reports ----------------------------------------------------------------
 
     async def sent(self, address: str, message_id: str, attempts: int) -> None:
         cause = Cause.of_request(derived_id("sent", message_id), "message_sent")
-        await execute(self.store, LEDGER, ledger_stream(address), RecordSent(
-            message_id=message_id, attempts=attempts), cause, self.clock.now())
+        await execute(
+            self.store,
+            LEDGER,
+            ledger_stream(address),
+            RecordSent(message_id=message_id, attempts=attempts),
+            cause,
+            self.clock.now(),
+        )
 
     async def failed(self, address: str, message_id: str, attempts: int, reason: str) -> None:
         cause = Cause.of_request(derived_id("failed", message_id), "message_failed")
-        await execute(self.store, LEDGER, ledger_stream(address), RecordFailure(
-            message_id=message_id, attempts=attempts, reason=reason), cause, self.clock.now())
+        await execute(
+            self.store,
+            LEDGER,
+            ledger_stream(address),
+            RecordFailure(message_id=message_id, attempts=attempts, reason=reason),
+            cause,
+            self.clock.now(),
+        )
 
     # --- callback dial-out -----------------------------------------------------------------------
 
     async def dial(self, dispatched: CallbackDispatched, cause: Cause) -> None:
         """Connect agent and complainant now; a failed call is retried by the ticker, then email/SMS."""
-        await execute(self.store, DIALOUT, dialout_stream(dispatched.callback_id), RequestDialOut(
-            complaint_id=dispatched.complaint_id, callback_id=dispatched.callback_id,
-            agent_id=dispatched.agent_id, phone=dispatched.phone), cause, self.clock.now())
+        await execute(
+            self.store,
+            DIALOUT,
+            dialout_stream(dispatched.callback_id),
+            RequestDialOut(
+                complaint_id=dispatched.complaint_id,
+                callback_id=dispatched.callback_id,
+                agent_id=dispatched.agent_id,
+                phone=dispatched.phone,
+            ),
+            cause,
+            self.clock.now(),
+        )
         await self.dial_if_due(dispatched.callback_id)
 
     async def dial_if_due(self, callback_id: str) -> DialOut:
@@ -314,8 +520,13 @@ class Notify:
     async def _place_call(self, callback_id: str, state: DialOut, attempt: int) -> DialOut:
         effect = f"call:{callback_id}:{attempt}"
         try:
-            record = RecordCall(attempt=attempt, policy=self.policies.calls, call_sid=await self.telephony.place_call(
-                state.phone, self.agent_endpoint.format(agent_id=state.agent_id), idempotency_key(effect)))
+            record = RecordCall(
+                attempt=attempt,
+                policy=self.policies.calls,
+                call_sid=await self.telephony.place_call(
+                    state.phone, self.agent_endpoint.format(agent_id=state.agent_id), idempotency_key(effect)
+                ),
+            )
         except TelephonyFailed as exc:
             record = RecordCall(attempt=attempt, policy=self.policies.calls, reason=exc.reason)
         cause = Cause.of_request(derived_id("call", callback_id, str(attempt)), "place_call")
@@ -323,12 +534,20 @@ class Notify:
 
     async def _tell_missed(self, state: DialOut) -> None:
         who = await self.known(state.complaint_id) or Complainant(
-            complaint_id=state.complaint_id, recipient=state.phone, phone=state.phone)
+            complaint_id=state.complaint_id, recipient=state.phone, phone=state.phone
+        )
         context = {"display_name": who.greeting, "complaint_id": state.complaint_id, "attempts": state.failures}
         address, channel = (who.email, "email") if who.email else (state.phone, "sms")
         cause = Cause.of_request(derived_id("callback_missed", state.callback_id), "callback_missed")
-        await self.queue(who, "callback_missed", address, channel,
-                         self.message_id("callback-missed", state.callback_id, ""), context, cause)
+        await self.queue(
+            who,
+            "callback_missed",
+            address,
+            channel,
+            self.message_id("callback-missed", state.callback_id, ""),
+            context,
+            cause,
+        )
 
     # --- time passing ----------------------------------------------------------------------------
 
@@ -340,8 +559,9 @@ class Notify:
             if kind == "closure" and self._closure_due(entry, now):
                 await self._tick_closure(key, now)
             elif kind == "dialout":
-                with continued_span("tick dial-out", entry.get("traceparent"), SpanKind.INTERNAL,
-                                    {"complaints.callback_id": key}):
+                with continued_span(
+                    "tick dial-out", entry.get("traceparent"), SpanKind.INTERNAL, {"complaints.callback_id": key}
+                ):
                     state = await self.dial_if_due(key)
                 if state.next_attempt_at(self.policies.calls) is None:
                     await self.agenda.delete_one({"_id": entry["_id"]})  # placed, or the fallback is queued
@@ -349,14 +569,23 @@ class Notify:
     def _closure_due(self, entry: dict, now: datetime) -> bool:
         """Whether the question's reminder or close may be due: a case waiting for its answer is
         not read on every tick (thousands of open questions would be thousands of reads a round)."""
-        wait = self.policies.close_after if entry.get("reminded") else min(
-            self.policies.reminder_after, self.policies.close_after)
+        wait = (
+            self.policies.close_after
+            if entry.get("reminded")
+            else min(self.policies.reminder_after, self.policies.close_after)
+        )
         return entry["since"] + wait <= now  # the store client is tz-aware (kernel/runtime.py)
 
     async def _tick_closure(self, complaint_id: str, now: datetime) -> None:
         cause = Cause.of_request(derived_id("tick", complaint_id, now.isoformat()), "tick_closure")
-        outcome = await execute(self.store, CLOSURE, closure_stream(complaint_id), Tick(
-            reminder_after=self.policies.reminder_after, close_after=self.policies.close_after), cause, now)
+        outcome = await execute(
+            self.store,
+            CLOSURE,
+            closure_stream(complaint_id),
+            Tick(reminder_after=self.policies.reminder_after, close_after=self.policies.close_after),
+            cause,
+            now,
+        )
         current = outcome.state.current
         if current is not None and current.reminded and current.status == "proposed":
             who = await self.known(complaint_id)

@@ -40,13 +40,18 @@ def decide_complainant(state: Complainant, command: NoteComplainant, now: dateti
     if state.complaint_id is not None:
         return []
     filed, who = command.filed, command.filed.complainant
-    recipient = who.seller_id or who.customer_id or (who.email or "").lower() or who.phone \
-        or who.social_handle
-    return [ComplainantNoted(
-        complaint_id=filed.complaint_id, recipient=recipient,
-        email=who.email.lower() if who.email else None, phone=who.phone,
-        display_name=who.display_name,
-        account_locked=filed.category == Category.ACCOUNT_LOCKED, noted_at=now)]
+    recipient = who.seller_id or who.customer_id or (who.email or "").lower() or who.phone or who.social_handle
+    return [
+        ComplainantNoted(
+            complaint_id=filed.complaint_id,
+            recipient=recipient,
+            email=who.email.lower() if who.email else None,
+            phone=who.phone,
+            display_name=who.display_name,
+            account_locked=filed.category == Category.ACCOUNT_LOCKED,
+            noted_at=now,
+        )
+    ]
 
 
 def evolve_complainant(state: Complainant, event: Event) -> Complainant:

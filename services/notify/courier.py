@@ -41,8 +41,16 @@ class ClaimedElsewhere(Exception):
 
 
 class Courier:
-    def __init__(self, store: EventStore, notify: Notify, templates: Templates, mailer: SmtpMailer,
-                 telephony: TwilioStyleTelephony, settings: NotifySettings, wake: asyncio.Event) -> None:
+    def __init__(
+        self,
+        store: EventStore,
+        notify: Notify,
+        templates: Templates,
+        mailer: SmtpMailer,
+        telephony: TwilioStyleTelephony,
+        settings: NotifySettings,
+        wake: asyncio.Event,
+    ) -> None:
         self.store, self.notify, self.templates, self.mailer = store, notify, templates, mailer
         self.telephony, self.settings, self.wake = telephony, settings, wake
         self.jobs = store.db["outgoing"]
@@ -80,16 +88,19 @@ class Courier:
         if await self.committed.find_one({"_id": queued.message_id}) is not None:
             # A courier died past the point of no return: the server has it. Sending it again
             # would be the duplicate; recording it as sent is what is left to do.
-            log.warning("message past its commit point when the courier stopped: recorded as sent",
-                        extra={"fields": {"message_id": queued.message_id}})
+            log.warning(
+                "message past its commit point when the courier stopped: recorded as sent",
+                extra={"fields": {"message_id": queued.message_id}},
+            )
             return await self._sent(job, queued, attempts)
         try:
             await self.hand_over(queued)
         except ClaimedElsewhere:
             # Looked at again when its holder's claim would have expired, not at every round.
             log.info("another courier is sending this message", extra={"fields": {"message_id": queued.message_id}})
-            await self.jobs.update_one({"_id": job["_id"]},
-                                       {"$set": {"due_at": datetime.now(UTC) + self.claims.expiry}})
+            await self.jobs.update_one(
+                {"_id": job["_id"]}, {"$set": {"due_at": datetime.now(UTC) + self.claims.expiry}}
+            )
             return
         except (SendFailed, TelephonyFailed) as exc:
             # Only our own mark: another courier's means its end of data went out.
@@ -108,10 +119,27 @@ class Courier:
             await self.jobs.delete_one({"_id": job["_id"]})
             return
         wait = min(self.settings.send_backoff_max_s, self.settings.send_backoff_s * 2 ** (attempts - 1))
-        log.warning("send failed; will retry", extra={"fields": {
-            "message_id": queued.message_id, "attempt": attempts, "retry_in_s": wait, "error": exc.reason}})
-        await self.jobs.update_one({"_id": job["_id"]}, {"$set": {
-            "attempts": attempts, "due_at": datetime.now(UTC) + timedelta(seconds=wait), "last_error": exc.reason}})
+        log.warning(
+            "send failed; will retry",
+            extra={
+                "fields": {
+                    "message_id": queued.message_id,
+                    "attempt": attempts,
+                    "retry_in_s": wait,
+                    "error": exc.reason,
+                }
+            },
+        )
+        await self.jobs.update_one(
+            {"_id": job["_id"]},
+            {
+                "$set": {
+                    "attempts": attempts,
+                    "due_at": datetime.now(UTC) + timedelta(seconds=wait),
+                    "last_error": exc.reason,
+                }
+            },
+        )
 
     def _opened(self, queued: MessageQueued) -> dict:
         """The message's variables, a sealed one-time code opened: in memory only, for this send."""
@@ -142,7 +170,15 @@ class Courier:
             await self.telephony.send_sms(queued.address, rendered.sms, idempotency_key(effect))
             return
         reply_to = self.notify.reply_address(queued.complaint_id) if queued.complaint_id else None
-        await self.mailer.send(build_email(
-            rendered, message_id=queued.message_id, sender=self.settings.mail_from,
-            sender_name=self.settings.mail_from_name, to=queued.address, reply_to=reply_to,
-            in_reply_to=queued.in_reply_to), lambda: self._commit_point(queued.message_id))
+        await self.mailer.send(
+            build_email(
+                rendered,
+                message_id=queued.message_id,
+                sender=self.settings.mail_from,
+                sender_name=self.settings.mail_from_name,
+                to=queued.address,
+                reply_to=reply_to,
+                in_reply_to=queued.in_reply_to,
+            ),
+            lambda: self._commit_point(queued.message_id),
+        )

@@ -78,12 +78,24 @@ def decide_dialout(state: DialOut, command: DialOutCommand, now: datetime) -> li
             if state.placed or command.attempt != state.failures + 1:
                 return []
             if command.call_sid:
-                return [CallPlaced(complaint_id=state.complaint_id, callback_id=state.callback_id,
-                                   call_sid=command.call_sid, placed_at=now)]
-            return [CallFailed(complaint_id=state.complaint_id, callback_id=state.callback_id,
-                               reason=(command.reason or "unknown")[:2000], attempt=command.attempt,
-                               final=next_call_attempt(command.attempt, command.policy) is None,
-                               failed_at=now)]
+                return [
+                    CallPlaced(
+                        complaint_id=state.complaint_id,
+                        callback_id=state.callback_id,
+                        call_sid=command.call_sid,
+                        placed_at=now,
+                    )
+                ]
+            return [
+                CallFailed(
+                    complaint_id=state.complaint_id,
+                    callback_id=state.callback_id,
+                    reason=(command.reason or "unknown")[:2000],
+                    attempt=command.attempt,
+                    final=next_call_attempt(command.attempt, command.policy) is None,
+                    failed_at=now,
+                )
+            ]
         case _:
             assert_never(command)
 
@@ -91,14 +103,17 @@ def decide_dialout(state: DialOut, command: DialOutCommand, now: datetime) -> li
 def evolve_dialout(state: DialOut, event: Event) -> DialOut:
     match event:
         case DialOutRequested():
-            return DialOut(complaint_id=event.complaint_id, callback_id=event.callback_id,
-                           agent_id=event.agent_id, phone=event.phone,
-                           requested_at=event.requested_at)
+            return DialOut(
+                complaint_id=event.complaint_id,
+                callback_id=event.callback_id,
+                agent_id=event.agent_id,
+                phone=event.phone,
+                requested_at=event.requested_at,
+            )
         case CallPlaced():
             return state.model_copy(update={"placed": True})
         case CallFailed():
-            return state.model_copy(update={"failures": state.failures + 1,
-                                            "last_failed_at": event.failed_at})
+            return state.model_copy(update={"failures": state.failures + 1, "last_failed_at": event.failed_at})
     return state
 
 

@@ -10,13 +10,16 @@ from pydantic import Field
 
 from contracts.envelope import Event
 from contracts.notify import (
-    EMAIL, AnswerVia, ClosureConfirmationRequested, ComplaintClosedUnconfirmed, ComplaintReopened,
+    EMAIL,
+    AnswerVia,
+    ClosureConfirmationRequested,
+    ComplaintClosedUnconfirmed,
+    ComplaintReopened,
     CustomerConfirmedClosed,
 )
 from services.kernel.domain import Aggregate, Value
 
 DAY = timedelta(days=1)
-
 
 
 def closure_stream(complaint_id: str) -> str:
@@ -25,6 +28,7 @@ def closure_stream(complaint_id: str) -> str:
 
 
 # --- commands -------------------------------------------------------------------------------------
+
 
 class ProposeClosure(Value):
     """Ask "is this closed?" after a resolution; a new message id starts a new round."""
@@ -106,10 +110,12 @@ class ClosureLoop(Value):
 _NO = re.compile(
     r"\bno\b(?!\s+(?:problem|worries)\b)|\bnope\b|\bnot\s+(?:yet|really\s+\w+|"
     r"(?:been\s+)?(?:resolved|closed|fixed|sorted|solved|done))\b|"
-    r"\bstill\s+(?:a\s+problem|an\s+issue|broken|happening|waiting|missing|not\b)")
+    r"\bstill\s+(?:a\s+problem|an\s+issue|broken|happening|waiting|missing|not\b)"
+)
 _YES = re.compile(
     r"\b(?:yes|yeah|yep|yup|confirmed|resolved|closed|sorted|fixed|solved|all\s+good|"
-    r"no\s+(?:problem|worries))\b")
+    r"no\s+(?:problem|worries))\b"
+)
 # A negation left after the no-phrases are taken out could turn a yes word around.
 _NEGATION = re.compile(r"\b(?:not|never|nothing|nor)\b|n't\b")
 #: Longer replies are conversations, not answers: they go to the agent.
@@ -147,6 +153,7 @@ def reminder_message_id(message_id: str) -> str:
 
 # --- decide and evolve ----------------------------------------------------------------------------
 
+
 def _answer(state: ClosureLoop, command: Confirm | Dispute, now: datetime) -> list[Event]:
     current, cid = state.current, state.complaint_id
     # Only an open question takes an answer; a late one after closing-unconfirmed still counts
@@ -155,8 +162,7 @@ def _answer(state: ClosureLoop, command: Confirm | Dispute, now: datetime) -> li
         return []
     if isinstance(command, Confirm):
         return [CustomerConfirmedClosed(complaint_id=cid, via=command.via, confirmed_at=now)]
-    return [ComplaintReopened(complaint_id=cid, via=command.via, reason=command.reason,
-                              reopened_at=now)]
+    return [ComplaintReopened(complaint_id=cid, via=command.via, reason=command.reason, reopened_at=now)]
 
 
 def _tick(state: ClosureLoop, command: Tick, now: datetime) -> list[Event]:
@@ -167,10 +173,18 @@ def _tick(state: ClosureLoop, command: Tick, now: datetime) -> list[Event]:
     if waited >= command.close_after:
         return [ComplaintClosedUnconfirmed(complaint_id=state.complaint_id, closed_at=now)]
     if waited >= command.reminder_after and not current.reminded:
-        return [ClosureConfirmationRequested(
-            complaint_id=state.complaint_id, message_id=reminder_message_id(current.message_id),
-            to=current.to, recap=current.recap, next_steps=list(current.next_steps),
-            yes_url_expires_at=now + current.link_ttl, requested_at=now, reminder=True)]
+        return [
+            ClosureConfirmationRequested(
+                complaint_id=state.complaint_id,
+                message_id=reminder_message_id(current.message_id),
+                to=current.to,
+                recap=current.recap,
+                next_steps=list(current.next_steps),
+                yes_url_expires_at=now + current.link_ttl,
+                requested_at=now,
+                reminder=True,
+            )
+        ]
     return []
 
 
@@ -183,18 +197,24 @@ def decide_closure(state: ClosureLoop, command: ClosureCommand, now: datetime) -
         case ProposeClosure():
             if command.message_id in state.message_ids:
                 return []
-            return [ClosureConfirmationRequested(
-                complaint_id=command.complaint_id, message_id=command.message_id, to=command.to,
-                recap=command.recap, next_steps=list(command.next_steps),
-                yes_url_expires_at=now + command.link_ttl, requested_at=now)]
+            return [
+                ClosureConfirmationRequested(
+                    complaint_id=command.complaint_id,
+                    message_id=command.message_id,
+                    to=command.to,
+                    recap=command.recap,
+                    next_steps=list(command.next_steps),
+                    yes_url_expires_at=now + command.link_ttl,
+                    requested_at=now,
+                )
+            ]
         case Confirm() | Dispute():
             return _answer(state, command, now)
         case ReadReply():
             answer = read_reply(command.text)
             if answer is None:
                 return []
-            plain = Confirm(via="reply") if answer == "yes" else Dispute(via="reply",
-                                                                         reason=command.text)
+            plain = Confirm(via="reply") if answer == "yes" else Dispute(via="reply", reason=command.text)
             return _answer(state, plain, now)
         case Tick():
             return _tick(state, command, now)
@@ -205,8 +225,7 @@ def decide_closure(state: ClosureLoop, command: ClosureCommand, now: datetime) -
 def _settle(state: ClosureLoop, **update: Any) -> ClosureLoop:
     if state.current is None:
         return state
-    return state.model_copy(update={"rounds": (*state.rounds[:-1],
-                                               state.current.model_copy(update=update))})
+    return state.model_copy(update={"rounds": (*state.rounds[:-1], state.current.model_copy(update=update))})
 
 
 def evolve_closure(state: ClosureLoop, event: Event) -> ClosureLoop:
@@ -217,16 +236,23 @@ def evolve_closure(state: ClosureLoop, event: Event) -> ClosureLoop:
             return reminded.model_copy(update={"message_ids": ids})
         case ClosureConfirmationRequested():
             # The link lifetime is not in the event; the expiry minus the asking time gives it.
-            asked = Round(message_id=event.message_id, to=event.to, recap=event.recap,
-                          next_steps=tuple(event.next_steps), asked_at=event.requested_at,
-                          link_ttl=event.yes_url_expires_at - event.requested_at)
-            return ClosureLoop(complaint_id=event.complaint_id, rounds=(*state.rounds, asked),
-                               message_ids=state.message_ids | {event.message_id})
+            asked = Round(
+                message_id=event.message_id,
+                to=event.to,
+                recap=event.recap,
+                next_steps=tuple(event.next_steps),
+                asked_at=event.requested_at,
+                link_ttl=event.yes_url_expires_at - event.requested_at,
+            )
+            return ClosureLoop(
+                complaint_id=event.complaint_id,
+                rounds=(*state.rounds, asked),
+                message_ids=state.message_ids | {event.message_id},
+            )
         case CustomerConfirmedClosed():
             return _settle(state, status="confirmed", answered_via=event.via)
         case ComplaintReopened():
-            return _settle(state, status="disputed", answered_via=event.via,
-                           reopen_reason=event.reason)
+            return _settle(state, status="disputed", answered_via=event.via, reopen_reason=event.reason)
         case ComplaintClosedUnconfirmed():
             return _settle(state, status="closed_unconfirmed")
     return state
@@ -237,14 +263,14 @@ CLOSURE: Aggregate[ClosureLoop] = Aggregate(ClosureLoop(), evolve_closure, decid
 
 # --- callback dial-out: when to try again ---------------------------------------------------------
 
+
 class CallRetryPolicy(Value):
     """How long to wait before each dial-out attempt; after the last, email or SMS instead."""
 
     delays: tuple[timedelta, ...] = (timedelta(0), timedelta(seconds=30), timedelta(minutes=2))
 
 
-def next_call_attempt(failures: int,
-                      policy: CallRetryPolicy = CallRetryPolicy()) -> timedelta | None:
+def next_call_attempt(failures: int, policy: CallRetryPolicy = CallRetryPolicy()) -> timedelta | None:
     """How long to wait before dialling again after ``failures`` failed attempts.
 
     ``None``: the attempts are spent; tell the complainant by email or SMS instead.

@@ -15,8 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from contracts import TOPICS
 from contracts.envelope import Envelope, Event
-from contracts.intake import (E164, ClosureAnswered, ComplaintFiled, CustomerMessageReceived,
-                              VerificationCodeRequested)
+from contracts.intake import E164, ClosureAnswered, ComplaintFiled, CustomerMessageReceived, VerificationCodeRequested
 from contracts.notify import EMAIL
 from contracts.routing import CallbackDispatched, ComplaintResolved, PartnerOutcomeRecorded
 from services.kernel import auth
@@ -31,14 +30,22 @@ from services.notify.settings import NotifySettings
 
 pages = Jinja2Templates(directory=Path(__file__).parent / "templates" / "pages")
 # The page's URL carries the signed token: no request it makes may send it on as a Referer.
-HEADERS = {"Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; "
-                                      "frame-ancestors 'none'; base-uri 'none'",
-           "Referrer-Policy": "no-referrer", "X-Content-Type-Options": "nosniff", "Cache-Control": "no-store"}
+HEADERS = {
+    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; "
+    "frame-ancestors 'none'; base-uri 'none'",
+    "Referrer-Policy": "no-referrer",
+    "X-Content-Type-Options": "nosniff",
+    "Cache-Control": "no-store",
+}
 BUTTONS = {"yes": "Yes, it's closed", "no": "No, still a problem"}
-DONE = {"confirmed": ("Thank you", "Your complaint is closed. We are glad it is sorted."),
-        "disputed": ("We are on it", "Your complaint is open again, with everything you told us so far. "
-                                     "The team will be in touch."),
-        "closed_unconfirmed": ("Closed", "Your complaint was closed.")}
+DONE = {
+    "confirmed": ("Thank you", "Your complaint is closed. We are glad it is sorted."),
+    "disputed": (
+        "We are on it",
+        "Your complaint is open again, with everything you told us so far. The team will be in touch.",
+    ),
+    "closed_unconfirmed": ("Closed", "Your complaint was closed."),
+}
 
 
 class Services:
@@ -55,10 +62,16 @@ def services(request: Request) -> Services:
 Svc = Annotated[Services, Depends(services)]
 
 
-def page(request: Request, status: int, title: str, message: str, action: str | None = None,
-         button: str | None = None) -> HTMLResponse:
-    return pages.TemplateResponse(request, "answer.html", {"title": title, "message": message, "action": action,
-                                                           "button": button}, status_code=status, headers=HEADERS)
+def page(
+    request: Request, status: int, title: str, message: str, action: str | None = None, button: str | None = None
+) -> HTMLResponse:
+    return pages.TemplateResponse(
+        request,
+        "answer.html",
+        {"title": title, "message": message, "action": action, "button": button},
+        status_code=status,
+        headers=HEADERS,
+    )
 
 
 def closure_claims(svc: Services, token: str | None) -> dict:
@@ -67,14 +80,27 @@ def closure_claims(svc: Services, token: str | None) -> dict:
         claims = auth.verify(token, svc.settings.signing_key)
     except auth.InvalidToken as exc:
         if "expired" in str(exc).lower():
-            raise LinkRefused(410, "This link has expired", "The link in your email is too old to use. "
-                              "Nothing was changed. Reply to the email instead and we will read it.") from None
-        raise LinkRefused(400, "This link is not valid", "The link is incomplete or was changed. Nothing "
-                          "was changed. Please use the link exactly as it is in your email, or reply to it.") from None
-    if claims.get("purpose") != "closure" or claims.get("answer") not in BUTTONS or not claims.get("case") \
-            or not claims.get("message_id"):
-        raise LinkRefused(400, "This link is not valid", "This is not a link to answer our question. "
-                          "Nothing was changed.")
+            raise LinkRefused(
+                410,
+                "This link has expired",
+                "The link in your email is too old to use. "
+                "Nothing was changed. Reply to the email instead and we will read it.",
+            ) from None
+        raise LinkRefused(
+            400,
+            "This link is not valid",
+            "The link is incomplete or was changed. Nothing "
+            "was changed. Please use the link exactly as it is in your email, or reply to it.",
+        ) from None
+    if (
+        claims.get("purpose") != "closure"
+        or claims.get("answer") not in BUTTONS
+        or not claims.get("case")
+        or not claims.get("message_id")
+    ):
+        raise LinkRefused(
+            400, "This link is not valid", "This is not a link to answer our question. Nothing was changed."
+        )
     return claims
 
 
@@ -91,14 +117,22 @@ links = APIRouter(include_in_schema=False)
 async def closure_question(request: Request, svc: Svc, token: str | None = None) -> HTMLResponse:
     # A GET changes nothing: mail scanners open links before people do. The button POSTs.
     answer = closure_claims(svc, token)["answer"]
-    return page(request, 200, "Is your complaint closed?", f"You chose: {BUTTONS[answer]}. Press the button to "
-                "tell us.", action=f"closure?token={token}", button=BUTTONS[answer])
+    return page(
+        request,
+        200,
+        "Is your complaint closed?",
+        f"You chose: {BUTTONS[answer]}. Press the button to tell us.",
+        action=f"closure?token={token}",
+        button=BUTTONS[answer],
+    )
 
 
 @links.post("/closure", response_class=HTMLResponse)
 async def closure_answer(request: Request, svc: Svc, token: str | None = None) -> HTMLResponse:
     claims = closure_claims(svc, token)
-    result, status = await svc.notify.answer_link(claims, Cause.of_request(derived_id("closure", token), "closure_link"))
+    result, status = await svc.notify.answer_link(
+        claims, Cause.of_request(derived_id("closure", token), "closure_link")
+    )
     title, message = DONE.get(status or "", ("Thank you", "We have your answer."))
     if result == "superseded":
         message = "This link belongs to an earlier question; nothing was changed. Please use our latest email."
@@ -113,25 +147,39 @@ class NotificationRequest(BaseModel):
     """An automated message another system wants sent (it goes through the loop guard)."""
 
     model_config = ConfigDict(extra="forbid")
-    request_id: str = Field(min_length=8, max_length=200, description="Your id of this intent: the same id "
-                            "is sent at most once.", examples=["seller-reminder-sell-00311-2026-03-15"])
-    template: str = Field(pattern=r"^[a-z_]{1,64}$", description="A template others may request.",
-                          examples=["seller_login_reminder"])
+    request_id: str = Field(
+        min_length=8,
+        max_length=200,
+        description="Your id of this intent: the same id is sent at most once.",
+        examples=["seller-reminder-sell-00311-2026-03-15"],
+    )
+    template: str = Field(
+        pattern=r"^[a-z_]{1,64}$", description="A template others may request.", examples=["seller_login_reminder"]
+    )
     recipient: Id = Field(max_length=320, description="Customer or seller id.", examples=["sell-00311"])
     channel: Literal["email", "sms"] = Field("email", description="email or sms.")
-    address: str = Field(min_length=3, max_length=320, description="Email address, or E.164 phone for sms.",
-                         examples=["lena@marshandco.example.com"])
+    address: str = Field(
+        min_length=3,
+        max_length=320,
+        description="Email address, or E.164 phone for sms.",
+        examples=["lena@marshandco.example.com"],
+    )
     display_name: str | None = Field(None, max_length=200, examples=["Lena Marsh"])
     complaint_id: Id | None = Field(None, description="The case, if it is about one.")
     context: dict[Annotated[str, Field(pattern=r"^[a-z_]{1,64}$")], Annotated[str, Field(max_length=2000)]] = Field(
-        default_factory=dict, max_length=50, description="The template's variables, as text.",
-                                    examples=[{"login_url": "https://sellers.example.com/login"}])
+        default_factory=dict,
+        max_length=50,
+        description="The template's variables, as text.",
+        examples=[{"login_url": "https://sellers.example.com/login"}],
+    )
 
     @model_validator(mode="after")
     def _address_fits_channel(self) -> NotificationRequest:
         if not re.match(EMAIL if self.channel == "email" else E164, self.address):
-            raise ValueError(f"address must be {'an email address' if self.channel == 'email' else 'E.164'} "
-                             f"for channel {self.channel}")
+            raise ValueError(
+                f"address must be {'an email address' if self.channel == 'email' else 'E.164'} "
+                f"for channel {self.channel}"
+            )
         return self
 
 
@@ -146,8 +194,9 @@ class Bounce(BaseModel):
 def caller(svc: Svc, authorization: Authorization = None) -> None:
     """Only systems holding the shared secret (the seller-account system, the mail provider) post here."""
     if not hmac.compare_digest(auth.bearer(authorization) or "", svc.settings.inbound_webhook_secret):
-        raise HTTPException(401, {"message": "Authorization: a valid bearer token is required"},
-                            {"WWW-Authenticate": "Bearer"})
+        raise HTTPException(
+            401, {"message": "Authorization: a valid bearer token is required"}, {"WWW-Authenticate": "Bearer"}
+        )
 
 
 api = APIRouter(prefix="/api", tags=["notifications"], dependencies=[Depends(caller)])
@@ -158,8 +207,15 @@ async def request_notification(body: NotificationRequest, svc: Svc) -> dict:
     who = Complainant(complaint_id=body.complaint_id, recipient=body.recipient, display_name=body.display_name)
     context = {"display_name": who.greeting, **body.context}
     check_template(svc, body.template, context)
-    state = await svc.notify.request(who, body.template, body.address, body.channel, context, body.request_id,
-                                     Cause.of_request(derived_id("notification", body.request_id), "request"))
+    state = await svc.notify.request(
+        who,
+        body.template,
+        body.address,
+        body.channel,
+        context,
+        body.request_id,
+        Cause.of_request(derived_id("notification", body.request_id), "request"),
+    )
     message_id = svc.notify.message_id(body.template, body.recipient, body.request_id)
     return {"message_id": message_id, "verdict": "queued" if message_id in state.queued else "suppressed"}
 
@@ -176,8 +232,12 @@ def check_template(svc: Services, template: str, context: dict) -> None:
 async def bounce(body: Bounce, svc: Svc) -> dict:
     if not body.status.startswith("5."):
         return {"address": body.address, "undeliverable": False}
-    await svc.notify.mark_bounced(body.address.lower(), body.status, body.complaint_id,
-                                  Cause.of_request(derived_id("bounce", body.address.lower()), "bounce"))
+    await svc.notify.mark_bounced(
+        body.address.lower(),
+        body.status,
+        body.complaint_id,
+        Cause.of_request(derived_id("bounce", body.address.lower()), "bounce"),
+    )
     return {"address": body.address.lower(), "undeliverable": True}
 
 
@@ -197,10 +257,19 @@ def subscribe(runtime: Runtime, notify: Notify) -> None:
     def handler(use_case: Callable[[Any, Cause], Awaitable[Any]]):
         async def handle(event: Event, envelope: Envelope) -> None:
             await use_case(event, Cause.of_event(envelope, use_case.__name__))
+
         return handle
 
-    runtime.consumer.subscribe([TOPICS["intake"], TOPICS["routing"]], runtime.settings.consumer_group, {
-        ComplaintFiled: handler(notify.note_complainant), CustomerMessageReceived: handler(notify.read_reply),
-        ClosureAnswered: handler(notify.answer_on_page),
-        VerificationCodeRequested: handler(notify.send_code), ComplaintResolved: handler(notify.propose_closure),
-        CallbackDispatched: handler(notify.dial), PartnerOutcomeRecorded: handler(notify.share_outcome)})
+    runtime.consumer.subscribe(
+        [TOPICS["intake"], TOPICS["routing"]],
+        runtime.settings.consumer_group,
+        {
+            ComplaintFiled: handler(notify.note_complainant),
+            CustomerMessageReceived: handler(notify.read_reply),
+            ClosureAnswered: handler(notify.answer_on_page),
+            VerificationCodeRequested: handler(notify.send_code),
+            ComplaintResolved: handler(notify.propose_closure),
+            CallbackDispatched: handler(notify.dial),
+            PartnerOutcomeRecorded: handler(notify.share_outcome),
+        },
+    )

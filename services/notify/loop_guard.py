@@ -32,8 +32,9 @@ class RequiredAction(StrEnum):
 
 #: Actions behind a login: impossible while the account is locked (seller support, too, can
 #: only be reached after logging in, which is how the seller of story 3 was trapped).
-NEEDS_LOGIN = frozenset({RequiredAction.LOG_IN, RequiredAction.CONTACT_SELLER_SUPPORT,
-                         RequiredAction.VIEW_BUYER_DETAILS})
+NEEDS_LOGIN = frozenset(
+    {RequiredAction.LOG_IN, RequiredAction.CONTACT_SELLER_SUPPORT, RequiredAction.VIEW_BUYER_DETAILS}
+)
 
 
 class ProposedMessage(Value):
@@ -132,41 +133,53 @@ def _instead(message: ProposedMessage) -> Alternative:
 def _human_unless_asked(ledger: Ledger, facts: Facts, message: ProposedMessage) -> Alternative:
     # One escalation per loop: asking a human every day would be the same loop, one level up.
     since = last_human_action(facts, message)
-    asked = any(_same_case(a, message) and a.template == message.template
-                and (since is None or a.asked_at > since) for a in ledger.humans_asked)
+    asked = any(
+        _same_case(a, message) and a.template == message.template and (since is None or a.asked_at > since)
+        for a in ledger.humans_asked
+    )
     return "none" if asked else "human"
 
 
-def judge(ledger: Ledger, facts: Facts, message: ProposedMessage, now: datetime,
-          policy: GuardPolicy = GuardPolicy()) -> Verdict:
+def judge(
+    ledger: Ledger, facts: Facts, message: ProposedMessage, now: datetime, policy: GuardPolicy = GuardPolicy()
+) -> Verdict:
     """Whether ``message`` may be sent at ``now``, or why not and what to do instead.
 
     In order: an undeliverable address, an action the person cannot take, the per-case cap,
     then the daily limit (lifted by a human's action since the last send).
     """
     if message.address in facts.undeliverable:
-        return Suppress(reason="undeliverable", alternative=_instead(message),
-                        detail=f"{message.address} bounced; it is not written to again.")
+        return Suppress(
+            reason="undeliverable",
+            alternative=_instead(message),
+            detail=f"{message.address} bounced; it is not written to again.",
+        )
     if message.required_action in NEEDS_LOGIN and message.recipient in facts.locked_accounts:
         alternative = _instead(message)
         if alternative == "human":
             alternative = _human_unless_asked(ledger, facts, message)
-        return Suppress(reason="cannot_act", alternative=alternative,
-                        detail=f"{message.template} asks to {message.required_action.value} but "
-                               f"the account of {message.recipient} is locked.")
+        return Suppress(
+            reason="cannot_act",
+            alternative=alternative,
+            detail=f"{message.template} asks to {message.required_action.value} but "
+            f"the account of {message.recipient} is locked.",
+        )
     same = [s for s in ledger.sent if _same_case(s, message) and s.template == message.template]
     if len(same) >= policy.max_per_case:
-        return Suppress(reason="cap_reached",
-                        alternative=_human_unless_asked(ledger, facts, message),
-                        detail=f"{message.template} was sent {len(same)} times for this case.")
-    to_person = [s.sent_at for s in ledger.sent
-                 if s.recipient == message.recipient and s.template == message.template]
+        return Suppress(
+            reason="cap_reached",
+            alternative=_human_unless_asked(ledger, facts, message),
+            detail=f"{message.template} was sent {len(same)} times for this case.",
+        )
+    to_person = [s.sent_at for s in ledger.sent if s.recipient == message.recipient and s.template == message.template]
     last = max(to_person, default=None)
     acted = last_human_action(facts, message)
     if last is not None and now - last < policy.min_interval and (acted is None or acted <= last):
-        return Suppress(reason="daily_limit", alternative="none",
-                        detail=f"{message.template} went to {message.recipient} at "
-                               f"{last.isoformat()} and no one has acted since.")
+        return Suppress(
+            reason="daily_limit",
+            alternative="none",
+            detail=f"{message.template} went to {message.recipient} at {last.isoformat()} and no one has acted since.",
+        )
     return Send()
 
 
@@ -176,11 +189,11 @@ def record_sent(ledger: Ledger, message: ProposedMessage, now: datetime) -> Ledg
     return ledger.model_copy(update={"sent": (*ledger.sent, sent)})
 
 
-def record_suppressed(ledger: Ledger, message: ProposedMessage, verdict: Suppress,
-                      now: datetime) -> Ledger:
+def record_suppressed(ledger: Ledger, message: ProposedMessage, verdict: Suppress, now: datetime) -> Ledger:
     """The ledger after ``message`` was held back; it remembers a human was asked, if one was."""
     if verdict.alternative != "human":
         return ledger
-    asked = HumanAsked(complaint_id=message.complaint_id, recipient=message.recipient,
-                       template=message.template, asked_at=now)
+    asked = HumanAsked(
+        complaint_id=message.complaint_id, recipient=message.recipient, template=message.template, asked_at=now
+    )
     return ledger.model_copy(update={"humans_asked": (*ledger.humans_asked, asked)})

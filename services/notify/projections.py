@@ -16,8 +16,15 @@ from pymongo.errors import DuplicateKeyError
 
 from contracts.envelope import Envelope, Event
 from contracts.notify import (
-    CallPlaced, ClosureConfirmationRequested, ComplaintClosedUnconfirmed, ComplaintReopened,
-    CustomerConfirmedClosed, DialOutRequested, MessageQueued, MessageSent, NotificationFailed,
+    CallPlaced,
+    ClosureConfirmationRequested,
+    ComplaintClosedUnconfirmed,
+    ComplaintReopened,
+    CustomerConfirmedClosed,
+    DialOutRequested,
+    MessageQueued,
+    MessageSent,
+    NotificationFailed,
 )
 from services.kernel.projections import DocumentProjection
 
@@ -40,9 +47,16 @@ class Outgoing(DocumentProjection):
 
     async def apply(self, envelope: Envelope, event: Event) -> None:
         if isinstance(event, MessageQueued):
-            await _insert(self.views, {"_id": event.message_id, "address": event.address,
-                                       "attempts": 0, "due_at": datetime.now(UTC),
-                                       "queued": event.model_dump(mode="json")})
+            await _insert(
+                self.views,
+                {
+                    "_id": event.message_id,
+                    "address": event.address,
+                    "attempts": 0,
+                    "due_at": datetime.now(UTC),
+                    "queued": event.model_dump(mode="json"),
+                },
+            )
             self.wake()
         elif isinstance(event, (MessageSent, NotificationFailed)):
             await self.views.delete_one({"_id": event.message_id})
@@ -56,8 +70,9 @@ class Agenda(DocumentProjection):
     async def apply(self, envelope: Envelope, event: Event) -> None:
         match event:
             case ClosureConfirmationRequested(reminder=False):
-                await self.views.replace_one({"_id": f"closure:{event.complaint_id}"},
-                                             {"since": event.requested_at}, upsert=True)
+                await self.views.replace_one(
+                    {"_id": f"closure:{event.complaint_id}"}, {"since": event.requested_at}, upsert=True
+                )
             case ClosureConfirmationRequested(reminder=True):
                 # What is due next is the close: the ticker need not look at it before then.
                 await self.views.update_one({"_id": f"closure:{event.complaint_id}"}, {"$set": {"reminded": True}})
@@ -65,8 +80,14 @@ class Agenda(DocumentProjection):
                 await self.views.delete_one({"_id": f"closure:{event.complaint_id}"})
             case DialOutRequested():
                 # the trace of the request: a retry by the ticker continues it (one trace per call-me)
-                await _insert(self.views, {"_id": f"dialout:{event.callback_id}", "since": event.requested_at,
-                                           "traceparent": envelope.traceparent})
+                await _insert(
+                    self.views,
+                    {
+                        "_id": f"dialout:{event.callback_id}",
+                        "since": event.requested_at,
+                        "traceparent": envelope.traceparent,
+                    },
+                )
             case CallPlaced():
                 await self.views.delete_one({"_id": f"dialout:{event.callback_id}"})
 

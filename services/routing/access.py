@@ -29,15 +29,15 @@ _STAFF = frozenset({AGENT, SUPERVISOR})
 #: within that (its own availability, the cases it holds, its team) is checked by ``authorize``.
 MATRIX: dict[str, frozenset[str]] = {
     # the roster
-    "register_agent": frozenset({SUPERVISOR, ADMIN}),          # restricted teams: admin only
-    "register_partner_team": frozenset({SUPERVISOR, ADMIN}),   # a restricted team: admin only
+    "register_agent": frozenset({SUPERVISOR, ADMIN}),  # restricted teams: admin only
+    "register_partner_team": frozenset({SUPERVISOR, ADMIN}),  # a restricted team: admin only
     "roster": frozenset({AGENT, SUPERVISOR, ADMIN}),
     "change_availability": frozenset({AGENT, SUPERVISOR, ADMIN}),  # an agent: its own only
-    "agent_queue": frozenset({AGENT, SUPERVISOR}),                 # an agent: its own only
+    "agent_queue": frozenset({AGENT, SUPERVISOR}),  # an agent: its own only
     # cases
     "get_case": _STAFF,
-    "call_connected": _STAFF,          # the case decides: only the agent the callback went to
-    "transfer": _STAFF,                # an agent: only a case it holds (so for every line below)
+    "call_connected": _STAFF,  # the case decides: only the agent the callback went to
+    "transfer": _STAFF,  # an agent: only a case it holds (so for every line below)
     "request_action": _STAFF,
     "resolve": _STAFF,
     "escalate": _STAFF,
@@ -45,8 +45,8 @@ MATRIX: dict[str, frozenset[str]] = {
     "release": _STAFF,
     "supervisor_queue": frozenset({SUPERVISOR}),
     # a partner team's side
-    "inbox": frozenset({PARTNER, AGENT, SUPERVISOR}),          # a partner: its own team only
-    "acknowledge": frozenset({PARTNER, SUPERVISOR}),           # a partner: its team's cases only
+    "inbox": frozenset({PARTNER, AGENT, SUPERVISOR}),  # a partner: its own team only
+    "acknowledge": frozenset({PARTNER, SUPERVISOR}),  # a partner: its team's cases only
     "partner_note": frozenset({PARTNER, SUPERVISOR}),
     "record_outcome": frozenset({PARTNER, SUPERVISOR}),
 }
@@ -57,8 +57,14 @@ OWN_AGENT = frozenset({"change_availability", "agent_queue"})
 HELD_CASE = frozenset({"transfer", "request_action", "resolve", "escalate", "add_note", "release"})
 #: What a finished case (no one holds it any more) answers an agent who tries one of those.
 FINISHED = ("resolved", "closed")
-ACTIONS = {"transfer": "transfer", "request_action": "request a resolution action", "resolve": "resolve",
-           "escalate": "escalate", "add_note": "add a note", "release": "release the case"}
+ACTIONS = {
+    "transfer": "transfer",
+    "request_action": "request a resolution action",
+    "resolve": "resolve",
+    "escalate": "escalate",
+    "add_note": "add a note",
+    "release": "release the case",
+}
 #: Operations on a team (path ``team_id``) and perhaps one of its cases (path ``complaint_id``).
 TEAM = frozenset({"inbox", "acknowledge", "partner_note", "record_outcome"})
 
@@ -108,8 +114,10 @@ async def authorize(request: Request, token: Annotated[dict, Depends(token_claim
             if (held_by := holder(roster, path["complaint_id"])) is None or held_by.agent_id != sub:
                 if case.status in FINISHED:  # someone finished it first: the truth, as a conflict
                     raise IllegalState(ACTIONS.get(operation, operation), case.status)
-                raise refuse(f"case {path['complaint_id']!r} is not yours: only the agent who holds it "
-                             "or a supervisor may act on it")
+                raise refuse(
+                    f"case {path['complaint_id']!r} is not yours: only the agent who holds it "
+                    "or a supervisor may act on it"
+                )
     if role == PARTNER and operation in TEAM:
         if actor.team != path["team_id"]:
             raise NotFound("partner team", path["team_id"])

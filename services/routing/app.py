@@ -13,8 +13,8 @@ from contracts import TOPICS, registry
 from services.kernel.commands import Snapshots
 from services.kernel.lease import Lease
 from services.kernel.periodic import Periodic
-from services.kernel.startup import load_settings, run_http_service
 from services.kernel.runtime import Runtime
+from services.kernel.startup import load_settings, run_http_service
 from services.kernel.web import allow_browser_origins, service_app
 from services.routing import handlers
 from services.routing.adapters.orders import HttpOrderPrices
@@ -31,10 +31,14 @@ def create_app(settings: RoutingSettings | None = None, rules: Rules | None = No
     rules = rules or load_rules(settings.rules_path or DEFAULT_RULES)
     runtime = Runtime.create(settings, registry, TOPICS["routing"], PROJECTIONS)
     orders = HttpOrderPrices(settings.order_system_url)
-    routing = Routing(runtime.store, rules, orders,
-                      RepeatRule(settings.repeat_contacts, timedelta(hours=settings.repeat_window_hours)),
-                      GoodwillLimits(settings.goodwill_ceiling, settings.goodwill_max),
-                      snapshots=Snapshots(runtime.store.db))
+    routing = Routing(
+        runtime.store,
+        rules,
+        orders,
+        RepeatRule(settings.repeat_contacts, timedelta(hours=settings.repeat_window_hours)),
+        GoodwillLimits(settings.goodwill_ceiling, settings.goodwill_max),
+        snapshots=Snapshots(runtime.store.db),
+    )
     timers = Timers(runtime.store.db)
 
     async def fire_due_timers() -> None:
@@ -43,8 +47,13 @@ def create_app(settings: RoutingSettings | None = None, rules: Rules | None = No
         now = datetime.now(UTC)
         if fired := await routing.fire_due_timers(await timers.due(now), now):
             log.info("fired %d due timer(s)", fired)
-    ticker = Periodic("routing-timers", fire_due_timers, Lease(runtime.store.db, "routing-timers", max(
-        settings.timer_interval_s * 3, settings.lease_ttl_s)), settings.timer_interval_s)
+
+    ticker = Periodic(
+        "routing-timers",
+        fire_due_timers,
+        Lease(runtime.store.db, "routing-timers", max(settings.timer_interval_s * 3, settings.lease_ttl_s)),
+        settings.timer_interval_s,
+    )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -58,8 +67,13 @@ def create_app(settings: RoutingSettings | None = None, rules: Rules | None = No
             await orders.aclose()
 
     handlers.subscribe(runtime, routing)
-    app = service_app("Complaint routing", "Agents, partner teams and callbacks: who handles each complaint, "
-                      "and when.", lifespan, runtime, settings.max_body_bytes)
+    app = service_app(
+        "Complaint routing",
+        "Agents, partner teams and callbacks: who handles each complaint, and when.",
+        lifespan,
+        runtime,
+        settings.max_body_bytes,
+    )
     app.state.services = handlers.Services(settings, runtime, routing)
     handlers.add_routes(app)
     allow_browser_origins(app, settings.cors_origins)  # the agent desktop and partner view (intake's pages)

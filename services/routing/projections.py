@@ -10,11 +10,22 @@ from __future__ import annotations
 from typing import Any
 
 from contracts.envelope import Envelope, Event
-from contracts.routing import (AgentAssigned, AgentRegistered, AgentReleased, CallbackDispatched,
-                               CaseClosed, CaseNoteAdded, CaseOpened, ComplaintResolved, Escalated,
-                               EscalationReason,
-                               PartnerAcknowledged, PartnerOutcomeRecorded, PersonEscalated,
-                               TransferredToPartner)
+from contracts.routing import (
+    AgentAssigned,
+    AgentRegistered,
+    AgentReleased,
+    CallbackDispatched,
+    CaseClosed,
+    CaseNoteAdded,
+    CaseOpened,
+    ComplaintResolved,
+    Escalated,
+    EscalationReason,
+    PartnerAcknowledged,
+    PartnerOutcomeRecorded,
+    PersonEscalated,
+    TransferredToPartner,
+)
 from services.kernel.projections import DocumentProjection
 
 
@@ -41,8 +52,7 @@ class _OncePerEvent(DocumentProjection):
 
 
 def _copy(value: dict[str, Any]) -> dict[str, Any]:
-    return {k: (dict(v) if isinstance(v, dict) else list(v) if isinstance(v, list) else v)
-            for k, v in value.items()}
+    return {k: (dict(v) if isinstance(v, dict) else list(v) if isinstance(v, list) else v) for k, v in value.items()}
 
 
 class AgentQueues(_OncePerEvent):
@@ -58,9 +68,11 @@ class AgentQueues(_OncePerEvent):
 
     def change(self, view: dict[str, Any], event: Event) -> None:
         if isinstance(event, AgentAssigned):
-            view["cases"][event.complaint_id] = {"complaint_id": event.complaint_id,
-                                                 "callback_id": event.callback_id,
-                                                 "assigned_at": event.assigned_at.isoformat()}
+            view["cases"][event.complaint_id] = {
+                "complaint_id": event.complaint_id,
+                "callback_id": event.callback_id,
+                "assigned_at": event.assigned_at.isoformat(),
+            }
         elif isinstance(event, CallbackDispatched) and event.complaint_id in view["cases"]:
             view["cases"][event.complaint_id]["callback_id"] = event.callback_id
         elif isinstance(event, AgentReleased):
@@ -86,16 +98,15 @@ class TeamInboxes(_OncePerEvent):
 
     def key(self, event: Event | _Routed) -> str | None:
         # CaseOpened has a team only when the rules send the case straight to one
-        if isinstance(event, (_Routed, TransferredToPartner, PartnerAcknowledged,
-                              PartnerOutcomeRecorded, CaseOpened)):
+        if isinstance(event, (_Routed, TransferredToPartner, PartnerAcknowledged, PartnerOutcomeRecorded, CaseOpened)):
             return event.team_id
         return None
 
     async def apply(self, envelope: Envelope, event: Event) -> None:
         if isinstance(event, (CaseOpened, TransferredToPartner)) and event.team_id:
-            await self.case_team.replace_one({"_id": event.complaint_id},
-                                             {"_id": event.complaint_id, "team_id": event.team_id},
-                                             upsert=True)
+            await self.case_team.replace_one(
+                {"_id": event.complaint_id}, {"_id": event.complaint_id, "team_id": event.team_id}, upsert=True
+            )
         if isinstance(event, (CaseNoteAdded, ComplaintResolved, CaseClosed)):
             if (held := await self.case_team.find_one({"_id": event.complaint_id})) is None:
                 return
@@ -104,28 +115,38 @@ class TeamInboxes(_OncePerEvent):
 
     def change(self, view: dict[str, Any], event: Event) -> None:
         inner = event.event if isinstance(event, _Routed) else event
-        case = view["cases"].setdefault(inner.complaint_id, {
-            "complaint_id": inner.complaint_id, "status": "routed", "notes": []})
+        case = view["cases"].setdefault(
+            inner.complaint_id, {"complaint_id": inner.complaint_id, "status": "routed", "notes": []}
+        )
         match inner:
             case CaseOpened():
                 case.update(category=inner.category.value, received_at=inner.opened_at.isoformat())
             case TransferredToPartner():
-                case.update(status="transferred", by_agent_id=inner.by_agent_id,
-                            brief=inner.brief.model_dump(mode="json"),
-                            received_at=inner.transferred_at.isoformat(),
-                            sla_due_at=inner.sla_due_at.isoformat(), acknowledged_by=None,
-                            outcome=None)
+                case.update(
+                    status="transferred",
+                    by_agent_id=inner.by_agent_id,
+                    brief=inner.brief.model_dump(mode="json"),
+                    received_at=inner.transferred_at.isoformat(),
+                    sla_due_at=inner.sla_due_at.isoformat(),
+                    acknowledged_by=None,
+                    outcome=None,
+                )
             case PartnerAcknowledged():
                 case.update(status="acknowledged", acknowledged_by=inner.by)
             case PartnerOutcomeRecorded():
-                case.update(status="outcome_recorded", outcome=inner.outcome_for_customer,
-                            internal_note=inner.internal_note, sla_due_at=None)
+                case.update(
+                    status="outcome_recorded",
+                    outcome=inner.outcome_for_customer,
+                    internal_note=inner.internal_note,
+                    sla_due_at=None,
+                )
             case CaseNoteAdded():
-                case["notes"] = [*case["notes"], {"author": inner.author, "text": inner.text,
-                                                  "added_at": inner.added_at.isoformat()}]
+                case["notes"] = [
+                    *case["notes"],
+                    {"author": inner.author, "text": inner.text, "added_at": inner.added_at.isoformat()},
+                ]
             case ComplaintResolved() | CaseClosed():
-                case.update(status="resolved" if isinstance(inner, ComplaintResolved) else "closed",
-                            sla_due_at=None)
+                case.update(status="resolved" if isinstance(inner, ComplaintResolved) else "closed", sla_due_at=None)
 
     async def reset(self) -> None:
         await super().reset()
@@ -148,9 +169,10 @@ class SupervisorQueue(_OncePerEvent):
             view.update(complaint_id=None, recipient=event.recipient, address=event.address)
         else:
             view["complaint_id"] = event.complaint_id
-        view["escalations"] = [*view["escalations"], {"reason": event.reason.value,
-                                                      "detail": event.detail,
-                                                      "escalated_at": event.escalated_at.isoformat()}]
+        view["escalations"] = [
+            *view["escalations"],
+            {"reason": event.reason.value, "detail": event.detail, "escalated_at": event.escalated_at.isoformat()},
+        ]
 
     async def all(self) -> list[dict[str, Any]]:
         """Every escalated case, oldest escalation first (a scan: the supervisor's page, not a hot path)."""
@@ -169,10 +191,12 @@ class Timers(DocumentProjection):
 
     async def apply(self, envelope: Envelope, event: Event) -> None:
         if isinstance(event, TransferredToPartner):
-            await self.views.replace_one({"_id": event.complaint_id}, {
-                "_id": event.complaint_id, "due_at": event.sla_due_at}, upsert=True)
+            await self.views.replace_one(
+                {"_id": event.complaint_id}, {"_id": event.complaint_id, "due_at": event.sla_due_at}, upsert=True
+            )
         elif isinstance(event, (PartnerOutcomeRecorded, ComplaintResolved, CaseClosed)) or (
-                isinstance(event, Escalated) and event.reason == EscalationReason.SLA_BREACH):
+            isinstance(event, Escalated) and event.reason == EscalationReason.SLA_BREACH
+        ):
             await self.views.delete_one({"_id": event.complaint_id})
 
     async def due(self, now) -> list[str]:

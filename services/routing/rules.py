@@ -54,9 +54,11 @@ class Rule(_Strict):
     target: Target
 
     def matches(self, category: Category, region: str | None, assurance: Assurance) -> bool:
-        return (category in self.categories
-                and (self.regions is None or region in self.regions)
-                and (self.assurance is None or assurance in self.assurance))
+        return (
+            category in self.categories
+            and (self.regions is None or region in self.regions)
+            and (self.assurance is None or assurance in self.assurance)
+        )
 
 
 class Rules(_Strict):
@@ -68,8 +70,7 @@ class Rules(_Strict):
     @model_validator(mode="after")
     def _every_category_has_a_route(self) -> Rules:
         # Found at start-up rather than when the first complaint of that category arrives.
-        covered = {c for r in self.rules if r.regions is None and r.assurance is None
-                   for c in r.categories}
+        covered = {c for r in self.rules if r.regions is None and r.assurance is None for c in r.categories}
         if missing := [c.value for c in Category if c not in covered]:
             raise ValueError(f"no rule without region or assurance limits covers {missing}")
         return self
@@ -88,8 +89,9 @@ def route(rules: Rules, category: Category, region: str | None, assurance: Assur
     for rule in rules.rules:
         if rule.matches(category, region, assurance):
             return rule.target
-    raise NoRoute(f"no routing rule matches category {category.value!r} in region {region!r} "
-                  f"with assurance {assurance.value!r}")
+    raise NoRoute(
+        f"no routing rule matches category {category.value!r} in region {region!r} with assurance {assurance.value!r}"
+    )
 
 
 def parse_rules(text: str, source: str = "rules") -> Rules:

@@ -56,7 +56,8 @@ async def test_two_writers_at_the_same_version_one_wins_and_the_other_gets_a_con
     results = await asyncio.gather(
         store.append("c-1", 0, [note(1)], Cause.of_request("writer-a", "test")),
         store.append("c-1", 0, [note(2)], Cause.of_request("writer-b", "test")),
-        return_exceptions=True)
+        return_exceptions=True,
+    )
     assert sum(isinstance(r, ConcurrencyConflict) for r in results) == 1, results
     loser = "writer-a" if isinstance(results[0], ConcurrencyConflict) else "writer-b"
 
@@ -118,8 +119,10 @@ async def test_commit_and_event_ids_follow_from_the_cause_alone_so_they_never_ch
     commit = await store.append("c-1", 0, [note(1), note(2)], Cause.of_request("req-42", "file"), now=T0)
     assert commit.id == derived_id("commit", "file", "req-42", "c-1") == "5c7f5b53-afbe-524b-be8e-93e30c840356"
     assert [e.id for e in commit.events] == [derived_id(commit.id, "0"), derived_id(commit.id, "1")]
-    assert [e.id for e in commit.events] == ["f9e6fac4-f576-52c3-b352-4b18f4deca90",
-                                              "9860c24e-e0ea-54aa-a8cc-f15864060130"]
+    assert [e.id for e in commit.events] == [
+        "f9e6fac4-f576-52c3-b352-4b18f4deca90",
+        "9860c24e-e0ea-54aa-a8cc-f15864060130",
+    ]
 
 
 async def test_an_appended_event_travels_in_an_envelope_that_names_its_cause(store):
@@ -128,7 +131,11 @@ async def test_an_appended_event_travels_in_an_envelope_that_names_its_cause(sto
     [envelope] = (await store.read_stream("c-1"))[0].events
     assert envelope == commit.events[0]
     assert (envelope.type, envelope.source, envelope.subject, envelope.time) == (
-        NoteAdded.ce_type(), "/services/test", "c-1", T0)
+        NoteAdded.ce_type(),
+        "/services/test",
+        "c-1",
+        T0,
+    )
     assert (envelope.correlationid, envelope.causationid) == ("conversation-3", "event-7")
     # the cause's trace goes on: its own span, or, where tracing is installed, the append's span in it
     assert envelope.traceparent.split("-")[1] == cause.traceparent.split("-")[1]
@@ -152,8 +159,10 @@ async def test_listeners_are_woken_after_each_append_and_not_by_a_repeat_a_confl
 
 
 async def test_positions_grow_in_the_order_commits_were_appended_across_streams(store):
-    commits = [await store.append(f"c-{i % 3}", (i - 1) // 3, [note(i, f"c-{i % 3}")], Cause.of_request(f"r{i}", "t"))
-               for i in range(1, 8)]
+    commits = [
+        await store.append(f"c-{i % 3}", (i - 1) // 3, [note(i, f"c-{i % 3}")], Cause.of_request(f"r{i}", "t"))
+        for i in range(1, 8)
+    ]
     positions = [c.position for c in commits]
     assert positions == sorted(positions) and len(set(positions)) == 7
     reread = [c.position for s in ("c-0", "c-1", "c-2") for c in await store.read_stream(s)]
@@ -178,9 +187,11 @@ async def test_commands_racing_on_one_stream_in_one_process_take_turns_and_are_e
         except ConcurrencyConflict as conflict:
             conflicts.append(conflict)
             raise
+
     store.append = counting
-    await asyncio.gather(*(execute(store, NOTES, "c-1", AddNote(n=n), Cause.of_request(f"add-{n}", "add"))
-                           for n in range(1, 9)))
+    await asyncio.gather(
+        *(execute(store, NOTES, "c-1", AddNote(n=n), Cause.of_request(f"add-{n}", "add")) for n in range(1, 9))
+    )
     events, version = await store.load("c-1")
     assert version == 8 and sorted(e.n for e in events) == list(range(1, 9))
     assert conflicts == [], "one process's commands on a stream wait their turn (kernel/states.py)"

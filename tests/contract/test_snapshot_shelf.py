@@ -36,6 +36,7 @@ async def test_a_restarted_process_starts_from_the_shelf_and_reads_only_the_comm
     async def counting(stream_id, after_version=0):
         reads.append(after_version)
         return await load(stream_id, after_version)
+
     store.load = counting
     state, version = await Snapshots(shelf, every=10).load(store, NOTES, "notes")
     assert reads == [20] and (state.numbers, version) == (tuple(range(1, 26)), 25)

@@ -32,8 +32,13 @@ def axe_source() -> str:
     if not script.exists():
         npm = shutil.which("npm")
         assert npm, "npm is needed once to install tools/axe/node_modules (axe-core)"
-        done = subprocess.run([npm, "ci", "--ignore-scripts", "--no-audit", "--no-fund"], cwd=AXE,
-                              capture_output=True, text=True, timeout=300)
+        done = subprocess.run(
+            [npm, "ci", "--ignore-scripts", "--no-audit", "--no-fund"],
+            cwd=AXE,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
         assert done.returncode == 0, f"npm ci failed:\n{done.stdout}\n{done.stderr}"
     return script.read_text()
 
@@ -43,11 +48,14 @@ def axe_violations(page: Page) -> list[str]:
     evaluated through the browser's debugging protocol, which the pages' CSP does not govern."""
     if not page.evaluate("typeof window.axe !== 'undefined'"):
         page.evaluate(axe_source())
-    found = page.evaluate("""async (tags) => {
+    found = page.evaluate(
+        """async (tags) => {
         const result = await axe.run(document, { runOnly: { type: "tag", values: tags } });
         return result.violations.map((v) => `${v.id} (${v.impact}): ${v.help} at ` +
             v.nodes.map((n) => n.target.join(" ")).join(", "));
-    }""", WCAG_AA)
+    }""",
+        WCAG_AA,
+    )
     return found
 
 
@@ -74,7 +82,9 @@ def a_person_can_use(page: Page, name: str) -> None:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     try:
         page.set_viewport_size(PHONE)
-        assert sideways_scroll(page) <= 0, f"{name}: wider than a 375 px phone by {sideways_scroll(page)} px: {widest(page)}"
+        assert sideways_scroll(page) <= 0, (
+            f"{name}: wider than a 375 px phone by {sideways_scroll(page)} px: {widest(page)}"
+        )
         violations = axe_violations(page)
         assert violations == [], f"{name}: axe-core finds:\n" + "\n".join(violations)
         page.screenshot(path=str(SCREENSHOTS / f"{name}-375x812.png"), full_page=True)

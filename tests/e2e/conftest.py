@@ -27,25 +27,34 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from pymongo import MongoClient
 
 from contracts import TOPICS
-
+from services.carrier.app import create_app as create_carrier_app
+from services.carrier.settings import CarrierSettings
 from services.intake.app import create_app
 from services.intake.settings import IntakeSettings
+from services.kernel.clock import OffsetClock
+from services.kernel.telemetry import setup_tracing
 from services.notify.app import create_app as create_notify_app
 from services.notify.settings import NotifySettings
 from services.routing.app import create_app as create_routing_app
 from services.routing.settings import RoutingSettings
-from services.carrier.app import create_app as create_carrier_app
-from services.carrier.settings import CarrierSettings
-from services.kernel.clock import OffsetClock
-from services.kernel.telemetry import setup_tracing
+from tests.integration.simulators import (  # noqa: F401
+    carrier_simulator_url,
+    mailbox,
+    order_system_url,
+    telephony_url,  # (session fixtures)
+)
 from tests.integration.support import service_credentials
-from tests.integration.simulators import (carrier_simulator_url, mailbox, order_system_url,  # noqa: F401
-                                          telephony_url)  # (session fixtures)
 
 CHROMIUM = Path("/usr/bin/chromium")
 # `playwright install` cannot download browsers here: INFRA.md's Debian Chromium and its flags.
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 KAFKA = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:29092")
 MONGO = os.environ.get("MONGODB_URL", "mongodb://127.0.0.1:29017/")
 
@@ -83,8 +92,7 @@ def browser():
 
     with sync_playwright() as playwright:
         # launch() gives every session a fresh temporary user-data-dir, removed on close.
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS,
-                                             headless=True)
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
         yield browser
         browser.close()
 
@@ -101,6 +109,7 @@ def page(browser):
 def pytest_terminal_summary(terminalreporter) -> None:
     """The stories' latencies at the end of every run (a passing test's prints are captured)."""
     from tests.e2e.customer_story import LATENCIES
+
     if LATENCIES:
         terminalreporter.section("the stories' latencies (measured, not asserted)")
         for story, what, seconds in LATENCIES:
@@ -128,11 +137,20 @@ def intake_settings(sockets, order_system_url: str) -> IntakeSettings:  # noqa: 
     another run of these tests on the same broker took half of routing's partitions, and with
     them the events about this run's cases."""
     name = f"intake-e2e-{uuid.uuid4().hex[:8]}"
-    return IntakeSettings(kafka_bootstrap_servers=KAFKA, mongodb_url=MONGO, service_name=name, **service_credentials("intake"),
-                          mongodb_database=f"e2e_{name.replace('-', '_')}",
-                          outbox_poll_interval_s=0.2, lease_ttl_s=3.0, retry_backoff_max_s=0.5,
-                          routing_public_url=url_of(sockets["routing"]), order_system_url=order_system_url,
-                          carrier_public_url=url_of(sockets["carrier"]), dev_sign_in=True)
+    return IntakeSettings(
+        kafka_bootstrap_servers=KAFKA,
+        mongodb_url=MONGO,
+        service_name=name,
+        **service_credentials("intake"),
+        mongodb_database=f"e2e_{name.replace('-', '_')}",
+        outbox_poll_interval_s=0.2,
+        lease_ttl_s=3.0,
+        retry_backoff_max_s=0.5,
+        routing_public_url=url_of(sockets["routing"]),
+        order_system_url=order_system_url,
+        carrier_public_url=url_of(sockets["carrier"]),
+        dev_sign_in=True,
+    )
 
 
 # Package scope, like routing's: no app thread of these tests runs on in this process (holding the
@@ -151,10 +169,19 @@ def routing_settings(sockets, order_system_url: str) -> RoutingSettings:  # noqa
     """Routing in its own group and database, allowing the intake pages' origin (CORS); its timer
     ticker idle (an SLA of hours never falls due in a test)."""
     name = f"routing-e2e-{uuid.uuid4().hex[:8]}"
-    return RoutingSettings(kafka_bootstrap_servers=KAFKA, mongodb_url=MONGO, service_name=name, **service_credentials("routing"),
-                           mongodb_database=f"e2e_{name.replace('-', '_')}", outbox_poll_interval_s=0.2,
-                           lease_ttl_s=3.0, retry_backoff_max_s=0.5, timer_interval_s=3600,
-                           cors_origins=url_of(sockets["intake"]), order_system_url=order_system_url)
+    return RoutingSettings(
+        kafka_bootstrap_servers=KAFKA,
+        mongodb_url=MONGO,
+        service_name=name,
+        **service_credentials("routing"),
+        mongodb_database=f"e2e_{name.replace('-', '_')}",
+        outbox_poll_interval_s=0.2,
+        lease_ttl_s=3.0,
+        retry_backoff_max_s=0.5,
+        timer_interval_s=3600,
+        cors_origins=url_of(sockets["intake"]),
+        order_system_url=order_system_url,
+    )
 
 
 # Package scope: stopped before tests/integration, whose tests read routing's topic and must not
@@ -184,11 +211,20 @@ def carrier_server(sockets, intake_server, order_system_url, carrier_simulator_u
     its base URL. Like routing, it reads intake's and routing's topics from their end."""
     name = f"carrier-e2e-{uuid.uuid4().hex[:8]}"
     carriers = {f"{carrier}_url": carrier_simulator_url for carrier in ("fedex", "ups", "usps", "auspost")}
-    settings = CarrierSettings(kafka_bootstrap_servers=KAFKA, mongodb_url=MONGO, service_name=name, **service_credentials("carrier"),
-                               mongodb_database=f"e2e_{name.replace('-', '_')}", outbox_poll_interval_s=0.2,
-                               lease_ttl_s=3.0, retry_backoff_max_s=0.5, recheck_interval_s=0,
-                               order_system_url=order_system_url, cors_origins=url_of(sockets["intake"]),
-                               **carriers)
+    settings = CarrierSettings(
+        kafka_bootstrap_servers=KAFKA,
+        mongodb_url=MONGO,
+        service_name=name,
+        **service_credentials("carrier"),
+        mongodb_database=f"e2e_{name.replace('-', '_')}",
+        outbox_poll_interval_s=0.2,
+        lease_ttl_s=3.0,
+        retry_backoff_max_s=0.5,
+        recheck_interval_s=0,
+        order_system_url=order_system_url,
+        cors_origins=url_of(sockets["intake"]),
+        **carriers,
+    )
     read_from_the_end(settings.consumer_group, TOPICS["intake"], TOPICS["routing"])
     with serving(create_carrier_app(settings), sockets["carrier"], settings, "carrier") as url:
         yield url
@@ -199,12 +235,23 @@ def notify_settings(sockets, mailbox, telephony_url, order_system_url) -> Notify
     """Notify in its own group and database, sending through the mailbox simulator's real SMTP
     server, dialling through the telephony simulator; its links point at its own port."""
     name = f"notify-e2e-{uuid.uuid4().hex[:8]}"
-    return NotifySettings(kafka_bootstrap_servers=KAFKA, mongodb_url=MONGO, service_name=name, **service_credentials("notify"),
-                          mongodb_database=f"e2e_{name.replace('-', '_')}", outbox_poll_interval_s=0.2,
-                          lease_ttl_s=3.0, retry_backoff_max_s=0.5, smtp_port=mailbox.smtp_port,
-                          telephony_url=telephony_url, order_system_url=order_system_url,
-                          public_url=url_of(sockets["notify"]), send_backoff_s=0.05, tick_interval_s=1.0,
-                          case_page_url=url_of(sockets["intake"]))
+    return NotifySettings(
+        kafka_bootstrap_servers=KAFKA,
+        mongodb_url=MONGO,
+        service_name=name,
+        **service_credentials("notify"),
+        mongodb_database=f"e2e_{name.replace('-', '_')}",
+        outbox_poll_interval_s=0.2,
+        lease_ttl_s=3.0,
+        retry_backoff_max_s=0.5,
+        smtp_port=mailbox.smtp_port,
+        telephony_url=telephony_url,
+        order_system_url=order_system_url,
+        public_url=url_of(sockets["notify"]),
+        send_backoff_s=0.05,
+        tick_interval_s=1.0,
+        case_page_url=url_of(sockets["intake"]),
+    )
 
 
 @pytest.fixture(scope="package")
@@ -220,6 +267,7 @@ def read_from_the_end(group: str, *topics: str) -> None:
     """Commit ``group``'s offsets at the topics' ends: the shared topics hold earlier tests' cases,
     which are not this app's work."""
     from tests.integration.support import skip_history
+
     for topic in topics:
         skip_history(KAFKA, group, topic)
 
@@ -228,8 +276,7 @@ def read_from_the_end(group: str, *topics: str) -> None:
 def serving(app, sock: socket.socket, settings, name: str) -> Iterator[str]:
     base_url = url_of(sock)
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True,
-                              name=f"{name}-uvicorn")
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True, name=f"{name}-uvicorn")
     thread.start()
     try:
         wait_until_live(base_url, thread, settings.startup_timeout_s + 20)

@@ -22,8 +22,16 @@ def someone(name: str) -> tuple[str, str]:
     return f"{name}.{tag}@example.com", f"+4477009{int(tag, 16) % 100000:05d}"
 
 
-def file_and_call_on_the_page(page: Page, intake_url: str, category: str, description: str, name: str,
-                              email: str, phone: str, already_open: bool = False) -> tuple[str, str, datetime]:
+def file_and_call_on_the_page(
+    page: Page,
+    intake_url: str,
+    category: str,
+    description: str,
+    name: str,
+    email: str,
+    phone: str,
+    already_open: bool = False,
+) -> tuple[str, str, datetime]:
     """Fill the complaint page and push "Call me now"; returns the complaint id, the status page's
     URL (with its access token) and the wall-clock moment of the click."""
     if not already_open:

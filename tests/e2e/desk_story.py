@@ -29,26 +29,46 @@ def an_agent_on_duty(routing_url: str, settings, skills: list[str], teams: list[
     so every complaint it files reaches them."""
     agent_id = f"agt-{uuid.uuid4().hex[:8]}"
     boss = bearer(settings, "adm-e2e", "admin")  # an admin: the teams may be restricted ones
-    answer = httpx.post(f"{routing_url}/api/agents", headers=boss, json={
-        "agent_id": agent_id, "name": f"Agent {agent_id}", "skills": skills, "languages": ["en-GB"],
-        "capacity": 5, "teams": list(teams)})
+    answer = httpx.post(
+        f"{routing_url}/api/agents",
+        headers=boss,
+        json={
+            "agent_id": agent_id,
+            "name": f"Agent {agent_id}",
+            "skills": skills,
+            "languages": ["en-GB"],
+            "capacity": 5,
+            "teams": list(teams),
+        },
+    )
     assert answer.status_code == 201, answer.text
-    answer = httpx.put(f"{routing_url}/api/agents/{agent_id}/availability", headers=boss,
-                       json={"availability": "available"})
+    answer = httpx.put(
+        f"{routing_url}/api/agents/{agent_id}/availability", headers=boss, json={"availability": "available"}
+    )
     assert answer.status_code == 200, answer.text
     return agent_id
 
 
 def off_duty(routing_url: str, settings, agent_id: str) -> None:
-    httpx.put(f"{routing_url}/api/agents/{agent_id}/availability", json={"availability": "offline"},
-              headers=bearer(settings, "sup-e2e", "supervisor"))
+    httpx.put(
+        f"{routing_url}/api/agents/{agent_id}/availability",
+        json={"availability": "offline"},
+        headers=bearer(settings, "sup-e2e", "supervisor"),
+    )
 
 
 def a_partner_team(routing_url: str, settings, categories: list[str], sla_minutes: int = 240) -> str:
     team_id = f"team-logistics-{uuid.uuid4().hex[:6]}"
-    answer = httpx.post(f"{routing_url}/api/partner-teams", headers=bearer(settings, "sup-e2e", "supervisor"), json={
-        "team_id": team_id, "name": "Regional logistics partner", "categories": categories,
-        "response_sla_minutes": sla_minutes})
+    answer = httpx.post(
+        f"{routing_url}/api/partner-teams",
+        headers=bearer(settings, "sup-e2e", "supervisor"),
+        json={
+            "team_id": team_id,
+            "name": "Regional logistics partner",
+            "categories": categories,
+            "response_sla_minutes": sla_minutes,
+        },
+    )
     assert answer.status_code == 201, answer.text
     return team_id
 
@@ -56,10 +76,16 @@ def a_partner_team(routing_url: str, settings, categories: list[str], sla_minute
 def a_filed_complaint(intake_url: str, settings, category: str, description: str, **fields) -> str:
     """Filed by a logged-in customer (so an order may be named without the order system)."""
     customer = f"cust-{uuid.uuid4().hex[:6]}"
-    answer = httpx.post(f"{intake_url}/api/complaints", headers=bearer(settings, customer, "customer"), json={
-        "category": category, "description": description, "complainant": {
-            "display_name": "Sam Okafor", "email": f"{customer}@example.com", "phone": "+447700900123"},
-        **fields})
+    answer = httpx.post(
+        f"{intake_url}/api/complaints",
+        headers=bearer(settings, customer, "customer"),
+        json={
+            "category": category,
+            "description": description,
+            "complainant": {"display_name": "Sam Okafor", "email": f"{customer}@example.com", "phone": "+447700900123"},
+            **fields,
+        },
+    )
     assert answer.status_code == 201, answer.text
     return answer.json()["complaint_id"]
 
@@ -89,8 +115,9 @@ def routing_events(complaint_id: str, ce_type: str, count: int, timeout_s: float
 def logged_types(settings, complaint_id: str) -> list[str]:
     """The event types routing appended to the case's stream, in order (its store, not the topic)."""
     with MongoClient(settings.mongodb_url) as client:
-        commits = client[settings.database_name]["commits"].find(
-            {"stream_id": f"case-{complaint_id}"}).sort("version", 1)
+        commits = (
+            client[settings.database_name]["commits"].find({"stream_id": f"case-{complaint_id}"}).sort("version", 1)
+        )
         return [event["type"].split(".")[-2] for commit in commits for event in commit["events"]]
 
 
@@ -102,6 +129,7 @@ def screenshot(page: Page, name: str) -> Path:
 
 
 # --- the desk's happy path, step by step (the stories' tests read as these steps) -----------------
+
 
 def queue_link(page: Page, queue: str, complaint_id: str):
     """The queue's link to a case (its words name the person, the category and the age, not the id)."""
@@ -149,8 +177,10 @@ def request_an_action(page: Page, action: str, order_id: str, items: list[str], 
         expect(form.locator(".form-message")).to_have_text("Done.")
     except AssertionError as refused:  # say which field the API named, and what was sent
         slots = [t for t in form.locator("[data-error-for]").all_inner_texts() if t.strip()]
-        sent = {name: form.locator(f'[name="{name}"]').input_value() for name in ("action", "order_id", "items",
-                                                                                  "amount.value")}
+        sent = {
+            name: form.locator(f'[name="{name}"]').input_value()
+            for name in ("action", "order_id", "items", "amount.value")
+        }
         raise AssertionError(f"{action} refused: {slots} (the form held {sent})") from refused
 
 

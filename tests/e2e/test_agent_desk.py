@@ -15,9 +15,20 @@ from playwright.sync_api import Browser, Page, expect
 from contracts.intake import CATEGORY_LABELS
 from services.kernel import auth
 from tests.e2e.accessibility import a_person_can_use, focus_ring_contrast
-from tests.e2e.desk_story import (a_filed_complaint, a_partner_team, an_agent_on_duty, bearer,
-                                  logged_types, off_duty, open_case_from_the_queue, paste_token, queue_link,
-                                  routing_events, screenshot, sign_in)
+from tests.e2e.desk_story import (
+    a_filed_complaint,
+    a_partner_team,
+    an_agent_on_duty,
+    bearer,
+    logged_types,
+    off_duty,
+    open_case_from_the_queue,
+    paste_token,
+    queue_link,
+    routing_events,
+    screenshot,
+    sign_in,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -44,11 +55,16 @@ def partner_page(browser: Browser):
 
 
 def test_the_agent_transfers_with_a_brief_the_partner_records_an_outcome_and_the_agent_cancels_and_refunds(
-        page: Page, partner_page: Page, intake_server, intake_settings, routing_server, routing_settings, agent):
+    page: Page, partner_page: Page, intake_server, intake_settings, routing_server, routing_settings, agent
+):
     team = a_partner_team(routing_server, routing_settings, [MISSING, "delivery_driver_conduct"])
-    complaint_id = a_filed_complaint(intake_server, intake_settings, MISSING,
-                                     "8 items ordered with one-day shipping, only 6 arrived.",
-                                     order_id=ORDER)
+    complaint_id = a_filed_complaint(
+        intake_server,
+        intake_settings,
+        MISSING,
+        "8 items ordered with one-day shipping, only 6 arrived.",
+        order_id=ORDER,
+    )
 
     sign_in(page, intake_server, "desk", agent)
     open_case_from_the_queue(page, intake_server, complaint_id)
@@ -102,7 +118,9 @@ def test_the_agent_transfers_with_a_brief_the_partner_records_an_outcome_and_the
     action.get_by_role("button", name="Request this action").click()
     expect(action.locator(".form-message")).to_have_text("Done.")
     resolve = page.locator("#resolve")
-    resolve.get_by_label("Recap for the customer").fill("We cancelled the 2 undelivered items and refunded their shipping.")
+    resolve.get_by_label("Recap for the customer").fill(
+        "We cancelled the 2 undelivered items and refunded their shipping."
+    )
     resolve.get_by_label("Next steps").fill("The refund lands within 3 working days.")
     resolve.get_by_role("button", name="Resolve the case").click()
     expect(page.locator("#routing-state")).to_contain_text("Resolved")
@@ -111,18 +129,26 @@ def test_the_agent_transfers_with_a_brief_the_partner_records_an_outcome_and_the
 
     actions = routing_events(complaint_id, "complaints.routing.ResolutionActionRequested.v1", 2)
     assert [(a.data["action"], a.data["order_id"], a.data["items"], a.data["amount"]) for a in actions] == [
-        ("cancel_items", ORDER, [{"sku": "SKU-88213-BLU", "quantity": 1},
-                                                 {"sku": "SKU-10442-RED", "quantity": 1}],
-         {"value": "23.50", "currency": "GBP"}),
-        ("refund_shipping", ORDER, [{"sku": "SKU-88213-BLU", "quantity": 1},
-                                                    {"sku": "SKU-10442-RED", "quantity": 1}],
-         {"value": "7.98", "currency": "GBP"})]
+        (
+            "cancel_items",
+            ORDER,
+            [{"sku": "SKU-88213-BLU", "quantity": 1}, {"sku": "SKU-10442-RED", "quantity": 1}],
+            {"value": "23.50", "currency": "GBP"},
+        ),
+        (
+            "refund_shipping",
+            ORDER,
+            [{"sku": "SKU-88213-BLU", "quantity": 1}, {"sku": "SKU-10442-RED", "quantity": 1}],
+            {"value": "7.98", "currency": "GBP"},
+        ),
+    ]
     resolved = routing_events(complaint_id, "complaints.routing.ComplaintResolved.v1", 1)[0]
     assert resolved.data["next_steps"] == ["The refund lands within 3 working days."]
 
 
 def test_an_expired_session_sends_the_agent_to_sign_in_and_the_note_comes_back(
-        page: Page, intake_server, intake_settings, routing_server, routing_settings, routing_clock, agent):
+    page: Page, intake_server, intake_settings, routing_server, routing_settings, routing_clock, agent
+):
     complaint_id = a_filed_complaint(intake_server, intake_settings, MISSING, "Two items missing.")
     short = auth.sign({"sub": agent, "role": "agent"}, intake_settings.signing_key, timedelta(minutes=5))
     page.clock.install()  # the page's own timers wait for the test: the click meets the 401, not a refresh
@@ -152,7 +178,8 @@ def test_an_expired_session_sends_the_agent_to_sign_in_and_the_note_comes_back(
 
 
 def test_a_stale_case_shows_the_conflict_and_the_fresh_state_instead_of_resolving_again(
-        page: Page, intake_server, intake_settings, routing_server, routing_settings, agent):
+    page: Page, intake_server, intake_settings, routing_server, routing_settings, agent
+):
     complaint_id = a_filed_complaint(intake_server, intake_settings, MISSING, "One item missing.")
     sign_in(page, intake_server, "desk", agent)
     open_case_from_the_queue(page, intake_server, complaint_id)
@@ -161,9 +188,11 @@ def test_a_stale_case_shows_the_conflict_and_the_fresh_state_instead_of_resolvin
     recap.fill("We refunded the missing item.")
 
     # A supervisor resolves it first, from another desk.
-    answer = httpx.post(f"{routing_server}/api/cases/{complaint_id}/resolve",
-                        headers=bearer(routing_settings, "sup-ola", "supervisor"),
-                        json={"recap": "Reshipped the missing item.", "next_steps": []})
+    answer = httpx.post(
+        f"{routing_server}/api/cases/{complaint_id}/resolve",
+        headers=bearer(routing_settings, "sup-ola", "supervisor"),
+        json={"recap": "Reshipped the missing item.", "next_steps": []},
+    )
     assert answer.status_code == 200, answer.text
 
     page.locator("#resolve").get_by_role("button", name="Resolve the case").click()
@@ -176,16 +205,21 @@ def test_a_stale_case_shows_the_conflict_and_the_fresh_state_instead_of_resolvin
 
 
 def test_a_callback_no_agent_can_take_waits_on_every_desk_and_the_agent_s_own_cases_are_listed(
-        page: Page, intake_server, intake_settings, routing_server, routing_settings, agent):
+    page: Page, intake_server, intake_settings, routing_server, routing_settings, agent
+):
     mine = a_filed_complaint(intake_server, intake_settings, MISSING, "A part of my order is missing.")
     nobody_s = a_filed_complaint(intake_server, intake_settings, "damaged_item", "The vase arrived broken.")
-    answer = httpx.post(f"{intake_server}/api/complaints/{nobody_s}/callback", json={"phone": "+447700900456"},
-                        headers=bearer(intake_settings, "x", "customer", complaint_id=nobody_s))
+    answer = httpx.post(
+        f"{intake_server}/api/complaints/{nobody_s}/callback",
+        json={"phone": "+447700900456"},
+        headers=bearer(intake_settings, "x", "customer", complaint_id=nobody_s),
+    )
     assert answer.status_code == 202, answer.text
 
     sign_in(page, intake_server, "desk", agent)
     expect(queue_link(page, "#my-queue", mine)).to_have_text(
-        re.compile(rf"^.+ — {re.escape(CATEGORY_LABELS[MISSING])} — \d+ min old$"), timeout=30_000)
+        re.compile(rf"^.+ — {re.escape(CATEGORY_LABELS[MISSING])} — \d+ min old$"), timeout=30_000
+    )
     expect(page.locator("#my-queue")).to_contain_text("Written case")
     waiting = page.locator(f'#waiting li[data-complaint-id="{nobody_s}"]')
     expect(waiting).to_contain_text("Callback waiting", timeout=30_000)
@@ -194,13 +228,15 @@ def test_a_callback_no_agent_can_take_waits_on_every_desk_and_the_agent_s_own_ca
 
 
 def test_the_agent_marks_the_call_connected_and_the_customer_hears_they_are_on_the_call(
-        page: Page, intake_server, intake_settings, routing_server, routing_settings, agent):
+    page: Page, intake_server, intake_settings, routing_server, routing_settings, agent
+):
     complaint_id = a_filed_complaint(intake_server, intake_settings, MISSING, "Two of my items never came.")
     sign_in(page, intake_server, "desk", agent)
     open_case_from_the_queue(page, intake_server, complaint_id)
     customer = bearer(intake_settings, "x", "customer", complaint_id=complaint_id)
-    answer = httpx.post(f"{intake_server}/api/complaints/{complaint_id}/callback", json={"phone": "+447700900123"},
-                        headers=customer)
+    answer = httpx.post(
+        f"{intake_server}/api/complaints/{complaint_id}/callback", json={"phone": "+447700900123"}, headers=customer
+    )
     assert answer.status_code == 202, answer.text
 
     # The callback goes to the agent who holds the case: only they are offered the button.
@@ -227,11 +263,16 @@ STORY_2_PACKAGES = ["1Z999AA10123456784", "1Z999AA10123456795"]
 
 
 def test_the_carrier_panel_shows_each_package_and_asks_the_carriers_again(
-        page: Page, intake_server, intake_settings, routing_server, carrier_server, agent):
+    page: Page, intake_server, intake_settings, routing_server, carrier_server, agent
+):
     untracked = a_filed_complaint(intake_server, intake_settings, MISSING, "Something is missing.")
-    complaint_id = a_filed_complaint(intake_server, intake_settings, MISSING,
-                                     "8 items ordered with one-day shipping, only 6 arrived.",
-                                     tracking_numbers=STORY_2_PACKAGES)
+    complaint_id = a_filed_complaint(
+        intake_server,
+        intake_settings,
+        MISSING,
+        "8 items ordered with one-day shipping, only 6 arrived.",
+        tracking_numbers=STORY_2_PACKAGES,
+    )
     sign_in(page, intake_server, "desk", agent)
     open_case_from_the_queue(page, intake_server, untracked)
     panel = page.locator("#carrier-panel")
@@ -239,11 +280,13 @@ def test_the_carrier_panel_shows_each_package_and_asks_the_carriers_again(
 
     page.goto(f"{intake_server}/desk/cases/{complaint_id}")
     expect(panel.locator("#carrier-summary")).to_contain_text(
-        re.compile(r"^1 of 2 packages delivered, 1 delayed: weather, new estimate "), timeout=30_000)
+        re.compile(r"^1 of 2 packages delivered, 1 delayed: weather, new estimate "), timeout=30_000
+    )
     expect(panel.locator("tbody tr")).to_have_count(2)
     delayed = panel.locator('tr[data-tracking-number="1Z999AA10123456795"]')
-    expect(delayed.locator("td")).to_have_text(["UPS", "1Z999AA10123456795", "delayed", "1 item",
-                                                re.compile(r"\d{4}"), "yes"])
+    expect(delayed.locator("td")).to_have_text(
+        ["UPS", "1Z999AA10123456795", "delayed", "1 item", re.compile(r"\d{4}"), "yes"]
+    )
     delivered = panel.locator('tr[data-tracking-number="1Z999AA10123456784"]')
     expect(delivered.locator("td")).to_have_text(["UPS", "1Z999AA10123456784", "delivered", "1 item", "—", "no"])
     timeline = page.locator("#timeline")
@@ -258,17 +301,21 @@ def test_the_carrier_panel_shows_each_package_and_asks_the_carriers_again(
 
 # --- issue 20: the desk and the partner view, as people work a shift -------------------------------
 
+
 def held_by(routing_url: str, settings, agent_id: str, complaint_id: str, timeout_s: float = 30) -> None:
     """Wait until routing gives ``complaint_id`` to ``agent_id`` (their queue lists it)."""
     deadline = time.monotonic() + timeout_s
-    while complaint_id not in httpx.get(f"{routing_url}/api/agents/{agent_id}/queue",
-                                        headers=bearer(settings, agent_id, "agent")).text:
+    while (
+        complaint_id
+        not in httpx.get(f"{routing_url}/api/agents/{agent_id}/queue", headers=bearer(settings, agent_id, "agent")).text
+    ):
         assert time.monotonic() < deadline, f"{complaint_id} never reached {agent_id}"
         time.sleep(0.2)
 
 
 def test_the_queue_updates_in_place_keeping_the_focus_and_reads_out_only_the_new_case(
-        page: Page, intake_server, intake_settings, routing_server, routing_settings, agent):
+    page: Page, intake_server, intake_settings, routing_server, routing_settings, agent
+):
     first = a_filed_complaint(intake_server, intake_settings, MISSING, "A part of my order is missing.")
     sign_in(page, intake_server, "desk", agent)
     link = queue_link(page, "#my-queue", first)
@@ -278,15 +325,17 @@ def test_the_queue_updates_in_place_keeping_the_focus_and_reads_out_only_the_new
     second = a_filed_complaint(intake_server, intake_settings, MISSING, "Two of eight items never came.")
 
     expect(queue_link(page, "#my-queue", second)).to_be_visible(timeout=30_000)
-    expect(page.locator("#announce")).to_have_text(re.compile(
-        rf"^New for you: Sam Okafor — {re.escape(CATEGORY_LABELS[MISSING])} — \d+ min old\.$"))
+    expect(page.locator("#announce")).to_have_text(
+        re.compile(rf"^New for you: Sam Okafor — {re.escape(CATEGORY_LABELS[MISSING])} — \d+ min old\.$")
+    )
     expect(link).to_be_focused()  # the refresh rebuilt nothing under the keyboard
     expect(page.locator("#my-queue")).not_to_have_attribute("aria-live", re.compile(".*"))
     a_person_can_use(page, "desk-queue")
 
 
 def test_the_case_page_refreshes_in_place_keeping_the_focus_and_reads_out_only_the_news(
-        page: Page, intake_server, intake_settings, routing_server, routing_settings, agent):
+    page: Page, intake_server, intake_settings, routing_server, routing_settings, agent
+):
     complaint_id = a_filed_complaint(intake_server, intake_settings, MISSING, "Two items missing.", order_id=ORDER)
     held_by(routing_server, routing_settings, agent, complaint_id)
     sign_in(page, intake_server, "desk", agent)
@@ -295,8 +344,11 @@ def test_the_case_page_refreshes_in_place_keeping_the_focus_and_reads_out_only_t
     expect(own).to_be_visible(timeout=20_000)
     own.focus()
 
-    answer = httpx.post(f"{routing_server}/api/cases/{complaint_id}/notes", json={"text": "Depot rang back."},
-                        headers=bearer(routing_settings, agent, "agent"))
+    answer = httpx.post(
+        f"{routing_server}/api/cases/{complaint_id}/notes",
+        json={"text": "Depot rang back."},
+        headers=bearer(routing_settings, agent, "agent"),
+    )
     assert answer.status_code in (200, 201, 202), answer.text
 
     expect(page.locator("#announce")).to_contain_text("New on the timeline: Note by", timeout=20_000)
@@ -306,19 +358,23 @@ def test_the_case_page_refreshes_in_place_keeping_the_focus_and_reads_out_only_t
 
 
 def test_the_partner_inbox_puts_open_cases_first_by_sla_due_time_and_finished_ones_last_without_forms(
-        page: Page, intake_server, intake_settings, routing_server, routing_settings, agent):
+    page: Page, intake_server, intake_settings, routing_server, routing_settings, agent
+):
     team = a_partner_team(routing_server, routing_settings, [MISSING])
     staff = bearer(routing_settings, agent, "agent")
     brief = {"customer_asks": "The missing items.", "tried": "Asked the carrier.", "promised": "An answer today."}
     cases = [a_filed_complaint(intake_server, intake_settings, MISSING, f"Case {n}: items missing.") for n in range(3)]
     for complaint_id in cases:  # one after the other: each one's SLA falls due a little later
         held_by(routing_server, routing_settings, agent, complaint_id)
-        answer = httpx.post(f"{routing_server}/api/cases/{complaint_id}/transfer", headers=staff,
-                            json={"team_id": team, "brief": brief})
+        answer = httpx.post(
+            f"{routing_server}/api/cases/{complaint_id}/transfer", headers=staff, json={"team_id": team, "brief": brief}
+        )
         assert answer.status_code == 200, answer.text
-    done = httpx.post(f"{routing_server}/api/cases/{cases[0]}/resolve",  # (no agent holds it now)
-                      headers=bearer(routing_settings, "sup-e2e", "supervisor"),
-                      json={"recap": "Refunded.", "next_steps": []})
+    done = httpx.post(
+        f"{routing_server}/api/cases/{cases[0]}/resolve",  # (no agent holds it now)
+        headers=bearer(routing_settings, "sup-e2e", "supervisor"),
+        json={"recap": "Refunded.", "next_steps": []},
+    )
     assert done.status_code == 200, done.text
 
     sign_in(page, intake_server, "partner", "pat-depot", team=team)

@@ -23,14 +23,25 @@ from tests.integration.support import code_as_notify_reads_it, kafka_config
 
 pytestmark = pytest.mark.integration
 
-CALLING = re.compile(r"an agent will call you shortly|We are calling you now|You are number \d+ in the queue|"
-                     r"You are in the queue")
+CALLING = re.compile(
+    r"an agent will call you shortly|We are calling you now|You are number \d+ in the queue|"
+    r"You are in the queue"
+)
 
 
 def intake_event(complaint_id: str, ce_type: str, timeout_s: float = 30) -> tuple[Envelope, dict]:
     """The first CloudEvent of ``ce_type`` about ``complaint_id`` on the intake topic, and its headers."""
-    consumer = Consumer(kafka_config(KAFKA, **{"group.id": f"e2e-{uuid.uuid4().hex}", "auto.offset.reset": "earliest",
-                                               "enable.auto.commit": False, "topic.metadata.refresh.interval.ms": 1000}))
+    consumer = Consumer(
+        kafka_config(
+            KAFKA,
+            **{
+                "group.id": f"e2e-{uuid.uuid4().hex}",
+                "auto.offset.reset": "earliest",
+                "enable.auto.commit": False,
+                "topic.metadata.refresh.interval.ms": 1000,
+            },
+        )
+    )
     consumer.subscribe([TOPICS["intake"]])
     deadline = time.monotonic() + timeout_s
     try:
@@ -88,7 +99,8 @@ def test_call_me_now_without_a_phone_says_so_and_files_nothing(page: Page, intak
 
 
 def test_an_order_number_the_order_system_does_not_know_is_shown_next_to_the_field_and_nothing_is_filed(
-        page: Page, intake_server):
+    page: Page, intake_server
+):
     page.goto(f"{intake_server}/?order_id=114-0000000-0000000")
     expect(page.get_by_label("Order number")).to_have_value("114-0000000-0000000")
     page.get_by_role("radio", name=CATEGORY_LABELS["part_of_order_missing"]).check()
@@ -100,7 +112,8 @@ def test_an_order_number_the_order_system_does_not_know_is_shown_next_to_the_fie
 
     assert answer.value.status == 422
     expect(page.locator("#order_id-error")).to_have_text(
-        "Error: We do not know this order number. Check it against your order confirmation.")
+        "Error: We do not know this order number. Check it against your order confirmation."
+    )
     expect(page.locator("#error-summary")).to_be_focused()
     expect(page.locator("#error-summary")).to_contain_text("We were told: order_id: unknown order")
     assert page.url.startswith(f"{intake_server}/?order_id=")
@@ -123,8 +136,11 @@ def stored_events(settings: IntakeSettings, stream_id: str) -> list[dict]:
 def code_sent(settings: IntakeSettings, verification_id: str) -> str:
     """What the person would read in their email or text: the newest code of the verification
     (notify delivers it from this event; the test reads intake's log instead of a mailbox)."""
-    requested = [e for e in stored_events(settings, verification_stream(verification_id))
-                 if e["type"] == VerificationCodeRequested.ce_type()]
+    requested = [
+        e
+        for e in stored_events(settings, verification_stream(verification_id))
+        if e["type"] == VerificationCodeRequested.ce_type()
+    ]
     assert requested, f"no code was sent for {verification_id}"
     return code_as_notify_reads_it(verification_id, requested[-1]["data"]["code_sealed"])
 
@@ -139,7 +155,8 @@ def ask_for_a_code(page: Page, settings: IntakeSettings) -> tuple[str, str]:
 
 
 def test_a_locked_out_seller_verifies_by_a_code_to_her_email_and_files_without_logging_in(
-        page: Page, intake_server, intake_settings: IntakeSettings):
+    page: Page, intake_server, intake_settings: IntakeSettings
+):
     page.goto(intake_server)
     page.get_by_role("link", name="Locked out of your account? Verify with a one-time code instead").click()
     page.wait_for_url("**/locked-out")
@@ -155,8 +172,10 @@ def test_a_locked_out_seller_verifies_by_a_code_to_her_email_and_files_without_l
     expect(page.get_by_role("link", name="Locked out of your account?")).to_be_hidden()
     assert page.evaluate("localStorage.length") == 0 and "token" not in page.url
     page.get_by_role("radio", name=CATEGORY_LABELS["account_locked"]).check()
-    page.get_by_label("What happened?").fill("My seller account was locked for suspected card fraud, but the "
-                                             "card is mine. Buyers' orders are waiting to be sent.")
+    page.get_by_label("What happened?").fill(
+        "My seller account was locked for suspected card fraud, but the "
+        "card is mine. Buyers' orders are waiting to be sent."
+    )
     page.get_by_role("button", name="Send my complaint").click()
 
     page.wait_for_url(re.compile(r"/complaints/[^/?]+\?token="))
@@ -171,7 +190,8 @@ def test_a_locked_out_seller_verifies_by_a_code_to_her_email_and_files_without_l
 
 
 def test_a_wrong_code_is_shown_next_to_the_code_field_and_files_nothing(
-        page: Page, intake_server, intake_settings: IntakeSettings):
+    page: Page, intake_server, intake_settings: IntakeSettings
+):
     posts: list[str] = []
     page.on("request", lambda r: posts.append(r.url) if r.method == "POST" else None)
     response = page.goto(f"{intake_server}/locked-out")
@@ -199,7 +219,8 @@ def test_a_wrong_code_is_shown_next_to_the_code_field_and_files_nothing(
 
 
 def test_after_too_many_wrong_codes_the_page_says_when_to_try_again(
-        page: Page, intake_server, intake_settings: IntakeSettings):
+    page: Page, intake_server, intake_settings: IntakeSettings
+):
     page.goto(f"{intake_server}/locked-out")
     page.get_by_label("An order of mine").check()
     page.get_by_label("Order number").fill(BUYERS_ORDER)
@@ -215,7 +236,9 @@ def test_after_too_many_wrong_codes_the_page_says_when_to_try_again(
             break
 
     assert answered.value.status == 429
-    expect(page.locator("#code-error")).to_have_text(re.compile(r"Too many wrong codes\. Please try again in about an hour"))
+    expect(page.locator("#code-error")).to_have_text(
+        re.compile(r"Too many wrong codes\. Please try again in about an hour")
+    )
     assert page.evaluate("sessionStorage.length") == 0
 
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import socket
-from concurrent.futures import ThreadPoolExecutor
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -24,15 +24,23 @@ from tests.e2e.desk_story import paste_token
 from tools.demo_week import append_to_intake, publish, week_of_traffic
 from tools.vendor_charts import vendored
 
+
 @pytest.fixture(scope="module")
 def dashboard_intake(order_system_url):  # noqa: F811
     """An intake app of its own (group and database), reading the topics from their end."""
     vendored()  # Chart.js into the static assets (npm ci once)
     name = f"intake-metrics-{uuid.uuid4().hex[:8]}"
-    settings = IntakeSettings(kafka_bootstrap_servers=KAFKA, mongodb_url=MONGO, service_name=name,
-                              mongodb_database=f"e2e_{name.replace('-', '_')}", outbox_poll_interval_s=0.2,
-                              lease_ttl_s=3.0, retry_backoff_max_s=0.5, order_system_url=order_system_url,
-                              metrics_days=9)
+    settings = IntakeSettings(
+        kafka_bootstrap_servers=KAFKA,
+        mongodb_url=MONGO,
+        service_name=name,
+        mongodb_database=f"e2e_{name.replace('-', '_')}",
+        outbox_poll_interval_s=0.2,
+        lease_ttl_s=3.0,
+        retry_backoff_max_s=0.5,
+        order_system_url=order_system_url,
+        metrics_days=9,
+    )
     read_from_the_end(settings.consumer_group, *TOPICS.values())
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
@@ -60,8 +68,12 @@ def test_a_supervisor_sees_a_week_of_figures_charted_and_the_cases_that_breach(p
         assert datetime.now(UTC) < deadline, f"{applied(settings)} of {len(traffic)} events applied"
         page.wait_for_timeout(250)
 
-    paste_token(page, url, "desk", auth.sign({"sub": "sup-maya", "role": "supervisor"}, settings.signing_key,
-                                             timedelta(hours=1)))
+    paste_token(
+        page,
+        url,
+        "desk",
+        auth.sign({"sub": "sup-maya", "role": "supervisor"}, settings.signing_key, timedelta(hours=1)),
+    )
     page.wait_for_url(f"{url}/desk/")  # signed in: the desk's first page
     page.get_by_role("link", name="Customer experience").click()
     expect(page.locator("body[data-loaded=true]")).to_be_visible()
@@ -69,7 +81,10 @@ def test_a_supervisor_sees_a_week_of_figures_charted_and_the_cases_that_breach(p
     # eight days (the week and today) on the line charts, every team on the bars
     assert page.evaluate("Chart.getChart('chart-waits').data.labels.length") >= 8
     assert set(page.evaluate("Chart.getChart('chart-teams').data.labels")) == {
-        "team-logistics-uk-south", "team-seller-support", "team-account-security"}
+        "team-logistics-uk-south",
+        "team-seller-support",
+        "team-account-security",
+    }
     expect(page.locator("#breaches tbody tr").first).to_be_visible()
     assert page.locator("#table-teams tbody tr").count() == 3  # the numbers, not only the bars
     a_person_can_use(page, "desk-metrics")
@@ -77,8 +92,9 @@ def test_a_supervisor_sees_a_week_of_figures_charted_and_the_cases_that_breach(p
 
 def test_an_agent_is_told_the_figures_are_for_supervisors(page: Page, dashboard_intake):
     url, settings = dashboard_intake
-    paste_token(page, url, "desk", auth.sign({"sub": "agt-ana", "role": "agent"}, settings.signing_key,
-                                             timedelta(hours=1)))
+    paste_token(
+        page, url, "desk", auth.sign({"sub": "agt-ana", "role": "agent"}, settings.signing_key, timedelta(hours=1))
+    )
     page.wait_for_url(f"{url}/desk/")
     expect(page.get_by_role("link", name="Customer experience")).to_be_hidden()  # not offered to agents
     page.goto(f"{url}/desk/metrics")  # and if they come anyway, the page says whose it is

@@ -51,11 +51,16 @@ def test_on_a_phone_the_call_is_the_first_thing_a_person_can_do(phone: Page, int
     phone.goto(intake_server)
 
     categories = phone.get_by_role("group", name="What is your complaint about?")
-    for what in (categories.get_by_role("radio").last, phone.get_by_label("Phone number"),
-                 phone.get_by_role("button", name="Call me now")):
+    for what in (
+        categories.get_by_role("radio").last,
+        phone.get_by_label("Phone number"),
+        phone.get_by_role("button", name="Call me now"),
+    ):
         assert bottom(phone, what) <= PHONE["height"], f"{what} is below the first screen"
     # The rest is optional and comes after the button, in the order a keyboard meets it.
-    assert bottom(phone, phone.get_by_role("button", name="Call me now")) < bottom(phone, phone.get_by_label("What happened?"))
+    assert bottom(phone, phone.get_by_role("button", name="Call me now")) < bottom(
+        phone, phone.get_by_label("What happened?")
+    )
     expect(phone.get_by_role("button", name="Send my complaint")).to_be_visible()
     a_person_can_use(phone, "complaint-page")
 
@@ -80,9 +85,13 @@ def test_a_refused_send_moves_the_focus_to_a_summary_that_links_to_each_field(pa
     summary = page.locator("#error-summary")
     expect(summary).to_be_focused()
     expect(summary.get_by_role("heading")).to_have_text("There is a problem")
-    expect(summary.get_by_role("link")).to_have_text([
-        "Choose what your complaint is about.", "Tell us what happened.",
-        "Enter an email address or a phone number, so that we can answer you (one is enough)."])
+    expect(summary.get_by_role("link")).to_have_text(
+        [
+            "Choose what your complaint is about.",
+            "Tell us what happened.",
+            "Enter an email address or a phone number, so that we can answer you (one is enough).",
+        ]
+    )
     assert page.title().startswith("Error: ")
     expect(page.locator("#email-error")).to_have_text(re.compile(r"^Error: Enter an email address or a phone"))
     a_person_can_use(page, "complaint-page-errors")
@@ -98,15 +107,35 @@ def publish(topic: str, *events: Event) -> None:
     the complaint): the case page reads only what intake's view makes of them."""
     now = datetime.now(UTC)
     source = {"routing": "/services/routing", "carrier": "/services/carrier"}[topic]
-    produce_raw(KAFKA, TOPICS[topic], [to_kafka(Envelope(
-        id=str(uuid.uuid4()), type=e.ce_type(), source=source, subject=e.subject(), time=now,
-        correlationid=str(uuid.uuid4()), data=e.model_dump(mode="json"))) for e in events])
+    produce_raw(
+        KAFKA,
+        TOPICS[topic],
+        [
+            to_kafka(
+                Envelope(
+                    id=str(uuid.uuid4()),
+                    type=e.ce_type(),
+                    source=source,
+                    subject=e.subject(),
+                    time=now,
+                    correlationid=str(uuid.uuid4()),
+                    data=e.model_dump(mode="json"),
+                )
+            )
+            for e in events
+        ],
+    )
 
 
 def anonymous_filing(intake_server: str, category: str = "delivery_driver_conduct", **complainant) -> dict:
-    answer = httpx.post(f"{intake_server}/api/complaints", json={
-        "category": category, "description": "The driver nearly hit me.",
-        "complainant": complainant or {"email": f"sam.{uuid.uuid4().hex[:8]}@example.com"}})
+    answer = httpx.post(
+        f"{intake_server}/api/complaints",
+        json={
+            "category": category,
+            "description": "The driver nearly hit me.",
+            "complainant": complainant or {"email": f"sam.{uuid.uuid4().hex[:8]}@example.com"},
+        },
+    )
     assert answer.status_code == 201, answer.text
     return answer.json()
 
@@ -116,7 +145,8 @@ def next_step(page: Page) -> tuple:
 
 
 def test_a_written_case_says_who_answers_and_by_when_and_a_call_can_be_asked_for_from_it(
-        phone: Page, intake_server, intake_settings):
+    phone: Page, intake_server, intake_settings
+):
     filed = anonymous_filing(intake_server)
     phone.goto(f"{intake_server}{filed['status_url']}")
     title, by = next_step(phone)
@@ -129,22 +159,31 @@ def test_a_written_case_says_who_answers_and_by_when_and_a_call_can_be_asked_for
     phone.get_by_role("button", name="Call me now").click()
 
     # Whether routing (when it runs) has queued it yet or not, the page says one thing, from the case.
-    waiting = re.compile(r"^(We have your request: an agent will call you shortly|"
-                         r"You are number \d+ in the queue for a call)\.$")
+    waiting = re.compile(
+        r"^(We have your request: an agent will call you shortly|"
+        r"You are number \d+ in the queue for a call)\.$"
+    )
     expect(title).to_have_text(waiting, timeout=20_000)
     expect(phone.locator("#callback-state")).to_have_text(waiting)
     expect(phone.get_by_role("button", name="Cancel the call")).to_be_visible()
-    asked = [e for e in stored_events(intake_settings, complaint_stream(filed["complaint_id"]))
-             if e["type"].endswith("CallbackRequested.v1")]
+    asked = [
+        e
+        for e in stored_events(intake_settings, complaint_stream(filed["complaint_id"]))
+        if e["type"].endswith("CallbackRequested.v1")
+    ]
     assert [e["data"]["phone"] for e in asked] == ["+447700900777"]
 
 
 def test_a_queued_then_dispatched_call_says_the_place_the_wait_and_then_that_we_are_calling(
-        phone: Page, intake_server, routing_server, routing_settings):
+    phone: Page, intake_server, routing_server, routing_settings
+):
     # A call about a delivery to the wrong address, which no agent on duty handles: routing queues it.
     filed = anonymous_filing(intake_server, "wrong_address", phone="+447700900888")
-    call = httpx.post(f"{intake_server}/api/complaints/{filed['complaint_id']}/callback",
-                      json={"phone": "+447700900888"}, headers={"Authorization": f"Bearer {filed['access_token']}"})
+    call = httpx.post(
+        f"{intake_server}/api/complaints/{filed['complaint_id']}/callback",
+        json={"phone": "+447700900888"},
+        headers={"Authorization": f"Bearer {filed['access_token']}"},
+    )
     assert call.status_code == 202, call.text
     phone.goto(f"{intake_server}{filed['status_url']}")
     title, by = next_step(phone)
@@ -165,22 +204,47 @@ def test_a_queued_then_dispatched_call_says_the_place_the_wait_and_then_that_we_
 
 
 def test_a_transferred_case_says_the_team_has_it_and_when_the_customer_hears_and_the_carrier_in_plain_words(
-        phone: Page, intake_server, intake_settings):
+    phone: Page, intake_server, intake_settings
+):
     # Filed by a logged-in customer: the order is proven theirs, so the carrier's words may be shown.
-    complaint_id = a_filed_complaint(intake_server, intake_settings, "part_of_order_missing",
-                                     "Only 6 of my 8 items came.", order_id="114-5523190-0099999")
+    complaint_id = a_filed_complaint(
+        intake_server,
+        intake_settings,
+        "part_of_order_missing",
+        "Only 6 of my 8 items came.",
+        order_id="114-5523190-0099999",
+    )
     # The case page's link, with the token intake's filing answers with (minted as intake does).
     token = auth.sign({"complaint_id": complaint_id}, intake_settings.signing_key, timedelta(hours=1))
     promised_by = datetime.now(UTC).replace(microsecond=0) + timedelta(days=1)
-    publish("routing", TransferredToPartner(
-        complaint_id=complaint_id, team_id="team-logistics-uk-south", by_agent_id="agt-ana",
-        brief=HandoffBrief(customer_asks="The 2 missing items or his money back.", tried="Asked the carrier.",
-                           promised="An answer from the depot tomorrow.", promised_by=promised_by),
-        transferred_at=datetime.now(UTC), sla_due_at=datetime.now(UTC) + timedelta(hours=4)))
-    publish("carrier", OrderShipmentSummarized(
-        complaint_id=complaint_id, order_id="114-5523190-0099999", packages=[], items_total=8, items_delivered=6,
-        summary="6 of 8 items delivered, 2 delayed: weather, new estimate tomorrow 18:00",
-        summarized_at=datetime.now(UTC)))
+    publish(
+        "routing",
+        TransferredToPartner(
+            complaint_id=complaint_id,
+            team_id="team-logistics-uk-south",
+            by_agent_id="agt-ana",
+            brief=HandoffBrief(
+                customer_asks="The 2 missing items or his money back.",
+                tried="Asked the carrier.",
+                promised="An answer from the depot tomorrow.",
+                promised_by=promised_by,
+            ),
+            transferred_at=datetime.now(UTC),
+            sla_due_at=datetime.now(UTC) + timedelta(hours=4),
+        ),
+    )
+    publish(
+        "carrier",
+        OrderShipmentSummarized(
+            complaint_id=complaint_id,
+            order_id="114-5523190-0099999",
+            packages=[],
+            items_total=8,
+            items_delivered=6,
+            summary="6 of 8 items delivered, 2 delayed: weather, new estimate tomorrow 18:00",
+            summarized_at=datetime.now(UTC),
+        ),
+    )
     phone.goto(f"{intake_server}/complaints/{complaint_id}?token={token}")
 
     title, by = next_step(phone)
@@ -188,14 +252,16 @@ def test_a_transferred_case_says_the_team_has_it_and_when_the_customer_hears_and
     local = promised_by.astimezone()  # the browser's zone is the machine's
     expect(by).to_contain_text(f"{local:%H:%M}")
     expect(phone.locator("#shipment-summary")).to_have_text(
-        "6 of 8 items delivered, 2 delayed: weather, new estimate tomorrow 18:00.", timeout=20_000)
+        "6 of 8 items delivered, 2 delayed: weather, new estimate tomorrow 18:00.", timeout=20_000
+    )
     expect(phone.locator("#case")).not_to_contain_text("team-logistics-uk-south")  # staff's words stay staff's
     expect(phone.locator("#case")).not_to_contain_text("Asked the carrier.")
     a_person_can_use(phone, "case-page-transferred")
 
 
 def test_a_seller_who_cannot_get_the_code_files_without_it_for_a_manual_check(
-        phone: Page, intake_server, intake_settings):
+    phone: Page, intake_server, intake_settings
+):
     phone.goto(f"{intake_server}/locked-out")
     phone.get_by_text("Can't get the code?").click()
     expect(phone.get_by_text("checks by hand that it is you")).to_be_visible()
@@ -213,11 +279,15 @@ def test_a_seller_who_cannot_get_the_code_files_without_it_for_a_manual_check(
 
     phone.wait_for_url(re.compile(r"/complaints/[^/?]+\?token="))
     complaint_id = phone.url.split("/complaints/")[1].split("?")[0]
-    [filed] = [e for e in stored_events(intake_settings, complaint_stream(complaint_id))
-               if e["type"] == ComplaintFiled.ce_type()]
+    [filed] = [
+        e
+        for e in stored_events(intake_settings, complaint_stream(complaint_id))
+        if e["type"] == ComplaintFiled.ce_type()
+    ]
     # Unverified and about a locked account: routing's rules give it to a human for a manual
     # check (security_unverified), not to anyone who acts on the account at once.
     assert filed["data"]["assurance"] == "unverified" and filed["data"]["category"] == "account_locked"
-    assert filed["data"]["description"].startswith("I could not get the one-time code, so I am complaining "
-                                                   "without it. My seller account id: sel-48213.")
+    assert filed["data"]["description"].startswith(
+        "I could not get the one-time code, so I am complaining without it. My seller account id: sel-48213."
+    )
     assert filed["data"]["complainant"].get("seller_id") is None  # nothing proves it

@@ -10,9 +10,9 @@ from __future__ import annotations
 import json
 import os
 import random
-import socket
 import shutil
 import signal
+import socket
 import subprocess
 import time
 import uuid
@@ -61,7 +61,10 @@ class FaultStack:
     def kraft_leader(self) -> int:
         """The node id of the active KRaft controller, from the quorum state each node keeps on disk
         (the newest epoch's). Not describe_cluster: in KRaft a broker names any live broker there."""
-        states = [json.loads(f.read_text()) for f in (CACHE / self.name / "kafka").glob("data*/__cluster_metadata-0/quorum-state")]
+        states = [
+            json.loads(f.read_text())
+            for f in (CACHE / self.name / "kafka").glob("data*/__cluster_metadata-0/quorum-state")
+        ]
         return max(states, key=lambda state: state["leaderEpoch"])["leaderId"]
 
     @property
@@ -69,9 +72,17 @@ class FaultStack:
         return f"mongodb://127.0.0.1:{self.mongo_port}/"
 
     def _args(self) -> list[str]:
-        return ["--name", self.name, "--kafka-port", str(self.kafka_port),
-                "--controller-port", str(self.controller_port), "--mongo-port", str(self.mongo_port),
-                *(["--brokers", str(self.brokers)] if self.brokers > 1 else [])]
+        return [
+            "--name",
+            self.name,
+            "--kafka-port",
+            str(self.kafka_port),
+            "--controller-port",
+            str(self.controller_port),
+            "--mongo-port",
+            str(self.mongo_port),
+            *(["--brokers", str(self.brokers)] if self.brokers > 1 else []),
+        ]
 
     def _env(self) -> dict:
         # Without MONGODB_URL the stack starts its own FerretDB (with it, it would use that server).
@@ -83,8 +94,14 @@ class FaultStack:
         # The same Kafka users and passwords as the shared stack (when it has users): the services
         # and the test's own clients connect with what the environment says.
         options = own_stack_options(env) if command == "start" else []
-        done = subprocess.run([str(STACK), command, *self._args(), *extra, *options], env=env, cwd=ROOT,
-                              capture_output=True, text=True, timeout=300)
+        done = subprocess.run(
+            [str(STACK), command, *self._args(), *extra, *options],
+            env=env,
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
         assert command != "start" or done.returncode == 0, f"stack.sh start failed:\n{done.stdout}\n{done.stderr}"
 
     def pid(self, what: str) -> int:
@@ -132,9 +149,16 @@ class FaultStack:
 
     def settings(self, **overrides) -> KernelSettings:
         unique = uuid.uuid4().hex[:10]
-        return KernelSettings(service_name=f"fault-{unique}", kafka_bootstrap_servers=self.bootstrap,
-                              mongodb_url=self.mongodb_url, mongodb_database=f"fault_{unique}",
-                              outbox_poll_interval_s=0.2, lease_ttl_s=3.0, retry_backoff_max_s=0.5, **overrides)
+        return KernelSettings(
+            service_name=f"fault-{unique}",
+            kafka_bootstrap_servers=self.bootstrap,
+            mongodb_url=self.mongodb_url,
+            mongodb_database=f"fault_{unique}",
+            outbox_poll_interval_s=0.2,
+            lease_ttl_s=3.0,
+            retry_backoff_max_s=0.5,
+            **overrides,
+        )
 
 
 def _alive(pid: int) -> bool:
@@ -168,8 +192,10 @@ def _free(port: int) -> bool:
 
 @pytest.fixture(scope="session")
 def fault_stack():
-    with running(FaultStack(f"faults-{os.getpid()}", port_to_restart_on(), port_to_restart_on(),
-                            port_to_restart_on()), CACHE / "fault-suite-logs" / "stack") as stack:
+    with running(
+        FaultStack(f"faults-{os.getpid()}", port_to_restart_on(), port_to_restart_on(), port_to_restart_on()),
+        CACHE / "fault-suite-logs" / "stack",
+    ) as stack:
         yield stack
 
 

@@ -45,10 +45,20 @@ class Service:
 
     def start(self) -> None:
         out = self.log.open("ab")
-        self.proc = subprocess.Popen([sys.executable, "-m", f"services.{self.name}.app"], cwd=ROOT,
-                                     env={**os.environ, "PYTHONPATH": str(ROOT), **self.env,
-                                          "HTTP_HOST": "127.0.0.1", "HTTP_PORT": str(self.port)},
-                                     stdout=out, stderr=out, stdin=subprocess.DEVNULL)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", f"services.{self.name}.app"],
+            cwd=ROOT,
+            env={
+                **os.environ,
+                "PYTHONPATH": str(ROOT),
+                **self.env,
+                "HTTP_HOST": "127.0.0.1",
+                "HTTP_PORT": str(self.port),
+            },
+            stdout=out,
+            stderr=out,
+            stdin=subprocess.DEVNULL,
+        )
 
     def wait_ready(self, timeout_s: float = 90) -> None:
         deadline = time.monotonic() + timeout_s
@@ -96,15 +106,30 @@ class Platform:
 
 
 def start_platform(stack, telephony_url: str, orders_url: str, smtp_port: int, logs: Path) -> Platform:
-    common = {"KAFKA_BOOTSTRAP_SERVERS": stack.bootstrap, "MONGODB_URL": stack.mongodb_url,
-              "ORDER_SYSTEM_URL": orders_url, "OUTBOX_POLL_INTERVAL_S": "0.2", "LOG_LEVEL": "INFO"}
+    common = {
+        "KAFKA_BOOTSTRAP_SERVERS": stack.bootstrap,
+        "MONGODB_URL": stack.mongodb_url,
+        "ORDER_SYSTEM_URL": orders_url,
+        "OUTBOX_POLL_INTERVAL_S": "0.2",
+        "LOG_LEVEL": "INFO",
+    }
     # Each service as its own Kafka user (on a stack with users), as in a cluster.
-    intake = Service("intake", {**common, **service_credentials_env("intake"), "CALLBACKS_PER_CLIENT": "100000"},
-                     logs / "intake.log")
+    intake = Service(
+        "intake", {**common, **service_credentials_env("intake"), "CALLBACKS_PER_CLIENT": "100000"}, logs / "intake.log"
+    )
     routing = Service("routing", {**common, **service_credentials_env("routing")}, logs / "routing.log")
-    notify = Service("notify", {**common, **service_credentials_env("notify"), "TELEPHONY_URL": telephony_url,
-                                "SMTP_HOST": "127.0.0.1", "SMTP_PORT": str(smtp_port), "TICK_INTERVAL_S": "1"},
-                     logs / "notify.log")
+    notify = Service(
+        "notify",
+        {
+            **common,
+            **service_credentials_env("notify"),
+            "TELEPHONY_URL": telephony_url,
+            "SMTP_HOST": "127.0.0.1",
+            "SMTP_PORT": str(smtp_port),
+            "TICK_INTERVAL_S": "1",
+        },
+        logs / "notify.log",
+    )
     platform = Platform(intake, routing, notify, telephony_url)
     for service in platform.services:
         service.start()
@@ -113,12 +138,26 @@ def start_platform(stack, telephony_url: str, orders_url: str, smtp_port: int, l
     for n in range(8):  # room for every complaint of the suite: each holds its agent's capacity
         agent_id = f"agt-fault-{n}"
         boss = bearer("adm-faults", "admin")
-        answer = httpx.post(f"{routing.url}/api/agents", headers=boss, timeout=10, json={
-            "agent_id": agent_id, "name": f"Agent {n}", "skills": [CATEGORY], "languages": ["en-GB"],
-            "capacity": 50, "teams": []})
+        answer = httpx.post(
+            f"{routing.url}/api/agents",
+            headers=boss,
+            timeout=10,
+            json={
+                "agent_id": agent_id,
+                "name": f"Agent {n}",
+                "skills": [CATEGORY],
+                "languages": ["en-GB"],
+                "capacity": 50,
+                "teams": [],
+            },
+        )
         assert answer.status_code == 201, answer.text
-        answer = httpx.put(f"{routing.url}/api/agents/{agent_id}/availability", headers=boss, timeout=10,
-                           json={"availability": "available"})
+        answer = httpx.put(
+            f"{routing.url}/api/agents/{agent_id}/availability",
+            headers=boss,
+            timeout=10,
+            json={"availability": "available"},
+        )
         assert answer.status_code == 200, answer.text
     return platform
 
@@ -140,14 +179,23 @@ async def call_me(client: httpx.AsyncClient, intake_url: str, traffic: Traffic) 
     customer, phone = f"cust-{uuid.uuid4().hex[:8]}", f"+4477009{uuid.uuid4().int % 10**5:05d}"
     who = bearer(customer, "customer")
     try:
-        filed = await client.post(f"{intake_url}/api/complaints", headers=who, json={
-            "category": CATEGORY, "description": "The van reversed onto the pavement and nearly hit me.",
-            "complainant": {"display_name": "Sam Okafor", "email": f"{customer}@example.com", "phone": phone}})
+        filed = await client.post(
+            f"{intake_url}/api/complaints",
+            headers=who,
+            json={
+                "category": CATEGORY,
+                "description": "The van reversed onto the pavement and nearly hit me.",
+                "complainant": {"display_name": "Sam Okafor", "email": f"{customer}@example.com", "phone": phone},
+            },
+        )
         if filed.status_code != 201:
             return traffic.refused.append(("file", filed.status_code, dict(filed.headers), _json(filed)))
         complaint_id = filed.json()["complaint_id"]
-        called = await client.post(f"{intake_url}/api/complaints/{complaint_id}/callback", headers=who,
-                                   json={"phone": phone, "preferred_language": "en-GB"})
+        called = await client.post(
+            f"{intake_url}/api/complaints/{complaint_id}/callback",
+            headers=who,
+            json={"phone": phone, "preferred_language": "en-GB"},
+        )
         if called.status_code != 202:
             return traffic.refused.append(("callback", called.status_code, dict(called.headers), _json(called)))
         traffic.accepted.append(phone)
@@ -192,14 +240,18 @@ def _json(response: httpx.Response) -> dict:
 
 def first_dial_after(calls: list[dict], moment: datetime) -> float | None:
     """Seconds from ``moment`` to the first call the provider was asked for after it."""
-    later = [datetime.fromisoformat(c["date_created"]) for c in calls
-             if "date_created" in c and datetime.fromisoformat(c["date_created"]) >= moment]
+    later = [
+        datetime.fromisoformat(c["date_created"])
+        for c in calls
+        if "date_created" in c and datetime.fromisoformat(c["date_created"]) >= moment
+    ]
     return (min(later) - moment).total_seconds() if later else None
 
 
 def longest_pause(calls: list[dict], since: datetime) -> float:
-    times = sorted(datetime.fromisoformat(c["date_created"]) for c in calls
-                   if datetime.fromisoformat(c["date_created"]) >= since)
+    times = sorted(
+        datetime.fromisoformat(c["date_created"]) for c in calls if datetime.fromisoformat(c["date_created"]) >= since
+    )
     return max(((b - a).total_seconds() for a, b in zip(times, times[1:], strict=False)), default=0.0)
 
 
@@ -207,14 +259,17 @@ def now() -> datetime:
     return datetime.now(UTC)
 
 
-async def each_accepted_called_once(platform: Platform, traffic: Traffic, already: set[str],
-                                    timeout_s: float) -> list[dict]:
+async def each_accepted_called_once(
+    platform: Platform, traffic: Traffic, already: set[str], timeout_s: float
+) -> list[dict]:
     """What every scenario must end with: each accepted "call me" called exactly once (none of the
     refused ones twice), every refusal a 503 problem with Retry-After, every request answered,
     every service still running. The calls, for the figures."""
+
     def all_called() -> bool:
         called = {c["to"] for c in platform.calls()}
         return all(phone in called for phone in traffic.accepted)
+
     await wait_for(all_called, timeout=timeout_s, every=0.5)
     await asyncio.sleep(2)  # a second call, if any, would come right after the first (ticker: 1 s)
 
@@ -223,8 +278,11 @@ async def each_accepted_called_once(platform: Platform, traffic: Traffic, alread
     assert traffic.accepted, "some requests were accepted"
     assert {p: per_phone[p] for p in traffic.accepted if per_phone[p] != 1} == {}, "each called exactly once"
     assert all(n == 1 for n in per_phone.values()), "a refused request is called at most once"
-    assert [r for r in traffic.refused if r[1] != 503 or "retry-after" not in r[2]
-            or not {"type", "title", "status", "detail"} <= set(r[3])] == [], traffic.refused
+    assert [
+        r
+        for r in traffic.refused
+        if r[1] != 503 or "retry-after" not in r[2] or not {"type", "title", "status", "detail"} <= set(r[3])
+    ] == [], traffic.refused
     assert traffic.unanswered == [], traffic.unanswered
     for service in platform.services:
         assert service.proc.poll() is None, f"{service.name} ended:\n{service.tail()}"

@@ -16,8 +16,15 @@ import pytest
 from confluent_kafka.admin import AdminClient
 
 from tests.faults.conftest import CACHE, FaultStack, port_to_restart_on, running
-from tests.faults.platform import (Traffic, each_accepted_called_once, first_dial_after, longest_pause, now,
-                                   start_platform, steady_stream)
+from tests.faults.platform import (
+    Traffic,
+    each_accepted_called_once,
+    first_dial_after,
+    longest_pause,
+    now,
+    start_platform,
+    steady_stream,
+)
 from tests.integration.simulators import mailbox  # noqa: F401 (a session fixture)
 from tests.integration.support import kafka_config, wait_for
 
@@ -32,8 +39,9 @@ PLATFORM_TOPICS = [f"complaints.{t}.v1" for t in ("intake", "routing", "notify")
 @pytest.fixture(scope="module")
 def cluster():
     started = time.monotonic()
-    stack = FaultStack(f"faults-cluster-{os.getpid()}", port_to_restart_on(3), port_to_restart_on(3),
-                       port_to_restart_on(), brokers=3)
+    stack = FaultStack(
+        f"faults-cluster-{os.getpid()}", port_to_restart_on(3), port_to_restart_on(3), port_to_restart_on(), brokers=3
+    )
     with running(stack, CACHE / "fault-suite-logs" / "cluster" / "stack") as stack:
         print(f"\nthree-broker stack started in {time.monotonic() - started:.1f} s")
         yield stack
@@ -58,12 +66,16 @@ def partitions_led(admin: AdminClient, topics: list[str]) -> Counter:
 def all_in_sync(admin: AdminClient, topics: list[str]) -> bool:
     """Every replica of every partition of ``topics`` is in sync (a returned broker caught up)."""
     metadata = admin.list_topics(timeout=5)
-    return all(sorted(p.isrs) == sorted(p.replicas) and p.leader >= 0
-               for t in topics for p in metadata.topics[t].partitions.values())
+    return all(
+        sorted(p.isrs) == sorted(p.replicas) and p.leader >= 0
+        for t in topics
+        for p in metadata.topics[t].partitions.values()
+    )
 
 
-async def killed_until_the_others_dial(cluster: FaultStack, broker_id: int, admin: AdminClient,
-                                       platform) -> tuple[datetime, datetime]:
+async def killed_until_the_others_dial(
+    cluster: FaultStack, broker_id: int, admin: AdminClient, platform
+) -> tuple[datetime, datetime]:
     """kill -9 of ``broker_id``; once the other two lead every partition and a call has been placed
     since, and a little longer, the broker starts again. Returns when it was killed and when it
     served again."""
@@ -108,14 +120,18 @@ async def test_a_broker_and_then_the_controller_killed_lose_no_call_me_and_call_
         await streaming
 
     calls = await each_accepted_called_once(platform, traffic, already, timeout_s=180)
-    print(f"\nthree brokers, {PER_SECOND:g} call-me a second: accepted {len(traffic.accepted)}, "
-          f"refused {len(traffic.refused)} (503), longest pause in dial-outs {longest_pause(calls, start):.1f} s")
+    print(
+        f"\nthree brokers, {PER_SECOND:g} call-me a second: accepted {len(traffic.accepted)}, "
+        f"refused {len(traffic.refused)} (503), longest pause in dial-outs {longest_pause(calls, start):.1f} s"
+    )
     for what, victim, led, killed, back in figures:
         first = first_dial_after(calls, killed)
-        print(f"  kill -9 of the {what} (node {victim}, leading {led} of {6 * len(PLATFORM_TOPICS)} partitions): "
-              f"first dial-out {first if first is None else round(first, 1)} s after the kill, longest pause "
-              f"{pause_across(calls, killed, back):.1f} s from the last dial-out before it until it served again "
-              f"({(back - killed).total_seconds():.1f} s after the kill)")
+        print(
+            f"  kill -9 of the {what} (node {victim}, leading {led} of {6 * len(PLATFORM_TOPICS)} partitions): "
+            f"first dial-out {first if first is None else round(first, 1)} s after the kill, longest pause "
+            f"{pause_across(calls, killed, back):.1f} s from the last dial-out before it until it served again "
+            f"({(back - killed).total_seconds():.1f} s after the kill)"
+        )
 
 
 def pause_across(calls: list[dict], killed: datetime, back: datetime) -> float:

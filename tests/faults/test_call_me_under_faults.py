@@ -12,9 +12,18 @@ from datetime import datetime
 
 import pytest
 
-from tests.faults.platform import (PROBE_TIMEOUT_S, Traffic, each_accepted_called_once, first_dial_after,
-                                   longest_pause, now, probe_readiness, start_platform, steady_stream)
 from tests.faults.conftest import CACHE
+from tests.faults.platform import (
+    PROBE_TIMEOUT_S,
+    Traffic,
+    each_accepted_called_once,
+    first_dial_after,
+    longest_pause,
+    now,
+    probe_readiness,
+    start_platform,
+    steady_stream,
+)
 from tests.integration.simulators import mailbox  # noqa: F401 (a session fixture)
 
 PER_SECOND = 0.5  # the chain's pace on a shared 2-core CI machine: the backlog of an outage drains in time
@@ -64,8 +73,11 @@ async def notify_killed(stack, platform) -> datetime:
     return now()
 
 
-@pytest.mark.parametrize("fault", [broker_stopped_and_restarted, broker_killed_and_restarted,
-                                   store_killed_for_20_s, notify_killed], ids=lambda f: f.__name__)
+@pytest.mark.parametrize(
+    "fault",
+    [broker_stopped_and_restarted, broker_killed_and_restarted, store_killed_for_20_s, notify_killed],
+    ids=lambda f: f.__name__,
+)
 async def test_every_accepted_call_me_is_called_exactly_once_through_the_fault(fault, fault_stack, platform):
     traffic, stop = Traffic(), asyncio.Event()
     already = {c["to"] for c in platform.calls()}
@@ -85,23 +97,32 @@ async def test_every_accepted_call_me_is_called_exactly_once_through_the_fault(f
     if fault.__name__.startswith("store"):
         assert traffic.readiness[("intake", 503)], f"readiness said the store was away: {traffic.readiness}"
     assert traffic.probes_late == [] and traffic.slowest_probe_s < PROBE_TIMEOUT_S, traffic.probes_late
-    lines = {service.name: service.log.read_bytes()[log_marks[service.name]:].decode(errors="replace").splitlines()
-             for service in platform.services if service.name in log_marks}
+    lines = {
+        service.name: service.log.read_bytes()[log_marks[service.name] :].decode(errors="replace").splitlines()
+        for service in platform.services
+        if service.name in log_marks
+    }
     said = said_about_outages(fault.__name__, lines)
     first = first_dial_after(calls, recovered)
-    FIGURES.append(f"{fault.__name__:<30} accepted {len(traffic.accepted):>3}, refused {len(traffic.refused):>2} "
-                   f"(503), fault lasted {(recovered - broken).total_seconds():5.1f} s, first dial-out "
-                   f"{first if first is None else round(first, 1)} s after recovery, longest pause in dial-outs "
-                   f"{longest_pause(calls, broken):5.1f} s, slowest readiness answer {traffic.slowest_probe_s:.2f} s; "
-                   f"log lines {said}, readiness answers {dict(traffic.readiness)}")
+    FIGURES.append(
+        f"{fault.__name__:<30} accepted {len(traffic.accepted):>3}, refused {len(traffic.refused):>2} "
+        f"(503), fault lasted {(recovered - broken).total_seconds():5.1f} s, first dial-out "
+        f"{first if first is None else round(first, 1)} s after recovery, longest pause in dial-outs "
+        f"{longest_pause(calls, broken):5.1f} s, slowest readiness answer {traffic.slowest_probe_s:.2f} s; "
+        f"log lines {said}, readiness answers {dict(traffic.readiness)}"
+    )
     print(f"\n{FIGURES[-1]}")
 
 
 def said_about_outages(fault: str, lines: dict[str, list[str]]) -> dict[str, int]:
     """The log policy: no line per failed connection; the broker's going away and its return said
     (one WARNING and one INFO per outage; a restart may show as more than one outage)."""
-    raw = [line for per_service in lines.values() for line in per_service
-           if "Connect to ipv4#" in line and '"logger": "services.kernel.outage"' not in line]  # not a reminder's detail
+    raw = [
+        line
+        for per_service in lines.values()
+        for line in per_service
+        if "Connect to ipv4#" in line and '"logger": "services.kernel.outage"' not in line
+    ]  # not a reminder's detail
     assert raw == [], raw[:3]
     if fault.startswith("broker"):
         for name, per_service in lines.items():

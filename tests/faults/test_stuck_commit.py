@@ -19,15 +19,21 @@ STOP_TIMEOUT_S = 10  # the process's own deadline after SIGTERM (STOP_TIMEOUT_S)
 
 
 async def test_a_consumer_whose_commits_hang_fails_liveness_with_its_reason_and_a_restart_applies_every_event_once(
-        fault_stack, tmp_path, processes):
+    fault_stack, tmp_path, processes
+):
     settings = fault_stack.settings()
     topic, group, port = f"fault.{settings.service_name}.v1", f"{settings.service_name}-g", free_port()
     client = AsyncMongoClient(settings.mongodb_url, tz_aware=True)
     db = client[settings.database_name]
     store = EventStore(db, "/services/test", registry)
     produce_raw(settings.kafka_bootstrap_servers, topic, burst(store, settings.service_name, 40, 10))
-    stuck = dict(TEST_GROUP=group, TEST_HTTP_PORT=str(port), LIVENESS_STALL_S="4",
-                 KAFKA_COMMIT_TIMEOUT_S="1", STOP_TIMEOUT_S=str(STOP_TIMEOUT_S))
+    stuck = dict(
+        TEST_GROUP=group,
+        TEST_HTTP_PORT=str(port),
+        LIVENESS_STALL_S="4",
+        KAFKA_COMMIT_TIMEOUT_S="1",
+        STOP_TIMEOUT_S=str(STOP_TIMEOUT_S),
+    )
     log = tmp_path / "first.log"
     first = ServiceProcess("consumer", settings, topic, tmp_path, log=log, **stuck)
     processes.append(first)
@@ -52,8 +58,9 @@ async def test_a_consumer_whose_commits_hang_fails_liveness_with_its_reason_and_
         assert exit_code in (0, -signal.SIGALRM), log.read_text()[-3000:]
 
         fault_stack.signal("kafka", signal.SIGCONT)
-        second = ServiceProcess("consumer", settings, topic, tmp_path, TEST_GROUP=group,
-                                TEST_HTTP_PORT=str(free_port()))
+        second = ServiceProcess(
+            "consumer", settings, topic, tmp_path, TEST_GROUP=group, TEST_HTTP_PORT=str(free_port())
+        )
         processes.append(second)
         await wait_for(lambda: count_at_least(db["inbox"], 400), timeout=180)
         assert second.stop() == 0

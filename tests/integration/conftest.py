@@ -27,9 +27,15 @@ def unique() -> str:
 
 @pytest.fixture
 def settings(unique: str) -> KernelSettings:
-    return KernelSettings(service_name=f"test-{unique}", kafka_bootstrap_servers=KAFKA,
-                          mongodb_url=MONGO, mongodb_database=f"test_{unique}",
-                          outbox_poll_interval_s=0.2, lease_ttl_s=3.0, retry_backoff_max_s=0.5)
+    return KernelSettings(
+        service_name=f"test-{unique}",
+        kafka_bootstrap_servers=KAFKA,
+        mongodb_url=MONGO,
+        mongodb_database=f"test_{unique}",
+        outbox_poll_interval_s=0.2,
+        lease_ttl_s=3.0,
+        retry_backoff_max_s=0.5,
+    )
 
 
 @pytest.fixture

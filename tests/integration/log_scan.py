@@ -57,8 +57,7 @@ def leaks(lines: Iterable[tuple[str, str]], secrets: Iterable[str], codes: Itera
     A code counts only as a number of its own (not inside a longer number or a fraction of a
     second such as ``12:00:01.123456``)."""
     values = sorted({s for s in secrets if s and len(s) >= 8}, key=len, reverse=True)
-    code_pattern = (re.compile(r"(?<![\d.:,])(" + "|".join(sorted(set(codes))) + r")(?![\d])")
-                    if codes else None)
+    code_pattern = re.compile(r"(?<![\d.:,])(" + "|".join(sorted(set(codes))) + r")(?![\d])") if codes else None
     for where, line in lines:
         for value in values:
             if value in line:
@@ -86,8 +85,12 @@ def service_log_files(*folders: Path, since: float) -> list[Path]:
         if not folder.exists():
             continue
         for path in folder.rglob("*"):
-            if (path.suffix in (".log", ".jsonl") and path.is_file() and path.stat().st_mtime >= since
-                    and not path.name.startswith(("kafka", "ferretdb"))  # the broker's and the store's own
-                    and not any(part.startswith("simulators") for part in path.parts)):
+            if (
+                path.suffix in (".log", ".jsonl")
+                and path.is_file()
+                and path.stat().st_mtime >= since
+                and not path.name.startswith(("kafka", "ferretdb"))  # the broker's and the store's own
+                and not any(part.startswith("simulators") for part in path.parts)
+            ):
                 found.append(path)
     return sorted(found)

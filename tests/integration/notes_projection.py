@@ -34,7 +34,8 @@ class NotesPerComplaint:
             await self.notes.update_one(
                 {"_id": event.complaint_id, "event_ids": {"$ne": envelope.id}},
                 {"$push": {"event_ids": envelope.id, "notes": event.n}, "$inc": {"count": 1}},
-                upsert=True)
+                upsert=True,
+            )
         except DuplicateKeyError:
             pass  # already applied
 

@@ -30,9 +30,14 @@ def running_simulator(module: str, log: Path, timeout_s: float = 20.0, *args: st
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     with log.open("ab") as out:
-        process = subprocess.Popen([sys.executable, "-m", module, "--host", "127.0.0.1", "--port", str(port), *args],
-                                   cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                   env={**os.environ, "PYTHONPATH": str(ROOT)})
+        process = subprocess.Popen(
+            [sys.executable, "-m", module, "--host", "127.0.0.1", "--port", str(port), *args],
+            cwd=ROOT,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+        )
     try:
         deadline = time.monotonic() + timeout_s
         while True:
@@ -81,16 +86,22 @@ class Mailbox:
 def mailbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mailbox]:
     """A real SMTP server for the session; tests tell their messages apart by recipient address."""
     smtp_port = free_port()
-    with running_simulator("infra.simulators.mailbox", tmp_path_factory.mktemp("simulators") / "mailbox.log",
-                           20.0, "--smtp-port", str(smtp_port)) as url:
+    with running_simulator(
+        "infra.simulators.mailbox",
+        tmp_path_factory.mktemp("simulators") / "mailbox.log",
+        20.0,
+        "--smtp-port",
+        str(smtp_port),
+    ) as url:
         yield Mailbox(url, smtp_port)
 
 
 @pytest.fixture(scope="session")
 def telephony_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """Base URL of the Twilio-style telephony simulator (infra/simulators/telephony.py)."""
-    with running_simulator("infra.simulators.telephony",
-                           tmp_path_factory.mktemp("simulators") / "telephony.log") as url:
+    with running_simulator(
+        "infra.simulators.telephony", tmp_path_factory.mktemp("simulators") / "telephony.log"
+    ) as url:
         yield url
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from contextlib import asynccontextmanager
 import inspect
 import os
 import signal
@@ -11,12 +10,13 @@ import subprocess
 import sys
 import time
 import uuid
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
-from pymongo import AsyncMongoClient
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
+from pymongo import AsyncMongoClient
 
 from contracts import TOPICS
 from contracts.envelope import to_kafka
@@ -68,8 +68,11 @@ def service_credentials(service: str) -> dict[str, str]:
     refusals a cluster would give it. Empty on a stack without users."""
     if not KAFKA_CREDENTIALS_FILE:
         return {}
-    return {"kafka_security_protocol": "SASL_PLAINTEXT", "kafka_sasl_username": f"complaints-{service}",
-            "kafka_sasl_password": kafka_passwords()[f"{service.upper()}_PASSWORD"]}
+    return {
+        "kafka_security_protocol": "SASL_PLAINTEXT",
+        "kafka_sasl_username": f"complaints-{service}",
+        "kafka_sasl_password": kafka_passwords()[f"{service.upper()}_PASSWORD"],
+    }
 
 
 def kafka_passwords() -> dict[str, str]:
@@ -118,10 +121,14 @@ async def quiescent(runtime, *also, timeout: float = 30.0) -> None:
     committed by its groups, no log entry pending, and each of ``also`` (predicates, plain or async)
     true. What a test asserts after this cannot change any more: the place of a blind sleep that
     "proves nothing else happens"."""
+
     async def idle() -> bool:
-        lag = await asyncio.to_thread(lambda: sum(
-            consumer_lag(runtime.settings.kafka_bootstrap_servers, group, topics)
-            for group, topics in runtime.consumer.subscriptions))
+        lag = await asyncio.to_thread(
+            lambda: sum(
+                consumer_lag(runtime.settings.kafka_bootstrap_servers, group, topics)
+                for group, topics in runtime.consumer.subscriptions
+            )
+        )
         if lag or await runtime.store.pending.count_documents({}):
             return False
         for predicate in also:
@@ -129,6 +136,7 @@ async def quiescent(runtime, *also, timeout: float = 30.0) -> None:
             if not (await result if inspect.isawaitable(result) else result):
                 return False
         return True
+
     await wait_for(idle, timeout=timeout, every=0.1)
 
 
@@ -140,14 +148,27 @@ def produce_raw(bootstrap: str, topic: str, messages: list[tuple[bytes, bytes, l
     assert producer.flush(10) == 0
 
 
-def events_on(bootstrap: str, topic: str, key: str, count: int, timeout: float = 60, settle: float = 0.0,
-              source: str | None = None, ce_type: str | None = None) -> list:
+def events_on(
+    bootstrap: str,
+    topic: str,
+    key: str,
+    count: int,
+    timeout: float = 60,
+    settle: float = 0.0,
+    source: str | None = None,
+    ce_type: str | None = None,
+) -> list:
     """The CloudEvents on ``topic`` keyed ``key`` (from ``source``, of ``ce_type``, if given), read
     from the start by a reader of its own: at least ``count`` of them within ``timeout``; with
     ``settle``, reading goes on that long after the count is reached (to see that no more come)."""
     from contracts.envelope import from_kafka
-    consumer = Consumer(kafka_config(bootstrap, **{"group.id": f"reader-{uuid.uuid4()}",
-                                                   "auto.offset.reset": "earliest", "enable.auto.commit": False}))
+
+    consumer = Consumer(
+        kafka_config(
+            bootstrap,
+            **{"group.id": f"reader-{uuid.uuid4()}", "auto.offset.reset": "earliest", "enable.auto.commit": False},
+        )
+    )
     consumer.subscribe([topic])
     found, deadline, settled = [], time.monotonic() + timeout, None
     try:
@@ -176,14 +197,27 @@ class ServiceProcess:
 
     def __init__(self, role: str, settings, topic: str, tmp_path: Path, log: Path | None = None, **env: str) -> None:
         self.marker = tmp_path / f"{role}-{os.urandom(4).hex()}.marker"
-        environment = {**os.environ, "PYTHONPATH": str(ROOT), "TEST_TOPIC": topic,
-                       "TEST_MARKER": str(self.marker), "SERVICE_NAME": settings.service_name,
-                       "KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers,
-                       "MONGODB_URL": settings.mongodb_url, "MONGODB_DATABASE": settings.database_name,
-                       "LEASE_TTL_S": "2", "OUTBOX_POLL_INTERVAL_S": "0.2", **env}
+        environment = {
+            **os.environ,
+            "PYTHONPATH": str(ROOT),
+            "TEST_TOPIC": topic,
+            "TEST_MARKER": str(self.marker),
+            "SERVICE_NAME": settings.service_name,
+            "KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers,
+            "MONGODB_URL": settings.mongodb_url,
+            "MONGODB_DATABASE": settings.database_name,
+            "LEASE_TTL_S": "2",
+            "OUTBOX_POLL_INTERVAL_S": "0.2",
+            **env,
+        }
         out = log.open("ab") if log is not None else None  # its JSON log lines, to read them
-        self.proc = subprocess.Popen([sys.executable, "-m", "tests.integration.processes.crashable", role],
-                                     cwd=ROOT, env=environment, stdout=out, stderr=out)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "tests.integration.processes.crashable", role],
+            cwd=ROOT,
+            env=environment,
+            stdout=out,
+            stderr=out,
+        )
 
     async def hung(self, timeout: float = 60) -> None:
         """Wait until the process reached its hang point."""
@@ -204,6 +238,7 @@ def group_state(settings, group: str) -> str:
     """The consumer group as the broker sees it (members, assignment, committed offsets): for failures."""
     from confluent_kafka import ConsumerGroupTopicPartitions
     from confluent_kafka.admin import AdminClient
+
     admin = AdminClient(kafka_config(settings.kafka_bootstrap_servers))
     try:
         described = admin.describe_consumer_groups([group])[group].result(timeout=10)
@@ -236,8 +271,10 @@ def _commit_at_the_end(bootstrap: str, group_id: str, topic: str) -> None:
         meta = consumer.list_topics(topic, timeout=10).topics.get(topic)
         if meta is None or meta.error is not None:
             return  # a new topic has no history; the service creates it
-        ends = [TopicPartition(topic, p, consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1])
-                for p in meta.partitions]
+        ends = [
+            TopicPartition(topic, p, consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1])
+            for p in meta.partitions
+        ]
         # A partition's error comes back in the answer, not as an exception: unchecked, that
         # partition would keep no offset and the service would read its whole history.
         failed = [tp for tp in consumer.commit(offsets=ends, asynchronous=False) if tp.error is not None]
@@ -254,11 +291,21 @@ async def on_the_roster(app, agent_id: str, teams: tuple[str, ...] = ()) -> None
     """Put ``agent_id`` on routing's roster as the other services learn it: routing's
     ``AgentRegistered`` on its real topic, then wait until ``app``'s staff directory has it."""
     runtime, now = app.state.services.runtime, datetime.now(UTC)
-    registered = AgentRegistered(agent_id=agent_id, name=agent_id, skills=["other"], languages=["en"],
-                                 capacity=1, teams=list(teams), registered_at=now)
+    registered = AgentRegistered(
+        agent_id=agent_id,
+        name=agent_id,
+        skills=["other"],
+        languages=["en"],
+        capacity=1,
+        teams=list(teams),
+        registered_at=now,
+    )
     envelope = runtime.store.envelope(registered, str(uuid.uuid4()), Cause.of_request(str(uuid.uuid4()), "roster"), now)
-    produce_raw(runtime.settings.kafka_bootstrap_servers, TOPICS["routing"],
-                [to_kafka(envelope.model_copy(update={"source": "/services/routing"}))])
+    produce_raw(
+        runtime.settings.kafka_bootstrap_servers,
+        TOPICS["routing"],
+        [to_kafka(envelope.model_copy(update={"source": "/services/routing"}))],
+    )
     await wait_for(lambda: StaffDirectory(runtime.store.db).on_roster(agent_id), timeout=30)
 
 
@@ -292,12 +339,14 @@ def code_as_notify_reads_it(verification_id: str, code_sealed: str) -> str:
     """The one-time code a person reads in their email or text: notify opens the sealed code with
     its private key (the local stack's; docs/adr/0025). Tests that run no notify read it so."""
     from services.kernel.sealed_codes import DEV_PRIVATE_KEY, open_sealed
+
     return open_sealed(code_sealed, verification_id, [DEV_PRIVATE_KEY])
 
 
 async def documents_holding(db, text: str) -> list[str]:
     """Every document of the database whose JSON form contains ``text`` (as collection/_id)."""
     from bson import json_util
+
     found = []
     for name in await db.list_collection_names():
         async for doc in db[name].find({}):
@@ -314,9 +363,14 @@ async def intake_beside(settings: KernelSettings, order_system_url: str):
     from services.intake.app import create_app
     from services.intake.settings import IntakeSettings
 
-    config = IntakeSettings(**{**settings.model_dump(), "service_name": f"intake-{settings.service_name}",
-                               "mongodb_database": f"{settings.database_name}_intake",
-                               "order_system_url": order_system_url})
+    config = IntakeSettings(
+        **{
+            **settings.model_dump(),
+            "service_name": f"intake-{settings.service_name}",
+            "mongodb_database": f"{settings.database_name}_intake",
+            "order_system_url": order_system_url,
+        }
+    )
     for topic in TOPICS.values():
         await asyncio.to_thread(skip_history, config.kafka_bootstrap_servers, config.consumer_group, topic)
     app = create_app(config)

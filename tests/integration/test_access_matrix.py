@@ -31,8 +31,18 @@ from tests.integration.support import skip_history, wait_for
 
 pytestmark = pytest.mark.integration
 
-ROLES = ("anonymous", "customer link", "other customer", "agent holding", "agent not holding",
-         "unknown agent", "supervisor", "admin", "partner of the team", "partner of another team")
+ROLES = (
+    "anonymous",
+    "customer link",
+    "other customer",
+    "agent holding",
+    "agent not holding",
+    "unknown agent",
+    "supervisor",
+    "admin",
+    "partner of the team",
+    "partner of another team",
+)
 TEAM, OTHER_TEAM = "team-matrix", "team-elsewhere"
 HOLDER, OTHER_AGENT = "agt-holder", "agt-other"
 ORDER, ITS_CUSTOMER = "114-2087456-3319876", "cust-1001"  # a kettle, in orders.json
@@ -84,8 +94,12 @@ EXPECTED: dict[tuple[str, str, str], tuple] = {
 
 def api_routes(app, *prefixes: str) -> set[tuple[str, str]]:
     """Every (method, path) of the app's API under these prefixes, as its OpenAPI document lists them."""
-    return {(method.upper(), path) for path, operations in app.openapi()["paths"].items()
-            if path.startswith(prefixes) for method in operations}
+    return {
+        (method.upper(), path)
+        for path, operations in app.openapi()["paths"].items()
+        if path.startswith(prefixes)
+        for method in operations
+    }
 
 
 def bearer(key: str, **claims) -> dict:
@@ -95,8 +109,9 @@ def bearer(key: str, **claims) -> dict:
 @asynccontextmanager
 async def serving(app, name: str):
     async with app.router.lifespan_context(app):
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url=f"http://{name}",
-                                     timeout=30) as client:
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app), base_url=f"http://{name}", timeout=30
+        ) as client:
             client.app = app
             yield client
 
@@ -106,25 +121,43 @@ async def platform(settings, order_system_url, carrier_simulator_url):  # noqa: 
     """Routing, intake and carrier on the real broker and store, each with its own group and database."""
     base = settings.model_dump()
     configs = {
-        "routing": RoutingSettings(**{**base, "service_name": f"routing-{settings.service_name}",
-                                      "mongodb_database": f"{settings.database_name}_routing",
-                                      "order_system_url": order_system_url, "timer_interval_s": 3600}),
-        "intake": IntakeSettings(**{**base, "service_name": f"intake-{settings.service_name}",
-                                    "mongodb_database": f"{settings.database_name}_intake",
-                                    "order_system_url": order_system_url}),
-        "carrier": CarrierSettings(**{**base, "service_name": f"carrier-{settings.service_name}",
-                                      "mongodb_database": f"{settings.database_name}_carrier",
-                                      "order_system_url": order_system_url, "recheck_interval_s": 0,
-                                      **{f"{c}_url": carrier_simulator_url for c in ("fedex", "ups", "usps",
-                                                                                     "auspost")}}),
+        "routing": RoutingSettings(
+            **{
+                **base,
+                "service_name": f"routing-{settings.service_name}",
+                "mongodb_database": f"{settings.database_name}_routing",
+                "order_system_url": order_system_url,
+                "timer_interval_s": 3600,
+            }
+        ),
+        "intake": IntakeSettings(
+            **{
+                **base,
+                "service_name": f"intake-{settings.service_name}",
+                "mongodb_database": f"{settings.database_name}_intake",
+                "order_system_url": order_system_url,
+            }
+        ),
+        "carrier": CarrierSettings(
+            **{
+                **base,
+                "service_name": f"carrier-{settings.service_name}",
+                "mongodb_database": f"{settings.database_name}_carrier",
+                "order_system_url": order_system_url,
+                "recheck_interval_s": 0,
+                **{f"{c}_url": carrier_simulator_url for c in ("fedex", "ups", "usps", "auspost")},
+            }
+        ),
     }
     for config in configs.values():
         for topic in TOPICS.values():
             await asyncio.to_thread(skip_history, config.kafka_bootstrap_servers, config.consumer_group, topic)
     makers = {"routing": create_routing, "intake": create_intake, "carrier": create_carrier}
     async with AsyncExitStack() as stack:
-        clients = {name: await stack.enter_async_context(serving(makers[name](config), name))
-                   for name, config in configs.items()}
+        clients = {
+            name: await stack.enter_async_context(serving(makers[name](config), name))
+            for name, config in configs.items()
+        }
         yield clients, configs["routing"].signing_key
         for client in clients.values():
             db = client.app.state.services.runtime.store.db
@@ -132,9 +165,16 @@ async def platform(settings, order_system_url, carrier_simulator_url):  # noqa: 
 
 
 async def a_case_held_by_the_holder(clients, key: str, customer: str, order_id: str | None = None) -> str:
-    filed = await clients["intake"].post("/api/complaints", headers=bearer(key, sub=customer, role="customer"), json={
-        "category": "late_delivery", "description": "My parcel is a week late.",
-        "complainant": {"email": f"{customer}@example.com"}, **({"order_id": order_id} if order_id else {})})
+    filed = await clients["intake"].post(
+        "/api/complaints",
+        headers=bearer(key, sub=customer, role="customer"),
+        json={
+            "category": "late_delivery",
+            "description": "My parcel is a week late.",
+            "complainant": {"email": f"{customer}@example.com"},
+            **({"order_id": order_id} if order_id else {}),
+        },
+    )
     assert filed.status_code == 201, filed.text
     complaint_id = filed.json()["complaint_id"]
     boss = bearer(key, sub="sup-matrix", role="supervisor")
@@ -142,6 +182,7 @@ async def a_case_held_by_the_holder(clients, key: str, customer: str, order_id: 
     async def held() -> bool:
         answer = await clients["routing"].get(f"/api/agents/{HOLDER}/queue", headers=boss)
         return complaint_id in {c["complaint_id"] for c in answer.json()["cases"]}
+
     await wait_for(held, timeout=60)
     return complaint_id
 
@@ -153,69 +194,99 @@ async def world(platform):
     clients, key = platform
     admin = bearer(key, sub="adm-matrix", role="admin")
     for team in (TEAM, OTHER_TEAM):
-        answer = await clients["routing"].post("/api/partner-teams", headers=admin, json={
-            "team_id": team, "name": team, "categories": ["late_delivery"], "response_sla_minutes": 240})
+        answer = await clients["routing"].post(
+            "/api/partner-teams",
+            headers=admin,
+            json={"team_id": team, "name": team, "categories": ["late_delivery"], "response_sla_minutes": 240},
+        )
         assert answer.status_code == 201, answer.text
     for agent_id, skills in ((HOLDER, ["late_delivery"]), (OTHER_AGENT, ["other"])):
-        answer = await clients["routing"].post("/api/agents", headers=admin, json={
-            "agent_id": agent_id, "name": agent_id, "skills": skills, "languages": ["en-GB"], "capacity": 3})
+        answer = await clients["routing"].post(
+            "/api/agents",
+            headers=admin,
+            json={"agent_id": agent_id, "name": agent_id, "skills": skills, "languages": ["en-GB"], "capacity": 3},
+        )
         assert answer.status_code == 201, answer.text
-        answer = await clients["routing"].put(f"/api/agents/{agent_id}/availability", headers=admin,
-                                              json={"availability": "available"})
+        answer = await clients["routing"].put(
+            f"/api/agents/{agent_id}/availability", headers=admin, json={"availability": "available"}
+        )
         assert answer.status_code == 200, answer.text
     for service in ("intake", "carrier"):
         directory = StaffDirectory(clients[service].app.state.services.runtime.store.db)
         await wait_for(lambda directory=directory: directory.on_roster(OTHER_AGENT), timeout=60)
 
     held = await a_case_held_by_the_holder(clients, key, ITS_CUSTOMER, ORDER)
-    call = await clients["intake"].post(f"/api/complaints/{held}/callback", json={"phone": "+447700900111"},
-                                        headers=bearer(key, sub=ITS_CUSTOMER, role="customer"))
+    call = await clients["intake"].post(
+        f"/api/complaints/{held}/callback",
+        json={"phone": "+447700900111"},
+        headers=bearer(key, sub=ITS_CUSTOMER, role="customer"),
+    )
     assert call.status_code == 202, call.text
     callback_id = call.json()["callback_id"]
     with_team = await a_case_held_by_the_holder(clients, key, f"cust-{uuid.uuid4().hex[:6]}")
-    moved = await clients["routing"].post(f"/api/cases/{with_team}/transfer", headers=bearer(
-        key, sub=HOLDER, role="agent"), json={"team_id": TEAM, "brief": {
-            "customer_asks": "Where is it?", "tried": "Tracking.", "promised": "An answer today."}})
+    moved = await clients["routing"].post(
+        f"/api/cases/{with_team}/transfer",
+        headers=bearer(key, sub=HOLDER, role="agent"),
+        json={
+            "team_id": TEAM,
+            "brief": {"customer_asks": "Where is it?", "tried": "Tracking.", "promised": "An answer today."},
+        },
+    )
     assert moved.status_code == 200, moved.text
 
     async def ready() -> bool:  # the callback dispatched, the desk's view and the carrier's watch up to date
-        case = (await clients["routing"].get(f"/api/cases/{held}", headers=bearer(
-            key, sub="sup-matrix", role="supervisor"))).json()
-        desk = await clients["intake"].get(f"/api/desk/cases/{with_team}", headers=bearer(
-            key, sub="pat-matrix", role="partner", team=TEAM))
-        shipments = await clients["carrier"].get(f"/api/complaints/{held}/shipments", headers=bearer(
-            key, sub="sup-matrix", role="supervisor"))
-        return ([c["callback_id"] for c in case["callbacks"]] == [callback_id] and desk.status_code == 200
-                and shipments.status_code == 200)
+        case = (
+            await clients["routing"].get(f"/api/cases/{held}", headers=bearer(key, sub="sup-matrix", role="supervisor"))
+        ).json()
+        desk = await clients["intake"].get(
+            f"/api/desk/cases/{with_team}", headers=bearer(key, sub="pat-matrix", role="partner", team=TEAM)
+        )
+        shipments = await clients["carrier"].get(
+            f"/api/complaints/{held}/shipments", headers=bearer(key, sub="sup-matrix", role="supervisor")
+        )
+        return (
+            [c["callback_id"] for c in case["callbacks"]] == [callback_id]
+            and desk.status_code == 200
+            and shipments.status_code == 200
+        )
+
     await wait_for(ready, timeout=60)
     return clients, key, {"held": held, "with_team": with_team, "callback_id": callback_id}
 
 
 def tokens(key: str, held: str) -> dict[str, dict]:
-    return {"anonymous": {}, "customer link": bearer(key, complaint_id=held),
-            "other customer": bearer(key, sub="cust-other", role="customer"),
-            "agent holding": bearer(key, sub=HOLDER, role="agent"),
-            "agent not holding": bearer(key, sub=OTHER_AGENT, role="agent"),
-            "unknown agent": bearer(key, sub="agt-ghost", role="agent"),
-            "supervisor": bearer(key, sub="sup-matrix", role="supervisor"),
-            "admin": bearer(key, sub="adm-matrix", role="admin"),
-            "partner of the team": bearer(key, sub="pat-matrix", role="partner", team=TEAM),
-            "partner of another team": bearer(key, sub="pat-other", role="partner", team=OTHER_TEAM)}
+    return {
+        "anonymous": {},
+        "customer link": bearer(key, complaint_id=held),
+        "other customer": bearer(key, sub="cust-other", role="customer"),
+        "agent holding": bearer(key, sub=HOLDER, role="agent"),
+        "agent not holding": bearer(key, sub=OTHER_AGENT, role="agent"),
+        "unknown agent": bearer(key, sub="agt-ghost", role="agent"),
+        "supervisor": bearer(key, sub="sup-matrix", role="supervisor"),
+        "admin": bearer(key, sub="adm-matrix", role="admin"),
+        "partner of the team": bearer(key, sub="pat-matrix", role="partner", team=TEAM),
+        "partner of another team": bearer(key, sub="pat-other", role="partner", team=OTHER_TEAM),
+    }
 
 
 def concrete(path: str, ids: dict) -> str:
     team_route = "/partner-teams/" in path or path.startswith("/api/desk/cases")  # a partner reads it too
-    return path.format(agent_id=HOLDER, team_id=TEAM, callback_id=ids["callback_id"],
-                       complaint_id=ids["with_team"] if team_route else ids["held"],
-                       identifier=f"email:{ITS_CUSTOMER}@example.com")
+    return path.format(
+        agent_id=HOLDER,
+        team_id=TEAM,
+        callback_id=ids["callback_id"],
+        complaint_id=ids["with_team"] if team_route else ids["held"],
+        identifier=f"email:{ITS_CUSTOMER}@example.com",
+    )
 
 
 def test_every_route_of_the_three_apis_has_a_row_in_the_matrix():
     documented = {(service, method, path) for service, method, path in EXPECTED}
-    routes = ({("routing", m, p) for m, p in api_routes(create_routing(), "/api")}
-              | {("intake", m, p) for m, p in api_routes(create_intake(), "/api/desk", "/api/agents",
-                                                                "/api/metrics")}
-              | {("carrier", m, p) for m, p in api_routes(create_carrier(), "/api")})
+    routes = (
+        {("routing", m, p) for m, p in api_routes(create_routing(), "/api")}
+        | {("intake", m, p) for m, p in api_routes(create_intake(), "/api/desk", "/api/agents", "/api/metrics")}
+        | {("carrier", m, p) for m, p in api_routes(create_carrier(), "/api")}
+    )
     assert routes - documented == set(), "routes nobody decided about: add them to EXPECTED and the README"
     assert documented - routes == set(), "rows for routes that no longer exist"
 
@@ -230,8 +301,10 @@ async def test_each_role_gets_the_documented_answer_from_every_route(world):
             answer = await clients[service].request(method, concrete(path, ids), headers=callers[role], **body)
             passed = answer.status_code < 400 or answer.status_code in (409, 422)
             if (passed if expected == OK else answer.status_code == expected) is False:
-                wrong.append(f"{role:>24} {method} {path} ({service}): expected {expected}, "
-                             f"got {answer.status_code} {answer.text[:160]}")
+                wrong.append(
+                    f"{role:>24} {method} {path} ({service}): expected {expected}, "
+                    f"got {answer.status_code} {answer.text[:160]}"
+                )
             if answer.status_code in (401, 403, 404) and "message" not in answer.json():
                 wrong.append(f"{role:>24} {method} {path} ({service}): a refusal without a message")
     assert not wrong, "\n".join(wrong)

@@ -29,8 +29,13 @@ def parser_installed() -> Path:
             pytest.fail("npm is needed once to install tools/asyncapi/node_modules")
         # --ignore-scripts: the parser needs no install script, and one of its dependencies
         # only has a telemetry post-install.
-        done = subprocess.run([npm, "ci", "--ignore-scripts", "--no-audit", "--no-fund"],
-                              cwd=TOOL, capture_output=True, text=True, timeout=300)
+        done = subprocess.run(
+            [npm, "ci", "--ignore-scripts", "--no-audit", "--no-fund"],
+            cwd=TOOL,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
         assert done.returncode == 0, f"npm ci failed:\n{done.stdout}\n{done.stderr}"
     return TOOL
 
@@ -39,8 +44,7 @@ def validate(document: dict[str, Any], where: Path) -> tuple[int, list[dict[str,
     """Exit code, diagnostics and raw output of ``node validate.mjs`` on ``document``."""
     path = where / "asyncapi.json"
     path.write_text(json.dumps(document, indent=2))
-    done = subprocess.run(["node", "validate.mjs", str(path)], cwd=TOOL, capture_output=True,
-                          text=True, timeout=120)
+    done = subprocess.run(["node", "validate.mjs", str(path)], cwd=TOOL, capture_output=True, text=True, timeout=120)
     output = done.stdout + done.stderr
     diagnostics = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
     return done.returncode, diagnostics, output
@@ -66,12 +70,10 @@ def test_the_parser_rejects_a_document_with_a_dangling_reference(parser_installe
     code, diagnostics, output = validate(document, tmp_path)
 
     assert code == 1, output
-    assert any("operations/publishIntakeEvents/channel" in d["path"]
-               for d in errors(diagnostics)), output
+    assert any("operations/publishIntakeEvents/channel" in d["path"] for d in errors(diagnostics)), output
 
 
-def test_the_parser_rejects_an_operation_that_is_neither_send_nor_receive(parser_installed,
-                                                                          tmp_path):
+def test_the_parser_rejects_an_operation_that_is_neither_send_nor_receive(parser_installed, tmp_path):
     document = asyncapi_document()
     document["operations"]["publishIntakeEvents"]["action"] = "publish"
 

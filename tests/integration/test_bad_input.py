@@ -38,27 +38,46 @@ async def test_a_code_request_repeating_an_idempotency_key_with_another_body_is_
     customer = {**bearer(key, sub=f"cust-{uuid.uuid4().hex[:6]}", role="customer"), **idempotency_key}
     complaint = {"category": "late_delivery", "description": "Late.", "complainant": {"email": "a@example.com"}}
     assert (await intake.post("/api/complaints", json=complaint, headers=customer)).status_code == 201
-    refused(await intake.post("/api/complaints", json={**complaint, "description": "Later."}, headers=customer),
-            422, "Idempotency-Key")
+    refused(
+        await intake.post("/api/complaints", json={**complaint, "description": "Later."}, headers=customer),
+        422,
+        "Idempotency-Key",
+    )
 
 
 async def test_an_agent_with_an_empty_language_is_refused_naming_it(platform):  # noqa: F811
     clients, key = platform
-    answer = await clients["routing"].post("/api/agents", headers=bearer(key, sub="adm-bad", role="admin"), json={
-        "agent_id": "agt-bad-input", "name": "Ana", "skills": ["other"], "languages": [""], "capacity": 1})
+    answer = await clients["routing"].post(
+        "/api/agents",
+        headers=bearer(key, sub="adm-bad", role="admin"),
+        json={"agent_id": "agt-bad-input", "name": "Ana", "skills": ["other"], "languages": [""], "capacity": 1},
+    )
 
     body = refused(answer, 422, "languages.0")
     assert "pattern" in body["detail"]
 
 
-@pytest.mark.parametrize("path, body, field", [
-    ("/api/partner-teams", {"team_id": "team-huge", "name": "Huge", "categories": ["other"],
-                            "response_sla_minutes": 2**70}, "response_sla_minutes"),
-    ("/api/agents", {"agent_id": "agt-huge", "name": "Huge", "skills": ["other"], "languages": ["en"],
-                     "capacity": 2**70}, "capacity"),
-    ("/api/cases/c-any/actions", {"action": "cancel_items", "order_id": ORDER,
-                                  "items": [{"sku": "SKU-1", "quantity": 2**70}]}, "items.0.quantity"),
-], ids=["sla", "capacity", "quantity"])
+@pytest.mark.parametrize(
+    "path, body, field",
+    [
+        (
+            "/api/partner-teams",
+            {"team_id": "team-huge", "name": "Huge", "categories": ["other"], "response_sla_minutes": 2**70},
+            "response_sla_minutes",
+        ),
+        (
+            "/api/agents",
+            {"agent_id": "agt-huge", "name": "Huge", "skills": ["other"], "languages": ["en"], "capacity": 2**70},
+            "capacity",
+        ),
+        (
+            "/api/cases/c-any/actions",
+            {"action": "cancel_items", "order_id": ORDER, "items": [{"sku": "SKU-1", "quantity": 2**70}]},
+            "items.0.quantity",
+        ),
+    ],
+    ids=["sla", "capacity", "quantity"],
+)
 async def test_an_integer_beyond_what_the_store_holds_is_refused_naming_the_field(platform, path, body, field):  # noqa: F811
     clients, key = platform
 
@@ -71,8 +90,9 @@ async def test_an_integer_beyond_what_the_store_holds_is_refused_naming_the_fiel
 async def test_a_signed_token_that_names_no_one_is_a_401_on_every_case_action(platform, action):  # noqa: F811
     clients, key = platform
 
-    answer = await clients["routing"].post(f"/api/cases/c-any/{action}", json={},
-                                           headers=bearer(key, role="supervisor"))
+    answer = await clients["routing"].post(
+        f"/api/cases/c-any/{action}", json={}, headers=bearer(key, role="supervisor")
+    )
 
     body = refused(answer, 401, "Authorization")
     assert "'sub'" in body["detail"] and answer.headers["www-authenticate"] == "Bearer"
@@ -85,8 +105,9 @@ async def test_a_role_that_is_not_a_word_is_a_401_on_every_staff_route(platform)
     for service, method, path in EXPECTED:
         if path in ("/api/desk/dev-sign-in", "/api/webhooks/tracking"):
             continue  # not for staff tokens
-        url = path.format(complaint_id="c-any", callback_id="cb-any", agent_id="agt-list", team_id="team-any",
-                          identifier="someone")
+        url = path.format(
+            complaint_id="c-any", callback_id="cb-any", agent_id="agt-list", team_id="team-any", identifier="someone"
+        )
         answer = await clients[service].request(method, url, headers=token, json={} if method != "GET" else None)
         answers[(service, method, path)] = answer.status_code
         assert answer.headers["content-type"] == PROBLEM and "'role'" in answer.json()["detail"], answer.text
@@ -97,9 +118,11 @@ async def test_a_role_that_is_not_a_word_is_a_401_on_every_staff_route(platform)
 async def test_a_description_of_only_blanks_is_refused(platform):  # noqa: F811
     clients, key = platform
 
-    answer = await clients["intake"].post("/api/complaints", headers=bearer(key, sub="cust-blank", role="customer"),
-                                          json={"category": "other", "description": " \n\t ",
-                                                "complainant": {"email": "blank@example.com"}})
+    answer = await clients["intake"].post(
+        "/api/complaints",
+        headers=bearer(key, sub="cust-blank", role="customer"),
+        json={"category": "other", "description": " \n\t ", "complainant": {"email": "blank@example.com"}},
+    )
 
     refused(answer, 422, "description")
 
@@ -107,9 +130,12 @@ async def test_a_description_of_only_blanks_is_refused(platform):  # noqa: F811
 async def test_every_answer_of_the_role_matrix_is_in_the_openapi_document(platform):  # noqa: F811
     clients, _ = platform
     documents = {service: client.app.openapi() for service, client in clients.items()}
-    missing = [(service, method, path, status) for (service, method, path), row in EXPECTED.items()
-               for status in set(row) - {"ok"}
-               if str(status) not in documents[service]["paths"][path][method.lower()]["responses"]]
+    missing = [
+        (service, method, path, status)
+        for (service, method, path), row in EXPECTED.items()
+        for status in set(row) - {"ok"}
+        if str(status) not in documents[service]["paths"][path][method.lower()]["responses"]
+    ]
 
     assert missing == []
     social = documents["intake"]["paths"]["/api/inbound/social"]["post"]["responses"]

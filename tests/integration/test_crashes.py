@@ -15,8 +15,7 @@ from contracts.envelope import to_kafka
 from services.kernel.deadletters import list_letters
 from services.kernel.eventstore import Cause, EventStore
 from tests.integration.story_events import NoteAdded
-from tests.integration.support import (ServiceProcess, consumer_lag, count_at_least, group_state, produce_raw,
-                                       wait_for)
+from tests.integration.support import ServiceProcess, consumer_lag, count_at_least, group_state, produce_raw, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -27,7 +26,8 @@ async def lag_is(settings, group: str, topic: str, lag: int) -> bool:
 
 
 async def test_a_relay_killed_after_publishing_and_before_marking_publishes_again_and_the_consumer_applies_once(
-        settings, topic, db, test_registry, tmp_path, processes, unique):
+    settings, topic, db, test_registry, tmp_path, processes, unique
+):
     store = EventStore(db, "/services/test", test_registry)
     await store.setup()
     await store.append("c-1", 0, [NoteAdded(complaint_id="c-1", n=1)], Cause.of_request("r-1", "file"))
@@ -45,8 +45,9 @@ async def test_a_relay_killed_after_publishing_and_before_marking_publishes_agai
     on_topic = list_letters(settings, topic)
     assert len(on_topic) == 2 and len({m.header("ce_id") for m in on_topic}) == 1, "published twice, same id"
 
-    consumer_settings = settings.model_copy(update={"service_name": f"{settings.service_name}-c",
-                                                    "mongodb_database": f"{settings.database_name}_c"})
+    consumer_settings = settings.model_copy(
+        update={"service_name": f"{settings.service_name}-c", "mongodb_database": f"{settings.database_name}_c"}
+    )
     consumer = ServiceProcess("consumer", consumer_settings, topic, tmp_path, TEST_GROUP=f"{unique}-c")
     processes.append(consumer)
     consumer_db = db.client[consumer_settings.database_name]
@@ -61,11 +62,18 @@ async def test_a_relay_killed_after_publishing_and_before_marking_publishes_agai
 
 
 async def test_a_consumer_killed_mid_handler_gets_the_message_again_applies_it_once_and_resumes_from_its_offset(
-        settings, topic, db, test_registry, tmp_path, processes, unique):
+    settings, topic, db, test_registry, tmp_path, processes, unique
+):
     now = datetime.now(UTC)
     store = EventStore(db, "/services/test", test_registry)
-    messages = [to_kafka(store.envelope(NoteAdded(complaint_id="c-7", n=n), f"event-{unique}-{n}",
-                                        Cause.of_request(f"r{n}", "file"), now)) for n in range(1, 6)]
+    messages = [
+        to_kafka(
+            store.envelope(
+                NoteAdded(complaint_id="c-7", n=n), f"event-{unique}-{n}", Cause.of_request(f"r{n}", "file"), now
+            )
+        )
+        for n in range(1, 6)
+    ]
     produce_raw(settings.kafka_bootstrap_servers, topic, messages)
     group = f"{unique}-g"
 
@@ -83,9 +91,11 @@ async def test_a_consumer_killed_mid_handler_gets_the_message_again_applies_it_o
         # The group first waits out the killed member's session (6 s) before it rebalances.
         await wait_for(lambda: count_at_least(db["inbox"], 5), timeout=150)
     except AssertionError as exc:
-        raise AssertionError(f"{exc}; second consumer alive: {second.proc.poll() is None}; "
-                             f"inbox: {await db['inbox'].count_documents({})}; "
-                             f"group: {group_state(settings, group)}") from None
+        raise AssertionError(
+            f"{exc}; second consumer alive: {second.proc.poll() is None}; "
+            f"inbox: {await db['inbox'].count_documents({})}; "
+            f"group: {group_state(settings, group)}"
+        ) from None
     assert second.stop() == 0
 
     calls = [c["n"] async for c in db["handler_calls"].find({})]
@@ -95,24 +105,38 @@ async def test_a_consumer_killed_mid_handler_gets_the_message_again_applies_it_o
         assert len(commits) == 1, f"note {n} applied {len(commits)} times"
 
 
-
-
 async def _pending_is_empty(store) -> bool:
     return await store.pending.count_documents({}) == 0
 
 
-
-@pytest.mark.parametrize("missing, env, named", [
-    ("store", {"MONGODB_URL": "mongodb://127.0.0.1:1/"}, "document store (MONGODB_URL) at mongodb://127.0.0.1:1/"),
-    ("broker", {"KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:1"}, "Kafka broker (KAFKA_BOOTSTRAP_SERVERS) at 127.0.0.1:1"),
-])
+@pytest.mark.parametrize(
+    "missing, env, named",
+    [
+        ("store", {"MONGODB_URL": "mongodb://127.0.0.1:1/"}, "document store (MONGODB_URL) at mongodb://127.0.0.1:1/"),
+        ("broker", {"KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:1"}, "Kafka broker (KAFKA_BOOTSTRAP_SERVERS) at 127.0.0.1:1"),
+    ],
+)
 def test_a_service_that_cannot_reach_its_broker_or_store_says_which_and_where_and_exits_2(
-        settings, topic, tmp_path, missing, env, named):
-    environment = {**os.environ, "PYTHONPATH": str(ROOT), "TEST_TOPIC": topic, "TEST_MARKER": str(tmp_path / "m"),
-                   "KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers, "MONGODB_URL": settings.mongodb_url,
-                   "STARTUP_TIMEOUT_S": "2", **env}
-    done = subprocess.run([sys.executable, "-m", "tests.integration.processes.crashable", "relay"], cwd=ROOT,
-                          env=environment, capture_output=True, text=True, timeout=60)
+    settings, topic, tmp_path, missing, env, named
+):
+    environment = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "TEST_TOPIC": topic,
+        "TEST_MARKER": str(tmp_path / "m"),
+        "KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers,
+        "MONGODB_URL": settings.mongodb_url,
+        "STARTUP_TIMEOUT_S": "2",
+        **env,
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "tests.integration.processes.crashable", "relay"],
+        cwd=ROOT,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 2
     last_line = done.stderr.strip().splitlines()[-1]
     assert named in last_line, done.stderr

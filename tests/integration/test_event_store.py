@@ -36,15 +36,15 @@ def note(n: int, complaint: str = "c-1") -> NoteAdded:
 
 async def test_replay_reads_every_commit_in_the_order_it_was_appended(store):
     for i in range(1, 8):
-        await store.append(f"c-{i % 3}", (i - 1) // 3, [note(i, f"c-{i % 3}")],
-                           Cause.of_request(f"r{i}", "test"))
+        await store.append(f"c-{i % 3}", (i - 1) // 3, [note(i, f"c-{i % 3}")], Cause.of_request(f"r{i}", "test"))
     replayed = [c async for c in store.read_all(batch_size=2)]
     assert [c.events[0].data["n"] for c in replayed] == list(range(1, 8))
     assert [c.position for c in replayed] == sorted(c.position for c in replayed)
 
 
 async def test_a_commit_with_an_old_event_time_is_not_taken_for_an_orphan_while_it_is_being_written(
-        store, settings, topic, monkeypatch):
+    store, settings, topic, monkeypatch
+):
     """The follower can read a pending entry in the moment before its commit is written; with an
     injected clock in the past (notify's tests) the entry looked months old, was deleted as an
     orphan, and the commit was never projected: an email never sent, once in a few suite runs."""
@@ -70,17 +70,27 @@ async def test_a_commit_with_an_old_event_time_is_not_taken_for_an_orphan_while_
     broker = make_broker(settings)
     await broker.connect()
     applied = Applied()
-    follower = LogFollower(store, OutboxRelay(broker, topic, lambda t: True), Projector(store, [applied]),
-                           Lease(store.db, "log-follower", 5))
+    follower = LogFollower(
+        store,
+        OutboxRelay(broker, topic, lambda t: True),
+        Projector(store, [applied]),
+        Lease(store.db, "log-follower", 5),
+    )
     write_commit = store.commits.insert_one
 
     async def the_follower_reads_first(doc, *args, **kwargs):
         await follower.follow_once()  # the pending entry is there, its commit not yet
         return await write_commit(doc, *args, **kwargs)
+
     monkeypatch.setattr(store.commits, "insert_one", the_follower_reads_first)
     try:
-        commit = await store.append("complaint-c-1", 0, [note(1)], Cause.of_request("r-1", "old_time"),
-                                    now=datetime(2026, 3, 14, 9, 0, tzinfo=UTC))
+        commit = await store.append(
+            "complaint-c-1",
+            0,
+            [note(1)],
+            Cause.of_request("r-1", "old_time"),
+            now=datetime(2026, 3, 14, 9, 0, tzinfo=UTC),
+        )
         await follower.follow_once()
     finally:
         await broker.stop()
@@ -101,9 +111,11 @@ async def test_a_read_model_is_read_back_only_when_the_follower_takes_its_lease_
     def replica() -> tuple[EventStore, LogFollower, list[str]]:
         store, counts = EventStore(db, "/services/test", test_registry), NoteCounts(db)
         reads, find_one = [], counts.views.find_one
+
         async def counting(filter, *args, **kwargs):
             reads.append(filter["_id"])
             return await find_one(filter, *args, **kwargs)
+
         counts.views.find_one = counting
         relay = OutboxRelay(make_broker(settings), "unused", lambda t: False)  # publishes nothing
         return store, LogFollower(store, relay, Projector(store, [counts]), Lease(db, "log-follower", 30)), reads
@@ -135,9 +147,14 @@ async def test_a_round_that_changes_one_read_model_document_many_times_writes_it
     async def counting(requests, *args, **kwargs):
         writes.append(len(requests))
         return await bulk_write(requests, *args, **kwargs)
+
     counts.views.bulk_write = counting
-    follower = LogFollower(store, OutboxRelay(make_broker(settings), "unused", lambda t: False),
-                           Projector(store, [counts]), Lease(db, "log-follower", 30))
+    follower = LogFollower(
+        store,
+        OutboxRelay(make_broker(settings), "unused", lambda t: False),
+        Projector(store, [counts]),
+        Lease(db, "log-follower", 30),
+    )
     for n in range(1, 6):
         await store.append("complaint-c-1", n - 1, [note(n)], Cause.of_request(f"r{n}", "test"))
         await store.append(f"complaint-c-{n + 1}", 0, [note(1, f"c-{n + 1}")], Cause.of_request(f"o{n}", "test"))
@@ -160,6 +177,7 @@ async def test_a_long_stream_read_again_from_its_start_takes_its_digest_and_only
     async def counted(*args, **kwargs):
         lookups.append(args[0]["_id"])
         return await find_one(*args, **kwargs)
+
     store.commits.find_one = counted
     await store.append("c-long", 100, [note(101, "c-long")], Cause.of_request("long101", "test"))
     again = await store.read_stream("c-long")
@@ -183,7 +201,9 @@ async def test_a_rebuild_reads_no_read_model_document_back_and_writes_each_once_
     from services.kernel.projections import Projector
 
     for i in range(1, 31):
-        await store.append(f"complaint-c-{i % 3}", (i - 1) // 3, [note(i, f"c-{i % 3}")], Cause.of_request(f"r{i}", "test"))
+        await store.append(
+            f"complaint-c-{i % 3}", (i - 1) // 3, [note(i, f"c-{i % 3}")], Cause.of_request(f"r{i}", "test")
+        )
     counts = NoteCounts(db)
     await counts.views.insert_one({"_id": "c-0", "notes": 99})  # what the rebuild must drop
     reads, writes = [], []
@@ -196,6 +216,7 @@ async def test_a_rebuild_reads_no_read_model_document_back_and_writes_each_once_
     async def counting_writes(requests, *args, **kwargs):
         writes.append(len(requests))
         return await bulk_write(requests, *args, **kwargs)
+
     counts.views.find_one, counts.views.bulk_write = counting_reads, counting_writes
 
     assert await Projector(store, [counts]).rebuild("note_counts", batch_size=10) == 30

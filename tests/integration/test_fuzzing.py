@@ -24,8 +24,7 @@ from fastapi import FastAPI
 from services.kernel.openapi import problems
 from services.kernel.web import PathId, service_app
 from tests.integration.fuzzing import WEBHOOK_SECRET, Run, bearer, four_services, fuzz
-from tests.integration.simulators import (carrier_simulator_url, free_port, mailbox,  # noqa: F401
-                                          telephony_url)
+from tests.integration.simulators import carrier_simulator_url, free_port, mailbox, telephony_url  # noqa: F401
 
 pytestmark = pytest.mark.integration
 
@@ -45,36 +44,60 @@ ALL, STATEFUL = "examples,coverage,fuzzing,stateful", "stateful"
 #: fuzzer reaches it only unsigned). The earlier phases spend most of a run's budget, so the
 #: stateful phase (a filing, then its case and its callback; an agent, then its queue) has runs
 #: of its own where the documents link operations.
-RUNS = [("intake", c, ALL) for c in ("anonymous", "customer", "supervisor", "webhook")] + \
-       [("routing", c, ALL) for c in ("anonymous", "agent", "supervisor", "admin", "partner")] + \
-       [("carrier", c, ALL) for c in ("anonymous", "supervisor")] + \
-       [("notify", c, ALL) for c in ("anonymous", "webhook")] + \
-       [("intake", "customer", STATEFUL), ("routing", "supervisor", STATEFUL)]
+RUNS = (
+    [("intake", c, ALL) for c in ("anonymous", "customer", "supervisor", "webhook")]
+    + [("routing", c, ALL) for c in ("anonymous", "agent", "supervisor", "admin", "partner")]
+    + [("carrier", c, ALL) for c in ("anonymous", "supervisor")]
+    + [("notify", c, ALL) for c in ("anonymous", "webhook")]
+    + [("intake", "customer", STATEFUL), ("routing", "supervisor", STATEFUL)]
+)
 
 
 @pytest.fixture(scope="module")
 def platform(tmp_path_factory, order_system_url, carrier_simulator_url, mailbox, telephony_url):  # noqa: F811
     """The four services, and on routing's roster an agent and a partner team to act as."""
-    with four_services(tmp_path_factory.mktemp("fuzzing"), order_system_url, carrier_simulator_url,
-                       mailbox.smtp_port, telephony_url) as urls:
+    with four_services(
+        tmp_path_factory.mktemp("fuzzing"), order_system_url, carrier_simulator_url, mailbox.smtp_port, telephony_url
+    ) as urls:
         admin = CALLERS["admin"]
-        assert httpx.post(f"{urls['routing']}/api/partner-teams", headers=admin, timeout=30, json={
-            "team_id": TEAM, "name": "Fuzzing", "categories": ["other"], "response_sla_minutes": 60}).status_code == 201
-        assert httpx.post(f"{urls['routing']}/api/agents", headers=admin, timeout=30, json={
-            "agent_id": AGENT, "name": "Fuzzing", "skills": ["other"], "languages": ["en"],
-            "capacity": 2}).status_code == 201
+        assert (
+            httpx.post(
+                f"{urls['routing']}/api/partner-teams",
+                headers=admin,
+                timeout=30,
+                json={"team_id": TEAM, "name": "Fuzzing", "categories": ["other"], "response_sla_minutes": 60},
+            ).status_code
+            == 201
+        )
+        assert (
+            httpx.post(
+                f"{urls['routing']}/api/agents",
+                headers=admin,
+                timeout=30,
+                json={"agent_id": AGENT, "name": "Fuzzing", "skills": ["other"], "languages": ["en"], "capacity": 2},
+            ).status_code
+            == 201
+        )
         yield urls
 
 
 def report(runs: dict[tuple[str, str, str], Run]) -> str:
-    return "\n\n".join(f"===== {service} as {caller}, {phases} (exit {run.code}, {run.seconds:.0f} s)\n"
-                       f"{run.output[-6000:]}" for (service, caller, phases), run in runs.items() if run.findings)
+    return "\n\n".join(
+        f"===== {service} as {caller}, {phases} (exit {run.code}, {run.seconds:.0f} s)\n{run.output[-6000:]}"
+        for (service, caller, phases), run in runs.items()
+        if run.findings
+    )
 
 
 def test_no_input_from_any_caller_finds_a_server_error_or_an_undocumented_answer(platform):
     with ThreadPoolExecutor(2) as pool:
-        runs = dict(zip(RUNS, pool.map(lambda r: fuzz(platform[r[0]], CALLERS[r[1]], max_time_s=SECONDS,
-                                                      phases=r[2]), RUNS), strict=True))
+        runs = dict(
+            zip(
+                RUNS,
+                pool.map(lambda r: fuzz(platform[r[0]], CALLERS[r[1]], max_time_s=SECONDS, phases=r[2]), RUNS),
+                strict=True,
+            )
+        )
 
     for (service, caller, phases), run in runs.items():
         print(f"fuzzing {service} as {caller} ({phases}): exit {run.code} in {run.seconds:.1f} s")

@@ -16,9 +16,18 @@ GRACE_S = 30  # the Deployments' terminationGracePeriodSeconds
 
 def burst(store: EventStore, unique: str, complaints: int, notes: int) -> list[tuple]:
     now = datetime.now(UTC)
-    return [to_kafka(store.envelope(NoteAdded(complaint_id=f"c-{c}", n=n, text=f"note {n} of c-{c}"),
-                                    f"e-{unique}-{c}-{n}", Cause.of_request(f"r-{c}-{n}", "file"), now))
-            for n in range(1, notes + 1) for c in range(complaints)]
+    return [
+        to_kafka(
+            store.envelope(
+                NoteAdded(complaint_id=f"c-{c}", n=n, text=f"note {n} of c-{c}"),
+                f"e-{unique}-{c}-{n}",
+                Cause.of_request(f"r-{c}-{n}", "file"),
+                now,
+            )
+        )
+        for n in range(1, notes + 1)
+        for c in range(complaints)
+    ]
 
 
 async def applied_once_each(db, test_registry, complaints: int, notes: int) -> None:
@@ -31,7 +40,8 @@ async def applied_once_each(db, test_registry, complaints: int, notes: int) -> N
 
 
 async def test_sigterm_in_the_middle_of_a_burst_exits_0_in_time_and_a_restart_applies_every_event_once(
-        settings, topic, db, test_registry, tmp_path, processes, unique):
+    settings, topic, db, test_registry, tmp_path, processes, unique
+):
     store = EventStore(db, "/services/test", test_registry)
     produce_raw(settings.kafka_bootstrap_servers, topic, burst(store, unique, 100, 10))
     group = f"{unique}-g"
@@ -54,7 +64,8 @@ async def test_sigterm_in_the_middle_of_a_burst_exits_0_in_time_and_a_restart_ap
 
 
 async def test_a_rolling_restart_of_two_consumers_loses_nothing_and_keeps_each_complaints_order(
-        settings, topic, db, test_registry, tmp_path, processes, unique):
+    settings, topic, db, test_registry, tmp_path, processes, unique
+):
     store = EventStore(db, "/services/test", test_registry)
     group = f"{unique}-g"
     a = ServiceProcess("consumer", settings, topic, tmp_path, TEST_GROUP=group)

@@ -30,6 +30,7 @@ def counting_reads(store: EventStore) -> list[int]:
     async def counting(stream_id, after_version=0):
         reads.append(after_version)
         return await load(stream_id, after_version)
+
     store.load = counting
     return reads
 
@@ -83,6 +84,7 @@ async def test_nothing_to_do_on_a_held_state_is_checked_on_the_stream(db, test_r
 
 async def test_processes_racing_on_one_stream_meet_conflicts_retry_and_append_each_command_once(db, test_registry):
     from services.kernel.eventstore import ConcurrencyConflict
+
     processes = [EventStore(db, "/services/test", test_registry) for _ in range(3)]
     conflicts = []
     for store in processes:
@@ -94,6 +96,7 @@ async def test_processes_racing_on_one_stream_meet_conflicts_retry_and_append_ea
             except ConcurrencyConflict as conflict:
                 conflicts.append(conflict)
                 raise
+
         store.append = counting
 
     await asyncio.gather(*(add(processes[n % 3], NOTES, n) for n in range(1, 13)))

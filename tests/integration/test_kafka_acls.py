@@ -21,7 +21,9 @@ from services.kernel.kafka import client_config, make_broker, publish
 from services.kernel.settings import KernelSettings
 from tests.integration.support import KAFKA_CREDENTIALS_FILE, service_credentials
 
-pytestmark = pytest.mark.skipif(not KAFKA_CREDENTIALS_FILE, reason="the broker has no users (start the stack with --auth)")
+pytestmark = pytest.mark.skipif(
+    not KAFKA_CREDENTIALS_FILE, reason="the broker has no users (start the stack with --auth)"
+)
 BOOTSTRAP = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:29092")
 
 
@@ -43,8 +45,9 @@ async def sent(settings: KernelSettings, topic: str) -> KafkaError | None:
         await broker.stop()
 
 
-@pytest.mark.parametrize(("service", "foreign"), [("intake", "routing"), ("routing", "intake"),
-                                                  ("carrier", "intake"), ("notify", "intake")])
+@pytest.mark.parametrize(
+    ("service", "foreign"), [("intake", "routing"), ("routing", "intake"), ("carrier", "intake"), ("notify", "intake")]
+)
 async def test_a_service_writes_its_own_topic_and_no_other_s(service, foreign):
     """Nobody but intake can put a forged ComplaintFiled on intake's topic (routing would open a
     case intake never had), and intake cannot speak for routing."""
@@ -56,8 +59,9 @@ async def test_a_service_writes_its_own_topic_and_no_other_s(service, foreign):
 
 
 def test_intake_cannot_join_routing_s_consumer_group():
-    consumer = Consumer({**client_config(as_service("intake")), "group.id": "complaints.routing",
-                         "auto.offset.reset": "earliest"})
+    consumer = Consumer(
+        {**client_config(as_service("intake")), "group.id": "complaints.routing", "auto.offset.reset": "earliest"}
+    )
     try:
         consumer.subscribe([TOPICS["intake"]])
         assert first_refusal(consumer).code() == KafkaError.GROUP_AUTHORIZATION_FAILED
@@ -66,8 +70,10 @@ def test_intake_cannot_join_routing_s_consumer_group():
 
 
 def test_a_client_without_credentials_can_neither_produce_nor_consume():
-    anonymous = {**client_config(KernelSettings(kafka_bootstrap_servers=BOOTSTRAP, kafka_security_protocol="PLAINTEXT")),
-                 "socket.connection.setup.timeout.ms": 3000}
+    anonymous = {
+        **client_config(KernelSettings(kafka_bootstrap_servers=BOOTSTRAP, kafka_security_protocol="PLAINTEXT")),
+        "socket.connection.setup.timeout.ms": 3000,
+    }
     producer, outcomes = Producer({**anonymous, "message.timeout.ms": 4000}), []
     producer.produce(TOPICS["intake"], b"forged", key=b"c-1", on_delivery=lambda err, _: outcomes.append(err))
     producer.flush(10)

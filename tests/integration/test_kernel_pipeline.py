@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from services.kernel.eventstore import Cause
 from services.kernel.runtime import Runtime
-from tests.integration.support import wait_for
 from tests.integration.story_events import NoteAdded, NoteCounted
+from tests.integration.support import wait_for
 
 
 async def test_an_appended_event_reaches_a_consumer_which_records_it_once(settings, topic, test_registry, db):
@@ -14,9 +14,12 @@ async def test_an_appended_event_reaches_a_consumer_which_records_it_once(settin
 
     async def count(event: NoteAdded, envelope) -> None:
         seen.append(event)
-        await runtime.store.append(f"count-{event.complaint_id}", 0,
-                                   [NoteCounted(complaint_id=event.complaint_id, n=event.n)],
-                                   Cause.of_event(envelope, "count"))
+        await runtime.store.append(
+            f"count-{event.complaint_id}",
+            0,
+            [NoteCounted(complaint_id=event.complaint_id, n=event.n)],
+            Cause.of_event(envelope, "count"),
+        )
 
     runtime.consumer.subscribe(topic, f"{topic}-group", {NoteAdded: count})
     await runtime.start()

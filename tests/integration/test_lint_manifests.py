@@ -58,7 +58,7 @@ def accepted() -> set[tuple[str, str, str]]:
     for line in section.splitlines():
         if m := re.match(r"\|\s*(kube-score|checkov|hadolint|kubeconform)\s*\|\s*`([^`]+)`\s*\|\s*([^|]+)\|", line):
             where = [w.strip() for w in m[3].split(",")]
-            for w in (list(OVERLAYS) if where == ["every overlay"] else where):
+            for w in list(OVERLAYS) if where == ["every overlay"] else where:
                 rows.add((m[1], m[2], w))
     return rows
 
@@ -66,18 +66,22 @@ def accepted() -> set[tuple[str, str, str]]:
 def compare(linter: str, found: set[tuple[str, str, str]], overlay: str | None = None) -> None:
     kept = {row for row in accepted() if row[0] == linter and overlay in (None, row[2])}
     assert found <= kept, f"{linter} finds what docs/deploying.md does not list:\n" + "\n".join(
-        map(str, sorted(found - kept)))
+        map(str, sorted(found - kept))
+    )
     assert kept <= found, f"docs/deploying.md lists {linter} findings that are gone:\n" + "\n".join(
-        map(str, sorted(kept - found)))
+        map(str, sorted(kept - found))
+    )
 
 
 # ---- kubeconform --------------------------------------------------------------------------------
 
+
 def standalone_schemas(folder: Path) -> Path:
     """kubernetes-validate's strict Kubernetes schemas (offline) with their references resolved:
     kubeconform reads one self-contained file per kind."""
-    kv = pytest.importorskip("kubernetes_validate", reason="kubernetes-validate (the Kubernetes schemas) "
-                             "is not installed")
+    kv = pytest.importorskip(
+        "kubernetes_validate", reason="kubernetes-validate (the Kubernetes schemas) is not installed"
+    )
     source = Path(kv.__file__).parent / "kubernetes-json-schema" / f"v{KUBERNETES_VERSION}-local-strict"
     definitions = json.loads((source / "_definitions.json").read_text())["$defs"]
 
@@ -108,11 +112,25 @@ def kubernetes_schemas(tmp_path_factory) -> Path:
 def test_kubeconform_strict_accepts_every_object_of_the_overlay(manifests, kubernetes_schemas, overlay):
     kubeconform = tool("kubeconform")
     done = subprocess.run(
-        [kubeconform, "-strict", "-summary", "-output", "json", "-kubernetes-version", KUBERNETES_VERSION,
-         "-schema-location", f"{kubernetes_schemas}/{{{{ .NormalizedKubernetesVersion }}}}-standalone"
-                             "{{ .StrictSuffix }}/{{ .ResourceKind }}{{ .KindSuffix }}.json",
-         "-schema-location", f"{SCHEMAS}/{{{{ .Group }}}}/{{{{ .ResourceKind }}}}_{{{{ .ResourceAPIVersion }}}}.json",
-         str(manifests[overlay])], capture_output=True, text=True, timeout=300)
+        [
+            kubeconform,
+            "-strict",
+            "-summary",
+            "-output",
+            "json",
+            "-kubernetes-version",
+            KUBERNETES_VERSION,
+            "-schema-location",
+            f"{kubernetes_schemas}/{{{{ .NormalizedKubernetesVersion }}}}-standalone"
+            "{{ .StrictSuffix }}/{{ .ResourceKind }}{{ .KindSuffix }}.json",
+            "-schema-location",
+            f"{SCHEMAS}/{{{{ .Group }}}}/{{{{ .ResourceKind }}}}_{{{{ .ResourceAPIVersion }}}}.json",
+            str(manifests[overlay]),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     report = json.loads(done.stdout)
     problems = [f"{r['kind']}/{r['name']}: {r['msg']}" for r in report["resources"] if r["status"] != "statusValid"]
     assert done.returncode == 0 and not problems, "\n".join(problems) or done.stderr
@@ -122,29 +140,50 @@ def test_kubeconform_strict_accepts_every_object_of_the_overlay(manifests, kuber
 def test_kubeconform_rejects_a_field_a_crd_does_not_declare(manifests, kubernetes_schemas, tmp_path):
     broken = tmp_path / "broken.yaml"
     broken.write_text(manifests["production"].read_text().replace("  topicName: ", "  topicname: ", 1))
-    done = subprocess.run([tool("kubeconform"), "-strict", "-schema-location",
-                           f"{SCHEMAS}/{{{{ .Group }}}}/{{{{ .ResourceKind }}}}_{{{{ .ResourceAPIVersion }}}}.json",
-                           "-skip", "ConfigMap,Deployment,Service,ServiceAccount,PodDisruptionBudget,NetworkPolicy,"
-                           "Ingress", str(broken)], capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [
+            tool("kubeconform"),
+            "-strict",
+            "-schema-location",
+            f"{SCHEMAS}/{{{{ .Group }}}}/{{{{ .ResourceKind }}}}_{{{{ .ResourceAPIVersion }}}}.json",
+            "-skip",
+            "ConfigMap,Deployment,Service,ServiceAccount,PodDisruptionBudget,NetworkPolicy,Ingress",
+            str(broken),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 1 and "topicname" in done.stdout
 
 
 # ---- kube-score ---------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("overlay", OVERLAYS)
 def test_kube_score_finds_nothing_but_what_docs_deploying_lists(manifests, overlay):
-    done = subprocess.run([tool("kube-score"), "score", "--output-format", "json", str(manifests[overlay])],
-                          capture_output=True, text=True, timeout=300)
-    found = {("kube-score", check["check"]["id"], overlay) for obj in json.loads(done.stdout)
-             for check in obj["checks"] if check["grade"] < 10 and not check.get("skipped")}
+    done = subprocess.run(
+        [tool("kube-score"), "score", "--output-format", "json", str(manifests[overlay])],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    found = {
+        ("kube-score", check["check"]["id"], overlay)
+        for obj in json.loads(done.stdout)
+        for check in obj["checks"]
+        if check["grade"] < 10 and not check.get("skipped")
+    }
     compare("kube-score", found, overlay)
 
 
 # ---- hadolint and checkov -----------------------------------------------------------------------
 
+
 def test_hadolint_finds_nothing_in_the_service_dockerfile():
-    done = subprocess.run([tool("hadolint"), "--format", "json", str(DOCKERFILE)],
-                          capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [tool("hadolint"), "--format", "json", str(DOCKERFILE)], capture_output=True, text=True, timeout=120
+    )
     found = {("hadolint", f["code"], "image") for f in json.loads(done.stdout or "[]")}
     compare("hadolint", found)
 
@@ -155,9 +194,24 @@ def test_checkov_offline_finds_nothing_but_what_docs_deploying_lists(manifests, 
     shutil.copy(DOCKERFILE, tmp_path / "Dockerfile")
     # offline: no policy download, no mapping from the vendor's platform
     env = {**os.environ, "BC_SKIP_MAPPING": "TRUE", "CHECKOV_RUN_SCA_PACKAGE_SCAN_V2": "false"}
-    done = subprocess.run([tool("checkov"), "-d", str(tmp_path), "--framework", "kubernetes", "dockerfile",
-                           "--skip-download", "--quiet", "--output", "json"],
-                          capture_output=True, text=True, timeout=600, env=env)
+    done = subprocess.run(
+        [
+            tool("checkov"),
+            "-d",
+            str(tmp_path),
+            "--framework",
+            "kubernetes",
+            "dockerfile",
+            "--skip-download",
+            "--quiet",
+            "--output",
+            "json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=env,
+    )
     reports = json.loads(done.stdout)
     found = set()
     for report in reports if isinstance(reports, list) else [reports]:

@@ -34,42 +34,66 @@ PART_OF = "complaint-platform"
 COMMON_LABELS = ("app.kubernetes.io/name", "app.kubernetes.io/part-of", "app.kubernetes.io/component")
 DAY_MS = 24 * 60 * 60 * 1000
 PARTITIONS = 6
-SECRET_VARIABLES = {"MONGODB_URL", "SIGNING_KEY", "INBOUND_WEBHOOK_SECRET", "TELEPHONY_AUTH_TOKEN",
-                    "SMTP_USERNAME", "SMTP_PASSWORD", "TRACKING_WEBHOOK_SECRET",
-                    "FEDEX_CLIENT_SECRET", "UPS_CLIENT_SECRET", "USPS_CLIENT_SECRET", "AUSPOST_PASSWORD",
-                    "KAFKA_SASL_PASSWORD", "KAFKA_SSL_KEY_PASSWORD", "CODE_OPENING_KEYS"}
+SECRET_VARIABLES = {
+    "MONGODB_URL",
+    "SIGNING_KEY",
+    "INBOUND_WEBHOOK_SECRET",
+    "TELEPHONY_AUTH_TOKEN",
+    "SMTP_USERNAME",
+    "SMTP_PASSWORD",
+    "TRACKING_WEBHOOK_SECRET",
+    "FEDEX_CLIENT_SECRET",
+    "UPS_CLIENT_SECRET",
+    "USPS_CLIENT_SECRET",
+    "AUSPOST_PASSWORD",
+    "KAFKA_SASL_PASSWORD",
+    "KAFKA_SSL_KEY_PASSWORD",
+    "CODE_OPENING_KEYS",
+}
 #: Egress every service needs besides Kafka (whose port is the overlay's): MongoDB, DNS, the OTLP/HTTP collector.
 EGRESS_PORTS = {27017, 53, 4318}
 #: ...and what one service needs beyond that (intake: the order system, HTTPS; 8090 for the simulator;
 #: carrier: the carriers' APIs and the order system, HTTPS; 8090 and 8091 for the simulators).
-EXTRA_EGRESS_PORTS = {"intake": {443, 8090}, "carrier": {443, 8090, 8091}, "routing": {443, 8090},  # the order system
-                      # notify: the SMTP relay (587), the telephony API (443); locally mailpit and the simulator
-                      "notify": {587, 443, 1025, 8092, 8090}}
+EXTRA_EGRESS_PORTS = {
+    "intake": {443, 8090},
+    "carrier": {443, 8090, 8091},
+    "routing": {443, 8090},  # the order system
+    # notify: the SMTP relay (587), the telephony API (443); locally mailpit and the simulator
+    "notify": {587, 443, 1025, 8092, 8090},
+}
 #: The topics each service's consumer group reads (its ScaledObject watches their lag).
-READS = {"intake": {t for s, t in TOPICS.items() if s != "intake"},
-         "routing": {TOPICS["intake"], TOPICS["notify"]},
-         "notify": {TOPICS["intake"], TOPICS["routing"]},
-         "carrier": {TOPICS["intake"], TOPICS["routing"]}}
+READS = {
+    "intake": {t for s, t in TOPICS.items() if s != "intake"},
+    "routing": {TOPICS["intake"], TOPICS["notify"]},
+    "notify": {TOPICS["intake"], TOPICS["routing"]},
+    "carrier": {TOPICS["intake"], TOPICS["routing"]},
+}
 #: What each overlay must be: the autoscaler it keeps and the topics' replication.
 #: Production talks to Strimzi's SCRAM-SHA-512 listener over TLS (9093); a laptop to the plaintext one.
-OVERLAYS = {"local": {"autoscaler": "HorizontalPodAutoscaler", "topic_replicas": 1, "kafka_port": 9092},
-            "production": {"autoscaler": "ScaledObject", "topic_replicas": 3, "kafka_port": 9093},
-            "production-gateway-api": {"autoscaler": "ScaledObject", "topic_replicas": 3, "kafka_port": 9093}}
+OVERLAYS = {
+    "local": {"autoscaler": "HorizontalPodAutoscaler", "topic_replicas": 1, "kafka_port": 9092},
+    "production": {"autoscaler": "ScaledObject", "topic_replicas": 3, "kafka_port": 9093},
+    "production-gateway-api": {"autoscaler": "ScaledObject", "topic_replicas": 3, "kafka_port": 9093},
+}
 #: The public entry points, as a browser or a webhook calls them -> the Service and the path it gets.
-ENTRY_POINTS = {("complaints.example.com", "/"): ("intake", "/"),
-                ("complaints.example.com", "/desk/cases/c-1"): ("intake", "/desk/cases/c-1"),
-                ("complaints.example.com", "/api/inbound/email"): ("intake", "/api/inbound/email"),
-                ("complaints.example.com", "/notify/closure"): ("notify", "/closure"),
-                ("routing.complaints.example.com", "/api/agents"): ("routing", "/api/agents"),
-                ("carrier.complaints.example.com", "/api/complaints/c-1/shipments"):
-                    ("carrier", "/api/complaints/c-1/shipments"),
-                ("carrier.complaints.example.com", "/api/webhooks/tracking"): ("carrier", "/api/webhooks/tracking")}
+ENTRY_POINTS = {
+    ("complaints.example.com", "/"): ("intake", "/"),
+    ("complaints.example.com", "/desk/cases/c-1"): ("intake", "/desk/cases/c-1"),
+    ("complaints.example.com", "/api/inbound/email"): ("intake", "/api/inbound/email"),
+    ("complaints.example.com", "/notify/closure"): ("notify", "/closure"),
+    ("routing.complaints.example.com", "/api/agents"): ("routing", "/api/agents"),
+    ("carrier.complaints.example.com", "/api/complaints/c-1/shipments"): ("carrier", "/api/complaints/c-1/shipments"),
+    ("carrier.complaints.example.com", "/api/webhooks/tracking"): ("carrier", "/api/webhooks/tracking"),
+}
 #: ...and what stays inside the cluster: (host, path) -> the Service it must not reach.
-NOT_PUBLIC = {("routing.complaints.example.com", "/health/ready"): "routing",
-              ("complaints.example.com", "/notify/api/notifications"): "notify"}
+NOT_PUBLIC = {
+    ("routing.complaints.example.com", "/health/ready"): "routing",
+    ("complaints.example.com", "/notify/api/notifications"): "notify",
+}
 
 
 # ---- rendering -----------------------------------------------------------------------------------
+
 
 def render(target: str) -> list[dict]:
     """The objects ``tools/k8s/render.sh`` prints for an overlay name or a kustomization directory."""
@@ -86,6 +110,7 @@ def rendered() -> dict[str, list[dict]]:
 
 
 # ---- rules ---------------------------------------------------------------------------------------
+
 
 def ref(obj: dict) -> str:
     return f"{obj['kind']}/{obj['metadata']['name']}"
@@ -125,8 +150,11 @@ def container_faults(where: str, pod: dict, container: dict) -> list[str]:
         if not resources.get(part):
             faults.append(f"{where}: no resources.{part}")
             continue
-        faults += [f"{where}: no resources.{part}.{r}" for r in ("cpu", "memory", "ephemeral-storage")
-                   if r not in resources[part]]
+        faults += [
+            f"{where}: no resources.{part}.{r}"
+            for r in ("cpu", "memory", "ephemeral-storage")
+            if r not in resources[part]
+        ]
     port_names = container_ports(container)
     for probe, path in (("livenessProbe", "/health/live"), ("readinessProbe", "/health/ready")):
         got = (container.get(probe) or {}).get("httpGet")
@@ -178,19 +206,30 @@ def configuration_faults(deployment: dict, container: dict, objects: list[dict])
             continue
         keys |= set(config_maps[cm_name].get("data", {}))
     keys |= {v["name"] for v in container.get("env", [])}
-    faults += [f"{where}: {k} is set but not documented in docs/configuration.md"
-               for k in sorted(keys) if k not in known and not k.startswith("OTEL_")]
-    faults += [f"{where}: {k} (documented) is set by no ConfigMap or Secret"
-               for k, default in sorted(known.items()) if k not in keys and default != "None"]
-    faults += [f"{where}: {k} is a credential but sits in a ConfigMap"
-               for cm in config_maps.values() for k in cm.get("data", {}) if k in SECRET_VARIABLES]
+    faults += [
+        f"{where}: {k} is set but not documented in docs/configuration.md"
+        for k in sorted(keys)
+        if k not in known and not k.startswith("OTEL_")
+    ]
+    faults += [
+        f"{where}: {k} (documented) is set by no ConfigMap or Secret"
+        for k, default in sorted(known.items())
+        if k not in keys and default != "None"
+    ]
+    faults += [
+        f"{where}: {k} is a credential but sits in a ConfigMap"
+        for cm in config_maps.values()
+        for k in cm.get("data", {})
+        if k in SECRET_VARIABLES
+    ]
     if "OTEL_EXPORTER_OTLP_ENDPOINT" not in keys:
         faults.append(f"{where}: OTEL_EXPORTER_OTLP_ENDPOINT is not configurable")
     return faults
 
 
-def network_policy_faults(deployment: dict, pod_labels: dict, http_ports: set, objects: list[dict],
-                          kafka_port: int) -> list[str]:
+def network_policy_faults(
+    deployment: dict, pod_labels: dict, http_ports: set, objects: list[dict], kafka_port: int
+) -> list[str]:
     name, where = deployment["metadata"]["name"], ref(deployment)
     policies = [p for p in of_kind(objects, "NetworkPolicy") if selects(p["spec"].get("podSelector"), pod_labels)]
     if not policies:
@@ -217,8 +256,14 @@ def network_policy_faults(deployment: dict, pod_labels: dict, http_ports: set, o
 
 def config_value(objects: list[dict], key: str, config_map: str = "complaint-platform") -> str | None:
     """A ConfigMap's value by the generator's name (the rendered name ends in a content hash)."""
-    return next((c.get("data", {}).get(key) for c in of_kind(objects, "ConfigMap")
-                 if re.fullmatch(rf"{re.escape(config_map)}(-[a-z0-9]{{10}})?", c["metadata"]["name"])), None)
+    return next(
+        (
+            c.get("data", {}).get(key)
+            for c in of_kind(objects, "ConfigMap")
+            if re.fullmatch(rf"{re.escape(config_map)}(-[a-z0-9]{{10}})?", c["metadata"]["name"])
+        ),
+        None,
+    )
 
 
 def kafka_user_faults(deployment: dict, objects: list[dict]) -> list[str]:
@@ -234,11 +279,20 @@ def kafka_user_faults(deployment: dict, objects: list[dict]) -> list[str]:
     faults = []
     if spec.get("authentication", {}).get("type") != "scram-sha-512":
         faults.append(f"KafkaUser/{username}: authentication is not scram-sha-512")
-    if not any(a["resource"]["type"] == "group" and group.startswith(a["resource"]["name"])
-               and a["resource"].get("patternType") == "prefix" and "Read" in a.get("operations", []) for a in acls):
+    if not any(
+        a["resource"]["type"] == "group"
+        and group.startswith(a["resource"]["name"])
+        and a["resource"].get("patternType") == "prefix"
+        and "Read" in a.get("operations", [])
+        for a in acls
+    ):
         faults.append(f"KafkaUser/{username}: no prefix ACL lets it read as group {group}")
-    if not any(a["resource"]["type"] == "topic" and TOPICS[name].startswith(a["resource"]["name"])
-               and "Write" in a.get("operations", []) for a in acls):
+    if not any(
+        a["resource"]["type"] == "topic"
+        and TOPICS[name].startswith(a["resource"]["name"])
+        and "Write" in a.get("operations", [])
+        for a in acls
+    ):
         faults.append(f"KafkaUser/{username}: may not write its topic {TOPICS[name]}")
     return faults
 
@@ -274,11 +328,15 @@ def autoscaler_faults(deployment: dict, autoscaler: str, objects: list[dict]) ->
             if trigger["metadata"].get("sasl") != "scram_sha512" or trigger["metadata"].get("tls") != "enable":
                 faults.append(f"{ref(so)}: trigger {trigger.get('name')} does not use SASL/SCRAM-SHA-512 over TLS")
             if not {"username", "password", "ca"} <= params:
-                faults.append(f"{ref(so)}: trigger {trigger.get('name')} has no TriggerAuthentication "
-                              "with username, password and ca")
+                faults.append(
+                    f"{ref(so)}: trigger {trigger.get('name')} has no TriggerAuthentication "
+                    "with username, password and ca"
+                )
         if topics != READS.get(name, topics) or not topics <= set(TOPICS.values()):
-            faults.append(f"{ref(so)}: Kafka triggers watch {sorted(topics, key=str)}, "
-                          f"the group reads {sorted(READS.get(name, []))}")
+            faults.append(
+                f"{ref(so)}: Kafka triggers watch {sorted(topics, key=str)}, "
+                f"the group reads {sorted(READS.get(name, []))}"
+            )
         if not any(t["type"] == "cpu" for t in triggers):
             faults.append(f"{ref(so)}: no CPU trigger")
         if spec.get("fallback") and any(t["type"] in ("cpu", "memory") for t in triggers):
@@ -335,8 +393,10 @@ def deployment_faults(deployment: dict, objects: list[dict], autoscaler: str, ka
     faults = [f"{where}: pod template has no label {k}" for k in COMMON_LABELS if k not in pod_labels]
     drain = longest_drain_s(deployment["metadata"]["name"], objects)
     if pod.get("terminationGracePeriodSeconds", 30) < drain:
-        faults.append(f"{where}: terminationGracePeriodSeconds {pod.get('terminationGracePeriodSeconds', 30)} "
-                      f"is shorter than its longest drain, {drain:g} s")
+        faults.append(
+            f"{where}: terminationGracePeriodSeconds {pod.get('terminationGracePeriodSeconds', 30)} "
+            f"is shorter than its longest drain, {drain:g} s"
+        )
     accounts = {a["metadata"]["name"]: a for a in of_kind(objects, "ServiceAccount")}
     account = accounts.get(pod.get("serviceAccountName", "default"))
     if account is None:
@@ -381,8 +441,10 @@ def topic_faults(objects: list[dict], replicas: int) -> list[str]:
             if int(config.get("retention.ms", -1)) != days * DAY_MS:
                 faults.append(f"KafkaTopic {name}: retention.ms {config.get('retention.ms')}, not {days} days")
             if str(config.get("max.message.bytes")) != str(max_bytes):
-                faults.append(f"KafkaTopic {name}: max.message.bytes {config.get('max.message.bytes')}, "
-                              f"not KAFKA_MAX_MESSAGE_BYTES ({max_bytes})")
+                faults.append(
+                    f"KafkaTopic {name}: max.message.bytes {config.get('max.message.bytes')}, "
+                    f"not KAFKA_MAX_MESSAGE_BYTES ({max_bytes})"
+                )
             if config.get("cleanup.policy") != "delete":
                 faults.append(f"KafkaTopic {name}: cleanup.policy is not delete")
             if int(config.get("min.insync.replicas", 1)) > replicas:
@@ -400,12 +462,18 @@ def manifest_faults(objects: list[dict], autoscaler: str, topic_replicas: int, k
         faults += [f"{ref(obj)}: no label {k}" for k in COMMON_LABELS if k not in labels]
         if labels.get("app.kubernetes.io/part-of") not in (None, PART_OF):
             faults.append(f"{ref(obj)}: part-of is not {PART_OF}")
-    deployments = [d for d in of_kind(objects, "Deployment")
-                   if d["metadata"]["labels"].get("app.kubernetes.io/component") == "service"]
+    deployments = [
+        d
+        for d in of_kind(objects, "Deployment")
+        if d["metadata"]["labels"].get("app.kubernetes.io/component") == "service"
+    ]
     if not deployments:
         faults.append("no Deployment rendered")
-    tags = {c["image"].rsplit("/", 1)[-1].partition(":")[2] for d in deployments
-            for c in d["spec"]["template"]["spec"]["containers"]}
+    tags = {
+        c["image"].rsplit("/", 1)[-1].partition(":")[2]
+        for d in deployments
+        for c in d["spec"]["template"]["spec"]["containers"]
+    }
     if len(tags) > 1:
         faults.append(f"the services' images have different tags in one overlay: {sorted(tags)}")
     for deployment in deployments:
@@ -435,13 +503,22 @@ def route(objects: list[dict], host: str, path: str) -> tuple[str, str, bool] | 
         spec = http_route["spec"]
         if host not in spec.get("hostnames", []):
             continue
-        listeners = [listener for parent in spec["parentRefs"] for listener in
-                     gateways.get(parent["name"], {}).get("spec", {}).get("listeners", [])
-                     if listener["name"] == parent.get("sectionName", listener["name"])]
+        listeners = [
+            listener
+            for parent in spec["parentRefs"]
+            for listener in gateways.get(parent["name"], {}).get("spec", {}).get("listeners", [])
+            if listener["name"] == parent.get("sectionName", listener["name"])
+        ]
         tls = any(x["protocol"] == "HTTPS" and x.get("tls", {}).get("certificateRefs") for x in listeners)
         for rule in spec.get("rules", []):
-            rewrite = next((f["urlRewrite"]["path"].get("replaceFullPath") for f in rule.get("filters", [])
-                            if f["type"] == "URLRewrite"), None)
+            rewrite = next(
+                (
+                    f["urlRewrite"]["path"].get("replaceFullPath")
+                    for f in rule.get("filters", [])
+                    if f["type"] == "URLRewrite"
+                ),
+                None,
+            )
             for match in rule.get("matches", []):
                 kind = {"PathPrefix": "Prefix"}.get(match["path"]["type"], match["path"]["type"])
                 if path_matches(kind, match["path"]["value"], path):
@@ -460,6 +537,7 @@ def service_names() -> list[str]:
 
 # ---- the rendered overlays -----------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("overlay", OVERLAYS)
 def test_every_rendered_object_keeps_the_rules(rendered, overlay):
     faults = manifest_faults(rendered[overlay], **OVERLAYS[overlay])
@@ -468,8 +546,11 @@ def test_every_rendered_object_keeps_the_rules(rendered, overlay):
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
 def test_every_service_has_a_deployment_service_budget_and_network_policy(rendered, overlay):
-    names = {d["metadata"]["name"] for d in of_kind(rendered[overlay], "Deployment")
-             if d["metadata"]["labels"]["app.kubernetes.io/component"] == "service"}
+    names = {
+        d["metadata"]["name"]
+        for d in of_kind(rendered[overlay], "Deployment")
+        if d["metadata"]["labels"]["app.kubernetes.io/component"] == "service"
+    }
     assert set(service_names()) <= names, f"no Deployment for {set(service_names()) - names} in {overlay}"
     for kind in ("Service", "PodDisruptionBudget", "NetworkPolicy"):
         assert names <= {o["metadata"]["name"] for o in of_kind(rendered[overlay], kind)}, kind
@@ -496,9 +577,12 @@ def test_the_grace_period_covers_the_longest_drain_computed_from_the_settings(re
 
 def test_the_local_overlay_runs_every_stand_in_its_services_are_pointed_at(rendered):
     objects = rendered["local"]
-    named = {urlparse(value if "://" in value else f"smtp://{value}").hostname
-             for config_map in of_kind(objects, "ConfigMap") for key, value in config_map.get("data", {}).items()
-             if key.endswith("_URL") and "://" in value or key == "SMTP_HOST"}
+    named = {
+        urlparse(value if "://" in value else f"smtp://{value}").hostname
+        for config_map in of_kind(objects, "ConfigMap")
+        for key, value in config_map.get("data", {}).items()
+        if key.endswith("_URL") and "://" in value or key == "SMTP_HOST"
+    }
     in_cluster = {host for host in named if host and "." not in host and host != "127.0.0.1"}
     assert in_cluster >= {"order-simulator", "carrier-simulator", "telephony-simulator", "mailpit"}
     for name in in_cluster:
@@ -518,15 +602,20 @@ def test_the_broken_overlay_fails_and_the_faults_name_what_is_missing():
     assert "KafkaTopic complaints.routing.v1.dlq: partitions 1, not 6" in faults, text
 
 
-@pytest.mark.parametrize("kind, fault", [
-    ("PodDisruptionBudget", "Deployment/intake: no PodDisruptionBudget"),
-    ("NetworkPolicy", "Deployment/intake: no NetworkPolicy selects its pods"),
-    ("Service", "Deployment/intake: no Service selects its pods"),
-    ("ScaledObject", "Deployment/intake: needs exactly one autoscaler, has 0 HPA and 0 ScaledObject"),
-    ("KafkaUser", "Deployment/intake: no KafkaUser 'complaints-intake' (its KAFKA_SASL_USERNAME)"),
-    ("TriggerAuthentication", "ScaledObject/intake: trigger lag-routing has no TriggerAuthentication with "
-                              "username, password and ca"),
-])
+@pytest.mark.parametrize(
+    "kind, fault",
+    [
+        ("PodDisruptionBudget", "Deployment/intake: no PodDisruptionBudget"),
+        ("NetworkPolicy", "Deployment/intake: no NetworkPolicy selects its pods"),
+        ("Service", "Deployment/intake: no Service selects its pods"),
+        ("ScaledObject", "Deployment/intake: needs exactly one autoscaler, has 0 HPA and 0 ScaledObject"),
+        ("KafkaUser", "Deployment/intake: no KafkaUser 'complaints-intake' (its KAFKA_SASL_USERNAME)"),
+        (
+            "TriggerAuthentication",
+            "ScaledObject/intake: trigger lag-routing has no TriggerAuthentication with username, password and ca",
+        ),
+    ],
+)
 def test_a_missing_companion_object_is_named(rendered, kind, fault):
     objects = [o for o in rendered["production"] if o["kind"] != kind]
     assert fault in manifest_faults(objects, **OVERLAYS["production"])
@@ -548,16 +637,35 @@ def _token(o):
     o["automountServiceAccountToken"] = True
 
 
-@pytest.mark.parametrize("kind, name, breakage, fault", [
-    ("Deployment", "carrier", _grace_30, "Deployment/carrier: terminationGracePeriodSeconds 30 is shorter than "
-                                         "its longest drain"),
-    ("Deployment", "intake", _no_ephemeral_storage,
-     "Deployment/intake container intake: no resources.limits.ephemeral-storage"),
-    ("NetworkPolicy", "routing", _whole_namespace,
-     "NetworkPolicy/routing: ingress must name the controller's pods by label in their namespace"),
-    ("ServiceAccount", "notify", _token, "Deployment/notify: mounts a service-account token (it never calls the "
-                                         "Kubernetes API)"),
-])
+@pytest.mark.parametrize(
+    "kind, name, breakage, fault",
+    [
+        (
+            "Deployment",
+            "carrier",
+            _grace_30,
+            "Deployment/carrier: terminationGracePeriodSeconds 30 is shorter than its longest drain",
+        ),
+        (
+            "Deployment",
+            "intake",
+            _no_ephemeral_storage,
+            "Deployment/intake container intake: no resources.limits.ephemeral-storage",
+        ),
+        (
+            "NetworkPolicy",
+            "routing",
+            _whole_namespace,
+            "NetworkPolicy/routing: ingress must name the controller's pods by label in their namespace",
+        ),
+        (
+            "ServiceAccount",
+            "notify",
+            _token,
+            "Deployment/notify: mounts a service-account token (it never calls the Kubernetes API)",
+        ),
+    ],
+)
 def test_a_broken_packaging_rule_is_named(rendered, kind, name, breakage, fault):
     objects = copy.deepcopy(rendered["production"])
     breakage(next(o for o in objects if o["kind"] == kind and o["metadata"]["name"] == name))
@@ -571,8 +679,10 @@ def test_a_missing_dead_letter_topic_is_named(rendered):
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
 def test_core_objects_match_the_kubernetes_schemas(rendered, overlay):
-    kv = pytest.importorskip("kubernetes_validate", reason="kubernetes-validate (offline Kubernetes JSON "
-                             "schemas) is not installed; our own rules above still ran")
+    kv = pytest.importorskip(
+        "kubernetes_validate",
+        reason="kubernetes-validate (offline Kubernetes JSON schemas) is not installed; our own rules above still ran",
+    )
     checked, errors = 0, []
     for obj in rendered[overlay]:
         for version in ("1.30.0", kv.utils.latest_version()):
@@ -597,11 +707,15 @@ def test_the_schema_check_rejects_a_misspelled_field(rendered):
 
 # ---- the image -----------------------------------------------------------------------------------
 
+
 def dockerfile_faults(text: str) -> list[str]:
     """Lint of a multi-stage service Dockerfile (no engine here to build it)."""
     lines = re.sub(r"\\\n", " ", text).splitlines()
-    instructions = [(m[1].upper(), m[2].strip()) for line in lines if (m := re.match(r"\s*(\w+)\s+(.*)", line))
-                    and not line.lstrip().startswith("#")]
+    instructions = [
+        (m[1].upper(), m[2].strip())
+        for line in lines
+        if (m := re.match(r"\s*(\w+)\s+(.*)", line)) and not line.lstrip().startswith("#")
+    ]
     args = dict(re.match(r"(\w+)=?(.*)", v).groups() for k, v in instructions if k == "ARG")
     stages: list[dict] = []
     for key, value in instructions:
@@ -615,8 +729,9 @@ def dockerfile_faults(text: str) -> list[str]:
     if len(stages) < 2 or not any(k == "COPY" and "--from=" in v for s in stages for k, v in s["body"]):
         faults.append("not multi-stage: the final image must copy the build stage's venv")
     for stage in stages:
-        if stage["image"] not in aliases and not re.fullmatch(r"python:3\.11\.\d+-slim(-\w+)?(@sha256:[0-9a-f]{64})?",
-                                                              stage["image"]):
+        if stage["image"] not in aliases and not re.fullmatch(
+            r"python:3\.11\.\d+-slim(-\w+)?(@sha256:[0-9a-f]{64})?", stage["image"]
+        ):
             faults.append(f"base image {stage['image']!r} is not a patch-pinned python:3.11.x-slim tag")
     build = {s["alias"] for s in stages if any("pip install" in v for k, v in s["body"] if k == "RUN")}
     for stage in stages:
@@ -631,8 +746,11 @@ def dockerfile_faults(text: str) -> list[str]:
     if any(k == "HEALTHCHECK" for k, _ in instructions):
         faults.append("HEALTHCHECK is set (Kubernetes probes the service)")
     labels = " ".join(v for k, v in instructions if k == "LABEL")
-    faults += [f"no OCI label org.opencontainers.image.{key} (which release, commit and repository)"
-               for key in ("version", "revision", "source") if f"org.opencontainers.image.{key}=" not in labels]
+    faults += [
+        f"no OCI label org.opencontainers.image.{key} (which release, commit and repository)"
+        for key in ("version", "revision", "source")
+        if f"org.opencontainers.image.{key}=" not in labels
+    ]
     if ("ENTRYPOINT", '["python", "-m"]') not in instructions:
         faults.append('ENTRYPOINT is not ["python", "-m"]')
     return faults
@@ -659,16 +777,25 @@ def test_every_service_has_an_image_stage_that_runs_its_app_module():
         assert stages.get(service) == f"services.{service}.app", f"no stage {service} in {DOCKERFILE.name}"
 
 
-@pytest.mark.parametrize("breakage, fault", [
-    (("USER 10001:10001", "USER root"), "the final USER must be a numeric non-root uid, not root"),
-    (("ENTRYPOINT", 'HEALTHCHECK CMD ["true"]\nENTRYPOINT'), "HEALTHCHECK is set (Kubernetes probes the service)"),
-    (("ARG PYTHON_IMAGE=python:3.11.14-slim-trixie", "ARG PYTHON_IMAGE=python:latest"),
-     "base image 'python:latest' is not a patch-pinned python:3.11.x-slim tag"),
-    (("WORKDIR /app", "RUN apt-get update && apt-get install -y build-essential\nWORKDIR /app"),
-     "stage runtime: installs build tools outside the build stage"),
-    (("COPY --from=build /opt/venv /opt/venv", "COPY . /app"),
-     "not multi-stage: the final image must copy the build stage's venv"),
-])
+@pytest.mark.parametrize(
+    "breakage, fault",
+    [
+        (("USER 10001:10001", "USER root"), "the final USER must be a numeric non-root uid, not root"),
+        (("ENTRYPOINT", 'HEALTHCHECK CMD ["true"]\nENTRYPOINT'), "HEALTHCHECK is set (Kubernetes probes the service)"),
+        (
+            ("ARG PYTHON_IMAGE=python:3.11.14-slim-trixie", "ARG PYTHON_IMAGE=python:latest"),
+            "base image 'python:latest' is not a patch-pinned python:3.11.x-slim tag",
+        ),
+        (
+            ("WORKDIR /app", "RUN apt-get update && apt-get install -y build-essential\nWORKDIR /app"),
+            "stage runtime: installs build tools outside the build stage",
+        ),
+        (
+            ("COPY --from=build /opt/venv /opt/venv", "COPY . /app"),
+            "not multi-stage: the final image must copy the build stage's venv",
+        ),
+    ],
+)
 def test_the_dockerfile_lint_names_each_broken_rule(breakage, fault):
     old, new = breakage
     text = DOCKERFILE.read_text()
@@ -683,6 +810,7 @@ def test_the_build_context_leaves_out_what_the_image_does_not_need():
 
 # ---- compose -------------------------------------------------------------------------------------
 
+
 def compose_command() -> list[str] | None:
     for command in (["docker", "compose"], ["docker-compose"]):
         if shutil.which(command[0]) and subprocess.run([*command, "version"], capture_output=True).returncode == 0:
@@ -693,8 +821,10 @@ def compose_command() -> list[str] | None:
 def test_docker_compose_accepts_the_compose_file():
     command = compose_command()
     if command is None:
-        pytest.skip("no `docker compose` here (the docker client has no compose plugin, no docker-compose): "
-                    "infra/compose.yaml is checked by our own rules in test_the_compose_file_keeps_our_rules")
+        pytest.skip(
+            "no `docker compose` here (the docker client has no compose plugin, no docker-compose): "
+            "infra/compose.yaml is checked by our own rules in test_the_compose_file_keeps_our_rules"
+        )
     done = subprocess.run([*command, "-f", str(COMPOSE), "config", "--quiet"], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
 

@@ -11,11 +11,19 @@ from services.kernel.sealed_codes import DEV_PRIVATE_KEY
 from services.notify.settings import NotifySettings
 from services.routing.settings import RoutingSettings
 from tests.integration import fuzzing
-from tests.integration.log_scan import (CACHE, IN_PROCESS_LOGS, SESSION_STARTED, codes_in, leaks, log_lines,
-                                        service_log_files)
+from tests.integration.log_scan import (
+    CACHE,
+    IN_PROCESS_LOGS,
+    SESSION_STARTED,
+    codes_in,
+    leaks,
+    log_lines,
+    service_log_files,
+)
 from tests.integration.simulators import mailbox, telephony_url  # noqa: F401 (session fixtures)
 from tests.integration.support import kafka_passwords
 from tests.smoke import test_installed_package as smoke
+
 
 def configured_secrets() -> set[str]:
     """Every secret value the suite's services ran with: the settings' development defaults of the
@@ -39,11 +47,11 @@ def received_codes(mailbox, telephony_url: str) -> set[str]:  # noqa: F811
     return codes_in(texts)
 
 
-def test_no_log_line_of_any_service_holds_a_token_a_code_or_a_secret(
-        mailbox, telephony_url, tmp_path_factory):  # noqa: F811
+def test_no_log_line_of_any_service_holds_a_token_a_code_or_a_secret(mailbox, telephony_url, tmp_path_factory):  # noqa: F811
     # Only this run's files: a developer's cache holds earlier runs' logs.
-    files = service_log_files(tmp_path_factory.getbasetemp(), CACHE / "fault-suite-logs", IN_PROCESS_LOGS,
-                              since=SESSION_STARTED - 5)
+    files = service_log_files(
+        tmp_path_factory.getbasetemp(), CACHE / "fault-suite-logs", IN_PROCESS_LOGS, since=SESSION_STARTED - 5
+    )
     secrets = configured_secrets()
     codes = received_codes(mailbox, telephony_url)
 
@@ -51,6 +59,8 @@ def test_no_log_line_of_any_service_holds_a_token_a_code_or_a_secret(
     found = list(leaks(lines, secrets, codes))
 
     assert files, "no service log was written: the scan would prove nothing"
-    print(f"\nlog scan: {len(files)} files, {len(lines)} lines, "
-          f"{len(secrets)} secret values, {len(codes)} one-time codes sent")
+    print(
+        f"\nlog scan: {len(files)} files, {len(lines)} lines, "
+        f"{len(secrets)} secret values, {len(codes)} one-time codes sent"
+    )
     assert not found, "secrets in the logs:\n" + "\n".join(map(str, found[:20]))

@@ -14,8 +14,13 @@ import httpx
 import pytest
 from pydantic import ValidationError
 
-from services.intake.adapters.orders import (ContactOnFile, DirectoryUnavailable, FakeOrderDirectory,
-                                             HttpOrderDirectory, OrderDirectory)
+from services.intake.adapters.orders import (
+    ContactOnFile,
+    DirectoryUnavailable,
+    FakeOrderDirectory,
+    HttpOrderDirectory,
+    OrderDirectory,
+)
 from tests.integration.simulators import free_port
 
 SEED = json.loads((Path(__file__).resolve().parents[2] / "infra/simulators/orders.json").read_text())
@@ -32,8 +37,9 @@ class Subject:
 
 
 def fake_directory() -> FakeOrderDirectory:
-    return FakeOrderDirectory(orders={o["order_id"]: o for o in SEED["orders"]},
-                              sellers={s["seller_id"]: s for s in SEED["sellers"]})
+    return FakeOrderDirectory(
+        orders={o["order_id"]: o for o in SEED["orders"]}, sellers={s["seller_id"]: s for s in SEED["sellers"]}
+    )
 
 
 async def set_fault(url: str, **fault) -> None:
@@ -65,18 +71,31 @@ class TestOrderDirectoryContract:
 
     async def test_an_order_gives_the_contact_of_the_customer_who_placed_it(self, subject):
         contact = await subject.directory.order_contact(STORY_2_ORDER)
-        assert contact == ContactOnFile(email="sam.okafor@example.com", phone="+447700900123",
-                                        customer_id="cust-2002", seller_id="sel-00001", account_status="active")
+        assert contact == ContactOnFile(
+            email="sam.okafor@example.com",
+            phone="+447700900123",
+            customer_id="cust-2002",
+            seller_id="sel-00001",
+            account_status="active",
+        )
 
     async def test_the_buyer_of_a_locked_out_sellers_order_can_still_be_reached(self, subject):
         contact = await subject.directory.order_contact(STORY_3_ORDER)
         assert (contact.email, contact.customer_id, contact.seller_id) == (
-            "priya.nair@example.net", "cust-3003", STORY_3_SELLER)
+            "priya.nair@example.net",
+            "cust-3003",
+            STORY_3_SELLER,
+        )
 
     async def test_a_locked_seller_is_found_with_her_contact_and_status(self, subject):
         contact = await subject.directory.seller_contact(STORY_3_SELLER)
-        assert contact == ContactOnFile(email="maria.chen@willowandclay.example", phone="+447700900377",
-                                        customer_id=None, seller_id=STORY_3_SELLER, account_status="locked")
+        assert contact == ContactOnFile(
+            email="maria.chen@willowandclay.example",
+            phone="+447700900377",
+            customer_id=None,
+            seller_id=STORY_3_SELLER,
+            account_status="locked",
+        )
 
     async def test_an_active_seller_is_active(self, subject):
         assert (await subject.directory.seller_contact("sel-00001")).account_status == "active"
@@ -85,8 +104,20 @@ class TestOrderDirectoryContract:
         assert await subject.directory.order_contact("114-0000000-0000000") is None
         assert await subject.directory.seller_contact("sel-99999") is None
 
-    @pytest.mark.parametrize("odd", ["", ".", "..", f"../sellers/{STORY_3_SELLER}", f"{STORY_1_ORDER}/x",
-                                     f"{STORY_1_ORDER}?x=1", f"{STORY_1_ORDER}#x", "%2E%2E", "commande-é"])
+    @pytest.mark.parametrize(
+        "odd",
+        [
+            "",
+            ".",
+            "..",
+            f"../sellers/{STORY_3_SELLER}",
+            f"{STORY_1_ORDER}/x",
+            f"{STORY_1_ORDER}?x=1",
+            f"{STORY_1_ORDER}#x",
+            "%2E%2E",
+            "commande-é",
+        ],
+    )
     async def test_an_id_with_path_characters_finds_nothing_rather_than_another_record(self, subject, odd):
         assert await subject.directory.order_contact(odd) is None
         assert await subject.directory.seller_contact(odd) is None

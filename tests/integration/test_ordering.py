@@ -13,8 +13,7 @@ from tests.integration.support import wait_for
 COMPLAINTS, NOTES = 1000, 3
 
 
-async def test_each_complaints_events_arrive_in_append_order_across_six_partitions(
-        settings, topic, test_registry, db):
+async def test_each_complaints_events_arrive_in_append_order_across_six_partitions(settings, topic, test_registry, db):
     assert settings.topic_partitions == 6
     runtime = Runtime.create(settings, test_registry, topic)
     received: dict[str, list[int]] = defaultdict(list)
@@ -28,8 +27,9 @@ async def test_each_complaints_events_arrive_in_append_order_across_six_partitio
 
     async def file_notes(complaint: str) -> None:
         for n in range(1, NOTES + 1):  # each append waits for the previous one: that is the order
-            await runtime.store.append(complaint, n - 1, [NoteAdded(complaint_id=complaint, n=n)],
-                                       Cause.of_request(f"{complaint}-{n}", "test"))
+            await runtime.store.append(
+                complaint, n - 1, [NoteAdded(complaint_id=complaint, n=n)], Cause.of_request(f"{complaint}-{n}", "test")
+            )
 
     try:
         await asyncio.gather(*(file_notes(f"c-{i}") for i in range(COMPLAINTS)))

@@ -26,10 +26,18 @@ def own_broker(settings):
     """A Kafka broker of this test's own (the shared one must not stop), on free ports."""
     name, ports = f"readiness-{os.getpid()}", [str(free_port()) for _ in range(3)]
     args = ["--name", name, "--kafka-port", ports[0], "--controller-port", ports[1], "--mongo-port", ports[2]]
-    env = {**os.environ, "MONGODB_URL": settings.mongodb_url,  # only Kafka: the store stays the shared one
-           "STACK_HEALTH_TIMEOUT": "240"}  # a restarted broker takes minutes on a busy machine
-    subprocess.run([str(STACK), "start", *args, "--fresh", *own_stack_options(env)], check=True, env=env,
-                   cwd=ROOT, capture_output=True)
+    env = {
+        **os.environ,
+        "MONGODB_URL": settings.mongodb_url,  # only Kafka: the store stays the shared one
+        "STACK_HEALTH_TIMEOUT": "240",
+    }  # a restarted broker takes minutes on a busy machine
+    subprocess.run(
+        [str(STACK), "start", *args, "--fresh", *own_stack_options(env)],
+        check=True,
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+    )
     pid_file = ROOT / ".cache" / name / "pids" / "kafka.pid"
     stopped = int(pid_file.read_text())
 
@@ -40,16 +48,26 @@ def own_broker(settings):
         while Path(f"/proc/{stopped}").exists() and time.monotonic() < deadline:
             time.sleep(0.2)
         subprocess.run([str(STACK), "start", *args], check=True, env=env, cwd=ROOT, capture_output=True)
+
     yield f"127.0.0.1:{ports[0]}", pid_file, restart
     subprocess.run([str(STACK), "stop", *args], env=env, cwd=ROOT, capture_output=True)
     subprocess.run(["rm", "-rf", str(ROOT / ".cache" / name)])
 
 
 async def test_intake_stays_ready_and_alive_while_the_broker_is_away_and_says_the_broker_is_down(
-        settings, own_broker, order_system_url):
+    settings, own_broker, order_system_url
+):
     bootstrap, pid_file, restart = own_broker
-    app = create_app(IntakeSettings(**{**settings.model_dump(), "service_name": "intake",
-                                       "kafka_bootstrap_servers": bootstrap, "order_system_url": order_system_url}))
+    app = create_app(
+        IntakeSettings(
+            **{
+                **settings.model_dump(),
+                "service_name": "intake",
+                "kafka_bootstrap_servers": bootstrap,
+                "order_system_url": order_system_url,
+            }
+        )
+    )
     async with app.router.lifespan_context(app):
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://intake") as client:
             assert (await client.get("/health/ready")).status_code == 200

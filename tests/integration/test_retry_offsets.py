@@ -26,7 +26,8 @@ def committed(bootstrap: str, group: str, topic: str, partitions: list[int]) -> 
 
 
 async def test_acking_another_partition_while_a_message_waits_for_its_retry_does_not_commit_past_it(
-        settings, topic, test_registry, db):
+    settings, topic, test_registry, db
+):
     runtime = Runtime.create(settings, test_registry, topic)
     store_is_back, attempts, handled = asyncio.Event(), [], []
 
@@ -43,8 +44,9 @@ async def test_acking_another_partition_while_a_message_waits_for_its_retry_does
         producer = Producer(kafka_config(settings.kafka_bootstrap_servers))
 
         def put(n: int, partition: int) -> None:
-            envelope = runtime.store.envelope(NoteAdded(complaint_id=f"c-{n}", n=n), f"e-{n}",
-                                              Cause.of_request(f"r-{n}", "t"), datetime.now(UTC))
+            envelope = runtime.store.envelope(
+                NoteAdded(complaint_id=f"c-{n}", n=n), f"e-{n}", Cause.of_request(f"r-{n}", "t"), datetime.now(UTC)
+            )
             key, value, headers = to_kafka(envelope)
             producer.produce(topic, value, key, partition=partition, headers=headers)
             producer.flush(10)

@@ -32,15 +32,20 @@ async def test_a_restarted_process_starts_from_the_stored_snapshot_and_reads_onl
     async def counting(stream_id, after_version=0):
         reads.append(after_version)
         return await original(stream_id, after_version)
+
     store.load = counting
     state, version = await restarted.load(store, NOTES, "notes")
 
     assert reads == [20], "only the commits after the snapshot are read"
-    assert (state, version) == (NOTES.fold((await EventStore(db, "/services/test", test_registry).load("notes"))[0]), 25)
+    assert (state, version) == (
+        NOTES.fold((await EventStore(db, "/services/test", test_registry).load("notes"))[0]),
+        25,
+    )
 
 
 async def test_concurrent_writers_through_snapshots_lose_nothing_and_a_stale_snapshot_is_harmless(db, test_registry):
     store = EventStore(db, "/services/test", test_registry)
+
     async def writer(first: int) -> None:  # three processes, each with its own store and snapshots
         own, snapshots = EventStore(db, "/services/test", test_registry), Snapshots(db, every=7)
         for n in range(first, 61, 3):
@@ -48,8 +53,9 @@ async def test_concurrent_writers_through_snapshots_lose_nothing_and_a_stale_sna
 
     await asyncio.gather(writer(1), writer(2), writer(3))
     stale = await notes_at(store, 3)  # an old snapshot, as a slow writer may leave behind
-    await db["snapshots"].replace_one({"_id": "notes"}, {"_id": "notes", "version": 3,
-                                                         "state": stale.model_dump(mode="json")}, upsert=True)
+    await db["snapshots"].replace_one(
+        {"_id": "notes"}, {"_id": "notes", "version": 3, "state": stale.model_dump(mode="json")}, upsert=True
+    )
 
     store.states.clear()
     state, version = await Snapshots(db).load(store, NOTES, "notes")

@@ -37,15 +37,20 @@ async def test_the_trace_of_a_request_continues_in_the_consumers_span(settings, 
 
     @app.post("/complaints/{complaint_id}/notes")
     async def add_note(complaint_id: str) -> dict:
-        await runtime.store.append(complaint_id, 0, [NoteAdded(complaint_id=complaint_id, n=1)],
-                                   Cause.of_request(f"req-{complaint_id}", "add_note"))
+        await runtime.store.append(
+            complaint_id,
+            0,
+            [NoteAdded(complaint_id=complaint_id, n=1)],
+            Cause.of_request(f"req-{complaint_id}", "add_note"),
+        )
         return {"ok": True}
 
     await runtime.start()
     try:
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://intake") as client:
-            response = await client.post("/complaints/c-1/notes",
-                                         headers={"traceparent": f"00-{CALLER_TRACE}-00f067aa0ba902b7-01"})
+            response = await client.post(
+                "/complaints/c-1/notes", headers={"traceparent": f"00-{CALLER_TRACE}-00f067aa0ba902b7-01"}
+            )
         assert response.status_code == 200
         await wait_for(lambda: consumed)
     finally:
@@ -57,7 +62,6 @@ async def test_the_trace_of_a_request_continues_in_the_consumers_span(settings, 
     assert append.parent.span_id == server.context.span_id
     assert consumer.parent.span_id == append.context.span_id, "the consumer continues the producer's span"
     assert consumed[0].split("-")[1] == CALLER_TRACE
-
 
 
 async def test_an_outbound_call_carries_the_trace_it_is_made_in():

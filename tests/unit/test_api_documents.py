@@ -60,17 +60,26 @@ def inputs(document: dict[str, Any]) -> Iterator[tuple[str, dict]]:
 
 def test_no_input_takes_an_integer_the_store_cannot_hold(service):
     name, app = service
-    unbounded = [where for where, leaf in inputs(app.openapi()) if leaf["type"] == "integer" and not (
-        INT64[0] <= leaf.get("minimum", leaf.get("exclusiveMinimum", -(2**64))) and
-        leaf.get("maximum", leaf.get("exclusiveMaximum", 2**64)) <= INT64[1])]
+    unbounded = [
+        where
+        for where, leaf in inputs(app.openapi())
+        if leaf["type"] == "integer"
+        and not (
+            INT64[0] <= leaf.get("minimum", leaf.get("exclusiveMinimum", -(2**64)))
+            and leaf.get("maximum", leaf.get("exclusiveMaximum", 2**64)) <= INT64[1]
+        )
+    ]
 
     assert unbounded == [], f"{name}: integers without 64-bit bounds: {unbounded}"
 
 
 def test_every_input_string_has_a_length_limit_or_a_shape(service):
     name, app = service
-    shapeless = [where for where, leaf in inputs(app.openapi()) if leaf["type"] == "string" and not (
-        {"maxLength", "enum", "const", "pattern", "format"} & set(leaf))]
+    shapeless = [
+        where
+        for where, leaf in inputs(app.openapi())
+        if leaf["type"] == "string" and not ({"maxLength", "enum", "const", "pattern", "format"} & set(leaf))
+    ]
 
     assert shapeless == [], f"{name}: strings without maxLength, pattern or format: {shapeless}"
 
@@ -78,9 +87,13 @@ def test_every_input_string_has_a_length_limit_or_a_shape(service):
 def test_every_refusal_is_documented_as_problem_details(service):
     name, app = service
     document = app.openapi()
-    wrong = [(f"{m.upper()} {p}", status) for p, ops in document["paths"].items() for m, op in ops.items()
-             for status, response in op["responses"].items()
-             if status[0] == "4" and list(response.get("content", {})) != ["application/problem+json"]]
+    wrong = [
+        (f"{m.upper()} {p}", status)
+        for p, ops in document["paths"].items()
+        for m, op in ops.items()
+        for status, response in op["responses"].items()
+        if status[0] == "4" and list(response.get("content", {})) != ["application/problem+json"]
+    ]
 
     assert wrong == []
     assert {"type", "title", "status", "detail"} <= set(document["components"]["schemas"]["Problem"]["properties"])
@@ -94,6 +107,9 @@ def test_the_docs_page_loads_swagger_ui_from_our_origin_under_a_strict_policy(se
     assert page.status_code == 200 and script.status_code == 200
     assert "https://" not in page.text and "http://" not in page.text
     policy = page.headers["content-security-policy"]
-    assert "frame-ancestors 'none'" in policy and "script-src 'self'" in policy and "unsafe-inline" not in \
-        policy.split("script-src")[1].split(";")[0]
+    assert (
+        "frame-ancestors 'none'" in policy
+        and "script-src 'self'" in policy
+        and "unsafe-inline" not in policy.split("script-src")[1].split(";")[0]
+    )
     assert page.headers["x-content-type-options"] == "nosniff"

@@ -56,8 +56,21 @@ def test_the_check_sees_a_forbidden_import(tmp_path):
 
 
 #: Libraries that do I/O: a pure domain (decide/evolve) must not even import them.
-IO_LIBRARIES = frozenset({"pymongo", "motor", "faststream", "confluent_kafka", "opentelemetry", "httpx",
-                          "requests", "fastapi", "starlette", "uvicorn", "aiosmtplib"})
+IO_LIBRARIES = frozenset(
+    {
+        "pymongo",
+        "motor",
+        "faststream",
+        "confluent_kafka",
+        "opentelemetry",
+        "httpx",
+        "requests",
+        "fastapi",
+        "starlette",
+        "uvicorn",
+        "aiosmtplib",
+    }
+)
 
 
 def domain_modules() -> list[str]:
@@ -74,7 +87,10 @@ def domain_modules() -> list[str]:
 def test_a_domain_module_brings_in_no_io_library(module):
     import subprocess
     import sys
-    probe = (f"import sys, {module}; "
-             f"print(' '.join(sorted({{m.split('.')[0] for m in sys.modules}} & set({sorted(IO_LIBRARIES)!r}))))")
+
+    probe = (
+        f"import sys, {module}; "
+        f"print(' '.join(sorted({{m.split('.')[0] for m in sys.modules}} & set({sorted(IO_LIBRARIES)!r}))))"
+    )
     loaded = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, check=True)
     assert loaded.stdout.split() == [], f"{module} imports, directly or not: {loaded.stdout.strip()}"

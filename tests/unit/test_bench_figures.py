@@ -35,8 +35,10 @@ def test_a_row_without_a_figure_meets_nothing_and_shows_a_dash():
 
 
 def test_the_table_shows_every_row_and_says_which_were_skipped():
-    rows = [Row("rate", "burst rate", 5.4, "complaints/s", goal=50, goal_label="≥ 50/s"),
-            Row("rebuild_200k", "rebuild 200k", skipped="skipped: --full", goal_label="×0.5")]
+    rows = [
+        Row("rate", "burst rate", 5.4, "complaints/s", goal=50, goal_label="≥ 50/s"),
+        Row("rebuild_200k", "rebuild 200k", skipped="skipped: --full", goal_label="×0.5"),
+    ]
     console = Console(width=200, record=True)
     console.print(render("bench", rows))
     text = console.export_text()
@@ -55,15 +57,36 @@ def test_the_json_has_every_row_with_its_verdict_and_no_nan(tmp_path):
 
 def test_percentiles_are_nearest_rank():
     values = [float(v) for v in range(1, 101)]
-    assert percentile(values, .5) == 50 and percentile(values, .99) == 99
+    assert percentile(values, 0.5) == 50 and percentile(values, 0.99) == 99
     assert spread(values) == {"p50": 50, "p95": 95, "p99": 99}
 
 
 def test_a_burst_counts_what_was_dialled_lost_twice_and_shed():
     records = [
-        {"phone": "+1555000001", "started": 100.0, "clicked": 100.1, "answered": 100.2, "file_status": 201, "call_status": 202},
-        {"phone": "+1555000002", "started": 100.5, "clicked": 100.6, "answered": 100.7, "file_status": 201, "call_status": 202},
-        {"phone": "+1555000003", "started": 101.0, "clicked": 101.1, "answered": 101.2, "file_status": 201, "call_status": 202},
+        {
+            "phone": "+1555000001",
+            "started": 100.0,
+            "clicked": 100.1,
+            "answered": 100.2,
+            "file_status": 201,
+            "call_status": 202,
+        },
+        {
+            "phone": "+1555000002",
+            "started": 100.5,
+            "clicked": 100.6,
+            "answered": 100.7,
+            "file_status": 201,
+            "call_status": 202,
+        },
+        {
+            "phone": "+1555000003",
+            "started": 101.0,
+            "clicked": 101.1,
+            "answered": 101.2,
+            "file_status": 201,
+            "call_status": 202,
+        },
         {"phone": "+1555000004", "started": 101.5, "file_status": 429, "file_retry_after": "3"},
     ]
     calls = {"+1555000001": [100.6], "+1555000002": [101.6, 102.0]}

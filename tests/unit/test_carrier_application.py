@@ -7,8 +7,15 @@ from datetime import UTC, datetime
 import pytest
 
 from contracts import registry
-from contracts.carrier import (Carrier, CheckTrigger, ExceptionReason, FailureCode, PackageRef,
-                               ShipmentExceptionDetected, ShipmentStatus)
+from contracts.carrier import (
+    Carrier,
+    CheckTrigger,
+    ExceptionReason,
+    FailureCode,
+    PackageRef,
+    ShipmentExceptionDetected,
+    ShipmentStatus,
+)
 from contracts.intake import Category, Channel, Complainant, ComplaintFiled
 from services.carrier.adapters.orders import OrderSystemUnavailable, ShippedOrder
 from services.carrier.application import Shipments
@@ -42,19 +49,30 @@ class FakeCarriers:
 
     async def __call__(self, package: PackageRef) -> Tracked:
         self.asked.append(package.tracking_number)
-        return Tracked(package=package, carrier=Carrier(package.carrier), report=report(
-            self.statuses[package.tracking_number]))
+        return Tracked(
+            package=package, carrier=Carrier(package.carrier), report=report(self.statuses[package.tracking_number])
+        )
 
 
 def report(status: ShipmentStatus) -> TrackingReport:
-    return TrackingReport(status=status, carrier_status=status.value, last_event_at=T0,
-                          reason=ExceptionReason.ADDRESS if status is ShipmentStatus.EXCEPTION else None)
+    return TrackingReport(
+        status=status,
+        carrier_status=status.value,
+        last_event_at=T0,
+        reason=ExceptionReason.ADDRESS if status is ShipmentStatus.EXCEPTION else None,
+    )
 
 
 def filed(order_id: str | None = ORDER.order_id) -> ComplaintFiled:
-    return ComplaintFiled(complaint_id="c-1", category=Category.PACKAGE_NOT_RECEIVED, description="Never came.",
-                          channel=Channel.WEB, complainant=Complainant(email="ana@example.com"), order_id=order_id,
-                          filed_at=T0)
+    return ComplaintFiled(
+        complaint_id="c-1",
+        category=Category.PACKAGE_NOT_RECEIVED,
+        description="Never came.",
+        channel=Channel.WEB,
+        complainant=Complainant(email="ana@example.com"),
+        order_id=order_id,
+        filed_at=T0,
+    )
 
 
 @pytest.fixture
@@ -63,7 +81,9 @@ def store() -> InMemoryEventStore:
 
 
 async def test_a_complaint_about_an_order_watches_each_of_its_packages_with_what_its_carrier_said(store):
-    carriers = FakeCarriers({UPS.tracking_number: ShipmentStatus.DELIVERED, FEDEX.tracking_number: ShipmentStatus.IN_TRANSIT})
+    carriers = FakeCarriers(
+        {UPS.tracking_number: ShipmentStatus.DELIVERED, FEDEX.tracking_number: ShipmentStatus.IN_TRANSIT}
+    )
     shipments = Shipments(store, FakeOrderBook(ORDER), carriers)
 
     await shipments.complaint_filed(filed(), Cause.of_request("filed-c-1", "complaint_filed"))
@@ -71,11 +91,15 @@ async def test_a_complaint_about_an_order_watches_each_of_its_packages_with_what
     watch = await shipments.watch("c-1")
     assert watch.watching and sorted(carriers.asked) == sorted([UPS.tracking_number, FEDEX.tracking_number])
     assert {n: p.status() for n, p in watch.packages.items()} == {
-        UPS.tracking_number: ShipmentStatus.DELIVERED, FEDEX.tracking_number: ShipmentStatus.IN_TRANSIT}
+        UPS.tracking_number: ShipmentStatus.DELIVERED,
+        FEDEX.tracking_number: ShipmentStatus.IN_TRANSIT,
+    }
 
 
 async def test_a_recheck_asks_again_only_about_packages_still_on_their_way(store):
-    carriers = FakeCarriers({UPS.tracking_number: ShipmentStatus.DELIVERED, FEDEX.tracking_number: ShipmentStatus.IN_TRANSIT})
+    carriers = FakeCarriers(
+        {UPS.tracking_number: ShipmentStatus.DELIVERED, FEDEX.tracking_number: ShipmentStatus.IN_TRANSIT}
+    )
     shipments = Shipments(store, FakeOrderBook(ORDER), carriers)
     await shipments.complaint_filed(filed(), Cause.of_request("filed-c-1", "complaint_filed"))
     carriers.asked.clear()
@@ -86,7 +110,9 @@ async def test_a_recheck_asks_again_only_about_packages_still_on_their_way(store
 
 
 async def test_the_same_complaint_delivered_twice_records_its_check_once(store):
-    carriers = FakeCarriers({UPS.tracking_number: ShipmentStatus.IN_TRANSIT, FEDEX.tracking_number: ShipmentStatus.IN_TRANSIT})
+    carriers = FakeCarriers(
+        {UPS.tracking_number: ShipmentStatus.IN_TRANSIT, FEDEX.tracking_number: ShipmentStatus.IN_TRANSIT}
+    )
     shipments = Shipments(store, FakeOrderBook(ORDER), carriers)
     cause = Cause.of_request("filed-c-1", "complaint_filed")
 
@@ -110,10 +136,12 @@ async def test_a_carrier_pushing_the_same_exception_twice_alerts_the_order_once(
     shipments = Shipments(store, FakeOrderBook(ORDER), FakeCarriers({}))
     stuck = report(ShipmentStatus.EXCEPTION)
 
-    first = await shipments.alert(ORDER.order_id, Carrier.UPS, UPS.tracking_number, stuck,
-                                  Cause.of_request("push-1", "alert"))
-    again = await shipments.alert(ORDER.order_id, Carrier.UPS, UPS.tracking_number, stuck,
-                                  Cause.of_request("push-2", "alert"))
+    first = await shipments.alert(
+        ORDER.order_id, Carrier.UPS, UPS.tracking_number, stuck, Cause.of_request("push-1", "alert")
+    )
+    again = await shipments.alert(
+        ORDER.order_id, Carrier.UPS, UPS.tracking_number, stuck, Cause.of_request("push-2", "alert")
+    )
 
     assert [type(e) for e in first] == [ShipmentExceptionDetected] and again == []
     assert first[0].customer_id == "cus-1"

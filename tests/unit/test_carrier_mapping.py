@@ -10,8 +10,12 @@ from services.carrier.adapters import auspost, fedex, ups, usps
 from services.carrier.adapters.http import NotFound, Unreadable
 
 PARSE = {"fedex": fedex.parse, "ups": ups.parse, "usps": usps.parse, "auspost": auspost.parse}
-NUMBER = {"fedex": "794644790138", "ups": "1Z999AA10123456795", "usps": "9400111899223197428490",
-          "auspost": "7XX1000634011427"}
+NUMBER = {
+    "fedex": "794644790138",
+    "ups": "1Z999AA10123456795",
+    "usps": "9400111899223197428490",
+    "auspost": "7XX1000634011427",
+}
 
 #: scenario -> (status, reason, handover, estimate given, can still be stopped)
 EXPECTED = {

@@ -14,16 +14,19 @@ from services.kernel.startup import http_config
 INGRESS = trusted_networks("10.42.0.0/16, 192.168.1.7")
 
 
-@pytest.mark.parametrize("peer, forwarded, caller", [
-    ("203.0.113.9", "198.51.100.1", "203.0.113.9"),              # not our proxy: the header is the caller's word
-    ("127.0.0.1", "198.51.100.1", "127.0.0.1"),                  # not even from this machine
-    ("10.42.3.4", None, "10.42.3.4"),                            # our proxy, no header: the proxy itself
-    ("10.42.3.4", "203.0.113.9", "203.0.113.9"),                 # our proxy says who connected to it
-    ("10.42.3.4", "1.1.1.1, 2.2.2.2, 203.0.113.9", "203.0.113.9"),  # what the caller wrote before is ignored
-    ("10.42.3.4", "1.1.1.1, 203.0.113.9, 192.168.1.7", "203.0.113.9"),  # two proxies of ours in a row
-    ("10.42.3.4", "10.42.0.9, 192.168.1.7", "10.42.0.9"),        # only proxies: the farthest one
-    ("10.42.3.4", "2001:db8::1", "2001:db8::1"),
-])
+@pytest.mark.parametrize(
+    "peer, forwarded, caller",
+    [
+        ("203.0.113.9", "198.51.100.1", "203.0.113.9"),  # not our proxy: the header is the caller's word
+        ("127.0.0.1", "198.51.100.1", "127.0.0.1"),  # not even from this machine
+        ("10.42.3.4", None, "10.42.3.4"),  # our proxy, no header: the proxy itself
+        ("10.42.3.4", "203.0.113.9", "203.0.113.9"),  # our proxy says who connected to it
+        ("10.42.3.4", "1.1.1.1, 2.2.2.2, 203.0.113.9", "203.0.113.9"),  # what the caller wrote before is ignored
+        ("10.42.3.4", "1.1.1.1, 203.0.113.9, 192.168.1.7", "203.0.113.9"),  # two proxies of ours in a row
+        ("10.42.3.4", "10.42.0.9, 192.168.1.7", "10.42.0.9"),  # only proxies: the farthest one
+        ("10.42.3.4", "2001:db8::1", "2001:db8::1"),
+    ],
+)
 def test_the_caller_is_the_right_most_address_that_is_not_a_trusted_proxy(peer, forwarded, caller):
     assert client_address(peer, forwarded, INGRESS) == caller
 

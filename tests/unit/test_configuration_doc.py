@@ -9,6 +9,7 @@ def test_the_configuration_doc_is_generated_from_the_current_settings():
 
 def test_every_setting_has_a_description():
     from tools.configuration_doc import SETTINGS
+
     for cls in SETTINGS.values():
         for name, field in cls.model_fields.items():
             assert field.description, f"{cls.__name__}.{name} has no description"

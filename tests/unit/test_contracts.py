@@ -12,7 +12,14 @@ import pytest
 import contracts
 from contracts import TOPICS, schema
 from contracts.envelope import (
-    Envelope, Event, MalformedMessage, Registry, UnknownEventType, from_kafka, registry, to_kafka,
+    Envelope,
+    Event,
+    MalformedMessage,
+    Registry,
+    UnknownEventType,
+    from_kafka,
+    registry,
+    to_kafka,
 )
 from contracts.intake import CATEGORY_LABELS, Category
 
@@ -37,11 +44,16 @@ def stored_sample(ce_type: str) -> dict[str, Any]:
 
 def an_envelope(**overrides: Any) -> Envelope:
     attributes: dict[str, Any] = dict(
-        id="0b6f1c2e-8a4e-5d7c-9a57-3f1d1b2e4c6a", type=FILED, source="/services/intake",
-        subject="c-2026-000042", time=datetime(2026, 3, 14, 9, 12, 3, 250000, tzinfo=UTC),
-        correlationid="7d3e9a40-1c55-4b8e-9f0a-2b6c8d1e5f37", causationid="req-5521",
+        id="0b6f1c2e-8a4e-5d7c-9a57-3f1d1b2e4c6a",
+        type=FILED,
+        source="/services/intake",
+        subject="c-2026-000042",
+        time=datetime(2026, 3, 14, 9, 12, 3, 250000, tzinfo=UTC),
+        correlationid="7d3e9a40-1c55-4b8e-9f0a-2b6c8d1e5f37",
+        causationid="req-5521",
         traceparent="00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
-        tracestate="vendor=opaque", data=stored_sample(FILED),
+        tracestate="vendor=opaque",
+        data=stored_sample(FILED),
     )
     return Envelope(**(attributes | overrides))
 
@@ -57,6 +69,7 @@ ALL_TYPES = sorted(registry.types())
 
 
 # --- stored samples: kept for ever, so old producers' messages stay readable ------------------
+
 
 @pytest.mark.parametrize("ce_type", ALL_TYPES)
 def test_every_registered_type_has_a_stored_sample(ce_type):
@@ -84,11 +97,15 @@ def test_every_stored_sample_of_any_version_still_decodes(path):
 
 # --- documentation: every field a subscriber sees is explained ---------------------------------
 
+
 @pytest.mark.parametrize("ce_type", ALL_TYPES)
 def test_every_field_of_a_contract_has_a_description_and_an_example(ce_type):
     json_schema = registry.types()[ce_type].model_json_schema()
-    undocumented = [f"{model}.{name}" for model, name, prop in documented_properties(json_schema)
-                    if not prop.get("description") or not prop.get("examples")]
+    undocumented = [
+        f"{model}.{name}"
+        for model, name, prop in documented_properties(json_schema)
+        if not prop.get("description") or not prop.get("examples")
+    ]
 
     assert undocumented == []
 
@@ -107,15 +124,15 @@ def test_every_category_has_a_label_for_the_complaint_page():
 
 def test_the_committed_asyncapi_document_and_schemas_match_the_code():
     assert load(ROOT / "docs" / "asyncapi.json") == schema.asyncapi_document(), (
-        "run `python -m contracts.schema` and commit docs/")
+        "run `python -m contracts.schema` and commit docs/"
+    )
     for ce_type, expected in schema.json_schemas().items():
         assert load(ROOT / "docs" / "schemas" / f"{ce_type}.json") == expected, ce_type
 
 
 def test_the_asyncapi_document_has_every_topic_its_dlq_and_every_event():
     channels = schema.asyncapi_document()["channels"].values()
-    names_by_address = {c["address"]: {m.get("name") for m in c["messages"].values()}
-                        for c in channels}
+    names_by_address = {c["address"]: {m.get("name") for m in c["messages"].values()} for c in channels}
 
     assert set(names_by_address) == {*TOPICS.values(), *(f"{t}.dlq" for t in TOPICS.values())}
     for cls in registry.types().values():
@@ -124,6 +141,7 @@ def test_the_asyncapi_document_has_every_topic_its_dlq_and_every_event():
 
 
 # --- the Kafka binary mode ---------------------------------------------------------------------
+
 
 def test_the_kafka_binary_mode_round_trip_keeps_every_attribute():
     envelope = an_envelope()
@@ -169,6 +187,7 @@ def test_an_unknown_event_type_is_reported_as_unknown():
 
 # --- validation names the field and the rule -----------------------------------------------------
 
+
 def test_a_callback_to_a_phone_number_not_in_e164_is_rejected_naming_the_field():
     data = stored_sample(CALLBACK) | {"phone": "07700 900123"}
 
@@ -200,6 +219,7 @@ def test_a_filing_time_without_a_timezone_is_rejected():
 
 # --- evolution -----------------------------------------------------------------------------------
 
+
 def test_an_old_version_is_upcast_to_the_current_one_on_decode():
     # A throwaway pair: v2 split the single "name" of v1 into given and family names.
     fresh = Registry()
@@ -225,8 +245,8 @@ def test_an_old_version_is_upcast_to_the_current_one_on_decode():
         given, _, family = data.pop("name").partition(" ")
         return data | {"given_name": given, "family_name": family}
 
-    decoded = fresh.decode("complaints.test.PartnerNotified.v1",
-                           {"complaint_id": "c-2026-000042", "name": "Priya Raman"})
+    decoded = fresh.decode(
+        "complaints.test.PartnerNotified.v1", {"complaint_id": "c-2026-000042", "name": "Priya Raman"}
+    )
 
-    assert decoded == PartnerNotifiedV2(complaint_id="c-2026-000042", given_name="Priya",
-                                        family_name="Raman")
+    assert decoded == PartnerNotifiedV2(complaint_id="c-2026-000042", given_name="Priya", family_name="Raman")

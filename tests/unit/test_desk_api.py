@@ -17,11 +17,22 @@ KEY = "a-signing-key-of-at-least-thirty-two-characters"
 
 
 def client(environment: str = "local", **settings) -> TestClient:
-    real = {"order_system_url": "https://orders.internal.shop.co.uk", "routing_public_url": "https://routing.shop.co.uk",
-            "carrier_public_url": "", "code_sealing_public_key": public_key_of(new_private_key())} \
-        if environment == "production" else {}
-    settings = IntakeSettings(environment=environment, signing_key=KEY,
-                              inbound_webhook_secret="an-inbound-webhook-secret-0123456789", **{**real, **settings})
+    real = (
+        {
+            "order_system_url": "https://orders.internal.shop.co.uk",
+            "routing_public_url": "https://routing.shop.co.uk",
+            "carrier_public_url": "",
+            "code_sealing_public_key": public_key_of(new_private_key()),
+        }
+        if environment == "production"
+        else {}
+    )
+    settings = IntakeSettings(
+        environment=environment,
+        signing_key=KEY,
+        inbound_webhook_secret="an-inbound-webhook-secret-0123456789",
+        **{**real, **settings},
+    )
     return TestClient(create_app(settings))  # no `with`: the app is not started, nothing connects
 
 
@@ -59,9 +70,15 @@ def test_a_partner_signs_in_for_a_team_or_is_told_the_field():
 
 # The tokens are signed in the test, not at collection: a suite slower than their lifetime would
 # otherwise find them expired.
-@pytest.mark.parametrize("who, status", [(None, 401), (("agent", timedelta(seconds=-1), {}), 401),
-                                         (("partner", timedelta(minutes=5), {}), 403),
-                                         (("customer", timedelta(minutes=5), {}), 403)])
+@pytest.mark.parametrize(
+    "who, status",
+    [
+        (None, 401),
+        (("agent", timedelta(seconds=-1), {}), 401),
+        (("partner", timedelta(minutes=5), {}), 403),
+        (("customer", timedelta(minutes=5), {}), 403),
+    ],
+)
 def test_a_case_s_internals_are_for_staff_and_partner_teams_only(who, status):
     headers = {} if who is None else token(who[0], who[1], **who[2])
     answer = client().get("/api/desk/cases/c-1", headers=headers)
@@ -85,12 +102,14 @@ def test_without_a_carrier_url_the_case_page_has_no_carrier_panel_and_may_not_ca
 def _routing(origins: str):
     from services.routing.app import create_app
     from services.routing.settings import RoutingSettings
+
     return create_app(RoutingSettings(cors_origins=origins)), "/api/cases/c-1/transfer"
 
 
 def _carrier(origins: str):
     from services.carrier.app import create_app
     from services.carrier.settings import CarrierSettings
+
     return create_app(CarrierSettings(cors_origins=origins)), "/api/complaints/c-1/recheck"
 
 
@@ -98,9 +117,14 @@ def _carrier(origins: str):
 @pytest.mark.parametrize("origin, allowed", [("http://127.0.0.1:8001", True), ("https://evil.example", False)])
 def test_routing_and_carrier_let_only_the_desk_s_origin_call_them_from_a_browser(service, origin, allowed):
     app, path = service("http://127.0.0.1:8001")
-    answer = TestClient(app).options(path, headers={
-        "Origin": origin, "Access-Control-Request-Method": "POST",
-        "Access-Control-Request-Headers": "authorization,content-type,idempotency-key"})
+    answer = TestClient(app).options(
+        path,
+        headers={
+            "Origin": origin,
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "authorization,content-type,idempotency-key",
+        },
+    )
     assert (answer.headers.get("access-control-allow-origin") == origin) is allowed
 
 
@@ -110,23 +134,32 @@ def stored(ce_type: str):
 
     import contracts
     from contracts.envelope import registry
+
     service = ce_type.split(".")[1]
     path = Path(contracts.__file__).parent / "samples" / service / f"{ce_type}.json"
     return registry.decode(ce_type, json.loads(path.read_text()))
 
 
-@pytest.mark.parametrize("ce_type, words", [
-    ("complaints.carrier.ShipmentStatusReported.v1",
-     "UPS 1Z999AA10123456795: delayed (weather); last scan LEEDS, GB at 14 Mar 2026 07:40 UTC; "
-     "new estimate 15 Mar 2026 18:00 UTC; can still be intercepted"),
-    ("complaints.carrier.OrderShipmentSummarized.v1",
-     "Carrier summary of order 114-5523190-0012345: 6 of 8 items delivered, 2 delayed: weather, "
-     "new estimate tomorrow 18:00"),
-    ("complaints.carrier.CarrierQueryFailed.v1", "Could not ask UPS about 1Z999AA10123456795: "),
-    ("complaints.routing.CallConnected.v1", "Call connected: agt-0042 is on the line with the customer"),
-])
+@pytest.mark.parametrize(
+    "ce_type, words",
+    [
+        (
+            "complaints.carrier.ShipmentStatusReported.v1",
+            "UPS 1Z999AA10123456795: delayed (weather); last scan LEEDS, GB at 14 Mar 2026 07:40 UTC; "
+            "new estimate 15 Mar 2026 18:00 UTC; can still be intercepted",
+        ),
+        (
+            "complaints.carrier.OrderShipmentSummarized.v1",
+            "Carrier summary of order 114-5523190-0012345: 6 of 8 items delivered, 2 delayed: weather, "
+            "new estimate tomorrow 18:00",
+        ),
+        ("complaints.carrier.CarrierQueryFailed.v1", "Could not ask UPS about 1Z999AA10123456795: "),
+        ("complaints.routing.CallConnected.v1", "Call connected: agt-0042 is on the line with the customer"),
+    ],
+)
 def test_the_staff_timeline_words_carrier_scans_failures_and_a_connected_call(ce_type, words):
     from services.intake.desk_views import STAFF_SUMMARIES
+
     event = stored(ce_type)
     internal, summary = STAFF_SUMMARIES[type(event)]
     assert summary(event).startswith(words)
@@ -134,14 +167,24 @@ def test_the_staff_timeline_words_carrier_scans_failures_and_a_connected_call(ce
 
 
 def test_every_public_event_about_a_case_has_words_on_the_staff_timeline():
-    import contracts.carrier, contracts.intake, contracts.notify, contracts.routing  # noqa: E401, F401  (register)
+    import contracts.carrier  # noqa: E401, F401  (register)
     from contracts.envelope import registry
     from services.intake.desk_views import STAFF_SUMMARIES
 
     # Keyed by something else than a complaint: they never reach a case's timeline.
-    not_about_a_case = {"ShipmentExceptionDetected", "VerificationCodeRequested", "ContactVerified",
-                        "VerificationCodeSent", "AddressMarkedUndeliverable", "AgentRegistered",
-                        "AgentAvailabilityChanged", "PartnerTeamRegistered"}
-    unworded = sorted(cls.__name__ for cls in registry.types().values()
-                      if cls.public and cls not in STAFF_SUMMARIES and cls.__name__ not in not_about_a_case)
+    not_about_a_case = {
+        "ShipmentExceptionDetected",
+        "VerificationCodeRequested",
+        "ContactVerified",
+        "VerificationCodeSent",
+        "AddressMarkedUndeliverable",
+        "AgentRegistered",
+        "AgentAvailabilityChanged",
+        "PartnerTeamRegistered",
+    }
+    unworded = sorted(
+        cls.__name__
+        for cls in registry.types().values()
+        if cls.public and cls not in STAFF_SUMMARIES and cls.__name__ not in not_about_a_case
+    )
     assert unworded == []

@@ -42,8 +42,10 @@ def test_removing_a_field_from_a_copy_of_a_contract_fails_naming_the_event_and_t
     [refusal] = breaking(differences(released_schemas(RELEASED), current, registry.upcast_types()))
 
     assert (refusal.event, refusal.field) == (AGENT_REGISTERED, "languages")
-    assert str(refusal) == (f"BREAKING: {AGENT_REGISTERED}: languages: the field was removed (or renamed): "
-                            "a subscriber reading it would fail")
+    assert str(refusal) == (
+        f"BREAKING: {AGENT_REGISTERED}: languages: the field was removed (or renamed): "
+        "a subscriber reading it would fail"
+    )
 
 
 def test_the_check_fails_the_build_and_says_why_in_plain_words(tmp_path, capsys):
@@ -58,14 +60,26 @@ def test_the_check_fails_the_build_and_says_why_in_plain_words(tmp_path, capsys)
     assert f"BREAKING: {AGENT_REGISTERED}: shift: the field was removed" in capsys.readouterr().out
 
 
-@pytest.mark.parametrize("change, words", [
-    (lambda s: s["properties"]["capacity"].update(type="string"), "capacity: its type changed from integer to string"),
-    (lambda s: s["properties"]["name"].update(maxLength=100), "name: maxLength changed from 200 to 100"),
-    (lambda s: (s["properties"].update(shift={"type": "string"}), s["required"].append("shift")),
-     "shift: a new required field: events already stored lack it"),
-    (lambda s: s["$defs"]["Channel"]["enum"].remove("proactive"), "channels[]: enum value(s) ['proactive'] removed"),
-    (lambda s: s["required"].remove("name"), "name: is no longer required"),
-], ids=["type", "narrowed limit", "new required field", "removed enum value", "no longer required"])
+@pytest.mark.parametrize(
+    "change, words",
+    [
+        (
+            lambda s: s["properties"]["capacity"].update(type="string"),
+            "capacity: its type changed from integer to string",
+        ),
+        (lambda s: s["properties"]["name"].update(maxLength=100), "name: maxLength changed from 200 to 100"),
+        (
+            lambda s: (s["properties"].update(shift={"type": "string"}), s["required"].append("shift")),
+            "shift: a new required field: events already stored lack it",
+        ),
+        (
+            lambda s: s["$defs"]["Channel"]["enum"].remove("proactive"),
+            "channels[]: enum value(s) ['proactive'] removed",
+        ),
+        (lambda s: s["required"].remove("name"), "name: is no longer required"),
+    ],
+    ids=["type", "narrowed limit", "new required field", "removed enum value", "no longer required"],
+)
 def test_a_backward_incompatible_change_is_refused(change, words):
     current = copy.deepcopy(json_schemas())
     change(current[AGENT_REGISTERED])
@@ -97,8 +111,9 @@ def test_a_breaking_change_passes_once_the_version_is_bumped_with_an_upcaster():
     assert gone.event == AGENT_REGISTERED and "no upcaster" in gone.words
 
 
-@pytest.mark.parametrize("sample", sorted(p for p in SAMPLES.rglob("*.v*.json") if p.stem in registry.types()),
-                         ids=lambda p: p.stem)  # (an old version the code reads but no longer makes: not here)
+@pytest.mark.parametrize(
+    "sample", sorted(p for p in SAMPLES.rglob("*.v*.json") if p.stem in registry.types()), ids=lambda p: p.stem
+)  # (an old version the code reads but no longer makes: not here)
 def test_a_subscriber_validating_with_the_released_schema_accepts_the_event_the_code_makes(sample):
     ce_type = sample.stem
     released = json.loads((RELEASED / f"{ce_type}.json").read_text())

@@ -6,10 +6,23 @@ from datetime import UTC, datetime, timedelta
 from functools import reduce
 
 from contracts.intake import CallbackRequested, ComplaintFiled, CustomerMessageReceived
-from contracts.notify import (ClosureConfirmationRequested, ComplaintClosedUnconfirmed, ComplaintReopened,
-                              CustomerConfirmedClosed, NotificationSuppressed)
-from contracts.routing import (AgentAssigned, CallConnected, ComplaintResolved, Escalated, HandoffBrief,
-                               PartnerAcknowledged, PartnerOutcomeRecorded, TransferredToPartner)
+from contracts.notify import (
+    ClosureConfirmationRequested,
+    ComplaintClosedUnconfirmed,
+    ComplaintReopened,
+    CustomerConfirmedClosed,
+    NotificationSuppressed,
+)
+from contracts.routing import (
+    AgentAssigned,
+    CallConnected,
+    ComplaintResolved,
+    Escalated,
+    HandoffBrief,
+    PartnerAcknowledged,
+    PartnerOutcomeRecorded,
+    TransferredToPartner,
+)
 from services.intake.experience import breaches, figures, new_facts, record, spread
 
 MONDAY = datetime(2026, 3, 9, 9, 0, tzinfo=UTC)  # ISO week 2026-W11
@@ -20,14 +33,25 @@ def at(minutes: float, day: int = 0) -> datetime:
 
 
 def filed(cid: str, when: datetime, channel: str = "web", category: str = "late_delivery") -> ComplaintFiled:
-    return ComplaintFiled(complaint_id=cid, category=category, description="It is late.", channel=channel,
-                          complainant={"email": "sam@example.com"}, filed_at=when)
+    return ComplaintFiled(
+        complaint_id=cid,
+        category=category,
+        description="It is late.",
+        channel=channel,
+        complainant={"email": "sam@example.com"},
+        filed_at=when,
+    )
 
 
 def asked(cid: str, when: datetime) -> ClosureConfirmationRequested:
-    return ClosureConfirmationRequested(complaint_id=cid, message_id=f"<{cid}@x>", to="sam@example.com",
-                                        recap="Refunded.", yes_url_expires_at=when + timedelta(days=7),
-                                        requested_at=when)
+    return ClosureConfirmationRequested(
+        complaint_id=cid,
+        message_id=f"<{cid}@x>",
+        to="sam@example.com",
+        recap="Refunded.",
+        yes_url_expires_at=when + timedelta(days=7),
+        requested_at=when,
+    )
 
 
 def resolved(cid: str, when: datetime, agent: str = "agt-ana") -> ComplaintResolved:
@@ -36,8 +60,14 @@ def resolved(cid: str, when: datetime, agent: str = "agt-ana") -> ComplaintResol
 
 def transferred(cid: str, when: datetime, team: str, sla_minutes: int = 60) -> TransferredToPartner:
     brief = HandoffBrief(customer_asks="Look into it.", tried="Checked the route.", promised="An answer.")
-    return TransferredToPartner(complaint_id=cid, team_id=team, by_agent_id="agt-ana", brief=brief,
-                                transferred_at=when, sla_due_at=when + timedelta(minutes=sla_minutes))
+    return TransferredToPartner(
+        complaint_id=cid,
+        team_id=team,
+        by_agent_id="agt-ana",
+        brief=brief,
+        transferred_at=when,
+        sla_due_at=when + timedelta(minutes=sla_minutes),
+    )
 
 
 def facts_of(cid: str, *events) -> dict:
@@ -48,42 +78,77 @@ def a_mixed_week() -> list[dict]:
     """Five cases of one Monday, and one held-back reminder about no case."""
     return [
         # a call: connected 30 s after "call me", resolved on the call, confirmed
-        facts_of("c1", filed("c1", at(0), "web"),
-                 CallbackRequested(complaint_id="c1", callback_id="cb1", phone="+447700900123", requested_at=at(0)),
-                 AgentAssigned(complaint_id="c1", agent_id="agt-ana", callback_id="cb1", assigned_at=at(0.2),
-                               reason="idle"),
-                 CallConnected(complaint_id="c1", callback_id="cb1", agent_id="agt-ana", connected_at=at(0.5)),
-                 resolved("c1", at(10)), asked("c1", at(10.5)),
-                 CustomerConfirmedClosed(complaint_id="c1", via="link", confirmed_at=at(20))),
+        facts_of(
+            "c1",
+            filed("c1", at(0), "web"),
+            CallbackRequested(complaint_id="c1", callback_id="cb1", phone="+447700900123", requested_at=at(0)),
+            AgentAssigned(complaint_id="c1", agent_id="agt-ana", callback_id="cb1", assigned_at=at(0.2), reason="idle"),
+            CallConnected(complaint_id="c1", callback_id="cb1", agent_id="agt-ana", connected_at=at(0.5)),
+            resolved("c1", at(10)),
+            asked("c1", at(10.5)),
+            CustomerConfirmedClosed(complaint_id="c1", via="link", confirmed_at=at(20)),
+        ),
         # an email: taken after 60 min, written to again, resolved, disputed then reopened
-        facts_of("c2", filed("c2", at(0), "email"),
-                 AgentAssigned(complaint_id="c2", agent_id="agt-bo", assigned_at=at(60), reason="skill"),
-                 CustomerMessageReceived(complaint_id="c2", message_id="m2", channel="email", text="Any news?",
-                                         sender="sam@example.com", received_at=at(90)),
-                 resolved("c2", at(120), "agt-bo"), asked("c2", at(121)),
-                 ComplaintReopened(complaint_id="c2", via="link", reopened_at=at(0, day=2))),
+        facts_of(
+            "c2",
+            filed("c2", at(0), "email"),
+            AgentAssigned(complaint_id="c2", agent_id="agt-bo", assigned_at=at(60), reason="skill"),
+            CustomerMessageReceived(
+                complaint_id="c2",
+                message_id="m2",
+                channel="email",
+                text="Any news?",
+                sender="sam@example.com",
+                received_at=at(90),
+            ),
+            resolved("c2", at(120), "agt-bo"),
+            asked("c2", at(121)),
+            ComplaintReopened(complaint_id="c2", via="link", reopened_at=at(0, day=2)),
+        ),
         # a transfer: acknowledged late, outcome on time, resolved; the question ran out
-        facts_of("c3", filed("c3", at(0), "web"),
-                 AgentAssigned(complaint_id="c3", agent_id="agt-ana", assigned_at=at(5), reason="skill"),
-                 transferred("c3", at(10), "team-south"),
-                 PartnerAcknowledged(complaint_id="c3", team_id="team-south", by="p1", acknowledged_at=at(100)),
-                 PartnerOutcomeRecorded(complaint_id="c3", team_id="team-south", outcome_for_customer="Spoken to.",
-                                        recorded_at=at(65)),
-                 Escalated(complaint_id="c3", reason="sla_breach", detail="Silent.", escalated_at=at(70)),
-                 resolved("c3", at(130)), asked("c3", at(131)),
-                 ComplaintClosedUnconfirmed(complaint_id="c3", closed_at=at(0, day=8))),
+        facts_of(
+            "c3",
+            filed("c3", at(0), "web"),
+            AgentAssigned(complaint_id="c3", agent_id="agt-ana", assigned_at=at(5), reason="skill"),
+            transferred("c3", at(10), "team-south"),
+            PartnerAcknowledged(complaint_id="c3", team_id="team-south", by="p1", acknowledged_at=at(100)),
+            PartnerOutcomeRecorded(
+                complaint_id="c3", team_id="team-south", outcome_for_customer="Spoken to.", recorded_at=at(65)
+            ),
+            Escalated(complaint_id="c3", reason="sla_breach", detail="Silent.", escalated_at=at(70)),
+            resolved("c3", at(130)),
+            asked("c3", at(131)),
+            ComplaintClosedUnconfirmed(complaint_id="c3", closed_at=at(0, day=8)),
+        ),
         # proactive, nobody has taken it yet
         facts_of("c4", filed("c4", at(30), "proactive")),
         # a transfer nobody acknowledged, a repeat contact escalated, a held-back email
-        facts_of("c5", filed("c5", at(0), "social", "account_locked"),
-                 AgentAssigned(complaint_id="c5", agent_id="agt-cy", assigned_at=at(2), reason="skill"),
-                 transferred("c5", at(3), "team-security", 30),
-                 Escalated(complaint_id="c5", reason="repeated_contacts", detail="Four emails.", escalated_at=at(9)),
-                 NotificationSuppressed(complaint_id="c5", template="closure", channel="email",
-                                        reason="cap_reached", alternative="none", suppressed_at=at(8))),
-        facts_of("sell-1", NotificationSuppressed(recipient="sell-1", template="seller_login_reminder",
-                                                  channel="email", reason="cannot_act", alternative="human",
-                                                  suppressed_at=at(0, day=1))),
+        facts_of(
+            "c5",
+            filed("c5", at(0), "social", "account_locked"),
+            AgentAssigned(complaint_id="c5", agent_id="agt-cy", assigned_at=at(2), reason="skill"),
+            transferred("c5", at(3), "team-security", 30),
+            Escalated(complaint_id="c5", reason="repeated_contacts", detail="Four emails.", escalated_at=at(9)),
+            NotificationSuppressed(
+                complaint_id="c5",
+                template="closure",
+                channel="email",
+                reason="cap_reached",
+                alternative="none",
+                suppressed_at=at(8),
+            ),
+        ),
+        facts_of(
+            "sell-1",
+            NotificationSuppressed(
+                recipient="sell-1",
+                template="seller_login_reminder",
+                channel="email",
+                reason="cannot_act",
+                alternative="human",
+                suppressed_at=at(0, day=1),
+            ),
+        ),
     ]
 
 
@@ -116,7 +181,9 @@ def test_a_week_of_mixed_cases_gives_every_figure():
 def test_per_day_a_held_back_message_about_no_case_counts_the_day_it_was_held():
     days = figures(a_mixed_week(), now=at(0, day=10), period="day")
     assert [(r.period, r.figures.cases, r.figures.held_back) for r in days] == [
-        ("2026-03-09", 5, 1), ("2026-03-10", 0, 1)]
+        ("2026-03-09", 5, 1),
+        ("2026-03-10", 0, 1),
+    ]
 
 
 def test_by_team_each_transfer_counts_for_its_team_and_untransferred_cases_for_none():
@@ -140,7 +207,10 @@ def test_a_transfer_not_yet_due_is_neither_on_time_nor_late():
 def test_breaches_list_the_waiting_the_overdue_and_the_disputed_longest_first():
     found = breaches(a_mixed_week(), now=at(0, day=3))
     assert [(b.complaint_id, b.kind) for b in found] == [
-        ("c4", "waiting_for_a_human"), ("c5", "partner_sla_overdue"), ("c2", "disputed_closure")]
+        ("c4", "waiting_for_a_human"),
+        ("c5", "partner_sla_overdue"),
+        ("c2", "disputed_closure"),
+    ]
     assert found[1].team == "team-security"
 
 
@@ -156,20 +226,32 @@ def test_the_window_period_puts_every_case_in_one_row():
 
 
 def test_a_call_connected_before_its_request_was_read_still_counts():
-    case = facts_of("c8", filed("c8", at(0)),
-                    CallConnected(complaint_id="c8", callback_id="cb8", agent_id="agt-ana", connected_at=at(1)),
-                    CallbackRequested(complaint_id="c8", callback_id="cb8", phone="+447700900123", requested_at=at(0)))
+    case = facts_of(
+        "c8",
+        filed("c8", at(0)),
+        CallConnected(complaint_id="c8", callback_id="cb8", agent_id="agt-ana", connected_at=at(1)),
+        CallbackRequested(complaint_id="c8", callback_id="cb8", phone="+447700900123", requested_at=at(0)),
+    )
     assert figures([case], now=at(5))[0].figures.call_me_to_connected_s.p50 == 60.0
 
 
 def test_a_no_read_before_the_resolution_it_answers_still_leaves_the_case_reopened():
     """Routing's resolution and notify's answers come on different topics, in no order across
     them: the status follows the events' own times, not the order they were read in."""
-    in_time = facts_of("c9", filed("c9", at(0)), resolved("c9", at(30)), asked("c9", at(31)),
-                       ComplaintReopened(complaint_id="c9", via="link", reopened_at=at(0, day=2)))
-    notify_first = facts_of("c9", filed("c9", at(0)), asked("c9", at(31)),
-                            ComplaintReopened(complaint_id="c9", via="link", reopened_at=at(0, day=2)),
-                            resolved("c9", at(30)))
+    in_time = facts_of(
+        "c9",
+        filed("c9", at(0)),
+        resolved("c9", at(30)),
+        asked("c9", at(31)),
+        ComplaintReopened(complaint_id="c9", via="link", reopened_at=at(0, day=2)),
+    )
+    notify_first = facts_of(
+        "c9",
+        filed("c9", at(0)),
+        asked("c9", at(31)),
+        ComplaintReopened(complaint_id="c9", via="link", reopened_at=at(0, day=2)),
+        resolved("c9", at(30)),
+    )
 
     assert in_time["status"] == notify_first["status"] == "reopened"
     assert [b.kind for b in breaches([notify_first], at(0, day=3))] == ["disputed_closure"]

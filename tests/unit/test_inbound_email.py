@@ -18,12 +18,17 @@ def sample(name: str) -> InboundEmail:
 
 
 def message(*headers: str, body: str = "Where is my parcel?") -> bytes:
-    defaults = ["From: Sam Okafor <sam@example.com>", "To: complaints@help.example.com",
-                "Subject: Parcel", "Date: Tue, 10 Mar 2026 09:14:02 +0000"]
+    defaults = [
+        "From: Sam Okafor <sam@example.com>",
+        "To: complaints@help.example.com",
+        "Subject: Parcel",
+        "Date: Tue, 10 Mar 2026 09:14:02 +0000",
+    ]
     return ("\r\n".join([*defaults, *headers]) + "\r\n\r\n" + body).encode()
 
 
 # --- a person's reply -------------------------------------------------------------------------
+
 
 def test_a_reply_shows_the_new_text_first_and_keeps_the_quoted_history_apart():
     email = sample("reply_with_quoted_history")
@@ -42,8 +47,7 @@ def test_a_reply_carries_its_threading_headers():
     email = sample("reply_with_quoted_history")
     assert email.message_id == "<CAJ8r1x=Q2vTn5kLqR0uWm3c7hZ8PgX1sYd4e@mail.gmail.com>"
     assert email.in_reply_to == "<c-2026-000042.3@help.example.com>"
-    assert email.references == ["<c-2026-000042.1@help.example.com>",
-                                "<c-2026-000042.3@help.example.com>"]
+    assert email.references == ["<c-2026-000042.1@help.example.com>", "<c-2026-000042.3@help.example.com>"]
 
 
 def test_the_sender_is_the_bare_address_lower_cased_with_its_display_name_apart():
@@ -70,15 +74,18 @@ def test_a_message_that_starts_with_quoted_lines_keeps_only_the_unquoted_lines_a
 
 
 def test_an_html_reply_drops_the_gmail_quote_from_the_text():
-    html = ('<div dir="ltr">Nothing yet.</div><div class="gmail_quote"><div class="gmail_attr">'
-            'On Mon, 9 Mar 2026 at 17:02, Care &lt;case+x1@help.example.com&gt; wrote:<br></div>'
-            '<blockquote class="gmail_quote">We are sorry.</blockquote></div>')
+    html = (
+        '<div dir="ltr">Nothing yet.</div><div class="gmail_quote"><div class="gmail_attr">'
+        "On Mon, 9 Mar 2026 at 17:02, Care &lt;case+x1@help.example.com&gt; wrote:<br></div>"
+        '<blockquote class="gmail_quote">We are sorry.</blockquote></div>'
+    )
     email = parse_email(message("Content-Type: text/html; charset=utf-8", body=html))
     assert email.text == "Nothing yet."
     assert "> We are sorry." in email.quoted
 
 
 # --- bodies and encodings ---------------------------------------------------------------------
+
 
 def test_an_html_only_message_becomes_readable_text():
     email = sample("html_only")
@@ -113,11 +120,11 @@ def test_line_endings_do_not_matter():
 
 def test_a_date_without_a_zone_is_taken_as_utc_and_a_missing_date_is_none():
     assert parse_email(message().replace(b"+0000", b"-0000")).received_at.tzinfo is not None
-    assert parse_email(message().replace(b"Date: Tue, 10 Mar 2026 09:14:02 +0000\r\n", b"")) \
-        .received_at is None
+    assert parse_email(message().replace(b"Date: Tue, 10 Mar 2026 09:14:02 +0000\r\n", b"")).received_at is None
 
 
 # --- automated mail ---------------------------------------------------------------------------
+
 
 def test_an_out_of_office_reply_is_an_automated_auto_reply():
     email = sample("out_of_office")
@@ -138,8 +145,7 @@ def test_a_delivery_status_notification_is_a_bounce_with_its_failed_recipient_an
     assert email.automated is AutomatedKind.BOUNCE
     assert email.automated_reason == "Content-Type: multipart/report; report-type=delivery-status"
     [recipient] = email.bounce_recipients
-    assert (recipient.address, recipient.action, recipient.status) == \
-        ("sam.okafor@example.org", "failed", "5.1.1")
+    assert (recipient.address, recipient.action, recipient.status) == ("sam.okafor@example.org", "failed", "5.1.1")
     assert recipient.diagnostic.startswith("smtp; 550 5.1.1 <sam.okafor@example.org>: Recipient")
 
 
@@ -157,18 +163,21 @@ def test_a_person_s_outlook_message_asking_for_no_auto_reply_is_not_automated():
     assert email.quoted.startswith("From: Customer Care <case+9w2hd7ra@help.example.com>\nSent:")
 
 
-@pytest.mark.parametrize(("header", "kind"), [
-    ("Auto-Submitted: auto-generated", AutomatedKind.OTHER),
-    ("Auto-Submitted: Auto-Replied; owner-email=\"x@example.com\"", AutomatedKind.AUTO_REPLY),
-    ("X-Autoreply: yes", AutomatedKind.AUTO_REPLY),
-    ("X-Autorespond: Out of office", AutomatedKind.AUTO_REPLY),
-    ("Precedence: bulk", AutomatedKind.LIST),
-    ("Precedence: junk", AutomatedKind.OTHER),
-    ("Precedence: auto_reply", AutomatedKind.AUTO_REPLY),
-    ("List-Id: <news.example.com>", AutomatedKind.LIST),
-    ("List-Unsubscribe: <mailto:leave@example.com>", AutomatedKind.LIST),
-    ("Return-Path: <>", AutomatedKind.BOUNCE),
-])
+@pytest.mark.parametrize(
+    ("header", "kind"),
+    [
+        ("Auto-Submitted: auto-generated", AutomatedKind.OTHER),
+        ('Auto-Submitted: Auto-Replied; owner-email="x@example.com"', AutomatedKind.AUTO_REPLY),
+        ("X-Autoreply: yes", AutomatedKind.AUTO_REPLY),
+        ("X-Autorespond: Out of office", AutomatedKind.AUTO_REPLY),
+        ("Precedence: bulk", AutomatedKind.LIST),
+        ("Precedence: junk", AutomatedKind.OTHER),
+        ("Precedence: auto_reply", AutomatedKind.AUTO_REPLY),
+        ("List-Id: <news.example.com>", AutomatedKind.LIST),
+        ("List-Unsubscribe: <mailto:leave@example.com>", AutomatedKind.LIST),
+        ("Return-Path: <>", AutomatedKind.BOUNCE),
+    ],
+)
 def test_each_automated_mail_header_is_recognised(header, kind):
     email = parse_email(message(header))
     assert email.automated is kind
@@ -182,26 +191,37 @@ def test_mail_from_the_mailer_daemon_or_postmaster_is_a_bounce(sender):
     assert email.automated_reason == f"From: {sender}"
 
 
-@pytest.mark.parametrize("header", ["Auto-Submitted: no", "X-Auto-Response-Suppress: OOF, AutoReply",
-                                    "Precedence: first-class", "Return-Path: <sam@example.com>"])
+@pytest.mark.parametrize(
+    "header",
+    [
+        "Auto-Submitted: no",
+        "X-Auto-Response-Suppress: OOF, AutoReply",
+        "Precedence: first-class",
+        "Return-Path: <sam@example.com>",
+    ],
+)
 def test_headers_that_do_not_mean_automated_leave_a_person_s_message_alone(header):
     assert parse_email(message(header)).automated is None
 
 
 # --- bad input --------------------------------------------------------------------------------
 
+
 def test_an_oversized_message_is_rejected_before_parsing():
     with pytest.raises(InvalidEmail, match=r"message is 2,001 bytes; the limit is 2,000"):
         parse_email(b"x" * 2001, max_bytes=2000)
 
 
-@pytest.mark.parametrize(("raw", "problem"), [
-    (b"", "message is empty"),
-    (b"\x00\xff\xfe garbage \x8f\n\n\x01\x02", "no header fields"),
-    (b"Subject: hello\r\n\r\nbody", "no From header"),
-    (b"From: nobody\r\n\r\nbody", "From header has no usable address"),
-    ("From: a@b.c\r\n\r\n", "expected the raw message as bytes"),
-])
+@pytest.mark.parametrize(
+    ("raw", "problem"),
+    [
+        (b"", "message is empty"),
+        (b"\x00\xff\xfe garbage \x8f\n\n\x01\x02", "no header fields"),
+        (b"Subject: hello\r\n\r\nbody", "no From header"),
+        (b"From: nobody\r\n\r\nbody", "From header has no usable address"),
+        ("From: a@b.c\r\n\r\n", "expected the raw message as bytes"),
+    ],
+)
 def test_garbage_is_rejected_with_a_message_naming_the_problem(raw, problem):
     with pytest.raises(InvalidEmail, match=problem):
         parse_email(raw)

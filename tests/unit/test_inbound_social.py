@@ -9,8 +9,14 @@ from services.intake.adapters.social import ORDER_ID_IN_TEXT, Platform, PostKind
 
 
 def payload(**changes) -> dict:
-    base = {"platform": "x", "kind": "post", "handle": "@sam_okafor", "post_id": "1899012345678901234",
-            "text": "@ShopHelp my parcel says delivered but it isn't here", "posted_at": "2026-03-10T09:14:02Z"}
+    base = {
+        "platform": "x",
+        "kind": "post",
+        "handle": "@sam_okafor",
+        "post_id": "1899012345678901234",
+        "text": "@ShopHelp my parcel says delivered but it isn't here",
+        "posted_at": "2026-03-10T09:14:02Z",
+    }
     return {**base, **changes}
 
 
@@ -42,9 +48,16 @@ def test_an_order_id_given_explicitly_wins_over_one_in_the_text():
     assert post.order_id == "ord-114-5523190"
 
 
-@pytest.mark.parametrize("text", ["call 0114-5523190-1234567", "ref 114-5523190-12345678",
-                                  "tracking 1Z999AA10123456784", "no order here",
-                                  "١١٤-٥٥٢٣١٩٠-١٢٣٤٥٦٧"])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "call 0114-5523190-1234567",
+        "ref 114-5523190-12345678",
+        "tracking 1Z999AA10123456784",
+        "no order here",
+        "١١٤-٥٥٢٣١٩٠-١٢٣٤٥٦٧",
+    ],
+)
 def test_text_without_a_3_7_7_digit_order_number_leaves_the_order_id_empty(text):
     assert ORDER_ID_IN_TEXT.search(text) is None
     assert SocialPost.model_validate(payload(text=text)).order_id is None
@@ -56,19 +69,22 @@ def test_the_post_is_frozen():
         post.text = "changed"
 
 
-@pytest.mark.parametrize(("changes", "field"), [
-    ({"platform": "myspace"}, "platform"),
-    ({"kind": "story"}, "kind"),
-    ({"handle": "@"}, "handle"),
-    ({"handle": "-dash-first"}, "handle"),
-    ({"handle": "two words"}, "handle"),
-    ({"handle": "a" * 101}, "handle"),
-    ({"text": "   "}, "text"),
-    ({"text": "x" * 5001}, "text"),
-    ({"post_id": ""}, "post_id"),
-    ({"posted_at": "2026-03-10T09:14:02"}, "posted_at"),
-    ({"followers": 12}, "followers"),
-])
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        ({"platform": "myspace"}, "platform"),
+        ({"kind": "story"}, "kind"),
+        ({"handle": "@"}, "handle"),
+        ({"handle": "-dash-first"}, "handle"),
+        ({"handle": "two words"}, "handle"),
+        ({"handle": "a" * 101}, "handle"),
+        ({"text": "   "}, "text"),
+        ({"text": "x" * 5001}, "text"),
+        ({"post_id": ""}, "post_id"),
+        ({"posted_at": "2026-03-10T09:14:02"}, "posted_at"),
+        ({"followers": 12}, "followers"),
+    ],
+)
 def test_bad_payloads_are_rejected_naming_the_field(changes, field):
     assert rejected_field(**changes) == field
 

@@ -8,23 +8,57 @@ import pytest
 
 from contracts.envelope import Event, registry
 from contracts.intake import (
-    Assurance, CallbackCancelled, CallbackRequested, CaseClosedForOrder, CaseOpenedForOrder, ClosureAnswered,
-    Category, Channel, Complainant, ComplaintFiled, ComplaintLinked, ContactVerified,
-    CustomerMessageReceived, VerificationAttemptFailed, VerificationCodeRequested,
+    Assurance,
+    CallbackCancelled,
+    CallbackRequested,
+    CaseClosedForOrder,
+    CaseOpenedForOrder,
+    Category,
+    Channel,
+    ClosureAnswered,
+    Complainant,
+    ComplaintFiled,
+    ComplaintLinked,
+    ContactVerified,
+    CustomerMessageReceived,
+    VerificationAttemptFailed,
+    VerificationCodeRequested,
     VerificationLocked,
 )
 from services.intake.domain import (
-    COMPLAINT, ORDER_CASES, VERIFICATION, AnswerClosure, CallbackNotFound, CancelCallback, CloseCaseForOrder,
-    ComplaintNotFound, DomainError, FileComplaint, LinkContact, OpenCaseForOrder, ReceiveMessage,
-    RequestCallback, RequestCode, TooManyCodes, VerificationLockedOut, VerifyCode, VerifyOutcome,
-    contact_owner, customer_owner, is_verified, live_callback, open_case, verify_outcome,
+    COMPLAINT,
+    ORDER_CASES,
+    VERIFICATION,
+    AnswerClosure,
+    CallbackNotFound,
+    CancelCallback,
+    CloseCaseForOrder,
+    ComplaintNotFound,
+    DomainError,
+    FileComplaint,
+    LinkContact,
+    OpenCaseForOrder,
+    ReceiveMessage,
+    RequestCallback,
+    RequestCode,
+    TooManyCodes,
+    VerificationLockedOut,
+    VerifyCode,
+    VerifyOutcome,
+    contact_owner,
+    customer_owner,
+    is_verified,
+    live_callback,
+    open_case,
+    verify_outcome,
 )
 from services.kernel.domain import Aggregate
 from services.kernel.sealed_codes import code_digest
 
 T0 = datetime(2026, 3, 14, 9, 12, 3, tzinfo=UTC)
-SAM = Complainant(customer_id="cust-7781204", email="sam.okafor@example.com",
-                  phone="+447700900123", display_name="Sam Okafor")
+SAM = Complainant(
+    customer_id="cust-7781204", email="sam.okafor@example.com", phone="+447700900123", display_name="Sam Okafor"
+)
 ORDER = "ord-114-5523190"
 WINDOW = timedelta(hours=72)
 VID = "ver-3c1f8e2a-6b7d-5e90-a4c2-91d0f7b3e815"
@@ -37,13 +71,22 @@ def decide(aggregate: Aggregate, given: list[Event], command: object, now: datet
 
 # --- complaints and callbacks ----------------------------------------------------------------------
 
+
 def file_command(**overrides) -> FileComplaint:
-    return FileComplaint(**{
-        "complaint_id": "c-2026-000042", "category": Category.DELIVERY_DRIVER_CONDUCT,
-        "description": "The van reversed onto the pavement and nearly hit me.",
-        "channel": Channel.WEB, "complainant": SAM, "order_id": ORDER,
-        "tracking_numbers": ("1Z999AA10123456784",), "assurance": Assurance.AUTHENTICATED,
-        "contact_id": "ct-2026-000311", **overrides})
+    return FileComplaint(
+        **{
+            "complaint_id": "c-2026-000042",
+            "category": Category.DELIVERY_DRIVER_CONDUCT,
+            "description": "The van reversed onto the pavement and nearly hit me.",
+            "channel": Channel.WEB,
+            "complainant": SAM,
+            "order_id": ORDER,
+            "tracking_numbers": ("1Z999AA10123456784",),
+            "assurance": Assurance.AUTHENTICATED,
+            "contact_id": "ct-2026-000311",
+            **overrides,
+        }
+    )
 
 
 def filed() -> ComplaintFiled:
@@ -51,18 +94,26 @@ def filed() -> ComplaintFiled:
 
 
 def callback_requested(callback_id="cb-2026-000107", at=T0 + timedelta(seconds=2)):
-    return CallbackRequested(complaint_id="c-2026-000042", callback_id=callback_id,
-                             phone="+447700900123", requested_at=at)
+    return CallbackRequested(
+        complaint_id="c-2026-000042", callback_id=callback_id, phone="+447700900123", requested_at=at
+    )
 
 
 def test_filing_a_complaint_records_who_what_how_sure_and_the_first_contact():
     [event] = decide(COMPLAINT, [], file_command(), T0)
 
     assert event == ComplaintFiled(
-        complaint_id="c-2026-000042", category=Category.DELIVERY_DRIVER_CONDUCT,
-        description="The van reversed onto the pavement and nearly hit me.", channel=Channel.WEB,
-        complainant=SAM, order_id=ORDER, tracking_numbers=["1Z999AA10123456784"], filed_at=T0,
-        assurance=Assurance.AUTHENTICATED, contact_id="ct-2026-000311")
+        complaint_id="c-2026-000042",
+        category=Category.DELIVERY_DRIVER_CONDUCT,
+        description="The van reversed onto the pavement and nearly hit me.",
+        channel=Channel.WEB,
+        complainant=SAM,
+        order_id=ORDER,
+        tracking_numbers=["1Z999AA10123456784"],
+        filed_at=T0,
+        assurance=Assurance.AUTHENTICATED,
+        contact_id="ct-2026-000311",
+    )
 
 
 def test_filing_the_same_complaint_twice_records_it_once():
@@ -70,21 +121,25 @@ def test_filing_the_same_complaint_twice_records_it_once():
 
 
 def test_a_complaint_filed_before_assurance_existed_reads_as_unverified():
-    old = ComplaintFiled.model_validate(filed().model_dump(mode="json",
-                                                           exclude={"assurance", "contact_id"}))
+    old = ComplaintFiled.model_validate(filed().model_dump(mode="json", exclude={"assurance", "contact_id"}))
 
     assert COMPLAINT.fold([old]).assurance == Assurance.UNVERIFIED
 
 
 def test_pushing_call_me_on_a_filed_complaint_requests_a_callback_to_that_phone():
-    command = RequestCallback(callback_id="cb-2026-000107", phone="+447700900123",
-                              preferred_language="en-GB")
+    command = RequestCallback(callback_id="cb-2026-000107", phone="+447700900123", preferred_language="en-GB")
 
     events = decide(COMPLAINT, [filed()], command, T0 + timedelta(seconds=2))
 
-    assert events == [CallbackRequested(complaint_id="c-2026-000042", callback_id="cb-2026-000107",
-                                        phone="+447700900123", preferred_language="en-GB",
-                                        requested_at=T0 + timedelta(seconds=2))]
+    assert events == [
+        CallbackRequested(
+            complaint_id="c-2026-000042",
+            callback_id="cb-2026-000107",
+            phone="+447700900123",
+            preferred_language="en-GB",
+            requested_at=T0 + timedelta(seconds=2),
+        )
+    ]
 
 
 def test_a_second_click_on_call_me_returns_the_live_callback_instead_of_a_new_one():
@@ -96,12 +151,23 @@ def test_a_second_click_on_call_me_returns_the_live_callback_instead_of_a_new_on
 
 
 def test_call_me_after_the_callback_was_cancelled_requests_a_new_one():
-    given = [filed(), callback_requested(),
-             CallbackCancelled(complaint_id="c-2026-000042", callback_id="cb-2026-000107",
-                               cancelled_at=T0 + timedelta(seconds=30), by="customer")]
+    given = [
+        filed(),
+        callback_requested(),
+        CallbackCancelled(
+            complaint_id="c-2026-000042",
+            callback_id="cb-2026-000107",
+            cancelled_at=T0 + timedelta(seconds=30),
+            by="customer",
+        ),
+    ]
 
-    [event] = decide(COMPLAINT, given, RequestCallback(callback_id="cb-2026-000108",
-                                                       phone="+447700900123"), T0 + timedelta(minutes=5))
+    [event] = decide(
+        COMPLAINT,
+        given,
+        RequestCallback(callback_id="cb-2026-000108", phone="+447700900123"),
+        T0 + timedelta(minutes=5),
+    )
 
     assert event.callback_id == "cb-2026-000108"
     assert live_callback(COMPLAINT.fold([*given, event])).callback_id == "cb-2026-000108"
@@ -116,20 +182,41 @@ def test_a_callback_for_a_complaint_never_filed_is_refused_as_not_found():
 
 
 def test_a_customer_can_cancel_the_live_callback():
-    events = decide(COMPLAINT, [filed(), callback_requested()],
-                    CancelCallback(callback_id="cb-2026-000107", by="customer"), T0 + timedelta(seconds=30))
+    events = decide(
+        COMPLAINT,
+        [filed(), callback_requested()],
+        CancelCallback(callback_id="cb-2026-000107", by="customer"),
+        T0 + timedelta(seconds=30),
+    )
 
-    assert events == [CallbackCancelled(complaint_id="c-2026-000042", callback_id="cb-2026-000107",
-                                        cancelled_at=T0 + timedelta(seconds=30), by="customer")]
+    assert events == [
+        CallbackCancelled(
+            complaint_id="c-2026-000042",
+            callback_id="cb-2026-000107",
+            cancelled_at=T0 + timedelta(seconds=30),
+            by="customer",
+        )
+    ]
     assert live_callback(COMPLAINT.fold([filed(), callback_requested(), *events])) is None
 
 
 def test_cancelling_a_callback_twice_cancels_it_once():
-    cancelled = CallbackCancelled(complaint_id="c-2026-000042", callback_id="cb-2026-000107",
-                                  cancelled_at=T0 + timedelta(seconds=30), by="customer")
+    cancelled = CallbackCancelled(
+        complaint_id="c-2026-000042",
+        callback_id="cb-2026-000107",
+        cancelled_at=T0 + timedelta(seconds=30),
+        by="customer",
+    )
 
-    assert decide(COMPLAINT, [filed(), callback_requested(), cancelled],
-                  CancelCallback(callback_id="cb-2026-000107", by="agent"), T0 + timedelta(minutes=1)) == []
+    assert (
+        decide(
+            COMPLAINT,
+            [filed(), callback_requested(), cancelled],
+            CancelCallback(callback_id="cb-2026-000107", by="agent"),
+            T0 + timedelta(minutes=1),
+        )
+        == []
+    )
 
 
 def test_cancelling_a_callback_the_complaint_never_had_names_it():
@@ -138,20 +225,29 @@ def test_cancelling_a_callback_the_complaint_never_had_names_it():
 
 
 def test_an_email_reply_on_the_case_is_recorded_as_a_customer_message():
-    reply = ReceiveMessage(message_id="<CAH7kR3u9xqT2w@mail.example.com>", channel=Channel.EMAIL,
-                           text="Yes, it's closed.", sender="sam.okafor@example.com",
-                           subject_line="Re: Is your complaint closed?",
-                           in_reply_to="<closure.c-2026-000042@complaints.example.com>")
+    reply = ReceiveMessage(
+        message_id="<CAH7kR3u9xqT2w@mail.example.com>",
+        channel=Channel.EMAIL,
+        text="Yes, it's closed.",
+        sender="sam.okafor@example.com",
+        subject_line="Re: Is your complaint closed?",
+        in_reply_to="<closure.c-2026-000042@complaints.example.com>",
+    )
 
     [event] = decide(COMPLAINT, [filed()], reply, T0 + timedelta(minutes=19))
 
-    assert event == CustomerMessageReceived(complaint_id="c-2026-000042", **reply.model_dump(),
-                                            received_at=T0 + timedelta(minutes=19))
+    assert event == CustomerMessageReceived(
+        complaint_id="c-2026-000042", **reply.model_dump(), received_at=T0 + timedelta(minutes=19)
+    )
 
 
 def test_the_same_email_delivered_twice_is_recorded_once():
-    reply = ReceiveMessage(message_id="<m1@mail.example.com>", channel=Channel.EMAIL,
-                           text="Yes, it's closed.", sender="sam.okafor@example.com")
+    reply = ReceiveMessage(
+        message_id="<m1@mail.example.com>",
+        channel=Channel.EMAIL,
+        text="Yes, it's closed.",
+        sender="sam.okafor@example.com",
+    )
     first = decide(COMPLAINT, [filed()], reply, T0 + timedelta(minutes=19))
 
     assert decide(COMPLAINT, [filed(), *first], reply, T0 + timedelta(minutes=20)) == []
@@ -159,14 +255,19 @@ def test_the_same_email_delivered_twice_is_recorded_once():
 
 def test_a_message_for_a_complaint_never_filed_is_refused_as_not_found():
     with pytest.raises(ComplaintNotFound):
-        decide(COMPLAINT, [], ReceiveMessage(message_id="m1", channel=Channel.WEB, text="hello?",
-                                             sender="sam.okafor@example.com"), T0)
+        decide(
+            COMPLAINT,
+            [],
+            ReceiveMessage(message_id="m1", channel=Channel.WEB, text="hello?", sender="sam.okafor@example.com"),
+            T0,
+        )
 
 
 def test_a_no_on_the_case_page_records_the_answer_with_what_is_still_wrong():
     events = decide(COMPLAINT, [filed()], AnswerClosure(answer="no", reason="  Refund not here.  "), T0)
-    assert events == [ClosureAnswered(complaint_id="c-2026-000042", answer="no", reason="Refund not here.",
-                                      answered_at=T0)]
+    assert events == [
+        ClosureAnswered(complaint_id="c-2026-000042", answer="no", reason="Refund not here.", answered_at=T0)
+    ]
 
 
 def test_a_yes_on_the_case_page_carries_no_reason():
@@ -180,19 +281,30 @@ def test_an_answer_for_a_complaint_never_filed_is_refused_as_not_found():
 
 
 def test_a_tweet_about_the_same_order_is_linked_to_the_case_once():
-    tweet = LinkContact(contact_id="ct-2026-000318", channel=Channel.SOCIAL, order_id=ORDER,
-                        text="@shop your van nearly ran me over", sender="@samokafor")
+    tweet = LinkContact(
+        contact_id="ct-2026-000318",
+        channel=Channel.SOCIAL,
+        order_id=ORDER,
+        text="@shop your van nearly ran me over",
+        sender="@samokafor",
+    )
 
     [event] = decide(COMPLAINT, [filed()], tweet, T0 + timedelta(minutes=8))
 
-    assert event == ComplaintLinked(complaint_id="c-2026-000042", **tweet.model_dump(),
-                                    linked_at=T0 + timedelta(minutes=8))
+    assert event == ComplaintLinked(
+        complaint_id="c-2026-000042", **tweet.model_dump(), linked_at=T0 + timedelta(minutes=8)
+    )
     assert decide(COMPLAINT, [filed(), event], tweet, T0 + timedelta(minutes=9)) == []
 
 
 def test_the_contact_that_opened_the_case_is_not_linked_to_it_again():
-    opener = LinkContact(contact_id="ct-2026-000311", channel=Channel.WEB, order_id=ORDER,
-                         text="The van nearly hit me.", sender="sam.okafor@example.com")
+    opener = LinkContact(
+        contact_id="ct-2026-000311",
+        channel=Channel.WEB,
+        order_id=ORDER,
+        text="The van nearly hit me.",
+        sender="sam.okafor@example.com",
+    )
 
     assert decide(COMPLAINT, [filed()], opener, T0 + timedelta(seconds=1)) == []
 
@@ -226,7 +338,8 @@ def test_another_owner_about_the_same_order_opens_a_case_of_their_own():
     stranger = contact_owner("someone.else@example.com")
 
     assert decide(ORDER_CASES, [opened()], claim("c-2026-000043", stranger), later) == [
-        opened("c-2026-000043", later, stranger)]
+        opened("c-2026-000043", later, stranger)
+    ]
     assert open_case(ORDER_CASES.fold([opened()]), stranger, later, WINDOW) is None
 
 
@@ -241,8 +354,9 @@ def test_a_case_opened_before_owners_were_recorded_is_joined_by_nobody():
 
     assert open_case(ORDER_CASES.fold([ownerless]), SAM_LOGIN, later, WINDOW) is None
     assert decide(ORDER_CASES, [ownerless], claim("c-2026-000042"), later) == [opened(at=later)]
-    assert decide(ORDER_CASES, [ownerless], CloseCaseForOrder(order_id=ORDER, complaint_id="c-2026-000009"),
-                  later) == []
+    assert (
+        decide(ORDER_CASES, [ownerless], CloseCaseForOrder(order_id=ORDER, complaint_id="c-2026-000009"), later) == []
+    )
 
 
 def test_a_contact_about_the_order_after_the_window_opens_a_new_case():
@@ -265,13 +379,19 @@ def test_a_retry_after_a_crash_finds_its_own_case_open_and_files_it():
 
 
 def test_after_the_case_is_closed_the_next_contact_about_the_order_opens_a_new_one():
-    closed = decide(ORDER_CASES, [opened()], CloseCaseForOrder(order_id=ORDER, complaint_id="c-2026-000042"),
-                    T0 + timedelta(minutes=20))
+    closed = decide(
+        ORDER_CASES,
+        [opened()],
+        CloseCaseForOrder(order_id=ORDER, complaint_id="c-2026-000042"),
+        T0 + timedelta(minutes=20),
+    )
 
-    assert closed == [CaseClosedForOrder(order_id=ORDER, complaint_id="c-2026-000042",
-                                         closed_at=T0 + timedelta(minutes=20))]
+    assert closed == [
+        CaseClosedForOrder(order_id=ORDER, complaint_id="c-2026-000042", closed_at=T0 + timedelta(minutes=20))
+    ]
     assert decide(ORDER_CASES, [opened(), *closed], claim("c-2026-000050"), T0 + timedelta(hours=1)) == [
-        opened("c-2026-000050", T0 + timedelta(hours=1))]
+        opened("c-2026-000050", T0 + timedelta(hours=1))
+    ]
 
 
 def test_closing_one_owners_case_leaves_the_other_owners_case_open():
@@ -287,8 +407,10 @@ def test_closing_one_owners_case_leaves_the_other_owners_case_open():
 def test_closing_a_case_that_is_no_longer_the_owners_open_one_changes_nothing():
     given = [opened(), opened("c-2026-000077", T0 + WINDOW * 2)]
 
-    assert decide(ORDER_CASES, given, CloseCaseForOrder(order_id=ORDER, complaint_id="c-2026-000042"),
-                  T0 + WINDOW * 3) == []
+    assert (
+        decide(ORDER_CASES, given, CloseCaseForOrder(order_id=ORDER, complaint_id="c-2026-000042"), T0 + WINDOW * 3)
+        == []
+    )
     assert open_case(ORDER_CASES.fold(given), SAM_LOGIN, T0 + WINDOW * 2, WINDOW) == "c-2026-000077"
 
 
@@ -308,14 +430,26 @@ def digest(code: str, key: str = KEYS[0]) -> str:
 
 
 def request(code="481516") -> RequestCode:
-    return RequestCode(verification_id=VID, channel="email", destination=LENA, code_digest=digest(code),
-                       code_sealed=f"sealed-for-notify:{code}", ttl=TTL)
+    return RequestCode(
+        verification_id=VID,
+        channel="email",
+        destination=LENA,
+        code_digest=digest(code),
+        code_sealed=f"sealed-for-notify:{code}",
+        ttl=TTL,
+    )
 
 
 def code_sent(code="481516", at=S0, key: str = KEYS[0]) -> VerificationCodeRequested:
-    return VerificationCodeRequested(verification_id=VID, channel="email", destination=LENA,
-                                     code_digest=digest(code, key), code_sealed=f"sealed-for-notify:{code}",
-                                     expires_at=at + TTL, requested_at=at)
+    return VerificationCodeRequested(
+        verification_id=VID,
+        channel="email",
+        destination=LENA,
+        code_digest=digest(code, key),
+        code_sealed=f"sealed-for-notify:{code}",
+        expires_at=at + TTL,
+        requested_at=at,
+    )
 
 
 def verify(code="481516") -> VerifyCode:
@@ -333,8 +467,11 @@ def test_a_locked_out_seller_asks_for_a_code_sent_to_the_email_on_file():
 def test_the_right_code_in_time_verifies_the_contact():
     events = decide(VERIFICATION, [code_sent()], verify(), S0 + timedelta(minutes=2))
 
-    assert events == [ContactVerified(verification_id=VID, destination=LENA, seller_id="sell-00311",
-                                      verified_at=S0 + timedelta(minutes=2))]
+    assert events == [
+        ContactVerified(
+            verification_id=VID, destination=LENA, seller_id="sell-00311", verified_at=S0 + timedelta(minutes=2)
+        )
+    ]
     assert is_verified(VERIFICATION.fold([code_sent(), *events]))
     assert verify_outcome(e.ce_type() for e in events) == VerifyOutcome.VERIFIED
 
@@ -365,7 +502,8 @@ def test_only_the_latest_code_verifies():
     given = [code_sent("481516"), code_sent("902233", S0 + timedelta(minutes=2))]
 
     assert decide(VERIFICATION, given, verify("481516"), S0 + timedelta(minutes=3)) == [
-        failed(1, S0 + timedelta(minutes=3))]
+        failed(1, S0 + timedelta(minutes=3))
+    ]
 
 
 def test_a_code_for_a_contact_that_was_never_sent_one_fails_like_any_wrong_code():
@@ -378,15 +516,17 @@ def test_the_fifth_wrong_code_locks_the_verification():
 
     events = decide(VERIFICATION, [code_sent(), *(failed(n) for n in range(1, 5))], verify("000000"), now)
 
-    assert events == [failed(5, now),
-                      VerificationLocked(verification_id=VID, locked_at=now,
-                                         locked_until=now + timedelta(hours=1))]
+    assert events == [
+        failed(5, now),
+        VerificationLocked(verification_id=VID, locked_at=now, locked_until=now + timedelta(hours=1)),
+    ]
     assert verify_outcome(e.ce_type() for e in events) == VerifyOutcome.LOCKED
 
 
 def test_while_locked_even_the_right_code_is_refused_with_the_time_to_wait():
-    locked = VerificationLocked(verification_id=VID, locked_at=S0 + timedelta(minutes=2),
-                                locked_until=S0 + timedelta(hours=1, minutes=2))
+    locked = VerificationLocked(
+        verification_id=VID, locked_at=S0 + timedelta(minutes=2), locked_until=S0 + timedelta(hours=1, minutes=2)
+    )
     given = [code_sent(), *(failed(n) for n in range(1, 6)), locked]
 
     with pytest.raises(VerificationLockedOut) as refused:
@@ -398,8 +538,9 @@ def test_while_locked_even_the_right_code_is_refused_with_the_time_to_wait():
 
 
 def test_when_the_lock_ends_a_new_code_starts_afresh_and_the_old_one_is_void():
-    locked = VerificationLocked(verification_id=VID, locked_at=S0 + timedelta(minutes=2),
-                                locked_until=S0 + timedelta(minutes=62))
+    locked = VerificationLocked(
+        verification_id=VID, locked_at=S0 + timedelta(minutes=2), locked_until=S0 + timedelta(minutes=62)
+    )
     given = [code_sent(), *(failed(n) for n in range(1, 6)), locked]
     after = S0 + timedelta(minutes=63)
 
@@ -410,8 +551,7 @@ def test_when_the_lock_ends_a_new_code_starts_afresh_and_the_old_one_is_void():
 
 
 def test_a_fourth_code_within_an_hour_is_refused_with_the_time_to_wait():
-    given = [code_sent(at=S0), code_sent(at=S0 + timedelta(minutes=5)),
-             code_sent(at=S0 + timedelta(minutes=20))]
+    given = [code_sent(at=S0), code_sent(at=S0 + timedelta(minutes=5)), code_sent(at=S0 + timedelta(minutes=20))]
 
     with pytest.raises(TooManyCodes) as refused:
         decide(VERIFICATION, given, request(), S0 + timedelta(minutes=30))
@@ -421,11 +561,9 @@ def test_a_fourth_code_within_an_hour_is_refused_with_the_time_to_wait():
 
 
 def test_a_code_may_be_asked_for_again_once_the_oldest_of_the_hour_has_aged_out():
-    given = [code_sent(at=S0), code_sent(at=S0 + timedelta(minutes=5)),
-             code_sent(at=S0 + timedelta(minutes=20))]
+    given = [code_sent(at=S0), code_sent(at=S0 + timedelta(minutes=5)), code_sent(at=S0 + timedelta(minutes=20))]
 
-    assert decide(VERIFICATION, given, request(), S0 + timedelta(hours=1)) == [
-        code_sent(at=S0 + timedelta(hours=1))]
+    assert decide(VERIFICATION, given, request(), S0 + timedelta(hours=1)) == [code_sent(at=S0 + timedelta(hours=1))]
 
 
 def test_a_code_sent_under_the_previous_signing_key_still_verifies_after_the_keys_rotate():
@@ -435,9 +573,17 @@ def test_a_code_sent_under_the_previous_signing_key_still_verifies_after_the_key
 
 
 def test_a_code_requested_before_codes_were_sealed_verifies_nothing():
-    upcast = registry.decode("complaints.intake.VerificationCodeRequested.v1", {
-        "verification_id": VID, "channel": "email", "destination": LENA, "code": "481516",
-        "expires_at": (S0 + TTL).isoformat(), "requested_at": S0.isoformat()})
+    upcast = registry.decode(
+        "complaints.intake.VerificationCodeRequested.v1",
+        {
+            "verification_id": VID,
+            "channel": "email",
+            "destination": LENA,
+            "code": "481516",
+            "expires_at": (S0 + TTL).isoformat(),
+            "requested_at": S0.isoformat(),
+        },
+    )
 
     assert "481516" not in upcast.model_dump_json()
     assert decide(VERIFICATION, [upcast], verify("481516"), S0 + timedelta(minutes=1)) == [failed(1)]

@@ -20,7 +20,7 @@ def test_a_code_people_were_sent_is_found_in_any_sentence_but_not_inside_a_longe
 
 def test_a_configured_secret_is_found_whatever_its_name_and_a_redacted_line_is_clean():
     assert found(f"connecting with {SECRET}") == ["a configured secret (s3c…)"]
-    assert found('GET /case?token=[redacted] 200', "Authorization: Bearer [redacted]") == []
+    assert found("GET /case?token=[redacted] 200", "Authorization: Bearer [redacted]") == []
     assert found("short words are not secrets") == []
 
 

@@ -5,8 +5,16 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from services.notify.loop_guard import (
-    Facts, GuardPolicy, Ledger, ProposedMessage, RequiredAction, Send, Suppress, judge,
-    record_sent, record_suppressed,
+    Facts,
+    GuardPolicy,
+    Ledger,
+    ProposedMessage,
+    RequiredAction,
+    Send,
+    Suppress,
+    judge,
+    record_sent,
+    record_suppressed,
 )
 
 T0 = datetime(2026, 3, 14, 8, 0, tzinfo=UTC)
@@ -16,15 +24,21 @@ CASE = "c-2026-000311"
 
 
 def reminder(**overrides) -> ProposedMessage:
-    return ProposedMessage(**{
-        "recipient": LENA, "address": LENA_EMAIL, "complaint_id": CASE,
-        "template": "lost_parcel_reminder", "required_action": RequiredAction.REPLY,
-        "channel": "email", **overrides})
+    return ProposedMessage(
+        **{
+            "recipient": LENA,
+            "address": LENA_EMAIL,
+            "complaint_id": CASE,
+            "template": "lost_parcel_reminder",
+            "required_action": RequiredAction.REPLY,
+            "channel": "email",
+            **overrides,
+        }
+    )
 
 
 def login_reminder(**overrides) -> ProposedMessage:
-    return reminder(template="seller_login_reminder", required_action=RequiredAction.LOG_IN,
-                    **overrides)
+    return reminder(template="seller_login_reminder", required_action=RequiredAction.LOG_IN, **overrides)
 
 
 def sent_daily(message: ProposedMessage, days: int) -> Ledger:
@@ -132,8 +146,9 @@ def test_the_same_template_a_day_later_may_go_again():
 
 
 def test_a_person_who_asks_for_a_new_code_gets_it_the_same_day():
-    code = ProposedMessage(recipient=LENA_EMAIL, address=LENA_EMAIL, template="one_time_code",
-                           required_action=RequiredAction.ENTER_CODE)
+    code = ProposedMessage(
+        recipient=LENA_EMAIL, address=LENA_EMAIL, template="one_time_code", required_action=RequiredAction.ENTER_CODE
+    )
     ledger = record_sent(Ledger(), code, T0)
     facts = Facts(human_actions={LENA_EMAIL: T0 + timedelta(minutes=10)})
 

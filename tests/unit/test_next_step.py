@@ -9,8 +9,14 @@ from services.intake.handlers import shipment_for
 from services.intake.next_step import next_step
 
 NOW = datetime(2026, 3, 14, 9, 0, tzinfo=UTC)
-FILED = {"status": "open", "callback": None, "filed_at": "2026-03-14T08:50:00+00:00",
-         "owner": {"email": "sam@example.com"}, "assurance": "unverified", "channel": "web"}
+FILED = {
+    "status": "open",
+    "callback": None,
+    "filed_at": "2026-03-14T08:50:00+00:00",
+    "owner": {"email": "sam@example.com"},
+    "assurance": "unverified",
+    "channel": "web",
+}
 
 
 def test_a_written_complaint_is_answered_by_email_within_a_day_and_a_call_can_be_asked_for():
@@ -20,8 +26,10 @@ def test_a_written_complaint_is_answered_by_email_within_a_day_and_a_call_can_be
 
 
 def test_a_queued_call_says_its_place_and_when_the_wait_ends():
-    view = {**FILED, "callback": {"state": "queued", "position": 2, "estimated_wait_s": 240,
-                                  "since": "2026-03-14T08:58:00+00:00"}}
+    view = {
+        **FILED,
+        "callback": {"state": "queued", "position": 2, "estimated_wait_s": 240, "since": "2026-03-14T08:58:00+00:00"},
+    }
     step = next_step(view, NOW)
     assert step["title"] == "You are number 2 in the queue for a call."
     assert step["by"] == "2026-03-14T09:02:00+00:00" and not step["can_ask_for_call"]

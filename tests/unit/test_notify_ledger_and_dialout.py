@@ -6,13 +6,25 @@ from datetime import UTC, datetime, timedelta
 
 from contracts.envelope import Event
 from contracts.notify import (
-    AccountLockNoted, CallFailed, CallPlaced, EscalationRequested, MessageQueued, MessageSent,
-    NotificationFailed, NotificationSuppressed, OutcomeShared,
+    AccountLockNoted,
+    CallFailed,
+    CallPlaced,
+    EscalationRequested,
+    MessageQueued,
+    MessageSent,
+    NotificationFailed,
+    NotificationSuppressed,
+    OutcomeShared,
 )
-from services.notify.domain import CallRetryPolicy
 from services.notify.dialout import DIALOUT, RecordCall, RequestDialOut
+from services.notify.domain import CallRetryPolicy
 from services.notify.ledger import (
-    LEDGER, MarkUndeliverable, NoteAccountLock, ProposeMessage, RecordFailure, RecordSent,
+    LEDGER,
+    MarkUndeliverable,
+    NoteAccountLock,
+    ProposeMessage,
+    RecordFailure,
+    RecordSent,
 )
 from services.notify.loop_guard import ProposedMessage, RequiredAction
 
@@ -26,9 +38,15 @@ def run(aggregate, given: list[Event], command: object, now: datetime) -> list[E
 
 
 def reminder(day: int) -> ProposeMessage:
-    return ProposeMessage(message_id=f"<login.{day}@x>", message=ProposedMessage(
-        recipient="sell-00311", address=EMAIL, template="seller_login_reminder",
-        required_action=RequiredAction.LOG_IN))
+    return ProposeMessage(
+        message_id=f"<login.{day}@x>",
+        message=ProposedMessage(
+            recipient="sell-00311",
+            address=EMAIL,
+            template="seller_login_reminder",
+            required_action=RequiredAction.LOG_IN,
+        ),
+    )
 
 
 def days_of_reminders(given: list[Event], days: int) -> list[Event]:
@@ -53,8 +71,10 @@ def test_a_locked_account_gets_no_log_in_reminder_at_all():
 
     assert isinstance(log[0], AccountLockNoted)
     assert [(type(e).__name__, getattr(e, "reason", None)) for e in log[1:]] == [
-        ("NotificationSuppressed", "cannot_act"), ("EscalationRequested", "cannot_act"),
-        ("NotificationSuppressed", "cannot_act")]
+        ("NotificationSuppressed", "cannot_act"),
+        ("EscalationRequested", "cannot_act"),
+        ("NotificationSuppressed", "cannot_act"),
+    ]
 
 
 def test_the_same_intent_is_judged_once_whatever_the_retries():
@@ -75,8 +95,10 @@ def test_a_bounced_address_is_not_written_to_and_a_human_is_asked_to_find_anothe
 
 
 def test_a_sent_message_is_recorded_once_and_an_outcome_says_it_was_shared():
-    outcome = ProposeMessage(message_id="<outcome.1@x>", message=ProposedMessage(
-        recipient="cust-1", address=EMAIL, complaint_id="c-1", template="outcome"))
+    outcome = ProposeMessage(
+        message_id="<outcome.1@x>",
+        message=ProposedMessage(recipient="cust-1", address=EMAIL, complaint_id="c-1", template="outcome"),
+    )
     queued = run(LEDGER, [], outcome, T0)
 
     sent = run(LEDGER, queued, RecordSent(message_id="<outcome.1@x>", attempts=2), T0)
@@ -96,8 +118,9 @@ def test_a_message_given_up_says_why_and_after_how_many_attempts():
 
 
 def dispatched() -> list[Event]:
-    return run(DIALOUT, [], RequestDialOut(complaint_id="c-1", callback_id="cb-1", agent_id="agt-1",
-                                           phone="+447700900123"), T0)
+    return run(
+        DIALOUT, [], RequestDialOut(complaint_id="c-1", callback_id="cb-1", agent_id="agt-1", phone="+447700900123"), T0
+    )
 
 
 def test_a_dial_out_is_due_at_once_then_after_each_wait_of_the_policy_then_gives_up():

@@ -12,6 +12,7 @@ async def until(condition) -> None:
     async def poll():
         while not condition():
             await asyncio.sleep(0.01)
+
     await asyncio.wait_for(poll(), 5)
 
 

@@ -56,9 +56,15 @@ def test_a_validation_error_names_every_field_and_rule_as_problem_details():
     assert answer.status_code == 422 and answer.headers["content-type"] == "application/problem+json"
     body = answer.json()
     assert (body["type"], body["title"], body["status"], body["field"]) == (
-        "urn:complaints:problem:invalid_request", "Unprocessable Entity", 422, "name")
-    assert [(e["field"], e["type"]) for e in body["errors"]] == [("name", "string_too_short"),
-                                                                ("count", "less_than_equal")]
+        "urn:complaints:problem:invalid_request",
+        "Unprocessable Entity",
+        422,
+        "name",
+    )
+    assert [(e["field"], e["type"]) for e in body["errors"]] == [
+        ("name", "string_too_short"),
+        ("count", "less_than_equal"),
+    ]
     assert body["detail"].startswith("name: String should have at least 1 character; count: ")
 
 
@@ -80,17 +86,23 @@ def test_a_domain_refusal_answers_with_its_kind_s_status_code_and_extensions():
 
 
 def test_a_body_over_the_limit_is_a_413_problem():
-    answer = TestClient(an_app()).post("/things", content=b"{" + b" " * 300 + b"}",
-                                       headers={"content-type": "application/json"})
+    answer = TestClient(an_app()).post(
+        "/things", content=b"{" + b" " * 300 + b"}", headers={"content-type": "application/json"}
+    )
 
     assert answer.status_code == 413 and answer.json()["field"] == "body"
 
 
 def test_a_problem_body_is_what_the_rfc_names_plus_our_code_and_field():
     assert problem_body(404, "case: there is no case 'c-1'", code="not_found", field="complaint_id") == {
-        "type": "urn:complaints:problem:not_found", "title": "Not Found", "status": 404,
-        "detail": "case: there is no case 'c-1'", "message": "case: there is no case 'c-1'", "code": "not_found",
-        "field": "complaint_id"}
+        "type": "urn:complaints:problem:not_found",
+        "title": "Not Found",
+        "status": 404,
+        "detail": "case: there is no case 'c-1'",
+        "message": "case: there is no case 'c-1'",
+        "code": "not_found",
+        "field": "complaint_id",
+    }
 
 
 def test_after_a_server_error_the_connection_stays_open_for_the_next_request():
@@ -119,10 +131,18 @@ def test_a_notification_about_an_empty_complaint_id_is_refused_naming_it():
     settings = NotifySettings(inbound_webhook_secret="a-webhook-secret-of-enough-length")
     client = TestClient(create_notify(settings))  # no lifespan: the refusal comes before any I/O
 
-    answer = client.post("/api/notifications", headers={"Authorization": f"Bearer {settings.inbound_webhook_secret}"},
-                         json={"request_id": "reminder-0001", "template": "seller_login_reminder",
-                               "recipient": "sell-00311", "address": "lena@example.com", "complaint_id": "",
-                               "context": {"login_url": "https://sellers.example.com/login"}})
+    answer = client.post(
+        "/api/notifications",
+        headers={"Authorization": f"Bearer {settings.inbound_webhook_secret}"},
+        json={
+            "request_id": "reminder-0001",
+            "template": "seller_login_reminder",
+            "recipient": "sell-00311",
+            "address": "lena@example.com",
+            "complaint_id": "",
+            "context": {"login_url": "https://sellers.example.com/login"},
+        },
+    )
 
     assert answer.status_code == 422 and answer.json()["field"] == "complaint_id", answer.text
 

@@ -14,6 +14,7 @@ def test_a_service_exports_what_it_registered_after_its_hooks_brought_it_up_to_d
 
     async def count_again() -> None:
         waiting.set(3)
+
     app.state.prometheus.before_scrape(count_again)
 
     answer = TestClient(app).get("/metrics")

@@ -4,8 +4,16 @@ from __future__ import annotations
 
 import pytest
 
-from services.kernel.resilience import (BreakerState, CircuitBreaker, CircuitOpen, RetriesExhausted, Retryable,
-                                        RetryPolicy, TtlCache, with_retries)
+from services.kernel.resilience import (
+    BreakerState,
+    CircuitBreaker,
+    CircuitOpen,
+    RetriesExhausted,
+    Retryable,
+    RetryPolicy,
+    TtlCache,
+    with_retries,
+)
 
 
 class Pauses:
@@ -26,6 +34,7 @@ def failing(times: int, retry_after_s: float | None = None):
         if calls["n"] <= times:
             raise Retryable(f"HTTP 503 #{calls['n']}", retry_after_s)
         return "answer"
+
     return call, calls
 
 

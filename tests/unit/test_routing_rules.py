@@ -9,7 +9,13 @@ import pytest
 from contracts.intake import Assurance, Category
 from contracts.routing import EscalationReason
 from services.routing.rules import (
-    DEFAULT_RULES, AgentsWithSkill, PartnerTeam, RulesError, Supervisor, load_rules, parse_rules,
+    DEFAULT_RULES,
+    AgentsWithSkill,
+    PartnerTeam,
+    RulesError,
+    Supervisor,
+    load_rules,
+    parse_rules,
     route,
 )
 
@@ -37,8 +43,7 @@ def test_an_account_locked_complaint_from_someone_not_verified_at_all_goes_to_a_
 def test_a_driver_conduct_complaint_goes_to_agents_with_that_skill():
     target = route(RULES, Category.DELIVERY_DRIVER_CONDUCT, "uk-south", Assurance.UNVERIFIED)
 
-    assert target == AgentsWithSkill(kind="agents_with_skill",
-                                     skill=Category.DELIVERY_DRIVER_CONDUCT)
+    assert target == AgentsWithSkill(kind="agents_with_skill", skill=Category.DELIVERY_DRIVER_CONDUCT)
 
 
 def test_the_shipped_rules_route_every_category():

@@ -47,8 +47,7 @@ def test_a_token_of_a_removed_key_is_refused():
 
 
 def test_a_token_naming_a_listed_kid_but_signed_with_another_secret_is_refused():
-    forged = jwt.encode({"sub": "agt-ana", "exp": 4102444800}, "f" * 64, algorithm="HS256",
-                        headers={"kid": "2026-12"})
+    forged = jwt.encode({"sub": "agt-ana", "exp": 4102444800}, "f" * 64, algorithm="HS256", headers={"kid": "2026-12"})
     with pytest.raises(auth.InvalidToken, match="Signature verification failed"):
         auth.verify(forged, f"{NEW},{OLD}")
 
@@ -67,24 +66,34 @@ def test_a_case_s_reply_address_made_with_the_old_key_still_finds_its_case_while
     assert auth.reply_token("c-42", f"{NEW},{OLD}") == auth.reply_token("c-42", NEW)
 
 
-@pytest.mark.parametrize("value, said", [
-    (f"{NEW},{'x' * 64}", "with several keys, each must be <kid>:<secret>"),
-    (f"{NEW},{NEW}", "key id '2026-12' is listed twice"),
-    ("2026-12:", "key '2026-12' has no secret"),
-])
+@pytest.mark.parametrize(
+    "value, said",
+    [
+        (f"{NEW},{'x' * 64}", "with several keys, each must be <kid>:<secret>"),
+        (f"{NEW},{NEW}", "key id '2026-12' is listed twice"),
+        ("2026-12:", "key '2026-12' has no secret"),
+    ],
+)
 def test_a_malformed_key_ring_is_refused_at_start_naming_signing_key(value, said):
     with pytest.raises(ValidationError, match=f"SIGNING_KEY: {said}"):
         RoutingSettings(signing_key=value)
 
 
-@pytest.mark.parametrize("value, said", [
-    (f"{NEW},2026-01:short", "SIGNING_KEY key '2026-01' must be a real secret of at least 32 characters"),
-    (f"{NEW},dev:dev-only-signing-key-change-me-0123456789", "SIGNING_KEY key 'dev' must be a real secret"),
-])
+@pytest.mark.parametrize(
+    "value, said",
+    [
+        (f"{NEW},2026-01:short", "SIGNING_KEY key '2026-01' must be a real secret of at least 32 characters"),
+        (f"{NEW},dev:dev-only-signing-key-change-me-0123456789", "SIGNING_KEY key 'dev' must be a real secret"),
+    ],
+)
 def test_production_refuses_a_weak_or_development_key_anywhere_in_the_ring(value, said):
     with pytest.raises(ValidationError, match=said):
-        RoutingSettings(environment="production", signing_key=value, order_system_url="https://orders.shop.co.uk",
-                        cors_origins="https://help.shop.co.uk")
+        RoutingSettings(
+            environment="production",
+            signing_key=value,
+            order_system_url="https://orders.shop.co.uk",
+            cors_origins="https://help.shop.co.uk",
+        )
 
 
 def test_a_token_expires_by_the_clock_it_is_checked_against():

@@ -16,14 +16,22 @@ from services.carrier.adapters.http import CarrierHttp, NotFound, Refused, Unrea
 from services.carrier.domain import TrackingReport, handover_in, reason_in
 
 STATUSES: dict[str, ShipmentStatus] = {
-    "created": ShipmentStatus.LABEL_CREATED, "initiated": ShipmentStatus.LABEL_CREATED,
-    "sealed": ShipmentStatus.LABEL_CREATED, "in transit": ShipmentStatus.IN_TRANSIT,
-    "awaiting collection": ShipmentStatus.IN_TRANSIT, "on board for delivery": ShipmentStatus.OUT_FOR_DELIVERY,
-    "delivered": ShipmentStatus.DELIVERED, "delivered in full": ShipmentStatus.DELIVERED,
-    "possible delay": ShipmentStatus.DELAYED, "to be re-delivered": ShipmentStatus.DELAYED,
-    "unsuccessful delivery": ShipmentStatus.EXCEPTION, "cannot be delivered": ShipmentStatus.EXCEPTION,
-    "article damaged": ShipmentStatus.EXCEPTION, "held by courier": ShipmentStatus.EXCEPTION,
-    "returned to sender": ShipmentStatus.RETURNED_TO_SENDER, "lost": ShipmentStatus.LOST,
+    "created": ShipmentStatus.LABEL_CREATED,
+    "initiated": ShipmentStatus.LABEL_CREATED,
+    "sealed": ShipmentStatus.LABEL_CREATED,
+    "in transit": ShipmentStatus.IN_TRANSIT,
+    "awaiting collection": ShipmentStatus.IN_TRANSIT,
+    "on board for delivery": ShipmentStatus.OUT_FOR_DELIVERY,
+    "delivered": ShipmentStatus.DELIVERED,
+    "delivered in full": ShipmentStatus.DELIVERED,
+    "possible delay": ShipmentStatus.DELAYED,
+    "to be re-delivered": ShipmentStatus.DELAYED,
+    "unsuccessful delivery": ShipmentStatus.EXCEPTION,
+    "cannot be delivered": ShipmentStatus.EXCEPTION,
+    "article damaged": ShipmentStatus.EXCEPTION,
+    "held by courier": ShipmentStatus.EXCEPTION,
+    "returned to sender": ShipmentStatus.RETURNED_TO_SENDER,
+    "lost": ShipmentStatus.LOST,
 }
 
 
@@ -52,13 +60,16 @@ def _report(item: dict) -> TrackingReport:
     delivered = status is ShipmentStatus.DELIVERED
     expected = item.get("expected_delivery") or {}
     return TrackingReport(
-        status=status, carrier_status=" — ".join(filter(None, [words, last.get("description")]))[:500],
+        status=status,
+        carrier_status=" — ".join(filter(None, [words, last.get("description")]))[:500],
         reason=reason_in(text) if status in (ShipmentStatus.DELAYED, ShipmentStatus.EXCEPTION) else None,
         estimated_delivery_from=parse_time(expected.get("from")),
         estimated_delivery_by=parse_time(expected.get("to")),
         delivered_at=parse_time(last.get("date")) if delivered else None,
         delivery=_delivery(last) if delivered else None,
-        last_event_at=parse_time(last.get("date")), last_location=last.get("location"))
+        last_event_at=parse_time(last.get("date")),
+        last_location=last.get("location"),
+    )
 
 
 def _delivery(event: dict) -> Delivery:
@@ -72,14 +83,20 @@ class AusPostTracking:
 
     carrier = Carrier.AUSPOST
 
-    def __init__(self, base_url: str, api_key: str, password: str, account_number: str, timeout_s: float,
-                 max_body_bytes: int) -> None:
+    def __init__(
+        self, base_url: str, api_key: str, password: str, account_number: str, timeout_s: float, max_body_bytes: int
+    ) -> None:
         self.http = CarrierHttp(Carrier.AUSPOST, base_url, timeout_s, max_body_bytes)
         self.auth, self.account_number = (api_key, password), account_number
 
     async def track(self, tracking_number: str) -> TrackingReport:
-        answer = await self.http.send("GET", "/shipping/v1/track", params={"tracking_ids": tracking_number},
-                                      auth=self.auth, headers={"account-number": self.account_number})
+        answer = await self.http.send(
+            "GET",
+            "/shipping/v1/track",
+            params={"tracking_ids": tracking_number},
+            auth=self.auth,
+            headers={"account-number": self.account_number},
+        )
         if answer.status == 404:
             raise NotFound("Australia Post does not know this tracking number")
         if answer.status != 200:

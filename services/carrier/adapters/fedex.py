@@ -10,15 +10,20 @@ from __future__ import annotations
 from typing import Any
 
 from contracts.carrier import Carrier, Delivery, Handover, ShipmentStatus
-from services.carrier.adapters.http import (CarrierHttp, ClientCredentials, NotFound, Refused, Unreadable,
-                                            parse_time)
+from services.carrier.adapters.http import CarrierHttp, ClientCredentials, NotFound, Refused, Unreadable, parse_time
 from services.carrier.domain import TrackingReport, handover_in, reason_in
 
 CODES: dict[str, ShipmentStatus] = {
-    "OC": ShipmentStatus.LABEL_CREATED, "IN": ShipmentStatus.LABEL_CREATED,
-    "OD": ShipmentStatus.OUT_FOR_DELIVERY, "DL": ShipmentStatus.DELIVERED,
-    "DE": ShipmentStatus.EXCEPTION, "SE": ShipmentStatus.EXCEPTION, "CD": ShipmentStatus.EXCEPTION,
-    "CA": ShipmentStatus.EXCEPTION, "DY": ShipmentStatus.DELAYED, "DD": ShipmentStatus.DELAYED,
+    "OC": ShipmentStatus.LABEL_CREATED,
+    "IN": ShipmentStatus.LABEL_CREATED,
+    "OD": ShipmentStatus.OUT_FOR_DELIVERY,
+    "DL": ShipmentStatus.DELIVERED,
+    "DE": ShipmentStatus.EXCEPTION,
+    "SE": ShipmentStatus.EXCEPTION,
+    "CD": ShipmentStatus.EXCEPTION,
+    "CA": ShipmentStatus.EXCEPTION,
+    "DY": ShipmentStatus.DELAYED,
+    "DD": ShipmentStatus.DELAYED,
     "RS": ShipmentStatus.RETURNED_TO_SENDER,
     "RP": ShipmentStatus.RETURNED_TO_SENDER,
 }
@@ -60,31 +65,39 @@ def _report(result: dict, latest: dict) -> TrackingReport:
     place = last.get("scanLocation") or {}
     delivered = status is ShipmentStatus.DELIVERED
     return TrackingReport(
-        status=status, carrier_status=" — ".join(filter(None, [words, ancillary]))[:500],
-        reason=reason_in(delay.get("type"), ancillary, words) if status in (
-            ShipmentStatus.DELAYED, ShipmentStatus.EXCEPTION) else None,
+        status=status,
+        carrier_status=" — ".join(filter(None, [words, ancillary]))[:500],
+        reason=reason_in(delay.get("type"), ancillary, words)
+        if status in (ShipmentStatus.DELAYED, ShipmentStatus.EXCEPTION)
+        else None,
         estimated_delivery_from=parse_time(window.get("begins")),
         estimated_delivery_by=parse_time(window.get("ends") or times.get("ESTIMATED_DELIVERY")),
         delivered_at=parse_time(times.get("ACTUAL_DELIVERY")) if delivered else None,
         delivery=_delivery(details) if delivered else None,
         last_event_at=parse_time(last.get("date")),
         last_location=", ".join(filter(None, [place.get("city"), place.get("countryCode")])) or None,
-        can_intercept=_interceptable(details))
+        can_intercept=_interceptable(details),
+    )
 
 
 def _delivery(details: dict) -> Delivery:
     where, who = details.get("locationDescription"), details.get("receivedByName")
     handover = handover_in(where) or (Handover.RECIPIENT if who else Handover.OTHER)
-    return Delivery(handover=handover, received_by=who, location=where,
-                    signed=bool(details.get("signatureProofOfDeliveryAvailable")))
+    return Delivery(
+        handover=handover,
+        received_by=who,
+        location=where,
+        signed=bool(details.get("signatureProofOfDeliveryAvailable")),
+    )
 
 
 def _interceptable(details: dict) -> bool | None:
     options = details.get("deliveryOptionEligibilityDetails")
     if not options:
         return None  # FedEx did not say: the general rule decides
-    return any(o.get("option") in INTERCEPTS and o.get("eligibility") in ("ELIGIBLE", "POSSIBLY_ELIGIBLE")
-               for o in options)
+    return any(
+        o.get("option") in INTERCEPTS and o.get("eligibility") in ("ELIGIBLE", "POSSIBLY_ELIGIBLE") for o in options
+    )
 
 
 class FedExTracking:
@@ -92,17 +105,24 @@ class FedExTracking:
 
     carrier = Carrier.FEDEX
 
-    def __init__(self, base_url: str, client_id: str, client_secret: str, timeout_s: float,
-                 max_body_bytes: int) -> None:
+    def __init__(
+        self, base_url: str, client_id: str, client_secret: str, timeout_s: float, max_body_bytes: int
+    ) -> None:
         self.http = CarrierHttp(Carrier.FEDEX, base_url, timeout_s, max_body_bytes)
         self.token = ClientCredentials(self.http, "/oauth/token", client_id, client_secret, "form")
 
     async def track(self, tracking_number: str) -> TrackingReport:
-        body = {"includeDetailedScans": True,
-                "trackingInfo": [{"trackingNumberInfo": {"trackingNumber": tracking_number}}]}
+        body = {
+            "includeDetailedScans": True,
+            "trackingInfo": [{"trackingNumberInfo": {"trackingNumber": tracking_number}}],
+        }
         for _ in range(2):  # a second time only after a stale token was dropped
-            answer = await self.http.send("POST", "/track/v1/trackingnumbers", json=body,
-                                          headers={**await self.token.header(), "X-locale": "en_US"})
+            answer = await self.http.send(
+                "POST",
+                "/track/v1/trackingnumbers",
+                json=body,
+                headers={**await self.token.header(), "X-locale": "en_US"},
+            )
             if answer.status != 401:
                 break
             self.token.forget()

@@ -73,8 +73,11 @@ class CarrierHttp:
             async with self.client.stream(method, path, headers=headers, **kwargs) as response:
                 if response.status_code == 429 or response.status_code >= 500:
                     kind = "rate_limited" if response.status_code == 429 else "unavailable"
-                    raise Retryable(f"{self.carrier.value} answered HTTP {response.status_code}",
-                                    retry_after_s(response.headers.get("retry-after")), kind)
+                    raise Retryable(
+                        f"{self.carrier.value} answered HTTP {response.status_code}",
+                        retry_after_s(response.headers.get("retry-after")),
+                        kind,
+                    )
                 body = bytearray()
                 async for chunk in response.aiter_bytes():
                     body += chunk
@@ -82,8 +85,9 @@ class CarrierHttp:
                         raise Unreadable(f"answer larger than {self.max_body_bytes} bytes")
                 return Answer(response.status_code, bytes(body))
         except httpx.TimeoutException:
-            raise Retryable(f"{self.carrier.value} did not answer within {self.timeout_s:g} s",
-                            kind="timeout") from None
+            raise Retryable(
+                f"{self.carrier.value} did not answer within {self.timeout_s:g} s", kind="timeout"
+            ) from None
         except httpx.TransportError as exc:
             raise Retryable(f"{self.carrier.value} unreachable ({type(exc).__name__})") from None
 
@@ -100,8 +104,15 @@ class ClientCredentials:
 
     EARLY_S = 60.0  # renew a minute early: a token that expires in flight fails the call
 
-    def __init__(self, http: CarrierHttp, path: str, client_id: str, client_secret: str,
-                 style: Literal["form", "basic", "json"], clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        http: CarrierHttp,
+        path: str,
+        client_id: str,
+        client_secret: str,
+        style: Literal["form", "basic", "json"],
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.http, self.path, self.style = http, path, style
         self.client_id, self.client_secret = client_id, client_secret
         self.clock, self._token, self._expires = clock, "", 0.0

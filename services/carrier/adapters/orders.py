@@ -41,11 +41,21 @@ class OrderBook(Protocol):
 def shipped_order(record: Mapping[str, Any]) -> ShippedOrder:
     """An order record as the order system returns it (see infra/simulators/orders.py)."""
     quantities = {item["sku"]: int(item.get("quantity", 1)) for item in record["items"]}
-    packages = tuple(PackageRef(carrier=p["carrier"], tracking_number=p["tracking_number"], items=list(p["items"]),
-                                item_count=max(1, sum(quantities.get(sku, 1) for sku in p["items"])))
-                     for p in record["packages"])
-    return ShippedOrder(order_id=record["order_id"], customer_id=record["customer"]["customer_id"],
-                        packages=packages, items_total=sum(quantities.values()))
+    packages = tuple(
+        PackageRef(
+            carrier=p["carrier"],
+            tracking_number=p["tracking_number"],
+            items=list(p["items"]),
+            item_count=max(1, sum(quantities.get(sku, 1) for sku in p["items"])),
+        )
+        for p in record["packages"]
+    )
+    return ShippedOrder(
+        order_id=record["order_id"],
+        customer_id=record["customer"]["customer_id"],
+        packages=packages,
+        items_total=sum(quantities.values()),
+    )
 
 
 class HttpOrderBook:
@@ -66,8 +76,9 @@ class HttpOrderBook:
         try:
             return None if record is None else shipped_order(record)
         except (ValueError, KeyError, TypeError, ValidationError) as exc:
-            raise OrderSystemUnavailable(self._records.url("orders", order_id),
-                                         f"unreadable answer ({type(exc).__name__})", 1) from exc
+            raise OrderSystemUnavailable(
+                self._records.url("orders", order_id), f"unreadable answer ({type(exc).__name__})", 1
+            ) from exc
 
     async def aclose(self) -> None:
         await self._records.aclose()

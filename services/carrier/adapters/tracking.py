@@ -13,17 +13,36 @@ from typing import Any
 from contracts.carrier import Carrier, FailureCode, PackageRef
 from services.carrier.adapters import auspost, fedex, ups, usps
 from services.carrier.adapters.http import CarrierAdapter, NotFound, Refused, Unreadable
-from services.carrier.domain import (UNRECOGNISED, Failed, Tracked, TrackingReport, format_problem,
-                                     normalize_tracking_number, supported_carrier, unreadable)
+from services.carrier.domain import (
+    UNRECOGNISED,
+    Failed,
+    Tracked,
+    TrackingReport,
+    format_problem,
+    normalize_tracking_number,
+    supported_carrier,
+    unreadable,
+)
 from services.kernel.ratelimit import RateLimit
-from services.kernel.resilience import (CircuitBreaker, CircuitOpen, RetriesExhausted, Retryable, RetryPolicy,
-                                        TtlCache, with_retries)
+from services.kernel.resilience import (
+    CircuitBreaker,
+    CircuitOpen,
+    RetriesExhausted,
+    Retryable,
+    RetryPolicy,
+    TtlCache,
+    with_retries,
+)
 
 log = logging.getLogger(__name__)
 
 #: How each carrier's own tracking JSON is read (also for what its webhooks push).
 READERS: dict[Carrier, Callable[[Any], TrackingReport]] = {
-    Carrier.FEDEX: fedex.parse, Carrier.UPS: ups.parse, Carrier.USPS: usps.parse, Carrier.AUSPOST: auspost.parse}
+    Carrier.FEDEX: fedex.parse,
+    Carrier.UPS: ups.parse,
+    Carrier.USPS: usps.parse,
+    Carrier.AUSPOST: auspost.parse,
+}
 
 FAILURE_OF_KIND = {"rate_limited": FailureCode.RATE_LIMITED, "timeout": FailureCode.TIMEOUT}
 
@@ -31,28 +50,44 @@ FAILURE_OF_KIND = {"rate_limited": FailureCode.RATE_LIMITED, "timeout": FailureC
 class CarrierGateway:
     """Asks the right carrier about a package, within the limits that keep both sides healthy."""
 
-    def __init__(self, adapters: Mapping[Carrier, CarrierAdapter], policy: RetryPolicy,
-                 breaker_failures: int, breaker_reset_s: float, cache_ttl_s: float,
-                 limit: RateLimit, rate_wait_s: float,
-                 clock: Callable[[], float] = time.monotonic,
-                 sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
+    def __init__(
+        self,
+        adapters: Mapping[Carrier, CarrierAdapter],
+        policy: RetryPolicy,
+        breaker_failures: int,
+        breaker_reset_s: float,
+        cache_ttl_s: float,
+        limit: RateLimit,
+        rate_wait_s: float,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
         self.adapters, self.policy, self.rate_wait_s = dict(adapters), policy, rate_wait_s
         self.clock, self.sleep = clock, sleep
-        self.breakers = {c: CircuitBreaker(c.value, breaker_failures, breaker_reset_s, lambda: self.clock())
-                         for c in self.adapters}
+        self.breakers = {
+            c: CircuitBreaker(c.value, breaker_failures, breaker_reset_s, lambda: self.clock()) for c in self.adapters
+        }
         self.cache: TtlCache[TrackingReport] = TtlCache(cache_ttl_s)
         self.limit = limit  # per carrier, shared by the replicas (the carriers' quotas are per account)
 
     async def check(self, package: PackageRef) -> Tracked | Failed:
         if package.carrier == UNRECOGNISED:
             formats = ", ".join(c.value for c in self.adapters)
-            return Failed(package=package, code=FailureCode.MALFORMED_TRACKING_NUMBER, attempts=0,
-                          reason=f"tracking number {package.tracking_number[:40]!r} matches no format of {formats}")
+            return Failed(
+                package=package,
+                code=FailureCode.MALFORMED_TRACKING_NUMBER,
+                attempts=0,
+                reason=f"tracking number {package.tracking_number[:40]!r} matches no format of {formats}",
+            )
         carrier = supported_carrier(package.carrier)
         if carrier is None or carrier not in self.adapters:
             known = ", ".join(c.value for c in self.adapters)
-            return Failed(package=package, code=FailureCode.UNKNOWN_CARRIER, attempts=0,
-                          reason=f"carrier {package.carrier!r} is not one we track ({known})")
+            return Failed(
+                package=package,
+                code=FailureCode.UNKNOWN_CARRIER,
+                attempts=0,
+                reason=f"carrier {package.carrier!r} is not one we track ({known})",
+            )
         number = normalize_tracking_number(package.tracking_number)
         if problem := format_problem(carrier, number):
             return Failed(package=package, code=FailureCode.MALFORMED_TRACKING_NUMBER, reason=problem, attempts=0)
@@ -87,10 +122,13 @@ class CarrierGateway:
             return failed(FailureCode.CARRIER_UNAVAILABLE, str(exc))
         except Unreadable as exc:
             # Not the package's fault, and asking again would get the same answer: say "unknown".
-            log.warning("unreadable carrier answer; package marked unknown", extra={"fields": {
-                "carrier": carrier.value, "tracking_number": number, "error": str(exc)}})
-            return Tracked(package=package, carrier=carrier, report=unreadable(f"unreadable answer from "
-                                                                              f"{carrier.value}: {exc}"))
+            log.warning(
+                "unreadable carrier answer; package marked unknown",
+                extra={"fields": {"carrier": carrier.value, "tracking_number": number, "error": str(exc)}},
+            )
+            return Tracked(
+                package=package, carrier=carrier, report=unreadable(f"unreadable answer from {carrier.value}: {exc}")
+            )
         self.cache.put(f"{carrier}:{number}", report, self.clock())
         return Tracked(package=package, carrier=carrier, report=report)
 
@@ -117,8 +155,10 @@ class CarrierGateway:
         if wait is None:
             return
         if wait > self.rate_wait_s:
-            raise _OverOurLimit(f"our limit of {self.limit.limit} requests per minute to {carrier.value} "
-                                f"is reached; room again in {wait} s")
+            raise _OverOurLimit(
+                f"our limit of {self.limit.limit} requests per minute to {carrier.value} "
+                f"is reached; room again in {wait} s"
+            )
         await self.sleep(wait)
         if await self.limit.hit(carrier.value) is not None:
             raise _OverOurLimit(f"our limit of {self.limit.limit} requests per minute to {carrier.value} is reached")

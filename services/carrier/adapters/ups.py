@@ -14,15 +14,22 @@ from typing import Any
 from urllib.parse import quote
 
 from contracts.carrier import Carrier, Delivery, Handover, ShipmentStatus
-from services.carrier.adapters.http import (CarrierHttp, ClientCredentials, NotFound, Refused, Unreadable,
-                                            offset)
+from services.carrier.adapters.http import CarrierHttp, ClientCredentials, NotFound, Refused, Unreadable, offset
 from services.carrier.domain import TrackingReport, handover_in, reason_in
 
 TYPES: dict[str, ShipmentStatus] = {
-    "M": ShipmentStatus.LABEL_CREATED, "P": ShipmentStatus.IN_TRANSIT, "I": ShipmentStatus.IN_TRANSIT,
-    "W": ShipmentStatus.IN_TRANSIT, "DO": ShipmentStatus.IN_TRANSIT, "DD": ShipmentStatus.IN_TRANSIT,
-    "O": ShipmentStatus.OUT_FOR_DELIVERY, "D": ShipmentStatus.DELIVERED, "X": ShipmentStatus.EXCEPTION,
-    "MV": ShipmentStatus.EXCEPTION, "RS": ShipmentStatus.RETURNED_TO_SENDER, "NA": ShipmentStatus.UNKNOWN,
+    "M": ShipmentStatus.LABEL_CREATED,
+    "P": ShipmentStatus.IN_TRANSIT,
+    "I": ShipmentStatus.IN_TRANSIT,
+    "W": ShipmentStatus.IN_TRANSIT,
+    "DO": ShipmentStatus.IN_TRANSIT,
+    "DD": ShipmentStatus.IN_TRANSIT,
+    "O": ShipmentStatus.OUT_FOR_DELIVERY,
+    "D": ShipmentStatus.DELIVERED,
+    "X": ShipmentStatus.EXCEPTION,
+    "MV": ShipmentStatus.EXCEPTION,
+    "RS": ShipmentStatus.RETURNED_TO_SENDER,
+    "NA": ShipmentStatus.UNKNOWN,
 }
 
 
@@ -57,7 +64,8 @@ def _report(package: dict) -> TrackingReport:
     estimate_day = dates.get("RDD") or dates.get("SDD")
     place = (last.get("location") or {}).get("address") or {}
     return TrackingReport(
-        status=status, carrier_status=words[:500],
+        status=status,
+        carrier_status=words[:500],
         reason=reason_in(words) if status in (ShipmentStatus.DELAYED, ShipmentStatus.EXCEPTION) else None,
         estimated_delivery_from=_local(estimate_day, window.get("startTime"), tz) if not delivered else None,
         estimated_delivery_by=_local(estimate_day, window.get("endTime") or "235959", tz) if not delivered else None,
@@ -65,7 +73,8 @@ def _report(package: dict) -> TrackingReport:
         delivery=_delivery(package.get("deliveryInformation") or {}) if delivered else None,
         last_event_at=_local(last.get("date"), last.get("time"), tz),
         last_location=", ".join(filter(None, [place.get("city"), place.get("countryCode") or place.get("country")]))
-        or None)
+        or None,
+    )
 
 
 def _status(kind: str, words: str, rescheduled: bool) -> ShipmentStatus:
@@ -95,8 +104,12 @@ def _local(day: str | None, clock: str | None, tz: timezone) -> datetime | None:
 def _delivery(info: dict) -> Delivery:
     where, who = info.get("location"), info.get("receivedBy")
     handover = handover_in(where) or (Handover.RECIPIENT if who else Handover.OTHER)
-    return Delivery(handover=handover, received_by=who or None, location=where or None,
-                    signed=bool((info.get("signature") or {}).get("image")))
+    return Delivery(
+        handover=handover,
+        received_by=who or None,
+        location=where or None,
+        signed=bool((info.get("signature") or {}).get("image")),
+    )
 
 
 class UpsTracking:
@@ -104,17 +117,25 @@ class UpsTracking:
 
     carrier = Carrier.UPS
 
-    def __init__(self, base_url: str, client_id: str, client_secret: str, timeout_s: float,
-                 max_body_bytes: int) -> None:
+    def __init__(
+        self, base_url: str, client_id: str, client_secret: str, timeout_s: float, max_body_bytes: int
+    ) -> None:
         self.http = CarrierHttp(Carrier.UPS, base_url, timeout_s, max_body_bytes)
         self.token = ClientCredentials(self.http, "/security/v1/oauth/token", client_id, client_secret, "basic")
 
     async def track(self, tracking_number: str) -> TrackingReport:
         path = f"/api/track/v1/details/{quote(tracking_number, safe='')}"
         for _ in range(2):  # a second time only after a stale token was dropped
-            answer = await self.http.send("GET", path, params={"locale": "en_US", "returnSignature": "false"},
-                                          headers={**await self.token.header(), "transId": uuid.uuid4().hex,
-                                                   "transactionSrc": "complaints-carrier"})
+            answer = await self.http.send(
+                "GET",
+                path,
+                params={"locale": "en_US", "returnSignature": "false"},
+                headers={
+                    **await self.token.header(),
+                    "transId": uuid.uuid4().hex,
+                    "transactionSrc": "complaints-carrier",
+                },
+            )
             if answer.status != 401:
                 break
             self.token.forget()

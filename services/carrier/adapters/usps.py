@@ -12,15 +12,26 @@ from typing import Any
 from urllib.parse import quote
 
 from contracts.carrier import Carrier, Delivery, Handover, ShipmentStatus
-from services.carrier.adapters.http import (CarrierHttp, ClientCredentials, NotFound, Refused, Unreadable,
-                                            offset, parse_time)
+from services.carrier.adapters.http import (
+    CarrierHttp,
+    ClientCredentials,
+    NotFound,
+    Refused,
+    Unreadable,
+    offset,
+    parse_time,
+)
 from services.carrier.domain import TrackingReport, handover_in, reason_in
 
 CATEGORIES: dict[str, ShipmentStatus] = {
-    "pre-shipment": ShipmentStatus.LABEL_CREATED, "accepted": ShipmentStatus.IN_TRANSIT,
-    "in transit": ShipmentStatus.IN_TRANSIT, "available for pickup": ShipmentStatus.IN_TRANSIT,
-    "out for delivery": ShipmentStatus.OUT_FOR_DELIVERY, "delivered": ShipmentStatus.DELIVERED,
-    "alert": ShipmentStatus.EXCEPTION, "delivery attempt": ShipmentStatus.EXCEPTION,
+    "pre-shipment": ShipmentStatus.LABEL_CREATED,
+    "accepted": ShipmentStatus.IN_TRANSIT,
+    "in transit": ShipmentStatus.IN_TRANSIT,
+    "available for pickup": ShipmentStatus.IN_TRANSIT,
+    "out for delivery": ShipmentStatus.OUT_FOR_DELIVERY,
+    "delivered": ShipmentStatus.DELIVERED,
+    "alert": ShipmentStatus.EXCEPTION,
+    "delivery attempt": ShipmentStatus.EXCEPTION,
     "return to sender": ShipmentStatus.RETURNED_TO_SENDER,
 }
 
@@ -55,23 +66,31 @@ def _report(data: dict) -> TrackingReport:
     delivered = status is ShipmentStatus.DELIVERED
     tz = offset(last.get("GMTOffset"))
     return TrackingReport(
-        status=status, carrier_status=str(words)[:500],
-        reason=reason_in(words, data.get("statusSummary")) if status in (
-            ShipmentStatus.DELAYED, ShipmentStatus.EXCEPTION) else None,
+        status=status,
+        carrier_status=str(words)[:500],
+        reason=reason_in(words, data.get("statusSummary"))
+        if status in (ShipmentStatus.DELAYED, ShipmentStatus.EXCEPTION)
+        else None,
         estimated_delivery_from=parse_time(data.get("predictedDeliveryWindowStartTime"), tz),
-        estimated_delivery_by=parse_time(data.get("predictedDeliveryWindowEndTime")
-                                         or data.get("expectedDeliveryTimeStamp"), tz),
+        estimated_delivery_by=parse_time(
+            data.get("predictedDeliveryWindowEndTime") or data.get("expectedDeliveryTimeStamp"), tz
+        ),
         delivered_at=parse_time(last.get("eventTimestamp"), tz) if delivered else None,
         delivery=_delivery(last) if delivered else None,
         last_event_at=parse_time(last.get("eventTimestamp"), tz),
-        last_location=", ".join(filter(None, [last.get("eventCity"), last.get("eventState")])) or None)
+        last_location=", ".join(filter(None, [last.get("eventCity"), last.get("eventState")])) or None,
+    )
 
 
 def _delivery(event: dict) -> Delivery:
     where, who = event.get("eventType"), event.get("name")
     handover = handover_in(where) or (Handover.RECIPIENT if who else Handover.OTHER)
-    return Delivery(handover=handover, received_by=who or None, location=where or None,
-                    signed=handover is Handover.RECIPIENT and bool(who))
+    return Delivery(
+        handover=handover,
+        received_by=who or None,
+        location=where or None,
+        signed=handover is Handover.RECIPIENT and bool(who),
+    )
 
 
 class UspsTracking:
@@ -79,16 +98,16 @@ class UspsTracking:
 
     carrier = Carrier.USPS
 
-    def __init__(self, base_url: str, client_id: str, client_secret: str, timeout_s: float,
-                 max_body_bytes: int) -> None:
+    def __init__(
+        self, base_url: str, client_id: str, client_secret: str, timeout_s: float, max_body_bytes: int
+    ) -> None:
         self.http = CarrierHttp(Carrier.USPS, base_url, timeout_s, max_body_bytes)
         self.token = ClientCredentials(self.http, "/oauth2/v3/token", client_id, client_secret, "json")
 
     async def track(self, tracking_number: str) -> TrackingReport:
         path = f"/tracking/v3/tracking/{quote(tracking_number, safe='')}"
         for _ in range(2):  # a second time only after a stale token was dropped
-            answer = await self.http.send("GET", path, params={"expand": "DETAIL"},
-                                          headers=await self.token.header())
+            answer = await self.http.send("GET", path, params={"expand": "DETAIL"}, headers=await self.token.header())
             if answer.status != 401:
                 break
             self.token.forget()

@@ -36,14 +36,18 @@ class BounceRecipient(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    address: str = Field(description="Final-Recipient address, lower-cased.",
-                         examples=["sam.okafor@example.org"])
-    action: str | None = Field(default=None, description="failed, delayed, delivered, relayed "
-                               "or expanded.", examples=["failed"])
-    status: str | None = Field(default=None, description="RFC 3463 status code; 5.x.x is permanent, "
-                               "4.x.x transient.", examples=["5.1.1"])
-    diagnostic: str | None = Field(default=None, description="Diagnostic-Code, as the remote "
-                                   "server gave it.", examples=["smtp; 550 5.1.1 User unknown"])
+    address: str = Field(description="Final-Recipient address, lower-cased.", examples=["sam.okafor@example.org"])
+    action: str | None = Field(
+        default=None, description="failed, delayed, delivered, relayed or expanded.", examples=["failed"]
+    )
+    status: str | None = Field(
+        default=None, description="RFC 3463 status code; 5.x.x is permanent, 4.x.x transient.", examples=["5.1.1"]
+    )
+    diagnostic: str | None = Field(
+        default=None,
+        description="Diagnostic-Code, as the remote server gave it.",
+        examples=["smtp; 550 5.1.1 User unknown"],
+    )
 
 
 class InboundEmail(BaseModel):
@@ -51,39 +55,53 @@ class InboundEmail(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    message_id: str | None = Field(description="Message-ID with its angle brackets; None if absent.",
-                                   examples=["<CAJ8r1x=Q2@mail.gmail.com>"])
+    message_id: str | None = Field(
+        description="Message-ID with its angle brackets; None if absent.", examples=["<CAJ8r1x=Q2@mail.gmail.com>"]
+    )
     sender: str = Field(description="From address, lower-cased.", examples=["sam.okafor@example.com"])
     sender_name: str | None = Field(description="From display name, decoded.", examples=["Sam Okafor"])
-    to: list[str] = Field(description="To addresses, lower-cased.",
-                          examples=[["case+7f3k9q2m@help.example.com"]])
-    subject: str = Field(description="Subject, RFC 2047 decoded; empty if absent.",
-                         examples=["Re: Your complaint c-2026-000042"])
-    text: str = Field(description="The new text of the message: plain-text body (or text made from "
-                      "the HTML), with quoted reply history moved to `quoted`.",
-                      examples=["Still nothing arrived. Can someone call me?"])
-    quoted: str = Field(description="Quoted history cut from the body (\"On ... wrote:\" and below, "
-                        "\"> \" lines).", examples=["On Tue, 10 Mar 2026 ... wrote:\n> We are sorry"])
-    in_reply_to: str | None = Field(description="First Message-ID of In-Reply-To.",
-                                    examples=["<c-2026-000042.3@help.example.com>"])
-    references: list[str] = Field(description="Message-IDs of References, oldest first.",
-                                  examples=[["<c-2026-000042.1@help.example.com>"]])
-    reply_token: str | None = Field(description="Token of a case+<token>@ address in To, Cc or "
-                                    "Delivered-To; threads the message onto its case.",
-                                    examples=["7f3k9q2m"])
-    received_at: AwareDatetime | None = Field(description="The Date header (a date without a zone "
-                                              "is taken as UTC); None if absent or unreadable.",
-                                              examples=["2026-03-10T09:14:02Z"])
-    automated: AutomatedKind | None = Field(description="Set when software wrote the message.",
-                                            examples=[AutomatedKind.AUTO_REPLY])
-    automated_reason: str | None = Field(description="The header or part that gave it away.",
-                                         examples=["Auto-Submitted: auto-replied"])
+    to: list[str] = Field(description="To addresses, lower-cased.", examples=[["case+7f3k9q2m@help.example.com"]])
+    subject: str = Field(
+        description="Subject, RFC 2047 decoded; empty if absent.", examples=["Re: Your complaint c-2026-000042"]
+    )
+    text: str = Field(
+        description="The new text of the message: plain-text body (or text made from "
+        "the HTML), with quoted reply history moved to `quoted`.",
+        examples=["Still nothing arrived. Can someone call me?"],
+    )
+    quoted: str = Field(
+        description='Quoted history cut from the body ("On ... wrote:" and below, "> " lines).',
+        examples=["On Tue, 10 Mar 2026 ... wrote:\n> We are sorry"],
+    )
+    in_reply_to: str | None = Field(
+        description="First Message-ID of In-Reply-To.", examples=["<c-2026-000042.3@help.example.com>"]
+    )
+    references: list[str] = Field(
+        description="Message-IDs of References, oldest first.", examples=[["<c-2026-000042.1@help.example.com>"]]
+    )
+    reply_token: str | None = Field(
+        description="Token of a case+<token>@ address in To, Cc or Delivered-To; threads the message onto its case.",
+        examples=["7f3k9q2m"],
+    )
+    received_at: AwareDatetime | None = Field(
+        description="The Date header (a date without a zone is taken as UTC); None if absent or unreadable.",
+        examples=["2026-03-10T09:14:02Z"],
+    )
+    automated: AutomatedKind | None = Field(
+        description="Set when software wrote the message.", examples=[AutomatedKind.AUTO_REPLY]
+    )
+    automated_reason: str | None = Field(
+        description="The header or part that gave it away.", examples=["Auto-Submitted: auto-replied"]
+    )
     bounce_recipients: list[BounceRecipient] = Field(
         description="Recipient blocks of a delivery status notification; empty otherwise.",
-        examples=[[{"address": "sam.okafor@example.org", "action": "failed", "status": "5.1.1"}]])
+        examples=[[{"address": "sam.okafor@example.org", "action": "failed", "status": "5.1.1"}]],
+    )
     no_auto_reply_requested: bool = Field(
         description="The sender asked not to be auto-replied to (X-Auto-Response-Suppress: All, OOF "
-        "or AutoReply). Says nothing about whether a person wrote it.", examples=[False])
+        "or AutoReply). Says nothing about whether a person wrote it.",
+        examples=[False],
+    )
 
     @model_validator(mode="after")
     def _reason_goes_with_kind(self) -> InboundEmail:
@@ -121,10 +139,12 @@ def _read(msg: EmailMessage) -> InboundEmail:
     kind_reason = _automated(msg, sender[1])
     return InboundEmail(
         message_id=next(iter(_message_ids(_header(msg, "Message-ID"))), None),
-        sender=sender[1].lower(), sender_name=sender[0] or None,
+        sender=sender[1].lower(),
+        sender_name=sender[0] or None,
         to=[addr.lower() for _, addr in _addresses(msg, "To")],
         subject=_header(msg, "Subject") or "",
-        text=text, quoted=quoted,
+        text=text,
+        quoted=quoted,
         in_reply_to=next(iter(_message_ids(_header(msg, "In-Reply-To"))), None),
         references=_message_ids(_header(msg, "References")),
         reply_token=_reply_token(msg),
@@ -137,6 +157,7 @@ def _read(msg: EmailMessage) -> InboundEmail:
 
 
 # --- headers ----------------------------------------------------------------------------------
+
 
 def _clean(value: str) -> str:
     # Raw 8-bit bytes the parser could not decode come back as lone surrogates, which no JSON
@@ -205,14 +226,17 @@ def _date(msg: EmailMessage) -> datetime | None:
 
 # --- automated mail ---------------------------------------------------------------------------
 
+
 def _automated(msg: EmailMessage, sender: str) -> tuple[AutomatedKind, str] | None:
     """Which kind of software wrote the message, and the header that says so; None for a person.
 
     Order matters: a DSN is a bounce even when it also carries Auto-Submitted, and a well-labelled
     auto-reply sent with a null reverse-path (as RFC 3834 §3.3 suggests) stays an auto-reply.
     """
-    if msg.get_content_type() == "multipart/report" and \
-            str(msg.get_param("report-type", "")).lower() == "delivery-status":
+    if (
+        msg.get_content_type() == "multipart/report"
+        and str(msg.get_param("report-type", "")).lower() == "delivery-status"
+    ):
         return AutomatedKind.BOUNCE, "Content-Type: multipart/report; report-type=delivery-status"
     if sender.split("@")[0].lower() in {"mailer-daemon", "postmaster"}:
         return AutomatedKind.BOUNCE, f"From: {sender}"
@@ -241,8 +265,12 @@ def _automated(msg: EmailMessage, sender: str) -> tuple[AutomatedKind, str] | No
     return None
 
 
-_PRECEDENCE = {"bulk": AutomatedKind.LIST, "list": AutomatedKind.LIST,
-               "junk": AutomatedKind.OTHER, "auto_reply": AutomatedKind.AUTO_REPLY}
+_PRECEDENCE = {
+    "bulk": AutomatedKind.LIST,
+    "list": AutomatedKind.LIST,
+    "junk": AutomatedKind.OTHER,
+    "auto_reply": AutomatedKind.AUTO_REPLY,
+}
 
 
 def _asks_no_auto_reply(msg: EmailMessage) -> bool:
@@ -261,16 +289,19 @@ def _bounce_recipients(msg: EmailMessage) -> list[BounceRecipient]:
             recipient = _header(block, "Final-Recipient") or _header(block, "Original-Recipient")
             if not recipient:
                 continue
-            found.append(BounceRecipient(
-                address=recipient.split(";", 1)[-1].strip().strip("<>").lower(),
-                action=(_header(block, "Action") or "").lower() or None,
-                status=_header(block, "Status") or None,
-                diagnostic=" ".join((_header(block, "Diagnostic-Code") or "").split()) or None,
-            ))
+            found.append(
+                BounceRecipient(
+                    address=recipient.split(";", 1)[-1].strip().strip("<>").lower(),
+                    action=(_header(block, "Action") or "").lower() or None,
+                    status=_header(block, "Status") or None,
+                    diagnostic=" ".join((_header(block, "Diagnostic-Code") or "").split()) or None,
+                )
+            )
     return found
 
 
 # --- body -------------------------------------------------------------------------------------
+
 
 def _body_text(msg: EmailMessage) -> str:
     plain = msg.get_body(preferencelist=("plain",))
@@ -291,8 +322,31 @@ def _part_text(part: EmailMessage) -> str:
 class _HtmlText(HTMLParser):
     """Readable text from HTML: block elements become line breaks, blockquotes become "> " lines."""
 
-    BLOCKS = {"p", "div", "br", "tr", "table", "ul", "ol", "h1", "h2", "h3", "h4", "h5", "h6",
-              "hr", "pre", "section", "article", "header", "footer", "address", "dl", "dt", "dd"}
+    BLOCKS = {
+        "p",
+        "div",
+        "br",
+        "tr",
+        "table",
+        "ul",
+        "ol",
+        "h1",
+        "h2",
+        "h3",
+        "h4",
+        "h5",
+        "h6",
+        "hr",
+        "pre",
+        "section",
+        "article",
+        "header",
+        "footer",
+        "address",
+        "dl",
+        "dt",
+        "dd",
+    }
     HIDDEN = {"script", "style", "head", "title", "template", "noscript"}
 
     def __init__(self) -> None:
@@ -344,11 +398,11 @@ def _html_to_text(html: str) -> str:
 
 #: "On <date>, <name> wrote:" as mail clients write it (also French, German, Spanish); clients wrap
 #: it over up to three lines, so it is matched on joined lines.
-_ATTRIBUTION = re.compile(r"^(On\s.+\swrote|Le\s.+\sa\s+écrit|Am\s.+\sschrieb.*|El\s.+\sescribió)\s*:$",
-                          re.IGNORECASE | re.DOTALL)
+_ATTRIBUTION = re.compile(
+    r"^(On\s.+\swrote|Le\s.+\sa\s+écrit|Am\s.+\sschrieb.*|El\s.+\sescribió)\s*:$", re.IGNORECASE | re.DOTALL
+)
 _ATTRIBUTION_STARTS = {"on ", "le ", "am ", "el "}
-_ORIGINAL = re.compile(r"^-{2,}\s*(Original Message|Ursprüngliche Nachricht|Message d'origine)\s*-{2,}$",
-                       re.IGNORECASE)
+_ORIGINAL = re.compile(r"^-{2,}\s*(Original Message|Ursprüngliche Nachricht|Message d'origine)\s*-{2,}$", re.IGNORECASE)
 _OUTLOOK_FROM = re.compile(r"^\*?(From|De|Von)\s*:\*?\s+\S", re.IGNORECASE)
 _OUTLOOK_SENT = re.compile(r"^\*?(Sent|Date|Envoyé|Gesendet)\s*:", re.IGNORECASE)
 
@@ -358,12 +412,12 @@ def _history_starts(lines: list[str]) -> int | None:
         stripped = line.strip()
         if _ORIGINAL.match(stripped):
             return i
-        if _OUTLOOK_FROM.match(stripped) and any(_OUTLOOK_SENT.match(n.strip()) for n in lines[i + 1:i + 4]):
+        if _OUTLOOK_FROM.match(stripped) and any(_OUTLOOK_SENT.match(n.strip()) for n in lines[i + 1 : i + 4]):
             return i
         if stripped[:3].lower() not in _ATTRIBUTION_STARTS:
             continue
         for span in (1, 2, 3):
-            following = [n.strip() for n in lines[i:i + span]]
+            following = [n.strip() for n in lines[i : i + span]]
             if any(n.startswith(">") for n in following):
                 break
             if _ATTRIBUTION.match(" ".join(following)):

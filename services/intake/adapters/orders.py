@@ -16,15 +16,17 @@ class ContactOnFile(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     email: str = Field(description="Email address on file.", examples=["sam.okafor@example.com"])
-    phone: str | None = Field(None, description="Phone number on file (E.164), if any.",
-                              examples=["+447700900123"])
-    customer_id: str | None = Field(None, description="The customer who placed the order; None for a "
-                                    "seller account.", examples=["cust-2002"])
-    seller_id: str | None = Field(None, description="The seller of the order, or the seller account itself.",
-                                  examples=["sel-48213"])
+    phone: str | None = Field(None, description="Phone number on file (E.164), if any.", examples=["+447700900123"])
+    customer_id: str | None = Field(
+        None, description="The customer who placed the order; None for a seller account.", examples=["cust-2002"]
+    )
+    seller_id: str | None = Field(
+        None, description="The seller of the order, or the seller account itself.", examples=["sel-48213"]
+    )
     account_status: Literal["active", "locked"] = Field(
         description="Whether the account can be logged into; a locked one must be helped without a login.",
-        examples=["locked"])
+        examples=["locked"],
+    )
 
 
 class DirectoryUnavailable(Exception):
@@ -56,15 +58,20 @@ def contact_of_order(order: Mapping[str, Any]) -> ContactOnFile:
     """An order record as the order system returns it, read into the customer's contact."""
     customer = order["customer"]
     # The order system holds no customer account status; a customer it serves orders to is active.
-    return ContactOnFile(email=customer["email"], phone=customer.get("phone"),
-                         customer_id=customer["customer_id"], seller_id=order.get("seller_id"),
-                         account_status="active")
+    return ContactOnFile(
+        email=customer["email"],
+        phone=customer.get("phone"),
+        customer_id=customer["customer_id"],
+        seller_id=order.get("seller_id"),
+        account_status="active",
+    )
 
 
 def contact_of_seller(seller: Mapping[str, Any]) -> ContactOnFile:
     """A seller record as the seller-account system returns it, read into the seller's contact."""
-    return ContactOnFile(email=seller["email"], phone=seller.get("phone"), seller_id=seller["seller_id"],
-                         account_status=seller["status"])
+    return ContactOnFile(
+        email=seller["email"], phone=seller.get("phone"), seller_id=seller["seller_id"], account_status=seller["status"]
+    )
 
 
 class HttpOrderDirectory:
@@ -100,8 +107,9 @@ class HttpOrderDirectory:
         try:
             return None if record is None else read(record)
         except (ValueError, KeyError, TypeError, ValidationError) as exc:
-            raise DirectoryUnavailable(self._records.url(collection, key),
-                                       f"unreadable answer ({type(exc).__name__}: {exc})") from exc
+            raise DirectoryUnavailable(
+                self._records.url(collection, key), f"unreadable answer ({type(exc).__name__}: {exc})"
+            ) from exc
 
 
 class FakeOrderDirectory:
@@ -111,8 +119,11 @@ class FakeOrderDirectory:
     when the system is down.
     """
 
-    def __init__(self, orders: Mapping[str, Mapping[str, Any]] | None = None,
-                 sellers: Mapping[str, Mapping[str, Any]] | None = None) -> None:
+    def __init__(
+        self,
+        orders: Mapping[str, Mapping[str, Any]] | None = None,
+        sellers: Mapping[str, Mapping[str, Any]] | None = None,
+    ) -> None:
         self.orders, self.sellers = dict(orders or {}), dict(sellers or {})
         self.unavailable = False
 

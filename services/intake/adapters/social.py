@@ -38,22 +38,43 @@ class SocialPost(BaseModel):
 
     platform: Platform = Field(description="The platform it came from.", examples=[Platform.X])
     kind: PostKind = Field(description="Public post or direct message.", examples=[PostKind.POST])
-    handle: str = Field(min_length=1, max_length=100, pattern=r"^\w\S*$",
-                        description="The author's handle, without a leading @; starts with a letter, "
-                        "digit or underscore, no spaces.", examples=["sam_okafor"])
-    post_id: str = Field(min_length=1, max_length=200, description="The platform's id of the post "
-                         "or message.", examples=["1899012345678901234"])
-    text: str = Field(min_length=1, max_length=5000, description="What the author wrote.",
-                      examples=["@ShopHelp my parcel 114-5523190-1234567 says delivered but it isn't here"])
-    reply_to_id: str | None = Field(default=None, min_length=1, max_length=200,
-                                    description="The post this one answers, if any (threads it).",
-                                    examples=["1899011111111111111"])
-    posted_at: AwareDatetime = Field(description="When it was posted, with its zone.",
-                                     examples=["2026-03-10T09:14:02Z"])
-    order_id: str | None = Field(default=None, min_length=1, max_length=100,
-                                 description="The order concerned; when not given, the first "
-                                 "3-7-7 digit order number in the text (see ORDER_ID_IN_TEXT).",
-                                 examples=["114-5523190-1234567"])
+    handle: str = Field(
+        min_length=1,
+        max_length=100,
+        pattern=r"^\w\S*$",
+        description="The author's handle, without a leading @; starts with a letter, digit or underscore, no spaces.",
+        examples=["sam_okafor"],
+    )
+    post_id: str = Field(
+        min_length=1,
+        max_length=200,
+        description="The platform's id of the post or message.",
+        examples=["1899012345678901234"],
+    )
+    text: str = Field(
+        min_length=1,
+        max_length=5000,
+        description="What the author wrote.",
+        examples=["@ShopHelp my parcel 114-5523190-1234567 says delivered but it isn't here"],
+    )
+    reply_to_id: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=200,
+        description="The post this one answers, if any (threads it).",
+        examples=["1899011111111111111"],
+    )
+    posted_at: AwareDatetime = Field(
+        description="When it was posted, with its zone.", examples=["2026-03-10T09:14:02Z"]
+    )
+    order_id: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=100,
+        description="The order concerned; when not given, the first "
+        "3-7-7 digit order number in the text (see ORDER_ID_IN_TEXT).",
+        examples=["114-5523190-1234567"],
+    )
 
     @field_validator("handle", mode="before")
     @classmethod

@@ -38,15 +38,28 @@ class SmtpMailer:
     """Hands messages to an SMTP relay; one connection per message (notify sends few, and a
     connection held open would die silently between them)."""
 
-    def __init__(self, host: str, port: int, username: str | None = None, password: str | None = None,
-                 starttls: bool = False, timeout_s: float = 10.0) -> None:
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        username: str | None = None,
+        password: str | None = None,
+        starttls: bool = False,
+        timeout_s: float = 10.0,
+    ) -> None:
         self.host, self.port, self.username, self.password = host, port, username, password
         self.starttls, self.timeout_s = starttls, timeout_s
 
     async def send(self, message: EmailMessage, before_commit: Callable[[], Awaitable[None]] = _nothing) -> None:
         """Hand ``message`` over; ``before_commit`` runs at the point of no return (see the module)."""
-        smtp = aiosmtplib.SMTP(hostname=self.host, port=self.port, username=self.username, password=self.password,
-                               start_tls=self.starttls, timeout=self.timeout_s)
+        smtp = aiosmtplib.SMTP(
+            hostname=self.host,
+            port=self.port,
+            username=self.username,
+            password=self.password,
+            start_tls=self.starttls,
+            timeout=self.timeout_s,
+        )
         outcome = "error"
         try:
             async with smtp:
@@ -57,15 +70,15 @@ class SmtpMailer:
             outcome = "sent"
         except aiosmtplib.SMTPResponseException as exc:
             outcome = "refused"
-            raise SendFailed(f"SMTP {self.host}:{self.port} answered {exc.code} {exc.message}",
-                             permanent=500 <= exc.code < 600) from None
+            raise SendFailed(
+                f"SMTP {self.host}:{self.port} answered {exc.code} {exc.message}", permanent=500 <= exc.code < 600
+            ) from None
         except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
             raise SendFailed(f"SMTP {self.host}:{self.port}: {exc}") from None
         finally:
             meters.outbound_calls.add(1, {"target": "smtp", "outcome": outcome})
 
-    async def _data(self, smtp: aiosmtplib.SMTP, body: bytes,
-                    before_commit: Callable[[], Awaitable[None]]) -> None:
+    async def _data(self, smtp: aiosmtplib.SMTP, body: bytes, before_commit: Callable[[], Awaitable[None]]) -> None:
         # aiosmtplib's data() writes the message and its end in one go, with no moment between;
         # this is its execute_data_command, split at that moment.
         started = await smtp.execute_command(b"DATA")

@@ -25,11 +25,13 @@ class TelephonyFailed(Exception):
 
 
 class TwilioStyleTelephony:
-    def __init__(self, base_url: str, account_sid: str, auth_token: str, caller_id: str,
-                 timeout_s: float = 5.0) -> None:
+    def __init__(
+        self, base_url: str, account_sid: str, auth_token: str, caller_id: str, timeout_s: float = 5.0
+    ) -> None:
         self.caller_id = caller_id
-        self._client = httpx.AsyncClient(base_url=base_url.rstrip("/"), auth=(account_sid, auth_token),
-                                         timeout=timeout_s)
+        self._client = httpx.AsyncClient(
+            base_url=base_url.rstrip("/"), auth=(account_sid, auth_token), timeout=timeout_s
+        )
         self._prefix = f"/2010-04-01/Accounts/{account_sid}"
 
     async def place_call(self, customer: str, agent_endpoint: str, idempotency_key: str) -> str:
@@ -38,8 +40,7 @@ class TwilioStyleTelephony:
         kind, _, who = agent_endpoint.partition(":")
         noun = f"<Client>{escape(who)}</Client>" if kind == "client" else f"<Number>{escape(agent_endpoint)}</Number>"
         twiml = f"<Response><Dial>{noun}</Dial></Response>"
-        return await self._post("Calls.json", {"To": customer, "From": self.caller_id, "Twiml": twiml},
-                                idempotency_key)
+        return await self._post("Calls.json", {"To": customer, "From": self.caller_id, "Twiml": twiml}, idempotency_key)
 
     async def send_sms(self, to: str, body: str, idempotency_key: str) -> str:
         return await self._post("Messages.json", {"To": to, "From": self.caller_id, "Body": body}, idempotency_key)

@@ -23,8 +23,9 @@ def order_facts(record: Mapping[str, Any]) -> OrderFacts:
     for item in record["items"]:
         price, fee = item.get("unit_price") or {"amount": "0", "currency": None}, item["shipping_fee"]
         currencies |= {fee["currency"], price["currency"]} - {None}
-        lines[item["sku"]] = OrderLine(quantity=int(item["quantity"]), unit_price=Decimal(price["amount"]),
-                                       shipping_fee=Decimal(fee["amount"]))
+        lines[item["sku"]] = OrderLine(
+            quantity=int(item["quantity"]), unit_price=Decimal(price["amount"]), shipping_fee=Decimal(fee["amount"])
+        )
     if len(currencies) != 1:
         raise ValueError(f"order {record['order_id']}: one currency expected, got {sorted(currencies)}")
     return OrderFacts(order_id=record["order_id"], currency=currencies.pop(), lines=lines)
@@ -41,8 +42,9 @@ class HttpOrderPrices:
         try:
             return None if record is None else order_facts(record)
         except (KeyError, ValueError, TypeError, ArithmeticError) as exc:
-            raise RecordUnavailable(self._records.url("orders", order_id),
-                                    f"unreadable order ({type(exc).__name__}: {exc})", 1) from exc
+            raise RecordUnavailable(
+                self._records.url("orders", order_id), f"unreadable order ({type(exc).__name__}: {exc})", 1
+            ) from exc
 
     async def aclose(self) -> None:
         await self._records.aclose()

@@ -13,9 +13,24 @@ from pydantic import Field
 from contracts.envelope import Event
 from contracts.intake import Assurance, Category
 from contracts.routing import (
-    CallConnected, CaseClosed, CaseNoteAdded, CaseOpened, CaseReopened, ComplaintResolved, ContactRecorded,
-    Escalated, EscalationReason, HandoffBrief, ItemQuantity, Money, PartnerAcknowledged,
-    PartnerOutcomeRecorded, ResolutionAction, ResolutionActionRequested, RoutedToTeam, TransferredToPartner,
+    CallConnected,
+    CaseClosed,
+    CaseNoteAdded,
+    CaseOpened,
+    CaseReopened,
+    ComplaintResolved,
+    ContactRecorded,
+    Escalated,
+    EscalationReason,
+    HandoffBrief,
+    ItemQuantity,
+    Money,
+    PartnerAcknowledged,
+    PartnerOutcomeRecorded,
+    ResolutionAction,
+    ResolutionActionRequested,
+    RoutedToTeam,
+    TransferredToPartner,
 )
 from services.kernel.domain import Aggregate, Value
 from services.routing.domain.errors import IllegalState, InvalidField, MissingField, NeedsSupervisor, NotFound
@@ -152,8 +167,7 @@ class OrderFacts(Value):
 
     @property
     def value(self) -> Decimal:
-        return sum((line.unit_price * line.quantity + line.shipping_fee for line in self.lines.values()),
-                   Decimal(0))
+        return sum((line.unit_price * line.quantity + line.shipping_fee for line in self.lines.values()), Decimal(0))
 
 
 class ActionPolicy(Value):
@@ -217,8 +231,9 @@ class FireDueTimers(Value):
     """Fire every timer that is due (each once: firing is recorded as an event)."""
 
 
-def repeated_contacts(contacts: tuple[datetime, ...], last_change_at: datetime | None,
-                      now: datetime, max_contacts: int, window: timedelta) -> bool:
+def repeated_contacts(
+    contacts: tuple[datetime, ...], last_change_at: datetime | None, now: datetime, max_contacts: int, window: timedelta
+) -> bool:
     """Whether ``max_contacts`` contacts came within ``window`` with no change to the case since."""
     since = max(now - window, last_change_at) if last_change_at else now - window
     return sum(1 for t in contacts if since < t <= now) >= max_contacts
@@ -229,18 +244,24 @@ def due_timers(state: Case, now: datetime) -> list[Timer]:
     return [t for t in state.timers if not t.fired and t.due_at <= now]
 
 
-BRIEF_RULES = {"customer_asks": "say what the customer wants",
-               "tried": "say what was already tried",
-               "promised": "say what the customer was promised"}
+BRIEF_RULES = {
+    "customer_asks": "say what the customer wants",
+    "tried": "say what was already tried",
+    "promised": "say what the customer was promised",
+}
 
 
 def _brief(draft: BriefDraft) -> HandoffBrief:
     for field, rule in BRIEF_RULES.items():
         if not getattr(draft, field).strip():
             raise MissingField(f"brief.{field}", rule)
-    return HandoffBrief(customer_asks=draft.customer_asks, tried=draft.tried,
-                        evidence=list(draft.evidence), promised=draft.promised,
-                        promised_by=draft.promised_by)
+    return HandoffBrief(
+        customer_asks=draft.customer_asks,
+        tried=draft.tried,
+        evidence=list(draft.evidence),
+        promised=draft.promised,
+        promised_by=draft.promised_by,
+    )
 
 
 REFUNDS = (ResolutionAction.REFUND_SHIPPING, ResolutionAction.CANCEL_ITEMS)
@@ -273,14 +294,20 @@ def _check_action(state: Case, command: RequestResolutionAction) -> Decimal:
     elif command.action in REFUNDS:
         lines = [(order.lines[i.sku], i.quantity) for i in command.items]
         shipping = sum((line.shipping_fee * n / line.quantity for line, n in lines), Decimal(0))
-        cost = (shipping if command.action == ResolutionAction.REFUND_SHIPPING
-                else shipping + sum((line.unit_price * n for line, n in lines), Decimal(0)))
+        cost = (
+            shipping
+            if command.action == ResolutionAction.REFUND_SHIPPING
+            else shipping + sum((line.unit_price * n for line, n in lines), Decimal(0))
+        )
         cost = cost.quantize(Decimal("0.01"))
         if amount > cost:
             raise InvalidField("amount.value", f"at most {cost} {order.currency} for these items")
         if state.refunded + amount > order.value:
-            raise InvalidField("amount.value", f"refunds on this case would exceed the order's value "
-                               f"({order.value} {order.currency}; {state.refunded} refunded already)")
+            raise InvalidField(
+                "amount.value",
+                f"refunds on this case would exceed the order's value "
+                f"({order.value} {order.currency}; {state.refunded} refunded already)",
+            )
     return amount
 
 
@@ -298,17 +325,31 @@ def _amount(money: Money, order: OrderFacts) -> Decimal:
 
 def _check_goodwill(total: Decimal, policy: ActionPolicy, currency: str) -> None:
     if total > policy.goodwill_max:
-        raise InvalidField("amount.value", f"goodwill credits on a case are at most "
-                           f"{policy.goodwill_max} {currency} in all")
+        raise InvalidField(
+            "amount.value", f"goodwill credits on a case are at most {policy.goodwill_max} {currency} in all"
+        )
     if total > policy.goodwill_alone and not policy.by_supervisor:
-        raise NeedsSupervisor(f"amount.value: goodwill credits above {policy.goodwill_alone} {currency} "
-                              "on a case need a supervisor")
+        raise NeedsSupervisor(
+            f"amount.value: goodwill credits above {policy.goodwill_alone} {currency} on a case need a supervisor"
+        )
 
 
 #: Every command a case takes (``decide_case`` checks each is handled: ``assert_never``).
-CaseCommand = (OpenCase | TransferToPartner | AcknowledgeTransfer | RecordPartnerOutcome | AddNote
-               | RequestResolutionAction | Resolve | Close | Reopen | ConnectCall | Escalate | RecordContact
-               | FireDueTimers)
+CaseCommand = (
+    OpenCase
+    | TransferToPartner
+    | AcknowledgeTransfer
+    | RecordPartnerOutcome
+    | AddNote
+    | RequestResolutionAction
+    | Resolve
+    | Close
+    | Reopen
+    | ConnectCall
+    | Escalate
+    | RecordContact
+    | FireDueTimers
+)
 
 
 def decide_case(state: Case, command: CaseCommand, now: datetime) -> list[Event]:
@@ -338,24 +379,43 @@ def _open(state: Case, command: OpenCase, now: datetime) -> list[Event]:
     if state.complaint_id is not None:
         return []
     team = command.target.team_id if isinstance(command.target, PartnerTeamTarget) else None
-    opened: list[Event] = [CaseOpened(complaint_id=command.complaint_id,
-                                      category=command.category, region=command.region,
-                                      assurance=command.assurance, team_id=team, opened_at=now,
-                                      order_id=command.order_id)]
+    opened: list[Event] = [
+        CaseOpened(
+            complaint_id=command.complaint_id,
+            category=command.category,
+            region=command.region,
+            assurance=command.assurance,
+            team_id=team,
+            opened_at=now,
+            order_id=command.order_id,
+        )
+    ]
     if isinstance(command.target, PartnerTeamTarget):
-        opened.append(RoutedToTeam(complaint_id=command.complaint_id, team_id=command.target.team_id,
-                                   only=command.target.only, routed_at=now))
+        opened.append(
+            RoutedToTeam(
+                complaint_id=command.complaint_id,
+                team_id=command.target.team_id,
+                only=command.target.only,
+                routed_at=now,
+            )
+        )
     if isinstance(command.target, Supervisor):
-        opened.append(Escalated(complaint_id=command.complaint_id, reason=command.target.reason,
-                                detail=f"{command.category.value} from a "
-                                       f"{command.assurance.value} complainant: the routing "
-                                       "rules send it to a supervisor",
-                                escalated_at=now))
+        opened.append(
+            Escalated(
+                complaint_id=command.complaint_id,
+                reason=command.target.reason,
+                detail=f"{command.category.value} from a "
+                f"{command.assurance.value} complainant: the routing "
+                "rules send it to a supervisor",
+                escalated_at=now,
+            )
+        )
     return opened
 
 
-def _with_partner(state: Case, cid: str, command: TransferToPartner | AcknowledgeTransfer | RecordPartnerOutcome,
-                  now: datetime) -> list[Event]:
+def _with_partner(
+    state: Case, cid: str, command: TransferToPartner | AcknowledgeTransfer | RecordPartnerOutcome, now: datetime
+) -> list[Event]:
     """The hand-over to a partner team: the transfer, its acknowledgement, the team's outcome."""
     match command:
         case TransferToPartner():
@@ -365,27 +425,36 @@ def _with_partner(state: Case, cid: str, command: TransferToPartner | Acknowledg
             if state.status in ("resolved", "closed"):
                 raise IllegalState("transfer", state.status)
             if state.category is None or state.category not in team.categories:
-                raise IllegalState("transfer", state.status, f"team {team.team_id} does not take "
-                                   f"{state.category.value if state.category else 'a case of no category'}")
+                raise IllegalState(
+                    "transfer",
+                    state.status,
+                    f"team {team.team_id} does not take "
+                    f"{state.category.value if state.category else 'a case of no category'}",
+                )
             if team.restricted and state.routed_team_id != team.team_id:
-                raise IllegalState("transfer", state.status, f"team {team.team_id} only takes "
-                                   "cases the routing rules send to it")
+                raise IllegalState(
+                    "transfer", state.status, f"team {team.team_id} only takes cases the routing rules send to it"
+                )
             sla = timedelta(minutes=team.response_sla_minutes)
-            return [TransferredToPartner(complaint_id=cid, team_id=team.team_id,
-                                         by_agent_id=command.by_agent_id, brief=_brief(command.brief),
-                                         transferred_at=now, sla_due_at=now + sla)]
+            return [
+                TransferredToPartner(
+                    complaint_id=cid,
+                    team_id=team.team_id,
+                    by_agent_id=command.by_agent_id,
+                    brief=_brief(command.brief),
+                    transferred_at=now,
+                    sla_due_at=now + sla,
+                )
+            ]
         case AcknowledgeTransfer():
             if state.status != "transferred" or state.team_id != command.team_id:
-                raise IllegalState("acknowledge", state.status,
-                                   f"it is not with team {command.team_id}")
+                raise IllegalState("acknowledge", state.status, f"it is not with team {command.team_id}")
             if state.acknowledged:
                 return []
-            return [PartnerAcknowledged(complaint_id=cid, **command.model_dump(),
-                                        acknowledged_at=now)]
+            return [PartnerAcknowledged(complaint_id=cid, **command.model_dump(), acknowledged_at=now)]
         case RecordPartnerOutcome():
             if state.status != "transferred" or state.team_id != command.team_id:
-                raise IllegalState("record an outcome", state.status,
-                                   f"it is not with team {command.team_id}")
+                raise IllegalState("record an outcome", state.status, f"it is not with team {command.team_id}")
             if not command.outcome_for_customer.strip():
                 raise MissingField("outcome_for_customer", "say what the complainant will be told")
             return [PartnerOutcomeRecorded(complaint_id=cid, **command.model_dump(), recorded_at=now)]
@@ -393,8 +462,9 @@ def _with_partner(state: Case, cid: str, command: TransferToPartner | Acknowledg
             assert_never(command)
 
 
-def _resolution(state: Case, cid: str, command: RequestResolutionAction | Resolve | Close | Reopen,
-                now: datetime) -> list[Event]:
+def _resolution(
+    state: Case, cid: str, command: RequestResolutionAction | Resolve | Close | Reopen, now: datetime
+) -> list[Event]:
     """Putting it right: refunds and other actions within policy, the resolution, closing, reopening."""
     match command:
         case RequestResolutionAction():
@@ -403,16 +473,23 @@ def _resolution(state: Case, cid: str, command: RequestResolutionAction | Resolv
             if state.status in ("resolved", "closed"):
                 raise IllegalState("request a resolution action", state.status)
             _check_action(state, command)
-            return [ResolutionActionRequested(complaint_id=cid, **command.model_dump(exclude={"policy"}),
-                                              requested_at=now)]
+            return [
+                ResolutionActionRequested(complaint_id=cid, **command.model_dump(exclude={"policy"}), requested_at=now)
+            ]
         case Resolve():
             if state.status in ("resolved", "closed"):
                 raise IllegalState("resolve", state.status)
             if not command.recap.strip():
                 raise MissingField("recap", "say what was done, for the complainant")
-            return [ComplaintResolved(complaint_id=cid, agent_id=command.agent_id,
-                                      recap=command.recap, next_steps=list(command.next_steps),
-                                      resolved_at=now)]
+            return [
+                ComplaintResolved(
+                    complaint_id=cid,
+                    agent_id=command.agent_id,
+                    recap=command.recap,
+                    next_steps=list(command.next_steps),
+                    resolved_at=now,
+                )
+            ]
         case Close():
             if state.status != "resolved":
                 return []  # reopened in between, or closed already: the later word stands
@@ -433,19 +510,25 @@ def _escalation(state: Case, cid: str, command: RecordContact | Escalate | FireD
         case RecordContact():
             if command.contact_id in state.contact_ids:
                 return []
-            contact = ContactRecorded(complaint_id=cid, contact_id=command.contact_id,
-                                      contacted_at=now)
+            contact = ContactRecorded(complaint_id=cid, contact_id=command.contact_id, contacted_at=now)
             if state.escalated_for_repeats or not repeated_contacts(
-                    (*state.contacts, now), state.last_change_at, now, command.max_contacts,
-                    command.window):
+                (*state.contacts, now), state.last_change_at, now, command.max_contacts, command.window
+            ):
                 return [contact]
-            return [contact, Escalated(
-                complaint_id=cid, reason=EscalationReason.REPEATED_CONTACTS, escalated_at=now,
-                detail=f"{command.max_contacts} contacts within {command.window} with no "
-                       "progress on the case")]
+            return [
+                contact,
+                Escalated(
+                    complaint_id=cid,
+                    reason=EscalationReason.REPEATED_CONTACTS,
+                    escalated_at=now,
+                    detail=f"{command.max_contacts} contacts within {command.window} with no progress on the case",
+                ),
+            ]
         case FireDueTimers():
-            return [Escalated(complaint_id=cid, reason=t.reason, detail=t.detail, escalated_at=now)
-                    for t in due_timers(state, now)]
+            return [
+                Escalated(complaint_id=cid, reason=t.reason, detail=t.detail, escalated_at=now)
+                for t in due_timers(state, now)
+            ]
         case _:
             assert_never(command)
 
@@ -455,17 +538,29 @@ def _connect(state: Case, command: ConnectCall, now: datetime) -> list[Event]:
     click (or a retry) changes nothing."""
     if (call := state.calls.get(command.callback_id)) is not None:
         if call.agent_id != command.agent_id:
-            raise IllegalState("mark the call connected", state.status,
-                               f"callback {command.callback_id} is connected to {call.agent_id}")
+            raise IllegalState(
+                "mark the call connected",
+                state.status,
+                f"callback {command.callback_id} is connected to {call.agent_id}",
+            )
         return []
     dispatch = command.dispatch
     if dispatch is None or dispatch.complaint_id != state.complaint_id:
         raise NotFound("dispatched callback", command.callback_id)
     if dispatch.agent_id != command.agent_id:
-        raise IllegalState("mark the call connected", state.status,
-                           f"callback {command.callback_id} was dispatched to {dispatch.agent_id}")
-    return [CallConnected(complaint_id=state.complaint_id, callback_id=command.callback_id,
-                          agent_id=command.agent_id, connected_at=now)]
+        raise IllegalState(
+            "mark the call connected",
+            state.status,
+            f"callback {command.callback_id} was dispatched to {dispatch.agent_id}",
+        )
+    return [
+        CallConnected(
+            complaint_id=state.complaint_id,
+            callback_id=command.callback_id,
+            agent_id=command.agent_id,
+            connected_at=now,
+        )
+    ]
 
 
 class CallbackOnCase(Value):
@@ -480,14 +575,22 @@ class CallbackOnCase(Value):
 
 def callbacks_on(case: Case, roster: Roster) -> list[CallbackOnCase]:
     """The case's callbacks: those its agent holds now (the roster's), and those that connected."""
-    seen = {d.callback_id: CallbackOnCase(callback_id=d.callback_id, agent_id=d.agent_id,
-                                          status="dispatched", dispatched_at=d.dispatched_at)
-            for d in roster.dispatched.values() if d.complaint_id == case.complaint_id}
+    seen = {
+        d.callback_id: CallbackOnCase(
+            callback_id=d.callback_id, agent_id=d.agent_id, status="dispatched", dispatched_at=d.dispatched_at
+        )
+        for d in roster.dispatched.values()
+        if d.complaint_id == case.complaint_id
+    }
     for callback_id, call in case.calls.items():
         before = seen.get(callback_id)
-        seen[callback_id] = CallbackOnCase(callback_id=callback_id, agent_id=call.agent_id,
-                                           status="connected", connected_at=call.connected_at,
-                                           dispatched_at=before.dispatched_at if before else None)
+        seen[callback_id] = CallbackOnCase(
+            callback_id=callback_id,
+            agent_id=call.agent_id,
+            status="connected",
+            connected_at=call.connected_at,
+            dispatched_at=before.dispatched_at if before else None,
+        )
     return sorted(seen.values(), key=lambda c: c.dispatched_at or c.connected_at or datetime.min)
 
 
@@ -498,16 +601,31 @@ def _moved(state: Case, at: datetime, **update: Any) -> Case:
 def evolve_case(state: Case, event: Event) -> Case:
     match event:
         case CaseOpened():
-            return _moved(state, event.opened_at, complaint_id=event.complaint_id,
-                          category=event.category, region=event.region,
-                          assurance=event.assurance, routed_team_id=event.team_id,
-                          order_id=event.order_id)
+            return _moved(
+                state,
+                event.opened_at,
+                complaint_id=event.complaint_id,
+                category=event.category,
+                region=event.region,
+                assurance=event.assurance,
+                routed_team_id=event.team_id,
+                order_id=event.order_id,
+            )
         case TransferredToPartner():
-            sla = Timer(name=f"partner_sla:{event.team_id}", due_at=event.sla_due_at,
-                        reason=EscalationReason.SLA_BREACH,
-                        detail=f"team {event.team_id} recorded no outcome by {event.sla_due_at}")
-            return _moved(state, event.transferred_at, status="transferred", team_id=event.team_id,
-                          acknowledged=False, timers=(*_without_partner_sla(state.timers), sla))
+            sla = Timer(
+                name=f"partner_sla:{event.team_id}",
+                due_at=event.sla_due_at,
+                reason=EscalationReason.SLA_BREACH,
+                detail=f"team {event.team_id} recorded no outcome by {event.sla_due_at}",
+            )
+            return _moved(
+                state,
+                event.transferred_at,
+                status="transferred",
+                team_id=event.team_id,
+                acknowledged=False,
+                timers=(*_without_partner_sla(state.timers), sla),
+            )
         case PartnerAcknowledged():
             return _moved(state, event.acknowledged_at, acknowledged=True)
         case CaseNoteAdded():
@@ -518,25 +636,40 @@ def evolve_case(state: Case, event: Event) -> Case:
             return _moved(state, event.recorded_at, timers=_without_partner_sla(state.timers))
         case ResolutionActionRequested():
             amount = Decimal(event.amount.value) if event.amount else Decimal(0)
-            given = ({"refunded": state.refunded + amount} if event.action in REFUNDS else
-                     {"credited": state.credited + amount}
-                     if event.action == ResolutionAction.GOODWILL_CREDIT else {})
+            given = (
+                {"refunded": state.refunded + amount}
+                if event.action in REFUNDS
+                else {"credited": state.credited + amount}
+                if event.action == ResolutionAction.GOODWILL_CREDIT
+                else {}
+            )
             return _moved(state, event.requested_at, action_ids=state.action_ids | {event.action_id}, **given)
         case ComplaintResolved():
             return _moved(state, event.resolved_at, status="resolved", timers=())
         case CaseReopened():
             return _moved(state, event.reopened_at, status="open")
         case CallConnected():  # someone is talking to the complainant: progress on the case
-            return _moved(state, event.connected_at, calls={
-                **state.calls, event.callback_id: Call(agent_id=event.agent_id,
-                                                       connected_at=event.connected_at)})
+            return _moved(
+                state,
+                event.connected_at,
+                calls={
+                    **state.calls,
+                    event.callback_id: Call(agent_id=event.agent_id, connected_at=event.connected_at),
+                },
+            )
         case ContactRecorded():
-            return state.model_copy(update=dict(contacts=(*state.contacts, event.contacted_at),
-                                                contact_ids=state.contact_ids | {event.contact_id}))
+            return state.model_copy(
+                update=dict(
+                    contacts=(*state.contacts, event.contacted_at), contact_ids=state.contact_ids | {event.contact_id}
+                )
+            )
         case Escalated():
-            fired = tuple(t.model_copy(update={"fired": True})
-                          if t.reason == event.reason and t.due_at <= event.escalated_at else t
-                          for t in state.timers)
+            fired = tuple(
+                t.model_copy(update={"fired": True})
+                if t.reason == event.reason and t.due_at <= event.escalated_at
+                else t
+                for t in state.timers
+            )
             repeats = state.escalated_for_repeats or event.reason == EscalationReason.REPEATED_CONTACTS
             return state.model_copy(update=dict(timers=fired, escalated_for_repeats=repeats))
     return state

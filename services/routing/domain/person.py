@@ -25,10 +25,9 @@ class EscalatePerson(Value):
 
 
 def decide_person(state: Person, command: EscalatePerson, now: datetime) -> list[Event]:
-    return [PersonEscalated(**command.model_dump(), reason=EscalationReason.NOTIFICATION_BLOCKED,
-                            escalated_at=now)]
+    return [PersonEscalated(**command.model_dump(), reason=EscalationReason.NOTIFICATION_BLOCKED, escalated_at=now)]
 
 
 PERSON: Aggregate[Person] = Aggregate(
-    Person(), lambda state, event: state.model_copy(update={"escalations": state.escalations + 1}),
-    decide_person)
+    Person(), lambda state, event: state.model_copy(update={"escalations": state.escalations + 1}), decide_person
+)

@@ -15,13 +15,21 @@ from pydantic import Field
 from contracts.envelope import Event
 from contracts.intake import BCP47, E164, Category, Channel
 from contracts.routing import (
-    AgentAssigned, AgentAvailabilityChanged, AgentRegistered, AgentReleased, Availability,
-    CallbackDispatched, CallbackQueued, LanguageTag, PartnerTeamRegistered, QueuedWorkRemoved, WorkQueued,
+    AgentAssigned,
+    AgentAvailabilityChanged,
+    AgentRegistered,
+    AgentReleased,
+    Availability,
+    CallbackDispatched,
+    CallbackQueued,
+    LanguageTag,
+    PartnerTeamRegistered,
+    QueuedWorkRemoved,
+    WorkQueued,
 )
 from services.kernel.domain import Aggregate, Value
 from services.kernel.fields import Id, Line
 from services.routing.domain.errors import NotFound
-
 
 ROSTER_STREAM = "roster"
 #: Used for the wait estimate until some handling times are known.
@@ -77,8 +85,8 @@ class Agent(Value):
         if needs.channel is not None and needs.channel not in self.channels:
             return False
         if needs.language is not None and not any(
-                tag.split("-")[0].lower() == needs.language.split("-")[0].lower()
-                for tag in self.languages):
+            tag.split("-")[0].lower() == needs.language.split("-")[0].lower() for tag in self.languages
+        ):
             return False
         return not self.regions or needs.region is None or needs.region in self.regions
 
@@ -162,7 +170,7 @@ class RegisterPartnerTeam(Value):
 
 
 class AssignForCallback(Value):
-    """"Call me": give the callback at once to the best fitting agent, or queue it."""
+    """ "Call me": give the callback at once to the best fitting agent, or queue it."""
 
     complaint_id: str = Field(min_length=1)
     callback_id: str = Field(min_length=1)
@@ -212,8 +220,11 @@ class RouteBack(Value):
 def pick_agent(roster: Roster, needs: Needs, now: datetime) -> str | None:
     """The available agent who fits ``needs`` and is under capacity with the fewest cases (among
     equals, the one idle the longest), if any."""
-    free = [a for a in roster.agents.values() if a.availability == Availability.AVAILABLE
-            and a.load(needs) < a.capacity and a.fits(needs)]
+    free = [
+        a
+        for a in roster.agents.values()
+        if a.availability == Availability.AVAILABLE and a.load(needs) < a.capacity and a.fits(needs)
+    ]
     if not free:
         return None
     # An agent holding fewer cases goes first; among equals the one idle the longest.
@@ -224,34 +235,62 @@ def estimated_wait(roster: Roster, needs: Needs, position: int) -> timedelta:
     """How long the ``position``-th in the queue may wait, from recent handling times."""
     recent = roster.handling or (DEFAULT_HANDLING,)
     average = sum(recent, timedelta()) / len(recent)
-    staffed = sum(1 for a in roster.agents.values()
-                  if a.availability != Availability.OFFLINE and a.fits(needs))
+    staffed = sum(1 for a in roster.agents.values() if a.availability != Availability.OFFLINE and a.fits(needs))
     return average * position / max(1, staffed)
 
 
 def _assign(work: QueuedWork, agent_id: str, now: datetime, reason: str) -> list[Event]:
-    assigned: list[Event] = [AgentAssigned(complaint_id=work.complaint_id, agent_id=agent_id,
-                                           callback_id=work.callback_id, assigned_at=now,
-                                           reason=reason, provisional=work.provisional)]
+    assigned: list[Event] = [
+        AgentAssigned(
+            complaint_id=work.complaint_id,
+            agent_id=agent_id,
+            callback_id=work.callback_id,
+            assigned_at=now,
+            reason=reason,
+            provisional=work.provisional,
+        )
+    ]
     if work.callback_id and work.phone:
-        assigned.append(CallbackDispatched(complaint_id=work.complaint_id,
-                                           callback_id=work.callback_id, agent_id=agent_id,
-                                           phone=work.phone, dispatched_at=now))
+        assigned.append(
+            CallbackDispatched(
+                complaint_id=work.complaint_id,
+                callback_id=work.callback_id,
+                agent_id=agent_id,
+                phone=work.phone,
+                dispatched_at=now,
+            )
+        )
     return assigned
 
 
 def _queue(roster: Roster, work: QueuedWork, now: datetime) -> list[Event]:
     needs = work.needs
-    queued: list[Event] = [WorkQueued(complaint_id=work.complaint_id, callback_id=work.callback_id,
-                                      phone=work.phone, skill=needs.skill, language=needs.language,
-                                      region=needs.region, channel=needs.channel, team=needs.team,
-                                      queued_at=now, provisional=work.provisional)]
+    queued: list[Event] = [
+        WorkQueued(
+            complaint_id=work.complaint_id,
+            callback_id=work.callback_id,
+            phone=work.phone,
+            skill=needs.skill,
+            language=needs.language,
+            region=needs.region,
+            channel=needs.channel,
+            team=needs.team,
+            queued_at=now,
+            provisional=work.provisional,
+        )
+    ]
     if work.callback_id:
         position = sum(1 for w in roster.queue if w.callback_id) + 1
         wait = estimated_wait(roster, needs, position)
-        queued.append(CallbackQueued(complaint_id=work.complaint_id, callback_id=work.callback_id,
-                                     position=position, estimated_wait_s=round(wait.total_seconds()),
-                                     queued_at=now))
+        queued.append(
+            CallbackQueued(
+                complaint_id=work.complaint_id,
+                callback_id=work.callback_id,
+                position=position,
+                estimated_wait_s=round(wait.total_seconds()),
+                queued_at=now,
+            )
+        )
     return queued
 
 
@@ -278,21 +317,39 @@ def _callback(state: Roster, command: AssignForCallback, now: datetime) -> list[
     if command.callback_id in state.dispatched or any(w.callback_id == command.callback_id for w in state.queue):
         return []
     owner = holder(state, command.complaint_id)
-    if owner is not None and owner.availability == Availability.AVAILABLE and (
-            command.complaint_id not in owner.provisional or owner.load(command.needs) < owner.capacity):
+    if (
+        owner is not None
+        and owner.availability == Availability.AVAILABLE
+        and (command.complaint_id not in owner.provisional or owner.load(command.needs) < owner.capacity)
+    ):
         # (a case held as provisional written work becomes phone work: it must fit the capacity)
-        return [CallbackDispatched(complaint_id=command.complaint_id, callback_id=command.callback_id,
-                                   agent_id=owner.agent_id, phone=command.phone, dispatched_at=now)]
+        return [
+            CallbackDispatched(
+                complaint_id=command.complaint_id,
+                callback_id=command.callback_id,
+                agent_id=owner.agent_id,
+                phone=command.phone,
+                dispatched_at=now,
+            )
+        ]
     before: list[Event] = []
     if owner is not None:  # busy or away: calling at once matters more than who calls
-        before.append(AgentReleased(complaint_id=command.complaint_id, agent_id=owner.agent_id,
-                                    released_at=now, reassigned=True))
-    before += [QueuedWorkRemoved(complaint_id=w.complaint_id, callback_id=None, removed_at=now)
-               for w in _queued(state, command.complaint_id) if w.callback_id is None]
+        before.append(
+            AgentReleased(complaint_id=command.complaint_id, agent_id=owner.agent_id, released_at=now, reassigned=True)
+        )
+    before += [
+        QueuedWorkRemoved(complaint_id=w.complaint_id, callback_id=None, removed_at=now)
+        for w in _queued(state, command.complaint_id)
+        if w.callback_id is None
+    ]
     state = reduce(evolve_roster, before, state)
     work = QueuedWork(**command.model_dump(), queued_at=now)
-    return [*before, *_assign_or_queue(state, work, now, "fewest cases, then longest idle, among "
-                                                          "agents with the skill, language and region")]
+    return [
+        *before,
+        *_assign_or_queue(
+            state, work, now, "fewest cases, then longest idle, among agents with the skill, language and region"
+        ),
+    ]
 
 
 def drain(roster: Roster, now: datetime) -> list[Event]:
@@ -307,8 +364,17 @@ def drain(roster: Roster, now: datetime) -> list[Event]:
 
 
 #: Every command the roster takes (``decide_roster`` checks each is handled: ``assert_never``).
-RosterCommand = (RegisterAgent | RegisterPartnerTeam | ChangeAvailability | AssignForCallback | AssignCase
-                 | CancelQueuedCallback | ReleaseAgent | FinishCase | RouteBack)
+RosterCommand = (
+    RegisterAgent
+    | RegisterPartnerTeam
+    | ChangeAvailability
+    | AssignForCallback
+    | AssignCase
+    | CancelQueuedCallback
+    | ReleaseAgent
+    | FinishCase
+    | RouteBack
+)
 
 
 def decide_roster(state: Roster, command: RosterCommand, now: datetime) -> list[Event]:
@@ -329,10 +395,15 @@ def decide_roster(state: Roster, command: RosterCommand, now: datetime) -> list[
         case AssignCase():
             if holder(state, command.complaint_id) or _queued(state, command.complaint_id):
                 return []
-            work = QueuedWork(complaint_id=command.complaint_id, callback_id=None, phone=None,
-                              needs=command.needs, queued_at=now, provisional=command.provisional)
-            return _assign_or_queue(state, work, now, "fewest cases, then longest idle, among "
-                                                      "available agents who fit")
+            work = QueuedWork(
+                complaint_id=command.complaint_id,
+                callback_id=None,
+                phone=None,
+                needs=command.needs,
+                queued_at=now,
+                provisional=command.provisional,
+            )
+            return _assign_or_queue(state, work, now, "fewest cases, then longest idle, among available agents who fit")
         case CancelQueuedCallback():
             if not any(w.callback_id == command.callback_id for w in state.queue):
                 return []
@@ -344,17 +415,20 @@ def decide_roster(state: Roster, command: RosterCommand, now: datetime) -> list[
             return [released, *drain(evolve_roster(state, released), now)]
         case FinishCase():
             finished: list[Event] = [
-                QueuedWorkRemoved(complaint_id=w.complaint_id, callback_id=w.callback_id,
-                                  removed_at=now) for w in _queued(state, command.complaint_id)]
+                QueuedWorkRemoved(complaint_id=w.complaint_id, callback_id=w.callback_id, removed_at=now)
+                for w in _queued(state, command.complaint_id)
+            ]
             if (owner := holder(state, command.complaint_id)) is not None:
-                finished.append(AgentReleased(complaint_id=command.complaint_id,
-                                              agent_id=owner.agent_id, released_at=now))
+                finished.append(
+                    AgentReleased(complaint_id=command.complaint_id, agent_id=owner.agent_id, released_at=now)
+                )
             return [*finished, *drain(reduce(evolve_roster, finished, state), now)] if finished else []
         case RouteBack():
             if holder(state, command.complaint_id) or _queued(state, command.complaint_id):
                 return []
-            work = QueuedWork(complaint_id=command.complaint_id, callback_id=None, phone=None,
-                              needs=command.needs, queued_at=now)
+            work = QueuedWork(
+                complaint_id=command.complaint_id, callback_id=None, phone=None, needs=command.needs, queued_at=now
+            )
             own = state.agents.get(state.last_agent.get(command.complaint_id, ""))
             if own and own.availability == Availability.AVAILABLE and len(own.cases) < own.capacity:
                 return _assign(work, own.agent_id, now, f"{command.why}: back to the agent who had it")
@@ -372,8 +446,7 @@ def _agent(state: Roster, agent_id: str) -> Agent:
 
 
 def _with_agent(state: Roster, agent: Agent, **update: Any) -> Roster:
-    return state.model_copy(update={"agents": {**state.agents,
-                                               agent.agent_id: agent.model_copy(update=update)}})
+    return state.model_copy(update={"agents": {**state.agents, agent.agent_id: agent.model_copy(update=update)}})
 
 
 #: Complaints whose last agent the roster remembers (a case reopened after more complaints than
@@ -392,69 +465,109 @@ def evolve_roster(state: Roster, event: Event) -> Roster:
     match event:
         case AgentRegistered():
             old = agents.get(event.agent_id)
-            agent = Agent(agent_id=event.agent_id, skills=frozenset(event.skills),
-                          languages=tuple(event.languages), regions=tuple(event.regions),
-                          channels=frozenset(event.channels), capacity=event.capacity,
-                          teams=frozenset(event.teams),
-                          **({} if old is None else old.model_dump(
-                              include={"availability", "idle_since", "cases"})))
+            agent = Agent(
+                agent_id=event.agent_id,
+                skills=frozenset(event.skills),
+                languages=tuple(event.languages),
+                regions=tuple(event.regions),
+                channels=frozenset(event.channels),
+                capacity=event.capacity,
+                teams=frozenset(event.teams),
+                **({} if old is None else old.model_dump(include={"availability", "idle_since", "cases"})),
+            )
             return state.model_copy(update={"agents": {**agents, agent.agent_id: agent}})
         case AgentAvailabilityChanged() if event.agent_id in agents:
             agent = agents[event.agent_id]
             became_free = event.availability == Availability.AVAILABLE != agent.availability
-            return _with_agent(state, agent, availability=event.availability,
-                               idle_since=event.changed_at if became_free else agent.idle_since)
+            return _with_agent(
+                state,
+                agent,
+                availability=event.availability,
+                idle_since=event.changed_at if became_free else agent.idle_since,
+            )
         case PartnerTeamRegistered():
-            team = Team(team_id=event.team_id, categories=frozenset(event.categories),
-                        regions=tuple(event.regions), restricted=event.restricted,
-                        response_sla_minutes=event.response_sla_minutes)
+            team = Team(
+                team_id=event.team_id,
+                categories=frozenset(event.categories),
+                regions=tuple(event.regions),
+                restricted=event.restricted,
+                response_sla_minutes=event.response_sla_minutes,
+            )
             return state.model_copy(update={"teams": {**state.teams, team.team_id: team}})
         case AgentAssigned() if event.agent_id in agents:
             agent = agents[event.agent_id]
-            state = _with_agent(state, agent, idle_since=event.assigned_at,
-                                cases={**agent.cases, event.complaint_id: event.assigned_at},
-                                provisional=agent.provisional | {event.complaint_id} if event.provisional
-                                else agent.provisional - {event.complaint_id})
-            return state.model_copy(update=dict(
-                queue=tuple(w for w in state.queue if not _same_work(w, event.complaint_id,
-                                                                     event.callback_id)),
-                last_agent=_remember(state.last_agent, event.complaint_id, event.agent_id)))
+            state = _with_agent(
+                state,
+                agent,
+                idle_since=event.assigned_at,
+                cases={**agent.cases, event.complaint_id: event.assigned_at},
+                provisional=agent.provisional | {event.complaint_id}
+                if event.provisional
+                else agent.provisional - {event.complaint_id},
+            )
+            return state.model_copy(
+                update=dict(
+                    queue=tuple(w for w in state.queue if not _same_work(w, event.complaint_id, event.callback_id)),
+                    last_agent=_remember(state.last_agent, event.complaint_id, event.agent_id),
+                )
+            )
         case CallbackDispatched():
-            dispatch = Dispatch(callback_id=event.callback_id, complaint_id=event.complaint_id,
-                                agent_id=event.agent_id, dispatched_at=event.dispatched_at)
+            dispatch = Dispatch(
+                callback_id=event.callback_id,
+                complaint_id=event.complaint_id,
+                agent_id=event.agent_id,
+                dispatched_at=event.dispatched_at,
+            )
             state = state.model_copy(update={"dispatched": {**state.dispatched, event.callback_id: dispatch}})
             if (holder_ := agents.get(event.agent_id)) is not None and event.complaint_id in holder_.provisional:
                 # the complainant asked for a call: a person on the phone is not provisional work
                 state = _with_agent(state, holder_, provisional=holder_.provisional - {event.complaint_id})
             return state
         case WorkQueued():
-            needs = Needs(skill=event.skill, language=event.language, region=event.region,
-                          channel=event.channel, team=event.team)
-            work = QueuedWork(complaint_id=event.complaint_id, callback_id=event.callback_id,
-                              phone=event.phone, needs=needs, queued_at=event.queued_at,
-                              provisional=event.provisional)
-            return state.model_copy(update=dict(
-                queue=_enqueue(state.queue, work)))
+            needs = Needs(
+                skill=event.skill, language=event.language, region=event.region, channel=event.channel, team=event.team
+            )
+            work = QueuedWork(
+                complaint_id=event.complaint_id,
+                callback_id=event.callback_id,
+                phone=event.phone,
+                needs=needs,
+                queued_at=event.queued_at,
+                provisional=event.provisional,
+            )
+            return state.model_copy(update=dict(queue=_enqueue(state.queue, work)))
         case QueuedWorkRemoved():
-            return state.model_copy(update={"queue": tuple(
-                w for w in state.queue if not _same_work(w, event.complaint_id, event.callback_id))})
+            return state.model_copy(
+                update={
+                    "queue": tuple(w for w in state.queue if not _same_work(w, event.complaint_id, event.callback_id))
+                }
+            )
         case AgentReleased() if event.complaint_id in agents.get(event.agent_id, _NOBODY).cases:
             agent = agents[event.agent_id]
             took = event.released_at - agent.cases[event.complaint_id]
-            state = _with_agent(state, agent, idle_since=event.released_at, cases={
-                k: v for k, v in agent.cases.items() if k != event.complaint_id},
-                provisional=agent.provisional - {event.complaint_id})
-            state = state.model_copy(update={"dispatched": {  # their calls on it are over
-                k: d for k, d in state.dispatched.items()
-                if (d.complaint_id, d.agent_id) != (event.complaint_id, event.agent_id)}})
+            state = _with_agent(
+                state,
+                agent,
+                idle_since=event.released_at,
+                cases={k: v for k, v in agent.cases.items() if k != event.complaint_id},
+                provisional=agent.provisional - {event.complaint_id},
+            )
+            state = state.model_copy(
+                update={
+                    "dispatched": {  # their calls on it are over
+                        k: d
+                        for k, d in state.dispatched.items()
+                        if (d.complaint_id, d.agent_id) != (event.complaint_id, event.agent_id)
+                    }
+                }
+            )
             if event.reassigned:  # not a handling time: the agent did not finish it
                 return state
             return state.model_copy(update={"handling": (*state.handling, took)[-RECENT_HANDLINGS:]})
     return state
 
 
-_NOBODY = Agent(agent_id="", skills=frozenset(), languages=(), regions=(), channels=frozenset(),
-                capacity=1)
+_NOBODY = Agent(agent_id="", skills=frozenset(), languages=(), regions=(), channels=frozenset(), capacity=1)
 
 
 def _enqueue(queue: tuple[QueuedWork, ...], work: QueuedWork) -> tuple[QueuedWork, ...]:

@@ -18,9 +18,8 @@ from contracts.envelope import Envelope, Event, to_kafka
 from services.carrier.app import create_app
 from services.carrier.settings import CarrierSettings
 from services.kernel import auth
-from tests.integration.support import intake_beside, on_the_roster, skip_history
 from tests.integration.simulators import carrier_simulator_url  # noqa: F401  (session fixture)
-from tests.integration.support import produce_raw
+from tests.integration.support import intake_beside, on_the_roster, produce_raw, skip_history
 
 
 class Clock:
@@ -39,11 +38,21 @@ class Clock:
 @pytest.fixture
 async def carrier(settings, db, order_system_url, carrier_simulator_url):  # db: dropped after the test
     urls = {f"{c}_url": carrier_simulator_url for c in ("fedex", "ups", "usps", "auspost")}
-    config = CarrierSettings(**{**settings.model_dump(), "service_name": f"carrier-{settings.service_name}",
-                                "order_system_url": order_system_url, **urls, "carrier_timeout_s": 0.5,
-                                "carrier_backoff_s": 0.01, "carrier_backoff_max_s": 0.05, "breaker_failures": 3,
-                                "breaker_reset_s": 30.0, "carrier_max_answer_bytes": 200_000,
-                                "recheck_interval_s": 0})
+    config = CarrierSettings(
+        **{
+            **settings.model_dump(),
+            "service_name": f"carrier-{settings.service_name}",
+            "order_system_url": order_system_url,
+            **urls,
+            "carrier_timeout_s": 0.5,
+            "carrier_backoff_s": 0.01,
+            "carrier_backoff_max_s": 0.05,
+            "breaker_failures": 3,
+            "breaker_reset_s": 30.0,
+            "carrier_max_answer_bytes": 200_000,
+            "recheck_interval_s": 0,
+        }
+    )
     for topic in (TOPICS["intake"], TOPICS["routing"]):
         await asyncio.to_thread(skip_history, config.kafka_bootstrap_servers, config.consumer_group, topic)
     app = create_app(config)
@@ -79,9 +88,17 @@ def on_intake_topic(config, *events: Event, ids: list[str] | None = None) -> lis
     envelopes = []
     for i, event in enumerate(events):
         event_id = ids[i] if ids else str(uuid.uuid4())
-        envelopes.append(Envelope(id=event_id, type=event.ce_type(), source="/services/intake",
-                                  subject=event.subject(), time=now, correlationid=str(uuid.uuid4()),
-                                  data=event.model_dump(mode="json")))
+        envelopes.append(
+            Envelope(
+                id=event_id,
+                type=event.ce_type(),
+                source="/services/intake",
+                subject=event.subject(),
+                time=now,
+                correlationid=str(uuid.uuid4()),
+                data=event.model_dump(mode="json"),
+            )
+        )
     produce_raw(config.kafka_bootstrap_servers, TOPICS["intake"], [to_kafka(e) for e in envelopes])
     return envelopes
 
@@ -91,4 +108,3 @@ def signed(payload: dict, secret: str) -> tuple[bytes, dict[str, str]]:
     body = json.dumps(payload, separators=(",", ":")).encode()
     mac = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
     return body, {"X-Tracking-Signature": f"sha256={mac}", "Content-Type": "application/json"}
-

@@ -20,15 +20,22 @@ DELIVERED_PACKAGE, DELAYED_PACKAGE = "1Z999AA10123456784", "1Z999AA10123456795"
 
 
 def a_complaint(order_id: str | None = None, tracking_numbers: list[str] | None = None) -> ComplaintFiled:
-    return ComplaintFiled(complaint_id=f"c-{uuid.uuid4().hex[:12]}", category=Category.PART_OF_ORDER_MISSING,
-                          description="Only 6 of my 8 items arrived.", channel=Channel.WEB,
-                          complainant=Complainant(customer_id="cust-2002"), order_id=order_id,
-                          tracking_numbers=tracking_numbers or [], filed_at=datetime.now(UTC))
+    return ComplaintFiled(
+        complaint_id=f"c-{uuid.uuid4().hex[:12]}",
+        category=Category.PART_OF_ORDER_MISSING,
+        description="Only 6 of my 8 items arrived.",
+        channel=Channel.WEB,
+        complainant=Complainant(customer_id="cust-2002"),
+        order_id=order_id,
+        tracking_numbers=tracking_numbers or [],
+        filed_at=datetime.now(UTC),
+    )
 
 
 async def carrier_events(carrier, key: str, count: int, settle: float = 0.0):
-    return await asyncio.to_thread(published, carrier.config.kafka_bootstrap_servers, TOPICS["carrier"], key,
-                                   count, 60, settle)
+    return await asyncio.to_thread(
+        published, carrier.config.kafka_bootstrap_servers, TOPICS["carrier"], key, count, 60, settle
+    )
 
 
 def by_type(events, name: str):
@@ -46,7 +53,11 @@ async def test_story_2_six_items_delivered_two_delayed_by_weather_and_the_late_o
     assert (delivered["status"], delivered["item_count"], delivered["can_intercept"]) == ("delivered", 6, False)
     assert delivered["delivery"]["handover"] == "recipient" and delivered["delivery"]["signed"] is True
     assert (delayed["status"], delayed["reason"], delayed["item_count"], delayed["can_intercept"]) == (
-        "delayed", "weather", 2, True)
+        "delayed",
+        "weather",
+        2,
+        True,
+    )
     checked = datetime.fromisoformat(delayed["checked_at"])
     estimate = datetime.fromisoformat(delayed["estimated_delivery_by"])
     assert (estimate.date() - checked.date(), estimate.hour) == (timedelta(days=1), 18)
@@ -54,7 +65,9 @@ async def test_story_2_six_items_delivered_two_delayed_by_weather_and_the_late_o
     assert summary.data["summary"] == "6 of 8 items delivered, 2 delayed: weather, new estimate tomorrow 18:00"
     assert (summary.data["items_total"], summary.data["items_delivered"]) == (8, 6)
     assert {p["tracking_number"]: p["can_intercept"] for p in summary.data["packages"]} == {
-        DELIVERED_PACKAGE: False, DELAYED_PACKAGE: True}
+        DELIVERED_PACKAGE: False,
+        DELAYED_PACKAGE: True,
+    }
 
     view = await carrier.get(f"/api/complaints/{complaint.complaint_id}/shipments", headers=agent(carrier.config))
     assert view.status_code == 200, view.text
@@ -104,7 +117,10 @@ async def test_the_same_complaint_event_twice_reports_each_package_once(carrier)
     events = await carrier_events(carrier, complaint.complaint_id, 3, settle=2.0)
 
     assert sorted(e.type.split(".")[2] for e in events) == [
-        "OrderShipmentSummarized", "ShipmentStatusReported", "ShipmentStatusReported"]
+        "OrderShipmentSummarized",
+        "ShipmentStatusReported",
+        "ShipmentStatusReported",
+    ]
     logged, _ = await carrier.services.runtime.store.load(watch_stream(complaint.complaint_id))
     assert [type(e).__name__ for e in logged].count("ShipmentStatusReported") == 2
 
@@ -131,8 +147,10 @@ async def test_periodic_rechecks_report_a_package_that_arrived_once_and_nothing_
 
     events = await carrier_events(carrier, complaint.complaint_id, 4, settle=1.0)
     reports = by_type(events, "ShipmentStatusReported")
-    assert [(e.data["status"], e.data["trigger"]) for e in reports] == [("in_transit", "complaint"),
-                                                                        ("delivered", "recheck")]
+    assert [(e.data["status"], e.data["trigger"]) for e in reports] == [
+        ("in_transit", "complaint"),
+        ("delivered", "recheck"),
+    ]
     assert reports[1].data["delivery"]["handover"] == "neighbour"
     assert by_type(events, "OrderShipmentSummarized")[-1].data["summary"] == "1 of 1 package delivered"
     await wait_for(lambda: _gone(watches, complaint.complaint_id))  # delivered: no longer re-checked
@@ -151,14 +169,18 @@ async def test_an_unknown_carrier_and_a_malformed_tracking_number_fail_with_a_cl
     [malformed] = by_type(await carrier_events(carrier, bad_number.complaint_id, 2), "CarrierQueryFailed")
 
     assert (unknown.data["code"], unknown.data["carrier"], unknown.data["attempts"]) == (
-        "unknown_carrier", "northway", 0)
+        "unknown_carrier",
+        "northway",
+        0,
+    )
     assert "'northway' is not one we track" in unknown.data["reason"]
     assert malformed.data["code"] == "malformed_tracking_number"
     assert "'NOTANUMBER!' matches no format" in malformed.data["reason"]
 
 
 async def test_malformed_or_oversized_carrier_json_is_logged_with_carrier_and_number_and_the_package_is_unknown(
-        carrier, caplog):
+    carrier, caplog
+):
     malformed, oversized = "9400111899223197429901", "9400111899223197429902"
     for number, scenario in ((malformed, "malformed_json"), (oversized, "oversized")):
         await carrier.simulator.put(f"/scenarios/{number}", json={"scenario": scenario, "carrier": "usps"})
@@ -179,8 +201,9 @@ async def test_a_rate_limited_or_slow_carrier_is_retried_then_the_failure_names_
     limited, slow = "7XX1000634019901", "AB123456790AU"
     for number in (limited, slow):
         await carrier.simulator.put(f"/scenarios/{number}", json={"scenario": "in_transit", "carrier": "auspost"})
-    await carrier.simulator.put("/faults", json={"scenario": "rate_limited", "carrier": "auspost", "times": 3,
-                                                 "retry_after_s": 0})
+    await carrier.simulator.put(
+        "/faults", json={"scenario": "rate_limited", "carrier": "auspost", "times": 3, "retry_after_s": 0}
+    )
     first = a_complaint(tracking_numbers=[limited])
     on_intake_topic(carrier.config, first)
     [rate_limited] = by_type(await carrier_events(carrier, first.complaint_id, 1), "CarrierQueryFailed")
@@ -188,8 +211,7 @@ async def test_a_rate_limited_or_slow_carrier_is_retried_then_the_failure_names_
     assert "HTTP 429" in rate_limited.data["reason"]
 
     carrier.services.gateway.breakers["auspost"].succeeded()  # a fresh start for the timeouts
-    await carrier.simulator.put("/faults", json={"scenario": "slow", "carrier": "auspost", "times": 3,
-                                                 "delay_s": 1.5})
+    await carrier.simulator.put("/faults", json={"scenario": "slow", "carrier": "auspost", "times": 3, "delay_s": 1.5})
     second = a_complaint(tracking_numbers=[slow])
     on_intake_topic(carrier.config, second)
     [timed_out] = by_type(await carrier_events(carrier, second.complaint_id, 1), "CarrierQueryFailed")
@@ -207,12 +229,18 @@ async def test_the_agent_endpoints_refuse_a_missing_token_a_customer_and_an_unkn
 
 
 def a_push(tracking: dict, number: str = DELAYED_PACKAGE, order_id: str = STORY_2_ORDER) -> dict:
-    return {"event_id": f"evt-{uuid.uuid4().hex[:10]}", "carrier": "ups", "tracking_number": number,
-            "order_id": order_id, "tracking": tracking}
+    return {
+        "event_id": f"evt-{uuid.uuid4().hex[:10]}",
+        "carrier": "ups",
+        "tracking_number": number,
+        "order_id": order_id,
+        "tracking": tracking,
+    }
 
 
 async def test_a_pushed_weather_delay_for_an_order_nobody_complained_about_opens_a_proactive_case_in_intake(
-        carrier, intake):
+    carrier, intake
+):
     tracking = (await carrier.simulator.get(f"/simulation/tracking/ups/{DELAYED_PACKAGE}")).json()
     body, headers = signed(a_push(tracking), carrier.config.tracking_webhook_secret)
 
@@ -221,11 +249,22 @@ async def test_a_pushed_weather_delay_for_an_order_nobody_complained_about_opens
 
     assert answer.status_code == 202 and answer.json()["status"] == "alerted", answer.text
     assert again.status_code == 202 and again.json()["status"] == "no news"
-    [alert] = await asyncio.to_thread(published, carrier.config.kafka_bootstrap_servers, TOPICS["carrier"],
-                                      STORY_2_ORDER, 1, 60, 1.0, carrier.services.runtime.store.source)
+    [alert] = await asyncio.to_thread(
+        published,
+        carrier.config.kafka_bootstrap_servers,
+        TOPICS["carrier"],
+        STORY_2_ORDER,
+        1,
+        60,
+        1.0,
+        carrier.services.runtime.store.source,
+    )
     assert alert.type == "complaints.carrier.ShipmentExceptionDetected.v1"
     assert (alert.data["status"], alert.data["reason"], alert.data["customer_id"]) == (
-        "delayed", "weather", "cust-2002")
+        "delayed",
+        "weather",
+        "cust-2002",
+    )
 
     store = intake.state.services.runtime.store
 
@@ -235,6 +274,7 @@ async def test_a_pushed_weather_delay_for_an_order_nobody_complained_about_opens
             return None
         filed, _ = await store.load(complaint_stream(claims[-1].complaint_id))
         return filed[0] if filed else None
+
     case = await wait_for(proactive_case, timeout=60)
     assert (case.channel, case.category, case.complainant.customer_id) == ("proactive", "late_delivery", "cust-2002")
     assert case.tracking_numbers == [DELAYED_PACKAGE] and "weather" in case.description
@@ -245,8 +285,7 @@ async def test_an_unsigned_or_wrongly_signed_push_is_refused_with_401_and_nothin
     body, headers = signed(a_push(tracking), carrier.config.tracking_webhook_secret)
     _, wrong = signed(a_push(tracking), "not-the-shared-secret-at-all")
 
-    unsigned = await carrier.post("/api/webhooks/tracking", content=body,
-                                  headers={"Content-Type": "application/json"})
+    unsigned = await carrier.post("/api/webhooks/tracking", content=body, headers={"Content-Type": "application/json"})
     wrongly_signed = await carrier.post("/api/webhooks/tracking", content=body, headers=wrong)
     tampered = await carrier.post("/api/webhooks/tracking", content=body.replace(b"ups", b"UPS", 1), headers=headers)
 

@@ -23,11 +23,14 @@ async def running_intake(config: IntakeSettings, peer: str = "10.1.2.3") -> Asyn
     peer the app sees); ``client.from_peer(address)`` is another client of the same app."""
     app = create_app(config)
     async with app.router.lifespan_context(app):
+
         def from_peer(address: str) -> httpx.AsyncClient:
-            client = httpx.AsyncClient(transport=httpx.ASGITransport(app, client=(address, 5000)),
-                                       base_url="http://intake")
+            client = httpx.AsyncClient(
+                transport=httpx.ASGITransport(app, client=(address, 5000)), base_url="http://intake"
+            )
             client.app, client.config, client.from_peer = app, config, from_peer
             return client
+
         async with from_peer(peer) as client:
             yield client
 
@@ -54,12 +57,20 @@ def intake_config(settings, order_system_url):
     """Intake's settings for this test (its own database), with ``overrides``; the other services'
     topics read from their end: they hold earlier tests' events, and a carrier's exception among
     them would open a proactive case in this test's intake."""
+
     async def config(**overrides) -> IntakeSettings:
-        config = IntakeSettings(**{**settings.model_dump(), "service_name": f"intake-{settings.service_name}",
-                                   "order_system_url": order_system_url, **overrides})
+        config = IntakeSettings(
+            **{
+                **settings.model_dump(),
+                "service_name": f"intake-{settings.service_name}",
+                "order_system_url": order_system_url,
+                **overrides,
+            }
+        )
         for topic in (t for service, t in TOPICS.items() if service != "intake"):
             await asyncio.to_thread(skip_history, config.kafka_bootstrap_servers, config.consumer_group, topic)
         return config
+
     return config
 
 

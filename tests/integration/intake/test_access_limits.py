@@ -14,15 +14,23 @@ from services.kernel import auth
 from tests.integration.intake.conftest import running_intake, served_intake
 from tests.integration.support import code_as_notify_reads_it
 
-TOO_MANY_CALLBACKS = {"type": "urn:complaints:problem:too_many_callbacks", "title": "Too Many Requests",
-                      "status": 429, "code": "too_many_callbacks",
-                      "detail": "callback: too many requests; try again later",
-                      "message": "callback: too many requests; try again later"}
+TOO_MANY_CALLBACKS = {
+    "type": "urn:complaints:problem:too_many_callbacks",
+    "title": "Too Many Requests",
+    "status": 429,
+    "code": "too_many_callbacks",
+    "detail": "callback: too many requests; try again later",
+    "message": "callback: too many requests; try again later",
+}
 
 
 def complaint(**overrides) -> dict:
-    return {"category": "delivery_driver_conduct", "description": "The driver threw the parcel over the gate.",
-            "complainant": {"email": "sam.okafor@example.com"}, **overrides}
+    return {
+        "category": "delivery_driver_conduct",
+        "description": "The driver threw the parcel over the gate.",
+        "complainant": {"email": "sam.okafor@example.com"},
+        **overrides,
+    }
 
 
 def bearer(filed: dict) -> dict:
@@ -33,24 +41,30 @@ async def appended(config: IntakeSettings) -> list[str]:
     """The types of the events intake appended (whichever replica did), in no particular order."""
     client = AsyncMongoClient(config.mongodb_url)
     try:
-        return [event["type"].split(".")[-2] async for commit in client[config.database_name]["commits"].find({})
-                for event in commit["events"]]
+        return [
+            event["type"].split(".")[-2]
+            async for commit in client[config.database_name]["commits"].find({})
+            for event in commit["events"]
+        ]
     finally:
         await client.close()
 
 
 async def call_me(intake, filed: dict, phone: str, forwarded_for: str):
-    return await intake.post(f"/api/complaints/{filed['complaint_id']}/callback", json={"phone": phone},
-                             headers={**bearer(filed), "X-Forwarded-For": forwarded_for})
+    return await intake.post(
+        f"/api/complaints/{filed['complaint_id']}/callback",
+        json={"phone": phone},
+        headers={**bearer(filed), "X-Forwarded-For": forwarded_for},
+    )
 
 
-async def test_a_forged_forwarded_address_from_an_untrusted_peer_does_not_escape_the_per_client_limit(
-        intake_config):
+async def test_a_forged_forwarded_address_from_an_untrusted_peer_does_not_escape_the_per_client_limit(intake_config):
     config = await intake_config(callbacks_per_client=2)
     async with served_intake(config) as intake:  # from 127.0.0.1, which uvicorn alone would trust
         cases = [(await intake.post("/api/complaints", json=complaint())).json() for _ in range(3)]
-        answers = [await call_me(intake, filed, f"+4477009002{n:02}", f"198.51.100.{n}")
-                   for n, filed in enumerate(cases)]
+        answers = [
+            await call_me(intake, filed, f"+4477009002{n:02}", f"198.51.100.{n}") for n, filed in enumerate(cases)
+        ]
         assert [a.status_code for a in answers] == [202, 202, 429]
         assert answers[-1].json() == TOO_MANY_CALLBACKS and int(answers[-1].headers["Retry-After"]) > 0
     assert (await appended(config)).count("CallbackRequested") == 2, "the refused request appended nothing"
@@ -61,8 +75,10 @@ async def test_behind_a_trusted_proxy_the_forwarded_address_is_the_one_limited(i
     async with served_intake(config) as ingress:
         cases = [(await ingress.post("/api/complaints", json=complaint())).json() for _ in range(4)]
         # The caller writes what it likes on the left; the ingress appends whom it saw.
-        answers = [await call_me(ingress, filed, f"+4477009002{n:02}", f"198.51.100.{n}, 203.0.113.9")
-                   for n, filed in enumerate(cases[:3])]
+        answers = [
+            await call_me(ingress, filed, f"+4477009002{n:02}", f"198.51.100.{n}, 203.0.113.9")
+            for n, filed in enumerate(cases[:3])
+        ]
         assert [a.status_code for a in answers] == [202, 202, 429]
         assert answers[-1].json() == TOO_MANY_CALLBACKS
         another = await call_me(ingress, cases[3], "+447700900298", "198.51.100.1, 203.0.113.10")
@@ -76,16 +92,20 @@ def as_customer(intake, sub: str = "cust-1") -> dict:
 
 
 def too_many(answer, rule: str) -> bool:
-    return (answer.status_code == 429 and int(answer.headers["Retry-After"]) > 0
-            and answer.json()["message"].startswith(f"complaints: too many filed without a login {rule}"))
+    return (
+        answer.status_code == 429
+        and int(answer.headers["Retry-After"]) > 0
+        and answer.json()["message"].startswith(f"complaints: too many filed without a login {rule}")
+    )
 
 
 async def test_anonymous_filings_beyond_the_per_client_limit_are_refused_and_file_nothing(intake_config):
     config = await intake_config(anonymous_filings_per_client=3)
     async with running_intake(config, peer="203.0.113.9") as intake:
         first = await intake.post("/api/complaints", json=complaint(), headers={"Idempotency-Key": "first-filing"})
-        assert [first.status_code] + [(await intake.post("/api/complaints", json=complaint())).status_code
-                                      for _ in range(2)] == [201, 201, 201]
+        assert [first.status_code] + [
+            (await intake.post("/api/complaints", json=complaint())).status_code for _ in range(2)
+        ] == [201, 201, 201]
         refused = await intake.post("/api/complaints", json=complaint())
         assert too_many(refused, "from this address"), refused.text
         assert (await appended(config)).count("ComplaintFiled") == 3
@@ -99,12 +119,14 @@ async def test_anonymous_filings_beyond_the_per_client_limit_are_refused_and_fil
 
 
 async def test_anonymous_filings_about_one_order_beyond_the_per_order_limit_are_refused_and_change_nothing(
-        intake_config):
+    intake_config,
+):
     config = await intake_config(anonymous_filings_per_order=2)
     about_the_order = complaint(order_id="114-5523190-0012345")
     async with running_intake(config, peer="203.0.113.1") as intake:
-        admitted = [await intake.from_peer(f"203.0.113.{n}").post("/api/complaints", json=about_the_order)
-                    for n in (1, 2)]
+        admitted = [
+            await intake.from_peer(f"203.0.113.{n}").post("/api/complaints", json=about_the_order) for n in (1, 2)
+        ]
         assert [a.status_code for a in admitted] == [201, 201]
         before = await appended(config)
         refused = await intake.from_peer("203.0.113.3").post("/api/complaints", json=about_the_order)
@@ -130,9 +152,10 @@ async def test_logged_in_and_verified_filers_are_not_held_to_the_anonymous_limit
         assert (await intake.post("/api/complaints", json=complaint())).status_code == 201
         assert too_many(await intake.post("/api/complaints", json=complaint()), "from this address")
         verified = await filing_token(intake, "sel-48213")
-        answers = [await intake.post("/api/complaints", json=complaint(order_id="114-7710042-5501234"),
-                                     headers=headers)
-                   for headers in (as_customer(intake), as_customer(intake, "cust-2"), verified, verified)]
+        answers = [
+            await intake.post("/api/complaints", json=complaint(order_id="114-7710042-5501234"), headers=headers)
+            for headers in (as_customer(intake), as_customer(intake, "cust-2"), verified, verified)
+        ]
         assert [a.status_code for a in answers] == [201, 201, 201, 201]
         # each proven person has a case of the order; the verified seller's second filing joins hers
         assert [a.json()["status"] for a in answers] == ["open", "open", "open", "linked"]
@@ -146,9 +169,14 @@ async def code_sent_for(intake, verification_id: str) -> str:
 
 async def filing_token(intake, seller_id: str) -> dict:
     asked = (await intake.post("/api/verification/codes", json={"seller_id": seller_id})).json()
-    verified = await intake.post("/api/verification/verify", json={
-        "seller_id": seller_id, "verification_id": asked["verification_id"],
-        "code": await code_sent_for(intake, asked["verification_id"])})
+    verified = await intake.post(
+        "/api/verification/verify",
+        json={
+            "seller_id": seller_id,
+            "verification_id": asked["verification_id"],
+            "code": await code_sent_for(intake, asked["verification_id"]),
+        },
+    )
     return {"Authorization": f"Bearer {verified.json()['filing_token']}"}
 
 
@@ -156,9 +184,20 @@ async def five_wrong_codes(intake, seller_id: str, channel: str) -> list[int]:
     asked = (await intake.post("/api/verification/codes", json={"seller_id": seller_id, "channel": channel})).json()
     right = await code_sent_for(intake, asked["verification_id"])
     wrong = str((int(right) + 1) % 10**6).zfill(6)
-    return [(await intake.post("/api/verification/verify", json={
-        "seller_id": seller_id, "channel": channel, "verification_id": asked["verification_id"], "code": wrong,
-    })).status_code for _ in range(5)]
+    return [
+        (
+            await intake.post(
+                "/api/verification/verify",
+                json={
+                    "seller_id": seller_id,
+                    "channel": channel,
+                    "verification_id": asked["verification_id"],
+                    "code": wrong,
+                },
+            )
+        ).status_code
+        for _ in range(5)
+    ]
 
 
 async def locked_by_the_other_channel(intake, seller_id: str, channel: str) -> None:
@@ -166,8 +205,10 @@ async def locked_by_the_other_channel(intake, seller_id: str, channel: str) -> N
     before = len(await intake.app.state.services.runtime.store.read_stream(verification_stream(vid)))
     asked = await intake.post("/api/verification/codes", json={"seller_id": seller_id, "channel": channel})
     assert asked.status_code == 429 and asked.json()["message"].startswith("verification: ")
-    guessed = await intake.post("/api/verification/verify", json={
-        "seller_id": seller_id, "channel": channel, "verification_id": vid, "code": "123456"})
+    guessed = await intake.post(
+        "/api/verification/verify",
+        json={"seller_id": seller_id, "channel": channel, "verification_id": vid, "code": "123456"},
+    )
     assert guessed.status_code == 429 and int(guessed.headers["Retry-After"]) > 0
     assert len(await intake.app.state.services.runtime.store.read_stream(verification_stream(vid))) == before
 

@@ -18,11 +18,23 @@ ROOT = Path(__file__).resolve().parents[3]
 
 def test_the_intake_process_becomes_ready_and_exits_0_on_sigterm(settings, order_system_url):
     port = free_port()
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "HTTP_PORT": str(port), "ORDER_SYSTEM_URL": order_system_url,
-           "KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers, "MONGODB_URL": settings.mongodb_url,
-           "MONGODB_DATABASE": settings.database_name}
-    proc = subprocess.Popen([sys.executable, "-m", "services.intake.app"], cwd=ROOT, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "HTTP_PORT": str(port),
+        "ORDER_SYSTEM_URL": order_system_url,
+        "KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers,
+        "MONGODB_URL": settings.mongodb_url,
+        "MONGODB_DATABASE": settings.database_name,
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "services.intake.app"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         deadline = time.monotonic() + 60
         while True:

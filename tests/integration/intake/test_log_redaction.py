@@ -28,37 +28,61 @@ async def test_no_log_line_holds_the_code_a_token_a_secret_or_an_authorization_v
             vid = asked.json()["verification_id"]
             events, _ = await intake_store_events(config, vid)
             code = code_as_notify_reads_it(vid, events[-1].code_sealed)
-            filing = (await intake.post("/api/verification/verify", json={
-                "seller_id": SELLER, "verification_id": vid, "code": code})).json()["filing_token"]
-            filed = (await intake.post("/api/complaints", headers={"Authorization": f"Bearer {filing}"}, json={
-                "category": "account_locked", "description": "Locked out for 12 days; a buyer's parcel is lost.",
-                "complainant": {"display_name": "Maria Chen", "email": "typed@example.com"}})).json()
+            filing = (
+                await intake.post(
+                    "/api/verification/verify", json={"seller_id": SELLER, "verification_id": vid, "code": code}
+                )
+            ).json()["filing_token"]
+            filed = (
+                await intake.post(
+                    "/api/complaints",
+                    headers={"Authorization": f"Bearer {filing}"},
+                    json={
+                        "category": "account_locked",
+                        "description": "Locked out for 12 days; a buyer's parcel is lost.",
+                        "complainant": {"display_name": "Maria Chen", "email": "typed@example.com"},
+                    },
+                )
+            ).json()
             assert "status_url" in filed, filed
             case_link = filed["status_url"]
             assert (await intake.get(case_link)).status_code == 200
             await intake.get(f"/api/complaints/{filed['complaint_id']}?token=not-a-token-but-secret-still")
-            await intake.post("/api/inbound/email", headers={"Authorization": f"Bearer {config.inbound_webhook_secret}"},
-                              json={})
+            await intake.post(
+                "/api/inbound/email", headers={"Authorization": f"Bearer {config.inbound_webhook_secret}"}, json={}
+            )
     finally:
         root.removeHandler(handler)
         root.level = level
 
     log = lines.getvalue()
     case_token = case_link.split("token=", 1)[1]
-    leaks = {name: value for name, value in {
-        "code": code, "filing token": filing, "case token": case_token, "made-up token": "not-a-token-but-secret-still",
-        "webhook secret": config.inbound_webhook_secret, "signing key": config.signing_key}.items() if value in log}
+    leaks = {
+        name: value
+        for name, value in {
+            "code": code,
+            "filing token": filing,
+            "case token": case_token,
+            "made-up token": "not-a-token-but-secret-still",
+            "webhook secret": config.inbound_webhook_secret,
+            "signing key": config.signing_key,
+        }.items()
+        if value in log
+    }
     assert leaks == {}, f"in the logs: {sorted(leaks)}"
     assert "/complaints/" in log and "token=[redacted]" in log, "the access lines were not captured"
 
 
 async def intake_store_events(config, verification_id: str):
     from pymongo import AsyncMongoClient
-    from services.kernel.eventstore import EventStore
+
     from contracts.envelope import registry
+    from services.kernel.eventstore import EventStore
+
     client = AsyncMongoClient(config.mongodb_url, tz_aware=True)
     try:
         return await EventStore(client[config.database_name], "/test", registry).load(
-            verification_stream(verification_id))
+            verification_stream(verification_id)
+        )
     finally:
         await client.close()

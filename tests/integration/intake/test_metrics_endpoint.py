@@ -24,8 +24,11 @@ async def scrape(intake) -> dict[tuple[str, frozenset], float]:
     """Every sample of /metrics: (name, labels) -> value."""
     answer = await intake.get("/metrics")
     assert answer.status_code == 200 and answer.headers["content-type"].startswith("text/plain")
-    return {(s.name, frozenset(s.labels.items())): s.value
-            for family in text_string_to_metric_families(answer.text) for s in family.samples}
+    return {
+        (s.name, frozenset(s.labels.items())): s.value
+        for family in text_string_to_metric_families(answer.text)
+        for s in family.samples
+    }
 
 
 def total(samples: dict, name: str, **labels: str) -> float:
@@ -35,15 +38,23 @@ def total(samples: dict, name: str, **labels: str) -> float:
 async def test_what_the_service_did_shows_on_its_metrics(intake):
     before = await scrape(intake)
     filed = (await intake.post("/api/complaints", json=driver_complaint())).json()
-    await intake.post(f"/api/complaints/{filed['complaint_id']}/callback", json={"phone": "+447700900123"},
-                      headers=bearer(filed))
+    await intake.post(
+        f"/api/complaints/{filed['complaint_id']}/callback", json={"phone": "+447700900123"}, headers=bearer(filed)
+    )
     store = intake.app.state.services.runtime.store
-    confirmed = CustomerConfirmedClosed(complaint_id=filed["complaint_id"], via="link",
-                                        confirmed_at=datetime.now(UTC))
-    produce_raw(intake.config.kafka_bootstrap_servers, TOPICS["notify"], [
-        to_kafka(store.envelope(confirmed, f"notify-{uuid.uuid4()}", Cause.of_request("n", "notify"),
-                                confirmed.confirmed_at).model_copy(update={"source": "/services/notify"})),
-        (b"poison", b"{not json", [])])
+    confirmed = CustomerConfirmedClosed(complaint_id=filed["complaint_id"], via="link", confirmed_at=datetime.now(UTC))
+    produce_raw(
+        intake.config.kafka_bootstrap_servers,
+        TOPICS["notify"],
+        [
+            to_kafka(
+                store.envelope(
+                    confirmed, f"notify-{uuid.uuid4()}", Cause.of_request("n", "notify"), confirmed.confirmed_at
+                ).model_copy(update={"source": "/services/notify"})
+            ),
+            (b"poison", b"{not json", []),
+        ],
+    )
 
     async def grown():
         now = await scrape(intake)
@@ -52,11 +63,17 @@ async def test_what_the_service_did_shows_on_its_metrics(intake):
             "complaints_events_appended_total": {"type": "complaints.intake.ComplaintFiled.v1"},
             "complaints_relay_publish_duration_seconds_count": {},
             "complaints_consumer_handling_duration_seconds_count": {
-                "type": "complaints.notify.CustomerConfirmedClosed.v1", "outcome": "ok"},
+                "type": "complaints.notify.CustomerConfirmedClosed.v1",
+                "outcome": "ok",
+            },
             "complaints_dead_letters_total": {"topic": TOPICS["notify"]},
         }
-        return now if all(total(now, name, **labels) > total(before, name, **labels)
-                          for name, labels in wanted.items()) else None
+        return (
+            now
+            if all(total(now, name, **labels) > total(before, name, **labels) for name, labels in wanted.items())
+            else None
+        )
+
     assert await wait_for(grown, timeout=30)
 
 

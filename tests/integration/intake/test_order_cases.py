@@ -33,8 +33,9 @@ def the_victim(intake) -> dict:
 
 
 async def file(intake, headers: dict | None = None, **complainant: str) -> dict:
-    answer = await intake.post("/api/complaints", headers=headers or {},
-                               json={**MISSING, "complainant": complainant or SAM})
+    answer = await intake.post(
+        "/api/complaints", headers=headers or {}, json={**MISSING, "complainant": complainant or SAM}
+    )
     assert answer.status_code == 201, answer.text
     return answer.json()
 
@@ -43,8 +44,10 @@ async def verified_contact(intake, channel: str) -> dict:
     """The locked-out path: a one-time code to the order's contact on file, entered right."""
     asked = await intake.post("/api/verification/codes", json={"order_id": ORDER, "channel": channel})
     vid = asked.json()["verification_id"]
-    verified = await intake.post("/api/verification/verify", json={
-        "order_id": ORDER, "channel": channel, "verification_id": vid, "code": await code_sent_for(intake, vid)})
+    verified = await intake.post(
+        "/api/verification/verify",
+        json={"order_id": ORDER, "channel": channel, "verification_id": vid, "code": await code_sent_for(intake, vid)},
+    )
     assert verified.status_code == 200, verified.text
     return {"Authorization": f"Bearer {verified.json()['filing_token']}"}
 
@@ -52,10 +55,14 @@ async def verified_contact(intake, channel: str) -> dict:
 def another_service_says(intake, event: Event, service: str) -> None:
     """``event`` on ``service``'s topic, as that service would publish it."""
     now = datetime.now(UTC)
-    envelope = intake.app.state.services.runtime.store.envelope(event, f"{service}-{uuid.uuid4()}",
-                                                                 Cause.of_request("r", service), now)
-    produce_raw(intake.config.kafka_bootstrap_servers, TOPICS[service],
-                [to_kafka(envelope.model_copy(update={"source": f"/services/{service}"}))])
+    envelope = intake.app.state.services.runtime.store.envelope(
+        event, f"{service}-{uuid.uuid4()}", Cause.of_request("r", service), now
+    )
+    produce_raw(
+        intake.config.kafka_bootstrap_servers,
+        TOPICS[service],
+        [to_kafka(envelope.model_copy(update={"source": f"/services/{service}"}))],
+    )
 
 
 async def quiet(intake) -> bool:
@@ -91,8 +98,9 @@ async def test_a_stranger_naming_the_victims_order_gets_a_case_of_their_own_and_
     store = intake.app.state.services.runtime.store
     victim = await file(intake, the_victim(intake))
     case = victim["complaint_id"]
-    call = await intake.post(f"/api/complaints/{case}/callback", json={"phone": "+447700900123"},
-                             headers=the_victim(intake))
+    call = await intake.post(
+        f"/api/complaints/{case}/callback", json={"phone": "+447700900123"}, headers=the_victim(intake)
+    )
     assert call.status_code == 202
     await wait_for(lambda: quiet(intake))
     before = len(await store.read_stream(f"complaint-{case}"))
@@ -113,8 +121,9 @@ async def test_a_stranger_naming_the_victims_order_gets_a_case_of_their_own_and_
     assert on_topic == ["complaints.intake.ComplaintFiled.v1", "complaints.intake.CallbackRequested.v1"]
 
     # The victim's own "call me" still finds their callback, waiting.
-    again = await intake.post(f"/api/complaints/{case}/callback", json={"phone": "+447700900123"},
-                              headers=the_victim(intake))
+    again = await intake.post(
+        f"/api/complaints/{case}/callback", json={"phone": "+447700900123"}, headers=the_victim(intake)
+    )
     assert again.status_code == 202 and again.json()["callback_id"] == call.json()["callback_id"]
     assert again.json()["state"] == "requested"
 
@@ -138,8 +147,12 @@ async def test_the_same_customer_and_the_same_verified_contact_join_only_their_o
 
     again = await file(intake, the_victim(intake))
     assert again | {"access_token": None, "status_url": None} == {
-        "complaint_id": victim["complaint_id"], "status": "linked", "access_token": None, "status_url": None,
-        "reference": victim["reference"]}
+        "complaint_id": victim["complaint_id"],
+        "status": "linked",
+        "access_token": None,
+        "status_url": None,
+        "reference": victim["reference"],
+    }
     email_case = await file(intake, by_email)
     sms_case = await file(intake, by_sms)
     email_again = await file(intake, by_email)
@@ -162,11 +175,18 @@ async def test_staff_see_the_cases_of_one_order_related_and_a_partner_team_does_
 
     [other] = await wait_for(lambda: related(victim["complaint_id"]))
     assert other | {"filed_at": None} == {
-        "complaint_id": stranger["complaint_id"], "filed_at": None, "channel": "web", "assurance": "unverified",
-        "who": {"display_name": "Someone Else", "email": "someone.else@example.com"}}
+        "complaint_id": stranger["complaint_id"],
+        "filed_at": None,
+        "channel": "web",
+        "assurance": "unverified",
+        "who": {"display_name": "Someone Else", "email": "someone.else@example.com"},
+    }
     [mine] = await related(stranger["complaint_id"])
     assert (mine["complaint_id"], mine["assurance"], mine["who"]) == (
-        victim["complaint_id"], "authenticated", {"customer_id": "cust-2002", **SAM})
+        victim["complaint_id"],
+        "authenticated",
+        {"customer_id": "cust-2002", **SAM},
+    )
 
     # Built from the log like every read model: a rebuild relates the same cases.
     await wait_for(lambda: quiet(intake))
@@ -174,13 +194,19 @@ async def test_staff_see_the_cases_of_one_order_related_and_a_partner_team_does_
     assert await related(victim["complaint_id"]) == [other]
 
     # A partner team reads the case routed to it, and nothing of the order's other complaints.
-    another_service_says(intake, RoutedToTeam(complaint_id=victim["complaint_id"], team_id="team-logistics",
-                                              only=False, routed_at=datetime.now(UTC)), "routing")
+    another_service_says(
+        intake,
+        RoutedToTeam(
+            complaint_id=victim["complaint_id"], team_id="team-logistics", only=False, routed_at=datetime.now(UTC)
+        ),
+        "routing",
+    )
     partner = signed_in(intake, sub="pat-depot", role="partner", team="team-logistics")
 
     async def partners_view():
         answer = await intake.get(f"/api/desk/cases/{victim['complaint_id']}", headers=partner)
         return answer.status_code == 200 and answer.json()
+
     seen = await wait_for(partners_view, timeout=60)
     assert "related" not in seen and stranger["complaint_id"] not in str(seen)
 
@@ -188,14 +214,23 @@ async def test_staff_see_the_cases_of_one_order_related_and_a_partner_team_does_
 async def test_a_proactive_case_is_the_orders_customers_own_joined_by_the_next_alert_and_their_login_only(intake):
     def weather_delay() -> ShipmentExceptionDetected:
         return ShipmentExceptionDetected(
-            order_id=ORDER, customer_id="cust-2002", carrier="ups", tracking_number="1Z999AA10123456795",
-            status="delayed", reason="weather", carrier_status="A severe weather condition has delayed delivery.",
-            can_intercept=True, detected_at=datetime.now(UTC))
+            order_id=ORDER,
+            customer_id="cust-2002",
+            carrier="ups",
+            tracking_number="1Z999AA10123456795",
+            status="delayed",
+            reason="weather",
+            carrier_status="A severe weather condition has delayed delivery.",
+            can_intercept=True,
+            detected_at=datetime.now(UTC),
+        )
+
     store = intake.app.state.services.runtime.store
 
     async def proactive_case() -> str | None:
         opened, _ = await store.load(f"order-{ORDER}")
         return opened and opened[0].complaint_id
+
     another_service_says(intake, weather_delay(), "carrier")
     case = await wait_for(proactive_case, timeout=60)
     another_service_says(intake, weather_delay(), "carrier")  # the carrier's next push about the order
@@ -203,6 +238,7 @@ async def test_a_proactive_case_is_the_orders_customers_own_joined_by_the_next_a
     async def contacts() -> list[str]:
         events, _ = await store.load(f"complaint-{case}")
         return len(events) == 2 and [type(e).__name__ for e in events]
+
     assert await wait_for(contacts, timeout=60) == ["ComplaintFiled", "ComplaintLinked"]
     assert (await file(intake, the_victim(intake)))["complaint_id"] == case
     stranger = await file(intake, email="someone.else@example.com")

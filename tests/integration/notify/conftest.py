@@ -18,21 +18,30 @@ from services.kernel.clock import ManualClock
 from services.kernel.kafka import ensure_topics
 from services.notify.app import create_app
 from services.notify.settings import NotifySettings
-from tests.integration.support import kafka_config, quiescent, skip_history
 from tests.integration.simulators import mailbox, telephony_url  # noqa: F401  (session fixtures)
-from tests.integration.support import produce_raw
+from tests.integration.support import kafka_config, produce_raw, quiescent, skip_history
 
 SOURCES = {"intake": "/services/intake", "routing": "/services/routing"}
 
 
 def notify_settings(settings, mailbox, telephony_url, orders_url="http://127.0.0.1:9", **overrides) -> NotifySettings:
-    return NotifySettings(**{**settings.model_dump(), "service_name": f"notify-{settings.service_name}",
-                             "smtp_port": mailbox.smtp_port, "telephony_url": telephony_url,
-                             "order_system_url": orders_url,
-                             "public_url": "http://notify", "tick_interval_s": 3600, "send_backoff_s": 0.05,
-                             # These tests count the closure loop's, the calls' and the codes' messages: a
-                             # filing's receipt is tested on its own (test_receipt.py, tests/e2e).
-                             "send_attempts": 4, "filing_receipts": False, **overrides})
+    return NotifySettings(
+        **{
+            **settings.model_dump(),
+            "service_name": f"notify-{settings.service_name}",
+            "smtp_port": mailbox.smtp_port,
+            "telephony_url": telephony_url,
+            "order_system_url": orders_url,
+            "public_url": "http://notify",
+            "tick_interval_s": 3600,
+            "send_backoff_s": 0.05,
+            # These tests count the closure loop's, the calls' and the codes' messages: a
+            # filing's receipt is tested on its own (test_receipt.py, tests/e2e).
+            "send_attempts": 4,
+            "filing_receipts": False,
+            **overrides,
+        }
+    )
 
 
 @pytest.fixture
@@ -53,8 +62,9 @@ def topics_served(config: NotifySettings, topics: list[str], timeout_s: float = 
     stack the first test would wait for it.)"""
     ensure_topics(config, topics)
     admin, deadline = AdminClient(kafka_config(config.kafka_bootstrap_servers)), time.monotonic() + timeout_s
-    while not all((meta := admin.list_topics(t, timeout=5).topics.get(t)) is not None and meta.error is None
-                  for t in topics):
+    while not all(
+        (meta := admin.list_topics(t, timeout=5).topics.get(t)) is not None and meta.error is None for t in topics
+    ):
         assert time.monotonic() < deadline, f"the broker does not serve {topics} after {timeout_s}s"
         time.sleep(0.1)
 
@@ -68,7 +78,9 @@ class running_notify:
     async def __aenter__(self) -> httpx.AsyncClient:
         await asyncio.to_thread(topics_served, self.config, [TOPICS["intake"], TOPICS["routing"], TOPICS["notify"]])
         for topic in (TOPICS["intake"], TOPICS["routing"]):
-            await asyncio.to_thread(skip_history, self.config.kafka_bootstrap_servers, self.config.consumer_group, topic)
+            await asyncio.to_thread(
+                skip_history, self.config.kafka_bootstrap_servers, self.config.consumer_group, topic
+            )
         self.app = create_app(self.config, self.clock)
         self._lifespan = self.app.router.lifespan_context(self.app)
         await self._lifespan.__aenter__()
@@ -88,9 +100,17 @@ def publish(bootstrap: str, service: str, *events: Event) -> list[str]:
     subject); returns their ids."""
     now, envelopes = datetime.now(UTC), []
     for event in events:
-        envelopes.append(Envelope(id=str(uuid.uuid4()), type=event.ce_type(), source=SOURCES[service],
-                                  subject=event.subject(), time=now, correlationid=str(uuid.uuid4()),
-                                  data=event.model_dump(mode="json")))
+        envelopes.append(
+            Envelope(
+                id=str(uuid.uuid4()),
+                type=event.ce_type(),
+                source=SOURCES[service],
+                subject=event.subject(),
+                time=now,
+                correlationid=str(uuid.uuid4()),
+                data=event.model_dump(mode="json"),
+            )
+        )
     produce_raw(bootstrap, TOPICS[service], [to_kafka(e) for e in envelopes])
     return [e.id for e in envelopes]
 
@@ -101,4 +121,5 @@ async def settled(notify) -> None:
 
     async def nothing_queued() -> bool:
         return await runtime.store.db["outgoing"].count_documents({}) == 0
+
     await quiescent(runtime, nothing_queued)

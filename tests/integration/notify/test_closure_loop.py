@@ -11,8 +11,7 @@ from contracts.intake import ClosureAnswered
 from services.kernel import auth
 from services.notify.domain import closure_stream
 from tests.integration.notify.conftest import publish, settled
-from tests.integration.notify.story import (closure, filed, link, mail_to, reply, resolved, someone,
-                                            stream_types)
+from tests.integration.notify.story import closure, filed, link, mail_to, reply, resolved, someone, stream_types
 from tests.integration.support import wait_for
 
 YES, NO = "Yes, it's closed:", "No, still a problem:"
@@ -51,7 +50,10 @@ async def test_a_resolution_sends_the_is_this_closed_email_with_recap_next_steps
     assert mail["message_id"] == asked.message_id and asked.to == email
     headers = mail["headers"]
     assert headers["Auto-Submitted"] == "auto-generated"
-    assert headers["Reply-To"] == f"case+{auth.reply_token(complaint_id, notify.config.signing_key)}@complaints.example.com"
+    assert (
+        headers["Reply-To"]
+        == f"case+{auth.reply_token(complaint_id, notify.config.signing_key)}@complaints.example.com"
+    )
     assert mail["content_type"] == "multipart/alternative" and mail["html"] and mail["text"]
     assert "We reported the driver" in mail["text"] and "within 5 working days" in mail["text"]
     assert link(mail["text"], YES) in mail["html"].replace("&amp;", "&")
@@ -91,8 +93,10 @@ async def test_clicking_no_reopens_the_same_case_and_keeps_its_history(notify, m
     loop = await closure(notify, complaint_id)
     assert "open again" in answered.text and "already have your answer" in again.text
     assert loop.current.status == "disputed" and loop.current.recap.startswith("We reported the driver")
-    assert (await stream_types(notify, closure_stream(complaint_id))) == ["ClosureConfirmationRequested",
-                                                                          "ComplaintReopened"]
+    assert (await stream_types(notify, closure_stream(complaint_id))) == [
+        "ClosureConfirmationRequested",
+        "ComplaintReopened",
+    ]
 
 
 async def test_a_tampered_link_shows_a_clear_page_and_changes_nothing(notify, mailbox):
@@ -112,8 +116,11 @@ async def test_a_tampered_link_shows_a_clear_page_and_changes_nothing(notify, ma
 async def test_an_expired_link_shows_a_clear_page_and_changes_nothing(notify, mailbox):
     complaint_id, _, _ = await a_closure_email(notify, mailbox)
     asked = (await closure(notify, complaint_id)).current
-    expired = auth.sign({"purpose": "closure", "case": complaint_id, "message_id": asked.message_id,
-                         "answer": "yes"}, notify.config.signing_key, timedelta(seconds=-1))
+    expired = auth.sign(
+        {"purpose": "closure", "case": complaint_id, "message_id": asked.message_id, "answer": "yes"},
+        notify.config.signing_key,
+        timedelta(seconds=-1),
+    )
 
     shown = await notify.get(f"/closure?token={expired}")
     pressed = await notify.post(f"/closure?token={expired}")
@@ -126,8 +133,11 @@ async def test_an_expired_link_shows_a_clear_page_and_changes_nothing(notify, ma
 async def test_a_reply_yes_thanks_all_sorted_confirms_the_closure(notify, mailbox):
     complaint_id, email, mail = await a_closure_email(notify, mailbox)
 
-    publish(notify.config.kafka_bootstrap_servers, "intake",
-            reply(complaint_id, email, "yes thanks, all sorted", mail["message_id"]))
+    publish(
+        notify.config.kafka_bootstrap_servers,
+        "intake",
+        reply(complaint_id, email, "yes thanks, all sorted", mail["message_id"]),
+    )
 
     loop = await wait_for(lambda: _answered(notify, complaint_id))
     assert loop.current.status == "confirmed" and loop.current.answered_via == "reply"
@@ -136,8 +146,11 @@ async def test_a_reply_yes_thanks_all_sorted_confirms_the_closure(notify, mailbo
 async def test_a_reply_no_the_driver_came_again_reopens_the_case(notify, mailbox):
     complaint_id, email, mail = await a_closure_email(notify, mailbox)
 
-    publish(notify.config.kafka_bootstrap_servers, "intake",
-            reply(complaint_id, email, "no, the driver came again", mail["message_id"]))
+    publish(
+        notify.config.kafka_bootstrap_servers,
+        "intake",
+        reply(complaint_id, email, "no, the driver came again", mail["message_id"]),
+    )
 
     loop = await wait_for(lambda: _answered(notify, complaint_id))
     assert loop.current.status == "disputed" and loop.current.reopen_reason == "no, the driver came again"
@@ -147,17 +160,21 @@ async def test_the_no_button_of_the_case_page_reopens_with_the_reason_and_a_late
     complaint_id, _, _ = await a_closure_email(notify, mailbox)
     now = datetime.now(UTC)
 
-    _, then_yes = publish(notify.config.kafka_bootstrap_servers, "intake",
-                          ClosureAnswered(complaint_id=complaint_id, answer="no", reason="The refund has not come.",
-                                          answered_at=now),
-                          ClosureAnswered(complaint_id=complaint_id, answer="yes", answered_at=now))
+    _, then_yes = publish(
+        notify.config.kafka_bootstrap_servers,
+        "intake",
+        ClosureAnswered(complaint_id=complaint_id, answer="no", reason="The refund has not come.", answered_at=now),
+        ClosureAnswered(complaint_id=complaint_id, answer="yes", answered_at=now),
+    )
 
     await wait_for(lambda: notify.store.db["inbox"].find_one({"_id": then_yes}))
     loop = await closure(notify, complaint_id)
     assert loop.current.status == "disputed" and loop.current.answered_via == "page"
     assert loop.current.reopen_reason == "The refund has not come."
-    assert (await stream_types(notify, closure_stream(complaint_id))) == ["ClosureConfirmationRequested",
-                                                                          "ComplaintReopened"]
+    assert (await stream_types(notify, closure_stream(complaint_id))) == [
+        "ClosureConfirmationRequested",
+        "ComplaintReopened",
+    ]
 
 
 async def test_a_reply_that_is_neither_yes_nor_no_is_left_for_the_agent(notify, mailbox):

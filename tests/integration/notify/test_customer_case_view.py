@@ -13,22 +13,40 @@ from tests.integration.notify.story import filed, resolved, someone
 
 
 def envelope(event: Event) -> Envelope:
-    return Envelope(id=str(uuid.uuid4()), type=event.ce_type(), source="/services/notify", subject=event.subject(),
-                    time=datetime.now(UTC), correlationid="c", data=event.model_dump(mode="json"))
+    return Envelope(
+        id=str(uuid.uuid4()),
+        type=event.ce_type(),
+        source="/services/notify",
+        subject=event.subject(),
+        time=datetime.now(UTC),
+        correlationid="c",
+        data=event.model_dump(mode="json"),
+    )
 
 
 def resolved_and_asked(complaint_id: str, email: str, now: datetime) -> list[Event]:
-    return [filed(complaint_id, email), resolved(complaint_id),
-            ClosureConfirmationRequested(complaint_id=complaint_id, message_id="<m@x>", to=email, recap="Done.",
-                                         yes_url_expires_at=now, requested_at=now)]
+    return [
+        filed(complaint_id, email),
+        resolved(complaint_id),
+        ClosureConfirmationRequested(
+            complaint_id=complaint_id,
+            message_id="<m@x>",
+            to=email,
+            recap="Done.",
+            yes_url_expires_at=now,
+            requested_at=now,
+        ),
+    ]
 
 
 async def test_the_case_view_shows_the_question_the_reopening_and_the_confirmed_closure(db):
     views = CaseViews(db)
     complaint_id, email = someone()
     now = datetime.now(UTC)
-    story = [*resolved_and_asked(complaint_id, email, now),
-             ComplaintReopened(complaint_id=complaint_id, via="link", reopened_at=now)]
+    story = [
+        *resolved_and_asked(complaint_id, email, now),
+        ComplaintReopened(complaint_id=complaint_id, via="link", reopened_at=now),
+    ]
     for event in story:
         await views.apply(envelope(event), event)
     await views.flush()  # as the log follower does at the end of its round
@@ -42,7 +60,8 @@ async def test_the_case_view_shows_the_question_the_reopening_and_the_confirmed_
     assert [e["summary"] for e in view["timeline"]][-3:] == [
         "We asked you whether your complaint is closed",
         "You told us the problem is not solved: your case is open again",
-        "You confirmed your complaint is closed"]
+        "You confirmed your complaint is closed",
+    ]
 
 
 async def test_a_page_answer_read_after_notify_s_verdict_does_not_hide_it(db):
@@ -50,9 +69,11 @@ async def test_a_page_answer_read_after_notify_s_verdict_does_not_hide_it(db):
     complaint_id, email = someone()
     now = datetime.now(UTC)
     # Yes by the email's link and Yes on the page, nearly at once: notify counted the link.
-    story = [*resolved_and_asked(complaint_id, email, now),
-             CustomerConfirmedClosed(complaint_id=complaint_id, via="link", confirmed_at=now),
-             ClosureAnswered(complaint_id=complaint_id, answer="yes", answered_at=now)]
+    story = [
+        *resolved_and_asked(complaint_id, email, now),
+        CustomerConfirmedClosed(complaint_id=complaint_id, via="link", confirmed_at=now),
+        ClosureAnswered(complaint_id=complaint_id, answer="yes", answered_at=now),
+    ]
     for event in story:
         await views.apply(envelope(event), event)
     await views.flush()

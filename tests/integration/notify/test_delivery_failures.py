@@ -33,10 +33,12 @@ class Inbox:
 
 
 async def test_while_the_smtp_server_is_down_the_email_is_retried_and_goes_out_when_it_is_back(
-        settings, db, mailbox, telephony_url, clock):
+    settings, db, mailbox, telephony_url, clock
+):
     port = free_port()  # nothing listens here yet: the SMTP server is down
-    config = notify_settings(settings, mailbox, telephony_url, smtp_port=port, send_attempts=50,
-                             send_backoff_s=0.05, send_backoff_max_s=0.2)
+    config = notify_settings(
+        settings, mailbox, telephony_url, smtp_port=port, send_attempts=50, send_backoff_s=0.05, send_backoff_max_s=0.2
+    )
     complaint_id, email = someone()
     async with running_notify(config, clock) as notify:
         publish(config.kafka_bootstrap_servers, "intake", filed(complaint_id, email))
@@ -59,9 +61,11 @@ async def test_while_the_smtp_server_is_down_the_email_is_retried_and_goes_out_w
 
 
 async def test_a_message_is_given_up_with_notification_failed_only_after_the_last_attempt(
-        settings, db, mailbox, telephony_url, clock):
-    config = notify_settings(settings, mailbox, telephony_url, smtp_port=free_port(), send_attempts=4,
-                             send_backoff_s=0.05)
+    settings, db, mailbox, telephony_url, clock
+):
+    config = notify_settings(
+        settings, mailbox, telephony_url, smtp_port=free_port(), send_attempts=4, send_backoff_s=0.05
+    )
     complaint_id, email = someone()
     async with running_notify(config, clock) as notify:
         publish(config.kafka_bootstrap_servers, "intake", filed(complaint_id, email))
@@ -116,9 +120,11 @@ async def _failed(notify, email: str):
 
 
 async def test_rebuilding_the_outgoing_list_keeps_what_is_owed_and_a_restart_sends_it_once(
-        settings, db, mailbox, telephony_url, clock):
-    config = notify_settings(settings, mailbox, telephony_url, send_attempts=1000, send_backoff_s=0.05,
-                             send_backoff_max_s=0.1)
+    settings, db, mailbox, telephony_url, clock
+):
+    config = notify_settings(
+        settings, mailbox, telephony_url, send_attempts=1000, send_backoff_s=0.05, send_backoff_max_s=0.1
+    )
     (sent_id, sent_to), (owed_id, owed_to) = someone(), someone()
     async with running_notify(config, clock) as notify:
         publish(config.kafka_bootstrap_servers, "intake", filed(sent_id, sent_to), filed(owed_id, owed_to))

@@ -22,8 +22,13 @@ def a_phone() -> str:
 
 
 def dispatched(complaint_id: str, phone: str) -> CallbackDispatched:
-    return CallbackDispatched(complaint_id=complaint_id, callback_id=f"cb-{complaint_id}", agent_id="agt-0042",
-                              phone=phone, dispatched_at=datetime.now(UTC))
+    return CallbackDispatched(
+        complaint_id=complaint_id,
+        callback_id=f"cb-{complaint_id}",
+        agent_id="agt-0042",
+        phone=phone,
+        dispatched_at=datetime.now(UTC),
+    )
 
 
 async def calls_to(telephony_url: str, phone: str, count: int = 1) -> list[dict]:
@@ -31,6 +36,7 @@ async def calls_to(telephony_url: str, phone: str, count: int = 1) -> list[dict]
         async with httpx.AsyncClient() as client:
             calls = [c for c in (await client.get(f"{telephony_url}/received")).json()["calls"] if c["to"] == phone]
         return calls if len(calls) >= count else None
+
     return await wait_for(made)
 
 
@@ -52,7 +58,8 @@ async def test_a_dispatched_callback_rings_the_customer_and_connects_the_agent(n
 
 
 async def test_a_call_that_keeps_failing_is_retried_by_policy_then_the_customer_gets_an_email(
-        notify, telephony_url, mailbox):
+    notify, telephony_url, mailbox
+):
     complaint_id, email = someone()
     phone = a_phone()
     async with httpx.AsyncClient() as client:
@@ -101,6 +108,7 @@ async def test_when_the_email_address_bounced_the_missed_call_is_told_by_sms_ins
     async def texted():
         async with httpx.AsyncClient() as client:
             return [m for m in (await client.get(f"{telephony_url}/received")).json()["messages"] if m["to"] == phone]
+
     [sms] = await wait_for(texted)
 
     assert sms["body"].startswith("We tried 3 times to call you about complaint")

@@ -20,9 +20,14 @@ def a_seller() -> tuple[str, str]:
 
 def reminder(seller: str, email: str, day: int) -> dict:
     """The seller-account system's daily automated reminder, as it asks notify for it."""
-    return {"request_id": f"login-reminder-{seller}-day-{day}", "template": "seller_login_reminder",
-            "recipient": seller, "address": email, "display_name": "Lena Marsh",
-            "context": {"login_url": "https://sellers.example.com/login"}}
+    return {
+        "request_id": f"login-reminder-{seller}-day-{day}",
+        "template": "seller_login_reminder",
+        "recipient": seller,
+        "address": email,
+        "display_name": "Lena Marsh",
+        "context": {"login_url": "https://sellers.example.com/login"},
+    }
 
 
 def caller(notify) -> dict:
@@ -70,7 +75,8 @@ async def test_twelve_daily_log_in_reminders_send_at_most_the_cap_then_a_human_i
 
 
 async def test_the_locked_out_seller_of_story_3_gets_no_log_in_reminder_in_twelve_days_and_a_human_is_asked_once(
-        notify, mailbox):
+    notify, mailbox
+):
     # sel-48213 is locked on suspicion of card fraud in the seller-account system (orders.json).
     seller, email = "sel-48213", "maria.chen@willowandclay.example"
 
@@ -83,8 +89,11 @@ async def test_a_log_in_reminder_to_a_seller_who_complained_of_a_locked_account_
     seller, email = a_seller()
     complaint_id = f"c-{uuid.uuid4().hex[:10]}"
     # She filed through the locked-out path (verified by a one-time code): her account is locked.
-    publish(notify.config.kafka_bootstrap_servers, "intake",
-            filed(complaint_id, email, seller_id=seller, category=Category.ACCOUNT_LOCKED))
+    publish(
+        notify.config.kafka_bootstrap_servers,
+        "intake",
+        filed(complaint_id, email, seller_id=seller, category=Category.ACCOUNT_LOCKED),
+    )
     await wait_for(lambda: _has(notify, ledger_stream(email), "AccountLockNoted"))
 
     verdicts = await twelve_daily_reminders(notify, seller, email)
@@ -96,14 +105,18 @@ async def test_a_reminder_request_is_refused_naming_the_field_and_the_rule(notif
     seller, email = a_seller()
     good = reminder(seller, email, 1)
 
-    unknown = await notify.post("/api/notifications", json={**good, "template": "closure_question"}, headers=caller(notify))
+    unknown = await notify.post(
+        "/api/notifications", json={**good, "template": "closure_question"}, headers=caller(notify)
+    )
     missing = await notify.post("/api/notifications", json={**good, "context": {}}, headers=caller(notify))
     wrong = await notify.post("/api/notifications", json={**good, "channel": "sms"}, headers=caller(notify))
     anonymous = await notify.post("/api/notifications", json=good)
 
     assert unknown.status_code == 422 and unknown.json()["message"].startswith("template: must be one of")
-    assert missing.status_code == 422 and missing.json()["message"] == \
-        "context: missing login_url for seller_login_reminder"
+    assert (
+        missing.status_code == 422
+        and missing.json()["message"] == "context: missing login_url for seller_login_reminder"
+    )
     assert wrong.status_code == 422 and "address must be E.164 for channel sms" in wrong.json()["message"]
     assert anonymous.status_code == 401
 

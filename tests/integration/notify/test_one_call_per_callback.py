@@ -33,23 +33,28 @@ async def calls_received(telephony_url: str) -> list[dict]:
 
 
 async def test_the_provider_answers_a_repeated_idempotency_key_with_the_first_call_and_rings_once(
-        notify, telephony_url):
+    notify, telephony_url
+):
     phone, key = a_phone(), f"key-{someone()[0]}"
     form = {"To": phone, "From": "+441632960000", "Twiml": "<Response/>"}
     url = f"{telephony_url}/2010-04-01/Accounts/{notify.config.telephony_account_sid}/Calls.json"
     async with httpx.AsyncClient(auth=(notify.config.telephony_account_sid, "token")) as client:
-        first, again = [await client.post(url, data=form, headers={"I-Twilio-Idempotency-Token": key})
-                        for _ in range(2)]
+        first, again = [
+            await client.post(url, data=form, headers={"I-Twilio-Idempotency-Token": key}) for _ in range(2)
+        ]
         other = await client.post(url, data=form, headers={"Idempotency-Key": f"{key}-other"})
 
     assert first.status_code == again.status_code == other.status_code == 201
     assert again.json()["sid"] == first.json()["sid"] != other.json()["sid"]
     assert [c["sid"] for c in await calls_received(telephony_url) if c["to"] == phone] == [
-        first.json()["sid"], other.json()["sid"]]
+        first.json()["sid"],
+        other.json()["sid"],
+    ]
 
 
 async def test_the_handler_the_ticker_and_a_second_replica_racing_on_each_dispatch_place_exactly_one_call(
-        notify, telephony_url):
+    notify, telephony_url
+):
     cases = [(someone()[0], a_phone()) for _ in range(RACES)]
     stop = asyncio.Event()
     ticking = asyncio.create_task(tick_without_pause(notify, stop))
@@ -99,25 +104,44 @@ async def quiescent_store(store: EventStore, event_ids: list[str], callbacks: li
     for callback in callbacks:
         events, _ = await store.load(dialout_stream(callback))
         placed += any(type(e).__name__ == "CallPlaced" for e in events)
-    return (consumed == len(event_ids) and waiting == 0 and placed == len(callbacks)
-            and await store.pending.count_documents({}) == 0)
+    return (
+        consumed == len(event_ids)
+        and waiting == 0
+        and placed == len(callbacks)
+        and await store.pending.count_documents({}) == 0
+    )
 
 
-@pytest.mark.parametrize("window, calls_before_the_kill", [
-    ("claim", 0),      # DialOutRequested recorded, the attempt not claimed yet
-    ("provider", 0),   # claimed, the provider not asked yet
-    ("record", 1),     # the provider placed the call, CallPlaced not recorded yet
-    ("recorded", 1),   # CallPlaced recorded, the message neither in the inbox nor committed
-])
+@pytest.mark.parametrize(
+    "window, calls_before_the_kill",
+    [
+        ("claim", 0),  # DialOutRequested recorded, the attempt not claimed yet
+        ("provider", 0),  # claimed, the provider not asked yet
+        ("record", 1),  # the provider placed the call, CallPlaced not recorded yet
+        ("recorded", 1),  # CallPlaced recorded, the message neither in the inbox nor committed
+    ],
+)
 async def test_notify_killed_in_any_window_of_a_call_attempt_calls_exactly_once_after_its_restart(
-        settings, db, mailbox, telephony_url, tmp_path, processes, window, calls_before_the_kill):
+    settings, db, mailbox, telephony_url, tmp_path, processes, window, calls_before_the_kill
+):
     config = notify_environment(settings, mailbox, telephony_url)
     for topic in (TOPICS["intake"], TOPICS["routing"]):  # this test's dispatch only, not the topics' history
-        await asyncio.to_thread(skip_history, settings.kafka_bootstrap_servers,
-                                settings.consumer_group_prefix + config["SERVICE_NAME"], topic)
+        await asyncio.to_thread(
+            skip_history,
+            settings.kafka_bootstrap_servers,
+            settings.consumer_group_prefix + config["SERVICE_NAME"],
+            topic,
+        )
     complaint_id, phone = someone()[0], a_phone()
-    first = ServiceProcess("notify", settings, TOPICS["routing"], tmp_path, **config, TEST_HANG_AT=window,
-                           TEST_HANG_FOR=f"cb-{complaint_id}")
+    first = ServiceProcess(
+        "notify",
+        settings,
+        TOPICS["routing"],
+        tmp_path,
+        **config,
+        TEST_HANG_AT=window,
+        TEST_HANG_FOR=f"cb-{complaint_id}",
+    )
     processes.append(first)
     [event_id] = publish(settings.kafka_bootstrap_servers, "routing", dispatched(complaint_id, phone))
     await first.hung()
@@ -140,10 +164,16 @@ async def test_notify_killed_in_any_window_of_a_call_attempt_calls_exactly_once_
 
 
 def notify_environment(settings, mailbox, telephony_url) -> dict[str, str]:
-    return {"SERVICE_NAME": f"notify-{settings.service_name}", "HTTP_PORT": str(free_port()),
-            "SMTP_PORT": str(mailbox.smtp_port), "TELEPHONY_URL": telephony_url,
-            "ORDER_SYSTEM_URL": "http://127.0.0.1:9", "TICK_INTERVAL_S": "0.5", "CLAIM_EXPIRY_S": "3",
-            "LOG_LEVEL": "WARNING"}
+    return {
+        "SERVICE_NAME": f"notify-{settings.service_name}",
+        "HTTP_PORT": str(free_port()),
+        "SMTP_PORT": str(mailbox.smtp_port),
+        "TELEPHONY_URL": telephony_url,
+        "ORDER_SYSTEM_URL": "http://127.0.0.1:9",
+        "TICK_INTERVAL_S": "0.5",
+        "CLAIM_EXPIRY_S": "3",
+        "LOG_LEVEL": "WARNING",
+    }
 
 
 async def calls_to(telephony_url: str, phone: str) -> list[dict]:
@@ -151,22 +181,35 @@ async def calls_to(telephony_url: str, phone: str) -> list[dict]:
 
 
 async def test_two_couriers_racing_on_the_same_queued_emails_and_sms_send_each_exactly_once(
-        notify, mailbox, telephony_url):
+    notify, mailbox, telephony_url
+):
     # Two replicas' couriers, as when a round outlasts the courier lease and the next holder starts.
     await notify.app.state.courier_loop.stop()
-    first, second = (Courier(notify.store, notify.notify, notify.app.state.services.templates,
-                             notify.app.state.courier.mailer, notify.notify.telephony, notify.config, asyncio.Event())
-                     for _ in range(2))
+    first, second = (
+        Courier(
+            notify.store,
+            notify.notify,
+            notify.app.state.services.templates,
+            notify.app.state.courier.mailer,
+            notify.notify.telephony,
+            notify.config,
+            asyncio.Event(),
+        )
+        for _ in range(2)
+    )
     addresses = [someone()[1] for _ in range(RACES // 4)] + [a_phone() for _ in range(RACES // 4)]
     for address in addresses:
-        await notify.notify.send_code(code_for(address, "sms" if address.startswith("+") else "email"),
-                                      Cause.of_request(f"code-{address}", "send_code"))
+        await notify.notify.send_code(
+            code_for(address, "sms" if address.startswith("+") else "email"),
+            Cause.of_request(f"code-{address}", "send_code"),
+        )
     jobs = await wait_for(lambda: jobs_for(notify, addresses))
 
     # The second starts a little later each time, so that some of its rounds load a message before
     # the first records it and reach the commit point after.
-    await asyncio.gather(*(first.deliver(job) for job in jobs),
-                         *(later(second.deliver(job), i) for i, job in enumerate(jobs)))
+    await asyncio.gather(
+        *(first.deliver(job) for job in jobs), *(later(second.deliver(job), i) for i, job in enumerate(jobs))
+    )
     await asyncio.gather(*(courier.deliver_due() for courier in (first, second)))  # what a loser left
     await wait_for(lambda: nothing_owed(notify, addresses))
 

@@ -8,22 +8,28 @@ from datetime import UTC, datetime, timedelta
 import httpx
 
 from contracts.intake import VerificationCodeRequested
-from services.kernel.sealed_codes import DEV_PUBLIC_KEY, code_digest, new_private_key, public_key_of, seal
 from contracts.routing import PartnerOutcomeRecorded
+from services.kernel.sealed_codes import DEV_PUBLIC_KEY, code_digest, new_private_key, public_key_of, seal
 from services.notify.ledger import ledger_stream
 from tests.integration.notify.conftest import publish
 from tests.integration.notify.story import filed, mail_to, someone, stream_types
 from tests.integration.support import documents_holding, wait_for
 
 
-async def test_the_complainant_is_told_the_outcome_in_words_fit_for_them_and_never_the_internal_note(
-        notify, mailbox):
+async def test_the_complainant_is_told_the_outcome_in_words_fit_for_them_and_never_the_internal_note(notify, mailbox):
     complaint_id, email = someone()
     publish(notify.config.kafka_bootstrap_servers, "intake", filed(complaint_id, email))
-    publish(notify.config.kafka_bootstrap_servers, "routing", PartnerOutcomeRecorded(
-        complaint_id=complaint_id, team_id="team-logistics-uk-south",
-        outcome_for_customer="We spoke to the driver and retrained them on reversing near pavements.",
-        internal_note="Driver D-311 (Mark Jones) interviewed by depot manager.", recorded_at=datetime.now(UTC)))
+    publish(
+        notify.config.kafka_bootstrap_servers,
+        "routing",
+        PartnerOutcomeRecorded(
+            complaint_id=complaint_id,
+            team_id="team-logistics-uk-south",
+            outcome_for_customer="We spoke to the driver and retrained them on reversing near pavements.",
+            internal_note="Driver D-311 (Mark Jones) interviewed by depot manager.",
+            recorded_at=datetime.now(UTC),
+        ),
+    )
 
     [mail] = await mail_to(mailbox, email)
 
@@ -36,10 +42,15 @@ async def test_the_complainant_is_told_the_outcome_in_words_fit_for_them_and_nev
 def code_for(destination: str, channel: str, public_key: str = DEV_PUBLIC_KEY) -> VerificationCodeRequested:
     """The code 481516 as intake sends it: sealed for notify (docs/adr/0025)."""
     now, vid = datetime.now(UTC), f"ver-{destination}"
-    return VerificationCodeRequested(verification_id=vid, channel=channel, destination=destination,
-                                     code_digest=code_digest("481516", vid, "intake's key"),
-                                     code_sealed=seal("481516", vid, public_key),
-                                     expires_at=now + timedelta(minutes=10), requested_at=now)
+    return VerificationCodeRequested(
+        verification_id=vid,
+        channel=channel,
+        destination=destination,
+        code_digest=code_digest("481516", vid, "intake's key"),
+        code_sealed=seal("481516", vid, public_key),
+        expires_at=now + timedelta(minutes=10),
+        requested_at=now,
+    )
 
 
 async def test_a_one_time_code_goes_by_email_to_the_contact_on_file(notify, mailbox):
@@ -85,6 +96,7 @@ async def test_a_one_time_code_goes_by_sms_through_the_telephony_provider(notify
         async with httpx.AsyncClient() as client:
             found = [m for m in (await client.get(f"{telephony_url}/received")).json()["messages"] if m["to"] == phone]
         return found
+
     [sms] = await wait_for(texted)
 
     assert sms["body"].startswith("Your one-time code is 481516.")
@@ -93,6 +105,7 @@ async def test_a_one_time_code_goes_by_sms_through_the_telephony_provider(notify
 
 def _digits() -> str:
     import random
+
     return f"{random.randrange(10**5):05d}"
 
 

@@ -11,32 +11,48 @@ from collections import Counter
 
 from contracts import TOPICS
 from tests.integration.notify.conftest import publish
-from tests.integration.support import skip_history
 from tests.integration.notify.story import filed, resolved, someone
 from tests.integration.simulators import free_port
-from tests.integration.support import ROOT, wait_for
+from tests.integration.support import ROOT, skip_history, wait_for
 
 CASES = 20
 
 
 def start_notify(settings, mailbox, telephony_url, log) -> subprocess.Popen:
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "SERVICE_NAME": f"notify-{settings.service_name}",
-           "KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers, "MONGODB_URL": settings.mongodb_url,
-           "MONGODB_DATABASE": settings.database_name, "HTTP_PORT": str(free_port()), "LEASE_TTL_S": "2",
-           "OUTBOX_POLL_INTERVAL_S": "0.2", "SMTP_PORT": str(mailbox.smtp_port), "TELEPHONY_URL": telephony_url,
-           "ORDER_SYSTEM_URL": "http://127.0.0.1:9",
-           # one email per case counted here: the filing's receipt is tested on its own (test_receipt.py)
-           "FILING_RECEIPTS": "false", "LOG_LEVEL": "WARNING"}
-    return subprocess.Popen([sys.executable, "-m", "services.notify.app"], cwd=ROOT, env=env,
-                            stdout=log, stderr=subprocess.STDOUT)
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "SERVICE_NAME": f"notify-{settings.service_name}",
+        "KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers,
+        "MONGODB_URL": settings.mongodb_url,
+        "MONGODB_DATABASE": settings.database_name,
+        "HTTP_PORT": str(free_port()),
+        "LEASE_TTL_S": "2",
+        "OUTBOX_POLL_INTERVAL_S": "0.2",
+        "SMTP_PORT": str(mailbox.smtp_port),
+        "TELEPHONY_URL": telephony_url,
+        "ORDER_SYSTEM_URL": "http://127.0.0.1:9",
+        # one email per case counted here: the filing's receipt is tested on its own (test_receipt.py)
+        "FILING_RECEIPTS": "false",
+        "LOG_LEVEL": "WARNING",
+    }
+    return subprocess.Popen(
+        [sys.executable, "-m", "services.notify.app"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
+    )
 
 
 async def test_killing_notify_while_mail_goes_out_and_restarting_it_sends_every_email_exactly_once(
-        settings, db, mailbox, telephony_url, tmp_path):
+    settings, db, mailbox, telephony_url, tmp_path
+):
     cases = [someone() for _ in range(CASES)]
     addresses = {email for _, email in cases}
     for topic in (TOPICS["intake"], TOPICS["routing"]):  # this test's complaints only, not the topics' history
-        await asyncio.to_thread(skip_history, settings.kafka_bootstrap_servers, f"{settings.consumer_group_prefix}notify-{settings.service_name}", topic)
+        await asyncio.to_thread(
+            skip_history,
+            settings.kafka_bootstrap_servers,
+            f"{settings.consumer_group_prefix}notify-{settings.service_name}",
+            topic,
+        )
     with (tmp_path / "notify.log").open("ab") as log:
         first = start_notify(settings, mailbox, telephony_url, log)
         try:
@@ -83,8 +99,13 @@ async def what_happened(db, mailbox, cases: dict[str, str], before: int) -> str:
         for stream in (f"complainant-{complaint_id}", f"closure-{complaint_id}", f"ledger-{address}"):
             commits = await db["commits"].find({"stream_id": stream}).to_list()
             streams[stream.split("-")[0]] = [e["type"].split(".")[-2] for c in commits for e in c["events"]]
-        inbox = [d["envelope"]["type"].split(".")[-2] for d in await db["inbox"].find({}).to_list()
-                 if d["envelope"]["subject"] == complaint_id]
-        lines.append(f"{complaint_id}: {streams}, inbox {inbox}, outgoing "
-                     f"{await db['outgoing'].count_documents({'address': address})}")
+        inbox = [
+            d["envelope"]["type"].split(".")[-2]
+            for d in await db["inbox"].find({}).to_list()
+            if d["envelope"]["subject"] == complaint_id
+        ]
+        lines.append(
+            f"{complaint_id}: {streams}, inbox {inbox}, outgoing "
+            f"{await db['outgoing'].count_documents({'address': address})}"
+        )
     return "\n".join(lines)

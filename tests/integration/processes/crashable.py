@@ -18,15 +18,15 @@ from __future__ import annotations
 
 import asyncio
 import os
-from contextlib import asynccontextmanager
 import pathlib
 import sys
+from contextlib import asynccontextmanager
 
 from services.kernel.eventstore import Cause
 from services.kernel.outbox import OutboxRelay
-from services.kernel.startup import run, serve, serve_http
 from services.kernel.runtime import Runtime
 from services.kernel.settings import KernelSettings
+from services.kernel.startup import run, serve, serve_http
 from services.kernel.web import service_app
 from services.notify import app as notify_app
 from services.notify.adapters.telephony import TwilioStyleTelephony
@@ -96,21 +96,26 @@ async def main(role: str) -> None:
 
         async def count(event: NoteAdded, envelope) -> None:
             await calls.insert_one({"n": event.n, "pid": os.getpid()})
-            await runtime.store.append(f"counted-{event.complaint_id}-{event.n}", 0,
-                                       [NoteCounted(complaint_id=event.complaint_id, n=event.n)],
-                                       Cause.of_event(envelope, "count"))
+            await runtime.store.append(
+                f"counted-{event.complaint_id}-{event.n}",
+                0,
+                [NoteCounted(complaint_id=event.complaint_id, n=event.n)],
+                Cause.of_event(envelope, "count"),
+            )
             if hang_at and event.n == int(hang_at):
                 await hang_here()
 
         runtime.consumer.subscribe(topic, os.environ["TEST_GROUP"], {NoteAdded: count})
     if os.environ.get("TEST_HTTP_PORT"):
-        return await serve_http(health_app(runtime), "127.0.0.1", int(os.environ["TEST_HTTP_PORT"]),
-                                settings.stop_timeout_s)
+        return await serve_http(
+            health_app(runtime), "127.0.0.1", int(os.environ["TEST_HTTP_PORT"]), settings.stop_timeout_s
+        )
     await serve(runtime)
 
 
 def health_app(runtime: Runtime):
     """The kernel's HTTP app with nothing but its health routes; its lifespan runs ``runtime``."""
+
     @asynccontextmanager
     async def lifespan(app):
         await runtime.start()

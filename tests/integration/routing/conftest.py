@@ -19,8 +19,14 @@ from tests.integration.support import skip_history
 @pytest.fixture
 async def routing_config(settings, db, order_system_url) -> RoutingSettings:  # db: dropped after the test
     """Routing in its own group and database; its ticker idle (tests inject the time instead)."""
-    config = RoutingSettings(**{**settings.model_dump(), "service_name": f"routing-{settings.service_name}",
-                                "timer_interval_s": 3600, "order_system_url": order_system_url})
+    config = RoutingSettings(
+        **{
+            **settings.model_dump(),
+            "service_name": f"routing-{settings.service_name}",
+            "timer_interval_s": 3600,
+            "order_system_url": order_system_url,
+        }
+    )
     for topic in (TOPICS["intake"], TOPICS["notify"]):
         await asyncio.to_thread(skip_history, config.kafka_bootstrap_servers, config.consumer_group, topic)
     return config
@@ -43,6 +49,5 @@ async def routing(routing_config):
 
 
 def token(routing, role: str, sub: str = "sup-1", key: str | None = None, **claims: str) -> dict:
-    signed = auth.sign({"sub": sub, "role": role, **claims}, key or routing.config.signing_key,
-                       timedelta(minutes=5))
+    signed = auth.sign({"sub": sub, "role": role, **claims}, key or routing.config.signing_key, timedelta(minutes=5))
     return {"Authorization": f"Bearer {signed}"}

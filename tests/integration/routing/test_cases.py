@@ -10,27 +10,52 @@ from datetime import UTC, datetime, timedelta
 
 from contracts.intake import Assurance, Category, CustomerMessageReceived
 from contracts.notify import ComplaintReopened, CustomerConfirmedClosed, EscalationRequested
-from contracts.routing import (AgentAssigned, AgentRegistered, AgentReleased, CallbackDispatched,
-                               CallbackQueued, CallConnected, ContactRecorded, Escalated)
+from contracts.routing import (
+    AgentAssigned,
+    AgentRegistered,
+    AgentReleased,
+    CallbackDispatched,
+    CallbackQueued,
+    CallConnected,
+    ContactRecorded,
+    Escalated,
+)
 from services.routing.domain import ROSTER_STREAM, case_stream
 from services.routing.projections import Timers
 from tests.integration.routing.conftest import running_routing, token
 from tests.integration.routing.story import (
-    a_callback_on_a_driver_complaint, callback_on, filed, logged, make_available, published_for,
-    put_on_intake_topic, put_on_topic, register,
+    a_callback_on_a_driver_complaint,
+    callback_on,
+    filed,
+    logged,
+    make_available,
+    published_for,
+    put_on_intake_topic,
+    put_on_topic,
+    register,
 )
 from tests.integration.support import quiescent, wait_for
 
-BRIEF = {"customer_asks": "Wants the driver's conduct on Elm Road looked into.",
-         "tried": "Confirmed the delivery route and time with him.",
-         "evidence": ["1Z999AA10123456784"], "promised": "The partner team will tell him the outcome."}
-LOGISTICS = {"team_id": "team-logistics", "name": "Regional logistics partner",
-             "categories": ["delivery_driver_conduct", "late_delivery"], "response_sla_minutes": 240}
+BRIEF = {
+    "customer_asks": "Wants the driver's conduct on Elm Road looked into.",
+    "tried": "Confirmed the delivery route and time with him.",
+    "evidence": ["1Z999AA10123456784"],
+    "promised": "The partner team will tell him the outcome.",
+}
+LOGISTICS = {
+    "team_id": "team-logistics",
+    "name": "Regional logistics partner",
+    "categories": ["delivery_driver_conduct", "late_delivery"],
+    "response_sla_minutes": 240,
+}
 
 
 async def set_availability(routing, agent_id: str, availability: str) -> None:
-    answer = await routing.put(f"/api/agents/{agent_id}/availability", json={"availability": availability},
-                               headers=token(routing, "agent", agent_id))
+    answer = await routing.put(
+        f"/api/agents/{agent_id}/availability",
+        json={"availability": availability},
+        headers=token(routing, "agent", agent_id),
+    )
     assert answer.status_code == 200, answer.text
 
 
@@ -45,8 +70,9 @@ async def case_with_agent(routing, agent_id: str = "agt-ana") -> str:
     await make_available(routing, agent_id)
     complaint = filed()
     put_on_intake_topic(routing, complaint)
-    [assigned] = await asyncio.to_thread(published_for, routing.config.kafka_bootstrap_servers,
-                                         complaint.complaint_id, 1)
+    [assigned] = await asyncio.to_thread(
+        published_for, routing.config.kafka_bootstrap_servers, complaint.complaint_id, 1
+    )
     assert assigned.data["agent_id"] == agent_id
     return complaint.complaint_id
 
@@ -56,6 +82,7 @@ def count(events, kind) -> int:
 
 
 # --- callbacks and the queue ---------------------------------------------------------------------
+
 
 async def test_with_every_fitting_agent_busy_a_callback_queues_and_goes_to_the_first_one_free(routing):
     for agent_id in ("agt-ana", "agt-cy"):
@@ -68,7 +95,8 @@ async def test_with_every_fitting_agent_busy_a_callback_queues_and_goes_to_the_f
     await set_availability(routing, "agt-cy", "available")
 
     _, assigned, dispatched = await asyncio.to_thread(
-        published_for, routing.config.kafka_bootstrap_servers, complaint_id, 3)
+        published_for, routing.config.kafka_bootstrap_servers, complaint_id, 3
+    )
     assert (assigned.data["agent_id"], dispatched.data["agent_id"]) == ("agt-cy", "agt-cy")
     assert dispatched.data["callback_id"] == callback_id
 
@@ -81,14 +109,16 @@ async def test_the_agent_a_callback_went_to_marks_the_call_connected_once_and_no
     connected = f"/api/cases/{complaint_id}/callbacks/{callback_id}/connected"
     case = (await routing.get(f"/api/cases/{complaint_id}", headers=token(routing, "agent", "agt-ana"))).json()
     assert [(c["callback_id"], c["agent_id"], c["status"]) for c in case["callbacks"]] == [
-        (callback_id, "agt-ana", "dispatched")]
+        (callback_id, "agt-ana", "dispatched")
+    ]
     assert "phone" not in case["callbacks"][0]
 
     await register(routing, "agt-cy", ["other"])
     someone_else = await routing.post(connected, headers=token(routing, "agent", "agt-cy"))
     stranger = await routing.post(connected, headers=token(routing, "agent", "agt-not-on-the-roster"))
-    unknown = await routing.post(f"/api/cases/{complaint_id}/callbacks/cb-nope/connected",
-                                 headers=token(routing, "agent", "agt-ana"))
+    unknown = await routing.post(
+        f"/api/cases/{complaint_id}/callbacks/cb-nope/connected", headers=token(routing, "agent", "agt-ana")
+    )
     first = await routing.post(connected, headers=token(routing, "agent", "agt-ana"))
     again = await routing.post(connected, headers=token(routing, "agent", "agt-ana"))
 
@@ -101,8 +131,7 @@ async def test_the_agent_a_callback_went_to_marks_the_call_connected_once_and_no
     assert (call["status"], call["agent_id"]) == ("connected", "agt-ana") and call["connected_at"]
     assert again.json()["callbacks"] == first.json()["callbacks"]
     assert count(await logged(routing, case_stream(complaint_id)), CallConnected) == 1
-    *_, published = await asyncio.to_thread(published_for, routing.config.kafka_bootstrap_servers,
-                                            complaint_id, 3)
+    *_, published = await asyncio.to_thread(published_for, routing.config.kafka_bootstrap_servers, complaint_id, 3)
     assert published.type == "complaints.routing.CallConnected.v1"
     assert (published.data["callback_id"], published.data["agent_id"]) == (callback_id, "agt-ana")
 
@@ -122,6 +151,7 @@ async def test_fifty_callbacks_at_once_for_five_agents_none_lost_none_beyond_cap
 
     async def all_handled():
         return len(outcome_of_each_callback(await logged(routing, ROSTER_STREAM))) == 50
+
     await wait_for(all_handled, timeout=120)
     first = await logged(routing, ROSTER_STREAM)
     assert outcome_of_each_callback(first) == Counter({c.callback_id: 1 for c in callbacks}), "one outcome each"
@@ -134,8 +164,9 @@ async def test_fifty_callbacks_at_once_for_five_agents_none_lost_none_beyond_cap
     while len(resolved) < 50:
         roster = await svc.routing.roster()
         agent_id, complaint_id = next((a.agent_id, c) for a in roster.agents.values() for c in a.cases)
-        answer = await routing.post(f"/api/cases/{complaint_id}/resolve", json={"recap": "Sorted."},
-                                    headers=token(routing, "agent", agent_id))
+        answer = await routing.post(
+            f"/api/cases/{complaint_id}/resolve", json={"recap": "Sorted."}, headers=token(routing, "agent", agent_id)
+        )
         assert answer.status_code == 200, answer.text
         resolved.add(complaint_id)
 
@@ -154,14 +185,16 @@ async def test_fifty_callbacks_at_once_for_five_agents_none_lost_none_beyond_cap
         for agent_id, cases in held.items():
             real = sum(1 for provisional in cases.values() if not provisional)
             assert real <= capacities[agent_id], f"{agent_id} over capacity after {event}"
-    dispatched_later = [e.callback_id for e in events[len(first):] if isinstance(e, CallbackDispatched)]
+    dispatched_later = [e.callback_id for e in events[len(first) :] if isinstance(e, CallbackDispatched)]
     assert dispatched_later == [e.callback_id for e in queued], "dispatched in queue order"
     assert outcome_of_each_callback(events)[callbacks[0].callback_id] >= 1
-    assert all(isinstance(e, (AgentRegistered, AgentReleased, AgentAssigned, CallbackDispatched))
-               for e in events[len(first):]), "nothing else happened while the queue drained"
+    assert all(
+        isinstance(e, (AgentRegistered, AgentReleased, AgentAssigned, CallbackDispatched)) for e in events[len(first) :]
+    ), "nothing else happened while the queue drained"
 
 
 # --- warm transfer, the partner, the SLA clock ---------------------------------------------------
+
 
 async def test_a_transfer_without_a_brief_is_refused_naming_the_field_and_bad_targets_are_named(routing):
     complaint_id = await case_with_agent(routing)
@@ -169,16 +202,23 @@ async def test_a_transfer_without_a_brief_is_refused_naming_the_field_and_bad_ta
     await add_team(routing, {**LOGISTICS, "team_id": "team-refunds", "categories": ["refund"]})
     agent = token(routing, "agent", "agt-ana")
 
-    no_brief = await routing.post(f"/api/cases/{complaint_id}/transfer", headers=agent,
-                                  json={"team_id": "team-logistics"})
-    half = await routing.post(f"/api/cases/{complaint_id}/transfer", headers=agent,
-                              json={"team_id": "team-logistics", "brief": {**BRIEF, "promised": " "}})
-    wrong_team = await routing.post(f"/api/cases/{complaint_id}/transfer", headers=agent,
-                                    json={"team_id": "team-refunds", "brief": BRIEF})
-    no_team = await routing.post(f"/api/cases/{complaint_id}/transfer", headers=agent,
-                                 json={"team_id": "team-ghost", "brief": BRIEF})
-    no_case = await routing.post("/api/cases/c-ghost/transfer", headers=agent,
-                                 json={"team_id": "team-logistics", "brief": BRIEF})
+    no_brief = await routing.post(
+        f"/api/cases/{complaint_id}/transfer", headers=agent, json={"team_id": "team-logistics"}
+    )
+    half = await routing.post(
+        f"/api/cases/{complaint_id}/transfer",
+        headers=agent,
+        json={"team_id": "team-logistics", "brief": {**BRIEF, "promised": " "}},
+    )
+    wrong_team = await routing.post(
+        f"/api/cases/{complaint_id}/transfer", headers=agent, json={"team_id": "team-refunds", "brief": BRIEF}
+    )
+    no_team = await routing.post(
+        f"/api/cases/{complaint_id}/transfer", headers=agent, json={"team_id": "team-ghost", "brief": BRIEF}
+    )
+    no_case = await routing.post(
+        "/api/cases/c-ghost/transfer", headers=agent, json={"team_id": "team-logistics", "brief": BRIEF}
+    )
 
     assert no_brief.status_code == 422 and no_brief.json()["message"].startswith("brief.customer_asks is required")
     assert half.status_code == 422 and half.json()["message"].startswith("brief.promised is required")
@@ -192,14 +232,18 @@ async def test_a_transfer_without_a_brief_is_refused_naming_the_field_and_bad_ta
 async def test_the_partner_sees_the_brief_and_a_silent_partner_is_escalated_once_when_its_sla_runs_out(routing):
     complaint_id = await case_with_agent(routing)
     await add_team(routing, LOGISTICS)
-    transferred = await routing.post(f"/api/cases/{complaint_id}/transfer", headers=token(routing, "agent", "agt-ana"),
-                                     json={"team_id": "team-logistics", "brief": BRIEF})
+    transferred = await routing.post(
+        f"/api/cases/{complaint_id}/transfer",
+        headers=token(routing, "agent", "agt-ana"),
+        json={"team_id": "team-logistics", "brief": BRIEF},
+    )
     assert transferred.status_code == 200, transferred.text
     partner = token(routing, "partner", "partner-ops-17", team="team-logistics")
 
     async def in_the_inbox():
         answer = await routing.get("/api/partner-teams/team-logistics/inbox", headers=partner)
         return [c for c in answer.json()["cases"] if c["complaint_id"] == complaint_id]
+
     [case] = await wait_for(in_the_inbox, timeout=30)
     assert case["brief"]["customer_asks"] == BRIEF["customer_asks"] and case["by_agent_id"] == "agt-ana"
     other_team = token(routing, "partner", "p-9", team="team-refunds")
@@ -221,6 +265,7 @@ async def test_the_partner_sees_the_brief_and_a_silent_partner_is_escalated_once
     async def on_the_supervisors_queue():
         answer = await routing.get("/api/supervisor/queue", headers=token(routing, "supervisor"))
         return [c for c in answer.json()["cases"] if c["complaint_id"] == complaint_id]
+
     [queued] = await wait_for(on_the_supervisors_queue, timeout=30)
     assert queued["escalations"][0]["reason"] == "sla_breach"
 
@@ -233,24 +278,39 @@ async def test_the_partner_acknowledges_notes_and_records_an_outcome_then_the_ag
     base = f"/api/partner-teams/team-logistics/cases/{complaint_id}"
     assert (await routing.post(f"{base}/acknowledge", headers=partner)).status_code == 404  # not theirs yet
 
-    await routing.post(f"/api/cases/{complaint_id}/transfer", headers=agent, json={"team_id": "team-logistics", "brief": BRIEF})
+    await routing.post(
+        f"/api/cases/{complaint_id}/transfer", headers=agent, json={"team_id": "team-logistics", "brief": BRIEF}
+    )
     acknowledged = await routing.post(f"{base}/acknowledge", headers=partner)
     noted = await routing.post(f"{base}/notes", headers=partner, json={"text": "Depot manager informed."})
     empty = await routing.post(f"{base}/outcome", headers=partner, json={"outcome_for_customer": " "})
-    outcome = await routing.post(f"{base}/outcome", headers=partner, json={
-        "outcome_for_customer": "We spoke to the driver and retrained him.", "internal_note": "Driver D-311."})
-    resolved = await routing.post(f"/api/cases/{complaint_id}/resolve", headers=agent, json={
-        "recap": "The partner retrained the driver.", "next_steps": ["Nothing more is needed from you."]})
-    twice = await routing.post(f"/api/cases/{complaint_id}/resolve", headers=token(routing, "supervisor"),
-                               json={"recap": "Again."})
+    outcome = await routing.post(
+        f"{base}/outcome",
+        headers=partner,
+        json={"outcome_for_customer": "We spoke to the driver and retrained him.", "internal_note": "Driver D-311."},
+    )
+    resolved = await routing.post(
+        f"/api/cases/{complaint_id}/resolve",
+        headers=agent,
+        json={"recap": "The partner retrained the driver.", "next_steps": ["Nothing more is needed from you."]},
+    )
+    twice = await routing.post(
+        f"/api/cases/{complaint_id}/resolve", headers=token(routing, "supervisor"), json={"recap": "Again."}
+    )
 
     assert [r.status_code for r in (acknowledged, noted, empty, outcome, resolved)] == [200, 200, 422, 200, 200]
     assert empty.json()["message"].startswith("outcome_for_customer is required")
     assert twice.status_code == 409 and twice.json()["current_state"] == "resolved"
     published = await asyncio.to_thread(published_for, routing.config.kafka_bootstrap_servers, complaint_id, 7)
     assert [e.type.split(".")[2] for e in published] == [
-        "AgentAssigned", "TransferredToPartner", "PartnerAcknowledged", "CaseNoteAdded",
-        "PartnerOutcomeRecorded", "AgentAssigned", "ComplaintResolved"]
+        "AgentAssigned",
+        "TransferredToPartner",
+        "PartnerAcknowledged",
+        "CaseNoteAdded",
+        "PartnerOutcomeRecorded",
+        "AgentAssigned",
+        "ComplaintResolved",
+    ]
     assert published[5].data["reason"] == "partner outcome recorded: back to the agent who had it"
     roster = await routing.app.state.services.routing.roster()
     assert roster.agents["agt-ana"].cases == {}, "resolving frees the agent"
@@ -262,8 +322,11 @@ async def test_a_reopened_case_goes_back_to_its_agent_and_a_confirmed_one_is_clo
     await routing.post(f"/api/cases/{complaint_id}/resolve", headers=agent, json={"recap": "Refunded."})
     now = datetime.now(UTC)
 
-    put_on_topic(routing, "notify", ComplaintReopened(complaint_id=complaint_id, via="reply",
-                                                      reason="No, the driver came again.", reopened_at=now))
+    put_on_topic(
+        routing,
+        "notify",
+        ComplaintReopened(complaint_id=complaint_id, via="reply", reason="No, the driver came again.", reopened_at=now),
+    )
 
     *_, back = await asyncio.to_thread(published_for, routing.config.kafka_bootstrap_servers, complaint_id, 3)
     assert back.type == "complaints.routing.AgentAssigned.v1" and back.data["agent_id"] == "agt-ana"
@@ -275,9 +338,11 @@ async def test_a_reopened_case_goes_back_to_its_agent_and_a_confirmed_one_is_clo
 
     async def closed():
         return (await routing.get(f"/api/cases/{complaint_id}", headers=agent)).json()["status"] == "closed"
+
     await wait_for(closed, timeout=60)
-    late = await routing.post(f"/api/cases/{complaint_id}/resolve", headers=token(routing, "supervisor"),
-                              json={"recap": "Again."})
+    late = await routing.post(
+        f"/api/cases/{complaint_id}/resolve", headers=token(routing, "supervisor"), json={"recap": "Again."}
+    )
     assert late.status_code == 409 and late.json()["current_state"] == "closed"
     no_longer_hers = await routing.post(f"/api/cases/{complaint_id}/resolve", headers=agent, json={"recap": "Again."})
     assert no_longer_hers.status_code == 409 and no_longer_hers.json()["current_state"] == "closed"
@@ -285,25 +350,45 @@ async def test_a_reopened_case_goes_back_to_its_agent_and_a_confirmed_one_is_clo
 
 # --- escalation ---------------------------------------------------------------------------------
 
+
 async def test_four_customer_messages_with_no_change_escalate_once_not_four_times(routing):
     complaint_id = await case_with_agent(routing)
 
-    put_on_intake_topic(routing, *[CustomerMessageReceived(
-        complaint_id=complaint_id, message_id=f"<m{i}@mail.example.com>", channel="email",
-        text="Any news? The driver keeps coming.", sender="tom.ellis@example.com",
-        received_at=datetime.now(UTC)) for i in range(5)])
+    put_on_intake_topic(
+        routing,
+        *[
+            CustomerMessageReceived(
+                complaint_id=complaint_id,
+                message_id=f"<m{i}@mail.example.com>",
+                channel="email",
+                text="Any news? The driver keeps coming.",
+                sender="tom.ellis@example.com",
+                received_at=datetime.now(UTC),
+            )
+            for i in range(5)
+        ],
+    )
 
     async def five_contacts():
         events = await logged(routing, case_stream(complaint_id))
         return count(events, ContactRecorded) == 5 and events
+
     events = await wait_for(five_contacts, timeout=60)
     [escalated] = [e for e in events if isinstance(e, Escalated)]
     assert escalated.reason == "repeated_contacts"
 
 
 async def test_a_locked_account_goes_to_the_security_team_only_and_only_its_members_call_back(routing):
-    await add_team(routing, {"team_id": "team-account-security", "name": "Account security",
-                             "categories": ["account_locked"], "response_sla_minutes": 60, "restricted": True})
+    await add_team(
+        routing,
+        {
+            "team_id": "team-account-security",
+            "name": "Account security",
+            "categories": ["account_locked"],
+            "response_sla_minutes": 60,
+            "restricted": True,
+        },
+    )
     await register(routing, "agt-generalist", ["account_locked", "delivery_driver_conduct"])
     await make_available(routing, "agt-generalist")
     complaint = filed(Category.ACCOUNT_LOCKED, assurance=Assurance.AUTHENTICATED)
@@ -313,37 +398,48 @@ async def test_a_locked_account_goes_to_the_security_team_only_and_only_its_memb
     async def in_the_security_inbox():
         answer = await routing.get("/api/partner-teams/team-account-security/inbox", headers=security)
         return [c for c in answer.json()["cases"] if c["complaint_id"] == complaint.complaint_id]
+
     [case] = await wait_for(in_the_security_inbox, timeout=60)
     assert case["status"] == "routed"
-    routed, queued = await asyncio.to_thread(published_for, routing.config.kafka_bootstrap_servers,
-                                             complaint.complaint_id, 2)
+    routed, queued = await asyncio.to_thread(
+        published_for, routing.config.kafka_bootstrap_servers, complaint.complaint_id, 2
+    )
     assert (routed.type, routed.data["team_id"], routed.data["only"]) == (
-        "complaints.routing.RoutedToTeam.v1", "team-account-security", True)
+        "complaints.routing.RoutedToTeam.v1",
+        "team-account-security",
+        True,
+    )
     assert queued.type == "complaints.routing.CallbackQueued.v1", "the generalist may not take it"
 
     await register(routing, "agt-security", ["account_locked"], teams=["team-account-security"])
     await make_available(routing, "agt-security")
 
     _, _, _, dispatched = await asyncio.to_thread(
-        published_for, routing.config.kafka_bootstrap_servers, complaint.complaint_id, 4)
+        published_for, routing.config.kafka_bootstrap_servers, complaint.complaint_id, 4
+    )
     assert dispatched.type == "complaints.routing.CallbackDispatched.v1"
     assert dispatched.data["agent_id"] == "agt-security"
 
 
 # --- restart ----------------------------------------------------------------------------------------
 
+
 async def test_after_a_restart_the_roster_queue_and_timers_come_back_and_nothing_is_done_twice(routing_config):
     async with running_routing(routing_config) as before:
         complaint_id = await case_with_agent(before)
         await add_team(before, LOGISTICS)
-        await before.post(f"/api/cases/{complaint_id}/transfer", headers=token(before, "agent", "agt-ana"),
-                          json={"team_id": "team-logistics", "brief": BRIEF})
+        await before.post(
+            f"/api/cases/{complaint_id}/transfer",
+            headers=token(before, "agent", "agt-ana"),
+            json={"team_id": "team-logistics", "brief": BRIEF},
+        )
         await set_availability(before, "agt-ana", "offline")
         waiting = filed()
         callback = callback_on(waiting)
         put_on_intake_topic(before, waiting, callback)
-        [queued] = await asyncio.to_thread(published_for, routing_config.kafka_bootstrap_servers,
-                                           waiting.complaint_id, 1)
+        [queued] = await asyncio.to_thread(
+            published_for, routing_config.kafka_bootstrap_servers, waiting.complaint_id, 1
+        )
         assert queued.type == "complaints.routing.CallbackQueued.v1"
         timers = Timers(before.app.state.services.runtime.store.db)
         await wait_for(lambda: timers.due(datetime.now(UTC) + timedelta(days=1)), timeout=30)
@@ -359,8 +455,7 @@ async def test_after_a_restart_the_roster_queue_and_timers_come_back_and_nothing
         put_on_intake_topic(after, callback)  # intake redelivers the callback: nothing new
         await quiescent(after.app.state.services.runtime)
 
-        events = await asyncio.to_thread(published_for, routing_config.kafka_bootstrap_servers,
-                                         waiting.complaint_id, 3)
+        events = await asyncio.to_thread(published_for, routing_config.kafka_bootstrap_servers, waiting.complaint_id, 3)
         assert [e.type.split(".")[2] for e in events] == ["CallbackQueued", "AgentAssigned", "CallbackDispatched"]
         assert (fired, refired) == (1, 0)
         roster_log = await logged(after, ROSTER_STREAM)
@@ -370,18 +465,27 @@ async def test_after_a_restart_the_roster_queue_and_timers_come_back_and_nothing
 async def test_notify_asking_for_a_human_puts_the_case_or_the_person_on_the_supervisors_queue(routing):
     complaint_id = await case_with_agent(routing)
     now = datetime.now(UTC)
-    asked = dict(address="maria.chen@willowandclay.example", template="seller_login_reminder",
-                 reason="cannot_act", detail="asks to log in but the account is locked", requested_at=now)
+    asked = dict(
+        address="maria.chen@willowandclay.example",
+        template="seller_login_reminder",
+        reason="cannot_act",
+        detail="asks to log in but the account is locked",
+        requested_at=now,
+    )
 
-    put_on_topic(routing, "notify", EscalationRequested(complaint_id=complaint_id, recipient="sel-48213", **asked),
-                 EscalationRequested(recipient="sel-77001", **asked))
+    put_on_topic(
+        routing,
+        "notify",
+        EscalationRequested(complaint_id=complaint_id, recipient="sel-48213", **asked),
+        EscalationRequested(recipient="sel-77001", **asked),
+    )
 
     async def both_queued():
         answer = await routing.get("/api/supervisor/queue", headers=token(routing, "supervisor"))
         cases = answer.json()["cases"]
         return len(cases) == 2 and {c["complaint_id"] or c["recipient"]: c for c in cases}
+
     queued = await wait_for(both_queued, timeout=60)
     assert queued[complaint_id]["escalations"][0]["reason"] == "notification_blocked"
     assert "seller_login_reminder" in queued["sel-77001"]["escalations"][0]["detail"]
     assert queued["sel-77001"]["address"] == asked["address"]
-

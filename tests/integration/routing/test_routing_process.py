@@ -19,8 +19,14 @@ def test_a_rules_file_with_an_unknown_skill_stops_start_up_naming_the_rule_and_i
     bad = tmp_path / "rules.json"
     bad.write_text(json.dumps(rules, indent=2))
 
-    done = subprocess.run([sys.executable, "-m", "services.routing.app"], cwd=ROOT, capture_output=True,
-                          text=True, timeout=60, env={**os.environ, "RULES_PATH": str(bad)})
+    done = subprocess.run(
+        [sys.executable, "-m", "services.routing.app"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "RULES_PATH": str(bad)},
+    )
 
     assert done.returncode == 2
     # with indent=2 each rule of the "rules" array opens on a line of its own: "    {"
