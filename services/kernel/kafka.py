@@ -65,7 +65,7 @@ def subscriber_options(settings: KernelSettings) -> dict[str, Any]:
         "fetch_max_wait_ms": settings.consumer_fetch_wait_ms,
         "session_timeout_ms": settings.consumer_session_timeout_ms,
         "heartbeat_interval_ms": max(500, settings.consumer_session_timeout_ms // 4),
-        "polling_interval": 0.01,
+        "polling_interval": settings.consumer_poll_s,
     }
 
 
