@@ -128,12 +128,12 @@ class Inbox:
             "received_at": now,
         }
         # Pending first, as for commits: projections must see every recorded entry.
-        writes = [(self.entries, doc)]
+        writes = [(self.store.inserts["inbox"], doc)]
         if self.projected:
             writes.insert(
                 0,
                 (
-                    self.store.pending,
+                    self.store.inserts["pending"],
                     {
                         "_id": f"inbox:{envelope.id}",
                         "kind": "inbox",

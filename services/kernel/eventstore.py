@@ -33,6 +33,7 @@ from pymongo.errors import DuplicateKeyError, PyMongoError
 
 from contracts.envelope import Envelope, Event, Registry
 from services.kernel import meters
+from services.kernel.batching import InsertBatcher
 from services.kernel.states import HotStates
 from services.kernel.telemetry import current_traceparent, parent_context
 
@@ -120,6 +121,8 @@ class EventStore:
     def __init__(self, db: AsyncDatabase, source: str, registry: Registry) -> None:
         self.db, self.source, self.registry = db, source, registry
         self.commits, self.pending = db["commits"], db["pending"]
+        #: The hot inserts, grouped across concurrent writers (kernel/batching.py).
+        self.inserts = {name: InsertBatcher(db[name]) for name in ("commits", "pending", "inbox")}
         #: A copy of each long stream's commits from its first, in one document, for reads from the
         #: start (``read_stream``): a cache, which may be dropped at any time.
         self.digests = db["stream_digests"]
@@ -200,11 +203,11 @@ class EventStore:
                 "published": not any(type(e).public for e in events),
             }
             try:
-                await self.pending.insert_one(entry)
+                await self.inserts["pending"].insert_one(entry)
             except DuplicateKeyError:  # a retry of this cause after a conflict: point it here now
                 await self.pending.replace_one({"_id": commit_id}, entry)
             try:
-                await self.commits.insert_one(doc)
+                await self.inserts["commits"].insert_one(doc)
             except DuplicateKeyError:
                 existing = await self.commits.find_one({"_id": key})
                 if existing is None or existing["commit_id"] == commit_id:
