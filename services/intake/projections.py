@@ -37,6 +37,7 @@ from contracts.routing import (
 )
 from services.intake import experience
 from services.intake.desk_views import DeskCaseViews
+from services.kernel.indexes import ensure_index
 from services.kernel.projections import DocumentProjection
 from services.kernel.staff import StaffDirectory
 
@@ -278,7 +279,7 @@ class ExperienceFacts(DocumentProjection):
     name = "experience_facts"
 
     async def setup(self) -> None:
-        await self.views.create_index("filed_at")  # the figures read a window of filing days
+        await ensure_index(self.views, "filed_at", name="filed_at_1")  # the figures read a window of filing days
 
     async def apply(self, envelope: Envelope, event: Event) -> None:
         if not isinstance(event, experience.RECORDED):

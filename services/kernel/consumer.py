@@ -43,6 +43,7 @@ from contracts.envelope import Envelope, Event, MalformedMessage, UnknownEventTy
 from services.kernel import meters
 from services.kernel.deadletters import DeadLetter
 from services.kernel.eventstore import ConcurrencyConflict, EventStore
+from services.kernel.indexes import ensure_index
 from services.kernel.kafka import publish, subscriber_options
 from services.kernel.liveness import Progress
 from services.kernel.settings import KernelSettings
@@ -110,7 +111,7 @@ class Inbox:
         self.projected = projected
 
     async def setup(self) -> None:
-        await self.entries.create_index("position", name="position")
+        await ensure_index(self.entries, "position", name="position")
 
     async def seen(self, event_id: str) -> bool:
         return await self.entries.find_one({"_id": event_id}, {"_id": 1}) is not None

@@ -19,6 +19,7 @@ from pymongo import ASCENDING
 from pymongo.asynchronous.database import AsyncDatabase
 
 from services.kernel.clock import Clock, SystemClock
+from services.kernel.indexes import ensure_index
 
 COLLECTION = "rate_limit_hits"
 #: How often one limit sweeps out the hits past their window (everyone's, of every limit).
@@ -59,6 +60,6 @@ class RateLimit:
 
     async def _index(self) -> None:
         if not self._indexed:
-            await self.hits.create_index([("key", ASCENDING), ("at", ASCENDING)], name="key_at")
-            await self.hits.create_index("expires", name="expires")
+            await ensure_index(self.hits, [("key", ASCENDING), ("at", ASCENDING)], name="key_at")
+            await ensure_index(self.hits, "expires", name="expires")
             self._indexed = True

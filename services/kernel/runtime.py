@@ -25,6 +25,7 @@ from contracts.envelope import Registry
 from services.kernel.consumer import Consumer, Inbox
 from services.kernel.eventstore import EventStore
 from services.kernel.follower import LogFollower
+from services.kernel.indexes import ensure_index
 from services.kernel.kafka import LIBRDKAFKA_LOG, client_config, ensure_topics, make_broker
 from services.kernel.lease import Lease
 from services.kernel.outage import Dependency, StoreHeartbeats, quiet_retry_loops, watch_broker
@@ -162,7 +163,7 @@ class Runtime:
         await check_dependencies(self.settings)
         await self.store.setup()
         await self.inbox.setup()
-        await self.store.pending.create_index("position", name="position")
+        await ensure_index(self.store.pending, "position", name="position")
         if self.settings.create_topics:  # a cluster's topics are resources of their own (infra/k8s/topics)
             await asyncio.to_thread(ensure_topics, self.settings, [self.topic, *topics])
         lease = Lease(self.store.db, "log-follower", self.settings.lease_ttl_s)
