@@ -20,11 +20,13 @@ import threading
 import traceback
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar, cast
 
+from confluent_kafka import Consumer as ConfluentConsumer
 from confluent_kafka import KafkaError, KafkaException, Message, TopicPartition
 from faststream.confluent import KafkaBroker
 from faststream.confluent.annotations import KafkaMessage
+from faststream.confluent.helpers import AsyncConfluentConsumer
 from faststream.confluent.schemas import Topic
 from faststream.message import AckStatus, StreamMessage
 from faststream.middlewares import AckPolicy
@@ -44,7 +46,7 @@ from services.kernel import meters
 from services.kernel.deadletters import DeadLetter
 from services.kernel.eventstore import ConcurrencyConflict, EventStore
 from services.kernel.indexes import ensure_index
-from services.kernel.kafka import publish, subscriber_options
+from services.kernel.kafka import position, publish, received_headers, subscriber_options
 from services.kernel.liveness import Progress
 from services.kernel.settings import KernelSettings
 from services.kernel.telemetry import continued_span
@@ -57,6 +59,8 @@ log = logging.getLogger(__name__)
 TRANSIENT = (ConnectionFailure, OperationFailure, KafkaException, ConcurrencyConflict, TimeoutError)
 
 Handler = Callable[[Event, Envelope], Awaitable[None]]
+
+T = TypeVar("T")
 
 #: librdkafka's answers that mean "the broker is away or busy", not "this message is wrong".
 BROKER_AWAY = frozenset(
@@ -105,7 +109,7 @@ class Inbox:
     message as already handled.
     """
 
-    def __init__(self, db: AsyncDatabase, store: EventStore, projected: bool = True) -> None:
+    def __init__(self, db: AsyncDatabase[dict[str, Any]], store: EventStore, projected: bool = True) -> None:
         self.entries, self.store = db["inbox"], store
         #: Whether the service has projections to feed (else an entry needs no pending work).
         self.projected = projected
@@ -198,17 +202,17 @@ class Consumer:
             **subscriber_options(self.settings),
         )
         async def consume(message: KafkaMessage) -> None:
-            self.progress.received(message.consumer, group_id, message.raw_message)
+            self.progress.received(message.consumer, group_id, _record(message))
             await workers.submit(message)
 
     async def drain(self, timeout_s: float) -> None:
         """At stop, before the subscribers close: take no more messages, finish those taken."""
         await asyncio.gather(*(w.drain(timeout_s) for w in self.workers))
 
-    async def process(self, message, handlers: dict[str, Handler], record_all: bool) -> None:
-        msg: Message = message.raw_message
+    async def process(self, message: KafkaMessage, handlers: dict[str, Handler], record_all: bool) -> None:
+        msg = _record(message)
         try:
-            envelope = from_kafka(msg.value(), msg.headers())
+            envelope = from_kafka(msg.value(), received_headers(msg))
             event = self.store.registry.decode(envelope.type, envelope.data)
         except Exception as exc:  # whatever fails while decoding is the message's fault: retrying cannot help
             return await self._dead_letter(message, exc)
@@ -240,25 +244,26 @@ class Consumer:
         self._failures = 0
         await self._commit(message)
 
-    async def _commit(self, message) -> None:
+    async def _commit(self, message: KafkaMessage) -> None:
         """Commit, and count it as progress; a commit that fails or hangs is retried like any
         transient failure (redelivered, found in the inbox, committed again)."""
         try:
             await _commit_offset(message, self.settings.kafka_commit_timeout_s)
         except (KafkaException, TimeoutError) as exc:
             return await self._retry_later(message, exc, count=False)  # never the message's fault
-        msg: Message = message.raw_message
-        for position in [p for p in self._attempts if p[:2] == (msg.topic(), msg.partition()) and p[2] <= msg.offset()]:
-            del self._attempts[position]
+        msg = _record(message)
+        topic, partition, offset = position(msg)
+        for attempted in [p for p in self._attempts if p[:2] == (topic, partition) and p[2] <= offset]:
+            del self._attempts[attempted]
         self.progress.committed(message.consumer, msg)
 
-    async def _retry_later(self, message, exc: Exception, count: bool = True) -> None:
+    async def _retry_later(self, message: KafkaMessage, exc: Exception, count: bool = True) -> None:
         """Redeliver after a backoff; ``count``: the failure may be the message's (it counts
         towards CONSUMER_MAX_ATTEMPTS unless it is an outage)."""
-        msg: Message = message.raw_message
+        msg = _record(message)
         if count and not is_outage(exc):
-            position = (msg.topic(), msg.partition(), msg.offset())
-            attempts = self._attempts[position] = self._attempts.get(position, 0) + 1
+            key = position(msg)
+            attempts = self._attempts[key] = self._attempts.get(key, 0) + 1
             if attempts >= self.settings.consumer_max_attempts:
                 return await self._dead_letter(message, RepeatedFailure(attempts, exc))
         self._failures += 1
@@ -278,8 +283,8 @@ class Consumer:
             log.info("message not sought back: its partition moved", extra={"fields": {"error": repr(seek_error)}})
             await StreamMessage.nack(message)
 
-    async def _dead_letter(self, message, exc: Exception) -> None:
-        msg: Message = message.raw_message
+    async def _dead_letter(self, message: KafkaMessage, exc: Exception) -> None:
+        msg = _record(message)
         letter = DeadLetter(f"{exc}", type(exc).__name__)
         if not isinstance(exc, (MalformedMessage, UnknownEventType)):
             trace = "".join(traceback.format_exception(exc.__cause__ or exc, limit=5))
@@ -326,35 +331,34 @@ class PartitionWorkers:
 
     def __init__(
         self,
-        handle: Callable[[Any], Awaitable[None]],
+        handle: Callable[[KafkaMessage], Awaitable[None]],
         depth: int,
-        committed: Callable[[Any], Awaitable[int]] | None = None,
+        committed: Callable[[KafkaMessage], Awaitable[int]] | None = None,
     ) -> None:
         self.handle, self.depth = handle, depth
         #: The group's committed offset of a message's partition (-1: none); the broker's by default.
         self.committed = committed or _committed_offset
-        self._queues: dict[tuple[str, int], asyncio.Queue] = {}
+        self._queues: dict[tuple[str, int], asyncio.Queue[KafkaMessage]] = {}
         #: (topic, partition) -> offset of the message that comes again; later ones are stale.
         self._rewound: dict[tuple[str, int], int] = {}
-        self._tasks: list[asyncio.Task] = []
+        self._tasks: list[asyncio.Task[None]] = []
         self._closed = False
 
-    async def submit(self, message) -> None:
+    async def submit(self, message: KafkaMessage) -> None:
         if self._closed:
             return  # stopping: not acknowledged, so the group's next owner gets it
-        msg: Message = message.raw_message
-        key = (msg.topic(), msg.partition())
+        key = position(_record(message))[:2]
         if (queue := self._queues.get(key)) is None:
             queue = self._queues[key] = asyncio.Queue(self.depth)
             self._tasks.append(asyncio.create_task(self._work(key, queue), name=f"partition {key}"))
         await queue.put(message)
 
-    async def _work(self, key: tuple[str, int], queue: asyncio.Queue) -> None:
+    async def _work(self, key: tuple[str, int], queue: asyncio.Queue[KafkaMessage]) -> None:
         while True:
             message = await queue.get()
             try:
                 rewound = self._rewound.get(key)
-                if rewound is not None and message.raw_message.offset() > rewound:
+                if rewound is not None and position(_record(message))[2] > rewound:
                     if await self.committed(message) <= rewound:
                         continue  # polled before the seek back: it comes again after the rewound one
                     log.info(
@@ -368,7 +372,7 @@ class PartitionWorkers:
                 await message.nack()
             finally:
                 if message.committed == AckStatus.NACKED:
-                    self._rewound[key] = message.raw_message.offset()
+                    self._rewound[key] = position(_record(message))[2]
                 queue.task_done()
 
     async def drain(self, timeout_s: float) -> None:
@@ -383,7 +387,7 @@ class PartitionWorkers:
         await asyncio.gather(*self._tasks, return_exceptions=True)
 
 
-async def _commit_offset(message, timeout_s: float) -> None:
+async def _commit_offset(message: KafkaMessage, timeout_s: float) -> None:
     """Commit this message's offset, and only its partition's, within ``timeout_s``.
 
     FastStream's ``ack`` commits the consumer's whole position: every partition's last polled
@@ -396,10 +400,10 @@ async def _commit_offset(message, timeout_s: float) -> None:
     returns may keep (a daemon thread does not hold the process at exit), and the wait for it is
     bounded. A late, refused or failed commit raises ``TimeoutError`` or ``KafkaException``.
     """
-    msg: Message = message.raw_message
-    offsets = [TopicPartition(msg.topic(), msg.partition(), msg.offset() + 1)]
-    done = await asyncio.wait_for(
-        _in_daemon_thread(message.consumer.consumer.commit, offsets=offsets, asynchronous=False), timeout_s
+    topic, partition, offset = position(_record(message))
+    offsets = [TopicPartition(topic, partition, offset + 1)]
+    done: list[TopicPartition] = await asyncio.wait_for(
+        _in_daemon_thread(_confluent(message).commit, offsets=offsets, asynchronous=False), timeout_s
     )
     failed = [tp.error for tp in done or () if tp.error is not None]
     if failed:  # a partition's error comes back in the answer, not as an exception
@@ -407,15 +411,15 @@ async def _commit_offset(message, timeout_s: float) -> None:
     await StreamMessage.ack(message)  # marks it acknowledged, without FastStream's commit
 
 
-async def _committed_offset(message: Any) -> int:
+async def _committed_offset(message: KafkaMessage) -> int:
     """The group's committed offset of this message's partition, as the broker has it; -1 when it
     cannot say (then the message is taken for stale: it comes again after the rewound one)."""
-    msg: Message = message.raw_message
+    topic, partition, _ = position(_record(message))
     try:
         answer = await asyncio.wait_for(
             _in_daemon_thread(
-                message.consumer.consumer.committed,
-                partitions=[TopicPartition(msg.topic(), msg.partition())],
+                _confluent(message).committed,
+                partitions=[TopicPartition(topic, partition)],
                 timeout=2,
             ),
             3,
@@ -425,16 +429,19 @@ async def _committed_offset(message: Any) -> int:
     return answer[0].offset if answer and answer[0].error is None else -1
 
 
-def _in_daemon_thread(call: Callable, /, **kwargs) -> asyncio.Future:
+def _in_daemon_thread(call: Callable[..., T], /, **kwargs: object) -> asyncio.Future[T]:
     """Run a blocking call in a new daemon thread; its result (or error) as an asyncio future."""
     loop = asyncio.get_running_loop()
-    future = loop.create_future()
+    future: asyncio.Future[T] = loop.create_future()
 
-    def settle(result=None, error: BaseException | None = None) -> None:
+    def settle(result: T | None = None, error: BaseException | None = None) -> None:
         if not future.done():  # the waiter may have given up (timeout)
-            future.set_exception(error) if error is not None else future.set_result(result)
+            # (``result`` is None only alongside an error)
+            future.set_exception(error) if error is not None else future.set_result(cast(T, result))
 
     def work() -> None:
+        result: T | None
+        error: BaseException | None
         try:
             result, error = call(**kwargs), None
         except BaseException as exc:  # noqa: BLE001 - handed to the waiter
@@ -448,6 +455,18 @@ def _in_daemon_thread(call: Callable, /, **kwargs) -> asyncio.Future:
     return future
 
 
-async def _undecoded(message) -> bytes:
+async def _undecoded(message: KafkaMessage) -> bytes:
     """Leave the body as bytes: ``process`` decodes it, so a bad body is a dead letter, not a crash."""
     return message.body
+
+
+def _record(message: KafkaMessage) -> Message:
+    """The confluent message a subscriber of ours received: always one (FastStream's type also allows
+    the tuple of a batch subscriber, and none of ours is one)."""
+    return cast(Message, message.raw_message)
+
+
+def _confluent(message: KafkaMessage) -> ConfluentConsumer:
+    """The confluent consumer that polled ``message`` (FastStream types ``message.consumer`` by the
+    commit and seek it needs; a subscriber's is always its ``AsyncConfluentConsumer``)."""
+    return cast(AsyncConfluentConsumer, message.consumer).consumer

@@ -22,7 +22,7 @@ from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 from bson import Binary, CodecOptions
 from bson.errors import InvalidDocument
@@ -119,7 +119,7 @@ class EventStore:
     collection (one document each, written before the commit and deleted once carried out).
     """
 
-    def __init__(self, db: AsyncDatabase, source: str, registry: Registry) -> None:
+    def __init__(self, db: AsyncDatabase[dict[str, Any]], source: str, registry: Registry) -> None:
         self.db, self.source, self.registry = db, source, registry
         self.commits, self.pending = db["commits"], db["pending"]
         #: The hot inserts, grouped across concurrent writers (kernel/batching.py).
@@ -212,8 +212,10 @@ class EventStore:
             except DuplicateKeyError:
                 existing = await self.commits.find_one({"_id": key})
                 if existing is None or existing["commit_id"] == commit_id:
-                    # This cause was appended before (at this or an earlier version).
-                    return Commit.from_doc(existing or await self.commits.find_one({"commit_id": commit_id}))
+                    # This cause was appended before (at this or an earlier version). The key taken
+                    # was the ``_id`` (``existing``) or else the unique ``commit_id``: found by it.
+                    earlier = existing or await self.commits.find_one({"commit_id": commit_id})
+                    return Commit.from_doc(cast(dict[str, Any], earlier))
                 await self.pending.delete_one({"_id": commit_id, "ref": key})
                 raise ConcurrencyConflict(stream_id, expected_version) from None
         self._remember(stream_id, doc["version"], position)
@@ -280,16 +282,20 @@ class EventStore:
         """The stream's commit documents after ``version``, by ``_id``, in doubling windows."""
         docs, version = [], version + 1
         while True:
-            found = list(
-                itertools.takewhile(
-                    lambda doc: doc is not None,
-                    await asyncio.gather(
-                        *(
-                            self.commits.find_one({"_id": stream_key(stream_id, v)})
-                            for v in range(version, version + window)
-                        )
-                    ),
-                )
+            # Up to the first one missing (None): documents only.
+            found = cast(
+                list[dict[str, Any]],
+                list(
+                    itertools.takewhile(
+                        lambda doc: doc is not None,
+                        await asyncio.gather(
+                            *(
+                                self.commits.find_one({"_id": stream_key(stream_id, v)})
+                                for v in range(version, version + window)
+                            )
+                        ),
+                    )
+                ),
             )
             docs += found
             if len(found) < window:
@@ -389,7 +395,7 @@ def stream_key(stream_id: str, version: int) -> str:
     return f"{stream_id}@{version}"
 
 
-def digest_commits(digest: dict[str, Any], codec: CodecOptions) -> list[dict[str, Any]]:
+def digest_commits(digest: dict[str, Any], codec: CodecOptions[dict[str, Any]]) -> list[dict[str, Any]]:
     """The commit documents of a stream's digest (``EventStore._keep_digest``), as the client
     decodes documents (``recorded_at`` tz-aware or not, as its codec says)."""
     commits: list[dict[str, Any]] = json.loads(zlib.decompress(digest["commits"]))

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from confluent_kafka import KafkaException
 from pymongo import ASCENDING
@@ -48,7 +49,7 @@ class LogFollower:
         self._stopping = False
         store.on_append(self._wake.set)
 
-    async def _resolve(self, entry: dict) -> list[Envelope] | Commit | None:
+    async def _resolve(self, entry: dict[str, Any]) -> list[Envelope] | Commit | None:
         """The commit or the consumed envelope a pending entry stands for; None if not there."""
         if (written := self.store.written.get(entry["_id"])) is not None:
             return written  # written by this process: known to be stored, no need to read it

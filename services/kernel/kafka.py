@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Iterable
-from typing import Any, cast
+from typing import Literal, TypedDict, cast, overload
 
 from confluent_kafka import KafkaError, KafkaException, Message
 from confluent_kafka.admin import AdminClient
@@ -58,7 +58,17 @@ def client_config(settings: KernelSettings) -> ClientConfig:
     return {"bootstrap.servers": settings.kafka_bootstrap_servers, **security_config(settings)}
 
 
-def subscriber_options(settings: KernelSettings) -> dict[str, Any]:
+class SubscriberOptions(TypedDict):
+    """The keyword arguments of ``broker.subscriber`` that ``subscriber_options`` gives."""
+
+    auto_offset_reset: Literal["earliest"]
+    fetch_max_wait_ms: int
+    session_timeout_ms: int
+    heartbeat_interval_ms: int
+    polling_interval: float
+
+
+def subscriber_options(settings: KernelSettings) -> SubscriberOptions:
     """Options of every FastStream subscriber of ours (low latency, quick group joins)."""
     return {
         "auto_offset_reset": "earliest",
@@ -130,6 +140,39 @@ def ensure_topics(settings: KernelSettings, topics: Iterable[str], partitions: i
         except KafkaException as exc:
             if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
                 raise
+
+
+@overload
+async def publish(
+    broker: KafkaBroker,
+    topic: str,
+    key: bytes | None,
+    value: bytes,
+    headers: Iterable[tuple[str, bytes | None]] | None,
+    no_confirm: Literal[False] = False,
+) -> Message | None: ...
+
+
+@overload
+async def publish(
+    broker: KafkaBroker,
+    topic: str,
+    key: bytes | None,
+    value: bytes,
+    headers: Iterable[tuple[str, bytes | None]] | None,
+    no_confirm: Literal[True],
+) -> asyncio.Future[Message | None]: ...
+
+
+@overload
+async def publish(
+    broker: KafkaBroker,
+    topic: str,
+    key: bytes | None,
+    value: bytes,
+    headers: Iterable[tuple[str, bytes | None]] | None,
+    no_confirm: bool = False,
+) -> asyncio.Future[Message | None] | Message | None: ...
 
 
 async def publish(

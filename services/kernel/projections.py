@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import copy
 from collections import OrderedDict
-from collections.abc import Callable, Iterable
-from typing import Any, Protocol
+from collections.abc import AsyncIterator, Callable, Iterable
+from typing import Any, Protocol, cast
 
 from pymongo import ASCENDING, ReplaceOne
 from pymongo.asynchronous.database import AsyncDatabase
@@ -108,7 +108,7 @@ class Projector:
             progress(count % 100)
         return count
 
-    async def _whole_log(self, batch_size: int):
+    async def _whole_log(self, batch_size: int) -> AsyncIterator[list[Envelope]]:
         """Every entry's envelopes, commits and inbox merged by position.
 
         One sorted cursor per collection, read to its end: the store scans and sorts each once.
@@ -116,11 +116,12 @@ class Projector:
         scan and sort the whole collection for every page: a rebuild quadratic in the log's size.)
         """
 
-        def entries(name: str):
+        def entries(name: str) -> AsyncIterator[dict[str, Any]]:
             cursor = self.store.db[name].find({}).sort("position", ASCENDING).batch_size(batch_size)
             return aiter(cursor)
 
-        heads: dict[str, tuple[Any, Any]] = {}  # collection -> (its next document, its cursor)
+        # collection -> (its next document, its cursor)
+        heads: dict[str, tuple[dict[str, Any], AsyncIterator[dict[str, Any]]]] = {}
         for name in ("commits", "inbox"):
             cursor = entries(name)
             if (doc := await anext(cursor, None)) is not None:
@@ -158,7 +159,7 @@ class DocumentProjection:
     #: Keys remembered after a ``reset`` (ids only) so that a rebuild reads no document back.
     known_keys_max = 1_000_000
 
-    def __init__(self, db: AsyncDatabase) -> None:
+    def __init__(self, db: AsyncDatabase[dict[str, Any]]) -> None:
         self.views = db[self.name]
         self._held: OrderedDict[str, dict[str, Any] | None] = OrderedDict()
         self._dirty: set[str] = set()
@@ -201,7 +202,10 @@ class DocumentProjection:
     async def flush(self) -> None:
         """Write the documents saved since the last flush, in one bulk write."""
         if self._dirty:
-            writes = [ReplaceOne({"_id": key}, self._held[key], upsert=True) for key in self._dirty]
+            # A key saved (dirty) holds its document, never None (what ``view`` holds for an absent one).
+            writes = [
+                ReplaceOne({"_id": key}, cast(dict[str, Any], self._held[key]), upsert=True) for key in self._dirty
+            ]
             try:
                 await self.views.bulk_write(writes, ordered=False)
             except BaseException:

@@ -12,6 +12,7 @@ import logging
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Any, TypedDict
 
 import pymongo
 from confluent_kafka import KafkaException
@@ -45,9 +46,19 @@ class DependencyUnavailable(RuntimeError):
         self.what, self.where, self.why = what, where, why
 
 
-def store_timeouts(settings: KernelSettings) -> dict:
+class StoreTimeouts(TypedDict, total=False):
+    """PyMongo's timeout options, in milliseconds (``timeoutMS`` only when set)."""
+
+    serverSelectionTimeoutMS: int
+    connectTimeoutMS: int
+    socketTimeoutMS: int
+    heartbeatFrequencyMS: int
+    timeoutMS: int
+
+
+def store_timeouts(settings: KernelSettings) -> StoreTimeouts:
     """PyMongo's deadlines: no store operation of ours waits without one (issue 21)."""
-    timeouts = {
+    timeouts: StoreTimeouts = {
         "serverSelectionTimeoutMS": settings.mongodb_server_selection_timeout_ms,
         "connectTimeoutMS": settings.mongodb_connect_timeout_ms,
         "socketTimeoutMS": settings.mongodb_socket_timeout_ms,
@@ -64,7 +75,9 @@ def redact(url: str) -> str:
 
 
 async def check_store(settings: KernelSettings) -> None:
-    client = AsyncMongoClient(settings.mongodb_url, serverSelectionTimeoutMS=int(settings.startup_timeout_s * 1000))
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
+        settings.mongodb_url, serverSelectionTimeoutMS=int(settings.startup_timeout_s * 1000)
+    )
     try:
         await client.admin.command("ping")
     except PyMongoError as exc:
@@ -97,7 +110,7 @@ class Runtime:
     """Everything one service runs besides its HTTP routes; build with ``Runtime.create``."""
 
     settings: KernelSettings
-    client: AsyncMongoClient
+    client: AsyncMongoClient[dict[str, Any]]
     store: EventStore
     inbox: Inbox
     projector: Projector
@@ -113,11 +126,11 @@ class Runtime:
         settings: KernelSettings,
         registry: Registry,
         topic: str,
-        projections: Iterable[Callable[[AsyncDatabase], Projection]] = (),
+        projections: Iterable[Callable[[AsyncDatabase[dict[str, Any]]], Projection]] = (),
     ) -> Runtime:
         """Wire a service; ``projections`` are factories called with the service's database."""
         store_watch = Dependency("document store", redact(settings.mongodb_url), settings.outage_reminder_s)
-        client = AsyncMongoClient(
+        client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
             settings.mongodb_url,
             tz_aware=True,
             **store_timeouts(settings),
@@ -125,8 +138,8 @@ class Runtime:
         )  # (the latter: bench only)
         db = client[settings.database_name]
         store = EventStore(db, f"/services/{settings.service_name}", registry)
-        projections = [factory(db) for factory in projections]
-        inbox = Inbox(db, store, projected=bool(projections))
+        built = [factory(db) for factory in projections]
+        inbox = Inbox(db, store, projected=bool(built))
         broker = make_broker(settings)
         broker_watch = watch_broker(
             settings.kafka_bootstrap_servers,
@@ -146,7 +159,7 @@ class Runtime:
             client,
             store,
             inbox,
-            Projector(store, list(projections)),
+            Projector(store, list(built)),
             Consumer(settings, broker, store, inbox),
             topic,
             store_watch=store_watch,
@@ -158,7 +171,7 @@ class Runtime:
         """FastStream's broker: it consumes, and its producer publishes everything we send."""
         return self.consumer.broker
 
-    async def start(self, topics: list[str] = ()) -> None:
+    async def start(self, topics: Iterable[str] = ()) -> None:
         """Check dependencies, create indexes and topics, then start relaying and consuming."""
         await check_dependencies(self.settings)
         await self.store.setup()
@@ -186,7 +199,7 @@ class Runtime:
         await self.broker.start()
         log.info("service started", extra={"fields": {"service": self.settings.service_name}})
 
-    async def ready(self) -> tuple[bool, dict]:
+    async def ready(self) -> tuple[bool, dict[str, Any]]:
         """Readiness: whether the service can serve its HTTP traffic, i.e. its store answers.
 
         Kafka is reported, not required: what a request writes waits in the service's own log

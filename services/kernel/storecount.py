@@ -13,13 +13,15 @@ import os
 import threading
 import time
 from collections import Counter
+from collections.abc import Mapping
+from typing import Any
 
 from pymongo import monitoring
 
 ENV = "COMPLAINTS_COUNT_STORE_COMMANDS"
 
 
-def command_key(name: str, command) -> str:
+def command_key(name: str, command: Mapping[str, Any]) -> str:
     """``"find pending"``: the command and the collection it names (most commands name one as the
     value of their own key), so that a count says which code sent it."""
     collection = command.get(name) if hasattr(command, "get") else None
@@ -31,15 +33,16 @@ class CommandCounter(monitoring.CommandListener):
     ``dump`` writes them; the benchmarks read ``counts`` in process and need none)."""
 
     def __init__(self, path: str = "") -> None:
-        self.path, self.counts = path, Counter()
+        self.path = path
+        self.counts: Counter[str] = Counter()
 
     def started(self, event: monitoring.CommandStartedEvent) -> None:
         self.counts[command_key(event.command_name, event.command)] += 1
 
-    def succeeded(self, event) -> None:
+    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
         pass
 
-    def failed(self, event) -> None:
+    def failed(self, event: monitoring.CommandFailedEvent) -> None:
         pass
 
     def dump(self) -> None:
