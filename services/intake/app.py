@@ -18,7 +18,7 @@ from services.kernel.web import service_app
 
 def create_app(settings: IntakeSettings | None = None) -> FastAPI:
     settings = settings or IntakeSettings()
-    runtime = Runtime.create(settings, registry, TOPICS["intake"], PROJECTIONS)
+    runtime = Runtime.create(settings, registry, TOPICS["intake"], PROJECTIONS, collections=["threads"])
     directory = HttpOrderDirectory(settings.order_system_url)
 
     @asynccontextmanager

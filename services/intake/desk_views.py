@@ -219,6 +219,7 @@ class DeskCaseViews(DocumentProjection):
     """
 
     name = "desk_cases"
+    also = ("desk_case_orders",)
 
     def __init__(self, db: AsyncDatabase) -> None:
         super().__init__(db)

@@ -279,6 +279,7 @@ class ExperienceFacts(DocumentProjection):
     name = "experience_facts"
 
     async def setup(self) -> None:
+        await super().setup()
         await ensure_index(self.views, "filed_at", name="filed_at_1")  # the figures read a window of filing days
 
     async def apply(self, envelope: Envelope, event: Event) -> None:

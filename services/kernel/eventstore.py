@@ -34,7 +34,7 @@ from pymongo.errors import DuplicateKeyError, PyMongoError
 from contracts.envelope import Envelope, Event, Registry
 from services.kernel import meters
 from services.kernel.batching import InsertBatcher
-from services.kernel.indexes import ensure_index
+from services.kernel.indexes import ensure_collections, ensure_index
 from services.kernel.states import HotStates
 from services.kernel.telemetry import current_traceparent, parent_context
 
@@ -141,6 +141,7 @@ class EventStore:
 
     async def setup(self) -> None:
         """Create the indexes the log relies on (idempotent)."""
+        await ensure_collections(self.db, ["commits", "pending", "stream_digests", "snapshots"])
         await ensure_index(self.commits, "commit_id", unique=True, name="commit_id")
         await ensure_index(self.commits, "position", name="position")
         await ensure_index(self.commits, [("stream_id", ASCENDING), ("version", ASCENDING)], name="stream_version")

@@ -1,16 +1,23 @@
-"""Indexes created once: a service that starts beside running ones does not ask for them again.
+"""A service's collections and indexes, created at start, and only when missing.
 
-FerretDB 1.24 on SQLite takes its metadata registry's lock for every ``createIndexes``, even for
-an index that exists, and under write load that lock can wait on a write that waits on it: every
-command on the database then hangs until the clients time out (seen twice in `make bench`: the
-second instance of each service starting during a burst, ADR 0032). Listing the indexes is a read.
+FerretDB 1.24 on SQLite creates a collection, or an index, while holding its metadata registry's
+lock, and needs one of its few SQLite connections to do it; under load every connection may be
+held by a command that waits for that lock. The database then hangs for good: every command on
+it times out until FerretDB restarts (seen in `make bench`, with its goroutines dumped: an insert
+into a collection that did not exist yet, the first stream digest, stuck in ``CollectionCreate``;
+ADR 0032). So nothing is created under load: every collection a service writes exists before it
+takes traffic (``ensure_collections`` at start, from ``Runtime.start``, ``EventStore.setup`` and
+each projection's ``setup``), and an index is asked for only when missing (listing is a read).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import CollectionInvalid
 
 
 async def ensure_index(collection: AsyncCollection[dict[str, Any]], keys: Any, *, name: str, **options: Any) -> None:
@@ -19,3 +26,13 @@ async def ensure_index(collection: AsyncCollection[dict[str, Any]], keys: Any, *
     if name in {index["name"] async for index in cursor}:
         return
     await collection.create_index(keys, name=name, **options)
+
+
+async def ensure_collections(db: AsyncDatabase[dict[str, Any]], names: Iterable[str]) -> None:
+    """Create each collection of ``names`` that ``db`` lacks (another process may race: fine)."""
+    existing = set(await db.list_collection_names())
+    for name in sorted(set(names) - existing):
+        try:
+            await db.create_collection(name)
+        except CollectionInvalid:
+            pass  # created meanwhile by another instance

@@ -18,6 +18,7 @@ from pymongo.errors import PyMongoError
 
 from contracts.envelope import Envelope, Event, UnknownEventType
 from services.kernel.eventstore import EventStore
+from services.kernel.indexes import ensure_collections
 
 Progress = Callable[[int], None]
 
@@ -154,6 +155,8 @@ class DocumentProjection:
     """
 
     name: str
+    #: Other collections it writes besides ``name`` (created at start with it).
+    also: tuple[str, ...] = ()
     #: Documents held per projection between rounds (least recently used out).
     held_max = 2000
     #: Keys remembered after a ``reset`` (ids only) so that a rebuild reads no document back.
@@ -168,7 +171,8 @@ class DocumentProjection:
         self._saved_since_reset: set[str] | None = None
 
     async def setup(self) -> None:
-        pass  # read by _id only: no index to create
+        # read by _id only: no index to create; its collections exist before any load (kernel/indexes.py)
+        await ensure_collections(self.views.database, [self.name, *self.also])
 
     async def reset(self) -> None:
         self.forget()

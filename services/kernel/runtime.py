@@ -26,7 +26,7 @@ from contracts.envelope import Registry
 from services.kernel.consumer import Consumer, Inbox
 from services.kernel.eventstore import EventStore
 from services.kernel.follower import LogFollower
-from services.kernel.indexes import ensure_index
+from services.kernel.indexes import ensure_collections, ensure_index
 from services.kernel.kafka import LIBRDKAFKA_LOG, client_config, ensure_topics, make_broker
 from services.kernel.lease import Lease
 from services.kernel.outage import Dependency, StoreHeartbeats, quiet_retry_loops, watch_broker
@@ -119,6 +119,8 @@ class Runtime:
     follower: LogFollower | None = None
     store_watch: Dependency | None = None
     broker_watch: Dependency | None = None
+    #: The service's own collections besides the kernel's and its projections' (created at start).
+    collections: tuple[str, ...] = ()
 
     @classmethod
     def create(
@@ -127,8 +129,10 @@ class Runtime:
         registry: Registry,
         topic: str,
         projections: Iterable[Callable[[AsyncDatabase[dict[str, Any]]], Projection]] = (),
+        collections: Iterable[str] = (),
     ) -> Runtime:
-        """Wire a service; ``projections`` are factories called with the service's database."""
+        """Wire a service; ``projections`` are factories called with the service's database;
+        ``collections`` names the other collections it writes (kernel/indexes.py: created at start)."""
         store_watch = Dependency("document store", redact(settings.mongodb_url), settings.outage_reminder_s)
         client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
             settings.mongodb_url,
@@ -164,6 +168,7 @@ class Runtime:
             topic,
             store_watch=store_watch,
             broker_watch=broker_watch,
+            collections=tuple(collections),
         )
 
     @property
@@ -177,6 +182,11 @@ class Runtime:
         await self.store.setup()
         await self.inbox.setup()
         await ensure_index(self.store.pending, "position", name="position")
+        # the kernel's other collections, and the service's own: none is created under load
+        await ensure_collections(
+            self.store.db, ["inbox", "leases", "idempotency", "rate_limit_hits", *self.collections]
+        )
+        await self.projector.setup()
         if self.settings.create_topics:  # a cluster's topics are resources of their own (infra/k8s/topics)
             await asyncio.to_thread(ensure_topics, self.settings, [self.topic, *topics])
         lease = Lease(self.store.db, "log-follower", self.settings.lease_ttl_s)

@@ -38,7 +38,13 @@ def create_app(
     settings, clock, templates = settings or NotifySettings(), clock or SystemClock(), templates or Templates()
     templates.check()  # a template missing a variable stops start-up here, not at send time
     wake = asyncio.Event()
-    runtime = Runtime.create(settings, registry, TOPICS["notify"], [lambda db: Outgoing(db, wake.set), Agenda])
+    runtime = Runtime.create(
+        settings,
+        registry,
+        TOPICS["notify"],
+        [lambda db: Outgoing(db, wake.set), Agenda],
+        collections=["claims", "committed", "parked"],
+    )
     quiet_retry_loops(settings.outage_reminder_s, __name__, "services.notify.courier")  # a line per round in outages
     telephony = TwilioStyleTelephony(
         settings.telephony_url,

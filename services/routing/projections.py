@@ -90,6 +90,7 @@ class TeamInboxes(_OncePerEvent):
     """One document per partner team: the cases it has, with the brief, SLA, notes and outcome."""
 
     name = "team_inboxes"
+    also = ("team_of_case",)
     empty = {"cases": {}}
 
     def __init__(self, db) -> None:
