@@ -17,7 +17,10 @@ from typing import Any
 
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import CollectionInvalid
+from pymongo.errors import CollectionInvalid, OperationFailure
+
+#: The store's answer to creating a collection that exists.
+NAMESPACE_EXISTS = 48
 
 
 async def ensure_index(collection: AsyncCollection[dict[str, Any]], keys: Any, *, name: str, **options: Any) -> None:
@@ -35,4 +38,7 @@ async def ensure_collections(db: AsyncDatabase[dict[str, Any]], names: Iterable[
         try:
             await db.create_collection(name)
         except CollectionInvalid:
-            pass  # created meanwhile by another instance
+            pass  # created meanwhile by another instance (seen by the client's own check)
+        except OperationFailure as exc:
+            if exc.code != NAMESPACE_EXISTS:  # or by the store's, when two start at once
+                raise

@@ -1,0 +1,88 @@
+"""Collections and indexes are created at start, once: nothing is created while traffic flows.
+
+FerretDB 1.24 hangs a database for good when it must create a collection under load (ADR 0032),
+so a service creates every collection it writes before it takes traffic, and asks for an index
+only when it is missing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+
+import pytest
+from pymongo import AsyncMongoClient, monitoring
+
+from services.kernel.indexes import ensure_collections, ensure_index
+from services.kernel.runtime import Runtime
+
+pytestmark = pytest.mark.integration
+
+MONGO = os.environ.get("MONGODB_URL", "mongodb://127.0.0.1:29017/")
+
+
+class Commands(monitoring.CommandListener):
+    def __init__(self) -> None:
+        self.names: list[str] = []
+
+    def started(self, event: monitoring.CommandStartedEvent) -> None:
+        self.names.append(event.command_name)
+
+    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
+        pass
+
+    def failed(self, event: monitoring.CommandFailedEvent) -> None:
+        pass
+
+
+@pytest.fixture
+async def database():
+    commands = Commands()
+    client = AsyncMongoClient(MONGO, tz_aware=True, event_listeners=[commands])
+    name = f"test_{uuid.uuid4().hex[:10]}"
+    yield client[name], commands
+    await client.drop_database(name)
+    await client.close()
+
+
+async def test_missing_collections_are_created_and_existing_ones_left_alone(database):
+    db, _ = database
+    await db["kept"].insert_one({"_id": "mine"})
+
+    await ensure_collections(db, ["kept", "new_one", "new_two"])
+    await ensure_collections(db, ["kept", "new_one", "new_two"])  # again: nothing to do
+
+    assert {"kept", "new_one", "new_two"} <= set(await db.list_collection_names())
+    assert await db["kept"].find_one({"_id": "mine"}) == {"_id": "mine"}
+
+
+async def test_two_instances_creating_the_same_collections_at_once_both_start(database):
+    db, _ = database
+
+    await asyncio.gather(*(ensure_collections(db, ["shared", "also_shared"]) for _ in range(4)))
+
+    assert {"shared", "also_shared"} <= set(await db.list_collection_names())
+
+
+async def test_an_index_that_exists_is_not_asked_for_again(database):
+    db, commands = database
+    await ensure_index(db["things"], "position", name="position")
+    commands.names.clear()
+
+    await ensure_index(db["things"], "position", name="position")
+
+    assert "createIndexes" not in commands.names
+    assert "position" in {index["name"] async for index in await db["things"].list_indexes()}
+
+
+async def test_a_started_runtime_has_every_kernel_collection_before_any_event(settings, topic, test_registry, db):
+    runtime = Runtime.create(settings, test_registry, topic, collections=["own_things"])
+    await runtime.start()
+    try:
+        created = set(await db.list_collection_names())
+    finally:
+        await runtime.stop()
+
+    kernel = {"commits", "pending", "stream_digests", "snapshots", "inbox", "leases", "idempotency", "rate_limit_hits"}
+    assert kernel | {"own_things"} <= created
