@@ -15,7 +15,7 @@ import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
-from pymongo import ASCENDING
+from pymongo import ASCENDING, DESCENDING
 from pymongo.asynchronous.database import AsyncDatabase
 
 from services.kernel.clock import Clock, SystemClock
@@ -45,17 +45,24 @@ class RateLimit:
             await self.hits.delete_many({"expires": {"$lte": now}})
         mine = {"_id": uuid.uuid4().hex, "key": key, "at": now, "expires": now + self.window}
         await self.hits.insert_one(mine)
-        recent: list[datetime] = [
-            h["at"]
-            async for h in self.hits.find(
-                {"key": key, "at": {"$gt": now - self.window}, "_id": {"$ne": mine["_id"]}}, {"at": 1}
-            )
-        ]
-        if len(recent) < self.limit:
+        others = {"key": key, "at": {"$gt": now - self.window}, "_id": {"$ne": mine["_id"]}}
+        # Counted, not read: a key with many hits would come back in several batches, and a request
+        # that times out between two leaves its cursor open in the store, where it holds one of
+        # FerretDB's few SQLite connections until the cursor expires (ADR 0032).
+        if await self.hits.count_documents(others) < self.limit:
             return None
         await self.hits.delete_one({"_id": mine["_id"]})
-        # Room again when enough of the others leave the window for one more to fit.
-        frees_room = sorted(recent)[len(recent) - self.limit]
+        # Room again when the oldest of the ``limit`` most recent others leaves the window.
+        newest = await (
+            self.hits.find(others, {"at": 1})
+            .sort("at", DESCENDING)
+            .limit(self.limit)
+            .batch_size(min(self.limit, 10_000))
+            .to_list()
+        )
+        if not newest:  # withdrawn meanwhile by the callers racing this one
+            return 1
+        frees_room: datetime = newest[-1]["at"]
         return max(1, math.ceil((frees_room + self.window - now).total_seconds()))
 
     async def _index(self) -> None:

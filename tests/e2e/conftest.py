@@ -280,12 +280,22 @@ def serving(app, sock: socket.socket, settings, name: str) -> Iterator[str]:
     thread.start()
     try:
         wait_until_live(base_url, thread, settings.startup_timeout_s + 20)
+        at_start = collections_of(settings)
         yield base_url
+        # FerretDB hangs a database that must create a collection under load (ADR 0032): every
+        # collection the service wrote while the stories ran must have existed when it started.
+        late = collections_of(settings) - at_start
+        assert not late, f"{name} created {sorted(late)} under traffic: name them at start (kernel/indexes.py)"
     finally:
         server.should_exit = True
         thread.join(timeout=30)
         with MongoClient(settings.mongodb_url) as client:
             client.drop_database(settings.database_name)
+
+
+def collections_of(settings) -> set[str]:
+    with MongoClient(settings.mongodb_url) as client:
+        return set(client[settings.database_name].list_collection_names())
 
 
 def wait_until_live(base_url: str, thread: threading.Thread, timeout_s: float) -> None:
