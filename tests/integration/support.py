@@ -16,7 +16,7 @@ from pathlib import Path
 
 import httpx
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
-from pymongo import AsyncMongoClient
+from pymongo import AsyncMongoClient, monitoring
 
 from contracts import TOPICS
 from contracts.envelope import to_kafka
@@ -381,3 +381,22 @@ async def intake_beside(settings: KernelSettings, order_system_url: str):
         client = AsyncMongoClient(config.mongodb_url)
         await client.drop_database(config.database_name)
         await client.close()
+
+
+class CommandNames(monitoring.CommandListener):
+    """The names of the commands a client sent, in order (PyMongo command monitoring)."""
+
+    def __init__(self) -> None:
+        self.names: list[str] = []
+
+    def count(self, name: str) -> int:
+        return self.names.count(name)
+
+    def started(self, event: monitoring.CommandStartedEvent) -> None:
+        self.names.append(event.command_name)
+
+    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
+        pass
+
+    def failed(self, event: monitoring.CommandFailedEvent) -> None:
+        pass

@@ -8,36 +8,20 @@ import uuid
 
 import pymongo
 import pytest
-from pymongo import AsyncMongoClient, monitoring
+from pymongo import AsyncMongoClient
 from pymongo.errors import DuplicateKeyError, NetworkTimeout
 
 from services.kernel.batching import InsertBatcher
+from tests.integration.support import CommandNames
 
 pytestmark = pytest.mark.integration
 
 MONGO = os.environ.get("MONGODB_URL", "mongodb://127.0.0.1:29017/")
 
 
-class Inserts(monitoring.CommandListener):
-    """Counts the insert commands sent and the documents they carried."""
-
-    def __init__(self) -> None:
-        self.commands = 0
-
-    def started(self, event: monitoring.CommandStartedEvent) -> None:
-        if event.command_name == "insert":
-            self.commands += 1
-
-    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
-        pass
-
-    def failed(self, event: monitoring.CommandFailedEvent) -> None:
-        pass
-
-
 @pytest.fixture
 async def collection():
-    inserts = Inserts()
+    inserts = CommandNames()
     client = AsyncMongoClient(MONGO, tz_aware=True, event_listeners=[inserts])
     name = f"test_{uuid.uuid4().hex[:10]}"
     yield client[name]["things"], inserts
@@ -52,7 +36,7 @@ async def test_two_hundred_concurrent_inserts_go_in_a_few_commands_and_all_are_s
     await asyncio.gather(*(batcher.insert_one({"_id": f"thing-{i}", "n": i}) for i in range(200)))
 
     assert await things.count_documents({}) == 200
-    assert inserts.commands <= 3, f"{inserts.commands} insert commands for 200 concurrent inserts"
+    assert inserts.count("insert") <= 3, f"{inserts.count('insert')} insert commands for 200 concurrent inserts"
 
 
 async def test_a_writer_alone_is_not_held_back_and_each_insert_is_one_command(collection):
@@ -62,7 +46,7 @@ async def test_a_writer_alone_is_not_held_back_and_each_insert_is_one_command(co
     for i in range(5):
         await batcher.insert_one({"_id": f"thing-{i}"})
 
-    assert inserts.commands == 5
+    assert inserts.count("insert") == 5
     assert await things.count_documents({}) == 5
 
 

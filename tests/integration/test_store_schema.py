@@ -12,33 +12,20 @@ import os
 import uuid
 
 import pytest
-from pymongo import AsyncMongoClient, monitoring
+from pymongo import AsyncMongoClient
 
 from services.kernel.indexes import ensure_collections, ensure_index
 from services.kernel.runtime import Runtime
+from tests.integration.support import CommandNames
 
 pytestmark = pytest.mark.integration
 
 MONGO = os.environ.get("MONGODB_URL", "mongodb://127.0.0.1:29017/")
 
 
-class Commands(monitoring.CommandListener):
-    def __init__(self) -> None:
-        self.names: list[str] = []
-
-    def started(self, event: monitoring.CommandStartedEvent) -> None:
-        self.names.append(event.command_name)
-
-    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
-        pass
-
-    def failed(self, event: monitoring.CommandFailedEvent) -> None:
-        pass
-
-
 @pytest.fixture
 async def database():
-    commands = Commands()
+    commands = CommandNames()
     client = AsyncMongoClient(MONGO, tz_aware=True, event_listeners=[commands])
     name = f"test_{uuid.uuid4().hex[:10]}"
     yield client[name], commands
