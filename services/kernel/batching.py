@@ -40,6 +40,7 @@ class InsertBatcher:
     def __init__(self, collection: AsyncCollection[dict[str, Any]], max_batch: int = MAX_BATCH) -> None:
         self.collection, self.max_batch = collection, max_batch
         self._queue: list[tuple[dict[str, Any], asyncio.Future[None]]] = []
+        self._flight: list[tuple[dict[str, Any], asyncio.Future[None]]] = []  # the batch on its way
         self._sending: asyncio.Task[None] | None = None
 
     async def insert_one(self, document: dict[str, Any]) -> None:
@@ -47,12 +48,13 @@ class InsertBatcher:
         outcome: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         outcome.add_done_callback(_retrieved)  # a caller that gave up leaves no "never retrieved" noise
         self._queue.append((document, outcome))
-        if self._sending is None:
+        if self._sending is None or self._sending.done():
             # In a context of its own: a caller's deadline (a context variable) must not cut
             # the other callers' documents short.
             self._sending = asyncio.create_task(
                 self._send(), name=f"insert batches {self.collection.name}", context=contextvars.Context()
             )
+            self._sending.add_done_callback(self._sent)
         remaining = _csot.remaining()
         if remaining is None:
             return await asyncio.shield(outcome)
@@ -62,18 +64,20 @@ class InsertBatcher:
             raise NetworkTimeout(f"insert into {self.collection.name} timed out waiting for the store") from None
 
     async def _send(self) -> None:
-        try:
-            while self._queue:
-                batch, self._queue = self._queue[: self.max_batch], self._queue[self.max_batch :]
-                await self._insert(batch)
-        except BaseException as exc:  # cancelled at stop: nobody may wait for ever
-            for _, outcome in self._queue:
-                if not outcome.done():
-                    outcome.set_exception(exc if isinstance(exc, Exception) else asyncio.CancelledError())
-            self._queue = []
-            raise
-        finally:
-            self._sending = None
+        while self._queue:
+            self._flight, self._queue = self._queue[: self.max_batch], self._queue[self.max_batch :]
+            await self._insert(self._flight)
+        self._flight = []
+
+    def _sent(self, task: asyncio.Task[None]) -> None:
+        """Whatever ended the sending (cancelled at stop, even before it began): nobody waits for ever."""
+        error: BaseException | None = asyncio.CancelledError() if task.cancelled() else task.exception()
+        if error is None:
+            return
+        for _, outcome in [*self._flight, *self._queue]:
+            if not outcome.done():
+                outcome.set_exception(error)
+        self._flight, self._queue = [], []
 
     async def _insert(self, batch: list[tuple[dict[str, Any], asyncio.Future[None]]]) -> None:
         errors: dict[int, dict[str, Any]] = {}

@@ -83,3 +83,17 @@ async def test_a_callers_deadline_bounds_its_own_wait_not_the_others(collection)
     assert isinstance(outcomes[-1], NetworkTimeout)
     assert outcomes[:-1] == [None] * 20
     assert await things.count_documents({"_id": {"$regex": "^patient-"}}) == 20
+
+
+@pytest.mark.parametrize("after_s", [0, 0.002], ids=["before it began", "with a batch on its way"])
+async def test_callers_are_not_left_waiting_when_the_batches_are_cancelled_at_stop(collection, after_s):
+    things, _ = collection
+    batcher = InsertBatcher(things)
+    callers = [asyncio.create_task(batcher.insert_one({"_id": f"thing-{i}"})) for i in range(50)]
+    await asyncio.sleep(after_s)
+    assert batcher._sending is not None
+
+    batcher._sending.cancel()
+    outcomes = await asyncio.wait_for(asyncio.gather(*callers, return_exceptions=True), 10)
+
+    assert all(o is None or isinstance(o, asyncio.CancelledError) for o in outcomes)
