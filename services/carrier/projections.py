@@ -67,7 +67,7 @@ class OpenWatches(DocumentProjection):
 
     async def all(self) -> list[str]:
         """Every complaint to re-check (a scan: the collection holds only open ones)."""
-        return [doc["_id"] async for doc in self.views.find({}, {"_id": 1})]
+        return [doc["_id"] for doc in await self.scan({}, {"_id": 1})]
 
 
 PROJECTIONS = [OpenWatches, StaffDirectory]

@@ -294,8 +294,7 @@ class ExperienceFacts(DocumentProjection):
 
     async def since(self, moment: str) -> list[dict]:
         """The facts of the cases filed since ``moment`` (UTC ISO), and of people no case is about."""
-        cursor = self.views.find({"$or": [{"filed_at": {"$gte": moment}}, {"filed_at": None}]}, {"applied": 0})
-        return [doc async for doc in cursor]
+        return await self.scan({"$or": [{"filed_at": {"$gte": moment}}, {"filed_at": None}]}, {"applied": 0})
 
 
 PROJECTIONS = [CaseViews, CustomerViews, DeskCaseViews, StaffDirectory, ExperienceFacts]

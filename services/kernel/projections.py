@@ -141,6 +141,10 @@ class Projector:
             )
 
 
+#: Documents a ``DocumentProjection.scan`` reads in its one batch (a larger answer goes on in more).
+SCAN_BATCH = 10_000
+
+
 class DocumentProjection:
     """A read model of one document per key in its own collection, read by ``_id`` only.
 
@@ -178,6 +182,13 @@ class DocumentProjection:
         self.forget()
         await self.views.drop()
         self._saved_since_reset = set()
+
+    async def scan(self, query: dict[str, Any], fields: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+        """The documents matching ``query`` (a scan on FerretDB: for pages and figures, not hot
+        paths), read in one batch of up to ``SCAN_BATCH``: a request that gives up halfway leaves
+        no cursor open in the store, where it would hold one of FerretDB's SQLite connections
+        until it expires (ADR 0032)."""
+        return await self.views.find(query, fields).batch_size(SCAN_BATCH).to_list()
 
     async def get(self, key: str) -> dict[str, Any] | None:
         """The stored document (for readers: another replica's follower may be the writer)."""

@@ -177,7 +177,7 @@ class SupervisorQueue(_OncePerEvent):
 
     async def all(self) -> list[dict[str, Any]]:
         """Every escalated case, oldest escalation first (a scan: the supervisor's page, not a hot path)."""
-        views = [v async for v in self.views.find({}, {"applied": 0})]
+        views = await self.scan({}, {"applied": 0})
         return sorted(views, key=lambda v: v["escalations"][0]["escalated_at"])
 
 
@@ -202,7 +202,7 @@ class Timers(DocumentProjection):
 
     async def due(self, now) -> list[str]:
         """Cases with a timer due at ``now`` (a scan of a small collection, once per tick)."""
-        return [d["_id"] async for d in self.views.find({"due_at": {"$lte": now}})]
+        return [d["_id"] for d in await self.scan({"due_at": {"$lte": now}}, {"_id": 1})]
 
 
 PROJECTIONS = [AgentQueues, TeamInboxes, SupervisorQueue, Timers]

@@ -15,6 +15,7 @@ import pytest
 from pymongo import AsyncMongoClient
 
 from services.kernel.indexes import ensure_collections, ensure_index
+from services.kernel.projections import DocumentProjection
 from services.kernel.runtime import Runtime
 from tests.integration.support import CommandNames
 
@@ -73,3 +74,18 @@ async def test_a_started_runtime_has_every_kernel_collection_before_any_event(se
 
     kernel = {"commits", "pending", "stream_digests", "snapshots", "inbox", "leases", "idempotency", "rate_limit_hits"}
     assert kernel | {"own_things"} <= created
+
+
+async def test_a_read_models_scan_comes_back_in_one_batch_and_leaves_no_cursor_open(database):
+    db, commands = database
+
+    class Things(DocumentProjection):
+        name = "things"
+
+    await db["things"].insert_many([{"_id": f"thing-{i}", "n": i} for i in range(300)])
+    commands.names.clear()
+
+    found = await Things(db).scan({"n": {"$gte": 0}}, {"_id": 1})
+
+    assert len(found) == 300
+    assert commands.names == ["find"], "a getMore means a cursor stayed open between batches"
