@@ -68,8 +68,12 @@ def week_of_traffic(now: datetime, seed: int = 7, per_day: int = 40) -> list[tup
     found: list[tuple[datetime, str, Event]] = []
     start = (now - timedelta(days=7)).replace(hour=0, minute=0, second=0, microsecond=0)
     for day in range(8):
+        day_start = start + timedelta(days=day)
+        # Office hours (7:00-20:00); today before now, however early it is: the week has eight days.
+        elapsed = int((now - day_start).total_seconds())
+        earliest, latest = (7 * 3600, 20 * 3600) if elapsed >= 20 * 3600 else (0, elapsed)
         for _ in range(rng.randint(per_day * 3 // 4, per_day * 5 // 4)):
-            filed = start + timedelta(days=day, seconds=rng.randint(7 * 3600, 20 * 3600))
+            filed = day_start + timedelta(seconds=rng.randint(earliest, latest))
             found += [(t, s, e) for t, s, e in _case(rng, filed) if t <= now]
     return [(service, event) for _, service, event in sorted(found, key=lambda x: x[0])]
 
