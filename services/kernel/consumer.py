@@ -1,7 +1,11 @@
-"""The consuming side: every message is decoded, deduplicated, handled, recorded, then acknowledged.
+"""The consuming side, on FastStream: every message is decoded, deduplicated, handled, recorded,
+then acknowledged.
 
-Offsets are committed only after the handler's append succeeded (FastStream's default would
-commit first). What happens to a message is decided here, once, for every service:
+A subscription is one FastStream subscriber with a typed call per event type it handles (chosen
+by FastStream from the ``ce_type`` header) and a last call, without a filter, for every other
+message. Around the call run the broker's middlewares: FastStream's ``KafkaTelemetryMiddleware``
+(the consumer span, continuing the producer's trace from the ``traceparent`` header) and ours,
+``ConsumePolicy``, which decides what happens to a message, once, for every service:
 
 - not a CloudEvent of ours, an invalid payload, an unknown type, anything else that fails while
   decoding it, or a handler that rejects it → ``<topic>.dlq`` with the reason in headers, then
@@ -10,6 +14,12 @@ commit first). What happens to a message is decided here, once, for every servic
   message is redelivered after a backoff; a failure of the same message that comes back
   ``CONSUMER_MAX_ATTEMPTS`` times and is no outage is not transient: a dead letter too;
 - seen before (its id is in the inbox) → acknowledged without running the handler again.
+
+Offsets are committed only after the handler's effect is recorded, and only the message's own
+partition (``_commit_offset``: FastStream's ack would commit every polled partition's position).
+FastStream's subscriber handles one message at a time; ours hand each polled message to its
+partition's worker (``PartitionWorkers``), which runs FastStream's consume path for it: the
+partitions side by side, each one in order.
 """
 
 from __future__ import annotations
@@ -19,18 +29,21 @@ import logging
 import threading
 import traceback
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any, TypeVar, cast
 
-from confluent_kafka import Consumer as ConfluentConsumer
 from confluent_kafka import KafkaError, KafkaException, Message, TopicPartition
+from faststream import BaseMiddleware, Context, ContextRepo
 from faststream.confluent import KafkaBroker
 from faststream.confluent.annotations import KafkaMessage
 from faststream.confluent.helpers import AsyncConfluentConsumer
 from faststream.confluent.schemas import Topic
-from faststream.message import AckStatus, StreamMessage
+from faststream.confluent.subscriber.usecase import DefaultSubscriber
+from faststream.message import StreamMessage
 from faststream.middlewares import AckPolicy
-from opentelemetry.trace import SpanKind
+from opentelemetry import trace
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import (
     ConnectionFailure,
@@ -41,7 +54,7 @@ from pymongo.errors import (
     WTimeoutError,
 )
 
-from contracts.envelope import Envelope, Event, MalformedMessage, UnknownEventType, from_kafka
+from contracts.envelope import H_TYPE, Envelope, Event, MalformedMessage, UnknownEventType, from_kafka
 from services.kernel import meters
 from services.kernel.deadletters import DeadLetter
 from services.kernel.eventstore import ConcurrencyConflict, EventStore
@@ -49,7 +62,6 @@ from services.kernel.indexes import ensure_index
 from services.kernel.kafka import position, publish, received_headers, subscriber_options
 from services.kernel.liveness import Progress
 from services.kernel.settings import KernelSettings
-from services.kernel.telemetry import continued_span
 
 log = logging.getLogger(__name__)
 
@@ -159,19 +171,35 @@ class Inbox:
             self.store.notify()
 
 
+@dataclass
+class Subscription:
+    """What one ``Consumer.subscribe`` asked for: read by the policy for each of its messages."""
+
+    group_id: str
+    topics: list[str]
+    #: The CloudEvents types with a typed call; any other message takes the call without a filter.
+    handled: frozenset[str]
+    record_all: bool
+    workers: PartitionWorkers
+
+
 class Consumer:
-    """Subscribes handlers to topics through FastStream with the rules of this module."""
+    """Subscribes handlers to topics through FastStream, with the rules of this module."""
 
     def __init__(self, settings: KernelSettings, broker: KafkaBroker, store: EventStore, inbox: Inbox) -> None:
         self.settings, self.broker, self.store, self.inbox = settings, broker, store, inbox
         self._failures = 0
         #: (topic, partition, offset) -> failed deliveries of that message (cleared by its commit)
         self._attempts: dict[tuple[str, int, int], int] = {}
+        #: id(FastStream subscriber) -> its subscription: how the policy finds a message's rules
+        self._by_subscriber: dict[int, Subscription] = {}
         self.workers: list[PartitionWorkers] = []
         #: (group, topics) of each subscription: what "all consumed" means for this process
         self.subscriptions: list[tuple[str, list[str]]] = []
         self.progress = Progress(settings.liveness_stall_s, settings.partition_stuck_s)  # read by the probes
         meters.watch_waiting(self.progress.waiting)
+        # After the broker's telemetry middleware (make_broker): the policy runs inside its span.
+        broker.add_middleware(partial(ConsumePolicy, consumer=self))
 
     def subscribe(
         self, topics: str | Sequence[str], group_id: str, handlers: dict[type[Event], Handler], record_all: bool = False
@@ -183,17 +211,10 @@ class Consumer:
         """
         topics = [topics] if isinstance(topics, str) else list(topics)
         self.subscriptions.append((group_id, topics))
-        by_type = {cls.ce_type(): h for cls, h in handlers.items()}
-
-        workers = PartitionWorkers(
-            lambda message: self.process(message, by_type, record_all), self.settings.consumer_partition_queue
-        )
-        self.workers.append(workers)
-
         # The kernel declares its topics itself (ensure_topics, with their size limit) or a cluster
         # does (Strimzi): FastStream's own attempt, with defaults, is refused under ACLs with a
         # warning at every start.
-        @self.broker.subscriber(
+        subscriber = self.broker.subscriber(
             *(Topic(t, declare=False) for t in topics),
             group_id=group_id,
             ack_policy=AckPolicy.MANUAL,
@@ -201,63 +222,84 @@ class Consumer:
             title=f"{group_id}:{','.join(topics)}",
             **subscriber_options(self.settings),
         )
-        async def consume(message: KafkaMessage) -> None:
-            self.progress.received(message.consumer, group_id, _record(message))
-            await workers.submit(message)
+        for cls, handler in handlers.items():
+            subscriber(_typed(handler), filter=_of_type(cls.ce_type()))
+        subscriber(_not_handled)  # last, without a filter: every other message, well-formed or not
+
+        workers = PartitionWorkers(
+            subscriber.consume, self.settings.consumer_partition_queue, partial(_committed_offset, subscriber)
+        )
+        self.workers.append(workers)
+        self._by_subscriber[id(subscriber)] = Subscription(
+            group_id, topics, frozenset(cls.ce_type() for cls in handlers), record_all, workers
+        )
+
+        async def received(msg: Message) -> None:
+            self.progress.received(subscriber.consumer, group_id, msg)
+            await workers.submit(msg)
+
+        # FastStream's subscriber consumes its messages one at a time; ours hand each to its
+        # partition's worker, which runs FastStream's whole consume path for it (its own concurrent
+        # mode acknowledges first). The one attribute of FastStream's we replace.
+        setattr(subscriber, "consume_one", received)  # noqa: B010 - an instance's method, on purpose
+
+    def subscription_of(self, subscriber: object) -> Subscription | None:
+        return self._by_subscriber.get(id(subscriber))
 
     async def drain(self, timeout_s: float) -> None:
         """At stop, before the subscribers close: take no more messages, finish those taken."""
         await asyncio.gather(*(w.drain(timeout_s) for w in self.workers))
 
-    async def process(self, message: KafkaMessage, handlers: dict[str, Handler], record_all: bool) -> None:
+    async def process(
+        self, message: KafkaMessage, subscription: Subscription, handle: Callable[[Event, Envelope], Awaitable[None]]
+    ) -> None:
+        """The policy for one message; ``handle`` runs the typed call FastStream chose for it."""
         msg = _record(message)
         try:
             envelope = from_kafka(msg.value(), received_headers(msg))
             event = self.store.registry.decode(envelope.type, envelope.data)
         except Exception as exc:  # whatever fails while decoding is the message's fault: retrying cannot help
-            return await self._dead_letter(message, exc)
+            return await self._dead_letter(message, subscription, exc)
+        handled = envelope.type in subscription.handled
         try:
-            handler = handlers.get(envelope.type)
-            if handler is None and not record_all:
-                return await self._commit(message)  # a type this service ignores: no store round trip
+            if not handled and not subscription.record_all:
+                return await self._commit(message, subscription)  # a type this service ignores: no store round trip
             if await self.inbox.seen(envelope.id):
-                return await self._commit(message)
-            if handler is not None:
-                with (
-                    continued_span(
-                        f"consume {envelope.type}",
-                        envelope.traceparent,
-                        SpanKind.CONSUMER,
-                        {"messaging.destination.name": msg.topic(), "messaging.message.id": envelope.id},
-                    ),
-                    meters.timed(meters.handling_duration, {"type": envelope.type}),
-                ):
-                    await handler(event, envelope)
-            await self.inbox.record(envelope, msg, handled=handler is not None)
+                return await self._commit(message, subscription)
+            if handled:
+                # FastStream's consumer span (KafkaTelemetryMiddleware) names the topic; the event, here.
+                trace.get_current_span().set_attributes(
+                    {"cloudevents.event_type": envelope.type, "cloudevents.event_id": envelope.id}
+                )
+                with meters.timed(meters.handling_duration, {"type": envelope.type}):
+                    await handle(event, envelope)
+            await self.inbox.record(envelope, msg, handled=handled)
         except TRANSIENT as exc:
             if isinstance(exc, DuplicateKeyError):
-                return await self._dead_letter(message, exc)
-            return await self._retry_later(message, exc)
+                return await self._dead_letter(message, subscription, exc)
+            return await self._retry_later(message, subscription, exc)
         except Exception as exc:  # a handler that cannot take this message: never block the partition
             log.exception("handler failed; message goes to the DLQ")
-            return await self._dead_letter(message, exc)
+            return await self._dead_letter(message, subscription, exc)
         self._failures = 0
-        await self._commit(message)
+        await self._commit(message, subscription)
 
-    async def _commit(self, message: KafkaMessage) -> None:
+    async def _commit(self, message: KafkaMessage, subscription: Subscription) -> None:
         """Commit, and count it as progress; a commit that fails or hangs is retried like any
         transient failure (redelivered, found in the inbox, committed again)."""
         try:
             await _commit_offset(message, self.settings.kafka_commit_timeout_s)
         except (KafkaException, TimeoutError) as exc:
-            return await self._retry_later(message, exc, count=False)  # never the message's fault
+            return await self._retry_later(message, subscription, exc, count=False)  # never the message's fault
         msg = _record(message)
         topic, partition, offset = position(msg)
         for attempted in [p for p in self._attempts if p[:2] == (topic, partition) and p[2] <= offset]:
             del self._attempts[attempted]
         self.progress.committed(message.consumer, msg)
 
-    async def _retry_later(self, message: KafkaMessage, exc: Exception, count: bool = True) -> None:
+    async def _retry_later(
+        self, message: KafkaMessage, subscription: Subscription, exc: Exception, count: bool = True
+    ) -> None:
         """Redeliver after a backoff; ``count``: the failure may be the message's (it counts
         towards CONSUMER_MAX_ATTEMPTS unless it is an outage)."""
         msg = _record(message)
@@ -265,7 +307,7 @@ class Consumer:
             key = position(msg)
             attempts = self._attempts[key] = self._attempts.get(key, 0) + 1
             if attempts >= self.settings.consumer_max_attempts:
-                return await self._dead_letter(message, RepeatedFailure(attempts, exc))
+                return await self._dead_letter(message, subscription, RepeatedFailure(attempts, exc))
         self._failures += 1
         meters.redeliveries.add(1, {"topic": msg.topic()})
         pause = min(self.settings.retry_backoff_max_s, 0.1 * 2 ** min(self._failures, 10))
@@ -274,6 +316,7 @@ class Consumer:
             extra={"fields": {"error": repr(exc), "retry_in_s": pause}},
         )
         await asyncio.sleep(pause)
+        subscription.workers.rewound(msg)
         try:
             await message.nack()
         except KafkaException as seek_error:
@@ -283,18 +326,18 @@ class Consumer:
             log.info("message not sought back: its partition moved", extra={"fields": {"error": repr(seek_error)}})
             await StreamMessage.nack(message)
 
-    async def _dead_letter(self, message: KafkaMessage, exc: Exception) -> None:
+    async def _dead_letter(self, message: KafkaMessage, subscription: Subscription, exc: Exception) -> None:
         msg = _record(message)
         letter = DeadLetter(f"{exc}", type(exc).__name__)
         if not isinstance(exc, (MalformedMessage, UnknownEventType)):
-            trace = "".join(traceback.format_exception(exc.__cause__ or exc, limit=5))
-            letter = DeadLetter(f"{exc}\n{trace}", type(exc).__name__)
+            trace_text = "".join(traceback.format_exception(exc.__cause__ or exc, limit=5))
+            letter = DeadLetter(f"{exc}\n{trace_text}", type(exc).__name__)
         value, headers = letter.copy(msg, self.settings.kafka_max_message_bytes)
         try:
             await publish(self.broker, f"{msg.topic()}.dlq", msg.key(), value, headers)
         except TRANSIENT as send_error:
             # Not counted: a letter that cannot be sent has nowhere else to go.
-            return await self._retry_later(message, send_error, count=False)
+            return await self._retry_later(message, subscription, send_error, count=False)
         meters.dead_letters.add(1, {"topic": msg.topic(), "error_class": letter.error_class})
         log.warning(
             "message dead-lettered",
@@ -310,7 +353,65 @@ class Consumer:
                 }
             },
         )
-        await self._commit(message)
+        await self._commit(message, subscription)
+
+
+class ConsumePolicy(BaseMiddleware[Any, Any]):
+    """This module's rules as a FastStream middleware, around the call FastStream chose: the typed
+    call gets the decoded event and envelope from the message's context (``_typed``)."""
+
+    __slots__ = ("consumer",)
+
+    def __init__(self, msg: Any, /, *, context: ContextRepo, consumer: Consumer) -> None:
+        super().__init__(msg, context=context)
+        self.consumer = consumer
+
+    async def consume_scope(self, call_next: Callable[[Any], Awaitable[Any]], msg: StreamMessage[Any]) -> Any:
+        subscription = self.consumer.subscription_of(self.context.get_local("handler_"))
+        if subscription is None:  # a subscriber the kernel did not make: FastStream's own way
+            return await call_next(msg)
+
+        async def handle(event: Event, envelope: Envelope) -> None:
+            with self.context.scope(EVENT, event), self.context.scope(ENVELOPE, envelope):
+                await call_next(msg)
+
+        message = cast(KafkaMessage, msg)
+        try:
+            await self.consumer.process(message, subscription, handle)
+        except Exception:  # a fault of ours: never acknowledge, never skip (FastStream would swallow it)
+            log.exception("the consumer failed on a message; it is redelivered")
+            subscription.workers.rewound(_record(message))
+            await message.nack()
+        return None
+
+
+#: The names under which ``ConsumePolicy`` puts a message's event and envelope in its context.
+EVENT, ENVELOPE = "complaints_event", "complaints_envelope"
+
+
+def _typed(handler: Handler) -> Callable[..., Awaitable[None]]:
+    """``handler`` as a FastStream call: its event and envelope come from the message's context."""
+
+    async def call(event: Any = Context(EVENT), envelope: Any = Context(ENVELOPE)) -> None:
+        await handler(event, envelope)
+
+    call.__name__ = call.__qualname__ = getattr(handler, "__name__", "handle")  # its name in AsyncAPI
+    call.__doc__ = handler.__doc__
+    return call
+
+
+def _of_type(ce_type: str) -> Callable[[StreamMessage[Any]], bool]:
+    """FastStream's filter for the messages of one CloudEvents type (binary mode: its header)."""
+
+    def is_of_type(message: StreamMessage[Any]) -> bool:
+        return bool(message.headers.get(H_TYPE) == ce_type)
+
+    return is_of_type
+
+
+async def _not_handled() -> None:
+    """Every message no typed call takes (a type kept or ignored, or not one of ours at all):
+    ``ConsumePolicy`` decides on it without calling this."""
 
 
 class PartitionWorkers:
@@ -322,57 +423,59 @@ class PartitionWorkers:
     worker is behind. A partition's offsets are still committed one by one, in order, after each
     message's effect is recorded, so a crash loses nothing and skips nothing.
 
-    A message to be redelivered (nacked) has had its partition sought back: the messages after
-    it already queued, or polled before the seek took effect, are dropped until it comes again.
-    It may never come again: its partition moved meanwhile (the seek failed) and came back from a
-    committed offset past it, or its commit was late rather than lost. So a later message is
-    dropped only while the group's committed offset says the rewound one is still to come.
+    A message to be redelivered has had its partition sought back (``rewound``): the messages
+    after it already queued, or polled before the seek took effect, are dropped until it comes
+    again. It may never come again: its partition moved meanwhile (the seek failed) and came back
+    from a committed offset past it, or its commit was late rather than lost. So a later message
+    is dropped only while the group's committed offset says the rewound one is still to come.
     """
 
     def __init__(
         self,
-        handle: Callable[[KafkaMessage], Awaitable[None]],
+        handle: Callable[[Message], Awaitable[object]],
         depth: int,
-        committed: Callable[[KafkaMessage], Awaitable[int]] | None = None,
+        committed: Callable[[Message], Awaitable[int]],
     ) -> None:
         self.handle, self.depth = handle, depth
-        #: The group's committed offset of a message's partition (-1: none); the broker's by default.
-        self.committed = committed or _committed_offset
-        self._queues: dict[tuple[str, int], asyncio.Queue[KafkaMessage]] = {}
+        #: The group's committed offset of a message's partition (-1: none).
+        self.committed = committed
+        self._queues: dict[tuple[str, int], asyncio.Queue[Message]] = {}
         #: (topic, partition) -> offset of the message that comes again; later ones are stale.
         self._rewound: dict[tuple[str, int], int] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self._closed = False
 
-    async def submit(self, message: KafkaMessage) -> None:
+    async def submit(self, msg: Message) -> None:
         if self._closed:
             return  # stopping: not acknowledged, so the group's next owner gets it
-        key = position(_record(message))[:2]
+        key = position(msg)[:2]
         if (queue := self._queues.get(key)) is None:
             queue = self._queues[key] = asyncio.Queue(self.depth)
             self._tasks.append(asyncio.create_task(self._work(key, queue), name=f"partition {key}"))
-        await queue.put(message)
+        await queue.put(msg)
 
-    async def _work(self, key: tuple[str, int], queue: asyncio.Queue[KafkaMessage]) -> None:
+    def rewound(self, msg: Message) -> None:
+        """``msg`` is sought back: it comes again, and the messages after it polled meanwhile are stale."""
+        topic, partition, offset = position(msg)
+        self._rewound[topic, partition] = offset
+
+    async def _work(self, key: tuple[str, int], queue: asyncio.Queue[Message]) -> None:
         while True:
-            message = await queue.get()
+            msg = await queue.get()
             try:
                 rewound = self._rewound.get(key)
-                if rewound is not None and position(_record(message))[2] > rewound:
-                    if await self.committed(message) <= rewound:
+                if rewound is not None and position(msg)[2] > rewound:
+                    if await self.committed(msg) <= rewound:
                         continue  # polled before the seek back: it comes again after the rewound one
                     log.info(
                         "a rewound message was committed meanwhile: its partition goes on",
                         extra={"fields": {"topic": key[0], "partition": key[1], "rewound_offset": rewound}},
                     )
                 self._rewound.pop(key, None)
-                await self.handle(message)
-            except Exception:  # never let a partition's worker die: the message is redelivered
-                log.exception("partition worker failed on a message")
-                await message.nack()
+                await self.handle(msg)
+            except Exception:  # never let a partition's worker die (FastStream's consume logs and
+                log.exception("partition worker failed on a message")  # swallows a handler's errors)
             finally:
-                if message.committed == AckStatus.NACKED:
-                    self._rewound[key] = position(_record(message))[2]
                 queue.task_done()
 
     async def drain(self, timeout_s: float) -> None:
@@ -399,11 +502,16 @@ async def _commit_offset(message: KafkaMessage, timeout_s: float) -> None:
     broker restart (issue 21): it runs in a daemon thread of its own, which a commit that never
     returns may keep (a daemon thread does not hold the process at exit), and the wait for it is
     bounded. A late, refused or failed commit raises ``TimeoutError`` or ``KafkaException``.
+
+    On FastStream's in-process broker (``TestKafkaBroker``) there is no offset to commit: the
+    message is only marked acknowledged.
     """
+    if not isinstance(message.consumer, AsyncConfluentConsumer):
+        return await message.ack()
     topic, partition, offset = position(_record(message))
     offsets = [TopicPartition(topic, partition, offset + 1)]
     done: list[TopicPartition] = await asyncio.wait_for(
-        _in_daemon_thread(_confluent(message).commit, offsets=offsets, asynchronous=False), timeout_s
+        _in_daemon_thread(message.consumer.consumer.commit, offsets=offsets, asynchronous=False), timeout_s
     )
     failed = [tp.error for tp in done or () if tp.error is not None]
     if failed:  # a partition's error comes back in the answer, not as an exception
@@ -411,14 +519,16 @@ async def _commit_offset(message: KafkaMessage, timeout_s: float) -> None:
     await StreamMessage.ack(message)  # marks it acknowledged, without FastStream's commit
 
 
-async def _committed_offset(message: KafkaMessage) -> int:
-    """The group's committed offset of this message's partition, as the broker has it; -1 when it
+async def _committed_offset(subscriber: DefaultSubscriber, msg: Message) -> int:
+    """The group's committed offset of ``msg``'s partition, as the broker has it; -1 when it
     cannot say (then the message is taken for stale: it comes again after the rewound one)."""
-    topic, partition, _ = position(_record(message))
+    topic, partition, _ = position(msg)
+    if subscriber.consumer is None:
+        return -1
     try:
         answer = await asyncio.wait_for(
             _in_daemon_thread(
-                _confluent(message).committed,
+                subscriber.consumer.consumer.committed,
                 partitions=[TopicPartition(topic, partition)],
                 timeout=2,
             ),
@@ -464,9 +574,3 @@ def _record(message: KafkaMessage) -> Message:
     """The confluent message a subscriber of ours received: always one (FastStream's type also allows
     the tuple of a batch subscriber, and none of ours is one)."""
     return cast(Message, message.raw_message)
-
-
-def _confluent(message: KafkaMessage) -> ConfluentConsumer:
-    """The confluent consumer that polled ``message`` (FastStream types ``message.consumer`` by the
-    commit and seek it needs; a subscriber's is always its ``AsyncConfluentConsumer``)."""
-    return cast(AsyncConfluentConsumer, message.consumer).consumer

@@ -17,6 +17,7 @@ from confluent_kafka import KafkaError, KafkaException, Message
 from confluent_kafka.admin import AdminClient
 from confluent_kafka.cimpl import NewTopic  # what confluent_kafka.admin re-exports, unseen by mypy
 from faststream.confluent import ConfluentConfig, KafkaBroker
+from faststream.confluent.opentelemetry import KafkaTelemetryMiddleware
 
 from contracts.envelope import H_CORRELATION
 from services.kernel.settings import KernelSettings
@@ -98,6 +99,9 @@ def make_broker(settings: KernelSettings) -> KafkaBroker:
         config=cast(ConfluentConfig, {**security_config(settings), **reconnect_options(settings)}),
         logger=faststream_log,
         log_level=logging.DEBUG,
+        # Producer and consumer spans, and messaging metrics, by OpenTelemetry's conventions; the
+        # global providers are looked up when used (telemetry.setup_tracing, meters).
+        middlewares=[KafkaTelemetryMiddleware()],
     )
 
 

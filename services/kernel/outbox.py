@@ -11,12 +11,13 @@ import asyncio
 import logging
 from collections.abc import Callable
 
-from confluent_kafka import KafkaException
+from confluent_kafka import KafkaException, Message
 from faststream.confluent import KafkaBroker
 
-from contracts.envelope import to_kafka
+from contracts.envelope import Envelope, to_kafka
 from services.kernel.eventstore import Commit
 from services.kernel.kafka import publish
+from services.kernel.telemetry import remote_parent
 
 log = logging.getLogger(__name__)
 
@@ -37,9 +38,7 @@ class OutboxRelay:
         try:
             for commit in commits:
                 events = [e for e in commit.events if self.public(e.type)]
-                pending.append(
-                    (commit.id, [await publish(self.broker, self.topic, *to_kafka(e), no_confirm=True) for e in events])
-                )
+                pending.append((commit.id, [await self._publish(e) for e in events]))
         except KafkaException as exc:  # refused before queuing (e.g. too large): later ones wait
             log.warning(
                 "the producer refused an event; its commit and the later ones stay pending",
@@ -57,3 +56,8 @@ class OutboxRelay:
                 continue
             done.add(commit_id)
         return done
+
+    async def _publish(self, event: Envelope) -> asyncio.Future[Message | None]:
+        # In the trace of the span that appended it: FastStream's producer span continues it.
+        with remote_parent(event.traceparent):
+            return await publish(self.broker, self.topic, *to_kafka(event), no_confirm=True)

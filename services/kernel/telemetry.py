@@ -1,9 +1,11 @@
 """Tracing and structured logs: one trace from an HTTP request through the store and Kafka.
 
-HTTP spans, in and out, come from OpenTelemetry's instrumentation packages (FastAPI, httpx). Ours
-is only what they cannot know: the W3C ``traceparent`` of the span that appends a commit is stored
-in each event's envelope, travels as a Kafka header, and becomes the parent of the consumer's span,
-however long after (a redelivery, a rebuild) it is consumed.
+HTTP spans, in and out, come from OpenTelemetry's instrumentation packages (FastAPI, httpx), Kafka's
+from FastStream's ``KafkaTelemetryMiddleware`` (services/kernel/kafka.py). Ours is only what they
+cannot know: the W3C ``traceparent`` of the span that appends a commit is stored with the commit,
+and the relay publishes the event inside it (``remote_parent``), however long after (a restart, a
+rebuild): FastStream's producer span continues that trace into the ``traceparent`` header, and its
+consumer span on the other side continues it again.
 """
 
 from __future__ import annotations
@@ -80,19 +82,26 @@ def current_traceparent() -> str | None:
 
 
 @contextmanager
+def remote_parent(traceparent: str | None) -> Iterator[None]:
+    """The remote span named by ``traceparent`` (if any) as the current context: a span started
+    inside continues its trace (FastStream's producer span, when the relay publishes a stored event)."""
+    token = context.attach(_propagator.extract({"traceparent": traceparent} if traceparent else {}))
+    try:
+        yield
+    finally:
+        context.detach(token)
+
+
+@contextmanager
 def continued_span(
     name: str, traceparent: str | None, kind: SpanKind = SpanKind.CONSUMER, attributes: Attributes = None
 ) -> Iterator[Span]:
     """A span whose parent is the remote span named by ``traceparent`` (if any)."""
-    parent = _propagator.extract({"traceparent": traceparent} if traceparent else {})
-    token = context.attach(parent)
-    try:
-        with trace.get_tracer("services.kernel").start_as_current_span(
-            name, kind=kind, attributes=attributes or {}
-        ) as span:
-            yield span
-    finally:
-        context.detach(token)
+    with (
+        remote_parent(traceparent),
+        trace.get_tracer("services.kernel").start_as_current_span(name, kind=kind, attributes=attributes or {}) as span,
+    ):
+        yield span
 
 
 class JsonLogFormatter(logging.Formatter):

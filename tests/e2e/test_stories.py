@@ -173,11 +173,9 @@ def test_the_button_call_me_now_the_agent_hands_over_with_a_brief_the_partner_ac
     # The operators can follow it too: one trace from his click to the dial-out, across intake,
     # routing and notify, and the services' metrics show what they did.
     click = the_trace_of(spans, f"/api/complaints/{complaint_id}/callback")
-    assert {
-        "consume complaints.intake.CallbackRequested.v1",
-        "consume complaints.routing.CallbackDispatched.v1",
-        "eventstore.append",
-    } <= {s.name for s in click}
+    consumed = {s.attributes.get("cloudevents.event_type") for s in click if s.kind.name == "CONSUMER"}
+    assert {"complaints.intake.CallbackRequested.v1", "complaints.routing.CallbackDispatched.v1"} <= consumed
+    assert "eventstore.append" in {s.name for s in click}
     assert any(str(s.attributes.get("url.full", "")).startswith(telephony_url) for s in click), "the dial-out"
     metrics = httpx.get(f"{routing_server}/metrics").text
     for name in (

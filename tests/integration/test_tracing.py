@@ -1,4 +1,6 @@
-"""One trace from an HTTP request, through the store and a Kafka header, into the consumer's span."""
+"""One trace from an HTTP request, through the store and a Kafka header, into the consumer's span:
+the HTTP and Kafka spans are the instrumentation's (FastAPI's, FastStream's), the link through
+the store is ours."""
 
 from __future__ import annotations
 
@@ -56,11 +58,15 @@ async def test_the_trace_of_a_request_continues_in_the_consumers_span(settings, 
     finally:
         await runtime.stop()
 
-    by_name = {s.name: s for s in spans.get_finished_spans() if format(s.context.trace_id, "032x") == CALLER_TRACE}
+    traced = [s for s in spans.get_finished_spans() if format(s.context.trace_id, "032x") == CALLER_TRACE]
+    by_name = {s.name: s for s in traced}
     server, append = by_name["POST /complaints/{complaint_id}/notes"], by_name["eventstore.append"]
-    consumer = by_name["consume complaints.test.NoteAdded.v1"]
+    [consumer] = [s for s in traced if s.attributes.get("cloudevents.event_type") == NoteAdded.ce_type()]
+    by_id = {s.context.span_id: s for s in traced}
     assert append.parent.span_id == server.context.span_id
-    assert consumer.parent.span_id == append.context.span_id, "the consumer continues the producer's span"
+    producer = by_id[consumer.parent.span_id]
+    assert (consumer.kind.name, producer.kind.name) == ("CONSUMER", "PRODUCER"), "FastStream's spans"
+    assert producer.parent.span_id == append.context.span_id, "the relay publishes in the appending span's trace"
     assert consumed[0].split("-")[1] == CALLER_TRACE
 
 

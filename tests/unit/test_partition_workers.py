@@ -5,12 +5,12 @@ on the three-broker cluster)."""
 
 from __future__ import annotations
 
-from faststream.message import AckStatus
-
 from services.kernel.consumer import PartitionWorkers
 
 
 class Raw:
+    """A polled message, as the subscriber hands it to the workers."""
+
     def __init__(self, offset: int) -> None:
         self._offset = offset
 
@@ -24,26 +24,16 @@ class Raw:
         return self._offset
 
 
-class Delivered:
-    """A message as the subscriber hands it over; ``nack`` as the consumer's retry does it."""
-
-    def __init__(self, offset: int) -> None:
-        self.raw_message, self.committed = Raw(offset), None
-
-    async def nack(self) -> None:
-        self.committed = AckStatus.NACKED
-
-
 async def run(offsets: list[int], fail_once: int, committed_offset: int) -> list[int]:
     """Deliver ``offsets`` in order; the first delivery of ``fail_once`` is nacked (to come
     again); the group's committed offset meanwhile is ``committed_offset``. The offsets handled."""
     handled, failed = [], set()
 
     async def handle(message) -> None:
-        offset = message.raw_message.offset()
+        offset = message.offset()
         if offset == fail_once and offset not in failed:
             failed.add(offset)
-            return await message.nack()
+            return workers.rewound(message)  # as the consumer's retry does, with its seek back
         handled.append(offset)
 
     async def committed(message) -> int:
@@ -51,7 +41,7 @@ async def run(offsets: list[int], fail_once: int, committed_offset: int) -> list
 
     workers = PartitionWorkers(handle, depth=16, committed=committed)
     for offset in offsets:
-        await workers.submit(Delivered(offset))
+        await workers.submit(Raw(offset))
     await workers.drain(5)
     return handled
 
