@@ -31,6 +31,7 @@ from faststream.confluent.schemas import Topic
 from faststream.message import AckStatus, StreamMessage
 from faststream.middlewares import AckPolicy
 from opentelemetry.trace import SpanKind
+from pymongo import IndexModel
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import (
     ConnectionFailure,
@@ -45,7 +46,7 @@ from contracts.envelope import Envelope, Event, MalformedMessage, UnknownEventTy
 from services.kernel import meters
 from services.kernel.deadletters import DeadLetter
 from services.kernel.eventstore import ConcurrencyConflict, EventStore
-from services.kernel.indexes import ensure_index
+from services.kernel.indexes import ensure_indexes
 from services.kernel.kafka import position, publish, received_headers, subscriber_options
 from services.kernel.liveness import Progress
 from services.kernel.settings import KernelSettings
@@ -115,7 +116,7 @@ class Inbox:
         self.projected = projected
 
     async def setup(self) -> None:
-        await ensure_index(self.entries, "position", name="position")
+        await ensure_indexes(self.entries, [IndexModel("position", name="position")])
 
     async def seen(self, event_id: str) -> bool:
         return await self.entries.find_one({"_id": event_id}, {"_id": 1}) is not None

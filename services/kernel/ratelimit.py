@@ -15,11 +15,11 @@ import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
-from pymongo import ASCENDING, DESCENDING
+from pymongo import ASCENDING, DESCENDING, IndexModel
 from pymongo.asynchronous.database import AsyncDatabase
 
 from services.kernel.clock import Clock, SystemClock
-from services.kernel.indexes import ensure_index
+from services.kernel.indexes import ensure_indexes
 
 COLLECTION = "rate_limit_hits"
 #: How often one limit sweeps out the hits past their window (everyone's, of every limit).
@@ -67,6 +67,11 @@ class RateLimit:
 
     async def _index(self) -> None:
         if not self._indexed:
-            await ensure_index(self.hits, [("key", ASCENDING), ("at", ASCENDING)], name="key_at")
-            await ensure_index(self.hits, "expires", name="expires")
+            await ensure_indexes(
+                self.hits,
+                [
+                    IndexModel([("key", ASCENDING), ("at", ASCENDING)], name="key_at"),
+                    IndexModel("expires", name="expires"),
+                ],
+            )
             self._indexed = True

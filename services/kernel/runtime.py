@@ -26,7 +26,7 @@ from contracts.envelope import Registry
 from services.kernel.consumer import Consumer, Inbox
 from services.kernel.eventstore import EventStore
 from services.kernel.follower import LogFollower
-from services.kernel.indexes import ensure_collections, ensure_index
+from services.kernel.indexes import ensure_collections, ensure_indexes
 from services.kernel.kafka import LIBRDKAFKA_LOG, client_config, ensure_topics, make_broker
 from services.kernel.lease import Lease
 from services.kernel.outage import Dependency, StoreHeartbeats, quiet_retry_loops, watch_broker
@@ -181,7 +181,7 @@ class Runtime:
         await check_dependencies(self.settings)
         await self.store.setup()
         await self.inbox.setup()
-        await ensure_index(self.store.pending, "position", name="position")
+        await ensure_indexes(self.store.pending, [pymongo.IndexModel("position", name="position")])
         # the kernel's other collections, and the service's own: none is created under load
         await ensure_collections(
             self.store.db, ["inbox", "leases", "idempotency", "rate_limit_hits", *self.collections]
