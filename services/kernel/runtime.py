@@ -23,6 +23,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import PyMongoError
 
 from contracts.envelope import Registry
+from services.kernel import ratelimit
 from services.kernel.consumer import Consumer, Inbox
 from services.kernel.eventstore import EventStore
 from services.kernel.follower import LogFollower
@@ -183,9 +184,8 @@ class Runtime:
         await self.inbox.setup()
         await ensure_indexes(self.store.pending, [pymongo.IndexModel("position", name="position")])
         # the kernel's other collections, and the service's own: none is created under load
-        await ensure_collections(
-            self.store.db, ["inbox", "leases", "idempotency", "rate_limit_hits", *self.collections]
-        )
+        await ensure_collections(self.store.db, ["inbox", "leases", "idempotency", *self.collections])
+        await ratelimit.setup(self.store.db)  # every limit's, before the first request hits one
         await self.projector.setup()
         if self.settings.create_topics:  # a cluster's topics are resources of their own (infra/k8s/topics)
             await asyncio.to_thread(ensure_topics, self.settings, [self.topic, *topics])

@@ -12,8 +12,9 @@ import os
 import uuid
 
 import pytest
-from pymongo import AsyncMongoClient, IndexModel
+from pymongo import ASCENDING, AsyncMongoClient, IndexModel
 
+from services.kernel import ratelimit
 from services.kernel.eventstore import EventStore
 from services.kernel.indexes import ensure_collections, ensure_indexes
 from services.kernel.projections import DocumentProjection
@@ -128,6 +129,20 @@ async def test_a_started_runtime_has_every_kernel_collection_before_any_event(se
 
     kernel = {"commits", "pending", "stream_digests", "snapshots", "inbox", "leases", "idempotency", "rate_limit_hits"}
     assert kernel | {"own_things"} <= created
+
+
+async def test_a_started_runtime_has_the_rate_limits_indexes_before_any_request(settings, topic, test_registry, db):
+    runtime = Runtime.create(settings, test_registry, topic)
+    await runtime.start()
+    try:
+        indexes = {index["name"]: index["key"] async for index in await db[ratelimit.COLLECTION].list_indexes()}
+        hits = await db[ratelimit.COLLECTION].count_documents({})
+    finally:
+        await runtime.stop()
+
+    assert hits == 0, "no request yet: the indexes are there before the first hit"
+    assert dict(indexes["key_at"]) == {"key": ASCENDING, "at": ASCENDING}
+    assert dict(indexes["expires"]) == {"expires": ASCENDING}
 
 
 async def test_a_read_models_scan_comes_back_in_one_batch_and_leaves_no_cursor_open(database):
