@@ -103,6 +103,10 @@ class RepeatedFailure(Exception):
         self.__cause__ = last
 
 
+#: The inbox's collection (the event store's group commit and the log's readers name it too).
+INBOX = "inbox"
+
+
 class Inbox:
     """The consumed events, kept in the service's own log so its state rebuilds from the store.
 
@@ -111,7 +115,7 @@ class Inbox:
     """
 
     def __init__(self, db: AsyncDatabase[dict[str, Any]], store: EventStore, projected: bool = True) -> None:
-        self.entries, self.store = db["inbox"], store
+        self.entries, self.store = db[INBOX], store
         #: Whether the service has projections to feed (else an entry needs no pending work).
         self.projected = projected
 
