@@ -19,7 +19,7 @@ from services.kernel.eventstore import EventStore
 from services.kernel.indexes import ensure_collections, ensure_indexes
 from services.kernel.projections import DocumentProjection
 from services.kernel.runtime import Runtime
-from tests.integration.support import CommandNames
+from tests.integration.support import CommandNames, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -143,6 +143,27 @@ async def test_a_started_runtime_has_the_rate_limits_indexes_before_any_request(
     assert hits == 0, "no request yet: the indexes are there before the first hit"
     assert dict(indexes["key_at"]) == {"key": ASCENDING, "at": ASCENDING}
     assert dict(indexes["expires"]) == {"expires": ASCENDING}
+
+
+async def test_a_started_runtime_sets_its_read_models_up_once(settings, topic, test_registry, db):
+    setups = []
+
+    class Things(DocumentProjection):
+        name = "things"
+
+        async def setup(self) -> None:
+            setups.append(self.name)
+            await super().setup()
+
+    runtime = Runtime.create(settings, test_registry, topic, projections=[Things])
+    await runtime.start()
+    try:
+        # the log follower has taken its lease: its first round is under way or done
+        await wait_for(lambda: runtime.follower is not None and runtime.follower.lease.generation)
+    finally:
+        await runtime.stop()
+
+    assert setups == ["things"], "at start, before traffic; not again when the log follower runs"
 
 
 async def test_a_read_models_scan_comes_back_in_one_batch_and_leaves_no_cursor_open(database):
