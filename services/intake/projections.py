@@ -6,6 +6,8 @@ Both are fed by the log follower, the only writer, so a read-modify-write per do
 
 from __future__ import annotations
 
+from pymongo import IndexModel
+
 from contracts.carrier import OrderShipmentSummarized
 from contracts.envelope import Envelope, Event
 from contracts.intake import (
@@ -37,7 +39,7 @@ from contracts.routing import (
 )
 from services.intake import experience
 from services.intake.desk_views import DeskCaseViews
-from services.kernel.indexes import ensure_index
+from services.kernel.indexes import ensure_indexes
 from services.kernel.projections import DocumentProjection
 from services.kernel.staff import StaffDirectory
 
@@ -280,7 +282,8 @@ class ExperienceFacts(DocumentProjection):
 
     async def setup(self) -> None:
         await super().setup()
-        await ensure_index(self.views, "filed_at", name="filed_at_1")  # the figures read a window of filing days
+        # the figures read a window of filing days
+        await ensure_indexes(self.views, [IndexModel("filed_at", name="filed_at_1")])
 
     async def apply(self, envelope: Envelope, event: Event) -> None:
         if not isinstance(event, experience.RECORDED):

@@ -44,6 +44,7 @@ from faststream.confluent.subscriber.usecase import DefaultSubscriber
 from faststream.message import StreamMessage
 from faststream.middlewares import AckPolicy
 from opentelemetry import trace
+from pymongo import IndexModel
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import (
     ConnectionFailure,
@@ -58,7 +59,7 @@ from contracts.envelope import H_TYPE, Envelope, Event, MalformedMessage, Unknow
 from services.kernel import meters
 from services.kernel.deadletters import DeadLetter
 from services.kernel.eventstore import ConcurrencyConflict, EventStore
-from services.kernel.indexes import ensure_index
+from services.kernel.indexes import ensure_indexes
 from services.kernel.kafka import position, publish, received_headers, subscriber_options
 from services.kernel.liveness import Progress
 from services.kernel.settings import KernelSettings
@@ -114,6 +115,10 @@ class RepeatedFailure(Exception):
         self.__cause__ = last
 
 
+#: The inbox's collection (the event store's group commit and the log's readers name it too).
+INBOX = "inbox"
+
+
 class Inbox:
     """The consumed events, kept in the service's own log so its state rebuilds from the store.
 
@@ -122,12 +127,12 @@ class Inbox:
     """
 
     def __init__(self, db: AsyncDatabase[dict[str, Any]], store: EventStore, projected: bool = True) -> None:
-        self.entries, self.store = db["inbox"], store
+        self.entries, self.store = db[INBOX], store
         #: Whether the service has projections to feed (else an entry needs no pending work).
         self.projected = projected
 
     async def setup(self) -> None:
-        await ensure_index(self.entries, "position", name="position")
+        await ensure_indexes(self.entries, [IndexModel("position", name="position")])
 
     async def seen(self, event_id: str) -> bool:
         return await self.entries.find_one({"_id": event_id}, {"_id": 1}) is not None

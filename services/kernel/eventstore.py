@@ -27,14 +27,14 @@ from typing import Any, cast
 from bson import Binary, CodecOptions
 from bson.errors import InvalidDocument
 from opentelemetry import trace
-from pymongo import ASCENDING
+from pymongo import ASCENDING, IndexModel
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError, PyMongoError
 
 from contracts.envelope import Envelope, Event, Registry
 from services.kernel import meters
 from services.kernel.batching import InsertBatcher
-from services.kernel.indexes import ensure_collections, ensure_index
+from services.kernel.indexes import ensure_collections, ensure_indexes
 from services.kernel.states import HotStates
 from services.kernel.telemetry import current_traceparent, parent_context
 
@@ -142,9 +142,14 @@ class EventStore:
     async def setup(self) -> None:
         """Create the indexes the log relies on (idempotent)."""
         await ensure_collections(self.db, ["commits", "pending", "stream_digests", "snapshots"])
-        await ensure_index(self.commits, "commit_id", unique=True, name="commit_id")
-        await ensure_index(self.commits, "position", name="position")
-        await ensure_index(self.commits, [("stream_id", ASCENDING), ("version", ASCENDING)], name="stream_version")
+        await ensure_indexes(
+            self.commits,
+            [
+                IndexModel("commit_id", unique=True, name="commit_id"),
+                IndexModel("position", name="position"),
+                IndexModel([("stream_id", ASCENDING), ("version", ASCENDING)], name="stream_version"),
+            ],
+        )
 
     def on_append(self, listener: Callable[[], None]) -> None:
         """Call ``listener`` (synchronously, cheaply) after every successful append."""

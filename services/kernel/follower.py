@@ -100,7 +100,8 @@ class LogFollower:
         return True
 
     async def run(self) -> None:
-        await self.projector.setup()
+        """Follow the log until ``halt``; the projections must be set up (``Runtime.start`` does it
+        before the service takes traffic, so their collections are never created under load)."""
         while not self._stopping:
             self._wake.clear()  # before the round: an append during it wakes the next one
             try:

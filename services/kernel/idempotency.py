@@ -21,6 +21,9 @@ from pymongo.errors import DuplicateKeyError
 
 from services.kernel.eventstore import Cause, derived_id
 
+#: The stored answers (created at start by ``Runtime.start``, as every kernel collection).
+COLLECTION = "idempotency"
+
 
 class IdempotencyKeyReused(ValueError):
     """The key was used before for a different request."""
@@ -38,7 +41,7 @@ def fingerprint(payload: Any) -> str:
 
 class IdempotencyStore:
     def __init__(self, db: AsyncDatabase[dict[str, Any]]) -> None:
-        self.responses = db["idempotency"]
+        self.responses = db[COLLECTION]
 
     async def replay(self, scope: str, key: str, request: str) -> StoredResponse | None:
         """The stored answer for this key, if any; raises if the key came with another request."""

@@ -7,28 +7,43 @@ it times out until FerretDB restarts (seen in `make bench`, with its goroutines 
 into a collection that did not exist yet, the first stream digest, stuck in ``CollectionCreate``;
 ADR 0032). So nothing is created under load: every collection a service writes exists before it
 takes traffic (``ensure_collections`` at start, from ``Runtime.start``, ``EventStore.setup`` and
-each projection's ``setup``), and an index is asked for only when missing (listing is a read).
+each projection's ``setup``), and an index is asked for only when missing (listing is a read):
+``ensure_indexes`` lists a collection's indexes once and creates the missing ones in one command.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
+from pymongo import IndexModel
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import CollectionInvalid, OperationFailure
+from pymongo.errors import CollectionInvalid, ConnectionFailure, OperationFailure
 
 #: The store's answer to creating a collection that exists.
 NAMESPACE_EXISTS = 48
 
 
-async def ensure_index(collection: AsyncCollection[dict[str, Any]], keys: Any, *, name: str, **options: Any) -> None:
-    """Create the index ``name`` on ``collection`` unless it has one of that name already."""
-    cursor = await collection.list_indexes()
-    if name in {index["name"] async for index in cursor}:
+async def ensure_indexes(collection: AsyncCollection[dict[str, Any]], indexes: Sequence[IndexModel]) -> None:
+    """Create those of ``indexes`` that ``collection`` lacks (by name): one ``listIndexes``, and
+    one ``createIndexes`` only if some are missing (it takes FerretDB's lock even for an index that
+    exists). Another instance may race: fine."""
+    existing = await _index_names(collection)
+    missing = [index for index in indexes if index.document["name"] not in existing]
+    if not missing:
         return
-    await collection.create_index(keys, name=name, **options)
+    try:
+        await collection.create_indexes(missing)
+    except (ConnectionFailure, OperationFailure):
+        # Created meanwhile by another instance: FerretDB 1.24 drops the connection when every one
+        # of two or more indexes asked for exists already. Only what is still missing is an error.
+        if not {index.document["name"] for index in missing} <= await _index_names(collection):
+            raise
+
+
+async def _index_names(collection: AsyncCollection[dict[str, Any]]) -> set[str]:
+    return {index["name"] async for index in await collection.list_indexes()}
 
 
 async def ensure_collections(db: AsyncDatabase[dict[str, Any]], names: Iterable[str]) -> None:

@@ -12,6 +12,9 @@ from typing import Any
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
+#: Every lease of a service's database (created at start by ``Runtime.start``).
+COLLECTION = "leases"
+
 
 class Lease:
     """A named lease in the store: held by one owner until it expires or is released.
@@ -22,7 +25,7 @@ class Lease:
     """
 
     def __init__(self, db: AsyncDatabase[dict[str, Any]], name: str, ttl_s: float) -> None:
-        self._leases, self.name, self.ttl = db["leases"], name, timedelta(seconds=ttl_s)
+        self._leases, self.name, self.ttl = db[COLLECTION], name, timedelta(seconds=ttl_s)
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         #: Counts the times this owner took the lease anew (not renewals): whoever caches what
         #: only the holder writes must drop that cache when the generation changes.

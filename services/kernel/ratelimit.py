@@ -6,6 +6,9 @@ withdraws its own hit if that count is over the limit. The last admitted hit of 
 counted with all the others already in, so no more than ``limit`` are ever admitted. Callers racing
 for more places than are left may all be refused (each counts the others' hits before they are
 withdrawn): too strict at the boundary, the safe way to be wrong.
+
+Every limit shares one collection; ``setup`` creates it and its indexes at start (from
+``Runtime.start``), never at a first hit: that would be under load (kernel/indexes.py).
 """
 
 from __future__ import annotations
@@ -15,30 +18,38 @@ import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
-from pymongo import ASCENDING, DESCENDING
+from pymongo import ASCENDING, DESCENDING, IndexModel
 from pymongo.asynchronous.database import AsyncDatabase
 
 from services.kernel.clock import Clock, SystemClock
-from services.kernel.indexes import ensure_index
+from services.kernel.indexes import ensure_collections, ensure_indexes
 
 COLLECTION = "rate_limit_hits"
+#: A key's hits in its window (the count and the read of a refusal); the hits past it (the sweep).
+INDEXES = (IndexModel([("key", ASCENDING), ("at", ASCENDING)], name="key_at"), IndexModel("expires", name="expires"))
 #: How often one limit sweeps out the hits past their window (everyone's, of every limit).
 SWEEP_EVERY = timedelta(seconds=10)
 
 
+async def setup(db: AsyncDatabase[dict[str, Any]]) -> None:
+    """Create the hits' collection and indexes, for every limit of ``db`` (at start: idempotent)."""
+    await ensure_collections(db, [COLLECTION])
+    await ensure_indexes(db[COLLECTION], INDEXES)
+
+
 class RateLimit:
-    """At most ``limit`` hits per ``window`` for each key of the limit called ``name``."""
+    """At most ``limit`` hits per ``window`` for each key of the limit called ``name``; its
+    database's ``setup`` must have run (``Runtime.start`` does it)."""
 
     def __init__(
         self, db: AsyncDatabase[dict[str, Any]], name: str, limit: int, window: timedelta, clock: Clock | None = None
     ) -> None:
         self.hits, self.name, self.limit, self.window = db[COLLECTION], name, limit, window
         self.clock = clock or SystemClock()
-        self._indexed, self._next_sweep = False, self.clock.now()
+        self._next_sweep = self.clock.now()
 
     async def hit(self, key: str) -> int | None:
         """Count a hit; None if allowed, else the whole seconds to wait (for ``Retry-After``)."""
-        await self._index()
         now, key = self.clock.now(), f"{self.name}:{key}"
         if now >= self._next_sweep:  # FerretDB 1.24 refuses TTL indexes ("not implemented yet")
             self._next_sweep = now + SWEEP_EVERY
@@ -64,9 +75,3 @@ class RateLimit:
             return 1
         frees_room: datetime = newest[-1]["at"]
         return max(1, math.ceil((frees_room + self.window - now).total_seconds()))
-
-    async def _index(self) -> None:
-        if not self._indexed:
-            await ensure_index(self.hits, [("key", ASCENDING), ("at", ASCENDING)], name="key_at")
-            await ensure_index(self.hits, "expires", name="expires")
-            self._indexed = True

@@ -23,12 +23,12 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import PyMongoError
 
 from contracts.envelope import Registry
-from services.kernel.consumer import Consumer, Inbox
+from services.kernel import idempotency, lease, ratelimit
+from services.kernel.consumer import INBOX, Consumer, Inbox
 from services.kernel.eventstore import EventStore
 from services.kernel.follower import LogFollower
-from services.kernel.indexes import ensure_collections, ensure_index
+from services.kernel.indexes import ensure_collections, ensure_indexes
 from services.kernel.kafka import LIBRDKAFKA_LOG, client_config, ensure_topics, make_broker
-from services.kernel.lease import Lease
 from services.kernel.outage import Dependency, StoreHeartbeats, quiet_retry_loops, watch_broker
 from services.kernel.outbox import OutboxRelay
 from services.kernel.projections import Projection, Projector
@@ -181,22 +181,21 @@ class Runtime:
         await check_dependencies(self.settings)
         await self.store.setup()
         await self.inbox.setup()
-        await ensure_index(self.store.pending, "position", name="position")
+        await ensure_indexes(self.store.pending, [pymongo.IndexModel("position", name="position")])
         # the kernel's other collections, and the service's own: none is created under load
-        await ensure_collections(
-            self.store.db, ["inbox", "leases", "idempotency", "rate_limit_hits", *self.collections]
-        )
+        await ensure_collections(self.store.db, [INBOX, lease.COLLECTION, idempotency.COLLECTION, *self.collections])
+        await ratelimit.setup(self.store.db)  # every limit's, before the first request hits one
         await self.projector.setup()
         if self.settings.create_topics:  # a cluster's topics are resources of their own (infra/k8s/topics)
             await asyncio.to_thread(ensure_topics, self.settings, [self.topic, *topics])
-        lease = Lease(self.store.db, "log-follower", self.settings.lease_ttl_s)
+        follower_lease = lease.Lease(self.store.db, "log-follower", self.settings.lease_ttl_s)
         types = self.store.registry.types()
         relay = OutboxRelay(self.broker, self.topic, lambda t: t in types and types[t].public)
         self.follower = LogFollower(
             self.store,
             relay,
             self.projector,
-            lease,
+            follower_lease,
             self.settings.outbox_poll_interval_s,
             self.settings.outbox_batch_size,
         )

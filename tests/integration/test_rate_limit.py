@@ -10,9 +10,14 @@ import pytest
 from pymongo import AsyncMongoClient
 
 from services.kernel.clock import ManualClock
-from services.kernel.ratelimit import COLLECTION, RateLimit
+from services.kernel.ratelimit import COLLECTION, RateLimit, setup
 
 MINUTE = timedelta(minutes=1)
+
+
+@pytest.fixture(autouse=True)
+async def hits_collection(db):
+    await setup(db)  # as Runtime.start does, before any hit
 
 
 @pytest.fixture
