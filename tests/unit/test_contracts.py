@@ -158,12 +158,54 @@ def test_the_kafka_binary_mode_round_trip_keeps_an_envelope_without_optional_att
     assert from_kafka(*to_kafka(envelope)[1:]) == envelope
 
 
+def test_the_kafka_binary_mode_is_the_documented_wire_format_byte_for_byte():
+    # Consumers outside this repository read these bytes (docs/asyncapi.json): a library swap or a
+    # serialiser default must not change a header name, the time's offset form or the JSON spacing.
+    envelope = an_envelope(data={"complaint_id": "c-2026-000042", "description": "colis arrivé abîmé"})
+
+    _, value, headers = to_kafka(envelope)
+
+    assert value == '{"complaint_id":"c-2026-000042","description":"colis arrivé abîmé"}'.encode()
+    assert headers == [
+        ("ce_id", b"0b6f1c2e-8a4e-5d7c-9a57-3f1d1b2e4c6a"),
+        ("ce_type", b"complaints.intake.ComplaintFiled.v1"),
+        ("ce_source", b"/services/intake"),
+        ("ce_subject", b"c-2026-000042"),
+        ("ce_time", b"2026-03-14T09:12:03.250000+00:00"),
+        ("ce_specversion", b"1.0"),
+        ("content-type", b"application/json"),
+        ("ce_correlationid", b"7d3e9a40-1c55-4b8e-9f0a-2b6c8d1e5f37"),
+        ("ce_causationid", b"req-5521"),
+        ("traceparent", b"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"),
+        ("tracestate", b"vendor=opaque"),
+    ]
+
+
 def test_a_message_without_a_required_header_is_malformed_and_names_the_header():
     _, value, headers = to_kafka(an_envelope())
     without_type = [(k, v) for k, v in headers if k != "ce_type"]
 
     with pytest.raises(MalformedMessage, match="missing CloudEvents header.*ce_type"):
         from_kafka(value, without_type)
+
+
+@pytest.mark.parametrize(
+    ("header", "value", "problem"),
+    [
+        ("ce_id", None, "missing.*ce_id"),  # consumers deduplicate on it: never made up on read
+        ("ce_time", None, "missing.*ce_time"),
+        ("ce_subject", None, "missing.*ce_subject"),
+        ("ce_correlationid", None, "missing.*ce_correlationid"),
+        ("ce_specversion", b"0.3", "ce_specversion must be 1.0"),
+        ("ce_time", b"2026-03-14T09:12:03", "invalid CloudEvents attributes"),
+    ],
+)
+def test_a_message_missing_an_attribute_we_require_or_of_another_version_is_malformed(header, value, problem):
+    _, body, headers = to_kafka(an_envelope())
+    headers = [(k, v) for k, v in headers if k != header] + ([(header, value)] if value else [])
+
+    with pytest.raises(MalformedMessage, match=problem):
+        from_kafka(body, headers)
 
 
 def test_a_message_whose_value_is_not_json_is_malformed():

@@ -84,6 +84,79 @@ def test_an_html_reply_drops_the_gmail_quote_from_the_text():
     assert "> We are sorry." in email.quoted
 
 
+# --- replies as real mail clients write them (samples/email/replies: <name>.eml and its .text) --
+
+REPLIES = sorted((SAMPLES / "replies").glob("*.eml"))
+
+#: A sentence of each reply's quoted history: it belongs in `quoted`, never in `text`.
+#: None for a message that answers nothing.
+HISTORY = {
+    "apple_html_nested_blockquotes": "Here is a voucher for £10",
+    "apple_mail_fr": "Nous avons replanifié la livraison",
+    "apple_mail_iphone": "We are sorry the parcel was left outside.",
+    "fresh_complaint_with_a_from_line": None,
+    "gmail_de": "wir haben Ihre Rechnung geprüft.",
+    "gmail_en": "We have rebooked the collection",
+    "mutt_interleaved_signature": "> What time was the parcel delivered?",
+    "outlook_de": "bitte senden Sie uns die Aufzeichnung des Datenloggers.",
+    "outlook_en": "Could you send us photos of the damage?",
+    "outlook_fr": "Pouvez-vous nous dire ce qui manque dans le colis ?",
+    "outlook_html_only": "the address could not be found.",
+    "outlook_mac": "Our records show the parcel was signed for.",
+    "outlook_original_message": "We have passed your report to the depot manager.",
+    "outlook_web_html_only": "Can you tell us what happened?",
+    "thunderbird_de_signature": "laut Zusteller wurde Ihr Paket bei einem Nachbarn abgegeben.",
+    "thunderbird_html_de_signature": "wir haben Ihnen eine Ersatzlieferung geschickt.",
+    "webmail_html_fr_list": "Pouvez-vous nous décrire le problème ?",
+    "webmail_html_table_links": None,
+}
+
+
+def test_every_reply_sample_has_its_expected_text_and_a_history_sentence():
+    assert sorted(p.stem for p in REPLIES) == sorted(HISTORY)
+    assert all(p.with_suffix(".text").is_file() for p in REPLIES)
+
+
+@pytest.mark.parametrize("path", REPLIES, ids=lambda p: p.stem)
+def test_a_reply_from_each_mail_client_gives_exactly_the_customer_s_new_text(path):
+    assert parse_email(path.read_bytes()).text == path.with_suffix(".text").read_text(encoding="utf-8").rstrip("\n")
+
+
+@pytest.mark.parametrize("path", REPLIES, ids=lambda p: p.stem)
+def test_a_reply_from_each_mail_client_keeps_its_quoted_history_apart(path):
+    email, sentence = parse_email(path.read_bytes()), HISTORY[path.stem]
+    if sentence is None:
+        assert email.quoted == ""
+    else:
+        assert sentence in " ".join(email.quoted.split())
+        assert sentence.lstrip("> ") not in email.text
+
+
+def test_answers_written_between_quoted_questions_are_the_new_text_and_the_questions_the_quoted():
+    body = "On Tue, 24 Mar 2026, Care wrote:\r\n> When?\r\n\r\nAt 13:02.\r\n\r\n> Home?\r\n\r\nYes.\r\n"
+    email = parse_email(message(body=body))
+    assert (email.text, email.quoted) == ("At 13:02.\n\nYes.", "On Tue, 24 Mar 2026, Care wrote:\n> When?\n> Home?")
+
+
+def test_a_complaint_s_own_from_and_date_lines_are_not_taken_for_an_outlook_quote_header():
+    body = "The sofa came damaged.\r\nFrom: Harlow depot\r\nDate: 27 March\r\n\r\nPlease call me.\r\n"
+    email = parse_email(message(body=body))
+    assert email.text.endswith("Please call me.") and email.quoted == ""
+
+
+def test_html_table_cells_stay_apart_ordered_items_keep_their_numbers_and_links_their_address():
+    html = (
+        "<table><tr><th>Item</th><th>Qty</th></tr><tr><td>Belt</td><td>2</td></tr></table>"
+        '<ol><li>refund</li><li>label</li></ol><p>See <a href="https://photos.example.net/r8">photo</a>, '
+        '<a href="https://t.example.com/1">https://t.example.com/1</a>, <a href="mailto:a@b.c">me</a>.</p>'
+    )
+    email = parse_email(message("Content-Type: text/html; charset=utf-8", body=html))
+    assert email.text == (
+        "Item | Qty\nBelt | 2\n\n1. refund\n2. label\n\nSee photo (https://photos.example.net/r8), "
+        "https://t.example.com/1, me."
+    )
+
+
 # --- bodies and encodings ---------------------------------------------------------------------
 
 

@@ -320,7 +320,8 @@ def _part_text(part: EmailMessage) -> str:
 
 
 class _HtmlText(HTMLParser):
-    """Readable text from HTML: block elements become line breaks, blockquotes become "> " lines."""
+    """Readable text from HTML: block elements become line breaks, blockquotes become "> " lines,
+    table cells are kept apart by " | ", ordered lists are numbered and a link keeps its address."""
 
     BLOCKS = {
         "p",
@@ -354,6 +355,9 @@ class _HtmlText(HTMLParser):
         self.parts: list[str] = []
         self.hidden = 0
         self.quote_depth = 0
+        self.lists: list[int | None] = []  # per open list: the last item's number, None if unordered
+        self.cells = 0  # cells seen in the current table row
+        self.link: tuple[str, int] | None = None  # the open link's address and where its text starts
 
     def newline(self) -> None:
         self.parts.append("\n" + "> " * self.quote_depth)
@@ -366,10 +370,27 @@ class _HtmlText(HTMLParser):
         elif tag == "blockquote":
             self.quote_depth += 1
             self.newline()
-        elif tag == "li":
+        elif tag in ("ul", "ol"):
+            self.lists.append(0 if tag == "ol" else None)
             self.newline()
-            self.parts.append("- ")
+        elif tag == "li":
+            number = self.lists[-1] if self.lists else None
+            self.newline()
+            if number is None:
+                self.parts.append("- ")
+            else:
+                self.lists[-1] = number + 1
+                self.parts.append(f"{number + 1}. ")
+        elif tag in ("td", "th"):
+            # Cells run together otherwise ("Canvas belt2€ 17,30"): an order's lines lose their meaning.
+            self.parts.append(" | " if self.cells else "")
+            self.cells += 1
+        elif tag == "a":
+            href = dict(attrs).get("href") or ""
+            # Only web addresses: a customer's link to photos or tracking is evidence; mailto: is noise.
+            self.link = (href, len(self.parts)) if href.startswith(("http://", "https://")) else None
         elif tag in self.BLOCKS:
+            self.cells = 0 if tag == "tr" else self.cells
             self.newline()
 
     def handle_endtag(self, tag: str) -> None:
@@ -378,7 +399,16 @@ class _HtmlText(HTMLParser):
         elif tag == "blockquote":
             self.quote_depth = max(0, self.quote_depth - 1)
             self.newline()
-        elif tag in self.BLOCKS and tag != "br":
+        elif tag in ("ul", "ol"):
+            if self.lists:
+                self.lists.pop()
+            self.newline()
+        elif tag == "a" and self.link is not None:
+            href, start = self.link
+            if href not in "".join(self.parts[start:]):
+                self.parts.append(f" ({href})")
+            self.link = None
+        elif tag in self.BLOCKS and tag not in ("br", "tr"):  # a row ends where the next one starts
             self.newline()
 
     def handle_data(self, data: str) -> None:
@@ -390,7 +420,7 @@ def _html_to_text(html: str) -> str:
     parser = _HtmlText()
     parser.feed(html)
     parser.close()
-    lines = [line.strip() for line in "".join(parser.parts).split("\n")]
+    lines = [" ".join(line.split()) for line in "".join(parser.parts).split("\n")]
     return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
 
 
@@ -405,15 +435,27 @@ _ATTRIBUTION_STARTS = {"on ", "le ", "am ", "el "}
 _ORIGINAL = re.compile(r"^-{2,}\s*(Original Message|Ursprüngliche Nachricht|Message d'origine)\s*-{2,}$", re.IGNORECASE)
 _OUTLOOK_FROM = re.compile(r"^\*?(From|De|Von)\s*:\*?\s+\S", re.IGNORECASE)
 _OUTLOOK_SENT = re.compile(r"^\*?(Sent|Date|Envoyé|Gesendet)\s*:", re.IGNORECASE)
+_OUTLOOK_TO = re.compile(r"^\*?(To|Subject|Cc|An|Betreff|À|Objet)\s*:", re.IGNORECASE)
 
 
-def _history_starts(lines: list[str]) -> int | None:
-    for i, line in enumerate(lines):
-        stripped = line.strip()
-        if _ORIGINAL.match(stripped):
-            return i
-        if _OUTLOOK_FROM.match(stripped) and any(_OUTLOOK_SENT.match(n.strip()) for n in lines[i + 1 : i + 4]):
-            return i
+def _outlook_header(lines: list[str], i: int) -> bool:
+    # From, Sent and To or Subject: Outlook always writes all three, while a customer's own
+    # "From: Harlow depot / Date: 27 March" in a fresh complaint has no To or Subject below.
+    following = [n.strip() for n in lines[i + 1 : i + 6]]
+    return (
+        _OUTLOOK_FROM.match(lines[i].strip()) is not None
+        and any(_OUTLOOK_SENT.match(n) for n in following[:3])
+        and any(_OUTLOOK_TO.match(n) for n in following)
+    )
+
+
+def _history_starts(lines: list[str], begin: int = 0) -> tuple[int, int] | None:
+    """Where the quoted history starts, and the line after its header; the end of the text
+    for a header that quotes without "> " (Outlook's), since everything below it is history."""
+    for i in range(begin, len(lines)):
+        stripped = lines[i].strip()
+        if _ORIGINAL.match(stripped) or _outlook_header(lines, i):
+            return i, len(lines)
         if stripped[:3].lower() not in _ATTRIBUTION_STARTS:
             continue
         for span in (1, 2, 3):
@@ -421,16 +463,34 @@ def _history_starts(lines: list[str]) -> int | None:
             if any(n.startswith(">") for n in following):
                 break
             if _ATTRIBUTION.match(" ".join(following)):
-                return i
+                return i, i + span
     return None
+
+
+def _answered_inline(lines: list[str], end: int) -> bool:
+    """True when the "> " quote below an attribution is followed by the writer's own lines:
+    answers written between the quoted questions (or below them), not history to cut."""
+    quoted = False
+    for k in range(end, len(lines)):  # stops at the first line of its own: linear over a whole message
+        stripped = lines[k].strip()
+        if stripped and not stripped.startswith(">"):
+            return quoted
+        quoted = quoted or bool(stripped)
+    return False
 
 
 def _split_quoted(body: str) -> tuple[str, str]:
     """Split a body into the new text and the quoted history, so agents see what is new first."""
     lines = body.split("\n")
-    start = _history_starts(lines)
-    head, history = (lines, []) if start is None else (lines[:start], lines[start:])
-    new = [line for line in head if not line.lstrip().startswith(">")]
-    quoted = [line for line in head if line.lstrip().startswith(">")] + history
+    labels: set[int] = set()  # attributions of quotes answered inline: quoted, but no cut
+    found = _history_starts(lines)
+    while found is not None and found[1] < len(lines) and _answered_inline(lines, found[1]):
+        labels.update(range(*found))
+        found = _history_starts(lines, found[1])
+    start = len(lines) if found is None else found[0]
+    head = list(enumerate(lines[:start]))
+    new = [line for k, line in head if k not in labels and not line.lstrip().startswith(">")]
+    quoted = [line for k, line in head if k in labels or line.lstrip().startswith(">")] + lines[start:]
     text = re.sub(r"\n[_\-]{10,}\s*$", "", "\n".join(new).strip())  # Outlook's rule above "From:"
+    text = re.sub(r"\n[ \t]*\n(?:[ \t]*\n)+", "\n\n", text)  # where answered quotes were cut out
     return text.strip(), "\n".join(quoted).strip()
