@@ -16,7 +16,8 @@ message. Around the call run the broker's middlewares: FastStream's ``KafkaTelem
 - seen before (its id is in the inbox) → acknowledged without running the handler again.
 
 Offsets are committed only after the handler's effect is recorded, and only the message's own
-partition (``_commit_offset``: FastStream's ack would commit every polled partition's position).
+partition's (FastStream's ack would commit every polled partition's position), behind the
+partition's worker (``Commits``).
 FastStream's subscriber handles one message at a time; ours hand each polled message to its
 partition's worker (``PartitionWorkers``), which runs FastStream's consume path for it: the
 partitions side by side, each one in order.
@@ -186,6 +187,7 @@ class Subscription:
     handled: frozenset[str]
     record_all: bool
     workers: PartitionWorkers
+    commits: Commits
 
 
 class Consumer:
@@ -231,12 +233,13 @@ class Consumer:
             subscriber(_typed(handler), filter=_of_type(cls.ce_type()))
         subscriber(_not_handled)  # last, without a filter: every other message, well-formed or not
 
+        commits = Commits(self.settings.kafka_commit_timeout_s, self.settings.retry_backoff_max_s, self._committed)
         workers = PartitionWorkers(
             subscriber.consume, self.settings.consumer_partition_queue, partial(_committed_offset, subscriber)
         )
         self.workers.append(workers)
         self._by_subscriber[id(subscriber)] = Subscription(
-            group_id, topics, frozenset(cls.ce_type() for cls in handlers), record_all, workers
+            group_id, topics, frozenset(cls.ce_type() for cls in handlers), record_all, workers, commits
         )
 
         async def received(msg: Message) -> None:
@@ -254,6 +257,7 @@ class Consumer:
     async def drain(self, timeout_s: float) -> None:
         """At stop, before the subscribers close: take no more messages, finish those taken."""
         await asyncio.gather(*(w.drain(timeout_s) for w in self.workers))
+        await asyncio.gather(*(s.commits.flush(timeout_s) for s in self._by_subscriber.values()))
 
     async def process(
         self, message: KafkaMessage, subscription: Subscription, handle: Callable[[Event, Envelope], Awaitable[None]]
@@ -290,12 +294,11 @@ class Consumer:
         await self._commit(message, subscription)
 
     async def _commit(self, message: KafkaMessage, subscription: Subscription) -> None:
-        """Commit, and count it as progress; a commit that fails or hangs is retried like any
-        transient failure (redelivered, found in the inbox, committed again)."""
-        try:
-            await _commit_offset(message, self.settings.kafka_commit_timeout_s)
-        except (KafkaException, TimeoutError) as exc:
-            return await self._retry_later(message, subscription, exc, count=False)  # never the message's fault
+        """Its effect is recorded (or it needs none): its offset is due (``Commits``)."""
+        await subscription.commits.due(message)
+
+    def _committed(self, message: KafkaMessage) -> None:
+        """Its offset is committed: progress, and its partition's earlier failures are forgotten."""
         msg = _record(message)
         topic, partition, offset = position(msg)
         for attempted in [p for p in self._attempts if p[:2] == (topic, partition) and p[2] <= offset]:
@@ -419,6 +422,81 @@ async def _not_handled() -> None:
     ``ConsumePolicy`` decides on it without calling this."""
 
 
+class Commits:
+    """The offsets of one Kafka consumer, committed behind its partitions' workers.
+
+    A partition's worker hands over each message whose effect is recorded (``due``) and goes on
+    with the next one; a task commits the latest due message of every partition in one commit,
+    then counts it as progress. Waited for by the worker, the synchronous commit held the
+    partition's next message for up to a poll of the consumer (CONSUMER_POLL_S: librdkafka
+    answers it after the poll in progress, measured) — hops of 0.5-1 s one time in ten. Committed
+    this way, an offset still follows its message's effect and every earlier message of its
+    partition (a worker hands them over in order), so a crash loses nothing: what was recorded
+    but not committed yet comes again, and the inbox knows it (ADR 0034).
+
+    A commit that fails or outlasts KAFKA_COMMIT_TIMEOUT_S is tried again after a backoff, with
+    whatever became due meanwhile; liveness sees no progress until one lands.
+    """
+
+    def __init__(self, timeout_s: float, backoff_max_s: float, committed: Callable[[KafkaMessage], None]) -> None:
+        self.timeout_s, self.backoff_max_s, self.committed = timeout_s, backoff_max_s, committed
+        #: (topic, partition) -> the latest message of that partition whose offset is due
+        self._due: dict[tuple[str, int], KafkaMessage] = {}
+        self._wake, self._idle = asyncio.Event(), asyncio.Event()
+        self._idle.set()
+        self._task: asyncio.Task[None] | None = None
+
+    async def due(self, message: KafkaMessage) -> None:
+        if not isinstance(message.consumer, AsyncConfluentConsumer):
+            await message.ack()  # FastStream's in-process broker (TestKafkaBroker): no offsets
+            return self.committed(message)
+        await StreamMessage.ack(message)  # handled, for FastStream; not its commit of every partition
+        self._due[position(_record(message))[:2]] = message
+        self._idle.clear()
+        self._wake.set()
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name="offset commits")
+
+    async def flush(self, timeout_s: float) -> None:
+        """At stop: commit what is due (at most ``timeout_s``), then end the task."""
+        try:
+            await asyncio.wait_for(self._idle.wait(), timeout_s)
+        except TimeoutError:
+            log.warning("offsets still due at stop: their messages come again (the inbox knows them)")
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+
+    async def _run(self) -> None:
+        failures = 0
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            batch, self._due = self._due, {}
+            if not batch:
+                self._idle.set()
+                continue
+            try:
+                await _commit_offsets(list(batch.values()), self.timeout_s)
+            except (KafkaException, TimeoutError) as exc:
+                failures += 1
+                for key, message in batch.items():
+                    self._due.setdefault(key, message)  # unless a later one of its partition is due
+                pause = min(self.backoff_max_s, 0.1 * 2 ** min(failures, 10))
+                log.warning(
+                    "offset commit failed; tried again",
+                    extra={"fields": {"error": repr(exc), "retry_in_s": pause}},
+                )
+                await asyncio.sleep(pause)
+                self._wake.set()
+                continue
+            failures = 0
+            for message in batch.values():
+                self.committed(message)
+            if not self._due:
+                self._idle.set()
+
+
 class PartitionWorkers:
     """The messages of each partition handled in order, the partitions side by side.
 
@@ -495,8 +573,9 @@ class PartitionWorkers:
         await asyncio.gather(*self._tasks, return_exceptions=True)
 
 
-async def _commit_offset(message: KafkaMessage, timeout_s: float) -> None:
-    """Commit this message's offset, and only its partition's, within ``timeout_s``.
+async def _commit_offsets(messages: list[KafkaMessage], timeout_s: float) -> None:
+    """Commit these messages' offsets (one per partition, of one consumer), and only their
+    partitions', within ``timeout_s``.
 
     FastStream's ``ack`` commits the consumer's whole position: every partition's last polled
     message. A message of another partition that failed and waits for its retry (seeked back)
@@ -507,21 +586,18 @@ async def _commit_offset(message: KafkaMessage, timeout_s: float) -> None:
     broker restart (issue 21): it runs in a daemon thread of its own, which a commit that never
     returns may keep (a daemon thread does not hold the process at exit), and the wait for it is
     bounded. A late, refused or failed commit raises ``TimeoutError`` or ``KafkaException``.
-
-    On FastStream's in-process broker (``TestKafkaBroker``) there is no offset to commit: the
-    message is only marked acknowledged.
     """
-    if not isinstance(message.consumer, AsyncConfluentConsumer):
-        return await message.ack()
-    topic, partition, offset = position(_record(message))
-    offsets = [TopicPartition(topic, partition, offset + 1)]
+    consumer = cast(AsyncConfluentConsumer, messages[0].consumer).consumer
+    offsets = [
+        TopicPartition(topic, partition, offset + 1)
+        for topic, partition, offset in map(position, map(_record, messages))
+    ]
     done: list[TopicPartition] = await asyncio.wait_for(
-        _in_daemon_thread(message.consumer.consumer.commit, offsets=offsets, asynchronous=False), timeout_s
+        _in_daemon_thread(consumer.commit, offsets=offsets, asynchronous=False), timeout_s
     )
     failed = [tp.error for tp in done or () if tp.error is not None]
     if failed:  # a partition's error comes back in the answer, not as an exception
         raise KafkaException(failed[0])
-    await StreamMessage.ack(message)  # marks it acknowledged, without FastStream's commit
 
 
 async def _committed_offset(subscriber: DefaultSubscriber, msg: Message) -> int:
