@@ -1,21 +1,21 @@
 """Calling an unreliable neighbour over the network: retries with backoff, a circuit breaker, a short cache.
 
-Generic: nothing here knows what is being called. Clocks, sleeps and randomness are passed in,
-so tests drive every state change without waiting.
+Generic: nothing here knows what is being called (HTTP's part: kernel/outbound.py). The retries are
+tenacity's (docs/adr/0035), on our policy. Clocks and sleeps are passed in, so tests drive every
+state change without waiting.
 """
 
 from __future__ import annotations
 
 import asyncio
-import random
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from enum import StrEnum
-from typing import Generic, TypeVar
+from typing import Generic, NoReturn, TypeVar, cast
+
+import tenacity
 
 T = TypeVar("T")
 V = TypeVar("V")
@@ -56,45 +56,46 @@ class RetryPolicy:
     #: A ``Retry-After`` longer than this is not waited for: the caller gives up and says why.
     max_retry_after_s: float = 30.0
 
-    def pause(self, retry: int, retry_after_s: float | None, rand: Callable[[], float] = random.random) -> float:
-        """The pause before retry number ``retry`` (1 = the first retry)."""
-        backoff = rand() * min(self.cap_s, self.base_s * 2.0 ** (retry - 1))
-        return max(backoff, retry_after_s or 0.0)
+    def pause(self, state: tenacity.RetryCallState) -> float:
+        """The pause before the next attempt: the jittered backoff, or the server's Retry-After if longer."""
+        backoff: float = tenacity.wait_random_exponential(multiplier=self.base_s, max=self.cap_s)(state)
+        return max(backoff, _failure(state).retry_after_s or 0.0)
+
+    def stops(self, state: tenacity.RetryCallState) -> bool:
+        asked = _failure(state).retry_after_s or 0.0
+        return state.attempt_number >= self.attempts or asked > self.max_retry_after_s
+
+    def give_up(self, state: tenacity.RetryCallState) -> NoReturn:
+        early = state.attempt_number < self.attempts  # stopped before the last: asked to wait too long
+        raise RetriesExhausted(_failure(state), state.attempt_number, gave_up_early=early) from None
 
 
-async def with_retries(
+def _failure(state: tenacity.RetryCallState) -> Retryable:
+    # tenacity asks wait and stop only after an attempt failed, and only Retryable is retried
+    return cast(Retryable, state.outcome and state.outcome.exception())
+
+
+async def retrying(
     call: Callable[[], Awaitable[T]],
     policy: RetryPolicy,
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
-    rand: Callable[[], float] = random.random,
 ) -> tuple[T, int]:
     """Run ``call`` until it returns, retrying on ``Retryable``; returns (result, attempts made).
 
     Raises ``RetriesExhausted`` after the last attempt, or at once when the server asks for a
-    pause longer than the policy allows.
+    pause longer than the policy allows. Any other exception is not retried.
     """
-    for attempt in range(1, policy.attempts + 1):
-        try:
-            return await call(), attempt
-        except Retryable as failure:
-            if attempt == policy.attempts:
-                raise RetriesExhausted(failure, attempt) from None
-            if failure.retry_after_s is not None and failure.retry_after_s > policy.max_retry_after_s:
-                raise RetriesExhausted(failure, attempt, gave_up_early=True) from None
-            await sleep(policy.pause(attempt, failure.retry_after_s, rand))
-    raise AssertionError("unreachable: RetryPolicy.attempts must be at least 1")
-
-
-def retry_after_s(value: str | None, now: Callable[[], datetime] = lambda: datetime.now(UTC)) -> float | None:
-    """``Retry-After`` in seconds: either delay-seconds or an HTTP date (RFC 9110 §10.2.3)."""
-    if not value:
-        return None
-    if value.strip().isdigit():
-        return float(value.strip())
-    try:
-        return max(0.0, (parsedate_to_datetime(value) - now()).total_seconds())
-    except (TypeError, ValueError):
-        return None
+    attempts = tenacity.AsyncRetrying(
+        retry=tenacity.retry_if_exception_type(Retryable),
+        stop=policy.stops,
+        wait=policy.pause,
+        sleep=sleep,
+        retry_error_callback=policy.give_up,
+    )
+    async for attempt in attempts:
+        with attempt:
+            return await call(), attempt.retry_state.attempt_number
+    raise AssertionError("unreachable: tenacity either returns, raises or gives up")
 
 
 class BreakerState(StrEnum):

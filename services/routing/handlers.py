@@ -27,7 +27,7 @@ from services.kernel.eventstore import Cause
 from services.kernel.fields import Id, text
 from services.kernel.idempotency import IdempotencyStore, idempotent
 from services.kernel.openapi import problems
-from services.kernel.record_client import RecordUnavailable
+from services.kernel.outbound import RecordUnavailable
 from services.kernel.runtime import Runtime
 from services.kernel.web import PathId, refuse_as
 from services.routing.access import (

@@ -14,7 +14,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from services.kernel.eventstore import Cause
-from services.kernel.record_client import RecordClient
+from services.kernel.outbound import RecordClient
 from services.kernel.runtime import Runtime
 from services.kernel.telemetry import setup_tracing
 from services.kernel.web import instrument

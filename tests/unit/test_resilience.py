@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+
 import pytest
 
 from services.kernel.resilience import (
@@ -12,7 +14,7 @@ from services.kernel.resilience import (
     Retryable,
     RetryPolicy,
     TtlCache,
-    with_retries,
+    retrying,
 )
 
 
@@ -24,6 +26,19 @@ class Pauses:
 
     async def __call__(self, seconds: float) -> None:
         self.taken.append(seconds)
+
+
+@pytest.fixture
+def jitter_windows(monkeypatch) -> list[tuple[float, float]]:
+    """The (low, high) of every jittered pause; each pause is the middle of its window."""
+    windows: list[tuple[float, float]] = []
+
+    def middle(low: float, high: float) -> float:
+        windows.append((low, high))
+        return (low + high) / 2
+
+    monkeypatch.setattr(random, "uniform", middle)
+    return windows
 
 
 def failing(times: int, retry_after_s: float | None = None):
@@ -38,42 +53,64 @@ def failing(times: int, retry_after_s: float | None = None):
     return call, calls
 
 
-async def test_a_call_that_fails_twice_is_answered_on_the_third_attempt_after_growing_jittered_pauses():
+async def test_a_call_that_fails_twice_is_answered_on_the_third_attempt_after_growing_jittered_pauses(
+    jitter_windows,
+):
     call, _ = failing(2)
     pauses = Pauses()
 
-    result, attempts = await with_retries(call, RetryPolicy(attempts=3, base_s=1.0, cap_s=10.0), pauses, lambda: 0.5)
+    result, attempts = await retrying(call, RetryPolicy(attempts=3, base_s=1.0, cap_s=10.0), pauses)
 
     assert (result, attempts) == ("answer", 3)
-    assert pauses.taken == [0.5, 1.0]  # half (the jitter) of 1 s, then of 2 s
+    assert jitter_windows == [(0, 1.0), (0, 2.0)]  # full jitter: anywhere from 0 to 1 s, then to 2 s
+    assert pauses.taken == [0.5, 1.0]
+
+
+async def test_the_backoff_grows_no_longer_than_its_cap(jitter_windows):
+    call, _ = failing(4)
+
+    await retrying(call, RetryPolicy(attempts=5, base_s=1.0, cap_s=3.0), Pauses())
+
+    assert [high for _, high in jitter_windows] == [1.0, 2.0, 3.0, 3.0]
 
 
 async def test_retry_after_is_honoured_as_the_least_pause():
     call, _ = failing(1, retry_after_s=7)
     pauses = Pauses()
 
-    await with_retries(call, RetryPolicy(attempts=2, base_s=0.1), pauses, lambda: 1.0)
+    await retrying(call, RetryPolicy(attempts=2, base_s=0.1), pauses)
 
     assert pauses.taken == [7]
 
 
+async def test_a_retry_after_shorter_than_the_backoff_does_not_shorten_it(jitter_windows):
+    call, _ = failing(1, retry_after_s=0)
+    pauses = Pauses()
+
+    await retrying(call, RetryPolicy(attempts=2, base_s=4.0), pauses)
+
+    assert pauses.taken == [2.0]
+
+
 async def test_a_retry_after_longer_than_allowed_is_not_waited_for():
     call, calls = failing(5, retry_after_s=3600)
+    pauses = Pauses()
 
     with pytest.raises(RetriesExhausted) as failed:
-        await with_retries(call, RetryPolicy(attempts=3, max_retry_after_s=30), Pauses())
+        await retrying(call, RetryPolicy(attempts=3, max_retry_after_s=30), pauses)
 
-    assert failed.value.gave_up_early and calls["n"] == 1
-    assert "asked to wait longer than allowed" in str(failed.value)
+    assert failed.value.gave_up_early and calls["n"] == 1 and pauses.taken == []
+    assert str(failed.value) == "HTTP 503 #1 (asked to wait longer than allowed)"
 
 
 async def test_after_the_last_attempt_the_last_failure_is_given_with_the_count():
     call, calls = failing(10)
 
     with pytest.raises(RetriesExhausted) as failed:
-        await with_retries(call, RetryPolicy(attempts=3), Pauses())
+        await retrying(call, RetryPolicy(attempts=3), Pauses())
 
     assert (failed.value.attempts, calls["n"], failed.value.last.reason) == (3, 3, "HTTP 503 #3")
+    assert not failed.value.gave_up_early
 
 
 async def test_a_failure_that_is_not_retryable_is_not_retried():
@@ -84,7 +121,7 @@ async def test_a_failure_that_is_not_retryable_is_not_retried():
         raise LookupError("no such package")
 
     with pytest.raises(LookupError):
-        await with_retries(call, RetryPolicy(attempts=3), Pauses())
+        await retrying(call, RetryPolicy(attempts=3), Pauses())
     assert calls["n"] == 1
 
 

@@ -1,4 +1,4 @@
-"""What every carrier adapter shares: bounded JSON reads over httpx, the failure kinds, OAuth tokens.
+"""What every carrier adapter shares: bounded JSON reads (kernel/outbound.py), the failure kinds, OAuth tokens.
 
 A carrier's answer is read with a size limit (a runaway or hostile answer must not fill memory)
 and sorted into: an answer to read, ``Retryable`` (429, 5xx, timeouts, cut connections: worth
@@ -15,11 +15,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any, Literal, Protocol
 
-import httpx
-
 from contracts.carrier import Carrier
 from services.carrier.domain import TrackingReport
-from services.kernel.resilience import Retryable, retry_after_s
+from services.kernel import outbound
 
 
 class NotFound(Exception):
@@ -63,33 +61,18 @@ class CarrierHttp:
     """An httpx client for one carrier: timeouts, a size limit, and the failure kinds above."""
 
     def __init__(self, carrier: Carrier, base_url: str, timeout_s: float, max_body_bytes: int) -> None:
-        self.carrier, self.max_body_bytes, self.timeout_s = carrier, max_body_bytes, timeout_s
-        self.client = httpx.AsyncClient(base_url=base_url.rstrip("/"), timeout=timeout_s)
+        self.carrier, self.max_body_bytes = carrier, max_body_bytes
+        self.client = outbound.client(base_url, timeout_s)
 
     async def send(self, method: str, path: str, **kwargs: Any) -> Answer:
         """The answer, or ``Retryable`` for 429/5xx/timeouts/transport failures."""
-        headers = dict(kwargs.pop("headers", {}) or {})  # the trace goes along: httpx's instrumentation
-        try:
-            async with self.client.stream(method, path, headers=headers, **kwargs) as response:
-                if response.status_code == 429 or response.status_code >= 500:
-                    kind = "rate_limited" if response.status_code == 429 else "unavailable"
-                    raise Retryable(
-                        f"{self.carrier.value} answered HTTP {response.status_code}",
-                        retry_after_s(response.headers.get("retry-after")),
-                        kind,
-                    )
-                body = bytearray()
-                async for chunk in response.aiter_bytes():
-                    body += chunk
-                    if len(body) > self.max_body_bytes:
-                        raise Unreadable(f"answer larger than {self.max_body_bytes} bytes")
-                return Answer(response.status_code, bytes(body))
-        except httpx.TimeoutException:
-            raise Retryable(
-                f"{self.carrier.value} did not answer within {self.timeout_s:g} s", kind="timeout"
-            ) from None
-        except httpx.TransportError as exc:
-            raise Retryable(f"{self.carrier.value} unreachable ({type(exc).__name__})") from None
+        async with outbound.request(self.client, method, path, self.carrier.value, **kwargs) as response:
+            body = bytearray()
+            async for chunk in response.aiter_bytes():
+                body += chunk
+                if len(body) > self.max_body_bytes:
+                    raise Unreadable(f"answer larger than {self.max_body_bytes} bytes")
+            return Answer(response.status_code, bytes(body))
 
     async def aclose(self) -> None:
         await self.client.aclose()

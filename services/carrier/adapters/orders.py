@@ -8,7 +8,7 @@ from typing import Any, Protocol, runtime_checkable
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from contracts.carrier import PackageRef
-from services.kernel.record_client import RecordClient, RecordUnavailable
+from services.kernel.outbound import RecordClient, RecordUnavailable
 
 
 class ShippedOrder(BaseModel):

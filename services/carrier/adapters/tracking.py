@@ -31,7 +31,7 @@ from services.kernel.resilience import (
     Retryable,
     RetryPolicy,
     TtlCache,
-    with_retries,
+    retrying,
 )
 
 log = logging.getLogger(__name__)
@@ -109,7 +109,7 @@ class CarrierGateway:
             return Failed(package=package, code=code, reason=reason[:500], attempts=attempts)
 
         try:
-            report, _ = await with_retries(attempt, self.policy, self.sleep)
+            report, _ = await retrying(attempt, self.policy, self.sleep)
         except RetriesExhausted as exc:
             return failed(FAILURE_OF_KIND.get(exc.last.kind, FailureCode.CARRIER_UNAVAILABLE), str(exc))
         except CircuitOpen as exc:

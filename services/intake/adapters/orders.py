@@ -7,7 +7,7 @@ from typing import Any, Literal, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from services.kernel.record_client import RecordClient, RecordUnavailable
+from services.kernel.outbound import RecordClient, RecordUnavailable
 
 
 class ContactOnFile(BaseModel):

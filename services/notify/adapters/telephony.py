@@ -6,7 +6,7 @@ provider or the simulator in ``infra/simulators/telephony.py`` answers it, confi
 Every request carries an idempotency key fixed by the caller (``Idempotency-Key``, and the same as
 ``I-Twilio-Idempotency-Token``): the provider answers a repeat with the first result instead of
 calling or texting again, which makes a retry after a lost answer, a crash or a race safe
-(docs/adr/0015).
+(docs/adr/0015). A request that got no answer is asked once more, with the same key.
 """
 
 from __future__ import annotations
@@ -14,6 +14,11 @@ from __future__ import annotations
 from xml.sax.saxutils import escape
 
 import httpx
+
+from services.kernel.outbound import client
+from services.kernel.resilience import RetriesExhausted, Retryable, RetryPolicy, retrying
+
+ONE_MORE_TRY = RetryPolicy(attempts=2, base_s=0.2, cap_s=0.2)  # two 5 s tries: well inside CLAIM_EXPIRY_S
 
 
 class TelephonyFailed(Exception):
@@ -29,9 +34,7 @@ class TwilioStyleTelephony:
         self, base_url: str, account_sid: str, auth_token: str, caller_id: str, timeout_s: float = 5.0
     ) -> None:
         self.caller_id = caller_id
-        self._client = httpx.AsyncClient(
-            base_url=base_url.rstrip("/"), auth=(account_sid, auth_token), timeout=timeout_s
-        )
+        self._client = client(base_url, timeout_s, auth=(account_sid, auth_token))
         self._prefix = f"/2010-04-01/Accounts/{account_sid}"
 
     async def place_call(self, customer: str, agent_endpoint: str, idempotency_key: str) -> str:
@@ -47,15 +50,20 @@ class TwilioStyleTelephony:
 
     async def _post(self, resource: str, form: dict[str, str], idempotency_key: str) -> str:
         headers = {"Idempotency-Key": idempotency_key, "I-Twilio-Idempotency-Token": idempotency_key}
-        for tries_left in (1, 0):
+
+        async def post() -> httpx.Response:
             try:
-                answer = await self._client.post(f"{self._prefix}/{resource}", data=form, headers=headers)
-                break
+                return await self._client.post(f"{self._prefix}/{resource}", data=form, headers=headers)
             except httpx.HTTPError as exc:
                 # A timed-out request may have reached the provider: asking again with the same key
-                # learns its fate instead of leaving it to a new attempt (a second call).
-                if not tries_left:
-                    raise TelephonyFailed(f"telephony provider unreachable: {type(exc).__name__}: {exc}") from None
+                # learns its fate instead of leaving it to a new attempt (a second call). Not after
+                # an error answer: a provider replays only successful answers to a key (ADR 0035).
+                raise Retryable(f"telephony provider unreachable: {type(exc).__name__}: {exc}") from None
+
+        try:
+            answer, _ = await retrying(post, ONE_MORE_TRY)
+        except RetriesExhausted as exc:
+            raise TelephonyFailed(exc.last.reason) from None
         if answer.status_code >= 400:
             try:
                 detail = answer.json().get("message", answer.text)

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any, Protocol
 
-from services.kernel.record_client import RecordClient, RecordUnavailable
+from services.kernel.outbound import RecordClient, RecordUnavailable
 from services.routing.domain import OrderFacts, OrderLine
 
 
