@@ -14,8 +14,9 @@ from services.kernel.resilience import RetriesExhausted, Retryable, RetryPolicy,
 from tests.unit.test_resilience import Pauses
 
 
-def answering(*answers: httpx.Response | Exception):
-    """A neighbour that gives these answers in turn (an exception: the request fails so)."""
+def scripted(*answers: httpx.Response | Exception) -> tuple[httpx.MockTransport, list[httpx.Request]]:
+    """A neighbour that gives these answers in turn (an exception: the request fails so), and the
+    requests it was sent."""
     seen: list[httpx.Request] = []
 
     def handle(request: httpx.Request) -> httpx.Response:
@@ -25,7 +26,12 @@ def answering(*answers: httpx.Response | Exception):
             raise answer
         return answer
 
-    return outbound.client("http://orders/", 2.0, transport=httpx.MockTransport(handle)), seen
+    return httpx.MockTransport(handle), seen
+
+
+def answering(*answers: httpx.Response | Exception):
+    transport, seen = scripted(*answers)
+    return outbound.client("http://orders/", 2.0, transport=transport), seen
 
 
 async def read(client: httpx.AsyncClient, who: str = "") -> tuple[int, bytes]:

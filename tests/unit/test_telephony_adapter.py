@@ -10,6 +10,7 @@ import pytest
 
 from services.kernel.outbound import client
 from services.notify.adapters.telephony import TelephonyFailed, TwilioStyleTelephony
+from tests.unit.test_outbound import scripted
 
 
 @pytest.fixture(autouse=True)
@@ -18,17 +19,9 @@ def no_pause(monkeypatch):
 
 
 def provider(*answers: httpx.Response | Exception) -> tuple[TwilioStyleTelephony, list[httpx.Request]]:
-    seen: list[httpx.Request] = []
-
-    def handle(request: httpx.Request) -> httpx.Response:
-        seen.append(request)
-        answer = answers[len(seen) - 1]
-        if isinstance(answer, Exception):
-            raise answer
-        return answer
-
+    transport, seen = scripted(*answers)
     telephony = TwilioStyleTelephony("http://provider", "AC1", "token", "+15550000001")
-    telephony._client = client("http://provider", 5.0, auth=("AC1", "token"), transport=httpx.MockTransport(handle))
+    telephony._client = client("http://provider", 5.0, auth=("AC1", "token"), transport=transport)
     return telephony, seen
 
 
