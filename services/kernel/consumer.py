@@ -480,12 +480,8 @@ class Commits:
                 await _commit_offsets(list(batch.values()), self.timeout_s)
             except (KafkaException, TimeoutError) as exc:
                 failures += 1
-                # Tried again unless a later one of its partition is due, or the partition went to
-                # another consumer meanwhile (it reads the message again; the inbox knows it).
-                held = _assigned(next(iter(batch.values())))
                 for key, message in batch.items():
-                    if held is None or key in held:
-                        self._due.setdefault(key, message)
+                    self._due.setdefault(key, message)  # unless a later one of its partition is due
                 pause = min(self.backoff_max_s, 0.1 * 2 ** min(failures, 10))
                 log.warning(
                     "offset commit failed; tried again",
@@ -602,15 +598,6 @@ async def _commit_offsets(messages: list[KafkaMessage], timeout_s: float) -> Non
     failed = [tp.error for tp in done or () if tp.error is not None]
     if failed:  # a partition's error comes back in the answer, not as an exception
         raise KafkaException(failed[0])
-
-
-def _assigned(message: KafkaMessage) -> set[tuple[str, int]] | None:
-    """The partitions the consumer that polled ``message`` holds now; None if it cannot say."""
-    try:
-        held = cast(AsyncConfluentConsumer, message.consumer).consumer.assignment()
-    except Exception:  # noqa: BLE001 - closed, or anything else: keep every due offset
-        return None
-    return {(tp.topic, tp.partition) for tp in held}
 
 
 async def _committed_offset(subscriber: DefaultSubscriber, msg: Message) -> int:
