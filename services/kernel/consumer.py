@@ -63,6 +63,7 @@ from services.kernel.eventstore import ConcurrencyConflict, EventStore
 from services.kernel.indexes import ensure_indexes
 from services.kernel.kafka import position, publish, received_headers, subscriber_options
 from services.kernel.liveness import Progress
+from services.kernel.resilience import backoff_s
 from services.kernel.settings import KernelSettings
 
 log = logging.getLogger(__name__)
@@ -200,7 +201,6 @@ class Consumer:
         self._attempts: dict[tuple[str, int, int], int] = {}
         #: id(FastStream subscriber) -> its subscription: how the policy finds a message's rules
         self._by_subscriber: dict[int, Subscription] = {}
-        self.workers: list[PartitionWorkers] = []
         #: (group, topics) of each subscription: what "all consumed" means for this process
         self.subscriptions: list[tuple[str, list[str]]] = []
         self.progress = Progress(settings.liveness_stall_s, settings.partition_stuck_s)  # read by the probes
@@ -237,7 +237,6 @@ class Consumer:
         workers = PartitionWorkers(
             subscriber.consume, self.settings.consumer_partition_queue, partial(_committed_offset, subscriber)
         )
-        self.workers.append(workers)
         self._by_subscriber[id(subscriber)] = Subscription(
             group_id, topics, frozenset(cls.ce_type() for cls in handlers), record_all, workers, commits
         )
@@ -256,8 +255,9 @@ class Consumer:
 
     async def drain(self, timeout_s: float) -> None:
         """At stop, before the subscribers close: take no more messages, finish those taken."""
-        await asyncio.gather(*(w.drain(timeout_s) for w in self.workers))
-        await asyncio.gather(*(s.commits.flush(timeout_s) for s in self._by_subscriber.values()))
+        subscriptions = self._by_subscriber.values()
+        await asyncio.gather(*(s.workers.drain(timeout_s) for s in subscriptions))
+        await asyncio.gather(*(s.commits.flush(timeout_s) for s in subscriptions))
 
     async def process(
         self, message: KafkaMessage, subscription: Subscription, handle: Callable[[Event, Envelope], Awaitable[None]]
@@ -318,7 +318,7 @@ class Consumer:
                 return await self._dead_letter(message, subscription, RepeatedFailure(attempts, exc))
         self._failures += 1
         meters.redeliveries.add(1, {"topic": msg.topic()})
-        pause = min(self.settings.retry_backoff_max_s, 0.1 * 2 ** min(self._failures, 10))
+        pause = backoff_s(self._failures, self.settings.retry_backoff_max_s)
         log.warning(
             "transient failure; message will be redelivered",
             extra={"fields": {"error": repr(exc), "retry_in_s": pause}},
@@ -482,7 +482,7 @@ class Commits:
                 failures += 1
                 for key, message in batch.items():
                     self._due.setdefault(key, message)  # unless a later one of its partition is due
-                pause = min(self.backoff_max_s, 0.1 * 2 ** min(failures, 10))
+                pause = backoff_s(failures, self.backoff_max_s)
                 log.warning(
                     "offset commit failed; tried again",
                     extra={"fields": {"error": repr(exc), "retry_in_s": pause}},

@@ -31,6 +31,11 @@ class Lease:
         #: only the holder writes must drop that cache when the generation changes.
         self.generation = 0
         self._expires: datetime | None = None  # of the lease we hold, as last written
+        #: While another owner holds the lease: no new attempt before this (the follower asks at
+        #: every append it is woken by: three commands each for nothing, measured at 2-5 per
+        #: complaint on a second instance). A tenth of the lifetime: a lease released at a holder's
+        #: stop is taken within that, one left by a crash within that of its expiry.
+        self._next_attempt: datetime | None = None
 
     async def acquire(self) -> bool:
         """Take or renew the lease; False while another owner holds an unexpired one.
@@ -41,6 +46,8 @@ class Lease:
         now = datetime.now(UTC)
         if self._expires is not None and self._expires - now > self.ttl / 2:
             return True
+        if self._next_attempt is not None and now < self._next_attempt:
+            return False
         renewed = await self._leases.update_one(
             {"_id": self.name, "owner": self.owner}, {"$set": {"expires": now + self.ttl}}
         )
@@ -52,8 +59,9 @@ class Lease:
         try:
             await self._leases.insert_one({"_id": self.name, "owner": self.owner, "expires": now + self.ttl})
         except DuplicateKeyError:
+            self._next_attempt = now + self.ttl / 10
             return False
-        self._expires, self.generation = now + self.ttl, self.generation + 1
+        self._expires, self._next_attempt, self.generation = now + self.ttl, None, self.generation + 1
         return True
 
     async def release(self) -> None:

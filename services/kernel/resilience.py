@@ -42,6 +42,13 @@ class RetriesExhausted(Exception):
         self.last, self.attempts, self.gave_up_early = last, attempts, gave_up_early
 
 
+def backoff_s(failures: int, cap_s: float) -> float:
+    """The pause after ``failures`` failures in a row of one loop that must go on (a consumer's
+    redelivery, an offset commit): 0.2 s doubling up to ``cap_s``, without jitter, since a loop
+    of one process has nobody to spread out from."""
+    return float(min(cap_s, 0.1 * 2 ** min(failures, 10)))
+
+
 @dataclass(frozen=True)
 class RetryPolicy:
     """How often and how patiently to try: exponential backoff with full jitter, capped.

@@ -14,6 +14,7 @@ from services.kernel.resilience import (
     Retryable,
     RetryPolicy,
     TtlCache,
+    backoff_s,
     retrying,
 )
 
@@ -72,6 +73,10 @@ async def test_the_backoff_grows_no_longer_than_its_cap(jitter_windows):
     await retrying(call, RetryPolicy(attempts=5, base_s=1.0, cap_s=3.0), Pauses())
 
     assert [high for _, high in jitter_windows] == [1.0, 2.0, 3.0, 3.0]
+
+
+def test_a_loop_that_must_go_on_waits_longer_after_each_failure_up_to_its_cap():
+    assert [backoff_s(n, cap_s=1.0) for n in (1, 2, 3, 4, 50)] == [0.2, 0.4, 0.8, 1.0, 1.0]
 
 
 async def test_retry_after_is_honoured_as_the_least_pause():
