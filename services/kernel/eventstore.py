@@ -270,11 +270,12 @@ class EventStore:
         """The commit documents of ``read_stream``."""
         if after_version > 0:
             return await self._commits_after(stream_id, after_version)
-        digest, first = await asyncio.gather(
-            self.digests.find_one({"_id": stream_id}), self.commits.find_one({"_id": stream_key(stream_id, 1)})
-        )
+        # Most streams read from their start are new ones (a complaint's, a call's: counted in a
+        # burst, 9 in 10 of these reads found nothing): their first commit alone says so.
+        first = await self.commits.find_one({"_id": stream_key(stream_id, 1)})
         if first is None:
             return []
+        digest = await self.digests.find_one({"_id": stream_id})
         kept = digest_commits(digest, self.digests.codec_options) if digest is not None else [first]
         if any(doc["version"] != i + 1 for i, doc in enumerate(kept)):
             raise RuntimeError(f"stream {stream_id!r}: its digest disagrees with its commits")

@@ -185,6 +185,25 @@ async def test_a_long_stream_read_again_from_its_start_takes_its_digest_and_only
     assert lookups == ["c-long@1", "c-long@101", "c-long@102", "c-long@103"], "the first commit, then after the digest"
 
 
+async def test_a_stream_never_written_is_read_with_one_lookup(store):
+    lookups = []
+
+    def counting(collection):
+        find_one = collection.find_one
+
+        async def counted(*args, **kwargs):
+            lookups.append(f"{collection.name} {args[0]['_id']}")
+            return await find_one(*args, **kwargs)
+
+        collection.find_one = counted
+
+    counting(store.commits)
+    counting(store.digests)
+
+    assert await store.read_stream("c-new") == []
+    assert lookups == ["commits c-new@1"], "no digest asked for: a stream without a first commit has none"
+
+
 async def test_a_lost_or_stale_digest_costs_only_reads_one_by_one(store, db):
     for n in range(1, 41):
         await store.append("c-long", n - 1, [note(n, "c-long")], Cause.of_request(f"long{n}", "test"))
