@@ -36,6 +36,7 @@ from pymongo.errors import DuplicateKeyError
 from services.kernel.clock import Clock, SystemClock
 from services.kernel.indexes import ensure_collections, ensure_indexes
 from services.kernel.resilience import TtlCache
+from services.kernel.states import Turns
 
 COLLECTION = "rate_limit_hits"
 #: The tickets past their time (the sweep); every other read and write names an ``_id``.
@@ -70,14 +71,29 @@ class RateLimit:
         self._count: TtlCache[int] = TtlCache(seconds)
         self._time: TtlCache[datetime] = TtlCache(seconds)
         self._full_until: TtlCache[datetime] = TtlCache(seconds)
+        self._turns = Turns()
 
     async def hit(self, key: str) -> int | None:
         """Count a hit; None if allowed, else the whole seconds to wait (for ``Retry-After``)."""
         now, key = self.clock.now(), f"{self.name}:{key}"
         clock_s = now.timestamp()
         if (full_until := self._full_until.get(key, clock_s)) is not None and now < full_until:
-            return _seconds(full_until - now)
+            return _seconds(full_until - now, self.window)
         await self._sweep(now)
+        # In turn per key: hits of one key racing in this process would all try the same number,
+        # and every loser would look for the next one (measured: 7 lookups a hit in a burst from
+        # one address). In turn, each knows the number the one before took; only other replicas'
+        # hits can still be met.
+        async with self._turns.turn(key):
+            return await self._take(key)
+
+    async def _take(self, key: str) -> int | None:
+        # The time again, after the wait in line (a ticket taken meanwhile must not look younger
+        # than this hit), and the fast answer again: the hit before may have taken the last place.
+        now = self.clock.now()
+        clock_s = now.timestamp()
+        if (full_until := self._full_until.get(key, clock_s)) is not None and now < full_until:
+            return _seconds(full_until - now, self.window)
         epoch = (now - _EPOCH_ZERO) // self.window
         before = await self._epoch_count(key, epoch - 1, clock_s)  # closed: its count is final
         number = self._next.get(f"{key}@{epoch}", clock_s) or 0
@@ -90,7 +106,7 @@ class RateLimit:
                 )
                 if taken is not None and taken > now - self.window:
                     self._full_until.put(key, taken + self.window, clock_s)
-                    return _seconds(taken + self.window - now)
+                    return _seconds(taken + self.window - now, self.window)
             ticket = _ticket(key, epoch, number)
             try:
                 await self.tickets.insert_one(
@@ -150,5 +166,7 @@ def _ticket(key: str, epoch: int, number: int) -> str:
     return f"{key}@{epoch}#{number}"
 
 
-def _seconds(wait: timedelta) -> int:
-    return max(1, math.ceil(wait.total_seconds()))
+def _seconds(wait: timedelta, window: timedelta) -> int:
+    """Whole seconds, at least one and never more than the window (a ticket another replica took a
+    moment after this hit's time would say a little more)."""
+    return max(1, min(math.ceil(window.total_seconds()), math.ceil(wait.total_seconds())))

@@ -14,8 +14,29 @@ from __future__ import annotations
 import asyncio
 from collections import OrderedDict
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
+
+
+class Turns:
+    """Tasks of one process take turns per key; a key nobody waits for holds no lock."""
+
+    def __init__(self) -> None:
+        self._turns: dict[str, tuple[asyncio.Lock, int]] = {}  # key -> its lock, tasks using it
+
+    @asynccontextmanager
+    async def turn(self, key: str) -> AsyncIterator[None]:
+        lock, users = self._turns.get(key) or (asyncio.Lock(), 0)
+        self._turns[key] = (lock, users + 1)
+        try:
+            async with lock:
+                yield
+        finally:
+            lock, users = self._turns[key]
+            if users == 1:
+                del self._turns[key]  # nobody waits: no lock kept per key ever seen
+            else:
+                self._turns[key] = (lock, users - 1)
 
 
 class HotStates:
@@ -24,27 +45,16 @@ class HotStates:
     def __init__(self, capacity: int = 4096) -> None:
         self.capacity = capacity
         self._held: OrderedDict[str, tuple[Any, Any, int]] = OrderedDict()
-        self._turns: dict[str, tuple[asyncio.Lock, int]] = {}  # stream -> its lock, tasks using it
+        self._turns = Turns()
 
-    @asynccontextmanager
-    async def turn(self, stream_id: str) -> AsyncIterator[None]:
+    def turn(self, stream_id: str) -> AbstractAsyncContextManager[None]:
         """One command at a time per stream in this process.
 
         Tasks of one process that write the same stream (routing's roster: every assignment)
         would otherwise all decide on the same held state, all but one meet a conflict, and
         retry with a pause; in turn, each decides on the state the one before appended.
         """
-        lock, users = self._turns.get(stream_id) or (asyncio.Lock(), 0)
-        self._turns[stream_id] = (lock, users + 1)
-        try:
-            async with lock:
-                yield
-        finally:
-            lock, users = self._turns[stream_id]
-            if users == 1:
-                del self._turns[stream_id]  # nobody waits: no lock kept per stream ever seen
-            else:
-                self._turns[stream_id] = (lock, users - 1)
+        return self._turns.turn(stream_id)
 
     def get(self, aggregate: Any, stream_id: str) -> tuple[Any, int] | None:
         """The held state and its version, if folded by this ``aggregate``."""

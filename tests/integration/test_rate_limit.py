@@ -111,6 +111,16 @@ async def test_a_hit_reads_and_writes_tickets_by_id_only_and_a_known_key_costs_o
     assert calls.calls == ["insert_one"], "a key this process served: its next number is known"
 
 
+async def test_hits_of_one_key_racing_in_one_process_take_turns_and_never_meet(db):
+    limit = RateLimit(db, "clients", 1000, MINUTE)
+    calls = counted(limit)
+
+    assert await asyncio.gather(*(limit.hit("127.0.0.1") for _ in range(20))) == [None] * 20
+
+    assert calls.calls.count("insert_one") == 20, "each knew the number the one before it took"
+    assert calls.calls.count("find_one") == 1, "the previous epoch's first ticket, once"
+
+
 async def test_a_key_at_its_limit_is_refused_without_the_store_until_there_is_room_again(db):
     clock = ManualClock()
     limit = RateLimit(db, "callbacks", 2, MINUTE, clock)
