@@ -154,7 +154,12 @@ async def case_owner(svc: Services, complaint_id: str, authorization: str | None
     if claims.get("complaint_id") == complaint_id:
         return claims
     if claims.get("role") == "customer" and claims.get("sub"):
-        complaint, _ = await current(svc.runtime.store, COMPLAINT, complaint_stream(complaint_id))
+        # Who filed a complaint never changes (ComplaintFiled alone sets it): a state this process
+        # holds of a filed complaint says it without the store (no read per view; an answer while
+        # the store is away).
+        store, stream = svc.runtime.store, complaint_stream(complaint_id)
+        held = store.states.get(COMPLAINT, stream)
+        complaint = held[0] if held is not None and held[0].filed else (await current(store, COMPLAINT, stream))[0]
         complainant = complaint.complainant
         if complainant is not None and complainant.customer_id == claims["sub"]:
             return claims

@@ -16,6 +16,7 @@ import re
 import threading
 import time
 from collections.abc import Mapping
+from contextvars import ContextVar
 
 import pymongo
 from fastapi import FastAPI, Request, Response
@@ -197,15 +198,38 @@ def store_unavailable(exc: PyMongoError) -> bool:
     return isinstance(exc, ConnectionFailure) or exc.timeout
 
 
+#: Per request (the store-deadline middleware sets it): what it answered from memory, the store
+#: being away. A list, so that the route's task (which runs in a copy of the context) adds to it.
+_from_memory: ContextVar[list[str] | None] = ContextVar("from_memory", default=None)
+#: The header of an answer read from memory (RFC 9111's "Response is Stale" warning code).
+STALE_WARNING = '110 - "Response is Stale: the store is unavailable; served from memory"'
+
+
+def served_from_memory(what: str) -> None:
+    """The current request answers with ``what`` as this process last read it, since the store
+    did not: its answer says so (``Warning: 110``)."""
+    if (said := _from_memory.get()) is not None:
+        said.append(what)
+
+
 def refuse_during_outages(app: FastAPI, request_timeout_s: float) -> None:
     """Give every request's store operations one deadline, and answer a store that is away with
-    503, ``Retry-After`` and a problem body (RFC 9457)."""
+    503, ``Retry-After`` and a problem body (RFC 9457) — unless the route could answer from memory
+    (``served_from_memory``): then with what it had, marked stale."""
 
     @app.middleware("http")
     async def store_deadline(request: Request, call_next: RequestResponseEndpoint) -> Response:
-        # pymongo.timeout is a context variable: the route runs in a task that inherits it.
-        with pymongo.timeout(request_timeout_s):
-            return await call_next(request)
+        said: list[str] = []
+        marker = _from_memory.set(said)
+        try:
+            # pymongo.timeout is a context variable: the route runs in a task that inherits it.
+            with pymongo.timeout(request_timeout_s):
+                response = await call_next(request)
+        finally:
+            _from_memory.reset(marker)
+        if said:
+            response.headers["Warning"] = STALE_WARNING
+        return response
 
     @app.exception_handler(PyMongoError)
     async def store_away(request: Request, exc: PyMongoError) -> JSONResponse:

@@ -8,6 +8,7 @@ through the same ``apply``: one code path for both.
 from __future__ import annotations
 
 import copy
+import time
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable, Iterable
 from typing import Any, Protocol, cast
@@ -19,6 +20,8 @@ from pymongo.errors import PyMongoError
 from contracts.envelope import Envelope, Event, UnknownEventType
 from services.kernel.eventstore import EventStore
 from services.kernel.indexes import ensure_collections
+from services.kernel.outage import served_from_memory, store_unavailable
+from services.kernel.resilience import TtlCache
 
 Progress = Callable[[int], None]
 
@@ -143,6 +146,9 @@ class Projector:
 
 #: Documents a ``DocumentProjection.scan`` reads in its one batch (a larger answer goes on in more).
 SCAN_BATCH = 10_000
+#: How long a document read by ``get`` may answer for the store while it is away (kept meanwhile:
+#: the ``held_max`` read last).
+LAST_READ_TTL_S = 3600.0
 
 
 class DocumentProjection:
@@ -173,6 +179,8 @@ class DocumentProjection:
         #: After ``reset`` (a rebuild): the keys saved since, so that any other key is known to be
         #: absent without a read. None: unknown, read what is not held.
         self._saved_since_reset: set[str] | None = None
+        #: What ``get`` read lately: answered while the store is away (a read's copy, not the truth).
+        self._last_read: TtlCache[dict[str, Any]] = TtlCache(LAST_READ_TTL_S, self.held_max)
 
     async def setup(self) -> None:
         # read by _id only: no index to create; its collections exist before any load (kernel/indexes.py)
@@ -191,8 +199,21 @@ class DocumentProjection:
         return await self.views.find(query, fields).batch_size(SCAN_BATCH).to_list()
 
     async def get(self, key: str) -> dict[str, Any] | None:
-        """The stored document (for readers: another replica's follower may be the writer)."""
-        return await self.views.find_one({"_id": key})
+        """The stored document (for readers: another replica's follower may be the writer).
+
+        While the store is away, the document as this process last read it, if it did lately (the
+        answer then says it is stale: kernel/outage.py); else the outage goes on up (a 503).
+        """
+        try:
+            doc = await self.views.find_one({"_id": key})
+        except PyMongoError as exc:
+            if not store_unavailable(exc) or (kept := self._last_read.get(key, time.monotonic())) is None:
+                raise
+            served_from_memory(f"{self.name} {key}")
+            return copy.deepcopy(kept)
+        if doc is not None:
+            self._last_read.put(key, copy.deepcopy(doc), time.monotonic())
+        return doc
 
     async def view(self, key: str) -> dict[str, Any] | None:
         """For ``apply``: the document as the follower last saved it (a copy to change), else read."""
