@@ -46,27 +46,31 @@ class DependencyUnavailable(RuntimeError):
         self.what, self.where, self.why = what, where, why
 
 
-class StoreTimeouts(TypedDict, total=False):
-    """PyMongo's timeout options, in milliseconds (``timeoutMS`` only when set)."""
+class StoreOptions(TypedDict, total=False):
+    """PyMongo's timeout options, in milliseconds (``timeoutMS`` only when set), and its pool size."""
 
     serverSelectionTimeoutMS: int
     connectTimeoutMS: int
     socketTimeoutMS: int
     heartbeatFrequencyMS: int
     timeoutMS: int
+    maxPoolSize: int
 
 
-def store_timeouts(settings: KernelSettings) -> StoreTimeouts:
-    """PyMongo's deadlines: no store operation of ours waits without one (issue 21)."""
-    timeouts: StoreTimeouts = {
+def store_options(settings: KernelSettings) -> StoreOptions:
+    """PyMongo's deadlines: no store operation of ours waits without one (issue 21); and at most
+    MONGODB_MAX_POOL_SIZE commands of this process at once (ADR 0038: 100 updates at once on one
+    database deadlock FerretDB on SQLite for good)."""
+    options: StoreOptions = {
         "serverSelectionTimeoutMS": settings.mongodb_server_selection_timeout_ms,
         "connectTimeoutMS": settings.mongodb_connect_timeout_ms,
         "socketTimeoutMS": settings.mongodb_socket_timeout_ms,
         "heartbeatFrequencyMS": settings.mongodb_heartbeat_ms,
+        "maxPoolSize": settings.mongodb_max_pool_size,
     }
     if settings.mongodb_timeout_ms:
-        timeouts["timeoutMS"] = settings.mongodb_timeout_ms
-    return timeouts
+        options["timeoutMS"] = settings.mongodb_timeout_ms
+    return options
 
 
 def redact(url: str) -> str:
@@ -137,7 +141,7 @@ class Runtime:
         client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
             settings.mongodb_url,
             tz_aware=True,
-            **store_timeouts(settings),
+            **store_options(settings),
             event_listeners=[StoreHeartbeats(store_watch), *store_listeners(settings.service_name)],
         )  # (the latter: bench only)
         db = client[settings.database_name]

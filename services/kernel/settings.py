@@ -149,6 +149,14 @@ class KernelSettings(BaseSettings):
         "requests and probes have their own deadline, STORE_REQUEST_TIMEOUT_S). A cursor counts as one "
         "operation, so set it above the longest rebuild's read.",
     )
+    mongodb_max_pool_size: int = Field(
+        20,
+        ge=1,
+        description="Most store commands one process has in flight (its driver's pool). FerretDB on "
+        "SQLite gives each database 100 connections and an update holds two: 100 updates at once on "
+        "one database deadlock it for good (ADR 0038), so keep the sum over a service's replicas "
+        "below 50.",
+    )
     mongodb_heartbeat_ms: int = Field(
         2000,
         ge=500,
