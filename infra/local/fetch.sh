@@ -9,7 +9,7 @@ set -euo pipefail
 FERRETDB_VERSION=v1.24.2
 FERRETDB_MODULE=github.com/FerretDB/FerretDB
 # Our patch level of that build (bump it when the patch below changes: cached binaries rebuild).
-FERRETDB_BUILD="$FERRETDB_VERSION+id-index-1"
+FERRETDB_BUILD="$FERRETDB_VERSION+id-index-1+update-reads-first-2"
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(cd "$HERE/../.." && pwd)
@@ -89,6 +89,15 @@ else
   grep -q "IDColumn = DefaultColumn + \"->'\$._id'\"" "$meta" \
     || die "FerretDB source changed: the _id index patch no longer applies to $meta"
   sed -i "s|IDColumn = DefaultColumn + \"->'\$._id'\"|IDColumn = DefaultColumn + \`->\"_id\"\`|" "$meta"
+  # Patch: an update holds its query's SQLite result set (one of the database's 100 pooled
+  # connections) while it writes in a transaction (a second one). 100 updates at once on one
+  # database each held one and waited for another, for ever: the database answered nothing until
+  # FerretDB restarted (goroutine dump, docs/adr/0038). Read the matching documents first, so the
+  # query's connection is back in the pool before the write takes one.
+  upd=$work/internal/handler/msg_update.go
+  grep -q 'result, err := common.UpdateDocument(ctx, c, "update", iter, &u)' "$upd" \
+    || die "FerretDB source changed: the update patch no longer applies to $upd"
+  perl -0pi -e 's|(\t\tresult, err := common.UpdateDocument\(ctx, c, "update", iter, &u\))|\t\tdocs, err := iterator.ConsumeValues[struct{}, *types.Document](iter)\n\t\tif err != nil {\n\t\t\treturn 0, 0, nil, lazyerrors.Error(err)\n\t\t}\n\n\t\titer = iterator.Values(iterator.ForSlice(docs))\n\t\tcloser.Add(iter)\n\n$1|' "$upd"
   mkdir -p "$bin_dir"
   (cd "$work" && GOFLAGS="${GOFLAGS:-} -mod=mod" go build -o "$ferret_bin.tmp" ./cmd/ferretdb) \
     || die "go build of FerretDB failed (see the output above)"
