@@ -516,7 +516,7 @@ async def case_view(
     complaint_id: PathId, svc: Svc, authorization: Authorization = None, token: TokenQuery = None
 ) -> dict:
     await case_owner(svc, complaint_id, authorization, token)
-    view = await svc.cases.get(complaint_id)
+    view = await svc.cases.shown(complaint_id)
     if view is None:
         raise HTTPException(404, {"message": "complaint: not found"})
     callback = view["callback"] and {**view["callback"], "complaint_id": complaint_id}

@@ -146,9 +146,9 @@ class Projector:
 
 #: Documents a ``DocumentProjection.scan`` reads in its one batch (a larger answer goes on in more).
 SCAN_BATCH = 10_000
-#: How long a document read by ``get`` may answer for the store while it is away (kept meanwhile:
-#: the ``held_max`` read last).
-LAST_READ_TTL_S = 3600.0
+#: How long a document read by ``shown`` may be shown again while the store is away (kept
+#: meanwhile: the ``held_max`` read last).
+LAST_SHOWN_TTL_S = 3600.0
 
 
 class DocumentProjection:
@@ -179,8 +179,8 @@ class DocumentProjection:
         #: After ``reset`` (a rebuild): the keys saved since, so that any other key is known to be
         #: absent without a read. None: unknown, read what is not held.
         self._saved_since_reset: set[str] | None = None
-        #: What ``get`` read lately: answered while the store is away (a read's copy, not the truth).
-        self._last_read: TtlCache[dict[str, Any]] = TtlCache(LAST_READ_TTL_S, self.held_max)
+        #: What ``shown`` read lately: shown again while the store is away (a copy, not the truth).
+        self._last_shown: TtlCache[dict[str, Any]] = TtlCache(LAST_SHOWN_TTL_S, self.held_max)
 
     async def setup(self) -> None:
         # read by _id only: no index to create; its collections exist before any load (kernel/indexes.py)
@@ -199,20 +199,23 @@ class DocumentProjection:
         return await self.views.find(query, fields).batch_size(SCAN_BATCH).to_list()
 
     async def get(self, key: str) -> dict[str, Any] | None:
-        """The stored document (for readers: another replica's follower may be the writer).
+        """The stored document (for readers: another replica's follower may be the writer)."""
+        return await self.views.find_one({"_id": key})
 
-        While the store is away, the document as this process last read it, if it did lately (the
-        answer then says it is stale: kernel/outage.py); else the outage goes on up (a 503).
-        """
+    async def shown(self, key: str) -> dict[str, Any] | None:
+        """The stored document, for an answer to a person; while the store is away, the copy this
+        process read lately for such an answer, if any (the answer then says it is stale:
+        kernel/outage.py), else the outage goes on up (a 503). Never for a decision or a write:
+        those read the store (``get``), whatever it costs."""
         try:
-            doc = await self.views.find_one({"_id": key})
+            doc = await self.get(key)
         except PyMongoError as exc:
-            if not store_unavailable(exc) or (kept := self._last_read.get(key, time.monotonic())) is None:
+            if not store_unavailable(exc) or (kept := self._last_shown.get(key, time.monotonic())) is None:
                 raise
             served_from_memory(f"{self.name} {key}")
             return copy.deepcopy(kept)
         if doc is not None:
-            self._last_read.put(key, copy.deepcopy(doc), time.monotonic())
+            self._last_shown.put(key, copy.deepcopy(doc), time.monotonic())
         return doc
 
     async def view(self, key: str) -> dict[str, Any] | None:

@@ -10,6 +10,11 @@ from collections.abc import AsyncIterator
 from datetime import timedelta
 from urllib.parse import urlsplit
 
+import pytest
+from pymongo import AsyncMongoClient
+from pymongo.errors import PyMongoError
+
+from services.intake.projections import CaseViews
 from services.kernel import auth
 from services.kernel.outage import STALE_WARNING
 from tests.integration.intake.conftest import running_intake
@@ -101,6 +106,22 @@ async def test_a_logged_in_customer_still_sees_their_case_while_the_store_is_awa
 
     assert during.status_code == 200, "whose case it is was known without the store"
     assert _case(during) == _case(before) and during.headers["Warning"] == STALE_WARNING
+
+
+async def test_a_read_for_a_decision_never_takes_the_remembered_copy(settings, db):
+    """Only an answer to a person may be stale: a read-modify-write or an access check that took the
+    copy could lose an update or let a team see a case moved away (ADR 0037)."""
+    async with StoreLink(settings.mongodb_url) as link:
+        client = AsyncMongoClient(link.url, serverSelectionTimeoutMS=500, tz_aware=True)
+        views = CaseViews(client[db.name])
+        await views.views.insert_one({"_id": "c-away-1", "status": "open"})
+        assert await views.shown("c-away-1") == {"_id": "c-away-1", "status": "open"}
+
+        link.cut()
+        assert await views.shown("c-away-1") == {"_id": "c-away-1", "status": "open"}
+        with pytest.raises(PyMongoError):
+            await views.get("c-away-1")
+        await client.close()
 
 
 def _case(answer) -> dict:
