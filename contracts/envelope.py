@@ -199,15 +199,26 @@ class Registry:
     def knows(self, ce_type: str) -> bool:
         return ce_type in self._types or ce_type in self._upcasters
 
-    def decode(self, ce_type: str, data: dict[str, Any]) -> Event:
-        seen = set()
+    def event_class(self, ce_type: str) -> type[Event]:
+        """The class ``decode`` makes of events of ``ce_type``; ``UnknownEventType`` if none."""
+        return self._upcasting(ce_type)[0]
+
+    def _upcasting(self, ce_type: str) -> tuple[type[Event], list[Any]]:
+        """The class events of ``ce_type`` become, and the upcasters on the way, in order."""
+        seen, steps = set(), []
         while ce_type in self._upcasters and ce_type not in seen:
             seen.add(ce_type)
-            ce_type, fn = self._upcasters[ce_type][0], self._upcasters[ce_type][1]
-            data = fn(data)
+            ce_type, fn = self._upcasters[ce_type]
+            steps.append(fn)
         cls = self._types.get(ce_type)
         if cls is None:
             raise UnknownEventType(f"unknown event type {ce_type!r}")
+        return cls, steps
+
+    def decode(self, ce_type: str, data: dict[str, Any]) -> Event:
+        cls, steps = self._upcasting(ce_type)
+        for fn in steps:
+            data = fn(data)
         try:
             return cls.model_validate(data)
         except ValidationError as exc:

@@ -107,28 +107,30 @@ start_one() {
     auth=(KAFKA_SECURITY_PROTOCOL=SASL_PLAINTEXT "KAFKA_SASL_USERNAME=complaints-$1"
           "KAFKA_SASL_PASSWORD=$(sed -n "s/^${1^^}_PASSWORD=//p" "$CREDENTIALS")")
   fi
+  # this stack's brokers allow 3 s group sessions (server.properties.template, docs/adr/0039)
+  local kernel=("CONSUMER_SESSION_TIMEOUT_MS=${CONSUMER_SESSION_TIMEOUT_MS:-3000}")
   printf '===== %s: starting %s =====\n' "$(date -Is)" "$1" >>"$log"
   case $1 in
     order-simulator) spawn "$1" "$log" "$PY" -m infra.simulators.orders --host 127.0.0.1 --port "$ORDERS_PORT" ;;
     carrier-simulator) spawn "$1" "$log" "$PY" -m infra.simulators.carriers --host 127.0.0.1 --port "$CARRIERS_PORT" ;;
     # the desk's pages call routing and carrier from the browser: each names the other's address;
     # a laptop's desk signs in without an identity provider (DEV_SIGN_IN)
-    intake) spawn "$1" "$log" "${auth[@]}" KAFKA_BOOTSTRAP_SERVERS="$BOOTSTRAP" MONGODB_URL="$mongo" \
+    intake) spawn "$1" "$log" "${auth[@]}" "${kernel[@]}" KAFKA_BOOTSTRAP_SERVERS="$BOOTSTRAP" MONGODB_URL="$mongo" \
               ORDER_SYSTEM_URL="$ORDERS_URL" HTTP_HOST=127.0.0.1 HTTP_PORT="$INTAKE_PORT" \
               ROUTING_PUBLIC_URL="$ROUTING_URL" CARRIER_PUBLIC_URL="$CARRIER_URL" DEV_SIGN_IN=true \
               "$PY" -m services.intake.app ;;
-    routing) spawn "$1" "$log" "${auth[@]}" KAFKA_BOOTSTRAP_SERVERS="$BOOTSTRAP" MONGODB_URL="$mongo" \
+    routing) spawn "$1" "$log" "${auth[@]}" "${kernel[@]}" KAFKA_BOOTSTRAP_SERVERS="$BOOTSTRAP" MONGODB_URL="$mongo" \
               HTTP_HOST=127.0.0.1 HTTP_PORT="$ROUTING_PORT" CORS_ORIGINS="$DESK_ORIGINS" \
               ORDER_SYSTEM_URL="$ORDERS_URL" "$PY" -m services.routing.app ;;
     mailbox) spawn "$1" "$log" "$PY" -m infra.simulators.mailbox --host 127.0.0.1 --port "$MAILBOX_PORT" \
               --smtp-port "$SMTP_PORT" ;;
     telephony-simulator) spawn "$1" "$log" "$PY" -m infra.simulators.telephony --host 127.0.0.1 --port "$TELEPHONY_PORT" ;;
-    notify) spawn "$1" "$log" "${auth[@]}" KAFKA_BOOTSTRAP_SERVERS="$BOOTSTRAP" MONGODB_URL="$mongo" \
+    notify) spawn "$1" "$log" "${auth[@]}" "${kernel[@]}" KAFKA_BOOTSTRAP_SERVERS="$BOOTSTRAP" MONGODB_URL="$mongo" \
               HTTP_HOST=127.0.0.1 HTTP_PORT="$NOTIFY_PORT" PUBLIC_URL="$NOTIFY_URL" SMTP_HOST=127.0.0.1 \
               SMTP_PORT="$SMTP_PORT" TELEPHONY_URL="$TELEPHONY_URL" ORDER_SYSTEM_URL="$ORDERS_URL" \
               "$PY" -m services.notify.app ;;
     # the carrier simulator speaks all four carriers; its credentials are the settings' defaults
-    carrier) spawn "$1" "$log" "${auth[@]}" KAFKA_BOOTSTRAP_SERVERS="$BOOTSTRAP" MONGODB_URL="$mongo" \
+    carrier) spawn "$1" "$log" "${auth[@]}" "${kernel[@]}" KAFKA_BOOTSTRAP_SERVERS="$BOOTSTRAP" MONGODB_URL="$mongo" \
               ORDER_SYSTEM_URL="$ORDERS_URL" FEDEX_URL="$CARRIERS_URL" UPS_URL="$CARRIERS_URL" \
               USPS_URL="$CARRIERS_URL" AUSPOST_URL="$CARRIERS_URL" HTTP_HOST=127.0.0.1 HTTP_PORT="$CARRIER_PORT" \
               CORS_ORIGINS="$DESK_ORIGINS" "$PY" -m services.carrier.app ;;

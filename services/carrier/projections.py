@@ -29,6 +29,7 @@ class OpenWatches(DocumentProjection):
     its order could not be looked up yet."""
 
     name = "open_watches"
+    events = (ShipmentsWatched, ShipmentStatusReported, CarrierQueryFailed, WatchEnded)
 
     async def apply(self, envelope: Envelope, event: Event) -> None:
         match event:

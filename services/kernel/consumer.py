@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import queue
 import threading
 import traceback
 from collections.abc import Awaitable, Callable, Sequence
@@ -128,10 +129,8 @@ class Inbox:
     message as already handled.
     """
 
-    def __init__(self, db: AsyncDatabase[dict[str, Any]], store: EventStore, projected: bool = True) -> None:
+    def __init__(self, db: AsyncDatabase[dict[str, Any]], store: EventStore) -> None:
         self.entries, self.store = db[INBOX], store
-        #: Whether the service has projections to feed (else an entry needs no pending work).
-        self.projected = projected
 
     async def setup(self) -> None:
         await ensure_indexes(self.entries, [IndexModel("position", name="position")])
@@ -151,9 +150,11 @@ class Inbox:
             "offset": msg.offset(),
             "received_at": now,
         }
-        # Pending first, as for commits: projections must see every recorded entry.
+        # Pending first, as for commits: projections must see every recorded entry (that one of
+        # them acts on: the others are no work for the log follower).
+        projected = self.store.projected(envelope.type)
         writes = [(self.store.inserts["inbox"], doc)]
-        if self.projected:
+        if projected:
             writes.insert(
                 0,
                 (
@@ -168,12 +169,13 @@ class Inbox:
                     },
                 ),
             )
-        for collection, document in writes:
-            try:
-                await collection.insert_one(document)
-            except DuplicateKeyError:
-                pass  # recorded before (a redelivery after a crash)
-        if self.projected:
+        with self.store.writing(f"inbox:{envelope.id}"):
+            for collection, document in writes:
+                try:
+                    await collection.insert_one(document)
+                except DuplicateKeyError:
+                    pass  # recorded before (a redelivery after a crash)
+        if projected:
             self.store.wrote(f"inbox:{envelope.id}", [envelope])
             self.store.notify()
 
@@ -273,7 +275,10 @@ class Consumer:
         try:
             if not handled and not subscription.record_all:
                 return await self._commit(message, subscription)  # a type this service ignores: no store round trip
-            if await self.inbox.seen(envelope.id):
+            # Only a handler's effects need the look first. An event only recorded is recorded
+            # again as a no-op (its inbox _id), and the projections, which must take an entry
+            # twice anyway (after a crash), skip what they applied: one round trip fewer each.
+            if handled and await self.inbox.seen(envelope.id):
                 return await self._commit(message, subscription)
             if handled:
                 # FastStream's consumer span (KafkaTelemetryMiddleware) names the topic; the event, here.
@@ -445,6 +450,8 @@ class Commits:
         self._wake, self._idle = asyncio.Event(), asyncio.Event()
         self._idle.set()
         self._task: asyncio.Task[None] | None = None
+        #: Where the blocking commits run, one after another (a new one after a commit that hung).
+        self._thread = DaemonThread("kafka-commit")
 
     async def due(self, message: KafkaMessage) -> None:
         if not isinstance(message.consumer, AsyncConfluentConsumer):
@@ -477,8 +484,10 @@ class Commits:
                 self._idle.set()
                 continue
             try:
-                await _commit_offsets(list(batch.values()), self.timeout_s)
+                await _commit_offsets(list(batch.values()), self.timeout_s, self._thread)
             except (KafkaException, TimeoutError) as exc:
+                if isinstance(exc, TimeoutError):  # the thread may wait for good: leave it to it
+                    self._thread = DaemonThread("kafka-commit")
                 failures += 1
                 for key, message in batch.items():
                     self._due.setdefault(key, message)  # unless a later one of its partition is due
@@ -573,7 +582,7 @@ class PartitionWorkers:
         await asyncio.gather(*self._tasks, return_exceptions=True)
 
 
-async def _commit_offsets(messages: list[KafkaMessage], timeout_s: float) -> None:
+async def _commit_offsets(messages: list[KafkaMessage], timeout_s: float, thread: DaemonThread) -> None:
     """Commit these messages' offsets (one per partition, of one consumer), and only their
     partitions', within ``timeout_s``.
 
@@ -583,7 +592,7 @@ async def _commit_offsets(messages: list[KafkaMessage], timeout_s: float) -> Non
     test; tests/integration/test_retry_offsets.py).
 
     librdkafka's synchronous commit waits without a deadline, and once waited for good after a
-    broker restart (issue 21): it runs in a daemon thread of its own, which a commit that never
+    broker restart (issue 21): it runs in ``thread``, a daemon thread, which a commit that never
     returns may keep (a daemon thread does not hold the process at exit), and the wait for it is
     bounded. A late, refused or failed commit raises ``TimeoutError`` or ``KafkaException``.
     """
@@ -593,7 +602,7 @@ async def _commit_offsets(messages: list[KafkaMessage], timeout_s: float) -> Non
         for topic, partition, offset in map(position, map(_record, messages))
     ]
     done: list[TopicPartition] = await asyncio.wait_for(
-        _in_daemon_thread(consumer.commit, offsets=offsets, asynchronous=False), timeout_s
+        thread.run(consumer.commit, offsets=offsets, asynchronous=False), timeout_s
     )
     failed = [tp.error for tp in done or () if tp.error is not None]
     if failed:  # a partition's error comes back in the answer, not as an exception
@@ -622,28 +631,53 @@ async def _committed_offset(subscriber: DefaultSubscriber, msg: Message) -> int:
 
 def _in_daemon_thread(call: Callable[..., T], /, **kwargs: object) -> asyncio.Future[T]:
     """Run a blocking call in a new daemon thread; its result (or error) as an asyncio future."""
-    loop = asyncio.get_running_loop()
-    future: asyncio.Future[T] = loop.create_future()
+    return DaemonThread("kafka-call", calls=1).run(call, **kwargs)
 
-    def settle(result: T | None = None, error: BaseException | None = None) -> None:
-        if not future.done():  # the waiter may have given up (timeout)
-            # (``result`` is None only alongside an error)
-            future.set_exception(error) if error is not None else future.set_result(cast(T, result))
 
-    def work() -> None:
-        result: T | None
-        error: BaseException | None
-        try:
-            result, error = call(**kwargs), None
-        except BaseException as exc:  # noqa: BLE001 - handed to the waiter
-            result, error = None, exc
-        try:
-            loop.call_soon_threadsafe(settle, result, error)
-        except RuntimeError:
-            pass  # the loop is closed: nobody waits any more
+class DaemonThread:
+    """A daemon thread that runs blocking calls one after another, each answered as an asyncio
+    future. Started with the first call and kept: a thread started per offset commit cost 4 % of
+    notify's event loop under the burst (py-spy). A call that never returns keeps the thread (a
+    daemon does not hold the process at exit); the caller's bounded wait gives up on it, and the
+    caller moves to a new thread. ``calls``: how many it runs before it ends (None: no end)."""
 
-    threading.Thread(target=work, daemon=True, name="kafka-commit").start()
-    return future
+    def __init__(self, name: str, calls: int | None = None) -> None:
+        self.name, self.calls = name, calls
+        self._queue: queue.SimpleQueue[Callable[[], None]] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+
+    def run(self, call: Callable[..., T], /, **kwargs: object) -> asyncio.Future[T]:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[T] = loop.create_future()
+
+        def settle(result: T | None = None, error: BaseException | None = None) -> None:
+            if not future.done():  # the waiter may have given up (timeout)
+                # (``result`` is None only alongside an error)
+                future.set_exception(error) if error is not None else future.set_result(cast(T, result))
+
+        def work() -> None:
+            result: T | None
+            error: BaseException | None
+            try:
+                result, error = call(**kwargs), None
+            except BaseException as exc:  # noqa: BLE001 - handed to the waiter
+                result, error = None, exc
+            try:
+                loop.call_soon_threadsafe(settle, result, error)
+            except RuntimeError:
+                pass  # the loop is closed: nobody waits any more
+
+        self._queue.put(work)
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._serve, daemon=True, name=self.name)
+            self._thread.start()
+        return future
+
+    def _serve(self) -> None:
+        served = 0
+        while self.calls is None or served < self.calls:
+            self._queue.get()()
+            served += 1
 
 
 async def _undecoded(message: KafkaMessage) -> bytes:

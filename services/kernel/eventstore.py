@@ -19,7 +19,8 @@ import time
 import uuid
 import zlib
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, cast
@@ -138,6 +139,11 @@ class EventStore:
         # (stream, version) -> position of commits this process wrote or read lately: saves the
         # lookup of the previous commit's position on the next append to the same stream.
         self._positions: OrderedDict[tuple[str, int], int] = OrderedDict()
+        #: Whether a projection of the service acts on events of a CloudEvents type (the runtime's
+        #: Projector sets it). A commit of private events none acts on is nobody's pending work.
+        self.projected: Callable[[str], bool] = lambda ce_type: True
+        #: Pending entries this process listed and is still writing the commit or inbox record of.
+        self.in_flight: set[str] = set()
 
     async def setup(self) -> None:
         """Create the indexes the log relies on (idempotent)."""
@@ -201,36 +207,54 @@ class EventStore:
             # clock's, never the caller's ``now`` (an injected or replayed time): the follower
             # would otherwise take an entry whose commit is a moment away for a day-old orphan,
             # delete it, and the commit would never be projected or published.
+            public = any(type(e).public for e in events)
+            listed = public or any(self.projected(type(e).ce_type()) for e in events)
             entry = {
                 "_id": commit_id,
                 "kind": "commit",
                 "ref": key,
                 "position": position,
                 "created_at": datetime.now(UTC),
-                "published": not any(type(e).public for e in events),
+                "published": not public,
             }
-            try:
-                await self.inserts["pending"].insert_one(entry)
-            except DuplicateKeyError:  # a retry of this cause after a conflict: point it here now
-                await self.pending.replace_one({"_id": commit_id}, entry)
-            try:
-                await self.inserts["commits"].insert_one(doc)
-            except DuplicateKeyError:
-                existing = await self.commits.find_one({"_id": key})
-                if existing is None or existing["commit_id"] == commit_id:
-                    # This cause was appended before (at this or an earlier version). The key taken
-                    # was the ``_id`` (``existing``) or else the unique ``commit_id``: found by it.
-                    earlier = existing or await self.commits.find_one({"commit_id": commit_id})
-                    return Commit.from_doc(cast(dict[str, Any], earlier))
-                await self.pending.delete_one({"_id": commit_id, "ref": key})
-                raise ConcurrencyConflict(stream_id, expected_version) from None
+            with self.writing(commit_id):
+                try:
+                    if listed:
+                        await self.inserts["pending"].insert_one(entry)
+                except DuplicateKeyError:  # a retry of this cause after a conflict: point it here now
+                    await self.pending.replace_one({"_id": commit_id}, entry)
+                try:
+                    await self.inserts["commits"].insert_one(doc)
+                except DuplicateKeyError:
+                    existing = await self.commits.find_one({"_id": key})
+                    if existing is None or existing["commit_id"] == commit_id:
+                        # This cause was appended before (at this or an earlier version). The key taken
+                        # was the ``_id`` (``existing``) or else the unique ``commit_id``: found by it.
+                        earlier = existing or await self.commits.find_one({"commit_id": commit_id})
+                        return Commit.from_doc(cast(dict[str, Any], earlier))
+                    if listed:
+                        await self.pending.delete_one({"_id": commit_id, "ref": key})
+                    raise ConcurrencyConflict(stream_id, expected_version) from None
         self._remember(stream_id, doc["version"], position)
         commit = Commit.from_doc(doc)
         for event in commit.events:
             meters.events_appended.add(1, {"type": event.type})
-        self.wrote(commit_id, commit)
-        self.notify()
+        if listed:
+            self.wrote(commit_id, commit)
+            self.notify()
         return commit
+
+    @contextmanager
+    def writing(self, entry_id: str) -> Iterator[None]:
+        """While this process writes what the pending entry ``entry_id`` stands for: the follower
+        leaves the entry to the round the write's end wakes. Taken up before, it was looked up in
+        the store, found missing or just written (about one lookup a complaint in routing and
+        notify under the burst), and an entry whose write outlasted the orphan age was dropped."""
+        self.in_flight.add(entry_id)
+        try:
+            yield
+        finally:
+            self.in_flight.discard(entry_id)
 
     def wrote(self, entry_id: str, target: Commit | list[Envelope]) -> None:
         """Hand the follower what the pending entry ``entry_id`` stands for, now that it is stored."""

@@ -65,6 +65,8 @@ class LogFollower:
         meters.record_backlog(len(entries))
         now, resolved = datetime.now(UTC), []
         for entry in entries:
+            if entry["_id"] in self.store.in_flight:
+                continue  # this process is still writing it: the write's end wakes the next round
             target = await self._resolve(entry)
             if target is None:
                 if now - entry["created_at"] > ORPHAN_AFTER:

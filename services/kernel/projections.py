@@ -30,6 +30,9 @@ class Projection(Protocol):
     """A read model: ``apply`` must be idempotent (an entry can be applied again after a crash)."""
 
     name: str
+    #: The event types ``apply`` acts on (None: it looks at every event). Only these are handed to
+    #: it; an event no projection of the service acts on is not listed as pending work at all.
+    events: tuple[type[Event], ...] | None
 
     async def setup(self) -> None: ...
 
@@ -43,6 +46,17 @@ class Projector:
 
     def __init__(self, store: EventStore, projections: Iterable[Projection]) -> None:
         self.store, self.projections = store, {p.name: p for p in projections}
+        # What is neither published nor projected is no work for the log follower: the store and
+        # the inbox list no pending entry for it (2 store commands and a follower's round fewer).
+        store.projected = self.wants
+
+    def wants(self, ce_type: str) -> bool:
+        """Whether a projection acts on events of this CloudEvents type."""
+        try:
+            cls = self.store.registry.event_class(ce_type)
+        except UnknownEventType:
+            return False  # not modelled here: ``apply`` skips it as well
+        return any(_acts_on(p, cls) for p in self.projections.values())
 
     async def setup(self) -> None:
         for projection in self.projections.values():
@@ -72,7 +86,8 @@ class Projector:
             except UnknownEventType:
                 continue  # a type this service does not model: nothing to project
             for projection in targets:
-                await projection.apply(envelope, event)
+                if _acts_on(projection, type(event)):
+                    await projection.apply(envelope, event)
 
     async def log_size(self) -> int:
         """Entries a rebuild will read, as the store estimates them: own commits plus consumed events.
@@ -151,6 +166,11 @@ SCAN_BATCH = 10_000
 LAST_SHOWN_TTL_S = 3600.0
 
 
+def _acts_on(projection: Projection, cls: type[Event]) -> bool:
+    events = getattr(projection, "events", None)  # (a projection that does not say sees every event)
+    return events is None or issubclass(cls, events)
+
+
 class DocumentProjection:
     """A read model of one document per key in its own collection, read by ``_id`` only.
 
@@ -165,6 +185,8 @@ class DocumentProjection:
     """
 
     name: str
+    #: The event types ``apply`` acts on (None: every event); see ``Projection``.
+    events: tuple[type[Event], ...] | None = None
     #: Other collections it writes besides ``name`` (created at start with it).
     also: tuple[str, ...] = ()
     #: Documents held per projection between rounds (least recently used out).

@@ -147,7 +147,7 @@ class Runtime:
         db = client[settings.database_name]
         store = EventStore(db, f"/services/{settings.service_name}", registry)
         built = [factory(db) for factory in projections]
-        inbox = Inbox(db, store, projected=bool(built))
+        inbox = Inbox(db, store)
         broker = make_broker(settings)
         broker_watch = watch_broker(
             settings.kafka_bootstrap_servers,

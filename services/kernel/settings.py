@@ -79,7 +79,14 @@ class KernelSettings(BaseSettings):
     lease_ttl_s: float = Field(
         10.0, gt=0, description="Outbox relay lease lifetime; another replica takes over after it lapses."
     )
-    consumer_session_timeout_ms: int = Field(6000, ge=1000, description="Kafka consumer group session timeout.")
+    consumer_session_timeout_ms: int = Field(
+        6000,
+        ge=1000,
+        description="Kafka consumer group session timeout: how long a consumer that stopped heartbeating "
+        "keeps its partitions, and how long a group waits for its old members after a broker restart. "
+        "The brokers' group.min.session.timeout.ms (6000 by default) is its floor; the local stack's "
+        "brokers allow 3000, which its services use (docs/adr/0039).",
+    )
     consumer_fetch_wait_ms: int = Field(
         100,
         ge=0,

@@ -18,6 +18,7 @@ class StaffDirectory(DocumentProjection):
     """One document per agent on the roster (latest registration wins), rebuildable from the log."""
 
     name = "staff_directory"
+    events = (AgentRegistered,)
 
     async def apply(self, envelope: Envelope, event: Event) -> None:
         if isinstance(event, AgentRegistered):

@@ -482,7 +482,7 @@ class Notify:
 
     async def dial(self, dispatched: CallbackDispatched, cause: Cause) -> None:
         """Connect agent and complainant now; a failed call is retried by the ticker, then email/SMS."""
-        await execute(
+        requested = await execute(
             self.store,
             DIALOUT,
             dialout_stream(dispatched.callback_id),
@@ -495,12 +495,13 @@ class Notify:
             cause,
             self.clock.now(),
         )
-        await self.dial_if_due(dispatched.callback_id)
+        await self.dial_if_due(dispatched.callback_id, requested.state)
 
-    async def dial_if_due(self, callback_id: str) -> DialOut:
+    async def dial_if_due(self, callback_id: str, state: DialOut | None = None) -> DialOut:
         """Place the callback's due call attempt, if this path wins the attempt's claim: the consumer's
-        handler, the ticker, another replica and a retry after a crash all come here (docs/adr/0015)."""
-        state = await self._dialout(callback_id)
+        handler, the ticker, another replica and a retry after a crash all come here (docs/adr/0015).
+        ``state``: the dial-out as its caller just appended or read it (else it is read)."""
+        state = state or await self._dialout(callback_id)
         if (attempt := self._due_attempt(state)) and await self.claims.claim(f"call:{callback_id}:{attempt}"):
             # The winner looks again: a path that loaded the state before us may have recorded it since.
             state = await self._dialout(callback_id)

@@ -40,6 +40,7 @@ class Outgoing(DocumentProjection):
     """One document per queued message not yet sent or given up: the courier's work."""
 
     name = "outgoing"
+    events = (MessageQueued, MessageSent, NotificationFailed)
 
     def __init__(self, db: AsyncDatabase, wake: Callable[[], None] = lambda: None) -> None:
         super().__init__(db)
@@ -66,6 +67,14 @@ class Agenda(DocumentProjection):
     """Open closure questions (``closure:<complaint>``) and dial-outs (``dialout:<callback>``)."""
 
     name = "agenda"
+    events = (
+        ClosureConfirmationRequested,
+        CustomerConfirmedClosed,
+        ComplaintReopened,
+        ComplaintClosedUnconfirmed,
+        DialOutRequested,
+        CallPlaced,
+    )
 
     async def apply(self, envelope: Envelope, event: Event) -> None:
         match event:

@@ -59,12 +59,11 @@ class AgentQueues(_OncePerEvent):
     """One document per agent: ``cases`` maps complaint id -> the callback and when it was assigned."""
 
     name = "agent_queues"
+    events = (AgentRegistered, AgentAssigned, AgentReleased, CallbackDispatched)
     empty = {"cases": {}}
 
     def key(self, event: Event) -> str | None:
-        if isinstance(event, (AgentRegistered, AgentAssigned, AgentReleased, CallbackDispatched)):
-            return event.agent_id
-        return None
+        return event.agent_id if isinstance(event, self.events) else None
 
     def change(self, view: dict[str, Any], event: Event) -> None:
         if isinstance(event, AgentAssigned):
@@ -90,6 +89,15 @@ class TeamInboxes(_OncePerEvent):
     """One document per partner team: the cases it has, with the brief, SLA, notes and outcome."""
 
     name = "team_inboxes"
+    events = (
+        CaseOpened,
+        TransferredToPartner,
+        PartnerAcknowledged,
+        PartnerOutcomeRecorded,
+        CaseNoteAdded,
+        ComplaintResolved,
+        CaseClosed,
+    )
     also = ("team_of_case",)
     empty = {"cases": {}}
 
@@ -158,6 +166,7 @@ class SupervisorQueue(_OncePerEvent):
     """One document per escalated case (or person with no case): every escalation, newest last."""
 
     name = "supervisor_queue"
+    events = (PersonEscalated, Escalated)
     empty = {"escalations": []}
 
     def key(self, event: Event) -> str | None:
@@ -189,6 +198,7 @@ class Timers(DocumentProjection):
     """
 
     name = "timers"
+    events = (TransferredToPartner, PartnerOutcomeRecorded, ComplaintResolved, CaseClosed, Escalated)
 
     async def apply(self, envelope: Envelope, event: Event) -> None:
         if isinstance(event, TransferredToPartner):

@@ -90,7 +90,8 @@ async def bus(request) -> AsyncIterator[Bus]:
     db = client[settings.database_name]
     store = EventStore(db, "/services/test", registry)
     await store.setup()
-    inbox = Inbox(db, store, projected=False)
+    store.projected = lambda ce_type: False  # no projections: nothing is pending work
+    inbox = Inbox(db, store)
     await inbox.setup()
     broker = make_broker(settings)
     yield Bus(request.param, settings, broker, Consumer(settings, broker, store, inbox), f"test.{unique}.v1")

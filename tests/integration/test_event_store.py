@@ -9,7 +9,7 @@ import pytest
 
 from services.kernel.eventstore import Cause, EventStore
 from services.kernel.projections import DocumentProjection
-from tests.integration.story_events import NoteAdded
+from tests.integration.story_events import NoteAdded, NoteCounted
 
 
 @pytest.fixture
@@ -99,6 +99,45 @@ async def test_a_commit_with_an_old_event_time_is_not_taken_for_an_orphan_while_
     assert await store.pending.count_documents({}) == 0
 
 
+async def test_the_follower_leaves_an_entry_this_process_is_still_writing_to_the_round_its_write_wakes(
+    store, settings, monkeypatch
+):
+    """Listed before its commit is written (so that no commit goes unpublished), an entry taken up
+    in between was looked up in the store for nothing: about one lookup a complaint in a burst."""
+    from services.kernel.follower import LogFollower
+    from services.kernel.kafka import make_broker
+    from services.kernel.lease import Lease
+    from services.kernel.outbox import OutboxRelay
+    from services.kernel.projections import Projector
+
+    counts = NoteCounts(store.db)
+    follower = LogFollower(
+        store,
+        OutboxRelay(make_broker(settings), "unused", lambda t: False),  # publishes nothing
+        Projector(store, [counts]),
+        Lease(store.db, "log-follower", 5),
+    )
+    write_commit, looked_up, find_one = store.inserts["commits"].insert_one, [], store.commits.find_one
+    rounds_in_between: list[int] = []
+
+    async def the_follower_comes_first(doc, *args, **kwargs):
+        rounds_in_between.append(await follower.follow_once())  # its entry is listed, the commit not yet
+        return await write_commit(doc, *args, **kwargs)
+
+    async def counting(filter, *args, **kwargs):
+        looked_up.append(filter)
+        return await find_one(filter, *args, **kwargs)
+
+    monkeypatch.setattr(store.inserts["commits"], "insert_one", the_follower_comes_first)
+    monkeypatch.setattr(store.commits, "find_one", counting)
+    await store.append("complaint-c-1", 0, [note(1)], Cause.of_request("r-1", "test"))
+
+    assert rounds_in_between == [0] and looked_up == [], "left alone, not looked up"
+    assert await follower.follow_once() == 1, "carried out by the next round"
+    assert (await store.db["note_counts"].find_one({"_id": "c-1"}))["notes"] == 1
+    assert store.in_flight == set()
+
+
 async def test_a_read_model_is_read_back_only_when_the_follower_takes_its_lease_anew(db, test_registry, settings):
     """The follower, the only writer of read models, holds what it wrote instead of reading it
     back before the next change; after another replica held the lease, it reads again."""
@@ -163,6 +202,50 @@ async def test_a_round_that_changes_one_read_model_document_many_times_writes_it
     assert writes == [6], "one bulk write of the six documents the round changed"
     assert (await db["note_counts"].find_one({"_id": "c-1"}))["notes"] == 5
     assert await store.pending.count_documents({}) == 0
+
+
+async def test_what_is_neither_published_nor_projected_is_nobodys_pending_work(db, test_registry):
+    """A commit of private events that no read model acts on, or a consumed event none acts on,
+    lists no pending entry (its insert, its delete and a follower round saved); the others do."""
+    from datetime import UTC, datetime
+
+    from services.kernel.consumer import Inbox
+    from services.kernel.projections import Projector
+
+    class NoteAddedCounts(NoteCounts):
+        events = (NoteAdded,)
+
+    class Received:  # where a consumed message came from, as the inbox records it
+        def topic(self) -> str:
+            return "complaints.test.v1"
+
+        def partition(self) -> int:
+            return 0
+
+        def offset(self) -> int:
+            return 7
+
+    store = EventStore(db, "/services/test", test_registry)
+    Projector(store, [NoteAddedCounts(db)])
+    inbox, cause, now = Inbox(db, store), Cause.of_request("r1", "test"), datetime.now(UTC)
+
+    private = await store.append("tally-c-1", 0, [NoteCounted(complaint_id="c-1", n=1)], cause)
+    projected = await store.append("tally-c-2", 0, [note(1, "c-2")], cause)
+    await inbox.record(
+        store.envelope(NoteCounted(complaint_id="c-3", n=1), "ev-counted", cause, now), Received(), False
+    )
+    await inbox.record(store.envelope(note(1, "c-4"), "ev-added", cause, now), Received(), False)
+
+    pending = {entry["_id"] for entry in await store.pending.find({}).to_list()}
+    assert pending == {projected.id, "inbox:ev-added"}, private.id
+    assert await db["inbox"].count_documents({}) == 2, "both consumed events are in the inbox all the same"
+
+    class NoteCountedCounts(NoteCounts):
+        events = (NoteCounted,)
+
+    Projector(store, [NoteCountedCounts(db)])  # a read model of the private event: now it is work
+    again = await store.append("tally-c-5", 0, [NoteCounted(complaint_id="c-5", n=1)], cause)
+    assert again.id in {entry["_id"] for entry in await store.pending.find({}).to_list()}
 
 
 async def test_a_long_stream_read_again_from_its_start_takes_its_digest_and_only_the_commits_after_it(store, db):

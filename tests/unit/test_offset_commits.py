@@ -48,7 +48,7 @@ def broker(monkeypatch):
     """The commits the broker receives; each waits for the test to let it answer (or fail)."""
     calls: list[tuple[list[str], asyncio.Future]] = []
 
-    async def commit(messages, timeout_s):
+    async def commit(messages, timeout_s, thread):
         answer = asyncio.get_running_loop().create_future()
         calls.append(([repr(m) for m in messages], answer))
         await answer
