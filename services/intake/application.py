@@ -103,7 +103,10 @@ class Intake:
                     cause,
                 )
                 return Filed(holder, "linked")
-        await execute(self.store, COMPLAINT, complaint_stream(complaint.complaint_id), complaint, cause)
+        # the complaint's id was just made: its stream is new (a retried filing finds it, not a read)
+        await execute(
+            self.store, COMPLAINT, complaint_stream(complaint.complaint_id), complaint, cause, new_stream=True
+        )
         return Filed(complaint.complaint_id, "open")
 
     async def open_proactive_case(self, alert: ShipmentExceptionDetected, cause: Cause) -> Filed:

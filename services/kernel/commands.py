@@ -113,6 +113,8 @@ async def execute(
     cause: Cause,
     now: datetime | None = None,
     snapshots: Snapshots | None = None,
+    *,
+    new_stream: bool = False,
 ) -> Outcome[S]:
     """Decide ``command`` on the stream's current state and append the result (retried on conflict).
 
@@ -120,6 +122,12 @@ async def execute(
     kernel/states.py: the append's version check catches a state that another writer moved on);
     an attempt after a conflict, or with nothing held, reads the commits it lacks. With
     ``snapshots`` a stream nothing holds starts from its last stored snapshot.
+
+    ``new_stream``: the stream is most likely new (named after an id just made: a complaint's,
+    a callback's), so with nothing held the first attempt decides on the initial state without a
+    read — the lookup that finds nothing. If the stream exists after all (a redelivery), its
+    first commit is there: a repeat of this cause is that commit, another is a conflict, and the
+    retry reads.
     """
     now = now or datetime.now(UTC)
     optimistic = True
@@ -127,6 +135,8 @@ async def execute(
     async def attempt() -> Outcome[S]:
         nonlocal optimistic
         held = store.states.get(aggregate, stream_id) if optimistic else None
+        if held is None and optimistic and new_stream:
+            held = (aggregate.initial, 0)
         optimistic = False  # a retry after a conflict reads what it lacks
         if held is not None:
             # A refusal or a "nothing to do" may come from a state another replica moved on:

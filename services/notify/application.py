@@ -124,6 +124,7 @@ class Notify:
             NoteComplainant(filed=filed),
             cause,
             self.clock.now(),
+            new_stream=True,  # a complaint just filed: no one noted its complainant yet
         )
         who = outcome.state
         await self.send_receipt(filed, who, cause)
@@ -494,6 +495,7 @@ class Notify:
             ),
             cause,
             self.clock.now(),
+            new_stream=True,  # a callback just dispatched: its dial-out is new
         )
         await self.dial_if_due(dispatched.callback_id, requested.state)
 

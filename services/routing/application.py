@@ -150,9 +150,11 @@ class Routing:
             skill=skill, language=language, region=case.region, team=team, channel=Channel.PHONE if phone else None
         )
 
-    async def _case(self, complaint_id: str, command: object, cause: Cause) -> Case:
+    async def _case(self, complaint_id: str, command: object, cause: Cause, new_stream: bool = False) -> Case:
         try:
-            outcome = await execute(self.store, CASE, case_stream(complaint_id), command, cause, self.clock())
+            outcome = await execute(
+                self.store, CASE, case_stream(complaint_id), command, cause, self.clock(), new_stream=new_stream
+            )
         except NotFound as exc:  # the pure domain does not know which stream it was given
             raise NotFound("case", complaint_id) if exc.kind == "case" else exc from None
         return outcome.state
@@ -176,6 +178,7 @@ class Routing:
                 order_id=filed.order_id,
             ),
             cause,
+            new_stream=True,  # a complaint just filed: its case is new
         )
         if isinstance(target, AgentsWithSkill):
             await self._roster(

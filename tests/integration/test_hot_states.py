@@ -105,3 +105,33 @@ async def test_processes_racing_on_one_stream_meet_conflicts_retry_and_append_ea
     state, version = await current(fresh, NOTES, "notes")
     assert version == 12 and sorted(state.numbers) == list(range(1, 13))
     assert conflicts, "the processes met, as they do on a database, and retried on fresh state"
+
+
+async def test_a_stream_named_new_is_decided_on_without_a_read_and_an_old_one_read_after_its_conflict(
+    db, test_registry
+):
+    """``new_stream``: a callback's, a complaint's stream is new when its first command comes, so
+    the lookup that would find nothing is skipped; a stream that exists all the same (a
+    redelivery) shows as a conflict, or as this very cause's commit, and nothing is lost."""
+    writer, fresh = (EventStore(db, "/services/test", test_registry) for _ in range(2))
+    reads = counting_reads(fresh)
+
+    async def add_new(store: EventStore, stream: str, n: int, cause: str):
+        return await execute(store, SEQUENCE, stream, AddNote(n=n), Cause.of_request(cause, "add"), new_stream=True)
+
+    await add_new(fresh, "notes-new", 1, "new-1")
+    assert reads == [], "a new stream: decided on its initial state, no lookup"
+
+    await add(writer, SEQUENCE, 1)  # "notes" exists, written by another process
+    outcome = await add_new(fresh, "notes", 2, "again-2")  # decided on the initial state: refused...
+    assert reads == [0], "...so decided again on a read"
+    assert outcome.state == Notes(numbers=(1, 2))
+
+    await execute(writer, SEQUENCE, "others", AddNote(n=1), Cause.of_request("theirs-1", "add"))
+    conflict = await add_new(fresh, "others", 1, "mine-1")  # its version 1 is taken: a conflict, then a read
+    assert conflict.commit is None and conflict.state == Notes(numbers=(1,)), "note 1 was there: nothing to do"
+    assert reads == [0, 0]
+
+    repeat = await add_new(EventStore(db, "/services/test", test_registry), "notes-new", 1, "new-1")
+    assert repeat.commit is not None and repeat.commit.version == 1, "the same cause: its first commit"
+    assert await current(fresh, SEQUENCE, "notes-new") == (Notes(numbers=(1,)), 1)
