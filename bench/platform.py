@@ -400,6 +400,11 @@ def run_locust(
             if progress:
                 progress(_dialled(platform, records_path), max(sent, 1) if not total else total)
     ended = time.time()
+    if not records_path.exists():  # Locust sent nothing: say why (e.g. not installed), not "no such file"
+        raise RuntimeError(
+            f"Locust recorded no request (exit {locust.returncode}); its log: "
+            f"{platform.work / f'locust-{label}.log'} (`make bench` installs it: pip install -e '.[bench]')"
+        )
     records = [json.loads(line) for line in records_path.read_text().splitlines() if line.strip()]
     expected = {r["phone"] for r in records if r.get("call_status") == 202}
     calls, last_count, quiet_since = {}, -1, time.monotonic()
