@@ -9,7 +9,7 @@ import json
 import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from rich.table import Table
 
@@ -47,6 +47,8 @@ class Row:
     ratio: float | None = None
     goal: float | None = None
     goal_max: float | None = None
+    #: A second goal on the ratio, both to be met (the low-load row: ≤ 150 ms and ≤ ×1 of its baseline).
+    ratio_goal: float | None = None
     goal_label: str = ""
     higher_is_better: bool = True
     skipped: str = ""
@@ -65,7 +67,13 @@ class Row:
             return None
         if self.goal_max is not None:
             return self.goal <= compared <= self.goal_max
-        return compared >= self.goal if self.higher_is_better else compared <= self.goal
+        met = compared >= self.goal if self.higher_is_better else compared <= self.goal
+        if self.ratio_goal is not None:
+            if not _number(self.ratio):
+                return None
+            ratio = cast(float, self.ratio)
+            met = met and (ratio >= self.ratio_goal if self.higher_is_better else ratio <= self.ratio_goal)
+        return met
 
 
 def _number(value: Any) -> bool:

@@ -49,14 +49,18 @@ class Projector:
         # What is neither published nor projected is no work for the log follower: the store and
         # the inbox list no pending entry for it (2 store commands and a follower's round fewer).
         store.projected = self.wants
+        self._wanted: dict[str, bool] = {}  # asked at every append and record: answered once a type
 
     def wants(self, ce_type: str) -> bool:
         """Whether a projection acts on events of this CloudEvents type."""
+        if (known := self._wanted.get(ce_type)) is not None:
+            return known
         try:
             cls = self.store.registry.event_class(ce_type)
         except UnknownEventType:
-            return False  # not modelled here: ``apply`` skips it as well
-        return any(_acts_on(p, cls) for p in self.projections.values())
+            cls = None  # not modelled here: ``apply`` skips it as well
+        wanted = self._wanted[ce_type] = cls is not None and any(_acts_on(p, cls) for p in self.projections.values())
+        return wanted
 
     async def setup(self) -> None:
         for projection in self.projections.values():

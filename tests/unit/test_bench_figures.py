@@ -96,3 +96,24 @@ def test_a_burst_counts_what_was_dialled_lost_twice_and_shed():
     assert (figures["shed"], figures["shed_with_retry_after"]) == (1, 1)
     assert math.isclose(figures["click_to_call_ms"]["p50"], 500.0)
     assert math.isclose(figures["dialled_per_s"], 2 / 1.6)
+
+
+def test_a_goal_with_two_conditions_is_met_only_when_both_are():
+    """The low-load row: p99 ≤ 150 ms *and* ≤ ×1 of its baseline (it printed ✓ on the first alone)."""
+
+    def low_load(p99_ms: float, baseline_ms: float) -> Row:
+        return Row(
+            "low_load_p99",
+            "low load: click → call p99",
+            p99_ms,
+            "ms",
+            baseline=baseline_ms,
+            goal=150,
+            ratio_goal=1,
+            goal_label="≤ 150 ms and ≤ ×1 of baseline",
+            higher_is_better=False,
+        )
+
+    assert low_load(142, 39).met is False, "under 150 ms but ×3.6 of its baseline"
+    assert low_load(160, 200).met is False, "within its baseline but over 150 ms"
+    assert low_load(35, 39).met is True
