@@ -218,11 +218,11 @@ class EventStore:
                 "published": not public,
             }
             with self.writing(commit_id):
-                try:
-                    if listed:
+                if listed:
+                    try:
                         await self.inserts["pending"].insert_one(entry)
-                except DuplicateKeyError:  # a retry of this cause after a conflict: point it here now
-                    await self.pending.replace_one({"_id": commit_id}, entry)
+                    except DuplicateKeyError:  # a retry of this cause after a conflict: point it here now
+                        await self.pending.replace_one({"_id": commit_id}, entry)
                 try:
                     await self.inserts["commits"].insert_one(doc)
                 except DuplicateKeyError:
