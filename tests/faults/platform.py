@@ -138,31 +138,34 @@ def start_platform(stack, telephony_url: str, orders_url: str, smtp_port: int, l
         service.start()
     for service in platform.services:
         service.wait_ready()
-    for n in range(8):  # room for every complaint of the suite: each holds its agent's capacity
-        agent_id = f"agt-fault-{n}"
-        boss = bearer("adm-faults", "admin")
-        answer = httpx.post(
-            f"{routing.url}/api/agents",
-            headers=boss,
-            timeout=10,
-            json={
-                "agent_id": agent_id,
-                "name": f"Agent {n}",
-                "skills": [CATEGORY],
-                "languages": ["en-GB"],
-                "capacity": 50,
-                "teams": [],
-            },
-        )
-        assert answer.status_code == 201, answer.text
-        answer = httpx.put(
-            f"{routing.url}/api/agents/{agent_id}/availability",
-            headers=boss,
-            timeout=10,
-            json={"availability": "available"},
-        )
-        assert answer.status_code == 200, answer.text
+    add_agents(routing, 8, "fault")  # room for every complaint of the fault scenarios: each holds its agent
     return platform
+
+
+#: The most cases one agent may hold (RegisterAgent's limit).
+AGENT_CAPACITY = 50
+
+
+def add_agents(routing: Service, count: int, prefix: str) -> None:
+    """``count`` available agents who take ``CATEGORY`` in English, each up to ``AGENT_CAPACITY`` cases."""
+    boss = bearer("adm-faults", "admin")
+    with httpx.Client(base_url=routing.url, headers=boss, timeout=10) as http:
+        for n in range(count):
+            agent_id = f"agt-{prefix}-{n}"
+            answer = http.post(
+                "/api/agents",
+                json={
+                    "agent_id": agent_id,
+                    "name": f"Agent {prefix} {n}",
+                    "skills": [CATEGORY],
+                    "languages": ["en-GB"],
+                    "capacity": AGENT_CAPACITY,
+                    "teams": [],
+                },
+            )
+            assert answer.status_code == 201, answer.text
+            answer = http.put(f"/api/agents/{agent_id}/availability", json={"availability": "available"})
+            assert answer.status_code == 200, answer.text
 
 
 @dataclass
@@ -177,9 +180,10 @@ class Traffic:
     probes_late: list[str] = field(default_factory=list)
 
 
-async def call_me(client: httpx.AsyncClient, intake_url: str, traffic: Traffic) -> None:
-    """One customer: file a complaint (logged in), then press "call me" with a phone of their own."""
-    customer, phone = f"cust-{uuid.uuid4().hex[:8]}", f"+4477009{uuid.uuid4().int % 10**5:05d}"
+async def call_me(client: httpx.AsyncClient, intake_url: str, traffic: Traffic, phone: str | None = None) -> None:
+    """One customer: file a complaint (logged in), then press "call me" with a phone of their own
+    (a random one unless given: thousands of customers need numbers given, or two would share one)."""
+    customer, phone = f"cust-{uuid.uuid4().hex[:8]}", phone or f"+4477009{uuid.uuid4().int % 10**5:05d}"
     who = bearer(customer, "customer")
     try:
         filed = await client.post(
@@ -263,7 +267,7 @@ def now() -> datetime:
 
 
 async def each_accepted_called_once(
-    platform: Platform, traffic: Traffic, already: set[str], timeout_s: float
+    platform: Platform, traffic: Traffic, already: set[str], timeout_s: float, every_s: float = 0.5
 ) -> list[dict]:
     """What every scenario must end with: each accepted "call me" called exactly once (none of the
     refused ones twice), every refusal a 503 problem with Retry-After, every request answered,
@@ -273,7 +277,7 @@ async def each_accepted_called_once(
         called = {c["to"] for c in platform.calls()}
         return all(phone in called for phone in traffic.accepted)
 
-    await wait_for(all_called, timeout=timeout_s, every=0.5)
+    await wait_for(all_called, timeout=timeout_s, every=every_s)
     await asyncio.sleep(2)  # a second call, if any, would come right after the first (ticker: 1 s)
 
     calls = platform.calls()

@@ -7,15 +7,23 @@ the time from recovery to the first dial-out is printed."""
 from __future__ import annotations
 
 import asyncio
+import math
+import os
+import random
 import signal
+import time
 from datetime import datetime
 
+import httpx
 import pytest
 
 from tests.faults.conftest import CACHE
 from tests.faults.platform import (
+    AGENT_CAPACITY,
     PROBE_TIMEOUT_S,
     Traffic,
+    add_agents,
+    call_me,
     each_accepted_called_once,
     first_dial_after,
     longest_pause,
@@ -29,6 +37,9 @@ from tests.integration.simulators import mailbox  # noqa: F401 (a session fixtur
 PER_SECOND = 0.5  # the chain's pace on a shared 2-core CI machine: the backlog of an outage drains in time
 STEADY_S = 5  # of calls before the fault and after the recovery
 FIGURES: list[str] = []
+#: "Call me" complaints of the run without a fault (issue 21: 10,000); smaller only to try the test.
+VOLUME = int(os.environ.get("FAULT_SUITE_VOLUME", "10000"))
+CUSTOMERS_AT_ONCE = 40
 
 
 @pytest.fixture(scope="module")
@@ -42,6 +53,39 @@ def platform(fault_stack, telephony_url, order_system_url, mailbox, tmp_path_fac
     for service in platform.services:
         service.stop()
     print("\n" + "\n".join(FIGURES))
+
+
+async def test_ten_thousand_call_me_with_no_fault_are_ten_thousand_calls(platform):
+    """Volume alone must not call anyone twice or forget anyone: the consumer's handler and
+    notify's ticker both try every dial-out, and the claim lets one of them call (ADR 0015).
+    Run first, on the platform the faults then break."""
+    add_agents(platform.routing, math.ceil(VOLUME / AGENT_CAPACITY) + 1, "volume")  # nobody queues
+    already = {c["to"] for c in platform.calls()}
+    # Numbers of this run only, in sequence: +4477 then 8 digits, never 009… (the other
+    # scenarios' random numbers, +4477009…).
+    first = random.randrange(10**7, 9 * 10**7)
+    phones = [f"+4477{first + n:08d}" for n in range(VOLUME)]
+    assert not already & set(phones)
+    traffic, started, at_once = Traffic(), time.monotonic(), asyncio.Semaphore(CUSTOMERS_AT_ONCE)
+
+    async def customer(client: httpx.AsyncClient, phone: str) -> None:
+        async with at_once:
+            await call_me(client, platform.intake.url, traffic, phone)
+
+    async with httpx.AsyncClient(timeout=30) as client:
+        await asyncio.gather(*(customer(client, phone) for phone in phones))
+    filed_s = time.monotonic() - started
+    assert traffic.refused == [] and traffic.unanswered == [], (traffic.refused[:3], traffic.unanswered[:3])
+
+    calls = await each_accepted_called_once(platform, traffic, already, timeout_s=1800, every_s=5)
+    called_s = time.monotonic() - started
+    assert sorted(c["to"] for c in calls if c["to"] not in already) == sorted(phones), "exactly one call each"
+    FIGURES.append(
+        f'{VOLUME:,} "call me" with no fault: {len(traffic.accepted):,} accepted in {filed_s:.0f} s '
+        f"({VOLUME / filed_s:.1f}/s), {VOLUME:,} calls, the last {called_s:.0f} s after the first filing "
+        f"({VOLUME / called_s:.1f} complaints/s end to end)"
+    )
+    print(f"\n{FIGURES[-1]}")
 
 
 async def restarted(stack, what: str, sig: signal.Signals, down_s: float) -> datetime:
