@@ -221,19 +221,25 @@ class EventStore:
                 if listed:
                     try:
                         await self.inserts["pending"].insert_one(entry)
-                    except DuplicateKeyError:  # a retry of this cause after a conflict: point it here now
-                        await self.pending.replace_one({"_id": commit_id}, entry)
+                    except DuplicateKeyError:
+                        if (earlier := await self._listed_commit(commit_id)) is not None:
+                            return Commit.from_doc(earlier)  # a repeat of this cause, its entry still pending
+                        # Left by an attempt of this cause that conflicted: listed again, at the end
+                        # of the insertion order the follower reads in (see follower.py).
+                        await self.pending.delete_one({"_id": commit_id})
+                        await self.pending.insert_one(entry)
                 try:
                     await self.inserts["commits"].insert_one(doc)
                 except DuplicateKeyError:
                     existing = await self.commits.find_one({"_id": key})
+                    if listed:  # either way the entry just listed points at no commit of this attempt
+                        await self.pending.delete_one({"_id": commit_id, "ref": key})
                     if existing is None or existing["commit_id"] == commit_id:
-                        # This cause was appended before (at this or an earlier version). The key taken
-                        # was the ``_id`` (``existing``) or else the unique ``commit_id``: found by it.
+                        # This cause was appended before (at this or an earlier version), and its
+                        # entry was carried out (else listing ours would have found it). The key
+                        # taken was the ``_id`` (``existing``) or else the unique ``commit_id``.
                         earlier = existing or await self.commits.find_one({"commit_id": commit_id})
                         return Commit.from_doc(cast(dict[str, Any], earlier))
-                    if listed:
-                        await self.pending.delete_one({"_id": commit_id, "ref": key})
                     raise ConcurrencyConflict(stream_id, expected_version) from None
         self._remember(stream_id, doc["version"], position)
         commit = Commit.from_doc(doc)
@@ -243,6 +249,12 @@ class EventStore:
             self.wrote(commit_id, commit)
             self.notify()
         return commit
+
+    async def _listed_commit(self, commit_id: str) -> dict[str, Any] | None:
+        """The stored commit the pending entry ``commit_id`` points at, if that is this commit id's."""
+        entry = await self.pending.find_one({"_id": commit_id}, {"ref": 1})
+        doc = await self.commits.find_one({"_id": entry["ref"]}) if entry is not None else None
+        return doc if doc is not None and doc["commit_id"] == commit_id else None
 
     @contextmanager
     def writing(self, entry_id: str) -> Iterator[None]:

@@ -4,10 +4,11 @@ replay of the whole log in order, and the pending list the log follower reads.""
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 
 import pytest
 
-from services.kernel.eventstore import Cause, EventStore
+from services.kernel.eventstore import Cause, EventStore, commit_id_of
 from services.kernel.projections import DocumentProjection
 from tests.integration.story_events import NoteAdded, NoteCounted
 
@@ -325,3 +326,69 @@ async def test_a_rebuild_reads_no_read_model_document_back_and_writes_each_once_
     assert reads == [], "the model was dropped: nothing to read back"
     assert writes == [3, 3, 3], "each batch of 10 entries writes the three documents once"
     assert {d["_id"]: d["notes"] async for d in db["note_counts"].find({})} == {"c-0": 10, "c-1": 10, "c-2": 10}
+
+
+class NotesInOrder:
+    """Records the notes it is handed, in the order the follower applies them."""
+
+    name, events = "notes_in_order", None
+
+    def __init__(self) -> None:
+        self.seen: list[tuple[str, int]] = []
+
+    async def setup(self) -> None: ...
+
+    async def reset(self) -> None: ...
+
+    async def apply(self, envelope, event) -> None:
+        self.seen.append((event.complaint_id, event.n))
+
+
+async def test_the_follower_reads_entries_as_stored_a_batch_at_a_time_and_applies_each_stream_in_order(store, settings):
+    """The follower reads the first entries as stored (no sort: FerretDB would read and sort the
+    whole list every round) and orders each batch itself. An entry left by an attempt that
+    conflicted is listed again at the end when its cause is retried, so a stream's entries are
+    stored in version order and read so, however small the batch."""
+    from services.kernel.follower import LogFollower
+    from services.kernel.kafka import make_broker
+    from services.kernel.lease import Lease
+    from services.kernel.outbox import OutboxRelay
+    from services.kernel.projections import Projector
+
+    notes = NotesInOrder()
+    follower = LogFollower(
+        store,
+        OutboxRelay(make_broker(settings), "unused", lambda t: False),  # publishes nothing
+        Projector(store, [notes]),
+        Lease(store.db, "log-follower", 5),
+        batch_size=1,
+    )
+    retried = Cause.of_request("r-retried", "test")
+    # An attempt of ``retried`` at version 1 lost to another writer and, crashing, left its entry.
+    await store.pending.insert_one(
+        {"_id": commit_id_of("complaint-c-1", retried), "kind": "commit", "ref": "complaint-c-1@1", "position": 1}
+        | {"created_at": datetime.now(UTC), "published": True}
+    )
+    await store.append("complaint-c-1", 0, [note(1)], Cause.of_request("r-1", "test"))  # the other writer
+    await store.append("complaint-c-2", 0, [note(1, "c-2")], Cause.of_request("r-2", "test"))
+    await store.append("complaint-c-1", 1, [note(2)], retried)  # retried on the state after version 1
+    await store.append("complaint-c-2", 1, [note(2, "c-2")], Cause.of_request("r-3", "test"))
+    await store.append("complaint-c-1", 2, [note(3)], Cause.of_request("r-4", "test"))
+
+    while await follower.follow_once():
+        pass
+
+    assert [n for c, n in notes.seen if c == "c-1"] == [1, 2, 3]
+    assert [n for c, n in notes.seen if c == "c-2"] == [1, 2]
+    assert await store.pending.count_documents({}) == 0
+
+
+async def test_a_repeat_of_a_cause_whose_entry_is_still_pending_is_its_commit_and_lists_nothing_new(store):
+    cause = Cause.of_request("r-1", "test")
+    first = await store.append("complaint-c-1", 0, [note(1)], cause)
+    entry = await store.pending.find_one({"_id": first.id})
+
+    again = await store.append("complaint-c-1", 1, [note(1)], cause)  # a redelivery, on a newer state
+
+    assert again.id == first.id and again.version == 1
+    assert await store.pending.find({}).to_list() == [entry], "the entry still points at the commit"
