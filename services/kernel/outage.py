@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from contextvars import ContextVar
 
 import pymongo
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from pymongo.errors import ConnectionFailure, PyMongoError
 from pymongo.monitoring import (
@@ -28,7 +28,7 @@ from pymongo.monitoring import (
     ServerHeartbeatStartedEvent,
     ServerHeartbeatSucceededEvent,
 )
-from starlette.middleware.base import RequestResponseEndpoint
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 log = logging.getLogger(__name__)
 #: One line per refused request would flood the log in an outage: rate-limited (RepeatedLines).
@@ -217,19 +217,7 @@ def refuse_during_outages(app: FastAPI, request_timeout_s: float) -> None:
     503, ``Retry-After`` and a problem body (RFC 9457) — unless the route could answer from memory
     (``served_from_memory``): then with what it had, marked stale."""
 
-    @app.middleware("http")
-    async def store_deadline(request: Request, call_next: RequestResponseEndpoint) -> Response:
-        said: list[str] = []
-        marker = _from_memory.set(said)
-        try:
-            # pymongo.timeout is a context variable: the route runs in a task that inherits it.
-            with pymongo.timeout(request_timeout_s):
-                response = await call_next(request)
-        finally:
-            _from_memory.reset(marker)
-        if said:
-            response.headers["Warning"] = STALE_WARNING
-        return response
+    app.add_middleware(StoreDeadline, request_timeout_s=request_timeout_s)
 
     @app.exception_handler(PyMongoError)
     async def store_away(request: Request, exc: PyMongoError) -> JSONResponse:
@@ -246,6 +234,35 @@ def refuse_during_outages(app: FastAPI, request_timeout_s: float) -> None:
             "/problems/store-unavailable",
             {"Retry-After": str(RETRY_AFTER_S)},
         )
+
+
+class StoreDeadline:
+    """ASGI middleware: the request's store operations under one deadline (``pymongo.timeout`` is
+    a context variable: the route inherits it), and ``Warning: 110`` on an answer served from
+    memory. Plain ASGI rather than Starlette's ``BaseHTTPMiddleware``, which runs the route in a
+    task group of its own and streams the answer through a memory channel: with the body limit,
+    a fifth of intake's CPU in a burst went to those two (py-spy, GIL samples)."""
+
+    def __init__(self, app: ASGIApp, request_timeout_s: float) -> None:
+        self.app, self.request_timeout_s = app, request_timeout_s
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        said: list[str] = []
+
+        async def marked(message: Message) -> None:
+            if message["type"] == "http.response.start" and said:
+                headers = [*message.get("headers", []), (b"warning", STALE_WARNING.encode())]
+                message = {**message, "headers": headers}
+            await send(message)
+
+        marker = _from_memory.set(said)
+        try:
+            with pymongo.timeout(self.request_timeout_s):
+                await self.app(scope, receive, marked)
+        finally:
+            _from_memory.reset(marker)
 
 
 def problem(status: int, title: str, detail: str, type_: str, headers: Mapping[str, str] | None = None) -> JSONResponse:

@@ -20,7 +20,6 @@ from fastapi.responses import JSONResponse
 from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.middleware.base import RequestResponseEndpoint
 from starlette.types import ASGIApp, Lifespan, Message, Receive, Scope, Send
 
 from services.kernel import auth, meters
@@ -306,20 +305,47 @@ class AnswerServerErrors:
 
 def limit_body_size(app: FastAPI, max_bytes: int) -> None:
     """Refuse a body over ``max_bytes`` with 413 before anything parses it."""
+    app.add_middleware(LimitBodySize, max_bytes=max_bytes)
 
-    @app.middleware("http")
-    async def refuse_large_bodies(request: Request, call_next: RequestResponseEndpoint) -> Response:
-        declared = request.headers.get("content-length")
-        if declared and declared.isdigit() and int(declared) > max_bytes:
-            return problem(413, f"body: larger than {max_bytes} bytes", code="too_large", field="body")
-        if request.method in {"POST", "PUT", "PATCH"} and not declared:
-            body = b""
-            async for chunk in request.stream():
-                body += chunk
-                if len(body) > max_bytes:
-                    return problem(413, f"body: larger than {max_bytes} bytes", code="too_large", field="body")
-            request._body = body  # already read: let the route parse it
-        return await call_next(request)
+
+class LimitBodySize:
+    """ASGI middleware of ``limit_body_size``: a declared length over the limit is refused at once;
+    a write without one (chunked) is read up to the limit and handed on as read. Plain ASGI, as
+    ``outage.StoreDeadline`` says why."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app, self.max_bytes = app, max_bytes
+
+    def _too_large(self) -> Response:
+        return problem(413, f"body: larger than {self.max_bytes} bytes", code="too_large", field="body")
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        declared = next((value for name, value in scope["headers"] if name == b"content-length"), None)
+        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
+            return await self._too_large()(scope, receive, send)
+        if scope["method"] not in {"POST", "PUT", "PATCH"} or declared is not None:
+            return await self.app(scope, receive, send)
+        body, more = b"", True
+        while more:
+            message = await receive()
+            if message["type"] != "http.request":  # the client went away: nothing to answer
+                return
+            body += message.get("body", b"")
+            more = message.get("more_body", False)
+            if len(body) > self.max_bytes:
+                return await self._too_large()(scope, receive, send)
+        read = False
+
+        async def replay() -> Message:
+            nonlocal read
+            if read:
+                return await receive()
+            read = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        await self.app(scope, replay, send)
 
 
 def service_app(

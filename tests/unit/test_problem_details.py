@@ -93,6 +93,19 @@ def test_a_body_over_the_limit_is_a_413_problem():
     assert answer.status_code == 413 and answer.json()["field"] == "body"
 
 
+def test_a_body_sent_in_chunks_without_a_length_is_read_up_to_the_limit_and_no_further():
+    def chunks(*parts: bytes):
+        yield from parts  # no Content-Length: sent chunked
+
+    client, json = TestClient(an_app()), {"content-type": "application/json"}
+    small = client.post("/things", content=chunks(b'{"name": "bolt",', b' "count": 2}'), headers=json)
+    large = client.post("/things", content=chunks(b"{", b" " * 150, b" " * 150, b"}"), headers=json)
+
+    assert "content-length" not in small.request.headers
+    assert small.status_code == 200 and small.json()["name"] == "bolt"
+    assert large.status_code == 413 and large.json()["field"] == "body"
+
+
 def test_a_problem_body_is_what_the_rfc_names_plus_our_code_and_field():
     assert problem_body(404, "case: there is no case 'c-1'", code="not_found", field="complaint_id") == {
         "type": "urn:complaints:problem:not_found",
