@@ -236,7 +236,12 @@ class Consumer:
             subscriber(_typed(handler), filter=_of_type(cls.ce_type()))
         subscriber(_not_handled)  # last, without a filter: every other message, well-formed or not
 
-        commits = Commits(self.settings.kafka_commit_timeout_s, self.settings.retry_backoff_max_s, self._committed)
+        commits = Commits(
+            self.settings.kafka_commit_timeout_s,
+            self.settings.retry_backoff_max_s,
+            self._committed,
+            self.settings.kafka_commit_interval_s,
+        )
         workers = PartitionWorkers(
             subscriber.consume, self.settings.consumer_partition_queue, partial(_committed_offset, subscriber)
         )
@@ -453,8 +458,17 @@ class Commits:
     whatever became due meanwhile; liveness sees no progress until one lands.
     """
 
-    def __init__(self, timeout_s: float, backoff_max_s: float, committed: Callable[[KafkaMessage], None]) -> None:
+    def __init__(
+        self,
+        timeout_s: float,
+        backoff_max_s: float,
+        committed: Callable[[KafkaMessage], None],
+        interval_s: float = 0.0,
+    ) -> None:
         self.timeout_s, self.backoff_max_s, self.committed = timeout_s, backoff_max_s, committed
+        #: Least time from one commit to the next (KAFKA_COMMIT_INTERVAL_S): what becomes due
+        #: meanwhile goes in the next one.
+        self.interval_s = interval_s
         #: (topic, partition) -> the latest message of that partition whose offset is due
         self._due: dict[tuple[str, int], KafkaMessage] = {}
         self._wake, self._idle = asyncio.Event(), asyncio.Event()
@@ -514,6 +528,11 @@ class Commits:
                 self.committed(message)
             if not self._due:
                 self._idle.set()
+            # Back to back, a busy consumer committed about once per message handled (each a
+            # write to the broker's offsets log and a thread hand-off here). A pause between
+            # commits lets those due meanwhile go in one; a crash redelivers at most this much
+            # more, which the inbox recognises.
+            await asyncio.sleep(self.interval_s)
 
 
 class PartitionWorkers:

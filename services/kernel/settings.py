@@ -136,6 +136,14 @@ class KernelSettings(BaseSettings):
         description="Longest wait for an offset commit; a commit that takes longer counts as a "
         "transient failure (the message is redelivered, found in the inbox, and committed again).",
     )
+    kafka_commit_interval_s: float = Field(
+        0.2,
+        ge=0,
+        le=5,
+        description="Least time between two offset commits of a consumer: offsets that become due "
+        "meanwhile are committed together. Longer: fewer commits for the broker; a crash redelivers "
+        "up to this much more (recognised by the inbox, applied once).",
+    )
     kafka_reconnect_backoff_max_ms: int = Field(
         1000,
         ge=10,

@@ -93,3 +93,21 @@ async def test_a_failed_commit_is_tried_again_and_counts_as_progress_only_when_i
     broker[1][1].set_result(None)
     await asyncio.wait_for(commits.flush(1), 1)
     assert landed == ["0@1"]
+
+
+async def test_offsets_that_become_due_within_the_commit_interval_go_in_one_commit(broker):
+    landed: list[str] = []
+    commits = Commits(timeout_s=5, backoff_max_s=0.01, committed=lambda m: landed.append(repr(m)), interval_s=0.2)
+    await commits.due(Polled(0, 1))
+    await settle()
+    broker[0][1].set_result(None)
+    await settle()
+    for offset in (2, 3, 4):
+        await commits.due(Polled(0, offset))
+        await asyncio.sleep(0.02)
+    assert [offsets for offsets, _ in broker] == [["0@1"]], "nothing more within the interval"
+    await asyncio.sleep(0.2)
+    assert [offsets for offsets, _ in broker] == [["0@1"], ["0@4"]], "then the latest, once"
+    broker[1][1].set_result(None)
+    await asyncio.wait_for(commits.flush(1), 1)
+    assert landed == ["0@1", "0@4"]
