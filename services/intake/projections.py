@@ -283,7 +283,7 @@ class ExperienceFacts(DocumentProjection):
     async def setup(self) -> None:
         await super().setup()
         # the figures read a window of filing days
-        await ensure_indexes(self.views, [IndexModel("filed_at", name="filed_at_1")])
+        await ensure_indexes(self.views, for_queries=[IndexModel("filed_at", name="filed_at_1")])
 
     async def apply(self, envelope: Envelope, event: Event) -> None:
         if not isinstance(event, experience.RECORDED):

@@ -134,7 +134,7 @@ class Inbox:
         self.entries, self.store = db[INBOX], store
 
     async def setup(self) -> None:
-        await ensure_indexes(self.entries, [IndexModel("position", name="position")])
+        await ensure_indexes(self.entries, for_queries=[IndexModel("position", name="position")])  # rebuilds
 
     async def seen(self, event_id: str) -> bool:
         return await self.entries.find_one({"_id": event_id}, {"_id": 1}) is not None

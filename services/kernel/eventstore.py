@@ -150,9 +150,9 @@ class EventStore:
         await ensure_collections(self.db, ["commits", "pending", "stream_digests", "snapshots"])
         await ensure_indexes(
             self.commits,
-            [
-                IndexModel("commit_id", unique=True, name="commit_id"),
-                IndexModel("position", name="position"),
+            [IndexModel("commit_id", unique=True, name="commit_id")],  # a cause appends once
+            for_queries=[
+                IndexModel("position", name="position"),  # read_all, rebuilds
                 IndexModel([("stream_id", ASCENDING), ("version", ASCENDING)], name="stream_version"),
             ],
         )

@@ -49,7 +49,7 @@ _EPOCH_ZERO = datetime(2000, 1, 1, tzinfo=UTC)
 async def setup(db: AsyncDatabase[dict[str, Any]]) -> None:
     """Create the tickets' collection and index, for every limit of ``db`` (at start: idempotent)."""
     await ensure_collections(db, [COLLECTION])
-    await ensure_indexes(db[COLLECTION], INDEXES)
+    await ensure_indexes(db[COLLECTION], for_queries=INDEXES)
 
 
 class RateLimit:

@@ -185,7 +185,7 @@ class Runtime:
         await check_dependencies(self.settings)
         await self.store.setup()
         await self.inbox.setup()
-        await ensure_indexes(self.store.pending, [pymongo.IndexModel("position", name="position")])
+        await ensure_indexes(self.store.pending, for_queries=[pymongo.IndexModel("position", name="position")])
         # the kernel's other collections, and the service's own: none is created under load
         await ensure_collections(self.store.db, [INBOX, lease.COLLECTION, idempotency.COLLECTION, *self.collections])
         await ratelimit.setup(self.store.db)  # every limit's, before the first request hits one
