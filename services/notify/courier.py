@@ -85,7 +85,8 @@ class Courier:
             await self.jobs.delete_one({"_id": job["_id"]})  # sent (or given up) before: never again
             return
         attempts = job["attempts"] + 1
-        if await self.committed.find_one({"_id": queued.message_id}) is not None:
+        # Only an email marks its point of no return (an SMS is claimed instead): no lookup for one.
+        if queued.channel != "sms" and await self.committed.find_one({"_id": queued.message_id}) is not None:
             # A courier died past the point of no return: the server has it. Sending it again
             # would be the duplicate; recording it as sent is what is left to do.
             log.warning(
