@@ -230,7 +230,8 @@ class DeskCaseViews(DocumentProjection):
         await self.orders.drop()
 
     async def apply(self, envelope: Envelope, event: Event) -> None:
-        view = await self.view(envelope.subject) if envelope.subject else None
+        first = isinstance(event, ComplaintFiled)
+        view = await self.view(envelope.subject, first=first) if envelope.subject else None
         if view is None and isinstance(event, ComplaintFiled):
             view = {"_id": event.complaint_id, "applied": [], "timeline": [], "filing": event.model_dump(mode="json")}
         if view is None or envelope.id in view["applied"]:

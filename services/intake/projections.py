@@ -159,7 +159,7 @@ class CaseViews(DocumentProjection):
 
     async def apply(self, envelope: Envelope, event: Event) -> None:
         complaint_id = envelope.subject
-        view = await self.view(complaint_id)
+        view = await self.view(complaint_id, first=isinstance(event, ComplaintFiled))
         if isinstance(event, ComplaintFiled):
             view = view or {
                 "_id": complaint_id,
@@ -289,7 +289,10 @@ class ExperienceFacts(DocumentProjection):
         if not isinstance(event, experience.RECORDED):
             return
         key = getattr(event, "complaint_id", None) or envelope.subject
-        facts = await self.view(key) or {**experience.new_facts(key), "applied": []}
+        facts = await self.view(key, first=isinstance(event, ComplaintFiled)) or {
+            **experience.new_facts(key),
+            "applied": [],
+        }
         if envelope.id in facts["applied"]:
             return  # applied already (a round replayed after a crash)
         facts = {**experience.record(facts, event), "applied": [*facts["applied"], envelope.id]}

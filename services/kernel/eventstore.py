@@ -218,27 +218,32 @@ class EventStore:
                 "published": not public,
             }
             with self.writing(commit_id):
+                # Whether this attempt listed the entry; else it is the earlier commit's of this
+                # cause, still pending, and stays as it is (``earlier``).
+                listed_here, earlier = False, None
                 if listed:
                     try:
                         await self.inserts["pending"].insert_one(entry)
+                        listed_here = True
                     except DuplicateKeyError:
-                        if (earlier := await self._listed_commit(commit_id)) is not None:
-                            return Commit.from_doc(earlier)  # a repeat of this cause, its entry still pending
-                        # Left by an attempt of this cause that conflicted: listed again, at the end
-                        # of the insertion order the follower reads in (see follower.py).
-                        await self.pending.delete_one({"_id": commit_id})
-                        await self.pending.insert_one(entry)
+                        if (earlier := await self._listed_commit(commit_id)) is None:
+                            # Left by an attempt of this cause that conflicted: listed again, at the
+                            # end of the insertion order the follower reads in (see follower.py).
+                            await self.pending.delete_one({"_id": commit_id})
+                            await self.pending.insert_one(entry)
+                            listed_here = True
                 try:
+                    # With ``earlier`` found, the unique ``commit_id`` refuses this: a commit is
+                    # never written without its entry.
                     await self.inserts["commits"].insert_one(doc)
                 except DuplicateKeyError:
                     existing = await self.commits.find_one({"_id": key})
-                    if listed:  # either way the entry just listed points at no commit of this attempt
+                    if listed_here:  # either way the entry just listed points at no commit of this attempt
                         await self.pending.delete_one({"_id": commit_id, "ref": key})
                     if existing is None or existing["commit_id"] == commit_id:
-                        # This cause was appended before (at this or an earlier version), and its
-                        # entry was carried out (else listing ours would have found it). The key
+                        # This cause was appended before (at this or an earlier version). The key
                         # taken was the ``_id`` (``existing``) or else the unique ``commit_id``.
-                        earlier = existing or await self.commits.find_one({"commit_id": commit_id})
+                        earlier = existing or earlier or await self.commits.find_one({"commit_id": commit_id})
                         return Commit.from_doc(cast(dict[str, Any], earlier))
                     raise ConcurrencyConflict(stream_id, expected_version) from None
         self._remember(stream_id, doc["version"], position)

@@ -1,11 +1,11 @@
 """The log follower: the one task, under a lease, that carries new log entries outward.
 
 Appends and inbox records list themselves in the small ``pending`` collection. Each round the
-follower takes the first pending entries as stored, in position order (ADR 0041), publishes the commits' public events (the
-outbox relay), applies every entry to the projections, and deletes the entry. One task under one
-lease means that no two writers race on one document (FerretDB applies updates as unguarded
-read-modify-write). Woken right after each append or inbox record, and polling as well
-(recovery after a crash or a lost lease).
+follower takes the first pending entries as stored, in position order (ADR 0041), publishes the
+commits' public events (the outbox relay), applies every entry to the projections, and deletes
+the entry. One task under one lease means that no two writers race on one document (FerretDB
+applies updates as unguarded read-modify-write). Woken right after each append or inbox record,
+and polling as well (recovery after a crash or a lost lease).
 """
 
 from __future__ import annotations

@@ -244,12 +244,18 @@ class DocumentProjection:
             self._last_shown.put(key, copy.deepcopy(doc), time.monotonic())
         return doc
 
-    async def view(self, key: str) -> dict[str, Any] | None:
-        """For ``apply``: the document as the follower last saved it (a copy to change), else read."""
+    async def view(self, key: str, first: bool = False) -> dict[str, Any] | None:
+        """For ``apply``: the document as the follower last saved it (a copy to change), else read.
+
+        ``first``: the event is the first of all for this key in the log's order (a complaint's
+        ComplaintFiled, for a document per complaint): no document can hold an earlier one, so
+        none is read. Applied again after a crash, it is again the first of its round, which
+        applies the events after it again as well (their pending entries were not deleted).
+        """
         if key in self._held:
             self._held.move_to_end(key)
-        elif self._saved_since_reset is not None and key not in self._saved_since_reset:
-            return None  # the model was dropped and nothing wrote this key since: no read (a rebuild)
+        elif first or (self._saved_since_reset is not None and key not in self._saved_since_reset):
+            return None  # nothing to read: a new key, or a dropped model nothing wrote this key of since
         else:
             self._held[key] = await self.views.find_one({"_id": key})
         return copy.deepcopy(self._held[key])

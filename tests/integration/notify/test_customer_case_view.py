@@ -80,3 +80,40 @@ async def test_a_page_answer_read_after_notify_s_verdict_does_not_hide_it(db):
 
     view = await views.get(complaint_id)
     assert view["closure"]["state"] == "confirmed" and view["status"] == "closed"
+
+
+async def test_a_round_applied_again_after_a_crash_leaves_the_views_as_they_were_and_a_filing_reads_nothing(db):
+    """A complaint's filing is the first event of its documents: applied, it reads none back (three
+    lookups a complaint in a burst). The follower died after writing the round's views and before
+    deleting its pending entries: the next one applies the whole round again, filing first."""
+    from services.intake.desk_views import DeskCaseViews
+    from services.intake.projections import ExperienceFacts
+
+    complaint_id, email = someone()
+    story = [(envelope(event), event) for event in resolved_and_asked(complaint_id, email, datetime.now(UTC))]
+
+    async def one_round(projections) -> list[str]:
+        reads = []
+        for projection in projections:
+            find_one = projection.views.find_one
+
+            async def counting(filter, *args, _find_one=find_one, **kwargs):
+                reads.append(filter["_id"])
+                return await _find_one(filter, *args, **kwargs)
+
+            projection.views.find_one = counting
+        for applied_envelope, event in story:
+            for projection in projections:
+                await projection.apply(applied_envelope, event)
+        for projection in projections:
+            await projection.flush()
+        return reads
+
+    def models():
+        return [CaseViews(db), DeskCaseViews(db), ExperienceFacts(db)]
+
+    first, again = models(), models()  # again: the next process, holding nothing
+    assert await one_round(first) == [], "the filing read nothing, and the round held what it wrote"
+    before = [await projection.get(complaint_id) for projection in first]
+    assert await one_round(again) == []
+    assert [await projection.get(complaint_id) for projection in again] == before, "nothing applied twice"
