@@ -55,6 +55,9 @@ def platform(fault_stack, telephony_url, order_system_url, mailbox, tmp_path_fac
     print("\n" + "\n".join(FIGURES))
 
 
+# About 12 minutes on a 2-core machine (14 complaints/s end to end): more than the 15 minutes a
+# test may take would leave no room on a slower one.
+@pytest.mark.timeout(1800)
 async def test_ten_thousand_call_me_with_no_fault_are_ten_thousand_calls(platform):
     """Volume alone must not call anyone twice or forget anyone: the consumer's handler and
     notify's ticker both try every dial-out, and the claim lets one of them call (ADR 0015).
