@@ -182,10 +182,15 @@ transaction.state.log.replication.factor=3
 transaction.state.log.min.isr=2
 share.coordinator.state.topic.replication.factor=3
 share.coordinator.state.topic.min.isr=2
-# a broker that stops heartbeating is fenced (its partitions led elsewhere) after 3 s, not the
-# default 9 s: the pause in dial-outs when one dies (issue 21)
-broker.session.timeout.ms=3000
-broker.heartbeat.interval.ms=500
+# A dead broker is fenced (its partitions and groups led elsewhere) 2 s after its last heartbeat,
+# not the default 9 s, and a dead controller is replaced after 1 s without its fetches, not 2 s:
+# the services' consumers (6 s sessions on a cluster) then find their group's new coordinator
+# before they give up their member ids, so the group does not wait out its old members
+# (docs/adr/0043: longest pause in dial-outs 10-12 s -> about 5 s)
+broker.session.timeout.ms=2000
+broker.heartbeat.interval.ms=250
+controller.quorum.fetch.timeout.ms=1000
+controller.quorum.election.timeout.ms=500
 PROPS
 }
 

@@ -84,8 +84,10 @@ class KernelSettings(BaseSettings):
         ge=1000,
         description="Kafka consumer group session timeout: how long a consumer that stopped heartbeating "
         "keeps its partitions, and how long a group waits for its old members after a broker restart. "
-        "The brokers' group.min.session.timeout.ms (6000 by default) is its floor; the local stack's "
-        "brokers allow 3000, which its services use (docs/adr/0039).",
+        "The brokers' group.min.session.timeout.ms (6000 by default) is its floor. With one broker, "
+        "shorter is quicker back after its restart (the local stack's single broker allows 3000, which "
+        "its services use: docs/adr/0039); with several, keep it longer than the brokers take to move a "
+        "dead broker's groups, so members keep their ids (docs/adr/0043).",
     )
     consumer_fetch_wait_ms: int = Field(
         100,

@@ -111,9 +111,10 @@ def start_platform(stack, telephony_url: str, orders_url: str, smtp_port: int, l
         "MONGODB_URL": stack.mongodb_url,
         "ORDER_SYSTEM_URL": orders_url,
         "OUTBOX_POLL_INTERVAL_S": "0.2",
-        # as services.sh runs them on this stack, whose brokers allow 3 s group sessions: a group
-        # waits out its old members' sessions after the only broker restarts (docs/adr/0039)
-        "CONSUMER_SESSION_TIMEOUT_MS": "3000",
+        # as services.sh runs them: on one broker 3 s group sessions (a group waits out its old
+        # members' sessions after the only broker restarts, docs/adr/0039); on a cluster the default
+        # 6 s, which outlives the move of a group's coordinator when one broker dies (docs/adr/0043)
+        "CONSUMER_SESSION_TIMEOUT_MS": "6000" if stack.brokers > 1 else "3000",
         "LOG_LEVEL": "INFO",
     }
     # Each service as its own Kafka user (on a stack with users), as in a cluster.
