@@ -13,9 +13,9 @@ from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable, Iterable
 from typing import Any, Protocol, cast
 
-from pymongo import ASCENDING, ReplaceOne
+from pymongo import ASCENDING, DeleteOne, InsertOne, ReplaceOne
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import PyMongoError
+from pymongo.errors import BulkWriteError, PyMongoError
 
 from contracts.envelope import Envelope, Event, UnknownEventType
 from services.kernel.eventstore import EventStore
@@ -186,6 +186,10 @@ class DocumentProjection:
     skips what a document already holds. The documents are also held in memory, so that the next
     event for the same key is not read back: valid while this process holds the follower's lease,
     and dropped (``forget``) whenever it takes the lease anew.
+
+    A work list whose documents others change too (notify's outgoing messages, which the courier
+    updates and deletes) is written with ``create`` and ``remove`` instead, never ``view``/``save``
+    on the same key: nothing is held, and the round's creates and removes go in the same flush.
     """
 
     name: str
@@ -202,6 +206,9 @@ class DocumentProjection:
         self.views = db[self.name]
         self._held: OrderedDict[str, dict[str, Any] | None] = OrderedDict()
         self._dirty: set[str] = set()
+        #: ``create``/``remove`` since the last flush: each key's net write, one a key, so that the
+        #: round's writes go unordered in one bulk (one command per kind of write).
+        self._writes: dict[str, tuple[str, dict[str, Any] | None]] = {}
         #: After ``reset`` (a rebuild): the keys saved since, so that any other key is known to be
         #: absent without a read. None: unknown, read what is not held.
         self._saved_since_reset: set[str] | None = None
@@ -270,8 +277,36 @@ class DocumentProjection:
             if len(self._saved_since_reset) > self.known_keys_max:
                 self._saved_since_reset = None  # too many to keep in memory: read what is not held
 
+    def create(self, key: str, doc: dict[str, Any]) -> None:
+        """For ``apply``: insert ``doc`` at the round's end unless a document of ``key`` is there
+        (an entry applied again after a crash leaves it as others changed it since)."""
+        kind = self._writes.get(key, ("none", None))[0]
+        if kind in ("create", "replace"):
+            return  # created earlier in the round: that document stays, as an insert would keep it
+        # after a remove in the same round the document is gone: this one replaces whatever is there
+        self._writes[key] = ("replace" if kind == "remove" else "create", doc)
+
+    def remove(self, key: str) -> None:
+        """For ``apply``: delete the document of ``key`` at the round's end (a create earlier in
+        the round is then no write at all, but the document may be there from before)."""
+        self._writes[key] = ("remove", None)
+
     async def flush(self) -> None:
-        """Write the documents saved since the last flush, in one bulk write."""
+        """Write the documents saved since the last flush, in one bulk write; then the round's
+        creates and removes, in one more (one command per kind of write)."""
+        await self._flush_saved()
+        if not self._writes:
+            return
+        writes = [_write(key, *net) for key, net in self._writes.items()]
+        self._writes.clear()  # written or not: a failed round is applied again, and writes them again
+        try:
+            await self.views.bulk_write(writes, ordered=False)
+        except BulkWriteError as exc:
+            # a create whose document is there (applied before) is what it should be: the rest is written
+            if any(error.get("code") != DUPLICATE_KEY for error in exc.details.get("writeErrors", [])):
+                raise
+
+    async def _flush_saved(self) -> None:
         if self._dirty:
             # A key saved (dirty) holds its document, never None (what ``view`` holds for an absent one).
             writes = [
@@ -290,4 +325,17 @@ class DocumentProjection:
         """Hold nothing: another writer may have changed the documents."""
         self._held.clear()
         self._dirty.clear()
+        self._writes.clear()
         self._saved_since_reset = None
+
+
+DUPLICATE_KEY = 11000
+
+
+def _write(
+    key: str, kind: str, doc: dict[str, Any] | None
+) -> InsertOne[dict[str, Any]] | DeleteOne | ReplaceOne[dict[str, Any]]:
+    if kind == "remove":
+        return DeleteOne({"_id": key})
+    document = {**cast(dict[str, Any], doc), "_id": key}
+    return InsertOne(document) if kind == "create" else ReplaceOne({"_id": key}, document, upsert=True)

@@ -32,7 +32,7 @@ from services.kernel.eventstore import Cause, EventStore, derived_id
 from services.kernel.telemetry import continued_span
 from services.notify.adapters.accounts import AccountDirectory
 from services.notify.adapters.telephony import TelephonyFailed, TwilioStyleTelephony
-from services.notify.claims import Claims, idempotency_key
+from services.notify.claims import Claims, Won, idempotency_key
 from services.notify.complainants import COMPLAINANT, Complainant, NoteComplainant, complainant_stream
 from services.notify.dialout import DIALOUT, DialOut, RecordCall, RequestDialOut, dialout_stream
 from services.notify.domain import (
@@ -504,9 +504,11 @@ class Notify:
         handler, the ticker, another replica and a retry after a crash all come here (docs/adr/0015).
         ``state``: the dial-out as its caller just appended or read it (else it is read)."""
         state = state or await self._dialout(callback_id)
-        if (attempt := self._due_attempt(state)) and await self.claims.claim(f"call:{callback_id}:{attempt}"):
-            # The winner looks again: a path that loaded the state before us may have recorded it since.
-            state = await self._dialout(callback_id)
+        if (attempt := self._due_attempt(state)) and (won := await self.claims.claim(f"call:{callback_id}:{attempt}")):
+            if won is Won.TAKEN_OVER:
+                # Its holder may have placed and recorded the attempt after we loaded the state: look
+                # again. A new claim needs no look: every path records an attempt under its claim.
+                state = await self._dialout(callback_id)
             if self._due_attempt(state) == attempt:
                 state = await self._place_call(callback_id, state, attempt)
         if state.gave_up(self.policies.calls):

@@ -10,6 +10,7 @@ answers with the first result instead of acting twice (docs/adr/0015).
 
 from __future__ import annotations
 
+import enum
 from datetime import UTC, datetime, timedelta
 
 from pymongo.asynchronous.database import AsyncDatabase
@@ -18,25 +19,34 @@ from pymongo.errors import DuplicateKeyError
 from services.kernel.eventstore import derived_id
 
 
+class Won(enum.Enum):
+    """How a path won an effect's claim (both are true: ``if await claims.claim(...)``)."""
+
+    #: Nobody claimed it before: nobody performed it, or recorded its outcome.
+    NEW = "new"
+    #: Its holder stopped (or is slow) before recording the outcome: it may have happened.
+    TAKEN_OVER = "taken over"
+
+
 class Claims:
     def __init__(self, db: AsyncDatabase, expiry: timedelta) -> None:
         self.claims, self.expiry = db["claims"], expiry
 
-    async def claim(self, effect: str) -> bool:
-        """True when this path may perform ``effect`` now: its claim is new, or its holder stopped
-        before recording the outcome (the claim expired). False while another path holds it."""
+    async def claim(self, effect: str) -> Won | None:
+        """Won when this path may perform ``effect`` now: its claim is new, or its holder stopped
+        before recording the outcome (the claim expired). None while another path holds it."""
         now = datetime.now(UTC)  # the wall clock: expiry is about a holder being alive, not business time
         try:
             await self.claims.insert_one({"_id": effect, "at": now})
-            return True
+            return Won.NEW
         except DuplicateKeyError:
             held = await self.claims.find_one({"_id": effect})
         if held is None or held["at"].replace(tzinfo=UTC) + self.expiry > now:
-            return False
+            return None
         # Taking over is not atomic on FerretDB; two takers at once are still one effect, because
         # both send the same idempotency key.
         await self.claims.update_one({"_id": effect, "at": held["at"]}, {"$set": {"at": now}})
-        return True
+        return Won.TAKEN_OVER
 
     async def release(self, effect: str) -> None:
         """The provider refused: nothing happened, the next attempt may claim it again at once."""

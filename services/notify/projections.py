@@ -3,7 +3,9 @@
 Both are fed by the log follower, so a crash between deciding and doing loses nothing: what was
 queued is in the log, and the follower applies it to ``outgoing`` before it clears the entry.
 A rebuild replays the log and leaves exactly what is still owed (sent messages are removed).
-Insert-only and delete-only here: the courier and the ticker delete too, never in conflict.
+Insert-only and delete-only here: the courier and the ticker delete too, never in conflict. The
+work items are written when the follower's round ends, all of a round in one bulk per list
+(``create``/``remove``): a dial-out requested and placed within one round costs one delete.
 """
 
 from __future__ import annotations
@@ -12,7 +14,6 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import DuplicateKeyError
 
 from contracts.envelope import Envelope, Event
 from contracts.notify import (
@@ -29,13 +30,6 @@ from contracts.notify import (
 from services.kernel.projections import DocumentProjection
 
 
-async def _insert(collection, doc: dict) -> None:
-    try:
-        await collection.insert_one(doc)
-    except DuplicateKeyError:
-        pass  # applied before (an entry is applied again after a crash)
-
-
 class Outgoing(DocumentProjection):
     """One document per queued message not yet sent or given up: the courier's work."""
 
@@ -44,23 +38,28 @@ class Outgoing(DocumentProjection):
 
     def __init__(self, db: AsyncDatabase, wake: Callable[[], None] = lambda: None) -> None:
         super().__init__(db)
-        self.wake = wake
+        self.wake, self._queued = wake, False
 
     async def apply(self, envelope: Envelope, event: Event) -> None:
         if isinstance(event, MessageQueued):
-            await _insert(
-                self.views,
+            self.create(
+                event.message_id,
                 {
-                    "_id": event.message_id,
                     "address": event.address,
                     "attempts": 0,
                     "due_at": datetime.now(UTC),
                     "queued": event.model_dump(mode="json"),
                 },
             )
-            self.wake()
+            self._queued = True
         elif isinstance(event, (MessageSent, NotificationFailed)):
-            await self.views.delete_one({"_id": event.message_id})
+            self.remove(event.message_id)
+
+    async def flush(self) -> None:
+        await super().flush()
+        if self._queued:  # the courier looks once the jobs are stored
+            self._queued = False
+            self.wake()
 
 
 class Agenda(DocumentProjection):
@@ -87,18 +86,16 @@ class Agenda(DocumentProjection):
                 await self.views.update_one({"_id": f"closure:{event.complaint_id}"}, {"$set": {"reminded": True}})
             case CustomerConfirmedClosed() | ComplaintReopened() | ComplaintClosedUnconfirmed():
                 await self.views.delete_one({"_id": f"closure:{event.complaint_id}"})
+            # A dial-out's entry never shares its key with a closure's: written at the round's end,
+            # it cannot be overtaken by the closure writes above, which go at once.
             case DialOutRequested():
                 # the trace of the request: a retry by the ticker continues it (one trace per call-me)
-                await _insert(
-                    self.views,
-                    {
-                        "_id": f"dialout:{event.callback_id}",
-                        "since": event.requested_at,
-                        "traceparent": envelope.traceparent,
-                    },
+                self.create(
+                    f"dialout:{event.callback_id}",
+                    {"since": event.requested_at, "traceparent": envelope.traceparent},
                 )
             case CallPlaced():
-                await self.views.delete_one({"_id": f"dialout:{event.callback_id}"})
+                self.remove(f"dialout:{event.callback_id}")
 
 
 #: For ``complaints --service notify rebuild <name>`` (the running app wires Outgoing to wake the courier).

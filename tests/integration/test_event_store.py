@@ -392,3 +392,47 @@ async def test_a_repeat_of_a_cause_whose_entry_is_still_pending_is_its_commit_an
 
     assert again.id == first.id and again.version == 1
     assert await store.pending.find({}).to_list() == [entry], "the entry still points at the commit"
+
+
+class Jobs(DocumentProjection):
+    """A work list that others change too (as notify's outgoing messages): creates and removes only."""
+
+    name = "jobs"
+
+
+async def test_a_rounds_creates_and_removes_are_one_bulk_and_leave_what_others_changed(db):
+    jobs = Jobs(db)
+    await jobs.setup()
+    await jobs.views.insert_many(
+        [
+            {"_id": "being-sent", "attempts": 3},  # created in an earlier round; a courier changed it since
+            {"_id": "sent", "attempts": 1},
+            {"_id": "queued-again", "v": 1},
+        ]
+    )
+    bulks, bulk_write = [], jobs.views.bulk_write
+
+    async def counting(requests, *args, **kwargs):
+        bulks.append(len(requests))
+        return await bulk_write(requests, *args, **kwargs)
+
+    jobs.views.bulk_write = counting
+
+    jobs.create("new", {"attempts": 0})
+    jobs.create("being-sent", {"attempts": 0})  # its entry applied again after a crash
+    jobs.create("placed-at-once", {"attempts": 0})
+    jobs.remove("placed-at-once")  # requested and done within the round
+    jobs.remove("sent")
+    jobs.remove("queued-again")
+    jobs.create("queued-again", {"v": 2})
+    await jobs.flush()
+
+    assert bulks == [5], "one bulk, one write for each of the five keys (created and removed: one delete)"
+    left = {doc["_id"]: doc for doc in await db["jobs"].find({}).to_list()}
+    assert left == {
+        "new": {"_id": "new", "attempts": 0},
+        "being-sent": {"_id": "being-sent", "attempts": 3},
+        "queued-again": {"_id": "queued-again", "v": 2},
+    }
+    await jobs.flush()
+    assert bulks == [5], "nothing left to write"

@@ -80,6 +80,26 @@ async def test_the_handler_the_ticker_and_a_second_replica_racing_on_each_dispat
         assert [type(e).__name__ for e in events] == ["DialOutRequested", "CallPlaced"]
 
 
+async def test_the_path_that_claims_a_call_first_places_it_without_reading_its_dial_out_back(
+    notify, telephony_url, monkeypatch
+):
+    """Every path records a call attempt under its claim, so the first claim of an attempt proves
+    that nobody placed it: only a path that takes over a lapsed claim looks at the stream again."""
+    complaint_id, phone = someone()[0], a_phone()
+    event = dispatched(complaint_id, phone)
+    reads, load = [], notify.store.load
+
+    async def counting(stream_id, *args, **kwargs):
+        reads.append(stream_id)
+        return await load(stream_id, *args, **kwargs)
+
+    monkeypatch.setattr(notify.store, "load", counting)
+    await notify.notify.dial(event, Cause.of_request(f"dispatch-{complaint_id}", "dial"))
+
+    assert reads == [], "requested, claimed, placed and recorded on the state the process holds"
+    assert [c["to"] for c in await calls_received(telephony_url)].count(phone) == 1
+
+
 async def tick_without_pause(notify, stop: asyncio.Event) -> None:
     """The ticker, as eager as it can be: every round races whatever the handler is doing. It ends
     at ``stop`` too, not only when cancelled: Python 3.11's ``asyncio.wait_for`` can swallow a
