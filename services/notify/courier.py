@@ -10,6 +10,9 @@ second courier, or a retry after a crash, gets the first SMS back instead of sen
 (docs/adr/0015). After the policy's last attempt it records NotificationFailed; nothing is
 dropped without a trace. One courier at a time holds the ``courier`` lease, but a round that
 outlasts the lease can overlap the next holder's: the claims, not the lease, keep one send.
+
+A job whose outcome it recorded is taken off the list by the log follower, which applies that
+record (projections.Outgoing): the courier only remembers not to look at it again meanwhile.
 """
 
 from __future__ import annotations
@@ -61,6 +64,8 @@ class Courier:
         #: Held while delivering (run by kernel/periodic.py); its owner marks what it committed.
         self.lease = Lease(store.db, "courier", settings.lease_ttl_s)
         self._stopping = False
+        #: Jobs whose outcome this courier recorded, until the follower has taken them off the list.
+        self._recorded: set[str] = set()
 
     def halt(self) -> None:
         """Stop a round between two messages: at shutdown, the rest wait for the next replica."""
@@ -69,9 +74,13 @@ class Courier:
     async def deliver_due(self) -> float:
         """Deliver every due job; returns how long until the next one is due (at most 0.5 s)."""
         now, pause = datetime.now(UTC), 0.5
-        for job in await self.jobs.find({}).to_list():
+        jobs = await self.jobs.find({}).to_list()
+        self._recorded &= {job["_id"] for job in jobs}  # the others are off the list
+        for job in jobs:
             if self._stopping:
                 break
+            if job["_id"] in self._recorded:
+                continue  # its outcome is recorded: the follower takes it off the list
             if job["due_at"] <= now:
                 await self.deliver(job)
             else:
@@ -112,12 +121,12 @@ class Courier:
 
     async def _sent(self, job: dict, queued: MessageQueued, attempts: int) -> None:
         await self.notify.sent(queued.address, queued.message_id, attempts)
-        await self.jobs.delete_one({"_id": job["_id"]})
+        self._recorded.add(job["_id"])
 
     async def _failed(self, job: dict, queued: MessageQueued, attempts: int, exc: SendFailed | TelephonyFailed) -> None:
         if attempts >= self.settings.send_attempts or getattr(exc, "permanent", False):
             await self.notify.failed(queued.address, queued.message_id, attempts, exc.reason)
-            await self.jobs.delete_one({"_id": job["_id"]})
+            self._recorded.add(job["_id"])
             return
         wait = min(self.settings.send_backoff_max_s, self.settings.send_backoff_s * 2 ** (attempts - 1))
         log.warning(
