@@ -9,7 +9,7 @@ set -euo pipefail
 FERRETDB_VERSION=v1.24.2
 FERRETDB_MODULE=github.com/FerretDB/FerretDB
 # Our patch level of that build (bump it when the patch below changes: cached binaries rebuild).
-FERRETDB_BUILD="$FERRETDB_VERSION+id-index-1+update-reads-first-2"
+FERRETDB_BUILD="$FERRETDB_VERSION+id-index-1+update-reads-first-2+no-resource-tracking-1"
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(cd "$HERE/../.." && pwd)
@@ -98,6 +98,14 @@ else
   grep -q 'result, err := common.UpdateDocument(ctx, c, "update", iter, &u)' "$upd" \
     || die "FerretDB source changed: the update patch no longer applies to $upd"
   perl -0pi -e 's|(\t\tresult, err := common.UpdateDocument\(ctx, c, "update", iter, &u\))|\t\tdocs, err := iterator.ConsumeValues[struct{}, *types.Document](iter)\n\t\tif err != nil {\n\t\t\treturn 0, 0, nil, lazyerrors.Error(err)\n\t\t}\n\n\t\titer = iterator.Values(iterator.ForSlice(docs))\n\t\tcloser.Add(iter)\n\n$1|' "$upd"
+  # Patch: every iterator, transaction and result set FerretDB opens is "tracked" for leak
+  # reports: an entry in a pprof profile with its stack (runtime.Callers) and a finalizer. A
+  # few of them a command: 8.5 % of FerretDB's CPU in a burst (pprof, docs/adr/0044). Keep the
+  # tracking for debug builds only, as FerretDB does with the stacks it records.
+  res=$work/internal/util/resource/resource.go
+  [[ $(grep -c $'^\tcheckArgs(obj, token)$' "$res") == 2 ]] \
+    || die "FerretDB source changed: the resource-tracking patch no longer applies to $res"
+  perl -0pi -e 's|(\tcheckArgs\(obj, token\)\n)|$1\n\tif !debugbuild.Enabled {\n\t\treturn\n\t}\n|g' "$res"
   mkdir -p "$bin_dir"
   (cd "$work" && GOFLAGS="${GOFLAGS:-} -mod=mod" go build -o "$ferret_bin.tmp" ./cmd/ferretdb) \
     || die "go build of FerretDB failed (see the output above)"

@@ -374,10 +374,12 @@ cmd_start() {
     # crash of FerretDB (not of the machine) and spares an fsync per write. FerretDB adds
     # busy_timeout(10000) and journal_mode(wal) itself.
     : "${FERRETDB_SQLITE_PARAMS=_txlock=immediate&_pragma=synchronous(normal)}"
+    # FERRETDB_DEBUG_ADDR=127.0.0.1:8089: FerretDB's debug handler, for a CPU profile of the store
+    # (curl "http://127.0.0.1:8089/debug/pprof/profile?seconds=25" > ferret.prof; go tool pprof)
     spawn ferretdb "$ferret_log" "$FERRET_BIN" --handler=sqlite \
       --sqlite-url="file:$FERRET_DATA/${FERRETDB_SQLITE_PARAMS:+?$FERRETDB_SQLITE_PARAMS}" \
       --listen-addr="127.0.0.1:$MONGO_PORT" --state-dir="$FERRET_STATE" --telemetry=disable \
-      --debug-addr=- --log-level=info
+      --debug-addr="${FERRETDB_DEBUG_ADDR:--}" --log-level=info
     say "ferretdb starting on 127.0.0.1:$MONGO_PORT (pid $(<"$PIDS/ferretdb.pid")), log $ferret_log"
   fi
 
