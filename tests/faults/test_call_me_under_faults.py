@@ -55,8 +55,8 @@ def platform(fault_stack, telephony_url, order_system_url, mailbox, tmp_path_fac
     print("\n" + "\n".join(FIGURES))
 
 
-# 12–14 minutes on a 2-core machine (12–14 complaints/s end to end): the 15 minutes a test may
-# take would leave no room on a slower one.
+# 11–14 minutes on a 2-core machine (12–14 complaints/s end to end with filing receipts, 685 s in
+# CI without them): the 15 minutes a test may take would leave no room on a slower one.
 @pytest.mark.timeout(1800)
 async def test_ten_thousand_call_me_with_no_fault_are_ten_thousand_calls(platform):
     """Volume alone must not call anyone twice or forget anyone: the consumer's handler and
