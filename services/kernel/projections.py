@@ -18,6 +18,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, PyMongoError
 
 from contracts.envelope import Envelope, Event, UnknownEventType
+from services.kernel.batching import DUPLICATE_KEY
 from services.kernel.eventstore import EventStore
 from services.kernel.indexes import ensure_collections
 from services.kernel.outage import served_from_memory, store_unavailable
@@ -303,7 +304,7 @@ class DocumentProjection:
             await self.views.bulk_write(writes, ordered=False)
         except BulkWriteError as exc:
             # a create whose document is there (applied before) is what it should be: the rest is written
-            if any(error.get("code") != DUPLICATE_KEY for error in exc.details.get("writeErrors", [])):
+            if any(error.get("code") not in DUPLICATE_KEY for error in exc.details.get("writeErrors", [])):
                 raise
 
     async def _flush_saved(self) -> None:
@@ -327,9 +328,6 @@ class DocumentProjection:
         self._dirty.clear()
         self._writes.clear()
         self._saved_since_reset = None
-
-
-DUPLICATE_KEY = 11000
 
 
 def _write(
