@@ -343,11 +343,17 @@ def services_rows(b: Bench, p: Platform) -> None:
             if r["clicked"] < at and (r["phone"] not in crash.calls or crash.calls[r["phone"]][0] > at)
         ]
         late = [crash.calls[r["phone"]][0] - at for r in in_flight if r["phone"] in crash.calls]
+        # The pause the kill made, apart from the backlog: with complaints in flight the last of
+        # them waits its turn behind the others however soon the survivors take over.
+        after = sorted(times[0] for times in crash.calls.values() if times[0] > at)
+        pauses = [b - a for a, b in zip([at, *after], after, strict=False)]
         fk.update(
             killed_pid=killed.get("pid"),
             in_flight=len(in_flight),
             in_flight_dialled=len(late),
             seconds_to_dial_in_flight=max(late) if late else math.nan,
+            first_dial_after_kill_s=after[0] - at if after else math.nan,
+            longest_pause_after_kill_s=max(pauses) if pauses else math.nan,
         )
         b.raw["kill_routing"] = fk
         b.add(
@@ -358,7 +364,9 @@ def services_rows(b: Bench, p: Platform) -> None:
                 fk["seconds_to_dial_in_flight"],
                 "s after the kill",
                 detail=f"{fk['dialled']}/{fk['accepted']} dialled, {fk['dialled_twice']} twice, {fk['lost']} lost; "
-                f"{len(late)}/{len(in_flight)} in flight dialled",
+                f"{len(late)}/{len(in_flight)} in flight dialled; first dial-out "
+                f"{fmt(fk['first_dial_after_kill_s'])} s after the kill, longest pause "
+                f"{fmt(fk['longest_pause_after_kill_s'])} s",
                 goal=3,
                 goal_label="≤ 3 s, each dialled once",
                 higher_is_better=False,

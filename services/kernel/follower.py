@@ -60,7 +60,10 @@ class LogFollower:
         return [Envelope.model_validate(doc["envelope"])] if doc else None
 
     async def follow_once(self) -> int:
-        """Carry out one batch of pending entries; returns how many were completed."""
+        """Carry out one batch of pending entries if this replica holds the lease (taking it if it
+        is free); returns how many were completed."""
+        if not await self._lease():
+            return 0
         # The first entries as stored (insertion order), sorted here: FerretDB pushes a bare
         # limit down to SQLite and reads only those rows, whereas a sort by position read and
         # sorted the whole collection on every round — 2.0 s a round at 21,000 entries behind,
@@ -92,6 +95,11 @@ class LogFollower:
                 continue  # not acknowledged: stays pending, published again next round
             await self.projector.apply(target.events if isinstance(target, Commit) else target)
             done.append(entry["_id"])
+        if not self.lease.held():
+            # The lease lapsed during the round (its keeper could not renew it): another replica
+            # may follow by now. Write nothing; the entries stay pending for the holder.
+            self.projector.forget()
+            return 0
         await self.projector.flush()  # the read models' writes first: then the entries may go
         if done:
             # One command of deletes by _id (each one looked up by its key), not ``_id: {$in: …}``,
@@ -114,18 +122,21 @@ class LogFollower:
     async def run(self) -> None:
         """Follow the log until ``halt``; the projections must be set up (``Runtime.start`` does it
         before the service takes traffic, so their collections are never created under load)."""
-        while not self._stopping:
-            self._wake.clear()  # before the round: an append during it wakes the next one
-            try:
-                if await self._lease():
+        keeper = asyncio.create_task(self.lease.keep(), name="log-follower-lease")
+        try:
+            while not self._stopping:
+                self._wake.clear()  # before the round: an append during it wakes the next one
+                try:
                     while not self._stopping and await self.follow_once() >= self.batch_size:
-                        await self._lease()  # a long backlog: keep the lease meanwhile
-            except (PyMongoError, KafkaException) as exc:
-                log.warning("log follower round failed; retrying", extra={"fields": {"error": str(exc)}})
-            try:
-                await asyncio.wait_for(self._wake.wait(), self.poll_interval_s)
-            except TimeoutError:
-                pass
+                        pass  # a long backlog: batch after batch, as long as the lease is ours
+                except (PyMongoError, KafkaException) as exc:
+                    log.warning("log follower round failed; retrying", extra={"fields": {"error": str(exc)}})
+                try:
+                    await asyncio.wait_for(self._wake.wait(), self.poll_interval_s)
+                except TimeoutError:
+                    pass
+        finally:
+            keeper.cancel()
 
     def halt(self) -> None:
         """Let ``run()`` return after its current round."""
@@ -135,9 +146,8 @@ class LogFollower:
     async def drain(self) -> None:
         """At shutdown: carry out what is pending, then free the lease for another replica."""
         try:
-            if await self._lease():
-                while await self.follow_once():
-                    pass
+            while await self.follow_once():
+                pass
             await self.lease.release()
         except (PyMongoError, KafkaException) as exc:
             log.warning(

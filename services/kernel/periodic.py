@@ -48,6 +48,13 @@ class Periodic:
         return self._task
 
     async def run(self) -> None:
+        keeper = asyncio.create_task(self.lease.keep(), name=f"{self.name}-lease")
+        try:
+            await self._rounds()
+        finally:
+            keeper.cancel()
+
+    async def _rounds(self) -> None:
         await self._pause(self.first_after_s)
         while not self._stopping:
             self.wake.clear()  # before the round: a wake-up during it starts the next one

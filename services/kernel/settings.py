@@ -77,7 +77,12 @@ class KernelSettings(BaseSettings):
     )
     outbox_batch_size: int = Field(500, gt=0, description="Commits published per relay round.")
     lease_ttl_s: float = Field(
-        10.0, gt=0, description="Outbox relay lease lifetime; another replica takes over after it lapses."
+        3.0,
+        gt=0,
+        description="Lifetime of a role's lease (the log follower, which publishes and projects; the "
+        "courier; each periodic task): a replica that dies holding it is replaced this long after its "
+        "last renewal at most. The holder renews it every third of it, whatever its work is doing "
+        "(docs/adr/0045).",
     )
     consumer_session_timeout_ms: int = Field(
         6000,

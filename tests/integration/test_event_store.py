@@ -174,6 +174,40 @@ async def test_a_read_model_is_read_back_only_when_the_follower_takes_its_lease_
     assert (await db["note_counts"].find_one({"_id": "c-1"}))["notes"] == 6
 
 
+async def test_a_round_that_outlives_its_lease_writes_nothing_and_the_holder_carries_it_out_once(
+    db, test_registry, settings
+):
+    """A follower whose lease lapsed mid-round (its process stalled, its keeper could not renew)
+    may have been replaced: it writes no read model and deletes no entry; the holder does both."""
+    from services.kernel.follower import LogFollower
+    from services.kernel.kafka import make_broker
+    from services.kernel.lease import Lease
+    from services.kernel.outbox import OutboxRelay
+    from services.kernel.projections import Projector
+
+    class SlowCounts(NoteCounts):
+        async def apply(self, envelope, event) -> None:
+            await asyncio.sleep(0.6)  # longer than the lease, and no keeper renews it
+            await super().apply(envelope, event)
+
+    store = EventStore(db, "/services/test", test_registry)
+    relay = OutboxRelay(make_broker(settings), "unused", lambda t: False)  # publishes nothing
+    stalled = LogFollower(store, relay, Projector(store, [SlowCounts(db)]), Lease(db, "log-follower", 0.4))
+    holder = LogFollower(store, relay, Projector(store, [NoteCounts(db)]), Lease(db, "log-follower", 30))
+    await store.append("complaint-c-1", 0, [note(1)], Cause.of_request("r-1", "test"))
+    store.written.clear()  # as another replica sees it: read from the store
+
+    assert await stalled.follow_once() == 0, "the lease lapsed during the round: nothing carried out"
+    assert await db["note_counts"].find_one({"_id": "c-1"}) is None
+    assert await store.pending.count_documents({}) == 1
+
+    assert await holder.follow_once() == 1
+    assert not await stalled.lease.acquire(), "the lapsed one waits its turn"
+    assert await stalled.follow_once() == 0
+    assert (await db["note_counts"].find_one({"_id": "c-1"}))["notes"] == 1
+    assert await store.pending.count_documents({}) == 0
+
+
 async def test_a_round_that_changes_one_read_model_document_many_times_writes_it_once(db, test_registry, settings):
     from services.kernel.follower import LogFollower
     from services.kernel.kafka import make_broker
