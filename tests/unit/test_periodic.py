@@ -28,6 +28,9 @@ class FakeLease:
     async def release(self) -> None:
         self.released = True
 
+    async def keep(self) -> None:
+        await asyncio.Event().wait()  # renewals are the real lease's (tests/integration/test_lease.py)
+
 
 async def test_rounds_run_only_while_the_lease_is_held_and_a_failure_does_not_stop_them():
     rounds, lease = [], FakeLease(held=False)
