@@ -228,6 +228,11 @@ class KernelSettings(BaseSettings):
         30.0, gt=0, description="While a dependency stays away, one reminder line per this many seconds."
     )
     log_level: str = Field("INFO", description="Log level of the service's JSON logs.")
+    event_loop: Literal["uvloop", "asyncio"] = Field(
+        "uvloop",
+        description="The process's event loop: `uvloop` (libuv, in C: less CPU per message and request, "
+        "docs/adr/0046) or `asyncio` (the standard library's, to rule uvloop out when chasing a fault).",
+    )
     trusted_proxies: str = Field(
         "",
         description="Comma-separated IPs or CIDRs of the proxies (the ingress) whose X-Forwarded-For "

@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from typing import Any, TypeVar
 
 import uvicorn
+import uvloop
 from pydantic import ValidationError
 from starlette.types import ASGIApp
 
@@ -112,8 +113,10 @@ def run(settings: KernelSettings, main: Callable[[], Coroutine[Any, Any, None]])
     """The body of a service's ``__main__``: set up logs and tracing, run ``main``, map failures."""
     setup_logging(settings.log_level)
     setup_tracing(settings.service_name)
+    loop_factory = uvloop.new_event_loop if settings.event_loop == "uvloop" else None
     try:
-        asyncio.run(main())
+        with asyncio.Runner(loop_factory=loop_factory) as runner:
+            runner.run(main())
     except DependencyUnavailable as exc:
         log.error(
             "dependency unavailable at start-up",
