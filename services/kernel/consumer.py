@@ -62,7 +62,7 @@ from contracts.envelope import H_TYPE, Envelope, Event, MalformedMessage, Unknow
 from services.kernel import meters
 from services.kernel.deadletters import DeadLetter
 from services.kernel.eventstore import ConcurrencyConflict, EventStore
-from services.kernel.indexes import ensure_indexes
+from services.kernel.indexes import ensure_collections, ensure_indexes
 from services.kernel.kafka import position, publish, received_headers, subscriber_options
 from services.kernel.liveness import Progress
 from services.kernel.resilience import backoff_s
@@ -121,6 +121,9 @@ class RepeatedFailure(Exception):
 
 #: The inbox's collection (the event store's group commit and the log's readers name it too).
 INBOX = "inbox"
+#: Marks of the handled messages this service dead-lettered (by event id): they have no inbox
+#: record, and a partition's next owner must know they were dealt with (``Ownership``).
+DEAD_LETTERED = "dead_lettered"
 
 
 class Inbox:
@@ -132,12 +135,25 @@ class Inbox:
 
     def __init__(self, db: AsyncDatabase[dict[str, Any]], store: EventStore) -> None:
         self.entries, self.store = db[INBOX], store
+        self.dead_lettered = db[DEAD_LETTERED]
 
     async def setup(self) -> None:
         await ensure_indexes(self.entries, for_queries=[IndexModel("position", name="position")])  # rebuilds
+        await ensure_collections(self.entries.database, [DEAD_LETTERED])
 
     async def seen(self, event_id: str) -> bool:
-        return await self.entries.find_one({"_id": event_id}, {"_id": 1}) is not None
+        """Whether the event was dealt with: handled (its inbox record) or dead-lettered (a mark)."""
+        if await self.entries.find_one({"_id": event_id}, {"_id": 1}) is not None:
+            return True
+        return await self.dead_lettered.find_one({"_id": event_id}, {"_id": 1}) is not None
+
+    async def mark_dead_lettered(self, event_id: str, msg: Message) -> None:
+        topic, partition, offset = position(msg)
+        mark = {"_id": event_id, "topic": topic, "partition": partition, "offset": offset, "at": datetime.now(UTC)}
+        try:
+            await self.dead_lettered.insert_one(mark)
+        except DuplicateKeyError:
+            pass  # marked before (dead-lettered again after a crash)
 
     async def record(self, envelope: Envelope, msg: Message, handled: bool) -> None:
         now, position = datetime.now(UTC), self.store.next_position()
@@ -192,6 +208,7 @@ class Subscription:
     record_all: bool
     workers: PartitionWorkers
     commits: Commits
+    ownership: Ownership
 
 
 class Consumer:
@@ -224,12 +241,16 @@ class Consumer:
         # The kernel declares its topics itself (ensure_topics, with their size limit) or a cluster
         # does (Strimzi): FastStream's own attempt, with defaults, is refused under ACLs with a
         # warning at every start.
+        ownership = Ownership()
         subscriber = self.broker.subscriber(
             *(Topic(t, declare=False) for t in topics),
             group_id=group_id,
             ack_policy=AckPolicy.MANUAL,
             decoder=_undecoded,
             title=f"{group_id}:{','.join(topics)}",
+            # librdkafka assigns as usual after these (they call no assign() of their own)
+            on_assign=ownership.moved,
+            on_revoke=ownership.moved,
             **subscriber_options(self.settings),
         )
         for cls, handler in handlers.items():
@@ -246,12 +267,12 @@ class Consumer:
             subscriber.consume, self.settings.consumer_partition_queue, partial(_committed_offset, subscriber)
         )
         self._by_subscriber[id(subscriber)] = Subscription(
-            group_id, topics, frozenset(cls.ce_type() for cls in handlers), record_all, workers, commits
+            group_id, topics, frozenset(cls.ce_type() for cls in handlers), record_all, workers, commits, ownership
         )
 
         async def received(msg: Message) -> None:
             self.progress.received(subscriber.consumer, group_id, msg)
-            await workers.submit(msg)
+            await workers.submit(msg, ownership.epoch(msg))
 
         # FastStream's subscriber consumes its messages one at a time; ours hand each to its
         # partition's worker, which runs FastStream's whole consume path for it (its own concurrent
@@ -278,13 +299,14 @@ class Consumer:
         except Exception as exc:  # whatever fails while decoding is the message's fault: retrying cannot help
             return await self._dead_letter(message, subscription, exc)
         handled = envelope.type in subscription.handled
+        marked = envelope.id if handled else None  # a handled message dead-lettered leaves a mark
         try:
             if not handled and not subscription.record_all:
                 return await self._commit(message, subscription)  # a type this service ignores: no store round trip
             # Only a handler's effects need the look first. An event only recorded is recorded
             # again as a no-op (its inbox _id), and the projections, which must take an entry
             # twice anyway (after a crash), skip what they applied: one round trip fewer each.
-            if handled and await self.inbox.seen(envelope.id):
+            if handled and await self._dealt_with_before(envelope.id, msg, subscription):
                 return await self._commit(message, subscription)
             if handled:
                 # FastStream's consumer span (KafkaTelemetryMiddleware) names the topic; the event, here.
@@ -294,15 +316,31 @@ class Consumer:
                 with meters.timed(meters.handling_duration, {"type": envelope.type}):
                     await handle(event, envelope)
             await self.inbox.record(envelope, msg, handled=handled)
+            if handled:
+                subscription.ownership.remember(envelope.id)
         except TRANSIENT as exc:
             if isinstance(exc, DuplicateKeyError):
-                return await self._dead_letter(message, subscription, exc)
-            return await self._retry_later(message, subscription, exc)
+                return await self._dead_letter(message, subscription, exc, marked)
+            return await self._retry_later(message, subscription, exc, marked=marked)
         except Exception as exc:  # a handler that cannot take this message: never block the partition
             log.exception("handler failed; message goes to the DLQ")
-            return await self._dead_letter(message, subscription, exc)
+            return await self._dead_letter(message, subscription, exc, marked)
         self._failures = 0
         await self._commit(message, subscription)
+
+    async def _dealt_with_before(self, event_id: str, msg: Message, subscription: Subscription) -> bool:
+        """Whether a handled message was dealt with before (a redelivery): looked up in the inbox
+        only until the first one of its partition that was not (``Ownership``)."""
+        ownership, epoch = subscription.ownership, _EPOCH.get()
+        if ownership.recalls(event_id):
+            return True  # a repeat of one this process dealt with (a publisher's retry)
+        if epoch is not None and ownership.settled(msg, epoch):
+            return False
+        if await self.inbox.seen(event_id):
+            return True
+        if epoch is not None:
+            ownership.settle(msg, epoch)
+        return False
 
     async def _commit(self, message: KafkaMessage, subscription: Subscription) -> None:
         """Its effect is recorded (or it needs none): its offset is due (``Commits``)."""
@@ -317,16 +355,21 @@ class Consumer:
         self.progress.committed(message.consumer, msg)
 
     async def _retry_later(
-        self, message: KafkaMessage, subscription: Subscription, exc: Exception, count: bool = True
+        self,
+        message: KafkaMessage,
+        subscription: Subscription,
+        exc: Exception,
+        count: bool = True,
+        marked: str | None = None,
     ) -> None:
         """Redeliver after a backoff; ``count``: the failure may be the message's (it counts
-        towards CONSUMER_MAX_ATTEMPTS unless it is an outage)."""
+        towards CONSUMER_MAX_ATTEMPTS unless it is an outage); ``marked``: see ``_dead_letter``."""
         msg = _record(message)
         if count and not is_outage(exc):
             key = position(msg)
             attempts = self._attempts[key] = self._attempts.get(key, 0) + 1
             if attempts >= self.settings.consumer_max_attempts:
-                return await self._dead_letter(message, subscription, RepeatedFailure(attempts, exc))
+                return await self._dead_letter(message, subscription, RepeatedFailure(attempts, exc), marked)
         self._failures += 1
         meters.redeliveries.add(1, {"topic": msg.topic()})
         pause = backoff_s(self._failures, self.settings.retry_backoff_max_s)
@@ -345,7 +388,12 @@ class Consumer:
             log.info("message not sought back: its partition moved", extra={"fields": {"error": repr(seek_error)}})
             await StreamMessage.nack(message)
 
-    async def _dead_letter(self, message: KafkaMessage, subscription: Subscription, exc: Exception) -> None:
+    async def _dead_letter(
+        self, message: KafkaMessage, subscription: Subscription, exc: Exception, marked: str | None = None
+    ) -> None:
+        """To ``<topic>.dlq`` with the reason; then, for a message of a handled type (``marked``:
+        its event id), a mark in the store, written after the letter is sent (a mark without its
+        letter would lose the letter; a letter without its mark, the store away, is sent again)."""
         msg = _record(message)
         letter = DeadLetter(f"{exc}", type(exc).__name__)
         if not isinstance(exc, (MalformedMessage, UnknownEventType)):
@@ -356,7 +404,13 @@ class Consumer:
             await publish(self.broker, f"{msg.topic()}.dlq", msg.key(), value, headers)
         except TRANSIENT as send_error:
             # Not counted: a letter that cannot be sent has nowhere else to go.
-            return await self._retry_later(message, subscription, send_error, count=False)
+            return await self._retry_later(message, subscription, send_error, count=False, marked=marked)
+        if marked is not None:
+            try:
+                await self.inbox.mark_dead_lettered(marked, msg)
+            except TRANSIENT as store_error:
+                return await self._retry_later(message, subscription, store_error, count=False, marked=marked)
+            subscription.ownership.remember(marked)
         meters.dead_letters.add(1, {"topic": msg.topic(), "error_class": letter.error_class})
         log.warning(
             "message dead-lettered",
@@ -409,6 +463,9 @@ class ConsumePolicy(BaseMiddleware[Any, Any]):
 
 #: The message's decoded event and envelope, set by ``ConsumePolicy`` around the typed call.
 _MESSAGE: ContextVar[tuple[Event, Envelope]] = ContextVar("complaints_message")
+#: The epoch of its partition's ownership the message was polled in (``Ownership``), set by its
+#: partition's worker around FastStream's consume path; unset (None), the inbox is always asked.
+_EPOCH: ContextVar[int | None] = ContextVar("complaints_partition_epoch", default=None)
 
 
 def _typed(handler: Handler) -> Callable[..., Awaitable[None]]:
@@ -440,6 +497,69 @@ def _of_type(ce_type: str) -> Callable[[StreamMessage[Any]], bool]:
 async def _not_handled() -> None:
     """Every message no typed call takes (a type kept or ignored, or not one of ours at all):
     ``ConsumePolicy`` decides on it without calling this."""
+
+
+#: Event ids a subscription remembers having dealt with (``Ownership``): many minutes of a busy
+#: consumer's messages (a relay publishes its second copy within seconds), about 2 MB.
+RECENT_IDS = 20_000
+
+
+class Ownership:
+    """Where a message of a partition this consumer owns may have been handled before.
+
+    A partition's messages are handled in order, one at a time (``PartitionWorkers``), and each
+    one's inbox record (or, dead-lettered, its mark) is written before its offset is committed.
+    So the messages from the committed offset on that a partition's previous owner handled are a
+    prefix of what its next owner reads: once one of them is found not dealt with, none after it
+    can have been, and the inbox is asked no more (one store read a message, saved; it was
+    about 5 of a complaint's 46 commands). A redelivery to the same owner (a retry) finds its
+    partition past its prefix: it is handled again, its effects idempotent as after any crash.
+
+    One more kind of repeat comes later in a partition: a publisher's second copy of an event
+    (the outbox relay publishes again what it could not mark as published, ADR 0003). The event
+    ids this consumer dealt with lately are remembered (``RECENT_IDS``): a copy of one of them is
+    dropped without a look. A copy whose first was handled by the partition's previous owner,
+    arriving past the look, is handled again; its effects are idempotent by cause (ADR 0047).
+
+    librdkafka's rebalance callbacks (in the poll thread) start a new *epoch* of a partition at
+    each assignment and revocation; a message carries the epoch it was polled in, and one polled
+    before a revocation never ends the look for the epoch after it.
+    """
+
+    def __init__(self) -> None:
+        self._epochs: dict[tuple[str, int], int] = {}
+        #: (topic, partition) -> the epoch in which the look ended
+        self._settled: dict[tuple[str, int], int] = {}
+        self._recent: dict[str, None] = {}  # insertion-ordered: the oldest goes first
+
+    def remember(self, event_id: str) -> None:
+        """``event_id`` was dealt with here (handled, or dead-lettered)."""
+        self._recent[event_id] = None
+        if len(self._recent) > RECENT_IDS:
+            del self._recent[next(iter(self._recent))]
+
+    def recalls(self, event_id: str) -> bool:
+        return event_id in self._recent
+
+    def moved(self, _consumer: object, partitions: list[TopicPartition]) -> None:
+        """A rebalance callback (assigned or revoked): these partitions start a new epoch."""
+        for tp in partitions:
+            key = (tp.topic, tp.partition)
+            self._epochs[key] = self._epochs.get(key, 0) + 1
+
+    def epoch(self, msg: Message) -> int:
+        return self._epochs.get(position(msg)[:2], 0)
+
+    def settled(self, msg: Message, epoch: int) -> bool:
+        """Whether the look ended for ``msg``'s partition in ``epoch``."""
+        return self._settled.get(position(msg)[:2]) == epoch
+
+    def settle(self, msg: Message, epoch: int) -> None:
+        """``msg`` was not dealt with before: nothing after it in its partition was (if ``epoch``
+        is still the partition's: a message polled before a rebalance says nothing after it)."""
+        key = position(msg)[:2]
+        if self._epochs.get(key, 0) == epoch:
+            self._settled[key] = epoch
 
 
 class Commits:
@@ -560,29 +680,31 @@ class PartitionWorkers:
         self.handle, self.depth = handle, depth
         #: The group's committed offset of a message's partition (-1: none).
         self.committed = committed
-        self._queues: dict[tuple[str, int], asyncio.Queue[Message]] = {}
+        self._queues: dict[tuple[str, int], asyncio.Queue[tuple[Message, int | None]]] = {}
         #: (topic, partition) -> offset of the message that comes again; later ones are stale.
         self._rewound: dict[tuple[str, int], int] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self._closed = False
 
-    async def submit(self, msg: Message) -> None:
+    async def submit(self, msg: Message, epoch: int | None = None) -> None:
+        """Queue ``msg`` for its partition's worker; ``epoch``: its partition's (``Ownership``)."""
         if self._closed:
             return  # stopping: not acknowledged, so the group's next owner gets it
         key = position(msg)[:2]
         if (queue := self._queues.get(key)) is None:
             queue = self._queues[key] = asyncio.Queue(self.depth)
             self._tasks.append(asyncio.create_task(self._work(key, queue), name=f"partition {key}"))
-        await queue.put(msg)
+        await queue.put((msg, epoch))
 
     def rewound(self, msg: Message) -> None:
         """``msg`` is sought back: it comes again, and the messages after it polled meanwhile are stale."""
         topic, partition, offset = position(msg)
         self._rewound[topic, partition] = offset
 
-    async def _work(self, key: tuple[str, int], queue: asyncio.Queue[Message]) -> None:
+    async def _work(self, key: tuple[str, int], queue: asyncio.Queue[tuple[Message, int | None]]) -> None:
         while True:
-            msg = await queue.get()
+            msg, epoch = await queue.get()
+            _EPOCH.set(epoch)  # this task's own context: read by the policy for this message
             try:
                 rewound = self._rewound.get(key)
                 if rewound is not None and position(msg)[2] > rewound:

@@ -105,6 +105,58 @@ async def test_a_consumer_killed_mid_handler_gets_the_message_again_applies_it_o
         assert len(commits) == 1, f"note {n} applied {len(commits)} times"
 
 
+async def test_a_partitions_next_owner_drops_what_its_last_owner_handled_or_dead_lettered_and_nothing_else(
+    settings, topic, db, test_registry, tmp_path, processes, unique
+):
+    """The inbox is asked only until a partition's first message not dealt with before: past a
+    dead letter too, which leaves a mark where a handled message leaves its inbox record."""
+    now = datetime.now(UTC)
+    store = EventStore(db, "/services/test", test_registry)
+
+    def notes(*ns: int) -> list:
+        return [
+            to_kafka(
+                store.envelope(
+                    NoteAdded(complaint_id="c-8", n=n), f"event-{unique}-{n}", Cause.of_request(f"r{n}", "file"), now
+                )
+            )
+            for n in ns
+        ]
+
+    group = f"{unique}-g"
+    # Its first commit goes at once, the next not before 5 s (the longest interval allowed): the
+    # notes after note 0 are handled, and the process killed, well within them.
+    first = ServiceProcess(
+        "consumer",
+        settings,
+        topic,
+        tmp_path,
+        TEST_GROUP=group,
+        TEST_HANG_AT="4",
+        TEST_REFUSE="2",
+        KAFKA_COMMIT_INTERVAL_S="5",
+    )
+    processes.append(first)
+    produce_raw(settings.kafka_bootstrap_servers, topic, notes(0))
+    await wait_for(lambda: lag_is(settings, group, topic, 0), timeout=60)
+    produce_raw(settings.kafka_bootstrap_servers, topic, notes(1, 2, 3, 4, 5))  # note 2 is refused: dead-lettered
+    await first.hung()
+    first.kill()
+    assert await db["inbox"].count_documents({}) == 3, "notes 0, 1 and 3 handled"
+    assert await lag_is(settings, group, topic, 5), "nothing after note 0 committed"
+
+    second = ServiceProcess("consumer", settings, topic, tmp_path, TEST_GROUP=group, TEST_REFUSE="2")
+    processes.append(second)
+    await wait_for(lambda: count_at_least(db["inbox"], 5), timeout=150)
+    await wait_for(lambda: lag_is(settings, group, topic, 0), timeout=60)
+    assert second.stop() == 0
+
+    calls = sorted([c["n"] async for c in db["handler_calls"].find({})])
+    assert calls == [0, 1, 3, 4, 4, 5], "notes 1 and 3 not again (handled), 4 again (in flight at the kill)"
+    letters = [m for m in list_letters(settings, f"{topic}.dlq") if m.header("ce_id") == f"event-{unique}-2"]
+    assert len(letters) == 1, "dead-lettered once: its mark tells the next owner"
+
+
 async def _pending_is_empty(store) -> bool:
     return await store.pending.count_documents({}) == 0
 

@@ -36,3 +36,36 @@ async def test_an_appended_event_reaches_a_consumer_which_records_it_once(settin
 
 async def _none_pending(runtime) -> bool:
     return await runtime.store.pending.count_documents({}) == 0
+
+
+async def test_a_consumer_asks_its_inbox_only_until_a_partitions_first_message_not_handled_before(
+    settings, topic, test_registry, db
+):
+    """A partition's messages are handled in order: once one is new to the inbox, so are the
+    ones after it (tests/integration/test_crashes.py: what a previous owner handled is dropped)."""
+    runtime = Runtime.create(settings, test_registry, topic)
+    handled: list[int] = []
+    looked_up: list[str] = []
+    seen = runtime.inbox.seen
+
+    async def counted_seen(event_id: str) -> bool:
+        looked_up.append(event_id)
+        return await seen(event_id)
+
+    async def count(event: NoteAdded, envelope) -> None:
+        handled.append(event.n)
+
+    runtime.inbox.seen = counted_seen
+    runtime.consumer.subscribe(topic, f"{topic}-group", {NoteAdded: count})
+    await runtime.start()
+    try:
+        for n in range(1, 6):  # one complaint: one partition
+            await runtime.store.append(
+                "c-1", n - 1, [NoteAdded(complaint_id="c-1", n=n)], Cause.of_request(f"r{n}", "test")
+            )
+        await wait_for(lambda: len(handled) == 5)
+    finally:
+        await runtime.stop()
+
+    assert handled == [1, 2, 3, 4, 5]
+    assert len(looked_up) == 1, "the first message only"

@@ -144,7 +144,8 @@ async def test_a_started_runtime_has_every_kernel_collection_before_any_event(se
     finally:
         await runtime.stop()
 
-    kernel = {"commits", "pending", "stream_digests", "snapshots", "inbox", "leases", "idempotency", "rate_limit_hits"}
+    kernel = {"commits", "pending", "stream_digests", "snapshots", "inbox", "dead_lettered", "leases", "idempotency"}
+    kernel |= {"rate_limit_hits"}
     assert kernel | {"own_things"} <= created
 
 

@@ -2,7 +2,8 @@
 
     python -m tests.integration.processes.crashable relay|consumer|notify
 
-Settings come from the environment (the kernel's, plus TEST_TOPIC, TEST_MARKER and TEST_HANG_AT;
+Settings come from the environment (the kernel's, plus TEST_TOPIC, TEST_MARKER, TEST_HANG_AT and
+TEST_REFUSE, the notes whose handler raises;
 with TEST_HTTP_PORT, the process serves the kernel's health routes there, as a service does).
 The process writes TEST_MARKER and then hangs at the named point (for notify: in the call of the
 callback TEST_HANG_FOR), so that the test can kill it with SIGKILL exactly there:
@@ -95,6 +96,8 @@ async def main(role: str) -> None:
         calls = runtime.store.db["handler_calls"]
 
         async def count(event: NoteAdded, envelope) -> None:
+            if str(event.n) in os.environ.get("TEST_REFUSE", "").split(","):
+                raise ValueError(f"note {event.n} refused")  # dead-lettered
             await calls.insert_one({"n": event.n, "pid": os.getpid()})
             await runtime.store.append(
                 f"counted-{event.complaint_id}-{event.n}",
