@@ -19,12 +19,13 @@ import subprocess
 import sys
 import time
 import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import typer
+import uvloop
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -85,7 +86,7 @@ class Bench:
 def kernel_rows(b: Bench, bootstrap: str, mongodb_url: str) -> None:
     o = b.options
     with b.phase("raw Kafka round trip and one persisted hop (bench/roundtrip.py)"), b.bars() as bar:
-        hop = asyncio.run(micro.hop_rows(bootstrap, mongodb_url, o["hop_messages"], o["hop_messages"] // 10, 50, bar))
+        hop = on_uvloop(micro.hop_rows(bootstrap, mongodb_url, o["hop_messages"], o["hop_messages"] // 10, 50, bar))
         b.raw["hop"] = hop
         k, r = hop["kernel"], hop["raw"]
         b.add(
@@ -117,7 +118,7 @@ def kernel_rows(b: Bench, bootstrap: str, mongodb_url: str) -> None:
         es = micro.eventsourcing_sqlite(o["append_events"], 1000)
         b.raw["eventsourcing"] = es
     with b.phase("append and load"):
-        store = asyncio.run(micro.store_rows(mongodb_url, o["append_events"], 50, 1000))
+        store = on_uvloop(micro.store_rows(mongodb_url, o["append_events"], 50, 1000))
         b.raw["store"] = store
         es = b.raw.get("eventsourcing", {})
         a = store["append"]
@@ -166,7 +167,7 @@ def kernel_rows(b: Bench, bootstrap: str, mongodb_url: str) -> None:
             continue
         with b.phase(f"rebuild from {events:,} events"), b.bars() as bar:
             limit = o["rebuild_timeout_s"] if o["full"] else o["rebuild_limit_s"]
-            r = asyncio.run(micro.rebuild_row(mongodb_url, events, limit, bar))
+            r = on_uvloop(micro.rebuild_row(mongodb_url, events, limit, bar))
             rebuilds[events] = r
             b.raw[key] = r
             rebuilt = r["rebuild"]
@@ -493,6 +494,16 @@ def overload_row(b: Bench, p: Platform, bar, sustainable: float, low_p99: float)
 
 
 # --- the run --------------------------------------------------------------------------------------
+
+
+T = TypeVar("T")
+
+
+def on_uvloop(coroutine: Coroutine[Any, Any, T]) -> T:
+    """Run a kernel row on the event loop the services run on (uvloop: kernel/startup.py, ADR 0046);
+    its baselines run in the same loop."""
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        return runner.run(coroutine)
 
 
 def stack(command: str, name: str, kafka_port: int, mongo_port: int, cache: Path, *extra: str) -> None:
