@@ -38,6 +38,19 @@ def test_a_credential_in_a_log_line_is_redacted_whatever_its_shape(line, secret)
     assert secret not in redacted and MASK in redacted
 
 
+def test_every_rule_needs_a_word_of_the_quick_check_so_a_line_without_one_is_left_alone():
+    """``redact`` skips its rules for a line without any of ``_TRIGGERS``: no rule may match one.
+    Each rule's pattern, with its literal words, must contain a trigger (else it could match a
+    line the quick check lets through)."""
+    from services.kernel.redaction import _RULES, _TRIGGERS
+
+    line = '127.0.0.1:5000 - "POST /api/complaints HTTP/1.1" 202'
+    assert redact(line) is line
+    for pattern, _ in _RULES:
+        source = pattern.pattern.lower().replace("\\", "")
+        assert any(trigger in source for trigger in _TRIGGERS), f"no trigger in {pattern.pattern}"
+
+
 def test_what_operators_need_stays_readable():
     line = (
         '{"message": "message dead-lettered", "topic": "complaints.intake.v1", "offset": 481516, '
