@@ -499,9 +499,9 @@ async def _not_handled() -> None:
     ``ConsumePolicy`` decides on it without calling this."""
 
 
-#: Event ids a subscription remembers having dealt with (``Ownership``): many minutes of a busy
-#: consumer's messages (a relay publishes its second copy within seconds), about 2 MB.
-RECENT_IDS = 20_000
+#: Event ids a subscription remembers having dealt with (``Ownership``): minutes of a busy
+#: consumer's messages (a relay publishes its second copy within seconds), about 1.5 MB.
+RECENT_IDS = 10_000
 
 
 class Ownership:
