@@ -144,12 +144,13 @@ class KernelSettings(BaseSettings):
         "transient failure (the message is redelivered, found in the inbox, and committed again).",
     )
     kafka_commit_interval_s: float = Field(
-        0.2,
+        1.0,
         ge=0,
         le=5,
         description="Least time between two offset commits of a consumer: offsets that become due "
-        "meanwhile are committed together. Longer: fewer commits for the broker; a crash redelivers "
-        "up to this much more (recognised by the inbox, applied once).",
+        "meanwhile are committed together. Longer: fewer commits for the broker and less CPU in every "
+        "service (docs/adr/0048); a crash redelivers up to this much more (recognised by the inbox, "
+        "applied once).",
     )
     kafka_reconnect_backoff_max_ms: int = Field(
         1000,
