@@ -351,7 +351,7 @@ def services_rows(b: Bench, p: Platform) -> None:
         # The pause the kill made, apart from the backlog: with complaints in flight the last of
         # them waits its turn behind the others however soon the survivors take over.
         after = sorted(times[0] for times in crash.calls.values() if times[0] > at)
-        pauses = [b - a for a, b in zip([at, *after], after, strict=False)]
+        pauses = [later - earlier for earlier, later in zip([at, *after], after, strict=False)]
         fk.update(
             killed_pid=killed.get("pid"),
             in_flight=len(in_flight),
