@@ -3,6 +3,7 @@ so in one line, and the process the orchestrator then stops and starts again los
 
 from __future__ import annotations
 
+import asyncio
 import signal
 import time
 
@@ -12,7 +13,7 @@ from pymongo import AsyncMongoClient
 from services.kernel.eventstore import EventStore
 from tests.integration.simulators import free_port
 from tests.integration.story_events import registry
-from tests.integration.support import ServiceProcess, count_at_least, produce_raw, wait_for
+from tests.integration.support import ServiceProcess, consumer_lag, count_at_least, produce_raw, wait_for
 from tests.integration.test_graceful_stop import applied_once_each, burst
 
 STOP_TIMEOUT_S = 10  # the process's own deadline after SIGTERM (STOP_TIMEOUT_S)
@@ -58,17 +59,27 @@ async def test_a_consumer_whose_commits_hang_fails_liveness_with_its_reason_and_
         assert exit_code in (0, -signal.SIGALRM), log.read_text()[-3000:]
 
         fault_stack.signal("kafka", signal.SIGCONT)
+        second_port = free_port()
         second = ServiceProcess(
-            "consumer", settings, topic, tmp_path, TEST_GROUP=group, TEST_HTTP_PORT=str(free_port())
+            "consumer", settings, topic, tmp_path, TEST_GROUP=group, TEST_HTTP_PORT=str(second_port)
         )
         processes.append(second)
+        # The first may have handled every message it had fetched while its commits hung (the
+        # inbox can be full before the second is up): the restart is done when the second, up,
+        # has read them all again from the group's offset and committed them.
+        await wait_for(lambda: _answer(second_port, "/health/ready", 200), timeout=60, every=0.5)
         await wait_for(lambda: count_at_least(db["inbox"], 400), timeout=180)
+        await wait_for(lambda: _committed_all(settings, group, topic), timeout=180)
         assert second.stop() == 0
         await applied_once_each(db, registry, 40, 10)
     finally:
         fault_stack.signal("kafka", signal.SIGCONT)
         await client.drop_database(settings.database_name)
         await client.close()
+
+
+async def _committed_all(settings, group: str, topic: str) -> bool:
+    return await asyncio.to_thread(consumer_lag, settings.kafka_bootstrap_servers, group, [topic]) == 0
 
 
 def _answer(port: int, path: str, status: int) -> httpx.Response | None:
