@@ -10,6 +10,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 
+def as_utc(moment: datetime) -> datetime:
+    """A time as UTC when it carries no zone: what a store client without ``tz_aware`` reads back
+    (every time we store is UTC), or a mail's ``-0000`` date. A time with a zone is kept as it is."""
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
 class Clock(Protocol):
     def now(self) -> datetime: ...
 

@@ -14,6 +14,8 @@ from typing import Any
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError, PyMongoError
 
+from services.kernel.clock import as_utc
+
 log = logging.getLogger(__name__)
 
 #: Every lease of a service's database (created at start by ``Runtime.start``).
@@ -62,7 +64,7 @@ class Lease:
             return False
         else:
             holder = await self._leases.find_one({"_id": self.name})
-            if holder is not None and (expires := _aware(holder["expires"])) > now:
+            if holder is not None and (expires := as_utc(holder["expires"])) > now:
                 self._next_attempt = min(expires, now + self.ttl / 6)
                 return False
         await self._leases.delete_one({"_id": self.name, "expires": {"$lt": now}})
@@ -100,8 +102,3 @@ class Lease:
     async def release(self) -> None:
         self._expires = None
         await self._leases.delete_one({"_id": self.name, "owner": self.owner})
-
-
-def _aware(moment: datetime) -> datetime:
-    """A stored time as UTC (a client without ``tz_aware`` reads it naive)."""
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)

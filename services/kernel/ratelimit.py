@@ -33,7 +33,7 @@ from pymongo import IndexModel
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
-from services.kernel.clock import Clock, SystemClock
+from services.kernel.clock import Clock, SystemClock, as_utc
 from services.kernel.indexes import ensure_collections, ensure_indexes
 from services.kernel.resilience import TtlCache
 from services.kernel.states import Turns
@@ -155,7 +155,7 @@ class RateLimit:
             doc = await self.tickets.find_one({"_id": ticket}, {"at": 1})
             if doc is None:
                 return None
-            at = doc["at"] if doc["at"].tzinfo else doc["at"].replace(tzinfo=UTC)
+            at = as_utc(doc["at"])
             self._time.put(ticket, at, clock_s)
         return at
 

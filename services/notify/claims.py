@@ -16,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
+from services.kernel.clock import as_utc
 from services.kernel.eventstore import derived_id
 
 
@@ -41,7 +42,7 @@ class Claims:
             return Won.NEW
         except DuplicateKeyError:
             held = await self.claims.find_one({"_id": effect})
-        if held is None or held["at"].replace(tzinfo=UTC) + self.expiry > now:
+        if held is None or as_utc(held["at"]) + self.expiry > now:
             return None
         # Taking over is not atomic on FerretDB; two takers at once are still one effect, because
         # both send the same idempotency key.

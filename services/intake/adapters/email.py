@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
+from datetime import datetime
 from email import policy
 from email.message import EmailMessage
 from email.parser import BytesParser
@@ -12,6 +12,8 @@ from enum import StrEnum
 from html.parser import HTMLParser
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from services.kernel.clock import as_utc
 
 #: The per-case reply address notify sends from: ``case+<token>@<any domain>``. The token is kept as
 #: written; some mail systems lower-case local parts, so notify should mint lower-case tokens.
@@ -221,7 +223,7 @@ def _date(msg: EmailMessage) -> datetime | None:
     if stamp is None:
         return None
     # RFC 5322 §3.3: "-0000" means UTC with no word on the sender's zone; the parser makes it naive.
-    return stamp if stamp.tzinfo else stamp.replace(tzinfo=UTC)
+    return as_utc(stamp)
 
 
 # --- automated mail ---------------------------------------------------------------------------
