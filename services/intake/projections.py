@@ -242,14 +242,15 @@ class CustomerViews(DocumentProjection):
         keys = identifiers(event)
         proven = event.assurance != Assurance.UNVERIFIED
         for key in keys:
-            view = await self.view(key) or {"_id": key, "complaints": [], "orders": [], "linked": []}
-            if event.complaint_id not in view["complaints"]:
-                view["complaints"].append(event.complaint_id)
-            if event.order_id and event.order_id not in view["orders"]:
-                view["orders"].append(event.order_id)
-            if proven:
-                view["linked"] = sorted(set(view["linked"]) | (set(keys) - {key}))
-            await self.save(key, view)
+            # Gathered, never read here: most filings bring an identifier not seen before.
+            self.add_to_sets(
+                key,
+                {
+                    "complaints": [event.complaint_id],
+                    "orders": [event.order_id] if event.order_id else [],
+                    "linked": sorted(set(keys) - {key}) if proven else [],
+                },
+            )
 
     async def unified(self, start: str) -> dict[str, list[str]]:
         """Everything reachable from one identifier through proven links."""
@@ -262,9 +263,9 @@ class CustomerViews(DocumentProjection):
             seen.add(key)
             view = await self.views.find_one({"_id": key})
             if view:
-                complaints |= set(view["complaints"])
-                orders |= set(view["orders"])
-                todo += [k for k in view["linked"] if k not in seen]
+                complaints |= set(view.get("complaints", ()))
+                orders |= set(view.get("orders", ()))
+                todo += [k for k in view.get("linked", ()) if k not in seen]
         found = sorted(seen)
         return {
             "identifiers": found,

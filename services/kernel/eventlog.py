@@ -39,6 +39,17 @@ class EventLog(Protocol):
         """
         ...
 
+    async def append_run(
+        self, stream_id: str, expected_version: int, run: Sequence[tuple[Sequence[Event], Cause, datetime]]
+    ) -> list[Commit]:
+        """Append commits in a row at ``expected_version + 1``, ``+ 2`` … (each ``(events, cause,
+        now)``, events not empty), in one write where the store allows.
+
+        Returns the commits written: a prefix of ``run`` that stops before the first one not new at
+        its version (the version taken, or its cause appended before); ``append`` tells which.
+        """
+        ...
+
     async def read_stream(self, stream_id: str, after_version: int = 0) -> list[Commit]:
         """The stream's commits after ``after_version``, in order."""
         ...

@@ -20,7 +20,7 @@ import uuid
 import zlib
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, cast
@@ -30,7 +30,7 @@ from bson.errors import InvalidDocument
 from opentelemetry import trace
 from pymongo import ASCENDING, IndexModel
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import DuplicateKeyError, PyMongoError
+from pymongo.errors import BulkWriteError, DuplicateKeyError, PyMongoError
 
 from contracts.envelope import Envelope, Event, Registry
 from services.kernel import meters
@@ -207,21 +207,13 @@ class EventStore:
             # clock's, never the caller's ``now`` (an injected or replayed time): the follower
             # would otherwise take an entry whose commit is a moment away for a day-old orphan,
             # delete it, and the commit would never be projected or published.
-            public = any(type(e).public for e in events)
-            listed = public or any(self.projected(type(e).ce_type()) for e in events)
-            entry = {
-                "_id": commit_id,
-                "kind": "commit",
-                "ref": key,
-                "position": position,
-                "created_at": datetime.now(UTC),
-                "published": not public,
-            }
+            entry = self._entry(commit_id, key, position, events)
+            listed = entry is not None
             with self.writing(commit_id):
                 # Whether this attempt listed the entry; else it is the earlier commit's of this
                 # cause, still pending, and stays as it is (``earlier``).
                 listed_here, earlier = False, None
-                if listed:
+                if entry is not None:
                     try:
                         await self.inserts["pending"].insert_one(entry)
                         listed_here = True
@@ -246,14 +238,99 @@ class EventStore:
                         earlier = existing or earlier or await self.commits.find_one({"commit_id": commit_id})
                         return Commit.from_doc(cast(dict[str, Any], earlier))
                     raise ConcurrencyConflict(stream_id, expected_version) from None
-        self._remember(stream_id, doc["version"], position)
+        return self._stored(doc, listed)
+
+    def _entry(self, commit_id: str, key: str, position: int, events: Sequence[Event]) -> dict[str, Any] | None:
+        """The pending entry of a commit, or None when nobody has work in it: it is not public
+        and no projection of the service acts on its events."""
+        public = any(type(e).public for e in events)
+        if not public and not any(self.projected(type(e).ce_type()) for e in events):
+            return None
+        return {
+            "_id": commit_id,
+            "kind": "commit",
+            "ref": key,
+            "position": position,
+            "created_at": datetime.now(UTC),
+            "published": not public,
+        }
+
+    def _stored(self, doc: dict[str, Any], listed: bool) -> Commit:
+        """A commit just written: remembered, counted, and handed to the follower if listed."""
+        self._remember(doc["stream_id"], doc["version"], doc["position"])
         commit = Commit.from_doc(doc)
         for event in commit.events:
             meters.events_appended.add(1, {"type": event.type})
         if listed:
-            self.wrote(commit_id, commit)
+            self.wrote(commit.id, commit)
             self.notify()
         return commit
+
+    async def append_run(
+        self, stream_id: str, expected_version: int, run: Sequence[tuple[Sequence[Event], Cause, datetime]]
+    ) -> list[Commit]:
+        """Append commits in a row, at ``expected_version + 1``, ``+ 2`` …: one write of their
+        pending entries and one ordered write of the commits, whatever their number (the commands
+        queued on a hot stream, kernel/commands.py).
+
+        Returns the commits written: a prefix of ``run``, which stops before the first that is not
+        new at its version (another commit took the version, or its cause was appended before:
+        its pending entry or its ``commit_id`` is there). The caller takes the rest one by one, where
+        ``append`` tells which it was. Every element of ``run`` has events.
+        """
+        with (
+            _tracer.start_as_current_span(
+                "eventstore.append_run", attributes={"complaints.stream_id": stream_id, "complaints.commits": len(run)}
+            ),
+            ExitStack() as writing,
+        ):
+            docs, entries, position = [], [], await self._position_of(stream_id, expected_version)
+            for n, (events, cause, now) in enumerate(run, start=1):
+                commit_id, key = commit_id_of(stream_id, cause), stream_key(stream_id, expected_version + n)
+                position = self.next_position(position)
+                # In its cause's trace, as ``append`` makes it: the events carry that trace on.
+                with _tracer.start_as_current_span(
+                    "eventstore.append",
+                    context=parent_context(cause.traceparent),
+                    attributes={"complaints.stream_id": stream_id, "complaints.commit_id": commit_id},
+                ):
+                    doc = commit_document(self.source, stream_id, expected_version + n, position, events, cause, now)
+                docs.append(doc)
+                entries.append(self._entry(commit_id, key, position, events))
+                writing.enter_context(self.writing(commit_id))
+            # Pending first, as in ``append``. An entry that is there already is this cause's from
+            # an earlier attempt: the run ends before it, and the entry stays.
+            outcomes = await asyncio.gather(
+                *(self.inserts["pending"].insert_one(e) for e in entries if e is not None), return_exceptions=True
+            )
+            listed_here, upto, failure = [False] * len(entries), len(entries), None
+            for n, outcome in zip((n for n, e in enumerate(entries) if e is not None), outcomes, strict=True):
+                if outcome is None:
+                    listed_here[n] = True
+                elif isinstance(outcome, DuplicateKeyError):
+                    upto = min(upto, n)
+                else:
+                    failure = failure or outcome
+            written = 0
+            if failure is None and upto:
+                try:
+                    await self.commits.insert_many(docs[:upto], ordered=True)
+                    written = upto
+                except BulkWriteError as exc:  # ordered: the commits before the one refused are written
+                    written = exc.details.get("nInserted", 0)
+            # The entries listed here for commits not written point at nothing (the store's failure
+            # too: what it did write of them would be an orphan, dropped by the follower later).
+            await asyncio.gather(
+                *(
+                    self.pending.delete_one({"_id": e["_id"], "ref": e["ref"]})
+                    for n, e in enumerate(entries)
+                    if e is not None and listed_here[n] and n >= written
+                ),
+                return_exceptions=failure is not None,
+            )
+            if failure is not None:
+                raise failure
+            return [self._stored(doc, entry is not None) for doc, entry in zip(docs[:written], entries, strict=False)]
 
     async def _listed_commit(self, commit_id: str) -> dict[str, Any] | None:
         """The stored commit the pending entry ``commit_id`` points at, if that is this commit id's."""

@@ -66,6 +66,24 @@ class InMemoryEventStore:
             listener()
         return Commit.from_doc(doc)
 
+    async def append_run(
+        self, stream_id: str, expected_version: int, run: Sequence[tuple[Sequence[Event], Cause, datetime]]
+    ) -> list[Commit]:
+        written: list[Commit] = []
+        for events, cause, now in run:
+            version = expected_version + len(written)
+            key, commit_id = stream_key(stream_id, version + 1), commit_id_of(stream_id, cause)
+            if key in self.commits or commit_id in self._keys:
+                break  # not new at its version: the caller's ``append`` says why
+            try:
+                commit = await self.append(stream_id, version, events, cause, now)
+            except ConcurrencyConflict:
+                break
+            if commit is None or commit.id != commit_id or commit.version != version + 1:
+                break
+            written.append(commit)
+        return written
+
     async def read_stream(self, stream_id: str, after_version: int = 0) -> list[Commit]:
         await asyncio.sleep(0)
         commits, version = [], after_version + 1

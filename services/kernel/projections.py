@@ -13,7 +13,7 @@ from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable, Iterable
 from typing import Any, Protocol, cast
 
-from pymongo import ASCENDING, DeleteOne, InsertOne, ReplaceOne
+from pymongo import ASCENDING, DeleteOne, InsertOne, ReplaceOne, UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, PyMongoError
 
@@ -191,6 +191,9 @@ class DocumentProjection:
     A work list whose documents others change too (notify's outgoing messages, which the courier
     updates and deletes) is written with ``create`` and ``remove`` instead, never ``view``/``save``
     on the same key: nothing is held, and the round's creates and removes go in the same flush.
+    A document that only gathers values (intake's customer views: the complaints and orders of an
+    identifier) is written with ``add_to_sets``, which reads nothing: a key seen for the first time
+    cost the round a lookup that found nothing, one after the other in the follower's round.
     """
 
     name: str
@@ -210,6 +213,8 @@ class DocumentProjection:
         #: ``create``/``remove`` since the last flush: each key's net write, one a key, so that the
         #: round's writes go unordered in one bulk (one command per kind of write).
         self._writes: dict[str, tuple[str, dict[str, Any] | None]] = {}
+        #: ``add_to_sets`` since the last flush: key -> field -> the values to add (each once).
+        self._additions: dict[str, dict[str, list[Any]]] = {}
         #: After ``reset`` (a rebuild): the keys saved since, so that any other key is known to be
         #: absent without a read. None: unknown, read what is not held.
         self._saved_since_reset: set[str] | None = None
@@ -292,14 +297,32 @@ class DocumentProjection:
         the round is then no write at all, but the document may be there from before)."""
         self._writes[key] = ("remove", None)
 
+    def add_to_sets(self, key: str, values: dict[str, list[Any]]) -> None:
+        """For ``apply``: add ``values`` to the array fields of the document of ``key`` at the
+        round's end (each value kept once; the document and its fields made if missing), without
+        reading it. Adding twice is adding once, so an entry applied again after a crash changes
+        nothing. Never on a key this projection also writes with ``save``, ``create`` or ``remove``."""
+        fields = self._additions.setdefault(key, {})
+        for field, new in values.items():
+            kept = fields.setdefault(field, [])
+            kept += [value for value in new if value not in kept]
+        self._held.pop(key, None)
+
     async def flush(self) -> None:
         """Write the documents saved since the last flush, in one bulk write; then the round's
-        creates and removes, in one more (one command per kind of write)."""
+        creates, removes and additions, in one more (one command per kind of write)."""
         await self._flush_saved()
-        if not self._writes:
+        if not self._writes and not self._additions:
             return
-        writes = [_write(key, *net) for key, net in self._writes.items()]
+        writes: list[InsertOne[dict[str, Any]] | DeleteOne | ReplaceOne[dict[str, Any]] | UpdateOne] = [
+            _write(key, *net) for key, net in self._writes.items()
+        ]
+        writes += [
+            UpdateOne({"_id": key}, {"$addToSet": {f: {"$each": v} for f, v in fields.items()}}, upsert=True)
+            for key, fields in self._additions.items()
+        ]
         self._writes.clear()  # written or not: a failed round is applied again, and writes them again
+        self._additions.clear()
         try:
             await self.views.bulk_write(writes, ordered=False)
         except BulkWriteError as exc:
@@ -327,6 +350,7 @@ class DocumentProjection:
         self._held.clear()
         self._dirty.clear()
         self._writes.clear()
+        self._additions.clear()
         self._saved_since_reset = None
 
 

@@ -46,6 +46,9 @@ class HotStates:
         self.capacity = capacity
         self._held: OrderedDict[str, tuple[Any, Any, int]] = OrderedDict()
         self._turns = Turns()
+        #: Commands waiting for their stream's turn (kernel/commands.py ``execute``): whoever gets
+        #: the turn runs the ones queued, in order, as one run of commits.
+        self.queued: dict[str, list[Any]] = {}
 
     def turn(self, stream_id: str) -> AbstractAsyncContextManager[None]:
         """One command at a time per stream in this process.

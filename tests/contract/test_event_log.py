@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from datetime import UTC, datetime
 
 import pytest
@@ -212,3 +213,82 @@ async def test_a_long_stream_reads_back_whole_and_in_order_from_any_version_and_
         await store.append("c-long", n - 1, [note(n, "c-long")], Cause.of_request(f"long{n}", "t"))
     assert [e.n for e in (await store.load("c-long"))[0]] == list(range(1, 321))
     assert [c.version for c in await store.read_stream("c-long")] == list(range(1, 321))
+
+
+async def test_a_run_of_commits_takes_the_next_versions_each_with_its_own_cause(store):
+    await store.append("c-1", 0, [note(1)], Cause.of_request("first", "t"))
+    run = [([note(n)], Cause.of_request(f"run-{n}", "t"), T0) for n in (2, 3, 4)]
+    written = await store.append_run("c-1", 1, run)
+    assert [(c.version, c.metadata["cause"]) for c in written] == [(2, "run-2"), (3, "run-3"), (4, "run-4")]
+    assert [e.n for e in (await store.load("c-1"))[0]] == [1, 2, 3, 4]
+    assert [c.id for c in written] == [c.id for c in (await store.read_stream("c-1", 1))]
+
+
+async def test_a_run_stops_before_a_version_another_writer_took_and_writes_nothing_after_it(store):
+    await store.append("c-1", 0, [note(1)], Cause.of_request("first", "t"))
+    await store.append("c-1", 1, [note(9)], Cause.of_request("other-writer", "t"))
+    run = [([note(n)], Cause.of_request(f"run-{n}", "t"), T0) for n in (2, 3)]
+    assert await store.append_run("c-1", 1, run) == []
+    assert [e.n for e in (await store.load("c-1"))[0]] == [1, 9], (
+        "a commit on top of another's version is never written"
+    )
+    assert await store.append_run("c-1", 0, [([note(5)], Cause.of_request("late", "t"), T0)]) == []
+
+
+async def test_a_run_stops_before_a_cause_appended_before_and_keeps_what_came_before_it(store):
+    await store.append("c-1", 0, [note(1)], Cause.of_request("repeat", "t"))
+    run = [
+        ([note(2)], Cause.of_request("new", "t"), T0),
+        ([note(3)], Cause.of_request("repeat", "t"), T0),  # a redelivery: appended at version 1 already
+        ([note(4)], Cause.of_request("after", "t"), T0),
+    ]
+    written = await store.append_run("c-1", 1, run)
+    assert [c.metadata["cause"] for c in written] == ["new"]
+    assert [e.n for e in (await store.load("c-1"))[0]] == [1, 2]
+    # What the rest is, ``append`` tells: the repeat returns its first commit.
+    assert (await store.append("c-1", 2, [note(3)], Cause.of_request("repeat", "t"))).version == 1
+
+
+async def test_commands_queued_on_a_stream_go_together_each_in_its_own_commit_in_the_order_they_came(store):
+    runs, append_run = [], store.append_run
+
+    async def recording(stream_id, expected_version, run):
+        runs.append(len(run))
+        return await append_run(stream_id, expected_version, run)
+
+    store.append_run = recording
+    outcomes = await asyncio.gather(
+        *(execute(store, NOTES, "c-1", AddNote(n=n), Cause.of_request(f"add-{n}", "add")) for n in range(1, 9))
+    )
+    commits = await store.read_stream("c-1")
+    assert [c.metadata["cause"] for c in commits] == [f"add-{n}" for n in range(1, 9)]
+    assert [o.commit.version for o in outcomes] == list(range(1, 9))
+    assert [o.state.numbers for o in outcomes] == [tuple(range(1, n + 1)) for n in range(1, 9)]
+    assert runs == [7], "the first goes alone; the seven that queued behind it go as one run"
+
+
+async def test_a_refused_command_in_a_run_is_refused_to_its_caller_alone(store):
+    def decide(state, command: AddNote, now):
+        if command.n == 3:
+            raise ValueError("three is refused")
+        return [] if command.n == 4 else [note(command.n)]
+
+    notes = dataclasses.replace(NOTES, decide=decide)
+    outcomes = await asyncio.gather(
+        *(execute(store, notes, "c-1", AddNote(n=n), Cause.of_request(f"add-{n}", "add")) for n in range(1, 6)),
+        return_exceptions=True,
+    )
+    assert isinstance(outcomes[2], ValueError)
+    assert outcomes[3].commit is None and outcomes[3].state.numbers == (1, 2)
+    assert [e.n for e in (await store.load("c-1"))[0]] == [1, 2, 5]
+
+
+async def test_a_run_that_meets_another_writer_s_commit_carries_out_each_command_once_on_fresh_state(store):
+    await execute(store, NOTES, "c-1", AddNote(n=1), Cause.of_request("add-1", "add"))  # held at version 1
+    await store.append("c-1", 1, [note(9)], Cause.of_request("another-replica", "t"))  # unseen by the held state
+    outcomes = await asyncio.gather(
+        *(execute(store, NOTES, "c-1", AddNote(n=n), Cause.of_request(f"add-{n}", "add")) for n in range(2, 6))
+    )
+    assert [e.n for e in (await store.load("c-1"))[0]] == [1, 9, 2, 3, 4, 5]
+    assert [o.commit.version for o in outcomes] == [3, 4, 5, 6]
+    assert outcomes[-1].state.numbers == (1, 9, 2, 3, 4, 5)

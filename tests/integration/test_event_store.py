@@ -470,3 +470,46 @@ async def test_a_rounds_creates_and_removes_are_one_bulk_and_leave_what_others_c
     }
     await jobs.flush()
     assert bulks == [5], "nothing left to write"
+
+
+class Gathered(DocumentProjection):
+    """A document that only gathers values (as intake's customer views)."""
+
+    name = "gathered"
+
+
+async def test_values_added_to_sets_are_written_in_one_bulk_without_a_read_and_kept_once(db):
+    gathered = Gathered(db)
+    await gathered.setup()
+    await gathered.views.insert_one({"_id": "customer:a", "complaints": ["c-0"], "orders": ["o-0"], "linked": []})
+    reads, find_one = [], gathered.views.find_one
+    bulks, bulk_write = [], gathered.views.bulk_write
+
+    async def reading(*args, **kwargs):
+        reads.append(args)
+        return await find_one(*args, **kwargs)
+
+    async def counting(requests, *args, **kwargs):
+        bulks.append(len(requests))
+        return await bulk_write(requests, *args, **kwargs)
+
+    gathered.views.find_one, gathered.views.bulk_write = reading, counting
+
+    gathered.add_to_sets("customer:a", {"complaints": ["c-1"], "orders": [], "linked": ["phone:1"]})
+    gathered.add_to_sets("customer:a", {"complaints": ["c-2", "c-1"], "orders": ["o-0"], "linked": []})
+    gathered.add_to_sets("phone:1", {"complaints": ["c-1"], "orders": [], "linked": ["customer:a"]})
+    await gathered.flush()
+    gathered.add_to_sets("phone:1", {"complaints": ["c-1"], "orders": [], "linked": ["customer:a"]})  # applied again
+    await gathered.flush()
+
+    assert reads == [] and bulks == [2, 1], "one write a key a round, and nothing read"
+    left = {doc["_id"]: doc for doc in await db["gathered"].find({}).to_list()}
+    assert left == {
+        "customer:a": {
+            "_id": "customer:a",
+            "complaints": ["c-0", "c-1", "c-2"],
+            "orders": ["o-0"],
+            "linked": ["phone:1"],
+        },
+        "phone:1": {"_id": "phone:1", "complaints": ["c-1"], "orders": [], "linked": ["customer:a"]},
+    }
