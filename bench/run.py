@@ -570,11 +570,11 @@ app = typer.Typer(add_completion=False, help=__doc__)
 
 @app.command()
 def main(
-    complaints: int = typer.Option(1000, help="Complaints in the burst."),
-    clients: int = typer.Option(50, help="Locust users (clients) in the burst."),
+    complaints: int = typer.Option(1000, min=1, help="Complaints in the burst."),
+    clients: int = typer.Option(50, min=1, help="Locust users (clients) in the burst."),
     low_load: int = typer.Option(30, help="Complaints one at a time (low load)."),
-    scale_complaints: int = typer.Option(300, help="Complaints of the two-instance burst."),
-    kill_complaints: int = typer.Option(200, help="Complaints of the burst with a kill -9 of routing."),
+    scale_complaints: int = typer.Option(300, min=1, help="Complaints of the two-instance burst."),
+    kill_complaints: int = typer.Option(200, min=1, help="Complaints of the burst with a kill -9 of routing."),
     hop_messages: int = typer.Option(500, help="Messages of the hop rows."),
     append_events: int = typer.Option(500, help="Events of the append rows (and of eventsourcing's)."),
     rebuild_events: int = typer.Option(20_000, help="Log size of the rebuild row."),

@@ -291,11 +291,8 @@ async def _together(
             break
         state, version = await current(store, aggregate, stream_id, snapshots)
         fresh = True
-    written = await store.append_run(
-        stream_id,
-        version,
-        [(d, q.cause, q.now) for q, d in zip(run, decisions, strict=True) if isinstance(d, list) and d],
-    )
+    appending = [(d, q.cause, q.now) for q, d in zip(run, decisions, strict=True) if isinstance(d, list) and d]
+    written = await store.append_run(stream_id, version, appending) if appending else []
     commits = iter(written)
     running, at = state, version
     for n, (queued, decision) in enumerate(zip(run, decisions, strict=True)):
