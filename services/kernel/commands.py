@@ -177,11 +177,9 @@ async def execute(
             # back at the head) unless the run of someone before us took it.
             while not mine.outcome.done():
                 queue = queued[stream_id]
-                size = next(
-                    (n for n, q in enumerate(queue[:MAX_RUN]) if not q.goes_with(queue[0])), len(queue[:MAX_RUN])
-                )
-                run = queue[:size]
-                del queue[:size]
+                head = queue[:MAX_RUN]
+                run = head[: next((n for n, q in enumerate(head) if not q.goes_with(head[0])), len(head))]
+                del queue[: len(run)]
                 await _run(store, run[0].aggregate, stream_id, run, run[0].snapshots)
     except BaseException:
         if not mine.outcome.done() and mine in queued.get(stream_id, ()):
