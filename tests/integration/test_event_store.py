@@ -513,3 +513,95 @@ async def test_values_added_to_sets_are_written_in_one_bulk_without_a_read_and_k
         },
         "phone:1": {"_id": "phone:1", "complaints": ["c-1"], "orders": [], "linked": ["customer:a"]},
     }
+
+
+async def test_the_next_round_publishes_while_the_last_rounds_read_models_are_written_and_applies_after_them(
+    store, settings
+):
+    """Downstream services wait on what is published, not on the read models (ADR 0051): a round
+    finds and publishes while the last round's writes go on, takes none of the last round's
+    entries again, and applies its own only once those writes are done."""
+    from services.kernel.follower import LogFollower
+    from services.kernel.kafka import make_broker
+    from services.kernel.lease import Lease
+    from services.kernel.outbox import OutboxRelay
+    from services.kernel.projections import Projector
+
+    counts = NoteCounts(store.db)
+    held, bulk_write, applied = asyncio.Event(), counts.views.bulk_write, []
+
+    async def held_back(requests, *args, **kwargs):
+        await held.wait()
+        return await bulk_write(requests, *args, **kwargs)
+
+    async def noting(envelope, event):
+        applied.append((event.complaint_id, event.n))
+        await NoteCounts.apply(counts, envelope, event)
+
+    counts.views.bulk_write, counts.apply = held_back, noting
+    relay = OutboxRelay(make_broker(settings), "unused", lambda t: False)  # sends nothing, acknowledges all
+    published: list[list[str]] = []
+    second_published, relay_publish = asyncio.Event(), relay.publish
+
+    async def recording(commits):
+        published.append([c.id for c in commits])
+        if len(published) == 2:
+            second_published.set()
+        return await relay_publish(commits)
+
+    relay.publish = recording
+    follower = LogFollower(store, relay, Projector(store, [counts]), Lease(store.db, "log-follower", 30))
+    await store.append("complaint-c-1", 0, [note(1)], Cause.of_request("r-1", "test"))
+    await store.append("complaint-c-2", 0, [note(1, "c-2")], Cause.of_request("r-2", "test"))
+
+    assert await follower.next_round() == 2, "taken on; its read models are being written"
+    later = Cause.of_request("r-3", "test")
+    await store.append("complaint-c-1", 1, [note(2)], later)
+    second = asyncio.create_task(follower.next_round())
+    await asyncio.wait_for(second_published.wait(), 5)
+
+    assert published[1] == [commit_id_of("complaint-c-1", later)], "only the new commit: the last round's are not taken again"
+    assert applied == [("c-1", 1), ("c-2", 1)], "the new one waits for the last round's writes"
+    assert await store.db["note_counts"].count_documents({}) == 0
+    held.set()
+    assert await second == 1
+    assert await follower.settled()
+    assert applied == [("c-1", 1), ("c-2", 1), ("c-1", 2)]
+    assert (await store.db["note_counts"].find_one({"_id": "c-1"}))["notes"] == 2
+    assert await store.pending.count_documents({}) == 0
+
+
+async def test_when_a_rounds_writes_fail_its_entries_stay_pending_and_are_carried_out_once_later(store, settings):
+    """The read models' write failed (the store away): nothing of that round is deleted, what the
+    follower held is dropped, and the rounds after take the entries again and apply each once."""
+    from pymongo.errors import AutoReconnect
+
+    from services.kernel.follower import LogFollower
+    from services.kernel.kafka import make_broker
+    from services.kernel.lease import Lease
+    from services.kernel.outbox import OutboxRelay
+    from services.kernel.projections import Projector
+
+    counts = NoteCounts(store.db)
+    bulk_write, failures = counts.views.bulk_write, [AutoReconnect("store away")]
+
+    async def failing_once(requests, *args, **kwargs):
+        if failures:
+            raise failures.pop()
+        return await bulk_write(requests, *args, **kwargs)
+
+    counts.views.bulk_write = failing_once
+    follower = LogFollower(
+        store,
+        OutboxRelay(make_broker(settings), "unused", lambda t: False),
+        Projector(store, [counts]),
+        Lease(store.db, "log-follower", 30),
+    )
+    for n in range(1, 4):
+        await store.append("complaint-c-1", n - 1, [note(n)], Cause.of_request(f"r{n}", "test"))
+
+    assert await follower.follow_once() == 0, "its writes failed: nothing carried out"
+    assert await store.pending.count_documents({}) == 3
+    assert await follower.follow_once() == 3
+    assert (await store.db["note_counts"].find_one({"_id": "c-1"}))["notes"] == 3
+    assert await store.pending.count_documents({}) == 0
