@@ -560,7 +560,9 @@ async def test_the_next_round_publishes_while_the_last_rounds_read_models_are_wr
     second = asyncio.create_task(follower.next_round())
     await asyncio.wait_for(second_published.wait(), 5)
 
-    assert published[1] == [commit_id_of("complaint-c-1", later)], "only the new commit: the last round's are not taken again"
+    assert published[1] == [commit_id_of("complaint-c-1", later)], (
+        "only the new commit: the last round's are not taken again"
+    )
     assert applied == [("c-1", 1), ("c-2", 1)], "the new one waits for the last round's writes"
     assert await store.db["note_counts"].count_documents({}) == 0
     held.set()
