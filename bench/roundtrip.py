@@ -199,23 +199,23 @@ class HopProbe:
 
     def instrument(self, runtime: Runtime) -> None:
         # Timestamps only: each wrapper calls the kernel's own method and changes nothing it does.
-        # The relay calls runtime.broker.publish, the follower self.next_round and the consumer
+        # The relay calls runtime.broker.publish, the follower self.follow_once and the consumer
         # inbox.seen / inbox.record: attributes set on these instances are what they call.
         broker, inbox, follower = runtime.broker, runtime.inbox, runtime.follower
         if not all(
             hasattr(o, a)
-            for o, a in ((broker, "publish"), (inbox, "seen"), (inbox, "record"), (follower, "next_round"))
+            for o, a in ((broker, "publish"), (inbox, "seen"), (inbox, "record"), (follower, "follow_once"))
         ):
             # A kernel built otherwise: the hop is still timed end to end (the handler's
             # timestamps), only the stage-by-stage table is left empty. The inbox record is
             # then taken as done when the handler's append is.
             self.untimed = True
             return
-        publish, seen, record, next_round = broker.publish, inbox.seen, inbox.record, follower.next_round
+        publish, seen, record, follow_once = broker.publish, inbox.seen, inbox.record, follower.follow_once
 
-        async def timed_next_round():
+        async def timed_follow_once():
             self.round_started = time.perf_counter()
-            return await next_round()
+            return await follow_once()
 
         def timed_publish(message, topic, *, key=None, headers=None, **options):
             hop = self.hops.get(_ping_number(key))
@@ -238,7 +238,7 @@ class HopProbe:
                 hop.recorded.set_result(time.perf_counter())
 
         broker.publish, inbox.seen, inbox.record = timed_publish, timed_seen, timed_record
-        follower.next_round = timed_next_round
+        follower.follow_once = timed_follow_once
 
 
 def _ping_number(key: bytes | None) -> int:

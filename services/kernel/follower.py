@@ -6,11 +6,6 @@ commits' public events (the outbox relay), applies every entry to the projection
 the entry. One task under one lease means that no two writers race on one document (FerretDB
 applies updates as unguarded read-modify-write). Woken right after each append or inbox record,
 and polling as well (recovery after a crash or a lost lease).
-
-A round's writes (the read models, then the deletes of its entries) go on while the next round
-finds and publishes (ADR 0051): the services downstream wait on what is published, not on the
-read models, which took most of a round under load. The next round applies its entries only
-once those writes are done, so the read models' documents are changed by one round at a time.
 """
 
 from __future__ import annotations
@@ -52,10 +47,6 @@ class LogFollower:
         self.poll_interval_s, self.batch_size = poll_interval_s, batch_size
         self._wake = asyncio.Event()
         self._stopping = False
-        #: The last round's writes (read models, then deletes), going on during the next round,
-        #: and the entries they complete: still pending, so not to be taken again meanwhile.
-        self._writes: asyncio.Task[None] | None = None
-        self._writing: set[str] = set()
         store.on_append(self._wake.set)
 
     async def _resolve(self, entry: dict[str, Any]) -> list[Envelope] | Commit | None:
@@ -70,14 +61,7 @@ class LogFollower:
 
     async def follow_once(self) -> int:
         """Carry out one batch of pending entries if this replica holds the lease (taking it if it
-        is free), its writes included; returns how many were completed."""
-        done = await self.next_round()
-        return done if await self.settled() else 0
-
-    async def next_round(self) -> int:
-        """One round: publish and apply a batch of pending entries, and start writing the read
-        models and deleting the entries, which goes on after it returns (``settled``). Returns
-        how many entries the round took on."""
+        is free); returns how many were completed."""
         if not await self._lease():
             return 0
         # The first entries as stored (insertion order), sorted here: FerretDB pushes a bare
@@ -86,10 +70,8 @@ class LogFollower:
         # so a backlog slowed the very rounds that would clear it (intake in the 10,000-calls
         # run). Insertion order keeps each stream's entries in version order (an append lists its
         # entry only after the previous commit is stored); MongoDB's natural order of an ordinary
-        # collection is its insertion order too. The last round's entries, still being written,
-        # are among the first: as many more are read, and passed over.
-        entries = await self.store.pending.find({}).limit(self.batch_size + len(self._writing)).to_list()
-        entries = [entry for entry in entries if entry["_id"] not in self._writing]
+        # collection is its insertion order too.
+        entries = await self.store.pending.find({}).limit(self.batch_size).to_list()
         entries.sort(key=lambda entry: entry["position"])
         meters.record_backlog(len(entries))
         now, resolved = datetime.now(UTC), []
@@ -107,8 +89,6 @@ class LogFollower:
         if to_publish:
             with meters.timed(meters.publish_duration, {}):
                 published = await self.relay.publish(to_publish)
-        if not await self.settled():
-            return 0  # the last round's writes failed: its entries and these are taken again
         done = []
         for entry, target in resolved:
             if isinstance(target, Commit) and not entry["published"] and target.id not in published:
@@ -120,11 +100,6 @@ class LogFollower:
             # may follow by now. Write nothing; the entries stay pending for the holder.
             self.projector.forget()
             return 0
-        self._writing = set(done)
-        self._writes = asyncio.create_task(self._write(done), name="log-follower-writes")
-        return len(done)
-
-    async def _write(self, done: list[str]) -> None:
         await self.projector.flush()  # the read models' writes first: then the entries may go
         if done:
             # One command of deletes by _id (each one looked up by its key), not ``_id: {$in: …}``,
@@ -132,22 +107,7 @@ class LogFollower:
             await self.store.pending.bulk_write([DeleteOne({"_id": entry_id}) for entry_id in done], ordered=False)
             for entry_id in done:
                 self.store.written.pop(entry_id, None)
-
-    async def settled(self) -> bool:
-        """Wait for the last round's writes; False if they failed: what the projections held is
-        dropped, and its entries, still pending, are taken again by the next round."""
-        writes, self._writes = self._writes, None
-        if writes is None:
-            return True
-        try:
-            await writes
-            return True
-        except PyMongoError as exc:
-            log.warning("log follower writes failed; retrying", extra={"fields": {"error": str(exc)}})
-            self.projector.forget()
-            return False
-        finally:
-            self._writing = set()
+        return len(done)
 
     async def _lease(self) -> bool:
         """Take or keep the lease; on taking it anew, drop what the projections held, since
@@ -156,7 +116,6 @@ class LogFollower:
         if not await self.lease.acquire():
             return False
         if self.lease.generation != generation:
-            await self.settled()
             self.projector.forget()
         return True
 
@@ -168,7 +127,7 @@ class LogFollower:
             while not self._stopping:
                 self._wake.clear()  # before the round: an append during it wakes the next one
                 try:
-                    while not self._stopping and await self.next_round() >= self.batch_size:
+                    while not self._stopping and await self.follow_once() >= self.batch_size:
                         pass  # a long backlog: batch after batch, as long as the lease is ours
                 except (PyMongoError, KafkaException) as exc:
                     log.warning("log follower round failed; retrying", extra={"fields": {"error": str(exc)}})
