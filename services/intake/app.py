@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from contextlib import asynccontextmanager
+import asyncio
+from contextlib import asynccontextmanager, suppress
 
 from fastapi import FastAPI
 
@@ -11,6 +12,7 @@ from services.intake import desk, handlers, metrics, pages
 from services.intake.adapters.orders import HttpOrderDirectory
 from services.intake.projections import PROJECTIONS
 from services.intake.settings import IntakeSettings
+from services.kernel.meters import watch_behind as metrics_watch_behind
 from services.kernel.runtime import Runtime
 from services.kernel.startup import load_settings, run_http_service
 from services.kernel.web import service_app
@@ -24,9 +26,18 @@ def create_app(settings: IntakeSettings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         await runtime.start(list(TOPICS.values()))
+        behind = app.state.services.callbacks_behind
+        watch = (
+            asyncio.create_task(behind.run(), name="callbacks-behind") if settings.callback_admission_wait_s else None
+        )
+        metrics_watch_behind(behind.figures)
         try:
             yield
         finally:  # also when the server (or a test using the app) fails: nothing left consuming
+            if watch is not None:
+                watch.cancel()
+                with suppress(asyncio.CancelledError):
+                    await watch
             await runtime.stop()
             await directory.aclose()
 

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import hmac
+import logging
+import math
 import secrets
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Literal
 
@@ -39,6 +42,8 @@ from services.kernel.commands import current
 from services.kernel.eventstore import Cause, derived_id
 from services.kernel.fields import NOT_BLANK, Id
 from services.kernel.idempotency import IdempotencyKeyReused, IdempotencyStore, answer, fingerprint, idempotent
+from services.kernel.kafka import client_config
+from services.kernel.lag import DownstreamLag
 from services.kernel.openapi import problems
 from services.kernel.ratelimit import RateLimit
 from services.kernel.runtime import Runtime
@@ -117,6 +122,14 @@ class Services:
         ten_minutes, hour = timedelta(minutes=10), timedelta(hours=1)
         self.per_phone = RateLimit(db, "callbacks-per-phone", settings.callbacks_per_phone, ten_minutes)
         self.per_client = RateLimit(db, "callbacks-per-client", settings.callbacks_per_client, ten_minutes)
+        # A callback goes intake → routing (assigns an agent) → notify (dials): what waits on the way.
+        self.callbacks_behind = DownstreamLag(
+            client_config(settings),
+            [(f"{settings.consumer_group_prefix}routing", TOPICS["intake"])]
+            + [(f"{settings.consumer_group_prefix}notify", TOPICS["routing"])],
+            own=lambda: runtime.follower.waited_s if runtime.follower and runtime.follower.lease.held() else 0.0,
+        )
+        self._last_refusal_log = -math.inf
         # Same limit whether or not the order or account exists, so a 429 reveals nothing.
         self.per_reference = RateLimit(db, "codes-per-reference", 3, hour)
         # Short windows: enough to stop a burst of junk at once, soon forgiven for a shared address.
@@ -175,6 +188,8 @@ def callback_view(complaint_id: str, callback) -> dict:
         "estimated_wait_s": None,
     }
 
+
+log = logging.getLogger(__name__)
 
 router = APIRouter(prefix="/api")
 
@@ -439,7 +454,10 @@ def filed_answer(svc: Services, filed: Filed) -> dict:
 
 
 @router.post(
-    "/complaints/{complaint_id}/callback", status_code=202, summary='"Call me now".', responses=problems(404, 409, 429)
+    "/complaints/{complaint_id}/callback",
+    status_code=202,
+    summary='"Call me now".',
+    responses=problems(404, 409, 429, 503),
 )
 async def request_callback(
     complaint_id: PathId,
@@ -450,6 +468,8 @@ async def request_callback(
     authorization: Authorization = None,
 ) -> JSONResponse:
     await case_owner(svc, complaint_id, authorization, None)
+    if (refusal := callbacks_backlogged(svc)) is not None:
+        return refusal  # before the rate limits: a click refused for the queue costs no attempt
     for limit, who in ((svc.per_phone, body.phone), (svc.per_client, caller)):
         if (wait := await limit.hit(who)) is not None:
             return problem(
@@ -464,6 +484,28 @@ async def request_callback(
         return 202, callback_view(complaint_id, callback)
 
     return await idempotent(svc.idempotency, f"callback:{complaint_id}", key, body.model_dump(), run)
+
+
+def callbacks_backlogged(svc: Services) -> JSONResponse | None:
+    """A 503 while a callback accepted now would wait too long behind the ones already queued
+    (ADR 0051): the caller is told when to try again, and nothing is recorded."""
+    limit = svc.settings.callback_admission_wait_s
+    if not limit or (behind := svc.callbacks_behind.behind_s()) < limit:
+        return None
+    retry = min(60, math.ceil(behind - limit) + 1)
+    if (now := time.monotonic()) - svc._last_refusal_log >= 10:  # one line per 10 s, not one per click
+        svc._last_refusal_log = now
+        log.warning(
+            "refusing callbacks: the queue ahead is too long",
+            extra={"fields": {"behind_s": round(behind, 1)} | svc.callbacks_behind.figures()},
+        )
+    return problem(
+        503,
+        f"callback: the calls already waiting would hold yours about {math.ceil(behind)} s; nothing was "
+        f"recorded. Try again in {retry} s.",
+        code="callbacks_backlogged",
+        headers={"Retry-After": str(retry)},
+    )
 
 
 @router.delete(

@@ -35,6 +35,14 @@ class IntakeSettings(HttpServiceSettings):
     max_body_bytes: int = Field(1_000_000, gt=0, description="Largest request body accepted (413 above).")
     callbacks_per_phone: int = Field(3, description="Callback requests allowed per phone number per 10 minutes.")
     callbacks_per_client: int = Field(10, description="Callback requests allowed per client address per 10 minutes.")
+    callback_admission_wait_s: float = Field(
+        20,
+        ge=0,
+        description='A "call me" is refused (503 with Retry-After; nothing recorded) while a callback '
+        "accepted now would wait this many seconds or more behind those already queued: intake's "
+        "oldest unpublished log entry plus the Kafka consumer lag of routing and notify, as time "
+        "(docs/adr/0051). 0: never refused.",
+    )
     anonymous_filings_per_client: int = Field(
         10,
         ge=1,

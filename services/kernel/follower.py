@@ -21,6 +21,7 @@ from pymongo.errors import PyMongoError
 
 from contracts.envelope import Envelope
 from services.kernel import meters
+from services.kernel.clock import as_utc
 from services.kernel.eventstore import Commit, EventStore
 from services.kernel.lease import Lease
 from services.kernel.outbox import OutboxRelay
@@ -47,6 +48,9 @@ class LogFollower:
         self.poll_interval_s, self.batch_size = poll_interval_s, batch_size
         self._wake = asyncio.Event()
         self._stopping = False
+        #: How long the oldest entry the last busy round carried out had waited (0 once none
+        #: waits): what an append now waits before it is published (kernel/lag.py).
+        self.waited_s = 0.0
         store.on_append(self._wake.set)
 
     async def _resolve(self, entry: dict[str, Any]) -> list[Envelope] | Commit | None:
@@ -74,6 +78,8 @@ class LogFollower:
         entries = await self.store.pending.find({}).limit(self.batch_size).to_list()
         entries.sort(key=lambda entry: entry["position"])
         meters.record_backlog(len(entries))
+        if not entries:
+            self.waited_s = 0.0
         now, resolved = datetime.now(UTC), []
         for entry in entries:
             if entry["_id"] in self.store.in_flight:
@@ -107,6 +113,9 @@ class LogFollower:
             await self.store.pending.bulk_write([DeleteOne({"_id": entry_id}) for entry_id in done], ordered=False)
             for entry_id in done:
                 self.store.written.pop(entry_id, None)
+            carried = set(done)
+            oldest = min(as_utc(entry["created_at"]) for entry, _ in resolved if entry["_id"] in carried)
+            self.waited_s = max(0.0, (datetime.now(UTC) - oldest).total_seconds())
         return len(done)
 
     async def _lease(self) -> bool:

@@ -15,6 +15,9 @@ kernel records what only it knows, below. Names as Prometheus shows them:
   ``ok`` or ``error``;
 - ``complaints_consumer_waiting_seconds{topic,partition}``: how long the oldest message taken from
   each partition waits to be committed (0: none waits) — the consumer's lag as time;
+- ``complaints_downstream_behind_seconds{part}``: how long a request accepted now would wait behind
+  what is queued (intake's "call me" admission, kernel/lag.py): ``unpublished`` (this service's
+  oldest entry not yet published) and each consumer group downstream;
 - ``complaints_dead_letters_total{topic,error_class}``: messages copied to a DLQ;
 - ``complaints_consumer_redeliveries_total{topic}``: messages put back after a transient failure;
 - ``complaints_outbound_calls_total{target,outcome}``: calls to the outside world that are not HTTP
@@ -86,6 +89,11 @@ WaitingSource = Callable[[], Iterable[tuple[tuple[str, int], float]]]
 _waiting: list[weakref.WeakMethod[WaitingSource]] = []
 
 
+#: Sources of ``complaints_downstream_behind_seconds``: part -> seconds (weakly held, as above).
+BehindSource = Callable[[], dict[str, float]]
+_behind: list[weakref.WeakMethod[BehindSource]] = []
+
+
 def _observe_backlog(_options: CallbackOptions) -> Iterator[Observation]:
     yield Observation(_backlog["entries"])
 
@@ -103,6 +111,22 @@ _meter.create_observable_gauge(
     unit="1",
     description="Log entries waiting to be published and projected.",
 )
+
+
+def _observe_behind(_options: CallbackOptions) -> Iterator[Observation]:
+    _behind[:] = [ref for ref in _behind if ref() is not None]
+    for ref in list(_behind):
+        for part, seconds in (ref() or dict)().items():
+            yield Observation(seconds, {"part": part})
+
+
+_meter.create_observable_gauge(
+    "complaints.downstream.behind",
+    [_observe_behind],
+    unit="s",
+    description="How long a request accepted now would wait behind what is queued, by part "
+    "(this service's unpublished log, each consumer group downstream).",
+)
 _meter.create_observable_gauge(
     "complaints.consumer.waiting",
     [_observe_waiting],
@@ -119,6 +143,11 @@ def record_backlog(entries: int) -> None:
 def watch_waiting(source: WaitingSource) -> None:
     """Report ``source``'s partitions in ``complaints_consumer_waiting_seconds``."""
     _waiting.append(weakref.WeakMethod(source))
+
+
+def watch_behind(source: BehindSource) -> None:
+    """Report ``source``'s parts in ``complaints_downstream_behind_seconds``."""
+    _behind.append(weakref.WeakMethod(source))
 
 
 @contextmanager

@@ -33,7 +33,7 @@ DESCRIPTIONS = {
     413: "The body is larger than the service accepts (`MAX_BODY_BYTES`).",
     422: "A field breaks a rule: `field` and `errors[]` name it and the rule.",
     429: "Too many requests of this kind; `Retry-After` says when to try again.",
-    503: "A system this answer needs does not answer; `Retry-After` says when to try again.",
+    503: "A system this answer needs does not answer, or is too far behind; `Retry-After` says when to try again.",
 }
 #: Docs pages run Swagger UI's script from our origin only; nothing may frame them.
 DOCS_HEADERS = {

@@ -18,6 +18,7 @@ from confluent_kafka.admin import AdminClient
 
 from contracts import TOPICS
 from services.kernel.kafka import client_config, make_broker, publish
+from services.kernel.lag import DownstreamLag
 from services.kernel.settings import KernelSettings
 from tests.integration.support import KAFKA_CREDENTIALS_FILE, service_credentials
 
@@ -67,6 +68,19 @@ def test_intake_cannot_join_routing_s_consumer_group():
         assert first_refusal(consumer).code() == KafkaError.GROUP_AUTHORIZATION_FAILED
     finally:
         consumer.close()
+
+
+async def test_intake_may_read_how_far_behind_routing_and_notify_are_for_its_call_me_admission():
+    """Describe on those two groups, nothing more (ADR 0051): without it the admission would
+    never refuse, and only a warning in the log would say so."""
+    behind = DownstreamLag(
+        client_config(as_service("intake")),
+        [("complaints.routing", TOPICS["intake"]), ("complaints.notify", TOPICS["routing"])],
+    )
+    await behind.poll()  # a refusal raises (GROUP_AUTHORIZATION_FAILED)
+    carrier = DownstreamLag(client_config(as_service("intake")), [("complaints.carrier", TOPICS["intake"])])
+    with pytest.raises(KafkaException):
+        await carrier.poll()
 
 
 def test_a_client_without_credentials_can_neither_produce_nor_consume():

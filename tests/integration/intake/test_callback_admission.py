@@ -1,0 +1,86 @@
+"""Overload (issue 14, ADR 0051): a "call me" that would wait too long behind the calls already
+queued is refused with 503 and Retry-After, and nothing of it is recorded; once the queue moves,
+the same click goes through. On the real broker and store, through the public API; the lag is
+made as routing's consumer would make it, by committing offsets of its group."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka.admin import AdminClient, OffsetSpec
+
+from contracts import TOPICS
+from tests.integration.intake.conftest import running_intake
+from tests.integration.intake.test_access_limits import appended, bearer, complaint
+from tests.integration.support import kafka_config
+
+INTAKE = TOPICS["intake"]
+
+
+def ends(bootstrap: str) -> dict[int, int]:
+    """The end offset of each partition of intake's topic."""
+    admin = AdminClient(kafka_config(bootstrap))
+    partitions = admin.list_topics(INTAKE, timeout=10).topics[INTAKE].partitions
+    asked = admin.list_offsets({TopicPartition(INTAKE, p): OffsetSpec.latest() for p in partitions})
+    return {tp.partition: future.result().offset for tp, future in asked.items()}
+
+
+def commit(bootstrap: str, group: str, offsets: dict[int, int]) -> None:
+    consumer = Consumer(kafka_config(bootstrap, **{"group.id": group, "enable.auto.commit": False}))
+    try:
+        consumer.commit(offsets=[TopicPartition(INTAKE, p, o) for p, o in offsets.items()], asynchronous=False)
+    finally:
+        consumer.close()
+
+
+async def until(predicate, timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "not reached in time"
+        await asyncio.sleep(0.2)
+
+
+async def test_a_call_me_is_refused_while_routing_is_far_behind_and_goes_through_once_it_caught_up(
+    intake_config, unique
+):
+    config = await intake_config(
+        consumer_group_prefix=f"test-{unique}.", callback_admission_wait_s=5, callbacks_per_phone=1
+    )
+    bootstrap, routing = config.kafka_bootstrap_servers, f"test-{unique}.routing"
+    async with running_intake(config) as intake:
+        before = await asyncio.to_thread(ends, bootstrap)
+        cases = [(await intake.post("/api/complaints", json=complaint())).json() for _ in range(8)]
+        deadline = time.monotonic() + 20
+        while sum((after := await asyncio.to_thread(ends, bootstrap)).values()) - sum(before.values()) < 8:
+            assert time.monotonic() < deadline, "the filings were not published"
+            await asyncio.sleep(0.2)
+        # Routing took one message in two seconds, and the rest wait: about 14 s behind, over the 5 s allowed.
+        await asyncio.to_thread(commit, bootstrap, routing, before)
+        await asyncio.sleep(2)
+        busiest = max(after, key=lambda p: after[p] - before[p])
+        await asyncio.to_thread(commit, bootstrap, routing, {**before, busiest: before[busiest] + 1})
+        behind = intake.app.state.services.callbacks_behind
+        await until(lambda: behind.behind_s() >= 5)
+
+        refused = await intake.post(
+            f"/api/complaints/{cases[0]['complaint_id']}/callback",
+            json={"phone": "+447700900301"},
+            headers=bearer(cases[0]),
+        )
+        assert refused.status_code == 503
+        assert refused.json()["code"] == "callbacks_backlogged"
+        assert "nothing was recorded" in refused.json()["detail"]
+        assert 1 <= int(refused.headers["Retry-After"]) <= 60
+        assert "CallbackRequested" not in await appended(config)
+
+        await asyncio.to_thread(commit, bootstrap, routing, after)  # routing caught up
+        await until(lambda: behind.behind_s() < 5)
+        accepted = await intake.post(
+            f"/api/complaints/{cases[0]['complaint_id']}/callback",
+            json={"phone": "+447700900301"},
+            headers=bearer(cases[0]),
+        )
+        assert accepted.status_code == 202, "the refused click cost no attempt of the phone's one"
+    assert (await appended(config)).count("CallbackRequested") == 1
