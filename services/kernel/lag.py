@@ -24,6 +24,7 @@ others count the groups' parts alone.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import time
 from collections import deque
@@ -44,23 +45,26 @@ ADMIN_TIMEOUT_S = 5.0
 
 @dataclass
 class GroupLag:
-    """One consumer group on one topic: messages not yet committed, and its recent pace."""
+    """One consumer group on one topic: messages not yet committed, and its pace while busy."""
 
     group: str
     topic: str
     lag: int = 0
-    #: (monotonic time, the group's committed offset of each partition) of the last polls
-    history: deque[tuple[float, dict[int, int]]] = field(default_factory=lambda: deque(maxlen=64))
+    #: (monotonic time, the group's committed offset of each partition, its lag) of the last polls
+    history: deque[tuple[float, dict[int, int], int]] = field(default_factory=lambda: deque(maxlen=64))
 
     def behind_s(self) -> float:
-        if self.lag <= 0 or len(self.history) < 2:
+        """Its lag over the rate it committed at while it had work: the pace of an idle stretch
+        (a burst's first seconds) says nothing of how fast it works."""
+        if self.lag <= 0:
             return 0.0
-        t1, last = self.history[-1]
-        # From the oldest look that saw any of these partitions committed, on those alone: a
-        # partition's first commit is no pace (the group's offsets before it are unknown).
-        t0, first = next(((t, seen) for t, seen in self.history if seen.keys() & last.keys()), (t1, last))
-        moved = sum(last[p] - first[p] for p in first.keys() & last.keys())
-        rate = moved / (t1 - t0) if t1 > t0 else 0.0
+        moved, busy = 0, 0.0
+        for (t0, before, lag), (t1, after, _) in itertools.pairwise(self.history):
+            if lag > 0:
+                # partitions committed at both ends only: a partition's first commit is no pace
+                moved += sum(after[p] - before[p] for p in before.keys() & after.keys())
+                busy += t1 - t0
+        rate = moved / busy if busy > 0 else 0.0
         return self.lag / rate if rate > 0 else 0.0  # no pace: stopped, or long gone (see above)
 
 
@@ -93,7 +97,7 @@ class DownstreamLag:
         while True:
             try:
                 await self.poll()
-            except KafkaException as exc:
+            except (KafkaException, TimeoutError, ValueError) as exc:  # a broker away or starting
                 if (now := self.clock()) - last_warning >= 60:
                     last_warning = now
                     log.warning("downstream lag not measured", extra={"fields": {"error": str(exc)}})
@@ -106,7 +110,7 @@ class DownstreamLag:
             now = self.clock()
             for group, (committed, lag) in zip(self.groups, figures, strict=True):
                 group.lag = lag
-                group.history.append((now, committed))
+                group.history.append((now, committed, lag))
                 while len(group.history) > 2 and now - group.history[0][0] > RATE_WINDOW_S:
                     group.history.popleft()
 
@@ -116,14 +120,17 @@ class DownstreamLag:
         topics = {g.topic for g in self.groups}
         described = admin.list_topics(timeout=ADMIN_TIMEOUT_S).topics
         partitions = {t: [TopicPartition(t, p) for p in described[t].partitions] for t in topics if t in described}
-        ends = admin.list_offsets(
-            {tp: OffsetSpec.latest() for tps in partitions.values() for tp in tps}, request_timeout=ADMIN_TIMEOUT_S
-        )
-        end = {(tp.topic, tp.partition): future.result().offset for tp, future in ends.items()}
-        figures = []
+        asked_ends = {tp: OffsetSpec.latest() for tps in partitions.values() for tp in tps}
+        ends = admin.list_offsets(asked_ends, request_timeout=ADMIN_TIMEOUT_S) if asked_ends else {}
+        end = {(tp.topic, tp.partition): future.result(ADMIN_TIMEOUT_S).offset for tp, future in ends.items()}
+        figures: list[tuple[dict[int, int], int]] = []
         for group in self.groups:
-            request = [ConsumerGroupTopicPartitions(group.group, partitions.get(group.topic, []))]
-            answer = admin.list_consumer_group_offsets(request, request_timeout=ADMIN_TIMEOUT_S)[group.group].result()
+            if not partitions.get(group.topic):
+                figures.append(({}, 0))  # its topic is not there yet: nothing waits on it
+                continue
+            request = [ConsumerGroupTopicPartitions(group.group, partitions[group.topic])]
+            asked = admin.list_consumer_group_offsets(request, request_timeout=ADMIN_TIMEOUT_S)
+            answer = asked[group.group].result(ADMIN_TIMEOUT_S)
             committed, lag = {}, 0
             for tp in answer.topic_partitions:
                 if tp.offset < 0:
