@@ -450,7 +450,7 @@ def one_at_a_time(
     advance: Callable[[], None] | None = None,
 ) -> list[dict[str, Any]]:
     """File and ask for a call, wait until the simulator has it, then the next (click → call,
-    ms); ``stop_when(latencies so far)`` ends it early."""
+    ms; infinite for a click refused with Retry-After); ``stop_when(latencies so far)`` ends it early."""
     intake = platform.ports.url("intake")
     customer = auth.sign({"sub": "cust-bench-sequential", "role": "customer"}, SIGNING_KEY, timedelta(hours=2))
     out: list[dict[str, Any]] = []
@@ -474,6 +474,14 @@ def one_at_a_time(
             headers={"Authorization": f"Bearer {case['access_token']}"},
             json={"phone": phone, "preferred_language": "en"},
         )
+        if answer.status_code in (429, 503) and "Retry-After" in answer.headers:
+            # Refused while the queue is long (intake's admission, ADR 0051): no call to wait for,
+            # and no figure of normal service. A person tries again when told: so does the probe.
+            out.append({"phone": phone, "clicked": clicked, "click_to_call_ms": math.inf, "refused": True})
+            time.sleep(min(5.0, float(answer.headers["Retry-After"])))
+            if advance:
+                advance()
+            continue
         answer.raise_for_status()
         deadline, called = time.monotonic() + timeout_s, None
         while called is None and time.monotonic() < deadline:

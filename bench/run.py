@@ -222,20 +222,22 @@ def services_rows(b: Bench, p: Platform) -> None:
         p.forget_calls()
         advance = bar("one at a time", o["low_load"])
         done = one_at_a_time(p, o["low_load"], "+155510", advance=lambda: advance(1))
-        latencies = [d["click_to_call_ms"] for d in done if d["click_to_call_ms"] is not None]
+        latencies = [d["click_to_call_ms"] for d in done if d["click_to_call_ms"] is not None and not d.get("refused")]
+        refused = sum(1 for d in done if d.get("refused"))
         s = spread(latencies)
         low_p99 = s["p99"]
         hop = b.raw.get("hop", {}).get("raw", {})
         insert = b.raw.get("store", {}).get("raw_insert", {})
         baseline = 3 * (hop.get("p99_ms", math.nan) + insert.get("p99_ms", math.nan)) + 10
-        b.raw["low_load"] = {"click_to_call_ms": s, "dialled": len(latencies), "sent": len(done)}
+        b.raw["low_load"] = {"click_to_call_ms": s, "dialled": len(latencies), "sent": len(done), "refused": refused}
         b.add(
             Row(
                 "low_load_p99",
                 f"low load, {o['low_load']} one at a time: click → call p99",
                 s["p99"],
                 "ms",
-                detail=f"p50 {fmt(s['p50'])} / p95 {fmt(s['p95'])}; {len(latencies)}/{len(done)} dialled",
+                detail=f"p50 {fmt(s['p50'])} / p95 {fmt(s['p95'])}; {len(latencies)}/{len(done)} dialled"
+                + (f", {refused} refused" if refused else ""),
                 baseline=baseline,
                 baseline_label="3×(raw Kafka p99 + raw insert p99)+10 ms =",
                 goal=150,
@@ -269,7 +271,8 @@ def services_rows(b: Bench, p: Platform) -> None:
                 f["dialled_per_s"],
                 "complaints/s",
                 detail=f"{f['dialled']}/{f['accepted']} dialled, {f['lost']} lost, {f['dialled_twice']} twice; "
-                f"intake accepted {fmt(f['accepted_per_s'])}/s",
+                f"intake accepted {fmt(f['accepted_per_s'])}/s"
+                + (f", refused {f['shed']} with Retry-After (queue too long: ADR 0051)" if f["shed"] else ""),
                 goal=50,
                 goal_label="≥ 50/s, none lost",
             ),
@@ -496,7 +499,8 @@ def overload_row(b: Bench, p: Platform, bar, sustainable: float, low_p99: float)
         (recovered[-5]["clicked"] - ended) if back_to_normal([x["click_to_call_ms"] for x in recovered]) else math.nan
     )
     f = burst.figures()
-    f.update(rate=rate, recovery_s=recovery, normal_ms=normal, probes=len(probes))
+    refused = sum(1 for x in probes if x.get("refused"))
+    f.update(rate=rate, recovery_s=recovery, normal_ms=normal, probes=len(probes), refused_probes=refused)
     b.raw["overload"] = f
     b.add(
         Row(
@@ -506,7 +510,8 @@ def overload_row(b: Bench, p: Platform, bar, sustainable: float, low_p99: float)
             recovery,
             "s",
             detail=f"{f['dialled']}/{f['accepted']} dialled, {f['lost']} lost; {f['shed']} shed "
-            f"({f['shed_with_retry_after']} with Retry-After), {f['timeouts_or_errors']} timeouts/errors",
+            f"({f['shed_with_retry_after']} with Retry-After), {f['timeouts_or_errors']} timeouts/errors; "
+            f"{refused} of {len(probes)} probes after refused",
             goal=30,
             goal_label="≤ 30 s, none lost, 429/503 + Retry-After",
             higher_is_better=False,
