@@ -36,7 +36,7 @@ class IntakeSettings(HttpServiceSettings):
     callbacks_per_phone: int = Field(3, description="Callback requests allowed per phone number per 10 minutes.")
     callbacks_per_client: int = Field(10, description="Callback requests allowed per client address per 10 minutes.")
     callback_admission_wait_s: float = Field(
-        20,
+        30,
         ge=0,
         description='A "call me" is refused (503 with Retry-After; nothing recorded) while a callback '
         "accepted now would wait this many seconds or more behind those already queued: intake's "
