@@ -218,6 +218,11 @@
       });
       if (/^complainant:/.test(messageOf(data))) fields.push(["email", EITHER]);
       showErrors(fields, messageOf(data) ? `We were told: ${messageOf(data)}` : (fields.length ? "" : "Some details are not valid."));
+    } else if (response.status === 503 && which === "callback" && data && data.code === "callbacks_backlogged") {
+      // The calls already queued would keep this one waiting too long (ADR 0051): nothing of the
+      // request was kept, the complaint itself is filed (pressing again replays that, then asks again).
+      const wait = parseInt(response.headers.get("Retry-After") || "30", 10);
+      showErrors([], `Your complaint is filed, but everyone who could call you is busy: a call now would keep you waiting too long. Please press the button again in ${Math.max(1, wait)} seconds.`);
     } else if (response.status === 429) {
       const wait = parseInt(response.headers.get("Retry-After") || "60", 10);
       const what = which === "file" ? "complaints sent from here" : "call requests";
