@@ -129,7 +129,7 @@ class Services:
             + [(f"{settings.consumer_group_prefix}notify", TOPICS["routing"])],
             own=lambda: runtime.follower.waited_s if runtime.follower and runtime.follower.lease.held() else 0.0,
         )
-        self._last_refusal_log = -math.inf
+        self.last_refusal_log = -math.inf
         # Same limit whether or not the order or account exists, so a 429 reveals nothing.
         self.per_reference = RateLimit(db, "codes-per-reference", 3, hour)
         # Short windows: enough to stop a burst of junk at once, soon forgiven for a shared address.
@@ -493,8 +493,8 @@ def callbacks_backlogged(svc: Services) -> JSONResponse | None:
     if not limit or (behind := svc.callbacks_behind.behind_s()) < limit:
         return None
     retry = min(60, math.ceil(behind - limit) + 1)
-    if (now := time.monotonic()) - svc._last_refusal_log >= 10:  # one line per 10 s, not one per click
-        svc._last_refusal_log = now
+    if (now := time.monotonic()) - svc.last_refusal_log >= 10:  # one line per 10 s, not one per click
+        svc.last_refusal_log = now
         log.warning(
             "refusing callbacks: the queue ahead is too long",
             extra={"fields": {"behind_s": round(behind, 1)} | svc.callbacks_behind.figures()},

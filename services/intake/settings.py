@@ -39,9 +39,9 @@ class IntakeSettings(HttpServiceSettings):
         30,
         ge=0,
         description='A "call me" is refused (503 with Retry-After; nothing recorded) while a callback '
-        "accepted now would wait this many seconds or more behind those already queued: intake's "
-        "oldest unpublished log entry plus the Kafka consumer lag of routing and notify, as time "
-        "(docs/adr/0051). 0: never refused.",
+        "accepted now would wait this many seconds or more behind those already queued: how long "
+        "intake's latest appends waited to be published, plus the Kafka consumer lag of routing and "
+        "notify as time (docs/adr/0051). 0: never refused.",
     )
     anonymous_filings_per_client: int = Field(
         10,

@@ -6,9 +6,9 @@ overload every accepted click joins a queue that only grows, and a click's call 
 later, long after the overload ended. What is waiting is measured where it waits: how long this
 service's log follower took lately to publish what was appended (``LogFollower.waited_s``) and,
 for each consumer group downstream, the messages of its topic not yet committed (Kafka's consumer
-lag) divided by the rate at which the group has been committing lately. Their sum is the time a
-request accepted now would wait before the last of them reaches it, give or take the one-second
-commit interval.
+lag) divided by the rate at which the group committed lately while it had work. Their sum is the
+time a request accepted now would wait before the last of them reaches it, give or take the
+one-second commit interval (an overestimate: the stages drain at the same time).
 
 Only a backlog that moves counts: a group that committed nothing in the last ``RATE_WINDOW_S``
 (stopped, restarting, or a group of long ago) has no pace to judge by, and an outage of the

@@ -16,8 +16,8 @@ kernel records what only it knows, below. Names as Prometheus shows them:
 - ``complaints_consumer_waiting_seconds{topic,partition}``: how long the oldest message taken from
   each partition waits to be committed (0: none waits) — the consumer's lag as time;
 - ``complaints_downstream_behind_seconds{part}``: how long a request accepted now would wait behind
-  what is queued (intake's "call me" admission, kernel/lag.py): ``unpublished`` (this service's
-  oldest entry not yet published) and each consumer group downstream;
+  what is queued (intake's "call me" admission, kernel/lag.py): ``unpublished`` (how long this
+  service's latest appends waited to be published) and each consumer group downstream;
 - ``complaints_dead_letters_total{topic,error_class}``: messages copied to a DLQ;
 - ``complaints_consumer_redeliveries_total{topic}``: messages put back after a transient failure;
 - ``complaints_outbound_calls_total{target,outcome}``: calls to the outside world that are not HTTP

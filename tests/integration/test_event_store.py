@@ -4,7 +4,7 @@ replay of the whole log in order, and the pending list the log follower reads.""
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -513,3 +513,32 @@ async def test_values_added_to_sets_are_written_in_one_bulk_without_a_read_and_k
         },
         "phone:1": {"_id": "phone:1", "complaints": ["c-1"], "orders": [], "linked": ["customer:a"]},
     }
+
+
+async def test_the_follower_knows_how_long_what_it_carried_out_had_waited_and_zero_once_nothing_waits(store, settings):
+    """Intake's "call me" admission counts this wait (kernel/lag.py, ADR 0051)."""
+    from services.kernel.follower import LogFollower
+    from services.kernel.kafka import make_broker
+    from services.kernel.lease import Lease
+    from services.kernel.outbox import OutboxRelay
+    from services.kernel.projections import Projector
+
+    follower = LogFollower(
+        store,
+        OutboxRelay(make_broker(settings), "unused", lambda t: False),
+        Projector(store, [NoteCounts(store.db)]),
+        Lease(store.db, "log-follower", 30),
+    )
+    await store.append("complaint-c-1", 0, [note(1)], Cause.of_request("r-1", "test"))
+    await store.append("complaint-c-1", 1, [note(2)], Cause.of_request("r-2", "test"))
+    # as if the first had been appended 5 s ago, behind a backlog
+    first = (await store.pending.find({}).to_list())[0]
+    await store.pending.update_one(
+        {"_id": first["_id"]}, {"$set": {"created_at": first["created_at"] - timedelta(seconds=5)}}
+    )
+    store.written.clear()
+
+    assert await follower.follow_once() == 2
+    assert 5 <= follower.waited_s < 10
+    assert await follower.follow_once() == 0
+    assert follower.waited_s == 0
