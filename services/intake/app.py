@@ -38,6 +38,7 @@ def create_app(settings: IntakeSettings | None = None) -> FastAPI:
                 watch.cancel()
                 with suppress(asyncio.CancelledError):
                     await watch
+            await behind.close()  # its Kafka clients, on their own thread (kernel/lag.py says why)
             await runtime.stop()
             await directory.aclose()
 

@@ -16,8 +16,8 @@ broker publishes nothing (the follower's figure stays at its last). Refusing eve
 because a dialler restarts would turn a ten-second blip into an outage of the button; the
 health checks and alerts are for a service that is down.
 
-Polled once a second in a thread (librdkafka's admin calls block), so a request reads a number
-and waits on nothing. Only the replica whose follower holds the lease knows its own part; the
+Polled once a second on a thread of its own (librdkafka's calls block), so a request reads a
+number and waits on nothing. Only the replica whose follower holds the lease knows its own part; the
 others count the groups' parts alone.
 """
 
@@ -29,17 +29,17 @@ import logging
 import time
 from collections import deque
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from confluent_kafka import ConsumerGroupTopicPartitions, KafkaException, TopicPartition
-from confluent_kafka.admin import AdminClient, OffsetSpec
+from confluent_kafka import Consumer, KafkaException, TopicPartition
 
 log = logging.getLogger(__name__)
 
 #: How far back a group's commits are looked at for its rate.
 RATE_WINDOW_S = 10.0
-#: How long one admin call may take (a broker away: the figure is then not updated).
+#: How long one call to the broker may take (a broker away: the figure is then not updated).
 ADMIN_TIMEOUT_S = 5.0
 
 
@@ -69,19 +69,28 @@ class GroupLag:
 
 
 class DownstreamLag:
-    """The seconds a request accepted now would wait behind what is already queued."""
+    """The seconds a request accepted now would wait behind what is already queued.
+
+    Its Kafka clients are plain consumers of the watched groups that never join them (``committed``
+    and ``get_watermark_offsets`` only), made, used and closed on one thread of its own. Not the
+    AdminClient: its answers run Python in librdkafka's background thread, where a garbage
+    collection that frees any client aborts the process ("rd_kafka_destroy called from librdkafka
+    owned thread"; confluent-kafka-python #2131) — which is what the first version did to the
+    test run. ``close`` must be awaited when done (the app's lifespan does it).
+    """
 
     def __init__(
         self,
-        admin_config: dict[str, Any],
+        client_config: dict[str, Any],
         watched: Iterable[tuple[str, str]],
         own: Callable[[], float] = lambda: 0.0,
         interval_s: float = 1.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.admin_config, self.own, self.interval_s, self.clock = admin_config, own, interval_s, clock
+        self.client_config, self.own, self.interval_s, self.clock = client_config, own, interval_s, clock
         self.groups = [GroupLag(group, topic) for group, topic in watched]
-        self._admin: AdminClient | None = None
+        self._clients: dict[str, Consumer] = {}
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="downstream-lag")
 
     def behind_s(self) -> float:
         """This service's own publishing delay now, plus each group's wait as last polled."""
@@ -106,7 +115,7 @@ class DownstreamLag:
     async def poll(self) -> None:
         """Read each group's committed offsets and its topic's ends once."""
         if self.groups:
-            figures = await asyncio.to_thread(self._kafka_figures)
+            figures = await asyncio.get_running_loop().run_in_executor(self._thread, self._kafka_figures)
             now = self.clock()
             for group, (committed, lag) in zip(self.groups, figures, strict=True):
                 group.lag = lag
@@ -114,28 +123,40 @@ class DownstreamLag:
                 while len(group.history) > 2 and now - group.history[0][0] > RATE_WINDOW_S:
                     group.history.popleft()
 
+    async def close(self) -> None:
+        """Close the clients on their own thread, after a poll in flight (the run cancelled first)."""
+        await asyncio.get_running_loop().run_in_executor(self._thread, self._close_clients)
+        self._thread.shutdown(wait=False)
+
+    def _close_clients(self) -> None:
+        clients, self._clients = self._clients, {}
+        for client in clients.values():
+            client.close()
+
+    def _client(self, group: str) -> Consumer:
+        if (client := self._clients.get(group)) is None:
+            config = {**self.client_config, "group.id": group, "enable.auto.commit": False}
+            client = self._clients[group] = Consumer(config)
+        return client
+
     def _kafka_figures(self) -> list[tuple[dict[int, int], int]]:
         """(committed offset of each partition, messages not committed) of each group, on its topic."""
-        admin = self._admin = self._admin or AdminClient(self.admin_config)
-        topics = {g.topic for g in self.groups}
-        described = admin.list_topics(timeout=ADMIN_TIMEOUT_S).topics
-        partitions = {t: [TopicPartition(t, p) for p in described[t].partitions] for t in topics if t in described}
-        asked_ends = {tp: OffsetSpec.latest() for tps in partitions.values() for tp in tps}
-        ends = admin.list_offsets(asked_ends, request_timeout=ADMIN_TIMEOUT_S) if asked_ends else {}
-        end = {(tp.topic, tp.partition): future.result(ADMIN_TIMEOUT_S).offset for tp, future in ends.items()}
         figures: list[tuple[dict[int, int], int]] = []
         for group in self.groups:
-            if not partitions.get(group.topic):
+            client = self._client(group.group)
+            described = client.list_topics(group.topic, timeout=ADMIN_TIMEOUT_S).topics.get(group.topic)
+            if described is None or described.error is not None or not described.partitions:
                 figures.append(({}, 0))  # its topic is not there yet: nothing waits on it
                 continue
-            request = [ConsumerGroupTopicPartitions(group.group, partitions[group.topic])]
-            asked = admin.list_consumer_group_offsets(request, request_timeout=ADMIN_TIMEOUT_S)
-            answer = asked[group.group].result(ADMIN_TIMEOUT_S)
+            asked = [TopicPartition(group.topic, p) for p in described.partitions]
             committed, lag = {}, 0
-            for tp in answer.topic_partitions:
+            for tp in client.committed(asked, timeout=ADMIN_TIMEOUT_S):
                 if tp.offset < 0:
                     continue  # nothing committed yet on this partition: no pace to judge by
+                marks = client.get_watermark_offsets(tp, timeout=ADMIN_TIMEOUT_S, cached=False)
+                if marks is None:
+                    raise TimeoutError(f"no end offset of {tp.topic}[{tp.partition}] within {ADMIN_TIMEOUT_S} s")
                 committed[tp.partition] = tp.offset
-                lag += max(0, end.get((tp.topic, tp.partition), tp.offset) - tp.offset)
+                lag += max(0, marks[1] - tp.offset)
             figures.append((committed, lag))
         return figures

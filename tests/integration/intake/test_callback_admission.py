@@ -9,7 +9,6 @@ import asyncio
 import time
 
 from confluent_kafka import Consumer, TopicPartition
-from confluent_kafka.admin import AdminClient, OffsetSpec
 
 from contracts import TOPICS
 from tests.integration.intake.conftest import running_intake
@@ -20,11 +19,14 @@ INTAKE = TOPICS["intake"]
 
 
 def ends(bootstrap: str) -> dict[int, int]:
-    """The end offset of each partition of intake's topic."""
-    admin = AdminClient(kafka_config(bootstrap))
-    partitions = admin.list_topics(INTAKE, timeout=10).topics[INTAKE].partitions
-    asked = admin.list_offsets({TopicPartition(INTAKE, p): OffsetSpec.latest() for p in partitions})
-    return {tp.partition: future.result().offset for tp, future in asked.items()}
+    """The end offset of each partition of intake's topic (a plain consumer's synchronous calls:
+    an AdminClient's answers run Python in librdkafka's thread, see kernel/lag.py)."""
+    consumer = Consumer(kafka_config(bootstrap, **{"group.id": "test-ends", "enable.auto.commit": False}))
+    try:
+        partitions = consumer.list_topics(INTAKE, timeout=10).topics[INTAKE].partitions
+        return {p: consumer.get_watermark_offsets(TopicPartition(INTAKE, p), timeout=10)[1] for p in partitions}
+    finally:
+        consumer.close()
 
 
 def commit(bootstrap: str, group: str, offsets: dict[int, int]) -> None:
