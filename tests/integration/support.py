@@ -265,6 +265,16 @@ def skip_history(bootstrap: str, group_id: str, topic: str, attempts: int = 20) 
             time.sleep(0.5)
 
 
+def commit_offsets(bootstrap: str, group_id: str, topic: str, offsets: dict[int, int]) -> None:
+    """Commit ``group_id``'s offsets on ``topic`` (partition -> offset), as its consumer would,
+    without joining the group: a group made to lag or to catch up."""
+    consumer = Consumer(kafka_config(bootstrap, **{"group.id": group_id, "enable.auto.commit": False}))
+    try:
+        consumer.commit(offsets=[TopicPartition(topic, p, o) for p, o in offsets.items()], asynchronous=False)
+    finally:
+        consumer.close()
+
+
 def _commit_at_the_end(bootstrap: str, group_id: str, topic: str) -> None:
     consumer = Consumer(kafka_config(bootstrap, **{"group.id": group_id, "enable.auto.commit": False}))
     try:

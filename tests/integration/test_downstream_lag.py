@@ -6,20 +6,9 @@ from __future__ import annotations
 
 import asyncio
 
-from confluent_kafka import Consumer, TopicPartition
-
 from services.kernel.kafka import client_config, ensure_topics
 from services.kernel.lag import RATE_WINDOW_S, DownstreamLag
-from tests.integration.support import kafka_config, produce_raw
-
-
-def commit(bootstrap: str, group: str, topic: str, offset: int) -> None:
-    """Commit ``group``'s offset on the topic's one partition, as its consumer would."""
-    consumer = Consumer(kafka_config(bootstrap, **{"group.id": group, "enable.auto.commit": False}))
-    try:
-        consumer.commit(offsets=[TopicPartition(topic, 0, offset)], asynchronous=False)
-    finally:
-        consumer.close()
+from tests.integration.support import commit_offsets, produce_raw
 
 
 async def test_a_group_is_as_far_behind_as_its_lag_at_its_recent_pace_and_a_stopped_one_counts_for_nothing(
@@ -30,13 +19,13 @@ async def test_a_group_is_as_far_behind_as_its_lag_at_its_recent_pace_and_a_stop
     await asyncio.to_thread(produce_raw, settings.kafka_bootstrap_servers, topic, [(b"k", b"{}", [])] * 50)
     behind = DownstreamLag(client_config(settings), [(group, topic)], own=lambda: 1.5, clock=lambda: now[0])
     try:
-        await asyncio.to_thread(commit, settings.kafka_bootstrap_servers, group, topic, 10)
+        await asyncio.to_thread(commit_offsets, settings.kafka_bootstrap_servers, group, topic, {0: 10})
         await behind.poll()
         assert behind.groups[0].lag == 40
         assert behind.behind_s() == 1.5, "one look gives no pace yet: only this service's own part"
 
         now[0] += 2
-        await asyncio.to_thread(commit, settings.kafka_bootstrap_servers, group, topic, 30)
+        await asyncio.to_thread(commit_offsets, settings.kafka_bootstrap_servers, group, topic, {0: 30})
         await behind.poll()
         assert behind.groups[0].lag == 20
         assert behind.behind_s() == 1.5 + 20 / 10, "20 waiting at 10 a second"

@@ -6,14 +6,13 @@ made as routing's consumer would make it, by committing offsets of its group."""
 from __future__ import annotations
 
 import asyncio
-import time
 
 from confluent_kafka import Consumer, TopicPartition
 
 from contracts import TOPICS
 from tests.integration.intake.conftest import running_intake
 from tests.integration.intake.test_access_limits import appended, bearer, complaint
-from tests.integration.support import kafka_config
+from tests.integration.support import commit_offsets, kafka_config, wait_for
 
 INTAKE = TOPICS["intake"]
 
@@ -29,21 +28,6 @@ def ends(bootstrap: str) -> dict[int, int]:
         consumer.close()
 
 
-def commit(bootstrap: str, group: str, offsets: dict[int, int]) -> None:
-    consumer = Consumer(kafka_config(bootstrap, **{"group.id": group, "enable.auto.commit": False}))
-    try:
-        consumer.commit(offsets=[TopicPartition(INTAKE, p, o) for p, o in offsets.items()], asynchronous=False)
-    finally:
-        consumer.close()
-
-
-async def until(predicate, timeout: float = 20) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "not reached in time"
-        await asyncio.sleep(0.2)
-
-
 async def test_a_call_me_is_refused_while_routing_is_far_behind_and_goes_through_once_it_caught_up(
     intake_config, unique
 ):
@@ -54,17 +38,19 @@ async def test_a_call_me_is_refused_while_routing_is_far_behind_and_goes_through
     async with running_intake(config) as intake:
         before = await asyncio.to_thread(ends, bootstrap)
         cases = [(await intake.post("/api/complaints", json=complaint())).json() for _ in range(8)]
-        deadline = time.monotonic() + 20
-        while sum((after := await asyncio.to_thread(ends, bootstrap)).values()) - sum(before.values()) < 8:
-            assert time.monotonic() < deadline, "the filings were not published"
-            await asyncio.sleep(0.2)
+
+        async def published() -> dict[int, int] | None:  # the ends once the 8 filings are on the topic
+            after = await asyncio.to_thread(ends, bootstrap)
+            return after if sum(after.values()) - sum(before.values()) >= 8 else None
+
+        after = await wait_for(published, timeout=20, every=0.2)
         # Routing took one message in two seconds, and the rest wait: about 14 s behind, over the 5 s allowed.
-        await asyncio.to_thread(commit, bootstrap, routing, before)
+        await asyncio.to_thread(commit_offsets, bootstrap, routing, INTAKE, before)
         await asyncio.sleep(2)
         busiest = max(after, key=lambda p: after[p] - before[p])
-        await asyncio.to_thread(commit, bootstrap, routing, {**before, busiest: before[busiest] + 1})
+        await asyncio.to_thread(commit_offsets, bootstrap, routing, INTAKE, {**before, busiest: before[busiest] + 1})
         behind = intake.app.state.services.callbacks_behind
-        await until(lambda: behind.behind_s() >= 5)
+        await wait_for(lambda: behind.behind_s() >= 5, timeout=20, every=0.2)
 
         refused = await intake.post(
             f"/api/complaints/{cases[0]['complaint_id']}/callback",
@@ -77,8 +63,8 @@ async def test_a_call_me_is_refused_while_routing_is_far_behind_and_goes_through
         assert 1 <= int(refused.headers["Retry-After"]) <= 60
         assert "CallbackRequested" not in await appended(config)
 
-        await asyncio.to_thread(commit, bootstrap, routing, after)  # routing caught up
-        await until(lambda: behind.behind_s() < 5)
+        await asyncio.to_thread(commit_offsets, bootstrap, routing, INTAKE, after)  # routing caught up
+        await wait_for(lambda: behind.behind_s() < 5, timeout=20, every=0.2)
         accepted = await intake.post(
             f"/api/complaints/{cases[0]['complaint_id']}/callback",
             json={"phone": "+447700900301"},
