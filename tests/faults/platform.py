@@ -192,39 +192,65 @@ class Traffic:
     accepted: list[str] = field(default_factory=list)  # phones whose "call me" was accepted
     refused: list[tuple[str, int, dict, dict]] = field(default_factory=list)  # (step, status, headers, body)
     unanswered: list[str] = field(default_factory=list)  # requests that got no answer at all
+    pressed_again: list[str] = field(default_factory=list)  # the problem type of each 503 retried
     slowest_probe_s: float = 0.0
     readiness: Counter = field(default_factory=Counter)  # (service, status) -> answers
     probes_late: list[str] = field(default_factory=list)
 
 
-async def call_me(client: httpx.AsyncClient, intake_url: str, traffic: Traffic, phone: str | None = None) -> None:
+async def call_me(
+    client: httpx.AsyncClient, intake_url: str, traffic: Traffic, phone: str | None = None, presses: int = 1
+) -> None:
     """One customer: file a complaint (logged in), then press "call me" with a phone of their own
-    (a random one unless given: thousands of customers need numbers given, or two would share one)."""
+    (a random one unless given: thousands of customers need numbers given, or two would share one).
+    Told "503, try again in N seconds", the customer does so up to ``presses`` times in all, each
+    request again with its Idempotency-Key, as the complaint page would: what was refused counts
+    only if the last press was."""
     customer, phone = f"cust-{uuid.uuid4().hex[:8]}", phone or f"+4477009{uuid.uuid4().int % 10**5:05d}"
     who = bearer(customer, "customer")
     try:
-        filed = await client.post(
+        filed = await pressed(
+            client,
             f"{intake_url}/api/complaints",
-            headers=who,
-            json={
+            who,
+            {
                 "category": CATEGORY,
                 "description": "The van reversed onto the pavement and nearly hit me.",
                 "complainant": {"display_name": "Sam Okafor", "email": f"{customer}@example.com", "phone": phone},
             },
+            presses,
+            traffic,
         )
         if filed.status_code != 201:
             return traffic.refused.append(("file", filed.status_code, dict(filed.headers), _json(filed)))
         complaint_id = filed.json()["complaint_id"]
-        called = await client.post(
+        called = await pressed(
+            client,
             f"{intake_url}/api/complaints/{complaint_id}/callback",
-            headers=who,
-            json={"phone": phone, "preferred_language": "en-GB"},
+            who,
+            {"phone": phone, "preferred_language": "en-GB"},
+            presses,
+            traffic,
         )
         if called.status_code != 202:
             return traffic.refused.append(("callback", called.status_code, dict(called.headers), _json(called)))
         traffic.accepted.append(phone)
     except httpx.TransportError as exc:
         traffic.unanswered.append(f"{type(exc).__name__}: {exc}")
+
+
+async def pressed(
+    client: httpx.AsyncClient, url: str, who: dict, body: dict, presses: int, traffic: Traffic
+) -> httpx.Response:
+    """The answer to the last of up to ``presses`` POSTs of ``body``, one Idempotency-Key for all."""
+    headers = who | {"Idempotency-Key": uuid.uuid4().hex}
+    for press in range(1, presses + 1):
+        answer = await client.post(url, headers=headers, json=body)
+        if answer.status_code != 503 or "Retry-After" not in answer.headers or press == presses:
+            return answer
+        traffic.pressed_again.append(_json(answer).get("type", str(answer.status_code)))
+        await asyncio.sleep(float(answer.headers["Retry-After"]))
+    raise AssertionError("presses must be at least 1")
 
 
 async def steady_stream(intake_url: str, traffic: Traffic, per_second: float, stop: asyncio.Event) -> None:

@@ -12,6 +12,7 @@ import os
 import random
 import signal
 import time
+from collections import Counter
 from datetime import datetime
 
 import httpx
@@ -40,6 +41,10 @@ FIGURES: list[str] = []
 #: "Call me" complaints of the run without a fault (issue 21: 10,000); smaller only to try the test.
 VOLUME = int(os.environ.get("FAULT_SUITE_VOLUME", "10000"))
 CUSTOMERS_AT_ONCE = 40
+#: Presses of a customer told "503, try again in N seconds" (the store slower than a request's
+#: deadline, STORE_REQUEST_TIMEOUT_S, on a loaded machine: 8 of 10,000 in one CI run): volume must
+#: not lose or double a call, and a refusal the customer was told to retry is neither.
+PRESSES = 3
 
 
 @pytest.fixture(scope="module")
@@ -73,20 +78,23 @@ async def test_ten_thousand_call_me_with_no_fault_are_ten_thousand_calls(platfor
 
     async def customer(client: httpx.AsyncClient, phone: str) -> None:
         async with at_once:
-            await call_me(client, platform.intake.url, traffic, phone)
+            await call_me(client, platform.intake.url, traffic, phone, presses=PRESSES)
 
     async with httpx.AsyncClient(timeout=30) as client:
         await asyncio.gather(*(customer(client, phone) for phone in phones))
     filed_s = time.monotonic() - started
-    assert traffic.refused == [] and traffic.unanswered == [], (traffic.refused[:3], traffic.unanswered[:3])
 
+    # Every accepted click called once before anything else is judged: a failure here must not
+    # leave a backlog of calls for the fault scenarios that follow on the same platform.
     calls = await each_accepted_called_once(platform, traffic, already, timeout_s=1800, every_s=5)
     called_s = time.monotonic() - started
+    assert traffic.refused == [] and traffic.unanswered == [], (traffic.refused[:3], traffic.unanswered[:3])
     assert sorted(c["to"] for c in calls if c["to"] not in already) == sorted(phones), "exactly one call each"
     FIGURES.append(
         f'{VOLUME:,} "call me" with no fault: {len(traffic.accepted):,} accepted in {filed_s:.0f} s '
-        f"({VOLUME / filed_s:.1f}/s), {VOLUME:,} calls, the last {called_s:.0f} s after the first filing "
-        f"({VOLUME / called_s:.1f} complaints/s end to end)"
+        f"({VOLUME / filed_s:.1f}/s; {len(traffic.pressed_again)} presses again after a 503 "
+        f"{dict(Counter(traffic.pressed_again))}), {VOLUME:,} calls, the last {called_s:.0f} s after the "
+        f"first filing ({VOLUME / called_s:.1f} complaints/s end to end)"
     )
     print(f"\n{FIGURES[-1]}")
 

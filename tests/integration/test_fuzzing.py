@@ -30,15 +30,22 @@ pytestmark = pytest.mark.integration
 
 SECONDS = int(os.environ.get("FUZZ_SECONDS", "6"))
 AGENT, TEAM = "agt-fuzz", "team-fuzz"
-CALLERS = {
-    "anonymous": None,
-    "customer": bearer(sub="cust-1001", role="customer"),
-    "agent": bearer(sub=AGENT, role="agent"),
-    "supervisor": bearer(sub="sup-fuzz", role="supervisor"),
-    "admin": bearer(sub="adm-fuzz", role="admin"),
-    "partner": bearer(sub="pat-fuzz", role="partner", team=TEAM),
-    "webhook": {"Authorization": f"Bearer {WEBHOOK_SECRET}"},
-}
+
+
+def callers() -> dict[str, dict | None]:
+    """A token of each role, minted when asked: tokens made at import expire (one hour) before
+    the module runs in a long suite."""
+    return {
+        "anonymous": None,
+        "customer": bearer(sub="cust-1001", role="customer"),
+        "agent": bearer(sub=AGENT, role="agent"),
+        "supervisor": bearer(sub="sup-fuzz", role="supervisor"),
+        "admin": bearer(sub="adm-fuzz", role="admin"),
+        "partner": bearer(sub="pat-fuzz", role="partner", team=TEAM),
+        "webhook": {"Authorization": f"Bearer {WEBHOOK_SECRET}"},
+    }
+
+
 ALL, STATEFUL = "examples,coverage,fuzzing,stateful", "stateful"
 #: Who calls each service: everyone it serves (the carrier's webhook is signed per body, so the
 #: fuzzer reaches it only unsigned). The earlier phases spend most of a run's budget, so the
@@ -59,7 +66,7 @@ def platform(tmp_path_factory, order_system_url, carrier_simulator_url, mailbox,
     with four_services(
         tmp_path_factory.mktemp("fuzzing"), order_system_url, carrier_simulator_url, mailbox.smtp_port, telephony_url
     ) as urls:
-        admin = CALLERS["admin"]
+        admin = callers()["admin"]
         assert (
             httpx.post(
                 f"{urls['routing']}/api/partner-teams",
@@ -90,11 +97,12 @@ def report(runs: dict[tuple[str, str, str], Run]) -> str:
 
 
 def test_no_input_from_any_caller_finds_a_server_error_or_an_undocumented_answer(platform):
+    who = callers()
     with ThreadPoolExecutor(2) as pool:
         runs = dict(
             zip(
                 RUNS,
-                pool.map(lambda r: fuzz(platform[r[0]], CALLERS[r[1]], max_time_s=SECONDS, phases=r[2]), RUNS),
+                pool.map(lambda r: fuzz(platform[r[0]], who[r[1]], max_time_s=SECONDS, phases=r[2]), RUNS),
                 strict=True,
             )
         )
