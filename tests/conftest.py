@@ -12,10 +12,12 @@ from __future__ import annotations
 import asyncio
 import faulthandler
 import gc
+import io
 import logging
 import os
 import sys
 import threading
+from collections import Counter
 
 import pytest
 
@@ -27,9 +29,12 @@ WATCHDOG_S = 300.0
 
 @pytest.fixture(autouse=True)
 def _watchdog(request):
-    """Dump stacks when a test runs longer than WATCHDOG_S (not a failure: the timeout decides)."""
-    faulthandler.dump_traceback_later(WATCHDOG_S, exit=False, file=sys.__stderr__)
-    timer = threading.Timer(WATCHDOG_S + 1, _dump_tasks, args=(request.node.nodeid,))
+    """Dump stacks when a test runs longer than WATCHDOG_S, or than half the longer timeout it is
+    marked with (it is meant to run long): not a failure, the timeout decides."""
+    marked = request.node.get_closest_marker("timeout")
+    after_s = max(WATCHDOG_S, float(marked.args[0]) / 2) if marked and marked.args else WATCHDOG_S
+    faulthandler.dump_traceback_later(after_s, exit=False, file=sys.__stderr__)
+    timer = threading.Timer(after_s + 1, _dump_tasks, args=(request.node.nodeid, after_s))
     timer.daemon = True
     timer.start()
     try:
@@ -39,9 +44,9 @@ def _watchdog(request):
         faulthandler.cancel_dump_traceback_later()
 
 
-def _dump_tasks(nodeid: str) -> None:
+def _dump_tasks(nodeid: str, after_s: float) -> None:
     out = sys.__stderr__
-    print(f"\n--- {nodeid} still running after {WATCHDOG_S:.0f} s: its asyncio tasks ---", file=out)
+    print(f"\n--- {nodeid} still running after {after_s:.0f} s: its asyncio tasks ---", file=out)
     # pytest-asyncio does not say which loop runs the test from another thread; the running ones are
     # found among all objects (once, when a test hangs: the cost does not matter then).
     try:
@@ -50,11 +55,18 @@ def _dump_tasks(nodeid: str) -> None:
     except Exception as exc:  # noqa: BLE001 - diagnostics only, never raise from the watchdog
         print(f"(cannot list the tasks: {exc})", file=out)
         return
+    # Each distinct stack once, with how many tasks wait there: thousands of customers queued on
+    # one semaphore are one line, not thousands of pages.
+    stacks: Counter[str] = Counter()
     for task in tasks:
         try:
-            task.print_stack(limit=12, file=out)
+            text = io.StringIO()
+            task.print_stack(limit=12, file=text)
+            stacks[text.getvalue().split("\n", 1)[-1]] += 1  # without its "Stack for <Task…>" line
         except Exception as exc:  # noqa: BLE001 - a task may finish while we read it
             print(f"({task.get_name()}: {exc})", file=out)
+    for stack, count in stacks.most_common():
+        print(f"{count} task(s) at:\n{stack}", file=out)
     out.flush()
 
 
