@@ -15,11 +15,13 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -282,6 +284,66 @@ class Platform:
 
     def forget_calls(self) -> None:
         self.http.delete(f"{self.ports.url('telephony-simulator')}/received")
+
+
+class AgentsFinishing:
+    """The roster's agents finishing their cases, as agents do: every ``every_s`` one read of the
+    roster (as a supervisor), and each case assigned since ``since`` and held ``hold_s`` or longer
+    resolved by its agent (long enough for its callback to be dialled first). A soak whose agents
+    never finish keeps every complaint as work in hand on the roster, which the services must keep:
+    with them finishing, what still grows is not work in hand."""
+
+    def __init__(self, routing_url: str, since: datetime, hold_s: float = 20, every_s: float = 2) -> None:
+        self.routing_url, self.since, self.hold_s, self.every_s = routing_url, since, hold_s, every_s
+        self.resolved: set[str] = set()
+        self.refused: Counter[int] = Counter()  # status -> resolutions refused
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="agents-finishing", daemon=True)
+
+    def __enter__(self) -> AgentsFinishing:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=30)
+
+    def _run(self) -> None:
+        # A few agents at a time: one resolution after another fell behind a soak's pace.
+        with httpx.Client(base_url=self.routing_url, timeout=10) as http, ThreadPoolExecutor(4) as agents:
+            while not self._stop.wait(self.every_s):
+                try:
+                    list(agents.map(lambda due: self._resolve(http, *due), self._due(http)))
+                except httpx.HTTPError:  # a slow answer under load: the next round tries again
+                    continue
+
+    def _due(self, http: httpx.Client) -> list[tuple[str, str]]:
+        """(agent, complaint) of each case assigned since the soak began and held ``hold_s``."""
+        boss = {"Authorization": f"Bearer {_token('bench-supervisor', 'supervisor')}"}
+        due = datetime.now(UTC) - timedelta(seconds=self.hold_s)
+        return [
+            (agent["agent_id"], complaint_id)
+            for agent in http.get("/api/agents", headers=boss).json()["agents"]
+            for complaint_id, assigned in agent["cases"].items()
+            if complaint_id not in self.resolved and self.since <= datetime.fromisoformat(assigned) <= due
+        ]
+
+    def _resolve(self, http: httpx.Client, agent_id: str, complaint_id: str) -> None:
+        if self._stop.is_set():
+            return
+        answer = http.post(
+            f"/api/cases/{complaint_id}/resolve",
+            headers={"Authorization": f"Bearer {_token(agent_id, 'agent')}"},
+            json={"recap": "We found the parcel and it is on its way.", "next_steps": []},
+        )
+        if answer.status_code < 300:
+            self.resolved.add(complaint_id)
+        else:
+            self.refused[answer.status_code] += 1
+
+
+def _token(sub: str, role: str) -> str:
+    return auth.sign({"sub": sub, "role": role}, SIGNING_KEY, timedelta(minutes=30))
 
 
 def _total(counts: Counter) -> int:

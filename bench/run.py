@@ -31,10 +31,12 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from bench import micro
 from bench.figures import Row, document, fmt, render, spread, write_json
-from bench.platform import SERVICES, Platform, Ports, agents_for, one_at_a_time, run_locust
+from bench.platform import SERVICES, AgentsFinishing, Platform, Ports, agents_for, one_at_a_time, run_locust
 
 REPO = Path(__file__).resolve().parent.parent
 FULL = "skipped: --full"
+#: How long a soak agent holds a case before finishing it: its callback is dialled well before.
+SOAK_HOLD_S = 20
 
 
 class Bench:
@@ -416,14 +418,24 @@ def services_rows(b: Bench, p: Platform) -> None:
     minutes = o["soak_minutes_full"] if o["full"] else o["soak_minutes"]
     with b.phase(f"soak: {minutes} min at the sustainable rate"), b.bars() as bar:
         rate = max(1.0, 0.8 * (one_rate if one_rate == one_rate else 5))
-        p.add_agents(agents_for(int(rate * minutes * 60)), "soak")
+        # Places for what is in hand at once (each case held about HOLD_S before its agent
+        # finishes it), with room to spare, not one per complaint of the soak.
+        p.add_agents(agents_for(int(rate * (SOAK_HOLD_S + 20))), "soak")
         p.forget_calls()
         start = p.rss_mb()
-        soak = locust_burst(p, bar, "soak", "+155560", 0, min(o["clients"], 20), rate=rate, run_time_s=minutes * 60)
+        with AgentsFinishing(p.ports.url("routing"), datetime.now(UTC), hold_s=SOAK_HOLD_S) as finishing:
+            soak = locust_burst(p, bar, "soak", "+155560", 0, min(o["clients"], 20), rate=rate, run_time_s=minutes * 60)
         end = p.rss_mb()
         fs = soak.figures()
         growth = {s: (end[s] - start[s]) / start[s] * 100 for s in start if s in end}
-        fs.update(rss_start_mb=start, rss_end_mb=end, rate=rate, minutes=minutes)
+        fs.update(
+            rss_start_mb=start,
+            rss_end_mb=end,
+            rate=rate,
+            minutes=minutes,
+            resolved=len(finishing.resolved),
+            resolutions_refused=dict(finishing.refused),
+        )
         b.raw["soak"] = fs
         b.add(
             Row(
@@ -432,7 +444,8 @@ def services_rows(b: Bench, p: Platform) -> None:
                 max(growth.values()) if growth else math.nan,
                 "%",
                 detail="; ".join(f"{s} {start[s]:.0f}→{end[s]:.0f} MB" for s in start if s in end)
-                + f"; {fs['dialled']}/{fs['accepted']} dialled",
+                + f"; {fs['dialled']}/{fs['accepted']} dialled, {fs['resolved']} resolved by their agents"
+                + (f" (refused: {fs['resolutions_refused']})" if fs["resolutions_refused"] else ""),
                 goal=10,
                 goal_label="flat (≤ 10 %) over 10 min",
                 higher_is_better=False,
