@@ -297,6 +297,7 @@ class AgentsFinishing:
         self.routing_url, self.since, self.hold_s, self.every_s = routing_url, since, hold_s, every_s
         self.resolved: set[str] = set()
         self.refused: Counter[int] = Counter()  # status -> resolutions refused
+        self._counting = threading.Lock()  # four agents at a time report to them
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="agents-finishing", daemon=True)
 
@@ -336,10 +337,11 @@ class AgentsFinishing:
             headers={"Authorization": f"Bearer {_token(agent_id, 'agent')}"},
             json={"recap": "We found the parcel and it is on its way.", "next_steps": []},
         )
-        if answer.status_code < 300:
-            self.resolved.add(complaint_id)
-        else:
-            self.refused[answer.status_code] += 1
+        with self._counting:
+            if answer.status_code < 300:
+                self.resolved.add(complaint_id)
+            else:
+                self.refused[answer.status_code] += 1
 
 
 def _token(sub: str, role: str) -> str:

@@ -418,7 +418,7 @@ def services_rows(b: Bench, p: Platform) -> None:
     minutes = o["soak_minutes_full"] if o["full"] else o["soak_minutes"]
     with b.phase(f"soak: {minutes} min at the sustainable rate"), b.bars() as bar:
         rate = max(1.0, 0.8 * (one_rate if one_rate == one_rate else 5))
-        # Places for what is in hand at once (each case held about HOLD_S before its agent
+        # Places for what is in hand at once (each case held about SOAK_HOLD_S before its agent
         # finishes it), with room to spare, not one per complaint of the soak.
         p.add_agents(agents_for(int(rate * (SOAK_HOLD_S + 20))), "soak")
         p.forget_calls()

@@ -203,9 +203,9 @@ async def call_me(
 ) -> None:
     """One customer: file a complaint (logged in), then press "call me" with a phone of their own
     (a random one unless given: thousands of customers need numbers given, or two would share one).
-    Told "503, try again in N seconds", the customer does so up to ``presses`` times in all, each
-    request again with its Idempotency-Key, as the complaint page would: what was refused counts
-    only if the last press was."""
+    Told "503, try again in N seconds", the customer does so, up to ``presses`` presses in all, each
+    step's request again with the same Idempotency-Key: what was refused counts only if the last
+    press was."""
     customer, phone = f"cust-{uuid.uuid4().hex[:8]}", phone or f"+4477009{uuid.uuid4().int % 10**5:05d}"
     who = bearer(customer, "customer")
     try:
