@@ -255,8 +255,7 @@ class Platform:
 
     def add_agents(self, count: int, prefix: str) -> None:
         """``count`` agents who take late deliveries in English, each up to the most cases."""
-        token = auth.sign({"sub": "bench", "role": "admin"}, SIGNING_KEY, timedelta(minutes=30))
-        headers, routing = {"Authorization": f"Bearer {token}"}, self.ports.url("routing")
+        headers, routing = {"Authorization": f"Bearer {_token('bench', 'admin')}"}, self.ports.url("routing")
         for i in range(count):
             agent = f"agt-{prefix}-{i:03d}"
             self.http.post(
@@ -344,8 +343,9 @@ class AgentsFinishing:
                 self.refused[answer.status_code] += 1
 
 
-def _token(sub: str, role: str) -> str:
-    return auth.sign({"sub": sub, "role": role}, SIGNING_KEY, timedelta(minutes=30))
+def _token(sub: str, role: str, lasts: timedelta = timedelta(minutes=30)) -> str:
+    """A bearer token of the local stack's signing key."""
+    return auth.sign({"sub": sub, "role": role}, SIGNING_KEY, lasts)
 
 
 def _total(counts: Counter) -> int:
@@ -516,7 +516,7 @@ def one_at_a_time(
     """File and ask for a call, wait until the simulator has it, then the next (click → call,
     ms; infinite for a click refused with Retry-After); ``stop_when(latencies so far)`` ends it early."""
     intake = platform.ports.url("intake")
-    customer = auth.sign({"sub": "cust-bench-sequential", "role": "customer"}, SIGNING_KEY, timedelta(hours=2))
+    customer = _token("cust-bench-sequential", "customer", timedelta(hours=2))
     out: list[dict[str, Any]] = []
     for n in range(count):
         phone = f"{phone_prefix}{n:06d}"

@@ -270,7 +270,7 @@ def commit_offsets(bootstrap: str, group_id: str, topic: str, offsets: dict[int,
     without joining the group: a group made to lag or to catch up."""
     consumer = Consumer(kafka_config(bootstrap, **{"group.id": group_id, "enable.auto.commit": False}))
     try:
-        consumer.commit(offsets=[TopicPartition(topic, p, o) for p, o in offsets.items()], asynchronous=False)
+        _commit(consumer, group_id, [TopicPartition(topic, p, o) for p, o in offsets.items()])
     finally:
         consumer.close()
 
@@ -285,16 +285,21 @@ def _commit_at_the_end(bootstrap: str, group_id: str, topic: str) -> None:
             TopicPartition(topic, p, consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1])
             for p in meta.partitions
         ]
-        # A partition's error comes back in the answer, not as an exception: unchecked, that
-        # partition would keep no offset and the service would read its whole history.
-        failed = [tp for tp in consumer.commit(offsets=ends, asynchronous=False) if tp.error is not None]
-        if failed:
-            raise KafkaException(failed[0].error)
-        committed = {tp.partition: tp.offset for tp in consumer.committed(ends, timeout=10)}
-        if any(committed.get(tp.partition) != tp.offset for tp in ends):
-            raise KafkaException(KafkaError(KafkaError._STATE, f"offsets of {group_id} on {topic} not kept"))
+        _commit(consumer, group_id, ends)
     finally:
         consumer.close()
+
+
+def _commit(consumer: Consumer, group_id: str, offsets: list[TopicPartition]) -> None:
+    """Commit ``offsets`` and check the group kept them."""
+    # A partition's error comes back in the answer, not as an exception: unchecked, that
+    # partition would keep no offset (a service would read its whole history, a lag stay put).
+    failed = [tp for tp in consumer.commit(offsets=offsets, asynchronous=False) if tp.error is not None]
+    if failed:
+        raise KafkaException(failed[0].error)
+    committed = {tp.partition: tp.offset for tp in consumer.committed(offsets, timeout=10)}
+    if any(committed.get(tp.partition) != tp.offset for tp in offsets):
+        raise KafkaException(KafkaError(KafkaError._STATE, f"offsets of {group_id} on {offsets[0].topic} not kept"))
 
 
 async def on_the_roster(app, agent_id: str, teams: tuple[str, ...] = ()) -> None:
